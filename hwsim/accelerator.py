@@ -1,0 +1,194 @@
+"""The accelerator description: one frozen object from which every view is derived.
+
+The simulator, the cost models and (later) the RTL generator read the same :class:`Accelerator`.
+It is built from presets, YAML files (unknown keys rejected, naming the key) or code, and variants
+are small diffs with :func:`dataclasses.replace`. Every field has a default and a unit in its name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cost_models import PE_KINDS, check_bits
+from hwsim.errors import HwsimError
+
+DATAFLOWS = ("os", "ws", "is")
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """The PE array: ``rows`` x ``cols`` PEs and the systolic dataflow that maps GEMMs onto it.
+
+    ``dataflow`` is ``os`` (output stationary), ``ws`` (weight stationary) or ``is`` (input
+    stationary). ``lanes`` is the number of binary lanes one XNOR PE reduces per cycle (ignored by
+    the other PE kinds). ``vector_lanes`` is the width of the vector unit that runs pooling,
+    element-wise, activation and normalization layers (0 means ``cols``).
+    """
+
+    rows: int = 16
+    cols: int = 16
+    dataflow: str = "os"
+    lanes: int = 64
+    vector_lanes: int = 0
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """On-chip buffers (one SRAM per operand) and the DRAM interface.
+
+    Capacities are in KiB, the SRAM port width in bits, the DRAM bandwidth in GB/s (10^9 bytes).
+    """
+
+    ifmap_sram_kib: float = 64.0
+    weight_sram_kib: float = 64.0
+    ofmap_sram_kib: float = 64.0
+    sram_width_bits: int = 64
+    dram_bandwidth_gbps: float = 12.8
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """A PE array of one datapath kind with its buffers, clock and technology.
+
+    ``bits`` is the operand width of activations and weights (1 for ``xnor``); ``acc_bits`` the
+    accumulator width (0: derived per layer from the reduction length). ``tech`` is the name of a
+    table shipped in ``cost_models/data`` or a path to a user's YAML table. Layers whose datapath
+    differs from ``pe`` (an AdderNet's full-precision first conv) run on an auxiliary array of the
+    kind they need with the same geometry; its area is reported separately.
+    """
+
+    pe: str = "mac"
+    bits: int = 8
+    acc_bits: int = 0
+    clock_mhz: float = 500.0
+    tech: str = "horowitz45"
+    array: ArrayConfig = field(default_factory=ArrayConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def num_pes(self) -> int:
+        return self.array.rows * self.array.cols
+
+    @property
+    def vector_lanes(self) -> int:
+        return self.array.vector_lanes or self.array.cols
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.memory.dram_bandwidth_gbps * 1e3 / self.clock_mhz
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _positive(name: str, value: Any, kind: type = int) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        ok = ok and float(value).is_integer()
+    if not ok or value <= 0:
+        noun = "a positive integer" if kind is int else "a positive number"
+        raise HwsimError(f"`{name}` must be {noun}, not {value!r}")
+
+
+def validate(acc: Accelerator) -> None:
+    """Raise :class:`HwsimError` naming the first bad field of ``acc``."""
+    if acc.pe not in PE_KINDS:
+        raise HwsimError(f"`pe` must be one of {', '.join(PE_KINDS)}, not {acc.pe!r}")
+    _positive("bits", acc.bits)
+    try:
+        check_bits(acc.pe, acc.bits)
+    except ValueError as exc:
+        raise HwsimError(str(exc)) from None
+    if acc.acc_bits != 0:
+        _positive("acc_bits", acc.acc_bits)
+    _positive("clock_mhz", acc.clock_mhz, float)
+    if not isinstance(acc.tech, str) or not acc.tech:
+        raise HwsimError(f"`tech` must be a table name or a YAML path, not {acc.tech!r}")
+    arr = acc.array
+    _positive("array.rows", arr.rows)
+    _positive("array.cols", arr.cols)
+    _positive("array.lanes", arr.lanes)
+    if arr.vector_lanes != 0:
+        _positive("array.vector_lanes", arr.vector_lanes)
+    if arr.dataflow not in DATAFLOWS:
+        raise HwsimError(f"`array.dataflow` must be one of {', '.join(DATAFLOWS)}, not {arr.dataflow!r}")
+    mem = acc.memory
+    for name in ("ifmap_sram_kib", "weight_sram_kib", "ofmap_sram_kib", "dram_bandwidth_gbps"):
+        _positive(f"memory.{name}", getattr(mem, name), float)
+    _positive("memory.sram_width_bits", mem.sram_width_bits)
+
+
+def preset(pe: str) -> Accelerator:
+    """The default accelerator for a PE kind: 16x16 output-stationary array, int8 (xnor: 1 bit)."""
+    if pe not in PE_KINDS:
+        raise HwsimError(f"unknown PE kind {pe!r}; choose one of {', '.join(PE_KINDS)}")
+    return Accelerator(pe=pe, bits=1 if pe == "xnor" else 8)
+
+
+_GROUPS = {"array": ArrayConfig, "memory": MemoryConfig}
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{where}{key}"
+        if key not in names:
+            raise HwsimError(f"unknown key `{path}`; valid keys here: {', '.join(sorted(names))}")
+        if key in _GROUPS:
+            if not isinstance(value, dict):
+                raise HwsimError(f"`{path}` must be a mapping of its fields, not {value!r}")
+            value = _build(_GROUPS[key], value, f"{path}.")
+        kwargs[key] = value
+    if cls is Accelerator:
+        return Accelerator(**kwargs)
+    return cls(**kwargs)
+
+
+def from_dict(data: dict[str, Any], base: Accelerator | None = None) -> Accelerator:
+    """Build an accelerator from a (YAML) mapping; missing fields come from ``base`` or defaults.
+
+    With ``base``, the mapping is a diff on it: nested groups merge field by field.
+    """
+    if not isinstance(data, dict):
+        raise HwsimError(f"an accelerator config must be a mapping of fields, not {type(data).__name__}")
+    merged = dataclasses.asdict(base) if base is not None else {}
+    for key, value in data.items():
+        if key in _GROUPS and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return _build(Accelerator, merged, "")
+
+
+def load(path: str | Path, base: Accelerator | None = None) -> Accelerator:
+    """Read an accelerator YAML file (see ``configs/*.yaml``), rejecting unknown keys."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise HwsimError(f"accelerator config {str(path)!r} not found; check the path") from None
+    except OSError as exc:
+        raise HwsimError(f"cannot read accelerator config {str(path)!r}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise HwsimError(f"accelerator config {str(path)!r} is not valid YAML{where}") from None
+    if data is None:
+        data = {}
+    try:
+        return from_dict(data, base)
+    except HwsimError as exc:
+        raise HwsimError(f"{path}: {exc}") from None
+    except TypeError as exc:
+        raise HwsimError(f"{path}: {exc}") from None

@@ -1,0 +1,235 @@
+"""Turn any ``nn.Module`` and input shape into a :class:`~hwsim.workload.Workload`.
+
+One forward pass on shape-only ("meta") tensors records every layer the hardware executes:
+module hooks catch convolutions, linear layers, normalization, activations and pooling (with
+their hyper-parameters), and a torch function mode catches what happens outside those modules
+(residual adds, squeeze-excite multiplies, functional activations and pooling). Pure data
+movement (views, slices, concatenation, padding) costs nothing and is left out on purpose; any
+other tensor function is costed as generic vector work and named in ``Workload.warnings`` so
+nothing is dropped silently. No torch object survives into the Workload.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.overrides import TorchFunctionMode
+
+from hwsim.errors import HwsimError
+from hwsim.workload import Layer, Workload
+from models.layers import pe_kind_of
+
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)
+_ACTS = (nn.ReLU, nn.ReLU6, nn.Hardsigmoid, nn.Hardswish, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.GELU,
+         nn.Hardtanh, nn.LeakyReLU, nn.PReLU, nn.Softmax)
+_POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+_FREE_MODULES = (nn.Dropout, nn.Identity, nn.Flatten, nn.Unflatten)
+
+#: Tensor functions that only move or view data: free on the accelerator.
+FREE_FUNCTIONS = frozenset("""
+    cat concat stack split chunk unbind narrow view reshape flatten unflatten permute transpose t
+    contiguous squeeze unsqueeze expand expand_as getitem pad clone detach to float half double
+    type dropout size dim numel get repeat_interleave zeros_like ones_like new_zeros new_ones
+    new_empty empty_like setitem copy_ requires_grad_ roll
+""".split())
+_ACT_FUNCTIONS = frozenset("""
+    relu relu6 hardtanh hardsigmoid hardswish sigmoid tanh silu gelu leaky_relu clamp clip sign
+    softmax elu
+""".split())
+_ELTWISE = {"add": "add", "sub": "add", "rsub": "add", "mul": "mul", "div": "mul", "truediv": "mul"}
+_POOL_FUNCTIONS = {"adaptive_avg_pool2d": "avgpool", "avg_pool2d": "avgpool", "mean": "avgpool",
+                   "max_pool2d": "maxpool", "adaptive_max_pool2d": "maxpool"}
+
+
+def _chw(shape: torch.Size) -> tuple[int, int, int]:
+    """Channels, height, width of an (N, C, ...) shape; trailing dims fold into width."""
+    dims = list(shape[1:]) + [1, 1, 1]
+    return int(dims[0]), int(dims[1]), int(math.prod(shape[3:])) if len(shape) > 3 else int(dims[2])
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _base_name(func: Callable) -> str:
+    name = getattr(func, "__name__", "") or type(func).__name__
+    name = name.strip("_")
+    if name.startswith(("i", "r")) and name[1:] in _ELTWISE:
+        name = name[1:]
+    return name[:-1] if name.endswith("_") else name
+
+
+class _Recorder(TorchFunctionMode):
+    """Collects layers from module hooks and from tensor functions outside known modules."""
+
+    def __init__(self, bits: int) -> None:
+        super().__init__()
+        self.bits = bits
+        self.layers: list[Layer] = []
+        self.warnings: list[str] = []
+        self.stack: list[str] = []
+        self.inside_leaf = 0
+        self.counter: dict[str, int] = {}
+
+    # --- module hooks -------------------------------------------------------------------------
+    def pre_hook(self, name: str, module: nn.Module) -> None:
+        self.stack.append(name)
+        if _is_costed_leaf(module):
+            self.inside_leaf += 1
+
+    def post_hook(self, name: str, module: nn.Module, inputs: tuple, output: Any) -> None:
+        self.stack.pop()
+        if not _is_costed_leaf(module):
+            return
+        self.inside_leaf -= 1
+        if isinstance(module, _FREE_MODULES):
+            return
+        x = inputs[0]
+        y = output[0] if isinstance(output, tuple) else output
+        self.layers.append(self._module_layer(name or type(module).__name__, module, x.shape, y.shape))
+
+    def _module_layer(self, name: str, module: nn.Module, xs: torch.Size, ys: torch.Size) -> Layer:
+        cin, h, w = _chw(xs)
+        cout, oh, ow = _chw(ys)
+        params = sum(p.numel() for p in module.parameters(recurse=False))
+        pe = pe_kind_of(module)
+        if pe is not None:
+            bits = 1 if pe == "xnor" else self.bits
+            common = dict(name=name, pe=pe, act_bits=bits, weight_bits=bits, params=params,
+                          bias=getattr(module, "bias", None) is not None, detail=type(module).__name__)
+            if isinstance(module, nn.Conv2d):
+                return Layer(op="conv", in_ch=cin, in_h=h, in_w=w, out_ch=cout, out_h=oh, out_w=ow,
+                             kernel=_pair(module.kernel_size), stride=_pair(module.stride),
+                             padding=_pair(module.padding), groups=module.groups, batch=int(xs[0]),
+                             **common)
+            rows = int(math.prod(xs[:-1]))
+            return Layer(op="linear", in_ch=int(xs[-1]), in_h=1, in_w=1, out_ch=int(ys[-1]),
+                         out_h=1, out_w=1, batch=rows, **common)
+        detail = type(module).__name__.lower()
+        if isinstance(module, _POOLS):
+            op = "maxpool" if "max" in detail else "avgpool"
+            kernel = (max(1, h // max(oh, 1)), max(1, w // max(ow, 1)))
+            if hasattr(module, "kernel_size") and not detail.startswith("adaptive"):
+                kernel = _pair(module.kernel_size)
+            return self._vector(name, op, xs, ys, detail, params, kernel=kernel)
+        op = "norm" if isinstance(module, _NORMS) else "act"
+        return self._vector(name, op, xs, ys, detail, params)
+
+    def _vector(self, name: str, op: str, xs: torch.Size, ys: torch.Size, detail: str,
+                params: int = 0, kernel: tuple[int, int] = (1, 1)) -> Layer:
+        cin, h, w = _chw(xs)
+        cout, oh, ow = _chw(ys)
+        return Layer(name=name, op=op, in_ch=cin, in_h=h, in_w=w, out_ch=cout, out_h=oh, out_w=ow,
+                     kernel=kernel, batch=int(xs[0]) if len(xs) else 1, act_bits=self.bits,
+                     weight_bits=self.bits, params=params, detail=detail)
+
+    # --- tensor functions outside known modules -------------------------------------------------
+    def __torch_function__(self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None):
+        out = func(*args, **(kwargs or {}))
+        if self.inside_leaf == 0 and isinstance(out, torch.Tensor) and out.dim() > 0:
+            self._record_function(func, args, out)
+        return out
+
+    def _record_function(self, func: Callable, args: tuple, out: torch.Tensor) -> None:
+        name = _base_name(func)
+        if name in FREE_FUNCTIONS:
+            return
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        xs = tensors[0].shape if tensors else out.shape
+        parent = self.stack[-1] if self.stack else ""
+        index = self.counter[name] = self.counter.get(name, 0) + 1
+        label = f"{parent}.{name}{index}" if parent else f"{name}{index}"
+        if name in _ELTWISE:
+            inputs = sum(1 for t in tensors if t.dim() > 0)
+            detail = f"{name}, {inputs} tensor input{'s' if inputs != 1 else ''}"
+            layer = self._vector(label, _ELTWISE[name], out.shape, out.shape, detail)
+        elif name in _ACT_FUNCTIONS:
+            layer = self._vector(label, "act", xs, out.shape, name)
+        elif name in _POOL_FUNCTIONS:
+            _, h, w = _chw(xs)
+            _, oh, ow = _chw(out.shape if out.dim() >= 3 else torch.Size([*out.shape, 1, 1]))
+            layer = self._vector(label, _POOL_FUNCTIONS[name], xs,
+                                 out.shape if out.dim() >= 3 else torch.Size([*out.shape, 1, 1]),
+                                 name, kernel=(max(1, h // oh), max(1, w // ow)))
+        else:
+            self.warnings.append(f"{label}: torch function '{name}' has no cost model; "
+                                 "costed as generic vector work (one op per output element)")
+            layer = self._vector(label, "vector", xs, out.shape, name)
+        self.layers.append(layer)
+
+
+def _is_costed_leaf(module: nn.Module) -> bool:
+    """Modules whose inside the extractor does not look into: it costs them as one layer."""
+    return pe_kind_of(module) is not None or isinstance(module, _NORMS + _ACTS + _POOLS + _FREE_MODULES)
+
+
+def _meta_arguments(net: nn.Module) -> dict[str, torch.Tensor]:
+    tensors = dict(net.named_parameters(remove_duplicate=False))
+    tensors.update(net.named_buffers(remove_duplicate=False))
+    return {k: torch.empty_like(v, device="meta") for k, v in tensors.items()}
+
+
+def extract(net: nn.Module, input_shape: tuple[int, ...], *, bits: int = 8, name: str = "") -> Workload:
+    """Record the layers ``net`` executes on an input of ``input_shape`` (batch first).
+
+    ``bits`` is the operand width given to every non-binary layer (binary ``xnor`` layers get 1).
+    The pass runs on shape-only meta tensors (no arithmetic, weights untouched); a network whose
+    forward needs real values falls back to a CPU pass on zeros.
+    """
+    if not isinstance(net, nn.Module):
+        raise HwsimError(f"expected a torch.nn.Module, got {type(net).__name__}")
+    if len(input_shape) < 2 or any(not isinstance(d, int) or d <= 0 for d in input_shape):
+        raise HwsimError(f"input shape must be positive integers with the batch first, not {tuple(input_shape)}")
+    recorder = _Recorder(bits)
+    handles = []
+    for mod_name, module in net.named_modules():
+        handles.append(module.register_forward_pre_hook(
+            lambda m, i, n=mod_name: recorder.pre_hook(n, m)))
+        handles.append(module.register_forward_hook(
+            lambda m, i, o, n=mod_name: recorder.post_hook(n, m, i, o)))
+    try:
+        _run(net, input_shape, recorder)
+    finally:
+        for handle in handles:
+            handle.remove()
+    layers = recorder.layers
+    uncosted = sum(p.numel() for p in net.parameters()) - sum(layer.params for layer in layers)
+    warnings = list(recorder.warnings)
+    if uncosted:
+        warnings.append(f"{uncosted} parameters belong to modules without a cost model")
+    if not any(layer.is_compute for layer in layers):
+        raise HwsimError(f"network {name or type(net).__name__!r} has no conv or linear layer to map")
+    return Workload(name=name or type(net).__name__, input_shape=tuple(input_shape),
+                    layers=tuple(layers), warnings=tuple(warnings))
+
+
+def _run(net: nn.Module, input_shape: tuple[int, ...], recorder: _Recorder) -> None:
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            try:
+                with recorder:
+                    functional_call(net, _meta_arguments(net), (torch.zeros(input_shape, device="meta"),))
+            except (NotImplementedError, RuntimeError):
+                _reset(recorder)
+                with recorder:
+                    net(torch.zeros(input_shape))
+    except Exception as exc:  # a user's network failing on the given shape is bad input
+        raise HwsimError(f"forward pass on input shape {tuple(input_shape)} failed: "
+                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    finally:
+        net.train(was_training)
+
+
+def _reset(recorder: _Recorder) -> None:
+    recorder.layers.clear()
+    recorder.warnings.clear()
+    recorder.stack.clear()
+    recorder.inside_leaf = 0
+    recorder.counter.clear()

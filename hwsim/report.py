@@ -1,0 +1,170 @@
+"""Render a :class:`~hwsim.simulate.Report` as a terminal table, JSON or CSV with the same fields.
+
+Files are written atomically (temporary file in the target folder, then rename), so an
+interrupted or failed run never leaves a half-written or clobbered output behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from hwsim.errors import HwsimError
+from hwsim.simulate import LayerResult, Report
+
+#: Per-layer fields, in table/CSV column order.
+LAYER_FIELDS = ("name", "op", "shape", "datapath", "ops", "cycles", "stall_cycles", "utilization",
+                "energy_compute_pj", "energy_onchip_pj", "energy_dram_pj", "energy_pj")
+
+
+def layer_row(row: LayerResult) -> dict[str, Any]:
+    return {f: getattr(row, f) for f in LAYER_FIELDS}
+
+
+def ratios(report: Report, baseline: Report) -> dict[str, float]:
+    """``report / baseline`` for energy (total and split), latency and area."""
+    mine, base = report.totals(), baseline.totals()
+    keys = ("energy_uj", "energy_compute_uj", "energy_onchip_uj", "energy_dram_uj", "latency_ms", "area_mm2")
+    return {k: (mine[k] / base[k] if base[k] else float("nan")) for k in keys}
+
+
+def to_dict(report: Report, baseline: Report | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "model": report.model,
+        "accelerator": report.accelerator.to_dict(),
+        "layers": [layer_row(r) for r in report.layers],
+        "totals": report.totals(),
+        "area_um2": report.area_um2,
+        "op_counts": report.op_counts,
+        "warnings": list(report.warnings),
+    }
+    if baseline is not None:
+        data["compare"] = {"baseline": to_dict(baseline), "ratios": ratios(report, baseline)}
+    return data
+
+
+def to_csv(report: Report) -> str:
+    """One row per layer and a final ``TOTAL`` row, columns as :data:`LAYER_FIELDS`."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=LAYER_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in report.layers:
+        writer.writerow(layer_row(row))
+    totals = report.totals()
+    split = report.energy_split_uj()
+    writer.writerow({
+        "name": "TOTAL", "op": "", "shape": "", "datapath": report.accelerator.pe,
+        "ops": sum(r.ops for r in report.layers), "cycles": totals["cycles"],
+        "stall_cycles": sum(r.stall_cycles for r in report.layers), "utilization": totals["utilization"],
+        "energy_compute_pj": split["compute"] * 1e6, "energy_onchip_pj": split["onchip"] * 1e6,
+        "energy_dram_pj": split["dram"] * 1e6, "energy_pj": totals["energy_uj"] * 1e6,
+    })
+    return buf.getvalue()
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and rename; raise HwsimError on failure."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise HwsimError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise HwsimError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+
+
+def write_json(path: str | Path, report: Report, baseline: Report | None = None) -> None:
+    write_atomic(path, json.dumps(to_dict(report, baseline), indent=2) + "\n")
+
+
+def write_csv(path: str | Path, report: Report) -> None:
+    write_atomic(path, to_csv(report))
+
+
+def _si(value: float, unit: str = "") -> str:
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f}{prefix}{unit}"
+    return f"{value:.3g}{unit}"
+
+
+def _energy(pj: float) -> str:
+    """pJ to a readable unit."""
+    for scale, unit in ((1e6, "uJ"), (1e3, "nJ")):
+        if pj >= scale:
+            return f"{pj / scale:.2f} {unit}"
+    return f"{pj:.1f} pJ"
+
+
+def layer_table(report: Report) -> Table:
+    acc = report.accelerator
+    table = Table(title=f"{report.model} on {acc.pe} {acc.array.rows}x{acc.array.cols} "
+                        f"{acc.array.dataflow}, {acc.bits}-bit, {acc.clock_mhz:g} MHz",
+                  show_lines=False, header_style="bold")
+    for col, justify in (("layer", "left"), ("type", "left"), ("shape", "left"), ("ops", "right"),
+                         ("datapath", "left"), ("cycles", "right"), ("util", "right"),
+                         ("E compute", "right"), ("E on-chip", "right"), ("E DRAM", "right")):
+        table.add_column(col, justify=justify)
+    for r in report.layers:
+        table.add_row(r.name, r.op, r.shape, _si(r.ops), r.datapath, f"{r.cycles:,}",
+                      f"{r.utilization:.0%}", _energy(r.energy_compute_pj), _energy(r.energy_onchip_pj),
+                      _energy(r.energy_dram_pj))
+    return table
+
+
+def totals_table(report: Report, baseline: Report | None = None) -> Table:
+    t = report.totals()
+    table = Table(title="totals", header_style="bold")
+    table.add_column("metric")
+    table.add_column(report.accelerator.pe, justify="right")
+    if baseline is not None:
+        table.add_column(baseline.accelerator.pe, justify="right")
+        table.add_column("ratio", justify="right")
+    b = baseline.totals() if baseline is not None else {}
+    rows = (("MACs", "macs", _si), ("params", "params", _si), ("cycles", "cycles", lambda v: f"{v:,.0f}"),
+            ("latency", "latency_ms", lambda v: f"{v:.3f} ms"),
+            ("inferences/s", "inferences_per_s", lambda v: f"{v:,.1f}"),
+            ("utilization", "utilization", lambda v: f"{v:.1%}"),
+            ("energy / inference", "energy_uj", lambda v: f"{v:,.1f} uJ"),
+            ("  compute", "energy_compute_uj", lambda v: f"{v:,.1f} uJ"),
+            ("  on-chip (SRAM+reg)", "energy_onchip_uj", lambda v: f"{v:,.1f} uJ"),
+            ("  DRAM", "energy_dram_uj", lambda v: f"{v:,.1f} uJ"),
+            ("area", "area_mm2", lambda v: f"{v:.3f} mm2"))
+    for label, key, fmt in rows:
+        cells = [label, fmt(t[key])]
+        if baseline is not None:
+            cells += [fmt(b[key]), f"{t[key] / b[key]:.3f}x" if b[key] else "-"]
+        table.add_row(*cells)
+    for key in ("bops", "flops", "ops"):
+        if key in report.op_counts:
+            cells = [key.upper() if key != "ops" else "OPs (BOPs/64+FLOPs)", _si(report.op_counts[key])]
+            if baseline is not None:
+                cells += ["", ""]
+            table.add_row(*cells)
+    return table
+
+
+def print_report(report: Report, baseline: Report | None = None, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(layer_table(report))
+    console.print(totals_table(report, baseline))
+    area = ", ".join(f"{k} {v * 1e-6:.3f} mm2" for k, v in report.area_um2.items())
+    console.print(f"area: {area}")
+    aux = sorted({r.datapath for r in report.layers if r.datapath.endswith("(aux)")})
+    if aux:
+        console.print(f"note: layers on {', '.join(aux)} need a datapath other than {report.accelerator.pe}; "
+                      "they are costed on an auxiliary array of that kind with the same geometry")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")

@@ -1,0 +1,226 @@
+"""Cost a Workload on an Accelerator: cycles from the mapping, energy and area from cost_models.
+
+Energy is split three ways, per layer and in total:
+
+* ``compute``: datapath logic, ``ops x energy_pj_per_op`` of the datapath the layer needs (for
+  XNOR the lane-ops the PEs really perform, ``ceil(K / lanes) * lanes`` per output, so lane waste
+  costs energy), and element operations of vector work on the vector unit;
+* ``onchip``: PE-internal registers (``ops x register_pj_per_op``) plus every SRAM access of
+  ``sram_width_bits`` at the energy of a buffer of that capacity;
+* ``dram``: every bit moved to or from DRAM.
+
+Area is the main PE array, an auxiliary array of each other datapath some layer needs (same
+geometry), the vector unit (one multiplier and one adder per lane at the operand width) and the
+three SRAM buffers. Leakage is not modelled. Latency assumes layers run one after another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import cost_models as cm
+from cost_models import memory
+from hwsim.accelerator import Accelerator
+from hwsim.errors import HwsimError
+from hwsim.mapping import Mapping, map_layer
+from hwsim.workload import Layer, Workload
+
+_VECTOR_ENERGY_OP = {"maxpool": "max", "avgpool": "add", "add": "add", "mul": "mul",
+                     "act": "compare", "norm": "mac", "vector": "add"}
+_OPERANDS = ("ifmap", "weight", "ofmap")
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """One row of a report. Energies in pJ; ``datapath`` is the unit the layer ran on."""
+
+    name: str
+    op: str
+    shape: str
+    datapath: str
+    on_main_array: bool
+    ops: int
+    cycles: int
+    compute_cycles: int
+    stall_cycles: int
+    utilization: float
+    energy_compute_pj: float
+    energy_onchip_pj: float
+    energy_dram_pj: float
+
+    @property
+    def energy_pj(self) -> float:
+        return self.energy_compute_pj + self.energy_onchip_pj + self.energy_dram_pj
+
+
+@dataclass(frozen=True)
+class Report:
+    """Per-layer rows and totals of one network on one accelerator."""
+
+    model: str
+    accelerator: Accelerator
+    layers: tuple[LayerResult, ...]
+    area_um2: dict[str, float]
+    op_counts: dict[str, float]
+    params: int
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def cycles(self) -> int:
+        return sum(r.cycles for r in self.layers)
+
+    @property
+    def latency_ms(self) -> float:
+        return self.cycles / (self.accelerator.clock_mhz * 1e3)
+
+    @property
+    def inferences_per_s(self) -> float:
+        return 1e3 / self.latency_ms
+
+    def energy_split_uj(self) -> dict[str, float]:
+        split = {
+            "compute": sum(r.energy_compute_pj for r in self.layers),
+            "onchip": sum(r.energy_onchip_pj for r in self.layers),
+            "dram": sum(r.energy_dram_pj for r in self.layers),
+        }
+        return {k: v * 1e-6 for k, v in split.items()}
+
+    @property
+    def energy_uj(self) -> float:
+        return sum(self.energy_split_uj().values())
+
+    @property
+    def utilization(self) -> float:
+        """MAC-weighted utilization of the compute layers on the arrays."""
+        busy = sum(r.compute_cycles * r.utilization for r in self.layers if r.op in ("conv", "linear"))
+        total = sum(r.compute_cycles for r in self.layers if r.op in ("conv", "linear"))
+        return busy / total if total else 0.0
+
+    def totals(self) -> dict[str, float]:
+        split = self.energy_split_uj()
+        return {
+            "cycles": self.cycles,
+            "latency_ms": self.latency_ms,
+            "inferences_per_s": self.inferences_per_s,
+            "utilization": self.utilization,
+            "energy_uj": self.energy_uj,
+            "energy_compute_uj": split["compute"],
+            "energy_onchip_uj": split["onchip"],
+            "energy_dram_uj": split["dram"],
+            "area_mm2": sum(self.area_um2.values()) * 1e-6,
+            "macs": self.op_counts["macs"],
+            "params": self.params,
+        }
+
+
+class _Costs:
+    """Memoised technology look-ups for one accelerator (keeps estimate() fast)."""
+
+    def __init__(self, acc: Accelerator) -> None:
+        try:
+            self.tech = cm.load_technology(acc.tech)
+        except ValueError as exc:
+            raise HwsimError(str(exc)) from None
+        self.acc = acc
+        mem = acc.memory
+        width = mem.sram_width_bits
+        self.sram_pj_per_bit = {
+            "ifmap": memory.sram_access_energy_pj(self.tech, mem.ifmap_sram_kib, width) / width,
+            "weight": memory.sram_access_energy_pj(self.tech, mem.weight_sram_kib, width) / width,
+            "ofmap": memory.sram_access_energy_pj(self.tech, mem.ofmap_sram_kib, width) / width,
+        }
+        self.dram_pj_per_bit = memory.dram_energy_pj_per_bit(self.tech)
+        self._datapaths: dict[tuple[str, int, int], cm.DatapathCost] = {}
+
+    def acc_bits(self, pe: str, bits: int, k: int) -> int:
+        return self.acc.acc_bits or cm.acc_bits_for(pe, bits, k)
+
+    def datapath(self, pe: str, bits: int, acc_bits: int) -> cm.DatapathCost:
+        key = (pe, bits, acc_bits)
+        if key not in self._datapaths:
+            self._datapaths[key] = cm.datapath_cost(pe, self.tech, bits=bits, acc_bits=acc_bits,
+                                                    lanes=self.acc.array.lanes)
+        return self._datapaths[key]
+
+
+def _performed_ops(layer: Layer, lanes: int) -> int:
+    """Ops the datapath really performs: XNOR PEs always reduce whole words of ``lanes``."""
+    if layer.pe != "xnor":
+        return layer.macs
+    groups, m, k, n = layer.gemm
+    return groups * m * n * math.ceil(k / lanes) * lanes
+
+
+def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs) -> LayerResult:
+    acc = costs.acc
+    if layer.is_compute:
+        bits = layer.act_bits
+        try:
+            cm.check_bits(layer.pe, bits)
+        except ValueError as exc:
+            raise HwsimError(f"layer {layer.name!r}: {exc}") from None
+        dp = costs.datapath(layer.pe, bits, costs.acc_bits(layer.pe, bits, layer.gemm[2]))
+        ops = _performed_ops(layer, acc.array.lanes)
+        compute = ops * dp.energy_pj_per_op
+        registers = ops * dp.register_pj_per_op
+        main = layer.pe == acc.pe
+        datapath = layer.pe if main else f"{layer.pe} (aux)"
+    else:
+        ops = layer.vector_ops
+        compute = ops * memory.vector_op_energy_pj(costs.tech, _VECTOR_ENERGY_OP[layer.op], layer.act_bits)
+        registers = 0.0
+        main = False
+        datapath = "vector"
+    sram = sum((mapping.sram_read_bits.get(o, 0) + mapping.sram_write_bits.get(o, 0))
+               * costs.sram_pj_per_bit[o] for o in _OPERANDS)
+    dram = (sum(mapping.dram_read_bits.values()) + sum(mapping.dram_write_bits.values())) * costs.dram_pj_per_bit
+    return LayerResult(
+        name=layer.name, op=layer.op, shape=layer.shape, datapath=datapath, on_main_array=main,
+        ops=layer.macs if layer.is_compute else ops, cycles=mapping.total_cycles,
+        compute_cycles=mapping.compute_cycles, stall_cycles=mapping.stall_cycles,
+        utilization=mapping.utilization, energy_compute_pj=compute,
+        energy_onchip_pj=registers + sram, energy_dram_pj=dram,
+    )
+
+
+def _area(workload: Workload, costs: _Costs) -> dict[str, float]:
+    """Area per block in um^2; each array is sized for the widest layer it runs."""
+    acc = costs.acc
+    widest: dict[str, tuple[int, int]] = {}
+    for layer in workload.layers:
+        if layer.is_compute:
+            need = (layer.act_bits, costs.acc_bits(layer.pe, layer.act_bits, layer.gemm[2]))
+            old = widest.get(layer.pe, (0, 0))
+            widest[layer.pe] = (max(old[0], need[0]), max(old[1], need[1]))
+    widest.setdefault(acc.pe, (acc.bits, costs.acc_bits(acc.pe, acc.bits, 1)))
+    area = {}
+    for pe, (bits, acc_bits) in sorted(widest.items(), key=lambda kv: kv[0] != acc.pe):
+        label = f"{pe} array" if pe == acc.pe else f"{pe} aux array"
+        area[label] = acc.num_pes * costs.datapath(pe, bits, acc_bits).area_um2
+    vector_bits = max(bits for bits, _ in widest.values())
+    area["vector unit"] = acc.vector_lanes * (cm.add_area_um2(costs.tech, vector_bits)
+                                              + cm.mult_area_um2(costs.tech, vector_bits))
+    mem = acc.memory
+    area["sram"] = sum(memory.sram_area_um2(costs.tech, kib) for kib in
+                       (mem.ifmap_sram_kib, mem.weight_sram_kib, mem.ofmap_sram_kib))
+    return area
+
+
+def estimate(workload: Workload, acc: Accelerator, *, scalesim: bool = False) -> Report:
+    """Map and cost every layer of ``workload`` on ``acc``; ``scalesim`` selects SCALE-Sim cycles."""
+    costs = _Costs(acc)
+    rows = tuple(_cost_layer(layer, map_layer(layer, acc, scalesim=scalesim), costs)
+                 for layer in workload.layers)
+    counts: dict[str, float] = {"macs": workload.macs}
+    if "xnor" in workload.macs_by_pe():
+        counts.update(workload.binary_op_counts())
+    return Report(model=workload.name, accelerator=acc, layers=rows, area_um2=_area(workload, costs),
+                  op_counts=counts, params=workload.params, warnings=workload.warnings)
+
+
+def with_pe(acc: Accelerator, pe: str) -> Accelerator:
+    """The same accelerator on another datapath (xnor at 1 bit; others keep the width or use 8)."""
+    bits = 1 if pe == "xnor" else (acc.bits if acc.bits > 1 else 8)
+    return dataclasses.replace(acc, pe=pe, bits=bits)

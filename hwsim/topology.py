@@ -1,0 +1,62 @@
+"""Read a SCALE-Sim topology CSV so SCALE-Sim users can bring their workloads unchanged.
+
+The format (SCALE-Sim v1/v2 ``topologies/*.csv``) has a header row and one convolution per row:
+``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter,
+Strides,`` (a trailing comma is common). The IFMAP size already includes any padding, so the
+output size is ``(ifmap - filter) // stride + 1`` and padding is 0, as SCALE-Sim computes it.
+A fully connected layer is written as a 1x1 IFMAP with a 1x1 filter.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from hwsim.errors import HwsimError
+from hwsim.workload import Layer, Workload
+
+_COLUMNS = ("layer name", "ifmap height", "ifmap width", "filter height", "filter width",
+            "channels", "num filter", "strides")
+
+
+def read_topology(path: str | Path, *, pe: str = "mac", bits: int = 8) -> Workload:
+    """Parse a SCALE-Sim topology file into conv layers costed on datapath ``pe`` at ``bits``."""
+    path = Path(path)
+    try:
+        rows = list(csv.reader(path.read_text().splitlines()))
+    except FileNotFoundError:
+        raise HwsimError(f"topology file {str(path)!r} not found; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HwsimError(f"cannot read topology file {str(path)!r}: {exc}") from None
+    rows = [[cell.strip() for cell in row if cell.strip()] for row in rows]
+    rows = [row for row in rows if row]
+    if not rows:
+        raise HwsimError(f"topology file {str(path)!r} is empty")
+    header = [cell.lower() for cell in rows[0]]
+    if header[: len(_COLUMNS)] != list(_COLUMNS):
+        raise HwsimError(f"{path}: header must start with the SCALE-Sim columns "
+                         f"{', '.join(_COLUMNS)}; got {', '.join(rows[0])}")
+    layers = [_layer(path, number, row, pe, bits) for number, row in enumerate(rows[1:], start=2)]
+    if not layers:
+        raise HwsimError(f"topology file {str(path)!r} has a header but no layers")
+    return Workload(name=path.stem, input_shape=(1, layers[0].in_ch, layers[0].in_h, layers[0].in_w),
+                    layers=tuple(layers))
+
+
+def _layer(path: Path, line: int, row: list[str], pe: str, bits: int) -> Layer:
+    if len(row) < len(_COLUMNS):
+        raise HwsimError(f"{path}:{line}: expected {len(_COLUMNS)} columns, got {len(row)}")
+    name = row[0]
+    try:
+        ih, iw, fh, fw, ch, nf, stride = (int(v) for v in row[1:8])
+    except ValueError:
+        raise HwsimError(f"{path}:{line}: layer {name!r} has a non-integer size: {', '.join(row[1:8])}") from None
+    if min(ih, iw, fh, fw, ch, nf, stride) <= 0:
+        raise HwsimError(f"{path}:{line}: layer {name!r} sizes must be positive")
+    if fh > ih or fw > iw:
+        raise HwsimError(f"{path}:{line}: layer {name!r} filter {fh}x{fw} is larger than its IFMAP {ih}x{iw}")
+    oh, ow = (ih - fh) // stride + 1, (iw - fw) // stride + 1
+    return Layer(name=name, op="conv", in_ch=ch, in_h=ih, in_w=iw, out_ch=nf, out_h=oh, out_w=ow,
+                 kernel=(fh, fw), stride=(stride, stride), pe=pe,
+                 act_bits=1 if pe == "xnor" else bits, weight_bits=1 if pe == "xnor" else bits,
+                 params=fh * fw * ch * nf, detail="scalesim")

@@ -1,0 +1,38 @@
+"""Building blocks shared by several networks of :mod:`models.networks`.
+
+Every block is built from ``nn.Module`` layers (not functional calls) so that a hook-based
+extractor sees each convolution, normalization and activation as its own layer.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def make_divisible(value: float, divisor: int) -> int:
+    """Round a channel count to the nearest multiple of ``divisor``, never below ``divisor``
+    and never more than 10% below ``value``.
+
+    This is the rounding rule of MobileNetV2 (Sandler et al., CVPR 2018, divisor 8) that
+    GhostNet (Han et al., CVPR 2020) reuses with divisor 4; it keeps width-scaled channel counts
+    hardware-friendly.
+    """
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, *, groups: int = 1,
+            act: type[nn.Module] | None = nn.ReLU) -> nn.Sequential:
+    """``kernel x kernel`` convolution ("same" padding, no bias), batch norm, then ``act``.
+
+    ``act=None`` leaves the activation out (linear bottleneck outputs, projection shortcuts).
+    """
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(out_ch),
+    ]
+    if act is not None:
+        layers.append(act())
+    return nn.Sequential(*layers)
