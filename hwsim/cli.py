@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--clock-mhz", type=float, help="clock frequency in MHz (default 500)")
     est.add_argument("--config", metavar="arch.yaml", help="accelerator YAML (see configs/)")
     est.add_argument("--tech", metavar="table.yaml", help="technology table name or YAML path (default horowitz45)")
-    est.add_argument("--compare", choices=PE_KINDS, metavar="PE", help="also cost the network on this PE kind and print ratios")
+    est.add_argument("--compare", choices=(*PE_KINDS, "none"), metavar="PE",
+                     help="also cost the network on this PE kind and print ratios "
+                          "(default: mac for the other PE kinds; none to turn it off)")
     est.add_argument("--convert-all", action="store_true",
                      help="convert the first conv and classifier too (default: they stay full precision)")
     est.add_argument("--input-shape", type=_shape, metavar="N,C,H,W", help="input shape for a user's factory")
@@ -129,8 +131,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     acc = resolve_accelerator(args)
     result = estimate(build_workload(args, acc.pe, acc.bits), acc, scalesim=args.scalesim)
     baseline = None
-    if args.compare:
-        other = with_pe(acc, args.compare)
+    compare = args.compare or ("mac" if acc.pe != "mac" else "none")
+    if compare != "none":
+        other = with_pe(acc, compare)
         baseline = estimate(build_workload(args, other.pe, other.bits), other, scalesim=args.scalesim)
     rep.print_report(result, baseline)
     if args.json:

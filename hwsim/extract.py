@@ -42,6 +42,7 @@ _ACT_FUNCTIONS = frozenset("""
     softmax elu
 """.split())
 _ELTWISE = {"add": "add", "sub": "add", "rsub": "add", "mul": "mul", "div": "mul", "truediv": "mul"}
+_GEMM_FUNCTIONS = frozenset(("conv2d", "linear", "matmul", "mm", "bmm"))
 _POOL_FUNCTIONS = {"adaptive_avg_pool2d": "avgpool", "avg_pool2d": "avgpool", "mean": "avgpool",
                    "max_pool2d": "maxpool", "adaptive_max_pool2d": "maxpool"}
 
@@ -144,7 +145,9 @@ class _Recorder(TorchFunctionMode):
         parent = self.stack[-1] if self.stack else ""
         index = self.counter[name] = self.counter.get(name, 0) + 1
         label = f"{parent}.{name}{index}" if parent else f"{name}{index}"
-        if name in _ELTWISE:
+        if name in _GEMM_FUNCTIONS:
+            layer = self._functional_gemm(label, name, args, out)
+        elif name in _ELTWISE:
             inputs = sum(1 for t in tensors if t.dim() > 0)
             detail = f"{name}, {inputs} tensor input{'s' if inputs != 1 else ''}"
             layer = self._vector(label, _ELTWISE[name], out.shape, out.shape, detail)
@@ -161,6 +164,25 @@ class _Recorder(TorchFunctionMode):
                                  "costed as generic vector work (one op per output element)")
             layer = self._vector(label, "vector", xs, out.shape, name)
         self.layers.append(layer)
+
+
+    def _functional_gemm(self, label: str, name: str, args: tuple, out: torch.Tensor) -> Layer:
+        """``F.conv2d``/``F.linear``/``matmul`` called outside a module: a ``mac`` compute layer."""
+        x, w = args[0], args[1]
+        common = dict(name=label, pe="mac", act_bits=self.bits, weight_bits=self.bits, detail=name)
+        if name == "conv2d":
+            extra = list(args[3:]) + [1, 0, 1, 1][len(args[3:]):]
+            stride, padding, _, groups = extra[:4]
+            cin, h, w_in = _chw(x.shape)
+            cout, oh, ow = _chw(out.shape)
+            return Layer(op="conv", in_ch=cin, in_h=h, in_w=w_in, out_ch=cout, out_h=oh, out_w=ow,
+                         kernel=(int(w.shape[2]), int(w.shape[3])), stride=_pair(stride),
+                         padding=_pair(padding) if not isinstance(padding, str)
+                         else ((w.shape[2] // 2, w.shape[3] // 2) if padding == "same" else (0, 0)),
+                         groups=int(groups), batch=int(x.shape[0]), **common)
+        k, n = int(x.shape[-1]), int(out.shape[-1])
+        return Layer(op="linear", in_ch=k, in_h=1, in_w=1, out_ch=n, out_h=1, out_w=1,
+                     batch=int(math.prod(out.shape[:-1])), **common)
 
 
 def _is_costed_leaf(module: nn.Module) -> bool:
@@ -201,7 +223,8 @@ def extract(net: nn.Module, input_shape: tuple[int, ...], *, bits: int = 8, name
     uncosted = sum(p.numel() for p in net.parameters()) - sum(layer.params for layer in layers)
     warnings = list(recorder.warnings)
     if uncosted:
-        warnings.append(f"{uncosted} parameters belong to modules without a cost model")
+        warnings.append(f"{uncosted} parameters are not in the workload's parameter count "
+                        "(they belong to no conv, linear or norm module)")
     if not any(layer.is_compute for layer in layers):
         raise HwsimError(f"network {name or type(net).__name__!r} has no conv or linear layer to map")
     return Workload(name=name or type(net).__name__, input_shape=tuple(input_shape),
@@ -214,12 +237,14 @@ def _run(net: nn.Module, input_shape: tuple[int, ...], recorder: _Recorder) -> N
     try:
         with torch.no_grad():
             try:
+                arguments, x = _meta_arguments(net), torch.zeros(input_shape, device="meta")
                 with recorder:
-                    functional_call(net, _meta_arguments(net), (torch.zeros(input_shape, device="meta"),))
+                    functional_call(net, arguments, (x,))
             except (NotImplementedError, RuntimeError):
                 _reset(recorder)
+                x = torch.zeros(input_shape)
                 with recorder:
-                    net(torch.zeros(input_shape))
+                    net(x)
     except Exception as exc:  # a user's network failing on the given shape is bad input
         raise HwsimError(f"forward pass on input shape {tuple(input_shape)} failed: "
                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
