@@ -69,7 +69,13 @@ class Technology:
 
 
 def loglog_interp(points: Sequence[tuple[float, float]], x: float) -> float:
-    """Piecewise power law through ``points`` (sorted by x), extended with the nearest segment."""
+    """Piecewise power law through ``points`` (sorted by x), extended with the nearest segment.
+
+    A table point is returned as given, so published numbers come back exactly.
+    """
+    for px, py in points:
+        if x == px:
+            return py
     i = 1
     while i < len(points) - 1 and x > points[i][0]:
         i += 1
@@ -115,6 +121,7 @@ class _Group:
 
     entries: dict[str, tuple[str, ...]]
     pattern: str = ""
+    hint: str = ""
     pattern_fields: tuple[str, ...] = ()
     min_pattern: int = 0
     scalars: tuple[str, ...] = ()
@@ -122,11 +129,11 @@ class _Group:
 
 
 _SCHEMA = {
-    "add": _Group({}, r"int([0-9]+)", _COST, 2),
-    "mult": _Group({}, r"int([0-9]+)", _COST, 2),
-    "float": _Group({}, r"fp[0-9]+_(?:add|mult)", _COST, optional=True),
+    "add": _Group({}, r"int([0-9]+)", "int<bits>", _COST, 2),
+    "mult": _Group({}, r"int([0-9]+)", "int<bits>", _COST, 2),
+    "float": _Group({}, r"fp[0-9]+_(?:add|mult)", "fp<bits>_add", _COST, optional=True),
     "gates": _Group({g: _COST for g in ("full_adder", "xor2", "mux2", "dff")}),
-    "sram": _Group({}, r"kib([0-9]+(?:\.[0-9]+)?)", ("energy_pj",), 2, scalars=("width_bits",)),
+    "sram": _Group({}, r"kib([0-9]+(?:\.[0-9]+)?)", "kib<capacity>", ("energy_pj",), 2, scalars=("width_bits",)),
     "sram_area": _Group({"bitcell": ("area_um2",), "periphery": ("array_efficiency",)}),
     "dram": _Group({}, scalars=("width_bits", "energy_pj")),
 }
@@ -207,8 +214,8 @@ class _Checker:
                 raise self.fail(f"missing key `{key}.{name}`")
         found = len(entries) - len(schema.entries)
         if found < schema.min_pattern:
-            raise self.fail(f"`{key}` needs at least {schema.min_pattern} entries named like "
-                            f"`{schema.pattern}`, found {found}")
+            raise self.fail(f"`{key}` needs at least {schema.min_pattern} entries named "
+                            f"`{schema.hint}`, found {found}")
         if scalars:
             self.sources.append(f"{key} ({', '.join(scalars)}): {source}")
         return entries, scalars

@@ -35,7 +35,7 @@ FREE_FUNCTIONS = frozenset("""
     cat concat stack split chunk unbind narrow view reshape flatten unflatten permute transpose t
     contiguous squeeze unsqueeze expand expand_as getitem pad clone detach to float half double
     type dropout size dim numel get repeat_interleave zeros_like ones_like new_zeros new_ones
-    new_empty empty_like setitem copy_ requires_grad_ roll
+    new_empty empty_like setitem copy_ requires_grad_ roll repeat tile flip
 """.split())
 _ACT_FUNCTIONS = frozenset("""
     relu relu6 hardtanh hardsigmoid hardswish sigmoid tanh silu gelu leaky_relu clamp clip sign
