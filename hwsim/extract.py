@@ -76,6 +76,7 @@ class _Recorder(TorchFunctionMode):
         self.stack: list[str] = []
         self.inside_leaf = 0
         self.counter: dict[str, int] = {}
+        self.costed: set[nn.Module] = set()
 
     # --- module hooks -------------------------------------------------------------------------
     def pre_hook(self, name: str, module: nn.Module) -> None:
@@ -92,6 +93,7 @@ class _Recorder(TorchFunctionMode):
             return
         x = inputs[0]
         y = output[0] if isinstance(output, tuple) else output
+        self.costed.add(module)
         self.layers.append(self._module_layer(name or type(module).__name__, module, x.shape, y.shape))
 
     def _module_layer(self, name: str, module: nn.Module, xs: torch.Size, ys: torch.Size) -> Layer:
@@ -101,8 +103,11 @@ class _Recorder(TorchFunctionMode):
         pe = pe_kind_of(module)
         if pe is not None:
             bits = 1 if pe == "xnor" else self.bits
+            has_bias = getattr(module, "bias", None) is not None
+            # one parameter per weight whatever its encoding (a shift weight stores sign and shift)
+            params = module.weight.numel() + (module.bias.numel() if has_bias else 0)
             common = dict(name=name, pe=pe, act_bits=bits, weight_bits=bits, params=params,
-                          bias=getattr(module, "bias", None) is not None, detail=type(module).__name__)
+                          bias=has_bias, detail=type(module).__name__)
             if isinstance(module, nn.Conv2d):
                 return Layer(op="conv", in_ch=cin, in_h=h, in_w=w, out_ch=cout, out_h=oh, out_w=ow,
                              kernel=_pair(module.kernel_size), stride=_pair(module.stride),
@@ -220,7 +225,8 @@ def extract(net: nn.Module, input_shape: tuple[int, ...], *, bits: int = 8, name
         for handle in handles:
             handle.remove()
     layers = recorder.layers
-    uncosted = sum(p.numel() for p in net.parameters()) - sum(layer.params for layer in layers)
+    uncosted = sum(p.numel() for m in net.modules() if m not in recorder.costed
+                   for p in m.parameters(recurse=False))
     warnings = list(recorder.warnings)
     if uncosted:
         warnings.append(f"{uncosted} parameters are not in the workload's parameter count "
@@ -258,3 +264,4 @@ def _reset(recorder: _Recorder) -> None:
     recorder.stack.clear()
     recorder.inside_leaf = 0
     recorder.counter.clear()
+    recorder.costed.clear()

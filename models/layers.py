@@ -230,7 +230,7 @@ class _ShiftMixin:
             self.sign.copy_(s)
             self.shift.copy_(p)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> object:
         # nn.Module resolves parameters here too; before _split_weight, "weight" is still one.
         params = self.__dict__["_parameters"]
         if name == "weight" and "sign" in params:
