@@ -72,3 +72,12 @@ def acc_bits_for(pe: str, bits: int, k: int, *, max_shift: int = DEFAULT_MAX_SHI
     _check_int("k", k, 1)
     _check_int("max_shift", max_shift, 0)
     return module.acc_bits(bits, k, max_shift)
+
+
+def weight_bits_for(pe: str, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT) -> int:
+    """Stored width of one weight: ``bits`` for mac/adder, 1 for xnor, the (zero, sign, shift)
+    code for shift (5 bits for P = 7), which is what moves through DRAM and the weight buffer."""
+    check_bits(pe, bits)
+    if pe == "shift":
+        return _datapath("shift").weight_code_bits(max_shift)
+    return bits

@@ -30,10 +30,15 @@ def acc_bits(bits: int, k: int, max_shift: int) -> int:
     return bits + max_shift + clog2(k) + 1
 
 
+def weight_code_bits(max_shift: int) -> int:
+    """Stored bits of one weight: zero flag, sign and a ``ceil(log2(P + 1))``-bit shift amount."""
+    return 2 + clog2(max_shift + 1)
+
+
 def cost(tech: Technology, spec: DatapathSpec) -> DatapathCost:
     """One shift PE at ``spec.bits``, shifts up to ``spec.max_shift``, ``spec.acc_bits`` accumulator."""
     wide = spec.bits + spec.max_shift
     stages = clog2(spec.max_shift + 1)
     logic = [gates(tech, "mux2", stages * wide), conditional_negate(tech, wide), adder(tech, spec.acc_bits)]
-    register_bits = spec.bits + 2 + stages + wide + spec.acc_bits
+    register_bits = spec.bits + weight_code_bits(spec.max_shift) + wide + spec.acc_bits
     return assemble("shift", tech, spec, logic=logic, register_bits=register_bits)

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from cost_models import PE_KINDS, check_bits
+from cost_models import PE_KINDS, acc_bits_for, check_bits
 from hwsim.errors import HwsimError
 
 DATAFLOWS = ("os", "ws", "is")
@@ -84,6 +84,14 @@ class Accelerator:
     @property
     def dram_bytes_per_cycle(self) -> float:
         return self.memory.dram_bandwidth_gbps * 1e3 / self.clock_mhz
+
+    def psum_bits(self, pe: str, bits: int, k: int) -> int:
+        """Accumulator / partial-sum width of a ``k``-long reduction on datapath ``pe``.
+
+        ``acc_bits`` when set, else the narrowest width that can never overflow (cost_models).
+        The mapping sizes the ofmap buffer with it and the cost model sizes the PE with it.
+        """
+        return self.acc_bits or acc_bits_for(pe, bits, k)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -132,7 +132,9 @@ def compute_cycles(m: int, k: int, n: int, rows: int, cols: int, dataflow: str, 
     mode). See the module docstring for where each SCALE-Sim term comes from. Raises
     :class:`HwsimError` on a non-positive size or an unknown dataflow.
     """
-    _check_positive(m=m, k=k, n=n, rows=rows, cols=cols, groups=groups)
+    sizes = (m, k, n, rows, cols, groups)
+    if not all(type(v) is int and v > 0 for v in sizes):
+        _check_positive(m=m, k=k, n=n, rows=rows, cols=cols, groups=groups)
     if dataflow not in LAYOUT:
         raise HwsimError(f"`dataflow` must be one of {', '.join(LAYOUT)}, not {dataflow!r}")
     extent = {"m": m, "k": k, "n": n}

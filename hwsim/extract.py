@@ -11,6 +11,7 @@ nothing is dropped silently. No torch object survives into the Workload.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.overrides import TorchFunctionMode
 
+from cost_models import DEFAULT_MAX_SHIFT, weight_bits_for
 from hwsim.errors import HwsimError
 from hwsim.workload import Layer, Workload
 from models.layers import pe_kind_of
@@ -104,18 +106,19 @@ class _Recorder(TorchFunctionMode):
         if pe is not None:
             bits = 1 if pe == "xnor" else self.bits
             has_bias = getattr(module, "bias", None) is not None
-            # one parameter per weight whatever its encoding (a shift weight stores sign and shift)
-            params = module.weight.numel() + (module.bias.numel() if has_bias else 0)
-            common = dict(name=name, pe=pe, act_bits=bits, weight_bits=bits, params=params,
-                          bias=has_bias, detail=type(module).__name__)
+            weight_bits = weight_bits_for(pe, bits, max_shift=getattr(module, "max_shift", DEFAULT_MAX_SHIFT))
+            common = dict(name=name, pe=pe, act_bits=bits, weight_bits=weight_bits, bias=has_bias,
+                          detail=type(module).__name__)
             if isinstance(module, nn.Conv2d):
-                return Layer(op="conv", in_ch=cin, in_h=h, in_w=w, out_ch=cout, out_h=oh, out_w=ow,
-                             kernel=_pair(module.kernel_size), stride=_pair(module.stride),
-                             padding=_pair(module.padding), groups=module.groups, batch=int(xs[0]),
-                             **common)
-            rows = int(math.prod(xs[:-1]))
-            return Layer(op="linear", in_ch=int(xs[-1]), in_h=1, in_w=1, out_ch=int(ys[-1]),
-                         out_h=1, out_w=1, batch=rows, **common)
+                layer = Layer(op="conv", in_ch=cin, in_h=h, in_w=w, out_ch=cout, out_h=oh, out_w=ow,
+                              kernel=_pair(module.kernel_size), stride=_pair(module.stride),
+                              padding=_pair(module.padding), groups=module.groups, batch=int(xs[0]),
+                              **common)
+            else:
+                layer = Layer(op="linear", in_ch=int(xs[-1]), in_h=1, in_w=1, out_ch=int(ys[-1]),
+                              out_h=1, out_w=1, batch=int(math.prod(xs[:-1])), **common)
+            # one parameter per weight whatever its encoding (a shift weight stores sign and shift)
+            return dataclasses.replace(layer, params=layer.weight_elems + (layer.out_ch if has_bias else 0))
         detail = type(module).__name__.lower()
         if isinstance(module, _POOLS):
             op = "maxpool" if "max" in detail else "avgpool"

@@ -157,7 +157,10 @@ def totals_table(report: Report, baseline: Report | None = None) -> Table:
 
 
 def print_report(report: Report, baseline: Report | None = None, console: Console | None = None) -> None:
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # piped or redirected: do not squeeze the table into 80 columns
+            console = Console(width=180)
     console.print(layer_table(report))
     console.print(totals_table(report, baseline))
     area = ", ".join(f"{k} {v * 1e-6:.3f} mm2" for k, v in report.area_um2.items())

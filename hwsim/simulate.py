@@ -134,9 +134,6 @@ class _Costs:
         self.dram_pj_per_bit = memory.dram_energy_pj_per_bit(self.tech)
         self._datapaths: dict[tuple[str, int, int], cm.DatapathCost] = {}
 
-    def acc_bits(self, pe: str, bits: int, k: int) -> int:
-        return self.acc.acc_bits or cm.acc_bits_for(pe, bits, k)
-
     def datapath(self, pe: str, bits: int, acc_bits: int) -> cm.DatapathCost:
         key = (pe, bits, acc_bits)
         if key not in self._datapaths:
@@ -161,7 +158,7 @@ def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs) -> LayerResult:
             cm.check_bits(layer.pe, bits)
         except ValueError as exc:
             raise HwsimError(f"layer {layer.name!r}: {exc}") from None
-        dp = costs.datapath(layer.pe, bits, costs.acc_bits(layer.pe, bits, layer.gemm[2]))
+        dp = costs.datapath(layer.pe, bits, costs.acc.psum_bits(layer.pe, bits, layer.gemm[2]))
         ops = _performed_ops(layer, acc.array.lanes)
         compute = ops * dp.energy_pj_per_op
         registers = ops * dp.register_pj_per_op
@@ -191,10 +188,10 @@ def _area(workload: Workload, costs: _Costs) -> dict[str, float]:
     widest: dict[str, tuple[int, int]] = {}
     for layer in workload.layers:
         if layer.is_compute:
-            need = (layer.act_bits, costs.acc_bits(layer.pe, layer.act_bits, layer.gemm[2]))
+            need = (layer.act_bits, costs.acc.psum_bits(layer.pe, layer.act_bits, layer.gemm[2]))
             old = widest.get(layer.pe, (0, 0))
             widest[layer.pe] = (max(old[0], need[0]), max(old[1], need[1]))
-    widest.setdefault(acc.pe, (acc.bits, costs.acc_bits(acc.pe, acc.bits, 1)))
+    widest.setdefault(acc.pe, (acc.bits, costs.acc.psum_bits(acc.pe, acc.bits, 1)))
     area = {}
     for pe, (bits, acc_bits) in sorted(widest.items(), key=lambda kv: kv[0] != acc.pe):
         label = f"{pe} array" if pe == acc.pe else f"{pe} aux array"

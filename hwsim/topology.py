@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from cost_models import weight_bits_for
 from hwsim.errors import HwsimError
 from hwsim.workload import Layer, Workload
 
@@ -58,5 +59,5 @@ def _layer(path: Path, line: int, row: list[str], pe: str, bits: int) -> Layer:
     oh, ow = (ih - fh) // stride + 1, (iw - fw) // stride + 1
     return Layer(name=name, op="conv", in_ch=ch, in_h=ih, in_w=iw, out_ch=nf, out_h=oh, out_w=ow,
                  kernel=(fh, fw), stride=(stride, stride), pe=pe,
-                 act_bits=1 if pe == "xnor" else bits, weight_bits=1 if pe == "xnor" else bits,
+                 act_bits=1 if pe == "xnor" else bits, weight_bits=weight_bits_for(pe, 1 if pe == "xnor" else bits),
                  params=fh * fw * ch * nf, detail="scalesim")

@@ -1,0 +1,399 @@
+"""Map one :class:`~hwsim.workload.Layer` onto an :class:`~hwsim.accelerator.Accelerator`.
+
+The result, a :class:`Mapping`, holds the cycles (compute and DRAM stalls), the buffer tile and
+the bits moved at each memory level. Everything is a closed form over at most a few dozen
+representative tiles, so a whole network maps in milliseconds.
+
+Compute layers (``conv``, ``linear``)
+-------------------------------------
+Each group is its own GEMM ``(M x K) @ (K x N)`` (:attr:`Layer.gemm`), run back to back on the
+array with the dataflow of :mod:`hwsim.dataflow`. An XNOR PE reduces ``array.lanes`` binary
+lanes per cycle, so its reduction length is ``ceil(K / lanes)`` words of ``lanes`` bits.
+
+*Buffer tiles.* A tile is ``m_tile x k_tile`` ifmap (the im2col view, ``act_bits``),
+``k_tile x n_tile`` weights (``weight_bits``) and ``m_tile x n_tile`` outputs, which the ofmap
+buffer keeps as partial sums of ``acc.psum_bits(...)`` bits (the accumulator width), so
+partial sums never go to DRAM. A dimension that the array maps spatially is tiled in multiples
+of the array side (tiles never cut a fold); one that streams in time (``K`` for ``os``, ``M`` for
+``ws``, ``N`` for ``is``) may be cut anywhere, at the price of one more fill and drain per tile
+(default-mode compute cycles are the sum over tiles). ``k_tile`` is the whole ``K`` whenever a
+one-fold tile with the whole ``K`` fits the ifmap and weight buffers, otherwise the largest that
+does; the reduction loop is then innermost. Each tile must fit its whole buffer; the next tile's
+DRAM transfer overlaps the current tile's compute (see the stall model). Two tile shapes are
+tried (``n_tile`` as large as the buffers allow, then ``m_tile``; and the other way round) in
+both loop orders (N outer: a weight tile stays while the ifmap tiles stream past, so the ifmap
+is re-read once per weight tile unless one tile covers ``M``; M outer: the reverse). The least
+DRAM traffic wins, then the fewest cycles, then the largest tile.
+
+*Traffic.* DRAM: the real input tensor (``in_ch*in_h*in_w``, not the im2col copy) times the
+passes the loop order needs (halo rows shared by neighbouring tiles are not re-read), the
+weights likewise, and the outputs written once at ``act_bits``. SRAM reads are what the array
+demands, as SCALE-Sim counts it: an operand slice is read again for every fold along a
+dimension it does not depend on (``os``: ifmap once per column fold, weights once per row fold;
+``ws``: ifmap once per column fold, weights once per ``M`` tile; ``is``: weights once per column
+fold, inputs once per ``N`` tile). Partial sums (one write per fold or tile along ``K``, a
+read-modify-write for all but the first) and the final read that sends the outputs to DRAM
+count on the ofmap buffer. DRAM fills count as SRAM writes.
+
+*Stalls* (per tile, one DRAM channel of ``acc.dram_bytes_per_cycle``): the first tile's inputs
+load before compute starts and the last tile's outputs are written after it ends; while tile
+``t`` computes, the inputs of tile ``t + 1`` and the outputs of tile ``t - 1`` move, and any
+excess over tile ``t``'s compute cycles stalls the array.
+
+Vector layers
+-------------
+``ceil(vector_ops / vector_lanes)`` cycles. ``act``/``norm`` are fused into the producer's output
+stage: no DRAM traffic, one SRAM read and write of the tensor. Pooling and ``vector`` read their
+input from DRAM, ``add``/``mul`` two inputs of ``in_elems`` each; all write their output. DRAM
+stalls are per layer: ``max(0, dram_cycles - compute_cycles)``.
+
+``scalesim=True`` only replaces ``compute_cycles`` by SCALE-Sim v2's count for the whole layer
+(which ignores buffer capacity); stalls and utilization stay those of the physical schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hwsim.accelerator import Accelerator
+from hwsim.dataflow import LAYOUT, compute_cycles
+from hwsim.errors import HwsimError
+from hwsim.workload import VECTOR_OPS, Layer
+
+
+_OPERANDS = ("ifmap", "weight", "ofmap")
+#: The GEMM dimensions indexing each operand.
+_DIMS = {"ifmap": ("m", "k"), "weight": ("k", "n"), "ofmap": ("m", "n")}
+_FUSED = ("act", "norm")
+_TWO_INPUTS = ("add", "mul")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Cycles and memory traffic of one layer; bit counts are keyed ``ifmap``/``weight``/``ofmap``.
+
+    ``compute_cycles``: the array (or vector unit) busy, fill and drain included, all folds and
+    groups. ``stall_cycles``: extra cycles waiting for DRAM. ``utilization``: useful ops over the
+    PE-slot capacity (PEs x lanes) of the physical compute cycles, in ``(0, 1]``. ``tile``: the
+    buffer tile ``(m_tile, k_tile, n_tile)`` (``(0, 0, 0)`` for vector layers).
+    """
+
+    compute_cycles: int
+    stall_cycles: int
+    folds: int
+    utilization: float
+    tile: tuple[int, int, int]
+    sram_read_bits: dict[str, int]
+    sram_write_bits: dict[str, int]
+    dram_read_bits: dict[str, int]
+    dram_write_bits: dict[str, int]
+
+    @property
+    def total_cycles(self) -> int:
+        return self.compute_cycles + self.stall_cycles
+
+
+def map_layer(layer: Layer, acc: Accelerator, *, scalesim: bool = False) -> Mapping:
+    """Cycles and traffic of ``layer`` on ``acc``; raises :class:`HwsimError` if it cannot map.
+
+    Results are memoised by layer shape and accelerator (networks repeat their blocks); every call
+    returns its own copies of the bit dictionaries.
+    """
+    key = (tuple(v for f, v in vars(layer).items() if f != "name"), acc, scalesim)
+    mapped = _CACHE.get(key)
+    if mapped is None:
+        try:
+            mapped = _GemmMapper(layer, acc).map(scalesim) if layer.is_compute else _map_vector(layer, acc)
+        except HwsimError as exc:
+            raise HwsimError(f"layer {layer.name!r}: {exc}") from None
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[key] = mapped
+    return Mapping(mapped.compute_cycles, mapped.stall_cycles, mapped.folds, mapped.utilization, mapped.tile,
+                   dict(mapped.sram_read_bits), dict(mapped.sram_write_bits),
+                   dict(mapped.dram_read_bits), dict(mapped.dram_write_bits))
+
+
+_CACHE: dict[tuple, Mapping] = {}
+_CACHE_SIZE = 4096
+
+
+def _bits(**values: int) -> dict[str, int]:
+    return {op: values.get(op, 0) for op in _OPERANDS}
+
+
+def _kib(bits: int) -> str:
+    kib = bits / 8192
+    return f"{kib:.1f}" if kib >= 0.1 else f"{kib:.2g}"
+
+
+def _largest(extent: int, unit: int, limit: int) -> int:
+    """Largest tile of ``extent`` that is ``extent`` itself or a multiple of ``unit``, <= ``limit``."""
+    return extent if limit >= extent else limit // unit * unit
+
+
+def _pieces(extent: int, tile: int) -> list[tuple[int, int]]:
+    """``(size, count)`` of the tiles cutting ``extent``: full tiles, then the remainder."""
+    full, rest = divmod(extent, tile)
+    return [(tile, full)] + ([(rest, 1)] if rest else [])
+
+
+def _representatives(count: int) -> list[tuple[int, int]]:
+    """``(index, multiplicity)`` standing for ``0 .. count-1``: the ends, one interior index.
+
+    A tile's stall term depends on its neighbours only through "first", "last" and "next is last"
+    along each loop, so all interior indices have the same term.
+    """
+    ends = sorted({0, count - 2, count - 1} & set(range(count)))
+    interior = count - len(ends)
+    return [(i, 1) for i in ends] + ([(1, interior)] if interior else [])
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A buffer tiling: tile sizes and tile counts over ``m``, ``k``, ``n``, and the loop order."""
+
+    size: dict[str, int]
+    count: dict[str, int]
+    order: tuple[str, str, str]
+
+
+class _GemmMapper:
+    """The GEMM of one compute layer on one accelerator, and the costs of tiling it."""
+
+    def __init__(self, layer: Layer, acc: Accelerator) -> None:
+        if layer.groups <= 0 or layer.in_ch % layer.groups or layer.out_ch % layer.groups:
+            raise HwsimError(f"groups={layer.groups} must divide in_ch={layer.in_ch} "
+                             f"and out_ch={layer.out_ch}")
+        groups, m, k, n = layer.gemm
+        if min(m, k, n) <= 0:
+            raise HwsimError(f"empty GEMM (M={m}, K={k}, N={n}); check its shape")
+        if layer.act_bits <= 0 or layer.weight_bits <= 0:
+            raise HwsimError(f"act_bits and weight_bits must be positive, "
+                             f"not {layer.act_bits} and {layer.weight_bits}")
+        arr = acc.array
+        self.layer, self.acc = layer, acc
+        self.rows, self.cols, self.dataflow = arr.rows, arr.cols, arr.dataflow
+        self.lanes = arr.lanes if layer.pe == "xnor" else 1
+        self.groups = groups
+        self.extent = {"m": m, "k": math.ceil(k / self.lanes), "n": n}
+        self.psum_bits = acc.psum_bits(layer.pe, layer.act_bits, k)
+        self.word_bits = {"ifmap": layer.act_bits * self.lanes, "weight": layer.weight_bits * self.lanes,
+                          "ofmap": self.psum_bits}
+        # DRAM footprint of one group: the real tensors, not the im2col view.
+        self.dram = {"ifmap": layer.in_elems * layer.act_bits // groups,
+                     "weight": layer.weight_elems * layer.weight_bits // groups,
+                     "ofmap": layer.out_elems * layer.act_bits // groups}
+        on_rows, on_cols, _ = LAYOUT[self.dataflow]
+        self.side = {on_rows: self.rows, on_cols: self.cols}
+        self.unit = {d: self.side.get(d, 1) for d in "mkn"}
+        self._compute: dict[tuple[int, int, int], int] = {}
+
+    # -- per-tile costs ------------------------------------------------------------------------
+
+    def tile_compute(self, mt: int, kt: int, nt: int) -> int:
+        """Default-mode cycles of one ``mt x kt x nt`` tile of one group."""
+        key = (mt, kt, nt)
+        if key not in self._compute:
+            self._compute[key] = compute_cycles(mt, kt, nt, self.rows, self.cols, self.dataflow).cycles
+        return self._compute[key]
+
+    def plan_compute(self, size: dict[str, int]) -> int:
+        """Default-mode cycles of all tiles of all groups."""
+        e, s = self.extent, size
+        return self.groups * sum(mc * kc * nc * self.tile_compute(mp, kp, np_)
+                                 for mp, mc in _pieces(e["m"], s["m"])
+                                 for kp, kc in _pieces(e["k"], s["k"])
+                                 for np_, nc in _pieces(e["n"], s["n"]))
+
+    def dram_passes(self, plan: _Plan) -> dict[str, int]:
+        """How often each input tensor is read from DRAM under ``plan``'s loop order.
+
+        A tile stays in its buffer while only loops that do not index it advance, so the tensor
+        is re-read once per iteration of the non-indexing loops outside the innermost loop that
+        indexes it (counting only loops with more than one tile).
+        """
+        count = plan.count
+        moving = [d for d in plan.order if count[d] > 1]
+        passes = {}
+        for op in ("ifmap", "weight"):
+            dims = _DIMS[op]
+            last = max((i for i, d in enumerate(moving) if d in dims), default=-1)
+            passes[op] = math.prod(count[d] for d in moving[:last + 1] if d not in dims)
+        return passes
+
+    def dram_read(self, plan: _Plan) -> int:
+        passes = self.dram_passes(plan)
+        return sum(self.dram[op] * passes[op] for op in ("ifmap", "weight"))
+
+    # -- choosing the tiling -------------------------------------------------------------------
+
+    def tile_bits(self, op: str, size: dict[str, int]) -> int:
+        return math.prod(size[d] for d in _DIMS[op]) * self.word_bits[op]
+
+    def capacity(self, op: str) -> int:
+        return int(getattr(self.acc.memory, f"{op}_sram_kib") * 8192)
+
+    def reduction_tile(self, m0: int, n0: int) -> int:
+        """``K`` if a one-fold tile with the whole reduction fits, else the largest that does.
+
+        Raises :class:`HwsimError` naming the first buffer that cannot hold even the smallest tile.
+        """
+        k = self.extent["k"]
+        smallest = {"m": m0, "k": min(k, self.unit["k"]), "n": n0}
+        for op in _OPERANDS:
+            need = self.tile_bits(op, smallest)
+            if need > self.capacity(op):
+                shape = "x".join(str(smallest[d] * (self.lanes if d == "k" else 1)) for d in _DIMS[op])
+                what = (f"one {shape} tile of {self.psum_bits}-bit partial sums" if op == "ofmap"
+                        else f"one {shape} {op} tile")
+                kib = getattr(self.acc.memory, f"{op}_sram_kib")
+                raise HwsimError(f"{op} buffer of {kib:g} KiB cannot hold "
+                                 f"{what} ({_kib(need)} KiB); raise memory.{op}_sram_kib")
+        wb = self.word_bits
+        limit = min(self.capacity("ifmap") // (m0 * wb["ifmap"]), self.capacity("weight") // (n0 * wb["weight"]))
+        return _largest(k, self.unit["k"], limit)
+
+    def choose(self) -> _Plan:
+        """The tiling with the least DRAM traffic, then the fewest cycles, then the largest tile."""
+        wb, unit, extent = self.word_bits, self.unit, self.extent
+        m0, n0 = min(extent["m"], unit["m"]), min(extent["n"], unit["n"])
+        kt = self.reduction_tile(m0, n0)
+        cap_m = self.capacity("ifmap") // (kt * wb["ifmap"])
+        cap_n = self.capacity("weight") // (kt * wb["weight"])
+        cap_out = self.capacity("ofmap") // wb["ofmap"]
+        nt = _largest(extent["n"], unit["n"], min(cap_n, cap_out // m0))
+        shapes = {(_largest(extent["m"], unit["m"], min(cap_m, cap_out // nt)), nt)}
+        mt = _largest(extent["m"], unit["m"], min(cap_m, cap_out // n0))
+        shapes.add((mt, _largest(extent["n"], unit["n"], min(cap_n, cap_out // mt))))
+        ranked = []
+        for mt, nt in sorted(shapes):
+            size = {"m": mt, "k": kt, "n": nt}
+            count = {d: -(-extent[d] // size[d]) for d in "mkn"}
+            cycles = self.plan_compute(size)
+            for order in (("n", "m", "k"), ("m", "n", "k")):
+                plan = _Plan(size, count, order)
+                ranked.append(((self.dram_read(plan), cycles, -mt * nt), plan))
+        return min(ranked, key=lambda entry: entry[0])[1]
+
+    # -- stalls ----------------------------------------------------------------------------------
+
+    def stall_cycles(self, plan: _Plan) -> int:
+        """DRAM stalls of the double-buffered tile pipeline (see the module docstring).
+
+        Loop levels are ``(groups, *plan.order)``; a tile is a tuple of one index per level.
+        """
+        count, size, extent = plan.count, plan.size, self.extent
+        levels = ("g", *plan.order)
+        n = (self.groups, *(count[d] for d in plan.order))
+        full = (1, *(size[d] for d in plan.order))
+        last = (1, *(extent[d] - (count[d] - 1) * size[d] for d in plan.order))
+        # Per operand: the levels indexing it, its DRAM bits per unit of tile volume, and the
+        # levels that must all be at their first iteration for its tile to be (re)loaded: those
+        # inside the innermost moving level that indexes it (groups index every operand).
+        terms = []
+        for op in _OPERANDS:
+            uses = tuple(j for j in (1, 2, 3) if levels[j] in _DIMS[op])
+            moving = [j for j in range(4) if n[j] > 1 and (j == 0 or j in uses)]
+            reload = tuple(range(max(moving, default=-1) + 1, 4))
+            terms.append((uses, self.dram[op] / math.prod(extent[d] for d in _DIMS[op]), reload))
+        inputs, (out_uses, out_unit, _) = terms[:2], terms[2]
+        k_level = levels.index("k")
+        at_mkn = tuple(levels.index(d) for d in "mkn")
+
+        def volume(uses: tuple[int, ...], at: tuple[int, ...]) -> int:
+            v = 1
+            for j in uses:
+                v *= last[j] if at[j] == top[j] else full[j]
+            return v
+
+        def load(at: tuple[int, ...]) -> float:
+            bits = 0.0
+            for uses, unit, reload in inputs:
+                if not any(at[j] for j in reload):
+                    bits += unit * volume(uses, at)
+            return bits
+
+        def write(at: tuple[int, ...]) -> float:
+            return out_unit * volume(out_uses, at) if at[k_level] == top[k_level] else 0.0
+
+        top = tuple(c - 1 for c in n)
+        bits_per_cycle = self.acc.dram_bytes_per_cycle * 8
+        stalled = load((0, 0, 0, 0)) + write(top)
+        combos = [((), 1)]
+        for count_j in n:
+            combos = [(at + (i,), mult * m) for at, mult in combos for i, m in _representatives(count_j)]
+        for at, mult in combos:
+            moved = 0.0
+            # The next tile advances the innermost level not at its end and resets the inner ones;
+            # the previous tile steps back the innermost level not at its start, inner ones at end.
+            for j in (3, 2, 1, 0):
+                if at[j] < top[j]:
+                    moved += load(at[:j] + (at[j] + 1,) + (0, 0, 0)[j:])
+                    break
+            for j in (3, 2, 1, 0):
+                if at[j] > 0:
+                    moved += write(at[:j] + (at[j] - 1,) + top[j + 1:])
+                    break
+            excess = moved - bits_per_cycle * self.tile_compute(
+                *[last[j] if at[j] == top[j] else full[j] for j in at_mkn])
+            if excess > 0:
+                stalled += mult * excess
+        return max(0, math.ceil(stalled / bits_per_cycle - 1e-9))
+
+    # -- the mapping -----------------------------------------------------------------------------
+
+    def map(self, scalesim: bool) -> Mapping:
+        plan = self.choose()
+        g, (m, k, n) = self.groups, (self.extent[d] for d in "mkn")
+        physical = self.plan_compute(plan.size)
+        reported = (compute_cycles(m, k, n, self.rows, self.cols, self.dataflow, groups=g, scalesim=True).cycles
+                    if scalesim else physical)
+        # Array folds along each GEMM dimension: spatial ones cut by the array, streamed by tiles.
+        count = plan.count
+        folds = {d: math.ceil(self.extent[d] / self.side[d]) if d in self.side else count[d] for d in "mkn"}
+        wb = self.word_bits
+        psums = g * m * n * wb["ofmap"] * folds["k"]
+        passes = self.dram_passes(plan)
+        dram_in = {op: g * self.dram[op] * passes[op] for op in ("ifmap", "weight")}
+        return Mapping(
+            compute_cycles=reported,
+            stall_cycles=self.stall_cycles(plan),
+            folds=g * folds["m"] * folds["k"] * folds["n"],
+            utilization=self.layer.macs / (self.rows * self.cols * self.lanes * physical),
+            tile=(plan.size["m"], min(plan.size["k"] * self.lanes, self.layer.gemm[2]), plan.size["n"]),
+            sram_read_bits=_bits(ifmap=g * m * k * wb["ifmap"] * folds["n"],
+                                 weight=g * k * n * wb["weight"] * folds["m"], ofmap=psums),
+            sram_write_bits=_bits(**dram_in, ofmap=psums),
+            dram_read_bits=_bits(**dram_in),
+            dram_write_bits=_bits(ofmap=g * self.dram["ofmap"]),
+        )
+
+
+def _map_vector(layer: Layer, acc: Accelerator) -> Mapping:
+    """Vector work: element ops on ``acc.vector_lanes`` lanes; act/norm fused, others via DRAM."""
+    if layer.op not in VECTOR_OPS:
+        raise HwsimError(f"unknown op {layer.op!r}; "
+                         f"expected one of conv, linear, {', '.join(VECTOR_OPS)}")
+    ops = layer.vector_ops
+    if ops <= 0 or layer.act_bits <= 0:
+        raise HwsimError(f"{layer.op} needs a non-empty output and positive "
+                         f"act_bits; got {layer.out_elems} elements at {layer.act_bits} bits")
+    lanes = acc.vector_lanes
+    compute = math.ceil(ops / lanes)
+    out = layer.out_elems * layer.act_bits
+    if layer.op in _FUSED:
+        return Mapping(compute_cycles=compute, stall_cycles=0, folds=0, utilization=ops / (lanes * compute),
+                       tile=(0, 0, 0), sram_read_bits=_bits(ofmap=out), sram_write_bits=_bits(ofmap=out),
+                       dram_read_bits=_bits(), dram_write_bits=_bits())
+    inputs = 2 if layer.op in _TWO_INPUTS else 1
+    dram_in = inputs * layer.in_elems * layer.act_bits
+    dram_cycles = math.ceil((dram_in + out) / (acc.dram_bytes_per_cycle * 8) - 1e-9)
+    return Mapping(
+        compute_cycles=compute, stall_cycles=max(0, dram_cycles - compute), folds=0,
+        utilization=ops / (lanes * compute), tile=(0, 0, 0),
+        sram_read_bits=_bits(ifmap=inputs * ops * layer.act_bits, ofmap=out),
+        sram_write_bits=_bits(ifmap=dram_in, ofmap=out),
+        dram_read_bits=_bits(ifmap=dram_in), dram_write_bits=_bits(ofmap=out),
+    )

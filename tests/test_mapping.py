@@ -1,0 +1,222 @@
+"""One layer on an accelerator: hand-worked cycles, traffic, stalls, errors and properties."""
+
+import math
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig
+from hwsim.errors import HwsimError
+from hwsim.mapping import map_layer
+from hwsim.workload import Layer
+
+# 3x3 conv, 4 -> 8 channels, 6x6 input, pad 1: M = 36 pixels, K = 4*3*3 = 36, N = 8.
+CONV = Layer(name="conv", op="conv", in_ch=4, in_h=6, in_w=6, out_ch=8, out_h=6, out_w=6,
+             kernel=(3, 3), padding=(1, 1), pe="mac")
+
+
+def array4(dataflow="os", **memory):
+    # acc_bits fixed at 32 so the hand-worked partial-sum traffic below uses 32-bit words
+    return Accelerator(acc_bits=32, array=ArrayConfig(rows=4, cols=4, dataflow=dataflow),
+                       memory=MemoryConfig(**memory))
+
+
+def test_conv_everything_fits():
+    mapping = map_layer(CONV, array4())
+    # OS folds: ceil(36/4) = 9 row folds x ceil(8/4) = 2 col folds = 18; per fold
+    # 2*4 + 4 + 36 - 2 = 46 -> 828 cycles. One tile holds the whole layer.
+    assert (mapping.folds, mapping.compute_cycles, mapping.tile) == (18, 828, (36, 36, 8))
+    # Useful MACs 36*36*8 = 10368 of 16 PEs * 828 cycles.
+    assert mapping.utilization == pytest.approx(10368 / (16 * 828))
+    # SRAM demand: im2col ifmap 36*36 once per col fold (2), weights 36*8 once per row fold (9),
+    # 8 bits each; 36*8 outputs written and read back (to DRAM) once at 32 bits.
+    assert mapping.sram_read_bits == {"ifmap": 36 * 36 * 2 * 8, "weight": 36 * 8 * 9 * 8, "ofmap": 288 * 32}
+    # DRAM: the real input 4*6*6*8 = 1152 bits, weights 288*8 = 2304, outputs 8*36*8 = 2304.
+    assert mapping.dram_read_bits == {"ifmap": 1152, "weight": 2304, "ofmap": 0}
+    assert mapping.dram_write_bits == {"ifmap": 0, "weight": 0, "ofmap": 2304}
+    assert mapping.sram_write_bits == {"ifmap": 1152, "weight": 2304, "ofmap": 288 * 32}
+    # 12.8 GB/s at 500 MHz = 25.6 B = 204.8 bits per cycle. A single tile: its load (3456 bits)
+    # and its write-back (2304 bits) are exposed: 5760 / 204.8 = 28.125 -> 29 cycles.
+    assert mapping.stall_cycles == 29
+    assert mapping.total_cycles == 857
+
+
+def test_conv_weight_refetch_and_stalls():
+    # Weight buffer 0.2 KiB = 1638 bits: 36 x nt x 8 bits -> nt = 4 (not 8).
+    # Ifmap buffer 1 KiB = 8192 bits: mt x 36 x 8 -> mt <= 28, a multiple of 4 -> 28.
+    # N outer (2 weight tiles, each fetched once), M inner (tiles of 28 and 8 pixels): the input
+    # is re-read once per weight tile -> 2 * 1152; weights 2304; M outer would re-read the
+    # weights instead (2 * 2304 + 1152 = 5760 > 4608).
+    mapping = map_layer(CONV, array4(ifmap_sram_kib=1, weight_sram_kib=0.2, dram_bandwidth_gbps=0.5))
+    assert mapping.tile == (28, 36, 4)
+    assert mapping.dram_read_bits == {"ifmap": 2304, "weight": 2304, "ofmap": 0}
+    assert mapping.compute_cycles == 828  # tiles are whole folds: same schedule
+    # 0.5 GB/s at 500 MHz = 8 bits per cycle. Tiles in order (n0,m0) (n0,m1) (n1,m0) (n1,m1):
+    #   compute   322 (7 folds * 46)  92 (2 * 46)  322  92
+    #   load      (896 + 1152)/8 = 256   256/8 = 32   256   32     ifmap 1152*28/36, weights 36*4*8
+    #   write     896/8 = 112           256/8 = 32   112   32     28*4*8 and 8*4*8 output bits
+    # Exposed: first load 256 + last write 32. While tile t computes, tile t+1 loads and tile
+    # t-1 writes: t0 32 < 322; t1 256 + 112 = 368 - 92 = 276; t2 32 + 32 < 322; t3 112 - 92 = 20.
+    assert mapping.stall_cycles == 256 + 32 + 276 + 20
+
+
+def test_conv_reduction_split_when_full_k_does_not_fit():
+    # Weight buffer 0.125 KiB = 1024 bits cannot hold 36 x 4 x 8 = 1152: K is cut into 1024 / 32
+    # = 32 (+ 4); n_tile = 1024 // (32*8) = 4; m_tile = 36. Partial sums stay in the ofmap buffer.
+    mapping = map_layer(CONV, array4(weight_sram_kib=0.125))
+    assert mapping.tile == (36, 32, 4)
+    # Per n tile: 9 folds * (2*4 + 4 + 32 - 2 = 42) + 9 * (8 + 4 + 4 - 2 = 14) = 504; 2 n tiles.
+    assert mapping.compute_cycles == 1008
+    assert mapping.folds == 9 * 2 * 2
+    # K innermost: the ifmap is re-read per n tile (2 * 1152), each weight tile is read once.
+    assert mapping.dram_read_bits == {"ifmap": 2304, "weight": 2304, "ofmap": 0}
+    # 2 partial-sum writes per output (one per K tile) and 2 reads (one read-modify-write, one
+    # final read to DRAM), 288 outputs at 32 bits.
+    assert mapping.sram_write_bits["ofmap"] == mapping.sram_read_bits["ofmap"] == 2 * 288 * 32
+
+
+def test_ws_partial_sums_per_row_fold():
+    # WS on 4x4: K = 36 on rows (9 row folds), N = 8 on cols (2 col folds), M = 36 streams.
+    # Per fold 2*4 + 4 + 36 - 2 = 46 -> 18 * 46 = 828. Each of the 9 row folds writes its partial
+    # sums: 288 * 9 writes, 288 * 8 read-modify-write reads + 288 final reads.
+    mapping = map_layer(CONV, array4("ws"))
+    assert mapping.compute_cycles == 828
+    assert mapping.sram_read_bits == {"ifmap": 36 * 36 * 2 * 8, "weight": 36 * 8 * 8, "ofmap": 288 * 9 * 32}
+    assert mapping.sram_write_bits["ofmap"] == 288 * 9 * 32
+    # SCALE-Sim mode: the same folds minus its one cycle.
+    assert map_layer(CONV, array4("ws"), scalesim=True).compute_cycles == 827
+
+
+def test_scalesim_mode_drops_os_drain():
+    # SCALE-Sim OS per fold 4 + 4 + 36 - 2 = 42, 18 folds = 756, minus 1.
+    assert map_layer(CONV, array4(), scalesim=True).compute_cycles == 755
+
+
+def test_depthwise_uses_one_column():
+    dw = Layer(name="dw", op="conv", in_ch=8, in_h=6, in_w=6, out_ch=8, out_h=6, out_w=6,
+               kernel=(3, 3), padding=(1, 1), groups=8, pe="mac")
+    mapping = map_layer(dw, array4())
+    # 8 groups of M = 36, K = 9, N = 1: 9 row folds x 1 col fold each, 2*4 + 4 + 9 - 2 = 19
+    # cycles per fold -> 8 * 9 * 19 = 1368. In a fold 4 PEs (one column) work 9 of 19 cycles:
+    # 4*9 / (16*19) = 9/76.
+    assert (mapping.folds, mapping.compute_cycles) == (72, 1368)
+    assert mapping.utilization == pytest.approx(9 / 76)
+    assert mapping.dram_read_bits == {"ifmap": 8 * 36 * 8, "weight": 8 * 9 * 8, "ofmap": 0}
+
+
+def test_xnor_lanes():
+    fc = Layer(name="fc", op="linear", in_ch=100, in_h=1, in_w=1, out_ch=4, out_h=1, out_w=1,
+               pe="xnor", act_bits=1, weight_bits=1)
+    acc = Accelerator(pe="xnor", bits=1, array=ArrayConfig(rows=2, cols=2, lanes=64))
+    mapping = map_layer(fc, acc)
+    # K = 100 binary lanes -> ceil(100/64) = 2 words. M = 1, N = 4: 1 x 2 folds of
+    # 2*2 + 2 + 2 - 2 = 6 cycles -> 12. Useful 400 binary MACs of 4 PEs * 64 lanes * 12 cycles.
+    assert mapping.compute_cycles == 12
+    assert mapping.utilization == pytest.approx(400 / (4 * 64 * 12))
+    assert mapping.tile == (1, 100, 4)
+    # SRAM reads in 64-bit words: ifmap 1*2 words per col fold (2) -> 256 bits; weights 2*4 words once.
+    assert mapping.sram_read_bits["ifmap"] == 256
+    assert mapping.sram_read_bits["weight"] == 512
+    assert mapping.dram_read_bits == {"ifmap": 100, "weight": 400, "ofmap": 0}
+
+
+def test_maxpool_reads_dram():
+    pool = Layer(name="pool", op="maxpool", in_ch=8, in_h=4, in_w=4, out_ch=8, out_h=2, out_w=2,
+                 kernel=(2, 2), stride=(2, 2))
+    mapping = map_layer(pool, array4())
+    # 8*2*2 = 32 outputs * 4 window elements = 128 ops on 4 lanes -> 32 cycles.
+    # DRAM: 128 input elements in (1024 bits), 32 out (256 bits): 1280 / 204.8 -> 7 cycles < 32.
+    assert (mapping.compute_cycles, mapping.stall_cycles, mapping.utilization) == (32, 0, 1.0)
+    assert mapping.dram_read_bits == {"ifmap": 1024, "weight": 0, "ofmap": 0}
+    assert mapping.dram_write_bits == {"ifmap": 0, "weight": 0, "ofmap": 256}
+    assert mapping.sram_read_bits == {"ifmap": 1024, "weight": 0, "ofmap": 256}
+
+
+def test_add_reads_two_inputs_and_stalls():
+    add = Layer(name="add", op="add", in_ch=8, in_h=4, in_w=4, out_ch=8, out_h=4, out_w=4)
+    mapping = map_layer(add, array4(dram_bandwidth_gbps=0.5))
+    # 128 ops / 4 lanes = 32 cycles; DRAM 2*128*8 in + 128*8 out = 3072 bits at 8 per cycle
+    # = 384 cycles -> 352 stall cycles.
+    assert (mapping.compute_cycles, mapping.stall_cycles) == (32, 352)
+    assert mapping.dram_read_bits["ifmap"] == 2048
+
+
+def test_activation_is_fused():
+    relu = Layer(name="relu", op="act", in_ch=8, in_h=4, in_w=4, out_ch=8, out_h=4, out_w=4, detail="relu")
+    mapping = map_layer(relu, array4())
+    assert (mapping.compute_cycles, mapping.stall_cycles) == (32, 0)
+    assert sum(mapping.dram_read_bits.values()) + sum(mapping.dram_write_bits.values()) == 0
+    assert mapping.sram_read_bits["ofmap"] == mapping.sram_write_bits["ofmap"] == 1024
+
+
+def test_name_is_not_part_of_the_result():
+    renamed = Layer(**{**vars(CONV), "name": "other"})
+    assert map_layer(renamed, array4()) == map_layer(CONV, array4())
+
+
+def test_ofmap_buffer_too_small():
+    with pytest.raises(HwsimError, match=r"^layer 'conv': ofmap buffer of 0\.05 KiB cannot hold one 4x4 tile "
+                                         r"of 32-bit partial sums \(0\.062 KiB\); raise memory\.ofmap_sram_kib$"):
+        map_layer(CONV, array4(ofmap_sram_kib=0.05))
+
+
+def test_weight_buffer_too_small():
+    # WS keeps a rows x cols block of weights: 32 x 32 x 8 bits = 1 KiB.
+    big = Layer(name="conv1", op="conv", in_ch=64, in_h=8, in_w=8, out_ch=64, out_h=8, out_w=8,
+                kernel=(3, 3), padding=(1, 1), pe="mac")
+    acc = Accelerator(array=ArrayConfig(rows=32, cols=32, dataflow="ws"), memory=MemoryConfig(weight_sram_kib=0.5))
+    with pytest.raises(HwsimError, match=r"^layer 'conv1': weight buffer of 0\.5 KiB cannot hold one 32x32 "
+                                         r"weight tile \(1\.0 KiB\); raise memory\.weight_sram_kib$"):
+        map_layer(big, acc)
+
+
+def test_bad_groups():
+    bad = Layer(name="g", op="conv", in_ch=6, in_h=4, in_w=4, out_ch=6, out_h=4, out_w=4, groups=4, pe="mac")
+    with pytest.raises(HwsimError, match=r"^layer 'g': groups=4 must divide in_ch=6 and out_ch=6$"):
+        map_layer(bad, array4())
+
+
+def test_unknown_vector_op():
+    bad = Layer(name="s", op="softmax", in_ch=4, in_h=1, in_w=1, out_ch=4, out_h=1, out_w=1)
+    with pytest.raises(HwsimError, match=r"^layer 's': unknown op 'softmax'; expected one of conv, linear, "):
+        map_layer(bad, array4())
+
+
+@st.composite
+def conv_layers(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 4]))
+    cin, cout = groups * draw(st.integers(1, 16)), groups * draw(st.integers(1, 16))
+    kernel, stride = draw(st.sampled_from([1, 3, 5])), draw(st.sampled_from([1, 2]))
+    size = draw(st.integers(kernel, 20))
+    out = (size - kernel) // stride + 1
+    pe = draw(st.sampled_from(["mac", "adder", "xnor", "shift"]))
+    bits = 1 if pe == "xnor" else draw(st.sampled_from([4, 8, 16]))
+    return Layer(name="l", op="conv", in_ch=cin, in_h=size, in_w=size, out_ch=cout, out_h=out, out_w=out,
+                 kernel=(kernel, kernel), stride=(stride, stride), groups=groups, pe=pe,
+                 act_bits=bits, weight_bits=bits)
+
+
+@settings(max_examples=150, deadline=None)
+@given(conv_layers(), st.integers(1, 16), st.integers(1, 16), st.sampled_from(["os", "ws", "is"]),
+       st.sampled_from([8, 64]), st.sampled_from([0.5, 4.0, 64.0]), st.sampled_from([0.1, 12.8]),
+       st.booleans())
+def test_mapping_properties(layer, rows, cols, dataflow, lanes, kib, gbps, scalesim):
+    acc = Accelerator(array=ArrayConfig(rows=rows, cols=cols, dataflow=dataflow, lanes=lanes),
+                      memory=MemoryConfig(ifmap_sram_kib=kib, weight_sram_kib=kib, ofmap_sram_kib=kib,
+                                          dram_bandwidth_gbps=gbps))
+    try:
+        mapping = map_layer(layer, acc, scalesim=scalesim)
+    except HwsimError as exc:
+        assert "buffer of" in str(exc)
+        assume(False)
+    per_cycle = rows * cols * (lanes if layer.pe == "xnor" else 1)
+    assert mapping.total_cycles >= layer.macs / per_cycle - (1 if scalesim else 0)
+    assert 0 < mapping.utilization <= 1
+    assert mapping.stall_cycles >= 0
+    # Every tensor crosses the DRAM interface at least once.
+    assert mapping.dram_read_bits["ifmap"] >= layer.in_elems * layer.act_bits
+    assert mapping.dram_read_bits["weight"] >= layer.weight_elems * layer.weight_bits
+    assert mapping.dram_write_bits["ofmap"] == layer.out_elems * layer.act_bits
+    m_tile, k_tile, n_tile = mapping.tile
+    assert 0 < m_tile <= layer.gemm[1] and 0 < k_tile <= layer.gemm[2] and 0 < n_tile <= layer.gemm[3]
