@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -128,6 +129,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from hwsim import report as rep
     from hwsim.simulate import estimate, with_pe
 
+    for out in (args.json, args.csv):
+        if out and not Path(out).resolve().parent.is_dir():
+            raise HwsimError(f"cannot write {out!r}: folder {str(Path(out).parent)!r} does not exist")
     acc = resolve_accelerator(args)
     result = estimate(build_workload(args, acc.pe, acc.bits), acc, scalesim=args.scalesim)
     baseline = None

@@ -1,0 +1,96 @@
+"""Energy, cycles and area of whole layers, hand-calculated from the Horowitz 45 nm table.
+
+Table values used (cost_models/data/horowitz45.yaml): int8 mult 0.2 pJ / 282 um^2, int32 add
+0.1 pJ / 137 um^2, int8 add 0.03 pJ, flip-flop 0.003984 pJ per bit per cycle / 4.522 um^2,
+SRAM 10 pJ per 64-bit access at 8 KiB, DRAM 1950 pJ per 64 bits, SRAM bit cell 0.346 um^2 at
+array efficiency 0.5.
+"""
+
+import dataclasses
+
+import pytest
+
+import cost_models as cm
+
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig
+from hwsim.simulate import estimate, with_pe
+from hwsim.workload import Layer, Workload
+
+FC = Layer(name="fc", op="linear", in_ch=4, in_h=1, in_w=1, out_ch=2, out_h=1, out_w=1, pe="mac")
+RELU = Layer(name="relu", op="act", in_ch=2, in_h=1, in_w=1, out_ch=2, out_h=1, out_w=1, detail="relu")
+SMALL = Accelerator(pe="mac", bits=8, acc_bits=32, clock_mhz=100,
+                    array=ArrayConfig(rows=2, cols=2, dataflow="os"),
+                    memory=MemoryConfig(ifmap_sram_kib=8, weight_sram_kib=8, ofmap_sram_kib=8))
+DFF = 0.003984
+DRAM_PER_BIT = 1950 / 64
+SRAM_PER_BIT = 10 / 64
+
+
+def test_linear_layer_energy_by_hand():
+    report = estimate(Workload("fc", (1, 4), (FC,)), SMALL)
+    (row,) = report.layers
+    assert row.ops == 8 and row.datapath == "mac" and row.on_main_array
+    # logic: 8 MACs x (int8 mult 0.2 + 32-bit accumulate 0.1) = 2.4 pJ
+    assert row.energy_compute_pj == pytest.approx(8 * (0.2 + 0.1))
+    # registers: 8 ops x (2*8 operand + 2*8 product + 32 accumulator bits) x 0.003984 pJ
+    registers = 8 * 64 * DFF
+    # SRAM bits: ifmap 32 filled + 32 read, weights 64 + 64, outputs 2 x 32-bit partial sums
+    # written and read back for the write-out: 64 + 64 -> 320 bits at 10 pJ / 64 bits
+    assert row.energy_onchip_pj == pytest.approx(registers + 320 * SRAM_PER_BIT)
+    # DRAM: 4 inputs x 8 + 8 weights x 8 read, 2 outputs x 8 written = 112 bits
+    assert row.energy_dram_pj == pytest.approx(112 * DRAM_PER_BIT)
+    # OS, one fold: skew R+C-2 = 2, K = 4, drain R = 2 -> 8 cycles; 112 DRAM bits at
+    # 12.8 GB/s / 100 MHz = 1024 bits per cycle: the first load and last store stall 1 cycle
+    assert (row.compute_cycles, row.stall_cycles, row.cycles) == (8, 1, 9)
+    # utilization: 8 MACs over 4 PEs x 8 cycles
+    assert row.utilization == pytest.approx(8 / 32)
+    assert report.latency_ms == pytest.approx(9 / 100e3)
+
+
+def test_vector_layer_energy_by_hand():
+    report = estimate(Workload("fc", (1, 4), (FC, RELU)), SMALL)
+    relu = report.layers[1]
+    assert relu.datapath == "vector" and relu.ops == 2
+    assert relu.energy_compute_pj == pytest.approx(2 * 0.03)  # one int8 compare per element
+    assert relu.energy_dram_pj == 0  # fused into the producer's output stage
+    assert relu.cycles == 1  # 2 elements on cols = 2 lanes
+
+
+def test_area_by_hand():
+    report = estimate(Workload("fc", (1, 4), (FC,)), SMALL)
+    pe = 282 + 137 + 64 * 4.522  # int8 mult + 32-bit add + 64 register bits
+    assert report.area_um2["mac array"] == pytest.approx(4 * pe)
+    assert report.area_um2["sram"] == pytest.approx(3 * 8 * 8192 * 0.346 / 0.5)
+    # vector unit: 2 lanes of (int8 add 36 + int8 mult 282)
+    assert report.area_um2["vector unit"] == pytest.approx(2 * (36 + 282))
+
+
+def test_aux_datapath_is_costed_on_its_own_kind():
+    conv = Layer(name="c", op="conv", in_ch=4, in_h=4, in_w=4, out_ch=4, out_h=4, out_w=4,
+                 kernel=(3, 3), padding=(1, 1), pe="adder")
+    wl = Workload("mixed", (1, 4, 4, 4), (dataclasses.replace(conv, name="first", pe="mac"), conv))
+    report = estimate(wl, dataclasses.replace(SMALL, pe="adder"))
+    first, second = report.layers
+    assert (first.datapath, first.on_main_array) == ("mac (aux)", False)
+    assert (second.datapath, second.on_main_array) == ("adder", True)
+    assert set(report.area_um2) == {"adder array", "mac aux array", "vector unit", "sram"}
+    # the same GEMM costs less logic energy on the adder datapath than on the MAC one
+    assert second.energy_compute_pj < first.energy_compute_pj
+
+
+def test_xnor_pays_for_whole_lane_words():
+    layer = Layer(name="b", op="conv", in_ch=10, in_h=4, in_w=4, out_ch=4, out_h=4, out_w=4,
+                  kernel=(3, 3), padding=(1, 1), pe="xnor", act_bits=1, weight_bits=1)
+    acc = Accelerator(pe="xnor", bits=1, array=ArrayConfig(rows=2, cols=2, lanes=64))
+    row = estimate(Workload("b", (1, 10, 4, 4), (layer,)), acc).layers[0]
+    # K = 10*3*3 = 90 binary lanes -> 2 words of 64: 16 pixels x 4 channels x 128 lane-ops
+    # performed, of which 16 x 4 x 90 are useful (the reported ops)
+    dp = cm.datapath_cost("xnor", cm.load_technology(), bits=1, acc_bits=cm.acc_bits_for("xnor", 1, 90), lanes=64)
+    assert row.ops == 16 * 4 * 90
+    assert row.energy_compute_pj == pytest.approx(16 * 4 * 128 * dp.energy_pj_per_op)
+
+
+def test_with_pe():
+    assert with_pe(SMALL, "xnor").bits == 1
+    assert with_pe(with_pe(SMALL, "xnor"), "adder").bits == 8
+    assert with_pe(dataclasses.replace(SMALL, bits=4), "shift").bits == 4
