@@ -11,9 +11,10 @@ nothing is dropped silently. No torch object survives into the Workload.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -70,9 +71,10 @@ def _base_name(func: Callable) -> str:
 class _Recorder(TorchFunctionMode):
     """Collects layers from module hooks and from tensor functions outside known modules."""
 
-    def __init__(self, bits: int) -> None:
+    def __init__(self, bits: int, leaves: set[nn.Module]) -> None:
         super().__init__()
         self.bits = bits
+        self.leaves = leaves
         self.layers: list[Layer] = []
         self.warnings: list[str] = []
         self.stack: list[str] = []
@@ -83,12 +85,12 @@ class _Recorder(TorchFunctionMode):
     # --- module hooks -------------------------------------------------------------------------
     def pre_hook(self, name: str, module: nn.Module) -> None:
         self.stack.append(name)
-        if _is_costed_leaf(module):
+        if module in self.leaves:
             self.inside_leaf += 1
 
     def post_hook(self, name: str, module: nn.Module, inputs: tuple, output: Any) -> None:
         self.stack.pop()
-        if not _is_costed_leaf(module):
+        if module not in self.leaves:
             return
         self.inside_leaf -= 1
         if isinstance(module, _FREE_MODULES):
@@ -204,6 +206,65 @@ def _meta_arguments(net: nn.Module) -> dict[str, torch.Tensor]:
     return {k: torch.empty_like(v, device="meta") for k, v in tensors.items()}
 
 
+def _check_channels(module: nn.Module, got: int, want: int) -> None:
+    if got != want:
+        raise RuntimeError(f"{type(module).__name__} expects {want} input channels, got {got}")
+
+
+def _conv_shape(module: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    _check_channels(module, int(x.shape[1]), module.in_channels)
+    dilation = _pair(getattr(module, "dilation", 1))
+    kernel, stride = _pair(module.kernel_size), _pair(module.stride)
+    if isinstance(module.padding, str):
+        padding = tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel)) if module.padding == "same" else (0, 0)
+    else:
+        padding = _pair(module.padding)
+    out = [(size + 2 * p - d * (k - 1) - 1) // s + 1
+           for size, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation)]
+    return torch.empty((x.shape[0], module.out_channels, *out), device="meta")
+
+
+def _linear_shape(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    _check_channels(module, int(x.shape[-1]), module.in_features)
+    return torch.empty((*x.shape[:-1], module.out_features), device="meta")
+
+
+def _same_shape(module: nn.Module, x: torch.Tensor, *_: Any) -> torch.Tensor:
+    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        _check_channels(module, int(x.shape[1]), module.num_features)
+    return torch.empty(x.shape, device="meta")
+
+
+def _shape_forward(module: nn.Module) -> Callable | None:
+    """A forward that only computes the output shape, for the leaves whose real forward is slow on
+    meta tensors (batch norm decomposes into dozens of ops; adder layers unfold); None: run it."""
+    if isinstance(module, nn.Conv2d):
+        return lambda x: _conv_shape(module, x)
+    if isinstance(module, nn.Linear):
+        return lambda x: _linear_shape(module, x)
+    if isinstance(module, _NORMS + _ACTS):
+        return lambda x, *rest: _same_shape(module, x, *rest)
+    return None
+
+
+@contextlib.contextmanager
+def _shape_only(leaves: set[nn.Module]) -> Iterator[None]:
+    """Temporarily give the costed leaves shape-only forwards (restored on exit)."""
+    patched = []
+    for module in leaves:
+        fast = _shape_forward(module)
+        if fast is not None:
+            patched.append((module, module.__dict__.get("forward")))
+            module.forward = fast
+    try:
+        yield
+    finally:
+        for module, own in patched:
+            del module.forward
+            if own is not None:
+                module.forward = own
+
+
 def extract(net: nn.Module, input_shape: tuple[int, ...], *, bits: int = 8, name: str = "") -> Workload:
     """Record the layers ``net`` executes on an input of ``input_shape`` (batch first).
 
@@ -215,9 +276,10 @@ def extract(net: nn.Module, input_shape: tuple[int, ...], *, bits: int = 8, name
         raise HwsimError(f"expected a torch.nn.Module, got {type(net).__name__}")
     if len(input_shape) < 2 or any(not isinstance(d, int) or d <= 0 for d in input_shape):
         raise HwsimError(f"input shape must be positive integers with the batch first, not {tuple(input_shape)}")
-    recorder = _Recorder(bits)
+    modules = list(net.named_modules())
+    recorder = _Recorder(bits, {m for _, m in modules if _is_costed_leaf(m)})
     handles = []
-    for mod_name, module in net.named_modules():
+    for mod_name, module in modules:
         handles.append(module.register_forward_pre_hook(
             lambda m, i, n=mod_name: recorder.pre_hook(n, m)))
         handles.append(module.register_forward_hook(
@@ -228,7 +290,7 @@ def extract(net: nn.Module, input_shape: tuple[int, ...], *, bits: int = 8, name
         for handle in handles:
             handle.remove()
     layers = recorder.layers
-    uncosted = sum(p.numel() for m in net.modules() if m not in recorder.costed
+    uncosted = sum(p.numel() for _, m in modules if m not in recorder.costed
                    for p in m.parameters(recurse=False))
     warnings = list(recorder.warnings)
     if uncosted:
@@ -241,13 +303,14 @@ def extract(net: nn.Module, input_shape: tuple[int, ...], *, bits: int = 8, name
 
 
 def _run(net: nn.Module, input_shape: tuple[int, ...], recorder: _Recorder) -> None:
-    was_training = net.training
-    net.eval()
+    modes = [(m, m.training) for m in net.modules()]
+    for module, _ in modes:  # eval mode, set flag by flag so each module's own mode comes back
+        module.training = False
     try:
         with torch.no_grad():
             try:
                 arguments, x = _meta_arguments(net), torch.zeros(input_shape, device="meta")
-                with recorder:
+                with _shape_only(recorder.leaves), recorder:
                     functional_call(net, arguments, (x,))
             except (NotImplementedError, RuntimeError):
                 _reset(recorder)
@@ -258,7 +321,8 @@ def _run(net: nn.Module, input_shape: tuple[int, ...], recorder: _Recorder) -> N
         raise HwsimError(f"forward pass on input shape {tuple(input_shape)} failed: "
                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     finally:
-        net.train(was_training)
+        for module, mode in modes:
+            module.training = mode
 
 
 def _reset(recorder: _Recorder) -> None:
