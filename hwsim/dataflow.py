@@ -58,8 +58,11 @@ then the memory model turns the row count into cycles:
   ``get_total_compute_cycles``. This subtracts one cycle per layer (not per fold).
 
 Hence ``os``: ``folds * (rows + cols + K - 2) - 1``; ``ws``/``is``:
-``folds * (2*rows + cols + T - 2) - 1``. SCALE-Sim has no groups; here ``groups`` equal GEMMs
-are concatenated folds of one layer, so the ``- 1`` is taken once.
+``folds * (2*rows + cols + T - 2) - 1``. SCALE-Sim runs one GEMM per layer: a depthwise layer
+(a topology row named ``DP...``, ``topology_utils.topologies.load_arrays_conv``) is split into
+one single-channel layer per channel, each with its own ``- 1``, and a grouped convolution can
+only be written as one row per group. So ``groups`` equal GEMMs cost ``groups`` times one
+group's count: the ``- 1`` is taken once per group.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ class Schedule:
     One fold is ``load_cycles`` (preloading the stationary block; 0 for ``os``), ``skew_cycles``
     (``rows + cols - 2``, operands reaching the far corner), ``stream_cycles`` (``T``) and
     ``drain_cycles`` (shifting ``os`` accumulators out; 0 otherwise). ``cycles`` is all folds
-    back to back, minus SCALE-Sim's one cycle in ``scalesim`` mode.
+    back to back, minus SCALE-Sim's one cycle per group in ``scalesim`` mode.
     """
 
     dataflow: str
@@ -108,7 +111,7 @@ class Schedule:
 
     @property
     def cycles(self) -> int:
-        return self.folds * self.fold_cycles - (1 if self.scalesim else 0)
+        return self.folds * self.fold_cycles - (self.groups if self.scalesim else 0)
 
 
 def _check_positive(**values: int) -> None:
@@ -126,10 +129,10 @@ def compute_cycles(m: int, k: int, n: int, rows: int, cols: int, dataflow: str, 
     * default: ``2*rows + cols + T - 2`` for every dataflow (``os``: skew ``rows + cols - 2``,
       ``T``, drain ``rows``; ``ws``/``is``: preload ``rows``, skew, ``T``);
     * ``scalesim``: ``rows + cols + T - 2`` for ``os`` (no drain), ``2*rows + cols + T - 2`` for
-      ``ws``/``is``; minus one cycle once for the whole layer.
+      ``ws``/``is``; minus one cycle per group (SCALE-Sim runs each group as its own layer).
 
-    ``cycles = groups * ceil(Sr / rows) * ceil(Sc / cols) * per_fold`` (``- 1`` in ``scalesim``
-    mode). See the module docstring for where each SCALE-Sim term comes from. Raises
+    ``cycles = groups * ceil(Sr / rows) * ceil(Sc / cols) * per_fold`` (``- groups`` in
+    ``scalesim`` mode). See the module docstring for where each SCALE-Sim term comes from. Raises
     :class:`HwsimError` on a non-positive size or an unknown dataflow.
     """
     sizes = (m, k, n, rows, cols, groups)
