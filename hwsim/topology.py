@@ -2,9 +2,12 @@
 
 The format (SCALE-Sim v1/v2 ``topologies/*.csv``) has a header row and one convolution per row:
 ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter,
-Strides,`` (a trailing comma is common). The IFMAP size already includes any padding, so the
-output size is ``(ifmap - filter) // stride + 1`` and padding is 0, as SCALE-Sim computes it.
-A fully connected layer is written as a 1x1 IFMAP with a 1x1 filter.
+Strides,`` (a trailing comma is common). The IFMAP size already includes any padding, so padding
+is 0, and the output size is read as SCALE-Sim v2 reads it (``topology_utils``):
+``ceil((ifmap - filter + stride) / stride)``, which rounds a partial last window *up* (a 230-wide
+IFMAP with a 7-wide filter at stride 2 gives 113 outputs, not the 112 a framework would).
+A row whose name contains ``DP`` is depthwise, as in SCALE-Sim: each channel is its own group of
+``Num Filter`` filters. A fully connected layer is written as a 1x1 IFMAP with a 1x1 filter.
 """
 
 from __future__ import annotations
@@ -56,8 +59,9 @@ def _layer(path: Path, line: int, row: list[str], pe: str, bits: int) -> Layer:
         raise HwsimError(f"{path}:{line}: layer {name!r} sizes must be positive")
     if fh > ih or fw > iw:
         raise HwsimError(f"{path}:{line}: layer {name!r} filter {fh}x{fw} is larger than its IFMAP {ih}x{iw}")
-    oh, ow = (ih - fh) // stride + 1, (iw - fw) // stride + 1
-    return Layer(name=name, op="conv", in_ch=ch, in_h=ih, in_w=iw, out_ch=nf, out_h=oh, out_w=ow,
-                 kernel=(fh, fw), stride=(stride, stride), pe=pe,
+    oh, ow = -(-(ih - fh + stride) // stride), -(-(iw - fw + stride) // stride)
+    groups = ch if "DP" in name else 1
+    return Layer(name=name, op="conv", in_ch=ch, in_h=ih, in_w=iw, out_ch=nf * groups, out_h=oh,
+                 out_w=ow, kernel=(fh, fw), stride=(stride, stride), groups=groups, pe=pe,
                  act_bits=1 if pe == "xnor" else bits, weight_bits=weight_bits_for(pe, 1 if pe == "xnor" else bits),
-                 params=fh * fw * ch * nf, detail="scalesim")
+                 params=fh * fw * ch * nf, detail="scalesim depthwise" if groups > 1 else "scalesim")

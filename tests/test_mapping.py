@@ -211,7 +211,7 @@ def test_mapping_properties(layer, rows, cols, dataflow, lanes, kib, gbps, scale
         assert "buffer of" in str(exc)
         assume(False)
     per_cycle = rows * cols * (lanes if layer.pe == "xnor" else 1)
-    assert mapping.total_cycles >= layer.macs / per_cycle - (1 if scalesim else 0)
+    assert mapping.total_cycles >= layer.macs / per_cycle - (layer.groups if scalesim else 0)
     assert 0 < mapping.utilization <= 1
     assert mapping.stall_cycles >= 0
     # Every tensor crosses the DRAM interface at least once.

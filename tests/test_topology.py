@@ -13,11 +13,19 @@ def test_read_topology(tmp_path):
     path.write_text(HEADER + "Conv1, 230, 230, 7, 7, 3, 64, 2,\nFC, 1, 1, 1, 1, 512, 10, 1,\n")
     wl = read_topology(path, pe="adder", bits=8)
     conv, fc = wl.layers
-    # (230 - 7) // 2 + 1 = 112 output rows/cols; MACs = 112*112 * 7*7*3 * 64
-    assert (conv.out_h, conv.out_w, conv.padding) == (112, 112, (0, 0))
-    assert conv.macs == 112 * 112 * 147 * 64
+    # SCALE-Sim rounds a partial window up: ceil((230 - 7 + 2) / 2) = 113; MACs = 113*113 * 7*7*3 * 64
+    assert (conv.out_h, conv.out_w, conv.padding) == (113, 113, (0, 0))
+    assert conv.macs == 113 * 113 * 147 * 64
     assert fc.macs == 512 * 10
     assert conv.pe == "adder" and wl.name == "net" and wl.input_shape == (1, 3, 230, 230)
+
+
+def test_read_topology_depthwise_rows(tmp_path):
+    path = tmp_path / "dw.csv"
+    path.write_text(HEADER + "Conv_DP1, 10, 10, 3, 3, 4, 1,  1,\n")
+    (layer,) = read_topology(path).layers
+    # 4 channels, each its own 1-filter group: GEMM per group 8*8 x 9 x 1
+    assert (layer.groups, layer.out_ch, layer.gemm) == (4, 4, (4, 64, 9, 1))
 
 
 def test_read_topology_xnor_is_one_bit(tmp_path):
