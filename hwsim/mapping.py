@@ -119,6 +119,11 @@ _CACHE: dict[tuple, Mapping] = {}
 _CACHE_SIZE = 4096
 
 
+def clear_cache() -> None:
+    """Forget memoised mappings (benchmarks use it to time a cold estimate)."""
+    _CACHE.clear()
+
+
 def _bits(**values: int) -> dict[str, int]:
     return {op: values.get(op, 0) for op in _OPERANDS}
 
