@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from cost_models import adder, mac, shift, xnor
-from cost_models.datapath import DEFAULT_MAX_SHIFT, DatapathCost, DatapathSpec
+from cost_models.datapath import DEFAULT_MAX_SHIFT, PIPELINE_CYCLES, DatapathCost, DatapathSpec
 from cost_models.tech import (Primitive, Technology, add_area_um2, add_energy_pj, load_technology,
                               mult_area_um2, mult_energy_pj)
 

@@ -83,8 +83,9 @@ class Schedule:
 
     One fold is ``load_cycles`` (preloading the stationary block; 0 for ``os``), ``skew_cycles``
     (``rows + cols - 2``, operands reaching the far corner), ``stream_cycles`` (``T``) and
-    ``drain_cycles`` (shifting ``os`` accumulators out; 0 otherwise). ``cycles`` is all folds
-    back to back, minus SCALE-Sim's one cycle per group in ``scalesim`` mode.
+    ``drain_cycles`` (shifting ``os`` accumulators out; 0 otherwise) and ``pipeline_cycles``
+    (the PE pipeline, see :func:`compute_cycles`). ``cycles`` is all folds back to back, minus
+    SCALE-Sim's one cycle per group in ``scalesim`` mode.
     """
 
     dataflow: str
@@ -99,6 +100,7 @@ class Schedule:
     skew_cycles: int
     stream_cycles: int
     drain_cycles: int
+    pipeline_cycles: int
     scalesim: bool
 
     @property
@@ -107,7 +109,7 @@ class Schedule:
 
     @property
     def fold_cycles(self) -> int:
-        return self.load_cycles + self.skew_cycles + self.stream_cycles + self.drain_cycles
+        return self.load_cycles + self.skew_cycles + self.stream_cycles + self.drain_cycles + self.pipeline_cycles
 
     @property
     def cycles(self) -> int:
@@ -121,7 +123,7 @@ def _check_positive(**values: int) -> None:
 
 
 def compute_cycles(m: int, k: int, n: int, rows: int, cols: int, dataflow: str, *,
-                   groups: int = 1, scalesim: bool = False) -> Schedule:
+                   groups: int = 1, pe_pipeline: int = 0, scalesim: bool = False) -> Schedule:
     """Schedule of ``groups`` GEMMs ``(m x k) @ (k x n)`` on a ``rows x cols`` array.
 
     Per fold (``T`` is ``k``, ``m``, ``n`` for ``os``, ``ws``, ``is``):
@@ -131,6 +133,13 @@ def compute_cycles(m: int, k: int, n: int, rows: int, cols: int, dataflow: str, 
     * ``scalesim``: ``rows + cols + T - 2`` for ``os`` (no drain), ``2*rows + cols + T - 2`` for
       ``ws``/``is``; minus one cycle per group (SCALE-Sim runs each group as its own layer).
 
+    ``pe_pipeline`` is the number of pipeline registers between a PE's operand registers and its
+    accumulator (``cost_models.PIPELINE_CYCLES``; 0 for the single-cycle PE of the papers). The
+    default mode adds them once per fold for ``os`` (the last accumulator settles that much later;
+    measured on the generated RTL: a fold is ``2*rows + cols + K`` with 2 pipeline stages) and once
+    per row for ``ws``/``is``, where partial sums pass through every PE of a column. SCALE-Sim
+    mode ignores it (SCALE-Sim's PEs are single-cycle).
+
     ``cycles = groups * ceil(Sr / rows) * ceil(Sc / cols) * per_fold`` (``- groups`` in
     ``scalesim`` mode). See the module docstring for where each SCALE-Sim term comes from. Raises
     :class:`HwsimError` on a non-positive size or an unknown dataflow.
@@ -138,6 +147,8 @@ def compute_cycles(m: int, k: int, n: int, rows: int, cols: int, dataflow: str, 
     sizes = (m, k, n, rows, cols, groups)
     if not all(type(v) is int and v > 0 for v in sizes):
         _check_positive(m=m, k=k, n=n, rows=rows, cols=cols, groups=groups)
+    if type(pe_pipeline) is not int or pe_pipeline < 0:
+        raise HwsimError(f"`pe_pipeline` must be a non-negative integer, not {pe_pipeline!r}")
     if dataflow not in LAYOUT:
         raise HwsimError(f"`dataflow` must be one of {', '.join(LAYOUT)}, not {dataflow!r}")
     extent = {"m": m, "k": k, "n": n}
@@ -150,5 +161,6 @@ def compute_cycles(m: int, k: int, n: int, rows: int, cols: int, dataflow: str, 
         skew_cycles=rows + cols - 2,
         stream_cycles=in_time,
         drain_cycles=rows if output_stationary and not scalesim else 0,
+        pipeline_cycles=0 if scalesim else pe_pipeline * (1 if output_stationary else rows),
         scalesim=scalesim,
     )

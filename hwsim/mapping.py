@@ -56,6 +56,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from cost_models import PIPELINE_CYCLES
 from hwsim.accelerator import Accelerator
 from hwsim.dataflow import LAYOUT, compute_cycles
 from hwsim.errors import HwsimError
@@ -201,7 +202,8 @@ class _GemmMapper:
         """Default-mode cycles of one ``mt x kt x nt`` tile of one group."""
         key = (mt, kt, nt)
         if key not in self._compute:
-            self._compute[key] = compute_cycles(mt, kt, nt, self.rows, self.cols, self.dataflow).cycles
+            self._compute[key] = compute_cycles(mt, kt, nt, self.rows, self.cols, self.dataflow,
+                                                pe_pipeline=PIPELINE_CYCLES).cycles
         return self._compute[key]
 
     def plan_compute(self, size: dict[str, int]) -> int:

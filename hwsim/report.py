@@ -70,15 +70,16 @@ def to_csv(report: Report) -> str:
     return buf.getvalue()
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and rename; raise HwsimError on failure."""
+def write_atomic(path: str | Path, text: str | bytes) -> None:
+    """Write ``text`` (str, or bytes for binary files) to ``path`` via a temporary file and rename;
+    raise HwsimError on failure."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise HwsimError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", newline="") as fh:
+        with (os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", newline="")) as fh:
             fh.write(text)
         os.replace(tmp, path)
     except OSError as exc:

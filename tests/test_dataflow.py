@@ -151,3 +151,18 @@ def test_scaling_array_to_fit_exactly_never_costs_more(fr, fc, t, rows, cols, a,
     small = compute_cycles(*extent, rows, cols, dataflow, scalesim=scalesim)
     big = compute_cycles(*extent, rows * a, cols * b, dataflow, scalesim=scalesim)
     assert big.cycles <= small.cycles
+
+
+def test_pe_pipeline_per_dataflow():
+    # 4x4 array, M=K=N=4: one fold. os adds the 2 pipeline stages once (the last accumulator
+    # settles 2 cycles later): 2*4 + 4 + 4 - 2 + 2 = 16. ws/is add them in each of the 4 PEs a
+    # partial sum passes down a column: 14 + 2*4 = 22. SCALE-Sim mode ignores them.
+    assert compute_cycles(4, 4, 4, 4, 4, "os", pe_pipeline=2).cycles == 16
+    assert compute_cycles(4, 4, 4, 4, 4, "ws", pe_pipeline=2).cycles == 22
+    assert compute_cycles(4, 4, 4, 4, 4, "is", pe_pipeline=2).cycles == 22
+    assert compute_cycles(4, 4, 4, 4, 4, "os", pe_pipeline=2, scalesim=True).cycles == 4 + 4 + 4 - 2 - 1
+
+
+def test_pe_pipeline_wrong():
+    with pytest.raises(HwsimError, match=r"^`pe_pipeline` must be a non-negative integer, not -1$"):
+        compute_cycles(1, 1, 1, 1, 1, "os", pe_pipeline=-1)

@@ -25,10 +25,11 @@ def array4(dataflow="os", **memory):
 def test_conv_everything_fits():
     mapping = map_layer(CONV, array4())
     # OS folds: ceil(36/4) = 9 row folds x ceil(8/4) = 2 col folds = 18; per fold
-    # 2*4 + 4 + 36 - 2 = 46 -> 828 cycles. One tile holds the whole layer.
-    assert (mapping.folds, mapping.compute_cycles, mapping.tile) == (18, 828, (36, 36, 8))
-    # Useful MACs 36*36*8 = 10368 of 16 PEs * 828 cycles.
-    assert mapping.utilization == pytest.approx(10368 / (16 * 828))
+    # 2*4 + 4 + 36 - 2 = 46, plus the PE's 2 pipeline stages = 48 -> 864 cycles. One tile holds
+    # the whole layer.
+    assert (mapping.folds, mapping.compute_cycles, mapping.tile) == (18, 864, (36, 36, 8))
+    # Useful MACs 36*36*8 = 10368 of 16 PEs * 864 cycles.
+    assert mapping.utilization == pytest.approx(10368 / (16 * 864))
     # SRAM demand: im2col ifmap 36*36 once per col fold (2), weights 36*8 once per row fold (9),
     # 8 bits each; 36*8 outputs written and read back (to DRAM) once at 32 bits.
     assert mapping.sram_read_bits == {"ifmap": 36 * 36 * 2 * 8, "weight": 36 * 8 * 9 * 8, "ofmap": 288 * 32}
@@ -39,7 +40,7 @@ def test_conv_everything_fits():
     # 12.8 GB/s at 500 MHz = 25.6 B = 204.8 bits per cycle. A single tile: its load (3456 bits)
     # and its write-back (2304 bits) are exposed: 5760 / 204.8 = 28.125 -> 29 cycles.
     assert mapping.stall_cycles == 29
-    assert mapping.total_cycles == 857
+    assert mapping.total_cycles == 893
 
 
 def test_conv_weight_refetch_and_stalls():
@@ -51,14 +52,14 @@ def test_conv_weight_refetch_and_stalls():
     mapping = map_layer(CONV, array4(ifmap_sram_kib=1, weight_sram_kib=0.2, dram_bandwidth_gbps=0.5))
     assert mapping.tile == (28, 36, 4)
     assert mapping.dram_read_bits == {"ifmap": 2304, "weight": 2304, "ofmap": 0}
-    assert mapping.compute_cycles == 828  # tiles are whole folds: same schedule
+    assert mapping.compute_cycles == 864  # tiles are whole folds: same schedule
     # 0.5 GB/s at 500 MHz = 8 bits per cycle. Tiles in order (n0,m0) (n0,m1) (n1,m0) (n1,m1):
-    #   compute   322 (7 folds * 46)  92 (2 * 46)  322  92
+    #   compute   336 (7 folds * 48)  96 (2 * 48)  336  96
     #   load      (896 + 1152)/8 = 256   256/8 = 32   256   32     ifmap 1152*28/36, weights 36*4*8
     #   write     896/8 = 112           256/8 = 32   112   32     28*4*8 and 8*4*8 output bits
     # Exposed: first load 256 + last write 32. While tile t computes, tile t+1 loads and tile
-    # t-1 writes: t0 32 < 322; t1 256 + 112 = 368 - 92 = 276; t2 32 + 32 < 322; t3 112 - 92 = 20.
-    assert mapping.stall_cycles == 256 + 32 + 276 + 20
+    # t-1 writes: t0 32 < 336; t1 256 + 112 = 368 - 96 = 272; t2 32 + 32 < 336; t3 112 - 96 = 16.
+    assert mapping.stall_cycles == 256 + 32 + 272 + 16
 
 
 def test_conv_reduction_split_when_full_k_does_not_fit():
@@ -66,8 +67,9 @@ def test_conv_reduction_split_when_full_k_does_not_fit():
     # = 32 (+ 4); n_tile = 1024 // (32*8) = 4; m_tile = 36. Partial sums stay in the ofmap buffer.
     mapping = map_layer(CONV, array4(weight_sram_kib=0.125))
     assert mapping.tile == (36, 32, 4)
-    # Per n tile: 9 folds * (2*4 + 4 + 32 - 2 = 42) + 9 * (8 + 4 + 4 - 2 = 14) = 504; 2 n tiles.
-    assert mapping.compute_cycles == 1008
+    # Per n tile: 9 folds * (2*4 + 4 + 32 - 2 + 2 pipeline = 44) + 9 * (8 + 4 + 4 - 2 + 2 = 16)
+    # = 540; 2 n tiles.
+    assert mapping.compute_cycles == 1080
     assert mapping.folds == 9 * 2 * 2
     # K innermost: the ifmap is re-read per n tile (2 * 1152), each weight tile is read once.
     assert mapping.dram_read_bits == {"ifmap": 2304, "weight": 2304, "ofmap": 0}
@@ -78,13 +80,14 @@ def test_conv_reduction_split_when_full_k_does_not_fit():
 
 def test_ws_partial_sums_per_row_fold():
     # WS on 4x4: K = 36 on rows (9 row folds), N = 8 on cols (2 col folds), M = 36 streams.
-    # Per fold 2*4 + 4 + 36 - 2 = 46 -> 18 * 46 = 828. Each of the 9 row folds writes its partial
+    # Per fold 2*4 + 4 + 36 - 2 = 46, plus 2 pipeline stages in each of the 4 PEs a partial sum
+    # passes = 54 -> 18 * 54 = 972. Each of the 9 row folds writes its partial
     # sums: 288 * 9 writes, 288 * 8 read-modify-write reads + 288 final reads.
     mapping = map_layer(CONV, array4("ws"))
-    assert mapping.compute_cycles == 828
+    assert mapping.compute_cycles == 972
     assert mapping.sram_read_bits == {"ifmap": 36 * 36 * 2 * 8, "weight": 36 * 8 * 8, "ofmap": 288 * 9 * 32}
     assert mapping.sram_write_bits["ofmap"] == 288 * 9 * 32
-    # SCALE-Sim mode: the same folds minus its one cycle.
+    # SCALE-Sim mode: single-cycle PEs, 18 * 46 minus its one cycle.
     assert map_layer(CONV, array4("ws"), scalesim=True).compute_cycles == 827
 
 
@@ -97,11 +100,11 @@ def test_depthwise_uses_one_column():
     dw = Layer(name="dw", op="conv", in_ch=8, in_h=6, in_w=6, out_ch=8, out_h=6, out_w=6,
                kernel=(3, 3), padding=(1, 1), groups=8, pe="mac")
     mapping = map_layer(dw, array4())
-    # 8 groups of M = 36, K = 9, N = 1: 9 row folds x 1 col fold each, 2*4 + 4 + 9 - 2 = 19
-    # cycles per fold -> 8 * 9 * 19 = 1368. In a fold 4 PEs (one column) work 9 of 19 cycles:
-    # 4*9 / (16*19) = 9/76.
-    assert (mapping.folds, mapping.compute_cycles) == (72, 1368)
-    assert mapping.utilization == pytest.approx(9 / 76)
+    # 8 groups of M = 36, K = 9, N = 1: 9 row folds x 1 col fold each, 2*4 + 4 + 9 - 2 + 2 = 21
+    # cycles per fold -> 8 * 9 * 21 = 1512. In a fold 4 PEs (one column) work 9 of 21 cycles:
+    # 4*9 / (16*21) = 9/84.
+    assert (mapping.folds, mapping.compute_cycles) == (72, 1512)
+    assert mapping.utilization == pytest.approx(9 / 84)
     assert mapping.dram_read_bits == {"ifmap": 8 * 36 * 8, "weight": 8 * 9 * 8, "ofmap": 0}
 
 
@@ -111,9 +114,10 @@ def test_xnor_lanes():
     acc = Accelerator(pe="xnor", bits=1, array=ArrayConfig(rows=2, cols=2, lanes=64))
     mapping = map_layer(fc, acc)
     # K = 100 binary lanes -> ceil(100/64) = 2 words. M = 1, N = 4: 1 x 2 folds of
-    # 2*2 + 2 + 2 - 2 = 6 cycles -> 12. Useful 400 binary MACs of 4 PEs * 64 lanes * 12 cycles.
-    assert mapping.compute_cycles == 12
-    assert mapping.utilization == pytest.approx(400 / (4 * 64 * 12))
+    # 2*2 + 2 + 2 - 2 + 2 pipeline = 8 cycles -> 16. Useful 400 binary MACs of 4 PEs * 64 lanes
+    # * 16 cycles.
+    assert mapping.compute_cycles == 16
+    assert mapping.utilization == pytest.approx(400 / (4 * 64 * 16))
     assert mapping.tile == (1, 100, 4)
     # SRAM reads in 64-bit words: ifmap 1*2 words per col fold (2) -> 256 bits; weights 2*4 words once.
     assert mapping.sram_read_bits["ifmap"] == 256

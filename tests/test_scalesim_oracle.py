@@ -131,12 +131,13 @@ def test_compute_cycles_equal_scalesim(tmp_path, conv, rows, cols, dataflow):
         mapping = map_layer(form, acc, scalesim=True)
         assert mapping.compute_cycles == expected
         assert mapping.tile[1] == form.gemm[2]    # no K tiling
-    # Documented relation to the default mode: it adds the OS drain (rows per fold) and the
-    # cycle SCALE-Sim subtracts per layer; with no K tiling map_layer's default count is the same.
+    # Documented relation to the default mode: it adds the OS drain (rows per fold), the PE
+    # pipeline (2 per fold for os, 2 per row and fold for ws/is) and the cycle SCALE-Sim
+    # subtracts per layer; with no K tiling map_layer's default count is the same.
     _, m, k, n = layer.gemm
-    default = compute_cycles(m, k, n, rows, cols, dataflow)
-    drain = default.folds * rows if dataflow == "os" else 0
-    assert default.cycles - expected == drain + 1
+    default = compute_cycles(m, k, n, rows, cols, dataflow, pe_pipeline=2)
+    extra = default.folds * (rows + 2) if dataflow == "os" else default.folds * 2 * rows
+    assert default.cycles - expected == extra + 1
     assert map_layer(layer, acc).compute_cycles == default.cycles
 
 

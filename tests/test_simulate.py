@@ -39,12 +39,12 @@ def test_linear_layer_energy_by_hand():
     assert row.energy_onchip_pj == pytest.approx(registers + 320 * SRAM_PER_BIT)
     # DRAM: 4 inputs x 8 + 8 weights x 8 read, 2 outputs x 8 written = 112 bits
     assert row.energy_dram_pj == pytest.approx(112 * DRAM_PER_BIT)
-    # OS, one fold: skew R+C-2 = 2, K = 4, drain R = 2 -> 8 cycles; 112 DRAM bits at
-    # 12.8 GB/s / 100 MHz = 1024 bits per cycle: the first load and last store stall 1 cycle
-    assert (row.compute_cycles, row.stall_cycles, row.cycles) == (8, 1, 9)
-    # utilization: 8 MACs over 4 PEs x 8 cycles
-    assert row.utilization == pytest.approx(8 / 32)
-    assert report.latency_ms == pytest.approx(9 / 100e3)
+    # OS, one fold: skew R+C-2 = 2, K = 4, PE pipeline 2, drain R = 2 -> 10 cycles; 112 DRAM bits
+    # at 12.8 GB/s / 100 MHz = 1024 bits per cycle: the first load and last store stall 1 cycle
+    assert (row.compute_cycles, row.stall_cycles, row.cycles) == (10, 1, 11)
+    # utilization: 8 MACs over 4 PEs x 10 cycles
+    assert row.utilization == pytest.approx(8 / 40)
+    assert report.latency_ms == pytest.approx(11 / 100e3)
 
 
 def test_vector_layer_energy_by_hand():

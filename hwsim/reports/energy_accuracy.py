@@ -1,0 +1,219 @@
+"""``hwsim report energy-accuracy``: what each datapath costs and what it keeps.
+
+For every PE kind the same small network is trained on real data (:mod:`models.train`, cached),
+quantized at each bit width and scored twice on the held-out test split -- with the float forward
+and with the whole-network integer reference forward (:mod:`models.intnet`, built on
+:mod:`models.intref`), so the quantization loss is visible -- and costed with hwsim on the chosen
+accelerator (:mod:`hwsim.reports.variants`). The result is a Markdown and an HTML report with
+plots, and the same numbers as JSON and CSV.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+from hwsim.errors import HwsimError
+from hwsim.reports import plots
+from hwsim.reports.render import (Block, bullets, check_out_dir, figure, heading, para, table,
+                                  write_bundle)
+from hwsim.reports.variants import (Variant, accelerator_for, cost, mark_pareto, parse_bits,
+                                    parse_pes)
+from models import intnet
+from models.data import Split, load_data
+from models.networks.digits import digits_cnn
+from models.train import TrainConfig, accuracy, train_cached
+
+#: Networks small enough to train here, by registry name: factory(num_classes) -> module.
+TRAINABLE = {"digits-cnn": digits_cnn}
+#: Training images used to calibrate the integer ranges (the first ones of the training split).
+CALIB_IMAGES = 512
+
+
+@dataclass(frozen=True)
+class EnergyAccuracy:
+    """The outcome of one run: the variants (with Pareto flags) and how they were obtained."""
+
+    model: str
+    data: Split
+    config: TrainConfig
+    variants: list[Variant]
+    cached: dict[str, bool] = field(default_factory=dict)
+    train_seconds: dict[str, float] = field(default_factory=dict)
+    checkpoint: str | None = None
+
+
+def _load_checkpoint(path: str, base: nn.Module, model: str) -> dict[str, torch.Tensor]:
+    """A state_dict that fits ``base``, or a HwsimError naming the mismatch."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise HwsimError(f"checkpoint {path!r} not found; check the path") from None
+    except Exception as exc:  # torch raises many types for files that are not checkpoints
+        raise HwsimError(f"cannot read checkpoint {path!r} ({type(exc).__name__}); save it with "
+                         "torch.save(model.state_dict(), path)") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise HwsimError(f"checkpoint {path!r} is not a state_dict; save it with "
+                         "torch.save(model.state_dict(), path)")
+    try:
+        base.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split("\n\t")[1:2]).strip() or str(exc).splitlines()[0]
+        raise HwsimError(f"checkpoint {path!r} does not fit {model} ({detail}); give the "
+                         f"state_dict of the same architecture") from None
+    return state
+
+
+def _base_network(model: str, data: Split, seed: int) -> nn.Module:
+    """The untrained float network for ``data``'s classes, initialised from ``seed``."""
+    if model not in TRAINABLE:
+        raise HwsimError(f"model {model!r} cannot be trained here; choose one of "
+                         f"{', '.join(TRAINABLE)}, or use `hwsim report network {model}` for "
+                         "estimates with published accuracies")
+    torch.manual_seed(seed)
+    net = TRAINABLE[model](num_classes=len(data.classes))
+    first = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
+    channels = data.x_train.shape[1]
+    if channels != first.in_channels:
+        raise HwsimError(f"data {data.name!r} has {channels}-channel images but {model} takes "
+                         f"{first.in_channels}-channel images")
+    return net
+
+
+def run(*, model: str = "digits-cnn", pes: str = "mac,adder,xnor,shift", bits: str | None = None,
+        data: str | None = None, checkpoint: str | None = None, config: str | None = None,
+        epochs: int = TrainConfig.epochs, seed: int = TrainConfig.seed,
+        cache_dir: Path | None = Path("build/cache"), console: Console | None = None) -> EnergyAccuracy:
+    """Train, quantize, evaluate and cost every (PE kind, bits) variant; nothing is written.
+
+    Arguments are the command line's; ``cache_dir`` None trains afresh. Bad input raises
+    HwsimError with a one-line message.
+    """
+    kinds = parse_pes(pes)
+    widths = parse_bits(bits, kinds)
+    if epochs < 0:
+        raise HwsimError(f"--epochs must be 0 or more, not {epochs}")
+    try:
+        split = load_data(data)
+    except ValueError as exc:
+        raise HwsimError(str(exc)) from None
+    base = _base_network(model, split, seed)
+    init = _load_checkpoint(checkpoint, base, model) if checkpoint else None
+    if config is not None:  # read it now, so a bad file fails before the training
+        accelerator_for(kinds[0], widths[kinds[0]][0], config)
+    train_config = TrainConfig(epochs=epochs, seed=seed)
+    calib = split.x_train[:CALIB_IMAGES]
+    variants, cached, seconds = [], {}, {}
+    console = console or Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        for pe in kinds:
+            task = progress.add_task(f"train {pe:5s}", total=max(epochs, 1), status="")
+            start = time.perf_counter()
+            net, cached[pe] = train_cached(
+                base, pe, split, train_config, cache_dir, init,
+                progress=lambda epoch, loss, t=task: progress.update(
+                    t, completed=epoch, status=f"loss {loss:.3f}"))
+            seconds[pe] = time.perf_counter() - start
+            float_acc = accuracy(net, split.x_test, split.y_test)
+            progress.update(task, completed=max(epochs, 1),
+                            status=f"{'cached, ' if cached[pe] else ''}float {float_acc:.1%}")
+            for b in widths[pe]:
+                progress.update(task, status=f"float {float_acc:.1%}, integer {b}-bit ...")
+                variant = cost(net, split.input_shape, pe, b, model, config)
+                int_net = intnet.build(net, calib, bits=variant.layer_bits)
+                variants.append(Variant(pe, b, variant.layer_bits, variant.report, float_acc,
+                                        int_net.accuracy(split.x_test, split.y_test)))
+            progress.update(task, status=f"float {float_acc:.1%}, integer " + ", ".join(
+                f"{v.bits}b {v.int_accuracy:.1%}" for v in variants if v.pe == pe))
+    return EnergyAccuracy(model, split, train_config, mark_pareto(variants), cached, seconds,
+                          checkpoint)
+
+
+def _fmt_energy(uj: float) -> str:
+    return f"{uj * 1e3:,.1f} nJ" if uj < 1 else f"{uj:,.2f} uJ"
+
+
+def _results(result: EnergyAccuracy) -> dict[str, Any]:
+    split = result.data
+    return {
+        "model": result.model,
+        "data": {"name": split.name, "train_images": len(split.y_train),
+                 "test_images": len(split.y_test), "classes": list(split.classes),
+                 "input_shape": list(split.input_shape), "sha256": split.digest},
+        "training": {"epochs": result.config.epochs, "seed": result.config.seed,
+                     "checkpoint": result.checkpoint, "cached": result.cached,
+                     "seconds": result.train_seconds},
+        "variants": [v.to_dict() for v in result.variants],
+    }
+
+
+def _document(result: EnergyAccuracy) -> list[Block]:
+    split, variants = result.data, result.variants
+    acc = variants[0].report.accelerator
+    mac8 = next((v for v in variants if v.pe == "mac" and v.bits == 8), None)
+    header = ["PE", "bits", "float acc.", "integer acc.", "quant. loss", "energy / inference",
+              "compute", "on-chip", "DRAM", "latency", "area", "Pareto"]
+    if mac8 is not None:
+        header.insert(6, "vs mac 8b")
+    rows = []
+    for v in variants:
+        t, split_uj = v.report.totals(), v.report.energy_split_uj()
+        row = [v.pe, v.bits_label, f"{v.float_accuracy:.2%}", f"{v.int_accuracy:.2%}",
+               f"{round(100 * (v.float_accuracy - v.int_accuracy), 2) + 0.0:+.2f} pt", _fmt_energy(v.energy_uj),
+               *(_fmt_energy(split_uj[k]) for k in ("compute", "onchip", "dram")),
+               f"{t['latency_ms'] * 1e3:,.1f} us", f"{t['area_mm2']:.3f} mm2",
+               "yes" if v.pareto else ""]
+        if mac8 is not None:
+            row.insert(6, f"{v.energy_uj / mac8.energy_uj:.2f}x")
+        rows.append(row)
+    source = (f"checkpoint `{result.checkpoint}`, fine-tuned {result.config.epochs} epochs"
+              if result.checkpoint else f"trained from scratch, {result.config.epochs} epochs")
+    return [
+        heading(f"Energy and accuracy of {result.model} per datapath"),
+        para(f"Data: **{split.name}**, {len(split.y_train)} training and {len(split.y_test)} "
+             f"held-out test images of shape {'x'.join(map(str, split.input_shape[1:]))}, "
+             f"{len(split.classes)} classes (fixed stratified split). Each PE kind's network is "
+             f"{source} with seed {result.config.seed}; the first convolution and the classifier "
+             "stay full-precision MAC, as in the AdderNet, BNN and DeepShift papers."),
+        para(f"Hardware: {acc.array.rows}x{acc.array.cols} PE array, "
+             f"{acc.array.dataflow} dataflow, {acc.clock_mhz:g} MHz, technology `{acc.tech}`, "
+             f"SRAM {acc.memory.ifmap_sram_kib:g}/{acc.memory.weight_sram_kib:g}/"
+             f"{acc.memory.ofmap_sram_kib:g} KiB (ifmap/weight/ofmap); the main array is of the "
+             "variant's PE kind, the full-precision layers run on an auxiliary MAC array."),
+        table(header, rows),
+        bullets([
+            "**float acc.**: the trained network's float forward; **integer acc.**: the "
+            "whole-network integer reference forward (`models/intnet.py` over `models/intref.py`, "
+            "the arithmetic the RTL is held to bit for bit), BN folded, calibrated on "
+            f"{min(CALIB_IMAGES, len(split.y_train))} training images.",
+            "Quantization per datapath: per-channel weights (mac), one scale shared by "
+            "activations and weights (adder), exact power-of-two weights (shift), sign bits with "
+            "BN as a threshold (xnor; its full-precision layers at 8 bits, written `1b/8b`).",
+            "Energy, latency and area from hwsim (`hwsim estimate` on the same network and "
+            "accelerator gives the same figures); leakage is not modelled. Pareto: no other "
+            "variant has lower-or-equal energy and higher-or-equal integer accuracy.",
+        ]),
+        heading("Figures", 2),
+        figure("accuracy_energy.png", plots.accuracy_energy(variants),
+               "Integer accuracy (filled) and float accuracy (hollow) vs energy per inference; "
+               "dashed: Pareto front."),
+        figure("layer_energy.png", plots.layer_energy(variants),
+               "Energy per inference split by layer."),
+        figure("energy_split.png", plots.energy_split(variants),
+               "Energy per inference split into compute, on-chip memory and DRAM."),
+    ]
+
+
+def write(result: EnergyAccuracy, out_dir: Path) -> list[Path]:
+    """Render and write the report files of ``result`` into ``out_dir``."""
+    return write_bundle(out_dir, f"Energy and accuracy of {result.model}", _document(result),
+                        _results(result), [v.row() for v in result.variants])

