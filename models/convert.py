@@ -4,6 +4,10 @@ The AdderNet (Chen et al., CVPR 2020), BNN/XNOR-Net/Bi-Real and DeepShift (Elhou
 2021) papers all keep the first convolution (the one that sees the image) and the final
 classifier at full precision, because those two layers are small in cost but large in accuracy
 impact; :func:`convert` follows that policy by default.
+
+For ``xnor`` a ReLU whose output goes only to binary layers is replaced by ``nn.Identity``, as
+binary networks do: the binary layer's own sign is the activation, and ``sign(relu(y))`` would
+be +1 everywhere (a constant input).
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ def convert(net: nn.Module, pe: str, *, input_shape: tuple[int, ...] | None = No
     pre-hooks on one pass over zeros of ``input_shape`` (batch first, e.g. ``(1, 3, 224, 224)``),
     which is then required. ``net`` itself is not modified.
 
-    Raises ``ValueError`` for an unknown ``pe``, a missing ``input_shape``, or a network with no
-    conv/linear layer.
+    For ``xnor`` with ``input_shape``, ReLUs that feed only binary layers become Identity (see the
+    module docstring). Raises ``ValueError`` for an unknown ``pe``, a missing ``input_shape``, or
+    a network with no conv/linear layer.
     """
     if pe not in PE_LAYERS:
         raise ValueError(f"unknown PE kind {pe!r}; choose one of {', '.join(PE_LAYERS)}")
@@ -53,7 +58,51 @@ def convert(net: nn.Module, pe: str, *, input_shape: tuple[int, ...] | None = No
             if not name:  # ``net`` is itself a single conv/linear layer
                 return replacements[id(module)]
             result.set_submodule(name, replacements[id(module)])
+    if pe == "xnor" and input_shape is not None:
+        _drop_relus_before_binary(result, input_shape)
     return result
+
+
+def _drop_relus_before_binary(net: nn.Module, input_shape: tuple[int, ...]) -> None:
+    """Replace, in place, every ReLU module whose output feeds only binary layers by Identity."""
+    consumers = _consumers(net, input_shape)
+    for name, module in list(net.named_modules()):
+        users = consumers.get(id(module), [])
+        if isinstance(module, nn.ReLU) and users and all(pe_kind_of(u) == "xnor" for u in users):
+            net.set_submodule(name, nn.Identity())
+
+
+def _consumers(net: nn.Module, input_shape: tuple[int, ...]) -> dict[int, list[nn.Module]]:
+    """For every leaf module, the leaf modules that take its output as their input (one pass)."""
+    producer: dict[int, nn.Module] = {}
+    consumers: dict[int, list[nn.Module]] = {}
+
+    def pre(module: nn.Module, inputs: tuple) -> None:
+        for t in inputs:
+            if isinstance(t, torch.Tensor) and id(t) in producer:
+                consumers.setdefault(id(producer[id(t)]), []).append(module)
+
+    def post(module: nn.Module, inputs: tuple, output: object) -> None:
+        if isinstance(output, torch.Tensor):
+            producer[id(output)] = module
+
+    leaves = [m for m in net.modules() if not list(m.children())]
+    handles = [h for m in leaves for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
+    _run_zeros(net, input_shape, handles)
+    return consumers
+
+
+def _run_zeros(net: nn.Module, input_shape: tuple[int, ...], handles: list) -> None:
+    """One eval-mode forward pass on zeros, then remove ``handles`` and restore the mode."""
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            net(torch.zeros(input_shape, device=next(net.parameters()).device))
+    finally:
+        net.train(was_training)
+        for handle in handles:
+            handle.remove()
 
 
 def _execution_order(net: nn.Module, input_shape: tuple[int, ...]) -> list[nn.Module]:
@@ -67,13 +116,5 @@ def _execution_order(net: nn.Module, input_shape: tuple[int, ...]) -> list[nn.Mo
             order.append(module)
 
     handles = [m.register_forward_pre_hook(record) for m in net.modules() if pe_kind_of(m) is not None]
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            net(torch.zeros(input_shape, device=next(net.parameters()).device))
-    finally:
-        net.train(was_training)
-        for handle in handles:
-            handle.remove()
+    _run_zeros(net, input_shape, handles)
     return order

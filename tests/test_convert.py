@@ -9,6 +9,7 @@ from torch import nn
 from models.convert import convert
 from models.layers import PE_LAYERS, pe_kind_of
 from models.networks.birealnet import birealnet18
+from models.networks.digits import digits_cnn
 from models.networks.resnet import resnet20
 
 CIFAR = (1, 3, 32, 32)
@@ -113,3 +114,11 @@ def test_convert_needs_input_shape(net: nn.Module) -> None:
 def test_convert_without_layers() -> None:
     with pytest.raises(ValueError, match=r"^ReLU has no conv or linear layer to convert$"):
         convert(nn.ReLU(), "adder", keep_first_last=False)
+
+
+def test_xnor_variant_drops_relus_that_feed_binary_layers():
+    net = convert(digits_cnn(), "xnor", input_shape=(1, 1, 8, 8))
+    kinds = [type(m).__name__ for m in net.features.modules() if not list(m.children())]
+    assert kinds == ["Conv2d", "BatchNorm2d", "Identity", "BinaryConv2d", "BatchNorm2d", "Identity",
+                     "BinaryConv2d", "BatchNorm2d", "ReLU"]
+    assert type(convert(digits_cnn(), "adder", input_shape=(1, 1, 8, 8)).features[1][2]) is nn.ReLU

@@ -22,8 +22,7 @@ from torch import nn
 
 from hwsim.errors import HwsimError
 from hwsim.reports import plots
-from hwsim.reports.render import (Block, bullets, check_out_dir, figure, heading, para, table,
-                                  write_bundle)
+from hwsim.reports.render import Block, bullets, figure, heading, para, table, write_bundle
 from hwsim.reports.variants import (Variant, accelerator_for, cost, mark_pareto, parse_bits,
                                     parse_pes)
 from models import intnet
