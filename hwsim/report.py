@@ -46,6 +46,8 @@ def to_dict(report: Report, baseline: Report | None = None) -> dict[str, Any]:
         "op_counts": report.op_counts,
         "warnings": list(report.warnings),
     }
+    if report.fpga is not None:
+        data["fpga"] = {"target": report.fpga_target, **report.fpga}
     if baseline is not None:
         data["compare"] = {"baseline": to_dict(baseline), "ratios": ratios(report, baseline)}
     return data
@@ -70,6 +72,10 @@ def to_csv(report: Report) -> str:
     return buf.getvalue()
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def write_atomic(path: str | Path, text: str | bytes) -> None:
     """Write ``text`` (str, or bytes for binary files) to ``path`` via a temporary file and rename;
     raise HwsimError on failure."""
@@ -79,6 +85,7 @@ def write_atomic(path: str | Path, text: str | bytes) -> None:
         raise HwsimError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
         with (os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", newline="")) as fh:
             fh.write(text)
         os.replace(tmp, path)
@@ -157,6 +164,25 @@ def totals_table(report: Report, baseline: Report | None = None) -> Table:
     return table
 
 
+def fpga_table(report: Report, baseline: Report | None = None) -> Table:
+    """FPGA resources by block, with the baseline's totals and ratios when there is one."""
+    fpga = report.fpga
+    assert fpga is not None
+    base = baseline.fpga["total"] if baseline is not None and baseline.fpga is not None else None
+    table = Table(title=f"FPGA resources on {report.fpga_target} (synthesis-fitted model)", header_style="bold")
+    blocks = [b for b in fpga if b != "total"]
+    table.add_column("resource")
+    for col in (*blocks, "total", *((f"{baseline.accelerator.pe} total", "ratio") if base else ())):
+        table.add_column(col, justify="right")
+    for key, label in (("lut", "LUTs"), ("ff", "FFs"), ("carry", "carry cells"), ("dsp", "DSPs"),
+                       ("bram", "BRAMs")):
+        cells = [label, *(f"{fpga[b][key]:,.0f}" for b in (*blocks, "total"))]
+        if base:
+            cells += [f"{base[key]:,.0f}", f"{fpga['total'][key] / base[key]:.3f}x" if base[key] else "-"]
+        table.add_row(*cells)
+    return table
+
+
 def print_report(report: Report, baseline: Report | None = None, console: Console | None = None) -> None:
     if console is None:
         console = Console()
@@ -166,6 +192,8 @@ def print_report(report: Report, baseline: Report | None = None, console: Consol
     console.print(totals_table(report, baseline))
     area = ", ".join(f"{k} {v * 1e-6:.3f} mm2" for k, v in report.area_um2.items())
     console.print(f"area: {area}")
+    if report.fpga is not None:
+        console.print(fpga_table(report, baseline))
     aux = sorted({r.datapath for r in report.layers if r.datapath.endswith("(aux)")})
     if aux:
         console.print(f"note: layers on {', '.join(aux)} need a datapath other than {report.accelerator.pe}; "

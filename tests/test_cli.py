@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
@@ -150,3 +151,11 @@ def test_console_script_no_traceback():
     proc = subprocess.run([sys.executable, "-m", "hwsim.cli", "estimate", "nosuchnet"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("hwsim: error: unknown model 'nosuchnet'") and "Traceback" not in proc.stderr
+
+
+def test_outputs_have_ordinary_permissions(capsys, tmp_path):
+    out = tmp_path / "r.csv"
+    run(capsys, "estimate", "digits-cnn", "--compare", "none", "--csv", str(out))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
