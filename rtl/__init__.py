@@ -7,16 +7,23 @@ Reads only :mod:`hwsim.accelerator`. Modules:
   ports and a two-stage pipeline after the operand registers, bit-exact with models.intref;
 * :mod:`rtl.array` -- :class:`~rtl.array.SystolicArray`, an output-stationary ``rows x cols``
   array running one GEMM fold, and :func:`~rtl.array.fold_cycles`;
-* :mod:`rtl.emit` -- Verilog emission, Verilator lint and :func:`~rtl.emit.generate`
-  (Accelerator -> Verilog files and a manifest);
+* :mod:`rtl.requant` -- :class:`~rtl.requant.OutputStage`: per-channel requantization (mac,
+  adder, shift) or the xnor threshold compare / raw dot product;
+* :mod:`rtl.top` -- :class:`~rtl.top.LayerAccelerator`: buffers, the layer controller (conv with
+  kernel, stride, padding, groups; linear) with im2col addressing, the array and the output stage;
+  its exact cycles are :func:`hwsim.rtl_timing.layer_cycles`;
+* :mod:`rtl.host` -- the host's side of the top: a quantized layer to descriptor and beats, result
+  beats back to the integer output;
+* :mod:`rtl.emit` -- Verilog emission, Verilator lint, :func:`~rtl.emit.generate` (PE and array)
+  and :func:`~rtl.emit.generate_top` (the top) with their JSON manifests;
 * :mod:`rtl.synth` -- :func:`~rtl.synth.synthesize`: Yosys for xc7 / ice40 / ecp5 and nextpnr,
   parsed into LUTs, FFs, carry cells, DSPs, BRAMs and Fmax.
 
-Still to come (issue #3): buffers, the controller that runs a whole layer, the requantization /
-threshold output stage and the accelerator top.
+Not yet: overlap of load, compute and store (double buffering); layers larger than the buffers
+are not tiled through DRAM.
 """
 
-from rtl.emit import generate
+from rtl.emit import generate, generate_top
 from rtl.synth import synthesize
 
-__all__ = ["generate", "synthesize"]
+__all__ = ["generate", "generate_top", "synthesize"]

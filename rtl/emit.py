@@ -16,19 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from amaranth.back import verilog
-from amaranth.hdl import Value
+from amaranth.hdl import Shape, Value
 from amaranth.lib import wiring
 
 from hwsim.accelerator import Accelerator
 from rtl.array import SystolicArray, fold_cycles
 from rtl.pe import PE_CLASSES, PIPELINE_CYCLES, PEFactory, ProcessingElement
 
-__all__ = ["DEFAULT_K", "LINT_WAIVERS", "ToolNotFoundError", "emit_verilog", "find_tool", "generate",
-           "lint", "pe_factory"]
+__all__ = ["DEFAULT_K", "DEFAULT_STEPS", "LINT_WAIVERS", "ToolNotFoundError", "emit_verilog", "find_tool",
+           "generate", "generate_top", "lint", "pe_factory"]
 
 #: Reduction length the generated hardware is sized for when the caller gives none: 3 x 3 x 512,
 #: the longest reduction of ResNet-18/50 (xnor: binary positions).
 DEFAULT_K = 4608
+
+#: Longest fold (beats) the generated top is sized for when the caller gives none: a 3 x 3 kernel
+#: over 512 channel words.
+DEFAULT_STEPS = 4608
 
 #: Verilator ``-Wall`` warnings waived on Amaranth's Verilog, each for a reason of the generator's
 #: output style, not of the design.
@@ -136,6 +140,68 @@ def generate(acc: Accelerator, outdir: str | Path, *, k: int = DEFAULT_K) -> dic
             "pe": {"top": pe_path.stem, "verilog": pe_path.name, "ports": pe_ports},
             "array": {"top": array_path.stem, "verilog": array_path.name, "ports": array_ports},
         },
+    }
+    (outdir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _layout(layout: Any) -> dict[str, dict[str, Any]]:
+    """Field -> bit offset, width and signedness of a StructLayout (LSB first)."""
+    return {name: {"offset": field.offset, "width": Shape.cast(field.shape).width,
+                   "signed": Shape.cast(field.shape).signed} for name, field in layout}
+
+
+#: Meaning of each port of the top, for the manifest (see rtl.top.LayerAccelerator).
+TOP_PORTS = {
+    "i_desc": "layer descriptor, one beat per layer (layout: descriptor)",
+    "i_params": "per-channel output parameters, one word of `cols` lanes per output tile",
+    "i_weights": "weight words, `cols` lanes, G*NT*KS beats in (group, tile, ky, kx, word) order",
+    "i_acts": "activation words (xnor: `lanes` channels), G*H*W*CW beats, channels last",
+    "o_results": "output words, `cols` lanes, folds*rows beats, bottom array row of a fold first",
+    "o_error": "sticky until the next descriptor: a buffer overran or a fold exceeds max_steps",
+}
+
+
+def generate_top(acc: Accelerator, outdir: str | Path, *, max_steps: int = DEFAULT_STEPS,
+                 bias_bits: int = 32, dim_bits: int = 12,
+                 words: dict[str, int] | None = None) -> dict[str, Any]:
+    """Emit the accelerator top of ``acc`` (``<pe>_top.v``) and ``manifest.json`` under ``outdir``.
+
+    Buffer depths come from ``acc.memory`` (:func:`rtl.top.buffer_words`) unless ``words`` gives
+    them (keys ``act_words``, ``weight_words``, ``param_words``, ``out_words``). Returns the
+    manifest: the resolved configuration, buffer sizes, the descriptor and parameter layouts,
+    ports with their widths and meaning, and the phase order. Raises ValueError as
+    :class:`rtl.top.LayerAccelerator` does.
+    """
+    from rtl.top import LayerAccelerator, buffer_words  # rtl.top builds its PEs with pe_factory
+
+    sizes = words if words is not None else buffer_words(acc, max_steps=max_steps)
+    top = LayerAccelerator(pe=acc.pe, bits=acc.bits, rows=acc.array.rows, cols=acc.array.cols,
+                           lanes=acc.array.lanes, max_steps=max_steps, bias_bits=bias_bits,
+                           dim_bits=dim_bits, **sizes)
+    outdir = Path(outdir)
+    name = f"{acc.pe}_top"
+    ports = _ports(top)
+    path = emit_verilog(top, name, outdir)
+    word_bits = {"act_words": Shape.cast(top.x_shape).width, "weight_words": top.weight_word.size,
+                 "param_words": top.param_word.size, "out_words": top.out_word.size}
+    manifest = {
+        "accelerator": acc.to_dict(),
+        "top": {"module": name, "verilog": path.name, "max_steps": max_steps,
+                "bias_bits": bias_bits, "dim_bits": dim_bits, "lanes": top.lanes,
+                "acc_bits": top.array.acc_shape.width, "pipeline_cycles": PIPELINE_CYCLES},
+        "buffers": {key.replace("_words", ""): {"words": depth, "word_bits": word_bits[key],
+                                                "kib": depth * word_bits[key] / 8192}
+                    for key, depth in sizes.items()},
+        "descriptor": _layout(top.descriptor),
+        "params": _layout(top.output.params),
+        "weight_lane_bits": Shape.cast(top.w_shape).width,
+        "out_lane_bits": Shape.cast(top.output.out_shape).width,
+        "ports": {port: {**info, "meaning": TOP_PORTS[port.split("__")[0]]}
+                  for port, info in ports.items()},
+        "phases": ["DESC", "PARAMS", "WEIGHTS", "ACTS", "WALK", "RUN", "FLUSH", "STORE"],
+        "overlap": "none: load, compute and store of a layer run one after the other",
+        "cycles": "hwsim.rtl_timing.layer_cycles",
     }
     (outdir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

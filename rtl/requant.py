@@ -1,0 +1,137 @@
+"""The output stage: one accumulator row in, one row of layer outputs out, per-channel parameters.
+
+Per column (output channel) ``o``, bit-exact with :mod:`models.intref`'s output stage:
+
+* ``mac``, ``adder``, ``shift`` (requantization): ``y = clamp(((acc + B) * M + 2**(S-1)) >> S)`` to
+  the signed ``bits`` range, then ``max(y, 0)`` if ``relu``;
+* ``xnor``: ``dot = 2 * acc - K`` (``acc`` is the XNOR PE's count of agreeing lanes, ``K`` the
+  layer's binary positions); with ``binary`` the bit ``c * dot >= T`` (``c = -1`` where
+  ``negate``), else the raw ``dot`` (the last binary layer).
+
+Two register stages (:data:`OUTPUT_LATENCY`): ``acc + B`` (xnor: ``c * dot``), then the product
+and rounding constant (xnor: the compare); the arithmetic shift and clamp are combinational on
+the second stage, so the output row is valid two cycles after the accumulator row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl.pe import check_int, range_shape
+
+__all__ = ["MULT_BITS", "OUTPUT_LATENCY", "RSHIFT_MAX", "OutputStage", "param_layout"]
+
+#: Width of the signed requantization multiplier ``M`` (models.intref.MULT_BITS).
+MULT_BITS = 16
+#: Largest requantization shift ``S`` (models.intref: S in [1, 62]).
+RSHIFT_MAX = 62
+#: Cycles from an accumulator row on ``i_acc`` to its output row on ``o_y``.
+OUTPUT_LATENCY = 2
+
+
+def param_layout(kind: str, *, bias_bits: int, positions: int) -> data.StructLayout:
+    """Per-channel parameters of the output stage of PE kind ``kind``.
+
+    Requantization (mac, adder, shift): ``bias`` (B, signed ``bias_bits``, accumulator units),
+    ``mult`` (M, signed :data:`MULT_BITS`), ``shift`` (S, unsigned 6 bits). xnor: ``threshold``
+    (T, signed, holds ``[-positions - 1, positions + 1]``) and ``negate`` (1 where c = -1).
+    """
+    if kind == "xnor":
+        return data.StructLayout({"threshold": range_shape(-positions - 1, positions + 1),
+                                  "negate": unsigned(1)})
+    return data.StructLayout({"bias": signed(bias_bits), "mult": signed(MULT_BITS),
+                              "shift": unsigned(RSHIFT_MAX.bit_length())})
+
+
+class OutputStage(wiring.Component):
+    """Requantization (mac/adder/shift) or threshold compare (xnor) of ``cols`` accumulators.
+
+    Parameters (keyword-only)
+    -------------------------
+    kind : str
+        PE kind of the accumulators.
+    cols : int
+        Accumulators per row.
+    acc_shape : Shape
+        Shape of one accumulator (the array's ``acc_shape``).
+    bits : int
+        Signed output width of requantization (ignored for xnor).
+    positions : int
+        Most binary positions K of an xnor layer (sizes ``dot`` and ``threshold``).
+    bias_bits : int
+        Width of the requantization bias.
+
+    Members
+    -------
+    i_acc : In(stream.Signature(ArrayLayout(acc_shape, cols), always_ready=True))
+        One row of accumulators, column ``o`` for output channel ``o`` of the current tile.
+    i_params : In(ArrayLayout(param_layout(...), cols))
+        The per-channel parameters of those channels; sampled with ``i_acc.valid``.
+    i_relu : In(1)
+        Requantization clamps negative outputs to 0. Must be stable while rows are in flight.
+    i_binary : In(1)
+        xnor: emit the threshold bit (0/1), else the raw ``dot``. Stable like ``i_relu``.
+    i_positions : In(unsigned)
+        xnor: the layer's K. Stable like ``i_relu``.
+    o_y : Out(stream.Signature(ArrayLayout(out_shape, cols), always_ready=True))
+        The output row, :data:`OUTPUT_LATENCY` cycles after its ``i_acc`` row.
+    """
+
+    def __init__(self, *, kind: str, cols: int, acc_shape: Shape, bits: int, positions: int,
+                 bias_bits: int) -> None:
+        self.kind = kind
+        self.cols = check_int("cols", cols, 1)
+        self.acc_shape = Shape.cast(acc_shape)
+        self.bits = bits
+        self.positions = check_int("positions", positions, 1)
+        self.bias_bits = check_int("bias_bits", bias_bits, 1, 64)
+        self.params = param_layout(kind, bias_bits=bias_bits, positions=positions)
+        dot = range_shape(-positions, positions)
+        self.out_shape = dot if kind == "xnor" else signed(bits)
+        super().__init__({
+            "i_acc": In(stream.Signature(data.ArrayLayout(self.acc_shape, cols), always_ready=True)),
+            "i_params": In(data.ArrayLayout(self.params, cols)),
+            "i_relu": In(1), "i_binary": In(1),
+            "i_positions": In(range(positions + 1)),
+            "o_y": Out(stream.Signature(data.ArrayLayout(self.out_shape, cols), always_ready=True)),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        valid1 = Signal()
+        m.d.sync += [valid1.eq(self.i_acc.valid), self.o_y.valid.eq(valid1)]
+        for o in range(self.cols):
+            acc, par, y = self.i_acc.payload[o], self.i_params[o], self.o_y.payload[o]
+            if self.kind == "xnor":
+                self._compare(m, o, acc, par, y)
+            else:
+                self._requantize(m, o, acc, par, y)
+        return m
+
+    def _compare(self, m: Module, o: int, acc, par, y) -> None:
+        dot = Signal(self.out_shape, name=f"dot{o}")
+        signed_dot = Signal(range_shape(-self.positions, self.positions), name=f"cdot{o}")
+        threshold = Signal.like(par.threshold, name=f"t{o}")
+        value = (acc << 1) - self.i_positions
+        m.d.sync += [dot.eq(value), signed_dot.eq(Mux(par.negate, -value, value)),
+                     threshold.eq(par.threshold)]
+        m.d.sync += y.eq(Mux(self.i_binary, signed_dot >= threshold, dot))
+
+    def _requantize(self, m: Module, o: int, acc, par, y) -> None:
+        total = Signal(signed(max(self.acc_shape.width, self.bias_bits) + 1), name=f"sum{o}")
+        mult = Signal.like(par.mult, name=f"m{o}")
+        shift1 = Signal.like(par.shift, name=f"s1_{o}")
+        m.d.sync += [total.eq(acc + par.bias), mult.eq(par.mult), shift1.eq(par.shift)]
+        product = total * mult
+        half = (Const(1, len(product)) << shift1) >> 1  # 2**(S-1) for S >= 1
+        rounded = Signal(signed(len(product) + 1), name=f"p{o}")
+        shift2 = Signal.like(shift1, name=f"s2_{o}")
+        m.d.sync += [rounded.eq(product + half), shift2.eq(shift1)]
+        lo, hi = -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
+        q = rounded >> shift2
+        floor = Mux(self.i_relu, 0, lo)
+        m.d.comb += y.eq(Mux(q > hi, hi, Mux(q < floor, floor, q)))

@@ -1,0 +1,48 @@
+"""hwsim.rtl_timing: the closed form, written out by hand for small layers (the RTL is held to it
+in test_rtl_top)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwsim.accelerator import Accelerator, ArrayConfig
+from hwsim.errors import HwsimError
+from hwsim.rtl_timing import OUTPUT_LATENCY, layer_cycles
+from hwsim.workload import Layer
+from rtl.requant import OUTPUT_LATENCY as RTL_OUTPUT_LATENCY
+
+
+def acc(pe: str = "mac", rows: int = 2, cols: int = 2, lanes: int = 64) -> Accelerator:
+    return Accelerator(pe=pe, bits=1 if pe == "xnor" else 8,
+                       array=ArrayConfig(rows=rows, cols=cols, lanes=lanes))
+
+
+def test_layer_cycles_conv3x3() -> None:
+    # 3x5x5 -> 5x5x5, k3 p1 on 2x2: KS = 27, NT = 3, 13 row tiles, 39 folds of 2*2+2+27 = 33.
+    layer = Layer("c", "conv", 3, 5, 5, 5, 5, 5, kernel=(3, 3), padding=(1, 1))
+    got = layer_cycles(layer, acc())
+    assert got == {"descriptor": 1, "load_weights": 3 * 28, "load_acts": 75,
+                   "compute": 2 + 1 + 39 * 33, "drain": 3, "store": 1 + 39 * 2,
+                   "total": 1 + 84 + 75 + 1290 + 3 + 79, "folds": 39, "fold_cycles": 33}
+
+
+def test_layer_cycles_depthwise_xnor_linear() -> None:
+    dw = Layer("d", "conv", 4, 6, 6, 4, 3, 3, kernel=(3, 3), stride=(2, 2), padding=(1, 1), groups=4)
+    got = layer_cycles(dw, acc(rows=4, cols=4))
+    # per group: KS = 9, NT = 1, 3 row tiles of 4 pixels; fold = 8 + 4 + 9
+    assert (got["folds"], got["fold_cycles"], got["load_weights"], got["load_acts"]) == (12, 21, 40, 144)
+    assert got["total"] == 1 + 40 + 144 + (4 + 1 + 12 * 21) + 3 + (1 + 12 * 4)
+    # xnor: 70 channels in words of 64 lanes -> 2 words per pixel, KS = 2
+    fc = Layer("f", "linear", 70, 1, 1, 3, 1, 1)
+    got = layer_cycles(fc, acc("xnor"))
+    assert (got["load_acts"], got["fold_cycles"], got["folds"]) == (2, 2 * 2 + 2 + 2, 2)
+
+
+def test_layer_cycles_constants() -> None:
+    assert OUTPUT_LATENCY == RTL_OUTPUT_LATENCY
+
+
+def test_layer_cycles_wrong() -> None:
+    pool = Layer("p", "maxpool", 4, 4, 4, 4, 2, 2, kernel=(2, 2))
+    with pytest.raises(HwsimError, match=r"^layer 'p' \(maxpool\) does not run on the PE array$"):
+        layer_cycles(pool, acc())
