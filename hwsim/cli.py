@@ -16,7 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from cost_models import PE_KINDS
+from cost_models.fpga import TARGETS as FPGA_TARGETS
 from hwsim import accelerator as accel
+from hwsim import rtl_commands
+from hwsim.reports import add_parser as add_report_parser, cmd_report
 from hwsim.errors import HwsimError
 from hwsim.workload import Workload
 
@@ -56,13 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     est = sub.add_parser("estimate", help="cycles, energy and area of a network on a PE array")
     est.add_argument("model", help="registry name (see `hwsim models`), path/file.py:factory, "
                                    "package.module:factory, or a SCALE-Sim topology .csv")
-    est.add_argument("--pe", choices=PE_KINDS, help="datapath of the PE array (default: the config's, else mac)")
-    est.add_argument("--bits", type=int, help="operand width (default 8; xnor is always 1)")
-    est.add_argument("--array", type=_array, metavar="RxC", help="PE array rows x cols (default 16x16)")
-    est.add_argument("--dataflow", choices=accel.DATAFLOWS, help="systolic dataflow (default os)")
-    est.add_argument("--clock-mhz", type=float, help="clock frequency in MHz (default 500)")
-    est.add_argument("--config", metavar="arch.yaml", help="accelerator YAML (see configs/)")
+    add_accelerator_options(est)
     est.add_argument("--tech", metavar="table.yaml", help="technology table name or YAML path (default horowitz45)")
+    est.add_argument("--target", choices=FPGA_TARGETS,
+                     help="also estimate FPGA resources (LUT/FF/DSP/BRAM) on this family from synthesis-fitted models")
     est.add_argument("--compare", choices=(*PE_KINDS, "none"), metavar="PE",
                      help="also cost the network on this PE kind and print ratios "
                           "(default: mac for the other PE kinds; none to turn it off)")
@@ -75,7 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--csv", metavar="F", help="write the per-layer rows and a TOTAL row as CSV")
 
     sub.add_parser("models", help="list the networks that can be estimated")
+    rtl_commands.add_parser(sub)
+    add_report_parser(sub)
     return parser
+
+
+def add_accelerator_options(parser: argparse.ArgumentParser) -> None:
+    """The flags that :func:`resolve_accelerator` reads (shared by ``estimate`` and ``rtl``)."""
+    parser.add_argument("--pe", choices=PE_KINDS, help="datapath of the PE array (default: the config's, else mac)")
+    parser.add_argument("--bits", type=int, help="operand width (default 8; xnor is always 1)")
+    parser.add_argument("--array", type=_array, metavar="RxC", help="PE array rows x cols (default 16x16)")
+    parser.add_argument("--dataflow", choices=accel.DATAFLOWS, help="systolic dataflow (default os)")
+    parser.add_argument("--clock-mhz", type=float, help="clock frequency in MHz (default 500)")
+    parser.add_argument("--config", metavar="arch.yaml", help="accelerator YAML (see configs/)")
 
 
 def resolve_accelerator(args: argparse.Namespace) -> accel.Accelerator:
@@ -94,7 +106,7 @@ def resolve_accelerator(args: argparse.Namespace) -> accel.Accelerator:
         changes["bits"] = args.bits
     if args.clock_mhz is not None:
         changes["clock_mhz"] = args.clock_mhz
-    if args.tech is not None:
+    if getattr(args, "tech", None) is not None:  # `rtl` has no technology table
         changes["tech"] = args.tech
     array = base.array
     if args.array is not None:
@@ -125,20 +137,26 @@ def build_workload(args: argparse.Namespace, pe: str, bits: int) -> Workload:
     return extract(net, shape, bits=layer_bits, name=entry.name)
 
 
+def check_output_folder(path: str | None) -> None:
+    """Fail before any work if output file ``path`` (when given) could not be written."""
+    if path and not Path(path).resolve().parent.is_dir():
+        raise HwsimError(f"cannot write {path!r}: folder {str(Path(path).parent)!r} does not exist")
+
+
 def cmd_estimate(args: argparse.Namespace) -> int:
     from hwsim import report as rep
     from hwsim.simulate import estimate, with_pe
 
     for out in (args.json, args.csv):
-        if out and not Path(out).resolve().parent.is_dir():
-            raise HwsimError(f"cannot write {out!r}: folder {str(Path(out).parent)!r} does not exist")
+        check_output_folder(out)
     acc = resolve_accelerator(args)
-    result = estimate(build_workload(args, acc.pe, acc.bits), acc, scalesim=args.scalesim)
+    result = estimate(build_workload(args, acc.pe, acc.bits), acc, scalesim=args.scalesim, target=args.target)
     baseline = None
     compare = args.compare or ("mac" if acc.pe != "mac" else "none")
     if compare != "none":
         other = with_pe(acc, compare)
-        baseline = estimate(build_workload(args, other.pe, other.bits), other, scalesim=args.scalesim)
+        baseline = estimate(build_workload(args, other.pe, other.bits), other, scalesim=args.scalesim,
+                            target=args.target)
     rep.print_report(result, baseline)
     if args.json:
         rep.write_json(args.json, result, baseline)
@@ -162,7 +180,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"estimate": cmd_estimate, "models": cmd_models}[args.command]
+    handler = {"estimate": cmd_estimate, "models": cmd_models, "rtl": rtl_commands.cmd_rtl,
+               "report": cmd_report}[args.command]
     try:
         return handler(args)
     except (HwsimError, ValueError) as exc:

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 
 import cost_models as cm
+from cost_models import fpga as cm_fpga
 from cost_models import memory
 from hwsim.accelerator import Accelerator
 from hwsim.errors import HwsimError
@@ -66,6 +67,9 @@ class Report:
     op_counts: dict[str, float]
     params: int
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    #: FPGA resources by block (pes, skew, in_array, buffers, total) on ``fpga_target``, when asked.
+    fpga: dict[str, dict[str, float]] | None = None
+    fpga_target: str | None = None
 
     @property
     def cycles(self) -> int:
@@ -205,8 +209,24 @@ def _area(workload: Workload, costs: _Costs) -> dict[str, float]:
     return area
 
 
-def estimate(workload: Workload, acc: Accelerator, *, scalesim: bool = False) -> Report:
-    """Map and cost every layer of ``workload`` on ``acc``; ``scalesim`` selects SCALE-Sim cycles."""
+def fpga_resources(acc: Accelerator, target: str) -> dict[str, dict[str, float]]:
+    """LUT/FF/carry/DSP/BRAM of ``acc`` built on FPGA family ``target`` (cost_models.fpga): the
+    generated output-stationary main array and the three buffers; auxiliary arrays and the vector
+    unit have no RTL yet and are not included."""
+    mem = acc.memory
+    try:
+        return cm_fpga.accelerator_resources(
+            acc.pe, acc.bits, acc.array.rows, acc.array.cols, target, lanes=acc.array.lanes,
+            buffers_kib=(mem.ifmap_sram_kib, mem.weight_sram_kib, mem.ofmap_sram_kib),
+            width_bits=mem.sram_width_bits)
+    except ValueError as exc:
+        raise HwsimError(str(exc)) from None
+
+
+def estimate(workload: Workload, acc: Accelerator, *, scalesim: bool = False,
+             target: str | None = None) -> Report:
+    """Map and cost every layer of ``workload`` on ``acc``; ``scalesim`` selects SCALE-Sim cycles;
+    ``target`` (an FPGA family) adds the accelerator's FPGA resources."""
     costs = _Costs(acc)
     rows = tuple(_cost_layer(layer, map_layer(layer, acc, scalesim=scalesim), costs)
                  for layer in workload.layers)
@@ -214,7 +234,8 @@ def estimate(workload: Workload, acc: Accelerator, *, scalesim: bool = False) ->
     if "xnor" in workload.macs_by_pe():
         counts.update(workload.binary_op_counts())
     return Report(model=workload.name, accelerator=acc, layers=rows, area_um2=_area(workload, costs),
-                  op_counts=counts, params=workload.params, warnings=workload.warnings)
+                  op_counts=counts, params=workload.params, warnings=workload.warnings,
+                  fpga=fpga_resources(acc, target) if target else None, fpga_target=target)
 
 
 def with_pe(acc: Accelerator, pe: str) -> Accelerator:

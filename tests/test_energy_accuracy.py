@@ -77,6 +77,8 @@ def test_files_fields_and_plots(reduced):
     page.feed((out / "report.html").read_text())
     assert not page.stack and page.tags.count("img") == 3
     assert all(src.startswith("data:image/png;base64,") for src in page.sources)
+    html_text = (out / "report.html").read_text()
+    assert "<strong>digits</strong>" in html_text and "**" not in html_text  # Markdown bold rendered
 
 
 def test_energy_equals_hwsim_estimate(reduced, capsys, tmp_path):

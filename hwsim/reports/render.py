@@ -90,9 +90,16 @@ figcaption{font-style:italic;color:#555}code{background:#f4f4f4;padding:0 0.2em}
 
 
 def _inline(text: str) -> str:
-    """Escape, then turn Markdown `code` spans into <code>."""
+    """Escape, then turn Markdown `code` spans into <code> and **bold** into <strong>."""
     parts = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    return "".join(f"<code>{p}</code>" if i % 2 else _bold(p) for i, p in enumerate(parts))
+
+
+def _bold(text: str) -> str:
+    parts = text.split("**")
+    if len(parts) % 2 == 0:  # an unpaired ** stays literal
+        return text
+    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
 
 
 def to_html(title: str, blocks: Sequence[Block]) -> str:

