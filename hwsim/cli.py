@@ -21,6 +21,7 @@ from hwsim import accelerator as accel
 from hwsim import rtl_commands
 from hwsim.reports import add_parser as add_report_parser, cmd_report
 from hwsim.errors import HwsimError
+from hwsim.simulate import TIMINGS
 from hwsim.workload import Workload
 
 
@@ -69,8 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--convert-all", action="store_true",
                      help="convert the first conv and classifier too (default: they stay full precision)")
     est.add_argument("--input-shape", type=_shape, metavar="N,C,H,W", help="input shape for a user's factory")
-    est.add_argument("--scalesim", action="store_true",
-                     help="SCALE-Sim v2 compatible compute cycles (see hwsim/dataflow.py for the differences)")
+    est.add_argument("--timing", choices=TIMINGS, default="model",
+                     help="cycle model: model (analytical, with DRAM stalls; default), scalesim (SCALE-Sim v2 "
+                          "compatible compute cycles, see hwsim/dataflow.py), rtl (exact cycles of the top "
+                          "`hwsim rtl generate` emits, see hwsim/rtl_timing.py)")
+    est.add_argument("--scalesim", action="store_true", help="same as --timing scalesim")
     est.add_argument("--json", metavar="F", help="write the report as JSON")
     est.add_argument("--csv", metavar="F", help="write the per-layer rows and a TOTAL row as CSV")
 
@@ -149,13 +153,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
     for out in (args.json, args.csv):
         check_output_folder(out)
+    if args.scalesim and args.timing not in ("model", "scalesim"):
+        raise HwsimError(f"--scalesim contradicts --timing {args.timing}; give one of them")
+    timing = "scalesim" if args.scalesim else args.timing
     acc = resolve_accelerator(args)
-    result = estimate(build_workload(args, acc.pe, acc.bits), acc, scalesim=args.scalesim, target=args.target)
+    result = estimate(build_workload(args, acc.pe, acc.bits), acc, timing=timing, target=args.target)
     baseline = None
     compare = args.compare or ("mac" if acc.pe != "mac" else "none")
     if compare != "none":
         other = with_pe(acc, compare)
-        baseline = estimate(build_workload(args, other.pe, other.bits), other, scalesim=args.scalesim,
+        baseline = estimate(build_workload(args, other.pe, other.bits), other, timing=timing,
                             target=args.target)
     rep.print_report(result, baseline)
     if args.json:

@@ -40,6 +40,7 @@ def to_dict(report: Report, baseline: Report | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "model": report.model,
         "accelerator": report.accelerator.to_dict(),
+        "timing": report.timing,
         "layers": [layer_row(r) for r in report.layers],
         "totals": report.totals(),
         "area_um2": report.area_um2,
@@ -119,7 +120,7 @@ def _energy(pj: float) -> str:
 def layer_table(report: Report) -> Table:
     acc = report.accelerator
     table = Table(title=f"{report.model} on {acc.pe} {acc.array.rows}x{acc.array.cols} "
-                        f"{acc.array.dataflow}, {acc.bits}-bit, {acc.clock_mhz:g} MHz",
+                        f"{acc.array.dataflow}, {acc.bits}-bit, {acc.clock_mhz:g} MHz, {report.timing} cycles",
                   show_lines=False, header_style="bold")
     for col, justify in (("layer", "left"), ("type", "left"), ("shape", "left"), ("ops", "right"),
                          ("datapath", "left"), ("cycles", "right"), ("util", "right"),

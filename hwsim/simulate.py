@@ -26,11 +26,15 @@ from cost_models import memory
 from hwsim.accelerator import Accelerator
 from hwsim.errors import HwsimError
 from hwsim.mapping import Mapping, map_layer
+from hwsim.rtl_timing import layer_cycles
 from hwsim.workload import Layer, Workload
 
 _VECTOR_ENERGY_OP = {"maxpool": "max", "avgpool": "add", "add": "add", "mul": "mul",
                      "act": "compare", "norm": "mac", "vector": "add"}
 _OPERANDS = ("ifmap", "weight", "ofmap")
+
+#: Cycle models ``estimate`` offers: the analytical mapping, SCALE-Sim's, or the generated RTL's.
+TIMINGS = ("model", "scalesim", "rtl")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class Report:
     #: FPGA resources by block (pes, skew, in_array, buffers, total) on ``fpga_target``, when asked.
     fpga: dict[str, dict[str, float]] | None = None
     fpga_target: str | None = None
+    #: The cycle model the rows come from (see :data:`TIMINGS`).
+    timing: str = "model"
 
     @property
     def cycles(self) -> int:
@@ -223,19 +229,53 @@ def fpga_resources(acc: Accelerator, target: str) -> dict[str, dict[str, float]]
         raise HwsimError(str(exc)) from None
 
 
-def estimate(workload: Workload, acc: Accelerator, *, scalesim: bool = False,
+def _rtl_timed(mapping: Mapping, layer: Layer, acc: Accelerator) -> Mapping:
+    """``mapping`` with the cycles of the generated RTL top (:mod:`hwsim.rtl_timing`): ``compute``
+    is its compute phase, everything else (descriptor, loads, drain, store) counts as stall."""
+    phases = layer_cycles(layer, acc)
+    busy = mapping.utilization * mapping.compute_cycles
+    return dataclasses.replace(mapping, compute_cycles=phases["compute"],
+                               stall_cycles=phases["total"] - phases["compute"],
+                               utilization=busy / phases["compute"])
+
+
+
+def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
              target: str | None = None) -> Report:
-    """Map and cost every layer of ``workload`` on ``acc``; ``scalesim`` selects SCALE-Sim cycles;
-    ``target`` (an FPGA family) adds the accelerator's FPGA resources."""
+    """Map and cost every layer of ``workload`` on ``acc``; ``target`` (an FPGA family) adds the
+    accelerator's FPGA resources.
+
+    ``timing`` picks the cycle model: ``model`` (the analytical mapping with DRAM stalls),
+    ``scalesim`` (SCALE-Sim v2 compute cycles) or ``rtl`` (the exact cycles of the top that
+    ``hwsim rtl generate`` emits for ``acc``, for the layers on the main array; the other layers
+    have no RTL and keep the model's cycles, which a warning says). Energy is the same for all.
+    """
+    if timing not in TIMINGS:
+        raise HwsimError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
+    if timing == "rtl" and acc.array.dataflow != "os":
+        raise HwsimError(f"--timing rtl: the generated RTL is output-stationary, not dataflow "
+                         f"{acc.array.dataflow!r}; use --dataflow os")
     costs = _Costs(acc)
-    rows = tuple(_cost_layer(layer, map_layer(layer, acc, scalesim=scalesim), costs)
-                 for layer in workload.layers)
+    mappings = []
+    for layer in workload.layers:
+        mapping = map_layer(layer, acc, scalesim=timing == "scalesim")
+        if timing == "rtl" and layer.is_compute and layer.pe == acc.pe:
+            mapping = _rtl_timed(mapping, layer, acc)
+        mappings.append(mapping)
+    rows = tuple(_cost_layer(layer, mapping, costs) for layer, mapping in zip(workload.layers, mappings))
+    warnings = workload.warnings
+    if timing == "rtl":
+        off = [r.name for r in rows if not r.on_main_array]
+        if off:
+            warnings += (f"--timing rtl: {len(off)} layers do not run on the {acc.pe} array "
+                         f"(e.g. {off[0]!r}) and keep the analytical model's cycles",)
     counts: dict[str, float] = {"macs": workload.macs}
     if "xnor" in workload.macs_by_pe():
         counts.update(workload.binary_op_counts())
     return Report(model=workload.name, accelerator=acc, layers=rows, area_um2=_area(workload, costs),
-                  op_counts=counts, params=workload.params, warnings=workload.warnings,
-                  fpga=fpga_resources(acc, target) if target else None, fpga_target=target)
+                  op_counts=counts, params=workload.params, warnings=warnings,
+                  fpga=fpga_resources(acc, target) if target else None, fpga_target=target,
+                  timing=timing)
 
 
 def with_pe(acc: Accelerator, pe: str) -> Accelerator:

@@ -75,6 +75,20 @@ def test_scalesim_topology(capsys, tmp_path):
     assert code == 0 and "c1" in out
 
 
+def test_rtl_timing_in_json(capsys, tmp_path):
+    """3x3 conv, 2 -> 3 channels, 4x4 in, 2x2 out on a 2x2 mac array: KS=18, NT=2, 2 row tiles,
+    4 folds of 2*2+2+18-2+2 = 24; 1 + 2*(1+18) + 4*4*2 + (2+1+4*24) + 3 + (1+4*2) = 182 cycles."""
+    topo = tmp_path / "t.csv"
+    topo.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+                    "c1, 4, 4, 3, 3, 2, 3, 1,\n")
+    js = tmp_path / "r.json"
+    code, out, _ = run(capsys, "estimate", str(topo), "--pe", "mac", "--array", "2x2", "--timing", "rtl",
+                       "--json", str(js))
+    data = json.loads(js.read_text())
+    assert code == 0 and "rtl cycles" in out
+    assert data["timing"] == "rtl" and data["totals"]["cycles"] == 182
+
+
 def test_models_lists_registry(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0
@@ -99,6 +113,9 @@ def write(tmp_path, name, text):
     (["digits-cnn", "--config", "nope.yaml"], r"accelerator config 'nope\.yaml' not found; check the path"),
     (["digits-cnn", "--tech", "nope.yaml"], r"tech table 'nope\.yaml' not found; pass a shipped table name \(horowitz45\) or a YAML path"),
     (["nofile.py:make"], r"model file 'nofile\.py' does not exist"),
+    (["digits-cnn", "--scalesim", "--timing", "rtl"], r"--scalesim contradicts --timing rtl; give one of them"),
+    (["digits-cnn", "--timing", "rtl", "--dataflow", "ws"],
+     r"--timing rtl: the generated RTL is output-stationary, not dataflow 'ws'; use --dataflow os"),
     (["digits-cnn", "--json", "/nonexistent/x.json"], r"cannot write '/nonexistent/x\.json': folder '/nonexistent' does not exist"),
 ])
 def test_estimate_wrong(capsys, argv, message):

@@ -7,12 +7,14 @@ array efficiency 0.5.
 """
 
 import dataclasses
+import re
 
 import pytest
 
 import cost_models as cm
 
 from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig
+from hwsim.errors import HwsimError
 from hwsim.simulate import estimate, with_pe
 from hwsim.workload import Layer, Workload
 
@@ -94,3 +96,29 @@ def test_with_pe():
     assert with_pe(SMALL, "xnor").bits == 1
     assert with_pe(with_pe(SMALL, "xnor"), "adder").bits == 8
     assert with_pe(dataclasses.replace(SMALL, bits=4), "shift").bits == 4
+
+
+def test_rtl_timing_takes_the_generated_tops_cycles():
+    """--timing rtl: conv k3 p1, 2 -> 3 channels on 4x4, adder 2x2 array (CW=2, KS=18, NT=2,
+    M=16, 16 folds of 2*2+2+18-2+2 = 24 cycles): descriptor 1, weights 2*(1+18) = 38, acts
+    16*2 = 32, compute 2+1+16*24 = 387, drain 3, store 1+16*2 = 33 -> 494 cycles. The ReLU has no
+    RTL: it keeps the model's cycles and the report says so."""
+    conv = Layer(name="conv", op="conv", in_ch=2, in_h=4, in_w=4, out_ch=3, out_h=4, out_w=4,
+                 kernel=(3, 3), padding=(1, 1), pe="adder")
+    acc = dataclasses.replace(SMALL, pe="adder")
+    model = estimate(Workload("c", (1, 2, 4, 4), (conv, RELU)), acc)
+    rtl = estimate(Workload("c", (1, 2, 4, 4), (conv, RELU)), acc, timing="rtl")
+    assert rtl.layers[0].cycles == 494 and rtl.layers[0].compute_cycles == 387
+    assert rtl.layers[1].cycles == model.layers[1].cycles
+    assert rtl.layers[0].energy_pj == model.layers[0].energy_pj
+    assert rtl.timing == "rtl" and any("keep the analytical model's cycles" in w for w in rtl.warnings)
+
+
+@pytest.mark.parametrize("timing, acc, message", [
+    ("fast", SMALL, "unknown timing 'fast'; choose one of model, scalesim, rtl"),
+    ("rtl", dataclasses.replace(SMALL, array=ArrayConfig(rows=2, cols=2, dataflow="ws")),
+     "--timing rtl: the generated RTL is output-stationary, not dataflow 'ws'; use --dataflow os"),
+])
+def test_timing_wrong(timing, acc, message):
+    with pytest.raises(HwsimError, match=f"^{re.escape(message)}$"):
+        estimate(Workload("fc", (1, 4), (FC,)), acc, timing=timing)
