@@ -21,7 +21,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from cost_models import PE_KINDS
-from cost_models.fpga import TARGETS, buffer_brams
+from cost_models.fpga import TARGETS
 from hwsim import cli
 from hwsim.accelerator import Accelerator
 from hwsim.errors import HwsimError
@@ -48,9 +48,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                             + ("" if out_required else " (default build/rtl/<pe>_<R>x<C>_<bits>b)"))
         return p
 
-    common("generate", "write the PE and PE array as Verilog with a manifest, and lint them",
+    common("generate", "write the PE, the PE array and the accelerator top as Verilog with a manifest, "
+                       "and lint them",
            out_required=True)
-    for name, text in (("synth", "generate, then synthesize the PE and the array for an FPGA"),
+    for name, text in (("synth", "generate, then synthesize the PE, the array and the whole top for an FPGA"),
                        ("compare", "synthesize every PE kind and print resources against mac")):
         p = common(name, text, out_required=False)
         p.add_argument("--target", choices=TARGETS, default="xc7", help="FPGA family (default xc7)")
@@ -93,24 +94,31 @@ def _make_dir(out: Path) -> Path:
     return out
 
 
-def generate(acc: Accelerator, out: Path) -> dict[str, Any]:
+def generate(acc: Accelerator, out: Path, *, top: bool = True) -> dict[str, Any]:
     """Emit and lint ``acc`` in a scratch folder, then move the Verilog and ``manifest.json`` into
-    ``out`` atomically; return the manifest (rtl.emit's plus the resolved config, buffers, lint)."""
-    from rtl.emit import LINT_WAIVERS, generate as emit, lint
+    ``out`` atomically; return the manifest.
+
+    Modules: the PE, the PE array and (with ``top``) the whole-layer accelerator top
+    (:class:`rtl.top.LayerAccelerator`, buffers sized from ``acc.memory``). The manifest holds the
+    resolved config, rtl.emit's PE/array facts, the top's buffers, descriptor and parameter
+    layouts, ports with their meaning and phases (key ``top``), and the lint result.
+    """
+    from rtl.emit import LINT_WAIVERS, generate as emit, generate_top, lint
 
     with tempfile.TemporaryDirectory(dir=out, prefix=".generate.") as scratch, _tool_errors():
         manifest = emit(acc, scratch)
+        if top:
+            described = generate_top(acc, scratch)
+            module = described.pop("top")
+            manifest["modules"]["top"] = {"top": module.pop("module"), "verilog": module.pop("verilog"),
+                                          "ports": described.pop("ports")}
+            described.pop("accelerator")
+            manifest["top"] = {**module, **described}
         for module in manifest["modules"].values():
             lint(Path(scratch) / module["verilog"], module["top"])
         manifest["accelerator"] = acc.to_dict()
-        mem = acc.memory
-        manifest["buffers"] = {
-            name: {"kib": kib, "width_bits": mem.sram_width_bits,
-                   "brams": {t: buffer_brams(kib, mem.sram_width_bits, t) for t in TARGETS}}
-            for name, kib in (("ifmap", mem.ifmap_sram_kib), ("weight", mem.weight_sram_kib),
-                              ("ofmap", mem.ofmap_sram_kib))}
         manifest["lint"] = {"tool": "verilator --lint-only -Wall", "result": "clean",
-                            "waived": sorted(LINT_WAIVERS)}
+                            "waived": LINT_WAIVERS}
         for module in manifest["modules"].values():
             write_atomic(out / module["verilog"], (Path(scratch) / module["verilog"]).read_text())
     write_atomic(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
@@ -119,7 +127,7 @@ def generate(acc: Accelerator, out: Path) -> dict[str, Any]:
 
 def _synth_modules(manifest: dict[str, Any], out: Path, target: str, *, lut_only: bool,
                    pnr: bool) -> dict[str, dict[str, Any]]:
-    """Synthesize the PE and the array of a generated manifest; resources per module."""
+    """Synthesize every module of a generated manifest (PE, array[, top]); resources per module."""
     from rtl.synth import synthesize
 
     results = {}
@@ -127,7 +135,8 @@ def _synth_modules(manifest: dict[str, Any], out: Path, target: str, *, lut_only
         for role, module in manifest["modules"].items():
             r = synthesize(out / module["verilog"], module["top"], target, lut_only=lut_only, pnr=pnr,
                            outdir=out / f"{module['top']}_{target}{'_lut' if lut_only else ''}")
-            results[role] = {key: r.get(key) for key in RESOURCES} | {"yosys": r["yosys"], "dir": r["dir"]}
+            results[role] = ({key: r.get(key) for key in RESOURCES} | {"yosys": r["yosys"], "dir": r["dir"]}
+                             | ({"pnr_skipped": r["pnr_skipped"]} if "pnr_skipped" in r else {}))
     return results
 
 
@@ -142,10 +151,13 @@ def cmd_generate(args: argparse.Namespace, console: Console) -> int:
     out = _out_dir(args, acc)
     manifest = generate(acc, out)
     files = ", ".join(m["verilog"] for m in manifest["modules"].values())
+    top = manifest["top"]
     console.print(f"{acc.pe} {acc.array.rows}x{acc.array.cols} array, {acc.bits}-bit operands, "
-                  f"{manifest['acc_bits']}-bit accumulators (K <= {manifest['k']}), "
-                  f"{manifest['fold_cycles_at_k']:,} cycles per full fold")
-    console.print(f"wrote {files}, manifest.json to {out}; verilator lint clean")
+                  f"{top['acc_bits']}-bit accumulators (folds up to {top['max_steps']:,} steps)")
+    console.print("buffers: " + ", ".join(f"{name} {b['words']:,} x {b['word_bits']} bits ({b['kib']:.1f} KiB)"
+                                          for name, b in top["buffers"].items()))
+    console.print(f"wrote {files}, manifest.json to {out}; verilator lint clean; "
+                  f"cycles per layer: hwsim estimate --timing rtl")
     return 0
 
 
@@ -163,15 +175,19 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
     table = Table(title=f"{acc.pe} {acc.array.rows}x{acc.array.cols}, {acc.bits}-bit on {args.target}"
                         f"{' (LUT-only)' if args.lut_only else ''}, {results['pe']['yosys']}",
                   header_style="bold")
-    for col in ("resource", "one PE", "array", "array / PE"):
+    for col in ("resource", "one PE", "array", "array / PE", "accelerator top"):
         table.add_column(col, justify="left" if col == "resource" else "right")
     for key in RESOURCES:
         if key == "fmax_mhz" and not args.pnr:
             continue
         pe, arr = results["pe"][key], results["array"][key]
         per_pe = "-" if key == "fmax_mhz" or arr is None else f"{arr / n:.1f}"
-        table.add_row(_LABELS[key], _fmt(pe), _fmt(arr), per_pe)
+        table.add_row(_LABELS[key], _fmt(pe), _fmt(arr), per_pe, _fmt(results["top"][key]))
     console.print(table)
+    console.print("accelerator top: array, buffers (memory.*_sram_kib), layer controller and output stage")
+    for role, r in results.items():
+        if "pnr_skipped" in r:
+            console.print(f"no Fmax for the {role}: it {r['pnr_skipped']}")
     if args.json:
         write_atomic(args.json, json.dumps({"accelerator": acc.to_dict(), "target": args.target,
                                             "lut_only": args.lut_only, **results}, indent=2) + "\n")
@@ -190,7 +206,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
         for kind in PE_KINDS:
             progress.update(task, description=f"{kind}: generate and synthesize for {args.target}")
             acc = with_pe(base, kind)
-            manifest = generate(acc, _make_dir(out / kind))
+            manifest = generate(acc, _make_dir(out / kind), top=False)
             results[kind] = {"bits": acc.bits, **_synth_modules(manifest, out / kind, args.target,
                                                                 lut_only=args.lut_only, pnr=False)}
             progress.advance(task)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape, Value
@@ -23,8 +24,11 @@ from hwsim.accelerator import Accelerator
 from rtl.array import SystolicArray, fold_cycles
 from rtl.pe import PE_CLASSES, PIPELINE_CYCLES, PEFactory, ProcessingElement
 
+if TYPE_CHECKING:
+    from rtl.top import LayerAccelerator
+
 __all__ = ["DEFAULT_K", "DEFAULT_STEPS", "LINT_WAIVERS", "ToolNotFoundError", "emit_verilog", "find_tool",
-           "generate", "generate_top", "lint", "pe_factory"]
+           "generate", "generate_top", "lint", "pe_factory", "top_accelerator"]
 
 #: Reduction length the generated hardware is sized for when the caller gives none: 3 x 3 x 512,
 #: the longest reduction of ResNet-18/50 (xnor: binary positions).
@@ -75,15 +79,22 @@ def _verilator() -> str:
     return str(binary)
 
 
+#: An ``initial`` block that only sets every word of a memory to zero.
+_ZERO_MEMORY_INIT = re.compile(r"^  initial begin\n(?:    [\w$\\]+\[\d+\] = \d+'h0+;\n)+  end\n", re.MULTILINE)
+
+
 def emit_verilog(component: wiring.Component, name: str, outdir: str | Path) -> Path:
     """Write ``component`` as ``<outdir>/<name>.v`` with top module ``name``; return the path.
 
     Ports come from the component's signature; clock and reset are ``clk`` and ``rst``.
+    Amaranth writes an all-zero memory's contents word by word (a 64 KiB buffer is 65,536 lines
+    that slow Yosys and Verilator down); those blocks are dropped, which keeps the meaning:
+    FPGA block RAM without INIT powers up to zero, and Verilator zeroes uninitialized state.
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     path = outdir / f"{name}.v"
-    path.write_text(verilog.convert(component, name=name))
+    path.write_text(_ZERO_MEMORY_INIT.sub("", verilog.convert(component, name=name)))
     return path
 
 
@@ -162,7 +173,27 @@ TOP_PORTS = {
 }
 
 
-def generate_top(acc: Accelerator, outdir: str | Path, *, max_steps: int = DEFAULT_STEPS,
+def top_accelerator(acc: Accelerator, *, max_steps: int | None = None, bias_bits: int = 32,
+                    dim_bits: int = 12, words: dict[str, int] | None = None) -> LayerAccelerator:
+    """The :class:`rtl.top.LayerAccelerator` that :func:`generate_top` emits for these arguments.
+
+    The host side (:func:`rtl.host.program`, :func:`rtl.host.unpack`) needs this object to pack
+    beats for the emitted Verilog. Buffer depths as in :func:`generate_top`. Without
+    ``max_steps``, folds may be as long as :data:`DEFAULT_STEPS` or as the weight buffer holds,
+    whichever is shorter.
+    """
+    from rtl.top import LayerAccelerator, buffer_words  # rtl.top builds its PEs with pe_factory
+
+    if max_steps is None:
+        room = (words or buffer_words(acc, max_steps=DEFAULT_STEPS))["weight_words"]
+        max_steps = min(DEFAULT_STEPS, room)
+    sizes = words if words is not None else buffer_words(acc, max_steps=max_steps)
+    return LayerAccelerator(pe=acc.pe, bits=acc.bits, rows=acc.array.rows, cols=acc.array.cols,
+                            lanes=acc.array.lanes, max_steps=max_steps, bias_bits=bias_bits,
+                            dim_bits=dim_bits, **sizes)
+
+
+def generate_top(acc: Accelerator, outdir: str | Path, *, max_steps: int | None = None,
                  bias_bits: int = 32, dim_bits: int = 12,
                  words: dict[str, int] | None = None) -> dict[str, Any]:
     """Emit the accelerator top of ``acc`` (``<pe>_top.v``) and ``manifest.json`` under ``outdir``.
@@ -173,12 +204,9 @@ def generate_top(acc: Accelerator, outdir: str | Path, *, max_steps: int = DEFAU
     ports with their widths and meaning, and the phase order. Raises ValueError as
     :class:`rtl.top.LayerAccelerator` does.
     """
-    from rtl.top import LayerAccelerator, buffer_words  # rtl.top builds its PEs with pe_factory
-
-    sizes = words if words is not None else buffer_words(acc, max_steps=max_steps)
-    top = LayerAccelerator(pe=acc.pe, bits=acc.bits, rows=acc.array.rows, cols=acc.array.cols,
-                           lanes=acc.array.lanes, max_steps=max_steps, bias_bits=bias_bits,
-                           dim_bits=dim_bits, **sizes)
+    top = top_accelerator(acc, max_steps=max_steps, bias_bits=bias_bits, dim_bits=dim_bits,
+                          words=words)
+    sizes = top.words
     outdir = Path(outdir)
     name = f"{acc.pe}_top"
     ports = _ports(top)
@@ -187,7 +215,7 @@ def generate_top(acc: Accelerator, outdir: str | Path, *, max_steps: int = DEFAU
                  "param_words": top.param_word.size, "out_words": top.out_word.size}
     manifest = {
         "accelerator": acc.to_dict(),
-        "top": {"module": name, "verilog": path.name, "max_steps": max_steps,
+        "top": {"module": name, "verilog": path.name, "max_steps": top.max_steps,
                 "bias_bits": bias_bits, "dim_bits": dim_bits, "lanes": top.lanes,
                 "acc_bits": top.array.acc_shape.width, "pipeline_cycles": PIPELINE_CYCLES},
         "buffers": {key.replace("_words", ""): {"words": depth, "word_bits": word_bits[key],

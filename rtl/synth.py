@@ -36,6 +36,12 @@ TARGETS: dict[str, dict[str, Any]] = {
 #: nextpnr device flags per target (the largest common parts, so small designs always fit).
 PNR_DEVICE = {"ice40": ["--hx8k", "--package", "ct256"], "ecp5": ["--85k", "--package", "CABGA381"]}
 
+#: What those devices hold (datasheets: iCE40 LP/HX family DS1040 -- HX8K 7,680 logic cells,
+#: 32 RAM4K, no DSP; ECP5 family DS1044 -- LFE5U-85F 83,640 LUTs, 208 EBR, 156 18x18
+#: multipliers). A design that needs more is not placed: it would only fail after minutes.
+PNR_CAPACITY = {"ice40": {"name": "iCE40-HX8K", "lut": 7680, "ff": 7680, "bram": 32, "dsp": 0},
+                "ecp5": {"name": "LFE5U-85F", "lut": 83640, "ff": 83640, "bram": 208, "dsp": 156}}
+
 
 def yosys_script(verilog_name: str, top: str, target: str, *, lut_only: bool) -> str:
     """The Yosys script :func:`synthesize` runs in the output directory (paths relative to it:
@@ -77,7 +83,9 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
 
     ``lut_only`` keeps multipliers out of DSP blocks (xc7/ecp5 ``-nodsp``; ice40 maps to LUTs
     unless DSPs are asked for, so its non-LUT-only run uses ``-dsp`` for the UltraPlus MAC16).
-    ``pnr`` (ice40/ecp5) places and routes on an HX8K / LFE5U-85F and reports ``fmax_mhz``.
+    ``pnr`` (ice40/ecp5) places and routes on an HX8K / LFE5U-85F and reports ``fmax_mhz``; a
+    design larger than the device (:data:`PNR_CAPACITY`) gets ``fmax_mhz`` None and the reason
+    in ``pnr_skipped``.
     Files go to ``outdir`` (default ``<verilog dir>/<top>_<target>[_lut]``).
 
     Returns ``{"target", "top", "lut_only", "cells": {cell type: count}, "lut", "ff", "carry",
@@ -106,7 +114,13 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
                               **_classify(cells, target),
                               "yosys": version.group(0) if version else "Yosys (unknown)",
                               "dir": str(outdir)}
-    if pnr:
+    device = PNR_CAPACITY.get(target, {})
+    over = [f"{result[key]:,} {key.upper()}s" for key in ("lut", "ff", "bram", "dsp")
+            if pnr and result[key] > device[key]]
+    if over:
+        result["fmax_mhz"] = None
+        result["pnr_skipped"] = f"needs {', '.join(over)}, more than the {device['name']} holds"
+    elif pnr:
         nextpnr = find_tool(f"yowasp-nextpnr-{target}", f"yowasp-nextpnr-{target}")
         report = outdir / "pnr.json"
         _run([nextpnr, *PNR_DEVICE[target], "--json", "netlist.json", "--report", report.name,

@@ -147,6 +147,7 @@ class LayerAccelerator(wiring.Component):
     def __init__(self, *, pe: str, bits: int, rows: int, cols: int, lanes: int = 64,
                  max_shift: int = 7, max_steps: int, act_words: int, weight_words: int,
                  param_words: int, out_words: int, bias_bits: int = 32, dim_bits: int = 12) -> None:
+        self._MustUse__silence = True  # a rejected parameter must not also warn "never used"
         if pe not in PE_CLASSES:
             raise ValueError(f"`pe` must be one of {', '.join(PE_CLASSES)}, not {pe!r}")
         self.kind = pe
@@ -187,6 +188,7 @@ class LayerAccelerator(wiring.Component):
             "o_results": Out(stream.Signature(self.out_word)),
             "o_error": Out(1),
         })
+        self._MustUse__silence = False
 
     def _make_array(self) -> SystolicArray:
         return SystolicArray(rows=self.rows, cols=self.cols, pe=self._pe)

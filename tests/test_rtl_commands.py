@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -26,13 +27,21 @@ def test_generate_writes_verilog_and_manifest(capsys, tmp_path: Path) -> None:
                           "-o", str(out))
     assert code == 0 and err == ""
     assert "adder 2x3 array, 6-bit operands" in text and "verilator lint clean" in text
-    assert sorted(p.name for p in out.iterdir()) == ["adder_array.v", "adder_pe.v", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["adder_array.v", "adder_pe.v", "adder_top.v",
+                                                     "manifest.json"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["accelerator"]["pe"] == "adder" and manifest["accelerator"]["bits"] == 6
     assert (manifest["rows"], manifest["cols"], manifest["bits"]) == (2, 3, 6)
     assert manifest["modules"]["array"]["ports"]["o_results__valid"] == {"dir": "output", "width": 1}
-    assert manifest["buffers"]["weight"] == {"kib": 64.0, "width_bits": 64,
-                                             "brams": {"xc7": 16, "ice40": 128, "ecp5": 32}}
+    top = manifest["top"]
+    assert manifest["modules"]["top"]["top"] == "adder_top"
+    # the preset's 64 KiB activation SRAM holds floor(64 * 8192 / 6) words of one 6-bit operand
+    assert top["buffers"]["act"] == {"words": 87381, "word_bits": 6, "kib": 87381 * 6 / 8192}
+    # descriptor: seven 12-bit sizes, six 4-bit geometry fields, relu and binary_out: 110 bits
+    assert top["descriptor"]["kernel_h"] == {"offset": 84, "width": 4, "signed": False}
+    assert top["descriptor"]["binary_out"] == {"offset": 109, "width": 1, "signed": False}
+    assert manifest["modules"]["top"]["ports"]["i_desc__payload"]["width"] == 110
+    assert top["phases"][0] == "DESC" and "meaning" in manifest["modules"]["top"]["ports"]["o_error"]
     assert manifest["lint"]["result"] == "clean"
 
 
@@ -91,6 +100,8 @@ def test_estimate_target_adds_fpga_resources(capsys, tmp_path: Path) -> None:
 
 @pytest.mark.rtl
 def test_synth_ice40_with_pnr(capsys, tmp_path: Path) -> None:
+    """The preset's three 64 KiB buffers need far more than the HX8K's 32 RAM4K: the top is
+    synthesized but not placed, and the output says why."""
     js = tmp_path / "s.json"
     code, out, err = run(capsys, "rtl", "synth", "--pe", "adder", "--array", "2x2", "--bits", "4",
                          "--target", "ice40", "--pnr", "-o", str(tmp_path / "b"), "--json", str(js))
@@ -99,6 +110,22 @@ def test_synth_ice40_with_pnr(capsys, tmp_path: Path) -> None:
     data = json.loads(js.read_text())
     assert data["target"] == "ice40" and data["pe"]["lut"] > 0 and data["array"]["lut"] > 2 * data["pe"]["lut"]
     assert data["array"]["fmax_mhz"] > 20 and data["array"]["dsp"] == 0
+    # 64 KiB of 4-bit activations alone fill 128 RAM4K (1024 x 4 each) per array row reading them
+    assert data["top"]["bram"] > 3 * 128 and data["top"]["fmax_mhz"] is None
+    assert re.search(r"no Fmax for the top: it needs [\d,]+ BRAMs(, [\d,]+ DSPs)?, more than the iCE40-HX8K holds", out)
+
+
+@pytest.mark.rtl
+def test_synth_ecp5_top_with_pnr(capsys, tmp_path: Path) -> None:
+    """Small buffers: the whole top is placed and routed on the LFE5U-85F."""
+    js, config = tmp_path / "s.json", tmp_path / "small.yaml"
+    config.write_text("memory: {ifmap_sram_kib: 1, weight_sram_kib: 1, ofmap_sram_kib: 1}\n")
+    code, out, err = run(capsys, "rtl", "synth", "--pe", "adder", "--array", "2x2", "--bits", "4",
+                         "--config", str(config), "--target", "ecp5", "--pnr", "-o", str(tmp_path / "b"),
+                         "--json", str(js))
+    assert code == 0 and err == ""
+    top = json.loads(js.read_text())["top"]
+    assert top["bram"] >= 3 and top["lut"] > 0 and 10 < top["fmax_mhz"] < 500
 
 
 @pytest.mark.rtl
