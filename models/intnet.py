@@ -37,7 +37,7 @@ from models.intref import QLayer, dequantize, int_forward
 from models.layers import pe_kind_of
 from models.quant import quantize, quantize_input, quantize_mac, quantize_xnor
 
-__all__ = ["LOGIT_BITS", "IntNet", "Stage", "build"]
+__all__ = ["LOGIT_BITS", "IntNet", "Stage", "build", "run_stage"]
 
 LOGIT_BITS = 16
 _SKIP = (nn.Identity, nn.Dropout)
@@ -65,6 +65,17 @@ def _pool(x: np.ndarray, stage: Stage) -> np.ndarray:
     return (2 * win.sum(axis=(4, 5), dtype=np.int64) + k) // (2 * k)
 
 
+def run_stage(stage: Stage, y: np.ndarray) -> np.ndarray:
+    """The integer output of one stage for its integer input ``y``."""
+    if stage.op == "layer":
+        return int_forward(stage.q, y)
+    if stage.op == "sign":
+        return (y >= 0).astype(np.int64)
+    if stage.op == "flatten":
+        return y.reshape(y.shape[0], -1)
+    return _pool(y, stage)
+
+
 @dataclass(frozen=True)
 class IntNet:
     """An integer network: the stages in order; ``bits`` is the width of non-binary layers."""
@@ -80,14 +91,7 @@ class IntNet:
         """Integer output of the last layer for real inputs ``x`` (quantized by the first layer)."""
         y = quantize_input(self.layers[0], x)
         for stage in self.stages:
-            if stage.op == "layer":
-                y = int_forward(stage.q, y)
-            elif stage.op == "sign":
-                y = (y >= 0).astype(np.int64)
-            elif stage.op == "flatten":
-                y = y.reshape(y.shape[0], -1)
-            else:
-                y = _pool(y, stage)
+            y = run_stage(stage, y)
         return y
 
     def logits(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
