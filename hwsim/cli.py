@@ -18,7 +18,7 @@ from rich.table import Table
 from cost_models import PE_KINDS
 from cost_models.fpga import TARGETS as FPGA_TARGETS
 from hwsim import accelerator as accel
-from hwsim import rtl_commands
+from hwsim import cosim_commands, rtl_commands
 from hwsim.reports import add_parser as add_report_parser, cmd_report
 from hwsim.errors import HwsimError
 from hwsim.simulate import TIMINGS
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the networks that can be estimated")
     rtl_commands.add_parser(sub)
+    cosim_commands.add_parser(sub)
     add_report_parser(sub)
     return parser
 
@@ -188,6 +189,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"estimate": cmd_estimate, "models": cmd_models, "rtl": rtl_commands.cmd_rtl,
+               "cosim": cosim_commands.cmd_cosim,
                "report": cmd_report}[args.command]
     try:
         return handler(args)

@@ -4,26 +4,26 @@ models.intref.int_forward, and cycle-exact against hwsim.rtl_timing.layer_cycles
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
-import torch
 from amaranth.sim import Simulator
-from torch import nn
 
 from hwsim.accelerator import Accelerator, ArrayConfig
 from hwsim.rtl_timing import FETCH_CYCLES, layer_cycles
-from hwsim.workload import Layer
 from models.intref import int_forward
-from models.layers import Adder2d, AdderLinear, BinaryConv2d, BinaryLinear, ShiftConv2d, ShiftLinear
-from models.quant import quantize, quantize_input
 from rtl.host import LayerProgram, plan, program, unpack
 from rtl.top import LayerAccelerator
+from sim import layers
+from sim.cosim import hw_layer
 
 MAX_SHIFT = 5
 LANES = 4
+
+quantized = functools.partial(layers.quantized, max_shift=MAX_SHIFT)
 
 
 def make_top(kind: str, rows: int = 2, cols: int = 2, **words: int) -> LayerAccelerator:
@@ -35,14 +35,6 @@ def make_top(kind: str, rows: int = 2, cols: int = 2, **words: int) -> LayerAcce
 def accelerator(top: LayerAccelerator) -> Accelerator:
     return Accelerator(pe=top.kind, bits=top.bits,
                        array=ArrayConfig(rows=top.rows, cols=top.cols, lanes=top.lanes))
-
-
-def hw_layer(prog: LayerProgram, conv: bool) -> Layer:
-    """The hwsim Layer of a programmed layer (what the timing model reads)."""
-    p = prog.plan
-    return Layer("l", "conv" if conv else "linear", p.in_ch * p.groups, p.in_h, p.in_w,
-                 p.out_ch * p.groups, p.out_h, p.out_w, kernel=p.kernel, stride=p.stride,
-                 padding=p.padding, groups=p.groups)
 
 
 @dataclass
@@ -101,34 +93,6 @@ def run_layers(top: LayerAccelerator, progs: list[LayerProgram], *, valid_patter
     sim.add_testbench(consumer)
     sim.run()
     return runs
-
-
-def float_layer(kind: str, conv: bool, cin: int, cout: int, **geo) -> nn.Module:
-    if not conv:
-        cls = {"mac": nn.Linear, "adder": AdderLinear, "xnor": BinaryLinear, "shift": ShiftLinear}[kind]
-        return cls(cin, cout, **({"max_shift": MAX_SHIFT} if kind == "shift" else {}))
-    cls = {"mac": nn.Conv2d, "adder": Adder2d, "xnor": BinaryConv2d, "shift": ShiftConv2d}[kind]
-    extra = {"max_shift": MAX_SHIFT} if kind == "shift" else {}
-    return cls(cin, cout, geo.pop("kernel", 1), bias=kind != "adder", **geo, **extra)
-
-
-def quantized(kind: str, conv: bool, cin: int, cout: int, hw: int, seed: int, *,
-              binary_out: bool = True, relu: bool = False, **geo):
-    """A float layer with seeded random weights (and a BN with random statistics), quantized."""
-    torch.manual_seed(seed)
-    layer = float_layer(kind, conv, cin, cout, **geo)
-    bn = (nn.BatchNorm2d if conv else nn.BatchNorm1d)(cout).eval()
-    with torch.no_grad():
-        bn.running_mean.uniform_(-0.5, 0.5)
-        bn.running_var.uniform_(0.5, 2.0)
-        bn.weight.uniform_(-1.5, 1.5) if kind == "xnor" else bn.weight.uniform_(0.5, 1.5)
-        bn.bias.uniform_(-0.5, 0.5)
-    x = torch.randn(1, cin, hw, hw) if conv else torch.randn(1, cin)
-    if kind == "xnor":
-        q = quantize(layer, bn, binary_out=binary_out)
-    else:
-        q = quantize(layer, bn, bits=8, calib=x, relu=relu)
-    return q, quantize_input(q, x)
 
 
 #: (kind, conv, in_ch, out_ch, in size, geometry, rows x cols): every kind on 1x1, 3x3 s1 p1, 3x3

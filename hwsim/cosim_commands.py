@@ -1,0 +1,184 @@
+"""``hwsim cosim``: run a layer or a small network through the generated RTL on Verilator.
+
+The accelerator is resolved as for ``hwsim estimate`` and ``hwsim rtl``; the layer (``--layer``,
+see :mod:`sim.spec`) is a real PyTorch layer of the accelerator's PE kind with seeded weights,
+quantized by :mod:`models.quant`. A run passes when the RTL's output equals
+:func:`models.intref.int_forward` bit for bit and the measured cycles, stalls aside, equal
+``hwsim estimate --timing rtl``. Exit code 0 on PASS, 1 on FAIL, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from hwsim import cli
+from hwsim.accelerator import Accelerator
+from hwsim.errors import HwsimError
+from hwsim.report import write_atomic
+
+__all__ = ["add_parser", "cmd_cosim"]
+
+#: Stream patterns of ``--stall``: one idle input cycle in four, one back-pressured output in four.
+STALL_VALID, STALL_READY = "1110", "1101"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``cosim`` to ``hwsim``'s sub-parsers."""
+    p = subparsers.add_parser("cosim", help="run a layer or a small network through the generated RTL "
+                                            "(Verilator): bit-exact against PyTorch, cycle-exact against hwsim")
+    cli.add_accelerator_options(p)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--layer", metavar="SPEC",
+                      help='one layer, e.g. "conv k=3 cin=16 cout=16 h=16 w=16 stride=1 pad=1", '
+                           '"conv k=3 cin=16 cout=16 h=8 groups=16" (depthwise) or "linear cin=64 cout=10"')
+    what.add_argument("--network", metavar="NAME", help="a small trained network on real test images: digits")
+    p.add_argument("--seed", type=int, default=0, help="weights, statistics and input of --layer; "
+                                                       "training seed of --network (default 0)")
+    p.add_argument("--relu", action="store_true", help="--layer: requantize with ReLU")
+    p.add_argument("--images", type=int, default=20, help="--network: test images (default 20)")
+    p.add_argument("--epochs", type=int, help="--network: training epochs, cached in build/cache "
+                                              "(default: the energy-accuracy report's, 30)")
+    p.add_argument("--stall", action="store_true",
+                   help=f"drive inputs with idle cycles (valid {STALL_VALID}...) and outputs with "
+                        f"back-pressure (ready {STALL_READY}...) instead of at full rate")
+    p.add_argument("--waves", action="store_true", help="--layer: write an FST waveform of the run")
+    p.add_argument("--json", metavar="F", help="write the outcome as JSON")
+
+
+def _patterns(args: argparse.Namespace) -> dict[str, tuple[int, ...]]:
+    if not args.stall:
+        return {"valid_pattern": (1,), "ready_pattern": (1,)}
+    return {"valid_pattern": tuple(map(int, STALL_VALID)), "ready_pattern": tuple(map(int, STALL_READY))}
+
+
+def _accelerator(args: argparse.Namespace) -> Accelerator:
+    acc = cli.resolve_accelerator(args)
+    if acc.array.dataflow != "os":
+        raise HwsimError(f"the RTL is output-stationary, not dataflow {acc.array.dataflow!r}; use --dataflow os")
+    return acc
+
+
+def _title(acc: Accelerator) -> str:
+    bits = f"1-bit x {acc.array.lanes} lanes" if acc.pe == "xnor" else f"{acc.bits}-bit"
+    return f"{acc.pe} {acc.array.rows}x{acc.array.cols}, {bits}"
+
+
+def _cycles_line(measured: int, stalls: int, predicted: int) -> str:
+    ok = measured - stalls == predicted
+    stall = f" - {stalls:,} stall cycles" if stalls else ""
+    return (f"cycles: measured {measured:,}{stall} {'=' if ok else '!='} predicted {predicted:,} "
+            f"(hwsim estimate --timing rtl)")
+
+
+def cmd_layer(args: argparse.Namespace, acc: Accelerator, console: Console) -> dict[str, Any]:
+    from sim.build import build_top
+    from sim.cosim import check_fits, run_layers
+    from sim.layers import check_float, quantized_layer
+    from sim.spec import parse_layer
+
+    spec = parse_layer(args.layer)
+    try:
+        ql = quantized_layer(acc.pe, spec, seed=args.seed, bits=acc.bits, relu=args.relu)
+    except ValueError as exc:
+        raise HwsimError(f"layer {args.layer!r}: {exc}") from None
+    check_fits(acc, ql.q, ql.x)
+    console.print(f"{_title(acc)}: {args.layer} (seed {args.seed})")
+    with console.status("building the top with Verilator"):
+        build = build_top(acc, waves=args.waves)
+    console.print(f"build: {'reused' if build.reused else 'built'} {build.dir} ({build.build_seconds:.1f} s)")
+    with console.status("simulating"):
+        run = run_layers(build, [(ql.q, ql.x)], waves=args.waves, **_patterns(args))
+    (layer,) = run.layers
+    floats = check_float(ql, layer.output)
+    passed = layer.bit_exact and layer.cycle_exact and not layer.error and floats.ok
+    outputs = layer.expected.size
+    verdict = "[bold green]PASS[/]" if passed else "[bold red]FAIL[/]"
+    if layer.bit_exact:
+        console.print(f"{verdict} bit-exact: {outputs:,} outputs equal models.intref.int_forward")
+    else:
+        console.print(f"{verdict} {layer.mismatch_count:,} of {outputs:,} outputs differ from "
+                      f"models.intref.int_forward; first mismatches:")
+        table = Table("position (n, channel, y, x)" if layer.expected.ndim == 4 else "position (n, channel)",
+                      "expected", "got", header_style="bold")
+        for position, want, got in layer.mismatches:
+            table.add_row(str(tuple(position)), str(want), str(got))
+        console.print(table)
+    if layer.error:
+        console.print("[bold red]o_error was raised[/]: a buffer overran or a fold exceeded max_steps")
+    console.print(_cycles_line(layer.cycles, layer.stalls, layer.predicted))
+    console.print(f"float layer: {floats.compared:,} outputs compared, {floats.violations} outside the "
+                  f"quantization bound of sim/layers.py, max |error| {floats.max_abs_error:.4g}")
+    console.print(f"simulation: {run.cycles:,} cycles in {run.sim_seconds:.2f} s = "
+                  f"{run.cycles_per_second:,.0f} cycles/s ({run.wall_seconds:.1f} s with programming and checking)")
+    if run.waves:
+        console.print(f"waves: {run.waves}")
+    return {"mode": "layer", "layer": args.layer, "seed": args.seed, "relu": args.relu,
+            "accelerator": acc.to_dict(), "passed": passed, "bit_exact": layer.bit_exact,
+            "cycle_exact": layer.cycle_exact, "outputs": outputs,
+            "mismatches": layer.mismatch_count,
+            "first_mismatches": [{"position": list(map(int, p)), "expected": int(e), "got": int(g)}
+                                 for p, e, g in layer.mismatches],
+            "error_flag": bool(layer.error),
+            "cycles": {"measured": layer.cycles, "stalls": layer.stalls, "predicted": layer.predicted},
+            "float_check": {"compared": floats.compared, "violations": floats.violations,
+                            "max_abs_error": floats.max_abs_error},
+            "simulation": {"cycles": run.cycles, "seconds": run.sim_seconds, "wall_seconds": run.wall_seconds,
+                           "cycles_per_second": run.cycles_per_second,
+                           "waves": str(run.waves) if run.waves else None},
+            "build": {"dir": str(build.dir), "reused": build.reused, "seconds": build.build_seconds}}
+
+
+def cmd_network(args: argparse.Namespace, acc: Accelerator, console: Console) -> dict[str, Any]:
+    from models.train import TrainConfig
+    from sim.network import run_network
+
+    if args.waves:
+        raise HwsimError("--waves works with --layer (a network run is many simulations); drop it")
+    epochs = TrainConfig.epochs if args.epochs is None else args.epochs
+    if epochs < 0:
+        raise HwsimError(f"--epochs must be 0 or more, not {epochs}")
+    result = run_network(args.network, acc, images=args.images, seed=args.seed, epochs=epochs,
+                         status=lambda text: console.print(f"[dim]{text}[/]"), **_patterns(args))
+    table = Table(title=f"{args.network} on {_title(acc)}, {result.images} test images",
+                  header_style="bold")
+    for col in ("layer", "shape", "mismatches", "measured", "stalls", "predicted"):
+        table.add_column(col, justify="left" if col in ("layer", "shape") else "right")
+    for layer in result.layers:
+        table.add_row(layer.name, layer.shape, f"{layer.mismatches:,}", f"{layer.measured:,}",
+                      f"{layer.stalls:,}", f"{layer.predicted:,}")
+    console.print(table)
+    console.print(f"by the reference (no {acc.pe} RTL): {', '.join(result.reference_stages)}")
+    same = int((result.rtl_predictions == result.reference_predictions).sum())
+    right = int((result.rtl_predictions == result.labels).sum())
+    console.print(f"{'[bold green]PASS[/]' if result.passed else '[bold red]FAIL[/]'} predictions equal "
+                  f"the integer reference's on {same} of {result.images} images "
+                  f"({right} of {result.images} correct)")
+    console.print(_cycles_line(result.measured, result.stalls, result.predicted))
+    console.print(f"simulation: {result.simulated_cycles:,} cycles in {result.sim_seconds:.2f} s = "
+                  f"{result.simulated_cycles / max(result.sim_seconds, 1e-9):,.0f} cycles/s; build "
+                  f"{'reused' if result.build_reused else 'built'} in {result.build_seconds:.1f} s")
+    return {"mode": "network", "network": args.network, "seed": args.seed, "epochs": epochs,
+            "accelerator": acc.to_dict(), "passed": result.passed, "images": result.images,
+            "labels": result.labels.tolist(), "rtl_predictions": result.rtl_predictions.tolist(),
+            "reference_predictions": result.reference_predictions.tolist(),
+            "layers": [vars(layer) for layer in result.layers],
+            "reference_stages": list(result.reference_stages),
+            "cycles": {"measured": result.measured, "stalls": result.stalls, "predicted": result.predicted},
+            "simulation": {"cycles": result.simulated_cycles, "seconds": result.sim_seconds}}
+
+
+def cmd_cosim(args: argparse.Namespace) -> int:
+    """Run ``hwsim cosim``; 0 on PASS, 1 on FAIL."""
+    cli.check_output_folder(args.json)
+    console = Console() if Console().is_terminal else Console(width=160)
+    acc = _accelerator(args)
+    handler = cmd_layer if args.layer is not None else cmd_network
+    outcome = handler(args, acc, console)
+    if args.json:
+        write_atomic(args.json, json.dumps(outcome, indent=2) + "\n")
+    return 0 if outcome["passed"] else 1

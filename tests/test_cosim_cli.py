@@ -1,0 +1,102 @@
+"""``hwsim cosim``: a layer and the digits network through the Verilator-built RTL, from the
+command line; one-line errors before anything is built."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from hwsim.cli import main
+
+#: Small buffers keep the Verilator builds short; xnor words of 8 lanes.
+SMALL = "array: {lanes: 8}\nmemory: {ifmap_sram_kib: 2, weight_sram_kib: 4, ofmap_sram_kib: 2}\n"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int | str | None, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse usage errors exit from parse_args
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("cfg") / "small.yaml"
+    path.write_text(SMALL)
+    return str(path)
+
+
+@pytest.mark.rtl
+def test_cosim_layer(capsys, tmp_path: Path, config: str) -> None:
+    """3x3 pad 1, 4 -> 4 channels on 6x6, adder 4x4: CW=4, KS=36, NT=1, M=36 in 9 row tiles of
+    4x4+4+36-2+2 = 48 cycles: 1 + (1+36) + 36*4 + (4+1+9*48) + 3 + (1+9*4) = 659 cycles."""
+    js = tmp_path / "c.json"
+    code, out, err = run(capsys, "cosim", "--pe", "adder", "--array", "4x4", "--config", config,
+                         "--layer", "conv k=3 cin=4 cout=4 h=6 pad=1", "--seed", "2", "--json", str(js))
+    data = json.loads(js.read_text())
+    assert code == 0 and err == "", out
+    assert "PASS bit-exact: 144 outputs equal models.intref.int_forward" in out
+    assert "cycles: measured 659 = predicted 659" in out
+    assert data["passed"] and data["bit_exact"] and data["outputs"] == 4 * 36
+    assert data["cycles"] == {"measured": 659, "stalls": 0, "predicted": 659}
+    assert data["float_check"]["violations"] == 0 and data["simulation"]["cycles_per_second"] > 0
+
+
+@pytest.mark.rtl
+def test_cosim_layer_stall_and_waves(capsys, tmp_path: Path, config: str) -> None:
+    """Idle inputs and back-pressure cost exactly the stall cycles the bench counts."""
+    js = tmp_path / "c.json"
+    code, out, _ = run(capsys, "cosim", "--pe", "xnor", "--array", "4x4", "--config", config,
+                       "--layer", "conv k=3 cin=12 cout=5 h=5 stride=2", "--stall", "--waves",
+                       "--json", str(js))
+    data = json.loads(js.read_text())
+    assert code == 0 and data["passed"], out
+    cycles = data["cycles"]
+    assert cycles["stalls"] > 0 and cycles["measured"] - cycles["stalls"] == cycles["predicted"]
+    waves = Path(data["simulation"]["waves"])
+    assert waves.is_file() and waves.stat().st_size > 0
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("pe", ["adder", "xnor"])
+def test_cosim_network(capsys, tmp_path: Path, config: str, pe: str) -> None:
+    """20 real test digits: the RTL path predicts what the integer reference predicts, every RTL
+    layer is bit-exact and the cycles are hwsim's."""
+    js = tmp_path / "n.json"
+    code, out, _ = run(capsys, "cosim", "--network", "digits", "--pe", pe, "--array", "4x4",
+                       "--config", config, "--epochs", "1", "--json", str(js))
+    data = json.loads(js.read_text())
+    assert code == 0 and data["passed"], out
+    assert data["images"] == 20 and data["rtl_predictions"] == data["reference_predictions"]
+    assert [layer["name"] for layer in data["layers"]] == ["features.1.0", "features.2.0"]
+    assert all(layer["mismatches"] == 0 for layer in data["layers"])
+    assert data["cycles"]["measured"] == data["cycles"]["predicted"] > 0
+    assert "features.0.0" in data["reference_stages"] and "fc" in data["reference_stages"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--layer", "conv k=3 cin=4 cout=4 h=300"],
+     "layer does not fit: layer needs 360000 act buffer words, the buffer holds 2048; .*"),
+    (["--layer", "conv k=3 cin=4 cout=4"], "layer 'conv k=3 cin=4 cout=4': missing h=N"),
+    (["--network", "mnist"], "unknown network 'mnist' for cosim; choose one of digits"),
+    (["--network", "digits", "--waves"],
+     r"--waves works with --layer \(a network run is many simulations\); drop it"),
+    (["--network", "digits", "--images", "0"], r"--images must be from 1 to \d+ \(the test split\), not 0"),
+    (["--layer", "linear cin=4 cout=4", "--dataflow", "ws"],
+     "the RTL is output-stationary, not dataflow 'ws'; use --dataflow os"),
+    (["--layer", "linear cin=4 cout=4", "--network", "digits"],
+     "argument --network: not allowed with argument --layer"),
+    ([], "one of the arguments --layer --network is required"),
+])
+def test_cosim_wrong(capsys, tmp_path: Path, monkeypatch, config: str, argv: list[str], message: str) -> None:
+    """Bad input fails in one line with exit code 2, before anything is built or trained."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "cosim", "--pe", "adder", "--array", "4x4", "--config", config, *argv)
+    assert code == 2
+    assert re.fullmatch(f"hwsim: error: {message}\n", err), err
+    assert not (tmp_path / "build").exists()
