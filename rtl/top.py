@@ -226,19 +226,22 @@ class LayerAccelerator(wiring.Component):
         m.d.comb += [self.o_error.eq(error), out_stage.i_relu.eq(d.relu),
                      out_stage.i_binary.eq(d.binary_out)]
 
-        # Derived geometry, registered once the descriptor is in (it is read from RUN on).
+        # Derived geometry, registered once the descriptor is in. The shortest layer (one beat
+        # each of parameters, weights and activations) ends ACTS in the third cycle after the
+        # descriptor, so what ACTS's last beat reads (`origin`, `too_long`) is at most two
+        # registers deep; `line`, `plane` and the steps are read from RUN on.
         abits = max(self.words["act_words"], 2).bit_length() + GEOMETRY_BITS + 2
         cw = Signal(self.dim_bits + 1)
-        line, plane, act_total, x_step, y_step, origin, row_skip = (
+        line, plane, x_step, y_step, origin, row_skip = (
             Signal(signed(abits), name=n) for n in
-            ("line", "plane", "act_total", "x_step", "y_step", "origin", "row_skip"))
+            ("line", "plane", "x_step", "y_step", "origin", "row_skip"))
         too_long = Signal()
         shift = lanes.bit_length() - 1
         m.d.sync += [
             cw.eq((d.in_ch + lanes - 1) >> shift),
-            line.eq(d.in_w * cw), plane.eq(d.in_h * line), act_total.eq(d.groups * plane),
+            line.eq(d.in_w * cw), plane.eq(d.in_h * line),
             x_step.eq(d.stride_w * cw), y_step.eq(d.stride_h * line),
-            origin.eq(-(d.pad_h * line + d.pad_w * cw)), row_skip.eq(line - d.kernel_w * cw),
+            origin.eq(-(d.pad_h * d.in_w + d.pad_w) * cw), row_skip.eq(line - d.kernel_w * cw),
             too_long.eq(d.kernel_h * d.kernel_w * cw > self.max_steps),
             out_stage.i_positions.eq(d.in_ch * d.kernel_h * d.kernel_w),
         ]
@@ -352,7 +355,7 @@ class LayerAccelerator(wiring.Component):
                     m.d.sync += [d.eq(self.i_desc.payload), error.eq(0), laddr.eq(0),
                                  g.eq(0), c0.eq(0), ky.eq(0), kx.eq(0), ch.eq(0),
                                  out_ptr.eq(0), out_total.eq(0), og.eq(0), oc0.eq(0),
-                                 ptile.eq(0), drain_row.eq(0)]
+                                 ptile.eq(0), drain_row.eq(0), ox.eq(0), oy.eq(0)]
                     m.next = "PARAMS"
             with m.State("PARAMS"):
                 with m.If(load(self.i_params, "param")):
@@ -367,8 +370,18 @@ class LayerAccelerator(wiring.Component):
                         m.d.sync += laddr.eq(0)
                         m.next = "ACTS"
             with m.State("ACTS"):
+                # Loop nest (group, iy, ix, channel word) on the walker's counters, which are
+                # free until WALK: its end needs no derived size, only the descriptor.
+                last_ix, last_iy = ox == d.in_w - 1, oy == d.in_h - 1
                 with m.If(load(self.i_acts, "act")):
-                    with m.If(laddr + 1 == act_total):
+                    m.d.sync += ch.eq(Mux(last_c, 0, ch + lanes))
+                    with m.If(last_c):
+                        m.d.sync += ox.eq(Mux(last_ix, 0, ox + 1))
+                        with m.If(last_ix):
+                            m.d.sync += oy.eq(Mux(last_iy, 0, oy + 1))
+                            with m.If(last_iy):
+                                m.d.sync += g.eq(Mux(last_g, 0, g + 1))
+                    with m.If(last_c & last_ix & last_iy & last_g):
                         m.d.sync += [ox.eq(0), oy.eq(0), wiy.eq(-d.pad_h), wix.eq(-d.pad_w),
                                      wp.eq(origin), wline.eq(origin), walk_row.eq(0),
                                      koff.eq(0), gbase.eq(0), waddr.eq(0)]

@@ -38,6 +38,7 @@ SHAPES: dict[str, tuple[LayerSpec, dict[str, bool]]] = {
     "3x3-s2": (LayerSpec("conv", 4, 5, 7, 8, kernel=3, stride=2), {}),
     "1x1": (LayerSpec("conv", 6, 4, 4, 3), {}),
     "linear": (LayerSpec("linear", 20, 7), {}),
+    "tiny-linear": (LayerSpec("linear", 3, 2), {}),  # one beat per load stream (xnor, mac)
     "odd": (LayerSpec("conv", 7, 9, 5, 3, kernel=3, pad=1), {}),
 }
 EXTRA: dict[str, dict[str, tuple[LayerSpec, dict[str, bool]]]] = {

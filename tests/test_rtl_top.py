@@ -116,6 +116,9 @@ CASES = {
     "xnor-3x3-s2": ("xnor", True, 5, 4, 5, {"kernel": 3, "stride": 2}, (2, 2)),
     "xnor-g2-1x1": ("xnor", True, 10, 4, 3, {"groups": 2}, (2, 2)),
     "xnor-linear-raw": ("xnor", False, 9, 3, 1, {}, (2, 2)),
+    # one beat each of parameters, weights and activations: ACTS ends 3 cycles after the descriptor
+    "xnor-linear-tiny": ("xnor", False, 3, 2, 1, {}, (2, 2)),
+    "mac-linear-tiny": ("mac", False, 1, 2, 1, {}, (2, 2)),
 }
 
 
