@@ -68,7 +68,9 @@ class SystolicArray(wiring.Component):
         self.rows = check_int("rows", rows, 1)
         self.cols = check_int("cols", cols, 1)
         proto = pe() if callable(pe) else None
-        if not isinstance(proto, ProcessingElement):
+        if isinstance(proto, ProcessingElement):
+            proto._MustUse__silence = True  # a probe read for its shapes, never elaborated
+        else:
             raise TypeError(f"`pe` must be a callable returning a ProcessingElement, not {pe!r}")
         self._pe = pe
         self.kind = proto.kind

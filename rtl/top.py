@@ -147,7 +147,8 @@ class LayerAccelerator(wiring.Component):
     def __init__(self, *, pe: str, bits: int, rows: int, cols: int, lanes: int = 64,
                  max_shift: int = 7, max_steps: int, act_words: int, weight_words: int,
                  param_words: int, out_words: int, bias_bits: int = 32, dim_bits: int = 12) -> None:
-        self._MustUse__silence = True  # a rejected parameter must not also warn "never used"
+        silenced, self._MustUse__silence = self._MustUse__silence, True  # a rejected parameter
+        # must not also warn "never used"; the caller's own setting comes back at the end
         if pe not in PE_CLASSES:
             raise ValueError(f"`pe` must be one of {', '.join(PE_CLASSES)}, not {pe!r}")
         self.kind = pe
@@ -171,10 +172,12 @@ class LayerAccelerator(wiring.Component):
         self.bits, self.max_shift = bits, max_shift
         self.positions = max_steps * self.lanes
         self.bias_bits = bias_bits
+        # Probes read for their shapes (elaborate() builds its own), silenced at once so that
+        # a parameter rejected by the next one does not also warn "never used".
         self.array = self._make_array()
+        self.array._MustUse__silence = True
         self.output = self._make_output()
-        for probe in (self.array, self.output):
-            probe._MustUse__silence = True  # read for shapes; elaborate() builds its own
+        self.output._MustUse__silence = True
         self.descriptor = descriptor_layout(dim_bits)
         self.x_shape, self.w_shape = self.array.x_shape, self.array.w_shape
         self.param_word = data.ArrayLayout(self.output.params, cols)
@@ -188,7 +191,7 @@ class LayerAccelerator(wiring.Component):
             "o_results": Out(stream.Signature(self.out_word)),
             "o_error": Out(1),
         })
-        self._MustUse__silence = False
+        self._MustUse__silence = silenced
 
     def _make_array(self) -> SystolicArray:
         return SystolicArray(rows=self.rows, cols=self.cols, pe=self._pe)
