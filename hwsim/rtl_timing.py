@@ -39,7 +39,7 @@ DESCRIPTOR_CYCLES = 1
 #: A synchronous buffer read: before the first operand beat and before the first result beat.
 FETCH_CYCLES = 1
 #: Register stages of the output stage (requantization / threshold), ``rtl.requant.OUTPUT_LATENCY``.
-OUTPUT_LATENCY = 2
+OUTPUT_LATENCY = 3
 
 
 def layer_cycles(layer: Layer, acc: Accelerator) -> dict[str, int]:

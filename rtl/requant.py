@@ -8,9 +8,10 @@ Per column (output channel) ``o``, bit-exact with :mod:`models.intref`'s output 
   layer's binary positions); with ``binary`` the bit ``c * dot >= T`` (``c = -1`` where
   ``negate``), else the raw ``dot`` (the last binary layer).
 
-Two register stages (:data:`OUTPUT_LATENCY`): ``acc + B`` (xnor: ``c * dot``), then the product
-and rounding constant (xnor: the compare); the arithmetic shift and clamp are combinational on
-the second stage, so the output row is valid two cycles after the accumulator row.
+Three register stages (:data:`OUTPUT_LATENCY`), at most one multiplier or one long carry chain
+each: ``acc + B`` (xnor: ``dot`` and ``c * dot``), then the product (xnor: the compare or the
+raw dot), then the rounded and shifted product (xnor: a plain delay); the clamp is combinational
+on the third stage. The output row is valid three cycles after the accumulator row.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ MULT_BITS = 16
 #: Largest requantization shift ``S`` (models.intref: S in [1, 62]).
 RSHIFT_MAX = 62
 #: Cycles from an accumulator row on ``i_acc`` to its output row on ``o_y``.
-OUTPUT_LATENCY = 2
+OUTPUT_LATENCY = 3
 
 
 def param_layout(kind: str, *, bias_bits: int, positions: int) -> data.StructLayout:
@@ -102,8 +103,8 @@ class OutputStage(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        valid1 = Signal()
-        m.d.sync += [valid1.eq(self.i_acc.valid), self.o_y.valid.eq(valid1)]
+        valid1, valid2 = Signal(), Signal()
+        m.d.sync += [valid1.eq(self.i_acc.valid), valid2.eq(valid1), self.o_y.valid.eq(valid2)]
         for o in range(self.cols):
             acc, par, y = self.i_acc.payload[o], self.i_params[o], self.o_y.payload[o]
             if self.kind == "xnor":
@@ -119,19 +120,20 @@ class OutputStage(wiring.Component):
         value = (acc << 1) - self.i_positions
         m.d.sync += [dot.eq(value), signed_dot.eq(Mux(par.negate, -value, value)),
                      threshold.eq(par.threshold)]
-        m.d.sync += y.eq(Mux(self.i_binary, signed_dot >= threshold, dot))
+        picked = Signal.like(y, name=f"y{o}")
+        m.d.sync += [picked.eq(Mux(self.i_binary, signed_dot >= threshold, dot)), y.eq(picked)]
 
     def _requantize(self, m: Module, o: int, acc, par, y) -> None:
         total = Signal(signed(max(self.acc_shape.width, self.bias_bits) + 1), name=f"sum{o}")
         mult = Signal.like(par.mult, name=f"m{o}")
         shift1 = Signal.like(par.shift, name=f"s1_{o}")
         m.d.sync += [total.eq(acc + par.bias), mult.eq(par.mult), shift1.eq(par.shift)]
-        product = total * mult
-        half = (Const(1, len(product)) << shift1) >> 1  # 2**(S-1) for S >= 1
-        rounded = Signal(signed(len(product) + 1), name=f"p{o}")
+        product = Signal(signed(len(total) + len(mult)), name=f"p{o}")
         shift2 = Signal.like(shift1, name=f"s2_{o}")
-        m.d.sync += [rounded.eq(product + half), shift2.eq(shift1)]
+        m.d.sync += [product.eq(total * mult), shift2.eq(shift1)]
+        half = (Const(1, len(product)) << shift2) >> 1  # 2**(S-1) for S >= 1
+        q = Signal(signed(len(product) + 1), name=f"q{o}")
+        m.d.sync += q.eq((product + half) >> shift2)
         lo, hi = -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
-        q = rounded >> shift2
         floor = Mux(self.i_relu, 0, lo)
         m.d.comb += y.eq(Mux(q > hi, hi, Mux(q < floor, floor, q)))

@@ -229,24 +229,28 @@ class LayerAccelerator(wiring.Component):
         m.d.comb += [self.o_error.eq(error), out_stage.i_relu.eq(d.relu),
                      out_stage.i_binary.eq(d.binary_out)]
 
-        # Derived geometry, registered once the descriptor is in. The shortest layer (one beat
-        # each of parameters, weights and activations) ends ACTS in the third cycle after the
-        # descriptor, so what ACTS's last beat reads (`origin`, `too_long`) is at most two
-        # registers deep; `line`, `plane` and the steps are read from RUN on.
+        # Derived geometry, registered once the descriptor is in, at most one multiplier per
+        # register stage (these are computed once per layer, but static timing sees one cycle).
+        # The shortest layer (one beat each of parameters, weights and activations) ends ACTS in
+        # the third cycle after the descriptor and starts WALK in the fourth, so what ACTS's last
+        # beat reads (`origin`, `too_long`) is at most two stages deep and what WALK reads
+        # (`x_step`, `y_step`) at most three; `row_skip`, `plane` and the positions from RUN on.
         abits = max(self.words["act_words"], 2).bit_length() + GEOMETRY_BITS + 2
         cw = Signal(self.dim_bits + 1)
+        window = Signal(2 * GEOMETRY_BITS)  # kernel_h * kernel_w
+        pad_words = Signal(signed(abits))  # pad_h * in_w + pad_w, in pixels
         line, plane, x_step, y_step, origin, row_skip = (
             Signal(signed(abits), name=n) for n in
             ("line", "plane", "x_step", "y_step", "origin", "row_skip"))
         too_long = Signal()
         shift = lanes.bit_length() - 1
         m.d.sync += [
-            cw.eq((d.in_ch + lanes - 1) >> shift),
-            line.eq(d.in_w * cw), plane.eq(d.in_h * line),
-            x_step.eq(d.stride_w * cw), y_step.eq(d.stride_h * line),
-            origin.eq(-(d.pad_h * d.in_w + d.pad_w) * cw), row_skip.eq(line - d.kernel_w * cw),
-            too_long.eq(d.kernel_h * d.kernel_w * cw > self.max_steps),
-            out_stage.i_positions.eq(d.in_ch * d.kernel_h * d.kernel_w),
+            cw.eq((d.in_ch + lanes - 1) >> shift), window.eq(d.kernel_h * d.kernel_w),
+            pad_words.eq(d.pad_h * d.in_w + d.pad_w),
+            line.eq(d.in_w * cw), x_step.eq(d.stride_w * cw), origin.eq(-(pad_words * cw)),
+            too_long.eq(window * cw > self.max_steps),
+            plane.eq(d.in_h * line), y_step.eq(d.stride_h * line), row_skip.eq(line - d.kernel_w * cw),
+            out_stage.i_positions.eq(d.in_ch * window),
         ]
 
         # Loop nest shared by WEIGHTS and RUN: group, output tile, then ky, kx, channel word.

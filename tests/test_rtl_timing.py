@@ -22,8 +22,8 @@ def test_layer_cycles_conv3x3() -> None:
     layer = Layer("c", "conv", 3, 5, 5, 5, 5, 5, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(layer, acc())
     assert got == {"descriptor": 1, "load_weights": 3 * 28, "load_acts": 75,
-                   "compute": 2 + 1 + 39 * 33, "drain": 3, "store": 1 + 39 * 2,
-                   "total": 1 + 84 + 75 + 1290 + 3 + 79, "folds": 39, "fold_cycles": 33}
+                   "compute": 2 + 1 + 39 * 33, "drain": 4, "store": 1 + 39 * 2,
+                   "total": 1 + 84 + 75 + 1290 + 4 + 79, "folds": 39, "fold_cycles": 33}
 
 
 def test_layer_cycles_depthwise_xnor_linear() -> None:
@@ -31,7 +31,7 @@ def test_layer_cycles_depthwise_xnor_linear() -> None:
     got = layer_cycles(dw, acc(rows=4, cols=4))
     # per group: KS = 9, NT = 1, 3 row tiles of 4 pixels; fold = 8 + 4 + 9
     assert (got["folds"], got["fold_cycles"], got["load_weights"], got["load_acts"]) == (12, 21, 40, 144)
-    assert got["total"] == 1 + 40 + 144 + (4 + 1 + 12 * 21) + 3 + (1 + 12 * 4)
+    assert got["total"] == 1 + 40 + 144 + (4 + 1 + 12 * 21) + 4 + (1 + 12 * 4)
     # xnor: 70 channels in words of 64 lanes -> 2 words per pixel, KS = 2
     fc = Layer("f", "linear", 70, 1, 1, 3, 1, 1)
     got = layer_cycles(fc, acc("xnor"))
