@@ -76,6 +76,16 @@ def descriptor_layout(dim_bits: int) -> data.StructLayout:
         "pad_h": geo, "pad_w": geo, "relu": unsigned(1), "binary_out": unsigned(1)})
 
 
+def _advance(m: Module, levels: list[tuple[Signal, Any, int]]) -> None:
+    """Step a nest of counters, innermost first: each ``(counter, is_last, step)`` adds ``step``,
+    or wraps to 0 when ``is_last`` and carries into the next level."""
+    (counter, last, step), *outer = levels
+    m.d.sync += counter.eq(Mux(last, 0, counter + step))
+    if outer:
+        with m.If(last):
+            _advance(m, outer)
+
+
 def buffer_words(acc: Accelerator, *, max_steps: int) -> dict[str, int]:
     """Depths (words) of the four buffers of ``acc`` from its SRAM capacities in KiB.
 
@@ -267,15 +277,9 @@ class LayerAccelerator(wiring.Component):
         tile_wrap = last_ct & last_g
         k_step, t_step = Signal(), Signal()
         with m.If(k_step):
-            m.d.sync += ch.eq(Mux(last_c, 0, ch + lanes))
-            with m.If(last_c):
-                m.d.sync += kx.eq(Mux(last_kx, 0, kx + 1))
-                with m.If(last_kx):
-                    m.d.sync += ky.eq(Mux(last_ky, 0, ky + 1))
+            _advance(m, [(ch, last_c, lanes), (kx, last_kx, 1), (ky, last_ky, 1)])
         with m.If(t_step):
-            m.d.sync += c0.eq(Mux(last_ct, 0, c0 + cols))
-            with m.If(last_ct):
-                m.d.sync += g.eq(Mux(last_g, 0, g + 1))
+            _advance(m, [(c0, last_ct, cols), (g, last_g, 1)])
 
         # Loads: one address counter; a beat past the buffer sets `error` instead of writing.
         laddr = Signal(max(self.words.values()).bit_length() + 1)
@@ -381,13 +385,7 @@ class LayerAccelerator(wiring.Component):
                 # free until WALK: its end needs no derived size, only the descriptor.
                 last_ix, last_iy = ox == d.in_w - 1, oy == d.in_h - 1
                 with m.If(load(self.i_acts, "act")):
-                    m.d.sync += ch.eq(Mux(last_c, 0, ch + lanes))
-                    with m.If(last_c):
-                        m.d.sync += ox.eq(Mux(last_ix, 0, ox + 1))
-                        with m.If(last_ix):
-                            m.d.sync += oy.eq(Mux(last_iy, 0, oy + 1))
-                            with m.If(last_iy):
-                                m.d.sync += g.eq(Mux(last_g, 0, g + 1))
+                    _advance(m, [(ch, last_c, lanes), (ox, last_ix, 1), (oy, last_iy, 1), (g, last_g, 1)])
                     with m.If(last_c & last_ix & last_iy & last_g):
                         m.d.sync += [ox.eq(0), oy.eq(0), wiy.eq(-d.pad_h), wix.eq(-d.pad_w),
                                      wp.eq(origin), wline.eq(origin), walk_row.eq(0),

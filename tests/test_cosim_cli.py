@@ -9,20 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from hwsim.cli import main
 
 #: Small buffers keep the Verilator builds short (the weights of the digits CNN's 32 -> 64 3x3
 #: layer take 18 KiB of the weight buffer on a 4x4 int8 array); xnor words of 8 lanes.
 SMALL = "array: {lanes: 8}\nmemory: {ifmap_sram_kib: 2, weight_sram_kib: 32, ofmap_sram_kib: 4}\n"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int | str | None, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse usage errors exit from parse_args
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +23,11 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.mark.rtl
-def test_cosim_layer(capsys, tmp_path: Path, config: str) -> None:
+def test_cosim_layer(cli, tmp_path: Path, config: str) -> None:
     """3x3 pad 1, 4 -> 4 channels on 6x6, adder 4x4: CW=4, KS=36, NT=1, M=36 in 9 row tiles of
     4x4+4+36-2+2 = 48 cycles: 1 + (1+36) + 36*4 + (4+1+9*48) + 4 + (1+9*4) = 660 cycles."""
     js = tmp_path / "c.json"
-    code, out, err = run(capsys, "cosim", "--pe", "adder", "--array", "4x4", "--config", config,
+    code, out, err = cli("cosim", "--pe", "adder", "--array", "4x4", "--config", config,
                          "--layer", "conv k=3 cin=4 cout=4 h=6 pad=1", "--seed", "2", "--json", str(js))
     data = json.loads(js.read_text())
     assert code == 0 and err == "", out
@@ -49,10 +39,10 @@ def test_cosim_layer(capsys, tmp_path: Path, config: str) -> None:
 
 
 @pytest.mark.rtl
-def test_cosim_layer_stall_and_waves(capsys, tmp_path: Path, config: str) -> None:
+def test_cosim_layer_stall_and_waves(cli, tmp_path: Path, config: str) -> None:
     """Idle inputs and back-pressure cost exactly the stall cycles the bench counts."""
     js = tmp_path / "c.json"
-    code, out, _ = run(capsys, "cosim", "--pe", "xnor", "--array", "4x4", "--config", config,
+    code, out, _ = cli("cosim", "--pe", "xnor", "--array", "4x4", "--config", config,
                        "--layer", "conv k=3 cin=12 cout=5 h=5 stride=2", "--stall", "--waves",
                        "--json", str(js))
     data = json.loads(js.read_text())
@@ -65,11 +55,11 @@ def test_cosim_layer_stall_and_waves(capsys, tmp_path: Path, config: str) -> Non
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("pe", ["adder", "xnor"])
-def test_cosim_network(capsys, tmp_path: Path, config: str, pe: str) -> None:
+def test_cosim_network(cli, tmp_path: Path, config: str, pe: str) -> None:
     """20 real test digits: the RTL path predicts what the integer reference predicts, every RTL
     layer is bit-exact and the cycles are hwsim's."""
     js = tmp_path / "n.json"
-    code, out, _ = run(capsys, "cosim", "--network", "digits", "--pe", pe, "--array", "4x4",
+    code, out, _ = cli("cosim", "--network", "digits", "--pe", pe, "--array", "4x4",
                        "--config", config, "--epochs", "1", "--json", str(js))
     data = json.loads(js.read_text())
     assert code == 0 and data["passed"], out
@@ -94,10 +84,10 @@ def test_cosim_network(capsys, tmp_path: Path, config: str, pe: str) -> None:
      "argument --network: not allowed with argument --layer"),
     ([], "one of the arguments --layer --network is required"),
 ])
-def test_cosim_wrong(capsys, tmp_path: Path, monkeypatch, config: str, argv: list[str], message: str) -> None:
+def test_cosim_wrong(cli, tmp_path: Path, monkeypatch, config: str, argv: list[str], message: str) -> None:
     """Bad input fails in one line with exit code 2, before anything is built or trained."""
     monkeypatch.chdir(tmp_path)
-    code, _, err = run(capsys, "cosim", "--pe", "adder", "--array", "4x4", "--config", config, *argv)
+    code, _, err = cli("cosim", "--pe", "adder", "--array", "4x4", "--config", config, *argv)
     assert code == 2
     assert re.fullmatch(f"hwsim: error: {message}\n", err), err
     assert not (tmp_path / "build").exists()

