@@ -1,9 +1,16 @@
 """Turn any ``nn.Module`` and input shape into a :class:`~hwsim.workload.Workload`.
 
-One forward pass on shape-only ("meta") tensors records every layer the hardware executes:
-module hooks catch convolutions, linear layers, normalization, activations and pooling (with
-their hyper-parameters), and a torch function mode catches what happens outside those modules
-(residual adds, squeeze-excite multiplies, functional activations and pooling). Pure data
+One forward pass in which the costed layers only produce zero tensors of their output shape
+records every layer the hardware executes: module hooks catch convolutions, linear layers,
+normalization, activations and pooling (with their hyper-parameters), and a torch function mode
+catches what happens outside those modules (residual adds, squeeze-excite multiplies, functional
+activations and pooling).
+
+The pass runs on ordinary CPU tensors, not on shape-only "meta" tensors: torch computes meta
+shapes of ``cat``, ``add``, ``mul``, pooling ... with Python reference kernels (``torch._refs``)
+wrapped in ``torch._disable_dynamo``, whose first call imports ``torch._dynamo`` (with sympy and
+``torch.fx``), 1.3 s or more -- far longer than the pass. What is left to compute outside the
+costed layers (element-wise work and pooling on batch-1 activations) takes milliseconds. Pure data
 movement (views, slices, concatenation, padding) costs nothing and is left out on purpose; any
 other tensor function is costed as generic vector work and named in ``Workload.warnings`` so
 nothing is dropped silently. No torch object survives into the Workload.
@@ -13,13 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call
 from torch.overrides import TorchFunctionMode
 
 from cost_models import DEFAULT_MAX_SHIFT, weight_bits_for
@@ -106,10 +113,9 @@ class _Recorder(TorchFunctionMode):
         params = sum(p.numel() for p in module.parameters(recurse=False))
         pe = pe_kind_of(module)
         if pe is not None:
-            bits = 1 if pe == "xnor" else self.bits
             has_bias = getattr(module, "bias", None) is not None
-            weight_bits = weight_bits_for(pe, bits, max_shift=getattr(module, "max_shift", DEFAULT_MAX_SHIFT))
-            common = dict(name=name, pe=pe, act_bits=bits, weight_bits=weight_bits, bias=has_bias,
+            act_bits, weight_bits = _widths(pe, self.bits, getattr(module, "max_shift", DEFAULT_MAX_SHIFT))
+            common = dict(name=name, pe=pe, act_bits=act_bits, weight_bits=weight_bits, bias=has_bias,
                           detail=type(module).__name__)
             if isinstance(module, nn.Conv2d):
                 layer = Layer(op="conv", in_ch=cin, in_h=h, in_w=w, out_ch=cout, out_h=oh, out_w=ow,
@@ -195,15 +201,16 @@ class _Recorder(TorchFunctionMode):
                      batch=int(math.prod(out.shape[:-1])), **common)
 
 
+def _widths(pe: str, bits: int, max_shift: int = DEFAULT_MAX_SHIFT) -> tuple[int, int]:
+    """Operand and stored weight width of a ``pe`` conv/linear layer in a network extracted at
+    ``bits``: 1 and 1 for xnor, else ``bits`` and the kind's weight width (a code for shift)."""
+    bits = 1 if pe == "xnor" else bits
+    return bits, weight_bits_for(pe, bits, max_shift=max_shift)
+
+
 def _is_costed_leaf(module: nn.Module) -> bool:
     """Modules whose inside the extractor does not look into: it costs them as one layer."""
     return pe_kind_of(module) is not None or isinstance(module, _NORMS + _ACTS + _POOLS + _FREE_MODULES)
-
-
-def _meta_arguments(net: nn.Module) -> dict[str, torch.Tensor]:
-    tensors = dict(net.named_parameters(remove_duplicate=False))
-    tensors.update(net.named_buffers(remove_duplicate=False))
-    return {k: torch.empty_like(v, device="meta") for k, v in tensors.items()}
 
 
 def _check_channels(module: nn.Module, got: int, want: int) -> None:
@@ -221,23 +228,23 @@ def _conv_shape(module: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
         padding = _pair(module.padding)
     out = [(size + 2 * p - d * (k - 1) - 1) // s + 1
            for size, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation)]
-    return torch.empty((x.shape[0], module.out_channels, *out), device="meta")
+    return torch.zeros((x.shape[0], module.out_channels, *out), dtype=x.dtype, device=x.device)
 
 
 def _linear_shape(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     _check_channels(module, int(x.shape[-1]), module.in_features)
-    return torch.empty((*x.shape[:-1], module.out_features), device="meta")
+    return torch.zeros((*x.shape[:-1], module.out_features), dtype=x.dtype, device=x.device)
 
 
 def _same_shape(module: nn.Module, x: torch.Tensor, *_: Any) -> torch.Tensor:
     if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         _check_channels(module, int(x.shape[1]), module.num_features)
-    return torch.empty(x.shape, device="meta")
+    return torch.zeros(x.shape, dtype=x.dtype, device=x.device)
 
 
 def _shape_forward(module: nn.Module) -> Callable | None:
-    """A forward that only computes the output shape, for the leaves whose real forward is slow on
-    meta tensors (batch norm decomposes into dozens of ops; adder layers unfold); None: run it."""
+    """A forward that returns zeros of the output shape without computing, for the costed leaves
+    whose real forward does arithmetic (convolutions, adder unfolds, batch norm); None: run it."""
     if isinstance(module, nn.Conv2d):
         return lambda x: _conv_shape(module, x)
     if isinstance(module, nn.Linear):
@@ -269,8 +276,9 @@ def extract(net: nn.Module, input_shape: tuple[int, ...], *, bits: int = 8, name
     """Record the layers ``net`` executes on an input of ``input_shape`` (batch first).
 
     ``bits`` is the operand width given to every non-binary layer (binary ``xnor`` layers get 1).
-    The pass runs on shape-only meta tensors (no arithmetic, weights untouched); a network whose
-    forward needs real values falls back to a CPU pass on zeros.
+    The pass feeds zeros and lets conv, linear, normalization and activation modules return zeros
+    of their output shape (no arithmetic there, weights untouched); a network whose forward fails
+    on those stand-in outputs falls back to a full forward pass on zeros.
     """
     if not isinstance(net, nn.Module):
         raise HwsimError(f"expected a torch.nn.Module, got {type(net).__name__}")
@@ -308,13 +316,14 @@ def _run(net: nn.Module, input_shape: tuple[int, ...], recorder: _Recorder) -> N
         module.training = False
     try:
         with torch.no_grad():
+            device = _device(net)
+            x = torch.zeros(input_shape, device=device)  # made outside the recorder: not a layer
             try:
-                arguments, x = _meta_arguments(net), torch.zeros(input_shape, device="meta")
                 with _shape_only(recorder.leaves), recorder:
-                    functional_call(net, arguments, (x,))
+                    net(x)
             except (NotImplementedError, RuntimeError):
                 _reset(recorder)
-                x = torch.zeros(input_shape)
+                x = torch.zeros(input_shape, device=device)  # the failed pass may have written to x
                 with recorder:
                     net(x)
     except Exception as exc:  # a user's network failing on the given shape is bad input
@@ -325,6 +334,12 @@ def _run(net: nn.Module, input_shape: tuple[int, ...], recorder: _Recorder) -> N
             module.training = mode
 
 
+def _device(net: nn.Module) -> torch.device:
+    """Where ``net`` keeps its tensors (its first parameter or buffer; the CPU if it has none)."""
+    first = next(itertools.chain(net.parameters(), net.buffers()), None)
+    return torch.device("cpu") if first is None else first.device
+
+
 def _reset(recorder: _Recorder) -> None:
     recorder.layers.clear()
     recorder.warnings.clear()
@@ -332,3 +347,4 @@ def _reset(recorder: _Recorder) -> None:
     recorder.inside_leaf = 0
     recorder.counter.clear()
     recorder.costed.clear()
+

@@ -1,5 +1,10 @@
 """Workload extraction from nn.Modules: shapes, hyper-parameters, functional ops, warnings, errors."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -94,20 +99,50 @@ def test_functional_gemms_and_unknown_functions():
                               "(they belong to no conv, linear or norm module)")
 
 
-def test_meta_fallback_for_value_dependent_forward():
+def test_value_dependent_forward():
     class NeedsValues(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.fc = nn.Linear(4, 2)
 
         def forward(self, x):
-            if x.sum().item() > 1e9:  # .item() cannot run on shape-only tensors
+            if x.sum().item() > 1e9:  # values exist: the pass runs on real (zero) tensors
                 return x
             return self.fc(x)
 
     wl = extract(NeedsValues(), (3, 4))
     assert [layer.op for layer in wl.layers] == ["linear"]  # 0-d reductions are control, not layers
     assert wl.layers[-1].gemm == (1, 3, 4, 2)
+
+
+def test_fallback_when_stand_in_outputs_fail():
+    class NeedsRealOutputs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+            nn.init.ones_(self.fc.bias)
+
+        def forward(self, x):
+            y = self.fc(x)
+            if int(torch.count_nonzero(y)) < y.numel():  # the shape pass's stand-in: all zeros
+                raise RuntimeError("zero activations")
+            return torch.sigmoid(y)
+
+    wl = extract(NeedsRealOutputs(), (3, 4))
+    assert [(layer.op, layer.detail) for layer in wl.layers] == [("linear", "Linear"), ("act", "sigmoid")]
+    assert wl.warnings == ()
+
+
+def test_extraction_does_not_import_dynamo():
+    """Meta tensors would: their Python shape kernels import torch._dynamo and sympy (1.3 s) on
+    first use. (``import torch`` itself already loads torch.fx.)"""
+    code = ("import sys; from hwsim.extract import extract; from models.registry import load_model; "
+            "net, shape, _ = load_model('ghostnet'); extract(net, shape); "
+            "print(sorted(m for m in ('torch._dynamo', 'sympy') if m in sys.modules))")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(root), os.environ.get("PYTHONPATH"))))}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_extract_wrong():
