@@ -7,15 +7,21 @@ impact; :func:`convert` follows that policy by default.
 
 For ``xnor`` a ReLU whose output goes only to binary layers is replaced by ``nn.Identity``, as
 binary networks do: the binary layer's own sign is the activation, and ``sign(relu(y))`` would
-be +1 everywhere (a constant input).
+be +1 everywhere (a constant input). "Only" is meant strictly: a ReLU whose output is also read
+by any other module or by a torch function outside a module (a residual add, a ``torch.cat``)
+stays, because there its real values matter.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import weakref
+from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from models.layers import PE_LAYERS, make_like, pe_kind_of
 
@@ -36,85 +42,123 @@ def convert(net: nn.Module, pe: str, *, input_shape: tuple[int, ...] | None = No
     """
     if pe not in PE_LAYERS:
         raise ValueError(f"unknown PE kind {pe!r}; choose one of {', '.join(PE_LAYERS)}")
-    result = copy.deepcopy(net)
-    layers = [module for module in result.modules() if pe_kind_of(module) is not None]
+    layers = [module for module in net.modules() if pe_kind_of(module) is not None]
     if not layers:
         raise ValueError(f"{type(net).__name__} has no conv or linear layer to convert")
+    if keep_first_last and input_shape is None:
+        raise ValueError("input_shape is needed to find the first and last layers; "
+                         "pass input_shape=(1, C, H, W) or keep_first_last=False")
+    xnor_pass = pe == "xnor" and input_shape is not None
+    trace = _observe(net, input_shape, readers=xnor_pass) if keep_first_last or xnor_pass else None
     kept: set[int] = set()
     if keep_first_last:
-        if input_shape is None:
-            raise ValueError("input_shape is needed to find the first and last layers; "
-                             "pass input_shape=(1, C, H, W) or keep_first_last=False")
-        order = _execution_order(result, input_shape)
-        if not order:
+        if not trace.order:
             raise ValueError(f"no conv or linear layer of {type(net).__name__} runs in its forward pass")
-        kept = {id(order[0]), id(order[-1])}
-    replacements: dict[int, nn.Module] = {}
+        kept = {id(trace.order[0]), id(trace.order[-1])}
+    # Replacements are made from the original layers and handed to deepcopy as already copied,
+    # so the weights of replaced layers are not copied only to be thrown away, and every name
+    # of a shared layer gets its one replacement.
+    memo: dict[int, object] = {}
     for module in layers:
         target = "mac" if id(module) in kept else pe
-        replacements[id(module)] = module if pe_kind_of(module) == target else make_like(module, target)
-    for name, module in list(result.named_modules(remove_duplicate=False)):
-        if id(module) in replacements:  # every name of a shared layer gets the one replacement
-            if not name:  # ``net`` is itself a single conv/linear layer
-                return replacements[id(module)]
-            result.set_submodule(name, replacements[id(module)])
-    if pe == "xnor" and input_shape is not None:
-        _drop_relus_before_binary(result, input_shape)
+        if pe_kind_of(module) != target:
+            memo[id(module)] = make_like(module, target)
+    if id(net) in memo:  # ``net`` is itself a single conv/linear layer
+        return memo[id(net)]
+    result = copy.deepcopy(net, memo)
+    if xnor_pass:
+        for name in _relus_before_binary(net, trace, kept):
+            result.set_submodule(name, nn.Identity())
     return result
 
 
-def _drop_relus_before_binary(net: nn.Module, input_shape: tuple[int, ...]) -> None:
-    """Replace, in place, every ReLU module whose output feeds only binary layers by Identity."""
-    consumers = _consumers(net, input_shape)
-    for name, module in list(net.named_modules()):
-        users = consumers.get(id(module), [])
-        if isinstance(module, nn.ReLU) and users and all(pe_kind_of(u) == "xnor" for u in users):
-            net.set_submodule(name, nn.Identity())
+class _Trace:
+    """What one forward pass over zeros shows: the conv/linear modules in the order they are first
+    called, and (when asked) who reads each leaf module's output (see :func:`_observe`)."""
+
+    def __init__(self) -> None:
+        self.order: list[nn.Module] = []
+        self.readers: dict[int, list[nn.Module | None]] = {}
 
 
-def _consumers(net: nn.Module, input_shape: tuple[int, ...]) -> dict[int, list[nn.Module]]:
-    """For every leaf module, the leaf modules that take its output as their input (one pass)."""
-    producer: dict[int, nn.Module] = {}
-    consumers: dict[int, list[nn.Module]] = {}
+def _relus_before_binary(net: nn.Module, trace: _Trace, kept: set[int]) -> list[str]:
+    """Names of the ReLU modules whose every reader is a conv/linear layer that becomes binary
+    (all conv/linear layers do except the ``kept`` ones)."""
+    def binary(reader: nn.Module | None) -> bool:
+        return reader is not None and pe_kind_of(reader) is not None and id(reader) not in kept
 
-    def pre(module: nn.Module, inputs: tuple) -> None:
-        for t in inputs:
-            if isinstance(t, torch.Tensor) and id(t) in producer:
-                consumers.setdefault(id(producer[id(t)]), []).append(module)
-
-    def post(module: nn.Module, inputs: tuple, output: object) -> None:
-        if isinstance(output, torch.Tensor):
-            producer[id(output)] = module
-
-    leaves = [m for m in net.modules() if not list(m.children())]
-    handles = [h for m in leaves for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
-    _run_zeros(net, input_shape, handles)
-    return consumers
+    return [name for name, module in net.named_modules(remove_duplicate=False)
+            if isinstance(module, nn.ReLU) and trace.readers.get(id(module))
+            and all(binary(r) for r in trace.readers[id(module)])]
 
 
-def _run_zeros(net: nn.Module, input_shape: tuple[int, ...], handles: list) -> None:
-    """One eval-mode forward pass on zeros, then remove ``handles`` and restore the mode."""
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            net(torch.zeros(input_shape, device=next(net.parameters()).device))
-    finally:
-        net.train(was_training)
-        for handle in handles:
-            handle.remove()
+def _observe(net: nn.Module, input_shape: tuple[int, ...], *, readers: bool) -> _Trace:
+    """One eval-mode pass of ``net`` over zeros that records the conv/linear execution order and,
+    with ``readers``, for every leaf module (by id) the leaf modules that take its output as an
+    input and ``None`` for each torch function outside the leaves that computes with it.
 
-
-def _execution_order(net: nn.Module, input_shape: tuple[int, ...]) -> list[nn.Module]:
-    """Conv/linear layers in the order the forward pass first calls them."""
-    order: list[nn.Module] = []
+    Outputs are matched by identity through weak references, so a tensor freed during the pass
+    cannot pass its ``id`` on to a later one and fake a reader. Each module's training flag is
+    restored afterwards, hooks removed: ``net`` is left as it was.
+    """
+    result = _Trace()
     seen: set[int] = set()
+    outputs: dict[int, tuple[weakref.ref, nn.Module]] = {}
 
-    def record(module: nn.Module, inputs: tuple) -> None:
+    def read(t: object, reader: nn.Module | None) -> None:
+        for item in (t if isinstance(t, (list, tuple)) else (t,)):
+            entry = outputs.get(id(item)) if isinstance(item, torch.Tensor) else None
+            if entry is not None and entry[0]() is item:
+                result.readers.setdefault(id(entry[1]), []).append(reader)
+
+    mode = _FunctionReads(read)
+
+    def first_call(module: nn.Module, inputs: tuple) -> None:
         if id(module) not in seen:
             seen.add(id(module))
-            order.append(module)
+            result.order.append(module)
 
-    handles = [m.register_forward_pre_hook(record) for m in net.modules() if pe_kind_of(m) is not None]
-    _run_zeros(net, input_shape, handles)
-    return order
+    def pre(module: nn.Module, inputs: tuple) -> None:
+        if mode.inside == 0:
+            for t in inputs:
+                read(t, module)
+        mode.inside += 1
+
+    def post(module: nn.Module, inputs: tuple, output: object) -> None:
+        mode.inside -= 1
+        if mode.inside == 0 and isinstance(output, torch.Tensor):
+            outputs[id(output)] = (weakref.ref(output), module)
+
+    handles = [m.register_forward_pre_hook(first_call) for m in net.modules() if pe_kind_of(m) is not None]
+    if readers:
+        leaves = [m for m in net.modules() if not list(m.children())]
+        handles += [h for m in leaves for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
+    modes = [(m, m.training) for m in net.modules()]
+    for module, _ in modes:
+        module.training = False
+    try:
+        with torch.no_grad(), (mode if readers else contextlib.nullcontext()):
+            net(torch.zeros(input_shape, device=next(net.parameters()).device))
+    finally:
+        for module, training in modes:
+            module.training = training
+        for handle in handles:
+            handle.remove()
+    return result
+
+
+class _FunctionReads(TorchFunctionMode):
+    """Reports the tensor arguments of torch functions called outside leaf modules (``inside``
+    counts the leaves being run) that return tensors; size and shape queries read no values."""
+
+    def __init__(self, read: Callable[[object, None], None]) -> None:
+        super().__init__()
+        self.read = read
+        self.inside = 0
+
+    def __torch_function__(self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None):
+        out = func(*args, **(kwargs or {}))
+        if self.inside == 0 and isinstance(out, (torch.Tensor, list, tuple)):
+            for arg in (*args, *(kwargs or {}).values()):
+                self.read(arg, None)
+        return out
