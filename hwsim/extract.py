@@ -32,7 +32,7 @@ from torch.overrides import TorchFunctionMode
 from cost_models import DEFAULT_MAX_SHIFT, weight_bits_for
 from hwsim.errors import HwsimError
 from hwsim.workload import Layer, Workload
-from models.layers import pe_kind_of
+from models.layers import PE_LAYERS, pe_kind_of
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)
 _ACTS = (nn.ReLU, nn.ReLU6, nn.Hardsigmoid, nn.Hardswish, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.GELU,
@@ -348,3 +348,69 @@ def _reset(recorder: _Recorder) -> None:
     recorder.counter.clear()
     recorder.costed.clear()
 
+
+#: Operand width of the layers an xnor array does not run (stem, classifier, vector work): its own
+#: width, 1 bit, says nothing about them. The CLI's ``build_workload`` uses the same 8.
+XNOR_AUX_BITS = 8
+
+
+def retarget(workload: Workload, pe: str, bits: int, *, keep_first_last: bool = True) -> Workload:
+    """The workload of the same network converted to PE kind ``pe``, for a ``pe`` array of
+    operand width ``bits``, without building, converting or running the network again.
+
+    ``workload`` is what :func:`extract` gave for a network ``net`` or for any conversion
+    ``models.convert.convert(net, ...)`` of it; the result is, layer by layer and field by
+    field, what ``extract(convert(net, pe, keep_first_last=keep_first_last), bits=b)`` gives,
+    with ``b`` = ``bits``, or :data:`XNOR_AUX_BITS` for ``pe == "xnor"`` (as the CLI extracts):
+
+    * conv/linear modules become ``pe`` (``detail`` the class :func:`~models.convert.convert`
+      puts there), except, with ``keep_first_last``, the first and the last one in execution
+      order, which become (or stay) ``mac``, as ``convert`` keeps them;
+    * widths: xnor layers 1-bit operands and weights; shift layers ``b``-bit operands and the
+      shift-weight code (:func:`cost_models.weight_bits_for`; a layer that already was shift
+      keeps its code width, which depends only on its own ``max_shift``); every other layer,
+      functional ``F.conv2d``/``matmul`` and vector work included, ``b`` bits;
+    * functional conv/matmul layers stay ``mac`` (``convert`` changes modules only); shapes,
+      MACs, parameters, names, order and warnings are unchanged.
+
+    Two differences are real and not reproduced, because a workload has no data-flow edges:
+
+    * ``convert(net, "xnor")`` also replaces by Identity every ReLU module whose output only
+      binary layers read, so its workload lacks those ``act`` layers; ``retarget`` to xnor keeps
+      them, and ``retarget`` from such an xnor conversion to another kind cannot bring them back
+      (the fresh conversion has them).
+    * The CLI does not convert a network to its own native kind; ``retarget`` always converts.
+      For a network of mixed kinds (Bi-Real Net's real 1x1 shortcut convolutions) and ``pe`` its
+      native kind, extract the network as built instead.
+
+    Raises :class:`HwsimError` for an unknown ``pe`` and ``ValueError`` for a width the kind does
+    not support.
+    """
+    if pe not in PE_LAYERS:
+        raise HwsimError(f"unknown PE kind {pe!r}; choose one of {', '.join(PE_LAYERS)}")
+    other_bits = XNOR_AUX_BITS if pe == "xnor" else bits
+    _widths(pe, other_bits)  # a width the kind cannot run fails here, naming the kind asked for
+    order = list(dict.fromkeys(layer.name for layer in workload.layers if _is_module_gemm(layer)))
+    kept = {order[0], order[-1]} if keep_first_last and order else set()
+    layers = []
+    for layer in workload.layers:
+        if not _is_module_gemm(layer):
+            layers.append(dataclasses.replace(layer, act_bits=other_bits, weight_bits=other_bits))
+            continue
+        target = "mac" if layer.name in kept else pe
+        if target == layer.pe:  # convert keeps the module itself
+            act_bits, weight_bits = _widths(target, other_bits)
+            if target == "shift":
+                weight_bits = layer.weight_bits
+            layers.append(dataclasses.replace(layer, act_bits=act_bits, weight_bits=weight_bits))
+        else:
+            act_bits, weight_bits = _widths(target, other_bits)
+            cls = PE_LAYERS[target][0 if layer.op == "conv" else 1]
+            layers.append(dataclasses.replace(layer, pe=target, act_bits=act_bits,
+                                              weight_bits=weight_bits, detail=cls.__name__))
+    return dataclasses.replace(workload, layers=tuple(layers))
+
+
+def _is_module_gemm(layer: Layer) -> bool:
+    """A conv/linear layer that a module computes (functional ones are named by their function)."""
+    return layer.is_compute and layer.detail not in _GEMM_FUNCTIONS
