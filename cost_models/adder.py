@@ -10,20 +10,15 @@ with no separate incrementer or second subtractor::
     register bits    = 2b (x, w operands) + (b + 1) (d pipeline register) + A (accumulator)
     area_um2         = A_add(b + 1) + (b + 1) * A_xor + A_add(A) + register bits * A_dff
 
-Accumulator width: ``|x - w| <= 2^b - 1``, so the sum of K terms lies in ``[-K (2^b - 1), 0]``,
-which fits ``b + 1 + ceil(log2 K)`` signed bits (``2^(b + ceil(log2 K)) >= K * 2^b``: b magnitude
-bits, ceil(log2 K) growth bits, one sign bit). It is tight when K is a power of two.
+Accumulator width ``A`` (:func:`contract.acc_bits`): ``|x - w| <= 2^b - 1``, so the sum of K
+terms lies in ``[-K (2^b - 1), 0]``, the narrowest signed width holding it (at most
+``b + 1 + ceil(log2 K)`` bits).
 """
 
 from __future__ import annotations
 
-from cost_models.datapath import DatapathCost, DatapathSpec, adder, assemble, clog2, conditional_negate
+from cost_models.datapath import DatapathCost, DatapathSpec, adder, assemble, conditional_negate
 from cost_models.tech import Technology
-
-
-def acc_bits(bits: int, k: int, max_shift: int) -> int:
-    """Accumulator width that a K-long reduction cannot overflow (``max_shift`` is unused)."""
-    return bits + 1 + clog2(k)
 
 
 def cost(tech: Technology, spec: DatapathSpec) -> DatapathCost:

@@ -7,7 +7,8 @@ activates per cycle and the register bits it clocks, and :func:`assemble` turns 
 * every register bit is a flip-flop clocked every cycle (``gates.dff``), whether or not it changes;
 * the PE keeps its operands in registers (so a systolic array can forward them) and has one
   pipeline register between the first arithmetic stage and the accumulator, so operand-in to
-  accumulator-updated takes :data:`PIPELINE_CYCLES` cycles;
+  accumulator-updated takes :data:`contract.PIPELINE_CYCLES` cycles;
+* accumulators are as wide as :func:`contract.acc_bits` (the exact range, as the RTL builds them);
 * a conditional negation ``s ? -v : v`` costs one XOR per bit: the ``+1`` of the two's complement
   enters as the accumulator adder's carry-in, so no separate incrementer is needed.
 """
@@ -18,10 +19,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from contract import DEFAULT_MAX_SHIFT, PIPELINE_CYCLES
 from cost_models.tech import Primitive, Technology, add_area_um2, add_energy_pj, mult_area_um2, mult_energy_pj
-
-PIPELINE_CYCLES = 2
-DEFAULT_MAX_SHIFT = 7
 
 
 @dataclass(frozen=True)

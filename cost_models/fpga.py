@@ -53,6 +53,8 @@ from typing import Any
 
 import numpy as np
 
+from contract import DEFAULT_MAX_SHIFT, weight_code_bits
+
 __all__ = ["BRAMS", "DATA_PATH", "DSP_MIN_PRODUCT_BITS", "TARGETS", "BlockRam", "Fit", "FpgaModel",
            "accelerator_resources", "buffer_brams", "load_model"]
 
@@ -66,9 +68,6 @@ RESOURCES = ("lut", "ff", "carry", "dsp", "bram")
 #: operand widths A x B (DSP48E1 25x18, SB_MAC16 16x16, MULT18X18D 18x18).
 DSP_MIN_PRODUCT_BITS = {"xc7": 9, "ice40": 11, "ecp5": 0}
 DSP_OPERAND_BITS = {"xc7": (25, 18), "ice40": (16, 16), "ecp5": (18, 18)}
-#: Bits of a shift PE's weight code (zero, sign, 3-bit shift for P = 7), which is what its skew
-#: registers carry (cost_models.shift.weight_code_bits).
-_SHIFT_WEIGHT_BITS = 5
 
 
 @dataclass(frozen=True)
@@ -189,7 +188,7 @@ def skew_ffs(kind: str, bits: int, rows: int, cols: int, *, lanes: int = 64) -> 
     """Flip-flops of the array's input skew: row ``r`` delays activation, valid and first by ``r``
     cycles, column ``c`` delays the weight by ``c`` cycles (rtl.array.SystolicArray)."""
     x_bits = lanes if kind == "xnor" else bits
-    w_bits = {"xnor": lanes, "shift": _SHIFT_WEIGHT_BITS}.get(kind, bits)
+    w_bits = {"xnor": lanes, "shift": weight_code_bits(DEFAULT_MAX_SHIFT)}.get(kind, bits)
     return (x_bits + 2) * rows * (rows - 1) // 2 + w_bits * cols * (cols - 1) // 2
 
 

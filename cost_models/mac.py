@@ -6,22 +6,15 @@ Per cycle one ``b x b`` multiplier and one ``A``-bit accumulator adder switch::
     register bits    = 2b (x, w operands) + 2b (product pipeline register) + A (accumulator)
     area_um2         = A_mult(b) + A_add(A) + register bits * A_dff
 
-Accumulator width: a product of two signed b-bit values lies in
-``[-2^(b-1) * (2^(b-1) - 1), 2^(2b-2)]``, so K of them sum to at most ``K * 2^(2b-2)`` in magnitude,
-which fits ``2b + ceil(log2 K)`` signed bits (``2^(2b-1+ceil(log2 K)) > K * 2^(2b-2)``). The exact
-minimum is ``2b - 1 + ceil(log2(K + 1))``: the formula spends at most one spare bit, and needs
-none when K is a power of two (``(-2^(b-1))^2`` summed K times).
+Accumulator width ``A`` (:func:`contract.acc_bits`): a product of two signed b-bit values lies in
+``[-2^(b-1) * (2^(b-1) - 1), 2^(2b-2)]``, so K of them need the narrowest signed width holding
+``[-K * 2^(b-1) * (2^(b-1) - 1), K * 2^(2b-2)]``: 19 bits for b = 8 and K = 8 or 9.
 """
 
 from __future__ import annotations
 
-from cost_models.datapath import DatapathCost, DatapathSpec, adder, assemble, clog2, multiplier
+from cost_models.datapath import DatapathCost, DatapathSpec, adder, assemble, multiplier
 from cost_models.tech import Technology
-
-
-def acc_bits(bits: int, k: int, max_shift: int) -> int:
-    """Accumulator width that a K-long reduction cannot overflow (``max_shift`` is unused)."""
-    return 2 * bits + clog2(k)
 
 
 def cost(tech: Technology, spec: DatapathSpec) -> DatapathCost:

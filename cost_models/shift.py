@@ -10,29 +10,19 @@ in units of ``2^-P``, a ``(b + P)``-bit value. Per cycle:
 * one ``A``-bit accumulator add::
 
     energy_pj_per_op = S * (b + P) * E_mux + (b + P) * E_xor + E_add(A)
-    register bits    = b (x) + 2 + S (weight code: zero, sign, shift) + (b + P) (pipeline) + A
+    register bits    = b (x) + weight code (contract.weight_code_bits) + (b + P) (pipeline) + A
     area_um2         = the same blocks' areas + register bits * A_dff
 
-Accumulator width: each term lies in ``[-2^(b-1+P), 2^(b-1+P)]`` (``-x`` for ``x = -2^(b-1)``
-reaches the positive end), so K terms need ``b + P + ceil(log2(K + 1))`` signed bits exactly;
-the formula used, ``b + P + ceil(log2 K) + 1``, is never smaller (``ceil(log2(K + 1)) <=
-ceil(log2 K) + 1``): equal when K is a power of two, one spare bit otherwise.
+Accumulator width ``A`` (:func:`contract.acc_bits`): each term lies in ``[-2^(b-1+P), 2^(b-1+P)]``
+(``-x`` for ``x = -2^(b-1)`` reaches the positive end), so K terms need exactly
+``b + P + ceil(log2(K + 1))`` signed bits.
 """
 
 from __future__ import annotations
 
+from contract import weight_code_bits
 from cost_models.datapath import DatapathCost, DatapathSpec, adder, assemble, clog2, conditional_negate, gates
 from cost_models.tech import Technology
-
-
-def acc_bits(bits: int, k: int, max_shift: int) -> int:
-    """Accumulator width that a K-long reduction with shifts up to ``max_shift`` cannot overflow."""
-    return bits + max_shift + clog2(k) + 1
-
-
-def weight_code_bits(max_shift: int) -> int:
-    """Stored bits of one weight: zero flag, sign and a ``ceil(log2(P + 1))``-bit shift amount."""
-    return 2 + clog2(max_shift + 1)
 
 
 def cost(tech: Technology, spec: DatapathSpec) -> DatapathCost:

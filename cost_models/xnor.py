@@ -14,14 +14,14 @@ conservative choice.) Per cycle::
     register bits    = 2L (x, w words) + bit_length(L) (popcount pipeline register) + A
     register_pj_per_op = register bits * E_dff / L;   ops_per_cycle = L
 
-Accumulator width: the PE reports ``dot = K - 2 * popcount(x XOR w)`` in ``[-K, K]``, which fits
-``ceil(log2(K + 1)) + 1`` signed bits exactly (``K <= 2^(A-1) - 1``); the running popcount itself
-needs one bit less.
+Accumulator width ``A`` (:func:`contract.acc_bits`): the PE counts agreeing lanes over
+``ceil(K / L)`` whole words, ``[0, ceil(K / L) * L]`` unsigned; the output stage turns the count
+into ``dot = 2 * count - K``.
 """
 
 from __future__ import annotations
 
-from cost_models.datapath import DatapathCost, DatapathSpec, adder, assemble, clog2, gates
+from cost_models.datapath import DatapathCost, DatapathSpec, adder, assemble, gates
 from cost_models.tech import Technology
 
 
@@ -33,11 +33,6 @@ def popcount_full_adders(lanes: int) -> int:
         values = (values + 1) // 2
         width += 1
     return total
-
-
-def acc_bits(bits: int, k: int, max_shift: int) -> int:
-    """Accumulator width for a K-long binary dot product (``bits`` is 1, ``max_shift`` unused)."""
-    return clog2(k + 1) + 1
 
 
 def cost(tech: Technology, spec: DatapathSpec) -> DatapathCost:

@@ -1,8 +1,11 @@
 """The accelerator description: one frozen object from which every view is derived.
 
-The simulator, the cost models and (later) the RTL generator read the same :class:`Accelerator`.
-It is built from presets, YAML files (unknown keys rejected, naming the key) or code, and variants
-are small diffs with :func:`dataclasses.replace`. Every field has a default and a unit in its name.
+The simulator, the cost models and the RTL generator read the same :class:`Accelerator`: every
+knob of the generated hardware is a field here (the ``rtl`` group, ``max_shift``, ``acc_bits``),
+and ``hwsim.rtl_plan.top_geometry`` derives the top from it alone. It is built from presets, YAML
+files (unknown keys rejected, naming the key) or code, and variants are small diffs with
+:func:`dataclasses.replace` (:func:`with_pe` for another PE kind). Every field has a default and a
+unit in its name or docstring.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from typing import Any
 
 import yaml
 
-from cost_models import PE_KINDS, acc_bits_for, check_bits
-from hwsim.errors import HwsimError
+import contract
+from contract import DEFAULT_MAX_SHIFT, PE_KINDS
+from hwsim.errors import ConfigError
 
 DATAFLOWS = ("os", "ws", "is")
 
@@ -52,11 +56,28 @@ class MemoryConfig:
 
 
 @dataclass(frozen=True)
+class RtlConfig:
+    """Knobs of the generated accelerator top that the cost model does not read.
+
+    ``max_steps`` is the longest fold (kernel positions x channel words) the accumulators and
+    the weight buffer are sized for (0: 4608, or fewer when the weight buffer holds fewer
+    words); ``bias_bits`` the width of the requantization bias; ``dim_bits`` the width of the
+    descriptor's size fields (channels, height, width up to ``2**dim_bits - 1``).
+    """
+
+    max_steps: int = 0
+    bias_bits: int = 32
+    dim_bits: int = 12
+
+
+@dataclass(frozen=True)
 class Accelerator:
     """A PE array of one datapath kind with its buffers, clock and technology.
 
     ``bits`` is the operand width of activations and weights (1 for ``xnor``); ``acc_bits`` the
-    accumulator width (0: derived per layer from the reduction length). ``tech`` is the name of a
+    accumulator width (0: derived per layer from the reduction length; the generated top then
+    sizes its accumulators for ``rtl.max_steps``). ``max_shift`` is the largest weight shift P of
+    the shift datapath (weights ``s * 2**-p``, p in [0, P]). ``tech`` is the name of a
     table shipped in ``cost_models/data`` or a path to a user's YAML table. Layers whose datapath
     differs from ``pe`` (an AdderNet's full-precision first conv) run on an auxiliary array of the
     kind they need with the same geometry; its area is reported separately.
@@ -65,10 +86,12 @@ class Accelerator:
     pe: str = "mac"
     bits: int = 8
     acc_bits: int = 0
+    max_shift: int = DEFAULT_MAX_SHIFT
     clock_mhz: float = 500.0
     tech: str = "horowitz45"
     array: ArrayConfig = field(default_factory=ArrayConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    rtl: RtlConfig = field(default_factory=RtlConfig)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -88,38 +111,40 @@ class Accelerator:
     def psum_bits(self, pe: str, bits: int, k: int) -> int:
         """Accumulator / partial-sum width of a ``k``-long reduction on datapath ``pe``.
 
-        ``acc_bits`` when set, else the narrowest width that can never overflow (cost_models).
+        ``acc_bits`` when set, else :func:`contract.acc_bits` (the width the generated PE has).
         The mapping sizes the ofmap buffer with it and the cost model sizes the PE with it.
         """
-        return self.acc_bits or acc_bits_for(pe, bits, k)
+        return self.acc_bits or contract.acc_bits(pe, k, bits, max_shift=self.max_shift,
+                                                  lanes=contract.lanes_per_pe(pe, self.array.lanes))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def _positive(name: str, value: Any, kind: type = int) -> None:
+def _positive(name: str, value: Any, kind: type = int, *, zero: bool = False) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind is int:
         ok = ok and float(value).is_integer()
-    if not ok or value <= 0:
-        noun = "a positive integer" if kind is int else "a positive number"
-        raise HwsimError(f"`{name}` must be {noun}, not {value!r}")
+    if not ok or value < 0 or (value == 0 and not zero):
+        noun = ("a non-negative integer" if zero else "a positive integer") if kind is int else "a positive number"
+        raise ConfigError(f"`{name}` must be {noun}, not {value!r}")
 
 
 def validate(acc: Accelerator) -> None:
-    """Raise :class:`HwsimError` naming the first bad field of ``acc``."""
+    """Raise :class:`ConfigError` naming the first bad field of ``acc`` (what only the generated
+    RTL cannot build is checked by :func:`hwsim.rtl_plan.top_geometry`)."""
     if acc.pe not in PE_KINDS:
-        raise HwsimError(f"`pe` must be one of {', '.join(PE_KINDS)}, not {acc.pe!r}")
+        raise ConfigError(f"`pe` must be one of {', '.join(PE_KINDS)}, not {acc.pe!r}")
     _positive("bits", acc.bits)
     try:
-        check_bits(acc.pe, acc.bits)
-    except ValueError as exc:
-        raise HwsimError(str(exc)) from None
-    if acc.acc_bits != 0:
-        _positive("acc_bits", acc.acc_bits)
+        contract.check_bits(acc.pe, acc.bits)
+    except contract.ContractError as exc:
+        raise ConfigError(str(exc)) from None
+    _positive("acc_bits", acc.acc_bits, zero=True)
+    _positive("max_shift", acc.max_shift, zero=True)
     _positive("clock_mhz", acc.clock_mhz, float)
     if not isinstance(acc.tech, str) or not acc.tech:
-        raise HwsimError(f"`tech` must be a table name or a YAML path, not {acc.tech!r}")
+        raise ConfigError(f"`tech` must be a table name or a YAML path, not {acc.tech!r}")
     arr = acc.array
     _positive("array.rows", arr.rows)
     _positive("array.cols", arr.cols)
@@ -127,21 +152,31 @@ def validate(acc: Accelerator) -> None:
     if arr.vector_lanes != 0:
         _positive("array.vector_lanes", arr.vector_lanes)
     if arr.dataflow not in DATAFLOWS:
-        raise HwsimError(f"`array.dataflow` must be one of {', '.join(DATAFLOWS)}, not {arr.dataflow!r}")
+        raise ConfigError(f"`array.dataflow` must be one of {', '.join(DATAFLOWS)}, not {arr.dataflow!r}")
     mem = acc.memory
     for name in ("ifmap_sram_kib", "weight_sram_kib", "ofmap_sram_kib", "dram_bandwidth_gbps"):
         _positive(f"memory.{name}", getattr(mem, name), float)
     _positive("memory.sram_width_bits", mem.sram_width_bits)
+    _positive("rtl.max_steps", acc.rtl.max_steps, zero=True)
+    _positive("rtl.bias_bits", acc.rtl.bias_bits)
+    dim = acc.rtl.dim_bits
+    if isinstance(dim, bool) or not isinstance(dim, int) or not 2 <= dim <= 16:
+        raise ConfigError(f"`rtl.dim_bits` must be an integer from 2 to 16, not {acc.rtl.dim_bits!r}")
 
 
 def preset(pe: str) -> Accelerator:
     """The default accelerator for a PE kind: 16x16 output-stationary array, int8 (xnor: 1 bit)."""
     if pe not in PE_KINDS:
-        raise HwsimError(f"unknown PE kind {pe!r}; choose one of {', '.join(PE_KINDS)}")
-    return Accelerator(pe=pe, bits=1 if pe == "xnor" else 8)
+        raise ConfigError(f"unknown PE kind {pe!r}; choose one of {', '.join(PE_KINDS)}")
+    return Accelerator(pe=pe, bits=contract.kind_bits(pe, 8))
 
 
-_GROUPS = {"array": ArrayConfig, "memory": MemoryConfig}
+def with_pe(acc: Accelerator, pe: str) -> Accelerator:
+    """The same accelerator on another datapath, at :func:`contract.kind_bits` operand width."""
+    return dataclasses.replace(acc, pe=pe, bits=contract.kind_bits(pe, acc.bits))
+
+
+_GROUPS = {"array": ArrayConfig, "memory": MemoryConfig, "rtl": RtlConfig}
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -150,14 +185,12 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     for key, value in data.items():
         path = f"{where}{key}"
         if key not in names:
-            raise HwsimError(f"unknown key `{path}`; valid keys here: {', '.join(sorted(names))}")
+            raise ConfigError(f"unknown key `{path}`; valid keys here: {', '.join(sorted(names))}")
         if key in _GROUPS:
             if not isinstance(value, dict):
-                raise HwsimError(f"`{path}` must be a mapping of its fields, not {value!r}")
+                raise ConfigError(f"`{path}` must be a mapping of its fields, not {value!r}")
             value = _build(_GROUPS[key], value, f"{path}.")
         kwargs[key] = value
-    if cls is Accelerator:
-        return Accelerator(**kwargs)
     return cls(**kwargs)
 
 
@@ -167,7 +200,7 @@ def from_dict(data: dict[str, Any], base: Accelerator | None = None) -> Accelera
     With ``base``, the mapping is a diff on it: nested groups merge field by field.
     """
     if not isinstance(data, dict):
-        raise HwsimError(f"an accelerator config must be a mapping of fields, not {type(data).__name__}")
+        raise ConfigError(f"an accelerator config must be a mapping of fields, not {type(data).__name__}")
     merged = dataclasses.asdict(base) if base is not None else {}
     for key, value in data.items():
         if key in _GROUPS and isinstance(value, dict) and isinstance(merged.get(key), dict):
@@ -183,20 +216,20 @@ def load(path: str | Path, base: Accelerator | None = None) -> Accelerator:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise HwsimError(f"accelerator config {str(path)!r} not found; check the path") from None
+        raise ConfigError(f"accelerator config {str(path)!r} not found; check the path") from None
     except OSError as exc:
-        raise HwsimError(f"cannot read accelerator config {str(path)!r}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read accelerator config {str(path)!r}: {exc.strerror}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise HwsimError(f"accelerator config {str(path)!r} is not valid YAML{where}") from None
+        raise ConfigError(f"accelerator config {str(path)!r} is not valid YAML{where}") from None
     if data is None:
         data = {}
     try:
         return from_dict(data, base)
-    except HwsimError as exc:
-        raise HwsimError(f"{path}: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except TypeError as exc:
-        raise HwsimError(f"{path}: {exc}") from None
+        raise ConfigError(f"{path}: {exc}") from None

@@ -9,15 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from hwsim.errors import HwsimError
+from hwsim import files
+from hwsim.files import write_atomic
 from hwsim.simulate import LayerResult, Report
 
 #: Per-layer fields, in table/CSV column order.
@@ -71,27 +70,6 @@ def to_csv(report: Report) -> str:
         "energy_dram_pj": split["dram"] * 1e6, "energy_pj": totals["energy_uj"] * 1e6,
     })
     return buf.getvalue()
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def write_atomic(path: str | Path, text: str | bytes) -> None:
-    """Write ``text`` (str, or bytes for binary files) to ``path`` via a temporary file and rename;
-    raise HwsimError on failure."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise HwsimError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
-        with (os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", newline="")) as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise HwsimError(f"cannot write {str(path)!r}: {exc.strerror}") from None
 
 
 def write_json(path: str | Path, report: Report, baseline: Report | None = None) -> None:
@@ -186,9 +164,7 @@ def fpga_table(report: Report, baseline: Report | None = None) -> Table:
 
 def print_report(report: Report, baseline: Report | None = None, console: Console | None = None) -> None:
     if console is None:
-        console = Console()
-        if not console.is_terminal:  # piped or redirected: do not squeeze the table into 80 columns
-            console = Console(width=180)
+        console = files.console()
     console.print(layer_table(report))
     console.print(totals_table(report, baseline))
     area = ", ".join(f"{k} {v * 1e-6:.3f} mm2" for k, v in report.area_um2.items())

@@ -6,26 +6,27 @@ NCHW for convolutions, NC for fully connected layers. A convolution has kernel (
 padding and groups; ``K = Cg * kh * kw`` is the number of reduction positions of
 one output (``Cg = C / groups``; a fully connected layer has ``K = C``). ``clog2(K) = ceil(log2 K)``.
 
-Accumulation, per PE kind (``x`` input, ``w`` weight, sums over the K positions):
+Accumulation, per PE kind (``x`` input, ``w`` weight, sums over the K positions). The accumulator
+width ``acc_bits`` of mac, adder and shift layers is :func:`contract.acc_bits`, the exact range of
+K terms over the full two's-complement operand range, which is the width the generated PE has:
 
 * ``mac``: ``x`` signed ``bits_in``-bit, ``w`` signed ``bits_w``-bit symmetric (never -2**(bits_w-1)),
-  ``acc += x * w``. Since ``|x * w| <= 2**(bits_in-1) * (2**(bits_w-1) - 1)``, the sum fits
-  ``acc_bits = bits_in + bits_w - 1 + clog2(K)`` signed bits. Padding value 0.
-* ``adder``: ``x`` and ``w`` signed ``bits``-bit on one shared scale, ``acc -= |x - w|``; since
-  ``|x - w| <= 2**bits - 1``, ``acc_bits = bits + 1 + clog2(K)`` signed bits. Padding value 0.
+  ``acc += x * w``. Padding value 0.
+* ``adder``: ``x`` and ``w`` signed ``bits``-bit on one shared scale, ``acc -= |x - w|``, with
+  ``|x - w| <= 2**bits - 1``. Padding value 0.
 * ``shift``: ``x`` signed ``bits_in``-bit fixed point, ``w = s * 2**-p`` with ``s`` in {-1, 0, 1},
   ``p`` in [0, P]. The product is kept exact with P extra fractional bits:
   ``acc += s * (x << (P - p))``, so ``acc`` is in units of ``2**-P`` times the input scale; a term
-  reaches ``+2**(bits_in-1+P)`` (``s = -1``, most negative ``x``), so
-  ``acc_bits = bits_in + P + 1 + clog2(K)`` signed bits. Padding value 0.
+  reaches ``+2**(bits_in-1+P)`` (``s = -1``, most negative ``x``). Padding value 0.
 * ``xnor``: ``x`` and ``w`` are bits (1 means +1, 0 means -1); padded positions are bit 0 (-1), so
-  every output counts all K positions: ``dot = K - 2 * popcount(x XOR w)``, in [-K, K],
-  ``acc_bits = clog2(K + 1) + 1`` signed bits.
+  every output counts all K positions: ``dot = K - 2 * popcount(x XOR w)``, in [-K, K]; the
+  layer's ``acc_bits`` is that of the dot, :func:`contract.dot_bits` (the PE itself counts
+  agreeing lanes, ``dot = 2 * count - K`` in the output stage).
 
 Output stage:
 
 * ``mac``, ``adder``, ``shift`` requantize per output channel ``o`` with a signed ``MULT_BITS``-bit
-  multiplier ``M[o]``, a right shift ``S[o]`` in [1, 62] and an integer bias ``B[o]`` in accumulator
+  multiplier ``M[o]``, a right shift ``S[o]`` in [RSHIFT_MIN, RSHIFT_MAX] = [1, 62] and an integer bias ``B[o]`` in accumulator
   units (``bias_bits`` signed bits; it can start the accumulator):
   ``y = clamp(((acc + B) * M + 2**(S-1)) >> S, -2**(bits_out-1), 2**(bits_out-1) - 1)`` where
   ``>>`` is the arithmetic shift, i.e. round half up (towards +inf); then ``y = max(y, 0)`` if
@@ -42,29 +43,21 @@ Dequantize an output with ``y_int * out_scale[o] + out_offset[o]`` (see :func:`d
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MULT_BITS", "PE_KINDS", "QLayer", "acc_bits", "dequantize", "int_forward"]
+from contract import DEFAULT_MAX_SHIFT, acc_bits, conv_out_size, dot_bits
 
-PE_KINDS = ("mac", "adder", "shift", "xnor")
-MULT_BITS = 16
+__all__ = ["QLayer", "dequantize", "int_forward", "layer_acc_bits"]
 
 
-def acc_bits(pe: str, reduction: int, bits_in: int, bits_w: int = 0, max_shift: int = 0) -> int:
-    """Signed accumulator width that holds any sum of ``reduction`` terms of kind ``pe`` (see module doc)."""
-    clog2 = math.ceil(math.log2(reduction)) if reduction > 1 else 0
-    if pe == "mac":
-        return bits_in + bits_w - 1 + clog2
-    if pe == "adder":
-        return bits_in + 1 + clog2
-    if pe == "shift":
-        return bits_in + max_shift + 1 + clog2
+def layer_acc_bits(pe: str, reduction: int, bits_in: int, max_shift: int = DEFAULT_MAX_SHIFT) -> int:
+    """``acc_bits`` of a layer of kind ``pe`` with ``reduction`` positions (see the module doc):
+    the PE accumulator's :func:`contract.acc_bits`, or the xnor dot's :func:`contract.dot_bits`."""
     if pe == "xnor":
-        return math.ceil(math.log2(reduction + 1)) + 1
-    raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {pe!r}")
+        return dot_bits(reduction)
+    return acc_bits(pe, reduction, bits_in, max_shift=max_shift)
 
 
 @dataclass(frozen=True)
@@ -202,8 +195,8 @@ def int_forward(q: QLayer, x: np.ndarray) -> np.ndarray:
     if not q.conv:
         return y.reshape(n, q.out_channels)
     (kh, kw), (sh, sw), (ph, pw) = q.kernel_size, q.stride, q.padding
-    return y.reshape(n, q.out_channels, (x.shape[2] + 2 * ph - kh) // sh + 1,
-                     (x.shape[3] + 2 * pw - kw) // sw + 1)
+    return y.reshape(n, q.out_channels, conv_out_size(x.shape[2], kh, sh, ph),
+                     conv_out_size(x.shape[3], kw, sw, pw))
 
 
 def dequantize(q: QLayer, y: np.ndarray) -> np.ndarray:

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contract import DEFAULT_MAX_SHIFT, conv_out_size
+
 __all__ = [
     "PE_LAYERS", "Adder2d", "AdderLinear", "BinaryConv2d", "BinaryLinear", "ShiftConv2d",
     "ShiftLinear", "binary_sign", "geometry", "make_like", "pe_kind_of", "round_ste",
@@ -42,7 +44,7 @@ def _unfold(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 
 def _out_hw(x: torch.Tensor, conv: nn.Conv2d) -> tuple[int, int]:
     (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
-    return (x.shape[2] + 2 * ph - kh) // sh + 1, (x.shape[3] + 2 * pw - kw) // sw + 1
+    return conv_out_size(x.shape[2], kh, sh, ph), conv_out_size(x.shape[3], kw, sw, pw)
 
 
 def _chunks(cols: torch.Tensor, w: torch.Tensor) -> list[slice]:
@@ -248,7 +250,7 @@ class ShiftConv2d(_ShiftMixin, nn.Conv2d):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-                 groups: int = 1, bias: bool = False, *, max_shift: int = 7) -> None:
+                 groups: int = 1, bias: bool = False, *, max_shift: int = DEFAULT_MAX_SHIFT) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups=groups,
                          bias=bias)
         self._split_weight(max_shift)
@@ -261,7 +263,7 @@ class ShiftLinear(_ShiftMixin, nn.Linear):
     """Shift fully connected layer: weights ``s * 2**-p`` as :class:`ShiftConv2d`."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = False, *,
-                 max_shift: int = 7) -> None:
+                 max_shift: int = DEFAULT_MAX_SHIFT) -> None:
         super().__init__(in_features, out_features, bias=bias)
         self._split_weight(max_shift)
 

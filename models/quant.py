@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.intref import MULT_BITS, QLayer, acc_bits
+from contract import HARDWARE_BITS, MULT_BITS, RSHIFT_MAX, RSHIFT_MIN, weight_code_bits
+from models.intref import QLayer, layer_acc_bits
 from models.layers import geometry, pe_kind_of
 
 __all__ = ["QUANTIZERS", "quantize", "quantize_adder", "quantize_input", "quantize_mac",
@@ -45,8 +46,9 @@ def _qmax(bits: int) -> int:
 
 
 def _check_bits(name: str, bits: object) -> int:
-    if not isinstance(bits, int) or isinstance(bits, bool) or not 2 <= bits <= 16:
-        raise ValueError(f"{name} must be an integer in 2..16, not {bits!r}")
+    lo, hi = HARDWARE_BITS
+    if not isinstance(bits, int) or isinstance(bits, bool) or not lo <= bits <= hi:
+        raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {bits!r}")
     return bits
 
 
@@ -112,7 +114,7 @@ def _multiplier(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     top = m >= 1 << (MULT_BITS - 1)  # rounded up to the next power of two
     m[top] /= 2
     s[top] -= 1
-    bad = np.flatnonzero((s < 1) | (s > 62))
+    bad = np.flatnonzero((s < RSHIFT_MIN) | (s > RSHIFT_MAX))
     if bad.size:
         raise ValueError(f"requantization factor {r[bad[0]]:.3g} of channel {bad[0]} is out of range")
     return (np.sign(r) * m).astype(np.int64), s.astype(np.int64)
@@ -155,7 +157,7 @@ def quantize_mac(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 8
     w_int = np.round(w / s_w.reshape(-1, *[1] * (w.ndim - 1))).astype(np.int64)
     scale_in = in_range / _qmax(bits)
     k = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel_size"])
-    return _requantized(geo, layer, bn, scale_in * s_w, acc_bits("mac", k, bits, bits),
+    return _requantized(geo, layer, bn, scale_in * s_w, layer_acc_bits("mac", k, bits),
                         bits_out=bits_out, out_range=out_range, relu=relu, pe="mac",
                         bits_in=bits, bits_w=bits, max_shift=0, scale_in=scale_in, weight=w_int)
 
@@ -173,7 +175,7 @@ def quantize_adder(layer: nn.Module, bn: nn.Module | None = None, *, bits: int =
     scale = max(in_range, float(np.abs(w).max())) / _qmax(bits)
     k = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel_size"])
     return _requantized(geo, layer, bn, np.full(geo["out_channels"], scale),
-                        acc_bits("adder", k, bits), bits_out=bits_out, out_range=out_range,
+                        layer_acc_bits("adder", k, bits), bits_out=bits_out, out_range=out_range,
                         relu=relu, pe="adder", bits_in=bits, bits_w=bits, max_shift=0,
                         scale_in=scale, weight=np.round(w / scale).astype(np.int64))
 
@@ -193,9 +195,9 @@ def quantize_shift(layer: nn.Module, bn: nn.Module | None = None, *, bits: int =
     scale_in = in_range / _qmax(bits)
     k = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel_size"])
     return _requantized(geo, layer, bn, np.full(geo["out_channels"], scale_in * 2.0 ** -big_p),
-                        acc_bits("shift", k, bits, max_shift=big_p), bits_out=bits_out,
+                        layer_acc_bits("shift", k, bits, max_shift=big_p), bits_out=bits_out,
                         out_range=out_range, relu=relu, pe="shift", bits_in=bits,
-                        bits_w=2 + big_p.bit_length(), max_shift=big_p, scale_in=scale_in,
+                        bits_w=weight_code_bits(big_p), max_shift=big_p, scale_in=scale_in,
                         weight=sign, shift=shift)
 
 
@@ -214,7 +216,7 @@ def quantize_xnor(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 
     g, h = _fold(layer, bn)
     c = g * alpha
     k = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel_size"])
-    dot_width = acc_bits("xnor", k, 1)
+    dot_width = layer_acc_bits("xnor", k, 1)
     common = dict(geo, pe="xnor", bits_in=1, bits_w=1, acc_bits=dot_width, bias_bits=0,
                   max_shift=0, relu=False, binary_out=binary_out, scale_in=1.0,
                   weight=(w >= 0).astype(np.int64))

@@ -1,10 +1,11 @@
 """Amaranth generator of the accelerators that hwsim costs (PEs, PE array, buffers, controller).
 
-Reads only :mod:`hwsim.accelerator`. Modules:
+Reads only :mod:`contract`, the :class:`~hwsim.accelerator.Accelerator` and its pure-Python plan
+(:mod:`hwsim.rtl_plan`: geometry, word widths, capacity). Modules:
 
-* :mod:`rtl.pe` -- one :class:`~rtl.pe.ProcessingElement` per PE kind (:class:`~rtl.pe.MacPE`,
-  :class:`~rtl.pe.AdderPE`, :class:`~rtl.pe.ShiftPE`, :class:`~rtl.pe.XnorPE`), all with the same
-  ports and a two-stage pipeline after the operand registers, bit-exact with models.intref;
+* :mod:`rtl.pe` -- :class:`~rtl.pe.PESpec` (shapes from the parameters, nothing built) and one
+  :class:`~rtl.pe.ProcessingElement` per PE kind, all with the same ports and a two-stage
+  pipeline after the operand registers, bit-exact with models.intref;
 * :mod:`rtl.array` -- :class:`~rtl.array.SystolicArray`, an output-stationary ``rows x cols``
   array running one GEMM fold, and :func:`~rtl.array.fold_cycles`;
 * :mod:`rtl.requant` -- :class:`~rtl.requant.OutputStage`: per-channel requantization (mac,
@@ -14,8 +15,9 @@ Reads only :mod:`hwsim.accelerator`. Modules:
   its exact cycles are :func:`hwsim.rtl_timing.layer_cycles`;
 * :mod:`rtl.host` -- the host's side of the top: a quantized layer to descriptor and beats, result
   beats back to the integer output;
-* :mod:`rtl.emit` -- Verilog emission, Verilator lint, :func:`~rtl.emit.generate` (PE and array)
-  and :func:`~rtl.emit.generate_top` (the top) with their JSON manifests;
+* :mod:`rtl.emit` -- Verilog emission and :func:`~rtl.emit.generate` (PE, array and top of an
+  Accelerator, linted, with one manifest);
+* :mod:`rtl.tools` -- Verilator, Yosys and nextpnr lookup, lint, the tool errors;
 * :mod:`rtl.synth` -- :func:`~rtl.synth.synthesize`: Yosys for xc7 / ice40 / ecp5 and nextpnr,
   parsed into LUTs, FFs, carry cells, DSPs, BRAMs and Fmax.
 
@@ -23,7 +25,7 @@ Not yet: overlap of load, compute and store (double buffering); layers larger th
 are not tiled through DRAM.
 """
 
-from rtl.emit import generate, generate_top
+from rtl.emit import generate
 from rtl.synth import synthesize
 
-__all__ = ["generate", "generate_top", "synthesize"]
+__all__ = ["generate", "synthesize"]

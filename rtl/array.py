@@ -31,7 +31,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.pe import PORT_TO_ACC_CYCLES, PEFactory, ProcessingElement, check_int
+from rtl.pe import PORT_TO_ACC_CYCLES, PESpec, check_int
 
 __all__ = ["SystolicArray", "fold_cycles"]
 
@@ -49,35 +49,29 @@ class SystolicArray(wiring.Component):
     -------------------------
     rows, cols : int
         Array size (positive).
-    pe : callable
-        Makes one PE (e.g. ``functools.partial(MacPE, bits=8, k=64)``); every PE is alike.
+    pe : PESpec
+        The PE (e.g. ``PESpec("mac", bits=8, k=64)``); every PE is alike.
 
     Members
     -------
     i_operands : In(stream.Signature(StructLayout({"x": ArrayLayout(x_shape, rows),
                                                    "w": ArrayLayout(w_shape, cols), "last": 1})))
         One reduction step of the fold: ``x[r] = A[r, k]``, ``w[c] = B[k, c]``; ``last`` marks the
-        fold's final step. A fold is at most ``pe().steps`` beats (the accumulators are sized for
+        fold's final step. A fold is at most ``pe.steps`` beats (the accumulators are sized for
         that). ``ready`` is low from the last beat until the fold's results have all left.
     o_results : Out(stream.Signature(ArrayLayout(acc_shape, cols)))
         The accumulators, one row per transfer: transfer ``j`` carries row ``rows - 1 - j``.
         Back-pressure holds the drain.
     """
 
-    def __init__(self, *, rows: int, cols: int, pe: PEFactory) -> None:
+    def __init__(self, *, rows: int, cols: int, pe: PESpec) -> None:
         self.rows = check_int("rows", rows, 1)
         self.cols = check_int("cols", cols, 1)
-        proto = pe() if callable(pe) else None
-        if isinstance(proto, ProcessingElement):
-            proto._MustUse__silence = True  # a probe read for its shapes, never elaborated
-        else:
-            raise TypeError(f"`pe` must be a callable returning a ProcessingElement, not {pe!r}")
-        self._pe = pe
-        self.kind = proto.kind
-        self.steps = proto.steps
-        self.acc_shape = proto.acc_shape
-        self.x_shape, self.w_shape = proto.x_shape, proto.w_shape
-        proto._MustUse__silence = True  # only read for its shapes
+        if not isinstance(pe, PESpec):
+            raise TypeError(f"`pe` must be a PESpec, not {pe!r}")
+        self.pe = pe
+        self.kind, self.steps, self.acc_shape = pe.kind, pe.steps, pe.acc_shape
+        self.x_shape, self.w_shape = pe.x_shape, pe.w_shape
         super().__init__({
             "i_operands": In(stream.Signature(data.StructLayout({
                 "x": data.ArrayLayout(self.x_shape, rows),
@@ -89,7 +83,7 @@ class SystolicArray(wiring.Component):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         rows, cols = self.rows, self.cols
-        grid = [[self._pe() for _ in range(cols)] for _ in range(rows)]
+        grid = [[self.pe.build() for _ in range(cols)] for _ in range(rows)]
         for r, line in enumerate(grid):
             for c, pe in enumerate(line):
                 m.submodules[f"pe_{r}_{c}"] = pe

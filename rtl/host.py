@@ -1,6 +1,6 @@
 """The host's side of :class:`~rtl.top.LayerAccelerator`: a layer's beats in, its outputs back.
 
-:func:`program` turns an integer layer (any object with the fields of ``models.intref.QLayer``;
+:func:`program` turns an integer layer (a :class:`QLayerLike`: the fields of ``models.intref.QLayer``;
 rtl does not import models) and its input into the descriptor and the parameter, weight and
 activation beats in the buffer layouts of :mod:`rtl.top`; :func:`unpack` turns the result beats
 into the array :func:`models.intref.int_forward` returns. Batch 1.
@@ -8,48 +8,43 @@ into the array :func:`models.intref.int_forward` returns. Batch 1.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 from amaranth.hdl import Const, Shape
 
+from hwsim.errors import DoesNotFit
+from hwsim.rtl_plan import LayerPlan, LayerShape, TopGeometry, plan as plan_shape
 from rtl.pe import encode_shift_weight
-from rtl.top import GEOMETRY_BITS, LayerAccelerator
+from rtl.top import LayerAccelerator
 
-__all__ = ["LayerPlan", "LayerProgram", "plan", "program", "unpack"]
+__all__ = ["LayerProgram", "QLayerLike", "layer_shape", "plan", "program", "unpack"]
 
 
-@dataclass(frozen=True)
-class LayerPlan:
-    """Geometry of one layer on one accelerator (names as in :mod:`rtl.top`)."""
+class QLayerLike(Protocol):
+    """The fields of ``models.intref.QLayer`` that the host reads (rtl does not import models)."""
 
-    groups: int
-    in_ch: int
-    out_ch: int
-    in_h: int
-    in_w: int
-    out_h: int
-    out_w: int
-    kernel: tuple[int, int]
+    pe: str
+    conv: bool
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, int]
     stride: tuple[int, int]
     padding: tuple[int, int]
-    tiles: int
-    channel_words: int
-    steps: int
-    row_tiles: int
-
-    @property
-    def folds(self) -> int:
-        return self.row_tiles * self.groups * self.tiles
-
-    def words(self, rows: int) -> dict[str, int]:
-        """Buffer words the layer needs, keyed like the accelerator's ``*_words`` parameters."""
-        tiles = self.groups * self.tiles
-        return {"act_words": self.groups * self.in_h * self.in_w * self.channel_words,
-                "weight_words": tiles * self.steps, "param_words": tiles,
-                "out_words": self.folds * rows}
+    groups: int
+    bits_in: int
+    bits_out: int
+    max_shift: int
+    relu: bool
+    binary_out: bool
+    weight: np.ndarray
+    shift: np.ndarray | None
+    multiplier: np.ndarray | None
+    rshift: np.ndarray | None
+    bias: np.ndarray | None
+    threshold: np.ndarray | None
+    compare_sign: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -65,49 +60,30 @@ class LayerProgram:
     result_beats: int
 
 
-def plan(top: LayerAccelerator, q: Any, in_hw: tuple[int, int] = (1, 1)) -> LayerPlan:
-    """The :class:`LayerPlan` of layer ``q`` with input size ``in_hw`` on ``top``.
+def layer_shape(q: QLayerLike, in_hw: tuple[int, int] = (1, 1)) -> LayerShape:
+    """The :class:`~hwsim.rtl_plan.LayerShape` of integer layer ``q`` on an ``in_hw`` input."""
+    if not q.conv:
+        return LayerShape(False, q.in_channels, q.out_channels)
+    return LayerShape(True, q.in_channels, q.out_channels, *in_hw, tuple(q.kernel_size),
+                      tuple(q.stride), tuple(q.padding), q.groups)
 
-    Raises ValueError naming the first mismatch: PE kind or widths other than the accelerator's,
-    a descriptor field too wide, a fold longer than ``max_steps``, a buffer too small.
+
+def plan(geo: TopGeometry, q: QLayerLike, in_hw: tuple[int, int] = (1, 1)) -> LayerPlan:
+    """The :class:`~hwsim.rtl_plan.LayerPlan` of layer ``q`` with input size ``in_hw`` on the
+    top of ``geo`` (pure: nothing is built, so a command can call it before a slow build).
+
+    Raises :class:`~hwsim.errors.DoesNotFit` naming the first mismatch: PE kind or widths other
+    than the accelerator's, then what :func:`hwsim.rtl_plan.plan` finds too large.
     """
-    if q.pe != top.kind:
-        raise ValueError(f"layer is of PE kind {q.pe}, the accelerator of {top.kind}")
-    if q.pe != "xnor" and q.bits_in != top.bits:
-        raise ValueError(f"layer has {q.bits_in}-bit inputs, the accelerator {top.bits}-bit")
-    if q.pe != "xnor" and q.bits_out != top.bits:
-        raise ValueError(f"layer has {q.bits_out}-bit outputs, the accelerator {top.bits}-bit")
-    if q.pe == "shift" and q.max_shift != top.max_shift:
-        raise ValueError(f"layer has max_shift={q.max_shift}, the accelerator {top.max_shift}")
-    kernel = tuple(q.kernel_size) if q.conv else (1, 1)
-    stride = tuple(q.stride) if q.conv else (1, 1)
-    padding = tuple(q.padding) if q.conv else (0, 0)
-    in_h, in_w = in_hw if q.conv else (1, 1)
-    out_h = (in_h + 2 * padding[0] - kernel[0]) // stride[0] + 1
-    out_w = (in_w + 2 * padding[1] - kernel[1]) // stride[1] + 1
-    groups = q.groups if q.conv else 1
-    in_ch, out_ch = q.in_channels // groups, q.out_channels // groups
-    fields = {"in_h": in_h, "in_w": in_w, "out_h": out_h, "out_w": out_w, "in_ch": in_ch,
-              "out_ch": out_ch, "groups": groups}
-    fields.update(zip(("kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w"),
-                      kernel + stride + padding))
-    for name, value in fields.items():
-        width = GEOMETRY_BITS if name.startswith(("kernel", "stride", "pad")) else top.dim_bits
-        if value >= 1 << width:
-            raise ValueError(f"`{name}` of {value} does not fit the descriptor's {width}-bit field")
-    words = math.ceil(in_ch / top.lanes)
-    result = LayerPlan(groups=groups, in_ch=in_ch, out_ch=out_ch, in_h=in_h, in_w=in_w,
-                       out_h=out_h, out_w=out_w, kernel=kernel, stride=stride, padding=padding,
-                       tiles=math.ceil(out_ch / top.cols), channel_words=words,
-                       steps=kernel[0] * kernel[1] * words,
-                       row_tiles=math.ceil(out_h * out_w / top.rows))
-    if result.steps > top.max_steps:
-        raise ValueError(f"a fold of {result.steps} steps exceeds max_steps={top.max_steps}")
-    for name, need in result.words(top.rows).items():
-        if need > top.words[name]:
-            raise ValueError(f"layer needs {need} {name.replace('_words', '')} buffer words, "
-                             f"the buffer holds {top.words[name]}")
-    return result
+    if q.pe != geo.pe:
+        raise DoesNotFit(f"layer is of PE kind {q.pe}, the accelerator of {geo.pe}")
+    if q.pe != "xnor" and q.bits_in != geo.bits:
+        raise DoesNotFit(f"layer has {q.bits_in}-bit inputs, the accelerator {geo.bits}-bit")
+    if q.pe != "xnor" and q.bits_out != geo.bits:
+        raise DoesNotFit(f"layer has {q.bits_out}-bit outputs, the accelerator {geo.bits}-bit")
+    if q.pe == "shift" and q.max_shift != geo.max_shift:
+        raise DoesNotFit(f"layer has max_shift={q.max_shift}, the accelerator {geo.max_shift}")
+    return plan_shape(geo, layer_shape(q, in_hw))
 
 
 def _pack(values: list[int], width: int) -> int:
@@ -119,9 +95,9 @@ def _bits(values: np.ndarray) -> int:
     return sum(int(b) << i for i, b in enumerate(values))
 
 
-def program(top: LayerAccelerator, q: Any, x: np.ndarray) -> LayerProgram:
+def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray) -> LayerProgram:
     """All beats of layer ``q`` on input ``x`` (``(1, C, H, W)`` or ``(1, C)``); see :func:`plan`."""
-    p = plan(top, q, tuple(x.shape[2:]) if q.conv else (1, 1))
+    p = plan(top.geo, q, tuple(x.shape[2:]) if q.conv else (1, 1))
     lanes, cols = top.lanes, top.cols
     xnor = q.pe == "xnor"
     w = q.weight.reshape(q.out_channels, p.in_ch, *p.kernel)
@@ -167,28 +143,24 @@ def program(top: LayerAccelerator, q: Any, x: np.ndarray) -> LayerProgram:
                         acts.append(_bits(chans))
                     else:
                         acts.append(int(img[g, cw, iy, ix]) & ((1 << top.bits) - 1))
-    fields = {"in_h": p.in_h, "in_w": p.in_w, "out_h": p.out_h, "out_w": p.out_w,
-              "in_ch": p.in_ch, "out_ch": p.out_ch, "groups": p.groups,
-              "kernel_h": p.kernel[0], "kernel_w": p.kernel[1], "stride_h": p.stride[0],
-              "stride_w": p.stride[1], "pad_h": p.padding[0], "pad_w": p.padding[1],
-              "relu": int(bool(q.relu)), "binary_out": int(bool(q.binary_out))}
+    fields = {**p.descriptor(), "relu": int(bool(q.relu)), "binary_out": int(bool(q.binary_out))}
     return LayerProgram(plan=p, descriptor=Const.cast(top.descriptor.const(fields)).value,
                         params=params, weights=weights, acts=acts,
                         result_beats=p.folds * top.rows)
 
 
-def _param(q: Any, o: int, top: LayerAccelerator) -> dict[str, int]:
+def _param(q: QLayerLike, o: int, top: LayerAccelerator) -> dict[str, int]:
     if q.pe == "xnor":
         if not q.binary_out:
             return {}
         return {"threshold": int(q.threshold[o]), "negate": int(q.compare_sign[o] < 0)}
     bias = int(q.bias[o])
-    if not -(1 << (top.output.bias_bits - 1)) <= bias < 1 << (top.output.bias_bits - 1):
-        raise ValueError(f"bias {bias} of channel {o} does not fit {top.output.bias_bits} bits")
+    if not -(1 << (top.bias_bits - 1)) <= bias < 1 << (top.bias_bits - 1):
+        raise DoesNotFit(f"bias {bias} of channel {o} does not fit {top.bias_bits} bits; raise rtl.bias_bits")
     return {"bias": bias, "mult": int(q.multiplier[o]), "shift": int(q.rshift[o])}
 
 
-def unpack(top: LayerAccelerator, q: Any, prog: LayerProgram, beats: list[int]) -> np.ndarray:
+def unpack(top: LayerAccelerator, q: QLayerLike, prog: LayerProgram, beats: list[int]) -> np.ndarray:
     """The layer output (as ``int_forward``: ``(1, O, out_h, out_w)`` or ``(1, O)``) from the
     ``prog.result_beats`` result words, discarding rows past M and lanes past the channels."""
     p = prog.plan

@@ -12,40 +12,38 @@ of one accumulation term, and its two arithmetic stages::
     stage 2: ``acc <= (first ? 0 : acc) + addend + carry``   with ``addend, carry = second_stage(p)``
                                       (adder and shift fold their conditional negation in here)
 
-so the pipeline is two stages deep after the operand registers, as in
-:data:`cost_models.datapath.PIPELINE_CYCLES`: an operand pair presented on ``i_x``/``i_w`` with
+so the pipeline is two stages deep after the operand registers, :data:`contract.PIPELINE_CYCLES`: an operand pair presented on ``i_x``/``i_w`` with
 ``i_valid`` in cycle ``t`` is in the operand registers in cycle ``t + 1``, in the pipeline register
 in cycle ``t + 2`` and has been added into ``o_acc`` in cycle ``t + 3``
 (:data:`PORT_TO_ACC_CYCLES`).
 
-Overflow cannot happen silently: the accumulator is sized at construction for ``k`` reduction
-positions from the exact range of one term (:meth:`ProcessingElement.term_range`) and a too small
-``acc_bits`` raises ValueError. A PE accumulates at most :attr:`ProcessingElement.steps` valid
-operand pairs after ``i_first`` (``k``, or ``ceil(k / lanes)`` words for xnor); the driver (the
-array's controller) guarantees that bound.
+Shapes are pure functions of the parameters: a :class:`PESpec` (kind, widths, ``k``) gives the
+operand and accumulator shapes without building anything, and builds the PE on demand. Overflow
+cannot happen silently: the accumulator is :func:`contract.acc_bits` wide for ``k`` reduction
+positions (the exact range of :func:`contract.term_range` summed over the steps) and a too small
+``acc_bits`` raises ValueError. A PE accumulates at most :attr:`PESpec.steps` valid operand pairs
+after ``i_first`` (``k``, or ``ceil(k / lanes)`` words for xnor); the driver (the array's
+controller) guarantees that bound.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, ShapeLike, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["PE_CLASSES", "PEFactory", "PIPELINE_CYCLES", "PORT_TO_ACC_CYCLES", "AdderPE", "MacPE",
-           "ProcessingElement", "ShiftPE", "XnorPE", "check_int", "encode_shift_weight", "range_shape",
+import contract
+from contract import DEFAULT_MAX_SHIFT, HARDWARE_BITS, MAX_SHIFT_LIMIT, PIPELINE_CYCLES, PE_KINDS
+
+__all__ = ["PE_CLASSES", "PORT_TO_ACC_CYCLES", "AdderPE", "MacPE", "PESpec", "ProcessingElement",
+           "ShiftPE", "XnorPE", "check_int", "encode_shift_weight", "range_shape",
            "shift_weight_layout"]
 
-#: Register stages between the operand registers and the accumulator (cost_models' count).
-PIPELINE_CYCLES = 2
 #: Clock edges from an operand pair on the input ports to its term being in ``o_acc``.
 PORT_TO_ACC_CYCLES = PIPELINE_CYCLES + 1
-
-MAX_BITS = 16
-MAX_SHIFT = 16
 
 
 def check_int(name: str, value: Any, lo: int, hi: int | None = None, *, what: str = "") -> int:
@@ -64,9 +62,88 @@ def check_int(name: str, value: Any, lo: int, hi: int | None = None, *, what: st
 
 def range_shape(lo: int, hi: int) -> Shape:
     """The narrowest shape holding every integer in ``[lo, hi]`` (signed iff ``lo < 0``)."""
-    if lo < 0:
-        return signed(max((-lo - 1).bit_length(), hi.bit_length()) + 1)
-    return unsigned(max(hi.bit_length(), 1))
+    return Shape(*contract.range_width(lo, hi))
+
+
+def shift_weight_layout(max_shift: int) -> data.StructLayout:
+    """Layout of one shift weight code: ``shift`` (p), ``sign`` (1 is negative), ``zero`` (s = 0).
+
+    :func:`contract.weight_code_bits` bits, p in the low field. Codes with ``p > P`` are outside
+    the contract.
+    """
+    return data.StructLayout({"shift": unsigned(contract.shift_field_bits(max_shift)),
+                              "sign": unsigned(1), "zero": unsigned(1)})
+
+
+@dataclass(frozen=True)
+class PESpec:
+    """What one PE is, checked on entry; shapes are computed, nothing is built until :meth:`build`.
+
+    ``kind`` is a PE kind; ``bits`` the operand width (xnor: 1); ``k`` the reduction positions
+    the accumulator is sized for; ``lanes`` the binary lanes per beat (xnor only; ignored
+    otherwise); ``max_shift`` the largest weight shift P (shift only); ``acc_bits`` the
+    accumulator width, None for :func:`contract.acc_bits`. Raises TypeError for a non-integer,
+    ValueError for a value out of range, naming the parameter.
+    """
+
+    kind: str
+    bits: int
+    k: int
+    lanes: int = 1
+    max_shift: int = DEFAULT_MAX_SHIFT
+    acc_bits: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PE_KINDS:
+            raise ValueError(f"`pe` must be one of {', '.join(PE_CLASSES)}, not {self.kind!r}")
+        if self.kind == "xnor":
+            if isinstance(self.bits, bool) or not isinstance(self.bits, int):
+                raise TypeError(f"`bits` must be 1 for the xnor PE, not {self.bits!r}")
+            if self.bits != 1:
+                raise ValueError(f"`bits` must be 1 for the xnor PE, not {self.bits!r}")
+            check_int("lanes", self.lanes, 1)
+        else:
+            check_int("bits", self.bits, *HARDWARE_BITS)
+            object.__setattr__(self, "lanes", 1)
+        check_int("k", self.k, 1)
+        if self.kind == "shift":
+            check_int("max_shift", self.max_shift, 0, MAX_SHIFT_LIMIT)
+        if self.acc_bits is not None:
+            check_int("acc_bits", self.acc_bits, 1)
+            need = self._exact().width
+            if self.acc_bits < need:
+                raise ValueError(f"`acc_bits` of {self.acc_bits} cannot hold a {self.kind} reduction of "
+                                 f"k={self.k}; it needs at least {need}")
+
+    def _exact(self) -> Shape:
+        return range_shape(*contract.acc_range(self.kind, self.k, self.bits, max_shift=self.max_shift,
+                                               lanes=self.lanes))
+
+    @property
+    def steps(self) -> int:
+        """Most valid operand pairs one accumulation may take."""
+        return contract.steps(self.kind, self.k, self.lanes)
+
+    @property
+    def x_shape(self) -> ShapeLike:
+        return unsigned(self.lanes) if self.kind == "xnor" else signed(self.bits)
+
+    @property
+    def w_shape(self) -> ShapeLike:
+        if self.kind == "xnor":
+            return unsigned(self.lanes)
+        return shift_weight_layout(self.max_shift) if self.kind == "shift" else signed(self.bits)
+
+    @property
+    def acc_shape(self) -> Shape:
+        exact = self._exact()
+        return exact if self.acc_bits is None else Shape(self.acc_bits, exact.signed)
+
+    def build(self) -> ProcessingElement:
+        """The PE component of this spec."""
+        extra: dict[str, Any] = {"xnor": {"lanes": self.lanes},
+                                 "shift": {"max_shift": self.max_shift}}.get(self.kind, {})
+        return PE_CLASSES[self.kind](bits=self.bits, k=self.k, acc_bits=self.acc_bits, **extra)
 
 
 def _popcount(bits: Value) -> Value:
@@ -86,20 +163,14 @@ def _negate_if(value: Value, negate: Value) -> tuple[Value, Value]:
 class ProcessingElement(wiring.Component):
     """One PE: accumulate ``k`` terms ``f(x, w)`` of one kind, forward operands, shift out the sum.
 
-    Parameters (keyword-only, shared by all kinds)
-    ----------------------------------------------
-    k : int
-        Reduction length this PE is sized for (binary positions for xnor).
-    acc_bits : int or None
-        Accumulator width; None takes the narrowest width that holds any sum of ``k`` terms.
-        ValueError if it is narrower than that.
+    Each kind's constructor takes keyword-only ``bits``, ``k`` (the reduction length the PE is
+    sized for; binary positions for xnor), ``acc_bits`` (None: :func:`contract.acc_bits`) and its
+    own parameters (xnor ``lanes``, shift ``max_shift``), and checks them through :class:`PESpec`.
 
     Attributes
     ----------
-    x_shape, w_shape, acc_shape : Shape or Layout
-        Shapes of the operands and of the accumulator.
-    steps : int
-        Most valid operand pairs one accumulation may take.
+    spec : PESpec
+        The parameters; ``x_shape``, ``w_shape``, ``acc_shape`` and ``steps`` are its shapes.
 
     Members
     -------
@@ -126,18 +197,10 @@ class ProcessingElement(wiring.Component):
 
     kind: str = ""
 
-    def __init__(self, *, k: int, acc_bits: int | None = None) -> None:
-        self.k = check_int("k", k, 1)
-        lo, hi = self.term_range()
-        need = range_shape(min(self.steps * lo, 0), max(self.steps * hi, 0))
-        if acc_bits is None:
-            self.acc_shape = need
-        else:
-            check_int("acc_bits", acc_bits, 1)
-            if acc_bits < need.width:
-                raise ValueError(f"`acc_bits` of {acc_bits} cannot hold a {self.kind} reduction of "
-                                 f"k={k}; it needs at least {need.width}")
-            self.acc_shape = Shape(acc_bits, need.signed)
+    def __init__(self, spec: PESpec) -> None:
+        self.spec = spec
+        self.k, self.bits, self.steps = spec.k, spec.bits, spec.steps
+        self.x_shape, self.w_shape, self.acc_shape = spec.x_shape, spec.w_shape, spec.acc_shape
         super().__init__({
             "i_x": In(self.x_shape), "i_w": In(self.w_shape),
             "i_valid": In(1), "i_first": In(1),
@@ -146,22 +209,6 @@ class ProcessingElement(wiring.Component):
             "i_shift": In(1), "i_acc": In(self.acc_shape),
             "o_acc": Out(self.acc_shape),
         })
-
-    @property
-    def steps(self) -> int:
-        return self.k
-
-    @property
-    def x_shape(self) -> ShapeLike:
-        return signed(self.bits)
-
-    @property
-    def w_shape(self) -> ShapeLike:
-        return signed(self.bits)
-
-    def term_range(self) -> tuple[int, int]:
-        """Smallest and largest value one step adds to the accumulator, over all operands."""
-        raise NotImplementedError
 
     def first_stage(self, x: Value, w: Value) -> Value:
         """Stage-1 arithmetic on the operand registers; its result is the pipeline register."""
@@ -192,10 +239,6 @@ class ProcessingElement(wiring.Component):
         return m
 
 
-def _check_bits(bits: Any) -> int:
-    return check_int("bits", bits, 2, MAX_BITS)
-
-
 class MacPE(ProcessingElement):
     """Multiply-accumulate PE: ``acc += x * w`` on signed ``bits``-bit operands.
 
@@ -206,12 +249,7 @@ class MacPE(ProcessingElement):
     kind = "mac"
 
     def __init__(self, *, bits: int = 8, k: int, acc_bits: int | None = None) -> None:
-        self.bits = _check_bits(bits)
-        super().__init__(k=k, acc_bits=acc_bits)
-
-    def term_range(self) -> tuple[int, int]:
-        half = 1 << (self.bits - 1)
-        return -half * (half - 1), half * half
+        super().__init__(PESpec("mac", bits, k, acc_bits=acc_bits))
 
     def first_stage(self, x: Value, w: Value) -> Value:
         return x * w
@@ -227,27 +265,13 @@ class AdderPE(ProcessingElement):
     kind = "adder"
 
     def __init__(self, *, bits: int = 8, k: int, acc_bits: int | None = None) -> None:
-        self.bits = _check_bits(bits)
-        super().__init__(k=k, acc_bits=acc_bits)
-
-    def term_range(self) -> tuple[int, int]:
-        return -((1 << self.bits) - 1), 0
+        super().__init__(PESpec("adder", bits, k, acc_bits=acc_bits))
 
     def first_stage(self, x: Value, w: Value) -> Value:
         return x - w
 
     def second_stage(self, p: Value) -> tuple[Value, Value]:
         return _negate_if(p, ~p[-1])
-
-
-def shift_weight_layout(max_shift: int) -> data.StructLayout:
-    """Layout of one shift weight code: ``shift`` (p), ``sign`` (1 is negative), ``zero`` (s = 0).
-
-    ``2 + ceil(log2(P + 1))`` bits, as ``cost_models.weight_bits_for("shift", ...)``; p is the
-    low field. Codes with ``p > P`` are outside the contract.
-    """
-    return data.StructLayout({"shift": unsigned(max(max_shift.bit_length(), 1)),
-                              "sign": unsigned(1), "zero": unsigned(1)})
 
 
 def encode_shift_weight(s: int, p: int, max_shift: int) -> int:
@@ -270,19 +294,10 @@ class ShiftPE(ProcessingElement):
 
     kind = "shift"
 
-    def __init__(self, *, bits: int = 8, max_shift: int = 7, k: int,
+    def __init__(self, *, bits: int = 8, max_shift: int = DEFAULT_MAX_SHIFT, k: int,
                  acc_bits: int | None = None) -> None:
-        self.bits = _check_bits(bits)
-        self.max_shift = check_int("max_shift", max_shift, 0, MAX_SHIFT)
-        super().__init__(k=k, acc_bits=acc_bits)
-
-    @property
-    def w_shape(self) -> ShapeLike:
-        return shift_weight_layout(self.max_shift)
-
-    def term_range(self) -> tuple[int, int]:
-        top = 1 << (self.bits - 1 + self.max_shift)
-        return -top, top
+        super().__init__(PESpec("shift", bits, k, max_shift=max_shift, acc_bits=acc_bits))
+        self.max_shift = max_shift
 
     def first_stage(self, x: Value, w: Value) -> Value:
         shifted = x.shift_left(self.max_shift) >> w.shift
@@ -306,28 +321,8 @@ class XnorPE(ProcessingElement):
 
     def __init__(self, *, bits: int = 1, lanes: int = 64, k: int,
                  acc_bits: int | None = None) -> None:
-        if isinstance(bits, bool) or not isinstance(bits, int):
-            raise TypeError(f"`bits` must be 1 for the xnor PE, not {bits!r}")
-        if bits != 1:
-            raise ValueError(f"`bits` must be 1 for the xnor PE, not {bits!r}")
-        self.bits = bits
-        self.lanes = check_int("lanes", lanes, 1)
-        super().__init__(k=k, acc_bits=acc_bits)
-
-    @property
-    def steps(self) -> int:
-        return math.ceil(self.k / self.lanes)
-
-    @property
-    def x_shape(self) -> ShapeLike:
-        return unsigned(self.lanes)
-
-    @property
-    def w_shape(self) -> ShapeLike:
-        return unsigned(self.lanes)
-
-    def term_range(self) -> tuple[int, int]:
-        return 0, self.lanes
+        super().__init__(PESpec("xnor", bits, k, lanes=lanes, acc_bits=acc_bits))
+        self.lanes = lanes
 
     def first_stage(self, x: Value, w: Value) -> Value:
         return _popcount(~(x ^ w))
@@ -335,6 +330,4 @@ class XnorPE(ProcessingElement):
 
 #: PE kind name -> component class.
 PE_CLASSES: dict[str, type[ProcessingElement]] = {
-    "mac": MacPE, "adder": AdderPE, "shift": ShiftPE, "xnor": XnorPE}
-
-PEFactory = Callable[[], ProcessingElement]
+    "mac": MacPE, "adder": AdderPE, "xnor": XnorPE, "shift": ShiftPE}

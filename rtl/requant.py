@@ -8,7 +8,7 @@ Per column (output channel) ``o``, bit-exact with :mod:`models.intref`'s output 
   layer's binary positions); with ``binary`` the bit ``c * dot >= T`` (``c = -1`` where
   ``negate``), else the raw ``dot`` (the last binary layer).
 
-Three register stages (:data:`OUTPUT_LATENCY`), at most one multiplier or one long carry chain
+Three register stages (:data:`contract.OUTPUT_LATENCY`), at most one multiplier or one long carry chain
 each: ``acc + B`` (xnor: ``dot`` and ``c * dot``), then the product (xnor: the compare or the
 raw dot), then the rounded and shifted product (xnor: a plain delay); the clamp is combinational
 on the third stage. The output row is valid three cycles after the accumulator row.
@@ -22,30 +22,24 @@ from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.pe import check_int, range_shape
+from contract import PE_KINDS, dot_bits
+from hwsim.rtl_plan import param_fields
+from rtl.pe import check_int
 
-__all__ = ["MULT_BITS", "OUTPUT_LATENCY", "RSHIFT_MAX", "OutputStage", "param_layout"]
-
-#: Width of the signed requantization multiplier ``M`` (models.intref.MULT_BITS).
-MULT_BITS = 16
-#: Largest requantization shift ``S`` (models.intref: S in [1, 62]).
-RSHIFT_MAX = 62
-#: Cycles from an accumulator row on ``i_acc`` to its output row on ``o_y``.
-OUTPUT_LATENCY = 3
+__all__ = ["OutputStage", "out_shape", "param_layout"]
 
 
 def param_layout(kind: str, *, bias_bits: int, positions: int) -> data.StructLayout:
-    """Per-channel parameters of the output stage of PE kind ``kind``.
+    """Per-channel parameters of the output stage of PE kind ``kind``, the fields and widths of
+    :func:`hwsim.rtl_plan.param_fields`: requantization ``bias`` (B, accumulator units), ``mult``
+    (M), ``shift`` (S); xnor ``threshold`` (T) and ``negate`` (1 where c = -1)."""
+    return data.StructLayout({name: Shape(width, is_signed) for name, (width, is_signed)
+                              in param_fields(kind, bias_bits=bias_bits, positions=positions).items()})
 
-    Requantization (mac, adder, shift): ``bias`` (B, signed ``bias_bits``, accumulator units),
-    ``mult`` (M, signed :data:`MULT_BITS`), ``shift`` (S, unsigned 6 bits). xnor: ``threshold``
-    (T, signed, holds ``[-positions - 1, positions + 1]``) and ``negate`` (1 where c = -1).
-    """
-    if kind == "xnor":
-        return data.StructLayout({"threshold": range_shape(-positions - 1, positions + 1),
-                                  "negate": unsigned(1)})
-    return data.StructLayout({"bias": signed(bias_bits), "mult": signed(MULT_BITS),
-                              "shift": unsigned(RSHIFT_MAX.bit_length())})
+
+def out_shape(kind: str, *, bits: int, positions: int) -> Shape:
+    """One output: signed ``bits`` (requantization) or the xnor dot of ``positions`` positions."""
+    return signed(dot_bits(positions)) if kind == "xnor" else signed(bits)
 
 
 class OutputStage(wiring.Component):
@@ -79,20 +73,23 @@ class OutputStage(wiring.Component):
     i_positions : In(unsigned)
         xnor: the layer's K. Stable like ``i_relu``.
     o_y : Out(stream.Signature(ArrayLayout(out_shape, cols), always_ready=True))
-        The output row, :data:`OUTPUT_LATENCY` cycles after its ``i_acc`` row.
+        The output row, :data:`contract.OUTPUT_LATENCY` cycles after its ``i_acc`` row.
+
+    Raises TypeError/ValueError naming a bad parameter.
     """
 
     def __init__(self, *, kind: str, cols: int, acc_shape: Shape, bits: int, positions: int,
                  bias_bits: int) -> None:
+        if kind not in PE_KINDS:
+            raise ValueError(f"`kind` must be one of {', '.join(PE_KINDS)}, not {kind!r}")
         self.kind = kind
         self.cols = check_int("cols", cols, 1)
         self.acc_shape = Shape.cast(acc_shape)
-        self.bits = bits
+        self.bits = check_int("bits", bits, 1, 64)
         self.positions = check_int("positions", positions, 1)
         self.bias_bits = check_int("bias_bits", bias_bits, 1, 64)
         self.params = param_layout(kind, bias_bits=bias_bits, positions=positions)
-        dot = range_shape(-positions, positions)
-        self.out_shape = dot if kind == "xnor" else signed(bits)
+        self.out_shape = out_shape(kind, bits=bits, positions=positions)
         super().__init__({
             "i_acc": In(stream.Signature(data.ArrayLayout(self.acc_shape, cols), always_ready=True)),
             "i_params": In(data.ArrayLayout(self.params, cols)),
@@ -115,7 +112,7 @@ class OutputStage(wiring.Component):
 
     def _compare(self, m: Module, o: int, acc, par, y) -> None:
         dot = Signal(self.out_shape, name=f"dot{o}")
-        signed_dot = Signal(range_shape(-self.positions, self.positions), name=f"cdot{o}")
+        signed_dot = Signal(self.out_shape, name=f"cdot{o}")
         threshold = Signal.like(par.threshold, name=f"t{o}")
         value = (acc << 1) - self.i_positions
         m.d.sync += [dot.eq(value), signed_dot.eq(Mux(par.negate, -value, value)),

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from rtl.emit import find_tool
+from rtl.tools import ToolFailed, find_tool
 
 __all__ = ["TARGETS", "synthesize", "yosys_script"]
 
@@ -73,7 +73,7 @@ def _run(args: list[str], log: Path, what: str) -> None:
     log.write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise RuntimeError(f"{what} failed (log: {log}):\n{tail}")
+        raise ToolFailed(f"{what} failed (log: {log}): {tail.splitlines()[-1] if tail else 'no output'}")
 
 
 def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: bool = False,
@@ -90,7 +90,7 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
 
     Returns ``{"target", "top", "lut_only", "cells": {cell type: count}, "lut", "ff", "carry",
     "mux", "dsp", "bram", ["fmax_mhz"], "yosys": version, "dir"}``. Raises ValueError on an
-    unknown target, :class:`rtl.emit.ToolNotFoundError` when a tool is missing, RuntimeError
+    unknown target, :class:`rtl.tools.ToolNotFoundError` when a tool is missing, :class:`rtl.tools.ToolFailed`
     (with the log's tail) when a tool fails.
     """
     if target not in TARGETS:

@@ -39,24 +39,27 @@ offset. Positions outside the input read as 0 (xnor: bit 0, i.e. -1, counted in 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from amaranth.hdl import Array, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from contract import GEOMETRY_BITS
 from hwsim.accelerator import Accelerator
+from hwsim.rtl_plan import DESCRIPTOR_FIELDS, TopGeometry, top_geometry
 from rtl.array import SystolicArray
-from rtl.emit import pe_factory
-from rtl.pe import PE_CLASSES, check_int
-from rtl.requant import OutputStage
+from rtl.pe import PE_CLASSES, PESpec, check_int
+from rtl.requant import OutputStage, out_shape, param_layout
 
-__all__ = ["GEOMETRY_BITS", "LayerAccelerator", "buffer_words", "descriptor_layout"]
+__all__ = ["LayerAccelerator", "descriptor_layout", "pe_spec"]
 
-#: Width of the kernel, stride and padding fields of the descriptor.
-GEOMETRY_BITS = 4
+
+def pe_spec(geo: TopGeometry) -> PESpec:
+    """The PE of every array position of the top of ``geo``: sized for its longest fold."""
+    return PESpec(geo.pe, geo.bits, geo.positions, lanes=geo.lanes, max_shift=geo.max_shift,
+                  acc_bits=geo.acc_bits)
 
 
 def descriptor_layout(dim_bits: int) -> data.StructLayout:
@@ -66,14 +69,12 @@ def descriptor_layout(dim_bits: int) -> data.StructLayout:
     ``in_ch``, ``out_ch`` channels *per group*; ``groups``; ``kernel_h``, ``kernel_w``,
     ``stride_h``, ``stride_w``, ``pad_h``, ``pad_w``; ``relu`` (requantization clamps at 0);
     ``binary_out`` (xnor: emit threshold bits, else the raw dot product). Fields are packed in
-    this order from bit 0.
+    this order from bit 0 (:data:`hwsim.rtl_plan.DESCRIPTOR_FIELDS`, then the two flags).
     """
     dim, geo = unsigned(dim_bits), unsigned(GEOMETRY_BITS)
-    return data.StructLayout({
-        "in_h": dim, "in_w": dim, "out_h": dim, "out_w": dim,
-        "in_ch": dim, "out_ch": dim, "groups": dim,
-        "kernel_h": geo, "kernel_w": geo, "stride_h": geo, "stride_w": geo,
-        "pad_h": geo, "pad_w": geo, "relu": unsigned(1), "binary_out": unsigned(1)})
+    fields = {name: geo if name.startswith(("kernel", "stride", "pad")) else dim
+              for name in DESCRIPTOR_FIELDS}
+    return data.StructLayout({**fields, "relu": unsigned(1), "binary_out": unsigned(1)})
 
 
 def _advance(m: Module, levels: list[tuple[Signal, Any, int]]) -> None:
@@ -86,56 +87,20 @@ def _advance(m: Module, levels: list[tuple[Signal, Any, int]]) -> None:
             _advance(m, outer)
 
 
-def buffer_words(acc: Accelerator, *, max_steps: int) -> dict[str, int]:
-    """Depths (words) of the four buffers of ``acc`` from its SRAM capacities in KiB.
-
-    An activation word is one operand (xnor: ``lanes`` bits); a weight word ``cols`` weights; an
-    output word ``cols`` outputs. The weight SRAM also holds the per-channel parameters: one
-    parameter word per ``max(1, min(9, max_steps))`` weight words (a 3x3 depthwise tile has 9
-    steps, the shortest of common layers).
-    """
-    probe = LayerAccelerator.shapes(acc.pe, bits=acc.bits, cols=acc.array.cols,
-                                    lanes=acc.array.lanes, max_steps=max_steps)
-    mem = acc.memory
-
-    ratio = min(9, max_steps)
-
-    def words(kib: float, width: float) -> int:
-        return max(1, math.floor(kib * 8192 / width))
-
-    weight_words = words(mem.weight_sram_kib, probe["weight"] + probe["params"] / ratio)
-    return {"act_words": words(mem.ifmap_sram_kib, probe["act"]),
-            "weight_words": weight_words,
-            "param_words": max(1, weight_words // ratio),
-            "out_words": words(mem.ofmap_sram_kib, probe["out"])}
-
-
 class LayerAccelerator(wiring.Component):
     """Runs one conv2d (kernel, stride, padding, groups) or linear layer per descriptor.
 
-    Parameters (keyword-only)
-    -------------------------
-    pe : str
-        PE kind: ``mac``, ``adder``, ``shift`` or ``xnor``.
-    bits : int
-        Operand width (xnor: 1) and, for requantization, the output width.
-    rows, cols : int
-        Array size.
-    lanes : int
-        xnor: binary lanes per PE and channels per activation word (a power of two).
-    max_shift : int
-        shift: largest weight exponent P.
-    max_steps : int
-        Longest fold (``KS``) the accumulators are sized for.
-    act_words, weight_words, param_words, out_words : int
-        Buffer depths in words (see :func:`buffer_words`).
-    bias_bits : int
-        Width of the requantization bias B.
-    dim_bits : int
-        Width of the descriptor's size fields.
+    Parameters
+    ----------
+    geo : TopGeometry
+        Every parameter of the top (:func:`hwsim.rtl_plan.top_geometry` makes it from an
+        Accelerator; :meth:`from_accelerator` does both): PE kind, operand width (xnor: 1; also
+        the requantized output width), array ``rows x cols``, xnor ``lanes`` (a power of two),
+        shift ``max_shift``, ``max_steps`` (longest fold), ``acc_bits``, ``bias_bits``,
+        ``dim_bits`` and the four buffer depths in words.
 
-    Raises ValueError (TypeError for a non-integer) naming the parameter when it is out of range,
-    or when a buffer cannot hold one fold (``weight_words < max_steps``, ``out_words < rows``).
+    Raises TypeError for a non-TopGeometry, ValueError naming the parameter when one is out of
+    range or a buffer cannot hold one fold (``weight_words < max_steps``, ``out_words < rows``).
 
     Members
     -------
@@ -154,45 +119,38 @@ class LayerAccelerator(wiring.Component):
         dropped) or the descriptor's fold is longer than ``max_steps``; the outputs are invalid.
     """
 
-    def __init__(self, *, pe: str, bits: int, rows: int, cols: int, lanes: int = 64,
-                 max_shift: int = 7, max_steps: int, act_words: int, weight_words: int,
-                 param_words: int, out_words: int, bias_bits: int = 32, dim_bits: int = 12) -> None:
-        silenced, self._MustUse__silence = self._MustUse__silence, True  # a rejected parameter
-        # must not also warn "never used"; the caller's own setting comes back at the end
-        if pe not in PE_CLASSES:
-            raise ValueError(f"`pe` must be one of {', '.join(PE_CLASSES)}, not {pe!r}")
-        self.kind = pe
-        self.rows = check_int("rows", rows, 1)
-        self.cols = check_int("cols", cols, 1)
-        self.max_steps = check_int("max_steps", max_steps, 1)
-        self.lanes = check_int("lanes", lanes, 1) if pe == "xnor" else 1
-        if self.lanes & (self.lanes - 1):
-            raise ValueError(f"`lanes` must be a power of two, not {lanes!r}")
-        self.dim_bits = check_int("dim_bits", dim_bits, 2, 16)
-        self.words = {name: check_int(name, value, 1) for name, value in (
-            ("act_words", act_words), ("weight_words", weight_words),
-            ("param_words", param_words), ("out_words", out_words))}
-        if weight_words < max_steps:
-            raise ValueError(f"`weight_words` of {weight_words} cannot hold one fold of "
-                             f"max_steps={max_steps} steps")
-        if out_words < rows:
-            raise ValueError(f"`out_words` of {out_words} cannot hold one fold of rows={rows} rows")
-        self._pe = pe_factory(pe, bits=bits, k=max_steps * self.lanes, lanes=self.lanes,
-                              max_shift=max_shift)
-        self.bits, self.max_shift = bits, max_shift
-        self.positions = max_steps * self.lanes
-        self.bias_bits = bias_bits
-        # Probes read for their shapes (elaborate() builds its own), silenced at once so that
-        # a parameter rejected by the next one does not also warn "never used".
-        self.array = self._make_array()
-        self.array._MustUse__silence = True
-        self.output = self._make_output()
-        self.output._MustUse__silence = True
-        self.descriptor = descriptor_layout(dim_bits)
-        self.x_shape, self.w_shape = self.array.x_shape, self.array.w_shape
-        self.param_word = data.ArrayLayout(self.output.params, cols)
-        self.weight_word = data.ArrayLayout(self.w_shape, cols)
-        self.out_word = data.ArrayLayout(self.output.out_shape, cols)
+    def __init__(self, geo: TopGeometry) -> None:
+        if not isinstance(geo, TopGeometry):
+            raise TypeError(f"`geo` must be a TopGeometry, not {geo!r}")
+        if geo.pe not in PE_CLASSES:
+            raise ValueError(f"`pe` must be one of {', '.join(PE_CLASSES)}, not {geo.pe!r}")
+        self.geo = geo
+        self.kind = geo.pe
+        self.rows = check_int("rows", geo.rows, 1)
+        self.cols = check_int("cols", geo.cols, 1)
+        self.max_steps = check_int("max_steps", geo.max_steps, 1)
+        self.lanes = check_int("lanes", geo.lanes, 1)
+        if self.lanes & (self.lanes - 1) or (geo.pe != "xnor" and self.lanes != 1):
+            raise ValueError(f"`lanes` must be a power of two (1 except for xnor), not {geo.lanes!r}")
+        self.dim_bits = check_int("dim_bits", geo.dim_bits, 2, 16)
+        self.words = {name: check_int(name, value, 1) for name, value in geo.words.items()}
+        if geo.weight_words < geo.max_steps:
+            raise ValueError(f"`weight_words` of {geo.weight_words} cannot hold one fold of "
+                             f"max_steps={geo.max_steps} steps")
+        if geo.out_words < geo.rows:
+            raise ValueError(f"`out_words` of {geo.out_words} cannot hold one fold of rows={geo.rows} rows")
+        self.bits, self.max_shift = geo.bits, geo.max_shift
+        self.positions = geo.positions
+        self.bias_bits = check_int("bias_bits", geo.bias_bits, 1, 64)
+        self.pe = pe_spec(geo)
+        self.acc_shape = self.pe.acc_shape
+        self.descriptor = descriptor_layout(self.dim_bits)
+        self.x_shape, self.w_shape = self.pe.x_shape, self.pe.w_shape
+        self.params = param_layout(geo.pe, bias_bits=self.bias_bits, positions=self.positions)
+        self.out_shape = out_shape(geo.pe, bits=geo.bits, positions=self.positions)
+        self.param_word = data.ArrayLayout(self.params, self.cols)
+        self.weight_word = data.ArrayLayout(self.w_shape, self.cols)
+        self.out_word = data.ArrayLayout(self.out_shape, self.cols)
         super().__init__({
             "i_desc": In(stream.Signature(self.descriptor)),
             "i_params": In(stream.Signature(self.param_word)),
@@ -201,30 +159,20 @@ class LayerAccelerator(wiring.Component):
             "o_results": Out(stream.Signature(self.out_word)),
             "o_error": Out(1),
         })
-        self._MustUse__silence = silenced
 
-    def _make_array(self) -> SystolicArray:
-        return SystolicArray(rows=self.rows, cols=self.cols, pe=self._pe)
-
-    def _make_output(self) -> OutputStage:
-        return OutputStage(kind=self.kind, cols=self.cols, acc_shape=self.array.acc_shape,
-                           bits=self.bits, positions=self.positions, bias_bits=self.bias_bits)
-
-    @staticmethod
-    def shapes(pe: str, *, bits: int, cols: int, lanes: int, max_steps: int) -> dict[str, int]:
-        """Bit widths of one activation, weight, parameter and output word of such a top."""
-        top = LayerAccelerator(pe=pe, bits=bits, rows=1, cols=cols, lanes=lanes,
-                               max_steps=max_steps, act_words=1, weight_words=max_steps,
-                               param_words=1, out_words=1)
-        top._MustUse__silence = True  # only read for its shapes
-        return {"act": Shape.cast(top.x_shape).width, "weight": top.weight_word.size,
-                "params": top.param_word.size, "out": top.out_word.size}
+    @classmethod
+    def from_accelerator(cls, acc: Accelerator) -> LayerAccelerator:
+        """The top that ``hwsim rtl generate`` emits for ``acc`` (raises ConfigError naming the
+        field the generator cannot build)."""
+        return cls(top_geometry(acc))
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         rows, cols, lanes = self.rows, self.cols, self.lanes
-        m.submodules.array = arr = self._make_array()
-        m.submodules.output = out_stage = self._make_output()
+        m.submodules.array = arr = SystolicArray(rows=rows, cols=cols, pe=self.pe)
+        m.submodules.output = out_stage = OutputStage(
+            kind=self.kind, cols=cols, acc_shape=self.acc_shape, bits=self.bits,
+            positions=self.positions, bias_bits=self.bias_bits)
         mems = {name: Memory(shape=shape, depth=self.words[f"{name}_words"], init=[])
                 for name, shape in (("act", self.x_shape), ("weight", self.weight_word),
                                     ("param", self.param_word), ("out", self.out_word))}

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.intref import PE_KINDS, QLayer, dequantize
+from contract import DEFAULT_MAX_SHIFT, PE_KINDS
+from models.intref import QLayer, dequantize
 from models.layers import PE_LAYERS
 from models.quant import quantize, quantize_input
 
@@ -97,7 +98,7 @@ class QuantizedLayer:
     x_float: torch.Tensor = field(repr=False)
 
 
-def float_layer(pe: str, spec: LayerSpec, *, max_shift: int = 7) -> nn.Module:
+def float_layer(pe: str, spec: LayerSpec, *, max_shift: int = DEFAULT_MAX_SHIFT) -> nn.Module:
     """The float conv/linear of PE kind ``pe`` with ``spec``'s shape and torch's default init
     (drawn from torch's global generator; shift: weights ``s * 2**-p``, ``p <= max_shift``)."""
     if pe not in PE_KINDS:
@@ -110,7 +111,7 @@ def float_layer(pe: str, spec: LayerSpec, *, max_shift: int = 7) -> nn.Module:
                     padding=spec.pad, groups=spec.groups, **extra)
 
 
-def quantized_layer(pe: str, spec: LayerSpec, *, seed: int, bits: int = 8, max_shift: int = 7,
+def quantized_layer(pe: str, spec: LayerSpec, *, seed: int, bits: int = 8, max_shift: int = DEFAULT_MAX_SHIFT,
                     relu: bool = False, binary_out: bool = True) -> QuantizedLayer:
     """A float layer of kind ``pe`` and shape ``spec`` with a batch norm and an input, all drawn
     from ``seed``, quantized to ``bits`` (mac/adder/shift; xnor is 1-bit) with the input as the
@@ -143,7 +144,7 @@ def quantized_layer(pe: str, spec: LayerSpec, *, seed: int, bits: int = 8, max_s
 
 
 def quantized(kind: str, conv: bool, cin: int, cout: int, hw: int, seed: int, *,
-              binary_out: bool = True, relu: bool = False, max_shift: int = 7, kernel: int = 1,
+              binary_out: bool = True, relu: bool = False, max_shift: int = DEFAULT_MAX_SHIFT, kernel: int = 1,
               stride: int = 1, padding: int = 0, groups: int = 1) -> tuple[QLayer, np.ndarray]:
     """``(q, x)`` of :func:`quantized_layer` for a square ``hw x hw`` input (linear: ``hw`` = 1)."""
     spec = LayerSpec("conv" if conv else "linear", cin, cout, hw, hw, kernel, stride, padding,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwsim.errors import HwsimError
-from hwsim.report import write_atomic
+from hwsim.files import write_atomic
 
 __all__ = ["Block", "bullets", "check_out_dir", "figure", "heading", "para", "table", "to_html",
            "to_markdown", "write_bundle"]

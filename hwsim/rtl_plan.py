@@ -1,0 +1,264 @@
+"""What the generated accelerator top is, and whether a layer fits it: pure Python, no hardware built.
+
+:func:`top_geometry` turns an :class:`~hwsim.accelerator.Accelerator` into the
+:class:`TopGeometry` of the top that ``hwsim rtl generate`` emits (``rtl.top.LayerAccelerator`` is
+built from it and nothing else): operand and word widths, accumulator width, the longest fold,
+the four buffer depths. It is also the RTL's validation: an accelerator the generator cannot
+build is refused here with the field named. :func:`plan` is the one capacity rule: the
+:class:`LayerPlan` of a layer on that top (tiles, steps, buffer words) or :class:`DoesNotFit`
+naming what is too large. ``hwsim.rtl_timing`` (the cycle model), ``rtl.host`` (the beats) and
+``sim`` all use these two functions.
+
+Word widths (bits), with ``L`` lanes per PE (xnor; 1 otherwise) and ``K_max = max_steps * L``:
+
+* activation word: ``L`` (xnor) or ``bits``;
+* weight lane: ``L`` (xnor), the shift-weight code (:func:`contract.weight_code_bits`) or ``bits``;
+* parameter lane: ``bias_bits + MULT_BITS + RSHIFT_BITS`` (requantization) or, for xnor, a
+  threshold holding ``[-K_max - 1, K_max + 1]`` and a negate bit (:func:`param_fields`);
+* output lane: ``bits``, or for xnor the dot product of ``K_max`` positions.
+
+Buffer depths come from ``memory.*_sram_kib``: ``floor(KiB * 8192 / word bits)``. The weight SRAM
+also holds the parameters, one parameter word per ``min(9, max_steps)`` weight words (a 3x3
+depthwise tile has 9 steps, the shortest of common layers).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import contract
+from contract import GEOMETRY_BITS, MULT_BITS, RSHIFT_BITS
+from hwsim.errors import ConfigError, DoesNotFit
+
+if TYPE_CHECKING:
+    from hwsim.accelerator import Accelerator
+    from hwsim.workload import Layer
+
+__all__ = ["DEFAULT_MAX_STEPS", "DESCRIPTOR_FIELDS", "LayerPlan", "LayerShape", "TopGeometry",
+           "param_fields", "plan", "top_geometry"]
+
+#: Longest fold (beats) the top is sized for unless configured: a 3 x 3 kernel over 512 channel
+#: words, the longest reduction of ResNet-18/50 (shorter when the weight buffer holds fewer words).
+DEFAULT_MAX_STEPS = 4608
+#: Parameter words per weight word are sized for folds this short (a 3x3 depthwise tile).
+_PARAM_RATIO_STEPS = 9
+#: The descriptor's fields in bit order: sizes of ``dim_bits``, then the 4-bit geometry, then flags.
+DESCRIPTOR_FIELDS = ("in_h", "in_w", "out_h", "out_w", "in_ch", "out_ch", "groups",
+                     "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w")
+
+
+def param_fields(pe: str, *, bias_bits: int, positions: int) -> dict[str, tuple[int, bool]]:
+    """Per-channel output-stage parameters as ``name -> (width, signed)``, low field first.
+
+    Requantization (mac, adder, shift): ``bias`` B, ``mult`` M, ``shift`` S. xnor: ``threshold``
+    T in ``[-positions - 1, positions + 1]`` and ``negate`` (1 where the compare flips).
+    """
+    if pe == "xnor":
+        return {"threshold": contract.range_width(-positions - 1, positions + 1), "negate": (1, False)}
+    return {"bias": (bias_bits, True), "mult": (MULT_BITS, True), "shift": (RSHIFT_BITS, False)}
+
+
+@dataclass(frozen=True)
+class TopGeometry:
+    """Every parameter of one generated top; :func:`top_geometry` makes it from an Accelerator.
+
+    ``lanes`` is the binary lanes per PE (1 except xnor); ``max_steps`` the longest fold;
+    ``acc_bits`` the width of every PE accumulator; ``*_words`` the buffer depths.
+    """
+
+    pe: str
+    bits: int
+    rows: int
+    cols: int
+    lanes: int
+    max_shift: int
+    max_steps: int
+    acc_bits: int
+    bias_bits: int
+    dim_bits: int
+    act_words: int
+    weight_words: int
+    param_words: int
+    out_words: int
+
+    @property
+    def positions(self) -> int:
+        """Most reduction positions of one fold (xnor: binary positions)."""
+        return self.max_steps * self.lanes
+
+    @property
+    def words(self) -> dict[str, int]:
+        return {"act_words": self.act_words, "weight_words": self.weight_words,
+                "param_words": self.param_words, "out_words": self.out_words}
+
+    @property
+    def word_bits(self) -> dict[str, int]:
+        """Bits of one word of each buffer, keyed like :attr:`words`."""
+        return _word_bits(self.pe, self.bits, self.cols, self.lanes, self.max_shift,
+                          self.bias_bits, self.positions)
+
+
+def _word_bits(pe: str, bits: int, cols: int, lanes: int, max_shift: int, bias_bits: int,
+               positions: int) -> dict[str, int]:
+    xnor = pe == "xnor"
+    weight = lanes if xnor else contract.weight_code_bits(max_shift) if pe == "shift" else bits
+    param = sum(w for w, _ in param_fields(pe, bias_bits=bias_bits, positions=positions).values())
+    out = contract.dot_bits(positions) if xnor else bits
+    return {"act_words": lanes if xnor else bits, "weight_words": cols * weight,
+            "param_words": cols * param, "out_words": cols * out}
+
+
+def _depths(acc: Accelerator, lanes: int, max_steps: int) -> dict[str, int]:
+    mem = acc.memory
+    width = _word_bits(acc.pe, acc.bits, acc.array.cols, lanes, acc.max_shift, acc.rtl.bias_bits,
+                       max_steps * lanes)
+    ratio = min(_PARAM_RATIO_STEPS, max_steps)
+
+    def depth(kib: float, bits: float) -> int:
+        return max(1, math.floor(kib * 8192 / bits))
+
+    weight = depth(mem.weight_sram_kib, width["weight_words"] + width["param_words"] / ratio)
+    return {"act_words": depth(mem.ifmap_sram_kib, width["act_words"]), "weight_words": weight,
+            "param_words": max(1, weight // ratio),
+            "out_words": depth(mem.ofmap_sram_kib, width["out_words"])}
+
+
+def top_geometry(acc: Accelerator) -> TopGeometry:
+    """The top that the generator builds for ``acc``; raises :class:`ConfigError` naming the
+    field when it cannot build one (operand width, dataflow, lanes, a buffer smaller than one
+    fold, an ``acc_bits`` too narrow for ``rtl.max_steps``)."""
+    if acc.array.dataflow != "os":
+        raise ConfigError(f"`array.dataflow` {acc.array.dataflow!r}: the generated RTL is "
+                          f"output-stationary; use os (--dataflow os)")
+    try:
+        contract.check_bits(acc.pe, acc.bits, hardware=True)
+    except contract.ContractError as exc:
+        raise ConfigError(f"`bits` of {acc.bits}: {exc}") from None
+    lanes = contract.lanes_per_pe(acc.pe, acc.array.lanes)
+    if lanes & (lanes - 1):
+        raise ConfigError(f"`array.lanes` must be a power of two for the generated xnor top, not {lanes}")
+    if acc.pe == "shift" and acc.max_shift > contract.MAX_SHIFT_LIMIT:
+        raise ConfigError(f"`max_shift` must be at most {contract.MAX_SHIFT_LIMIT} for the generated "
+                          f"shift PE, not {acc.max_shift}")
+    max_steps = acc.rtl.max_steps
+    if max_steps == 0:
+        max_steps = min(DEFAULT_MAX_STEPS, _depths(acc, lanes, DEFAULT_MAX_STEPS)["weight_words"])
+    words = _depths(acc, lanes, max_steps)
+    if words["weight_words"] < max_steps:
+        raise ConfigError(f"`memory.weight_sram_kib` of {acc.memory.weight_sram_kib} holds "
+                          f"{words['weight_words']} weight words, fewer than one fold of "
+                          f"`rtl.max_steps`={max_steps}; enlarge it or lower rtl.max_steps")
+    if words["out_words"] < acc.array.rows:
+        raise ConfigError(f"`memory.ofmap_sram_kib` of {acc.memory.ofmap_sram_kib} holds "
+                          f"{words['out_words']} output words, fewer than one fold of "
+                          f"{acc.array.rows} rows; enlarge it")
+    need = contract.acc_bits(acc.pe, max_steps * lanes, acc.bits, max_shift=acc.max_shift, lanes=lanes)
+    if acc.acc_bits and acc.acc_bits < need:
+        raise ConfigError(f"`acc_bits` of {acc.acc_bits} cannot hold a {acc.pe} fold of "
+                          f"`rtl.max_steps`={max_steps} steps; it needs at least {need} "
+                          f"(or lower rtl.max_steps)")
+    return TopGeometry(pe=acc.pe, bits=acc.bits, rows=acc.array.rows, cols=acc.array.cols,
+                       lanes=lanes, max_shift=acc.max_shift, max_steps=max_steps,
+                       acc_bits=acc.acc_bits or need, bias_bits=acc.rtl.bias_bits,
+                       dim_bits=acc.rtl.dim_bits, **words)
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """A conv or linear layer as the top sees it: totals of channels, input size, kernel,
+    stride, padding and groups (a linear layer is a 1x1 conv on a 1x1 input)."""
+
+    conv: bool
+    in_ch: int
+    out_ch: int
+    in_h: int = 1
+    in_w: int = 1
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    groups: int = 1
+
+    @classmethod
+    def of_layer(cls, layer: Layer) -> LayerShape:
+        """The shape of a workload layer (a conv or linear)."""
+        if layer.op == "linear":
+            return cls(False, layer.in_ch, layer.out_ch)
+        return cls(True, layer.in_ch, layer.out_ch, layer.in_h, layer.in_w, tuple(layer.kernel),
+                   tuple(layer.stride), tuple(layer.padding), layer.groups)
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """One layer on one top (names as in ``rtl.top``): channels *per group*, sizes, ``tiles``
+    output tiles of ``cols`` channels per group, ``channel_words`` per pixel, ``steps`` per fold
+    and ``row_tiles`` of ``rows`` output pixels."""
+
+    groups: int
+    in_ch: int
+    out_ch: int
+    in_h: int
+    in_w: int
+    out_h: int
+    out_w: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    tiles: int
+    channel_words: int
+    steps: int
+    row_tiles: int
+
+    @property
+    def folds(self) -> int:
+        return self.row_tiles * self.groups * self.tiles
+
+    def words(self, rows: int) -> dict[str, int]:
+        """Buffer words the layer needs, keyed like :attr:`TopGeometry.words`."""
+        tiles = self.groups * self.tiles
+        return {"act_words": self.groups * self.in_h * self.in_w * self.channel_words,
+                "weight_words": tiles * self.steps, "param_words": tiles,
+                "out_words": self.folds * rows}
+
+    def descriptor(self) -> dict[str, int]:
+        """The descriptor's geometry fields (:data:`DESCRIPTOR_FIELDS`)."""
+        return dict(zip(DESCRIPTOR_FIELDS, (self.in_h, self.in_w, self.out_h, self.out_w, self.in_ch,
+                                            self.out_ch, self.groups, *self.kernel, *self.stride,
+                                            *self.padding)))
+
+
+def plan(geo: TopGeometry, shape: LayerShape) -> LayerPlan:
+    """The :class:`LayerPlan` of ``shape`` on ``geo``; raises :class:`DoesNotFit` naming the
+    first field, fold or buffer that is too large, and the fix."""
+    groups = shape.groups
+    if shape.in_ch % groups or shape.out_ch % groups:
+        raise DoesNotFit(f"{shape.in_ch} -> {shape.out_ch} channels do not split into {groups} groups")
+    try:
+        out_h = contract.conv_out_size(shape.in_h, shape.kernel[0], shape.stride[0], shape.padding[0])
+        out_w = contract.conv_out_size(shape.in_w, shape.kernel[1], shape.stride[1], shape.padding[1])
+    except contract.ContractError as exc:
+        raise DoesNotFit(str(exc)) from None
+    in_ch, out_ch = shape.in_ch // groups, shape.out_ch // groups
+    channel_words = math.ceil(in_ch / geo.lanes)
+    result = LayerPlan(groups=groups, in_ch=in_ch, out_ch=out_ch, in_h=shape.in_h, in_w=shape.in_w,
+                       out_h=out_h, out_w=out_w, kernel=shape.kernel, stride=shape.stride,
+                       padding=shape.padding, tiles=math.ceil(out_ch / geo.cols),
+                       channel_words=channel_words,
+                       steps=shape.kernel[0] * shape.kernel[1] * channel_words,
+                       row_tiles=math.ceil(out_h * out_w / geo.rows))
+    for name, value in result.descriptor().items():
+        width = GEOMETRY_BITS if name.startswith(("kernel", "stride", "pad")) else geo.dim_bits
+        if value >= 1 << width:
+            fix = "" if width == GEOMETRY_BITS else "; raise rtl.dim_bits"
+            raise DoesNotFit(f"`{name}` of {value} does not fit the descriptor's {width}-bit field{fix}")
+    if result.steps > geo.max_steps:
+        raise DoesNotFit(f"a fold of {result.steps} steps exceeds rtl.max_steps={geo.max_steps}; "
+                         f"raise rtl.max_steps and memory.weight_sram_kib")
+    for name, need in result.words(geo.rows).items():
+        if need > geo.words[name]:
+            what = name.replace("_words", "")
+            kib = {"act": "ifmap", "weight": "weight", "param": "weight", "out": "ofmap"}[what]
+            raise DoesNotFit(f"layer needs {need} {what} buffer words, the buffer holds "
+                             f"{geo.words[name]}; enlarge memory.{kib}_sram_kib")
+    return result
