@@ -29,7 +29,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from cost_models import DEFAULT_MAX_SHIFT, weight_bits_for
+from contract import DEFAULT_MAX_SHIFT, conv_out_size, layer_bits
+from cost_models import weight_bits_for
 from hwsim.errors import HwsimError
 from hwsim.workload import Layer, Workload
 from models.layers import PE_LAYERS, pe_kind_of
@@ -83,7 +84,7 @@ class _Recorder(TorchFunctionMode):
         self.bits = bits
         self.leaves = leaves
         self.layers: list[Layer] = []
-        self.warnings: list[str] = []
+        self.uncosted: dict[str, list[str]] = {}  # torch function -> labels of the layers it made
         self.stack: list[str] = []
         self.inside_leaf = 0
         self.counter: dict[str, int] = {}
@@ -176,8 +177,7 @@ class _Recorder(TorchFunctionMode):
                                  out.shape if out.dim() >= 3 else torch.Size([*out.shape, 1, 1]),
                                  name, kernel=(max(1, h // oh), max(1, w // ow)))
         else:
-            self.warnings.append(f"{label}: torch function '{name}' has no cost model; "
-                                 "costed as generic vector work (one op per output element)")
+            self.uncosted.setdefault(name, []).append(label)
             layer = self._vector(label, "vector", xs, out.shape, name)
         self.layers.append(layer)
 
@@ -226,7 +226,7 @@ def _conv_shape(module: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
         padding = tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel)) if module.padding == "same" else (0, 0)
     else:
         padding = _pair(module.padding)
-    out = [(size + 2 * p - d * (k - 1) - 1) // s + 1
+    out = [conv_out_size(int(size), k, s, p, d)
            for size, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation)]
     return torch.zeros((x.shape[0], module.out_channels, *out), dtype=x.dtype, device=x.device)
 
@@ -300,7 +300,10 @@ def extract(net: nn.Module, input_shape: tuple[int, ...], *, bits: int = 8, name
     layers = recorder.layers
     uncosted = sum(p.numel() for _, m in modules if m not in recorder.costed
                    for p in m.parameters(recurse=False))
-    warnings = list(recorder.warnings)
+    warnings = [f"torch function '{func}' has no cost model; {len(labels)} "
+                f"{'call is' if len(labels) == 1 else 'calls are'} costed as generic vector work "
+                f"(one op per output element), e.g. {labels[0]}"
+                for func, labels in recorder.uncosted.items()]
     if uncosted:
         warnings.append(f"{uncosted} parameters are not in the workload's parameter count "
                         "(they belong to no conv, linear or norm module)")
@@ -342,16 +345,11 @@ def _device(net: nn.Module) -> torch.device:
 
 def _reset(recorder: _Recorder) -> None:
     recorder.layers.clear()
-    recorder.warnings.clear()
+    recorder.uncosted.clear()
     recorder.stack.clear()
     recorder.inside_leaf = 0
     recorder.counter.clear()
     recorder.costed.clear()
-
-
-#: Operand width of the layers an xnor array does not run (stem, classifier, vector work): its own
-#: width, 1 bit, says nothing about them. The CLI's ``build_workload`` uses the same 8.
-XNOR_AUX_BITS = 8
 
 
 def retarget(workload: Workload, pe: str, bits: int, *, keep_first_last: bool = True) -> Workload:
@@ -361,7 +359,7 @@ def retarget(workload: Workload, pe: str, bits: int, *, keep_first_last: bool = 
     ``workload`` is what :func:`extract` gave for a network ``net`` or for any conversion
     ``models.convert.convert(net, ...)`` of it; the result is, layer by layer and field by
     field, what ``extract(convert(net, pe, keep_first_last=keep_first_last), bits=b)`` gives,
-    with ``b`` = ``bits``, or :data:`XNOR_AUX_BITS` for ``pe == "xnor"`` (as the CLI extracts):
+    with ``b`` = :func:`contract.layer_bits` of ``pe`` and ``bits`` (as the CLI extracts):
 
     * conv/linear modules become ``pe`` (``detail`` the class :func:`~models.convert.convert`
       puts there), except, with ``keep_first_last``, the first and the last one in execution
@@ -388,7 +386,7 @@ def retarget(workload: Workload, pe: str, bits: int, *, keep_first_last: bool = 
     """
     if pe not in PE_LAYERS:
         raise HwsimError(f"unknown PE kind {pe!r}; choose one of {', '.join(PE_LAYERS)}")
-    other_bits = XNOR_AUX_BITS if pe == "xnor" else bits
+    other_bits = layer_bits(pe, bits)
     _widths(pe, other_bits)  # a width the kind cannot run fails here, naming the kind asked for
     order = list(dict.fromkeys(layer.name for layer in workload.layers if _is_module_gemm(layer)))
     kept = {order[0], order[-1]} if keep_first_last and order else set()

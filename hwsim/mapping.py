@@ -56,7 +56,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cost_models import PIPELINE_CYCLES
+from contract import PIPELINE_CYCLES, lanes_per_pe
 from hwsim.accelerator import Accelerator
 from hwsim.dataflow import LAYOUT, compute_cycles
 from hwsim.errors import HwsimError
@@ -181,7 +181,7 @@ class _GemmMapper:
         arr = acc.array
         self.layer, self.acc = layer, acc
         self.rows, self.cols, self.dataflow = arr.rows, arr.cols, arr.dataflow
-        self.lanes = arr.lanes if layer.pe == "xnor" else 1
+        self.lanes = lanes_per_pe(layer.pe, arr.lanes)
         self.groups = groups
         self.extent = {"m": m, "k": math.ceil(k / self.lanes), "n": n}
         self.psum_bits = acc.psum_bits(layer.pe, layer.act_bits, k)

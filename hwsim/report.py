@@ -163,6 +163,8 @@ def fpga_table(report: Report, baseline: Report | None = None) -> Table:
 
 
 def print_report(report: Report, baseline: Report | None = None, console: Console | None = None) -> None:
+    """The layer table, the totals (with ratios to ``baseline``), area and FPGA tables on
+    ``console``; ``report.warnings`` are the caller's to show (the CLI puts them on stderr)."""
     if console is None:
         console = files.console()
     console.print(layer_table(report))
@@ -175,5 +177,3 @@ def print_report(report: Report, baseline: Report | None = None, console: Consol
     if aux:
         console.print(f"note: layers on {', '.join(aux)} need a datapath other than {report.accelerator.pe}; "
                       "they are costed on an auxiliary array of that kind with the same geometry")
-    for warning in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")

@@ -24,48 +24,45 @@ array drains, and the walk of the next row tile (``rows`` cycles) hides under th
 
 from __future__ import annotations
 
-import math
-
-from cost_models import PIPELINE_CYCLES
+from contract import DESCRIPTOR_CYCLES, FETCH_CYCLES, OUTPUT_LATENCY, PIPELINE_CYCLES
 from hwsim.accelerator import Accelerator
 from hwsim.dataflow import compute_cycles
 from hwsim.errors import HwsimError
+from hwsim.rtl_plan import LayerPlan, LayerShape, TopGeometry, plan, top_geometry
 from hwsim.workload import Layer
 
-__all__ = ["DESCRIPTOR_CYCLES", "FETCH_CYCLES", "OUTPUT_LATENCY", "layer_cycles"]
-
-#: The descriptor beat.
-DESCRIPTOR_CYCLES = 1
-#: A synchronous buffer read: before the first operand beat and before the first result beat.
-FETCH_CYCLES = 1
-#: Register stages of the output stage (requantization / threshold), ``rtl.requant.OUTPUT_LATENCY``.
-OUTPUT_LATENCY = 3
+__all__ = ["layer_cycles", "plan_cycles"]
 
 
-def layer_cycles(layer: Layer, acc: Accelerator) -> dict[str, int]:
-    """Cycles of each phase of ``layer`` on the top generated for ``acc``, and their ``total``.
+def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
+    """Cycles of each phase of the planned layer ``p`` on the top ``geo``, and their ``total``.
 
     Keys: ``descriptor``, ``load_weights``, ``load_acts``, ``compute``, ``drain``, ``store``,
     ``total``, plus ``folds`` and ``fold_cycles`` (see the module docstring for the formula).
-    Raises :class:`HwsimError` if ``layer`` is not a conv or linear layer.
     """
-    if not layer.is_compute:
-        raise HwsimError(f"layer {layer.name!r} ({layer.op}) does not run on the PE array")
-    groups, m, _, n = layer.gemm
-    rows, cols = acc.array.rows, acc.array.cols
-    lanes = acc.array.lanes if acc.pe == "xnor" else 1
-    words = math.ceil(layer.in_ch // groups / lanes)
-    steps = layer.kernel[0] * layer.kernel[1] * words
-    schedule = compute_cycles(m, steps, n, rows, cols, "os", groups=groups,
-                              pe_pipeline=PIPELINE_CYCLES)
-    tiles = groups * schedule.col_folds
+    schedule = compute_cycles(p.out_h * p.out_w, p.steps, p.out_ch, geo.rows, geo.cols, "os",
+                              groups=p.groups, pe_pipeline=PIPELINE_CYCLES)
+    words = p.words(geo.rows)
     phases = {
         "descriptor": DESCRIPTOR_CYCLES,
-        "load_weights": tiles * (1 + steps),
-        "load_acts": groups * layer.in_h * layer.in_w * words,
-        "compute": rows + FETCH_CYCLES + schedule.cycles,
+        "load_weights": words["param_words"] + words["weight_words"],
+        "load_acts": words["act_words"],
+        "compute": geo.rows + FETCH_CYCLES + schedule.cycles,
         "drain": OUTPUT_LATENCY + 1,
-        "store": FETCH_CYCLES + schedule.folds * rows,
+        "store": FETCH_CYCLES + schedule.folds * geo.rows,
     }
     return {**phases, "total": sum(phases.values()), "folds": schedule.folds,
             "fold_cycles": schedule.fold_cycles}
+
+
+def layer_cycles(layer: Layer, acc: Accelerator) -> dict[str, int]:
+    """:func:`plan_cycles` of workload ``layer`` on the top generated for ``acc``.
+
+    Raises :class:`HwsimError` if ``layer`` is not a conv or linear layer,
+    :class:`~hwsim.errors.DoesNotFit` (naming the fix) if the top cannot run it, and
+    :class:`~hwsim.errors.ConfigError` if no top can be generated for ``acc``.
+    """
+    if not layer.is_compute:
+        raise HwsimError(f"layer {layer.name!r} ({layer.op}) does not run on the PE array")
+    geo = top_geometry(acc)
+    return plan_cycles(geo, plan(geo, LayerShape.of_layer(layer)))

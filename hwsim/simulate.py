@@ -24,9 +24,10 @@ import cost_models as cm
 from cost_models import fpga as cm_fpga
 from cost_models import memory
 from hwsim.accelerator import Accelerator
-from hwsim.errors import HwsimError
+from hwsim.errors import ConfigError, DoesNotFit, HwsimError
 from hwsim.mapping import Mapping, map_layer
-from hwsim.rtl_timing import layer_cycles
+from hwsim.rtl_plan import LayerShape, TopGeometry, plan, top_geometry
+from hwsim.rtl_timing import plan_cycles
 from hwsim.workload import Layer, Workload
 
 _VECTOR_ENERGY_OP = {"maxpool": "max", "avgpool": "add", "add": "add", "mul": "mul",
@@ -148,7 +149,8 @@ class _Costs:
         key = (pe, bits, acc_bits)
         if key not in self._datapaths:
             self._datapaths[key] = cm.datapath_cost(pe, self.tech, bits=bits, acc_bits=acc_bits,
-                                                    lanes=self.acc.array.lanes)
+                                                    lanes=self.acc.array.lanes,
+                                                    max_shift=self.acc.max_shift)
         return self._datapaths[key]
 
 
@@ -229,15 +231,34 @@ def fpga_resources(acc: Accelerator, target: str) -> dict[str, dict[str, float]]
         raise HwsimError(str(exc)) from None
 
 
-def _rtl_timed(mapping: Mapping, layer: Layer, acc: Accelerator) -> Mapping:
+def _rtl_timed(mapping: Mapping, layer: Layer, geo: TopGeometry) -> Mapping:
     """``mapping`` with the cycles of the generated RTL top (:mod:`hwsim.rtl_timing`): ``compute``
-    is its compute phase, everything else (descriptor, loads, drain, store) counts as stall."""
-    phases = layer_cycles(layer, acc)
+    is its compute phase, everything else (descriptor, loads, drain, store) counts as stall.
+    Raises :class:`~hwsim.errors.DoesNotFit` when the top cannot run ``layer``."""
+    phases = plan_cycles(geo, plan(geo, LayerShape.of_layer(layer)))
     busy = mapping.utilization * mapping.compute_cycles
     return dataclasses.replace(mapping, compute_cycles=phases["compute"],
                                stall_cycles=phases["total"] - phases["compute"],
                                utilization=busy / phases["compute"])
 
+
+def _rtl_geometry(acc: Accelerator) -> TopGeometry:
+    try:
+        return top_geometry(acc)
+    except ConfigError as exc:
+        raise ConfigError(f"--timing rtl: {exc}") from None
+
+
+def _rtl_warnings(off: list[str], unfit: list[tuple[str, str]], pe: str) -> tuple[str, ...]:
+    found = []
+    if off:
+        found.append(f"--timing rtl: {len(off)} layers do not run on the {pe} array "
+                     f"(e.g. {off[0]!r}) and keep the analytical model's cycles")
+    if unfit:
+        name, reason = unfit[0]
+        found.append(f"--timing rtl: {len(unfit)} {pe} layers do not fit the generated top and "
+                     f"keep the analytical model's cycles (e.g. {name!r}: {reason})")
+    return tuple(found)
 
 
 def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
@@ -247,28 +268,28 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
 
     ``timing`` picks the cycle model: ``model`` (the analytical mapping with DRAM stalls),
     ``scalesim`` (SCALE-Sim v2 compute cycles) or ``rtl`` (the exact cycles of the top that
-    ``hwsim rtl generate`` emits for ``acc``, for the layers on the main array; the other layers
-    have no RTL and keep the model's cycles, which a warning says). Energy is the same for all.
+    ``hwsim rtl generate`` emits for ``acc``, for the layers on the main array that fit it; the
+    other layers keep the model's cycles, which a warning says, with the first layer that does
+    not fit and why). Energy is the same for all. Raises :class:`ConfigError` for ``rtl`` when
+    no top can be generated for ``acc``.
     """
     if timing not in TIMINGS:
         raise HwsimError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
-    if timing == "rtl" and acc.array.dataflow != "os":
-        raise HwsimError(f"--timing rtl: the generated RTL is output-stationary, not dataflow "
-                         f"{acc.array.dataflow!r}; use --dataflow os")
+    geo = _rtl_geometry(acc) if timing == "rtl" else None
     costs = _Costs(acc)
-    mappings = []
+    mappings, unfit = [], []
     for layer in workload.layers:
         mapping = map_layer(layer, acc, scalesim=timing == "scalesim")
-        if timing == "rtl" and layer.is_compute and layer.pe == acc.pe:
-            mapping = _rtl_timed(mapping, layer, acc)
+        if geo is not None and layer.is_compute and layer.pe == acc.pe:
+            try:
+                mapping = _rtl_timed(mapping, layer, geo)
+            except DoesNotFit as exc:
+                unfit.append((layer.name, str(exc)))
         mappings.append(mapping)
     rows = tuple(_cost_layer(layer, mapping, costs) for layer, mapping in zip(workload.layers, mappings))
     warnings = workload.warnings
-    if timing == "rtl":
-        off = [r.name for r in rows if not r.on_main_array]
-        if off:
-            warnings += (f"--timing rtl: {len(off)} layers do not run on the {acc.pe} array "
-                         f"(e.g. {off[0]!r}) and keep the analytical model's cycles",)
+    if geo is not None:
+        warnings += _rtl_warnings([r.name for r in rows if not r.on_main_array], unfit, acc.pe)
     counts: dict[str, float] = {"macs": workload.macs}
     if "xnor" in workload.macs_by_pe():
         counts.update(workload.binary_op_counts())
@@ -276,9 +297,3 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
                   op_counts=counts, params=workload.params, warnings=warnings,
                   fpga=fpga_resources(acc, target) if target else None, fpga_target=target,
                   timing=timing)
-
-
-def with_pe(acc: Accelerator, pe: str) -> Accelerator:
-    """The same accelerator on another datapath (xnor at 1 bit; others keep the width or use 8)."""
-    bits = 1 if pe == "xnor" else (acc.bits if acc.bits > 1 else 8)
-    return dataclasses.replace(acc, pe=pe, bits=bits)

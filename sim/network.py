@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from contract import layer_bits
 from hwsim.accelerator import Accelerator
 from hwsim.errors import HwsimError
 from hwsim.extract import extract
+from hwsim.files import build_root
 from hwsim.simulate import estimate
 from models import intnet
 from models.data import load_digits
@@ -99,12 +101,13 @@ def _shape(x: np.ndarray, y: np.ndarray) -> str:
 
 
 def run_network(name: str, acc: Accelerator, *, images: int = 20, seed: int = 0,
-                epochs: int = TrainConfig.epochs, cache_dir: Path | None = Path("build/cache"),
+                epochs: int = TrainConfig.epochs, cache_dir: Path | None = None,
                 valid_pattern: tuple[int, ...] = (1,), ready_pattern: tuple[int, ...] = (1,),
                 status: Callable[[str], None] = lambda text: None) -> NetworkCosim:
     """Co-simulate network ``name`` on ``acc`` over the first ``images`` test images.
 
-    ``epochs``/``seed``/``cache_dir`` are the training's (the trained weights are cached);
+    ``epochs``/``seed``/``cache_dir`` are the training's (the trained weights are cached, by
+    default under ``cache/`` of :func:`hwsim.files.build_root`);
     ``status`` receives progress lines. Raises :class:`HwsimError` for an unknown network, an
     image count out of range, a network without layers of ``acc.pe``, or a layer that does not
     fit the accelerator (before anything is built).
@@ -114,11 +117,12 @@ def run_network(name: str, acc: Accelerator, *, images: int = 20, seed: int = 0,
     split = load_digits()
     if not 1 <= images <= len(split.y_test):
         raise HwsimError(f"--images must be from 1 to {len(split.y_test)} (the test split), not {images}")
+    cache_dir = build_root() / "cache" if cache_dir is None else cache_dir
     torch.manual_seed(seed)
     base = NETWORKS[name][0](num_classes=len(split.classes))
     status(f"training the {acc.pe} variant of {name} ({epochs} epochs, cached in {cache_dir})")
     net, _ = train_cached(base, acc.pe, split, TrainConfig(epochs=epochs, seed=seed), cache_dir)
-    bits = 8 if acc.pe == "xnor" else acc.bits
+    bits = layer_bits(acc.pe, acc.bits)
     int_net = intnet.build(net, split.x_train[:CALIB_IMAGES], bits=bits)
     report = estimate(extract(net, split.input_shape, bits=bits, name=name), acc, timing="rtl")
     predicted = {row.name: row.cycles for row in report.layers if row.on_main_array}

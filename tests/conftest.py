@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from hwsim.cli import main
+from hwsim_cli import main
 
 CliResult = tuple[int | str | None, str, str]
 

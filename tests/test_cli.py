@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hwsim.cli import main
+from hwsim_cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,7 +165,7 @@ def test_failed_run_leaves_existing_output_alone(capsys, tmp_path):
 
 
 def test_console_script_no_traceback():
-    proc = subprocess.run([sys.executable, "-m", "hwsim.cli", "estimate", "nosuchnet"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "hwsim_cli", "estimate", "nosuchnet"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("hwsim: error: unknown model 'nosuchnet'") and "Traceback" not in proc.stderr
 

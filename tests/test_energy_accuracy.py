@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwsim.cli import main as hwsim_main
+from hwsim_cli import main as hwsim_main
 from hwsim.errors import HwsimError
 from hwsim.extract import extract
 from hwsim.reports import energy_accuracy, network

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwsim.errors import HwsimError
-from hwsim.extract import XNOR_AUX_BITS, extract, retarget
+from contract import XNOR_AUX_BITS
+from hwsim.extract import extract, retarget
 from hwsim.workload import Layer, Workload
 from models.convert import convert
 from models.layers import ShiftConv2d

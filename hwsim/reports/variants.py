@@ -17,19 +17,16 @@ from typing import Any
 
 from torch import nn
 
-from cost_models import PE_KINDS
+from contract import HARDWARE_BITS, PE_KINDS, layer_bits as aux_bits
 from hwsim import accelerator as accel
+from hwsim.api import resolve_accelerator
 from hwsim.errors import HwsimError
 from hwsim.extract import extract
 from hwsim.report import layer_row
 from hwsim.simulate import Report, estimate
 
-#: Bit widths the integer quantizers support for mac/adder/shift (xnor is always 1).
-MULTIBIT_RANGE = range(2, 17)
 #: Widths of mac/adder/shift when --bits is not given (xnor: 1).
 DEFAULT_BITS = (4, 8, 16)
-#: Operand width of the full-precision (MAC) layers of a binary network.
-XNOR_AUX_BITS = 8
 #: The name under which all vector work (BN, activations, pooling) of a network is summed.
 VECTOR_WORK = "vector work (BN, act, pool)"
 
@@ -117,7 +114,7 @@ def parse_bits(text: str | None, pes: Sequence[str]) -> dict[str, tuple[int, ...
         if b == 1 and "xnor" not in pes:
             raise HwsimError(f"{', '.join(pes)} cannot run at 1 bit (they need 2..16 bits); "
                              "1 bit is the xnor datapath: add xnor to --pe or drop 1 from --bits")
-        if b != 1 and (b not in MULTIBIT_RANGE or not multibit):
+        if b != 1 and (not HARDWARE_BITS[0] <= b <= HARDWARE_BITS[1] or not multibit):
             why = "xnor runs at 1 bit only" if not multibit else "mac/adder/shift support 2..16 bits"
             raise HwsimError(f"--bits {b} is not supported by {', '.join(pes)} ({why}); "
                              "fix --bits or --pe")
@@ -130,19 +127,17 @@ def parse_bits(text: str | None, pes: Sequence[str]) -> dict[str, tuple[int, ...
 
 
 def accelerator_for(pe: str, bits: int, config: str | Path | None = None) -> accel.Accelerator:
-    """The PE kind's preset, the YAML config as a diff on it, then ``pe`` and ``bits``."""
-    base = accel.preset(pe)
-    if config is not None:
-        base = accel.load(config, base=base)
-    return dataclasses.replace(base, pe=pe, bits=bits)
+    """The PE kind's preset, the YAML config as a diff on it, then ``pe`` and ``bits``
+    (:func:`hwsim.api.resolve_accelerator`, as the command line resolves it)."""
+    return resolve_accelerator(config=config, pe=pe, bits=bits)
 
 
 def cost(net: nn.Module, input_shape: tuple[int, ...], pe: str, bits: int, name: str,
          config: str | Path | None = None) -> Variant:
     """Extract and estimate the already converted ``net`` as the (``pe``, ``bits``) variant."""
-    layer_bits = XNOR_AUX_BITS if pe == "xnor" else bits
-    workload = extract(net, input_shape, bits=layer_bits, name=name)
-    return Variant(pe, bits, layer_bits, estimate(workload, accelerator_for(pe, bits, config)))
+    widths = aux_bits(pe, bits)
+    workload = extract(net, input_shape, bits=widths, name=name)
+    return Variant(pe, bits, widths, estimate(workload, accelerator_for(pe, bits, config)))
 
 
 def mark_pareto(variants: Sequence[Variant]) -> list[Variant]:

@@ -1,18 +1,15 @@
-"""The ``hwsim rtl`` commands: ``generate`` Verilog, ``synth`` it for an FPGA, ``compare`` PE kinds.
+"""``hwsim rtl generate|synth|compare``: emit the accelerator as Verilog, synthesize it, compare PE kinds.
 
 The accelerator is resolved exactly as ``hwsim estimate`` resolves it (preset, YAML config, flags),
-so the hardware that is costed is the hardware that is emitted. Verilog goes to a build folder;
-every file appears only after the whole step succeeded (written atomically from a scratch folder),
-and tool failures become one-line :class:`~hwsim.errors.HwsimError`\\ s.
+so the hardware that is costed is the hardware that is emitted; :func:`rtl.emit.generate` writes
+every file only after the whole step succeeded. Output goes to ``-o`` or to
+``rtl/<pe>_<R>x<C>_<bits>b`` under :func:`hwsim.files.build_root`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +17,12 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from cost_models import PE_KINDS
+from contract import PE_KINDS
 from cost_models.fpga import TARGETS
-from hwsim import cli
-from hwsim.accelerator import Accelerator
-from hwsim.errors import HwsimError
-from hwsim.report import write_atomic
+from hwsim import files
+from hwsim.accelerator import Accelerator, with_pe
+from hwsim.errors import ConfigError, HwsimError
+from hwsim_cli import options
 
 __all__ = ["add_parser", "cmd_rtl"]
 
@@ -42,10 +39,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     def common(name: str, text: str, *, out_required: bool) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
-        cli.add_accelerator_options(p)
+        options.add_accelerator_options(p)
         p.add_argument("-o", "--output", metavar="DIR", required=out_required,
                        help="folder for the Verilog, manifest.json and synthesis products"
-                            + ("" if out_required else " (default build/rtl/<pe>_<R>x<C>_<bits>b)"))
+                            + ("" if out_required else
+                               f" (default rtl/<pe>_<R>x<C>_<bits>b under ${files.BUILD_ENV}, else build)"))
         return p
 
     common("generate", "write the PE, the PE array and the accelerator top as Verilog with a manifest, "
@@ -61,27 +59,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             p.add_argument("--pnr", action="store_true", help="place and route (ice40, ecp5) for Fmax")
 
 
-@contextlib.contextmanager
-def _tool_errors() -> Iterator[None]:
-    """Turn a missing or failing external tool into one line naming the tool and its log."""
-    try:
-        yield
-    except RuntimeError as exc:  # rtl.emit.ToolNotFoundError is one
-        raise HwsimError(str(exc).splitlines()[0].rstrip(":")) from None
-
-
-def _accelerator(args: argparse.Namespace) -> Accelerator:
-    acc = cli.resolve_accelerator(args)
-    if acc.array.dataflow != "os":
-        raise HwsimError(f"the RTL generator builds output-stationary arrays, not dataflow "
-                         f"{acc.array.dataflow!r}; use --dataflow os")
-    return acc
-
-
 def _out_dir(args: argparse.Namespace, acc: Accelerator) -> Path:
-    """``-o`` or ``build/rtl/<pe>_<R>x<C>_<bits>b``, created."""
+    """``-o`` or ``<build root>/rtl/<pe>_<R>x<C>_<bits>b``, created."""
     name = f"{acc.pe}_{acc.array.rows}x{acc.array.cols}_{acc.bits}b"
-    return _make_dir(Path(args.output) if args.output else Path("build") / "rtl" / name)
+    return _make_dir(Path(args.output) if args.output else files.build_root() / "rtl" / name)
 
 
 def _make_dir(out: Path) -> Path:
@@ -94,49 +75,17 @@ def _make_dir(out: Path) -> Path:
     return out
 
 
-def generate(acc: Accelerator, out: Path, *, top: bool = True) -> dict[str, Any]:
-    """Emit and lint ``acc`` in a scratch folder, then move the Verilog and ``manifest.json`` into
-    ``out`` atomically; return the manifest.
-
-    Modules: the PE, the PE array and (with ``top``) the whole-layer accelerator top
-    (:class:`rtl.top.LayerAccelerator`, buffers sized from ``acc.memory``). The manifest holds the
-    resolved config, rtl.emit's PE/array facts, the top's buffers, descriptor and parameter
-    layouts, ports with their meaning and phases (key ``top``), and the lint result.
-    """
-    from rtl.emit import LINT_WAIVERS, generate as emit, generate_top, lint
-
-    with tempfile.TemporaryDirectory(dir=out, prefix=".generate.") as scratch, _tool_errors():
-        manifest = emit(acc, scratch)
-        if top:
-            described = generate_top(acc, scratch)
-            module = described.pop("top")
-            manifest["modules"]["top"] = {"top": module.pop("module"), "verilog": module.pop("verilog"),
-                                          "ports": described.pop("ports")}
-            described.pop("accelerator")
-            manifest["top"] = {**module, **described}
-        for module in manifest["modules"].values():
-            lint(Path(scratch) / module["verilog"], module["top"])
-        manifest["accelerator"] = acc.to_dict()
-        manifest["lint"] = {"tool": "verilator --lint-only -Wall", "result": "clean",
-                            "waived": LINT_WAIVERS}
-        for module in manifest["modules"].values():
-            write_atomic(out / module["verilog"], (Path(scratch) / module["verilog"]).read_text())
-    write_atomic(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-    return manifest
-
-
 def _synth_modules(manifest: dict[str, Any], out: Path, target: str, *, lut_only: bool,
                    pnr: bool) -> dict[str, dict[str, Any]]:
     """Synthesize every module of a generated manifest (PE, array[, top]); resources per module."""
     from rtl.synth import synthesize
 
     results = {}
-    with _tool_errors():
-        for role, module in manifest["modules"].items():
-            r = synthesize(out / module["verilog"], module["top"], target, lut_only=lut_only, pnr=pnr,
-                           outdir=out / f"{module['top']}_{target}{'_lut' if lut_only else ''}")
-            results[role] = ({key: r.get(key) for key in RESOURCES} | {"yosys": r["yosys"], "dir": r["dir"]}
-                             | ({"pnr_skipped": r["pnr_skipped"]} if "pnr_skipped" in r else {}))
+    for role, module in manifest["modules"].items():
+        r = synthesize(out / module["verilog"], module["top"], target, lut_only=lut_only, pnr=pnr,
+                       outdir=out / f"{module['top']}_{target}{'_lut' if lut_only else ''}")
+        results[role] = ({key: r.get(key) for key in RESOURCES} | {"yosys": r["yosys"], "dir": r["dir"]}
+                         | ({"pnr_skipped": r["pnr_skipped"]} if "pnr_skipped" in r else {}))
     return results
 
 
@@ -147,28 +96,32 @@ def _fmt(value: float | None) -> str:
 
 
 def cmd_generate(args: argparse.Namespace, console: Console) -> int:
-    acc = _accelerator(args)
+    from rtl.emit import generate
+
+    acc = options.accelerator(args)
     out = _out_dir(args, acc)
-    manifest = generate(acc, out)
-    files = ", ".join(m["verilog"] for m in manifest["modules"].values())
-    top = manifest["top"]
-    console.print(f"{acc.pe} {acc.array.rows}x{acc.array.cols} array, {acc.bits}-bit operands, "
-                  f"{top['acc_bits']}-bit accumulators (folds up to {top['max_steps']:,} steps)")
+    made = generate(acc, out)
+    manifest, geo = made.manifest, made.geometry
+    written = ", ".join(m["verilog"] for m in manifest["modules"].values())
+    console.print(f"{acc.pe} {geo.rows}x{geo.cols} array, {geo.bits}-bit operands, "
+                  f"{geo.acc_bits}-bit accumulators (folds up to {geo.max_steps:,} steps)")
     console.print("buffers: " + ", ".join(f"{name} {b['words']:,} x {b['word_bits']} bits ({b['kib']:.1f} KiB)"
-                                          for name, b in top["buffers"].items()))
-    console.print(f"wrote {files}, manifest.json to {out}; verilator lint clean; "
+                                          for name, b in manifest["buffers"].items()))
+    console.print(f"wrote {written}, manifest.json to {out}; verilator lint clean; "
                   f"cycles per layer: hwsim estimate --timing rtl")
     return 0
 
 
 def cmd_synth(args: argparse.Namespace, console: Console) -> int:
+    from rtl.emit import generate
+
     if args.pnr and args.target == "xc7":
-        raise HwsimError("--pnr: xc7 has no open-source place and route; use --target ice40 or ecp5 "
-                         "for Fmax, or drop --pnr")
-    cli.check_output_folder(args.json)
-    acc = _accelerator(args)
+        raise ConfigError("--pnr: xc7 has no open-source place and route; use --target ice40 or ecp5 "
+                          "for Fmax, or drop --pnr")
+    options.check_output_folder(args.json)
+    acc = options.accelerator(args)
     out = _out_dir(args, acc)
-    manifest = generate(acc, out)
+    manifest = generate(acc, out).manifest
     with console.status(f"synthesizing for {args.target}"):
         results = _synth_modules(manifest, out, args.target, lut_only=args.lut_only, pnr=args.pnr)
     n = acc.num_pes
@@ -189,16 +142,16 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
         if "pnr_skipped" in r:
             console.print(f"no Fmax for the {role}: it {r['pnr_skipped']}")
     if args.json:
-        write_atomic(args.json, json.dumps({"accelerator": acc.to_dict(), "target": args.target,
-                                            "lut_only": args.lut_only, **results}, indent=2) + "\n")
+        files.write_atomic(args.json, json.dumps({"accelerator": acc.to_dict(), "target": args.target,
+                                                  "lut_only": args.lut_only, **results}, indent=2) + "\n")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    from hwsim.simulate import with_pe
+    from rtl.emit import generate
 
-    cli.check_output_folder(args.json)
-    base = _accelerator(args)
+    options.check_output_folder(args.json)
+    base = options.accelerator(args)
     out = _out_dir(args, base)
     results: dict[str, dict[str, Any]] = {}
     with Progress(console=console, transient=True) as progress:
@@ -206,7 +159,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
         for kind in PE_KINDS:
             progress.update(task, description=f"{kind}: generate and synthesize for {args.target}")
             acc = with_pe(base, kind)
-            manifest = generate(acc, _make_dir(out / kind), top=False)
+            manifest = generate(acc, _make_dir(out / kind), modules=("pe", "array")).manifest
             results[kind] = {"bits": acc.bits, **_synth_modules(manifest, out / kind, args.target,
                                                                 lut_only=args.lut_only, pnr=False)}
             progress.advance(task)
@@ -228,15 +181,12 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     console.print(table)
     console.print("ratios are of whole arrays (PEs, skew registers and control) against mac")
     if args.json:
-        write_atomic(args.json, json.dumps({"accelerator": base.to_dict(), "target": args.target,
-                                            "lut_only": args.lut_only, "kinds": results}, indent=2) + "\n")
+        files.write_atomic(args.json, json.dumps({"accelerator": base.to_dict(), "target": args.target,
+                                                  "lut_only": args.lut_only, "kinds": results}, indent=2) + "\n")
     return 0
 
 
 def cmd_rtl(args: argparse.Namespace) -> int:
     """Run ``hwsim rtl <generate|synth|compare>``."""
-    console = Console()
-    if not console.is_terminal:  # piped or redirected: no wrapping of lines and tables at 80 columns
-        console = Console(width=180)
     handler = {"generate": cmd_generate, "synth": cmd_synth, "compare": cmd_compare}[args.rtl]
-    return handler(args, console)
+    return handler(args, files.console())

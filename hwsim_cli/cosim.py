@@ -16,10 +16,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from hwsim import cli
+from hwsim import files
 from hwsim.accelerator import Accelerator
-from hwsim.errors import HwsimError
-from hwsim.report import write_atomic
+from hwsim.errors import ConfigError
+from hwsim.rtl_plan import top_geometry
+from hwsim_cli import options
 
 __all__ = ["add_parser", "cmd_cosim"]
 
@@ -31,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``cosim`` to ``hwsim``'s sub-parsers."""
     p = subparsers.add_parser("cosim", help="run a layer or a small network through the generated RTL "
                                             "(Verilator): bit-exact against PyTorch, cycle-exact against hwsim")
-    cli.add_accelerator_options(p)
+    options.add_accelerator_options(p)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--layer", metavar="SPEC",
                       help='one layer, e.g. "conv k=3 cin=16 cout=16 h=16 w=16 stride=1 pad=1", '
@@ -41,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                                        "training seed of --network (default 0)")
     p.add_argument("--relu", action="store_true", help="--layer: requantize with ReLU")
     p.add_argument("--images", type=int, default=20, help="--network: test images (default 20)")
-    p.add_argument("--epochs", type=int, help="--network: training epochs, cached in build/cache "
+    p.add_argument("--epochs", type=int, help="--network: training epochs, cached under the build root's cache/ "
                                               "(default: the energy-accuracy report's, 30)")
     p.add_argument("--stall", action="store_true",
                    help=f"drive inputs with idle cycles (valid {STALL_VALID}...) and outputs with "
@@ -54,13 +55,6 @@ def _patterns(args: argparse.Namespace) -> dict[str, tuple[int, ...]]:
     if not args.stall:
         return {"valid_pattern": (1,), "ready_pattern": (1,)}
     return {"valid_pattern": tuple(map(int, STALL_VALID)), "ready_pattern": tuple(map(int, STALL_READY))}
-
-
-def _accelerator(args: argparse.Namespace) -> Accelerator:
-    acc = cli.resolve_accelerator(args)
-    if acc.array.dataflow != "os":
-        raise HwsimError(f"the RTL is output-stationary, not dataflow {acc.array.dataflow!r}; use --dataflow os")
-    return acc
 
 
 def _title(acc: Accelerator) -> str:
@@ -85,7 +79,7 @@ def cmd_layer(args: argparse.Namespace, acc: Accelerator, console: Console) -> d
     try:
         ql = quantized_layer(acc.pe, spec, seed=args.seed, bits=acc.bits, relu=args.relu)
     except ValueError as exc:
-        raise HwsimError(f"layer {args.layer!r}: {exc}") from None
+        raise ConfigError(f"layer {args.layer!r}: {exc}") from None
     check_fits(acc, ql.q, ql.x)
     console.print(f"{_title(acc)}: {args.layer} (seed {args.seed})")
     with console.status("building the top with Verilator"):
@@ -138,10 +132,10 @@ def cmd_network(args: argparse.Namespace, acc: Accelerator, console: Console) ->
     from sim.network import run_network
 
     if args.waves:
-        raise HwsimError("--waves works with --layer (a network run is many simulations); drop it")
+        raise ConfigError("--waves works with --layer (a network run is many simulations); drop it")
     epochs = TrainConfig.epochs if args.epochs is None else args.epochs
     if epochs < 0:
-        raise HwsimError(f"--epochs must be 0 or more, not {epochs}")
+        raise ConfigError(f"--epochs must be 0 or more, not {epochs}")
     result = run_network(args.network, acc, images=args.images, seed=args.seed, epochs=epochs,
                          status=lambda text: console.print(f"[dim]{text}[/]"), **_patterns(args))
     table = Table(title=f"{args.network} on {_title(acc)}, {result.images} test images",
@@ -174,11 +168,12 @@ def cmd_network(args: argparse.Namespace, acc: Accelerator, console: Console) ->
 
 def cmd_cosim(args: argparse.Namespace) -> int:
     """Run ``hwsim cosim``; 0 on PASS, 1 on FAIL."""
-    cli.check_output_folder(args.json)
-    console = Console() if Console().is_terminal else Console(width=160)
-    acc = _accelerator(args)
+    options.check_output_folder(args.json)
+    console = files.console()
+    acc = options.accelerator(args)
+    top_geometry(acc)  # the generator's refusal (dataflow, widths, buffers) before any work
     handler = cmd_layer if args.layer is not None else cmd_network
     outcome = handler(args, acc, console)
     if args.json:
-        write_atomic(args.json, json.dumps(outcome, indent=2) + "\n")
+        files.write_atomic(args.json, json.dumps(outcome, indent=2) + "\n")
     return 0 if outcome["passed"] else 1

@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
-
-from cost_models import PE_KINDS
+from contract import PE_KINDS
+from hwsim import files
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -34,8 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     ea.add_argument("--config", metavar="arch.yaml", help="accelerator YAML (a diff on each PE preset)")
     ea.add_argument("--epochs", type=int, default=30, help="training epochs per PE kind (default 30)")
     ea.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    ea.add_argument("--cache-dir", default="build/cache", metavar="DIR",
-                    help="trained-weight cache (default build/cache; 'none' disables it)")
+    ea.add_argument("--cache-dir", metavar="DIR",
+                    help=f"trained-weight cache (default cache/ under ${files.BUILD_ENV}, else build; "
+                         "'none' disables it)")
     ea.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the report files")
 
     net = kinds.add_parser("network", help="energy, latency and area per PE kind and width of a "
@@ -46,6 +46,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     net.add_argument("--config", metavar="arch.yaml", help="accelerator YAML (a diff on each PE preset)")
     net.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the report files")
     return report
+
+
+def _cache_dir(text: str | None) -> Path | None:
+    if text == "none":
+        return None
+    return files.build_root() / "cache" if text is None else Path(text)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -59,11 +65,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         result = energy_accuracy.run(
             model=args.model, pes=args.pe, bits=args.bits, data=args.data,
             checkpoint=args.checkpoint, config=args.config, epochs=args.epochs, seed=args.seed,
-            cache_dir=None if args.cache_dir == "none" else Path(args.cache_dir))
+            cache_dir=_cache_dir(args.cache_dir))
         written = energy_accuracy.write(result, out_dir)
     else:
         written = network.write(network.run(args.model, pes=args.pe, bits=args.bits,
                                             config=args.config), out_dir)
-    Console().print(f"wrote {len(written)} files to {out_dir}: "
+    files.console().print(f"wrote {len(written)} files to {out_dir}: "
                     + ", ".join(p.name for p in written))
     return 0

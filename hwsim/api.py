@@ -1,0 +1,107 @@
+"""The library face of hwsim: an accelerator and the workloads of a network, as every command needs them.
+
+The command line (``hwsim_cli``), the reports and the co-simulation all resolve accelerators and
+load networks through these functions, so ``hwsim estimate``, ``hwsim rtl`` and ``hwsim cosim``
+cost, emit and simulate the same hardware:
+
+* :func:`resolve_accelerator`: the PE kind's preset, the YAML config read once as a diff on it,
+  then the explicit choices (the command-line flags);
+* :func:`workloads`: one network, loaded once, as the workload of several (PE kind, width)
+  targets; conversions that :func:`hwsim.extract.retarget` reproduces exactly are retargeted
+  instead of converted and traced again.
+
+Bad input raises :class:`~hwsim.errors.ConfigError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import contract
+from hwsim import accelerator as accel
+from hwsim.errors import ConfigError, HwsimError
+from hwsim.workload import Workload
+
+__all__ = ["resolve_accelerator", "workloads"]
+
+
+def resolve_accelerator(*, config: str | Path | None = None, pe: str | None = None,
+                        bits: int | None = None, array: tuple[int, int] | None = None,
+                        dataflow: str | None = None, clock_mhz: float | None = None,
+                        tech: str | None = None) -> accel.Accelerator:
+    """The accelerator of ``pe`` (else the config's kind, else mac): its preset, then ``config``
+    (a YAML diff), then every other argument that is not None.
+
+    Without ``bits`` the width follows the kind (:func:`contract.kind_bits`: xnor 1, a config
+    written for xnor's 1 bit taken to another kind 8). ``array`` is ``(rows, cols)``.
+    """
+    loaded = accel.load(config) if config is not None else None
+    kind = pe or (loaded.pe if loaded is not None else "mac")
+    if kind not in contract.PE_KINDS:
+        raise ConfigError(f"unknown PE kind {kind!r}; choose one of {', '.join(contract.PE_KINDS)}")
+    base = accel.preset(kind)
+    if config is not None:
+        base = accel.load(config, base=base)
+    changes: dict[str, Any] = {"pe": kind, "bits": contract.kind_bits(kind, base.bits) if bits is None else bits}
+    if clock_mhz is not None:
+        changes["clock_mhz"] = clock_mhz
+    if tech is not None:
+        changes["tech"] = tech
+    grid = base.array
+    if array is not None:
+        grid = dataclasses.replace(grid, rows=array[0], cols=array[1])
+    if dataflow is not None:
+        grid = dataclasses.replace(grid, dataflow=dataflow)
+    try:
+        return dataclasses.replace(base, array=grid, **changes)
+    except HwsimError as exc:
+        if bits is not None and "bits" in str(exc):
+            raise ConfigError(f"--bits {bits}: {exc}") from None
+        raise
+
+
+def _is_topology(model: str) -> bool:
+    return model.lower().endswith(".csv")
+
+
+def workloads(model: str, targets: Sequence[tuple[str, int]], *, convert_all: bool = False,
+              input_shape: tuple[int, ...] | None = None) -> list[Workload]:
+    """The workload of network ``model`` on each ``(pe, bits)`` of ``targets``, in order.
+
+    ``model`` is a registry name, ``path/file.py:factory``, ``package.module:factory`` or a
+    SCALE-Sim topology ``.csv``. A network runs as built on its native kind and is converted
+    (:func:`models.convert.convert`; the first conv and the classifier stay mac unless
+    ``convert_all``) to any other; layers off the array run at :func:`contract.layer_bits`.
+    """
+    if _is_topology(model):
+        from hwsim.topology import read_topology
+
+        return [read_topology(model, pe=pe, bits=contract.layer_bits(pe, bits)) for pe, bits in targets]
+    from hwsim.extract import extract, retarget
+    from models.convert import convert
+    from models.registry import load_model
+
+    try:
+        net, shape, entry = load_model(model, input_shape=input_shape)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    keep = not convert_all
+    base: Workload | None = None  # a non-xnor workload of the net, for retarget
+    made = []
+    for pe, bits in targets:
+        widths = contract.layer_bits(pe, bits)
+        if pe == entry.pe:
+            workload = extract(net, shape, bits=widths, name=entry.name)
+        elif base is None or "xnor" in (pe, entry.pe):
+            # retarget cannot reproduce xnor's removal of ReLUs (see its docstring)
+            workload = extract(convert(net, pe, input_shape=shape, keep_first_last=keep), shape,
+                               bits=widths, name=entry.name)
+        else:
+            workload = retarget(base, pe, bits, keep_first_last=keep)
+        if "xnor" not in (pe, entry.pe) and base is None:
+            base = workload
+        made.append(workload)
+    return made

@@ -1,0 +1,85 @@
+"""``hwsim estimate`` (cost a network on a PE array) and ``hwsim models`` (what can be costed)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from contract import PE_KINDS
+from cost_models.fpga import TARGETS as FPGA_TARGETS
+from hwsim import files
+from hwsim.accelerator import with_pe
+from hwsim.api import workloads
+from hwsim.errors import ConfigError
+from hwsim.simulate import TIMINGS
+from hwsim_cli import options
+from hwsim_cli.notices import warn
+
+__all__ = ["add_parsers", "cmd_estimate", "cmd_models"]
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add ``estimate`` and ``models`` to ``hwsim``'s sub-parsers."""
+    est = sub.add_parser("estimate", help="cycles, energy and area of a network on a PE array")
+    est.add_argument("model", help="registry name (see `hwsim models`), path/file.py:factory, "
+                                   "package.module:factory, or a SCALE-Sim topology .csv")
+    options.add_accelerator_options(est, tech=True)
+    est.add_argument("--target", choices=FPGA_TARGETS,
+                     help="also estimate FPGA resources (LUT/FF/DSP/BRAM) on this family from synthesis-fitted models")
+    est.add_argument("--compare", choices=(*PE_KINDS, "none"), metavar="PE",
+                     help="also cost the network on this PE kind and print ratios "
+                          "(default: mac for the other PE kinds; none to turn it off)")
+    est.add_argument("--convert-all", action="store_true",
+                     help="convert the first conv and classifier too (default: they stay full precision)")
+    est.add_argument("--input-shape", type=options.shape_type, metavar="N,C,H,W",
+                     help="input shape for a user's factory")
+    est.add_argument("--timing", choices=TIMINGS, default="model",
+                     help="cycle model: model (analytical, with DRAM stalls; default), scalesim (SCALE-Sim v2 "
+                          "compatible compute cycles, see hwsim/dataflow.py), rtl (exact cycles of the top "
+                          "`hwsim rtl generate` emits, see hwsim/rtl_timing.py)")
+    est.add_argument("--scalesim", action="store_true", help="same as --timing scalesim")
+    est.add_argument("--json", metavar="F", help="write the report as JSON")
+    est.add_argument("--csv", metavar="F", help="write the per-layer rows and a TOTAL row as CSV")
+    sub.add_parser("models", help="list the networks that can be estimated")
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """Cost the network (and the ``--compare`` baseline), print the tables, write JSON/CSV."""
+    from hwsim import report as rep
+    from hwsim.simulate import estimate
+
+    for out in (args.json, args.csv):
+        options.check_output_folder(out)
+    if args.scalesim and args.timing not in ("model", "scalesim"):
+        raise ConfigError(f"--scalesim contradicts --timing {args.timing}; give one of them")
+    timing = "scalesim" if args.scalesim else args.timing
+    acc = options.accelerator(args)
+    compare = args.compare or ("mac" if acc.pe != "mac" else "none")
+    accs = [acc] + ([with_pe(acc, compare)] if compare != "none" else [])
+    loads = workloads(args.model, [(a.pe, a.bits) for a in accs], convert_all=args.convert_all,
+                      input_shape=args.input_shape)
+    result, *rest = [estimate(w, a, timing=timing, target=args.target) for w, a in zip(loads, accs)]
+    baseline = rest[0] if rest else None
+    rep.print_report(result, baseline)
+    warn(result.warnings)
+    if args.json:
+        rep.write_json(args.json, result, baseline)
+    if args.csv:
+        rep.write_csv(args.csv, result)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """The registry's networks, one row each."""
+    from models.registry import MODELS
+
+    table = Table(title="models (hwsim estimate NAME)", header_style="bold")
+    for col in ("name", "input", "native PE", "description"):
+        table.add_column(col)
+    for entry in MODELS.values():
+        table.add_row(entry.name, "x".join(map(str, entry.input_shape)), entry.pe, entry.description)
+    console = files.console()
+    console.print(table)
+    console.print("Also: path/to/file.py:factory, package.module:factory, or a SCALE-Sim topology .csv")
+    return 0

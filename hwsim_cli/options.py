@@ -1,0 +1,74 @@
+"""Argument types and the options every hardware command shares (``estimate``, ``rtl``, ``cosim``).
+
+The accelerator flags are read by :func:`accelerator` through :func:`hwsim.api.resolve_accelerator`,
+so every command resolves the same hardware from the same flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from contract import PE_KINDS
+from hwsim import accelerator as accel
+from hwsim.api import resolve_accelerator
+from hwsim.errors import ConfigError
+
+__all__ = ["Parser", "accelerator", "add_accelerator_options", "array_type", "check_output_folder",
+           "shape_type"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"hwsim: error: {message}\n")
+
+
+def array_type(text: str) -> tuple[int, int]:
+    """``RxC`` (e.g. ``16x16``) as ``(rows, cols)``."""
+    parts = text.lower().split("x")
+    try:
+        rows, cols = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"array must look like ROWSxCOLS (e.g. 16x16), not {text!r}") from None
+    if rows <= 0 or cols <= 0:
+        raise argparse.ArgumentTypeError(f"array rows and cols must be positive, not {text!r}")
+    return rows, cols
+
+
+def shape_type(text: str) -> tuple[int, ...]:
+    """``N,C,H,W`` (or ``NxCxHxW``) as a tuple, batch first."""
+    try:
+        shape = tuple(int(p) for p in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"input shape must look like 1,3,224,224, not {text!r}") from None
+    if len(shape) < 2 or min(shape) <= 0:
+        raise argparse.ArgumentTypeError(f"input shape needs positive sizes with the batch first, not {text!r}")
+    return shape
+
+
+def add_accelerator_options(parser: argparse.ArgumentParser, *, tech: bool = False) -> None:
+    """The flags :func:`accelerator` reads; ``tech`` adds ``--tech`` (costing commands only)."""
+    parser.add_argument("--pe", choices=PE_KINDS, help="datapath of the PE array (default: the config's, else mac)")
+    parser.add_argument("--bits", type=int, help="operand width (default 8; xnor is always 1)")
+    parser.add_argument("--array", type=array_type, metavar="RxC", help="PE array rows x cols (default 16x16)")
+    parser.add_argument("--dataflow", choices=accel.DATAFLOWS, help="systolic dataflow (default os)")
+    parser.add_argument("--clock-mhz", type=float, help="clock frequency in MHz (default 500)")
+    parser.add_argument("--config", metavar="arch.yaml", help="accelerator YAML (see configs/)")
+    if tech:
+        parser.add_argument("--tech", metavar="table.yaml",
+                            help="technology table name or YAML path (default horowitz45)")
+
+
+def accelerator(args: argparse.Namespace) -> accel.Accelerator:
+    """The accelerator the flags of :func:`add_accelerator_options` describe."""
+    return resolve_accelerator(config=args.config, pe=args.pe, bits=args.bits, array=args.array,
+                               dataflow=args.dataflow, clock_mhz=args.clock_mhz,
+                               tech=getattr(args, "tech", None))
+
+
+def check_output_folder(path: str | None) -> None:
+    """Fail before any work if output file ``path`` (when given) could not be written."""
+    if path and not Path(path).resolve().parent.is_dir():
+        raise ConfigError(f"cannot write {path!r}: folder {str(Path(path).parent)!r} does not exist")
