@@ -1,9 +1,11 @@
 """hwsim: what a network costs on a MAC / adder / XNOR / shift PE array, and what the hardware is.
 
-The pieces: :mod:`hwsim.accelerator` (the one accelerator description), :mod:`hwsim.extract`
-(network -> Workload), :mod:`hwsim.mapping` and :mod:`hwsim.dataflow` (cycles and memory
-traffic), :mod:`hwsim.simulate` (energy and area via ``cost_models``), :mod:`hwsim.report`
-(table, JSON, CSV) and :mod:`hwsim.cli` (the ``hwsim`` command).
+The pieces: :mod:`hwsim.accelerator` (the one accelerator description), :mod:`hwsim.api`
+(accelerators and workloads as every command resolves them), :mod:`hwsim.extract` (network ->
+Workload), :mod:`hwsim.mapping` and :mod:`hwsim.dataflow` (cycles and memory traffic),
+:mod:`hwsim.simulate` (energy and area via ``cost_models``), :mod:`hwsim.rtl_plan` and
+:mod:`hwsim.rtl_timing` (the generated top's geometry, capacity and exact cycles),
+:mod:`hwsim.report` (table, JSON, CSV). The ``hwsim`` command is the package ``hwsim_cli``.
 """
 
 __version__ = "0.1.0"

@@ -22,7 +22,7 @@ from typing import Any
 
 import contract
 from hwsim import accelerator as accel
-from hwsim.errors import ConfigError, HwsimError
+from hwsim.errors import ConfigError
 from hwsim.workload import Workload
 
 __all__ = ["resolve_accelerator", "workloads"]
@@ -42,6 +42,11 @@ def resolve_accelerator(*, config: str | Path | None = None, pe: str | None = No
     kind = pe or (loaded.pe if loaded is not None else "mac")
     if kind not in contract.PE_KINDS:
         raise ConfigError(f"unknown PE kind {kind!r}; choose one of {', '.join(contract.PE_KINDS)}")
+    if bits is not None:
+        try:
+            contract.check_bits(kind, bits)
+        except contract.ContractError as exc:
+            raise ConfigError(f"--bits {bits}: {exc}") from None
     base = accel.preset(kind)
     if config is not None:
         base = accel.load(config, base=base)
@@ -55,12 +60,7 @@ def resolve_accelerator(*, config: str | Path | None = None, pe: str | None = No
         grid = dataclasses.replace(grid, rows=array[0], cols=array[1])
     if dataflow is not None:
         grid = dataclasses.replace(grid, dataflow=dataflow)
-    try:
-        return dataclasses.replace(base, array=grid, **changes)
-    except HwsimError as exc:
-        if bits is not None and "bits" in str(exc):
-            raise ConfigError(f"--bits {bits}: {exc}") from None
-        raise
+    return dataclasses.replace(base, array=grid, **changes)
 
 
 def _is_topology(model: str) -> bool:

@@ -1,4 +1,6 @@
 """cocotb + Verilator co-simulation of the generated RTL against models/ and hwsim's cycle model.
 
-Built under issue #4; this package is installed now so the layout in DESIGN.md holds from the start.
+:mod:`sim.build` compiles the top of an accelerator (cached), :mod:`sim.bench` is the cocotb bench,
+:mod:`sim.cosim` runs integer layers through it and checks them bit- and cycle-exactly,
+:mod:`sim.layers` and :mod:`sim.spec` make test layers, :mod:`sim.network` runs a trained network.
 """

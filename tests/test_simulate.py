@@ -13,9 +13,9 @@ import pytest
 
 import cost_models as cm
 
-from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig
-from hwsim.errors import HwsimError
-from hwsim.simulate import estimate, with_pe
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig, with_pe
+from hwsim.errors import ConfigError, HwsimError
+from hwsim.simulate import estimate
 from hwsim.workload import Layer, Workload
 
 FC = Layer(name="fc", op="linear", in_ch=4, in_h=1, in_w=1, out_ch=2, out_h=1, out_w=1, pe="mac")
@@ -87,7 +87,8 @@ def test_xnor_pays_for_whole_lane_words():
     row = estimate(Workload("b", (1, 10, 4, 4), (layer,)), acc).layers[0]
     # K = 10*3*3 = 90 binary lanes -> 2 words of 64: 16 pixels x 4 channels x 128 lane-ops
     # performed, of which 16 x 4 x 90 are useful (the reported ops)
-    dp = cm.datapath_cost("xnor", cm.load_technology(), bits=1, acc_bits=cm.acc_bits_for("xnor", 1, 90), lanes=64)
+    # the accumulator counts agreeing lanes over the 128 positions of 2 words: 0..128 -> 8 bits
+    dp = cm.datapath_cost("xnor", cm.load_technology(), bits=1, acc_bits=8, lanes=64)
     assert row.ops == 16 * 4 * 90
     assert row.energy_compute_pj == pytest.approx(16 * 4 * 128 * dp.energy_pj_per_op)
 
@@ -114,10 +115,28 @@ def test_rtl_timing_takes_the_generated_tops_cycles():
     assert rtl.timing == "rtl" and any("keep the analytical model's cycles" in w for w in rtl.warnings)
 
 
+def test_rtl_timing_keeps_the_model_for_layers_that_do_not_fit():
+    """A top sized for 9-step folds cannot run the 18-step conv: the conv keeps the model's
+    cycles and one warning names it, the reason and the fix."""
+    conv = Layer(name="conv", op="conv", in_ch=2, in_h=4, in_w=4, out_ch=3, out_h=4, out_w=4,
+                 kernel=(3, 3), padding=(1, 1), pe="adder")
+    acc = dataclasses.replace(SMALL, pe="adder", rtl=RtlConfig(max_steps=9))
+    model = estimate(Workload("c", (1, 2, 4, 4), (conv, RELU)), acc)
+    rtl = estimate(Workload("c", (1, 2, 4, 4), (conv, RELU)), acc, timing="rtl")
+    assert [r.cycles for r in rtl.layers] == [r.cycles for r in model.layers]
+    (unfit,) = [w for w in rtl.warnings if "do not fit" in w]
+    assert unfit == ("--timing rtl: 1 adder layers do not fit the generated top and keep the "
+                     "analytical model's cycles (e.g. 'conv': a fold of 18 steps exceeds "
+                     "rtl.max_steps=9; raise rtl.max_steps and memory.weight_sram_kib)")
+
+
 @pytest.mark.parametrize("timing, acc, message", [
     ("fast", SMALL, "unknown timing 'fast'; choose one of model, scalesim, rtl"),
     ("rtl", dataclasses.replace(SMALL, array=ArrayConfig(rows=2, cols=2, dataflow="ws")),
-     "--timing rtl: the generated RTL is output-stationary, not dataflow 'ws'; use --dataflow os"),
+     "--timing rtl: `array.dataflow` 'ws': the generated RTL is output-stationary; use os (--dataflow os)"),
+    ("rtl", dataclasses.replace(SMALL, pe="adder", bits=20),
+     "--timing rtl: `bits` of 20: the integer quantizers and the generated hardware support 2 "
+     "to 16-bit operands, not 20"),
 ])
 def test_timing_wrong(timing, acc, message):
     with pytest.raises(HwsimError, match=f"^{re.escape(message)}$"):
