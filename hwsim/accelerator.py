@@ -173,7 +173,11 @@ def preset(pe: str) -> Accelerator:
 
 def with_pe(acc: Accelerator, pe: str) -> Accelerator:
     """The same accelerator on another datapath, at :func:`contract.kind_bits` operand width."""
-    return dataclasses.replace(acc, pe=pe, bits=contract.kind_bits(pe, acc.bits))
+    try:
+        bits = contract.kind_bits(pe, acc.bits)
+    except contract.ContractError as exc:
+        raise ConfigError(str(exc)) from None
+    return dataclasses.replace(acc, pe=pe, bits=bits)
 
 
 _GROUPS = {"array": ArrayConfig, "memory": MemoryConfig, "rtl": RtlConfig}
@@ -210,8 +214,8 @@ def from_dict(data: dict[str, Any], base: Accelerator | None = None) -> Accelera
     return _build(Accelerator, merged, "")
 
 
-def load(path: str | Path, base: Accelerator | None = None) -> Accelerator:
-    """Read an accelerator YAML file (see ``configs/*.yaml``), rejecting unknown keys."""
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The mapping in accelerator YAML file ``path`` (empty for an empty file), not yet checked."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -226,7 +230,16 @@ def load(path: str | Path, base: Accelerator | None = None) -> Accelerator:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"accelerator config {str(path)!r} is not valid YAML{where}") from None
     if data is None:
-        data = {}
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: an accelerator config must be a mapping of fields, not {type(data).__name__}")
+    return data
+
+
+def load(path: str | Path, base: Accelerator | None = None, **overrides: Any) -> Accelerator:
+    """Read an accelerator YAML file (see ``configs/*.yaml``) as a diff on ``base``, rejecting
+    unknown keys; ``overrides`` replace top-level fields of the file before it is checked."""
+    data = {**read_config(path), **overrides}
     try:
         return from_dict(data, base)
     except ConfigError as exc:

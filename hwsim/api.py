@@ -38,19 +38,22 @@ def resolve_accelerator(*, config: str | Path | None = None, pe: str | None = No
     Without ``bits`` the width follows the kind (:func:`contract.kind_bits`: xnor 1, a config
     written for xnor's 1 bit taken to another kind 8). ``array`` is ``(rows, cols)``.
     """
-    loaded = accel.load(config) if config is not None else None
-    kind = pe or (loaded.pe if loaded is not None else "mac")
+    data = accel.read_config(config) if config is not None else {}
+    kind = pe or data.get("pe") or "mac"
     if kind not in contract.PE_KINDS:
         raise ConfigError(f"unknown PE kind {kind!r}; choose one of {', '.join(contract.PE_KINDS)}")
+    changes: dict[str, Any] = {"pe": kind}
     if bits is not None:
         try:
             contract.check_bits(kind, bits)
         except contract.ContractError as exc:
             raise ConfigError(f"--bits {bits}: {exc}") from None
+        changes["bits"] = bits
+    elif "bits" in data and data.get("pe", kind) != kind:  # the config's width, for its own kind
+        changes["bits"] = contract.kind_bits(kind, data["bits"])
     base = accel.preset(kind)
-    if config is not None:
-        base = accel.load(config, base=base)
-    changes: dict[str, Any] = {"pe": kind, "bits": contract.kind_bits(kind, base.bits) if bits is None else bits}
+    base = accel.load(config, base, **changes) if config is not None else dataclasses.replace(base, **changes)
+    changes = {}
     if clock_mhz is not None:
         changes["clock_mhz"] = clock_mhz
     if tech is not None:
