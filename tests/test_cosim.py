@@ -222,7 +222,7 @@ def test_layer_spec_wrong() -> None:
         LayerSpec("linear", 4, 4, 2, 2)
     with pytest.raises(ValueError, match=r"^kernel 6 is larger than the padded input 5x6$"):
         LayerSpec("conv", 4, 4, 3, 4, kernel=6, pad=1)
-    with pytest.raises(ValueError, match=r"^`pe` must be one of mac, adder, shift, xnor, not 'fp'$"):
+    with pytest.raises(ValueError, match=r"^`pe` must be one of mac, adder, xnor, shift, not 'fp'$"):
         quantized_layer("fp", LayerSpec("linear", 4, 4), seed=0)
     with pytest.raises(ValueError, match=r"^`relu` applies to mac, adder and shift layers, "
                                          r"not xnor$"):
