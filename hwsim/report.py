@@ -21,7 +21,7 @@ from hwsim.simulate import LayerResult, Report
 
 #: Per-layer fields, in table/CSV column order.
 LAYER_FIELDS = ("name", "op", "shape", "datapath", "ops", "cycles", "stall_cycles", "utilization",
-                "energy_compute_pj", "energy_onchip_pj", "energy_dram_pj", "energy_pj")
+                "energy_compute_pj", "energy_onchip_pj", "energy_dram_pj", "energy_pj", "cycles_from", "note")
 
 
 def layer_row(row: LayerResult) -> dict[str, Any]:
@@ -105,7 +105,8 @@ def layer_table(report: Report) -> Table:
                          ("E compute", "right"), ("E on-chip", "right"), ("E DRAM", "right")):
         table.add_column(col, justify=justify)
     for r in report.layers:
-        table.add_row(r.name, r.op, r.shape, _si(r.ops), r.datapath, f"{r.cycles:,}",
+        mark = "*" if r.cycles_from != report.timing else ""
+        table.add_row(r.name, r.op, r.shape, _si(r.ops), r.datapath, f"{r.cycles:,}{mark}",
                       f"{r.utilization:.0%}", _energy(r.energy_compute_pj), _energy(r.energy_onchip_pj),
                       _energy(r.energy_dram_pj))
     return table
@@ -168,6 +169,10 @@ def print_report(report: Report, baseline: Report | None = None, console: Consol
     if console is None:
         console = files.console()
     console.print(layer_table(report))
+    kept = sum(r.cycles_from != report.timing for r in report.layers)
+    if kept:
+        console.print(f"* {kept} layers keep the analytical model's cycles (no {report.timing} cycles "
+                      f"for them; the JSON/CSV `note` says why)")
     console.print(totals_table(report, baseline))
     area = ", ".join(f"{k} {v * 1e-6:.3f} mm2" for k, v in report.area_um2.items())
     console.print(f"area: {area}")

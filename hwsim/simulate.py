@@ -40,7 +40,12 @@ TIMINGS = ("model", "scalesim", "rtl")
 
 @dataclass(frozen=True)
 class LayerResult:
-    """One row of a report. Energies in pJ; ``datapath`` is the unit the layer ran on."""
+    """One row of a report. Energies in pJ; ``datapath`` is the unit the layer ran on.
+
+    ``cycles_from`` is the cycle model that gave ``cycles`` (``model``, ``scalesim`` or ``rtl``);
+    under ``--timing rtl`` a layer that has no RTL or does not fit the generated top keeps
+    ``model``, and ``note`` says why.
+    """
 
     name: str
     op: str
@@ -55,6 +60,8 @@ class LayerResult:
     energy_compute_pj: float
     energy_onchip_pj: float
     energy_dram_pj: float
+    cycles_from: str = "model"
+    note: str = ""
 
     @property
     def energy_pj(self) -> float:
@@ -249,6 +256,18 @@ def _rtl_geometry(acc: Accelerator) -> TopGeometry:
         raise ConfigError(f"--timing rtl: {exc}") from None
 
 
+def _rtl_sources(rows: tuple[LayerResult, ...], unfit: dict[str, str], pe: str) -> tuple[LayerResult, ...]:
+    """Mark which rows took the RTL's cycles and why the others kept the model's."""
+    def source(row: LayerResult) -> LayerResult:
+        if not row.on_main_array:
+            return dataclasses.replace(row, note=f"no RTL: runs on the {row.datapath} unit, not the {pe} array")
+        if row.name in unfit:
+            return dataclasses.replace(row, note=f"does not fit the generated top: {unfit[row.name]}")
+        return dataclasses.replace(row, cycles_from="rtl")
+
+    return tuple(source(row) for row in rows)
+
+
 def _rtl_warnings(off: list[str], unfit: list[tuple[str, str]], pe: str) -> tuple[str, ...]:
     found = []
     if off:
@@ -289,7 +308,10 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
     rows = tuple(_cost_layer(layer, mapping, costs) for layer, mapping in zip(workload.layers, mappings))
     warnings = workload.warnings
     if geo is not None:
+        rows = _rtl_sources(rows, dict(unfit), acc.pe)
         warnings += _rtl_warnings([r.name for r in rows if not r.on_main_array], unfit, acc.pe)
+    elif timing == "scalesim":
+        rows = tuple(dataclasses.replace(r, cycles_from="scalesim") if r.on_main_array else r for r in rows)
     counts: dict[str, float] = {"macs": workload.macs}
     if "xnor" in workload.macs_by_pe():
         counts.update(workload.binary_op_counts())

@@ -17,4 +17,4 @@ def warn(warnings: Iterable[str]) -> None:
     console = files.console(stderr=True)
     for text, count in Counter(warnings).items():
         console.print(f"[yellow]warning:[/yellow] {escape(text)}{f' (x{count})' if count > 1 else ''}",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)

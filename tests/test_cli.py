@@ -176,3 +176,13 @@ def test_outputs_have_ordinary_permissions(capsys, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_warnings_on_stderr_once(cli) -> None:
+    """Tables on stdout, each warning once on stderr (so a pipe of stdout carries no warning)."""
+    code, out, err = cli("estimate", "digits-cnn", "--pe", "adder", "--timing", "rtl", "--compare", "none")
+    assert code == 0 and "warning" not in out
+    lines = err.splitlines()
+    assert lines and all(line.startswith("warning: --timing rtl: ") for line in lines)
+    assert len(lines) == len(set(lines))
+    assert "layers do not run on the adder array" in err

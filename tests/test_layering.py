@@ -23,3 +23,14 @@ def test_contract_imports_nothing_of_the_project() -> None:
     imports = [line.split()[1] for line in source.splitlines()
                if line.startswith(("import ", "from "))]
     assert imports == ["__future__"]
+
+
+def test_no_module_import_cycle() -> None:
+    """No module imports one that (directly or not) imports it back, lazy imports included."""
+    import grimp
+
+    graph = grimp.build_graph("hwsim_cli", "sim", "rtl", "hwsim", "models", "cost_models", "contract")
+    cycles = sorted({tuple(sorted((a, b))) for a in graph.modules
+                     for b in graph.find_modules_directly_imported_by(a)
+                     if graph.find_shortest_chain(importer=b, imported=a)})
+    assert cycles == [], cycles

@@ -113,6 +113,8 @@ def test_rtl_timing_takes_the_generated_tops_cycles():
     assert rtl.layers[1].cycles == model.layers[1].cycles
     assert rtl.layers[0].energy_pj == model.layers[0].energy_pj
     assert rtl.timing == "rtl" and any("keep the analytical model's cycles" in w for w in rtl.warnings)
+    assert [(r.cycles_from, r.note) for r in rtl.layers] == [
+        ("rtl", ""), ("model", "no RTL: runs on the vector unit, not the adder array")]
 
 
 def test_rtl_timing_keeps_the_model_for_layers_that_do_not_fit():
@@ -124,6 +126,9 @@ def test_rtl_timing_keeps_the_model_for_layers_that_do_not_fit():
     model = estimate(Workload("c", (1, 2, 4, 4), (conv, RELU)), acc)
     rtl = estimate(Workload("c", (1, 2, 4, 4), (conv, RELU)), acc, timing="rtl")
     assert [r.cycles for r in rtl.layers] == [r.cycles for r in model.layers]
+    assert rtl.layers[0].cycles_from == "model"
+    assert rtl.layers[0].note == ("does not fit the generated top: a fold of 18 steps exceeds "
+                                  "rtl.max_steps=9; raise rtl.max_steps and memory.weight_sram_kib")
     (unfit,) = [w for w in rtl.warnings if "do not fit" in w]
     assert unfit == ("--timing rtl: 1 adder layers do not fit the generated top and keep the "
                      "analytical model's cycles (e.g. 'conv': a fold of 18 steps exceeds "
