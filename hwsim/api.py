@@ -78,6 +78,8 @@ def workloads(model: str, targets: Sequence[tuple[str, int]], *, convert_all: bo
     SCALE-Sim topology ``.csv``. A network runs as built on its native kind and is converted
     (:func:`models.convert.convert`; the first conv and the classifier stay mac unless
     ``convert_all``) to any other; layers off the array run at :func:`contract.layer_bits`.
+    The network is traced once: other kinds are retargeted from that trace (:func:`hwsim.extract.retarget`),
+    except conversions to or from xnor, which are converted and traced afresh.
     """
     if _is_topology(model):
         from hwsim.topology import read_topology
@@ -92,19 +94,24 @@ def workloads(model: str, targets: Sequence[tuple[str, int]], *, convert_all: bo
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     keep = not convert_all
-    base: Workload | None = None  # a non-xnor workload of the net, for retarget
+    traced: dict[int, Workload] = {}  # the network as built, per width, for retarget
+
+    def as_built(bits: int) -> Workload:
+        if bits not in traced:
+            traced[bits] = extract(net, shape, bits=bits, name=entry.name)
+        return traced[bits]
+
     made = []
     for pe, bits in targets:
         widths = contract.layer_bits(pe, bits)
         if pe == entry.pe:
-            workload = extract(net, shape, bits=widths, name=entry.name)
-        elif base is None or "xnor" in (pe, entry.pe):
+            workload = as_built(widths)
+        elif "xnor" in (pe, entry.pe):
             # retarget cannot reproduce xnor's removal of ReLUs (see its docstring)
             workload = extract(convert(net, pe, input_shape=shape, keep_first_last=keep), shape,
                                bits=widths, name=entry.name)
         else:
+            base = next(iter(traced.values()), None) or as_built(widths)
             workload = retarget(base, pe, bits, keep_first_last=keep)
-        if "xnor" not in (pe, entry.pe) and base is None:
-            base = workload
         made.append(workload)
     return made

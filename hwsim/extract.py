@@ -228,23 +228,27 @@ def _conv_shape(module: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
         padding = _pair(module.padding)
     out = [conv_out_size(int(size), k, s, p, d)
            for size, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation)]
-    return torch.zeros((x.shape[0], module.out_channels, *out), dtype=x.dtype, device=x.device)
+    return torch.empty((x.shape[0], module.out_channels, *out), dtype=x.dtype, device=x.device)
 
 
 def _linear_shape(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     _check_channels(module, int(x.shape[-1]), module.in_features)
-    return torch.zeros((*x.shape[:-1], module.out_features), dtype=x.dtype, device=x.device)
+    return torch.empty((*x.shape[:-1], module.out_features), dtype=x.dtype, device=x.device)
 
 
 def _same_shape(module: nn.Module, x: torch.Tensor, *_: Any) -> torch.Tensor:
     if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         _check_channels(module, int(x.shape[1]), module.num_features)
-    return torch.zeros(x.shape, dtype=x.dtype, device=x.device)
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device)
 
 
 def _shape_forward(module: nn.Module) -> Callable | None:
-    """A forward that returns zeros of the output shape without computing, for the costed leaves
-    whose real forward does arithmetic (convolutions, adder unfolds, batch norm); None: run it."""
+    """A forward that returns an uninitialized tensor of the output shape without computing, for
+    the costed leaves whose real forward does arithmetic (convolutions, adder unfolds, batch
+    norm); None: run it. ``torch.empty``, not zeros: most such outputs are only ever read for their
+    shape, and zeroing them was two thirds of GhostNet's extraction time. Values are unspecified,
+    so control flow that depends on activation values follows an arbitrary branch (as it would
+    on zeros, which are no real data either)."""
     if isinstance(module, nn.Conv2d):
         return lambda x: _conv_shape(module, x)
     if isinstance(module, nn.Linear):
