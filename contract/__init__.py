@@ -89,7 +89,7 @@ def check_bits(pe: str, bits: int, *, hardware: bool = False) -> int:
     """
     _kind(pe)
     if pe == "xnor":
-        if bits != 1:
+        if isinstance(bits, bool) or bits != 1:
             raise ContractError(f"the xnor datapath works on 1-bit operands, not {bits!r}; use --bits 1")
         return bits
     lo, hi = HARDWARE_BITS if hardware else MODEL_BITS
@@ -144,10 +144,9 @@ def term_range(pe: str, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT, lanes:
     top); adder ``-|x - w|`` in ``[-(2**b - 1), 0]``; shift ``s * (x << (P - p))`` in
     ``[-2**(b-1+P), 2**(b-1+P)]``; xnor the count of agreeing lanes in ``[0, lanes]``.
     """
-    _kind(pe)
+    check_bits(pe, bits)
     if pe == "xnor":
         return 0, lanes_per_pe(pe, lanes)
-    check_bits(pe, bits)
     half = 1 << (bits - 1)
     if pe == "mac":
         return -half * (half - 1), half * half
@@ -195,7 +194,10 @@ def conv_out_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dil
 
     Raises :class:`ContractError` when the (dilated) kernel is larger than the padded input.
     """
-    span = dilation * (kernel - 1) + 1
+    _int("size", size, 1)
+    _int("kernel", kernel, 1)
+    _int("padding", padding, 0)
+    span = _int("dilation", dilation, 1) * (kernel - 1) + 1
     if size + 2 * padding < span:
         raise ContractError(f"kernel {kernel} (dilation {dilation}) is larger than the padded "
                             f"input {size + 2 * padding}")

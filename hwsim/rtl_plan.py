@@ -145,6 +145,10 @@ def top_geometry(acc: Accelerator) -> TopGeometry:
     max_steps = acc.rtl.max_steps
     if max_steps == 0:
         max_steps = min(DEFAULT_MAX_STEPS, _depths(acc, lanes, DEFAULT_MAX_STEPS)["weight_words"])
+        # below 9 steps a fold shares its parameter word with fewer weight words, so the depth
+        # shrinks with max_steps: take the longest fold that still fits
+        while max_steps > 1 and _depths(acc, lanes, max_steps)["weight_words"] < max_steps:
+            max_steps -= 1
     words = _depths(acc, lanes, max_steps)
     if words["weight_words"] < max_steps:
         raise ConfigError(f"`memory.weight_sram_kib` of {acc.memory.weight_sram_kib} holds "

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from models import intnet
-from models.intref import MULT_BITS
+from contract import MULT_BITS
 from models.layers import BinaryConv2d
 from models.networks.digits import digits_cnn
 from models.quant import _fold

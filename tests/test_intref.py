@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.intref import MULT_BITS, QLayer, acc_bits, int_forward
+from contract import MULT_BITS
+from models.intref import QLayer, int_forward, layer_acc_bits
 
 
 def make_q(pe: str, weight: np.ndarray, *, conv: bool = True, stride: int = 1, padding: int = 0,
@@ -120,16 +121,23 @@ def test_relu_and_clamp():
     assert int_forward(q, np.array([[-100], [100]])).tolist() == [[-8], [7]]
 
 
-EXTREMES = {  # (x, w, p): the largest |acc| per kind, for 8-bit inputs and K = 1024
-    "mac": (-128, -127, 0), "adder": (-128, 127, 0), "shift": (-128, -1, 0),
+# (x, w, p): the largest |acc| per kind, for 8-bit operands and K = 1024, and the stated width:
+# the PE takes any two's-complement operand (the quantizer never emits w = -128, the PE may see it).
+EXTREMES = {
+    # x * w = (-128) * (-128) = 2**14; K terms: 2**24 -> 25 magnitude bits + sign = 26
+    "mac": (-128, -128, 0, 26),
+    # -|x - w| = -|-128 - 127| = -255; K terms: -261120, and 2**17 < 261120 <= 2**18 -> 19 bits
+    "adder": (-128, 127, 0, 19),
+    # s * (x << (P - p)) = -1 * (-128 << 7) = 2**14; K terms: 2**24 -> 26 bits
+    "shift": (-128, -1, 0, 26),
 }
 
 
 @pytest.mark.parametrize("pe", sorted(EXTREMES))
 def test_extreme_values_fit_stated_width(pe):
     k, bits, big_p = 1024, 8, 7 if pe == "shift" else 0
-    xv, wv, p = EXTREMES[pe]
-    width = acc_bits(pe, k, bits, bits, max_shift=big_p)
+    xv, wv, p, width = EXTREMES[pe]
+    assert layer_acc_bits(pe, k, bits, max_shift=big_p) == width
     per_term = {"mac": xv * wv, "adder": -abs(xv - wv), "shift": wv * xv * 2 ** (big_p - p)}[pe]
     acc = k * per_term
     assert -(2 ** (width - 1)) <= acc <= 2 ** (width - 1) - 1
@@ -144,7 +152,7 @@ def test_extreme_values_fit_stated_width(pe):
 
 def test_xnor_extremes():
     k = 1024
-    assert acc_bits("xnor", k, 1) == 12  # dot in [-1024, 1024]
+    assert layer_acc_bits("xnor", k, 1) == 12  # dot in [-1024, 1024]: 1024 = 2**10 -> 11 bits + sign
     q = make_q("xnor", np.zeros((1, k), dtype=np.int64), conv=False, binary_out=False)
     assert int_forward(q, np.zeros((1, k), dtype=np.int64)).tolist() == [[k]]
     assert int_forward(q, np.ones((1, k), dtype=np.int64)).tolist() == [[-k]]
@@ -219,5 +227,9 @@ def test_int_forward_wrong():
 
 
 def test_acc_bits_wrong():
-    with pytest.raises(ValueError, match=r"^pe must be one of mac, adder, shift, xnor, not 'fpu'$"):
-        acc_bits("fpu", 9, 8)
+    with pytest.raises(ValueError, match=r"^unknown PE kind 'fpu'; choose one of mac, adder, xnor, shift$"):
+        layer_acc_bits("fpu", 9, 8)
+    with pytest.raises(ValueError, match=r"^`k` must be a positive integer, not 0$"):
+        layer_acc_bits("mac", 0, 8)
+    with pytest.raises(ValueError, match=r"^`k` must be a positive integer, not 0$"):
+        layer_acc_bits("xnor", 0, 1)

@@ -78,6 +78,15 @@ def test_conv_reduction_split_when_full_k_does_not_fit():
     assert mapping.sram_write_bits["ofmap"] == mapping.sram_read_bits["ofmap"] == 2 * 288 * 32
 
 
+def test_partial_sums_take_the_exact_accumulator_width():
+    # acc_bits 0: the partial sums are as wide as the PE's accumulator for K = 36 int8 products in
+    # [-128 * 127, 128 * 128]: at most 36 * 2**14 = 589824, in [2**19, 2**20) -> 20 bits + sign.
+    acc = Accelerator(array=ArrayConfig(rows=4, cols=4), memory=MemoryConfig(weight_sram_kib=0.125))
+    mapping = map_layer(CONV, acc)
+    assert mapping.tile == (36, 32, 4)  # the same split as with 32-bit partial sums
+    assert mapping.sram_write_bits["ofmap"] == mapping.sram_read_bits["ofmap"] == 2 * 288 * 21
+
+
 def test_ws_partial_sums_per_row_fold():
     # WS on 4x4: K = 36 on rows (9 row folds), N = 8 on cols (2 col folds), M = 36 streams.
     # Per fold 2*4 + 4 + 36 - 2 = 46, plus 2 pipeline stages in each of the 4 PEs a partial sum

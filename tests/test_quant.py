@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from models.intref import MULT_BITS, dequantize, int_forward
+from contract import MULT_BITS
+from models.intref import dequantize, int_forward
 from models.layers import Adder2d, AdderLinear, BinaryConv2d, BinaryLinear, ShiftConv2d, ShiftLinear
 from models.quant import quantize, quantize_input, quantize_mac, quantize_xnor
 
@@ -120,14 +121,18 @@ def test_mac_weights_and_multiplier():
     r = np.array([0.5, 2.0]) / 127 / 2
     assert np.all((2 ** (MULT_BITS - 2) <= np.abs(q.multiplier)) & (np.abs(q.multiplier) < 2 ** (MULT_BITS - 1)))
     np.testing.assert_allclose(q.multiplier * 2.0 ** -q.rshift, r, rtol=2.0 ** -(MULT_BITS - 1))
-    assert q.acc_bits == 8 + 8 - 1 + 2 and q.bias.tolist() == [0, 0]
+    # K = 3 products in [-128 * 127, 128 * 128] = [-16256, 16384]: [-48768, 49152], 2**15 < 49152
+    # < 2**16 -> 16 magnitude bits + sign = 17
+    assert q.acc_bits == 17 and q.bias.tolist() == [0, 0]
 
 
 def test_shift_weights_are_exact():
     layer = ShiftConv2d(2, 3, 3, max_shift=4)
     q = quantize(layer, in_range=1.0, out_range=1.0)
     np.testing.assert_array_equal(q.weight * 2.0 ** -q.shift.astype(float), layer.weight.detach().numpy())
-    assert q.max_shift == 4 and q.bits_w == 2 + 3 and q.acc_bits == 8 + 4 + 1 + 5
+    # K = 2 * 3 * 3 = 18 terms in [-2**(8-1+4), 2**11]: [-36864, 36864], 2**15 < 36864 < 2**16
+    # -> 17 bits (b + P + ceil(log2(K + 1)) = 8 + 4 + 5)
+    assert q.max_shift == 4 and q.bits_w == 2 + 3 and q.acc_bits == 17
 
 
 def test_bias_clip_keeps_saturation():

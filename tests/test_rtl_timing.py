@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from hwsim.accelerator import Accelerator, ArrayConfig
-from hwsim.errors import HwsimError
-from hwsim.rtl_timing import OUTPUT_LATENCY, layer_cycles
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig
+from hwsim.errors import ConfigError, DoesNotFit, HwsimError
+from hwsim.rtl_timing import layer_cycles
 from hwsim.workload import Layer
-from rtl.requant import OUTPUT_LATENCY as RTL_OUTPUT_LATENCY
 
 
 def acc(pe: str = "mac", rows: int = 2, cols: int = 2, lanes: int = 64) -> Accelerator:
@@ -38,11 +37,20 @@ def test_layer_cycles_depthwise_xnor_linear() -> None:
     assert (got["load_acts"], got["fold_cycles"], got["folds"]) == (2, 2 * 2 + 2 + 2, 2)
 
 
-def test_layer_cycles_constants() -> None:
-    assert OUTPUT_LATENCY == RTL_OUTPUT_LATENCY
-
-
 def test_layer_cycles_wrong() -> None:
     pool = Layer("p", "maxpool", 4, 4, 4, 4, 2, 2, kernel=(2, 2))
     with pytest.raises(HwsimError, match=r"^layer 'p' \(maxpool\) does not run on the PE array$"):
         layer_cycles(pool, acc())
+    # 600 channels x 3x3 = 5400 steps per fold, more than the 4608 the default top is sized for
+    big = Layer("b", "conv", 600, 3, 3, 2, 3, 3, kernel=(3, 3), padding=(1, 1))
+    with pytest.raises(DoesNotFit, match=r"^a fold of 5400 steps exceeds rtl\.max_steps=4608; "):
+        layer_cycles(big, acc())
+    # an ifmap buffer of 1/16 KiB = 512 bits holds 512 / 8 = 64 8-bit activation words; a 3x5x5
+    # input needs 75
+    tiny = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ifmap_sram_kib=0.0625))
+    wide = Layer("w", "conv", 3, 5, 5, 2, 5, 5, kernel=(3, 3), padding=(1, 1))
+    with pytest.raises(DoesNotFit, match=r"^layer needs 75 act buffer words, the buffer holds 64; "
+                                         r"enlarge memory\.ifmap_sram_kib$"):
+        layer_cycles(wide, tiny)
+    with pytest.raises(ConfigError, match=r"^`array\.dataflow` 'ws': "):
+        layer_cycles(wide, Accelerator(array=ArrayConfig(rows=2, cols=2, dataflow="ws")))

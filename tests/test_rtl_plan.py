@@ -1,0 +1,271 @@
+"""hwsim.rtl_plan: the generated top's geometry and the capacity plan, worked out by hand from the
+module docstring's formulas (word widths, ``floor(KiB * 8192 / word bits)`` depths, one parameter
+word per ``min(9, max_steps)`` weight words, the auto ``max_steps``), every refusal with the field
+it names, and ``rtl_timing.layer_cycles`` against the closed form written out here."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
+from hwsim.errors import ConfigError, DoesNotFit
+from hwsim.rtl_plan import LayerShape, TopGeometry, param_fields, plan, top_geometry
+from hwsim.rtl_timing import layer_cycles, plan_cycles
+from hwsim.workload import Layer
+
+
+def small(**over) -> Accelerator:
+    """mac int8 on a 4 x 4 array with 1 / 2 / 1 KiB buffers, rtl defaults (max_steps auto)."""
+    base = Accelerator(pe="mac", bits=8, array=ArrayConfig(rows=4, cols=4),
+                       memory=MemoryConfig(ifmap_sram_kib=1, weight_sram_kib=2, ofmap_sram_kib=1))
+    return dataclasses.replace(base, **over)
+
+
+# Word widths of small(): activation 8; weight 4 cols x 8 = 32; parameter lane 32 (bias) + 16
+# (multiplier) + 6 (shift S in [1, 62]) = 54, word 4 x 54 = 216; output 4 x 8 = 32.
+# Depths: act 1 KiB = 8192 bits / 8 = 1024. Weight SRAM 2 KiB = 16384 bits shared with one
+# parameter word per 9 weight words: 16384 / (32 + 216 / 9) = 16384 / 56 = 292.57 -> 292 weight
+# words; auto max_steps = min(4608, 292) = 292; parameter words 292 // 9 = 32. Out 8192 / 32 = 256.
+# acc_bits for 292 int8 products: 292 * 2**14 = 4784128 in [2**22, 2**23) -> 23 bits + sign = 24.
+SMALL = TopGeometry(pe="mac", bits=8, rows=4, cols=4, lanes=1, max_shift=7, max_steps=292,
+                    acc_bits=24, bias_bits=32, dim_bits=12, act_words=1024, weight_words=292,
+                    param_words=32, out_words=256)
+
+
+def test_top_geometry_by_hand():
+    geo = top_geometry(small())
+    assert geo == SMALL
+    assert geo.word_bits == {"act_words": 8, "weight_words": 32, "param_words": 216, "out_words": 32}
+    assert geo.positions == 292
+
+
+def test_top_geometry_explicit_max_steps():
+    # max_steps 64: the ratio stays 9, so the depths are those above; acc 64 * 2**14 = 2**20 -> 22
+    geo = top_geometry(small(rtl=RtlConfig(max_steps=64)))
+    assert (geo.max_steps, geo.weight_words, geo.param_words, geo.acc_bits) == (64, 292, 32, 22)
+    # max_steps 4 (< 9): one parameter word per 4 weight words: 16384 / (32 + 216 / 4) = 16384 / 86
+    # = 190.5 -> 190, parameters 190 // 4 = 47; acc 4 * 2**14 = 2**16 -> 18 bits
+    geo = top_geometry(small(rtl=RtlConfig(max_steps=4)))
+    assert (geo.max_steps, geo.weight_words, geo.param_words, geo.acc_bits) == (4, 190, 47, 18)
+    # a wider bias: parameter lane 40 + 16 + 6 = 62, word 248; 16384 / (32 + 248 / 9) = 275.1
+    geo = top_geometry(small(rtl=RtlConfig(bias_bits=40)))
+    assert (geo.weight_words, geo.param_words, geo.max_steps, geo.bias_bits) == (275, 30, 275, 40)
+
+
+def test_top_geometry_acc_bits_given():
+    assert top_geometry(small(acc_bits=24)).acc_bits == 24  # exactly enough
+    assert top_geometry(small(acc_bits=32)).acc_bits == 32  # wider is kept
+
+
+def test_top_geometry_shift_and_xnor_by_hand():
+    # shift, P = 7: weight lane = 3 bits of p + sign + zero = 5, word 20; max_steps 64:
+    # 16384 / (20 + 216 / 9) = 16384 / 44 = 372.4 -> 372, params 41; acc 64 * 2**(7+7) = 2**20 -> 22
+    geo = top_geometry(small(pe="shift", rtl=RtlConfig(max_steps=64)))
+    assert (geo.weight_words, geo.param_words, geo.acc_bits) == (372, 41, 22)
+    assert geo.word_bits["weight_words"] == 20
+    # P = 3: lane 2 + 2 = 4, word 16: 16384 / 40 = 409.6 -> 409, params 45; acc 64 * 2**10 -> 18
+    geo = top_geometry(small(pe="shift", max_shift=3, rtl=RtlConfig(max_steps=64)))
+    assert (geo.weight_words, geo.param_words, geo.acc_bits, geo.max_shift) == (409, 45, 18, 3)
+    # xnor, 2 x 2, 8 lanes, max_steps 16 -> 128 positions. Words: act 8 bits -> 8192 / 8 = 1024;
+    # weight 2 x 8 = 16; parameter lane: threshold in [-129, 129] (9 bits signed) + negate = 10,
+    # word 20; out lane: dot in [-128, 128] (9 bits), word 18. Weight 8192 / (16 + 20 / 9)
+    # = 449.6 -> 449, params 449 // 9 = 49; out 8192 / 18 = 455.1 -> 455; the accumulator counts
+    # [0, 128]: 8 bits unsigned.
+    xnor = Accelerator(pe="xnor", bits=1, array=ArrayConfig(rows=2, cols=2, lanes=8),
+                       memory=MemoryConfig(ifmap_sram_kib=1, weight_sram_kib=1, ofmap_sram_kib=1),
+                       rtl=RtlConfig(max_steps=16))
+    geo = top_geometry(xnor)
+    assert (geo.lanes, geo.positions, geo.acc_bits) == (8, 128, 8)
+    assert geo.words == {"act_words": 1024, "weight_words": 449, "param_words": 49, "out_words": 455}
+    assert geo.word_bits == {"act_words": 8, "weight_words": 16, "param_words": 20, "out_words": 18}
+
+
+def test_param_fields_by_hand():
+    assert param_fields("mac", bias_bits=32, positions=9) == {
+        "bias": (32, True), "mult": (16, True), "shift": (6, False)}
+    # threshold in [-(K+1), K+1] = [-577, 577]: 577 < 2**10 -> 10 bits + sign
+    assert param_fields("xnor", bias_bits=32, positions=576) == {"threshold": (11, True), "negate": (1, False)}
+
+
+def test_top_geometry_auto_max_steps_caps_at_4608():
+    # 64 KiB weight SRAM on the 4-column int8 top: 524288 / 56 = 9362 words > 4608 -> 4608
+    geo = top_geometry(small(memory=MemoryConfig(weight_sram_kib=64)))
+    assert (geo.max_steps, geo.weight_words, geo.param_words) == (4608, 9362, 1040)
+    # 4608 * 2**14 = 9 * 2**23 in [2**26, 2**27) -> 28 bits
+    assert geo.acc_bits == 28
+
+
+@pytest.mark.parametrize("kib, steps", [
+    # 0.05 KiB = 409.6 bits: at 4608 steps 409.6 / 56 = 7.3 -> 7 words; a 7-step fold shares each
+    # parameter word with 7 weight words: 409.6 / (32 + 216 / 7) = 6.5 -> 6 < 7; 6 steps:
+    # 409.6 / (32 + 36) = 6.02 -> 6 fits
+    (0.05, 6),
+    # 0.035 KiB = 286.72 bits: 5 words at 4608; 5 -> 3.8, 4 -> 3.3, 3 -> 2.8 too few;
+    # 2 steps: 286.72 / (32 + 108) = 2.05 -> 2 fits
+    (0.035, 2),
+])
+def test_auto_max_steps_in_a_tiny_weight_buffer(kib, steps):
+    geo = top_geometry(small(memory=MemoryConfig(ifmap_sram_kib=1, weight_sram_kib=kib, ofmap_sram_kib=1)))
+    assert (geo.max_steps, geo.weight_words, geo.param_words) == (steps, steps, 1)
+
+
+# --- every ConfigError of top_geometry ----------------------------------------------------------
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: small(array=ArrayConfig(rows=4, cols=4, dataflow="ws")),
+     r"`array\.dataflow` 'ws': the generated RTL is output-stationary; use os \(--dataflow os\)"),
+    (lambda: small(bits=17),
+     r"`bits` of 17: the integer quantizers and the generated hardware support 2 to 16-bit operands, not 17"),
+    (lambda: small(bits=1), r"the mac datapath supports 2 to 32-bit operands, not 1"),
+    (lambda: Accelerator(pe="xnor", bits=1, array=ArrayConfig(lanes=48)),
+     r"`array\.lanes` must be a power of two for the generated xnor top, not 48"),
+    (lambda: small(pe="shift", max_shift=17),
+     r"`max_shift` must be at most 16 for the generated shift PE, not 17"),
+    (lambda: small(rtl=RtlConfig(max_steps=4608)),
+     r"`memory\.weight_sram_kib` of 2 holds 292 weight words, fewer than one fold of "
+     r"`rtl\.max_steps`=4608; enlarge it or lower rtl\.max_steps"),
+    # 64 rows; out word 4 x 8 = 32 bits; 1/16 KiB = 512 bits -> 16 words
+    (lambda: small(array=ArrayConfig(rows=64, cols=4), memory=MemoryConfig(ofmap_sram_kib=0.0625)),
+     r"`memory\.ofmap_sram_kib` of 0\.0625 holds 16 output words, fewer than one fold of 64 rows; enlarge it"),
+    (lambda: small(acc_bits=23),
+     r"`acc_bits` of 23 cannot hold a mac fold of `rtl\.max_steps`=292 steps; it needs at least 24 "
+     r"\(or lower rtl\.max_steps\)"),
+])
+def test_top_geometry_refuses(make, message):
+    with pytest.raises(ConfigError, match="^" + message + "$"):
+        top_geometry(make())
+
+
+def test_top_geometry_ignores_knobs_of_other_kinds():
+    # lanes only matter to xnor, max_shift only to shift
+    assert top_geometry(small(array=ArrayConfig(rows=4, cols=4, lanes=48), max_shift=17)) == \
+        dataclasses.replace(SMALL, max_shift=17)
+    assert top_geometry(small(pe="shift", max_shift=16, rtl=RtlConfig(max_steps=8))).max_shift == 16
+
+
+# --- plan ----------------------------------------------------------------------------------------
+
+def test_plan_conv3x3_by_hand():
+    # 3 -> 6 channels, 6 x 6, k3 p1: out 6 x 6; NT = ceil(6 / 4) = 2 tiles; CW = 3; KS = 9 * 3 = 27;
+    # 36 pixels in ceil(36 / 4) = 9 row tiles; folds 9 * 1 * 2 = 18
+    p = plan(SMALL, LayerShape(True, 3, 6, 6, 6, (3, 3), (1, 1), (1, 1)))
+    assert (p.groups, p.in_ch, p.out_ch, p.out_h, p.out_w) == (1, 3, 6, 6, 6)
+    assert (p.tiles, p.channel_words, p.steps, p.row_tiles, p.folds) == (2, 3, 27, 9, 18)
+    # act 6 * 6 * 3 = 108; weights 2 tiles * 27; 2 parameter words; out 18 folds * 4 rows
+    assert p.words(4) == {"act_words": 108, "weight_words": 54, "param_words": 2, "out_words": 72}
+    assert p.descriptor() == {"in_h": 6, "in_w": 6, "out_h": 6, "out_w": 6, "in_ch": 3, "out_ch": 6,
+                              "groups": 1, "kernel_h": 3, "kernel_w": 3, "stride_h": 1, "stride_w": 1,
+                              "pad_h": 1, "pad_w": 1}
+
+
+def test_plan_depthwise_by_hand():
+    # 8 groups of 1 -> 1, 5 x 5, k3 s2 p1: out (5 + 2 - 3) // 2 + 1 = 3; 1 tile, CW 1, KS 9;
+    # 9 pixels -> 3 row tiles; folds 3 * 8 * 1 = 24
+    p = plan(SMALL, LayerShape(True, 8, 8, 5, 5, (3, 3), (2, 2), (1, 1), groups=8))
+    assert (p.groups, p.in_ch, p.out_ch, p.out_h, p.out_w) == (8, 1, 1, 3, 3)
+    assert (p.tiles, p.channel_words, p.steps, p.row_tiles, p.folds) == (1, 1, 9, 3, 24)
+    # act 8 * 25 * 1 = 200; weights 8 * 9; 8 parameter words; out 24 * 4
+    assert p.words(4) == {"act_words": 200, "weight_words": 72, "param_words": 8, "out_words": 96}
+
+
+def test_plan_linear_by_hand():
+    # 64 -> 10: a 1 x 1 conv on 1 x 1; NT = 3, CW = KS = 64, one row tile, 3 folds
+    layer = Layer("fc", "linear", 64, 1, 1, 10, 1, 1)
+    shape = LayerShape.of_layer(layer)
+    assert shape == LayerShape(False, 64, 10)
+    p = plan(SMALL, shape)
+    assert (p.tiles, p.channel_words, p.steps, p.row_tiles, p.folds, p.out_h, p.out_w) == (3, 64, 64, 1, 3, 1, 1)
+    assert p.words(4) == {"act_words": 64, "weight_words": 192, "param_words": 3, "out_words": 12}
+
+
+def test_plan_xnor_words():
+    geo = top_geometry(Accelerator(pe="xnor", bits=1, array=ArrayConfig(rows=2, cols=2, lanes=8),
+                                   memory=MemoryConfig(ifmap_sram_kib=1, weight_sram_kib=1,
+                                                       ofmap_sram_kib=1), rtl=RtlConfig(max_steps=16)))
+    # 20 channels in words of 8 lanes: CW = 3; 1 x 1 on 3 x 3: KS = 3; NT = ceil(5 / 2) = 3;
+    # 9 pixels -> 5 row tiles of 2
+    p = plan(geo, LayerShape(True, 20, 5, 3, 3))
+    assert (p.channel_words, p.steps, p.tiles, p.row_tiles) == (3, 3, 3, 5)
+    assert p.words(2) == {"act_words": 27, "weight_words": 9, "param_words": 3, "out_words": 30}
+
+
+@pytest.mark.parametrize("shape, message", [
+    (LayerShape(True, 6, 4, 5, 5, groups=4), r"6 -> 4 channels do not split into 4 groups"),
+    (LayerShape(True, 4, 6, 5, 5, groups=4), r"4 -> 6 channels do not split into 4 groups"),
+    (LayerShape(True, 1, 1, 2, 2, (3, 3)), r"kernel 3 \(dilation 1\) is larger than the padded input 2"),
+    (LayerShape(True, 1, 1, 4, 1, (1, 3), padding=(0, 0)),
+     r"kernel 3 \(dilation 1\) is larger than the padded input 1"),
+    (LayerShape(True, 1, 1, 4096, 1), r"`in_h` of 4096 does not fit the descriptor's 12-bit field; raise rtl\.dim_bits"),
+    (LayerShape(False, 1, 4096), r"`out_ch` of 4096 does not fit the descriptor's 12-bit field; raise rtl\.dim_bits"),
+    (LayerShape(True, 1, 1, 16, 16, (16, 1)), r"`kernel_h` of 16 does not fit the descriptor's 4-bit field"),
+    (LayerShape(True, 1, 1, 20, 20, stride=(1, 16)), r"`stride_w` of 16 does not fit the descriptor's 4-bit field"),
+    (LayerShape(True, 1, 1, 2, 2, padding=(16, 0)), r"`pad_h` of 16 does not fit the descriptor's 4-bit field"),
+    # 300 channel words > max_steps 292
+    (LayerShape(False, 300, 4),
+     r"a fold of 300 steps exceeds rtl\.max_steps=292; raise rtl\.max_steps and memory\.weight_sram_kib"),
+    # 64 channels on 5 x 5: 1600 activation words > 1024
+    (LayerShape(True, 64, 4, 5, 5),
+     r"layer needs 1600 act buffer words, the buffer holds 1024; enlarge memory\.ifmap_sram_kib"),
+    # 100 -> 10: 3 tiles x 100 steps = 300 weight words > 292
+    (LayerShape(False, 100, 10),
+     r"layer needs 300 weight buffer words, the buffer holds 292; enlarge memory\.weight_sram_kib"),
+    # 1 -> 132: 33 tiles, 33 weight words but 33 parameter words > 32
+    (LayerShape(False, 1, 132),
+     r"layer needs 33 param buffer words, the buffer holds 32; enlarge memory\.weight_sram_kib"),
+    # 1 -> 4 on 32 x 32: 1024 activations fit exactly; 256 folds x 4 rows = 1024 out words > 256
+    (LayerShape(True, 1, 4, 32, 32),
+     r"layer needs 1024 out buffer words, the buffer holds 256; enlarge memory\.ofmap_sram_kib"),
+])
+def test_plan_does_not_fit(shape, message):
+    with pytest.raises(DoesNotFit, match="^" + message + "$"):
+        plan(SMALL, shape)
+
+
+def test_plan_limits_are_inclusive():
+    # exactly max_steps, exactly the buffers, a 15 kernel and 4095 channels are accepted
+    assert plan(SMALL, LayerShape(False, 292, 4)).steps == 292
+    # 4 channels on 16 x 16: 1024 activation words; 64 row tiles x 4 rows = 256 out words
+    assert plan(SMALL, LayerShape(True, 4, 4, 16, 16)).words(4) == {
+        "act_words": 1024, "weight_words": 4, "param_words": 1, "out_words": 256}
+    # 32 tiles of 1 step: 32 parameter words
+    assert plan(SMALL, LayerShape(False, 1, 128)).words(4)["param_words"] == 32
+    assert plan(SMALL, LayerShape(True, 1, 1, 15, 15, (15, 15))).out_h == 1
+    roomy = dataclasses.replace(SMALL, act_words=4096, out_words=4096)
+    assert plan(roomy, LayerShape(True, 1, 1, 4095, 1)).in_h == 4095  # 2**12 - 1
+    # a narrower descriptor refuses what the default one takes
+    with pytest.raises(DoesNotFit, match=r"^`in_ch` of 64 does not fit the descriptor's 6-bit field"):
+        plan(dataclasses.replace(SMALL, dim_bits=6), LayerShape(False, 64, 4))
+
+
+# --- rtl_timing on the planned layer -------------------------------------------------------------
+
+def test_layer_cycles_closed_form():
+    # The 3x3 conv of test_plan_conv3x3_by_hand on small(): G = 1, NT = 2, KS = 27, folds 18.
+    #   descriptor   1
+    #   load_weights G * NT * (1 + KS) = 2 * 28 = 56
+    #   load_acts    G * in_h * in_w * CW = 6 * 6 * 3 = 108
+    #   fold         2 * rows + cols + KS - 2 + 2 pipeline = 8 + 4 + 27 = 39
+    #   compute      rows + 1 + folds * fold = 4 + 1 + 18 * 39 = 707
+    #   drain        3 output stages + 1 = 4
+    #   store        1 + folds * rows = 1 + 72 = 73
+    layer = Layer("c", "conv", 3, 6, 6, 6, 6, 6, kernel=(3, 3), padding=(1, 1))
+    want = {"descriptor": 1, "load_weights": 56, "load_acts": 108, "compute": 707, "drain": 4,
+            "store": 73, "total": 1 + 56 + 108 + 707 + 4 + 73, "folds": 18, "fold_cycles": 39}
+    assert layer_cycles(layer, small()) == want
+    assert plan_cycles(SMALL, plan(SMALL, LayerShape.of_layer(layer))) == want
+
+
+def test_layer_cycles_depthwise_closed_form():
+    # depthwise of test_plan_depthwise_by_hand: G = 8, NT = 1, KS = 9, folds 24, fold 8 + 4 + 9 = 21
+    layer = Layer("d", "conv", 8, 5, 5, 8, 3, 3, kernel=(3, 3), stride=(2, 2), padding=(1, 1), groups=8)
+    got = layer_cycles(layer, small())
+    assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 200,
+                   "compute": 4 + 1 + 24 * 21, "drain": 4, "store": 1 + 24 * 4,
+                   "total": 1 + 80 + 200 + 509 + 4 + 97, "folds": 24, "fold_cycles": 21}
+
+
+def test_layer_cycles_does_not_fit():
+    with pytest.raises(DoesNotFit, match=r"^layer needs 300 weight buffer words, the buffer holds 292; "):
+        layer_cycles(Layer("fc", "linear", 100, 1, 1, 10, 1, 1), small())
