@@ -186,8 +186,11 @@ class LayerShape:
 
     @classmethod
     def of_layer(cls, layer: Layer) -> LayerShape:
-        """The shape of a workload layer (a conv or linear)."""
+        """The shape of a workload layer (a conv or linear). A linear layer over ``batch`` > 1 rows
+        (tokens) runs as the 1x1 conv it is, over a ``batch`` x 1 input: one row per pixel."""
         if layer.op == "linear":
+            if layer.batch > 1:
+                return cls(True, layer.in_ch, layer.out_ch, layer.batch, 1)
             return cls(False, layer.in_ch, layer.out_ch)
         return cls(True, layer.in_ch, layer.out_ch, layer.in_h, layer.in_w, tuple(layer.kernel),
                    tuple(layer.stride), tuple(layer.padding), layer.groups)

@@ -269,3 +269,14 @@ def test_layer_cycles_depthwise_closed_form():
 def test_layer_cycles_does_not_fit():
     with pytest.raises(DoesNotFit, match=r"^layer needs 300 weight buffer words, the buffer holds 292; "):
         layer_cycles(Layer("fc", "linear", 100, 1, 1, 10, 1, 1), small())
+
+
+def test_linear_over_rows_runs_as_a_1x1_conv() -> None:
+    """A linear layer over 10 tokens is a 1x1 conv over a 10 x 1 input: on a 4x4 top its 10
+    output pixels are ceil(10 / 4) = 3 row tiles, the activations 10 pixel words."""
+    tokens = Layer(name="fc", op="linear", in_ch=8, in_h=1, in_w=1, out_ch=4, out_h=1, out_w=1,
+                   batch=10, pe="mac")
+    shape = LayerShape.of_layer(tokens)
+    assert (shape.conv, shape.in_h, shape.in_w, shape.kernel) == (True, 10, 1, (1, 1))
+    p = plan(SMALL, shape)
+    assert (p.row_tiles, p.tiles, p.steps, p.words(4)["act_words"]) == (3, 1, 8, 10 * 8)
