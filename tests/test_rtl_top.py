@@ -12,29 +12,46 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hwsim.accelerator import Accelerator, ArrayConfig
-from hwsim.rtl_timing import FETCH_CYCLES, layer_cycles
+from contract import FETCH_CYCLES
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
+from hwsim.errors import DoesNotFit
+from hwsim.rtl_plan import top_geometry
+from hwsim.rtl_timing import layer_cycles
+from hwsim.workload import Layer
 from models.intref import int_forward
 from rtl.host import LayerProgram, plan, program, unpack
 from rtl.top import LayerAccelerator
 from sim import layers
-from sim.cosim import hw_layer
 
 MAX_SHIFT = 5
 LANES = 4
+MAX_STEPS = 64
 
 quantized = functools.partial(layers.quantized, max_shift=MAX_SHIFT)
 
 
-def make_top(kind: str, rows: int = 2, cols: int = 2, **words: int) -> LayerAccelerator:
-    sizes = {"act_words": 256, "weight_words": 256, "param_words": 32, "out_words": 256, **words}
-    return LayerAccelerator(pe=kind, bits=1 if kind == "xnor" else 8, rows=rows, cols=cols,
-                            lanes=LANES, max_shift=MAX_SHIFT, max_steps=64, **sizes)
+def accelerator(kind: str, rows: int = 2, cols: int = 2, *, max_steps: int = MAX_STEPS,
+                **kib: float) -> Accelerator:
+    """A small top: 1 KiB buffers unless ``ifmap``/``weight``/``ofmap`` say otherwise."""
+    sizes = {"ifmap": 1.0, "weight": 1.0, "ofmap": 1.0, **kib}
+    return Accelerator(pe=kind, bits=1 if kind == "xnor" else 8, max_shift=MAX_SHIFT,
+                       array=ArrayConfig(rows=rows, cols=cols, lanes=LANES),
+                       memory=MemoryConfig(**{f"{name}_sram_kib": v for name, v in sizes.items()}),
+                       rtl=RtlConfig(max_steps=max_steps))
 
 
-def accelerator(top: LayerAccelerator) -> Accelerator:
-    return Accelerator(pe=top.kind, bits=top.bits,
-                       array=ArrayConfig(rows=top.rows, cols=top.cols, lanes=top.lanes))
+def make_top(kind: str, rows: int = 2, cols: int = 2, **kib: float) -> LayerAccelerator:
+    return LayerAccelerator(top_geometry(accelerator(kind, rows, cols, **kib)))
+
+
+def workload_layer(conv: bool, cin: int, cout: int, hw: int, kernel: int = 1, stride: int = 1,
+                   padding: int = 0, groups: int = 1) -> Layer:
+    """The workload layer of a case, its output size by the textbook formula."""
+    if not conv:
+        return Layer("fc", "linear", cin, 1, 1, cout, 1, 1)
+    out = (hw + 2 * padding - kernel) // stride + 1
+    return Layer("conv", "conv", cin, hw, hw, cout, out, out, kernel=(kernel, kernel),
+                 stride=(stride, stride), padding=(padding, padding), groups=groups)
 
 
 @dataclass
@@ -128,12 +145,14 @@ def test_top_layer(case: str) -> None:
     kind, conv, cin, cout, hw, geo, (rows, cols) = CASES[case]
     q, x = quantized(kind, conv, cin, cout, hw, seed=len(case), binary_out=not case.endswith("raw"),
                      **geo)
-    top = make_top(kind, rows, cols)
+    acc = accelerator(kind, rows, cols)
+    top = LayerAccelerator.from_accelerator(acc)  # what `hwsim rtl generate` emits for acc
+    assert top.geo == top_geometry(acc)
     prog = program(top, q, x)
     (run,) = run_layers(top, [prog])
     np.testing.assert_array_equal(unpack(top, q, prog, run.beats), int_forward(q, x))
     assert not run.error
-    want = layer_cycles(hw_layer(prog, conv), accelerator(top))
+    want = layer_cycles(workload_layer(conv, cin, cout, hw, **geo), acc)
     assert run.first["desc"] == 0
     assert run.last["params"] + len(prog.weights) == run.last["weights"]
     assert run.last["weights"] + 1 == want["descriptor"] + want["load_weights"]
@@ -155,24 +174,48 @@ def test_top_relu_backpressure_back_to_back() -> None:
 
 
 def test_top_error_flag() -> None:
-    """A layer that overruns the activation buffer (host check bypassed) raises ``o_error``."""
+    """A layer that overruns the activation buffer (host check bypassed) raises ``o_error``; the
+    same layer on a buffer of exactly its size does not."""
     q, x = quantized("mac", True, 2, 2, 4, seed=1)
     prog = program(make_top("mac"), q, x)
-    top = make_top("mac", act_words=len(prog.acts) - 1)
-    (run,) = run_layers(top, [prog])
-    assert run.error
+    assert len(prog.acts) == 4 * 4 * 2  # one 8-bit word per pixel and channel
+    for words, error in ((len(prog.acts), False), (len(prog.acts) - 1, True)):
+        top = make_top("mac", ifmap=words * 8 / 8192)
+        assert top.geo.act_words == words
+        (run,) = run_layers(top, [prog])
+        assert bool(run.error) is error
+
+
+def test_top_geometry_of_small_accelerator() -> None:
+    """The buffer depths follow the KiB: 1 KiB of 8-bit activations is 1024 words, of 2 lanes x
+    8-bit outputs 512 words; the top takes a TopGeometry, not the Accelerator itself."""
+    acc = accelerator("mac")
+    top = LayerAccelerator(top_geometry(acc))
+    assert (top.rows, top.cols, top.max_steps, top.bits) == (2, 2, MAX_STEPS, 8)
+    assert top.geo.act_words == 1024 and top.geo.out_words == 512
+    with pytest.raises(TypeError, match=r"^`geo` must be a TopGeometry, not Accelerator\("):
+        LayerAccelerator(acc)
 
 
 def test_top_plan_wrong() -> None:
     q, x = quantized("mac", True, 3, 5, 5, seed=2, kernel=3, padding=1)
-    with pytest.raises(ValueError, match=r"^layer needs 75 act buffer words, the buffer holds 74$"):
-        plan(make_top("mac", act_words=74), q, (5, 5))
-    with pytest.raises(ValueError, match=r"^layer needs 78 out buffer words, the buffer holds 77$"):
-        plan(make_top("mac", out_words=77), q, (5, 5))
-    with pytest.raises(ValueError, match=r"^layer is of PE kind mac, the accelerator of adder$"):
-        plan(make_top("adder"), q, (5, 5))
-    with pytest.raises(ValueError, match=r"^a fold of 27 steps exceeds max_steps=16$"):
-        plan(LayerAccelerator(pe="mac", bits=8, rows=2, cols=2, max_steps=16, act_words=256,
-                              weight_words=256, param_words=8, out_words=256), q, (5, 5))
-    with pytest.raises(ValueError, match=r"^`in_h` of 4096 does not fit the descriptor's 12-bit field$"):
-        plan(make_top("mac"), q, (4096, 5))
+    # 5 x 5 pixels x 3 channels = 75 activation words; 13 row tiles x 3 channel tiles x 2 rows = 78
+    # output words (8-bit activations; 2 lanes of 8-bit outputs)
+    geo = top_geometry(accelerator("mac", ifmap=74 * 8 / 8192))
+    with pytest.raises(DoesNotFit, match=r"^layer needs 75 act buffer words, the buffer holds 74; "
+                                         r"enlarge memory.ifmap_sram_kib$"):
+        plan(geo, q, (5, 5))
+    geo = top_geometry(accelerator("mac", ofmap=77 * 16 / 8192))
+    with pytest.raises(DoesNotFit, match=r"^layer needs 78 out buffer words, the buffer holds 77; "
+                                         r"enlarge memory.ofmap_sram_kib$"):
+        plan(geo, q, (5, 5))
+    assert plan(top_geometry(accelerator("mac", ifmap=75 * 8 / 8192, ofmap=78 * 16 / 8192)), q,
+                (5, 5)).folds == 39
+    with pytest.raises(DoesNotFit, match=r"^layer is of PE kind mac, the accelerator of adder$"):
+        plan(top_geometry(accelerator("adder")), q, (5, 5))
+    with pytest.raises(DoesNotFit, match=r"^a fold of 27 steps exceeds rtl.max_steps=16; "
+                                         r"raise rtl.max_steps and memory.weight_sram_kib$"):
+        plan(top_geometry(accelerator("mac", max_steps=16)), q, (5, 5))
+    with pytest.raises(DoesNotFit, match=r"^`in_h` of 4096 does not fit the descriptor's 12-bit "
+                                         r"field; raise rtl.dim_bits$"):
+        plan(top_geometry(accelerator("mac")), q, (4096, 5))
