@@ -16,6 +16,9 @@ from rtl.array import SystolicArray, fold_cycles
 from rtl.pe import PE_CLASSES, PESpec, encode_shift_weight
 from test_rtl_pe import MAX_SHIFT, pack_words, random_operands, reference_acc
 
+#: Amaranth-simulator tier (see pyproject.toml markers); tool tests are also marked rtl.
+pytestmark = pytest.mark.amaranth
+
 
 def gemm_beats(arr: SystolicArray, a: np.ndarray, b: np.ndarray,
                p: np.ndarray | None) -> list[tuple[list[int], list[int]]]:

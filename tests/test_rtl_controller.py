@@ -18,6 +18,9 @@ from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl.emit import generate
 from rtl.top import LayerAccelerator, descriptor_layout
 
+#: Amaranth-simulator tier (see pyproject.toml markers); tool tests are also marked rtl.
+pytestmark = pytest.mark.amaranth
+
 SMALL = MemoryConfig(ifmap_sram_kib=0.25, weight_sram_kib=0.5, ofmap_sram_kib=0.25)
 
 

@@ -22,6 +22,9 @@ from models.intref import QLayer, int_forward
 from rtl.pe import (PE_CLASSES, PORT_TO_ACC_CYCLES, AdderPE, MacPE, PESpec, ProcessingElement,
                     ShiftPE, XnorPE, encode_shift_weight)
 
+#: Amaranth-simulator tier (see pyproject.toml markers); tool tests are also marked rtl.
+pytestmark = pytest.mark.amaranth
+
 MAX_SHIFT = 3
 
 

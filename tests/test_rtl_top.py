@@ -23,6 +23,9 @@ from rtl.host import LayerProgram, plan, program, unpack
 from rtl.top import LayerAccelerator
 from sim import layers
 
+#: Amaranth-simulator tier (see pyproject.toml markers); tool tests are also marked rtl.
+pytestmark = pytest.mark.amaranth
+
 MAX_SHIFT = 5
 LANES = 4
 MAX_STEPS = 64
