@@ -114,12 +114,14 @@ def cmd_generate(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_synth(args: argparse.Namespace, console: Console) -> int:
     from rtl.emit import generate
+    from rtl.synth import find_tools
 
     if args.pnr and args.target == "xc7":
         raise ConfigError("--pnr: xc7 has no open-source place and route; use --target ice40 or ecp5 "
                           "for Fmax, or drop --pnr")
     options.check_output_folder(args.json)
     acc = options.accelerator(args)
+    find_tools(args.target, pnr=args.pnr)  # a missing tool is reported before the slow steps
     out = _out_dir(args, acc)
     manifest = generate(acc, out).manifest
     with console.status(f"synthesizing for {args.target}"):
@@ -149,9 +151,11 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from rtl.emit import generate
+    from rtl.synth import find_tools
 
     options.check_output_folder(args.json)
     base = options.accelerator(args)
+    find_tools(args.target)
     out = _out_dir(args, base)
     results: dict[str, dict[str, Any]] = {}
     with Progress(console=console, transient=True) as progress:

