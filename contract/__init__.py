@@ -24,7 +24,7 @@ __all__ = [
     "HARDWARE_BITS", "MAX_SHIFT_LIMIT", "MODEL_BITS", "MULT_BITS", "OUTPUT_LATENCY", "PE_KINDS",
     "PIPELINE_CYCLES", "RSHIFT_BITS", "RSHIFT_MAX", "RSHIFT_MIN", "XNOR_AUX_BITS", "acc_bits",
     "acc_range", "check_bits", "conv_out_size", "dot_bits", "kind_bits", "lanes_per_pe",
-    "layer_bits", "range_width", "shift_field_bits", "steps", "term_range", "weight_code_bits",
+    "layer_bits", "operand_bits", "range_width", "shift_field_bits", "steps", "term_range", "weight_code_bits",
 ]
 
 
@@ -129,6 +129,15 @@ def shift_field_bits(max_shift: int) -> int:
 def weight_code_bits(max_shift: int) -> int:
     """Stored bits of one shift weight: ``p``, the sign and the zero flag (5 bits for P = 7)."""
     return shift_field_bits(max_shift) + 2
+
+
+def operand_bits(pe: str, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT) -> tuple[int, int]:
+    """Activation and stored weight width of one ``pe`` layer whose network runs at ``bits``:
+    xnor 1 and 1; shift ``bits`` and the shift-weight code; mac and adder ``bits`` twice."""
+    if _kind(pe) == "xnor":
+        return 1, 1
+    check_bits(pe, bits)
+    return bits, weight_code_bits(max_shift) if pe == "shift" else bits
 
 
 def steps(pe: str, k: int, lanes: int = 1) -> int:

@@ -65,8 +65,6 @@ def acc_bits_for(pe: str, bits: int, k: int, *, max_shift: int = DEFAULT_MAX_SHI
 def weight_bits_for(pe: str, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT) -> int:
     """Stored width of one weight: ``bits`` for mac/adder, 1 for xnor, the (zero, sign, shift)
     code of :func:`contract.weight_code_bits` for shift, which is what moves through DRAM and the
-    weight buffer."""
+    weight buffer (:func:`contract.operand_bits`)."""
     check_bits(pe, bits)
-    if pe == "shift":
-        return contract.weight_code_bits(max_shift)
-    return bits
+    return contract.operand_bits(pe, bits, max_shift=max_shift)[1]

@@ -29,8 +29,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from contract import DEFAULT_MAX_SHIFT, conv_out_size, layer_bits
-from cost_models import weight_bits_for
+from contract import DEFAULT_MAX_SHIFT, ContractError, conv_out_size, layer_bits, operand_bits
 from hwsim.errors import HwsimError
 from hwsim.workload import Layer, Workload
 from models.layers import PE_LAYERS, pe_kind_of
@@ -203,9 +202,11 @@ class _Recorder(TorchFunctionMode):
 
 def _widths(pe: str, bits: int, max_shift: int = DEFAULT_MAX_SHIFT) -> tuple[int, int]:
     """Operand and stored weight width of a ``pe`` conv/linear layer in a network extracted at
-    ``bits``: 1 and 1 for xnor, else ``bits`` and the kind's weight width (a code for shift)."""
-    bits = 1 if pe == "xnor" else bits
-    return bits, weight_bits_for(pe, bits, max_shift=max_shift)
+    ``bits`` (:func:`contract.operand_bits`), as a one-line error when the kind cannot run it."""
+    try:
+        return operand_bits(pe, bits, max_shift=max_shift)
+    except ContractError as exc:
+        raise HwsimError(str(exc)) from None
 
 
 def _is_costed_leaf(module: nn.Module) -> bool:
@@ -369,7 +370,7 @@ def retarget(workload: Workload, pe: str, bits: int, *, keep_first_last: bool = 
       puts there), except, with ``keep_first_last``, the first and the last one in execution
       order, which become (or stay) ``mac``, as ``convert`` keeps them;
     * widths: xnor layers 1-bit operands and weights; shift layers ``b``-bit operands and the
-      shift-weight code (:func:`cost_models.weight_bits_for`; a layer that already was shift
+      shift-weight code (:func:`contract.operand_bits`; a layer that already was shift
       keeps its code width, which depends only on its own ``max_shift``); every other layer,
       functional ``F.conv2d``/``matmul`` and vector work included, ``b`` bits;
     * functional conv/matmul layers stay ``mac`` (``convert`` changes modules only); shapes,
@@ -385,8 +386,7 @@ def retarget(workload: Workload, pe: str, bits: int, *, keep_first_last: bool = 
       For a network of mixed kinds (Bi-Real Net's real 1x1 shortcut convolutions) and ``pe`` its
       native kind, extract the network as built instead.
 
-    Raises :class:`HwsimError` for an unknown ``pe`` and ``ValueError`` for a width the kind does
-    not support.
+    Raises :class:`HwsimError` for an unknown ``pe`` or a width the kind does not support.
     """
     if pe not in PE_LAYERS:
         raise HwsimError(f"unknown PE kind {pe!r}; choose one of {', '.join(PE_LAYERS)}")

@@ -103,7 +103,7 @@ class TopGeometry:
 def _word_bits(pe: str, bits: int, cols: int, lanes: int, max_shift: int, bias_bits: int,
                positions: int) -> dict[str, int]:
     xnor = pe == "xnor"
-    weight = lanes if xnor else contract.weight_code_bits(max_shift) if pe == "shift" else bits
+    weight = contract.operand_bits(pe, bits, max_shift=max_shift)[1] * lanes
     param = sum(w for w, _ in param_fields(pe, bias_bits=bias_bits, positions=positions).values())
     out = contract.dot_bits(positions) if xnor else bits
     return {"act_words": lanes if xnor else bits, "weight_words": cols * weight,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from cost_models import weight_bits_for
+from contract import operand_bits
 from hwsim.errors import HwsimError
 from hwsim.workload import Layer, Workload
 
@@ -59,9 +59,12 @@ def _layer(path: Path, line: int, row: list[str], pe: str, bits: int) -> Layer:
         raise HwsimError(f"{path}:{line}: layer {name!r} sizes must be positive")
     if fh > ih or fw > iw:
         raise HwsimError(f"{path}:{line}: layer {name!r} filter {fh}x{fw} is larger than its IFMAP {ih}x{iw}")
+    # SCALE-Sim's own output size, ceil((ifmap - filter + stride) / stride): a partial last
+    # window counts (tests/test_scalesim_oracle.py), unlike contract.conv_out_size.
     oh, ow = -(-(ih - fh + stride) // stride), -(-(iw - fw + stride) // stride)
+    act_bits, weight_bits = operand_bits(pe, bits)
     groups = ch if "DP" in name else 1
     return Layer(name=name, op="conv", in_ch=ch, in_h=ih, in_w=iw, out_ch=nf * groups, out_h=oh,
                  out_w=ow, kernel=(fh, fw), stride=(stride, stride), groups=groups, pe=pe,
-                 act_bits=1 if pe == "xnor" else bits, weight_bits=weight_bits_for(pe, 1 if pe == "xnor" else bits),
+                 act_bits=act_bits, weight_bits=weight_bits,
                  params=fh * fw * ch * nf, detail="scalesim depthwise" if groups > 1 else "scalesim")
