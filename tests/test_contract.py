@@ -309,3 +309,21 @@ def test_contract_error_is_a_value_error():
     # callers that catch ValueError (the cost models' users, the quantizers) keep working
     with pytest.raises(ValueError):
         contract.acc_bits("mac", 9, 40)
+
+
+@pytest.mark.parametrize("pe, bits, max_shift, want", [
+    ("xnor", 1, 7, (1, 1)),       # binary activations and weights
+    ("xnor", 8, 7, (1, 1)),       # an xnor layer in an 8-bit network is still binary
+    ("mac", 6, 7, (6, 6)),
+    ("adder", 4, 7, (4, 4)),
+    ("shift", 8, 7, (8, 5)),      # 3 bits of p in [0, 7], sign, zero flag
+    ("shift", 8, 0, (8, 3)),      # p = 0 still takes one bit
+    ("shift", 4, 16, (4, 7)),     # 5 bits of p in [0, 16]
+])
+def test_operand_bits(pe: str, bits: int, max_shift: int, want: tuple[int, int]) -> None:
+    assert contract.operand_bits(pe, bits, max_shift=max_shift) == want
+
+
+def test_operand_bits_wrong() -> None:
+    with pytest.raises(contract.ContractError, match=r"^the mac datapath supports 2 to 32-bit operands, not 1$"):
+        contract.operand_bits("mac", 1)
