@@ -116,13 +116,18 @@ def _depths(acc: Accelerator, lanes: int, max_steps: int) -> dict[str, int]:
                        max_steps * lanes)
     ratio = min(_PARAM_RATIO_STEPS, max_steps)
 
-    def depth(kib: float, bits: float) -> int:
-        return max(1, math.floor(kib * 8192 / bits))
+    def depth(field: str, bits: float) -> int:
+        kib = getattr(mem, field)
+        words = math.floor(kib * 8192 / bits)
+        if words < 1:
+            raise ConfigError(f"`memory.{field}` of {kib} KiB holds no {math.ceil(bits)}-bit word "
+                              f"of the generated top; enlarge it")
+        return words
 
-    weight = depth(mem.weight_sram_kib, width["weight_words"] + width["param_words"] / ratio)
-    return {"act_words": depth(mem.ifmap_sram_kib, width["act_words"]), "weight_words": weight,
+    weight = depth("weight_sram_kib", width["weight_words"] + width["param_words"] / ratio)
+    return {"act_words": depth("ifmap_sram_kib", width["act_words"]), "weight_words": weight,
             "param_words": max(1, weight // ratio),
-            "out_words": depth(mem.ofmap_sram_kib, width["out_words"])}
+            "out_words": depth("ofmap_sram_kib", width["out_words"])}
 
 
 def top_geometry(acc: Accelerator) -> TopGeometry:

@@ -280,3 +280,12 @@ def test_linear_over_rows_runs_as_a_1x1_conv() -> None:
     assert (shape.conv, shape.in_h, shape.in_w, shape.kernel) == (True, 10, 1, (1, 1))
     p = plan(SMALL, shape)
     assert (p.row_tiles, p.tiles, p.steps, p.words(4)["act_words"]) == (3, 1, 8, 10 * 8)
+
+
+def test_buffer_without_one_word_is_refused() -> None:
+    """0.0005 KiB = 4.1 bits cannot hold one 8-bit activation word (it was rounded up to one)."""
+    tiny = dataclasses.replace(small(), memory=MemoryConfig(ifmap_sram_kib=0.0005, weight_sram_kib=2,
+                                                            ofmap_sram_kib=1))
+    with pytest.raises(ConfigError, match=r"^`memory\.ifmap_sram_kib` of 0\.0005 KiB holds no 8-bit "
+                                          r"word of the generated top; enlarge it$"):
+        top_geometry(tiny)
