@@ -20,6 +20,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+import contract
 import cost_models as cm
 from cost_models import fpga as cm_fpga
 from cost_models import memory
@@ -280,6 +281,25 @@ def _rtl_warnings(off: list[str], unfit: list[tuple[str, str]], pe: str) -> tupl
     return tuple(found)
 
 
+def _narrow_acc_warnings(workload: Workload, acc: Accelerator) -> tuple[str, ...]:
+    """A configured ``acc_bits`` is priced as configured; say which layers' sums it cannot hold."""
+    if not acc.acc_bits:
+        return ()
+    short = []
+    for layer in workload.layers:
+        if layer.is_compute:
+            need = contract.acc_bits(layer.pe, layer.gemm[2], layer.act_bits, max_shift=acc.max_shift,
+                                     lanes=contract.lanes_per_pe(layer.pe, acc.array.lanes))
+            if need > acc.acc_bits:
+                short.append((layer.name, need))
+    if not short:
+        return ()
+    name, need = max(short, key=lambda item: item[1])
+    return (f"`acc_bits` of {acc.acc_bits} cannot hold the sums of {len(short)} layers (e.g. "
+            f"{name!r} needs {need}); they are costed at {acc.acc_bits} bits, which would overflow: "
+            f"raise acc_bits or set it to 0 (exact per layer)",)
+
+
 def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
              target: str | None = None) -> Report:
     """Map and cost every layer of ``workload`` on ``acc``; ``target`` (an FPGA family) adds the
@@ -306,7 +326,7 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
                 unfit.append((layer.name, str(exc)))
         mappings.append(mapping)
     rows = tuple(_cost_layer(layer, mapping, costs) for layer, mapping in zip(workload.layers, mappings))
-    warnings = workload.warnings
+    warnings = workload.warnings + _narrow_acc_warnings(workload, acc)
     if geo is not None:
         rows = _rtl_sources(rows, dict(unfit), acc.pe)
         warnings += _rtl_warnings([r.name for r in rows if not r.on_main_array], unfit, acc.pe)

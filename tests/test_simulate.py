@@ -146,3 +146,14 @@ def test_rtl_timing_keeps_the_model_for_layers_that_do_not_fit():
 def test_timing_wrong(timing, acc, message):
     with pytest.raises(HwsimError, match=f"^{re.escape(message)}$"):
         estimate(Workload("fc", (1, 4), (FC,)), acc, timing=timing)
+
+
+def test_narrow_acc_bits_is_priced_and_named():
+    """acc_bits 8 cannot hold 4 int8 products: (-128)**2 * 4 = 2**16 is one past the 17-bit signed
+    maximum, so the sums need 18 bits; costed at 8, and said."""
+    narrow = dataclasses.replace(SMALL, acc_bits=8)
+    report = estimate(Workload("fc", (1, 4), (FC,)), narrow)
+    assert report.warnings == ("`acc_bits` of 8 cannot hold the sums of 1 layers (e.g. 'fc' needs 18); "
+                               "they are costed at 8 bits, which would overflow: raise acc_bits or "
+                               "set it to 0 (exact per layer)",)
+    assert estimate(Workload("fc", (1, 4), (FC,)), SMALL).warnings == ()
