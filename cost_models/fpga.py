@@ -35,7 +35,8 @@ first use (a few milliseconds) and sums an accelerator from them:
   relative error of the whole-array prediction on the calibrated arrays: within 8 %, except xc7
   adder LUTs (23 %, its PE residual times n) and xc7 mac with DSPs (25 % LUTs, 14 % FFs at 2x2).
 * **buffers**: :func:`buffer_brams` from capacity and port width and the family's block RAM
-  (:data:`BRAMS`, from the vendor datasheets); not synthesized (the generator has no buffers yet).
+  (:data:`BRAMS`, from the vendor datasheets); the fit covers PEs and arrays only, not the
+  generated top's buffers (``hwsim rtl synth`` reports those from Yosys).
 
 Not modelled: a configured ``acc_bits`` (the generator's default K is what was synthesized),
 MUXF7/F8 and I/O buffers, place-and-route packing into slices.

@@ -77,7 +77,8 @@ def cmd_layer(args: argparse.Namespace, acc: Accelerator, console: Console) -> d
 
     spec = parse_layer(args.layer)
     try:
-        ql = quantized_layer(acc.pe, spec, seed=args.seed, bits=acc.bits, relu=args.relu)
+        ql = quantized_layer(acc.pe, spec, seed=args.seed, bits=acc.bits, max_shift=acc.max_shift,
+                             relu=args.relu)
     except ValueError as exc:
         raise ConfigError(f"layer {args.layer!r}: {exc}") from None
     check_fits(acc, ql.q, ql.x)

@@ -149,14 +149,14 @@ def test_cosim_float_tolerance(layers: dict[str, QuantizedLayer], full_rate: Cos
 @pytest.mark.rtl
 def test_build_cache(tmp_path: Path) -> None:
     """An equal configuration reuses the build; a changed one (waves) builds anew and records."""
-    acc = Accelerator(pe="mac", bits=8, array=ArrayConfig(rows=2, cols=2), rtl=RtlConfig(max_steps=16),
+    acc = Accelerator(pe="mac", bits=8, array=ArrayConfig(rows=1, cols=1), rtl=RtlConfig(max_steps=16),
                       memory=MemoryConfig(ifmap_sram_kib=0.0625, weight_sram_kib=0.25, ofmap_sram_kib=0.0625))
     first = build_top(acc, root=tmp_path)
     again = build_top(acc, root=tmp_path)
     traced = build_top(acc, waves=True, root=tmp_path)
     assert (first.reused, again.reused, traced.reused) == (False, True, False)
     assert again.dir == first.dir != traced.dir
-    assert first.dir.name.startswith("mac_2x2_8b_") and (first.dir / STAMP).exists()
+    assert first.dir.name.startswith("mac_1x1_8b_") and (first.dir / STAMP).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.dir.name, traced.dir.name])
     ql = quantized_layer("mac", LayerSpec("conv", 1, 3, 3, 3, kernel=3, pad=1), seed=1)
     run = run_layers(traced, [(ql.q, ql.x)], waves=True)
