@@ -10,9 +10,15 @@ Reads only :mod:`contract`, the :class:`~hwsim.accelerator.Accelerator` and its 
   array running one GEMM fold, and :func:`~rtl.array.fold_cycles`;
 * :mod:`rtl.requant` -- :class:`~rtl.requant.OutputStage`: per-channel requantization (mac,
   adder, shift) or the xnor threshold compare / raw dot product;
-* :mod:`rtl.top` -- :class:`~rtl.top.LayerAccelerator`: buffers, the layer controller (conv with
-  kernel, stride, padding, groups; linear) with im2col addressing, the array and the output stage;
-  its exact cycles are :func:`hwsim.rtl_timing.layer_cycles`;
+* :mod:`rtl.im2col` -- the top's im2col on the fly: :class:`~rtl.im2col.LayerGeometry` (derived
+  sizes), :class:`~rtl.im2col.PixelWalker` (each row's input coordinates),
+  :class:`~rtl.im2col.OperandFetch` (buffer read ports to the array's operand stream, padding mask);
+* :mod:`rtl.buffers` -- the top's buffer traffic: :class:`~rtl.buffers.Loader` (load streams,
+  overrun flag), :class:`~rtl.buffers.ResultWriter` (array rows through the output stage into the
+  out buffer), :class:`~rtl.buffers.StoreStream` (out buffer onto the results port);
+* :mod:`rtl.top` -- :class:`~rtl.top.LayerAccelerator`: the buffers and the layer controller (conv
+  with kernel, stride, padding, groups; linear) joining those components, the array and the
+  output stage; its exact cycles are :func:`hwsim.rtl_timing.layer_cycles`;
 * :mod:`rtl.host` -- the host's side of the top: a quantized layer to descriptor and beats, result
   beats back to the integer output;
 * :mod:`rtl.emit` -- Verilog emission and :func:`~rtl.emit.generate` (PE, array and top of an

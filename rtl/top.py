@@ -1,4 +1,4 @@
-"""The accelerator top: buffers, the layer controller, the systolic array and the output stage.
+"""The accelerator top: four buffers, the layer controller and its components around the array.
 
 One layer at a time, in phases that never overlap (this version has no double buffering)::
 
@@ -31,50 +31,41 @@ Buffer layouts (word addresses, written in stream order):
   row first), lane ``c`` its output channel ``t * cols + c``. Rows past ``M`` and lanes past
   ``Og`` carry don't-care values.
 
-The controller makes im2col addresses on the fly: each array row keeps the input coordinates
-``(iy0, ix0)`` of its output pixel and their word address ``P``; every step adds one common kernel
-offset. Positions outside the input read as 0 (xnor: bit 0, i.e. -1, counted in K), as
-:mod:`models.intref` defines padding.
+Components (each with its own simulator test in ``tests/test_rtl_top_parts.py``), joined with
+``wiring.connect`` where the signatures match (streams, memory ports)::
+
+    i_params/i_weights/i_acts -> Loader -> param/weight/act buffers      (rtl.buffers)
+    act/weight buffers -> OperandFetch -> SystolicArray                   (rtl.im2col, rtl.array)
+    SystolicArray -> ResultWriter <-> OutputStage; ResultWriter -> out buffer  (rtl.buffers, rtl.requant)
+    out buffer -> StoreStream -> o_results                                (rtl.buffers)
+
+:class:`~rtl.im2col.LayerGeometry` registers the descriptor's derived sizes and
+:class:`~rtl.im2col.PixelWalker` loads each row tile's input coordinates for the fetch (im2col on
+the fly, see :mod:`rtl.im2col`; positions outside the input read as 0, xnor: bit 0, i.e. -1,
+counted in K, as :mod:`models.intref` defines padding). The controller, :meth:`elaborate` itself,
+holds the descriptor, the FSM of the phases above and the loop nest (group, output tile, ky, kx,
+channel word) that PARAMS, WEIGHTS and RUN step, and keeps the sticky error flag.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from contract import GEOMETRY_BITS
 from hwsim.accelerator import Accelerator
-from hwsim.rtl_plan import DESCRIPTOR_FIELDS, TopGeometry, top_geometry
+from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl.array import SystolicArray
-from rtl.pe import PE_CLASSES, PESpec, check_int
+from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream
+from rtl.im2col import LayerGeometry, OperandFetch, PixelWalker, descriptor_layout, pe_spec
+from rtl.pe import PE_CLASSES, check_int
 from rtl.requant import OutputStage, out_shape, param_layout
 
 __all__ = ["LayerAccelerator", "descriptor_layout", "pe_spec"]
-
-
-def pe_spec(geo: TopGeometry) -> PESpec:
-    """The PE of every array position of the top of ``geo``: sized for its longest fold."""
-    return PESpec(geo.pe, geo.bits, geo.positions, lanes=geo.lanes, max_shift=geo.max_shift,
-                  acc_bits=geo.acc_bits)
-
-
-def descriptor_layout(dim_bits: int) -> data.StructLayout:
-    """The layer descriptor: sizes ``unsigned(dim_bits)``, kernel/stride/padding ``unsigned(4)``.
-
-    ``in_h``, ``in_w`` input size (a linear layer: 1, 1); ``out_h``, ``out_w`` output size;
-    ``in_ch``, ``out_ch`` channels *per group*; ``groups``; ``kernel_h``, ``kernel_w``,
-    ``stride_h``, ``stride_w``, ``pad_h``, ``pad_w``; ``relu`` (requantization clamps at 0);
-    ``binary_out`` (xnor: emit threshold bits, else the raw dot product). Fields are packed in
-    this order from bit 0 (:data:`hwsim.rtl_plan.DESCRIPTOR_FIELDS`, then the two flags).
-    """
-    dim, geo = unsigned(dim_bits), unsigned(GEOMETRY_BITS)
-    fields = {name: geo if name.startswith(("kernel", "stride", "pad")) else dim
-              for name in DESCRIPTOR_FIELDS}
-    return data.StructLayout({**fields, "relu": unsigned(1), "binary_out": unsigned(1)})
 
 
 def _advance(m: Module, levels: list[tuple[Signal, Any, int]]) -> None:
@@ -168,50 +159,52 @@ class LayerAccelerator(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        rows, cols, lanes = self.rows, self.cols, self.lanes
+        geo, rows, cols, lanes = self.geo, self.rows, self.cols, self.lanes
         m.submodules.array = arr = SystolicArray(rows=rows, cols=cols, pe=self.pe)
+        m.submodules.geometry = geometry = LayerGeometry(geo)
+        m.submodules.loader = loader = Loader(geo)
+        m.submodules.walker = walker = PixelWalker(geo)
+        m.submodules.fetch = fetch = OperandFetch(geo)
+        m.submodules.writer = writer = ResultWriter(geo)
         m.submodules.output = out_stage = OutputStage(
             kind=self.kind, cols=cols, acc_shape=self.acc_shape, bits=self.bits,
             positions=self.positions, bias_bits=self.bias_bits)
+        m.submodules.store = store = StoreStream(geo)
         mems = {name: Memory(shape=shape, depth=self.words[f"{name}_words"], init=[])
                 for name, shape in (("act", self.x_shape), ("weight", self.weight_word),
                                     ("param", self.param_word), ("out", self.out_word))}
         for name, mem in mems.items():
             m.submodules[f"{name}_buf"] = mem
-        wr = {name: mem.write_port() for name, mem in mems.items()}
-        act_rd = [mems["act"].read_port() for _ in range(rows)]
-        weight_rd, param_rd, out_rd = (mems[n].read_port() for n in ("weight", "param", "out"))
+            if name != "out":
+                wiring.connect(m, getattr(loader, f"{name}_wr"), mem.write_port())
+        for name in ("i_params", "i_weights", "i_acts"):
+            wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(loader, name))
+        for port in fetch.act_rd:
+            wiring.connect(m, port, mems["act"].read_port())
+        wiring.connect(m, fetch.weight_rd, mems["weight"].read_port())
+        wiring.connect(m, fetch.o_operands, arr.i_operands)
+        wiring.connect(m, arr.o_results, writer.i_acc)
+        wiring.connect(m, writer.o_acc, out_stage.i_acc)
+        wiring.connect(m, out_stage.o_y, writer.i_y)
+        wiring.connect(m, writer.param_rd, mems["param"].read_port())
+        wiring.connect(m, writer.out_wr, mems["out"].write_port())
+        wiring.connect(m, store.out_rd, mems["out"].read_port())
+        wiring.connect(m, store.o_results, wiring.flipped(self.o_results))
 
         d = Signal(self.descriptor)
         error = Signal()
-        m.d.comb += [self.o_error.eq(error), out_stage.i_relu.eq(d.relu),
-                     out_stage.i_binary.eq(d.binary_out)]
+        out_total = Signal.like(writer.o_written)  # rows the issued folds will write
+        m.d.comb += [self.o_error.eq(error), geometry.i_desc.eq(d),
+                     walker.i_desc.eq(d), walker.i_geo.eq(geometry.o_geo),
+                     fetch.i_desc.eq(d), fetch.i_geo.eq(geometry.o_geo), fetch.i_rows.eq(walker.o_rows),
+                     writer.i_desc.eq(d), out_stage.i_params.eq(writer.o_params),
+                     out_stage.i_relu.eq(d.relu), out_stage.i_binary.eq(d.binary_out),
+                     out_stage.i_positions.eq(geometry.o_geo.positions),
+                     store.i_words.eq(out_total)]
+        with m.If(loader.o_overrun | writer.o_overrun):
+            m.d.sync += error.eq(1)
 
-        # Derived geometry, registered once the descriptor is in, at most one multiplier per
-        # register stage (these are computed once per layer, but static timing sees one cycle).
-        # The shortest layer (one beat each of parameters, weights and activations) ends ACTS in
-        # the third cycle after the descriptor and starts WALK in the fourth, so what ACTS's last
-        # beat reads (`origin`, `too_long`) is at most two stages deep and what WALK reads
-        # (`x_step`, `y_step`) at most three; `row_skip`, `plane` and the positions from RUN on.
-        abits = max(self.words["act_words"], 2).bit_length() + GEOMETRY_BITS + 2
-        cw = Signal(self.dim_bits + 1)
-        window = Signal(2 * GEOMETRY_BITS)  # kernel_h * kernel_w
-        pad_words = Signal(signed(abits))  # pad_h * in_w + pad_w, in pixels
-        line, plane, x_step, y_step, origin, row_skip = (
-            Signal(signed(abits), name=n) for n in
-            ("line", "plane", "x_step", "y_step", "origin", "row_skip"))
-        too_long = Signal()
-        shift = lanes.bit_length() - 1
-        m.d.sync += [
-            cw.eq((d.in_ch + lanes - 1) >> shift), window.eq(d.kernel_h * d.kernel_w),
-            pad_words.eq(d.pad_h * d.in_w + d.pad_w),
-            line.eq(d.in_w * cw), x_step.eq(d.stride_w * cw), origin.eq(-(pad_words * cw)),
-            too_long.eq(window * cw > self.max_steps),
-            plane.eq(d.in_h * line), y_step.eq(d.stride_h * line), row_skip.eq(line - d.kernel_w * cw),
-            out_stage.i_positions.eq(d.in_ch * window),
-        ]
-
-        # Loop nest shared by WEIGHTS and RUN: group, output tile, then ky, kx, channel word.
+        # Loop nest shared by PARAMS, WEIGHTS and RUN: group, output tile, then ky, kx, channel word.
         g = Signal(self.dim_bits)
         c0 = Signal(self.dim_bits + 1)  # first output channel of the tile
         ky, kx = Signal(GEOMETRY_BITS), Signal(GEOMETRY_BITS)
@@ -223,161 +216,73 @@ class LayerAccelerator(wiring.Component):
         last_ct = c0 + cols >= d.out_ch
         last_g = g == d.groups - 1
         tile_wrap = last_ct & last_g
+        load_ix, load_iy = Signal(self.dim_bits), Signal(self.dim_bits)  # ACTS: input pixel
         k_step, t_step = Signal(), Signal()
         with m.If(k_step):
             _advance(m, [(ch, last_c, lanes), (kx, last_kx, 1), (ky, last_ky, 1)])
         with m.If(t_step):
             _advance(m, [(c0, last_ct, cols), (g, last_g, 1)])
-
-        # Loads: one address counter; a beat past the buffer sets `error` instead of writing.
-        laddr = Signal(max(self.words.values()).bit_length() + 1)
-
-        def load(stream_in: wiring.PureInterface, name: str) -> Any:
-            fire = stream_in.valid & stream_in.ready
-            fits = laddr < self.words[f"{name}_words"]
-            m.d.comb += [stream_in.ready.eq(1), wr[name].addr.eq(laddr),
-                         wr[name].data.eq(stream_in.payload), wr[name].en.eq(fire & fits)]
-            with m.If(fire):
-                m.d.sync += laddr.eq(laddr + 1)
-                with m.If(~fits):
-                    m.d.sync += error.eq(1)
-            return fire
-
-        # Pixel walker and the per-row input coordinates it loads (signed: padding is negative).
-        coord = signed(self.dim_bits + GEOMETRY_BITS + 2)
-        ox, oy = Signal(self.dim_bits + 1), Signal(self.dim_bits + 1)
-        wiy, wix = Signal(coord), Signal(coord)
-        wp, wline = Signal(signed(abits)), Signal(signed(abits))
-        row_iy = Array(Signal(coord, name=f"iy{r}") for r in range(rows))
-        row_ix = Array(Signal(coord, name=f"ix{r}") for r in range(rows))
-        row_p = Array(Signal(signed(abits), name=f"p{r}") for r in range(rows))
-        row_ok = Array(Signal(name=f"ok{r}") for r in range(rows))
-        walk_row = Signal(range(rows))
-        more_pixels = oy < d.out_h
-
-        # Operand stage: the read ports' data plus a registered padding mask, held under
-        # back-pressure (read enable = stage free), so the next fold's first beat waits in it.
-        koff, gbase = Signal(signed(abits)), Signal(signed(abits))
-        waddr = Signal(range(self.words["weight_words"] + 1))
-        op_valid, op_last = Signal(), Signal()
-        op_mask = Signal(rows)
-        stage_free = ~op_valid | arr.i_operands.ready
-        issue = Signal()
-        for r in range(rows):
-            iy, ix = row_iy[r] + ky, row_ix[r] + kx
-            inside = row_ok[r] & (iy >= 0) & (iy < d.in_h) & (ix >= 0) & (ix < d.in_w)
-            m.d.comb += [act_rd[r].addr.eq(gbase + row_p[r] + koff), act_rd[r].en.eq(stage_free),
-                         arr.i_operands.payload.x[r].eq(Mux(op_mask[r], act_rd[r].data, 0))]
-            with m.If(issue):
-                m.d.sync += op_mask[r].eq(inside)
-        m.d.comb += [weight_rd.addr.eq(waddr), weight_rd.en.eq(stage_free),
-                     arr.i_operands.payload.w.eq(weight_rd.data),
-                     arr.i_operands.payload.last.eq(op_last), arr.i_operands.valid.eq(op_valid)]
-        with m.If(stage_free):
-            m.d.sync += [op_valid.eq(issue), op_last.eq(k_wrap)]
-
-        # Results: the array's rows through the output stage into the out buffer.
-        out_ptr = Signal(range(self.words["out_words"] + 2))
-        out_total = Signal.like(out_ptr)
-        drain_row = Signal(range(rows))
-        og, oc0 = Signal(self.dim_bits), Signal(self.dim_bits + 1)
-        ptile = Signal(range(self.words["param_words"]))
-        m.d.comb += [arr.o_results.ready.eq(1), out_stage.i_acc.valid.eq(arr.o_results.valid),
-                     out_stage.i_acc.payload.eq(arr.o_results.payload),
-                     param_rd.addr.eq(ptile), out_stage.i_params.eq(param_rd.data)]
-        with m.If(arr.o_results.valid):
-            m.d.sync += drain_row.eq(Mux(drain_row == rows - 1, 0, drain_row + 1))
-            with m.If(drain_row == rows - 1):
-                o_last_ct, o_last_g = oc0 + cols >= d.out_ch, og == d.groups - 1
-                m.d.sync += [oc0.eq(Mux(o_last_ct, 0, oc0 + cols)),
-                             ptile.eq(Mux(o_last_ct & o_last_g, 0, ptile + 1))]
-                with m.If(o_last_ct):
-                    m.d.sync += og.eq(Mux(o_last_g, 0, og + 1))
-        out_fits = out_ptr < self.words["out_words"]
-        m.d.comb += [wr["out"].addr.eq(out_ptr), wr["out"].data.eq(out_stage.o_y.payload),
-                     wr["out"].en.eq(out_stage.o_y.valid & out_fits)]
-        with m.If(out_stage.o_y.valid):
-            m.d.sync += out_ptr.eq(out_ptr + 1)
-            with m.If(~out_fits):
-                m.d.sync += error.eq(1)
-
-        # Store: the out buffer, read ahead into the o_results register.
-        saddr = Signal.like(out_ptr)
-        store_free = ~self.o_results.valid | self.o_results.ready
-        m.d.comb += [out_rd.addr.eq(saddr), out_rd.en.eq(store_free),
-                     self.o_results.payload.eq(out_rd.data)]
+        pos = fetch.i_pos
+        m.d.comb += [pos.ky.eq(ky), pos.kx.eq(kx), pos.line_end.eq(last_c & last_kx),
+                     pos.fold_end.eq(k_wrap), pos.last_tile.eq(last_ct), pos.last_group.eq(last_g)]
 
         with m.FSM():
             with m.State("DESC"):
                 m.d.comb += self.i_desc.ready.eq(1)
                 with m.If(self.i_desc.valid):
-                    m.d.sync += [d.eq(self.i_desc.payload), error.eq(0), laddr.eq(0),
+                    m.d.comb += [loader.i_restart.eq(1), writer.i_clear.eq(1)]
+                    m.d.sync += [d.eq(self.i_desc.payload), error.eq(0), out_total.eq(0),
                                  g.eq(0), c0.eq(0), ky.eq(0), kx.eq(0), ch.eq(0),
-                                 out_ptr.eq(0), out_total.eq(0), og.eq(0), oc0.eq(0),
-                                 ptile.eq(0), drain_row.eq(0), ox.eq(0), oy.eq(0)]
+                                 load_ix.eq(0), load_iy.eq(0)]
                     m.next = "PARAMS"
             with m.State("PARAMS"):
-                with m.If(load(self.i_params, "param")):
+                m.d.comb += loader.i_target.eq(LoadTarget.PARAMS)
+                with m.If(loader.o_fire):
                     m.d.comb += t_step.eq(1)
                     with m.If(tile_wrap):
-                        m.d.sync += laddr.eq(0)
+                        m.d.comb += loader.i_restart.eq(1)
                         m.next = "WEIGHTS"
             with m.State("WEIGHTS"):
-                with m.If(load(self.i_weights, "weight")):
+                m.d.comb += loader.i_target.eq(LoadTarget.WEIGHTS)
+                with m.If(loader.o_fire):
                     m.d.comb += [k_step.eq(1), t_step.eq(k_wrap)]
                     with m.If(k_wrap & tile_wrap):
-                        m.d.sync += laddr.eq(0)
+                        m.d.comb += loader.i_restart.eq(1)
                         m.next = "ACTS"
             with m.State("ACTS"):
-                # Loop nest (group, iy, ix, channel word) on the walker's counters, which are
-                # free until WALK: its end needs no derived size, only the descriptor.
-                last_ix, last_iy = ox == d.in_w - 1, oy == d.in_h - 1
-                with m.If(load(self.i_acts, "act")):
-                    _advance(m, [(ch, last_c, lanes), (ox, last_ix, 1), (oy, last_iy, 1), (g, last_g, 1)])
+                # Loop nest (group, iy, ix, channel word): its end needs no derived size, only
+                # the descriptor.
+                m.d.comb += loader.i_target.eq(LoadTarget.ACTS)
+                last_ix, last_iy = load_ix == d.in_w - 1, load_iy == d.in_h - 1
+                with m.If(loader.o_fire):
+                    _advance(m, [(ch, last_c, lanes), (load_ix, last_ix, 1), (load_iy, last_iy, 1),
+                                 (g, last_g, 1)])
                     with m.If(last_c & last_ix & last_iy & last_g):
-                        m.d.sync += [ox.eq(0), oy.eq(0), wiy.eq(-d.pad_h), wix.eq(-d.pad_w),
-                                     wp.eq(origin), wline.eq(origin), walk_row.eq(0),
-                                     koff.eq(0), gbase.eq(0), waddr.eq(0)]
-                        with m.If(too_long):
+                        m.d.comb += [walker.i_start.eq(1), fetch.i_start.eq(1)]
+                        with m.If(geometry.o_geo.too_long):
                             m.d.sync += error.eq(1)
                         m.next = "WALK"
             with m.State("WALK"):
-                last_ox = ox == d.out_w - 1
-                m.d.sync += [row_iy[walk_row].eq(wiy), row_ix[walk_row].eq(wix),
-                             row_p[walk_row].eq(wp), row_ok[walk_row].eq(more_pixels),
-                             ox.eq(Mux(last_ox, 0, ox + 1)), oy.eq(oy + last_ox),
-                             wix.eq(Mux(last_ox, -d.pad_w, wix + d.stride_w)),
-                             wiy.eq(wiy + Mux(last_ox, d.stride_h, 0)),
-                             wp.eq(Mux(last_ox, wline + y_step, wp + x_step)),
-                             wline.eq(wline + Mux(last_ox, y_step, 0)),
-                             walk_row.eq(walk_row + 1)]
-                with m.If(walk_row == rows - 1):
-                    m.d.sync += walk_row.eq(0)
+                m.d.comb += walker.i_step.eq(1)
+                with m.If(walker.o_last):
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += issue.eq(stage_free)
-                with m.If(stage_free):
+                m.d.comb += fetch.i_run.eq(1)
+                with m.If(fetch.o_issue):
                     m.d.comb += [k_step.eq(1), t_step.eq(k_wrap)]
-                    m.d.sync += [koff.eq(Mux(k_wrap, 0, koff + 1 + Mux(last_c & last_kx, row_skip, 0))),
-                                 waddr.eq(Mux(k_wrap & tile_wrap, 0, waddr + 1))]
                     with m.If(k_wrap):
                         m.d.sync += out_total.eq(out_total + rows)
-                        with m.If(last_ct):
-                            m.d.sync += gbase.eq(Mux(last_g, 0, gbase + plane))
                     with m.If(k_wrap & tile_wrap):
-                        with m.If(more_pixels):
+                        with m.If(walker.o_more):
                             m.next = "WALK"
                         with m.Else():
                             m.next = "FLUSH"
             with m.State("FLUSH"):
-                with m.If(out_ptr == out_total):
-                    m.d.sync += saddr.eq(0)
+                with m.If(writer.o_written == out_total):
+                    m.d.comb += store.i_start.eq(1)
                     m.next = "STORE"
             with m.State("STORE"):
-                with m.If(store_free):
-                    m.d.sync += self.o_results.valid.eq(saddr < out_total)
-                    with m.If(saddr < out_total):
-                        m.d.sync += saddr.eq(saddr + 1)
-                with m.If(self.o_results.valid & self.o_results.ready & (saddr == out_total)):
+                m.d.comb += store.i_run.eq(1)
+                with m.If(store.o_done):
                     m.next = "DESC"
         return m

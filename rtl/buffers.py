@@ -1,0 +1,231 @@
+"""The accelerator top's buffer traffic outside the array: the loads, the result writer and the store.
+
+* :class:`Loader` writes the parameter, weight and activation streams into their buffers, one
+  phase at a time, in stream order from word 0, and flags beats past a buffer's end;
+* :class:`ResultWriter` takes the array's accumulator rows through the
+  :class:`~rtl.requant.OutputStage` (handing it each output tile's parameters) into the out buffer;
+* :class:`StoreStream` streams the out buffer's first words onto the results port.
+
+Each connects to its buffers through Amaranth memory port signatures
+(``wiring.connect(m, writer.out_wr, memory.write_port())``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.memory import ReadPort, WritePort
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from hwsim.rtl_plan import TopGeometry
+from rtl.im2col import check_geometry, descriptor_layout, pe_spec
+from rtl.requant import out_shape, param_layout
+
+__all__ = ["LoadTarget", "Loader", "ResultWriter", "StoreStream", "out_word", "param_word"]
+
+
+class LoadTarget(enum.Enum, shape=2):
+    """The stream a :class:`Loader` takes (``NONE``: none is ready)."""
+
+    NONE = 0
+    PARAMS = 1
+    WEIGHTS = 2
+    ACTS = 3
+
+
+def param_word(geo: TopGeometry) -> data.ArrayLayout:
+    """One parameter buffer word: the output stage's parameters of ``cols`` channels."""
+    return data.ArrayLayout(param_layout(geo.pe, bias_bits=geo.bias_bits, positions=geo.positions),
+                            geo.cols)
+
+
+def out_word(geo: TopGeometry) -> data.ArrayLayout:
+    """One out buffer word: ``cols`` outputs of one pixel."""
+    return data.ArrayLayout(out_shape(geo.pe, bits=geo.bits, positions=geo.positions), geo.cols)
+
+
+def _write(depth: int, shape: Any) -> In:
+    return In(WritePort.Signature(addr_width=ceil_log2(depth), shape=shape))
+
+
+def _read(depth: int, shape: Any) -> In:
+    return In(ReadPort.Signature(addr_width=ceil_log2(depth), shape=shape))
+
+
+class Loader(wiring.Component):
+    """The load streams into their buffers through one address counter.
+
+    Members
+    -------
+    i_params, i_weights, i_acts : In(stream.Signature(...))
+        The top's load streams (payloads as their buffers' words); only the one ``i_target``
+        names is ready, always.
+    param_wr, weight_wr, act_wr : In(WritePort.Signature(...))
+        The buffers' write ports.
+    i_target : In(LoadTarget)
+        The stream to take.
+    i_restart : In(1)
+        The next beat goes to word 0 (takes priority over this cycle's beat's increment).
+    o_fire : Out(1)
+        A beat is transferred this cycle.
+    o_overrun : Out(1)
+        That beat is past its buffer's end: it is dropped.
+    """
+
+    def __init__(self, geo: TopGeometry) -> None:
+        self.geo = check_geometry(geo)
+        pe = pe_spec(geo)
+        weight_word = data.ArrayLayout(pe.w_shape, geo.cols)
+        super().__init__({
+            "i_params": In(stream.Signature(param_word(geo))),
+            "i_weights": In(stream.Signature(weight_word)),
+            "i_acts": In(stream.Signature(pe.x_shape)),
+            "param_wr": _write(geo.param_words, param_word(geo)),
+            "weight_wr": _write(geo.weight_words, weight_word),
+            "act_wr": _write(geo.act_words, pe.x_shape),
+            "i_target": In(LoadTarget), "i_restart": In(1),
+            "o_fire": Out(1), "o_overrun": Out(1),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        addr = Signal(max(self.geo.words.values()).bit_length() + 1)
+        for target, beat, port, depth in (
+                (LoadTarget.PARAMS, self.i_params, self.param_wr, self.geo.param_words),
+                (LoadTarget.WEIGHTS, self.i_weights, self.weight_wr, self.geo.weight_words),
+                (LoadTarget.ACTS, self.i_acts, self.act_wr, self.geo.act_words)):
+            fire, fits = beat.valid & (self.i_target == target), addr < depth
+            m.d.comb += [beat.ready.eq(self.i_target == target), port.addr.eq(addr),
+                         port.data.eq(beat.payload), port.en.eq(fire & fits)]
+            with m.If(fire):
+                m.d.comb += [self.o_fire.eq(1), self.o_overrun.eq(~fits)]
+        with m.If(self.i_restart):
+            m.d.sync += addr.eq(0)
+        with m.Elif(self.o_fire):
+            m.d.sync += addr.eq(addr + 1)
+        return m
+
+
+class ResultWriter(wiring.Component):
+    """The array's accumulator rows through the output stage into the out buffer, in arrival order.
+
+    Sits around the :class:`~rtl.requant.OutputStage`: hands it each row with its output tile's
+    parameter word and writes the rows it returns. Row ``j`` of the ``f``-th fold goes to word
+    ``f * rows + j``, requantized with parameter word ``f mod (groups * NT)`` (the folds of a row
+    tile run group by group, ``NT = ceil(out_ch / cols)`` output tiles each).
+
+    Members
+    -------
+    i_acc : In(stream.Signature(ArrayLayout(acc_shape, cols)))
+        The array's ``o_results``; always ready.
+    o_acc : Out(stream.Signature(ArrayLayout(acc_shape, cols), always_ready=True))
+        Those rows, to the output stage's ``i_acc``.
+    o_params : Out(param_word(geo))
+        Their parameters, to the output stage's ``i_params``.
+    i_y : In(stream.Signature(out_word(geo), always_ready=True))
+        The output stage's ``o_y``.
+    param_rd : In(ReadPort.Signature(...))
+        The parameter buffer's read port.
+    out_wr : In(WritePort.Signature(...))
+        The out buffer's write port.
+    i_desc : In(descriptor_layout(dim_bits))
+        ``out_ch`` and ``groups`` are read.
+    i_clear : In(1)
+        Start a layer: the next row goes to word 0 with parameter word 0.
+    o_written : Out(range(out_words + 2))
+        Rows written (or dropped) since ``i_clear``.
+    o_overrun : Out(1)
+        A row past the out buffer's end is dropped this cycle.
+    """
+
+    def __init__(self, geo: TopGeometry) -> None:
+        self.geo = check_geometry(geo)
+        acc_row = data.ArrayLayout(pe_spec(geo).acc_shape, geo.cols)
+        super().__init__({
+            "i_acc": In(stream.Signature(acc_row)),
+            "o_acc": Out(stream.Signature(acc_row, always_ready=True)),
+            "o_params": Out(param_word(geo)),
+            "i_y": In(stream.Signature(out_word(geo), always_ready=True)),
+            "param_rd": _read(geo.param_words, param_word(geo)),
+            "out_wr": _write(geo.out_words, out_word(geo)),
+            "i_desc": In(descriptor_layout(geo.dim_bits)),
+            "i_clear": In(1),
+            "o_written": Out(range(geo.out_words + 2)), "o_overrun": Out(1),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        geo, d, acc = self.geo, self.i_desc, self.i_acc
+        rows, cols = geo.rows, geo.cols
+        row = Signal(range(rows))
+        group, c0 = Signal(geo.dim_bits), Signal(geo.dim_bits + 1)  # the fold's tile
+        ptile = Signal(range(geo.param_words))
+        m.d.comb += [acc.ready.eq(1), self.o_acc.valid.eq(acc.valid),
+                     self.o_acc.payload.eq(acc.payload), self.param_rd.addr.eq(ptile),
+                     self.o_params.eq(self.param_rd.data)]
+        with m.If(acc.valid):
+            m.d.sync += row.eq(Mux(row == rows - 1, 0, row + 1))
+            with m.If(row == rows - 1):
+                last_tile, last_group = c0 + cols >= d.out_ch, group == d.groups - 1
+                m.d.sync += [c0.eq(Mux(last_tile, 0, c0 + cols)),
+                             ptile.eq(Mux(last_tile & last_group, 0, ptile + 1))]
+                with m.If(last_tile):
+                    m.d.sync += group.eq(Mux(last_group, 0, group + 1))
+        written, y = self.o_written, self.i_y
+        fits = written < geo.out_words
+        m.d.comb += [self.out_wr.addr.eq(written), self.out_wr.data.eq(y.payload),
+                     self.out_wr.en.eq(y.valid & fits), self.o_overrun.eq(y.valid & ~fits)]
+        with m.If(y.valid):
+            m.d.sync += written.eq(written + 1)
+        with m.If(self.i_clear):
+            m.d.sync += [written.eq(0), row.eq(0), group.eq(0), c0.eq(0), ptile.eq(0)]
+        return m
+
+
+class StoreStream(wiring.Component):
+    """The out buffer's words ``0 .. i_words - 1`` onto ``o_results``, read ahead into its
+    register (one read cycle, then one word per ready cycle).
+
+    Members
+    -------
+    out_rd : In(ReadPort.Signature(...))
+        The out buffer's read port.
+    i_words : In(range(out_words + 2))
+        Words to store; stable from ``i_start`` to ``o_done``.
+    i_start : In(1)
+        The next store begins at word 0.
+    i_run : In(1)
+        Store (the results stream is driven only while it is high).
+    o_results : Out(stream.Signature(out_word(geo)))
+        The words in address order.
+    o_done : Out(1)
+        The last word is transferred this cycle.
+    """
+
+    def __init__(self, geo: TopGeometry) -> None:
+        self.geo = check_geometry(geo)
+        super().__init__({
+            "out_rd": _read(geo.out_words, out_word(geo)),
+            "i_words": In(range(geo.out_words + 2)), "i_start": In(1), "i_run": In(1),
+            "o_results": Out(stream.Signature(out_word(geo))), "o_done": Out(1),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        res = self.o_results
+        addr = Signal(range(self.geo.out_words + 2))
+        free = ~res.valid | res.ready
+        more = addr < self.i_words
+        m.d.comb += [self.out_rd.addr.eq(addr), self.out_rd.en.eq(free),
+                     res.payload.eq(self.out_rd.data),
+                     self.o_done.eq(res.valid & res.ready & (addr == self.i_words))]
+        with m.If(self.i_start):
+            m.d.sync += addr.eq(0)
+        with m.Elif(self.i_run & free):
+            m.d.sync += res.valid.eq(more)
+            with m.If(more):
+                m.d.sync += addr.eq(addr + 1)
+        return m

@@ -1,0 +1,291 @@
+"""im2col on the fly for the accelerator top: the layer's derived geometry, the pixel walker and the
+operand fetch that turns the activation and weight buffers into the array's operand stream.
+
+Every array row ``r`` of a row tile works on one output pixel ``(oy, ox)``; the
+:class:`PixelWalker` loads, one row per cycle, its input coordinates ``(iy0, ix0) = (oy * stride_h
+- pad_h, ox * stride_w - pad_w)`` and their word address ``P = ((iy0 * in_w) + ix0) * CW`` in the
+group's plane (``CW`` channel words per pixel). The :class:`OperandFetch` then reads, for every
+step ``(ky, kx, cw)`` of a fold, word ``gbase + P + koff`` for every row, with ``koff = (ky * in_w
++ kx) * CW + cw`` one common kernel offset and ``gbase = g * in_h * in_w * CW``; rows whose
+``(iy0 + ky, ix0 + kx)`` is outside the input (or past the last pixel) read 0, as
+:mod:`models.intref` defines padding. Only adders run per step; the products are the registered
+:class:`LayerGeometry` of the descriptor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import ReadPort
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from contract import GEOMETRY_BITS
+from hwsim.rtl_plan import DESCRIPTOR_FIELDS, TopGeometry
+from rtl.pe import PESpec
+
+__all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "check_geometry", "descriptor_layout",
+           "geometry_layout", "operand_layout", "pe_spec", "position_layout", "row_layout"]
+
+
+def pe_spec(geo: TopGeometry) -> PESpec:
+    """The PE of every array position of the top of ``geo``: sized for its longest fold."""
+    return PESpec(geo.pe, geo.bits, geo.positions, lanes=geo.lanes, max_shift=geo.max_shift,
+                  acc_bits=geo.acc_bits)
+
+
+def descriptor_layout(dim_bits: int) -> data.StructLayout:
+    """The layer descriptor: sizes ``unsigned(dim_bits)``, kernel/stride/padding ``unsigned(4)``.
+
+    ``in_h``, ``in_w`` input size (a linear layer: 1, 1); ``out_h``, ``out_w`` output size;
+    ``in_ch``, ``out_ch`` channels *per group*; ``groups``; ``kernel_h``, ``kernel_w``,
+    ``stride_h``, ``stride_w``, ``pad_h``, ``pad_w``; ``relu`` (requantization clamps at 0);
+    ``binary_out`` (xnor: emit threshold bits, else the raw dot product). Fields are packed in
+    this order from bit 0 (:data:`hwsim.rtl_plan.DESCRIPTOR_FIELDS`, then the two flags).
+    """
+    dim, geo = unsigned(dim_bits), unsigned(GEOMETRY_BITS)
+    fields = {name: geo if name.startswith(("kernel", "stride", "pad")) else dim
+              for name in DESCRIPTOR_FIELDS}
+    return data.StructLayout({**fields, "relu": unsigned(1), "binary_out": unsigned(1)})
+
+
+def _address(geo: TopGeometry) -> signed:
+    """Activation word addresses and offsets, signed (padding makes them negative) with room for
+    a kernel offset past the buffer."""
+    return signed(max(geo.act_words, 2).bit_length() + GEOMETRY_BITS + 2)
+
+
+def _coord(geo: TopGeometry) -> signed:
+    """Input coordinates: an output coordinate times a stride, minus the padding."""
+    return signed(geo.dim_bits + GEOMETRY_BITS + 2)
+
+
+def geometry_layout(geo: TopGeometry) -> data.StructLayout:
+    """What :class:`LayerGeometry` derives from a descriptor (``CW`` channel words per pixel):
+    ``x_step = stride_w * CW`` and ``y_step = stride_h * in_w * CW`` (word address steps from one
+    output pixel to the next along a line and down a line), ``origin = -(pad_h * in_w + pad_w) *
+    CW`` (the address of output pixel (0, 0)), ``row_skip = (in_w - kernel_w) * CW`` (from the end
+    of a kernel row to the start of the next), ``plane = in_h * in_w * CW`` (one group's words),
+    ``too_long`` (``kernel_h * kernel_w * CW > max_steps``) and ``positions = in_ch * kernel_h *
+    kernel_w`` (the reduction length K)."""
+    addr = _address(geo)
+    return data.StructLayout({"x_step": addr, "y_step": addr, "origin": addr, "row_skip": addr,
+                              "plane": addr, "too_long": 1, "positions": range(geo.positions + 1)})
+
+
+def row_layout(geo: TopGeometry) -> data.StructLayout:
+    """One array row's output pixel: input coordinates ``iy``, ``ix`` of its kernel origin, their
+    word address ``p`` in the group's plane, ``ok`` (0 past the layer's last pixel)."""
+    coord = _coord(geo)
+    return data.StructLayout({"iy": coord, "ix": coord, "p": _address(geo), "ok": 1})
+
+
+def position_layout() -> data.StructLayout:
+    """Where the controller's loop nest is: kernel position ``ky``, ``kx``; ``line_end`` (the last
+    channel word of a kernel row), ``fold_end`` (the fold's last step), ``last_tile`` (the group's
+    last output tile), ``last_group``."""
+    return data.StructLayout({"ky": GEOMETRY_BITS, "kx": GEOMETRY_BITS, "line_end": 1,
+                              "fold_end": 1, "last_tile": 1, "last_group": 1})
+
+
+def operand_layout(geo: TopGeometry) -> data.StructLayout:
+    """One beat of :class:`rtl.array.SystolicArray`'s ``i_operands`` on the top of ``geo``."""
+    pe = pe_spec(geo)
+    return data.StructLayout({"x": data.ArrayLayout(pe.x_shape, geo.rows),
+                              "w": data.ArrayLayout(pe.w_shape, geo.cols), "last": 1})
+
+
+def check_geometry(geo: Any) -> TopGeometry:
+    """``geo`` if it is a TopGeometry, else TypeError."""
+    if not isinstance(geo, TopGeometry):
+        raise TypeError(f"`geo` must be a TopGeometry, not {geo!r}")
+    return geo
+
+
+class LayerGeometry(wiring.Component):
+    """The descriptor's derived sizes (:func:`geometry_layout`) in three register stages.
+
+    At most one multiplier per stage (computed once per layer, but static timing sees one cycle):
+    ``CW``, ``kernel_h * kernel_w`` and the padding offset, then ``in_w * CW``, ``x_step``,
+    ``origin``, ``too_long`` and ``positions``, then ``plane``, ``y_step`` and ``row_skip``. The
+    shortest layer (one beat each of parameters, weights and activations) ends ACTS in the third
+    cycle after the descriptor and starts WALK in the fourth, so what ACTS's last beat reads
+    (``origin``, ``too_long``) is valid two cycles after ``i_desc`` and what WALK reads (``x_step``,
+    ``y_step``) three; ``row_skip``, ``plane`` and ``positions`` are read from RUN on.
+
+    Members
+    -------
+    i_desc : In(descriptor_layout(dim_bits))
+        The layer descriptor, held for the whole layer.
+    o_geo : Out(geometry_layout(geo))
+        The derived sizes, valid two (``origin``, ``x_step``, ``too_long``, ``positions``) or three
+        cycles after ``i_desc`` changed.
+    """
+
+    def __init__(self, geo: TopGeometry) -> None:
+        self.geo = check_geometry(geo)
+        super().__init__({"i_desc": In(descriptor_layout(geo.dim_bits)),
+                          "o_geo": Out(geometry_layout(geo))})
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        d, o, addr = self.i_desc, self.o_geo, _address(self.geo)
+        lanes = self.geo.lanes
+        cw = Signal(self.geo.dim_bits + 1)
+        window = Signal(2 * GEOMETRY_BITS)
+        pad_words = Signal(addr)  # pad_h * in_w + pad_w, in pixels
+        line = Signal(addr)  # in_w * CW
+        m.d.sync += [
+            cw.eq((d.in_ch + lanes - 1) >> (lanes.bit_length() - 1)),
+            window.eq(d.kernel_h * d.kernel_w), pad_words.eq(d.pad_h * d.in_w + d.pad_w),
+            line.eq(d.in_w * cw), o.x_step.eq(d.stride_w * cw), o.origin.eq(-(pad_words * cw)),
+            o.too_long.eq(window * cw > self.geo.max_steps), o.positions.eq(d.in_ch * window),
+            o.plane.eq(d.in_h * line), o.y_step.eq(d.stride_h * line),
+            o.row_skip.eq(line - d.kernel_w * cw),
+        ]
+        return m
+
+
+class PixelWalker(wiring.Component):
+    """Loads the output pixels of the next row tile into the array rows, one row per step.
+
+    Pixels go in raster order (``ox`` fastest) from ``(0, 0)``; row ``r`` of the ``t``-th tile gets
+    pixel ``t * rows + r``. Only adders: the address steps come from :class:`LayerGeometry`.
+
+    Members
+    -------
+    i_desc : In(descriptor_layout(dim_bits))
+        ``out_h``, ``out_w``, ``stride_*`` and ``pad_*`` are read.
+    i_geo : In(geometry_layout(geo))
+        ``x_step``, ``y_step`` and ``origin`` are read.
+    i_start : In(1)
+        Restart at pixel (0, 0) and row 0 (the layer's first tile).
+    i_step : In(1)
+        Load the next row (ignored with ``i_start``); after the tile's last row, the next step
+        loads row 0 of the next tile.
+    o_rows : Out(ArrayLayout(row_layout(geo), rows))
+        Row ``r``'s pixel, written by the step that loads row ``r``.
+    o_more : Out(1)
+        Pixels are left to load (the tile's rows past the layer's last pixel have ``ok`` 0).
+    o_last : Out(1)
+        The next step loads the tile's last row.
+    """
+
+    def __init__(self, geo: TopGeometry) -> None:
+        self.geo = check_geometry(geo)
+        super().__init__({
+            "i_desc": In(descriptor_layout(geo.dim_bits)), "i_geo": In(geometry_layout(geo)),
+            "i_start": In(1), "i_step": In(1),
+            "o_rows": Out(data.ArrayLayout(row_layout(geo), geo.rows)),
+            "o_more": Out(1), "o_last": Out(1),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        d, g, rows = self.i_desc, self.i_geo, self.geo.rows
+        ox, oy = Signal(self.geo.dim_bits + 1), Signal(self.geo.dim_bits + 1)
+        iy, ix = Signal(_coord(self.geo)), Signal(_coord(self.geo))
+        p, line = Signal(_address(self.geo)), Signal(_address(self.geo))  # pixel, its line start
+        row = Signal(range(rows))
+        more = oy < d.out_h
+        m.d.comb += [self.o_more.eq(more), self.o_last.eq(row == rows - 1)]
+        with m.If(self.i_start):
+            m.d.sync += [ox.eq(0), oy.eq(0), iy.eq(-d.pad_h), ix.eq(-d.pad_w), p.eq(g.origin),
+                         line.eq(g.origin), row.eq(0)]
+        with m.Elif(self.i_step):
+            for r in range(rows):
+                with m.If(row == r):
+                    out = self.o_rows[r]
+                    m.d.sync += [out.iy.eq(iy), out.ix.eq(ix), out.p.eq(p), out.ok.eq(more)]
+            last_ox = ox == d.out_w - 1
+            m.d.sync += [ox.eq(Mux(last_ox, 0, ox + 1)), oy.eq(oy + last_ox),
+                         ix.eq(Mux(last_ox, -d.pad_w, ix + d.stride_w)),
+                         iy.eq(iy + Mux(last_ox, d.stride_h, 0)),
+                         p.eq(Mux(last_ox, line + g.y_step, p + g.x_step)),
+                         line.eq(line + Mux(last_ox, g.y_step, 0)),
+                         row.eq(Mux(row == rows - 1, 0, row + 1))]
+        return m
+
+
+class OperandFetch(wiring.Component):
+    """The array's operand stream from the buffers' read ports: one beat per fold step.
+
+    A step issued in cycle ``t`` (``i_run`` and the stage free) reads the weight word and, for
+    every row, the activation word of :func:`row_layout`'s pixel at kernel offset ``(ky, kx)`` and
+    the step's channel word; the beat is valid from ``t + 1`` with the rows outside the input
+    masked to 0. Under back-pressure the beat and the read ports' data are held (read enable =
+    stage free), so the next fold's first beat waits here while the array drains.
+
+    Members
+    -------
+    i_desc : In(descriptor_layout(dim_bits))
+        ``in_h`` and ``in_w`` are read.
+    i_geo : In(geometry_layout(geo))
+        ``row_skip`` and ``plane`` are read.
+    i_rows : In(ArrayLayout(row_layout(geo), rows))
+        The row tile's pixels (:class:`PixelWalker`); stable while its folds are issued.
+    i_pos : In(position_layout())
+        The step to issue next (the controller's loop nest, advanced on ``o_issue``).
+    i_start : In(1)
+        Restart at the layer's first step (word 0 of the weights and of group 0's plane).
+    i_run : In(1)
+        Issue steps.
+    o_issue : Out(1)
+        A step is issued this cycle: ``i_pos`` must move to the next one.
+    act_rd : In(ReadPort.Signature(...)).array(rows)
+        One activation buffer read port per row.
+    weight_rd : In(ReadPort.Signature(...))
+        The weight buffer's read port; the weights are read in order, one word per step.
+    o_operands : Out(stream.Signature(operand_layout(geo)))
+        To the array's ``i_operands``; ``last`` on each fold's last step.
+    """
+
+    def __init__(self, geo: TopGeometry) -> None:
+        self.geo = check_geometry(geo)
+        pe = pe_spec(geo)
+        weight_word = data.ArrayLayout(pe.w_shape, geo.cols)
+        super().__init__({
+            "i_desc": In(descriptor_layout(geo.dim_bits)), "i_geo": In(geometry_layout(geo)),
+            "i_rows": In(data.ArrayLayout(row_layout(geo), geo.rows)),
+            "i_pos": In(position_layout()),
+            "i_start": In(1), "i_run": In(1), "o_issue": Out(1),
+            "act_rd": In(ReadPort.Signature(addr_width=ceil_log2(geo.act_words),
+                                            shape=pe.x_shape)).array(geo.rows),
+            "weight_rd": In(ReadPort.Signature(addr_width=ceil_log2(geo.weight_words),
+                                               shape=weight_word)),
+            "o_operands": Out(stream.Signature(operand_layout(geo))),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        d, pos, beat = self.i_desc, self.i_pos, self.o_operands
+        koff, gbase = Signal(_address(self.geo)), Signal(_address(self.geo))
+        waddr = Signal(range(self.geo.weight_words + 1))
+        valid, last, mask = Signal(), Signal(), Signal(self.geo.rows)
+        free = ~valid | beat.ready
+        issue = self.i_run & free
+        m.d.comb += self.o_issue.eq(issue)
+        for r, rd in enumerate(self.act_rd):
+            row = self.i_rows[r]
+            iy, ix = row.iy + pos.ky, row.ix + pos.kx
+            inside = row.ok & (iy >= 0) & (iy < d.in_h) & (ix >= 0) & (ix < d.in_w)
+            m.d.comb += [rd.addr.eq(gbase + row.p + koff), rd.en.eq(free),
+                         beat.payload.x[r].eq(Mux(mask[r], rd.data, 0))]
+            with m.If(issue):
+                m.d.sync += mask[r].eq(inside)
+        m.d.comb += [self.weight_rd.addr.eq(waddr), self.weight_rd.en.eq(free),
+                     beat.payload.w.eq(self.weight_rd.data), beat.payload.last.eq(last),
+                     beat.valid.eq(valid)]
+        with m.If(free):
+            m.d.sync += [valid.eq(issue), last.eq(pos.fold_end)]
+        with m.If(self.i_start):
+            m.d.sync += [koff.eq(0), gbase.eq(0), waddr.eq(0)]
+        with m.Elif(issue):
+            m.d.sync += [
+                koff.eq(Mux(pos.fold_end, 0, koff + 1 + Mux(pos.line_end, self.i_geo.row_skip, 0))),
+                waddr.eq(Mux(pos.fold_end & pos.last_tile & pos.last_group, 0, waddr + 1))]
+            with m.If(pos.fold_end & pos.last_tile):
+                m.d.sync += gbase.eq(Mux(pos.last_group, 0, gbase + self.i_geo.plane))
+        return m

@@ -1,0 +1,351 @@
+# amaranth: UnusedElaboratable=no
+"""The components of the accelerator top (rtl.im2col, rtl.buffers), each on Amaranth's simulator
+against a naive model: the derived geometry against its formulas, the pixel walker against a loop
+over output pixels, the operand fetch against a direct im2col of a numpy input, the loader, the
+result writer (requantized in numpy) and the store against plain lists, with idle cycles and
+back-pressure where the component has them."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.sim import Simulator
+
+from hwsim.rtl_plan import TopGeometry, top_geometry
+from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream
+from rtl.im2col import LayerGeometry, OperandFetch, PixelWalker
+from rtl.requant import OutputStage
+from test_rtl_top import accelerator
+
+#: Amaranth-simulator tier (see pyproject.toml markers).
+pytestmark = pytest.mark.amaranth
+
+
+def geometry(kind: str = "mac", rows: int = 2, cols: int = 2, **words: int) -> TopGeometry:
+    """The small test top's geometry, buffer depths replaced by ``words``."""
+    return dataclasses.replace(top_geometry(accelerator(kind, rows, cols)), **words)
+
+
+def desc(in_hw: tuple[int, int], out_hw: tuple[int, int], in_ch: int, out_ch: int, groups: int = 1,
+         kernel: int = 1, stride: int = 1, pad: int = 0, relu: int = 0) -> dict[str, int]:
+    """A descriptor (square kernel, stride and padding)."""
+    return {"in_h": in_hw[0], "in_w": in_hw[1], "out_h": out_hw[0], "out_w": out_hw[1],
+            "in_ch": in_ch, "out_ch": out_ch, "groups": groups, "kernel_h": kernel,
+            "kernel_w": kernel, "stride_h": stride, "stride_w": stride, "pad_h": pad,
+            "pad_w": pad, "relu": relu, "binary_out": 0}
+
+
+def simulate(dut: Any, bench: Callable, memories: Sequence[tuple[Any, int, list]] = (),
+             around: Callable[[Module], None] | None = None) -> None:
+    """Run ``bench`` on ``dut`` with a real Memory of ``(depth, init)`` behind each read-port
+    member (an array member: all its ports on one memory) and what ``around`` adds."""
+    m = Module()
+    m.submodules.dut = dut
+    if around:
+        around(m)
+    for i, (member, depth, init) in enumerate(memories):
+        ports = member if isinstance(member, list) else [member]
+        mem = Memory(shape=ports[0].signature.shape, depth=depth, init=init)
+        m.submodules[f"mem{i}"] = mem
+        for port in ports:
+            wiring.connect(m, port, mem.read_port())
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def naive_geometry(d: dict[str, int], lanes: int, max_steps: int) -> dict[str, int]:
+    cw = math.ceil(d["in_ch"] / lanes)
+    window = d["kernel_h"] * d["kernel_w"]
+    return {"x_step": d["stride_w"] * cw, "y_step": d["stride_h"] * d["in_w"] * cw,
+            "origin": -(d["pad_h"] * d["in_w"] + d["pad_w"]) * cw,
+            "row_skip": (d["in_w"] - d["kernel_w"]) * cw, "plane": d["in_h"] * d["in_w"] * cw,
+            "too_long": int(window * cw > max_steps), "positions": d["in_ch"] * window}
+
+
+@pytest.mark.parametrize("kind", ["mac", "xnor"])
+def test_layer_geometry(kind: str) -> None:
+    """Each derived size equals its formula: origin, x_step, too_long and positions two cycles
+    after the descriptor (ACTS's last beat may read them), the rest three."""
+    geo = geometry(kind)
+    dut = LayerGeometry(geo)
+    cases = [desc((5, 7), (3, 4), 6, 3, kernel=3, stride=2, pad=1),
+             desc((1, 1), (1, 1), 9, 2), desc((4, 4), (4, 4), 30, 2, kernel=3, pad=1)]
+
+    async def bench(ctx):
+        for d in cases:
+            want = naive_geometry(d, geo.lanes, geo.max_steps)
+            if want["too_long"]:  # the layer is refused; its K need not fit
+                del want["positions"]
+            ctx.set(dut.i_desc, d)
+            await ctx.tick().repeat(2)
+            early = [k for k in ("origin", "x_step", "too_long", "positions") if k in want]
+            assert {k: ctx.get(getattr(dut.o_geo, k)) for k in early} == {k: want[k] for k in early}
+            await ctx.tick()
+            assert {k: ctx.get(getattr(dut.o_geo, k)) for k in want} == want
+
+    simulate(dut, bench)
+
+
+def naive_pixels(d: dict[str, int], cw: int, rows: int) -> list[list[tuple[int, int, int, int]]]:
+    """Per row tile, each row's (iy, ix, p, ok): a loop over the output pixels; rows past the
+    last pixel have ok 0 (their coordinates are don't-care, None)."""
+    pixels = [(oy * d["stride_h"] - d["pad_h"], ox * d["stride_w"] - d["pad_w"])
+              for oy in range(d["out_h"]) for ox in range(d["out_w"])]
+    tiles = []
+    for t in range(math.ceil(len(pixels) / rows)):
+        tile = []
+        for m in range(t * rows, (t + 1) * rows):
+            if m < len(pixels):
+                iy, ix = pixels[m]
+                tile.append((iy, ix, (iy * d["in_w"] + ix) * cw, 1))
+            else:
+                tile.append(None)
+        tiles.append(tile)
+    return tiles
+
+
+@pytest.mark.parametrize("d", [desc((5, 5), (3, 3), 3, 2, kernel=3, stride=2, pad=1),
+                               desc((4, 7), (2, 5), 2, 2, kernel=3)], ids=["s2-p1", "s1"])
+def test_pixel_walker(d: dict[str, int]) -> None:
+    """Tile after tile with idle cycles between steps: every row's coordinates and address, the
+    last-row flag before each tile's last step and ``o_more`` after each tile."""
+    geo = geometry(rows=4)
+    dut = PixelWalker(geo)
+    want = naive_pixels(d, d["in_ch"], geo.rows)  # mac: one word per channel
+
+    async def bench(ctx):
+        ctx.set(dut.i_desc, d)
+        ctx.set(dut.i_geo, naive_geometry(d, 1, geo.max_steps))
+        ctx.set(dut.i_start, 1)
+        await ctx.tick()
+        ctx.set(dut.i_start, 0)
+        idle = itertools.cycle([0, 1, 0, 0, 2])
+        for t, tile in enumerate(want):
+            for r in range(geo.rows):
+                assert ctx.get(dut.o_last) == (r == geo.rows - 1)
+                ctx.set(dut.i_step, 1)
+                await ctx.tick()
+                ctx.set(dut.i_step, 0)
+                if gap := next(idle):
+                    await ctx.tick().repeat(gap)  # the rows are held while idle
+            for r, row in enumerate(tile):
+                got = ctx.get(dut.o_rows[r])
+                assert got.ok == (row is not None)
+                if row is not None:
+                    assert (got.iy, got.ix, got.p, got.ok) == row
+            assert ctx.get(dut.o_more) == (t + 1 < len(want))
+
+    simulate(dut, bench)
+
+
+def test_operand_fetch() -> None:
+    """Two groups, two output tiles and two row tiles of a 3x3 stride-1 pad-1 conv under a
+    stalling consumer: every beat equals a direct im2col of the numpy input (0 where padded or
+    past the last pixel), the weight word of its (group, tile, step) and ``last`` per fold."""
+    geo = geometry(rows=4, cols=2)  # 6 pixels: the second row tile has 2 rows past the last
+    rng = np.random.default_rng(3)
+    groups, h, w, cin, k = 2, 3, 2, 2, 3
+    d = desc((h, w), (h, w), cin, 3, groups=groups, kernel=k, pad=1)
+    x = rng.integers(-128, 128, size=(groups, h, w, cin))
+    act_init = [int(v) for v in x.reshape(-1)]  # channels last: ((g * H + iy) * W + ix) * CW + cw
+    nt, steps = 2, k * k * cin  # ceil(3 / cols) output tiles; steps per fold
+    weight_init = [[i, -i] for i in range(groups * nt * steps)]
+    tiles = naive_pixels(d, cin, geo.rows)
+    schedule = [(tile, g, t, ky, kx, c) for tile in range(len(tiles)) for g in range(groups)
+                for t in range(nt) for ky in range(k) for kx in range(k) for c in range(cin)]
+
+    def expected(tile, g, t, ky, kx, c):
+        xs = []
+        for row in tiles[tile]:
+            iy, ix = (row[0] + ky, row[1] + kx) if row else (-1, -1)
+            xs.append(int(x[g, iy, ix, c]) if 0 <= iy < h and 0 <= ix < w else 0)
+        word = (g * nt + t) * steps + (ky * k + kx) * cin + c
+        return xs, weight_init[word], (ky, kx, c) == (k - 1, k - 1, cin - 1)
+
+    dut = OperandFetch(geo)
+
+    async def bench(ctx):
+        ctx.set(dut.i_desc, d)
+        ctx.set(dut.i_geo, naive_geometry(d, 1, geo.max_steps))
+        ctx.set(dut.i_start, 1)
+        await ctx.tick()
+        ctx.set(dut.i_start, 0)
+        got, issued = [], 0
+        for ready in itertools.cycle([1, 1, 0, 1, 0, 0]):
+            if len(got) == len(schedule):
+                break
+            if issued < len(schedule):
+                tile, g, t, ky, kx, c = schedule[issued]
+                for r, row in enumerate(tiles[tile]):
+                    ctx.set(dut.i_rows[r], dict(zip(("iy", "ix", "p", "ok"), row or (0, 0, 0, 0))))
+                ctx.set(dut.i_pos, {"ky": ky, "kx": kx, "line_end": int(kx == k - 1 and c == cin - 1),
+                                    "fold_end": int(kx == ky == k - 1 and c == cin - 1),
+                                    "last_tile": int(t == nt - 1), "last_group": int(g == groups - 1)})
+            ctx.set(dut.i_run, issued < len(schedule))
+            ctx.set(dut.o_operands.ready, ready)
+            _, _, issue, valid, beat = await ctx.tick().sample(
+                dut.o_issue, dut.o_operands.valid, dut.o_operands.payload)
+            issued += issue
+            if valid and ready:
+                got.append(([int(v) for v in beat.x], [int(v) for v in beat.w], bool(beat.last)))
+        assert got == [expected(*s) for s in schedule]
+
+    simulate(dut, bench, [(dut.act_rd, geo.act_words, act_init),
+                          (dut.weight_rd, geo.weight_words, weight_init)])
+
+
+def test_loader() -> None:
+    """Three phases with idle input cycles: only the named stream is ready; each buffer gets its
+    beats from word 0 in order, and the beats past a buffer's end are dropped and flagged."""
+    geo = geometry(act_words=5)
+    dut = Loader(geo)
+    phases = {"param": (LoadTarget.PARAMS, [[{"bias": i, "mult": 2 * i, "shift": 3}] * geo.cols
+                                              for i in range(3)]),
+              "weight": (LoadTarget.WEIGHTS, [[i, -i] for i in range(4)]),
+              "act": (LoadTarget.ACTS, [i - 3 for i in range(7)])}
+    streams = {name: getattr(dut, f"i_{name}s") for name in phases}
+    ports = {name: getattr(dut, f"{name}_wr") for name in phases}
+    written: dict[str, dict[int, Any]] = {name: {} for name in phases}
+
+    async def bench(ctx):
+        overruns, valid = 0, itertools.cycle([1, 0, 1, 1, 0])
+        for name, (target, beats) in phases.items():
+            ctx.set(dut.i_restart, 1)
+            await ctx.tick()
+            ctx.set(dut.i_restart, 0)
+            ctx.set(dut.i_target, target)
+            port = streams[name]
+            for beat in beats:
+                ctx.set(port.payload, beat)
+                while True:
+                    ctx.set(port.valid, v := next(valid))
+                    _, _, *got = await ctx.tick().sample(
+                        *[s.ready for s in streams.values()], dut.o_overrun,
+                        *[x for p in ports.values() for x in (p.en, p.addr, p.data)])
+                    readies, (overrun, *wr) = got[:3], got[3:]
+                    assert readies == [int(s is port) for s in streams.values()]
+                    overruns += overrun
+                    for key, (en, addr, data) in zip(ports, zip(*[iter(wr)] * 3)):
+                        if en:
+                            written[key][addr] = data
+                    if v:
+                        break
+            ctx.set(port.valid, 0)
+        assert overruns == 2  # activations 5 and 6 of a 5-word buffer
+
+    simulate(dut, bench)
+    assert {a: [{k: getattr(p, k) for k in ("bias", "mult", "shift")} for p in w]
+            for a, w in written["param"].items()} == dict(enumerate(phases["param"][1]))
+    assert {a: [int(v) for v in w] for a, w in written["weight"].items()} == (
+        dict(enumerate(phases["weight"][1])))
+    assert written["act"] == dict(enumerate(phases["act"][1][:5]))
+
+
+def requantize(acc: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray,
+               relu: bool, bits: int = 8) -> np.ndarray:
+    """models.intref's requantization of one row, written out: clamp of the rounded product."""
+    y = ((acc + bias) * mult + (1 << (shift - 1))) >> shift
+    y = np.clip(y, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    return np.maximum(y, 0) if relu else y
+
+
+@pytest.mark.parametrize("relu", [0, 1])
+def test_result_writer(relu: int) -> None:
+    """Five folds of 2 rows (2 groups x 2 output tiles: tile pointer wraps) with idle cycles,
+    through a real OutputStage into a 9-word out buffer: word ``f * rows + j`` is row ``j`` of
+    fold ``f`` requantized with tile ``f mod 4``'s parameters; the tenth row is dropped and
+    flagged."""
+    geo = geometry(out_words=9)
+    rng = np.random.default_rng(relu)
+    folds, tiles = 5, 4
+    bias = rng.integers(-500, 500, size=(tiles, geo.cols))
+    mult = rng.integers(1, 3000, size=(tiles, geo.cols))
+    shift = rng.integers(8, 14, size=(tiles, geo.cols))
+    params = [[{"bias": int(b), "mult": int(m), "shift": int(s)} for b, m, s in zip(*p)]
+              for p in zip(bias, mult, shift)]
+    acc = rng.integers(-3000, 3000, size=(folds, geo.rows, geo.cols))
+    want = [requantize(acc[f, j], bias[f % tiles], mult[f % tiles], shift[f % tiles], bool(relu))
+            for f in range(folds) for j in range(geo.rows)]
+    dut = ResultWriter(geo)
+    stage = OutputStage(kind="mac", cols=geo.cols, acc_shape=dut.i_acc.payload.shape().elem_shape,
+                        bits=geo.bits, positions=geo.positions, bias_bits=geo.bias_bits)
+    written: dict[int, list[int]] = {}
+
+    def around(m: Module) -> None:
+        m.submodules.stage = stage
+        wiring.connect(m, dut.o_acc, stage.i_acc)
+        wiring.connect(m, stage.o_y, dut.i_y)
+        m.d.comb += [stage.i_params.eq(dut.o_params), stage.i_relu.eq(relu)]
+
+    async def bench(ctx):
+        ctx.set(dut.i_desc, desc((1, 1), (1, 1), 4, 3, groups=2))
+        ctx.set(dut.i_clear, 1)
+        await ctx.tick()
+        ctx.set(dut.i_clear, 0)
+        rows, overruns = [row for fold in acc for row in fold], 0
+        for cycle in range(len(rows) * 5):
+            feed = cycle % 4 == 0 and cycle // 4 < len(rows)  # a row every fourth cycle
+            if feed:
+                ctx.set(dut.i_acc.payload, [int(v) for v in rows[cycle // 4]])
+            ctx.set(dut.i_acc.valid, feed)
+            _, _, ready, en, addr, data, overrun = await ctx.tick().sample(
+                dut.i_acc.ready, dut.out_wr.en, dut.out_wr.addr, dut.out_wr.data, dut.o_overrun)
+            assert ready
+            overruns += overrun
+            if en:
+                written[addr] = [int(v) for v in data]
+        assert overruns == 1 and ctx.get(dut.o_written) == folds * geo.rows
+
+    simulate(dut, bench, [(dut.param_rd, geo.param_words, params)], around)
+    assert written == {i: [int(v) for v in row] for i, row in enumerate(want[:9])}
+
+
+def test_store_stream() -> None:
+    """The first 7 words of the out buffer under a stalling consumer, in order; ``o_done`` with
+    the last transfer only, and nothing valid once the run ends."""
+    geo = geometry()
+    dut = StoreStream(geo)
+    words = [[i, -i] for i in range(10)]
+
+    async def bench(ctx):
+        ctx.set(dut.i_words, 7)
+        ctx.set(dut.i_start, 1)
+        await ctx.tick()
+        ctx.set(dut.i_start, 0)
+        ctx.set(dut.i_run, 1)
+        got, dones = [], []
+        for ready in itertools.cycle([0, 1, 1, 0, 1]):
+            ctx.set(dut.o_results.ready, ready)
+            _, _, valid, data, done = await ctx.tick().sample(
+                dut.o_results.valid, dut.o_results.payload, dut.o_done)
+            if valid and ready:
+                got.append([int(v) for v in data])
+            dones.append((int(done), len(got)))
+            if done:
+                break
+        ctx.set(dut.i_run, 0)
+        assert got == words[:7]
+        assert [n for done, n in dones if done] == [7]
+        for _ in range(3):
+            _, _, valid = await ctx.tick().sample(dut.o_results.valid)
+            assert not valid
+
+    simulate(dut, bench, [(dut.out_rd, geo.out_words, words)])
+
+
+@pytest.mark.parametrize("part", [LayerGeometry, PixelWalker, OperandFetch, Loader, ResultWriter,
+                                  StoreStream])
+def test_parts_wrong(part: type) -> None:
+    with pytest.raises(TypeError, match=r"^`geo` must be a TopGeometry, not Accelerator\("):
+        part(accelerator("mac"))
