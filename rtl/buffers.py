@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from hwsim.rtl_plan import TopGeometry
-from rtl.im2col import check_geometry, descriptor_layout, pe_spec
+from rtl.im2col import check_geometry, descriptor_layout, pe_spec, weight_word
 from rtl.requant import out_shape, param_layout
 
 __all__ = ["LoadTarget", "Loader", "ResultWriter", "StoreStream", "out_word", "param_word"]
@@ -77,15 +77,14 @@ class Loader(wiring.Component):
 
     def __init__(self, geo: TopGeometry) -> None:
         self.geo = check_geometry(geo)
-        pe = pe_spec(geo)
-        weight_word = data.ArrayLayout(pe.w_shape, geo.cols)
+        x_shape = pe_spec(geo).x_shape
         super().__init__({
             "i_params": In(stream.Signature(param_word(geo))),
-            "i_weights": In(stream.Signature(weight_word)),
-            "i_acts": In(stream.Signature(pe.x_shape)),
+            "i_weights": In(stream.Signature(weight_word(geo))),
+            "i_acts": In(stream.Signature(x_shape)),
             "param_wr": _write(geo.param_words, param_word(geo)),
-            "weight_wr": _write(geo.weight_words, weight_word),
-            "act_wr": _write(geo.act_words, pe.x_shape),
+            "weight_wr": _write(geo.weight_words, weight_word(geo)),
+            "act_wr": _write(geo.act_words, x_shape),
             "i_target": In(LoadTarget), "i_restart": In(1),
             "o_fire": Out(1), "o_overrun": Out(1),
         })

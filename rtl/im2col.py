@@ -27,7 +27,8 @@ from hwsim.rtl_plan import DESCRIPTOR_FIELDS, TopGeometry
 from rtl.pe import PESpec
 
 __all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "check_geometry", "descriptor_layout",
-           "geometry_layout", "operand_layout", "pe_spec", "position_layout", "row_layout"]
+           "geometry_layout", "operand_layout", "pe_spec", "position_layout", "row_layout",
+           "weight_word"]
 
 
 def pe_spec(geo: TopGeometry) -> PESpec:
@@ -90,11 +91,15 @@ def position_layout() -> data.StructLayout:
                               "fold_end": 1, "last_tile": 1, "last_group": 1})
 
 
+def weight_word(geo: TopGeometry) -> data.ArrayLayout:
+    """One weight buffer word: the weights of ``cols`` output channels for one step."""
+    return data.ArrayLayout(pe_spec(geo).w_shape, geo.cols)
+
+
 def operand_layout(geo: TopGeometry) -> data.StructLayout:
     """One beat of :class:`rtl.array.SystolicArray`'s ``i_operands`` on the top of ``geo``."""
-    pe = pe_spec(geo)
-    return data.StructLayout({"x": data.ArrayLayout(pe.x_shape, geo.rows),
-                              "w": data.ArrayLayout(pe.w_shape, geo.cols), "last": 1})
+    return data.StructLayout({"x": data.ArrayLayout(pe_spec(geo).x_shape, geo.rows),
+                              "w": weight_word(geo), "last": 1})
 
 
 def check_geometry(geo: Any) -> TopGeometry:
@@ -244,17 +249,15 @@ class OperandFetch(wiring.Component):
 
     def __init__(self, geo: TopGeometry) -> None:
         self.geo = check_geometry(geo)
-        pe = pe_spec(geo)
-        weight_word = data.ArrayLayout(pe.w_shape, geo.cols)
         super().__init__({
             "i_desc": In(descriptor_layout(geo.dim_bits)), "i_geo": In(geometry_layout(geo)),
             "i_rows": In(data.ArrayLayout(row_layout(geo), geo.rows)),
             "i_pos": In(position_layout()),
             "i_start": In(1), "i_run": In(1), "o_issue": Out(1),
             "act_rd": In(ReadPort.Signature(addr_width=ceil_log2(geo.act_words),
-                                            shape=pe.x_shape)).array(geo.rows),
+                                            shape=pe_spec(geo).x_shape)).array(geo.rows),
             "weight_rd": In(ReadPort.Signature(addr_width=ceil_log2(geo.weight_words),
-                                               shape=weight_word)),
+                                               shape=weight_word(geo))),
             "o_operands": Out(stream.Signature(operand_layout(geo))),
         })
 

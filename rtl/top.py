@@ -52,7 +52,7 @@ from __future__ import annotations
 from typing import Any
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -60,8 +60,9 @@ from contract import GEOMETRY_BITS
 from hwsim.accelerator import Accelerator
 from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl.array import SystolicArray
-from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream
-from rtl.im2col import LayerGeometry, OperandFetch, PixelWalker, descriptor_layout, pe_spec
+from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream, out_word, param_word
+from rtl.im2col import (LayerGeometry, OperandFetch, PixelWalker, descriptor_layout, pe_spec,
+                         weight_word)
 from rtl.pe import PE_CLASSES, check_int
 from rtl.requant import OutputStage, out_shape, param_layout
 
@@ -139,9 +140,7 @@ class LayerAccelerator(wiring.Component):
         self.x_shape, self.w_shape = self.pe.x_shape, self.pe.w_shape
         self.params = param_layout(geo.pe, bias_bits=self.bias_bits, positions=self.positions)
         self.out_shape = out_shape(geo.pe, bits=geo.bits, positions=self.positions)
-        self.param_word = data.ArrayLayout(self.params, self.cols)
-        self.weight_word = data.ArrayLayout(self.w_shape, self.cols)
-        self.out_word = data.ArrayLayout(self.out_shape, self.cols)
+        self.param_word, self.weight_word, self.out_word = param_word(geo), weight_word(geo), out_word(geo)
         super().__init__({
             "i_desc": In(stream.Signature(self.descriptor)),
             "i_params": In(stream.Signature(self.param_word)),
