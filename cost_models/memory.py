@@ -8,12 +8,21 @@ extrapolated. Energy scales linearly with the access width relative to the table
 decoder is shared, so linear scaling slightly overestimates wide ports). Writes cost as reads.
 
 SRAM area is ``capacity * 8192 bits * bitcell area / array efficiency`` (both from the table).
-Leakage is not modelled.
+
+DRAM is its own chip with its own tables (``cost_models/data/dram/*.yaml``, one per generation:
+ddr3, ddr4, lpddr4, lpddr5, hbm2): one energy per bit moved, core and interface together, whatever
+the access pattern. Leakage is static power per um^2 of logic and of SRAM macro (the technology
+table's ``leakage`` group), drawn for as long as the chip runs.
 """
 
 from __future__ import annotations
 
-from cost_models.tech import Technology, add_energy_pj, loglog_interp, mult_energy_pj
+from dataclasses import dataclass
+
+from cost_models.tech import (DATA_DIR, Technology, _Checker, add_energy_pj, loglog_interp,
+                              mult_energy_pj, read_table, shipped_tables)
+
+DRAM_DIR = DATA_DIR / "dram"
 
 VECTOR_OPS = ("add", "max", "compare", "mul", "mac")
 
@@ -41,9 +50,49 @@ def register_energy_pj_per_bit(tech: Technology) -> float:
     return tech.gate("dff").energy_pj
 
 
-def dram_energy_pj_per_bit(tech: Technology) -> float:
-    """Energy of moving one bit to or from DRAM (the table's access energy / its width)."""
-    return tech.dram_pj / tech.dram_width_bits
+@dataclass(frozen=True)
+class Dram:
+    """A DRAM generation: energy per bit moved to or from it, with the number's source."""
+
+    name: str
+    path: str
+    description: str
+    energy_pj_per_bit: float
+    source: str
+
+
+def shipped_drams() -> tuple[str, ...]:
+    """Names of the DRAM tables in ``cost_models/data/dram``."""
+    return shipped_tables(DRAM_DIR)
+
+
+def load_dram(name_or_path: str) -> Dram:
+    """A shipped DRAM table by name (``"lpddr4"``) or a user's YAML file by path, validated:
+    top-level ``name``, ``description`` and ``energy: {pj_per_bit, source, assumption}``.
+    Raises ValueError with one line naming the file and the bad key."""
+    data, label, path = read_table(name_or_path, "dram", DRAM_DIR)
+    check = _Checker(label, "dram")
+    if not isinstance(data, dict):
+        raise check.fail("must be a YAML mapping with an `energy` group")
+    for key in data:
+        if key not in ("name", "description", "energy"):
+            raise check.fail(f"unknown key `{key}`")
+    if "energy" not in data:
+        raise check.fail("missing key `energy`")
+    energy = check.entry(data["energy"], "energy", ("pj_per_bit",), None)["pj_per_bit"]
+    return Dram(name=str(data.get("name", path.stem)), path=str(path),
+                description=str(data.get("description", "")), energy_pj_per_bit=energy,
+                source=check.sources[0])
+
+
+def leakage_power_nw(tech: Technology, logic_um2: float, sram_um2: float) -> float:
+    """Static power of ``logic_um2`` of logic and ``sram_um2`` of SRAM macros, in nW.
+
+    Raises ValueError when the table has no ``leakage`` group."""
+    if tech.leakage_logic_nw_per_um2 is None or tech.leakage_sram_nw_per_um2 is None:
+        raise ValueError(f"tech table {tech.name!r} has no `leakage` group; add one or turn "
+                         "leakage off (power.leakage: false)")
+    return logic_um2 * tech.leakage_logic_nw_per_um2 + sram_um2 * tech.leakage_sram_nw_per_um2
 
 
 def vector_op_energy_pj(tech: Technology, op: str, bits: int) -> float:

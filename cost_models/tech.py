@@ -45,7 +45,10 @@ class Technology:
     ``add`` and ``mult`` are ``(bits, Primitive)`` points sorted by width; ``gates`` maps
     ``full_adder``, ``xor2``, ``mux2`` and ``dff`` (one register bit per clock) to their costs;
     ``sram_read_pj`` holds ``(capacity_kib, energy_pj)`` points of one ``sram_width_bits`` access;
-    ``dram_pj`` is one ``dram_width_bits`` access. ``sources`` lists where every number comes from.
+    ``leakage_logic_nw_per_um2`` and ``leakage_sram_nw_per_um2`` are the static power densities of
+    logic and SRAM macros (``None`` when the table has no ``leakage`` group). DRAM is its own chip
+    and has its own tables (:func:`cost_models.memory.load_dram`). ``sources`` lists where every
+    number comes from.
     """
 
     name: str
@@ -59,8 +62,8 @@ class Technology:
     sram_read_pj: tuple[tuple[float, float], ...]
     sram_bitcell_um2: float
     sram_array_efficiency: float
-    dram_width_bits: int
-    dram_pj: float
+    leakage_logic_nw_per_um2: float | None
+    leakage_sram_nw_per_um2: float | None
     sources: str
 
     def gate(self, name: str) -> Primitive:
@@ -135,7 +138,7 @@ _SCHEMA = {
     "gates": _Group({g: _COST for g in ("full_adder", "xor2", "mux2", "dff")}),
     "sram": _Group({}, r"kib([0-9]+(?:\.[0-9]+)?)", "kib<capacity>", ("energy_pj",), 2, scalars=("width_bits",)),
     "sram_area": _Group({"bitcell": ("area_um2",), "periphery": ("array_efficiency",)}),
-    "dram": _Group({}, scalars=("width_bits", "energy_pj")),
+    "leakage": _Group({g: ("nw_per_um2",) for g in ("logic", "sram")}, optional=True),
 }
 _TOP_STRINGS = ("name", "description")
 _INTEGER_KEYS = ("width_bits",)
@@ -144,12 +147,12 @@ _INTEGER_KEYS = ("width_bits",)
 class _Checker:
     """Walks a parsed table and raises one-line ValueErrors naming the file and the key."""
 
-    def __init__(self, label: str) -> None:
-        self.label = label
+    def __init__(self, label: str, kind: str = "tech") -> None:
+        self.label, self.kind = label, kind
         self.sources: list[str] = []
 
     def fail(self, what: str) -> ValueError:
-        return ValueError(f"tech table {self.label!r}: {what}")
+        return ValueError(f"{self.kind} table {self.label!r}: {what}")
 
     def mapping(self, value: Any, key: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -237,6 +240,9 @@ def _parse(data: Any, label: str, path: Path) -> Technology:
     if not isinstance(data, dict):
         raise check.fail("must be a YAML mapping of groups (add, mult, gates, sram, sram_area, dram)")
     for key in data:
+        if key == "dram":
+            raise check.fail("`dram` is not part of a technology table: DRAM is its own chip, chosen "
+                             "with the accelerator's `memory.dram` (ddr3 is Horowitz's 1.95 nJ per 64 bits)")
         if key not in _SCHEMA and key not in _TOP_STRINGS:
             raise check.fail(f"unknown key `{key}`")
     for key in _TOP_STRINGS:
@@ -259,7 +265,7 @@ def _parse(data: Any, label: str, path: Path) -> Technology:
     if efficiency > 1:
         raise check.fail(f"`sram_area.periphery.array_efficiency` must be at most 1, not {efficiency!r}")
     sram_entries, sram_scalars = groups["sram"]
-    dram = groups["dram"][1]
+    leakage = {name: f["nw_per_um2"] for name, f in groups["leakage"][0].items()}
     return Technology(
         name=data.get("name", path.stem),
         path=str(path),
@@ -273,15 +279,34 @@ def _parse(data: Any, label: str, path: Path) -> Technology:
                            _points(sram_entries, _SCHEMA["sram"].pattern, "sram", check)),
         sram_bitcell_um2=groups["sram_area"][0]["bitcell"]["area_um2"],
         sram_array_efficiency=efficiency,
-        dram_width_bits=int(dram["width_bits"]),
-        dram_pj=dram["energy_pj"],
+        leakage_logic_nw_per_um2=leakage.get("logic"),
+        leakage_sram_nw_per_um2=leakage.get("sram"),
         sources="\n".join(check.sources),
     )
 
 
-def shipped_tables() -> tuple[str, ...]:
-    """Names of the tables in ``cost_models/data``."""
-    return tuple(sorted(p.stem for p in DATA_DIR.glob("*.yaml")))
+def shipped_tables(folder: Path = DATA_DIR) -> tuple[str, ...]:
+    """Names of the tables in ``folder`` (default ``cost_models/data``)."""
+    return tuple(sorted(p.stem for p in folder.glob("*.yaml")))
+
+
+def read_table(name_or_path: str, kind: str, folder: Path = DATA_DIR) -> tuple[Any, str, Path]:
+    """The parsed YAML of a shipped table of ``folder`` by name, or of a user's file by path, with
+    its label and path; ``kind`` names the table in the one-line ValueError of a missing or bad file."""
+    label = str(name_or_path)
+    shipped = shipped_tables(folder)
+    path = folder / f"{label}.yaml" if label in shipped else Path(label)
+    if not path.is_file():
+        raise ValueError(f"{kind} table {label!r} not found; pass a shipped table name "
+                         f"({', '.join(shipped)}) or a YAML path")
+    try:
+        return yaml.safe_load(path.read_text()), label, path
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ValueError(f"{kind} table {label!r} is not valid YAML{where}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{kind} table {label!r} cannot be read: {exc}") from None
 
 
 def load_technology(name_or_path: str = "horowitz45") -> Technology:
@@ -290,18 +315,5 @@ def load_technology(name_or_path: str = "horowitz45") -> Technology:
     Raises ValueError with one line naming the file and the bad key if the table is missing,
     is not YAML, or has missing, unknown, non-numeric or non-positive entries.
     """
-    label = str(name_or_path)
-    shipped = shipped_tables()
-    path = DATA_DIR / f"{label}.yaml" if label in shipped else Path(label)
-    if not path.is_file():
-        raise ValueError(f"tech table {label!r} not found; pass a shipped table name "
-                         f"({', '.join(shipped)}) or a YAML path")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ValueError(f"tech table {label!r} is not valid YAML{where}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"tech table {label!r} cannot be read: {exc}") from None
+    data, label, path = read_table(name_or_path, "tech")
     return _parse(data, label, path)

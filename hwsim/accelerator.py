@@ -46,6 +46,11 @@ class MemoryConfig:
     """On-chip buffers (one SRAM per operand) and the DRAM interface.
 
     Capacities are in KiB, the SRAM port width in bits, the DRAM bandwidth in GB/s (10^9 bytes).
+    ``dram`` is the DRAM generation that prices every bit moved (pJ/bit): a table shipped in
+    ``cost_models/data/dram`` (``ddr3``, ``ddr4``, ``lpddr4``, ``lpddr5``, ``hbm2``) or a path to a
+    user's YAML table. The default, LPDDR4, is the DRAM of an edge inference accelerator; its
+    LPDDR4-3200 x32 interface (3200 MT/s x 4 bytes) is the 12.8 GB/s bandwidth default. ``ddr3``
+    is the Horowitz figure hwsim used before.
     """
 
     ifmap_sram_kib: float = 64.0
@@ -53,6 +58,7 @@ class MemoryConfig:
     ofmap_sram_kib: float = 64.0
     sram_width_bits: int = 64
     dram_bandwidth_gbps: float = 12.8
+    dram: str = "lpddr4"
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,24 @@ class RtlConfig:
     max_steps: int = 0
     bias_bits: int = 32
     dim_bits: int = 12
+
+
+@dataclass(frozen=True)
+class PowerConfig:
+    """Static power and clock gating.
+
+    ``leakage``: charge the technology table's leakage power (per um^2 of logic and SRAM) of the
+    whole chip for the whole latency (false: dynamic energy only, as before issue 15).
+    ``clock_gating``: the fraction (0 to 1) of an idle PE's register clock energy that gating
+    saves. Registers are charged per useful op plus ``(1 - clock_gating)`` x idle PE-cycles
+    (every PE of every array that is not doing a useful op, stalls included) x register bits x
+    flip-flop energy; 1.0 is perfect gating (the model before issue 15), 0 clocks every register
+    every cycle. The default 0.9 is an assumption: one clock-gating cell per PE enabled by its
+    valid operand, the 10 % left for the gating cell and the clock branch up to it.
+    """
+
+    leakage: bool = True
+    clock_gating: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -92,6 +116,7 @@ class Accelerator:
     array: ArrayConfig = field(default_factory=ArrayConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     rtl: RtlConfig = field(default_factory=RtlConfig)
+    power: PowerConfig = field(default_factory=PowerConfig)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -157,11 +182,18 @@ def validate(acc: Accelerator) -> None:
     for name in ("ifmap_sram_kib", "weight_sram_kib", "ofmap_sram_kib", "dram_bandwidth_gbps"):
         _positive(f"memory.{name}", getattr(mem, name), float)
     _positive("memory.sram_width_bits", mem.sram_width_bits)
+    if not isinstance(mem.dram, str) or not mem.dram:
+        raise ConfigError(f"`memory.dram` must be a DRAM table name or a YAML path, not {mem.dram!r}")
     _positive("rtl.max_steps", acc.rtl.max_steps, zero=True)
     _positive("rtl.bias_bits", acc.rtl.bias_bits)
     dim = acc.rtl.dim_bits
     if isinstance(dim, bool) or not isinstance(dim, int) or not 2 <= dim <= 16:
         raise ConfigError(f"`rtl.dim_bits` must be an integer from 2 to 16, not {acc.rtl.dim_bits!r}")
+    if not isinstance(acc.power.leakage, bool):
+        raise ConfigError(f"`power.leakage` must be true or false, not {acc.power.leakage!r}")
+    gating = acc.power.clock_gating
+    if isinstance(gating, bool) or not isinstance(gating, (int, float)) or not 0 <= gating <= 1:
+        raise ConfigError(f"`power.clock_gating` must be a number from 0 to 1, not {gating!r}")
 
 
 def preset(pe: str) -> Accelerator:
@@ -180,7 +212,7 @@ def with_pe(acc: Accelerator, pe: str) -> Accelerator:
     return dataclasses.replace(acc, pe=pe, bits=bits)
 
 
-_GROUPS = {"array": ArrayConfig, "memory": MemoryConfig, "rtl": RtlConfig}
+_GROUPS = {"array": ArrayConfig, "memory": MemoryConfig, "rtl": RtlConfig, "power": PowerConfig}
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:

@@ -31,12 +31,13 @@ __all__ = ["resolve_accelerator", "workloads"]
 def resolve_accelerator(*, config: str | Path | None = None, pe: str | None = None,
                         bits: int | None = None, array: tuple[int, int] | None = None,
                         dataflow: str | None = None, clock_mhz: float | None = None,
-                        tech: str | None = None) -> accel.Accelerator:
+                        tech: str | None = None, dram: str | None = None) -> accel.Accelerator:
     """The accelerator of ``pe`` (else the config's kind, else mac): its preset, then ``config``
     (a YAML diff), then every other argument that is not None.
 
     Without ``bits`` the width follows the kind (:func:`contract.kind_bits`: xnor 1, a config
-    written for xnor's 1 bit taken to another kind 8). ``array`` is ``(rows, cols)``.
+    written for xnor's 1 bit taken to another kind 8). ``array`` is ``(rows, cols)``; ``dram``
+    replaces ``memory.dram``.
     """
     data = accel.read_config(config) if config is not None else {}
     kind = pe or data.get("pe") or "mac"
@@ -63,6 +64,8 @@ def resolve_accelerator(*, config: str | Path | None = None, pe: str | None = No
         grid = dataclasses.replace(grid, rows=array[0], cols=array[1])
     if dataflow is not None:
         grid = dataclasses.replace(grid, dataflow=dataflow)
+    if dram is not None:
+        changes["memory"] = dataclasses.replace(base.memory, dram=dram)
     return dataclasses.replace(base, array=grid, **changes)
 
 
@@ -71,7 +74,7 @@ def _is_topology(model: str) -> bool:
 
 
 def workloads(model: str, targets: Sequence[tuple[str, int]], *, convert_all: bool = False,
-              input_shape: tuple[int, ...] | None = None) -> list[Workload]:
+              input_shape: tuple[int, ...] | None = None, batch: int | None = None) -> list[Workload]:
     """The workload of network ``model`` on each ``(pe, bits)`` of ``targets``, in order.
 
     ``model`` is a registry name, ``path/file.py:factory``, ``package.module:factory`` or a
@@ -79,9 +82,15 @@ def workloads(model: str, targets: Sequence[tuple[str, int]], *, convert_all: bo
     (:func:`models.convert.convert`; the first conv and the classifier stay mac unless
     ``convert_all``) to any other; layers off the array run at :func:`contract.layer_bits`.
     The network is traced once: other kinds are retargeted from that trace (:func:`hwsim.extract.retarget`),
-    except conversions to or from xnor, which are converted and traced afresh.
+    except conversions to or from xnor, which are converted and traced afresh. ``batch`` replaces
+    the batch dimension of the network's input shape (it must agree with ``input_shape``'s).
     """
+    if batch is not None and input_shape is not None and input_shape[0] != batch:
+        raise ConfigError(f"--batch {batch} contradicts the batch {input_shape[0]} of --input-shape "
+                          f"{','.join(map(str, input_shape))}; give one of them")
     if _is_topology(model):
+        if batch not in (None, 1):
+            raise ConfigError(f"--batch {batch}: a SCALE-Sim topology has no batch dimension")
         from hwsim.topology import read_topology
 
         return [read_topology(model, pe=pe, bits=contract.layer_bits(pe, bits)) for pe, bits in targets]
@@ -93,6 +102,8 @@ def workloads(model: str, targets: Sequence[tuple[str, int]], *, convert_all: bo
         net, shape, entry = load_model(model, input_shape=input_shape)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if batch is not None:
+        shape = (batch, *shape[1:])
     keep = not convert_all
     traced: dict[int, Workload] = {}  # the network as built, per width, for retarget
 

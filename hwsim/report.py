@@ -21,7 +21,8 @@ from hwsim.simulate import LayerResult, Report
 
 #: Per-layer fields, in table/CSV column order.
 LAYER_FIELDS = ("name", "op", "shape", "datapath", "ops", "cycles", "stall_cycles", "utilization",
-                "energy_compute_pj", "energy_onchip_pj", "energy_dram_pj", "energy_pj", "cycles_from", "note")
+                "energy_compute_pj", "energy_onchip_pj", "energy_dram_pj", "energy_leakage_pj", "energy_pj",
+                "cycles_from", "note")
 
 
 def layer_row(row: LayerResult) -> dict[str, Any]:
@@ -29,9 +30,10 @@ def layer_row(row: LayerResult) -> dict[str, Any]:
 
 
 def ratios(report: Report, baseline: Report) -> dict[str, float]:
-    """``report / baseline`` for energy (total and split), latency and area."""
+    """``report / baseline`` for energy (total and split), latency and area (both reports cost
+    the same batch, so per batch and per inference ratios are the same)."""
     mine, base = report.totals(), baseline.totals()
-    keys = ("energy_uj", "energy_compute_uj", "energy_onchip_uj", "energy_dram_uj", "latency_ms", "area_mm2")
+    keys = ("energy_uj", *(f"energy_{k}_uj" for k in report.energy_split_uj()), "latency_ms", "area_mm2")
     return {k: (mine[k] / base[k] if base[k] else float("nan")) for k in keys}
 
 
@@ -54,21 +56,26 @@ def to_dict(report: Report, baseline: Report | None = None) -> dict[str, Any]:
 
 
 def to_csv(report: Report) -> str:
-    """One row per layer and a final ``TOTAL`` row, columns as :data:`LAYER_FIELDS`."""
+    """One row per layer, a ``TOTAL`` row (the whole batch) and, for a batch of more than one,
+    a ``PER_INFERENCE`` row (ops and energies / batch); columns as :data:`LAYER_FIELDS`."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=LAYER_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in report.layers:
         writer.writerow(layer_row(row))
     totals = report.totals()
-    split = report.energy_split_uj()
+    ops = sum(r.ops for r in report.layers)
+    energies = {f"energy_{k}_pj": v * 1e6 for k, v in report.energy_split_uj().items()}
+    energies["energy_pj"] = totals["energy_uj"] * 1e6
     writer.writerow({
         "name": "TOTAL", "op": "", "shape": "", "datapath": report.accelerator.pe,
-        "ops": sum(r.ops for r in report.layers), "cycles": totals["cycles"],
+        "ops": ops, "cycles": totals["cycles"],
         "stall_cycles": sum(r.stall_cycles for r in report.layers), "utilization": totals["utilization"],
-        "energy_compute_pj": split["compute"] * 1e6, "energy_onchip_pj": split["onchip"] * 1e6,
-        "energy_dram_pj": split["dram"] * 1e6, "energy_pj": totals["energy_uj"] * 1e6,
+        **energies, "note": f"batch of {report.batch}" if report.batch > 1 else "",
     })
+    if report.batch > 1:
+        writer.writerow({"name": "PER_INFERENCE", "datapath": report.accelerator.pe,
+                         "ops": ops / report.batch, **{k: v / report.batch for k, v in energies.items()}})
     return buf.getvalue()
 
 
@@ -102,33 +109,51 @@ def layer_table(report: Report) -> Table:
                   show_lines=False, header_style="bold")
     for col, justify in (("layer", "left"), ("type", "left"), ("shape", "left"), ("ops", "right"),
                          ("datapath", "left"), ("cycles", "right"), ("util", "right"),
-                         ("E compute", "right"), ("E on-chip", "right"), ("E DRAM", "right")):
+                         ("E compute", "right"), ("E on-chip", "right"), ("E DRAM", "right"),
+                         ("E leak", "right")):
         table.add_column(col, justify=justify)
     for r in report.layers:
         mark = "*" if r.cycles_from != report.timing else ""
         table.add_row(r.name, r.op, r.shape, _si(r.ops), r.datapath, f"{r.cycles:,}{mark}",
                       f"{r.utilization:.0%}", _energy(r.energy_compute_pj), _energy(r.energy_onchip_pj),
-                      _energy(r.energy_dram_pj))
+                      _energy(r.energy_dram_pj), _energy(r.energy_leakage_pj))
     return table
 
 
+def _uj(value: float) -> str:
+    return f"{value:,.1f} uJ"
+
+
+def _table_totals(report: Report) -> dict[str, float]:
+    totals = report.totals()
+    return {**totals, "macs_per_inference": totals["macs"] / report.batch}
+
+
 def totals_table(report: Report, baseline: Report | None = None) -> Table:
-    t = report.totals()
+    t = _table_totals(report)
     table = Table(title="totals", header_style="bold")
     table.add_column("metric")
     table.add_column(report.accelerator.pe, justify="right")
     if baseline is not None:
         table.add_column(baseline.accelerator.pe, justify="right")
         table.add_column("ratio", justify="right")
-    b = baseline.totals() if baseline is not None else {}
-    rows = (("MACs", "macs", _si), ("params", "params", _si), ("cycles", "cycles", lambda v: f"{v:,.0f}"),
-            ("latency", "latency_ms", lambda v: f"{v:.3f} ms"),
+    b = _table_totals(baseline) if baseline is not None else {}
+    # Energies and their split per inference; with a batch, cycles, latency and energy of the
+    # whole batch are given too, labelled as such.
+    per_batch = report.batch > 1
+    batch = f" (batch of {report.batch})" if per_batch else ""
+    rows = (("MACs" + (" / inference" if per_batch else ""), "macs_per_inference", _si),
+            ("params", "params", _si), ("cycles" + batch, "cycles", lambda v: f"{v:,.0f}"),
+            ("latency" + batch, "latency_ms", lambda v: f"{v:.3f} ms"),
             ("inferences/s", "inferences_per_s", lambda v: f"{v:,.1f}"),
             ("utilization", "utilization", lambda v: f"{v:.1%}"),
-            ("energy / inference", "energy_uj", lambda v: f"{v:,.1f} uJ"),
-            ("  compute", "energy_compute_uj", lambda v: f"{v:,.1f} uJ"),
-            ("  on-chip (SRAM+reg)", "energy_onchip_uj", lambda v: f"{v:,.1f} uJ"),
-            ("  DRAM", "energy_dram_uj", lambda v: f"{v:,.1f} uJ"),
+            *((("energy" + batch, "energy_uj", _uj),) if per_batch else ()),
+            ("energy / inference", "energy_per_inference_uj", _uj),
+            ("  compute", "energy_compute_per_inference_uj", _uj),
+            ("  on-chip (SRAM+reg)", "energy_onchip_per_inference_uj", _uj),
+            ("  DRAM", "energy_dram_per_inference_uj", _uj),
+            ("  leakage", "energy_leakage_per_inference_uj", _uj),
+            ("leakage power", "leakage_mw", lambda v: f"{v:,.2f} mW"),
             ("area", "area_mm2", lambda v: f"{v:.3f} mm2"))
     for label, key, fmt in rows:
         cells = [label, fmt(t[key])]
@@ -176,6 +201,9 @@ def print_report(report: Report, baseline: Report | None = None, console: Consol
     console.print(totals_table(report, baseline))
     area = ", ".join(f"{k} {v * 1e-6:.3f} mm2" for k, v in report.area_um2.items())
     console.print(f"area: {area}")
+    power = report.accelerator.power
+    console.print(f"DRAM: {report.accelerator.memory.dram}; leakage: {'on' if power.leakage else 'off'}; "
+                  f"clock gating of idle PEs: {power.clock_gating:g}")
     if report.fpga is not None:
         console.print(fpga_table(report, baseline))
     aux = sorted({r.datapath for r in report.layers if r.datapath.endswith("(aux)")})

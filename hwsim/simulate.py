@@ -1,17 +1,26 @@
 """Cost a Workload on an Accelerator: cycles from the mapping, energy and area from cost_models.
 
-Energy is split three ways, per layer and in total:
+Energy is split four ways, per layer and in total:
 
 * ``compute``: datapath logic, ``ops x energy_pj_per_op`` of the datapath the layer needs (for
   XNOR the lane-ops the PEs really perform, ``ceil(K / lanes) * lanes`` per output, so lane waste
   costs energy), and element operations of vector work on the vector unit;
-* ``onchip``: PE-internal registers (``ops x register_pj_per_op``) plus every SRAM access of
-  ``sram_width_bits`` at the energy of a buffer of that capacity;
-* ``dram``: every bit moved to or from DRAM.
+* ``onchip``: PE-internal registers plus every SRAM access of ``sram_width_bits`` at the energy of
+  a buffer of that capacity. Registers are ``ops x register_pj_per_op`` for the useful ops plus
+  ``(1 - power.clock_gating) x idle PE-cycles x register_pj_per_pe_cycle`` for every array, where
+  an array's idle PE-cycles in a layer are ``rows * cols * layer cycles`` less the PE-cycles doing
+  useful ops on it (``ops / ops_per_cycle``; none for an array the layer does not run on);
+* ``dram``: every bit moved to or from DRAM, at the ``memory.dram`` table's pJ/bit;
+* ``leakage``: the leakage power of the whole chip (:func:`cost_models.memory.leakage_power_nw`
+  of the logic blocks' and the SRAMs' area) times the layer's latency,
+  ``P_nW * cycles / clock_mhz * 1e-3`` pJ (0 with ``power.leakage`` off).
 
 Area is the main PE array, an auxiliary array of each other datapath some layer needs (same
 geometry), the vector unit (one multiplier and one adder per lane at the operand width) and the
-three SRAM buffers. Leakage is not modelled. Latency assumes layers run one after another.
+three SRAM buffers. Latency assumes layers run one after another. A workload whose input has a
+batch of N images (``input_shape[0]``) is costed as one run over the whole batch (each layer's
+GEMM is N times taller, so the schedule reads a weight tile once for all images where it fits);
+totals are per batch, and :meth:`Report.totals` adds the per-inference figures.
 """
 
 from __future__ import annotations
@@ -61,17 +70,20 @@ class LayerResult:
     energy_compute_pj: float
     energy_onchip_pj: float
     energy_dram_pj: float
+    energy_leakage_pj: float
     cycles_from: str = "model"
     note: str = ""
 
     @property
     def energy_pj(self) -> float:
-        return self.energy_compute_pj + self.energy_onchip_pj + self.energy_dram_pj
+        return self.energy_compute_pj + self.energy_onchip_pj + self.energy_dram_pj + self.energy_leakage_pj
 
 
 @dataclass(frozen=True)
 class Report:
-    """Per-layer rows and totals of one network on one accelerator."""
+    """Per-layer rows and totals of one network on one accelerator, for a batch of ``batch``
+    inferences (rows, cycles and energies are for the whole batch); ``leakage_mw`` is the chip's
+    static power."""
 
     model: str
     accelerator: Accelerator
@@ -85,6 +97,8 @@ class Report:
     fpga_target: str | None = None
     #: The cycle model the rows come from (see :data:`TIMINGS`).
     timing: str = "model"
+    batch: int = 1
+    leakage_mw: float = 0.0
 
     @property
     def cycles(self) -> int:
@@ -96,13 +110,15 @@ class Report:
 
     @property
     def inferences_per_s(self) -> float:
-        return 1e3 / self.latency_ms
+        return self.batch * 1e3 / self.latency_ms
 
     def energy_split_uj(self) -> dict[str, float]:
+        """Energy of the whole batch by term (compute, onchip, dram, leakage), in uJ."""
         split = {
             "compute": sum(r.energy_compute_pj for r in self.layers),
             "onchip": sum(r.energy_onchip_pj for r in self.layers),
             "dram": sum(r.energy_dram_pj for r in self.layers),
+            "leakage": sum(r.energy_leakage_pj for r in self.layers),
         }
         return {k: v * 1e-6 for k, v in split.items()}
 
@@ -118,8 +134,11 @@ class Report:
         return busy / total if total else 0.0
 
     def totals(self) -> dict[str, float]:
+        """Cycles, latency and energies of the whole batch; ``inferences_per_s`` and the
+        ``*_per_inference_uj`` keys per image."""
         split = self.energy_split_uj()
         return {
+            "batch": self.batch,
             "cycles": self.cycles,
             "latency_ms": self.latency_ms,
             "inferences_per_s": self.inferences_per_s,
@@ -128,6 +147,10 @@ class Report:
             "energy_compute_uj": split["compute"],
             "energy_onchip_uj": split["onchip"],
             "energy_dram_uj": split["dram"],
+            "energy_leakage_uj": split["leakage"],
+            "energy_per_inference_uj": self.energy_uj / self.batch,
+            **{f"energy_{k}_per_inference_uj": v / self.batch for k, v in split.items()},
+            "leakage_mw": self.leakage_mw,
             "area_mm2": sum(self.area_um2.values()) * 1e-6,
             "macs": self.op_counts["macs"],
             "params": self.params,
@@ -150,7 +173,10 @@ class _Costs:
             "weight": memory.sram_access_energy_pj(self.tech, mem.weight_sram_kib, width) / width,
             "ofmap": memory.sram_access_energy_pj(self.tech, mem.ofmap_sram_kib, width) / width,
         }
-        self.dram_pj_per_bit = memory.dram_energy_pj_per_bit(self.tech)
+        try:
+            self.dram_pj_per_bit = memory.load_dram(mem.dram).energy_pj_per_bit
+        except ValueError as exc:
+            raise HwsimError(f"memory.dram: {exc}") from None
         self._datapaths: dict[tuple[str, int, int], cm.DatapathCost] = {}
 
     def datapath(self, pe: str, bits: int, acc_bits: int) -> cm.DatapathCost:
@@ -170,8 +196,20 @@ def _performed_ops(layer: Layer, lanes: int) -> int:
     return groups * m * n * math.ceil(k / lanes) * lanes
 
 
-def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs) -> LayerResult:
+@dataclass(frozen=True)
+class _Chip:
+    """What a layer pays for the whole chip while it runs: the register energy per PE-cycle of
+    each array (by datapath), the idle share that clock gating leaves, and the leakage power."""
+
+    register_pj_per_pe_cycle: dict[str, float]
+    idle_factor: float
+    leakage_nw: float
+
+
+def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs, chip: _Chip) -> LayerResult:
     acc = costs.acc
+    cycles = mapping.total_cycles
+    busy_pe_cycles = 0.0
     if layer.is_compute:
         bits = layer.act_bits
         try:
@@ -182,6 +220,7 @@ def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs) -> LayerResult:
         ops = _performed_ops(layer, acc.array.lanes)
         compute = ops * dp.energy_pj_per_op
         registers = ops * dp.register_pj_per_op
+        busy_pe_cycles = ops / dp.ops_per_cycle
         main = layer.pe == acc.pe
         datapath = layer.pe if main else f"{layer.pe} (aux)"
     else:
@@ -190,20 +229,25 @@ def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs) -> LayerResult:
         registers = 0.0
         main = False
         datapath = "vector"
+    if chip.idle_factor:
+        for pe, per_pe_cycle in chip.register_pj_per_pe_cycle.items():
+            busy = busy_pe_cycles if pe == layer.pe else 0.0
+            registers += chip.idle_factor * max(0.0, acc.num_pes * cycles - busy) * per_pe_cycle
     sram = sum((mapping.sram_read_bits.get(o, 0) + mapping.sram_write_bits.get(o, 0))
                * costs.sram_pj_per_bit[o] for o in _OPERANDS)
     dram = (sum(mapping.dram_read_bits.values()) + sum(mapping.dram_write_bits.values())) * costs.dram_pj_per_bit
     return LayerResult(
         name=layer.name, op=layer.op, shape=layer.shape, datapath=datapath, on_main_array=main,
-        ops=layer.macs if layer.is_compute else ops, cycles=mapping.total_cycles,
+        ops=layer.macs if layer.is_compute else ops, cycles=cycles,
         compute_cycles=mapping.compute_cycles, stall_cycles=mapping.stall_cycles,
         utilization=mapping.utilization, energy_compute_pj=compute,
         energy_onchip_pj=registers + sram, energy_dram_pj=dram,
+        energy_leakage_pj=chip.leakage_nw * cycles / acc.clock_mhz * 1e-3,
     )
 
 
-def _area(workload: Workload, costs: _Costs) -> dict[str, float]:
-    """Area per block in um^2; each array is sized for the widest layer it runs."""
+def _arrays(workload: Workload, costs: _Costs) -> dict[str, cm.DatapathCost]:
+    """The PE of each array, main first, sized for the widest layer it runs."""
     acc = costs.acc
     widest: dict[str, tuple[int, int]] = {}
     for layer in workload.layers:
@@ -212,17 +256,35 @@ def _area(workload: Workload, costs: _Costs) -> dict[str, float]:
             old = widest.get(layer.pe, (0, 0))
             widest[layer.pe] = (max(old[0], need[0]), max(old[1], need[1]))
     widest.setdefault(acc.pe, (acc.bits, costs.acc.psum_bits(acc.pe, acc.bits, 1)))
-    area = {}
-    for pe, (bits, acc_bits) in sorted(widest.items(), key=lambda kv: kv[0] != acc.pe):
-        label = f"{pe} array" if pe == acc.pe else f"{pe} aux array"
-        area[label] = acc.num_pes * costs.datapath(pe, bits, acc_bits).area_um2
-    vector_bits = max(bits for bits, _ in widest.values())
+    return {pe: costs.datapath(pe, bits, acc_bits)
+            for pe, (bits, acc_bits) in sorted(widest.items(), key=lambda kv: kv[0] != acc.pe)}
+
+
+def _area(arrays: dict[str, cm.DatapathCost], costs: _Costs) -> dict[str, float]:
+    """Area per block in um^2: the ``arrays``, the vector unit and the SRAMs."""
+    acc = costs.acc
+    area = {f"{pe} array" if pe == acc.pe else f"{pe} aux array": acc.num_pes * dp.area_um2
+            for pe, dp in arrays.items()}
+    vector_bits = max(dp.bits for dp in arrays.values())
     area["vector unit"] = acc.vector_lanes * (cm.add_area_um2(costs.tech, vector_bits)
                                               + cm.mult_area_um2(costs.tech, vector_bits))
     mem = acc.memory
     area["sram"] = sum(memory.sram_area_um2(costs.tech, kib) for kib in
                        (mem.ifmap_sram_kib, mem.weight_sram_kib, mem.ofmap_sram_kib))
     return area
+
+
+def _chip(arrays: dict[str, cm.DatapathCost], area: dict[str, float], costs: _Costs) -> _Chip:
+    power = costs.acc.power
+    leakage = 0.0
+    if power.leakage:
+        sram = area["sram"]
+        try:
+            leakage = memory.leakage_power_nw(costs.tech, sum(area.values()) - sram, sram)
+        except ValueError as exc:
+            raise HwsimError(str(exc)) from None
+    return _Chip({pe: dp.register_pj_per_op * dp.ops_per_cycle for pe, dp in arrays.items()},
+                 1.0 - power.clock_gating, leakage)
 
 
 def fpga_resources(acc: Accelerator, target: str) -> dict[str, dict[str, float]]:
@@ -309,7 +371,8 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
     ``scalesim`` (SCALE-Sim v2 compute cycles) or ``rtl`` (the exact cycles of the top that
     ``hwsim rtl generate`` emits for ``acc``, for the layers on the main array that fit it; the
     other layers keep the model's cycles, which a warning says, with the first layer that does
-    not fit and why). Energy is the same for all. Raises :class:`ConfigError` for ``rtl`` when
+    not fit and why). Dynamic energy is the same for all; leakage and idle-register clocking
+    follow the cycles of the chosen model. Raises :class:`ConfigError` for ``rtl`` when
     no top can be generated for ``acc``.
     """
     if timing not in TIMINGS:
@@ -325,7 +388,10 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
             except DoesNotFit as exc:
                 unfit.append((layer.name, str(exc)))
         mappings.append(mapping)
-    rows = tuple(_cost_layer(layer, mapping, costs) for layer, mapping in zip(workload.layers, mappings))
+    arrays = _arrays(workload, costs)
+    area = _area(arrays, costs)
+    chip = _chip(arrays, area, costs)
+    rows = tuple(_cost_layer(layer, mapping, costs, chip) for layer, mapping in zip(workload.layers, mappings))
     warnings = workload.warnings + _narrow_acc_warnings(workload, acc)
     if geo is not None:
         rows = _rtl_sources(rows, dict(unfit), acc.pe)
@@ -335,7 +401,8 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
     counts: dict[str, float] = {"macs": workload.macs}
     if "xnor" in workload.macs_by_pe():
         counts.update(workload.binary_op_counts())
-    return Report(model=workload.name, accelerator=acc, layers=rows, area_um2=_area(workload, costs),
+    return Report(model=workload.name, accelerator=acc, layers=rows, area_um2=area,
                   op_counts=counts, params=workload.params, warnings=warnings,
                   fpga=fpga_resources(acc, target) if target else None, fpga_target=target,
-                  timing=timing)
+                  timing=timing, batch=workload.input_shape[0] if workload.input_shape else 1,
+                  leakage_mw=chip.leakage_nw * 1e-6)

@@ -33,7 +33,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     est.add_argument("--convert-all", action="store_true",
                      help="convert the first conv and classifier too (default: they stay full precision)")
     est.add_argument("--input-shape", type=options.shape_type, metavar="N,C,H,W",
-                     help="input shape for a user's factory")
+                     help="input shape for a user's factory (N is the batch)")
+    est.add_argument("--batch", type=options.positive_int, metavar="N",
+                     help="images per run (default: the input shape's batch, 1 for the registry's networks); "
+                          "totals are printed per batch and per inference, weights are read once per batch "
+                          "where the schedule allows")
     est.add_argument("--timing", choices=TIMINGS, default="model",
                      help="cycle model: model (analytical, with DRAM stalls; default), scalesim (SCALE-Sim v2 "
                           "compatible compute cycles, see hwsim/dataflow.py), rtl (exact cycles of the top "
@@ -58,7 +62,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     compare = args.compare or ("mac" if acc.pe != "mac" else "none")
     accs = [acc] + ([with_pe(acc, compare)] if compare != "none" else [])
     loads = workloads(args.model, [(a.pe, a.bits) for a in accs], convert_all=args.convert_all,
-                      input_shape=args.input_shape)
+                      input_shape=args.input_shape, batch=args.batch)
     result, *rest = [estimate(w, a, timing=timing, target=args.target) for w, a in zip(loads, accs)]
     baseline = rest[0] if rest else None
     rep.print_report(result, baseline)

@@ -15,7 +15,7 @@ from hwsim.api import resolve_accelerator
 from hwsim.errors import ConfigError
 
 __all__ = ["Parser", "accelerator", "add_accelerator_options", "array_type", "check_output_folder",
-           "shape_type"]
+           "positive_int", "shape_type"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -48,6 +48,17 @@ def shape_type(text: str) -> tuple[int, ...]:
     return shape
 
 
+def positive_int(text: str) -> int:
+    """A positive integer (``--batch``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return value
+
+
 def add_accelerator_options(parser: argparse.ArgumentParser, *, tech: bool = False) -> None:
     """The flags :func:`accelerator` reads; ``tech`` adds ``--tech`` (costing commands only)."""
     parser.add_argument("--pe", choices=PE_KINDS, help="datapath of the PE array (default: the config's, else mac)")
@@ -59,13 +70,16 @@ def add_accelerator_options(parser: argparse.ArgumentParser, *, tech: bool = Fal
     if tech:
         parser.add_argument("--tech", metavar="table.yaml",
                             help="technology table name or YAML path (default horowitz45)")
+        parser.add_argument("--dram", metavar="table.yaml",
+                            help="DRAM generation: ddr3, ddr4, lpddr4, lpddr5, hbm2 or a YAML path "
+                                 "(default: the config's memory.dram, else lpddr4)")
 
 
 def accelerator(args: argparse.Namespace) -> accel.Accelerator:
     """The accelerator the flags of :func:`add_accelerator_options` describe."""
     return resolve_accelerator(config=args.config, pe=args.pe, bits=args.bits, array=args.array,
                                dataflow=args.dataflow, clock_mhz=args.clock_mhz,
-                               tech=getattr(args, "tech", None))
+                               tech=getattr(args, "tech", None), dram=getattr(args, "dram", None))
 
 
 def check_output_folder(path: str | None) -> None:

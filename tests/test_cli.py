@@ -42,7 +42,7 @@ def test_json_and_csv_carry_the_table_fields(capsys, tmp_path):
     # the layers' energy adds up to the total, and the total to its split
     total_pj = sum(r["energy_pj"] for r in data["layers"])
     assert data["totals"]["energy_uj"] == pytest.approx(total_pj * 1e-6)
-    split = data["totals"]["energy_compute_uj"] + data["totals"]["energy_onchip_uj"] + data["totals"]["energy_dram_uj"]
+    split = sum(data["totals"][f"energy_{k}_uj"] for k in ("compute", "onchip", "dram", "leakage"))
     assert split == pytest.approx(data["totals"]["energy_uj"])
     assert data["compare"]["baseline"]["accelerator"]["pe"] == "mac"
     assert data["compare"]["ratios"]["energy_uj"] == pytest.approx(
@@ -132,7 +132,7 @@ def test_estimate_wrong(capsys, argv, message):
     ("tiny.yaml", "memory:\n  weight_sram_kib: 0.01\n",
      r"layer 'features\.0\.0': weight buffer of 0\.01 KiB cannot hold one 1x16 weight tile \(0\.016 KiB\); raise memory\.weight_sram_kib"),
     ("bad.yaml", "array: [rows: 4\n", r"accelerator config '.*bad\.yaml' is not valid YAML at line 2"),
-    ("key.yaml", "arary:\n  rows: 4\n", r".*key\.yaml: unknown key `arary`; valid keys here: acc_bits, array, bits, clock_mhz, max_shift, memory, pe, rtl, tech"),
+    ("key.yaml", "arary:\n  rows: 4\n", r".*key\.yaml: unknown key `arary`; valid keys here: acc_bits, array, bits, clock_mhz, max_shift, memory, pe, power, rtl, tech"),
     ("neg.yaml", "array:\n  rows: -1\n", r".*neg\.yaml: `array\.rows` must be a positive integer, not -1"),
 ])
 def test_config_wrong(capsys, tmp_path, name, text, message):

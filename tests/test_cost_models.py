@@ -66,7 +66,7 @@ def test_primitives_wrong():
 
 
 def test_sources_name_every_group():
-    for key in ("add.int8", "mult.int32", "gates.dff", "sram.kib1024", "sram_area.bitcell", "dram"):
+    for key in ("add.int8", "mult.int32", "gates.dff", "sram.kib1024", "sram_area.bitcell", "leakage.logic"):
         assert key in TECH.sources
     assert "Horowitz" in SHIPPED.read_text() and "[assumption]" in TECH.sources
 
@@ -74,12 +74,12 @@ def test_sources_name_every_group():
 def test_user_table_by_path(tmp_path):
     data = yaml.safe_load(SHIPPED.read_text())
     data["name"] = "mine"
-    data["dram"]["energy_pj"] = 2600
+    data["leakage"]["sram"]["nw_per_um2"] = 0.5
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(data))
     tech = cm.load_technology(str(path))
     assert (tech.name, tech.path) == ("mine", str(path))
-    assert memory.dram_energy_pj_per_bit(tech) == 2600 / 64
+    assert (tech.leakage_logic_nw_per_um2, tech.leakage_sram_nw_per_um2) == (17.65, 0.5)
 
 
 def _bad_table(tmp_path: Path, edit) -> str:
@@ -97,7 +97,11 @@ def _bad_table(tmp_path: Path, edit) -> str:
     (lambda d: d["mult"]["int32"].update(area_um2=-3495), "`mult.int32.area_um2` must be a positive number, not -3495"),
     (lambda d: d["sram"].update(width_bits=6.4), "`sram.width_bits` must be a positive integer, not 6.4"),
     (lambda d: d["add"]["int8"].update(energy=1), "unknown key `add.int8.energy`"),
-    (lambda d: d.update(leakage={}), "unknown key `leakage`"),
+    (lambda d: d.update(cache={}), "unknown key `cache`"),
+    (lambda d: d.update(dram={"width_bits": 64, "energy_pj": 1950}),
+     "`dram` is not part of a technology table: DRAM is its own chip, chosen with the accelerator's "
+     "`memory.dram` (ddr3 is Horowitz's 1.95 nJ per 64 bits)"),
+    (lambda d: d["leakage"]["logic"].pop("nw_per_um2"), "missing key `leakage.logic.nw_per_um2`"),
     (lambda d: d["add"].pop("int32"), "`add` needs at least 2 entries named `int<bits>`, found 1"),
     (lambda d: d["gates"]["xor2"].pop("source"),
      "`gates.xor2` has no `source`; every number needs one (on it or its group)"),
@@ -288,8 +292,7 @@ def test_sram_fit_width_and_extrapolation():
     assert memory.sram_area_um2(TECH, 1) == pytest.approx(8192 * 0.346 / 0.5)
 
 
-def test_dram_register_and_vector_ops():
-    assert memory.dram_energy_pj_per_bit(TECH) == 1950 / 64
+def test_register_and_vector_ops():
     assert memory.register_energy_pj_per_bit(TECH) == DFF_PJ
     assert memory.vector_op_energy_pj(TECH, "max", 8) == 0.03
     assert memory.vector_op_energy_pj(TECH, "mul", 32) == 3.1

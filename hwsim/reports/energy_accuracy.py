@@ -198,7 +198,7 @@ def _document(result: EnergyAccuracy) -> list[Block]:
             "activations and weights (adder), exact power-of-two weights (shift), sign bits with "
             "BN as a threshold (xnor; its full-precision layers at 8 bits, written `1b/8b`).",
             "Energy, latency and area from hwsim (`hwsim estimate` on the same network and "
-            "accelerator gives the same figures); leakage is not modelled. Pareto: no other "
+            "accelerator gives the same figures, leakage included). Pareto: no other "
             "variant has lower-or-equal energy and higher-or-equal integer accuracy.",
         ]),
         heading("Figures", 2),

@@ -20,10 +20,11 @@ from hwsim.reports.variants import VECTOR_WORK, Variant  # noqa: E402
 
 #: One colour per PE kind, the same in every figure.
 PE_COLORS = {"mac": "#595959", "adder": "#1f77b4", "shift": "#2ca02c", "xnor": "#d62728"}
-SPLIT_COLORS = {"compute": "#4c72b0", "onchip": "#dd8452", "dram": "#8c8c8c"}
+SPLIT_COLORS = {"compute": "#4c72b0", "onchip": "#dd8452", "dram": "#8c8c8c", "leakage": "#937860"}
 #: Largest number of layer groups drawn in the per-layer figure (deeper names are merged).
 MAX_LAYER_GROUPS = 20
-SPLIT_LABELS = {"compute": "compute", "onchip": "on-chip (SRAM + registers)", "dram": "DRAM"}
+SPLIT_LABELS = {"compute": "compute", "onchip": "on-chip (SRAM + registers)", "dram": "DRAM",
+                "leakage": "leakage"}
 
 
 def _png(fig: Figure) -> bytes:
