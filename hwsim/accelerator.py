@@ -32,6 +32,13 @@ class ArrayConfig:
     stationary). ``lanes`` is the number of binary lanes one XNOR PE reduces per cycle (ignored by
     the other PE kinds). ``vector_lanes`` is the width of the vector unit that runs pooling,
     element-wise, activation and normalization layers (0 means ``cols``).
+
+    ``aux_rows`` x ``aux_cols`` is the geometry of each auxiliary array: the array of another PE
+    kind that runs the layers a converted network keeps at full precision (the stem and the
+    classifier of an AdderNet, BNN or DeepShift network), with the main array's dataflow. 0 takes
+    the default, ``rows`` x ``ceil(cols / 4)``: a quarter of the main array's PEs, sized for
+    those few layers rather than a copy of the main array (an assumption: the seed papers run
+    them on the host or a small MAC unit and give no size).
     """
 
     rows: int = 16
@@ -39,6 +46,8 @@ class ArrayConfig:
     dataflow: str = "os"
     lanes: int = 64
     vector_lanes: int = 0
+    aux_rows: int = 0
+    aux_cols: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,7 @@ class Accelerator:
     the shift datapath (weights ``s * 2**-p``, p in [0, P]). ``tech`` is the name of a
     table shipped in ``cost_models/data`` or a path to a user's YAML table. Layers whose datapath
     differs from ``pe`` (an AdderNet's full-precision first conv) run on an auxiliary array of the
-    kind they need with the same geometry; its area is reported separately.
+    kind they need (``array.aux_rows`` x ``array.aux_cols``); its area is reported separately.
     """
 
     pe: str = "mac"
@@ -124,6 +133,27 @@ class Accelerator:
     @property
     def num_pes(self) -> int:
         return self.array.rows * self.array.cols
+
+    @property
+    def aux_shape(self) -> tuple[int, int]:
+        """``(rows, cols)`` of each auxiliary array (see :class:`ArrayConfig`)."""
+        arr = self.array
+        return arr.aux_rows or arr.rows, arr.aux_cols or -(-arr.cols // 4)
+
+    def pes_of(self, pe: str | None) -> int:
+        """PEs of the array that runs datapath ``pe``: the main array, or an auxiliary one."""
+        if pe == self.pe:
+            return self.num_pes
+        rows, cols = self.aux_shape
+        return rows * cols
+
+    def array_for(self, pe: str | None) -> Accelerator:
+        """This accelerator as a layer of datapath ``pe`` sees it: itself, or with the auxiliary
+        array's geometry in place of the main array's when ``pe`` is another compute kind."""
+        if pe is None or pe == self.pe:
+            return self
+        rows, cols = self.aux_shape
+        return dataclasses.replace(self, array=dataclasses.replace(self.array, rows=rows, cols=cols))
 
     @property
     def vector_lanes(self) -> int:
@@ -176,6 +206,9 @@ def validate(acc: Accelerator) -> None:
     _positive("array.lanes", arr.lanes)
     if arr.vector_lanes != 0:
         _positive("array.vector_lanes", arr.vector_lanes)
+    for name in ("aux_rows", "aux_cols"):
+        if getattr(arr, name) != 0:
+            _positive(f"array.{name}", getattr(arr, name))
     if arr.dataflow not in DATAFLOWS:
         raise ConfigError(f"`array.dataflow` must be one of {', '.join(DATAFLOWS)}, not {arr.dataflow!r}")
     mem = acc.memory

@@ -15,9 +15,9 @@ Energy is split four ways, per layer and in total:
   of the logic blocks' and the SRAMs' area) times the layer's latency,
   ``P_nW * cycles / clock_mhz * 1e-3`` pJ (0 with ``power.leakage`` off).
 
-Area is the main PE array, an auxiliary array of each other datapath some layer needs (same
-geometry), the vector unit (one multiplier and one adder per lane at the operand width) and the
-three SRAM buffers. Latency assumes layers run one after another. A workload whose input has a
+Area is the main PE array, an auxiliary array of each other datapath some layer needs
+(``array.aux_rows`` x ``array.aux_cols``, on which those layers are also mapped), the vector
+unit (one multiplier and one adder per lane at the operand width) and the three SRAM buffers. Latency assumes layers run one after another. A workload whose input has a
 batch of N images (``input_shape[0]``) is costed as one run over the whole batch (each layer's
 GEMM is N times taller, so the schedule reads a weight tile once for all images where it fits);
 totals are per batch, and :meth:`Report.totals` adds the per-inference figures.
@@ -232,7 +232,7 @@ def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs, chip: _Chip) -> L
     if chip.idle_factor:
         for pe, per_pe_cycle in chip.register_pj_per_pe_cycle.items():
             busy = busy_pe_cycles if pe == layer.pe else 0.0
-            registers += chip.idle_factor * max(0.0, acc.num_pes * cycles - busy) * per_pe_cycle
+            registers += chip.idle_factor * max(0.0, acc.pes_of(pe) * cycles - busy) * per_pe_cycle
     sram = sum((mapping.sram_read_bits.get(o, 0) + mapping.sram_write_bits.get(o, 0))
                * costs.sram_pj_per_bit[o] for o in _OPERANDS)
     dram = (sum(mapping.dram_read_bits.values()) + sum(mapping.dram_write_bits.values())) * costs.dram_pj_per_bit
@@ -263,7 +263,7 @@ def _arrays(workload: Workload, costs: _Costs) -> dict[str, cm.DatapathCost]:
 def _area(arrays: dict[str, cm.DatapathCost], costs: _Costs) -> dict[str, float]:
     """Area per block in um^2: the ``arrays``, the vector unit and the SRAMs."""
     acc = costs.acc
-    area = {f"{pe} array" if pe == acc.pe else f"{pe} aux array": acc.num_pes * dp.area_um2
+    area = {f"{pe} array" if pe == acc.pe else f"{pe} aux array": acc.pes_of(pe) * dp.area_um2
             for pe, dp in arrays.items()}
     vector_bits = max(dp.bits for dp in arrays.values())
     area["vector unit"] = acc.vector_lanes * (cm.add_area_um2(costs.tech, vector_bits)
@@ -381,7 +381,7 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
     costs = _Costs(acc)
     mappings, unfit = [], []
     for layer in workload.layers:
-        mapping = map_layer(layer, acc, scalesim=timing == "scalesim")
+        mapping = map_layer(layer, acc.array_for(layer.pe), scalesim=timing == "scalesim")
         if geo is not None and layer.is_compute and layer.pe == acc.pe:
             try:
                 mapping = _rtl_timed(mapping, layer, geo)

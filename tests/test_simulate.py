@@ -161,3 +161,19 @@ def test_narrow_acc_bits_is_priced_and_named():
                                "they are costed at 8 bits, which would overflow: raise acc_bits or "
                                "set it to 0 (exact per layer)",)
     assert estimate(Workload("fc", (1, 4), (FC,)), SMALL).warnings == ()
+
+
+def test_aux_layers_run_on_the_small_aux_array():
+    """On an adder 2x2 accelerator the mac FC runs on the default auxiliary array, 2 x ceil(2/4)
+    = 2 x 1: N = 2 outputs are 2 column folds of 2*2 + 1 + 4 - 2 + 2 = 9 cycles (skew, K = 4,
+    pipeline, drain) = 18 compute cycles (10 on the 2x2 main array); its area is 2 mac PEs."""
+    adder = dataclasses.replace(SMALL, pe="adder")
+    report = estimate(Workload("fc", (1, 4), (FC,)), adder)
+    (row,) = report.layers
+    assert row.datapath == "mac (aux)" and row.compute_cycles == 18
+    mac_pe = cm.datapath_cost("mac", cm.load_technology(), bits=8, acc_bits=32).area_um2
+    assert report.area_um2["mac aux array"] == pytest.approx(2 * mac_pe)
+    big = dataclasses.replace(adder, array=dataclasses.replace(adder.array, aux_rows=2, aux_cols=2))
+    assert estimate(Workload("fc", (1, 4), (FC,)), big).layers[0].compute_cycles == 10
+    with pytest.raises(ConfigError, match=r"^`array.aux_cols` must be a positive integer, not -1$"):
+        dataclasses.replace(adder, array=dataclasses.replace(adder.array, aux_cols=-1))
