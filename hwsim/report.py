@@ -208,5 +208,6 @@ def print_report(report: Report, baseline: Report | None = None, console: Consol
         console.print(fpga_table(report, baseline))
     aux = sorted({r.datapath for r in report.layers if r.datapath.endswith("(aux)")})
     if aux:
+        rows, cols = report.accelerator.aux_shape
         console.print(f"note: layers on {', '.join(aux)} need a datapath other than {report.accelerator.pe}; "
-                      "they are costed on an auxiliary array of that kind with the same geometry")
+                      f"they run on a {rows}x{cols} auxiliary array of that kind (array.aux_rows, aux_cols)")
