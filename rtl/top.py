@@ -31,52 +31,45 @@ Buffer layouts (word addresses, written in stream order):
   row first), lane ``c`` its output channel ``t * cols + c``. Rows past ``M`` and lanes past
   ``Og`` carry don't-care values.
 
-Components (each with its own simulator test in ``tests/test_rtl_top_parts.py``), joined with
-``wiring.connect`` where the signatures match (streams, memory ports)::
+Components (each with its own simulator test in ``tests/test_rtl_top_parts.py`` or
+``tests/test_rtl_controller_fsm.py``), joined with ``wiring.connect`` where the signatures match
+(streams, memory ports)::
 
+    i_desc -> LayerController -> control inputs of the parts below          (rtl.controller)
     i_params/i_weights/i_acts -> Loader -> param/weight/act buffers      (rtl.buffers)
     act/weight buffers -> OperandFetch -> SystolicArray                   (rtl.im2col, rtl.array)
     SystolicArray -> ResultWriter <-> OutputStage; ResultWriter -> out buffer  (rtl.buffers, rtl.requant)
     out buffer -> StoreStream -> o_results                                (rtl.buffers)
 
-:class:`~rtl.im2col.LayerGeometry` registers the descriptor's derived sizes and
+:class:`~rtl.controller.LayerController` holds the descriptor, the FSM of the phases above, the
+loop nest (group, output tile, ky, kx, channel word) that PARAMS, WEIGHTS and RUN step, and the
+sticky error flag. :class:`~rtl.im2col.LayerGeometry` registers the descriptor's derived sizes and
 :class:`~rtl.im2col.PixelWalker` loads each row tile's input coordinates for the fetch (im2col on
 the fly, see :mod:`rtl.im2col`; positions outside the input read as 0, xnor: bit 0, i.e. -1,
-counted in K, as :mod:`models.intref` defines padding). The controller, :meth:`elaborate` itself,
-holds the descriptor, the FSM of the phases above and the loop nest (group, output tile, ky, kx,
-channel word) that PARAMS, WEIGHTS and RUN step, and keeps the sticky error flag.
+counted in K, as :mod:`models.intref` defines padding). :meth:`LayerAccelerator.elaborate` only
+instantiates and connects.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from contract import GEOMETRY_BITS
 from hwsim.accelerator import Accelerator
 from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl.array import SystolicArray
-from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream, out_word, param_word
+from rtl.buffers import Loader, ResultWriter, StoreStream, out_word, param_word
+from rtl.controller import LayerController
 from rtl.im2col import (LayerGeometry, OperandFetch, PixelWalker, descriptor_layout, pe_spec,
                          weight_word)
 from rtl.pe import PE_CLASSES, check_int
 from rtl.requant import OutputStage, out_shape, param_layout
 
 __all__ = ["LayerAccelerator", "descriptor_layout", "pe_spec"]
-
-
-def _advance(m: Module, levels: list[tuple[Signal, Any, int]]) -> None:
-    """Step a nest of counters, innermost first: each ``(counter, is_last, step)`` adds ``step``,
-    or wraps to 0 when ``is_last`` and carries into the next level."""
-    (counter, last, step), *outer = levels
-    m.d.sync += counter.eq(Mux(last, 0, counter + step))
-    if outer:
-        with m.If(last):
-            _advance(m, outer)
 
 
 class LayerAccelerator(wiring.Component):
@@ -158,7 +151,8 @@ class LayerAccelerator(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        geo, rows, cols, lanes = self.geo, self.rows, self.cols, self.lanes
+        geo, rows, cols = self.geo, self.rows, self.cols
+        m.submodules.control = ctrl = LayerController(geo)
         m.submodules.array = arr = SystolicArray(rows=rows, cols=cols, pe=self.pe)
         m.submodules.geometry = geometry = LayerGeometry(geo)
         m.submodules.loader = loader = Loader(geo)
@@ -190,98 +184,23 @@ class LayerAccelerator(wiring.Component):
         wiring.connect(m, store.out_rd, mems["out"].read_port())
         wiring.connect(m, store.o_results, wiring.flipped(self.o_results))
 
-        d = Signal(self.descriptor)
-        error = Signal()
-        out_total = Signal.like(writer.o_written)  # rows the issued folds will write
-        m.d.comb += [self.o_error.eq(error), geometry.i_desc.eq(d),
-                     walker.i_desc.eq(d), walker.i_geo.eq(geometry.o_geo),
-                     fetch.i_desc.eq(d), fetch.i_geo.eq(geometry.o_geo), fetch.i_rows.eq(walker.o_rows),
-                     writer.i_desc.eq(d), out_stage.i_params.eq(writer.o_params),
-                     out_stage.i_relu.eq(d.relu), out_stage.i_binary.eq(d.binary_out),
-                     out_stage.i_positions.eq(geometry.o_geo.positions),
-                     store.i_words.eq(out_total)]
-        with m.If(loader.o_overrun | writer.o_overrun):
-            m.d.sync += error.eq(1)
-
-        # Loop nest shared by PARAMS, WEIGHTS and RUN: group, output tile, then ky, kx, channel word.
-        g = Signal(self.dim_bits)
-        c0 = Signal(self.dim_bits + 1)  # first output channel of the tile
-        ky, kx = Signal(GEOMETRY_BITS), Signal(GEOMETRY_BITS)
-        ch = Signal(self.dim_bits + 1)  # first input channel of the word
-        last_c = ch + lanes >= d.in_ch
-        last_kx = kx == d.kernel_w - 1
-        last_ky = ky == d.kernel_h - 1
-        k_wrap = last_c & last_kx & last_ky
-        last_ct = c0 + cols >= d.out_ch
-        last_g = g == d.groups - 1
-        tile_wrap = last_ct & last_g
-        load_ix, load_iy = Signal(self.dim_bits), Signal(self.dim_bits)  # ACTS: input pixel
-        k_step, t_step = Signal(), Signal()
-        with m.If(k_step):
-            _advance(m, [(ch, last_c, lanes), (kx, last_kx, 1), (ky, last_ky, 1)])
-        with m.If(t_step):
-            _advance(m, [(c0, last_ct, cols), (g, last_g, 1)])
-        pos = fetch.i_pos
-        m.d.comb += [pos.ky.eq(ky), pos.kx.eq(kx), pos.line_end.eq(last_c & last_kx),
-                     pos.fold_end.eq(k_wrap), pos.last_tile.eq(last_ct), pos.last_group.eq(last_g)]
-
-        with m.FSM():
-            with m.State("DESC"):
-                m.d.comb += self.i_desc.ready.eq(1)
-                with m.If(self.i_desc.valid):
-                    m.d.comb += [loader.i_restart.eq(1), writer.i_clear.eq(1)]
-                    m.d.sync += [d.eq(self.i_desc.payload), error.eq(0), out_total.eq(0),
-                                 g.eq(0), c0.eq(0), ky.eq(0), kx.eq(0), ch.eq(0),
-                                 load_ix.eq(0), load_iy.eq(0)]
-                    m.next = "PARAMS"
-            with m.State("PARAMS"):
-                m.d.comb += loader.i_target.eq(LoadTarget.PARAMS)
-                with m.If(loader.o_fire):
-                    m.d.comb += t_step.eq(1)
-                    with m.If(tile_wrap):
-                        m.d.comb += loader.i_restart.eq(1)
-                        m.next = "WEIGHTS"
-            with m.State("WEIGHTS"):
-                m.d.comb += loader.i_target.eq(LoadTarget.WEIGHTS)
-                with m.If(loader.o_fire):
-                    m.d.comb += [k_step.eq(1), t_step.eq(k_wrap)]
-                    with m.If(k_wrap & tile_wrap):
-                        m.d.comb += loader.i_restart.eq(1)
-                        m.next = "ACTS"
-            with m.State("ACTS"):
-                # Loop nest (group, iy, ix, channel word): its end needs no derived size, only
-                # the descriptor.
-                m.d.comb += loader.i_target.eq(LoadTarget.ACTS)
-                last_ix, last_iy = load_ix == d.in_w - 1, load_iy == d.in_h - 1
-                with m.If(loader.o_fire):
-                    _advance(m, [(ch, last_c, lanes), (load_ix, last_ix, 1), (load_iy, last_iy, 1),
-                                 (g, last_g, 1)])
-                    with m.If(last_c & last_ix & last_iy & last_g):
-                        m.d.comb += [walker.i_start.eq(1), fetch.i_start.eq(1)]
-                        with m.If(geometry.o_geo.too_long):
-                            m.d.sync += error.eq(1)
-                        m.next = "WALK"
-            with m.State("WALK"):
-                m.d.comb += walker.i_step.eq(1)
-                with m.If(walker.o_last):
-                    m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += fetch.i_run.eq(1)
-                with m.If(fetch.o_issue):
-                    m.d.comb += [k_step.eq(1), t_step.eq(k_wrap)]
-                    with m.If(k_wrap):
-                        m.d.sync += out_total.eq(out_total + rows)
-                    with m.If(k_wrap & tile_wrap):
-                        with m.If(walker.o_more):
-                            m.next = "WALK"
-                        with m.Else():
-                            m.next = "FLUSH"
-            with m.State("FLUSH"):
-                with m.If(writer.o_written == out_total):
-                    m.d.comb += store.i_start.eq(1)
-                    m.next = "STORE"
-            with m.State("STORE"):
-                m.d.comb += store.i_run.eq(1)
-                with m.If(store.o_done):
-                    m.next = "DESC"
+        wiring.connect(m, wiring.flipped(self.i_desc), ctrl.i_desc)
+        d, sizes = ctrl.o_desc, geometry.o_geo
+        m.d.comb += [
+            self.o_error.eq(ctrl.o_error), geometry.i_desc.eq(d), ctrl.i_too_long.eq(sizes.too_long),
+            loader.i_target.eq(ctrl.o_load_target), loader.i_restart.eq(ctrl.o_load_restart),
+            ctrl.i_load_fire.eq(loader.o_fire), ctrl.i_load_overrun.eq(loader.o_overrun),
+            walker.i_desc.eq(d), walker.i_geo.eq(sizes), walker.i_start.eq(ctrl.o_walk_start),
+            walker.i_step.eq(ctrl.o_walk_step), ctrl.i_walk_last.eq(walker.o_last),
+            ctrl.i_walk_more.eq(walker.o_more),
+            fetch.i_desc.eq(d), fetch.i_geo.eq(sizes), fetch.i_rows.eq(walker.o_rows),
+            fetch.i_start.eq(ctrl.o_walk_start), fetch.i_run.eq(ctrl.o_fetch_run),
+            fetch.i_pos.eq(ctrl.o_pos), ctrl.i_fetch_issue.eq(fetch.o_issue),
+            writer.i_desc.eq(d), writer.i_clear.eq(ctrl.o_write_clear),
+            ctrl.i_written.eq(writer.o_written), ctrl.i_write_overrun.eq(writer.o_overrun),
+            out_stage.i_params.eq(writer.o_params), out_stage.i_relu.eq(d.relu),
+            out_stage.i_binary.eq(d.binary_out), out_stage.i_positions.eq(sizes.positions),
+            store.i_words.eq(ctrl.o_store_words), store.i_start.eq(ctrl.o_store_start),
+            store.i_run.eq(ctrl.o_store_run), ctrl.i_store_done.eq(store.o_done),
+        ]
         return m
