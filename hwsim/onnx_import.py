@@ -37,7 +37,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import contract
 from hwsim.errors import HwsimError
@@ -63,6 +63,13 @@ SUPPORTED_OPS = frozenset((*FREE_OPS, *_QUANT_OPS, *_GEMM_OPS, *_ELTWISE_OPS, *_
 _FUNCTIONAL = {"Conv": "conv2d", "Gemm": "matmul", "MatMul": "matmul"}
 
 Shape = tuple[int, ...]
+
+
+class _Fused(NamedTuple):
+    """A MatMul layer (by its output tensor) with the bias of the Add that reads it."""
+
+    name: str
+    layer: Layer
 
 
 def _chw(shape: Shape) -> tuple[int, int, int]:
@@ -107,7 +114,6 @@ class OnnxGraph:
                              f"{len(data)} ({', '.join(i.name for i in data) or 'none'})")
         self.input_name = data[0].name
         self.input_shape = _fix_input(self.path, data[0], input_shape)
-        self.shapes = _infer(self.path, model, self.input_name, self.input_shape)
         self.values = _constants(model)
         self.layers: list[Layer] = []
         self.fixed: dict[str, tuple[int | None, int | None]] = {}  # quantized widths by layer
@@ -115,60 +121,69 @@ class OnnxGraph:
         self.relu_readers: dict[str, list[str | None]] = {}  # Relu layer -> readers' layers
         self.quant: dict[str, tuple[str, int]] = {}  # quantizer output -> (kind, bits)
         self.producer: dict[str, Any] = {}
-        self._walk(graph)
+        self.static = {t.name for t in graph.initializer} | set(self.values)
+        costed = self._classify(graph)
+        self.shapes = _infer(self.path, model, self.input_name, self.input_shape)
+        self._build(graph, costed)
 
     # --- the walk over the nodes -----------------------------------------------------------
-    def _walk(self, graph: Any) -> None:
-        static = {t.name for t in graph.initializer} | set(self.values)
-        producer = self.producer
+    def _classify(self, graph: Any) -> list[Any]:
+        """The nodes that cost something; quantizers, constants and free nodes are noted on the
+        way. Unsupported ops are refused here, before shape inference stumbles on them."""
+        costed, unsupported = [], {}
+        for node in graph.node:
+            for out in node.output:
+                self.producer[out] = node
+            inputs = [i for i in node.input if i]
+            op = node.op_type
+            if op in _QUANT_OPS:
+                self.quant[node.output[0]] = self._quant_info(node)
+                if all(i in self.static for i in inputs):
+                    self.static.update(node.output)
+            elif op in ("Constant", "Shape", "Size") or all(i in self.static for i in inputs):
+                self.static.update(node.output)
+            elif op not in SUPPORTED_OPS:
+                unsupported.setdefault(op if not node.domain else f"{node.domain}.{op}", _label(node))
+            elif op not in FREE_OPS:
+                costed.append(node)
+        if unsupported:
+            items = ", ".join(f"{op} (node {label!r})" for op, label in unsupported.items())
+            extra = ("; hwsim has no transposed-convolution mapping yet (export it as Resize + Conv)"
+                     if "ConvTranspose" in unsupported else "")
+            raise HwsimError(f"{self.path}: hwsim cannot cost ONNX op {items}{extra}; replace "
+                             f"{'it' if len(unsupported) == 1 else 'them'} before export "
+                             f"(supported: {', '.join(sorted(SUPPORTED_OPS))})")
+        return costed
+
+    def _build(self, graph: Any, costed: list[Any]) -> None:
+        """One layer per costed node (a MatMul's bias Add joins its MatMul)."""
         readers: dict[str, list[Any]] = {}
         for node in graph.node:
             for name in node.input:
                 readers.setdefault(name, []).append(node)
         layer_of: dict[str, int] = {}  # output tensor -> index of the layer that makes it
         node_layer: dict[int, str] = {}  # id(node) -> its layer's name
-        unsupported: dict[str, str] = {}
         names: Counter[str] = Counter()
-        for node in graph.node:
-            for out in node.output:
-                producer[out] = node
+        for node in costed:
             inputs = [i for i in node.input if i]
-            op = node.op_type
-            if op in _QUANT_OPS:
-                self.quant[node.output[0]] = self._quant_info(node)
-                if all(i in static for i in inputs):
-                    static.update(node.output)
-                continue
-            if op in ("Constant", "Shape", "Size") or all(i in static for i in inputs):
-                static.update(node.output)
-                continue
-            if op in FREE_OPS:
-                continue
-            if op not in SUPPORTED_OPS:
-                unsupported.setdefault(f"{op}" if not node.domain else f"{node.domain}.{op}", _label(node))
-                continue
             label = _label(node)
             names[label] += 1
             name = label if names[label] == 1 else f"{label}#{names[label]}"
-            layer = self._bias_of_matmul(node, inputs, static, layer_of, readers)
-            if layer is not None:
-                self.layers[layer_of[inputs[0]]] = layer[1]
-                layer_of[node.output[0]] = layer_of[layer[0]]
-                node_layer[id(node)] = layer[1].name
+            fused = self._bias_of_matmul(node, inputs, layer_of, readers)
+            if fused is not None:
+                index = layer_of[fused.name]
+                self.layers[index] = fused.layer
+                layer_of[node.output[0]] = index
+                node_layer[id(node)] = fused.layer.name
                 continue
-            self.layers.append(self._layer(name, node, inputs, static))
+            self.layers.append(self._layer(name, node, inputs))
             layer_of[node.output[0]] = len(self.layers) - 1
             node_layer[id(node)] = name
-        if unsupported:
-            items = ", ".join(f"{op} (node {label!r})" for op, label in unsupported.items())
-            raise HwsimError(f"{self.path}: hwsim cannot cost ONNX op {items}; replace "
-                             f"{'it' if len(unsupported) == 1 else 'them'} before export "
-                             f"(supported: {', '.join(sorted(SUPPORTED_OPS))})")
         if not any(layer.is_compute for layer in self.layers):
             raise HwsimError(f"{self.path}: the graph has no Conv, Gemm or MatMul to map")
         outputs = {o.name for o in graph.output}
-        for node in graph.node:
-            if node.op_type == "Relu" and id(node) in node_layer:
+        for node in costed:
+            if node.op_type == "Relu":
                 out = node.output[0]
                 self.relu_readers[node_layer[id(node)]] = (
                     [node_layer.get(id(r)) if r.op_type in _GEMM_OPS else None for r in readers.get(out, [])]
@@ -202,12 +217,12 @@ class OnnxGraph:
                              "shapes or give --input-shape")
         return self.shapes[name]
 
-    def _layer(self, name: str, node: Any, inputs: list[str], static: set[str]) -> Layer:
+    def _layer(self, name: str, node: Any, inputs: list[str]) -> Layer:
         op = node.op_type
         xs = self.shape(inputs[0], node)
         ys = self.shape(node.output[0], node)
         if op in _GEMM_OPS:
-            return self._gemm(name, node, inputs, static, xs, ys)
+            return self._gemm(name, node, inputs, xs, ys)
         cin, h, w = _chw(xs)
         cout, oh, ow = _chw(ys)
         common = dict(name=name, batch=xs[0] if xs else 1, detail=op.lower())
@@ -218,7 +233,7 @@ class OnnxGraph:
         if op == "BatchNormalization":
             params = sum(math.prod(self.shape(i, node)) for i in inputs[1:3])
         elif op == "PRelu":
-            params = math.prod(self.shape(inputs[1], node)) if inputs[1] in static else 0
+            params = math.prod(self.shape(inputs[1], node)) if inputs[1] in self.static else 0
         kernel = (1, 1)
         if op in _POOL_OPS:
             kernel = (max(1, h // max(oh, 1)), max(1, w // max(ow, 1)))
@@ -232,12 +247,11 @@ class OnnxGraph:
         return Layer(op=kind, in_ch=cin, in_h=h, in_w=w, out_ch=cout, out_h=oh, out_w=ow,
                      kernel=kernel, params=params, **common)
 
-    def _gemm(self, name: str, node: Any, inputs: list[str], static: set[str], xs: Shape,
-              ys: Shape) -> Layer:
+    def _gemm(self, name: str, node: Any, inputs: list[str], xs: Shape, ys: Shape) -> Layer:
         op = node.op_type
         weight = inputs[1]
         ws = self.shape(weight, node)
-        has_weights = weight in static
+        has_weights = weight in self.static
         bias = len(inputs) > 2 and op != "MatMul"
         bias_elems = math.prod(self.shape(inputs[2], node)) if bias else 0
         detail = op if has_weights else _FUNCTIONAL[op]
@@ -247,6 +261,10 @@ class OnnxGraph:
                 raise HwsimError(f"{self.path}: Conv node {_label(node)!r} is {len(xs) - 2}-D; hwsim "
                                  "maps 1-D and 2-D convolutions")
             attrs = _attrs(node)
+            groups = int(attrs.get("group", 1))
+            if ws[1] * groups != xs[1]:
+                raise HwsimError(f"{self.path}: Conv node {_label(node)!r} has weights for {ws[1]} x "
+                                 f"{groups} input channels, its input has {xs[1]}")
             kernel = _pair(ws[2:], 1)
             dilation = _pair(attrs.get("dilations", [1, 1]), 1)
             stride = _pair(attrs.get("strides", [1, 1]), 1)
@@ -257,7 +275,7 @@ class OnnxGraph:
             layer = Layer(name=name, op="conv", in_ch=cin, in_h=h, in_w=w, out_ch=cout, out_h=oh,
                           out_w=ow, kernel=kernel, stride=stride,
                           padding=_pads(attrs, xs[2:], ws[2:], stride, dilation),
-                          groups=int(attrs.get("group", 1)), batch=xs[0], pe=pe, bias=bias, detail=detail)
+                          groups=groups, batch=xs[0], pe=pe, bias=bias, detail=detail)
         else:
             attrs = _attrs(node)
             if op == "Gemm":
@@ -286,20 +304,20 @@ class OnnxGraph:
             return "mac", (None, None)
         return "mac", (qx[1] if qx else None, qw[1] if qw else None)
 
-    def _bias_of_matmul(self, node: Any, inputs: list[str], static: set[str], layer_of: dict[str, int],
-                        readers: dict[str, list[Any]]) -> tuple[str, Layer] | None:
+    def _bias_of_matmul(self, node: Any, inputs: list[str], layer_of: dict[str, int],
+                        readers: dict[str, list[Any]]) -> _Fused | None:
         """``MatMul`` (constant weight) + ``Add`` of an ``N``-element constant, as one biased layer."""
         if node.op_type != "Add" or len(inputs) != 2:
             return None
         for x, b in (inputs, inputs[::-1]):
             made = self.producer.get(x)
-            if (made is None or made.op_type != "MatMul" or x not in layer_of or b not in static
+            if (made is None or made.op_type != "MatMul" or x not in layer_of or b not in self.static
                     or len(readers.get(x, [])) != 1):
                 continue
             layer = self.layers[layer_of[x]]
             bs = self.shape(b, node)
             if layer.detail == "MatMul" and math.prod(bs) == layer.out_ch and (not bs or bs[-1] == layer.out_ch):
-                return x, dataclasses.replace(layer, bias=True, params=layer.params + layer.out_ch)
+                return _Fused(x, dataclasses.replace(layer, bias=True, params=layer.params + layer.out_ch))
         return None
 
     # --- workloads ---------------------------------------------------------------------------
