@@ -56,6 +56,7 @@ _ELTWISE_OPS = {"Add": "add", "Sub": "add", "Mul": "mul", "Div": "mul"}
 _ACT_OPS = frozenset("Relu Clip Sigmoid HardSigmoid HardSwish Tanh LeakyRelu PRelu Softmax Elu Gelu Sign".split())
 _POOL_OPS = {"MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "avgpool",
              "GlobalMaxPool": "maxpool", "ReduceMean": "avgpool"}
+_KEEPS_QUANT = FREE_OPS | {"MaxPool", "GlobalMaxPool"}
 #: Every op type the importer costs or passes as free.
 SUPPORTED_OPS = frozenset((*FREE_OPS, *_QUANT_OPS, *_GEMM_OPS, *_ELTWISE_OPS, *_ACT_OPS, *_POOL_OPS,
                            "BatchNormalization", "Constant", "Shape", "Size"))
@@ -202,10 +203,11 @@ class OnnxGraph:
         return "int", int(bits)
 
     def _quant_of(self, name: str) -> tuple[str, int] | None:
-        """The quantizer a tensor comes from, through data movement."""
+        """The quantizer a tensor comes from, through data movement and max pooling (which keep
+        quantized values quantized)."""
         while name not in self.quant:
             node = self.producer.get(name)
-            if node is None or node.op_type not in FREE_OPS or not node.input:
+            if node is None or node.op_type not in _KEEPS_QUANT or not node.input:
                 return None
             name = node.input[0]
         return self.quant[name]
@@ -249,13 +251,15 @@ class OnnxGraph:
 
     def _gemm(self, name: str, node: Any, inputs: list[str], xs: Shape, ys: Shape) -> Layer:
         op = node.op_type
-        weight = inputs[1]
+        x, weight = inputs[:2]
+        if op == "MatMul" and x in self.static and weight not in self.static:  # W @ x
+            x, weight = weight, x
         ws = self.shape(weight, node)
         has_weights = weight in self.static
         bias = len(inputs) > 2 and op != "MatMul"
         bias_elems = math.prod(self.shape(inputs[2], node)) if bias else 0
         detail = op if has_weights else _FUNCTIONAL[op]
-        pe, widths = self._kind(name, inputs[0], weight)
+        pe, widths = self._kind(name, x, weight)
         if op == "Conv":
             if len(xs) not in (3, 4):
                 raise HwsimError(f"{self.path}: Conv node {_label(node)!r} is {len(xs) - 2}-D; hwsim "
@@ -282,8 +286,8 @@ class OnnxGraph:
                 k = xs[0] if attrs.get("transA", 0) else xs[-1]
             else:
                 k = xs[-1]
-            n = ys[-1] if len(ws) > 1 else 1
-            rows = math.prod(ys[:-1]) if len(ws) > 1 else math.prod(ys)
+            n = ys[-1] if len(self.shape(inputs[1], node)) > 1 else 1  # a 1-D right side: one column
+            rows = math.prod(ys) // n
             layer = Layer(name=name, op="linear", in_ch=k, in_h=1, in_w=1, out_ch=n, out_h=1, out_w=1,
                           batch=rows, pe=pe, bias=bias, detail=detail)
         if widths != (None, None):

@@ -107,6 +107,18 @@ def test_attention_matmuls_and_fused_bias(tmp_path: Path) -> None:
         "q": "adder", "scores": "mac", "av": "mac", "batched": "adder"}
 
 
+def test_weight_on_the_left_and_vector_right_side(tmp_path: Path) -> None:
+    """W (4x6) @ x (1, 6, 5): 4 rows of 6 per output column; x (1, 5, 6) @ v (6,): 5 dot products."""
+    left = _save(tmp_path, [helper.make_node("MatMul", ["w", "x"], ["y"], name="wx")],
+                 [_init("w", 4, 6)], [1, 6, 5], [1, 4, 5], "left")
+    layer, = read_onnx(left).layers
+    assert (layer.macs, layer.params, layer.detail) == (4 * 6 * 5, 24, "MatMul")
+    vec = _save(tmp_path, [helper.make_node("MatMul", ["x", "v"], ["y"], name="xv")],
+                [_init("v", 6)], [1, 5, 6], [1, 5], "vec")
+    layer, = read_onnx(vec).layers
+    assert (layer.batch, layer.out_ch, layer.macs, layer.params) == (5, 1, 30, 6)
+
+
 class _Attention(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -278,3 +290,16 @@ def test_cli(tmp_path: Path, cli) -> None:
         assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     code, _, _ = cli("estimate", str(tmp_path / "cnn.onnx"), "--input-shape", "1,3,8,8")
     assert code == 0
+
+
+def test_half_binary_layer_is_named_and_bit_width_must_be_constant(tmp_path: Path) -> None:
+    nodes = [helper.make_node("BipolarQuant", ["w", "one"], ["wq"], name="bw", domain=QONNX),
+             helper.make_node("MatMul", ["x", "wq"], ["y"], name="half")]
+    w = read_onnx(_save(tmp_path, nodes, [_init("w", 6, 3), _init("one", value=1.0)], [1, 6], [1, 3], "half"))
+    assert w.layers[0].pe == "mac" and w.warnings == (
+        "layer 'half': only its weight passes through BipolarQuant; costed as mac at the network's width",)
+    nodes = [helper.make_node("Relu", ["x"], ["bits"], name="r"),
+             helper.make_node("Quant", ["x", "one", "one", "bits"], ["xq"], name="qx", domain=QONNX),
+             helper.make_node("MatMul", ["xq", "w"], ["y"], name="mm")]
+    with pytest.raises(HwsimError, match="Quant node 'qx' needs a constant bit width"):
+        read_onnx(_save(tmp_path, nodes, [_init("w", 6, 3), _init("one", value=1.0)], [1, 6], [1, 3], "q"))
