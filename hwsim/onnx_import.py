@@ -56,6 +56,8 @@ _ELTWISE_OPS = {"Add": "add", "Sub": "add", "Mul": "mul", "Div": "mul"}
 _ACT_OPS = frozenset("Relu Clip Sigmoid HardSigmoid HardSwish Tanh LeakyRelu PRelu Softmax Elu Gelu Sign".split())
 _POOL_OPS = {"MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "avgpool",
              "GlobalMaxPool": "maxpool", "ReduceMean": "avgpool"}
+#: Largest constant input (elements) evaluated while reading: shape arithmetic, not weights.
+_FOLD_ELEMENTS = 4096
 _KEEPS_QUANT = FREE_OPS | {"MaxPool", "GlobalMaxPool"}
 #: Every op type the importer costs or passes as free.
 SUPPORTED_OPS = frozenset((*FREE_OPS, *_QUANT_OPS, *_GEMM_OPS, *_ELTWISE_OPS, *_ACT_OPS, *_POOL_OPS,
@@ -124,7 +126,7 @@ class OnnxGraph:
         self.producer: dict[str, Any] = {}
         self.static = {t.name for t in graph.initializer} | set(self.values)
         costed = self._classify(graph)
-        self.shapes = _infer(self.path, model, self.input_name, self.input_shape)
+        self.shapes = _infer(self.path, model, self.input_name, self.input_shape, self.values)
         self._build(graph, costed)
 
     # --- the walk over the nodes -----------------------------------------------------------
@@ -408,9 +410,12 @@ def _fix_input(path: Path, value: Any, given: Shape | None) -> Shape:
     return tuple(own)
 
 
-def _infer(path: Path, model: Any, input_name: str, input_shape: Shape) -> dict[str, Shape]:
-    """Static shapes of every tensor, QONNX quantizers read as shape-preserving."""
+def _infer(path: Path, model: Any, input_name: str, input_shape: Shape,
+           values: dict[str, Any]) -> dict[str, Shape]:
+    """Static shapes of every tensor: constant ``values`` as initializers, QONNX quantizers read
+    as shape-preserving."""
     import onnx
+    from onnx import numpy_helper
 
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
@@ -420,6 +425,11 @@ def _infer(path: Path, model: Any, input_name: str, input_shape: Shape) -> dict[
             del shape.dim[:]
             for d in input_shape:
                 shape.dim.add().dim_value = d
+    known = {t.name for t in graph.initializer}
+    folded = [n for n in graph.node if n.output and all(o in values for o in n.output)]
+    for node in folded:
+        graph.node.remove(node)
+        graph.initializer.extend(numpy_helper.from_array(values[o], o) for o in node.output if o not in known)
     for node in graph.node:  # unknown to onnx's inference: an element-wise Identity
         if node.op_type in _QUANT_OPS:
             node.op_type, node.domain = "Identity", ""
@@ -439,17 +449,27 @@ def _infer(path: Path, model: Any, input_name: str, input_shape: Shape) -> dict[
 
 
 def _constants(model: Any) -> dict[str, Any]:
-    """numpy values of initializers and ``Constant`` nodes, through ``Identity`` nodes."""
+    """numpy values of initializers, ``Constant`` nodes and the small constant subgraphs an
+    exporter leaves unfolded (the pads of ``F.pad``: ``ConstantOfShape``, ``Concat``, ``Transpose``
+    ...), which ONNX shape inference cannot see through; weights are not evaluated."""
     from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
 
     values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    opsets = {o.domain: o.version for o in model.opset_import}
     for node in model.graph.node:
+        inputs = [i for i in node.input if i]
         if node.op_type == "Constant":
             attr = next((a for a in node.attribute if a.name == "value"), None)
             if attr is not None:
                 values[node.output[0]] = numpy_helper.to_array(attr.t)
-        elif node.op_type == "Identity" and node.input and node.input[0] in values:
-            values[node.output[0]] = values[node.input[0]]
+        elif (node.domain in ("", "ai.onnx") and all(i in values for i in inputs)
+              and sum(values[i].size for i in inputs) <= _FOLD_ELEMENTS):
+            try:
+                outs = ReferenceEvaluator(node, opsets=opsets).run(None, {i: values[i] for i in inputs})
+            except Exception:  # an op the reference cannot run: left to shape inference as it is
+                continue
+            values.update(zip(node.output, outs))
     return values
 
 
