@@ -73,12 +73,16 @@ def _is_topology(model: str) -> bool:
     return model.lower().endswith(".csv")
 
 
+def _is_onnx(model: str) -> bool:
+    return model.lower().endswith(".onnx")
+
+
 def workloads(model: str, targets: Sequence[tuple[str, int]], *, convert_all: bool = False,
               input_shape: tuple[int, ...] | None = None, batch: int | None = None) -> list[Workload]:
     """The workload of network ``model`` on each ``(pe, bits)`` of ``targets``, in order.
 
-    ``model`` is a registry name, ``path/file.py:factory``, ``package.module:factory`` or a
-    SCALE-Sim topology ``.csv``. A network runs as built on its native kind and is converted
+    ``model`` is a registry name, ``path/file.py:factory``, ``package.module:factory``, a
+    SCALE-Sim topology ``.csv`` or an ONNX/QONNX ``.onnx`` file (:func:`hwsim.onnx_import.onnx_workloads`). A network runs as built on its native kind and is converted
     (:func:`models.convert.convert`; the first conv and the classifier stay mac unless
     ``convert_all``) to any other; layers off the array run at :func:`contract.layer_bits`.
     The network is traced once: other kinds are retargeted from that trace (:func:`hwsim.extract.retarget`),
@@ -94,6 +98,10 @@ def workloads(model: str, targets: Sequence[tuple[str, int]], *, convert_all: bo
         from hwsim.topology import read_topology
 
         return [read_topology(model, pe=pe, bits=contract.layer_bits(pe, bits)) for pe, bits in targets]
+    if _is_onnx(model):
+        from hwsim.onnx_import import onnx_workloads
+
+        return onnx_workloads(model, targets, convert_all=convert_all, input_shape=input_shape)
     from hwsim.extract import extract, retarget
     from models.convert import convert
     from models.registry import load_model
