@@ -115,6 +115,15 @@ def naive_pixels(d: dict[str, int], cw: int, rows: int) -> list[list[tuple[int, 
     return tiles
 
 
+async def start(ctx, dut, d: dict[str, int], max_steps: int) -> None:
+    """Present descriptor ``d`` and its naive geometry, and pulse ``i_start`` for one cycle."""
+    ctx.set(dut.i_desc, d)
+    ctx.set(dut.i_geo, naive_geometry(d, 1, max_steps))
+    ctx.set(dut.i_start, 1)
+    await ctx.tick()
+    ctx.set(dut.i_start, 0)
+
+
 @pytest.mark.parametrize("d", [desc((5, 5), (3, 3), 3, 2, kernel=3, stride=2, pad=1),
                                desc((4, 7), (2, 5), 2, 2, kernel=3)], ids=["s2-p1", "s1"])
 def test_pixel_walker(d: dict[str, int]) -> None:
@@ -125,11 +134,7 @@ def test_pixel_walker(d: dict[str, int]) -> None:
     want = naive_pixels(d, d["in_ch"], geo.rows)  # mac: one word per channel
 
     async def bench(ctx):
-        ctx.set(dut.i_desc, d)
-        ctx.set(dut.i_geo, naive_geometry(d, 1, geo.max_steps))
-        ctx.set(dut.i_start, 1)
-        await ctx.tick()
-        ctx.set(dut.i_start, 0)
+        await start(ctx, dut, d, geo.max_steps)
         idle = itertools.cycle([0, 1, 0, 0, 2])
         for t, tile in enumerate(want):
             for r in range(geo.rows):
@@ -176,11 +181,7 @@ def test_operand_fetch() -> None:
     dut = OperandFetch(geo)
 
     async def bench(ctx):
-        ctx.set(dut.i_desc, d)
-        ctx.set(dut.i_geo, naive_geometry(d, 1, geo.max_steps))
-        ctx.set(dut.i_start, 1)
-        await ctx.tick()
-        ctx.set(dut.i_start, 0)
+        await start(ctx, dut, d, geo.max_steps)
         got, issued = [], 0
         for ready in itertools.cycle([1, 1, 0, 1, 0, 0]):
             if len(got) == len(schedule):
