@@ -22,6 +22,8 @@ from contract import DEFAULT_MAX_SHIFT, PE_KINDS
 from hwsim.errors import ConfigError
 
 DATAFLOWS = ("os", "ws", "is")
+RESIDENCIES = ("resident", "layerwise")
+FUSIONS = ("output_stage", "none")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,26 @@ class MemoryConfig:
     sram_width_bits: int = 64
     dram_bandwidth_gbps: float = 12.8
     dram: str = "lpddr4"
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """How layers follow one another (:mod:`hwsim.schedule`).
+
+    ``residency``: ``resident`` keeps a tensor in on-chip activation storage until its last
+    reader has run, as far as it fits (the rest spills to DRAM); ``layerwise`` sends every
+    stored tensor to DRAM and back. ``fusion``: ``output_stage`` runs activation, batch norm,
+    residual add, element-wise multiply and pooling in the producer's output stage, overlapped
+    with it; ``none`` runs act/norm serially with an SRAM pass and everything else on its own.
+    ``activation_kib``: activation storage in KiB (0: ``memory.ifmap_sram_kib +
+    memory.ofmap_sram_kib``). ``weights_on_chip``: keep all weights in the weight SRAM, loaded
+    before inference (no weight DRAM traffic), when their total fits it.
+    """
+
+    residency: str = "resident"
+    fusion: str = "output_stage"
+    activation_kib: float = 0.0
+    weights_on_chip: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +146,7 @@ class Accelerator:
     tech: str = "horowitz45"
     array: ArrayConfig = field(default_factory=ArrayConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     rtl: RtlConfig = field(default_factory=RtlConfig)
     power: PowerConfig = field(default_factory=PowerConfig)
 
@@ -181,7 +204,8 @@ def _positive(name: str, value: Any, kind: type = int, *, zero: bool = False) ->
     if kind is int:
         ok = ok and float(value).is_integer()
     if not ok or value < 0 or (value == 0 and not zero):
-        noun = ("a non-negative integer" if zero else "a positive integer") if kind is int else "a positive number"
+        noun = (("a non-negative integer" if zero else "a positive integer") if kind is int
+                else "a non-negative number" if zero else "a positive number")
         raise ConfigError(f"`{name}` must be {noun}, not {value!r}")
 
 
@@ -217,6 +241,14 @@ def validate(acc: Accelerator) -> None:
     _positive("memory.sram_width_bits", mem.sram_width_bits)
     if not isinstance(mem.dram, str) or not mem.dram:
         raise ConfigError(f"`memory.dram` must be a DRAM table name or a YAML path, not {mem.dram!r}")
+    sch = acc.schedule
+    if sch.residency not in RESIDENCIES:
+        raise ConfigError(f"`schedule.residency` must be one of {', '.join(RESIDENCIES)}, not {sch.residency!r}")
+    if sch.fusion not in FUSIONS:
+        raise ConfigError(f"`schedule.fusion` must be one of {', '.join(FUSIONS)}, not {sch.fusion!r}")
+    _positive("schedule.activation_kib", sch.activation_kib, float, zero=True)
+    if not isinstance(sch.weights_on_chip, bool):
+        raise ConfigError(f"`schedule.weights_on_chip` must be true or false, not {sch.weights_on_chip!r}")
     _positive("rtl.max_steps", acc.rtl.max_steps, zero=True)
     _positive("rtl.bias_bits", acc.rtl.bias_bits)
     dim = acc.rtl.dim_bits
@@ -245,7 +277,8 @@ def with_pe(acc: Accelerator, pe: str) -> Accelerator:
     return dataclasses.replace(acc, pe=pe, bits=bits)
 
 
-_GROUPS = {"array": ArrayConfig, "memory": MemoryConfig, "rtl": RtlConfig, "power": PowerConfig}
+_GROUPS = {"array": ArrayConfig, "memory": MemoryConfig, "schedule": ScheduleConfig, "rtl": RtlConfig,
+           "power": PowerConfig}
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:

@@ -14,6 +14,12 @@ costed layers (element-wise work and pooling on batch-1 activations) takes milli
 movement (views, slices, concatenation, padding) costs nothing and is left out on purpose; any
 other tensor function is costed as generic vector work and named in ``Workload.warnings`` so
 nothing is dropped silently. No torch object survives into the Workload.
+
+Data-flow edges: every tensor the pass makes is tagged (by identity, through a weak reference)
+with the layers that produced its data; free functions pass their inputs' tags on (a
+concatenation carries both producers), and each recorded layer's :attr:`Layer.inputs` lists the
+tags of the tensors it reads (:data:`~hwsim.workload.NETWORK_INPUT` for the network's input).
+Parameters and tensors made from nothing carry no tag.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -31,7 +38,7 @@ from torch.overrides import TorchFunctionMode
 
 from contract import DEFAULT_MAX_SHIFT, ContractError, conv_out_size, layer_bits, operand_bits
 from hwsim.errors import HwsimError
-from hwsim.workload import Layer, Workload
+from hwsim.workload import NETWORK_INPUT, Layer, Workload
 from models.layers import PE_LAYERS, pe_kind_of
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)
@@ -47,6 +54,8 @@ FREE_FUNCTIONS = frozenset("""
     type dropout size dim numel get repeat_interleave zeros_like ones_like new_zeros new_ones
     new_empty empty_like setitem copy_ requires_grad_ roll repeat tile flip
 """.split())
+#: Free functions whose output holds none of their inputs' data (no data-flow edge).
+_CREATORS = frozenset("zeros_like ones_like new_zeros new_ones new_empty empty_like size dim numel".split())
 _ACT_FUNCTIONS = frozenset("""
     relu relu6 hardtanh hardsigmoid hardswish sigmoid tanh silu gelu leaky_relu clamp clip sign
     softmax elu
@@ -88,6 +97,30 @@ class _Recorder(TorchFunctionMode):
         self.inside_leaf = 0
         self.counter: dict[str, int] = {}
         self.costed: set[nn.Module] = set()
+        self.tags: dict[int, tuple[weakref.ref, tuple[str, ...]]] = {}  # id(tensor) -> producers
+
+    # --- data-flow tags -------------------------------------------------------------------------
+    def sources(self, values: Any) -> tuple[str, ...]:
+        """Producers of the tensors in ``values`` (nested tuples, lists, dicts), first use first."""
+        found: dict[str, None] = {}
+        stack = [values]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, torch.Tensor):
+                entry = self.tags.get(id(value))
+                if entry is not None and entry[0]() is value:
+                    found.update(dict.fromkeys(entry[1]))
+            elif isinstance(value, (tuple, list)):
+                stack.extend(reversed(value))
+            elif isinstance(value, dict):
+                stack.extend(reversed(list(value.values())))
+        return tuple(found)
+
+    def tag(self, values: Any, producers: tuple[str, ...]) -> None:
+        """Mark the tensors in ``values`` (a tensor or a tuple/list of them) as made by ``producers``."""
+        for value in values if isinstance(values, (tuple, list)) else (values,):
+            if isinstance(value, torch.Tensor):
+                self.tags[id(value)] = (weakref.ref(value), producers)
 
     # --- module hooks -------------------------------------------------------------------------
     def pre_hook(self, name: str, module: nn.Module) -> None:
@@ -100,12 +133,16 @@ class _Recorder(TorchFunctionMode):
         if module not in self.leaves:
             return
         self.inside_leaf -= 1
+        sources = self.sources(inputs)
         if isinstance(module, _FREE_MODULES):
+            self.tag(output, sources)
             return
         x = inputs[0]
         y = output[0] if isinstance(output, tuple) else output
         self.costed.add(module)
-        self.layers.append(self._module_layer(name or type(module).__name__, module, x.shape, y.shape))
+        layer = self._module_layer(name or type(module).__name__, module, x.shape, y.shape)
+        self.layers.append(dataclasses.replace(layer, inputs=sources))
+        self.tag(output, (layer.name,))
 
     def _module_layer(self, name: str, module: nn.Module, xs: torch.Size, ys: torch.Size) -> Layer:
         cin, h, w = _chw(xs)
@@ -148,14 +185,20 @@ class _Recorder(TorchFunctionMode):
     # --- tensor functions outside known modules -------------------------------------------------
     def __torch_function__(self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None):
         out = func(*args, **(kwargs or {}))
-        if self.inside_leaf == 0 and isinstance(out, torch.Tensor) and out.dim() > 0:
-            self._record_function(func, args, out)
-        return out
-
-    def _record_function(self, func: Callable, args: tuple, out: torch.Tensor) -> None:
+        if self.inside_leaf:
+            return out
         name = _base_name(func)
         if name in FREE_FUNCTIONS:
-            return
+            if name not in _CREATORS:  # in-place copies (setitem, copy_) tag their target
+                self.tag(out if out is not None else args[:1], self.sources((args, kwargs)))
+        elif isinstance(out, torch.Tensor) and out.dim() > 0:
+            layer = dataclasses.replace(self._record_function(func, name, args, out),
+                                        inputs=self.sources((args, kwargs)))
+            self.layers.append(layer)
+            self.tag(out, (layer.name,))
+        return out
+
+    def _record_function(self, func: Callable, name: str, args: tuple, out: torch.Tensor) -> Layer:
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
         xs = tensors[0].shape if tensors else out.shape
         parent = self.stack[-1] if self.stack else ""
@@ -178,8 +221,7 @@ class _Recorder(TorchFunctionMode):
         else:
             self.uncosted.setdefault(name, []).append(label)
             layer = self._vector(label, "vector", xs, out.shape, name)
-        self.layers.append(layer)
-
+        return layer
 
     def _functional_gemm(self, label: str, name: str, args: tuple, out: torch.Tensor) -> Layer:
         """``F.conv2d``/``F.linear``/``matmul`` called outside a module: a ``mac`` compute layer."""
@@ -326,12 +368,14 @@ def _run(net: nn.Module, input_shape: tuple[int, ...], recorder: _Recorder) -> N
         with torch.no_grad():
             device = _device(net)
             x = torch.zeros(input_shape, device=device)  # made outside the recorder: not a layer
+            recorder.tag(x, (NETWORK_INPUT,))
             try:
                 with _shape_only(recorder.leaves), recorder:
                     net(x)
             except (NotImplementedError, RuntimeError):
                 _reset(recorder)
                 x = torch.zeros(input_shape, device=device)  # the failed pass may have written to x
+                recorder.tag(x, (NETWORK_INPUT,))
                 with recorder:
                     net(x)
     except Exception as exc:  # a user's network failing on the given shape is bad input
@@ -355,6 +399,7 @@ def _reset(recorder: _Recorder) -> None:
     recorder.inside_leaf = 0
     recorder.counter.clear()
     recorder.costed.clear()
+    recorder.tags.clear()
 
 
 def retarget(workload: Workload, pe: str, bits: int, *, keep_first_last: bool = True) -> Workload:
@@ -376,7 +421,7 @@ def retarget(workload: Workload, pe: str, bits: int, *, keep_first_last: bool = 
     * functional conv/matmul layers stay ``mac`` (``convert`` changes modules only); shapes,
       MACs, parameters, names, order and warnings are unchanged.
 
-    Two differences are real and not reproduced, because a workload has no data-flow edges:
+    Two differences are real and not reproduced:
 
     * ``convert(net, "xnor")`` also replaces by Identity every ReLU module whose output only
       binary layers read, so its workload lacks those ``act`` layers; ``retarget`` to xnor keeps

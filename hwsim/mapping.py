@@ -70,6 +70,31 @@ _FUSED = ("act", "norm")
 _TWO_INPUTS = ("add", "mul")
 
 
+#: Where a layer runs: on its own (``own``), in its producer's output stage (``fused``), or as the
+#: naive mode's act/norm on the producer's output buffer (``serial``: one SRAM pass, no DRAM).
+STAGES = ("own", "fused", "serial")
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Where one layer's tensors live, as :func:`hwsim.schedule.plan` decides.
+
+    ``in_dram``: the fraction of the input bits it reads from storage that come from DRAM (the
+    rest is on chip); ``side_in_bits``: for a fused layer, the bits of its inputs other than the
+    stream (a residual's skip); ``out_dram_bits``: bits of stored output it writes to DRAM (None:
+    its whole output); ``out_sram_bits``: bits of stored output it writes once into on-chip
+    activation storage; ``weights_dram``: weights come from DRAM (False: held on chip).
+    ``Flow()`` is the per-layer round trip (act/norm: ``stage="serial"``).
+    """
+
+    in_dram: float = 1.0
+    side_in_bits: int = 0
+    out_dram_bits: int | None = None
+    out_sram_bits: int = 0
+    weights_dram: bool = True
+    stage: str = "own"
+
+
 @dataclass(frozen=True)
 class Mapping:
     """Cycles and memory traffic of one layer; bit counts are keyed ``ifmap``/``weight``/``ofmap``.
@@ -95,17 +120,21 @@ class Mapping:
         return self.compute_cycles + self.stall_cycles
 
 
-def map_layer(layer: Layer, acc: Accelerator, *, scalesim: bool = False) -> Mapping:
-    """Cycles and traffic of ``layer`` on ``acc``; raises :class:`HwsimError` if it cannot map.
+def map_layer(layer: Layer, acc: Accelerator, *, scalesim: bool = False, flow: Flow | None = None) -> Mapping:
+    """Cycles and traffic of ``layer`` on ``acc`` with its tensors where ``flow`` says (None: the
+    per-layer round trip); raises :class:`HwsimError` if it cannot map.
 
-    Results are memoised by layer shape and accelerator (networks repeat their blocks); every call
-    returns its own copies of the bit dictionaries.
+    Results are memoised by layer shape, accelerator and flow (networks repeat their blocks);
+    every call returns its own copies of the bit dictionaries.
     """
-    key = (tuple(v for f, v in vars(layer).items() if f != "name"), acc, scalesim)
+    if flow is None:
+        flow = Flow(stage="serial") if layer.op in _FUSED else Flow()
+    key = (tuple(v for f, v in vars(layer).items() if f not in ("name", "inputs")), acc, scalesim, flow)
     mapped = _CACHE.get(key)
     if mapped is None:
         try:
-            mapped = _GemmMapper(layer, acc).map(scalesim) if layer.is_compute else _map_vector(layer, acc)
+            mapped = (_GemmMapper(layer, acc, flow).map(scalesim) if layer.is_compute
+                      else _map_vector(layer, acc, flow))
         except HwsimError as exc:
             raise HwsimError(f"layer {layer.name!r}: {exc}") from None
         if len(_CACHE) >= _CACHE_SIZE:
@@ -168,7 +197,7 @@ class _Plan:
 class _GemmMapper:
     """The GEMM of one compute layer on one accelerator, and the costs of tiling it."""
 
-    def __init__(self, layer: Layer, acc: Accelerator) -> None:
+    def __init__(self, layer: Layer, acc: Accelerator, flow: Flow) -> None:
         if layer.groups <= 0 or layer.in_ch % layer.groups or layer.out_ch % layer.groups:
             raise HwsimError(f"groups={layer.groups} must divide in_ch={layer.in_ch} "
                              f"and out_ch={layer.out_ch}")
@@ -187,10 +216,13 @@ class _GemmMapper:
         self.psum_bits = acc.psum_bits(layer.pe, layer.act_bits, k)
         self.word_bits = {"ifmap": layer.act_bits * self.lanes, "weight": layer.weight_bits * self.lanes,
                           "ofmap": self.psum_bits}
-        # DRAM footprint of one group: the real tensors, not the im2col view.
-        self.dram = {"ifmap": layer.in_elems * layer.act_bits // groups,
-                     "weight": layer.weight_elems * layer.weight_bits // groups,
-                     "ofmap": layer.out_elems * layer.act_bits // groups}
+        # DRAM footprint of one group: the real tensors, not the im2col view, as far as they are
+        # not held on chip.
+        out = layer.out_elems * layer.act_bits if flow.out_dram_bits is None else flow.out_dram_bits
+        self.dram = {"ifmap": layer.in_elems * layer.act_bits * flow.in_dram / groups,
+                     "weight": layer.weight_elems * layer.weight_bits / groups if flow.weights_dram else 0,
+                     "ofmap": out / groups}
+        self.out_sram_bits = flow.out_sram_bits
         on_rows, on_cols, _ = LAYOUT[self.dataflow]
         self.side = {on_rows: self.rows, on_cols: self.cols}
         self.unit = {d: self.side.get(d, 1) for d in "mkn"}
@@ -363,7 +395,7 @@ class _GemmMapper:
         wb = self.word_bits
         psums = g * m * n * wb["ofmap"] * folds["k"]
         passes = self.dram_passes(plan)
-        dram_in = {op: g * self.dram[op] * passes[op] for op in ("ifmap", "weight")}
+        dram_in = {op: round(g * self.dram[op] * passes[op]) for op in ("ifmap", "weight")}
         return Mapping(
             compute_cycles=reported,
             stall_cycles=self.stall_cycles(plan),
@@ -372,14 +404,15 @@ class _GemmMapper:
             tile=(plan.size["m"], min(plan.size["k"] * self.lanes, self.layer.gemm[2]), plan.size["n"]),
             sram_read_bits=_bits(ifmap=g * m * k * wb["ifmap"] * folds["n"],
                                  weight=g * k * n * wb["weight"] * folds["m"], ofmap=psums),
-            sram_write_bits=_bits(**dram_in, ofmap=psums),
+            sram_write_bits=_bits(ifmap=dram_in["ifmap"] + self.out_sram_bits, weight=dram_in["weight"],
+                                  ofmap=psums),
             dram_read_bits=_bits(**dram_in),
-            dram_write_bits=_bits(ofmap=g * self.dram["ofmap"]),
+            dram_write_bits=_bits(ofmap=round(g * self.dram["ofmap"])),
         )
 
 
-def _map_vector(layer: Layer, acc: Accelerator) -> Mapping:
-    """Vector work: element ops on ``acc.vector_lanes`` lanes; act/norm fused, others via DRAM."""
+def _map_vector(layer: Layer, acc: Accelerator, flow: Flow) -> Mapping:
+    """Vector work: element ops on ``acc.vector_lanes`` lanes, its tensors where ``flow`` says."""
     if layer.op not in VECTOR_OPS:
         raise HwsimError(f"unknown op {layer.op!r}; "
                          f"expected one of conv, linear, {', '.join(VECTOR_OPS)}")
@@ -390,17 +423,25 @@ def _map_vector(layer: Layer, acc: Accelerator) -> Mapping:
     lanes = acc.vector_lanes
     compute = math.ceil(ops / lanes)
     out = layer.out_elems * layer.act_bits
-    if layer.op in _FUSED:
-        return Mapping(compute_cycles=compute, stall_cycles=0, folds=0, utilization=ops / (lanes * compute),
+    utilization = ops / (lanes * compute)
+    if flow.stage == "serial":
+        return Mapping(compute_cycles=compute, stall_cycles=0, folds=0, utilization=utilization,
                        tile=(0, 0, 0), sram_read_bits=_bits(ofmap=out), sram_write_bits=_bits(ofmap=out),
                        dram_read_bits=_bits(), dram_write_bits=_bits())
-    inputs = 2 if layer.op in _TWO_INPUTS else 1
-    dram_in = inputs * layer.in_elems * layer.act_bits
+    if flow.stage == "fused":  # the stream is free; side inputs come from storage
+        side, out, out_buffer = flow.side_in_bits, 0, 0
+        reads = side
+    else:
+        side = (2 if layer.op in _TWO_INPUTS else 1) * layer.in_elems * layer.act_bits
+        reads = side // layer.in_elems * ops if layer.in_elems else 0
+        out_buffer = out
+        out = out if flow.out_dram_bits is None else flow.out_dram_bits
+    dram_in = round(side * flow.in_dram)
     dram_cycles = math.ceil((dram_in + out) / (acc.dram_bytes_per_cycle * 8) - 1e-9)
     return Mapping(
         compute_cycles=compute, stall_cycles=max(0, dram_cycles - compute), folds=0,
-        utilization=ops / (lanes * compute), tile=(0, 0, 0),
-        sram_read_bits=_bits(ifmap=inputs * ops * layer.act_bits, ofmap=out),
-        sram_write_bits=_bits(ifmap=dram_in, ofmap=out),
+        utilization=utilization, tile=(0, 0, 0),
+        sram_read_bits=_bits(ifmap=reads, ofmap=out),
+        sram_write_bits=_bits(ifmap=dram_in, ofmap=out_buffer),
         dram_read_bits=_bits(ifmap=dram_in), dram_write_bits=_bits(ofmap=out),
     )

@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 
 import contract
 from hwsim.errors import HwsimError
-from hwsim.workload import Layer, Workload
+from hwsim.workload import NETWORK_INPUT, Layer, Workload
 
 __all__ = ["FREE_OPS", "SUPPORTED_OPS", "OnnxGraph", "onnx_workloads", "read_onnx"]
 
@@ -179,7 +179,8 @@ class OnnxGraph:
                 layer_of[node.output[0]] = index
                 node_layer[id(node)] = fused.layer.name
                 continue
-            self.layers.append(self._layer(name, node, inputs))
+            sources = tuple(dict.fromkeys(p for i in inputs for p in self._sources(i, node_layer)))
+            self.layers.append(dataclasses.replace(self._layer(name, node, inputs), inputs=sources))
             layer_of[node.output[0]] = len(self.layers) - 1
             node_layer[id(node)] = name
         if not any(layer.is_compute for layer in self.layers):
@@ -191,6 +192,28 @@ class OnnxGraph:
                 self.relu_readers[node_layer[id(node)]] = (
                     [node_layer.get(id(r)) if r.op_type in _GEMM_OPS else None for r in readers.get(out, [])]
                     + ([None] if out in outputs else []))
+
+    def _sources(self, tensor: str, node_layer: dict[int, str]) -> tuple[str, ...]:
+        """The layers whose outputs reach ``tensor`` through free nodes (reshapes, concatenation,
+        quantizers, padding): the data-flow edges of :attr:`Layer.inputs`. Constants have none."""
+        found: dict[str, None] = {}
+        stack, seen = [tensor], set()
+        while stack:
+            name = stack.pop()
+            if name in seen or name in self.static:
+                continue
+            seen.add(name)
+            if name == self.input_name:
+                found[NETWORK_INPUT] = None
+                continue
+            node = self.producer.get(name)
+            if node is None:
+                continue
+            if id(node) in node_layer:
+                found[node_layer[id(node)]] = None
+            else:
+                stack.extend(reversed([i for i in node.input if i]))
+        return tuple(found)
 
     def _quant_info(self, node: Any) -> tuple[str, int]:
         if node.op_type == "BipolarQuant":
@@ -355,7 +378,7 @@ class OnnxGraph:
         kinds = {layer.name: layer.pe for layer in workload.layers}
         dropped = {name for name, readers in self.relu_readers.items()
                    if readers and all(r is not None and kinds.get(r) == "xnor" for r in readers)}
-        return dataclasses.replace(workload, layers=tuple(l for l in workload.layers if l.name not in dropped))
+        return workload.without(dropped)
 
 
 def _operand_bits(pe: str, bits: int) -> tuple[int, int]:

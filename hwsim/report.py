@@ -22,7 +22,11 @@ from hwsim.simulate import LayerResult, Report
 #: Per-layer fields, in table/CSV column order.
 LAYER_FIELDS = ("name", "op", "shape", "datapath", "ops", "cycles", "stall_cycles", "utilization",
                 "energy_compute_pj", "energy_onchip_pj", "energy_dram_pj", "energy_leakage_pj", "energy_pj",
-                "cycles_from", "note")
+                "cycles_from", "note", "input_from", "output_to")
+
+#: Short forms of :class:`hwsim.schedule.Placement` labels for the table's ``in>out`` column.
+_SHORT = {"sram": "S", "dram": "D", "fused": "F", "sram+dram": "SD", "fused+sram": "FS", "fused+dram": "FD",
+          "fused+sram+dram": "FSD", "-": "-"}
 
 
 def layer_row(row: LayerResult) -> dict[str, Any]:
@@ -108,13 +112,14 @@ def layer_table(report: Report) -> Table:
                         f"{acc.array.dataflow}, {acc.bits}-bit, {acc.clock_mhz:g} MHz, {report.timing} cycles",
                   show_lines=False, header_style="bold")
     for col, justify in (("layer", "left"), ("type", "left"), ("shape", "left"), ("ops", "right"),
-                         ("datapath", "left"), ("cycles", "right"), ("util", "right"),
+                         ("datapath", "left"), ("in>out", "left"), ("cycles", "right"), ("util", "right"),
                          ("E compute", "right"), ("E on-chip", "right"), ("E DRAM", "right"),
                          ("E leak", "right")):
         table.add_column(col, justify=justify)
     for r in report.layers:
         mark = "*" if r.cycles_from != report.timing else ""
-        table.add_row(r.name, r.op, r.shape, _si(r.ops), r.datapath, f"{r.cycles:,}{mark}",
+        where = f"{_SHORT.get(r.input_from, r.input_from)}>{_SHORT.get(r.output_to, r.output_to)}"
+        table.add_row(r.name, r.op, r.shape, _si(r.ops), r.datapath, where, f"{r.cycles:,}{mark}",
                       f"{r.utilization:.0%}", _energy(r.energy_compute_pj), _energy(r.energy_onchip_pj),
                       _energy(r.energy_dram_pj), _energy(r.energy_leakage_pj))
     return table
@@ -194,6 +199,8 @@ def print_report(report: Report, baseline: Report | None = None, console: Consol
     if console is None:
         console = files.console()
     console.print(layer_table(report))
+    console.print("in>out: where each layer's input came from and its output went: S on-chip SRAM, "
+                  "D DRAM, F fused (the producer's output stream, never stored)")
     kept = sum(r.cycles_from != report.timing for r in report.layers)
     if kept:
         console.print(f"* {kept} layers keep the analytical model's cycles (no {report.timing} cycles "

@@ -17,10 +17,13 @@ Energy is split four ways, per layer and in total:
 
 Area is the main PE array, an auxiliary array of each other datapath some layer needs
 (``array.aux_rows`` x ``array.aux_cols``, on which those layers are also mapped), the vector
-unit (one multiplier and one adder per lane at the operand width) and the three SRAM buffers. Latency assumes layers run one after another. A workload whose input has a
-batch of N images (``input_shape[0]``) is costed as one run over the whole batch (each layer's
-GEMM is N times taller, so the schedule reads a weight tile once for all images where it fits);
-totals are per batch, and :meth:`Report.totals` adds the per-inference figures.
+unit (one multiplier and one adder per lane at the operand width) and the three SRAM buffers.
+Layers run one after another, except that vector work fused into a producer's output stage
+overlaps it (:mod:`hwsim.schedule`, which also decides which tensors stay on chip between
+layers). A workload whose input has a batch of N images (``input_shape[0]``) is costed as one
+run over the whole batch (each layer's GEMM is N times taller, so the schedule reads a weight
+tile once for all images where it fits); totals are per batch, and :meth:`Report.totals` adds
+the per-inference figures.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from cost_models import fpga as cm_fpga
 from cost_models import memory
 from hwsim.accelerator import Accelerator
 from hwsim.errors import ConfigError, DoesNotFit, HwsimError
+from hwsim import schedule
 from hwsim.mapping import Mapping, map_layer
 from hwsim.rtl_plan import LayerShape, TopGeometry, plan, top_geometry
 from hwsim.rtl_timing import plan_cycles
@@ -54,7 +58,8 @@ class LayerResult:
 
     ``cycles_from`` is the cycle model that gave ``cycles`` (``model``, ``scalesim`` or ``rtl``);
     under ``--timing rtl`` a layer that has no RTL or does not fit the generated top keeps
-    ``model``, and ``note`` says why.
+    ``model``, and ``note`` says why. ``input_from`` / ``output_to``: where the layer's input came
+    from and its output went (:class:`hwsim.schedule.Placement`).
     """
 
     name: str
@@ -73,6 +78,8 @@ class LayerResult:
     energy_leakage_pj: float
     cycles_from: str = "model"
     note: str = ""
+    input_from: str = ""
+    output_to: str = ""
 
     @property
     def energy_pj(self) -> float:
@@ -379,19 +386,23 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
         raise HwsimError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
     geo = _rtl_geometry(acc) if timing == "rtl" else None
     costs = _Costs(acc)
+    flows, places = schedule.plan(workload, acc)
     mappings, unfit = [], []
-    for layer in workload.layers:
-        mapping = map_layer(layer, acc.array_for(layer.pe), scalesim=timing == "scalesim")
+    for layer, flow in zip(workload.layers, flows):
+        mapping = map_layer(layer, acc.array_for(layer.pe), scalesim=timing == "scalesim", flow=flow)
         if geo is not None and layer.is_compute and layer.pe == acc.pe:
             try:
                 mapping = _rtl_timed(mapping, layer, geo)
             except DoesNotFit as exc:
                 unfit.append((layer.name, str(exc)))
         mappings.append(mapping)
+    mappings = schedule.overlap(mappings, flows)
     arrays = _arrays(workload, costs)
     area = _area(arrays, costs)
     chip = _chip(arrays, area, costs)
-    rows = tuple(_cost_layer(layer, mapping, costs, chip) for layer, mapping in zip(workload.layers, mappings))
+    rows = tuple(dataclasses.replace(_cost_layer(layer, mapping, costs, chip), input_from=place.input_from,
+                                     output_to=place.output_to)
+                 for layer, mapping, place in zip(workload.layers, mappings, places))
     warnings = workload.warnings + _narrow_acc_warnings(workload, acc)
     if geo is not None:
         rows = _rtl_sources(rows, dict(unfit), acc.pe)

@@ -7,12 +7,15 @@ element-wise, activation, normalization) is vector work on the accelerator's vec
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 #: Layer op kinds that run on the PE array (lowered to GEMM).
 COMPUTE_OPS = ("conv", "linear")
 #: Layer op kinds that run on the vector unit, one element per lane per cycle.
 VECTOR_OPS = ("maxpool", "avgpool", "add", "mul", "act", "norm", "vector")
+#: The name :attr:`Layer.inputs` gives the network's input tensor.
+NETWORK_INPUT = "@input"
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,11 @@ class Layer:
     ``xnor``, ``shift``) and is ``None`` for vector work. ``act_bits``/``weight_bits`` are the
     operand widths it is costed at (1 for ``xnor``). ``detail`` names the exact function for
     vector work (``relu``, ``hardsigmoid``, ``batchnorm`` ...).
+
+    ``inputs`` names the layers whose output tensors this layer reads (:data:`NETWORK_INPUT` for
+    the network's input), in argument order: two for a residual add, the producers of every part
+    of a concatenation. ``None``: not recorded, read as a chain (the previous layer's output, the
+    network input for the first layer), as a SCALE-Sim topology is.
     """
 
     name: str
@@ -46,6 +54,7 @@ class Layer:
     bias: bool = False
     params: int = 0
     detail: str = ""
+    inputs: tuple[str, ...] | None = None
 
     @property
     def is_compute(self) -> bool:
@@ -134,3 +143,21 @@ class Workload:
         bops = by_pe.get("xnor", 0)
         flops = sum(v for pe, v in by_pe.items() if pe != "xnor")
         return {"bops": bops, "flops": flops, "ops": bops / 64 + flops}
+
+    def without(self, names: set[str] | frozenset[str]) -> Workload:
+        """This workload without the layers ``names``; a layer that read one of them reads what it
+        read instead (removing a pass-through node, e.g. a ReLU a binary layer makes redundant)."""
+        through = {layer.name: layer.inputs for layer in self.layers if layer.name in names}
+
+        def rewire(inputs: tuple[str, ...] | None) -> tuple[str, ...] | None:
+            if inputs is None:
+                return None
+            found: list[str] = []
+            for name in inputs:
+                found.extend((rewire(through[name]) or ()) if name in through else (name,))
+            return tuple(dict.fromkeys(found))
+
+        kept = tuple(dataclasses.replace(layer, inputs=rewire(layer.inputs))
+                     for layer in self.layers if layer.name not in names)
+        return dataclasses.replace(self, layers=kept)
+

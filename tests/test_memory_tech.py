@@ -15,7 +15,7 @@ import yaml
 
 from cost_models import memory
 from cost_models.tech import DATA_DIR
-from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, PowerConfig, from_dict
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, PowerConfig, ScheduleConfig, from_dict
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.simulate import estimate
 from hwsim.workload import Layer, Workload
@@ -123,10 +123,14 @@ def test_idle_registers_at_gating_one_and_zero():
 
 
 def test_idle_array_during_vector_work():
-    relu = estimate(Workload("fc", (1, 4), (FC, RELU)), with_power(clock_gating=0.0)).layers[1]
-    base = estimate(Workload("fc", (1, 4), (FC, RELU)), TINY).layers[1]
+    serial = ScheduleConfig(fusion="none")  # the ReLU after the linear layer, not hidden under it
+    relu = estimate(Workload("fc", (1, 4), (FC, RELU)),
+                    dataclasses.replace(with_power(clock_gating=0.0), schedule=serial)).layers[1]
+    base = estimate(Workload("fc", (1, 4), (FC, RELU)), dataclasses.replace(TINY, schedule=serial)).layers[1]
     # the ReLU takes 1 cycle on the vector unit; all 4 PEs of the array idle: 4 x 64 x 0.003984 pJ
     assert relu.energy_onchip_pj - base.energy_onchip_pj == pytest.approx(4 * REGISTER_BITS * DFF)
+    fused = estimate(Workload("fc", (1, 4), (FC, RELU)), with_power(clock_gating=0.0)).layers[1]
+    assert fused.cycles == 0 and fused.energy_onchip_pj == 0  # in the output stage: no cycle of its own
 
 
 @pytest.mark.parametrize("diff, message", [

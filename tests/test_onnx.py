@@ -22,6 +22,7 @@ from hwsim.errors import HwsimError  # noqa: E402
 from hwsim.extract import extract  # noqa: E402
 from hwsim.onnx_import import read_onnx  # noqa: E402
 from hwsim.simulate import estimate  # noqa: E402
+from hwsim.workload import NETWORK_INPUT  # noqa: E402
 
 QONNX = "qonnx.custom_op.general"
 F = TensorProto.FLOAT
@@ -138,10 +139,18 @@ def _export(net: nn.Module, shape: tuple[int, ...], path: Path) -> Path:
 
 
 def _same_layers(a, b) -> None:
-    """Layer for layer equal but for names and ``detail`` (ONNX node names, op types)."""
+    """Layer for layer equal but for names and ``detail`` (ONNX node names, op types); the
+    data-flow edges the same, as positions of the layers read (-1: the network input)."""
     assert len(a.layers) == len(b.layers)
     for x, y in zip(a.layers, b.layers):
-        assert dataclasses.replace(x, name="", detail="") == dataclasses.replace(y, name="", detail="")
+        assert dataclasses.replace(x, name="", detail="", inputs=None) == dataclasses.replace(
+            y, name="", detail="", inputs=None)
+    assert _edges(a) == _edges(b)
+
+
+def _edges(workload) -> list:
+    index = {layer.name: i for i, layer in enumerate(workload.layers)} | {NETWORK_INPUT: -1}
+    return [None if l.inputs is None else sorted(index[n] for n in l.inputs) for l in workload.layers]
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -13,7 +13,7 @@ import pytest
 
 import cost_models as cm
 
-from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, PowerConfig, RtlConfig, with_pe
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, PowerConfig, RtlConfig, ScheduleConfig, with_pe
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.simulate import estimate
 from hwsim.workload import Layer, Workload
@@ -59,7 +59,20 @@ def test_vector_layer_energy_by_hand():
     assert relu.datapath == "vector" and relu.ops == 2
     assert relu.energy_compute_pj == pytest.approx(2 * 0.03)  # one int8 compare per element
     assert relu.energy_dram_pj == 0  # fused into the producer's output stage
-    assert relu.cycles == 1  # 2 elements on cols = 2 lanes
+    # 2 elements on cols = 2 lanes: 1 cycle, hidden under the linear layer's 10; no SRAM pass
+    assert (relu.cycles, relu.energy_onchip_pj) == (0, 0)
+    assert (relu.input_from, relu.output_to) == ("fused", "dram")  # the network output
+    fc = report.layers[0]
+    assert (fc.input_from, fc.output_to) == ("dram", "fused")
+    assert fc.energy_dram_pj == pytest.approx(112 * DRAM_PER_BIT)  # relu's output written by fc's stage
+
+
+def test_vector_layer_serial_mode_by_hand():
+    naive = dataclasses.replace(SMALL, schedule=ScheduleConfig(residency="layerwise", fusion="none"))
+    relu = estimate(Workload("fc", (1, 4), (FC, RELU)), naive).layers[1]
+    # one SRAM read and write of its 2 x 8-bit tensor after the producer, its full cycle
+    assert relu.cycles == 1
+    assert relu.energy_onchip_pj == pytest.approx(2 * 16 * SRAM_PER_BIT)
 
 
 def test_area_by_hand():

@@ -1,0 +1,184 @@
+"""The network schedule: which layers fuse, and which tensors stay on chip between layers.
+
+Layers run one after another in workload order. :func:`plan` gives every layer a
+:class:`~hwsim.mapping.Flow` (where its inputs come from and how much of its output goes to DRAM,
+which :func:`~hwsim.mapping.map_layer` turns into traffic and stalls) and a :class:`Placement`
+(the same, as labels for the report).
+
+Fusion (``schedule.fusion``)
+----------------------------
+A *group* is one anchor layer (a conv/linear, or vector work that cannot fuse) and the vector
+layers right after it that read its output stream. With ``output_stage`` a layer joins the group
+before it when it is ``act``, ``norm``, ``add``, ``mul``, ``maxpool`` or ``avgpool``, one of its
+inputs is the output of the layer just before it (the stream), and the stream is not broadcast:
+an element-wise op has the stream's height and width, a pooling reads the stream's height and
+width (a reduction or a line-buffered window the output stage computes). Batch norm is folded into
+the requantization (a per-channel scale and bias, as ``models/intref.py`` does), so it costs its
+vector ops and nothing else. A squeeze-excite multiply does not fuse: its stream is the 1x1 gate,
+broadcast over a tensor that had to be stored while the gate was computed. A fused layer reads
+its stream in the output stage (no SRAM or DRAM pass), reads its other inputs (a residual's skip)
+from wherever they are stored, and its vector cycles overlap the anchor's: only what exceeds the
+anchor's cycles (all fused layers of a group share the vector unit) is added. With ``none`` only
+``act`` and ``norm`` join, each costing one SRAM read and write of its tensor and its full vector
+cycles after the producer (the naive serial mode).
+
+Residency (``schedule.residency``)
+----------------------------------
+A tensor is *stored* when a layer reads it other than as its stream, or when no layer reads it (a
+network output). With ``resident`` each stored tensor is placed, in production order, in the
+activation storage of ``schedule.activation_kib`` KiB (default: the ifmap plus the ofmap SRAM):
+from its producer's group to its last reader it takes ``r = min(size, free)`` bits, ``free``
+being the least room left by the tensors placed before it over that interval; the remaining
+``size - r`` bits spill: written to DRAM once, read back by each layer that reads it. Network
+outputs and the network input always cross DRAM. With ``layerwise`` nothing stays: every stored
+tensor goes to DRAM and comes back (the per-layer round trip; with ``fusion: none`` this is the
+model before residency existed).
+
+Weights are read once per layer and batch (tiling permitting); ``schedule.weights_on_chip`` keeps
+all of them in the weight SRAM, loaded before inference, when their total fits it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from hwsim.accelerator import Accelerator
+from hwsim.mapping import Flow, Mapping
+from hwsim.workload import NETWORK_INPUT, Layer, Workload
+
+#: Vector ops that can run in the output stage of the layer before them.
+_FUSABLE = ("act", "norm", "add", "mul", "maxpool", "avgpool")
+_SERIAL = ("act", "norm")  # the ops fused (with an SRAM pass) in the naive mode
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one layer's input came from and where its output went, as the report shows it.
+
+    Each is ``sram``, ``dram``, ``sram+dram`` (part on chip, part spilled) or ``fused`` (the
+    producer's output stream, never stored); a fused layer with a stored input too reads
+    e.g. ``fused+sram``.
+    """
+
+    input_from: str
+    output_to: str
+
+
+def _label(parts: dict[str, bool]) -> str:
+    return "+".join(k for k, on in parts.items() if on) or "-"
+
+
+def _producers(workload: Workload) -> list[tuple[int, ...]]:
+    """Per layer, the indices of the layers whose outputs it reads (-1: the network input)."""
+    latest: dict[str, int] = {}
+    found = []
+    for i, layer in enumerate(workload.layers):
+        if layer.inputs is None:
+            found.append((i - 1,))
+        else:
+            found.append(tuple(dict.fromkeys(-1 if name == NETWORK_INPUT else latest.get(name, -1)
+                                             for name in layer.inputs)) or (-1,))
+        latest[layer.name] = i
+    return found
+
+
+def _joins(layer: Layer, before: Layer | None, reads: tuple[int, ...], index: int, fusion: str) -> bool:
+    """Whether ``layer`` (at ``index``) runs in the output stage of the layer before it."""
+    if before is not None and fusion == "none":  # as the model always had it: even off the stream
+        return layer.op in _SERIAL
+    if before is None or index - 1 not in reads:
+        return False
+    if layer.op not in _FUSABLE:
+        return False
+    if layer.op.endswith("pool"):
+        return (layer.in_h, layer.in_w) == (before.out_h, before.out_w)
+    return (layer.out_h, layer.out_w) == (before.out_h, before.out_w)
+
+
+def _bits(layer: Layer) -> int:
+    return layer.out_elems * layer.act_bits
+
+
+def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placement]]:
+    """The :class:`Flow` and :class:`Placement` of every layer of ``workload`` on ``acc``."""
+    cfg = acc.schedule
+    layers = workload.layers
+    n = len(layers)
+    reads = _producers(workload)
+    fused = [i > 0 and _joins(layer, layers[i - 1], reads[i], i, cfg.fusion) for i, layer in enumerate(layers)]
+    anchor = list(range(n))
+    for i in range(1, n):
+        if fused[i]:
+            anchor[i] = anchor[i - 1]
+    streamed = [fused[i] for i in range(n)]  # layer i reads layer i-1's output as its stream
+    # Readers of each tensor from storage (not as a stream), and whether it must be stored at all.
+    stored_by: list[list[int]] = [[] for _ in range(n)]
+    for i in range(n):
+        for p in reads[i]:
+            if p >= 0 and not (streamed[i] and p == i - 1):
+                stored_by[p].append(i)
+    capacity = (cfg.activation_kib or acc.memory.ifmap_sram_kib + acc.memory.ofmap_sram_kib) * 8192
+    resident = [0] * n  # bits of each layer's output kept on chip
+    if cfg.residency == "resident":
+        used = [0.0] * n  # on-chip bits held at each step
+        for p in range(n):
+            if not stored_by[p]:
+                continue
+            span = range(anchor[p], max(stored_by[p]) + 1)
+            r = max(0, min(_bits(layers[p]), math.floor(capacity - max(used[i] for i in span))))
+            resident[p] = r
+            for i in span:
+                used[i] += r
+    weight_bits = sum(layer.weight_elems * layer.weight_bits for layer in layers)
+    weights_dram = not (cfg.weights_on_chip and weight_bits <= acc.memory.weight_sram_kib * 8192)
+    read = {p for r in reads for p in r}
+    stored = [bool(stored_by[p]) or p not in read for p in range(n)]  # network outputs too
+    spilled = [_bits(layers[p]) - resident[p] if stored[p] else 0 for p in range(n)]
+    group_out: dict[int, list[int]] = {}
+    for p in range(n):
+        if stored[p]:
+            group_out.setdefault(anchor[p], []).append(p)
+    stage = "fused" if cfg.fusion == "output_stage" else "serial"
+    flows, places = [], []
+    for i, layer in enumerate(layers):
+        storage = [p for p in reads[i] if not (streamed[i] and p == i - 1)]
+        total = sum(_in_bits(p, layers) for p in storage)
+        from_dram = sum(_in_bits(p, layers) - (resident[p] if p >= 0 else 0) for p in storage)
+        outs = group_out.get(i, []) if anchor[i] == i else []
+        flows.append(Flow(in_dram=from_dram / total if total else 0.0,
+                          side_in_bits=total if streamed[i] else 0,
+                          out_dram_bits=sum(spilled[p] for p in outs),
+                          out_sram_bits=sum(resident[p] for p in outs),
+                          weights_dram=weights_dram, stage=stage if fused[i] else "own"))
+        places.append(Placement(
+            input_from=_label({"fused": streamed[i], "sram": from_dram < total,
+                               "dram": from_dram > 0}),
+            output_to=_label({"fused": not stored[i], "sram": stored[i] and resident[i] > 0,
+                              "dram": spilled[i] > 0})))
+    return flows, places
+
+
+def _in_bits(p: int, layers: tuple[Layer, ...]) -> int:
+    """Bits of the tensor made by layer ``p`` (-1: the network input, at the first layer's width)."""
+    if p >= 0:
+        return _bits(layers[p])
+    first = layers[0]
+    return first.in_elems * first.act_bits
+
+
+def overlap(mappings: list[Mapping], flows: list[Flow]) -> list[Mapping]:
+    """``mappings`` with each fused layer's cycles hidden under its group's anchor: the fused layers
+    of a group share the vector unit, and only their cycles beyond the anchor's count."""
+    out = list(mappings)
+    budget = busy = 0
+    for i, (mapping, flow) in enumerate(zip(mappings, flows)):
+        if flow.stage == "own":
+            budget, busy = mapping.compute_cycles, 0
+        if flow.stage != "fused":
+            continue
+        exposed_before = max(0, busy - budget)
+        busy += mapping.compute_cycles
+        out[i] = dataclasses.replace(mapping, compute_cycles=max(0, busy - budget) - exposed_before)
+    return out
