@@ -25,7 +25,8 @@ What it does, per network (a registry name: ``resnet18``, ``mobilenetv2``, ...):
    ``zigzag_driver.py`` under ``nice`` (LOMA, ``--opt energy``, ``--lpf-limit 6``, spatial
    mapping ``--zz-spatial``: ``os`` = K16 on D1 x OX16 on D2, the closest fixed twin of hwsim's
    output-stationary array; ``osmix`` = K16 x (OX4 x OY4), pixels in two dimensions as hwsim
-   flattens OY*OX; ``ws`` = C16 x K16; ``free`` = ZigZag's own spatial search). Results
+   flattens OY*OX; ``ws`` = C16 x K16; ``free`` = ZigZag's own spatial search; with ``os`` and
+   ``osmix`` depthwise convs unroll the group G in place of K, as hwsim's depthwise mode). Results
    are cached in ``build/peer_zigzag/zz_<model>_<key>.json`` keyed by every input; ``--rerun``
    runs ZigZag again.
 3. hwsim through its Python API (``hwsim.api``, ``hwsim.simulate.estimate``) in two modes:
@@ -271,8 +272,11 @@ def names_path(onnx_path: Path) -> Path:
 
 
 def zigzag_files(tables: dict[str, Any], unit_energy: float, max_psum: int, spatial: str,
-                 folder: Path) -> tuple[Path, Path]:
-    """ZigZag's accelerator and mapping YAML for the matched hardware."""
+                 folder: Path, grouped: list[str] = ()) -> tuple[Path, Path]:
+    """ZigZag's accelerator and mapping YAML for the matched hardware. ``grouped``: ONNX names of
+    grouped (depthwise) convs; with an output-stationary mapping they unroll the group G where
+    the others unroll K (one output channel per column, as hwsim's depthwise mode maps them),
+    since K is 1 per group."""
     import yaml
 
     reg = tables["reg_pj_per_bit"]
@@ -329,6 +333,10 @@ def zigzag_files(tables: dict[str, Any], unit_energy: float, max_psum: int, spat
     if SPATIAL[spatial] is not None:
         entry["spatial_mapping"] = {d: list(v) for d, v in SPATIAL[spatial].items()}
     mapping = [entry]
+    if spatial.startswith("os"):
+        for name in grouped:
+            dw = {d: [v.replace("K,", "G,") for v in vs] for d, vs in SPATIAL[spatial].items()}
+            mapping.append({"name": name, "memory_operand_links": entry["memory_operand_links"], "spatial_mapping": dw})
     folder.mkdir(parents=True, exist_ok=True)
     hw_path, map_path = folder / "zz_hardware.yaml", folder / f"zz_mapping_{spatial}.yaml"
     hw_path.write_text(yaml.safe_dump(hw, sort_keys=False))
@@ -691,7 +699,10 @@ def _run(args: argparse.Namespace) -> int:
         macs = sum(layer.macs for layer in compute)
         mac_pj = sum(_datapath(base, layer).energy_pj_per_op * layer.macs for layer in compute) / macs
         max_psum = max(base.psum_bits(layer.pe, layer.act_bits, layer.gemm[2]) for layer in compute)
-        hw_path, map_path = zigzag_files(tables, mac_pj, max_psum, args.zz_spatial, out)
+        to_hwsim = json.loads(names_path(onnx_path).read_text())
+        grouped_layers = {layer.name for layer in compute if layer.groups > 1}
+        grouped = [node for node, name in to_hwsim.items() if name in grouped_layers]
+        hw_path, map_path = zigzag_files(tables, mac_pj, max_psum, args.zz_spatial, out, grouped)
         key = _key(_onnx_key(onnx_path), hw_path.read_text(), map_path.read_text(), args.lpf_limit, args.opt)
         zz_path = out / f"zz_{model}_{args.zz_spatial}_{key}.json"
         if args.rerun or not zz_path.exists():
@@ -703,7 +714,6 @@ def _run(args: argparse.Namespace) -> int:
         if len(zz_raw["layers"]) != len(compute):
             raise BenchError(f"{model}: ZigZag costed {len(zz_raw['layers'])} layers, hwsim has {len(compute)} "
                              "conv/linear layers")
-        to_hwsim = json.loads(names_path(onnx_path).read_text())
         by_name = {to_hwsim.get(rec["name"], rec["name"]): zz_layer(rec, tables) for rec in zz_raw["layers"]}
         missing = [layer.name for layer in compute if layer.name not in by_name]
         if missing:
