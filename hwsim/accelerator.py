@@ -22,6 +22,7 @@ from contract import DEFAULT_MAX_SHIFT, PE_KINDS
 from hwsim.errors import ConfigError
 
 DATAFLOWS = ("os", "ws", "is")
+DEPTHWISE_MODES = ("channel_parallel", "gemm")
 RESIDENCIES = ("resident", "layerwise")
 FUSIONS = ("output_stage", "none")
 
@@ -38,9 +39,25 @@ class ArrayConfig:
     ``aux_rows`` x ``aux_cols`` is the geometry of each auxiliary array: the array of another PE
     kind that runs the layers a converted network keeps at full precision (the stem and the
     classifier of an AdderNet, BNN or DeepShift network), with the main array's dataflow. 0 takes
-    the default, ``rows`` x ``ceil(cols / 4)``: a quarter of the main array's PEs, sized for
+    the default, ``ceil(rows / 4)`` x ``cols``: a quarter of the main array's PEs, sized for
     those few layers rather than a copy of the main array (an assumption: the seed papers run
-    them on the host or a small MAC unit and give no size).
+    them on the host or a small MAC unit and give no size). The quarter keeps all the columns
+    because the classifier is a matrix-vector product: each weight is used once, and an ``os``
+    or ``ws`` array takes in one weight per column per cycle, so its speed is set by ``cols``.
+
+    ``fold_overlap``: consecutive folds are pipelined through a shadow register per PE (the
+    accumulator drains, or the next stationary block preloads, while the next fold computes), as
+    TPU- and Gemmini-style arrays do, so a fold costs ``max(T, rows)`` cycles and fill and drain
+    are paid once per layer (:mod:`hwsim.dataflow`); false is the naive array (and the generated
+    RTL top), every fold paying its own fill and drain.
+
+    ``depthwise``: how grouped convolutions with fewer filters per group than ``cols`` (depthwise
+    ones above all) use the array. ``channel_parallel`` maps the groups across the columns, each
+    column fed its own channel's input from a ``kw``-tap shift register per row at the array
+    edge (the depthwise mode of DW-capable accelerators such as Eyeriss v2's and the dual-engine
+    DSC designs; extra area: one input register and a 2:1 mux per PE, and the shift registers);
+    ``os`` and ``ws`` only, ``is`` keeps ``gemm``. ``gemm`` runs every group as its own GEMM
+    (one column busy: what SCALE-Sim and a plain systolic array do).
     """
 
     rows: int = 16
@@ -50,6 +67,8 @@ class ArrayConfig:
     vector_lanes: int = 0
     aux_rows: int = 0
     aux_cols: int = 0
+    fold_overlap: bool = True
+    depthwise: str = "channel_parallel"
 
 
 @dataclass(frozen=True)
@@ -161,7 +180,7 @@ class Accelerator:
     def aux_shape(self) -> tuple[int, int]:
         """``(rows, cols)`` of each auxiliary array (see :class:`ArrayConfig`)."""
         arr = self.array
-        return arr.aux_rows or arr.rows, arr.aux_cols or -(-arr.cols // 4)
+        return arr.aux_rows or -(-arr.rows // 4), arr.aux_cols or arr.cols
 
     def pes_of(self, pe: str | None) -> int:
         """PEs of the array that runs datapath ``pe``: the main array, or an auxiliary one."""
@@ -235,6 +254,11 @@ def validate(acc: Accelerator) -> None:
             _positive(f"array.{name}", getattr(arr, name))
     if arr.dataflow not in DATAFLOWS:
         raise ConfigError(f"`array.dataflow` must be one of {', '.join(DATAFLOWS)}, not {arr.dataflow!r}")
+    if not isinstance(arr.fold_overlap, bool):
+        raise ConfigError(f"`array.fold_overlap` must be true or false, not {arr.fold_overlap!r}")
+    if arr.depthwise not in DEPTHWISE_MODES:
+        raise ConfigError(f"`array.depthwise` must be one of {', '.join(DEPTHWISE_MODES)}, "
+                          f"not {arr.depthwise!r}")
     mem = acc.memory
     for name in ("ifmap_sram_kib", "weight_sram_kib", "ofmap_sram_kib", "dram_bandwidth_gbps"):
         _positive(f"memory.{name}", getattr(mem, name), float)

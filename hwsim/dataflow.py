@@ -32,9 +32,17 @@ column, and move one PE per cycle; results leave at the bottom edge. Per fold:
   ``2*rows + cols + N - 2``.
 
 So every dataflow costs ``2*rows + cols + T - 2`` per fold (the closed form of the SCALE-Sim
-paper, Samajdar et al., ISPASS 2020), and ``cycles = folds * (2*rows + cols + T - 2)``. The fill
-of fold ``i + 1`` does not overlap the drain of fold ``i``: the accumulators (``os``) or the
-partial-sum path (``ws``/``is``) are busy until the fold has left the array.
+paper, Samajdar et al., ISPASS 2020), and without overlap (``overlap=False``, the naive array and
+the generated RTL top) ``cycles = folds * (2*rows + cols + T - 2)``: the fill of fold ``i + 1``
+waits for the drain of fold ``i``.
+
+With ``overlap=True`` the folds are pipelined as in a TPU- or Gemmini-style array: every PE has
+a second (shadow) register for the value that changes between folds -- the accumulator that
+drains (``os``) or the stationary weight/input that preloads (``ws``/``is``) -- so fold ``i + 1``
+streams in right behind fold ``i``. A fold then occupies the array for ``max(T, rows)`` cycles
+(the ``rows``-cycle drain or preload through the shadow registers must finish before they are
+needed again) and skew, pipeline and the last drain are paid once:
+``cycles = (folds - 1) * max(T, rows) + one fold``.
 
 SCALE-Sim v2 mode (``scalesim=True``)
 -------------------------------------
@@ -102,6 +110,7 @@ class Schedule:
     drain_cycles: int
     pipeline_cycles: int
     scalesim: bool
+    overlap: bool = False
 
     @property
     def folds(self) -> int:
@@ -112,7 +121,14 @@ class Schedule:
         return self.load_cycles + self.skew_cycles + self.stream_cycles + self.drain_cycles + self.pipeline_cycles
 
     @property
+    def period_cycles(self) -> int:
+        """Cycles between the starts of two folds: a whole fold, or ``max(T, rows)`` pipelined."""
+        return max(self.stream_cycles, self.rows) if self.overlap else self.fold_cycles
+
+    @property
     def cycles(self) -> int:
+        if self.overlap:
+            return (self.folds - 1) * self.period_cycles + self.fold_cycles
         return self.folds * self.fold_cycles - (self.groups if self.scalesim else 0)
 
 
@@ -123,7 +139,8 @@ def _check_positive(**values: int) -> None:
 
 
 def compute_cycles(m: int, k: int, n: int, rows: int, cols: int, dataflow: str, *,
-                   groups: int = 1, pe_pipeline: int = 0, scalesim: bool = False) -> Schedule:
+                   groups: int = 1, pe_pipeline: int = 0, scalesim: bool = False,
+                   overlap: bool = False) -> Schedule:
     """Schedule of ``groups`` GEMMs ``(m x k) @ (k x n)`` on a ``rows x cols`` array.
 
     Per fold (``T`` is ``k``, ``m``, ``n`` for ``os``, ``ws``, ``is``):
@@ -141,7 +158,8 @@ def compute_cycles(m: int, k: int, n: int, rows: int, cols: int, dataflow: str, 
     mode ignores it (SCALE-Sim's PEs are single-cycle).
 
     ``cycles = groups * ceil(Sr / rows) * ceil(Sc / cols) * per_fold`` (``- groups`` in
-    ``scalesim`` mode). See the module docstring for where each SCALE-Sim term comes from. Raises
+    ``scalesim`` mode); with ``overlap`` (default mode only) the folds are pipelined:
+    ``(folds - 1) * max(T, rows) + per_fold``. See the module docstring for where each SCALE-Sim term comes from. Raises
     :class:`HwsimError` on a non-positive size or an unknown dataflow.
     """
     sizes = (m, k, n, rows, cols, groups)
@@ -163,4 +181,5 @@ def compute_cycles(m: int, k: int, n: int, rows: int, cols: int, dataflow: str, 
         drain_cycles=rows if output_stationary and not scalesim else 0,
         pipeline_cycles=0 if scalesim else pe_pipeline * (1 if output_stationary else rows),
         scalesim=scalesim,
+        overlap=overlap and not scalesim,
     )

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 
 from contract import PIPELINE_CYCLES, lanes_per_pe
 from hwsim.accelerator import Accelerator
-from hwsim.dataflow import LAYOUT, compute_cycles
+from hwsim.dataflow import LAYOUT, Schedule, compute_cycles
 from hwsim.errors import HwsimError
 from hwsim.workload import VECTOR_OPS, Layer
 
@@ -210,56 +210,90 @@ class _GemmMapper:
         arr = acc.array
         self.layer, self.acc = layer, acc
         self.rows, self.cols, self.dataflow = arr.rows, arr.cols, arr.dataflow
+        self.overlap = arr.fold_overlap
         self.lanes = lanes_per_pe(layer.pe, arr.lanes)
+        # Depthwise mode: the groups side by side on the columns, each column its own input.
+        self.channel_parallel = (arr.depthwise == "channel_parallel" and groups > 1 and n < arr.cols
+                                 and self.dataflow != "is")
+        self.n_per_group = n
+        if self.channel_parallel:
+            groups, n = 1, groups * n
         self.groups = groups
+        self.dims = {**_DIMS, "ifmap": ("m", "k", "n") if self.channel_parallel else ("m", "k")}
         self.extent = {"m": m, "k": math.ceil(k / self.lanes), "n": n}
         self.psum_bits = acc.psum_bits(layer.pe, layer.act_bits, k)
         self.word_bits = {"ifmap": layer.act_bits * self.lanes, "weight": layer.weight_bits * self.lanes,
                           "ofmap": self.psum_bits}
-        # DRAM footprint of one group: the real tensors, not the im2col view, as far as they are
-        # not held on chip.
+        # DRAM footprint of one group: the input pixels the conv reads (not the im2col view, not
+        # the pixels a stride skips), the weights and the outputs, as far as not held on chip.
         out = layer.out_elems * layer.act_bits if flow.out_dram_bits is None else flow.out_dram_bits
-        self.dram = {"ifmap": layer.in_elems * layer.act_bits * flow.in_dram / groups,
+        self.dram = {"ifmap": _input_bits(layer) * flow.in_dram / groups,
                      "weight": layer.weight_elems * layer.weight_bits / groups if flow.weights_dram else 0,
                      "ofmap": out / groups}
         self.out_sram_bits = flow.out_sram_bits
         on_rows, on_cols, _ = LAYOUT[self.dataflow]
         self.side = {on_rows: self.rows, on_cols: self.cols}
         self.unit = {d: self.side.get(d, 1) for d in "mkn"}
-        self._compute: dict[tuple[int, int, int], int] = {}
+        self._schedules: dict[tuple[int, int, int], Schedule] = {}
 
     # -- per-tile costs ------------------------------------------------------------------------
 
-    def tile_compute(self, mt: int, kt: int, nt: int) -> int:
-        """Default-mode cycles of one ``mt x kt x nt`` tile of one group."""
+    def tile_schedule(self, mt: int, kt: int, nt: int) -> Schedule:
+        """Default-mode schedule of one ``mt x kt x nt`` tile of one group."""
         key = (mt, kt, nt)
-        if key not in self._compute:
-            self._compute[key] = compute_cycles(mt, kt, nt, self.rows, self.cols, self.dataflow,
-                                                pe_pipeline=PIPELINE_CYCLES).cycles
-        return self._compute[key]
+        if key not in self._schedules:
+            self._schedules[key] = compute_cycles(mt, kt, nt, self.rows, self.cols, self.dataflow,
+                                                  pe_pipeline=PIPELINE_CYCLES, overlap=self.overlap)
+        return self._schedules[key]
+
+    def tile_compute(self, mt: int, kt: int, nt: int) -> int:
+        """Cycles the array spends on one tile: all its folds, or with overlapped folds their
+        periods only (the one fill and drain of the layer is added by :meth:`plan_compute`)."""
+        sched = self.tile_schedule(mt, kt, nt)
+        return sched.folds * sched.period_cycles if self.overlap else sched.cycles
 
     def plan_compute(self, size: dict[str, int]) -> int:
         """Default-mode cycles of all tiles of all groups."""
         e, s = self.extent, size
-        return self.groups * sum(mc * kc * nc * self.tile_compute(mp, kp, np_)
+        busy = self.groups * sum(mc * kc * nc * self.tile_compute(mp, kp, np_)
                                  for mp, mc in _pieces(e["m"], s["m"])
                                  for kp, kc in _pieces(e["k"], s["k"])
                                  for np_, nc in _pieces(e["n"], s["n"]))
+        if not self.overlap:
+            return busy
+        first = self.tile_schedule(s["m"], s["k"], s["n"])
+        return busy + first.fold_cycles - first.period_cycles
+
+    def resident(self, plan: _Plan, op: str) -> set[str]:
+        """Loops of ``plan`` that do not index ``op`` and leave it in its buffer: the data of
+        ``op`` that the loops inside one of them touch fits the buffer whole, so it is loaded on
+        the loop's first iteration and reused on the others."""
+        moving = [d for d in plan.order if plan.count[d] > 1]
+        kept = set()
+        for i, d in enumerate(moving):
+            if d in self.dims[op]:
+                continue
+            inner = {x: self.extent[x] if x in moving[i + 1:] else plan.size[x] for x in "mkn"}
+            if self.tile_bits(op, inner) <= self.capacity(op):
+                kept.add(d)
+        return kept
 
     def dram_passes(self, plan: _Plan) -> dict[str, int]:
         """How often each input tensor is read from DRAM under ``plan``'s loop order.
 
         A tile stays in its buffer while only loops that do not index it advance, so the tensor
         is re-read once per iteration of the non-indexing loops outside the innermost loop that
-        indexes it (counting only loops with more than one tile).
+        indexes it (counting only loops with more than one tile), unless it stays resident across
+        such a loop (:meth:`resident`).
         """
         count = plan.count
         moving = [d for d in plan.order if count[d] > 1]
         passes = {}
         for op in ("ifmap", "weight"):
-            dims = _DIMS[op]
+            dims = self.dims[op]
             last = max((i for i, d in enumerate(moving) if d in dims), default=-1)
-            passes[op] = math.prod(count[d] for d in moving[:last + 1] if d not in dims)
+            kept = self.resident(plan, op)
+            passes[op] = math.prod(count[d] for d in moving[:last + 1] if d not in dims and d not in kept)
         return passes
 
     def dram_read(self, plan: _Plan) -> int:
@@ -268,11 +302,57 @@ class _GemmMapper:
 
     # -- choosing the tiling -------------------------------------------------------------------
 
+    def ifmap_tile_bits(self, size: dict[str, int]) -> int:
+        """Bits of ifmap buffer an ``m x k (x n)`` tile needs: the raw input rows its output
+        pixels read, halo included, of the channels its reduction (or, channel-parallel, its
+        columns) covers, as the on-the-fly im2col walker reads them -- or the im2col view when
+        that is smaller (a strided 1x1 conv loads only the pixels it uses)."""
+        layer = self.layer
+        kh, kw = layer.kernel
+        taps = kh * kw
+        cin = layer.in_ch // layer.groups
+        mt = size["m"]
+        if self.channel_parallel:
+            channels = -(-size["n"] // self.n_per_group) * cin
+            im2col = mt * taps * channels * layer.act_bits
+        else:
+            k_elems = min(self.layer.gemm[2], size["k"] * self.lanes)
+            channels = min(cin, -(-k_elems // taps))
+            im2col = mt * size["k"] * self.word_bits["ifmap"]
+        rows_out = layer.batch * layer.out_h
+        if mt < self.extent["m"]:
+            rows_out = min(rows_out, -(-mt // layer.out_w) + (1 if mt % layer.out_w else 0))
+        sh = layer.stride[0]
+        raw_rows = min(layer.batch * _used(layer.in_h, layer.out_h, kh, sh),
+                       rows_out * min(kh, sh) + max(0, kh - sh))
+        raw = raw_rows * _used(layer.in_w, layer.out_w, kw, layer.stride[1]) * channels * layer.act_bits
+        return min(raw, im2col)
+
     def tile_bits(self, op: str, size: dict[str, int]) -> int:
-        return math.prod(size[d] for d in _DIMS[op]) * self.word_bits[op]
+        if op == "ifmap":
+            return self.ifmap_tile_bits(size)
+        return math.prod(size[d] for d in self.dims[op]) * self.word_bits[op]
 
     def capacity(self, op: str) -> int:
         return int(getattr(self.acc.memory, f"{op}_sram_kib") * 8192)
+
+    def fits(self, size: dict[str, int]) -> bool:
+        return all(self.tile_bits(op, size) <= self.capacity(op) for op in _OPERANDS)
+
+    def largest(self, dim: str, size: dict[str, int]) -> int:
+        """The largest tile along ``dim`` (``extent`` or a multiple of the array side) with which
+        ``size`` still fits every buffer; ``size[dim]`` itself is assumed to fit."""
+        extent, unit = self.extent[dim], self.unit[dim]
+        if self.fits({**size, dim: extent}):
+            return extent
+        lo, hi = max(1, size[dim] // unit), extent // unit  # multiples of unit: lo fits, hi may not
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.fits({**size, dim: mid * unit}):
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo * unit
 
     def reduction_tile(self, m0: int, n0: int) -> int:
         """``K`` if a one-fold tile with the whole reduction fits, else the largest that does.
@@ -284,28 +364,24 @@ class _GemmMapper:
         for op in _OPERANDS:
             need = self.tile_bits(op, smallest)
             if need > self.capacity(op):
-                shape = "x".join(str(smallest[d] * (self.lanes if d == "k" else 1)) for d in _DIMS[op])
+                shape = "x".join(str(smallest[d] * (self.lanes if d == "k" else 1)) for d in self.dims[op])
                 what = (f"one {shape} tile of {self.psum_bits}-bit partial sums" if op == "ofmap"
                         else f"one {shape} {op} tile")
                 kib = getattr(self.acc.memory, f"{op}_sram_kib")
                 raise HwsimError(f"{op} buffer of {kib:g} KiB cannot hold "
                                  f"{what} ({_kib(need)} KiB); raise memory.{op}_sram_kib")
-        wb = self.word_bits
-        limit = min(self.capacity("ifmap") // (m0 * wb["ifmap"]), self.capacity("weight") // (n0 * wb["weight"]))
-        return _largest(k, self.unit["k"], limit)
+        return self.largest("k", smallest)
 
     def choose(self) -> _Plan:
         """The tiling with the least DRAM traffic, then the fewest cycles, then the largest tile."""
-        wb, unit, extent = self.word_bits, self.unit, self.extent
+        unit, extent = self.unit, self.extent
         m0, n0 = min(extent["m"], unit["m"]), min(extent["n"], unit["n"])
         kt = self.reduction_tile(m0, n0)
-        cap_m = self.capacity("ifmap") // (kt * wb["ifmap"])
-        cap_n = self.capacity("weight") // (kt * wb["weight"])
-        cap_out = self.capacity("ofmap") // wb["ofmap"]
-        nt = _largest(extent["n"], unit["n"], min(cap_n, cap_out // m0))
-        shapes = {(_largest(extent["m"], unit["m"], min(cap_m, cap_out // nt)), nt)}
-        mt = _largest(extent["m"], unit["m"], min(cap_m, cap_out // n0))
-        shapes.add((mt, _largest(extent["n"], unit["n"], min(cap_n, cap_out // mt))))
+        shapes = set()
+        nt = self.largest("n", {"m": m0, "k": kt, "n": n0})
+        shapes.add((self.largest("m", {"m": m0, "k": kt, "n": nt}), nt))
+        mt = self.largest("m", {"m": m0, "k": kt, "n": n0})
+        shapes.add((mt, self.largest("n", {"m": mt, "k": kt, "n": n0})))
         ranked = []
         for mt, nt in sorted(shapes):
             size = {"m": mt, "k": kt, "n": nt}
@@ -330,13 +406,16 @@ class _GemmMapper:
         last = (1, *(extent[d] - (count[d] - 1) * size[d] for d in plan.order))
         # Per operand: the levels indexing it, its DRAM bits per unit of tile volume, and the
         # levels that must all be at their first iteration for its tile to be (re)loaded: those
-        # inside the innermost moving level that indexes it (groups index every operand).
+        # inside the innermost moving level that indexes it (groups index every operand), and
+        # the outer ones it stays resident across.
         terms = []
         for op in _OPERANDS:
-            uses = tuple(j for j in (1, 2, 3) if levels[j] in _DIMS[op])
+            uses = tuple(j for j in (1, 2, 3) if levels[j] in self.dims[op])
             moving = [j for j in range(4) if n[j] > 1 and (j == 0 or j in uses)]
-            reload = tuple(range(max(moving, default=-1) + 1, 4))
-            terms.append((uses, self.dram[op] / math.prod(extent[d] for d in _DIMS[op]), reload))
+            kept = self.resident(plan, op) if op != "ofmap" else set()
+            reload = tuple(sorted({*range(max(moving, default=-1) + 1, 4),
+                                   *(levels.index(d) for d in kept)}))
+            terms.append((uses, self.dram[op] / math.prod(extent[d] for d in self.dims[op]), reload))
         inputs, (out_uses, out_unit, _) = terms[:2], terms[2]
         k_level = levels.index("k")
         at_mkn = tuple(levels.index(d) for d in "mkn")
@@ -383,17 +462,39 @@ class _GemmMapper:
 
     # -- the mapping -----------------------------------------------------------------------------
 
+    def ifmap_reads(self, folds: dict[str, int]) -> int:
+        """SRAM bits of ifmap the array demands. A GEMM reads its im2col tile once per column fold.
+        Channel-parallel, a column's channel comes through a ``kw``-tap shift register per kernel
+        row: a fold of ``m_f`` output pixels reads ``(m_f - 1) * stride + kw`` input pixels per
+        kernel row and input channel, one segment per fold (at least one per output row)."""
+        if not self.channel_parallel:
+            return self.groups * self.extent["m"] * self.extent["k"] * self.word_bits["ifmap"] * folds["n"]
+        layer = self.layer
+        kh, kw = layer.kernel
+        m = self.extent["m"]
+        segments = min(m, max(layer.batch * layer.out_h, -(-m // self.rows) if self.dataflow == "os" else 0))
+        pixels = (m - segments) * layer.stride[1] + segments * kw
+        return layer.out_ch * (layer.in_ch // layer.groups) * kh * pixels * layer.act_bits
+
     def map(self, scalesim: bool) -> Mapping:
         plan = self.choose()
         g, (m, k, n) = self.groups, (self.extent[d] for d in "mkn")
         physical = self.plan_compute(plan.size)
-        reported = (compute_cycles(m, k, n, self.rows, self.cols, self.dataflow, groups=g, scalesim=True).cycles
-                    if scalesim else physical)
+        if scalesim:  # SCALE-Sim's count of the layer as written: one GEMM per group
+            g0, m0, k0, n0 = self.layer.gemm
+            reported = compute_cycles(m0, math.ceil(k0 / self.lanes), n0, self.rows, self.cols, self.dataflow,
+                                      groups=g0, scalesim=True).cycles
+        else:
+            reported = physical
         # Array folds along each GEMM dimension: spatial ones cut by the array, streamed by tiles.
         count = plan.count
         folds = {d: math.ceil(self.extent[d] / self.side[d]) if d in self.side else count[d] for d in "mkn"}
         wb = self.word_bits
-        psums = g * m * n * wb["ofmap"] * folds["k"]
+        # Partial sums leave the array once per fold along K; all but the last pass through the
+        # ofmap buffer (a write, then a read to continue). The outputs leave through the output
+        # stage: into activation storage, or staged in the ofmap buffer on their way to DRAM.
+        psums = g * m * n * wb["ofmap"] * (folds["k"] - 1)
+        out_dram = round(g * self.dram["ofmap"])
         passes = self.dram_passes(plan)
         dram_in = {op: round(g * self.dram[op] * passes[op]) for op in ("ifmap", "weight")}
         return Mapping(
@@ -402,13 +503,26 @@ class _GemmMapper:
             folds=g * folds["m"] * folds["k"] * folds["n"],
             utilization=self.layer.macs / (self.rows * self.cols * self.lanes * physical),
             tile=(plan.size["m"], min(plan.size["k"] * self.lanes, self.layer.gemm[2]), plan.size["n"]),
-            sram_read_bits=_bits(ifmap=g * m * k * wb["ifmap"] * folds["n"],
-                                 weight=g * k * n * wb["weight"] * folds["m"], ofmap=psums),
+            sram_read_bits=_bits(ifmap=self.ifmap_reads(folds),
+                                 weight=g * k * n * wb["weight"] * folds["m"], ofmap=psums + out_dram),
             sram_write_bits=_bits(ifmap=dram_in["ifmap"] + self.out_sram_bits, weight=dram_in["weight"],
-                                  ofmap=psums),
+                                  ofmap=psums + out_dram),
             dram_read_bits=_bits(**dram_in),
-            dram_write_bits=_bits(ofmap=round(g * self.dram["ofmap"])),
+            dram_write_bits=_bits(ofmap=out_dram),
         )
+
+
+def _used(size: int, out: int, kernel: int, stride: int) -> int:
+    """Input rows (columns) of ``size`` that ``out`` output rows with this kernel and stride read:
+    all of them unless the stride skips some (``kernel < stride``)."""
+    return min(size, out * min(kernel, stride) + max(0, kernel - stride))
+
+
+def _input_bits(layer: Layer) -> int:
+    """Bits of the input a compute layer reads: every channel of the rows and columns it uses."""
+    kh, kw = layer.kernel
+    return (layer.batch * layer.in_ch * _used(layer.in_h, layer.out_h, kh, layer.stride[0])
+            * _used(layer.in_w, layer.out_w, kw, layer.stride[1]) * layer.act_bits)
 
 
 def _map_vector(layer: Layer, acc: Accelerator, flow: Flow) -> Mapping:

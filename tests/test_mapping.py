@@ -1,5 +1,6 @@
 """One layer on an accelerator: hand-worked cycles, traffic, stalls, errors and properties."""
 
+import dataclasses
 import math
 
 import pytest
@@ -16,9 +17,11 @@ CONV = Layer(name="conv", op="conv", in_ch=4, in_h=6, in_w=6, out_ch=8, out_h=6,
              kernel=(3, 3), padding=(1, 1), pe="mac")
 
 
-def array4(dataflow="os", **memory):
-    # acc_bits fixed at 32 so the hand-worked partial-sum traffic below uses 32-bit words
-    return Accelerator(acc_bits=32, array=ArrayConfig(rows=4, cols=4, dataflow=dataflow),
+def array4(dataflow="os", *, overlap=False, depthwise="gemm", **memory):
+    # acc_bits fixed at 32 so the hand-worked partial-sum traffic below uses 32-bit words; the
+    # naive array (no fold overlap, depthwise as GEMMs) unless a test says otherwise
+    return Accelerator(acc_bits=32, array=ArrayConfig(rows=4, cols=4, dataflow=dataflow, fold_overlap=overlap,
+                                                      depthwise=depthwise),
                        memory=MemoryConfig(**memory))
 
 
@@ -31,35 +34,46 @@ def test_conv_everything_fits():
     # Useful MACs 36*36*8 = 10368 of 16 PEs * 864 cycles.
     assert mapping.utilization == pytest.approx(10368 / (16 * 864))
     # SRAM demand: im2col ifmap 36*36 once per col fold (2), weights 36*8 once per row fold (9),
-    # 8 bits each; 36*8 outputs written and read back (to DRAM) once at 32 bits.
-    assert mapping.sram_read_bits == {"ifmap": 36 * 36 * 2 * 8, "weight": 36 * 8 * 9 * 8, "ofmap": 288 * 32}
+    # 8 bits each. The whole K runs in one fold, so no partial sum passes the ofmap buffer; the
+    # 36*8 outputs are staged there at 8 bits on their way to DRAM (one write, one read).
+    assert mapping.sram_read_bits == {"ifmap": 36 * 36 * 2 * 8, "weight": 36 * 8 * 9 * 8, "ofmap": 288 * 8}
     # DRAM: the real input 4*6*6*8 = 1152 bits, weights 288*8 = 2304, outputs 8*36*8 = 2304.
     assert mapping.dram_read_bits == {"ifmap": 1152, "weight": 2304, "ofmap": 0}
     assert mapping.dram_write_bits == {"ifmap": 0, "weight": 0, "ofmap": 2304}
-    assert mapping.sram_write_bits == {"ifmap": 1152, "weight": 2304, "ofmap": 288 * 32}
+    assert mapping.sram_write_bits == {"ifmap": 1152, "weight": 2304, "ofmap": 288 * 8}
     # 12.8 GB/s at 500 MHz = 25.6 B = 204.8 bits per cycle. A single tile: its load (3456 bits)
     # and its write-back (2304 bits) are exposed: 5760 / 204.8 = 28.125 -> 29 cycles.
     assert mapping.stall_cycles == 29
     assert mapping.total_cycles == 893
 
 
-def test_conv_weight_refetch_and_stalls():
+def test_conv_tile_holds_raw_rows_not_im2col():
     # Weight buffer 0.2 KiB = 1638 bits: 36 x nt x 8 bits -> nt = 4 (not 8).
-    # Ifmap buffer 1 KiB = 8192 bits: mt x 36 x 8 -> mt <= 28, a multiple of 4 -> 28.
-    # N outer (2 weight tiles, each fetched once), M inner (tiles of 28 and 8 pixels): the input
-    # is re-read once per weight tile -> 2 * 1152; weights 2304; M outer would re-read the
-    # weights instead (2 * 2304 + 1152 = 5760 > 4608).
+    # Ifmap buffer 1 KiB = 8192 bits. The im2col view of all 36 pixels is 36 x 36 x 8 = 10368
+    # bits and would not fit (m_tile 28), but the walker reads raw rows: the whole 4x6x6 input
+    # is 1152 bits, so one tile covers M and the input is read from DRAM once.
     mapping = map_layer(CONV, array4(ifmap_sram_kib=1, weight_sram_kib=0.2, dram_bandwidth_gbps=0.5))
-    assert mapping.tile == (28, 36, 4)
-    assert mapping.dram_read_bits == {"ifmap": 2304, "weight": 2304, "ofmap": 0}
+    assert mapping.tile == (36, 36, 4)
+    assert mapping.dram_read_bits == {"ifmap": 1152, "weight": 2304, "ofmap": 0}
     assert mapping.compute_cycles == 864  # tiles are whole folds: same schedule
-    # 0.5 GB/s at 500 MHz = 8 bits per cycle. Tiles in order (n0,m0) (n0,m1) (n1,m0) (n1,m1):
-    #   compute   336 (7 folds * 48)  96 (2 * 48)  336  96
-    #   load      (896 + 1152)/8 = 256   256/8 = 32   256   32     ifmap 1152*28/36, weights 36*4*8
-    #   write     896/8 = 112           256/8 = 32   112   32     28*4*8 and 8*4*8 output bits
-    # Exposed: first load 256 + last write 32. While tile t computes, tile t+1 loads and tile
-    # t-1 writes: t0 32 < 336; t1 256 + 112 = 368 - 96 = 272; t2 32 + 32 < 336; t3 112 - 96 = 16.
-    assert mapping.stall_cycles == 256 + 32 + 272 + 16
+    # 0.5 GB/s at 500 MHz = 8 bits per cycle. Two tiles (n0, n1) of 9 folds * 48 = 432 cycles.
+    # Exposed: the first load, input 1152 + weights 36*4*8 = 1152 -> 288 cycles, and the last
+    # write, 36*4*8 = 1152 bits -> 144. While n0 computes, n1's weights load (144 < 432); while
+    # n1 computes, n0's outputs leave (144 < 432): no more stalls.
+    assert mapping.stall_cycles == 288 + 144
+
+
+def test_raw_row_tile_of_a_band_of_pixels():
+    # Ifmap buffer 0.1 KiB = 819 bits holds neither the whole input (1152) nor a 4-pixel im2col
+    # tile (4 x 36 x 8 = 1152). 12 pixels are two whole output rows of the 6-wide map: 2 + 3 - 1
+    # = 4 input rows of 6 pixels x 4 channels x 8 bits = 768 bits. 8 or 16 pixels would start
+    # mid-row and span 3 or 4 output rows, 5 or 6 input rows = 960 or 1152 bits > 819.
+    mapping = map_layer(CONV, array4(ifmap_sram_kib=0.1, weight_sram_kib=0.2))
+    assert mapping.tile == (12, 36, 4)
+    # Weights (2304 bits) do not fit their 1638-bit buffer whole, the input does not fit its own:
+    # N outer reads the input once per weight tile (2 x 1152) and the weights once (2304); M outer
+    # would read the weights once per pixel tile (9 x 2304).
+    assert mapping.dram_read_bits == {"ifmap": 2 * 1152, "weight": 2304, "ofmap": 0}
 
 
 def test_conv_reduction_split_when_full_k_does_not_fit():
@@ -71,11 +85,12 @@ def test_conv_reduction_split_when_full_k_does_not_fit():
     # = 540; 2 n tiles.
     assert mapping.compute_cycles == 1080
     assert mapping.folds == 9 * 2 * 2
-    # K innermost: the ifmap is re-read per n tile (2 * 1152), each weight tile is read once.
-    assert mapping.dram_read_bits == {"ifmap": 2304, "weight": 2304, "ofmap": 0}
-    # 2 partial-sum writes per output (one per K tile) and 2 reads (one read-modify-write, one
-    # final read to DRAM), 288 outputs at 32 bits.
-    assert mapping.sram_write_bits["ofmap"] == mapping.sram_read_bits["ofmap"] == 2 * 288 * 32
+    # K innermost, N outer: the whole input (1152 bits) stays in the 64 KiB ifmap buffer while
+    # the weight tiles pass, so it is read once; each weight tile is read once.
+    assert mapping.dram_read_bits == {"ifmap": 1152, "weight": 2304, "ofmap": 0}
+    # The first K tile's partial sums go to the ofmap buffer and come back for the second (one
+    # write and one read per output at 32 bits); then the 288 outputs are staged at 8 bits.
+    assert mapping.sram_write_bits["ofmap"] == mapping.sram_read_bits["ofmap"] == 288 * 32 + 288 * 8
 
 
 def test_partial_sums_take_the_exact_accumulator_width():
@@ -84,18 +99,20 @@ def test_partial_sums_take_the_exact_accumulator_width():
     acc = Accelerator(array=ArrayConfig(rows=4, cols=4), memory=MemoryConfig(weight_sram_kib=0.125))
     mapping = map_layer(CONV, acc)
     assert mapping.tile == (36, 32, 4)  # the same split as with 32-bit partial sums
-    assert mapping.sram_write_bits["ofmap"] == mapping.sram_read_bits["ofmap"] == 2 * 288 * 21
+    assert mapping.sram_write_bits["ofmap"] == mapping.sram_read_bits["ofmap"] == 288 * 21 + 288 * 8
 
 
 def test_ws_partial_sums_per_row_fold():
     # WS on 4x4: K = 36 on rows (9 row folds), N = 8 on cols (2 col folds), M = 36 streams.
     # Per fold 2*4 + 4 + 36 - 2 = 46, plus 2 pipeline stages in each of the 4 PEs a partial sum
-    # passes = 54 -> 18 * 54 = 972. Each of the 9 row folds writes its partial
-    # sums: 288 * 9 writes, 288 * 8 read-modify-write reads + 288 final reads.
+    # passes = 54 -> 18 * 54 = 972. The partial sums of the first 8 row folds are written to the
+    # ofmap buffer and read back by the next (288 * 8 each way, 32 bits); the last fold's 288
+    # outputs are staged at 8 bits on their way to DRAM.
     mapping = map_layer(CONV, array4("ws"))
     assert mapping.compute_cycles == 972
-    assert mapping.sram_read_bits == {"ifmap": 36 * 36 * 2 * 8, "weight": 36 * 8 * 8, "ofmap": 288 * 9 * 32}
-    assert mapping.sram_write_bits["ofmap"] == 288 * 9 * 32
+    assert mapping.sram_read_bits == {"ifmap": 36 * 36 * 2 * 8, "weight": 36 * 8 * 8,
+                                      "ofmap": 288 * 8 * 32 + 288 * 8}
+    assert mapping.sram_write_bits["ofmap"] == 288 * 8 * 32 + 288 * 8
     # SCALE-Sim mode: single-cycle PEs, 18 * 46 minus its one cycle.
     assert map_layer(CONV, array4("ws"), scalesim=True).compute_cycles == 827
 
@@ -117,14 +134,42 @@ def test_depthwise_uses_one_column():
     assert mapping.dram_read_bits == {"ifmap": 8 * 36 * 8, "weight": 8 * 9 * 8, "ofmap": 0}
 
 
+DW = Layer(name="dw", op="conv", in_ch=8, in_h=6, in_w=6, out_ch=8, out_h=6, out_w=6,
+           kernel=(3, 3), padding=(1, 1), groups=8, pe="mac")
+
+
+def test_depthwise_channel_parallel():
+    # The 8 channels side by side on the columns: one GEMM M = 36, K = 9, N = 8 with per-column
+    # inputs: 9 row folds x 2 col folds of 2*4 + 4 + 9 - 2 + 2 = 21 cycles -> 378 (GEMM mode 1512).
+    mapping = map_layer(DW, array4(depthwise="channel_parallel"))
+    assert (mapping.folds, mapping.compute_cycles) == (18, 378)
+    assert mapping.utilization == pytest.approx(8 * 36 * 9 / (16 * 378))
+    # Pipelined folds: 17 * max(K = 9, rows = 4) + 21.
+    assert map_layer(DW, array4(depthwise="channel_parallel", overlap=True)).compute_cycles == 17 * 9 + 21
+    # A fold is 4 output pixels of one channel; each of the 3 kernel rows shifts 4 + 3 - 1 = 6
+    # input pixels through the column's tap register: 9 folds * 3 * 6 = 162 reads per channel,
+    # 8 channels at 8 bits (GEMM mode reads the 36 x 9 im2col of each channel: 2592 per channel).
+    assert mapping.sram_read_bits["ifmap"] == 8 * 162 * 8
+    # The weights (9 per channel) are read once per row fold; DRAM traffic is the same.
+    assert mapping.sram_read_bits["weight"] == 9 * 8 * 9 * 8
+    assert mapping.dram_read_bits == {"ifmap": 8 * 36 * 8, "weight": 8 * 9 * 8, "ofmap": 0}
+
+
+def test_depthwise_channel_parallel_needs_os_or_ws():
+    # An input-stationary array holds a block of one channel's inputs: groups stay GEMMs.
+    assert map_layer(DW, array4("is", depthwise="channel_parallel")) == map_layer(DW, array4("is"))
+
+
 def test_xnor_lanes():
     fc = Layer(name="fc", op="linear", in_ch=100, in_h=1, in_w=1, out_ch=4, out_h=1, out_w=1,
                pe="xnor", act_bits=1, weight_bits=1)
-    acc = Accelerator(pe="xnor", bits=1, array=ArrayConfig(rows=2, cols=2, lanes=64))
+    acc = Accelerator(pe="xnor", bits=1, array=ArrayConfig(rows=2, cols=2, lanes=64, fold_overlap=False))
     mapping = map_layer(fc, acc)
     # K = 100 binary lanes -> ceil(100/64) = 2 words. M = 1, N = 4: 1 x 2 folds of
     # 2*2 + 2 + 2 - 2 + 2 pipeline = 8 cycles -> 16. Useful 400 binary MACs of 4 PEs * 64 lanes
-    # * 16 cycles.
+    # * 16 cycles. Pipelined folds: the second starts max(T = 2, rows = 2) cycles after the first.
+    assert map_layer(fc, dataclasses.replace(acc, array=dataclasses.replace(acc.array, fold_overlap=True))
+                     ).compute_cycles == 2 + 8
     assert mapping.compute_cycles == 16
     assert mapping.utilization == pytest.approx(400 / (4 * 64 * 16))
     assert mapping.tile == (1, 100, 4)
@@ -227,9 +272,14 @@ def test_mapping_properties(layer, rows, cols, dataflow, lanes, kib, gbps, scale
     assert mapping.total_cycles >= layer.macs / per_cycle - (layer.groups if scalesim else 0)
     assert 0 < mapping.utilization <= 1
     assert mapping.stall_cycles >= 0
-    # Every tensor crosses the DRAM interface at least once.
-    assert mapping.dram_read_bits["ifmap"] >= layer.in_elems * layer.act_bits
+    # Every tensor crosses the DRAM interface at least once: of the input, the rows and columns
+    # some kernel tap reads (no padding here), counted by enumeration.
+    rows = {oy * layer.stride[0] + ky for oy in range(layer.out_h) for ky in range(layer.kernel[0])}
+    cols = {ox * layer.stride[1] + kx for ox in range(layer.out_w) for kx in range(layer.kernel[1])}
+    used = layer.in_ch * len(rows & set(range(layer.in_h))) * len(cols & set(range(layer.in_w)))
+    assert mapping.dram_read_bits["ifmap"] >= used * layer.act_bits
     assert mapping.dram_read_bits["weight"] >= layer.weight_elems * layer.weight_bits
     assert mapping.dram_write_bits["ofmap"] == layer.out_elems * layer.act_bits
     m_tile, k_tile, n_tile = mapping.tile
-    assert 0 < m_tile <= layer.gemm[1] and 0 < k_tile <= layer.gemm[2] and 0 < n_tile <= layer.gemm[3]
+    # (n_tile counts the channels of all groups side by side when the depthwise mode maps them so)
+    assert 0 < m_tile <= layer.gemm[1] and 0 < k_tile <= layer.gemm[2] and 0 < n_tile <= layer.out_ch

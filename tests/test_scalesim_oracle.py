@@ -92,7 +92,9 @@ def run_scalesim(tmp_path, rows: int, cols: int, dataflow: str, topology: str) -
 
 
 def accelerator(rows: int, cols: int, dataflow: str, memory: MemoryConfig = BIG) -> Accelerator:
-    return Accelerator(array=ArrayConfig(rows=rows, cols=cols, dataflow=dataflow), memory=memory)
+    # the naive array (folds back to back, groups as GEMMs): the default-mode relations below are its
+    return Accelerator(array=ArrayConfig(rows=rows, cols=cols, dataflow=dataflow, fold_overlap=False,
+                                         depthwise="gemm"), memory=memory)
 
 
 @pytest.fixture(autouse=True)
