@@ -82,11 +82,16 @@ def workloads(model: str, targets: Sequence[tuple[str, int]], *, convert_all: bo
     """The workload of network ``model`` on each ``(pe, bits)`` of ``targets``, in order.
 
     ``model`` is a registry name, ``path/file.py:factory``, ``package.module:factory``, a
-    SCALE-Sim topology ``.csv`` or an ONNX/QONNX ``.onnx`` file (:func:`hwsim.onnx_import.onnx_workloads`). A network runs as built on its native kind and is converted
-    (:func:`models.convert.convert`; the first conv and the classifier stay mac unless
-    ``convert_all``) to any other; layers off the array run at :func:`contract.layer_bits`.
-    The network is traced once: other kinds are retargeted from that trace (:func:`hwsim.extract.retarget`),
-    except conversions to or from xnor, which are converted and traced afresh. ``batch`` replaces
+    SCALE-Sim topology ``.csv`` or an ONNX/QONNX ``.onnx`` file (:func:`hwsim.onnx_import.onnx_workloads`).
+    The network is traced once as built. A network whose trace has layers of a kind other than
+    mac (its own, recognised or registered adder/xnor/shift layers) is costed as written: on its
+    own kind as built, on any other kind with exactly those layers retargeted
+    (:func:`hwsim.extract.retarget`) -- the layers its authors kept real-valued (a Bi-Real
+    downsample conv) stay mac, and ``convert_all`` does not apply. A plain network runs as built
+    on mac and is converted to any other kind (the first conv and the classifier stay mac unless
+    ``convert_all``): retargeted from the trace, except to xnor, which is converted
+    (:func:`models.convert.convert`) and traced afresh. Layers off the array run at
+    :func:`contract.layer_bits`. ``batch`` replaces
     the batch dimension of the network's input shape (it must agree with ``input_shape``'s).
     """
     if batch is not None and input_shape is not None and input_shape[0] != batch:
@@ -123,14 +128,16 @@ def workloads(model: str, targets: Sequence[tuple[str, int]], *, convert_all: bo
     made = []
     for pe, bits in targets:
         widths = contract.layer_bits(pe, bits)
-        if pe == entry.pe:
+        base = next(iter(traced.values()), None) or as_built(widths)
+        written = {layer.pe for layer in base.layers if layer.is_compute} - {"mac"}
+        if written:  # the authors' own non-mac layers become pe; their mac layers stay mac
+            workload = as_built(widths) if written == {pe} else retarget(base, pe, bits)
+        elif pe == "mac":
             workload = as_built(widths)
-        elif "xnor" in (pe, entry.pe):
-            # retarget cannot reproduce xnor's removal of ReLUs (see its docstring)
+        elif pe == "xnor":  # retarget cannot reproduce xnor's removal of ReLUs (see its docstring)
             workload = extract(convert(net, pe, input_shape=shape, keep_first_last=keep), shape,
                                bits=widths, name=entry.name)
         else:
-            base = next(iter(traced.values()), None) or as_built(widths)
             workload = retarget(base, pe, bits, keep_first_last=keep)
         made.append(workload)
     return made

@@ -10,6 +10,11 @@ binary networks do: the binary layer's own sign is the activation, and ``sign(re
 be +1 everywhere (a constant input). "Only" is meant strictly: a ReLU whose output is also read
 by any other module or by a torch function outside a module (a residual add, a ``torch.cat``)
 stays, because there its real values matter.
+
+With ``as_written``, a network that already has layers of a kind other than ``mac`` keeps its
+authors' choices: only those layers change kind, and its plain conv/linear layers (Bi-Real's
+real-valued 1x1 downsample convolutions, the first conv, the classifier) stay ``mac``. A plain
+network converts as without it.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from models.layers import PE_LAYERS, make_like, pe_kind_of
 
 
 def convert(net: nn.Module, pe: str, *, input_shape: tuple[int, ...] | None = None,
-            keep_first_last: bool = True) -> nn.Module:
+            keep_first_last: bool = True, as_written: bool = False) -> nn.Module:
     """Return a deep copy of ``net`` with every conv/linear layer of any PE kind made ``pe``.
 
     With ``keep_first_last`` the first and the last conv/linear layer *in forward execution
@@ -36,22 +41,27 @@ def convert(net: nn.Module, pe: str, *, input_shape: tuple[int, ...] | None = No
     pre-hooks on one pass over zeros of ``input_shape`` (batch first, e.g. ``(1, 3, 224, 224)``),
     which is then required. ``net`` itself is not modified.
 
-    For ``xnor`` with ``input_shape``, ReLUs that feed only binary layers become Identity (see the
-    module docstring). Raises ``ValueError`` for an unknown ``pe``, a missing ``input_shape``, or
-    a network with no conv/linear layer.
+    With ``as_written`` and a network that has non-``mac`` layers, only those change kind (see
+    the module docstring); ``keep_first_last`` and ``input_shape`` then matter only for xnor's
+    ReLU pass. For ``xnor`` with ``input_shape``, ReLUs that feed only binary layers become
+    Identity (see the module docstring). Raises ``ValueError`` for an unknown ``pe``, a missing
+    ``input_shape``, a network with no conv/linear layer, or a layer the kind's layer class cannot
+    take (a dilated convolution), naming it.
     """
     if pe not in PE_LAYERS:
         raise ValueError(f"unknown PE kind {pe!r}; choose one of {', '.join(PE_LAYERS)}")
     layers = [module for module in net.modules() if pe_kind_of(module) is not None]
     if not layers:
         raise ValueError(f"{type(net).__name__} has no conv or linear layer to convert")
-    if keep_first_last and input_shape is None:
+    written = as_written and any(pe_kind_of(module) != "mac" for module in layers)
+    if keep_first_last and input_shape is None and not written:
         raise ValueError("input_shape is needed to find the first and last layers; "
                          "pass input_shape=(1, C, H, W) or keep_first_last=False")
     xnor_pass = pe == "xnor" and input_shape is not None
-    trace = _observe(net, input_shape, readers=xnor_pass) if keep_first_last or xnor_pass else None
-    kept: set[int] = set()
-    if keep_first_last:
+    first_last = keep_first_last and not written
+    trace = _observe(net, input_shape, readers=xnor_pass) if first_last or xnor_pass else None
+    kept: set[int] = {id(m) for m in layers if pe_kind_of(m) == "mac"} if written else set()
+    if first_last:
         if not trace.order:
             raise ValueError(f"no conv or linear layer of {type(net).__name__} runs in its forward pass")
         kept = {id(trace.order[0]), id(trace.order[-1])}
@@ -59,10 +69,16 @@ def convert(net: nn.Module, pe: str, *, input_shape: tuple[int, ...] | None = No
     # so the weights of replaced layers are not copied only to be thrown away, and every name
     # of a shared layer gets its one replacement.
     memo: dict[int, object] = {}
+    names = {id(m): n for n, m in net.named_modules()}
     for module in layers:
         target = "mac" if id(module) in kept else pe
         if pe_kind_of(module) != target:
-            memo[id(module)] = make_like(module, target)
+            try:
+                memo[id(module)] = make_like(module, target)
+            except ValueError as exc:
+                raise ValueError(f"layer {names[id(module)] or type(module).__name__!r} "
+                                 f"({type(module).__name__}) cannot become {target}: {exc}; keep it "
+                                 "mac (convert another network) or build it without that option") from None
     if id(net) in memo:  # ``net`` is itself a single conv/linear layer
         return memo[id(net)]
     result = copy.deepcopy(net, memo)
