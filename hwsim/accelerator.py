@@ -81,12 +81,21 @@ class MemoryConfig:
     user's YAML table. The default, LPDDR4, is the DRAM of an edge inference accelerator; its
     LPDDR4-3200 x32 interface (3200 MT/s x 4 bytes) is the 12.8 GB/s bandwidth default. ``ddr3``
     is the Horowitz figure hwsim used before.
+
+    ``sram_bank_kib``: each SRAM is built of banks of this many KiB, and an access costs what one
+    bank's does (the technology table's energy at the bank's capacity), as accelerator scratchpads
+    are banked: Gemmini's default 256 KiB scratchpad is 4 banks of 64 KiB (ucb-bar/gemmini,
+    ``GemminiConfigs.defaultConfig``: ``sp_capacity = 256 KiB``, ``sp_banks = 4``), hence the 64
+    KiB default. The energy of selecting a bank and of the longer wires of a larger macro is not
+    modelled (an assumption; it makes large buffers slightly cheap). 0: one monolithic array,
+    priced at its whole capacity (Horowitz's cache figures; hwsim before issue 15).
     """
 
     ifmap_sram_kib: float = 64.0
     weight_sram_kib: float = 64.0
     ofmap_sram_kib: float = 64.0
     sram_width_bits: int = 64
+    sram_bank_kib: float = 64.0
     dram_bandwidth_gbps: float = 12.8
     dram: str = "lpddr4"
 
@@ -263,6 +272,7 @@ def validate(acc: Accelerator) -> None:
     for name in ("ifmap_sram_kib", "weight_sram_kib", "ofmap_sram_kib", "dram_bandwidth_gbps"):
         _positive(f"memory.{name}", getattr(mem, name), float)
     _positive("memory.sram_width_bits", mem.sram_width_bits)
+    _positive("memory.sram_bank_kib", mem.sram_bank_kib, float, zero=True)
     if not isinstance(mem.dram, str) or not mem.dram:
         raise ConfigError(f"`memory.dram` must be a DRAM table name or a YAML path, not {mem.dram!r}")
     sch = acc.schedule

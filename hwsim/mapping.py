@@ -35,10 +35,12 @@ fold, inputs once per ``N`` tile). Partial sums (one write per fold or tile alon
 read-modify-write for all but the first) and the final read that sends the outputs to DRAM
 count on the ofmap buffer. DRAM fills count as SRAM writes.
 
-*Stalls* (per tile, one DRAM channel of ``acc.dram_bytes_per_cycle``): the first tile's inputs
-load before compute starts and the last tile's outputs are written after it ends; while tile
-``t`` computes, the inputs of tile ``t + 1`` and the outputs of tile ``t - 1`` move, and any
-excess over tile ``t``'s compute cycles stalls the array.
+*Stalls* (per tile, one DRAM channel of ``acc.dram_bytes_per_cycle``): while tile ``t``
+computes, the inputs of tile ``t + 1`` and the outputs of tile ``t - 1`` move, and any excess
+over tile ``t``'s compute cycles stalls the array. The array consumes a tile fold by fold, so
+only the first fold's share of the first tile (its inputs over its folds) loads before compute
+starts, the rest of it moves during the first tile; likewise only the last fold's share of the
+last tile's outputs is written after compute ends.
 
 Vector layers
 -------------
@@ -438,7 +440,10 @@ class _GemmMapper:
 
         top = tuple(c - 1 for c in n)
         bits_per_cycle = self.acc.dram_bytes_per_cycle * 8
-        stalled = load((0, 0, 0, 0)) + write(top)
+        first, final = (0, 0, 0, 0), top
+        first_folds, last_folds = (self.tile_schedule(*[(last if at[j] == top[j] else full)[j] for j in at_mkn]).folds
+                                   for at in (first, final))
+        stalled = load(first) / first_folds + write(final) / last_folds
         combos = [((), 1)]
         for count_j in n:
             combos = [(at + (i,), mult * m) for at, mult in combos for i, m in _representatives(count_j)]
@@ -454,6 +459,10 @@ class _GemmMapper:
                 if at[j] > 0:
                     moved += write(at[:j] + (at[j] - 1,) + top[j + 1:])
                     break
+            if at == first:  # the rest of the first tile streams in under its own folds
+                moved += load(first) * (1 - 1 / first_folds)
+            if at == final:
+                moved += write(final) * (1 - 1 / last_folds)
             excess = moved - bits_per_cycle * self.tile_compute(
                 *[last[j] if at[j] == top[j] else full[j] for j in at_mkn])
             if excess > 0:

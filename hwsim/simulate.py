@@ -6,7 +6,7 @@ Energy is split four ways, per layer and in total:
   XNOR the lane-ops the PEs really perform, ``ceil(K / lanes) * lanes`` per output, so lane waste
   costs energy), and element operations of vector work on the vector unit;
 * ``onchip``: PE-internal registers plus every SRAM access of ``sram_width_bits`` at the energy of
-  a buffer of that capacity. Registers are ``ops x register_pj_per_op`` for the useful ops plus
+  one bank of that buffer (``memory.sram_bank_kib``). Registers are ``ops x register_pj_per_op`` for the useful ops plus
   ``(1 - power.clock_gating) x idle PE-cycles x register_pj_per_pe_cycle`` for every array, where
   an array's idle PE-cycles in a layer are ``rows * cols * layer cycles`` less the PE-cycles doing
   useful ops on it (``ops / ops_per_cycle``; none for an array the layer does not run on);
@@ -175,11 +175,11 @@ class _Costs:
         self.acc = acc
         mem = acc.memory
         width = mem.sram_width_bits
-        self.sram_pj_per_bit = {
-            "ifmap": memory.sram_access_energy_pj(self.tech, mem.ifmap_sram_kib, width) / width,
-            "weight": memory.sram_access_energy_pj(self.tech, mem.weight_sram_kib, width) / width,
-            "ofmap": memory.sram_access_energy_pj(self.tech, mem.ofmap_sram_kib, width) / width,
-        }
+        self.sram_pj_per_bit = {}
+        for op in _OPERANDS:
+            kib = getattr(mem, f"{op}_sram_kib")
+            bank = min(kib, mem.sram_bank_kib or kib)
+            self.sram_pj_per_bit[op] = memory.sram_access_energy_pj(self.tech, bank, width) / width
         try:
             self.dram_pj_per_bit = memory.load_dram(mem.dram).energy_pj_per_bit
         except ValueError as exc:

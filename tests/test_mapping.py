@@ -41,10 +41,12 @@ def test_conv_everything_fits():
     assert mapping.dram_read_bits == {"ifmap": 1152, "weight": 2304, "ofmap": 0}
     assert mapping.dram_write_bits == {"ifmap": 0, "weight": 0, "ofmap": 2304}
     assert mapping.sram_write_bits == {"ifmap": 1152, "weight": 2304, "ofmap": 288 * 8}
-    # 12.8 GB/s at 500 MHz = 25.6 B = 204.8 bits per cycle. A single tile: its load (3456 bits)
-    # and its write-back (2304 bits) are exposed: 5760 / 204.8 = 28.125 -> 29 cycles.
-    assert mapping.stall_cycles == 29
-    assert mapping.total_cycles == 893
+    # 12.8 GB/s at 500 MHz = 25.6 B = 204.8 bits per cycle. A single tile of 18 folds: the first
+    # fold's share of its load (3456 / 18 = 192 bits) comes before compute, the last fold's share
+    # of its outputs (2304 / 18 = 128 bits) after: 320 / 204.8 = 1.56 -> 2 cycles; the rest moves
+    # during the 864 compute cycles.
+    assert mapping.stall_cycles == 2
+    assert mapping.total_cycles == 866
 
 
 def test_conv_tile_holds_raw_rows_not_im2col():
@@ -57,10 +59,11 @@ def test_conv_tile_holds_raw_rows_not_im2col():
     assert mapping.dram_read_bits == {"ifmap": 1152, "weight": 2304, "ofmap": 0}
     assert mapping.compute_cycles == 864  # tiles are whole folds: same schedule
     # 0.5 GB/s at 500 MHz = 8 bits per cycle. Two tiles (n0, n1) of 9 folds * 48 = 432 cycles.
-    # Exposed: the first load, input 1152 + weights 36*4*8 = 1152 -> 288 cycles, and the last
-    # write, 36*4*8 = 1152 bits -> 144. While n0 computes, n1's weights load (144 < 432); while
-    # n1 computes, n0's outputs leave (144 < 432): no more stalls.
-    assert mapping.stall_cycles == 288 + 144
+    # Exposed: the first fold's share of n0's load, (input 1152 + weights 36*4*8 = 1152) / 9 =
+    # 256 bits -> 32 cycles, and the last fold's share of n1's outputs, 36*4*8 / 9 = 128 bits
+    # -> 16. While n0 computes, the rest of its load (2048) and n1's weights (1152) move: 400
+    # cycles < 432; while n1 computes, n0's outputs (1152) and the rest of its own (1024): 272.
+    assert mapping.stall_cycles == 32 + 16
 
 
 def test_raw_row_tile_of_a_band_of_pixels():
