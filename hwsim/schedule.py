@@ -45,6 +45,7 @@ import math
 from dataclasses import dataclass
 
 from hwsim.accelerator import Accelerator
+from hwsim.errors import HwsimError
 from hwsim.mapping import Flow, Mapping
 from hwsim.workload import NETWORK_INPUT, Layer, Workload
 
@@ -71,14 +72,22 @@ def _label(parts: dict[str, bool]) -> str:
 
 
 def _producers(workload: Workload) -> list[tuple[int, ...]]:
-    """Per layer, the indices of the layers whose outputs it reads (-1: the network input)."""
+    """Per layer, the indices of the layers whose outputs it reads (-1: the network input).
+
+    ``inputs=None`` reads the layer before (the network input for the first layer); ``()`` (no
+    recorded producer, e.g. a tensor made inside the network) reads from DRAM as the network
+    input does. A name that no earlier layer has is an error, not a silent guess.
+    """
     latest: dict[str, int] = {}
     found = []
     for i, layer in enumerate(workload.layers):
         if layer.inputs is None:
             found.append((i - 1,))
         else:
-            found.append(tuple(dict.fromkeys(-1 if name == NETWORK_INPUT else latest.get(name, -1)
+            for name in layer.inputs:
+                if name != NETWORK_INPUT and name not in latest:
+                    raise HwsimError(f"layer {layer.name!r} reads {name!r}, which is no layer before it")
+            found.append(tuple(dict.fromkeys(-1 if name == NETWORK_INPUT else latest[name]
                                              for name in layer.inputs)) or (-1,))
         latest[layer.name] = i
     return found
@@ -112,7 +121,7 @@ def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placeme
     for i in range(1, n):
         if fused[i]:
             anchor[i] = anchor[i - 1]
-    streamed = [fused[i] for i in range(n)]  # layer i reads layer i-1's output as its stream
+    streamed = fused  # a joined layer reads the output of the layer before it as its stream
     # Readers of each tensor from storage (not as a stream), and whether it must be stored at all.
     stored_by: list[list[int]] = [[] for _ in range(n)]
     for i in range(n):
@@ -141,11 +150,12 @@ def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placeme
         if stored[p]:
             group_out.setdefault(anchor[p], []).append(p)
     stage = "fused" if cfg.fusion == "output_stage" else "serial"
+    net_input = math.prod(workload.input_shape) if workload.input_shape else layers[0].in_elems
     flows, places = [], []
     for i, layer in enumerate(layers):
         storage = [p for p in reads[i] if not (streamed[i] and p == i - 1)]
-        total = sum(_in_bits(p, layers) for p in storage)
-        from_dram = sum(_in_bits(p, layers) - (resident[p] if p >= 0 else 0) for p in storage)
+        total = sum(_bits(layers[p]) if p >= 0 else net_input * layer.act_bits for p in storage)
+        from_dram = total - sum(resident[p] for p in storage if p >= 0)
         outs = group_out.get(i, []) if anchor[i] == i else []
         flows.append(Flow(in_dram=from_dram / total if total else 0.0,
                           side_in_bits=total if streamed[i] else 0,
@@ -158,14 +168,6 @@ def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placeme
             output_to=_label({"fused": not stored[i], "sram": stored[i] and resident[i] > 0,
                               "dram": spilled[i] > 0})))
     return flows, places
-
-
-def _in_bits(p: int, layers: tuple[Layer, ...]) -> int:
-    """Bits of the tensor made by layer ``p`` (-1: the network input, at the first layer's width)."""
-    if p >= 0:
-        return _bits(layers[p])
-    first = layers[0]
-    return first.in_elems * first.act_bits
 
 
 def overlap(mappings: list[Mapping], flows: list[Flow]) -> list[Mapping]:
