@@ -546,7 +546,7 @@ class _Recorder(TorchFunctionMode):
         elif len(tensors) == 1 or name in ("setitem", "copy_"):
             first = infos[0]
             if first != _PLAIN or name == "detach":  # detach: a straight-through term's root
-                self.set_info(target, dataclasses.replace(first, root=first.root or id(tensors[0])))
+                self.set_info(target, dataclasses.replace(first, root=self._root_of(tensors[0])))
         else:  # cat, stack ...: sign-valued if every part is
             self.set_info(target, _Info(binary=all(i.binary for i in infos),
                                         params=frozenset().union(*(i.params for i in infos))))
@@ -573,14 +573,18 @@ class _Recorder(TorchFunctionMode):
             return self._combine(name, args, kwargs, info)
         return info
 
+    def _root_of(self, value: torch.Tensor) -> int:
+        """The id of the tensor whose values ``value`` has (itself, or what it views), kept alive
+        in :attr:`roots` so that no later tensor can take that id during the pass."""
+        info = self.info(value)
+        if info.root is not None:
+            return info.root
+        self.roots.setdefault(id(value), (value, info, self.sources(value)))
+        return id(value)
+
     def _combo_of(self, value: torch.Tensor) -> tuple[tuple[int, float], ...]:
         info = self.info(value)
-        if info.combo is not None:
-            return info.combo
-        root = info.root or id(value)
-        if root not in self.roots:
-            self.roots[root] = (value, info, self.sources(value))
-        return ((root, 1.0),)
+        return info.combo if info.combo is not None else ((self._root_of(value), 1.0),)
 
     def _combine(self, name: str, args: tuple, kwargs: dict, info: _Info) -> _Info:
         """Track ``a +- b`` as a combination of root tensors when a sign-valued tensor is involved;

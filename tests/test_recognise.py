@@ -535,3 +535,131 @@ def test_data_movement_is_free_and_bilinear_is_arithmetic() -> None:
     conv, bilinear = wl.layers
     assert conv.op == "conv" and bilinear.detail.startswith("interpolate bilinear")
     assert bilinear.vector_ops == 4 * (4 * 40 * 40) and wl.warnings == ()
+
+
+# --- the issue's networks, written the way their authors write them --------------------------------
+class AdderBlock(nn.Module):
+    """AdderNet ResNet-20 basic block: two adder convs, their downsample an adder 1x1 conv."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = PatchL1Conv(cin, cout, 3, stride, 1), nn.BatchNorm2d(cout)
+        self.conv2, self.bn2 = PatchL1Conv(cout, cout, 3, 1, 1), nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU()
+        self.downsample = None if stride == 1 and cin == cout else nn.Sequential(
+            PatchL1Conv(cin, cout, 1, stride), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class BiRealBlock(nn.Module):
+    """Bi-Real Net basic block: sign activation, one binary 3x3 conv, BN, a real shortcut
+    (average pool, real 1x1 conv, BN) where the shape changes."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.binary_activation, self.binary_conv = PolySign(), ScaledSignConv(cin, cout, 3, stride, 1)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.downsample = None if stride == 1 and cin == cout else nn.Sequential(
+            nn.AvgPool2d(stride), nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn1(self.binary_conv(self.binary_activation(x)))
+        return out + (x if self.downsample is None else self.downsample(x))
+
+
+class ShiftBlock(AdderBlock):
+    """DeepShift-PS ResNet-20 block: the convs are sign/shift convs, the shortcut option A."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        nn.Module.__init__(self)
+        self.conv1, self.bn1 = ShiftStrideConv(cin, cout, stride), nn.BatchNorm2d(cout)
+        self.conv2, self.bn2 = ShiftStrideConv(cout, cout, 1), nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU()
+        self.pad = cout - cin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        if self.pad:  # option A: subsample and zero-pad the channels
+            x = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad // 2, self.pad // 2))
+        return self.relu(out + x)
+
+
+class ShiftStrideConv(ShiftSignConv):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__(cin, cout)
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sign = torch.sign(torch.round(self.sign.clamp(-1, 1)))
+        return F.conv2d(x, 2 ** self.shift.round() * sign, stride=self.stride, padding=1)
+
+
+class CifarResNet20(nn.Module):
+    def __init__(self, block: type) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)
+        widths = [16] * 3 + [32] * 3 + [64] * 3
+        self.blocks = nn.Sequential(*(block(16 if i == 0 else widths[i - 1], w, 2 if i in (3, 6) else 1)
+                                      for i, w in enumerate(widths)))
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.blocks(F.relu(self.bn1(self.conv1(x)))).mean((2, 3)))
+
+
+class BiReal18(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.MaxPool2d(3, 2, 1))
+        widths = [64] * 4 + [128] * 4 + [256] * 4 + [512] * 4
+        self.blocks = nn.Sequential(*(BiRealBlock(64 if i == 0 else widths[i - 1], w,
+                                                  2 if i in (4, 8, 12) else 1) for i, w in enumerate(widths)))
+        self.fc = nn.Linear(512, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+#: ResNet-20 on CIFAR by hand: stage 1 six 16->16 3x3 convs at 32x32; stages 2 and 3 a strided
+#: 3x3 conv, five more, and (AdderNet) a strided 1x1 downsample, at 16x16 and 8x8.
+RESNET20_BODY = (6 * 16 * 16 * 9 * 1024 + 16 * 32 * 9 * 256 + 5 * 32 * 32 * 9 * 256
+                 + 32 * 64 * 9 * 64 + 5 * 64 * 64 * 9 * 64)
+RESNET20_DOWNSAMPLE = 16 * 32 * 256 + 32 * 64 * 64
+RESNET20_ENDS = 3 * 16 * 9 * 1024 + 64 * 10
+
+
+@pytest.mark.parametrize(("block", "kind", "body"), [
+    (AdderBlock, "adder", RESNET20_BODY + RESNET20_DOWNSAMPLE), (ShiftBlock, "shift", RESNET20_BODY)])
+def test_authors_resnet20(block: type, kind: str, body: int) -> None:
+    """AdderNet ResNet-20 (40.4 M adds + 0.44 M MACs: the issue's 40.8 M) and DeepShift-PS
+    ResNet-20, costed on their datapaths; their MAC twins cost more."""
+    torch.manual_seed(0)
+    net = CifarResNet20(block)
+    wl = extract(net, (1, 3, 32, 32))
+    assert wl.macs_by_pe() == {kind: body, "mac": RESNET20_ENDS}
+    assert wl.params == sum(p.numel() for p in net.parameters()) and wl.warnings == ()
+    own = estimate(wl, preset(kind))
+    twin = estimate(retarget(wl, "mac", 8), preset("mac"))
+    assert own.energy_uj < 0.9 * twin.energy_uj
+
+
+def test_authors_bireal18_matches_published_counts() -> None:
+    """Bi-Real-18 from sign-STE convs and real shortcuts: Liu et al. (ECCV 2018, Table 4)."""
+    wl = extract(BiReal18(), (1, 3, 224, 224))
+    counts = wl.binary_op_counts()
+    assert counts["bops"] == pytest.approx(1.68e9, rel=0.02)
+    assert counts["flops"] == pytest.approx(1.39e8, rel=0.02)
+    assert counts["ops"] == pytest.approx(1.63e8, rel=0.02)
+    shortcut = [l for l in wl.layers if l.name.endswith("downsample.1")]
+    assert [l.pe for l in shortcut] == ["mac"] * 3
+    on_xnor = workloads_of(wl, "xnor")
+    assert [l.pe for l in on_xnor.layers if l.name.endswith("downsample.1")] == ["mac"] * 3
+
+
+def workloads_of(wl, pe: str):
+    """What the CLI costs on ``pe`` for a traced network (as written, or retargeted)."""
+    written = {l.pe for l in wl.layers if l.is_compute} - {"mac"}
+    return wl if written == {pe} else retarget(wl, pe, 8)
