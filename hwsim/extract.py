@@ -253,8 +253,9 @@ class _Recorder(TorchFunctionMode):
                 self.infos[id(value)] = (weakref.ref(value), info)
 
     def account(self, tensors: list[torch.Tensor]) -> int:
-        """Parameters behind ``tensors`` that no layer has claimed yet: claim them, count them."""
-        new = {p for t in tensors if not self.tagged(t) for p in self.info(t).params} - self.accounted
+        """Parameters behind ``tensors`` (weights, or parts of a concatenation such as a class
+        token) that no layer has claimed yet: claim them, count them."""
+        new = {p for t in tensors for p in self.info(t).params} - self.accounted
         self.accounted |= new
         return sum(self.params[p] for p in new)
 
@@ -270,7 +271,9 @@ class _Recorder(TorchFunctionMode):
             return
         self.inside_leaf -= 1
         sources = self.sources((inputs, kwargs))
-        self.costed.update(module.modules())
+        self.costed.add(module)
+        if module._modules:
+            self.costed.update(module.modules())
         if isinstance(module, _FREE_MODULES):
             self.tag(output, sources)
             return

@@ -663,3 +663,28 @@ def workloads_of(wl, pe: str):
     """What the CLI costs on ``pe`` for a traced network (as written, or retargeted)."""
     written = {l.pe for l in wl.layers if l.is_compute} - {"mac"}
     return wl if written == {pe} else retarget(wl, pe, 8)
+
+
+def test_transformer_encoder_vit_every_mac() -> None:
+    """A small ViT from nn.TransformerEncoder: every MAC torch counts, every parameter (the class
+    token too, which reaches the encoder through a concatenation)."""
+    class ViT(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.patch = nn.Conv2d(3, 64, 8, 8)
+            self.cls = nn.Parameter(torch.zeros(1, 1, 64))
+            self.pos = nn.Parameter(torch.zeros(1, 17, 64))
+            layer = nn.TransformerEncoderLayer(64, 4, 128, batch_first=True, norm_first=True)
+            self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+            self.head = nn.Linear(64, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            tokens = self.patch(x).flatten(2).transpose(1, 2)
+            tokens = torch.cat([self.cls.expand(x.shape[0], -1, -1), tokens], 1) + self.pos
+            return self.head(self.enc(tokens)[:, 0])
+
+    net = ViT().eval()
+    wl = extract(net, (1, 3, 32, 32))
+    per_layer = 4 * 17 * 64 * 64 + 2 * 17 * 17 * 64 + 2 * 17 * 64 * 128
+    assert wl.macs == 16 * 3 * 64 * 64 + 2 * per_layer + 64 * 10 == flops(net, torch.randn(1, 3, 32, 32)) // 2
+    assert wl.params == sum(p.numel() for p in net.parameters()) and wl.warnings == ()
