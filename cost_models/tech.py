@@ -18,6 +18,7 @@ array multiplier: n^2 partial-product cells, quadratic; e.g. Weste & Harris, *CM
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -300,13 +301,21 @@ def read_table(name_or_path: str, kind: str, folder: Path = DATA_DIR) -> tuple[A
         raise ValueError(f"{kind} table {label!r} not found; pass a shipped table name "
                          f"({', '.join(shipped)}) or a YAML path")
     try:
-        return yaml.safe_load(path.read_text()), label, path
+        stat = path.stat()
+        return _parsed_yaml(str(path.resolve()), stat.st_mtime_ns, stat.st_size), label, path
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise ValueError(f"{kind} table {label!r} is not valid YAML{where}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{kind} table {label!r} cannot be read: {exc}") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_yaml(path: str, mtime_ns: int, size: int) -> Any:
+    """The YAML in ``path``, parsed once per version of the file (every estimate reads the
+    technology and DRAM tables; parsing them was half of a GhostNet estimate). Callers only read it."""
+    return yaml.safe_load(Path(path).read_text())
 
 
 def load_technology(name_or_path: str = "horowitz45") -> Technology:

@@ -23,7 +23,7 @@ DRAM transfer overlaps the current tile's compute (see the stall model). Two til
 tried (``n_tile`` as large as the buffers allow, then ``m_tile``; and the other way round) in
 both loop orders (N outer: a weight tile stays while the ifmap tiles stream past, so the ifmap
 is re-read once per weight tile unless one tile covers ``M``; M outer: the reverse). The least
-DRAM traffic wins, then the fewest cycles, then the largest tile.
+DRAM traffic wins, then the fewest cycles (DRAM stalls included), then the largest tile.
 
 *Traffic.* DRAM: the real input tensor (``in_ch*in_h*in_w``, not the im2col copy) times the
 passes the loop order needs (halo rows shared by neighbouring tiles are not re-read), the
@@ -237,6 +237,7 @@ class _GemmMapper:
         self.side = {on_rows: self.rows, on_cols: self.cols}
         self.unit = {d: self.side.get(d, 1) for d in "mkn"}
         self._schedules: dict[tuple[int, int, int], Schedule] = {}
+        self._fits: dict[tuple[int, int, int], bool] = {}
 
     # -- per-tile costs ------------------------------------------------------------------------
 
@@ -339,7 +340,10 @@ class _GemmMapper:
         return int(getattr(self.acc.memory, f"{op}_sram_kib") * 8192)
 
     def fits(self, size: dict[str, int]) -> bool:
-        return all(self.tile_bits(op, size) <= self.capacity(op) for op in _OPERANDS)
+        key = (size["m"], size["k"], size["n"])
+        if key not in self._fits:
+            self._fits[key] = all(self.tile_bits(op, size) <= self.capacity(op) for op in _OPERANDS)
+        return self._fits[key]
 
     def largest(self, dim: str, size: dict[str, int]) -> int:
         """The largest tile along ``dim`` (``extent`` or a multiple of the array side) with which
@@ -355,6 +359,13 @@ class _GemmMapper:
             else:
                 hi = mid - 1
         return lo * unit
+
+    def balanced(self, dim: str, tile: int) -> int:
+        """The smallest tile along ``dim`` (a multiple of the array side) that cuts it into as few
+        pieces as ``tile`` does: equal pieces instead of full ones and a short remainder."""
+        extent, unit = self.extent[dim], self.unit[dim]
+        pieces = -(-extent // tile)
+        return min(tile, -(-extent // pieces // unit) * unit if pieces > 1 else extent) or tile
 
     def reduction_tile(self, m0: int, n0: int) -> int:
         """``K`` if a one-fold tile with the whole reduction fits, else the largest that does.
@@ -375,7 +386,8 @@ class _GemmMapper:
         return self.largest("k", smallest)
 
     def choose(self) -> _Plan:
-        """The tiling with the least DRAM traffic, then the fewest cycles, then the largest tile."""
+        """The tiling with the least DRAM traffic, then the fewest cycles (stalls included), then the
+        largest tile."""
         unit, extent = self.unit, self.extent
         m0, n0 = min(extent["m"], unit["m"]), min(extent["n"], unit["n"])
         kt = self.reduction_tile(m0, n0)
@@ -384,15 +396,17 @@ class _GemmMapper:
         shapes.add((self.largest("m", {"m": m0, "k": kt, "n": nt}), nt))
         mt = self.largest("m", {"m": m0, "k": kt, "n": n0})
         shapes.add((mt, self.largest("n", {"m": mt, "k": kt, "n": n0})))
+        shapes |= {(self.balanced("m", mt), self.balanced("n", nt)) for mt, nt in shapes}
         ranked = []
         for mt, nt in sorted(shapes):
             size = {"m": mt, "k": kt, "n": nt}
             count = {d: -(-extent[d] // size[d]) for d in "mkn"}
-            cycles = self.plan_compute(size)
             for order in (("n", "m", "k"), ("m", "n", "k")):
                 plan = _Plan(size, count, order)
-                ranked.append(((self.dram_read(plan), cycles, -mt * nt), plan))
-        return min(ranked, key=lambda entry: entry[0])[1]
+                ranked.append((self.dram_read(plan), -mt * nt, plan))
+        least = min(traffic for traffic, _, _ in ranked)
+        return min(((self.plan_compute(plan.size) + self.stall_cycles(plan), size, plan)
+                    for traffic, size, plan in ranked if traffic == least), key=lambda entry: entry[:2])[2]
 
     # -- stalls ----------------------------------------------------------------------------------
 
