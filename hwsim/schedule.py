@@ -20,7 +20,8 @@ its stream in the output stage (no SRAM or DRAM pass), reads its other inputs (a
 from wherever they are stored, and its vector cycles overlap the anchor's: only what exceeds the
 anchor's cycles (all fused layers of a group share the vector unit) is added. With ``none`` only
 ``act`` and ``norm`` join, each costing one SRAM read and write of its tensor and its full vector
-cycles after the producer (the naive serial mode).
+cycles after the producer (the naive serial mode); in both modes a layer joins only when it
+reads the output of the layer just before it.
 
 Residency (``schedule.residency``)
 ----------------------------------
@@ -95,10 +96,10 @@ def _producers(workload: Workload) -> list[tuple[int, ...]]:
 
 def _joins(layer: Layer, before: Layer | None, reads: tuple[int, ...], index: int, fusion: str) -> bool:
     """Whether ``layer`` (at ``index``) runs in the output stage of the layer before it."""
-    if before is not None and fusion == "none":  # as the model always had it: even off the stream
-        return layer.op in _SERIAL
     if before is None or index - 1 not in reads:
         return False
+    if fusion == "none":
+        return layer.op in _SERIAL
     if layer.op not in _FUSABLE:
         return False
     if layer.op.endswith("pool"):

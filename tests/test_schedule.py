@@ -185,6 +185,17 @@ def test_no_fusion_and_layerwise_is_the_per_layer_round_trip():
         assert map_layer(layer, naive, flow=flow) == map_layer(layer, naive)
 
 
+
+def test_no_fusion_act_off_the_stream_runs_on_its_own():
+    # an act reading a tensor other than the one just made cannot ride the producer's buffer: it
+    # reads its input (stem's 4096 bits) from DRAM and writes its own output
+    layers = [conv("stem", 4, 8, IN), conv("c", 8, 8, ("stem",)), vec("late", "act", 8, ("stem",))]
+    naive = acc(residency="layerwise", fusion="none")
+    flows, _ = plan(layers, naive)
+    assert flows[2].stage == "own"
+    m = map_layer(layers[2], naive, flow=flows[2])
+    assert (m.dram_read_bits["ifmap"], m.dram_write_bits["ofmap"]) == (4096, 4096)
+
 # -- concatenation and squeeze-excite -----------------------------------------------------------
 
 def test_concatenation_two_producers_one_consumer():
