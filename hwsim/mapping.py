@@ -238,6 +238,7 @@ class _GemmMapper:
         self.unit = {d: self.side.get(d, 1) for d in "mkn"}
         self._schedules: dict[tuple[int, int, int], Schedule] = {}
         self._fits: dict[tuple[int, int, int], bool] = {}
+        self._stalls: dict[tuple, int] = {}
 
     # -- per-tile costs ------------------------------------------------------------------------
 
@@ -397,24 +398,39 @@ class _GemmMapper:
         mt = self.largest("m", {"m": m0, "k": kt, "n": n0})
         shapes.add((mt, self.largest("n", {"m": mt, "k": kt, "n": n0})))
         shapes |= {(self.balanced("m", mt), self.balanced("n", nt)) for mt, nt in shapes}
-        ranked = []
+        plans = {}
         for mt, nt in sorted(shapes):
             size = {"m": mt, "k": kt, "n": nt}
             count = {d: -(-extent[d] // size[d]) for d in "mkn"}
-            for order in (("n", "m", "k"), ("m", "n", "k")):
-                plan = _Plan(size, count, order)
-                ranked.append((self.dram_read(plan), -mt * nt, plan))
-        least = min(traffic for traffic, _, _ in ranked)
-        return min(((self.plan_compute(plan.size) + self.stall_cycles(plan), size, plan)
-                    for traffic, size, plan in ranked if traffic == least), key=lambda entry: entry[:2])[2]
+            for order in (("n", "m", "k"), ("m", "n", "k")):  # the same plan when m or n is one tile
+                plans.setdefault((mt, nt, tuple(d for d in order if count[d] > 1)), _Plan(size, count, order))
+        traffic = {key: self.dram_read(plan) for key, plan in plans.items()}
+        least = min(traffic.values())
+        # Among the least-traffic plans, fewest cycles: compute cycles bound the total from below,
+        # so stalls are worked out only for plans that can still win.
+        best, best_key = None, None
+        for compute, key in sorted((self.plan_compute(plans[key].size), key) for key in plans
+                                   if traffic[key] == least):
+            rank = (compute, -key[0] * key[1])
+            if best is not None and rank >= best:
+                break
+            total = (compute + self.stall_cycles(plans[key]), -key[0] * key[1])
+            if best is None or total < best:
+                best, best_key = total, key
+        return plans[best_key]
 
     # -- stalls ----------------------------------------------------------------------------------
 
     def stall_cycles(self, plan: _Plan) -> int:
-        """DRAM stalls of the double-buffered tile pipeline (see the module docstring).
+        """DRAM stalls of the double-buffered tile pipeline (see the module docstring), memoised
+        per plan (:meth:`choose` ranks by them, :meth:`map` reports them)."""
+        key = (tuple(plan.size.values()), plan.order)
+        if key not in self._stalls:
+            self._stalls[key] = self._stall_cycles(plan)
+        return self._stalls[key]
 
-        Loop levels are ``(groups, *plan.order)``; a tile is a tuple of one index per level.
-        """
+    def _stall_cycles(self, plan: _Plan) -> int:
+        """Loop levels are ``(groups, *plan.order)``; a tile is a tuple of one index per level."""
         count, size, extent = plan.count, plan.size, self.extent
         levels = ("g", *plan.order)
         n = (self.groups, *(count[d] for d in plan.order))
