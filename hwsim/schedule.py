@@ -30,10 +30,17 @@ network output). With ``resident`` each stored tensor is placed, in production o
 activation storage of ``schedule.activation_kib`` KiB (default: the ifmap plus the ofmap SRAM):
 from its producer's group to its last reader it takes ``r = min(size, free)`` bits, ``free``
 being the least room left by the tensors placed before it over that interval; the remaining
-``size - r`` bits spill: written to DRAM once, read back by each layer that reads it. Network
-outputs and the network input always cross DRAM. With ``layerwise`` nothing stays: every stored
-tensor goes to DRAM and comes back (the per-layer round trip; with ``fusion: none`` this is the
-model before residency existed).
+``size - r`` bits spill: written to DRAM once, read back by each layer that reads it. (Tensors
+placed earlier all start no later, so the least room is the room at the interval's start; the
+room a tensor takes is free again after its last reader's group.) Network outputs are written to
+DRAM; the network input (``prod(input_shape) x act_bits``) is read from DRAM by each layer that
+reads it, as is a layer's input with no recorded producer (``inputs=()``). A layer reading
+stored tensors takes the fraction ``in_dram = sum(spilled) / sum(size)`` of them from DRAM, the
+rest from SRAM; the anchor of a group writes every stored tensor its group makes (``r`` bits to
+SRAM, the rest to DRAM). With ``layerwise`` nothing stays: every stored tensor goes to DRAM and
+comes back (the per-layer round trip; with ``fusion: none`` this is the model before residency
+existed). Data-flow edges come from :attr:`Layer.inputs`; a name that no earlier layer has is
+an error.
 
 Weights are read once per layer and batch (tiling permitting); ``schedule.weights_on_chip`` keeps
 all of them in the weight SRAM, loaded before inference, when their total fits it.
