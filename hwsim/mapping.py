@@ -7,33 +7,39 @@ representative tiles, so a whole network maps in milliseconds.
 Compute layers (``conv``, ``linear``)
 -------------------------------------
 Each group is its own GEMM ``(M x K) @ (K x N)`` (:attr:`Layer.gemm`), run back to back on the
-array with the dataflow of :mod:`hwsim.dataflow`. An XNOR PE reduces ``array.lanes`` binary
-lanes per cycle, so its reduction length is ``ceil(K / lanes)`` words of ``lanes`` bits.
+array with the dataflow of :mod:`hwsim.dataflow` (pipelined folds with ``array.fold_overlap``).
+With ``array.depthwise: channel_parallel`` a grouped conv with fewer filters per group than
+``cols`` is one GEMM with the groups side by side on the columns (``N = groups * filters``), each
+column fed its own channel. An XNOR PE reduces ``array.lanes`` binary lanes per cycle, so its
+reduction length is ``ceil(K / lanes)`` words of ``lanes`` bits.
 
-*Buffer tiles.* A tile is ``m_tile x k_tile`` ifmap (the im2col view, ``act_bits``),
-``k_tile x n_tile`` weights (``weight_bits``) and ``m_tile x n_tile`` outputs, which the ofmap
-buffer keeps as partial sums of ``acc.psum_bits(...)`` bits (the accumulator width), so
-partial sums never go to DRAM. A dimension that the array maps spatially is tiled in multiples
-of the array side (tiles never cut a fold); one that streams in time (``K`` for ``os``, ``M`` for
-``ws``, ``N`` for ``is``) may be cut anywhere, at the price of one more fill and drain per tile
-(default-mode compute cycles are the sum over tiles). ``k_tile`` is the whole ``K`` whenever a
-one-fold tile with the whole ``K`` fits the ifmap and weight buffers, otherwise the largest that
-does; the reduction loop is then innermost. Each tile must fit its whole buffer; the next tile's
-DRAM transfer overlaps the current tile's compute (see the stall model). Two tile shapes are
-tried (``n_tile`` as large as the buffers allow, then ``m_tile``; and the other way round) in
-both loop orders (N outer: a weight tile stays while the ifmap tiles stream past, so the ifmap
-is re-read once per weight tile unless one tile covers ``M``; M outer: the reverse). The least
-DRAM traffic wins, then the fewest cycles (DRAM stalls included), then the largest tile.
+*Buffer tiles.* An ifmap tile is the raw input rows its ``m_tile`` output pixels read, halo
+included, of the channels its ``k_tile`` covers (:meth:`_GemmMapper.ifmap_tile_bits`: what the
+on-the-fly im2col walker holds, or the im2col view when that is smaller); ``k_tile x n_tile``
+weights (``weight_bits``) and ``m_tile x n_tile`` partial sums of ``acc.psum_bits(...)`` bits
+(the accumulator width) in the ofmap buffer, so partial sums never go to DRAM. A dimension that
+the array maps spatially is tiled in multiples of the array side (tiles never cut a fold); one
+that streams in time (``K`` for ``os``, ``M`` for ``ws``, ``N`` for ``is``) may be cut anywhere,
+at the price of one more fill and drain per tile. ``k_tile`` is the whole ``K`` whenever a
+one-fold tile with the whole ``K`` fits, otherwise the largest that does; the reduction loop is
+then innermost. Tile shapes tried: ``n_tile`` as large as the buffers allow, then ``m_tile``; the
+other way round; and each of them cut into equal pieces; in both loop orders (N outer: a weight
+tile stays while the ifmap tiles stream past; M outer: the reverse). An operand is re-read from
+DRAM once per iteration of an outer loop that does not index it, unless its data for all the
+loops inside fits its buffer whole (:meth:`_GemmMapper.resident`). The least DRAM traffic wins,
+then the fewest cycles (DRAM stalls included), then the largest tile.
 
-*Traffic.* DRAM: the real input tensor (``in_ch*in_h*in_w``, not the im2col copy) times the
-passes the loop order needs (halo rows shared by neighbouring tiles are not re-read), the
-weights likewise, and the outputs written once at ``act_bits``. SRAM reads are what the array
-demands, as SCALE-Sim counts it: an operand slice is read again for every fold along a
-dimension it does not depend on (``os``: ifmap once per column fold, weights once per row fold;
-``ws``: ifmap once per column fold, weights once per ``M`` tile; ``is``: weights once per column
-fold, inputs once per ``N`` tile). Partial sums (one write per fold or tile along ``K``, a
-read-modify-write for all but the first) and the final read that sends the outputs to DRAM
-count on the ofmap buffer. DRAM fills count as SRAM writes.
+*Traffic.* DRAM: the input pixels the conv reads (``in_ch`` x the rows and columns some tap
+touches, not the im2col copy) times the passes the loop order needs (halo rows shared by
+neighbouring tiles are not re-read), the weights likewise, and the outputs written once at
+``act_bits``. SRAM reads are what the array demands, as SCALE-Sim counts it: an operand slice is
+read again for every fold along a dimension it does not depend on (``os``: ifmap once per column
+fold, weights once per row fold; ``ws``: ifmap once per column fold, weights once per ``M`` tile;
+``is``: weights once per column fold, inputs once per ``N`` tile); channel-parallel, the ifmap
+through the tap registers (:meth:`_GemmMapper.ifmap_reads`). Partial sums pass the ofmap buffer
+(a write and a read) once per fold along ``K`` but the last; the outputs leave through the output
+stage into activation storage, or are staged in the ofmap buffer (a write and a read) on their
+way to DRAM. DRAM fills count as SRAM writes.
 
 *Stalls* (per tile, one DRAM channel of ``acc.dram_bytes_per_cycle``): while tile ``t``
 computes, the inputs of tile ``t + 1`` and the outputs of tile ``t - 1`` move, and any excess
