@@ -7,6 +7,7 @@ interrupted or failed run never leaves a half-written or clobbered output behind
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -29,8 +30,70 @@ _SHORT = {"sram": "S", "dram": "D", "fused": "F", "sram+dram": "SD", "fused+sram
           "fused+sram+dram": "FSD", "-": "-"}
 
 
+#: Energy terms of a row, as :meth:`Report.energy_split_uj` names them.
+_TERMS = ("compute", "onchip", "dram", "leakage")
+#: How many layers the summary's top lists name.
+TOP_N = 5
+
+
 def layer_row(row: LayerResult) -> dict[str, Any]:
     return {f: getattr(row, f) for f in LAYER_FIELDS}
+
+
+def fold_layers(report: Report) -> tuple[LayerResult, ...]:
+    """One row per compute layer with the vector layers fused into its output stage folded in.
+
+    A layer whose input comes ``fused`` from the layer before it (:class:`hwsim.schedule.Placement`)
+    joins that layer's row: ``op`` lists every op (``conv+norm+act``), cycles, stalls and energies
+    are summed (a fused layer's cycles are only what exceeds its anchor's, so the sum is the
+    group's time), ``ops``, ``utilization``, ``shape`` and ``datapath`` stay the anchor's, and
+    ``output_to`` becomes the group's last layer's. Vector layers that run on their own keep their
+    own row. Cycles and energies add up to the report's totals.
+    """
+    rows: list[LayerResult] = []
+    for r in report.layers:
+        if rows and "fused" in r.input_from.split("+"):
+            a = rows[-1]
+            rows[-1] = dataclasses.replace(
+                a, op=f"{a.op}+{r.op}", cycles=a.cycles + r.cycles, compute_cycles=a.compute_cycles + r.compute_cycles,
+                stall_cycles=a.stall_cycles + r.stall_cycles,
+                **{f"energy_{t}_pj": getattr(a, f"energy_{t}_pj") + getattr(r, f"energy_{t}_pj") for t in _TERMS},
+                output_to=r.output_to)
+        else:
+            rows.append(r)
+    return tuple(rows)
+
+
+def unit_of(row: LayerResult) -> str:
+    """Which unit a row ran on: ``array`` (the main PE array), ``aux`` (an auxiliary array) or
+    ``vector`` (the vector unit)."""
+    return "array" if row.on_main_array else "vector" if row.datapath == "vector" else "aux"
+
+
+def summary(report: Report) -> dict[str, Any]:
+    """Where the energy and the cycles go, for the table and the JSON ``summary``.
+
+    ``energy_share``: each energy term's share of the total; ``units``: cycles and energy (pJ,
+    the whole batch) of the main ``array``, the ``aux`` arrays and the ``vector`` unit, each row
+    counted on the unit it ran on (a fused vector layer's exposed cycles and its energy on the
+    vector unit); ``top_energy`` / ``top_cycles``: the :data:`TOP_N` largest rows of
+    :func:`fold_layers`, name -> share, largest first.
+    """
+    total = report.energy_uj * 1e6
+    split = report.energy_split_uj()
+    units = {u: {"cycles": 0, "energy_pj": 0.0} for u in ("array", "aux", "vector")}
+    for r in report.layers:
+        units[unit_of(r)]["cycles"] += r.cycles
+        units[unit_of(r)]["energy_pj"] += r.energy_pj
+    folded = fold_layers(report)
+    cycles = report.cycles
+
+    def top(key: str, whole: float) -> dict[str, float]:
+        best = sorted(folded, key=lambda r: getattr(r, key), reverse=True)[:TOP_N]
+        return {r.name: getattr(r, key) / whole if whole else 0.0 for r in best}
+
+    return {"energy_share": {t: (split[t] * 1e6 / total if total else 0.0) for t in _TERMS},
+            "units": units, "top_energy": top("energy_pj", total), "top_cycles": top("cycles", cycles)}
 
 
 def ratios(report: Report, baseline: Report) -> dict[str, float]:
@@ -51,6 +114,7 @@ def to_dict(report: Report, baseline: Report | None = None) -> dict[str, Any]:
         "area_um2": report.area_um2,
         "op_counts": report.op_counts,
         "warnings": list(report.warnings),
+        "summary": summary(report),
     }
     if report.fpga is not None:
         data["fpga"] = {"target": report.fpga_target, **report.fpga}
@@ -106,7 +170,9 @@ def _energy(pj: float) -> str:
     return f"{pj:.1f} pJ"
 
 
-def layer_table(report: Report) -> Table:
+def layer_table(report: Report, *, all_layers: bool = False) -> Table:
+    """One row per compute layer with its fused ops folded in (:func:`fold_layers`), or every
+    layer of the report with ``all_layers``."""
     acc = report.accelerator
     table = Table(title=f"{report.model} on {acc.pe} {acc.array.rows}x{acc.array.cols} "
                         f"{acc.array.dataflow}, {acc.bits}-bit, {acc.clock_mhz:g} MHz, {report.timing} cycles",
@@ -116,12 +182,33 @@ def layer_table(report: Report) -> Table:
                          ("E compute", "right"), ("E on-chip", "right"), ("E DRAM", "right"),
                          ("E leak", "right")):
         table.add_column(col, justify=justify)
-    for r in report.layers:
+    for r in report.layers if all_layers else fold_layers(report):
         mark = "*" if r.cycles_from != report.timing else ""
         where = f"{_SHORT.get(r.input_from, r.input_from)}>{_SHORT.get(r.output_to, r.output_to)}"
         table.add_row(r.name, r.op, r.shape, _si(r.ops), r.datapath, where, f"{r.cycles:,}{mark}",
                       f"{r.utilization:.0%}", _energy(r.energy_compute_pj), _energy(r.energy_onchip_pj),
                       _energy(r.energy_dram_pj), _energy(r.energy_leakage_pj))
+    return table
+
+
+def summary_table(report: Report) -> Table:
+    """:func:`summary` as a few lines: the energy split, the units, the top layers."""
+    s = summary(report)
+    table = Table(title="where the energy and cycles go", header_style="bold", show_header=False)
+    table.add_column("what")
+    table.add_column("", overflow="fold")
+    share = s["energy_share"]
+    table.add_row("energy", f"compute {share['compute']:.0%}, SRAM+registers {share['onchip']:.0%}, "
+                            f"DRAM {share['dram']:.0%}, leakage {share['leakage']:.0%}")
+    cycles, energy = report.cycles, report.energy_uj * 1e6
+    for unit, label in (("array", f"{report.accelerator.pe} array"), ("aux", "aux arrays"),
+                        ("vector", "vector unit")):
+        u = s["units"][unit]
+        if u["cycles"] or u["energy_pj"]:
+            table.add_row(label, f"{u['cycles']:,} cycles ({u['cycles'] / cycles if cycles else 0:.0%}), "
+                                 f"{_energy(u['energy_pj'])} ({u['energy_pj'] / energy if energy else 0:.0%})")
+    for key, label in (("top_energy", "top energy"), ("top_cycles", "top cycles")):
+        table.add_row(label, ", ".join(f"{name} {v:.0%}" for name, v in s[key].items()))
     return table
 
 
@@ -131,7 +218,7 @@ def _uj(value: float) -> str:
 
 def _table_totals(report: Report) -> dict[str, float]:
     totals = report.totals()
-    return {**totals, "macs_per_inference": totals["macs"] / report.batch}
+    return {**totals, "macs_per_inference": totals["macs"] / report.batch, "clock_mhz": report.accelerator.clock_mhz}
 
 
 def totals_table(report: Report, baseline: Report | None = None) -> Table:
@@ -148,7 +235,8 @@ def totals_table(report: Report, baseline: Report | None = None) -> Table:
     per_batch = report.batch > 1
     batch = f" (batch of {report.batch})" if per_batch else ""
     rows = (("MACs" + (" / inference" if per_batch else ""), "macs_per_inference", _si),
-            ("params", "params", _si), ("cycles" + batch, "cycles", lambda v: f"{v:,.0f}"),
+            ("params", "params", _si), ("clock", "clock_mhz", lambda v: f"{v:,.1f} MHz"),
+            ("cycles" + batch, "cycles", lambda v: f"{v:,.0f}"),
             ("latency" + batch, "latency_ms", lambda v: f"{v:.3f} ms"),
             ("inferences/s", "inferences_per_s", lambda v: f"{v:,.1f}"),
             ("utilization", "utilization", lambda v: f"{v:.1%}"),
@@ -193,18 +281,24 @@ def fpga_table(report: Report, baseline: Report | None = None) -> Table:
     return table
 
 
-def print_report(report: Report, baseline: Report | None = None, console: Console | None = None) -> None:
-    """The layer table, the totals (with ratios to ``baseline``), area and FPGA tables on
-    ``console``; ``report.warnings`` are the caller's to show (the CLI puts them on stderr)."""
+def print_report(report: Report, baseline: Report | None = None, console: Console | None = None, *,
+                 all_layers: bool = False) -> None:
+    """The layer table (folded, or every layer with ``all_layers``), the summary, the totals (with
+    ratios to ``baseline``), area and FPGA tables on ``console``; ``report.warnings`` are the
+    caller's to show (the CLI puts them on stderr)."""
     if console is None:
         console = files.console()
-    console.print(layer_table(report))
+    console.print(layer_table(report, all_layers=all_layers))
+    if not all_layers:
+        console.print("each row is a compute layer with the ops fused into its output stage (conv+norm+act); "
+                      "--all-layers lists every op")
     console.print("in>out: where each layer's input came from and its output went: S on-chip SRAM, "
                   "D DRAM, F fused (the producer's output stream, never stored)")
     kept = sum(r.cycles_from != report.timing for r in report.layers)
     if kept:
         console.print(f"* {kept} layers keep the analytical model's cycles (no {report.timing} cycles "
                       f"for them; the JSON/CSV `note` says why)")
+    console.print(summary_table(report))
     console.print(totals_table(report, baseline))
     area = ", ".join(f"{k} {v * 1e-6:.3f} mm2" for k, v in report.area_um2.items())
     console.print(f"area: {area}")

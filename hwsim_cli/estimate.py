@@ -43,6 +43,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                           "compatible compute cycles, see hwsim/dataflow.py), rtl (exact cycles of the top "
                           "`hwsim rtl generate` emits, see hwsim/rtl_timing.py)")
     est.add_argument("--scalesim", action="store_true", help="same as --timing scalesim")
+    est.add_argument("--all-layers", action="store_true",
+                     help="list every op in the table (default: one row per compute layer with the ops "
+                          "fused into it folded in; JSON/CSV always keep every op)")
     est.add_argument("--json", metavar="F", help="write the report as JSON")
     est.add_argument("--csv", metavar="F", help="write the per-layer rows and a TOTAL row as CSV")
     sub.add_parser("models", help="list the networks that can be estimated")
@@ -65,7 +68,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                       input_shape=args.input_shape, batch=args.batch)
     result, *rest = [estimate(w, a, timing=timing, target=args.target) for w, a in zip(loads, accs)]
     baseline = rest[0] if rest else None
-    rep.print_report(result, baseline)
+    rep.print_report(result, baseline, all_layers=args.all_layers)
     warn(result.warnings)
     if args.json:
         rep.write_json(args.json, result, baseline)
