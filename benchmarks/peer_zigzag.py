@@ -731,6 +731,9 @@ def _run(args: argparse.Namespace) -> int:
               f"MAC {mac_pj:.4f} pJ (weighted mean), FF {tables['reg_pj_per_bit']:.6f} pJ/bit; ZigZag "
               f"{entry['zigzag_version']} LOMA lpf {args.lpf_limit}, opt {args.opt}"
               + (" (cached)" if cached else ""))
+        print(f"hwsim array: {dataclasses.asdict(base.array)}; power: {dataclasses.asdict(base.power)}; schedules: "
+              + "; ".join(f"{m} {dataclasses.asdict(a.schedule)}" for m, a in accs.items()))
+        entry["hwsim_array"] = dataclasses.asdict(base.array)
         for mode in modes:
             hw = run_hwsim(workload, accs[mode], tables)
             cmp = compare(hw, zz, tables["rows"] * tables["cols"])
