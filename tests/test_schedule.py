@@ -196,6 +196,30 @@ def test_no_fusion_act_off_the_stream_runs_on_its_own():
     m = map_layer(layers[2], naive, flow=flows[2])
     assert (m.dram_read_bits["ifmap"], m.dram_write_bits["ofmap"]) == (4096, 4096)
 
+
+def test_group_with_two_stored_tensors_writes_both():
+    # c0 -> n0 -> a0 is one group; n0 (the pre-activation) is read later by c2, a0 by c1: both
+    # stored, both written by the anchor c0. 0.5 KiB = 4096 bits: n0 (placed first, steps 0-4)
+    # fits; a0 (steps 0-3) finds no room and spills. c1's and c2's outputs leave the network.
+    layers = [conv("c0", 4, 8, IN), vec("n0", "norm", 8, ("c0",)), vec("a0", "act", 8, ("n0",)),
+              conv("c1", 8, 8, ("a0",)), conv("c2", 8, 4, ("n0",))]
+    flows, places = plan(layers, acc(activation_kib=0.5))
+    assert (flows[0].out_sram_bits, flows[0].out_dram_bits) == (4096, 4096)
+    assert placements(places) == [("dram", "fused"), ("fused", "sram"), ("fused", "dram"), ("dram", "dram"),
+                                  ("sram", "dram")]
+    m0 = map_layer(layers[0], BASE, flow=flows[0])
+    assert m0.dram_write_bits["ofmap"] == 4096
+
+
+def test_network_input_as_a_skip_is_read_from_dram():
+    # the add reads c's output as its stream and the network input (4 x 64 x 8 = 2048 bits) as
+    # its skip, from DRAM: a second read of the input after c's
+    layers = [conv("c", 4, 4, IN), vec("add", "add", 4, ("c", NETWORK_INPUT))]
+    flows, places = plan(layers, acc())
+    assert (flows[1].stage, flows[1].side_in_bits, flows[1].in_dram) == ("fused", 2048, 1.0)
+    assert places[1].input_from == "fused+dram"
+    assert activation_dram_bits(layers, acc()) == 2048 + 2048 + 2048  # input twice, output once
+
 # -- concatenation and squeeze-excite -----------------------------------------------------------
 
 def test_concatenation_two_producers_one_consumer():
