@@ -386,3 +386,19 @@ def test_resident_never_above_layerwise_nor_rising_with_storage(layers, sixteent
     traffic = [activation_dram_bits(layers, acc(activation_kib=s / 16)) for s in sorted(sixteenths)]
     assert max(traffic) <= layerwise
     assert traffic == sorted(traffic, reverse=True)
+
+
+def test_ghostnet_adds_fuse_and_squeeze_excite_multiplies_do_not():
+    # GhostNet 1.0x (Han et al., CVPR 2020, Table 1): 16 bottlenecks, each ending in a residual
+    # add; 7 of them with squeeze-excite, whose global average pool reads its stream (fused) and
+    # whose multiply broadcasts a 1x1 gate (not fused); one more global pool before the classifier
+    workload = api.workloads("ghostnet", [("mac", 8)])[0]
+    flows, places = schedule.plan(workload, BASE)
+    kinds: dict[tuple[str, str], int] = {}
+    for layer, flow in zip(workload.layers, flows):
+        if layer.op in ("add", "mul", "avgpool"):
+            kinds[layer.op, flow.stage] = kinds.get((layer.op, flow.stage), 0) + 1
+    assert kinds == {("add", "fused"): 16, ("mul", "own"): 7, ("avgpool", "fused"): 8}
+    for layer, place in zip(workload.layers, places):
+        if layer.op == "mul":
+            assert "fused" not in place.input_from
