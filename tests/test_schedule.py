@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -386,6 +387,9 @@ def test_resident_never_above_layerwise_nor_rising_with_storage(layers, sixteent
     traffic = [activation_dram_bits(layers, acc(activation_kib=s / 16)) for s in sorted(sixteenths)]
     assert max(traffic) <= layerwise
     assert traffic == sorted(traffic, reverse=True)
+    # every output is read by a conv or by nobody, so all are stored: each is written exactly once
+    flows, _ = plan(layers, acc(activation_kib=sixteenths[0] / 16))
+    assert sum(f.out_sram_bits + f.out_dram_bits for f in flows) == sum(layer.out_elems * 8 for layer in layers)
 
 
 def test_ghostnet_adds_fuse_and_squeeze_excite_multiplies_do_not():
@@ -402,3 +406,35 @@ def test_ghostnet_adds_fuse_and_squeeze_excite_multiplies_do_not():
     for layer, place in zip(workload.layers, places):
         if layer.op == "mul":
             assert "fused" not in place.input_from
+
+
+def test_onnx_graph_edges_drive_the_same_schedule(tmp_path):
+    """An ONNX residual block (hwsim/onnx_import.py records the edges) plans as the hand-built one:
+    x -> conv1 -> relu1 -> conv2 -> add(conv2, relu1) -> relu2."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from hwsim.onnx_import import read_onnx
+
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1"),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2"),
+             helper.make_node("Add", ["c2", "r1"], ["s"], name="add"),
+             helper.make_node("Relu", ["s"], ["y"], name="relu2")]
+    weights = [numpy_helper.from_array(np.ones(shape, np.float32), name)
+               for name, shape in (("w1", (8, 4, 1, 1)), ("w2", (8, 8, 1, 1)))]
+    graph = helper.make_graph(nodes, "res", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 8])],
+                              initializer=weights)
+    path = tmp_path / "res.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    workload = read_onnx(path)
+    assert [layer.inputs for layer in workload.layers] == [
+        (NETWORK_INPUT,), ("conv1",), ("relu1",), ("conv2", "relu1"), ("add",)]
+    # 1 KiB: relu1 (4096 bits, steps 0-3) stays on chip for conv2 and the add; relu2 is the output
+    flows, places = schedule.plan(workload, acc(activation_kib=1))
+    assert [f.stage for f in flows] == ["own", "fused", "own", "fused", "fused"]
+    assert (flows[0].out_sram_bits, flows[2].out_dram_bits) == (4096, 4096)
+    assert (flows[3].side_in_bits, flows[3].in_dram) == (4096, 0.0)
+    assert placements(places) == [("dram", "fused"), ("fused", "sram"), ("sram", "fused"),
+                                  ("fused+sram", "fused"), ("fused", "dram")]
