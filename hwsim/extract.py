@@ -306,7 +306,7 @@ class _Recorder(TorchFunctionMode):
         if isinstance(module, _OTHER_CONVS):
             w = module.weight
             layer = _conv_layer(name, x.shape, w.shape, y.shape, module.stride, module.padding,
-                                module.groups, isinstance(module, nn.modules.conv._ConvTransposeNd),
+                                module.groups, module.transposed,
                                 f"{_conv_function(module)}: {type(module).__name__}", self.bits)
             return [dataclasses.replace(layer, bias=module.bias is not None,
                                         params=sum(p.numel() for p in module.parameters()))]
@@ -716,6 +716,17 @@ class _Recorder(TorchFunctionMode):
             return owner
         return f"{owner}.{kind}{index}" if owner else f"{kind}{index}"
 
+    def _gemm_name(self, pe: str, function: str, label: str) -> tuple[str, str]:
+        """Name and detail of a function-made GEMM: a recognised non-mac layer, or the GEMM of a
+        traced Conv2d/Linear subclass, is named by its module (and converts as a module does);
+        any other is named by its function (and stays as it is)."""
+        parent = self.stack[-1] if self.stack else ""
+        owner = self.modules.get(parent)
+        if pe == "mac" and not isinstance(owner, (nn.Conv2d, nn.Linear)):
+            return label, function
+        detail = type(owner).__name__ if pe == "mac" else self._owner_detail(function)
+        return self._recognised_name(pe), detail
+
     def _owner_detail(self, what: str) -> str:
         parent = self.stack[-1] if self.stack else ""
         owner = type(self.modules[parent]).__name__ if parent in self.modules and parent else ""
@@ -807,9 +818,9 @@ class _Recorder(TorchFunctionMode):
             # (bias, stride, padding, dilation or output_padding, groups)
             groups = int(kwargs.get("groups", rest[4] if rest[4] is not None else 1))
             pe = self._kind(x, w) if name == "conv2d" else "mac"
-            detail = self._owner_detail(name) if pe != "mac" else name
-            layer = _conv_layer(self._recognised_name(pe) if pe != "mac" else label, x.shape, w.shape,
-                                out.shape, stride, padding, groups, transposed, detail, self.bits, pe)
+            name_pe, detail = self._gemm_name(pe, name, label)
+            layer = _conv_layer(name_pe, x.shape, w.shape, out.shape, stride, padding, groups, transposed,
+                                detail, self.bits, pe)
             params = self.account([t for t in (w, bias) if isinstance(t, torch.Tensor)])
             return [dataclasses.replace(layer, bias=bias is not None, params=params)]
         if name == "scaled_dot_product_attention":
@@ -824,10 +835,9 @@ class _Recorder(TorchFunctionMode):
             bias = kwargs.get("bias", args[2] if len(args) > 2 else None)
             pe = self._kind(x, w)
             n = int(w.shape[0]) if w.dim() == 2 else 1
-            groups, m, k = 1, int(math.prod(x.shape[:-1])), int(x.shape[-1])
-            name_pe = self._recognised_name(pe) if pe != "mac" else label
-            detail = self._owner_detail(name) if pe != "mac" else name
-            return [self._gemm(name_pe, pe, groups, m, k, n, x, w, detail, bias)]
+            name_pe, detail = self._gemm_name(pe, name, label)
+            return [self._gemm(name_pe, pe, 1, int(math.prod(x.shape[:-1])), int(x.shape[-1]), n, x, w,
+                               detail, bias)]
         if name == "cdist":  # p != 1: one subtract, multiply and add per element pair (mac)
             x1, x2 = args[0], args[1]
             groups = int(math.prod(out.shape[:-2]))
@@ -843,8 +853,7 @@ class _Recorder(TorchFunctionMode):
         if weight is a:  # W @ x: the weight's rows are the output columns
             m, n = n, m
         pe = self._kind(act, weight)
-        name_pe = self._recognised_name(pe) if pe != "mac" else label
-        detail = self._owner_detail(name) if pe != "mac" else name
+        name_pe, detail = self._gemm_name(pe, name, label)
         return [self._gemm(name_pe, pe, groups, m, k, n, act, weight, detail,
                            bias if isinstance(bias, torch.Tensor) else None)]
 
@@ -862,12 +871,14 @@ class _Recorder(TorchFunctionMode):
             summed = int(math.prod(sizes[c] for c in set(inputs[0]) - set(output)))
             return [self._vector(label, "avgpool", operands[0].shape, out.shape, "einsum: sum",
                                  kernel=(summed, 1))]
+        def size(letters: Iterator[str]) -> int:
+            return int(math.prod(sizes[c] for c in letters))
+
         layers = []
         current, tensor = inputs[0], operands[0]
         for step, (labels, other) in enumerate(zip(inputs[1:], operands[1:]), 1):
             later = set(output).union(*inputs[step + 1:])
             keep = [c for c in dict.fromkeys(current + labels) if c in later]
-            size = lambda group: int(math.prod(sizes[c] for c in group))  # noqa: E731
             groups = size(c for c in keep if c in current and c in labels)
             m = size(c for c in keep if c in current and c not in labels)
             n = size(c for c in keep if c in labels and c not in current)
@@ -893,12 +904,21 @@ def _widths(pe: str, bits: int, max_shift: int = DEFAULT_MAX_SHIFT) -> tuple[int
 def _is_costed_leaf(module: nn.Module) -> bool:
     """Modules whose inside the extractor does not look into: it costs them as one layer (or, for
     recurrent layers and attention, as the few layers they are)."""
-    if pe_kind_of(module) is not None or registration_of(module) is not None:
+    if registration_of(module) is not None:
         return True
+    if pe_kind_of(module) is not None:  # a Conv2d/Linear subclass with its own forward is traced
+        return not _own_forward(module) or quant_widths(module) != (None, None, None)
     if isinstance(module, _NORMS + _ACTS + _POOLS + _FREE_MODULES + _OTHER_CONVS + _SEQUENCE):
         return True
     # a Brevitas-style quantized activation (QuantReLU, QuantIdentity): an activation of its width
     return quant_widths(module)[2] is not None and not isinstance(getattr(module, "weight", None), torch.Tensor)
+
+
+def _own_forward(module: nn.Module) -> bool:
+    """A third-party Conv2d/Linear subclass with its own forward (IR-Net's ``BinarizeConv2d``
+    signs its input and weight there): what it computes decides its kind, so it is traced."""
+    cls = type(module)
+    return getattr(cls, "pe_kind", None) is None and cls.forward not in (nn.Conv2d.forward, nn.Linear.forward)
 
 
 def _pad2(padding: Any, kernel: Any, dilation: Any) -> tuple[int, int]:
@@ -910,9 +930,8 @@ def _pad2(padding: Any, kernel: Any, dilation: Any) -> tuple[int, int]:
 
 def _conv_function(module: nn.Module) -> str:
     """``conv1d``, ``conv3d``, ``conv_transpose2d`` ...: the function a conv module calls."""
-    name = type(module).__name__ if type(module).__module__.startswith("torch.") else \
-        next(c.__name__ for c in type(module).__mro__ if c in _OTHER_CONVS)
-    return name.replace("ConvTranspose", "conv_transpose").replace("Conv", "conv")
+    base = next(cls for cls in type(module).__mro__ if cls in _OTHER_CONVS)
+    return base.__name__.replace("ConvTranspose", "conv_transpose").replace("Conv", "conv")
 
 
 def _conv_layer(name: str, xs: torch.Size, ws: torch.Size, ys: torch.Size, stride: Any, padding: Any,

@@ -688,3 +688,34 @@ def test_transformer_encoder_vit_every_mac() -> None:
     per_layer = 4 * 17 * 64 * 64 + 2 * 17 * 17 * 64 + 2 * 17 * 64 * 128
     assert wl.macs == 16 * 3 * 64 * 64 + 2 * per_layer + 64 * 10 == flops(net, torch.randn(1, 3, 32, 32)) // 2
     assert wl.params == sum(p.numel() for p in net.parameters()) and wl.warnings == ()
+
+
+class BinarizeConv2d(nn.Conv2d):
+    """IR-Net-style: a Conv2d subclass that balances, signs and scales its weight and signs its
+    input in its own forward."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight - self.weight.mean(dim=(1, 2, 3), keepdim=True)
+        scale = w.abs().mean(dim=(1, 2, 3), keepdim=True)
+        bw = scale * SignSTE.apply(w)
+        return F.conv2d(SignSTE.apply(x), bw, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class StandardisedConv2d(nn.Conv2d):
+    """A real-valued Conv2d subclass with its own forward (weight standardisation)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = (self.weight - self.weight.mean(dim=(1, 2, 3), keepdim=True)) / self.weight.std(dim=(1, 2, 3), keepdim=True)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+def test_conv2d_subclasses_with_their_own_forward() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), BinarizeConv2d(8, 8, 3, padding=1),
+                        StandardisedConv2d(8, 8, 3, padding=1), nn.Flatten(), nn.Linear(8 * 36, 10))
+    wl = extract(net, (1, 3, 6, 6))
+    rows = [(l.name, l.pe, l.detail) for l in wl.layers if l.is_compute]
+    assert rows == [("0", "mac", "Conv2d"), ("1", "xnor", "BinarizeConv2d (conv2d)"),
+                    ("2", "mac", "StandardisedConv2d"), ("4", "mac", "Linear")]
+    assert wl.params == sum(p.numel() for p in net.parameters()) and wl.warnings == ()
+    # the real-valued subclass converts as a Conv2d does; the binary one is the authors' layer
+    assert [l.pe for l in retarget(wl, "adder", 8).layers if l.is_compute] == ["mac", "adder", "mac", "mac"]
