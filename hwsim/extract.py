@@ -431,7 +431,8 @@ class _Recorder(TorchFunctionMode):
         """LSTM/GRU/RNN (and their cells): per layer and direction the input GEMM over all steps,
         the recurrent GEMM (mapped as one GEMM of steps x batch rows; the step-to-step dependency
         is not modelled), LSTM's projection, and the gate arithmetic of every step."""
-        mode = type(module).__name__.lower().replace("cell", "")
+        mode = ("lstm" if isinstance(module, (nn.LSTM, nn.LSTMCell)) else
+                "gru" if isinstance(module, (nn.GRU, nn.GRUCell)) else "rnn")
         gates = {"lstm": 4, "gru": 3}.get(mode, 1)
         cell = isinstance(module, nn.RNNCellBase)
         if cell:

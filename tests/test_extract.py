@@ -154,3 +154,23 @@ def test_extract_wrong():
         extract(small_net(), (1, 4, 16, 16))
     with pytest.raises(HwsimError, match=r"^network 'Sequential' has no conv or linear layer to map$"):
         extract(nn.Sequential(nn.ReLU()), (1, 4))
+
+
+class WeightWork(nn.Module):
+    """Work on parameters alone (normalising a weight) happens once, offline; an unused branch of
+    activations is kept (only straight-through surrogates are dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 3))
+
+    def forward(self, x):
+        w = self.w / self.w.norm(dim=1, keepdim=True)
+        unused = torch.sigmoid(x)  # noqa: F841  (computed, never read: still costed)
+        return F.linear(x, w)
+
+
+def test_weight_preprocessing_is_offline_and_unread_work_kept():
+    wl = extract(WeightWork(), (2, 3))
+    assert [(layer.op, layer.detail) for layer in wl.layers] == [("act", "sigmoid"), ("linear", "linear")]
+    assert wl.layers[1].params == 12 and wl.warnings == ()

@@ -719,3 +719,13 @@ def test_conv2d_subclasses_with_their_own_forward() -> None:
     assert wl.params == sum(p.numel() for p in net.parameters()) and wl.warnings == ()
     # the real-valued subclass converts as a Conv2d does; the binary one is the authors' layer
     assert [l.pe for l in retarget(wl, "adder", 8).layers if l.is_compute] == ["mac", "adder", "mac", "mac"]
+
+
+@pytest.mark.parametrize(("cls", "gates"), [(nn.LSTMCell, 4), (nn.GRUCell, 3), (nn.RNNCell, 1)])
+def test_recurrent_cells(cls: type, gates: int) -> None:
+    class Subclassed(cls):  # a subclass keeps its gate count
+        pass
+
+    net = Subclassed(10, 6)
+    wl = extract(net, (4, 10))
+    assert wl.macs == 4 * gates * 6 * (10 + 6) and wl.params == sum(p.numel() for p in net.parameters())
