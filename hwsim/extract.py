@@ -518,12 +518,12 @@ class _Recorder(TorchFunctionMode):
         info = self._value_info(name, args, kwargs, tensors, out)
         sources = self.sources((args, kwargs))
         if info.root is not None and info.combo is None:  # a straight-through estimator: a's value
-            self._cancel(info.root, sources, out, info)
+            self._cancel(info.root, sources, out)
             return out
         if name == "neg" and self.info(args[0]).l1:  # AdderNet's -sum|x - w| is the adder's own sign
             self.tag(out, sources)
             return out
-        for layer in self._record_function(func, name, args, kwargs, out):
+        for layer in self._record_function(name, args, kwargs, out):
             self.layers.append(dataclasses.replace(layer, inputs=sources if layer.inputs is None else layer.inputs))
         self.tag(out, (self.layers[-1].name,))
         self.set_info(out, dataclasses.replace(info, root=None))
@@ -609,7 +609,7 @@ class _Recorder(TorchFunctionMode):
             return dataclasses.replace(self.roots[root][1], root=root, combo=None, params=info.params)
         return dataclasses.replace(info, combo=tuple(terms.items()))
 
-    def _cancel(self, root: int, sources: tuple[str, ...], out: torch.Tensor, info: _Info) -> None:
+    def _cancel(self, root: int, sources: tuple[str, ...], out: torch.Tensor) -> None:
         """``out`` has the value of ``root``: free; what fed only the cancelled terms is dead."""
         _, root_info, producers = self.roots[root]
         self.dead.update(s for s in sources if s not in producers)
@@ -766,8 +766,8 @@ class _Recorder(TorchFunctionMode):
         return Layer(op="linear", in_ch=k * groups, in_h=1, in_w=1, out_ch=n * groups, out_h=1, out_w=1,
                      groups=groups, batch=m, **common)
 
-    def _record_function(self, func: Callable, name: str, args: tuple, kwargs: dict,
-                         out: torch.Tensor) -> list[Layer]:
+    def _record_function(self, name: str, args: tuple, kwargs: dict, out: torch.Tensor) -> list[Layer]:
+        """The layers one tensor function outside the costed modules makes (most make one)."""
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
         xs = tensors[0].shape if tensors else out.shape
         parent = self.stack[-1] if self.stack else ""
@@ -1240,8 +1240,9 @@ def retarget(workload: Workload, pe: str, bits: int, *, keep_first_last: bool = 
       shift-weight code (:func:`contract.operand_bits`; a layer that already was shift
       keeps its code width, which depends only on its own ``max_shift``); every other layer,
       functional ``F.conv2d``/``matmul`` and vector work included, ``b`` bits;
-    * functional conv/matmul layers stay ``mac`` (``convert`` changes modules only); shapes,
-      MACs, parameters, names, order and warnings are unchanged.
+    * functional conv/matmul layers, 1-D/3-D/transposed convolutions, recurrent layers and
+      attention stay ``mac`` (``convert`` changes Conv2d/Linear modules only); shapes, MACs,
+      parameters, names, order and warnings are unchanged.
 
     Two differences are real and not reproduced:
 
