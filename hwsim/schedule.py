@@ -49,6 +49,7 @@ all of them in the weight SRAM, loaded before inference, when their total fits i
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
 from dataclasses import dataclass
 
@@ -139,15 +140,17 @@ def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placeme
     capacity = (cfg.activation_kib or acc.memory.ifmap_sram_kib + acc.memory.ofmap_sram_kib) * 8192
     resident = [0] * n  # bits of each layer's output kept on chip
     if cfg.residency == "resident":
-        used = [0.0] * n  # on-chip bits held at each step
+        # Anchors never decrease, so every tensor placed before p starts no later than p's group:
+        # the least room over p's interval is the room at its start, what is held there now.
+        held, ends = 0, []  # bits held at the current start; heap of (last reader, bits)
         for p in range(n):
             if not stored_by[p]:
                 continue
-            span = range(anchor[p], max(stored_by[p]) + 1)
-            r = max(0, min(_bits(layers[p]), math.floor(capacity - max(used[i] for i in span))))
-            resident[p] = r
-            for i in span:
-                used[i] += r
+            while ends and ends[0][0] < anchor[p]:
+                held -= heapq.heappop(ends)[1]
+            resident[p] = max(0, min(_bits(layers[p]), math.floor(capacity - held)))
+            held += resident[p]
+            heapq.heappush(ends, (max(stored_by[p]), resident[p]))
     weight_bits = sum(layer.weight_elems * layer.weight_bits for layer in layers)
     weights_dram = not (cfg.weights_on_chip and weight_bits <= acc.memory.weight_sram_kib * 8192)
     read = {p for r in reads for p in r}
