@@ -729,3 +729,62 @@ def test_recurrent_cells(cls: type, gates: int) -> None:
     net = Subclassed(10, 6)
     wl = extract(net, (4, 10))
     assert wl.macs == 4 * gates * 6 * (10 + 6) and wl.params == sum(p.numel() for p in net.parameters())
+
+
+class LearnableBias(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bias.expand_as(x)
+
+
+class ReActBlock(nn.Module):
+    """ReActNet-A block: shifted sign, binary 3x3 conv, RPReLU, shifted sign, binary 1x1 conv
+    (two of them, concatenated, where the width doubles)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.stride, self.double = stride, cout != cin
+        self.move11, self.sign = LearnableBias(cin), PolySign()
+        self.binary_3x3, self.bn1 = ScaledSignConv(cin, cin, 3, stride, 1), nn.BatchNorm2d(cin)
+        self.pooling = nn.AvgPool2d(2, 2)
+        self.rprelu1 = nn.Sequential(LearnableBias(cin), nn.PReLU(cin), LearnableBias(cin))
+        self.move21 = LearnableBias(cin)
+        self.pw = nn.ModuleList(ScaledSignConv(cin, cin, 1, 1, 0) for _ in range(1 + self.double))
+        self.bn2 = nn.ModuleList(nn.BatchNorm2d(cin) for _ in range(1 + self.double))
+        self.rprelu2 = nn.Sequential(LearnableBias(cout), nn.PReLU(cout), LearnableBias(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out1 = self.bn1(self.binary_3x3(self.sign(self.move11(x))))
+        out1 = self.rprelu1((self.pooling(x) if self.stride == 2 else x) + out1)
+        signs = self.sign(self.move21(out1))
+        out2 = torch.cat([bn(pw(signs)) + out1 for pw, bn in zip(self.pw, self.bn2)], dim=1)
+        return self.rprelu2(out2)
+
+
+class ReActNetA(nn.Module):
+    widths = [32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32))
+        w = self.widths
+        self.blocks = nn.Sequential(*(ReActBlock(w[i - 1], w[i], 2 if w[i] != w[i - 1] and w[i] != 64 else 1)
+                                      for i in range(1, len(w))))
+        self.fc = nn.Linear(1024, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+def test_authors_reactnet_a_matches_published_counts() -> None:
+    """ReActNet-A (Liu et al., ECCV 2020, Table: BOPs 4.82e9, FLOPs 0.12e8, OPs 0.87e8)."""
+    net = ReActNetA()
+    wl = extract(net, (1, 3, 224, 224))
+    counts = wl.binary_op_counts()
+    assert counts["bops"] == pytest.approx(4.82e9, rel=0.02)
+    assert counts["flops"] == pytest.approx(0.12e8, rel=0.02)
+    assert counts["ops"] == pytest.approx(0.87e8, rel=0.02)
+    assert wl.params == sum(p.numel() for p in net.parameters()) and wl.warnings == ()
