@@ -323,16 +323,22 @@ def resnet18() -> Workload:
     return api.workloads("resnet18", [("mac", 8)])[0]
 
 
-def test_resnet18_every_residual_add_reads_its_skip(resnet18):
-    layers = resnet18.layers
-    flows, places = schedule.plan(resnet18, BASE)
+# residual adds per network, from the papers' architecture tables: ResNet-18 2+2+2+2 basic blocks,
+# ResNet-50 3+4+6+3 bottlenecks, ResNet-20 3x3 blocks, MobileNetV2 the stride-1 repeats of its
+# bottlenecks (1+2+3+2+2), Bi-Real Net a real shortcut around each of its 16 binary convs
+@pytest.mark.parametrize("name, pe, adds", [("resnet18", "mac", 8), ("resnet50", "mac", 16), ("resnet20", "mac", 9),
+                                            ("mobilenetv2", "mac", 10), ("birealnet18", "xnor", 16)])
+def test_every_residual_add_fuses_and_reads_its_skip(name, pe, adds):
+    workload = api.workloads(name, [(pe, 1 if pe == "xnor" else 8)])[0]
+    layers = workload.layers
+    flows, places = schedule.plan(workload, preset(pe))
     index = {layer.name: i for i, layer in enumerate(layers)}
-    adds = [i for i, layer in enumerate(layers) if layer.op == "add"]
-    assert len(adds) == 8  # two basic blocks per stage, four stages
-    for i in adds:
-        (skip,) = [index[name] for name in layers[i].inputs if index[name] != i - 1]
+    found = [i for i, layer in enumerate(layers) if layer.op == "add"]
+    assert len(found) == adds
+    for i in found:
+        (skip,) = [index[n] for n in layers[i].inputs if index[n] != i - 1]
         assert flows[i].stage == "fused" and places[i].input_from.startswith("fused+")
-        assert flows[i].side_in_bits == layers[skip].out_elems * 8
+        assert flows[i].side_in_bits == layers[skip].out_elems * layers[skip].act_bits
 
 
 def test_resnet18_every_stored_tensor_is_written(resnet18):
