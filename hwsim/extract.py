@@ -624,7 +624,7 @@ class _Recorder(TorchFunctionMode):
         weight = args[1] if args[0] is act else args[0]
         if len(acts) != 1 or not self.info(weight).params:
             return None
-        shape = torch.broadcast_shapes(args[0].shape, args[1].shape)
+        shape = _broadcast(args[0].shape, args[1].shape)
         if math.prod(shape) <= max(act.numel(), weight.numel()):
             return None
         out = torch.zeros((), dtype=act.dtype, device=act.device).expand(shape)
@@ -677,9 +677,12 @@ class _Recorder(TorchFunctionMode):
         if len(acts) != 1:
             raise HwsimError("cdist(p=1) between two activation tensors has no datapath; "
                              "only distances to weights are adder layers")
+        if x1.shape[-1] != x2.shape[-1]:
+            raise RuntimeError(f"cdist: X1 and X2 must have the same number of columns, got {x1.shape[-1]} "
+                               f"and {x2.shape[-1]}")
         act, weight = (x1, x2) if acts[0] is x1 else (x2, x1)
         rows, k = int(math.prod(act.shape[:-1])), int(act.shape[-1])
-        out = torch.zeros(torch.broadcast_shapes(x1.shape[:-2], x2.shape[:-2]) + (x1.shape[-2], x2.shape[-2]),
+        out = torch.zeros(_broadcast(x1.shape[:-2], x2.shape[:-2]) + (x1.shape[-2], x2.shape[-2]),
                           dtype=x1.dtype, device=x1.device)
         layer = self._gemm(self._recognised_name("adder"), "adder", 1, rows, k, int(weight.shape[-2]),
                            act, weight, self._owner_detail("cdist p=1"))
@@ -993,6 +996,16 @@ def _opposite(values: tuple) -> bool:
         return False
     a, b = (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v for v in values)
     return isinstance(a, (int, float)) and isinstance(b, (int, float)) and a == -b != 0
+
+
+def _broadcast(a: torch.Size, b: torch.Size) -> torch.Size:
+    """torch's broadcast of two shapes (``torch.broadcast_shapes`` imports sympy on first use,
+    over a second; see the module docstring); a RuntimeError as torch's if they do not."""
+    width = max(len(a), len(b))
+    a, b = (1,) * (width - len(a)) + tuple(a), (1,) * (width - len(b)) + tuple(b)
+    if any(x != y and 1 not in (x, y) for x, y in zip(a, b)):
+        raise RuntimeError(f"shapes {list(a)} and {list(b)} do not broadcast")
+    return torch.Size(max(x, y) for x, y in zip(a, b))
 
 
 def _matmul_sizes(a: torch.Size, b: torch.Size) -> tuple[int, int, int, int]:

@@ -788,3 +788,17 @@ def test_authors_reactnet_a_matches_published_counts() -> None:
     assert counts["flops"] == pytest.approx(0.12e8, rel=0.02)
     assert counts["ops"] == pytest.approx(0.87e8, rel=0.02)
     assert wl.params == sum(p.numel() for p in net.parameters()) and wl.warnings == ()
+
+
+def test_shapes_that_do_not_broadcast_fail_as_in_torch() -> None:
+    class Bad(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(3, 5))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (x[:, None] - self.w[None]).abs().sum(2)
+
+    with pytest.raises(HwsimError, match=r"^forward pass on input shape \(2, 4\) failed: RuntimeError: "
+                                         r"shapes \[2, 1, 4\] and \[1, 3, 5\] do not broadcast$"):
+        extract(Bad(), (2, 4))
