@@ -221,8 +221,7 @@ class _GemmMapper:
         self.overlap = arr.fold_overlap
         self.lanes = lanes_per_pe(layer.pe, arr.lanes)
         # Depthwise mode: the groups side by side on the columns, each column its own input.
-        self.channel_parallel = (arr.depthwise == "channel_parallel" and groups > 1 and n < arr.cols
-                                 and self.dataflow != "is")
+        self.channel_parallel = uses_channel_parallel(layer, acc)
         self.n_per_group = n
         if self.channel_parallel:
             groups, n = 1, groups * n
@@ -555,6 +554,14 @@ class _GemmMapper:
             dram_read_bits=_bits(**dram_in),
             dram_write_bits=_bits(ofmap=out_dram),
         )
+
+
+def uses_channel_parallel(layer: Layer, acc: Accelerator) -> bool:
+    """Whether compute ``layer`` runs in the depthwise mode of ``acc``'s array: a grouped conv with
+    fewer filters per group than columns, on an ``os`` or ``ws`` array with the mode on."""
+    arr = acc.array
+    groups, _, _, n = layer.gemm
+    return arr.depthwise == "channel_parallel" and groups > 1 and n < arr.cols and arr.dataflow != "is"
 
 
 def _used(size: int, out: int, kernel: int, stride: int) -> int:

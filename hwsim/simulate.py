@@ -16,7 +16,8 @@ Energy is split four ways, per layer and in total:
   ``P_nW * cycles / clock_mhz * 1e-3`` pJ (0 with ``power.leakage`` off).
 
 Area is the main PE array, an auxiliary array of each other datapath some layer needs
-(``array.aux_rows`` x ``array.aux_cols``, on which those layers are also mapped), the vector
+(``array.aux_rows`` x ``array.aux_cols``, on which those layers are also mapped), the depthwise
+mode's input delivery when a layer uses it, the vector
 unit (one multiplier and one adder per lane at the operand width) and the three SRAM buffers.
 Layers run one after another, except that vector work fused into a producer's output stage
 overlaps it (:mod:`hwsim.schedule`, which also decides which tensors stay on chip between
@@ -39,7 +40,7 @@ from cost_models import memory
 from hwsim.accelerator import Accelerator
 from hwsim.errors import ConfigError, DoesNotFit, HwsimError
 from hwsim import schedule
-from hwsim.mapping import Mapping, map_layer
+from hwsim.mapping import Mapping, map_layer, uses_channel_parallel
 from hwsim.rtl_plan import LayerShape, TopGeometry, plan, top_geometry
 from hwsim.rtl_timing import plan_cycles
 from hwsim.workload import Layer, Workload
@@ -267,11 +268,30 @@ def _arrays(workload: Workload, costs: _Costs) -> dict[str, cm.DatapathCost]:
             for pe, (bits, acc_bits) in sorted(widest.items(), key=lambda kv: kv[0] != acc.pe)}
 
 
-def _area(arrays: dict[str, cm.DatapathCost], costs: _Costs) -> dict[str, float]:
-    """Area per block in um^2: the ``arrays``, the vector unit and the SRAMs."""
+def _depthwise_delivery_um2(workload: Workload, costs: _Costs) -> float:
+    """Area of the channel-parallel depthwise mode on the main array, when some layer uses it:
+    per PE an input register and a 2:1 mux per bit (its own channel instead of the row's
+    broadcast), per column a shift register of ``rows + kw - 1`` taps at the array edge."""
+    acc = costs.acc
+    arr = acc.array
+    users = [layer for layer in workload.layers
+             if layer.is_compute and layer.pe == acc.pe and uses_channel_parallel(layer, acc)]
+    if not users:
+        return 0.0
+    bits = max(layer.act_bits * contract.lanes_per_pe(layer.pe, arr.lanes) for layer in users)
+    taps = max(layer.kernel[1] for layer in users)
+    dff, mux = costs.tech.gate("dff").area_um2, costs.tech.gate("mux2").area_um2
+    return bits * (arr.rows * arr.cols * (dff + mux) + arr.cols * (arr.rows + taps - 1) * dff)
+
+
+def _area(arrays: dict[str, cm.DatapathCost], costs: _Costs, workload: Workload) -> dict[str, float]:
+    """Area per block in um^2: the ``arrays``, the depthwise delivery, the vector unit and the SRAMs."""
     acc = costs.acc
     area = {f"{pe} array" if pe == acc.pe else f"{pe} aux array": acc.pes_of(pe) * dp.area_um2
             for pe, dp in arrays.items()}
+    delivery = _depthwise_delivery_um2(workload, costs)
+    if delivery:
+        area["depthwise delivery"] = delivery
     vector_bits = max(dp.bits for dp in arrays.values())
     area["vector unit"] = acc.vector_lanes * (cm.add_area_um2(costs.tech, vector_bits)
                                               + cm.mult_area_um2(costs.tech, vector_bits))
@@ -398,7 +418,7 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
         mappings.append(mapping)
     mappings = schedule.overlap(mappings, flows)
     arrays = _arrays(workload, costs)
-    area = _area(arrays, costs)
+    area = _area(arrays, costs, workload)
     chip = _chip(arrays, area, costs)
     rows = tuple(dataclasses.replace(_cost_layer(layer, mapping, costs, chip), input_from=place.input_from,
                                      output_to=place.output_to)

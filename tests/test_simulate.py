@@ -194,3 +194,16 @@ def test_aux_layers_run_on_the_small_aux_array():
     assert estimate(Workload("fc", (1, 4), (FC,)), tall).layers[0].compute_cycles == 18
     with pytest.raises(ConfigError, match=r"^`array.aux_cols` must be a positive integer, not -1$"):
         dataclasses.replace(adder, array=dataclasses.replace(adder.array, aux_cols=-1))
+
+
+def test_depthwise_mode_adds_its_input_delivery_area():
+    """A 2x2 mac array running a 3x3 depthwise conv channel-parallel carries, per PE, an 8-bit
+    input register and 8 2:1 muxes, and per column a 2 + 3 - 1 = 4-tap 8-bit shift register:
+    8 * (4 * (4.522 + 1.862) + 2 * 4 * 4.522) um^2 (NanGate DFF_X1 and MUX2_X1, the table's gates)."""
+    dw = Layer(name="dw", op="conv", in_ch=4, in_h=6, in_w=6, out_ch=4, out_h=6, out_w=6, kernel=(3, 3),
+               padding=(1, 1), groups=4, pe="mac")
+    parallel = dataclasses.replace(SMALL, array=dataclasses.replace(SMALL.array, depthwise="channel_parallel"))
+    area = estimate(Workload("dw", (1, 4, 6, 6), (dw,)), parallel).area_um2
+    assert area["depthwise delivery"] == pytest.approx(8 * (4 * (4.522 + 1.862) + 2 * 4 * 4.522))
+    assert "depthwise delivery" not in estimate(Workload("dw", (1, 4, 6, 6), (dw,)), SMALL).area_um2
+    assert "depthwise delivery" not in estimate(Workload("fc", (1, 4), (FC,)), parallel).area_um2
