@@ -1,55 +1,63 @@
-"""Speed of `hwsim estimate` on ResNet-50 and GhostNet, model construction excluded.
+"""The one entry command of hwsim's benchmarks: run them by name, or the quick ones all together.
 
-Run: ``.venv/bin/python benchmarks/run.py [--repeat N]``. Prints, per network and PE kind, the median
-wall time of workload extraction (one shape-only forward pass) and of the estimate proper (mapping
-and costing every layer, with the mapping memo cleared each time, as in a fresh ``hwsim`` process),
-their sum, and the ratio to the 50 ms goal.
+Run: ``.venv/bin/python benchmarks/run.py [NAME ...] [-- ARGS]`` (``--list`` names them). With no
+NAME it runs the quick set (:data:`QUICK`, a few minutes); the long ones (synthesis, place and
+route, co-simulation, peers installed apart) run only when named. ARGS after ``--`` go to every
+benchmark named. Each benchmark is a script of this folder, run in its own process with this
+interpreter, and prints its own ratios and absolute figures; the exit code is the first failure's.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
+import ast
+import subprocess
+import sys
+from pathlib import Path
 
-from hwsim.accelerator import preset
-from hwsim.extract import extract
-from hwsim.mapping import clear_cache
-from hwsim.simulate import estimate
-from models.convert import convert
-from models.registry import load_model
-
-GOAL_MS = 50.0
+HERE = Path(__file__).resolve().parent
+#: Benchmarks of the quick set, in order (minutes on a 2-core machine).
+QUICK = ("estimate_speed", "cli_speed", "fidelity", "dram_traffic")
+#: Scripts that are drivers of another benchmark, not benchmarks.
+HELPERS = ("zigzag_driver",)
 
 
-def _median_ms(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm caches (technology table, torch dispatch)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+def benchmarks() -> dict[str, str]:
+    """Every benchmark script of this folder by name, with the first line of its docstring."""
+    found = {}
+    for path in sorted(HERE.glob("*.py")):
+        name = path.stem
+        if name == "run" or name in HELPERS:
+            continue
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        found[name] = doc.splitlines()[0] if doc else ""
+    return found
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=20)
-    args = parser.parse_args()
-    print(f"{'network':<12}{'pe':<7}{'layers':>7}{'extract ms':>12}{'estimate ms':>13}{'total ms':>10}{'vs 50 ms':>10}")
-    for name in ("resnet50", "ghostnet"):
-        net, shape, entry = load_model(name)
-        for pe in ("mac", "adder"):
-            model = net if pe == entry.pe else convert(net, pe, input_shape=shape)
-            acc = preset(pe)
-            workload = extract(model, shape, name=name)
-            t_extract = _median_ms(lambda: extract(model, shape, name=name), args.repeat)
-            t_estimate = _median_ms(lambda: (clear_cache(), estimate(workload, acc)), args.repeat)
-            total = t_extract + t_estimate
-            print(f"{name:<12}{pe:<7}{len(workload.layers):>7}{t_extract:>12.2f}{t_estimate:>13.2f}"
-                  f"{total:>10.2f}{total / GOAL_MS:>9.2f}x")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: the quick set)")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = parser.parse_args(argv)
+    known = benchmarks()
+    if args.list:
+        for name, line in known.items():
+            print(f"{name:<22}{'(quick) ' if name in QUICK else ''}{line}")
+        return 0
+    unknown = [name for name in args.names if name not in known]
+    if unknown:
+        print(f"run.py: unknown benchmark {unknown[0]!r}; choose from {', '.join(known)}", file=sys.stderr)
+        return 2
+    status = 0
+    for name in args.names or QUICK:
+        print(f"\n=== {name}: {known[name]}", flush=True)
+        code = subprocess.call([sys.executable, str(HERE / f"{name}.py"), *extra])
+        status = status or code
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
