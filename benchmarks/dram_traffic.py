@@ -9,7 +9,7 @@ of the tiling included), and per MAC, for ``schedule.residency: layerwise`` (eve
 to DRAM and back) and ``resident`` with activation storage from 64 KiB to 1 MiB, at batch 1 and
 at batch 4 (Eyeriss's AlexNet batch). Ratios are to the compulsory minimum (every weight read once
 per batch, the network input read once, the network outputs written once) and to Eyeriss
-(Chen et al., JSSC 2017, Table V: 0.0029 DRAM accesses per MAC for AlexNet's conv layers at batch
+(Chen et al., JSSC 2017: 0.0029 DRAM accesses per MAC for AlexNet's conv layers at batch
 4 and 0.0035 for VGG-16's at batch 3, in 16-bit words: 0.0058 and 0.0070 bytes per MAC).
 The ``x AlexNet`` / ``x VGG-16`` columns compare bytes (the physical traffic); hwsim's words are
 8 bits, so its bytes per MAC are also its accesses per MAC, and the ratio of accesses is twice
