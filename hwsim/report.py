@@ -32,6 +32,8 @@ _SHORT = {"sram": "S", "dram": "D", "fused": "F", "sram+dram": "SD", "fused+sram
 
 #: Energy terms of a row, as :meth:`Report.energy_split_uj` names them.
 _TERMS = ("compute", "onchip", "dram", "leakage")
+#: Fields of :class:`LayerResult` that a folded row sums over its group.
+_SUMMED = ("cycles", "compute_cycles", "stall_cycles", *(f"energy_{t}_pj" for t in _TERMS))
 #: How many layers the summary's top lists name.
 TOP_N = 5
 
@@ -50,18 +52,15 @@ def fold_layers(report: Report) -> tuple[LayerResult, ...]:
     ``output_to`` becomes the group's last layer's. Vector layers that run on their own keep their
     own row. Cycles and energies add up to the report's totals.
     """
-    rows: list[LayerResult] = []
+    groups: list[list[LayerResult]] = []
     for r in report.layers:
-        if rows and "fused" in r.input_from.split("+"):
-            a = rows[-1]
-            rows[-1] = dataclasses.replace(
-                a, op=f"{a.op}+{r.op}", cycles=a.cycles + r.cycles, compute_cycles=a.compute_cycles + r.compute_cycles,
-                stall_cycles=a.stall_cycles + r.stall_cycles,
-                **{f"energy_{t}_pj": getattr(a, f"energy_{t}_pj") + getattr(r, f"energy_{t}_pj") for t in _TERMS},
-                output_to=r.output_to)
+        if groups and "fused" in r.input_from.split("+"):
+            groups[-1].append(r)
         else:
-            rows.append(r)
-    return tuple(rows)
+            groups.append([r])
+    return tuple(g[0] if len(g) == 1 else dataclasses.replace(
+        g[0], op="+".join(r.op for r in g), output_to=g[-1].output_to,
+        **{f: sum(getattr(r, f) for r in g) for f in _SUMMED}) for g in groups)
 
 
 def unit_of(row: LayerResult) -> str:
