@@ -106,9 +106,10 @@ def _producers(workload: Workload) -> list[tuple[int, ...]]:
     return found
 
 
-def _joins(layer: Layer, before: Layer | None, reads: tuple[int, ...], index: int, fusion: str) -> bool:
-    """Whether ``layer`` (at ``index``) runs in the output stage of the layer before it."""
-    if before is None or index - 1 not in reads:
+def _joins(layer: Layer, before: Layer, reads_before: bool, fusion: str) -> bool:
+    """Whether ``layer`` runs in the output stage of ``before``, the layer just before it
+    (``reads_before``: it reads that layer's output)."""
+    if not reads_before:
         return False
     if fusion == "none":
         return layer.op in _SERIAL
@@ -128,8 +129,10 @@ def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placeme
     cfg = acc.schedule
     layers = workload.layers
     n = len(layers)
+    if not n:
+        return [], []
     reads = _producers(workload)
-    fused = [i > 0 and _joins(layer, layers[i - 1], reads[i], i, cfg.fusion) for i, layer in enumerate(layers)]
+    fused = [i > 0 and _joins(layer, layers[i - 1], i - 1 in reads[i], cfg.fusion) for i, layer in enumerate(layers)]
     anchor = list(range(n))
     for i in range(1, n):
         if fused[i]:
