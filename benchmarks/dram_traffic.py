@@ -1,5 +1,4 @@
-"""DRAM traffic per MAC and per inference under hwsim's schedule, next to the compulsory minimum and
-Eyeriss's published reuse.
+"""DRAM bytes per inference and per MAC under the schedule, against the compulsory minimum and Eyeriss.
 
 Run: ``.venv/bin/python benchmarks/dram_traffic.py [--models resnet18,ghostnet,mobilenetv2]``.
 
