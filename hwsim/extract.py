@@ -512,7 +512,8 @@ class _Recorder(TorchFunctionMode):
                 return outer
         if name == "cdist" and _norm_order(args[2:], kwargs, "p", 2.0) == 1:
             return self._cdist(args, kwargs, acts)
-        out = func(*args, **kwargs)
+        out = _stand_in(name, args, kwargs)
+        out = func(*args, **kwargs) if out is None else out
         if not isinstance(out, torch.Tensor) or out.dim() == 0:
             return out
         info = self._value_info(name, args, kwargs, tensors, out)
@@ -998,6 +999,38 @@ def _opposite(values: tuple) -> bool:
     return isinstance(a, (int, float)) and isinstance(b, (int, float)) and a == -b != 0
 
 
+def _stand_in(name: str, args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """An uninitialised output of a functional ``conv1d/2d/3d`` or ``linear`` (what the costed
+    modules give too: values are never read for cost), or None to run the function."""
+    if name == "linear":
+        x, w = args[0], args[1]
+        if x.shape[-1] != w.shape[-1]:
+            return None  # torch's own error
+        return torch.empty((*x.shape[:-1], *w.shape[:-1]), dtype=x.dtype, device=x.device)
+    if name not in ("conv1d", "conv2d", "conv3d"):
+        return None
+    x, w = args[0], args[1]
+    nd = w.dim() - 2
+    rest = list(args[3:]) + [None] * 4
+    stride, padding, dilation = (kwargs.get(key, rest[i]) for i, key in enumerate(("stride", "padding", "dilation")))
+    groups = kwargs.get("groups", rest[3]) or 1
+    if x.dim() not in (nd + 1, nd + 2) or x.shape[-nd - 1] != w.shape[1] * groups:
+        return None
+    expand = lambda v, default: [default] * nd if v is None else [v] * nd if isinstance(v, int) else list(v)  # noqa: E731
+    stride, dilation = expand(stride, 1), expand(dilation, 1)
+    if isinstance(padding, str):
+        if padding == "same":
+            return torch.empty((*x.shape[:-nd - 1], w.shape[0], *x.shape[-nd:]), dtype=x.dtype, device=x.device)
+        padding = 0
+    padding = expand(padding, 0)
+    try:
+        out = [conv_out_size(int(n), int(k), s, p, d)
+               for n, k, s, p, d in zip(x.shape[-nd:], w.shape[2:], stride, padding, dilation)]
+    except ContractError:
+        return None  # torch's own error
+    return torch.empty((*x.shape[:-nd - 1], w.shape[0], *out), dtype=x.dtype, device=x.device)
+
+
 def _broadcast(a: torch.Size, b: torch.Size) -> torch.Size:
     """torch's broadcast of two shapes (``torch.broadcast_shapes`` imports sympy on first use,
     over a second; see the module docstring); a RuntimeError as torch's if they do not."""
@@ -1192,9 +1225,14 @@ def _without_dead(layers: list[Layer], dead: set[str], outputs: tuple[str, ...])
 
 
 def _run(net: nn.Module, input_shape: tuple[int, ...], recorder: _Recorder) -> None:
+    """One pass of ``net`` under ``recorder`` in eval mode without gradients (each module's mode
+    restored), shape-only leaves first, a full pass on zeros if that fails. Denormals flush to
+    zero meanwhile: stand-in outputs hold arbitrary bits, and arithmetic on denormals is ~100x
+    slower (torch has no getter for the flag; it is left off afterwards, torch's default)."""
     modes = [(m, m.training) for m in net.modules()]
     for module, _ in modes:  # eval mode, set flag by flag so each module's own mode comes back
         module.training = False
+    flush = torch.set_flush_denormal(True)  # stand-in outputs hold arbitrary bits: no slow denormals
     try:
         with torch.no_grad():
             device = _device(net)
@@ -1213,6 +1251,8 @@ def _run(net: nn.Module, input_shape: tuple[int, ...], recorder: _Recorder) -> N
         raise HwsimError(f"forward pass on input shape {tuple(input_shape)} failed: "
                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     finally:
+        if flush:
+            torch.set_flush_denormal(False)
         for module, mode in modes:
             module.training = mode
 
