@@ -111,13 +111,19 @@ class ScheduleConfig:
     with it; ``none`` runs act/norm serially with an SRAM pass and everything else on its own.
     ``activation_kib``: activation storage in KiB (0: ``memory.ifmap_sram_kib +
     memory.ofmap_sram_kib``). ``weights_on_chip``: keep all weights in the weight SRAM, loaded
-    before inference (no weight DRAM traffic), when their total fits it.
+    before inference (no weight DRAM traffic), when their total fits it. ``depth_first``: with
+    ``resident``, a tensor whose producer and readers can run a band of rows at a time, with all
+    their weights held in the weight SRAM, takes only that band of activation storage (the
+    fused-layer / line-buffered schedule of Alwani et al., "Fused-layer CNN accelerators",
+    MICRO 2016, and of DeFiNES, HPCA 2023), so large early feature maps stay on chip; false
+    keeps every stored tensor whole.
     """
 
     residency: str = "resident"
     fusion: str = "output_stage"
     activation_kib: float = 0.0
     weights_on_chip: bool = False
+    depth_first: bool = True
 
 
 @dataclass(frozen=True)
@@ -281,8 +287,9 @@ def validate(acc: Accelerator) -> None:
     if sch.fusion not in FUSIONS:
         raise ConfigError(f"`schedule.fusion` must be one of {', '.join(FUSIONS)}, not {sch.fusion!r}")
     _positive("schedule.activation_kib", sch.activation_kib, float, zero=True)
-    if not isinstance(sch.weights_on_chip, bool):
-        raise ConfigError(f"`schedule.weights_on_chip` must be true or false, not {sch.weights_on_chip!r}")
+    for name in ("weights_on_chip", "depth_first"):
+        if not isinstance(getattr(sch, name), bool):
+            raise ConfigError(f"`schedule.{name}` must be true or false, not {getattr(sch, name)!r}")
     _positive("rtl.max_steps", acc.rtl.max_steps, zero=True)
     _positive("rtl.bias_bits", acc.rtl.bias_bits)
     dim = acc.rtl.dim_bits

@@ -46,6 +46,18 @@ most those tiles (a separate store is ``activation_kib`` with buffers sized on t
 fused layer's DRAM side input is charged to its own stall, not added to its anchor's transfers
 (under 1 % of the cycles of ResNet-18, GhostNet and MobileNetV2 even if serialized).
 
+Depth first (``schedule.depth_first``, with ``resident``)
+-------------------------------------------------------
+The layers from a tensor's producer to its last reader can run a band of rows at a time
+(line-buffered layer fusion: Alwani et al., MICRO 2016; DeFiNES, HPCA 2023) when none of them is
+a linear layer or unknown vector work and all their weights fit the weight SRAM together (each
+band runs every one of them). Such a tensor is then held whole on chip while taking only its
+band of the storage: one output row of the last reader needs ``(rows - 1) * stride + kh`` input
+rows of every conv or pooling on the way back (all layers in between counted, an upper bound for
+branches), plus the row being written. A band that does not fit falls back to the rule above.
+The mapping still costs each layer as whole-layer tiles (band-by-band tiles would add fills
+and drains, small with pipelined folds).
+
 Weights are read once per layer and batch (tiling permitting); ``schedule.weights_on_chip`` keeps
 all of them in the weight SRAM, loaded before inference, when their total fits it.
 """
@@ -124,6 +136,37 @@ def _bits(layer: Layer) -> int:
     return layer.out_elems * layer.act_bits
 
 
+def _streams_rows(layer: Layer) -> bool:
+    """Whether ``layer`` can take its input a band of rows at a time: a conv, a pooling (a global
+    one accumulates row by row) or an element-wise op on a map; not a linear layer (it needs its
+    whole input vector) nor unknown vector work."""
+    return layer.op not in ("linear", "vector")
+
+
+def _band_bits(layers: tuple[Layer, ...], start: int, p: int, last: int, acc: Accelerator) -> int | None:
+    """On-chip bits the output of layer ``p`` needs when the layers from ``start`` (its group's
+    anchor) to ``last`` (its last reader) run depth first, a band of rows at a time; None when
+    they cannot: a layer among them does not stream rows, or their weights do not all fit the
+    weight SRAM (each would be re-read for every band).
+
+    One output row of ``last`` needs ``(rows - 1) * stride + kh`` input rows of each conv or
+    pooling before it, back to ``p`` (every layer in between is taken as on the path: an upper
+    bound for branches); one more row lets ``p`` write the next row while it is read.
+    """
+    if not all(_streams_rows(layer) for layer in layers[p + 1:last + 1]):
+        return None
+    weights = sum(layer.weight_elems * layer.weight_bits for layer in layers[start:last + 1])
+    if weights > acc.memory.weight_sram_kib * 8192:
+        return None
+    rows = 1
+    for layer in reversed(layers[p + 1:last + 1]):
+        if layer.op == "conv" or layer.op.endswith("pool"):
+            rows = (rows - 1) * layer.stride[0] + layer.kernel[0]
+    made = layers[p]
+    rows = min(made.out_h, rows + 1)
+    return made.batch * made.out_ch * rows * made.out_w * made.act_bits
+
+
 def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placement]]:
     """The :class:`Flow` and :class:`Placement` of every layer of ``workload`` on ``acc``."""
     cfg = acc.schedule
@@ -155,9 +198,14 @@ def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placeme
                 continue
             while ends and ends[0][0] < anchor[p]:
                 held -= heapq.heappop(ends)[1]
-            resident[p] = max(0, min(_bits(layers[p]), math.floor(capacity - held)))
-            held += resident[p]
-            heapq.heappush(ends, (max(stored_by[p]), resident[p]))
+            size, last = _bits(layers[p]), max(stored_by[p])
+            band = _band_bits(layers, anchor[p], p, last, acc) if cfg.depth_first else None
+            if band is not None and band <= capacity - held:  # whole tensor on chip, as a band
+                resident[p], take = size, band
+            else:
+                resident[p] = take = max(0, min(size, math.floor(capacity - held)))
+            held += take
+            heapq.heappush(ends, (last, take))
     weight_bits = sum(layer.weight_elems * layer.weight_bits for layer in layers)
     weights_dram = not (cfg.weights_on_chip and weight_bits <= acc.memory.weight_sram_kib * 8192)
     read = {p for r in reads for p in r}

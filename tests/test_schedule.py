@@ -7,6 +7,8 @@ docstring of hwsim/schedule.py): a tensor is stored when a layer reads it other 
 stream or nobody reads it; stored tensors are placed in production order, each taking
 ``min(size, free)`` bits from its producer's group to its last reader; the rest is written to
 DRAM once and read back by every reader; the network input and outputs always cross DRAM.
+Depth-first bands (``schedule.depth_first``) have their own cases at the end; elsewhere tensors
+are kept whole.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ def vec(name: str, op: str, ch: int, inputs: tuple[str, ...], *, hw: int = 8, ou
 
 
 def acc(weight_kib: float = 64.0, **sched) -> object:
+    """The preset with these schedule fields; tensors stay whole (``depth_first`` off) unless asked."""
+    sched.setdefault("depth_first", False)
     return dataclasses.replace(BASE, schedule=ScheduleConfig(**sched),
                                memory=dataclasses.replace(BASE.memory, weight_sram_kib=weight_kib))
 
@@ -458,3 +462,49 @@ def test_onnx_graph_edges_drive_the_same_schedule(tmp_path):
     assert (flows[3].side_in_bits, flows[3].in_dram) == (4096, 0.0)
     assert placements(places) == [("dram", "fused"), ("fused", "sram"), ("sram", "fused"),
                                   ("fused+sram", "fused"), ("fused", "dram")]
+
+
+def conv3(name: str, cin: int, cout: int, inputs: tuple[str, ...]) -> Layer:
+    """A 3x3 pad-1 mac conv on 8x8 maps (weights cin * cout * 9 * 8 bits)."""
+    return Layer(name=name, op="conv", in_ch=cin, in_h=8, in_w=8, out_ch=cout, out_h=8, out_w=8, kernel=(3, 3),
+                 padding=(1, 1), pe="mac", inputs=inputs)
+
+
+DEEP = [conv3("c1", 4, 16, IN), conv3("c2", 16, 16, ("c1",)), conv3("c3", 16, 4, ("c2",))]
+
+
+def test_depth_first_keeps_bands_of_rows():
+    # 1 KiB = 8192 bits of storage. c1's and c2's outputs are 16 x 8 x 8 x 8 = 8192 bits each.
+    # Whole tensors: c1's fills the storage while c2 runs, so c2's spills (written once, read once
+    # by c3): 2 x 8192 DRAM bits besides the input (4 x 512 = 2048) and the output (2048).
+    whole = acc(activation_kib=1, depth_first=False)
+    assert activation_dram_bits(DEEP, whole) == 2048 + 2048 + 2 * 8192
+    # Depth first, one output row of a 3x3 reader needs 3 rows of its input, plus one row being
+    # written: 4 of 8 rows, 16 x 4 x 8 x 8 = 4096 bits each; both bands fit the 8192 bits.
+    assert activation_dram_bits(DEEP, acc(activation_kib=1, depth_first=True)) == 2048 + 2048
+    _, places = plan(DEEP, acc(activation_kib=1, depth_first=True))
+    assert placements(places) == [("dram", "sram"), ("sram", "sram"), ("sram", "dram")]
+
+
+def test_depth_first_needs_the_weights_of_its_layers_on_chip():
+    # Each band runs every layer once, so their weights must all stay in the weight SRAM:
+    # c1 + c2 = (4 + 16) x 16 x 9 x 8 = 23040 bits > 2.5 KiB = 20480; c2 + c3 likewise. Whole
+    # tensors then, as without depth first.
+    assert activation_dram_bits(DEEP, acc(weight_kib=2.5, activation_kib=1, depth_first=True)) == \
+        2048 + 2048 + 2 * 8192
+
+
+def test_depth_first_band_grows_with_strides_on_the_way():
+    # c1's output is read by c3 (a skip) past c2, a 3x3 stride-2 conv: one output row of c3
+    # (3x3, on c2's 4x4 output) needs 3 rows of c2's output, (3 - 1) * 2 + 3 = 7 rows of c1's:
+    # with the row being written, all 8 rows = the whole 8192-bit tensor.
+    c2 = Layer(name="c2", op="conv", in_ch=16, in_h=8, in_w=8, out_ch=16, out_h=4, out_w=4, kernel=(3, 3),
+               stride=(2, 2), padding=(1, 1), pe="mac", inputs=("c1",))
+    c3 = Layer(name="c3", op="conv", in_ch=32, in_h=4, in_w=4, out_ch=4, out_h=4, out_w=4, kernel=(3, 3),
+               padding=(1, 1), pe="mac", inputs=("c2", "c1"))
+    layers = [DEEP[0], c2, c3]
+    assert schedule._band_bits(tuple(layers), 0, 0, 2, BASE) == 8192
+    # A linear reader cannot take rows: no band.
+    fc = Layer(name="fc", op="linear", in_ch=16 * 64, in_h=1, in_w=1, out_ch=10, out_h=1, out_w=1, pe="mac",
+               inputs=("c1",))
+    assert schedule._band_bits((DEEP[0], fc), 0, 0, 1, BASE) is None
