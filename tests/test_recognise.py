@@ -802,3 +802,16 @@ def test_shapes_that_do_not_broadcast_fail_as_in_torch() -> None:
     with pytest.raises(HwsimError, match=r"^forward pass on input shape \(2, 4\) failed: RuntimeError: "
                                          r"shapes \[2, 1, 4\] and \[1, 3, 5\] do not broadcast$"):
         extract(Bad(), (2, 4))
+
+
+def test_dilated_conv_refused_on_xnor_by_the_cli_path(tmp_path) -> None:
+    source = tmp_path / "dilated.py"
+    source.write_text("import torch.nn as nn\n"
+                      "def net():\n"
+                      "    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=2, dilation=2),\n"
+                      "                         nn.Conv2d(8, 8, 3, padding=1), nn.Flatten(), nn.Linear(512, 10)), (1, 3, 8, 8)\n")
+    with pytest.raises(HwsimError, match=r"^--pe xnor: layer '1' \(Conv2d\) cannot become xnor: module must use "
+                                         r"dilation 1"):
+        workloads(f"{source}:net", [("xnor", 1)])
+    (adder,) = workloads(f"{source}:net", [("adder", 8)])
+    assert [l.pe for l in adder.layers if l.is_compute] == ["mac", "adder", "adder", "mac"]
