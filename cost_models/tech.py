@@ -325,4 +325,11 @@ def load_technology(name_or_path: str = "horowitz45") -> Technology:
     is not YAML, or has missing, unknown, non-numeric or non-positive entries.
     """
     data, label, path = read_table(name_or_path, "tech")
-    return _parse(data, label, path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, label)
+    if key not in _TECHNOLOGIES:  # validated once per version of the file (Technology is frozen)
+        _TECHNOLOGIES[key] = _parse(data, label, path)
+    return _TECHNOLOGIES[key]
+
+
+_TECHNOLOGIES: dict[tuple[str, int, int, str], Technology] = {}

@@ -243,6 +243,13 @@ class _GemmMapper:
         self.unit = {d: self.side.get(d, 1) for d in "mkn"}
         self._schedules: dict[tuple[int, int, int], Schedule] = {}
         self._fits: dict[tuple[int, int, int], bool] = {}
+        self._capacity = {op: int(getattr(acc.memory, f"{op}_sram_kib") * 8192) for op in _OPERANDS}
+        # Constants of the raw-row ifmap tile (see ifmap_tile_bits).
+        kh, kw = layer.kernel
+        self._cin, self._k_elems = layer.in_ch // layer.groups, k
+        self._rows_out = layer.batch * layer.out_h
+        self._raw_rows = layer.batch * _used(layer.in_h, layer.out_h, kh, layer.stride[0])
+        self._row_bits = _used(layer.in_w, layer.out_w, kw, layer.stride[1]) * layer.act_bits
         self._stalls: dict[tuple, int] = {}
 
     # -- per-tile costs ------------------------------------------------------------------------
@@ -318,24 +325,20 @@ class _GemmMapper:
         that is smaller (a strided 1x1 conv loads only the pixels it uses)."""
         layer = self.layer
         kh, kw = layer.kernel
-        taps = kh * kw
-        cin = layer.in_ch // layer.groups
         mt = size["m"]
         if self.channel_parallel:
-            channels = -(-size["n"] // self.n_per_group) * cin
-            im2col = mt * taps * channels * layer.act_bits
+            channels = -(-size["n"] // self.n_per_group) * self._cin
+            im2col = mt * kh * kw * channels * layer.act_bits
         else:
-            k_elems = min(self.layer.gemm[2], size["k"] * self.lanes)
-            channels = min(cin, -(-k_elems // taps))
+            k_elems = min(self._k_elems, size["k"] * self.lanes)
+            channels = min(self._cin, -(-k_elems // (kh * kw)))
             im2col = mt * size["k"] * self.word_bits["ifmap"]
-        rows_out = layer.batch * layer.out_h
+        rows_out = self._rows_out
         if mt < self.extent["m"]:
             rows_out = min(rows_out, -(-mt // layer.out_w) + (1 if mt % layer.out_w else 0))
         sh = layer.stride[0]
-        raw_rows = min(layer.batch * _used(layer.in_h, layer.out_h, kh, sh),
-                       rows_out * min(kh, sh) + max(0, kh - sh))
-        raw = raw_rows * _used(layer.in_w, layer.out_w, kw, layer.stride[1]) * channels * layer.act_bits
-        return min(raw, im2col)
+        raw_rows = min(self._raw_rows, rows_out * min(kh, sh) + max(0, kh - sh))
+        return min(raw_rows * self._row_bits * channels, im2col)
 
     def tile_bits(self, op: str, size: dict[str, int]) -> int:
         if op == "ifmap":
@@ -343,13 +346,17 @@ class _GemmMapper:
         return math.prod(size[d] for d in self.dims[op]) * self.word_bits[op]
 
     def capacity(self, op: str) -> int:
-        return int(getattr(self.acc.memory, f"{op}_sram_kib") * 8192)
+        return self._capacity[op]
 
     def fits(self, size: dict[str, int]) -> bool:
         key = (size["m"], size["k"], size["n"])
-        if key not in self._fits:
-            self._fits[key] = all(self.tile_bits(op, size) <= self.capacity(op) for op in _OPERANDS)
-        return self._fits[key]
+        found = self._fits.get(key)
+        if found is None:
+            cap, wb = self._capacity, self.word_bits
+            found = self._fits[key] = (
+                key[1] * key[2] * wb["weight"] <= cap["weight"] and key[0] * key[2] * wb["ofmap"] <= cap["ofmap"]
+                and self.ifmap_tile_bits(size) <= cap["ifmap"])
+        return found
 
     def largest(self, dim: str, size: dict[str, int]) -> int:
         """The largest tile along ``dim`` (``extent`` or a multiple of the array side) with which
