@@ -631,7 +631,8 @@ def _onnx_key(path: Path) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="resnet18", help="comma-separated registry networks (default resnet18)")
+    parser.add_argument("--models", default="resnet18,mobilenetv2",
+                        help="comma-separated registry networks (default resnet18,mobilenetv2; ghostnet: ~15 min of ZigZag)")
     parser.add_argument("--zigzag-python", default=None, help="ZigZag venv's python (default $ZIGZAG_PYTHON)")
     parser.add_argument("--rerun", action="store_true", help="run ZigZag (and the ONNX export) again, ignoring the cache")
     parser.add_argument("--zz-spatial", choices=tuple(SPATIAL), default="os",
