@@ -65,7 +65,8 @@ from torch.overrides import TorchFunctionMode
 
 from contract import DEFAULT_MAX_SHIFT, ContractError, conv_out_size, layer_bits, operand_bits
 from hwsim.errors import HwsimError
-from hwsim.recognise import infer_stride_padding, pair, quant_widths, registration_of, weight_kind
+from hwsim.recognise import (infer_stride_padding, load_entry_points, pair, quant_widths, registration_of,
+                             weight_kind)
 from hwsim.workload import NETWORK_INPUT, Layer, Workload
 from models.layers import PE_LAYERS, pe_kind_of
 
@@ -1173,7 +1174,10 @@ def extract(net: nn.Module, input_shape: tuple[int, ...], *, bits: int = 8, name
                 f"{'call is' if len(labels) == 1 else 'calls are'} costed as generic vector work "
                 f"(one op per output element), e.g. {labels[0]}"
                 for func, labels in recorder.uncosted.items()]
-    warnings += _unused_parameters(modules, recorder)
+    unused = _unused_parameters(modules, recorder)
+    if unused and load_entry_points():  # packages that register their layers: trace again
+        return extract(net, input_shape, bits=bits, name=name)
+    warnings += unused
     if not any(layer.is_compute for layer in layers):
         raise HwsimError(f"network {name or type(net).__name__!r} has no conv or linear layer to map")
     return Workload(name=name or type(net).__name__, input_shape=tuple(input_shape),

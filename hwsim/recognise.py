@@ -5,7 +5,10 @@ distance between patches and weights is an adder layer, a conv on sign-valued in
 is binary, weights made as ``2**round(...)`` are shift); this module holds what it needs for that:
 
 * :func:`register_layer`: the explicit way, for a class whose forward the tracer cannot classify
-  (e.g. a CUDA kernel). A registered module is costed as one conv/linear layer of its kind.
+  (e.g. a CUDA kernel). A registered module is costed as one conv/linear layer of its kind. A
+  package can register its layers for every user through an entry point in the group
+  ``hwsim.layers`` naming a function that calls :func:`register_layer`; those functions run
+  (:func:`load_entry_points`) the first time a network has parameters no layer accounts for.
 * :func:`weight_kind`: whether a weight tensor that reached a GEMM is binary (one magnitude per
   output channel) or a signed power of two, by its values -- weights are real numbers in the
   shape-only pass, activations are not.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 
 import torch
 from torch import nn
@@ -26,8 +30,8 @@ from torch import nn
 from contract import PE_KINDS
 from hwsim.errors import HwsimError
 
-__all__ = ["Registration", "quant_widths", "register_layer", "registration_of", "unregister_layer",
-           "weight_kind"]
+__all__ = ["Registration", "load_entry_points", "quant_widths", "register_layer", "registration_of",
+           "unregister_layer", "weight_kind"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,26 @@ def register_layer(cls: type, kind: str, *, weight: str = "weight", stride: str 
         raise HwsimError(f"register_layer({cls.__name__}): unknown PE kind {kind!r}; "
                          f"choose one of {', '.join(PE_KINDS)}")
     _REGISTRY[cls] = Registration(kind, weight, stride, padding, groups)
+
+
+_LOADED: list[bool] = []
+
+
+def load_entry_points() -> bool:
+    """Run, once per process, every ``hwsim.layers`` entry point (a function that registers
+    layers); True if that registered anything new. Reading the installed packages' metadata takes
+    tens of milliseconds, so extraction asks only when a network leaves parameters unaccounted."""
+    if _LOADED:
+        return False
+    _LOADED.append(True)
+    before = dict(_REGISTRY)
+    for point in entry_points(group="hwsim.layers"):
+        try:
+            point.load()()
+        except Exception as exc:  # a third-party package's hook: say which, in one line
+            raise HwsimError(f"entry point {point.name!r} ({point.value}) of group hwsim.layers failed: "
+                             f"{type(exc).__name__}: {exc}") from None
+    return _REGISTRY != before
 
 
 def unregister_layer(cls: type) -> None:

@@ -364,6 +364,28 @@ def test_unknown_module_with_parameters_is_named_then_registered() -> None:
     assert layer.macs == conv_macs(4, 8, 3, 5, 5) and wl.warnings == ()
 
 
+def register_opaque() -> None:
+    """What a package's ``hwsim.layers`` entry point does."""
+    hwsim.register_layer(OpaqueKernel, kind="shift", weight="kernel", stride="step")
+
+
+def test_entry_point_registers_when_parameters_are_unaccounted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import EntryPoint
+
+    import hwsim.recognise as recognise
+
+    point = EntryPoint(name="opaque", value=f"{__name__}:register_opaque", group="hwsim.layers")
+    monkeypatch.setattr(recognise, "entry_points", lambda group: [point] if group == "hwsim.layers" else [])
+    monkeypatch.setattr(recognise, "_LOADED", [])
+    try:
+        plain = extract(nn.Sequential(nn.Conv2d(3, 4, 1)), (1, 3, 9, 9))  # nothing unaccounted: not read
+        assert recognise._LOADED == [] and plain.warnings == ()
+        wl = extract(nn.Sequential(nn.Conv2d(3, 4, 1), OpaqueKernel()), (1, 3, 9, 9))
+    finally:
+        hwsim.unregister_layer(OpaqueKernel)
+    assert (wl.layers[-1].pe, wl.layers[-1].macs, wl.warnings) == ("shift", conv_macs(4, 8, 3, 5, 5), ())
+
+
 def test_register_layer_errors() -> None:
     with pytest.raises(HwsimError, match=r"^register_layer\(OpaqueKernel\): unknown PE kind 'fma'; "
                                          r"choose one of mac, adder, xnor, shift$"):
