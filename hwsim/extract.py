@@ -759,14 +759,15 @@ class _Recorder(TorchFunctionMode):
                       params=params, bias=bias is not None)
         geometry = self.info(x).unfold if x is not None else None
         if geometry is not None and groups == 1:
-            cells = geometry.kernel[0] * geometry.kernel[1]
-            conv_groups, rest = divmod(geometry.channels * cells, k) if k else (0, 1)
-            if not rest and conv_groups and geometry.channels % conv_groups == 0:
-                layer = Layer(op="conv", in_ch=geometry.channels, in_h=geometry.size[0], in_w=geometry.size[1],
-                              out_ch=n * conv_groups if conv_groups > 1 else n, out_h=geometry.out[0],
-                              out_w=geometry.out[1], kernel=geometry.kernel, stride=geometry.stride,
-                              padding=geometry.padding, groups=conv_groups, batch=geometry.batch, **common)
-                if layer.macs == m * k * n * groups and layer.gemm[2] == k:
+            # k spans one image's patch; more unfolded channels than that are images folded into
+            # the channels (AdderNet's authors unfold x.view(1, -1, h, w))
+            images, rest = divmod(geometry.channels * geometry.kernel[0] * geometry.kernel[1], k) if k else (0, 1)
+            if not rest and images and geometry.channels % images == 0:
+                layer = Layer(op="conv", in_ch=geometry.channels // images, in_h=geometry.size[0],
+                              in_w=geometry.size[1], out_ch=n, out_h=geometry.out[0], out_w=geometry.out[1],
+                              kernel=geometry.kernel, stride=geometry.stride, padding=geometry.padding,
+                              batch=geometry.batch * images, **common)
+                if layer.macs == m * k * n:
                     return layer
         return Layer(op="linear", in_ch=k * groups, in_h=1, in_w=1, out_ch=n * groups, out_h=1, out_w=1,
                      groups=groups, batch=m, **common)

@@ -195,6 +195,9 @@ def test_patch_l1_conv_is_one_adder_conv() -> None:
         (16, 32, (3, 3), (2, 2), (1, 1), 6)
     assert conv.macs == conv_macs(16, 32, 3, 6, 6) and conv.params == 32 * 16 * 9
     assert wl.warnings == ()
+    (batched,) = extract(layer, (3, 16, 12, 12)).layers  # the batch the authors fold into channels
+    assert (batched.op, batched.in_ch, batched.batch, batched.groups) == ("conv", 16, 3, 1)
+    assert batched.macs == 3 * conv.macs
 
 
 def test_l1_norm_and_cdist_are_adder_layers() -> None:
