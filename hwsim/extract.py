@@ -207,6 +207,7 @@ class _Recorder(TorchFunctionMode):
                                        for p in m.parameters(recurse=False)}
         self.accounted: set[int] = set()
         self.dead: set[str] = set()  # layers that fed only cancelled straight-through terms
+        self.outers: set[int] = set()  # ids of pending outer differences (checked in every call)
         self.outputs: tuple[str, ...] = ()
 
     # --- data-flow tags -------------------------------------------------------------------------
@@ -487,7 +488,7 @@ class _Recorder(TorchFunctionMode):
             return func(*args, **kwargs)
         name = _base_name(func)
         tensors = _tensors(args, kwargs)
-        pending = [t for t in tensors if self.info(t).outer is not None]
+        pending = [t for t in tensors if id(t) in self.outers and self.info(t).outer is not None]
         if pending:
             done = self._l1(name, args, kwargs, pending[0])
             if done is not None:
@@ -630,6 +631,7 @@ class _Recorder(TorchFunctionMode):
         if math.prod(shape) <= max(act.numel(), weight.numel()):
             return None
         out = torch.zeros((), dtype=act.dtype, device=act.device).expand(shape)
+        self.outers.add(id(out))
         self.set_info(out, _Info(outer=_Outer(act, weight, (args[0], args[1]), shape, "diff",
                                               self.sources(act))))
         return out
@@ -642,6 +644,7 @@ class _Recorder(TorchFunctionMode):
             return None
         if name == "abs" and outer.stage == "diff":
             out = pending.expand(outer.shape)
+            self.outers.add(id(out))
             self.set_info(out, _Info(outer=dataclasses.replace(outer, stage="abs")))
             return out
         if name == "sum" and outer.stage == "abs":
@@ -1280,6 +1283,7 @@ def _reset(recorder: _Recorder) -> None:
     recorder.roots.clear()
     recorder.accounted.clear()
     recorder.dead.clear()
+    recorder.outers.clear()
 
 
 def retarget(workload: Workload, pe: str, bits: int, *, keep_first_last: bool = True) -> Workload:
