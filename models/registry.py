@@ -28,6 +28,7 @@ from types import ModuleType
 from torch import nn
 
 from models.layers import pe_kind_of
+from models.networks.addernet import addernet_resnet20, addernet_resnet50
 from models.networks.birealnet import birealnet18
 from models.networks.digits import digits_cnn
 from models.networks.ghostnet import ghostnet
@@ -83,6 +84,16 @@ _ENTRIES = (
                "Liu et al., Bi-Real Net, ECCV 2018, Table 4"),
     ModelEntry("digits-cnn", digits_cnn, (1, 1, 8, 8), "mac",
                "3-conv CNN for scikit-learn's 8x8 digits", {}, "hwsim's own small test network"),
+    ModelEntry("addernet-resnet20", addernet_resnet20, (1, 3, 32, 32), "adder",
+               "AdderNet ResNet-20 (adder convs and 1x1 shortcuts, real stem and classifier), CIFAR-10",
+               {"macs": 41.17e6},
+               "Chen et al., AdderNet: Do We Really Need Multiplications in Deep Learning?, CVPR 2020, "
+               "Table 1 (82.34M additions = 2 x 41.17M)"),
+    ModelEntry("addernet-resnet50", addernet_resnet50, (1, 3, 224, 224), "adder",
+               "AdderNet ResNet-50 (adder convs, stride on the 3x3 as the authors' code), ImageNet",
+               {"macs": 3.9e9},
+               "Chen et al., CVPR 2020, Table 2 (7.7G additions = 2 x 3.9G; 3.9G is the stride-on-1x1 "
+               "count, the authors' stride-on-3x3 code has 4.09G)"),
 )
 
 #: Registry name -> entry, in the order above.

@@ -6,7 +6,13 @@ extractor sees each convolution, normalization and activation as its own layer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
+
+#: ``conv(in_ch, out_ch, kernel, stride, padding, groups=..., bias=...)``: ``nn.Conv2d`` or a
+#: layer of :mod:`models.layers` with its signature (``Adder2d``, ``BinaryConv2d`` ...).
+ConvFactory = Callable[..., nn.Conv2d]
 
 
 def make_divisible(value: float, divisor: int) -> int:
@@ -24,13 +30,14 @@ def make_divisible(value: float, divisor: int) -> int:
 
 
 def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, *, groups: int = 1,
-            act: type[nn.Module] | None = nn.ReLU) -> nn.Sequential:
+            act: type[nn.Module] | None = nn.ReLU, conv: ConvFactory = nn.Conv2d) -> nn.Sequential:
     """``kernel x kernel`` convolution ("same" padding, no bias), batch norm, then ``act``.
 
-    ``act=None`` leaves the activation out (linear bottleneck outputs, projection shortcuts).
+    ``act=None`` leaves the activation out (linear bottleneck outputs, projection shortcuts);
+    ``conv`` picks the layer class (an AdderNet network passes ``Adder2d``).
     """
     layers: list[nn.Module] = [
-        nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
+        conv(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
         nn.BatchNorm2d(out_ch),
     ]
     if act is not None:

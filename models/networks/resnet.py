@@ -19,18 +19,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.networks.blocks import conv_bn
+from models.networks.blocks import ConvFactory, conv_bn
 
 #: ``block(in_ch, out_ch, stride) -> module`` builds one residual block of a stage.
 BlockFactory = Callable[[int, int, int], nn.Module]
+
+#: Stages as ``(out_ch, blocks, first_stride)``: ImageNet ResNet-50 (He et al. 2016, Table 1) and
+#: CIFAR ResNet-20 (Section 4.2, n = 3).
+RESNET50_STAGES = ((256, 3, 1), (512, 4, 2), (1024, 6, 2), (2048, 3, 2))
+RESNET20_STAGES = ((16, 3, 1), (32, 3, 2), (64, 3, 2))
 
 
 class BasicBlock(nn.Module):
     """3x3 conv + BN + ReLU -> 3x3 conv + BN, added to ``shortcut(x)``, then ReLU."""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int, shortcut: nn.Module) -> None:
+    def __init__(self, in_ch: int, out_ch: int, stride: int, shortcut: nn.Module, *,
+                 conv: ConvFactory = nn.Conv2d) -> None:
         super().__init__()
-        self.body = nn.Sequential(conv_bn(in_ch, out_ch, 3, stride), conv_bn(out_ch, out_ch, 3, act=None))
+        self.body = nn.Sequential(conv_bn(in_ch, out_ch, 3, stride, conv=conv),
+                                  conv_bn(out_ch, out_ch, 3, act=None, conv=conv))
         self.shortcut = shortcut
         self.relu = nn.ReLU()
 
@@ -39,17 +46,18 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """1x1 reduce -> 3x3 (strided) -> 1x1 expand to ``out_ch`` (= 4x the width), plus shortcut."""
+    """1x1 reduce -> 3x3 (strided) -> 1x1 expand to ``out_ch`` (= 4x the width), plus shortcut;
+    ``conv`` is the layer class of all four convolutions."""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+    def __init__(self, in_ch: int, out_ch: int, stride: int, *, conv: ConvFactory = nn.Conv2d) -> None:
         super().__init__()
         width = out_ch // 4
         self.body = nn.Sequential(
-            conv_bn(in_ch, width, 1),
-            conv_bn(width, width, 3, stride),
-            conv_bn(width, out_ch, 1, act=None),
+            conv_bn(in_ch, width, 1, conv=conv),
+            conv_bn(width, width, 3, stride, conv=conv),
+            conv_bn(width, out_ch, 1, act=None, conv=conv),
         )
-        self.shortcut = projection_shortcut(in_ch, out_ch, stride)
+        self.shortcut = projection_shortcut(in_ch, out_ch, stride, conv=conv)
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,11 +77,12 @@ class PadShortcut(nn.Module):
         return F.pad(x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, *self.pad))
 
 
-def projection_shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Module:
-    """Identity when the shape is kept, else a strided 1x1 conv + BN ("option B")."""
+def projection_shortcut(in_ch: int, out_ch: int, stride: int, *,
+                        conv: ConvFactory = nn.Conv2d) -> nn.Module:
+    """Identity when the shape is kept, else a strided 1x1 ``conv`` + BN ("option B")."""
     if stride == 1 and in_ch == out_ch:
         return nn.Identity()
-    return conv_bn(in_ch, out_ch, 1, stride, act=None)
+    return conv_bn(in_ch, out_ch, 1, stride, act=None, conv=conv)
 
 
 class ResNet(nn.Module):
@@ -123,11 +132,9 @@ def resnet18(num_classes: int = 1000) -> ResNet:
 
 def resnet50(num_classes: int = 1000) -> ResNet:
     """ImageNet ResNet-50: 3-4-6-3 bottleneck blocks with 256, 512, 1024, 2048 output channels."""
-    stages = ((256, 3, 1), (512, 4, 2), (1024, 6, 2), (2048, 3, 2))
-    return ResNet(imagenet_stem(), 64, stages, Bottleneck, num_classes)
+    return ResNet(imagenet_stem(), 64, RESNET50_STAGES, Bottleneck, num_classes)
 
 
 def resnet20(num_classes: int = 10) -> ResNet:
     """CIFAR ResNet-20 (n = 3): 3x3 conv (16) stem, 3 stages of 3 basic blocks (16, 32, 64)."""
-    stages = ((16, 3, 1), (32, 3, 2), (64, 3, 2))
-    return ResNet(conv_bn(3, 16, 3), 16, stages, _cifar_block, num_classes)
+    return ResNet(conv_bn(3, 16, 3), 16, RESNET20_STAGES, _cifar_block, num_classes)
