@@ -33,6 +33,7 @@ from models.networks.birealnet import birealnet18
 from models.networks.digits import digits_cnn
 from models.networks.ghostnet import ghostnet
 from models.networks.mobilenetv2 import mobilenetv2
+from models.networks.reactnet import reactnet_a
 from models.networks.resnet import resnet18, resnet20, resnet50
 from models.networks.vgg_small import vgg_small
 
@@ -94,6 +95,11 @@ _ENTRIES = (
                {"macs": 3.9e9},
                "Chen et al., CVPR 2020, Table 2 (7.7G additions = 2 x 3.9G; 3.9G is the stride-on-1x1 "
                "count, the authors' stride-on-3x3 code has 4.09G)"),
+    ModelEntry("reactnet-a", reactnet_a, (1, 3, 224, 224), "xnor",
+               "ReActNet-A (binary MobileNetV1 layout with full 3x3 convs, RSign, RPReLU), ImageNet",
+               {"bops": 4.82e9, "flops": 0.12e8, "ops": 0.87e8},
+               "Liu et al., ReActNet: Towards Precise Binary Neural Network with Generalized "
+               "Activation Functions, ECCV 2020, Table 1"),
 )
 
 #: Registry name -> entry, in the order above.

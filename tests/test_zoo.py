@@ -69,3 +69,27 @@ def test_addernet_resnet50_matches_table_2(zoo: Callable) -> None:
     assert work.macs == pytest.approx(4.09e9, rel=0.002)
     assert work.macs == pytest.approx(3.9e9, rel=0.05)
     assert work.params == pytest.approx(25.6e6, rel=0.01)
+
+
+# --- binary networks ------------------------------------------------------------------------
+
+
+def test_reactnet_a_matches_table_1(zoo: Callable) -> None:
+    """Liu et al., ReActNet, ECCV 2020, Table 1, ReActNet-A: 4.82e9 BOPs, 0.12e8 FLOPs,
+    0.87e8 OPs.
+
+    Hand count: a block of input width c at output size s has a binary 3x3 c -> c and
+    ``out / c`` binary 1x1 c -> c: c^2 (9 + out / c) s^2 BOPs (4,816,896,000 in all); FLOPs are
+    the real 3x3/2 stem, 3 x 32 x 9 x 112^2 = 10,838,016, and the classifier, 1024 x 1000.
+    """
+    _, work = zoo("reactnet-a")
+    blocks = [(32, 64, 112), (64, 128, 56), (128, 128, 56), (128, 256, 28), (256, 256, 28),
+              (256, 512, 14)] + [(512, 512, 14)] * 5 + [(512, 1024, 7), (1024, 1024, 7)]
+    bops = sum(c * c * (9 + out // c) * s * s for c, out, s in blocks)
+    counts = work.binary_op_counts()
+    assert counts["bops"] == bops
+    assert counts["flops"] == conv_macs(3, 32, 3, 112) + 1024 * 1000
+    assert counts["bops"] == pytest.approx(4.82e9, rel=0.005)
+    assert counts["flops"] == pytest.approx(0.12e8, rel=0.02)
+    assert counts["ops"] == pytest.approx(0.87e8, rel=0.005)
+    assert MODELS["reactnet-a"].pe == "xnor"
