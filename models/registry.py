@@ -32,8 +32,10 @@ from models.networks.addernet import addernet_resnet20, addernet_resnet50
 from models.networks.birealnet import birealnet18
 from models.networks.digits import digits_cnn
 from models.networks.ghostnet import ghostnet
+from models.networks.ghostnetv2 import ghostnetv2
 from models.networks.mobilenetv2 import mobilenetv2
 from models.networks.reactnet import reactnet_a
+from models.networks.repghostnet import repghostnet
 from models.networks.resnet import resnet18, resnet20, resnet50
 from models.networks.vgg_small import vgg_small
 
@@ -100,6 +102,16 @@ _ENTRIES = (
                {"bops": 4.82e9, "flops": 0.12e8, "ops": 0.87e8},
                "Liu et al., ReActNet: Towards Precise Binary Neural Network with Generalized "
                "Activation Functions, ECCV 2020, Table 1"),
+    ModelEntry("ghostnetv2", ghostnetv2, (1, 3, 224, 224), "mac",
+               "GhostNetV2 1.0x (GhostNet with DFC attention on the expanding Ghost modules), ImageNet",
+               {"macs": 167e6, "params": 6.1e6},
+               "Tang et al., GhostNetV2: Enhance Cheap Operation with Long-Range Attention, "
+               "NeurIPS 2022, ImageNet comparison table and abstract"),
+    ModelEntry("repghostnet", repghostnet, (1, 3, 224, 224), "mac",
+               "RepGhostNet 1.0x, re-parameterized for inference (no concatenation), ImageNet",
+               {"macs": 142e6, "params": 4.1e6},
+               "Chen et al., RepGhost: A Hardware-Efficient Ghost Module via Re-parameterization, "
+               "arXiv:2211.06088, ImageNet results (the authors' README table)"),
 )
 
 #: Registry name -> entry, in the order above.

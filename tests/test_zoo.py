@@ -93,3 +93,31 @@ def test_reactnet_a_matches_table_1(zoo: Callable) -> None:
     assert counts["flops"] == pytest.approx(0.12e8, rel=0.02)
     assert counts["ops"] == pytest.approx(0.87e8, rel=0.005)
     assert MODELS["reactnet-a"].pe == "xnor"
+
+
+# --- the GhostNet family --------------------------------------------------------------------
+
+
+def test_ghostnetv2_matches_paper(zoo: Callable) -> None:
+    """Tang et al., GhostNetV2, NeurIPS 2022, ImageNet table: 1.0x has 6.1M parameters and
+    167M FLOPs (multiply-adds). The DFC gates cost GhostNet's 141.2M another 25.9M: e.g. the
+    3rd bottleneck's gate, at 28x28 (56x56 pooled) with 72 channels: 24 x 72 (1x1) +
+    2 x 72 x 5 (strips) per pixel = 2448 x 784 = 1,919,232 MACs."""
+    net, work = zoo("ghostnetv2")
+    gate = [m for m in net.modules() if hasattr(m, "gate")][0]
+    gate_work = extract(gate.gate, (1, 24, 56, 56))
+    assert gate_work.macs == (24 * 72 + 2 * 72 * 5) * 28 * 28
+    assert work.macs == pytest.approx(167e6, rel=0.01)
+    assert work.params == pytest.approx(6.1e6, rel=0.02)
+
+
+def test_repghostnet_matches_paper(zoo: Callable) -> None:
+    """Chen et al., RepGhost, arXiv:2211.06088, ImageNet results: RepGhostNet 1.0x has 4.1M
+    parameters and 142M MACs after re-parameterization. Each deployed module is a 1x1 conv and
+    a depthwise 3x3 on its full output (no concatenation): the first bottleneck, 16 -> 8 -> 16
+    at 112x112, costs (16 x 8 + 8 x 9 + 8 x 16 + 16 x 9) x 112^2 = 472 x 12,544 MACs."""
+    _, work = zoo("repghostnet")
+    first = [layer for layer in work.layers if layer.name.startswith("blocks.0.")]
+    assert sum(layer.macs for layer in first) == (16 * 8 + 8 * 9 + 8 * 16 + 16 * 9) * 112 * 112
+    assert work.macs == pytest.approx(142e6, rel=0.01)
+    assert work.params == pytest.approx(4.1e6, rel=0.02)

@@ -11,6 +11,7 @@ to multiples of 4.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -38,6 +39,11 @@ GHOST_STAGES: tuple[tuple[int, int, int, bool, int], ...] = (
     (5, 960, 160, True, 1),
 )
 
+#: ``ghost(index, in_ch, out_ch, relu) -> module``: the Ghost module of the ``index``-th
+#: bottleneck (0-based), expanding (``relu=True``) or projecting. GhostNetV2 and RepGhostNet
+#: differ from GhostNet only here, in the stage table and in the last conv's width.
+GhostFactory = Callable[[int, int, int, bool], nn.Module]
+
 
 class GhostModule(nn.Module):
     """``out_ch`` feature maps: ``ceil(out_ch / ratio)`` intrinsic ones from a 1x1 convolution,
@@ -54,6 +60,11 @@ class GhostModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         intrinsic = self.primary(x)
         return torch.cat([intrinsic, self.cheap(intrinsic)], dim=1)[:, : self.out_ch]
+
+
+def ghost_module(index: int, in_ch: int, out_ch: int, relu: bool) -> GhostModule:
+    """GhostNet's own :data:`GhostFactory`: the same :class:`GhostModule` everywhere."""
+    return GhostModule(in_ch, out_ch, relu=relu)
 
 
 class SqueezeExcite(nn.Module):
@@ -77,17 +88,18 @@ class SqueezeExcite(nn.Module):
 
 class GhostBottleneck(nn.Module):
     """Ghost module (expand, ReLU) -> [depthwise stride-2 conv] -> [SE] -> Ghost module (project,
-    linear), plus a shortcut: identity, or depthwise conv + 1x1 conv when shape changes."""
+    linear), plus a shortcut: identity, or depthwise conv + 1x1 conv when shape changes.
+    ``ghost`` builds the two Ghost modules of the ``index``-th bottleneck."""
 
     def __init__(self, in_ch: int, mid_ch: int, out_ch: int, *, kernel: int, stride: int,
-                 se: bool) -> None:
+                 se: bool, index: int = 0, ghost: GhostFactory = ghost_module) -> None:
         super().__init__()
-        layers: list[nn.Module] = [GhostModule(in_ch, mid_ch, relu=True)]
+        layers: list[nn.Module] = [ghost(index, in_ch, mid_ch, True)]
         if stride > 1:
             layers.append(conv_bn(mid_ch, mid_ch, kernel, stride, groups=mid_ch, act=None))
         if se:
             layers.append(SqueezeExcite(mid_ch))
-        layers.append(GhostModule(mid_ch, out_ch, relu=False))
+        layers.append(ghost(index, mid_ch, out_ch, False))
         self.body = nn.Sequential(*layers)
         if stride == 1 and in_ch == out_ch:
             self.shortcut: nn.Module = nn.Identity()
@@ -103,20 +115,27 @@ class GhostBottleneck(nn.Module):
 
 class GhostNet(nn.Module):
     """Stem 3x3/2 conv (16) -> 16 Ghost bottlenecks -> 1x1 conv (960) -> global pool ->
-    1x1 conv (1280, bias) + ReLU -> dropout -> linear classifier."""
+    1x1 conv (1280, bias) + ReLU -> dropout -> linear classifier.
 
-    def __init__(self, num_classes: int = 1000, width: float = 1.0, dropout: float = 0.2) -> None:
+    ``stages`` (rows as :data:`GHOST_STAGES`), ``last`` (the last 1x1 conv's width before
+    scaling) and ``ghost`` let the GhostNet family (V2, RepGhostNet) reuse this skeleton.
+    """
+
+    def __init__(self, num_classes: int = 1000, width: float = 1.0, dropout: float = 0.2, *,
+                 stages: tuple[tuple[int, int, int, bool, int], ...] = GHOST_STAGES, last: int = 960,
+                 ghost: GhostFactory = ghost_module) -> None:
         super().__init__()
         in_ch = make_divisible(16 * width, 4)
         self.stem = conv_bn(3, in_ch, 3, 2)
         blocks = []
-        for kernel, expansion, out, se, stride in GHOST_STAGES:
+        for index, (kernel, expansion, out, se, stride) in enumerate(stages):
             out_ch = make_divisible(out * width, 4)
             mid_ch = make_divisible(expansion * width, 4)
-            blocks.append(GhostBottleneck(in_ch, mid_ch, out_ch, kernel=kernel, stride=stride, se=se))
+            blocks.append(GhostBottleneck(in_ch, mid_ch, out_ch, kernel=kernel, stride=stride, se=se,
+                                          index=index, ghost=ghost))
             in_ch = out_ch
         self.blocks = nn.Sequential(*blocks)
-        last_ch = make_divisible(960 * width, 4)
+        last_ch = make_divisible(last * width, 4)
         self.last = conv_bn(in_ch, last_ch, 1)
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
