@@ -11,7 +11,8 @@ each row keeps the achieved Fmax of every seed. mac runs LUT-only and (ecp5) wit
 DSPs; the HX8K has no DSPs, and adder, shift and xnor have no multiplier, so those run LUT-only
 only. :data:`HELD_OUT` rows are calibrated the same way but kept out of the fit, for
 ``tests/test_fpga_model.py``. xc7 has no open place and route here, so it has no Fmax data.
-About 30 min of CPU at the defaults; build products go to ``build/rtl/calibrate_fmax``.
+About 45 min of CPU at the defaults (25 min with two jobs; ``--reuse`` keeps what an earlier run
+placed); build products go to ``build/rtl/calibrate_fmax``.
 """
 
 from __future__ import annotations
