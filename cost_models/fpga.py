@@ -356,7 +356,8 @@ def fit_fmax(data: dict[str, Any]) -> FmaxModel:
         got = model.fmax_mhz(r["kind"], r["bits"], r["rows"], r["cols"], r["target"], lanes=r["lanes"],
                              lut_only=r["lut_only"])
         errors = pe_error if r["rows"] * r["cols"] == 1 else array_error
-        errors[r["target"]] = max(errors.get(r["target"], 0.0), abs(got - _median(r["fmax_mhz"])) / _median(r["fmax_mhz"]))
+        median = _median(r["fmax_mhz"])
+        errors[r["target"]] = max(errors.get(r["target"], 0.0), abs(got - median) / median)
     return model
 
 
@@ -384,7 +385,8 @@ if __name__ == "__main__":
     fm = load_fmax_model()
     print(f"Fmax: {fm.meta['pnr_tool']}, {fm.meta['date']}: {fm.meta['command']}")
     for (kind, target, dsp), f in sorted(fm.delay.items()):
-        print(f"{kind:6} {target:6} {'dsp' if dsp else 'lut':4} delay ns = {f} (x = {'log2 lanes' if kind == 'xnor' else 'bits'})")
+        x = "log2 lanes" if kind == "xnor" else "bits"
+        print(f"{kind:6} {target:6} {'dsp' if dsp else 'lut':4} delay ns = {f} (x = {x})")
     for target, factor in fm.array_factor.items():
         print(f"{target:6} array factor {factor:.3f}; Fmax max err PE {fm.pe_error.get(target, 0):.1%}, "
               f"array {fm.array_error.get(target, 0):.1%}; seed spread up to {fm.spread[target]:.1%}")
