@@ -70,14 +70,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     acc = options.accelerator(args)
     compare = args.compare or ("mac" if acc.pe != "mac" else "none")
     accs = [acc] + ([with_pe(acc, compare)] if compare != "none" else [])
+    fitted = args.target is not None and not _clock_given(args)
+    if args.lut_only and not fitted:
+        raise ConfigError("--lut-only picks the fitted clock of LUT-only arithmetic; give it with --target ice40 "
+                          "or ecp5 and without a clock (--clock-mhz or the config's clock_mhz)")
     loads = workloads(args.model, [(a.pe, a.bits) for a in accs], convert_all=args.convert_all,
                       input_shape=args.input_shape, batch=args.batch)
     clocks = []
-    if args.target and not _clock_given(args):
+    if fitted:
         clocks = [array_clocks(a, args.target, w, lut_only=args.lut_only) for w, a in zip(loads, accs)]
         accs = [dataclasses.replace(a, clock_mhz=min(c.values())) for a, c in zip(accs, clocks)]
-    elif args.lut_only and not args.target:
-        raise ConfigError("--lut-only sets the clock of an FPGA family; give --target ice40 or ecp5 with it")
     result, *rest = [estimate(w, a, timing=timing, target=args.target) for w, a in zip(loads, accs)]
     baseline = rest[0] if rest else None
     rep.print_report(result, baseline, all_layers=args.all_layers)

@@ -215,7 +215,11 @@ def test_target_clocks_each_kind_at_its_fmax(capsys, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--target", "xc7"], "--target xc7: no Fmax for xc7: hwsim has place-and-route data (nextpnr) for ecp5, "
                           "ice40 only; give --clock-mhz"),
-    (["--lut-only"], "--lut-only sets the clock of an FPGA family; give --target ice40 or ecp5 with it"),
+    (["--lut-only"], "--lut-only picks the fitted clock of LUT-only arithmetic; give it with --target ice40 or "
+                     "ecp5 and without a clock (--clock-mhz or the config's clock_mhz)"),
+    (["--lut-only", "--target", "ecp5", "--clock-mhz", "100"],
+     "--lut-only picks the fitted clock of LUT-only arithmetic; give it with --target ice40 or "
+     "ecp5 and without a clock (--clock-mhz or the config's clock_mhz)"),
 ])
 def test_target_clock_wrong(capsys, argv, message):
     code, out, err = run(capsys, "estimate", "digits-cnn", "--pe", "adder", *argv)
