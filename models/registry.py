@@ -22,6 +22,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
@@ -31,6 +32,7 @@ from models.layers import pe_kind_of
 from models.networks.addernet import addernet_resnet20, addernet_resnet50
 from models.networks.birealnet import birealnet18
 from models.networks.digits import digits_cnn
+from models.networks.efficientnet import TINYNETS, efficientnet_b0, tinynet
 from models.networks.ghostnet import ghostnet
 from models.networks.ghostnetv2 import ghostnetv2
 from models.networks.mobilenetv2 import mobilenetv2
@@ -112,7 +114,24 @@ _ENTRIES = (
                {"macs": 142e6, "params": 4.1e6},
                "Chen et al., RepGhost: A Hardware-Efficient Ghost Module via Re-parameterization, "
                "arXiv:2211.06088, ImageNet results (the authors' README table)"),
+    ModelEntry("efficientnet-b0", efficientnet_b0, (1, 3, 224, 224), "mac",
+               "EfficientNet-B0 (MBConv with SiLU and squeeze-excite), ImageNet",
+               {"macs": 0.39e9, "params": 5.3e6},
+               "Tan and Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks, "
+               "ICML 2019, Table 2"),
 )
+
+#: TinyNet-A..E: the paper's ImageNet figures, (MACs, parameters).
+_TINYNET_FIGURES = {"a": (339e6, 6.2e6), "b": (202e6, 3.7e6), "c": (100e6, 2.5e6), "d": (52e6, 2.3e6),
+                    "e": (24e6, 2.0e6)}
+
+_ENTRIES += tuple(
+    ModelEntry(f"tinynet-{v}", partial(tinynet, v), (1, 3, r, r), "mac",
+               f"TinyNet-{v.upper()}: EfficientNet-B0 at r={r}, w={w}, d={d}, ImageNet",
+               {"macs": _TINYNET_FIGURES[v][0], "params": _TINYNET_FIGURES[v][1]},
+               "Han et al., Model Rubik's Cube: Twisting Resolution, Depth and Width for TinyNets, "
+               "NeurIPS 2020, ImageNet results (FLOPs also in the authors' README)")
+    for v, (r, w, d) in TINYNETS.items())
 
 #: Registry name -> entry, in the order above.
 MODELS: dict[str, ModelEntry] = {entry.name: entry for entry in _ENTRIES}

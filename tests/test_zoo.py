@@ -121,3 +121,38 @@ def test_repghostnet_matches_paper(zoo: Callable) -> None:
     assert sum(layer.macs for layer in first) == (16 * 8 + 8 * 9 + 8 * 16 + 16 * 9) * 112 * 112
     assert work.macs == pytest.approx(142e6, rel=0.01)
     assert work.params == pytest.approx(4.1e6, rel=0.02)
+
+
+# --- EfficientNet-B0 and the TinyNets -------------------------------------------------------
+
+
+def test_efficientnet_b0_matches_table_2(zoo: Callable) -> None:
+    """Tan and Le, EfficientNet, ICML 2019, Table 2: B0 has 5.3M parameters, 0.39B FLOPs
+    (multiply-adds). The first MBConv (expansion 1, 3x3, 32 -> 16 at 112x112, SE 32 -> 8 -> 32)
+    costs (32 x 9 + 32 x 16) x 112^2 + 2 x 32 x 8 MACs."""
+    net, work = zoo("efficientnet-b0")
+    first = [layer for layer in work.layers if layer.name.startswith("blocks.0.")]
+    assert sum(layer.macs for layer in first) == (32 * 9 + 32 * 16) * 112 * 112 + 2 * 32 * 8
+    assert len(net.blocks) == 16
+    assert work.macs == pytest.approx(0.39e9, rel=0.02)
+    assert work.params == pytest.approx(5.3e6, abs=0.05e6)
+
+
+#: Han et al., Model Rubik's Cube (TinyNets), NeurIPS 2020, ImageNet results: (MACs, params),
+#: the resolution int(224 r) for r = 0.86, 0.84, 0.825, 0.68, 0.475, and the blocks that depth d leaves of B0's 1, 2, 2, 3, 3, 4, 1 with max(1, round(d n)) per
+#: stage, by hand: A (d 1.2) 1+2+2+4+4+5+1, B (1.1) B0's 16, C (0.85) 1+2+2+3+3+3+1,
+#: D (0.695) 1+1+1+2+2+3+1, E (0.6) 1+1+1+2+2+2+1.
+TINYNET_PAPER = {"a": (339e6, 6.2e6, 192, 19), "b": (202e6, 3.7e6, 188, 16),
+                 "c": (100e6, 2.5e6, 184, 15), "d": (52e6, 2.3e6, 152, 11), "e": (24e6, 2.0e6, 106, 10)}
+
+
+@pytest.mark.parametrize("variant", list(TINYNET_PAPER))
+def test_tinynet_matches_paper(zoo: Callable, variant: str) -> None:
+    """MACs within 2% of the paper's (A: 336.9M for 339M, the largest gap 1.5% for E's 24M,
+    given to two digits); parameters within the 0.05M its one decimal leaves."""
+    macs, params, resolution, blocks = TINYNET_PAPER[variant]
+    net, work = zoo(f"tinynet-{variant}")
+    assert MODELS[f"tinynet-{variant}"].input_shape == (1, 3, resolution, resolution)
+    assert len(net.blocks) == blocks
+    assert work.macs == pytest.approx(macs, rel=0.02)
+    assert work.params == pytest.approx(params, abs=0.05e6)

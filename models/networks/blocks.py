@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
 #: ``conv(in_ch, out_ch, kernel, stride, padding, groups=..., bias=...)``: ``nn.Conv2d`` or a
@@ -43,3 +44,26 @@ def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, *, groups: in
     if act is not None:
         layers.append(act())
     return nn.Sequential(*layers)
+
+
+class SqueezeExcite(nn.Module):
+    """Channel gate (Hu et al., CVPR 2018): global pool, 1x1 conv to ``reduced`` channels,
+    ``act``, 1x1 conv back, ``gate``; the input is multiplied by the gate.
+
+    GhostNet and its family use ReLU and a hard sigmoid, EfficientNet SiLU and a sigmoid; each
+    network rounds ``reduced`` its own way.
+    """
+
+    def __init__(self, channels: int, reduced: int, *, act: type[nn.Module] = nn.ReLU,
+                 gate: type[nn.Module] = nn.Hardsigmoid) -> None:
+        super().__init__()
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, reduced, 1, bias=True),
+            act(),
+            nn.Conv2d(reduced, channels, 1, bias=True),
+            gate(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)

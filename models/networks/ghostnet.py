@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from models.networks.blocks import conv_bn, make_divisible
+from models.networks.blocks import SqueezeExcite, conv_bn, make_divisible
 
 #: The paper's Table 1, one row per Ghost bottleneck: (kernel, expansion, out, SE, stride).
 #: The depthwise kernel sizes (3 or 5) follow the MobileNetV3 stage layout the paper adopts.
@@ -67,25 +67,6 @@ def ghost_module(index: int, in_ch: int, out_ch: int, relu: bool) -> GhostModule
     return GhostModule(in_ch, out_ch, relu=relu)
 
 
-class SqueezeExcite(nn.Module):
-    """Channel gate: global pool, 1x1 reduce (ratio 0.25, rounded to 4), ReLU, 1x1 expand,
-    hard sigmoid; the input is multiplied by the gate."""
-
-    def __init__(self, channels: int, ratio: float = 0.25) -> None:
-        super().__init__()
-        reduced = make_divisible(channels * ratio, 4)
-        self.gate = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Conv2d(channels, reduced, 1, bias=True),
-            nn.ReLU(),
-            nn.Conv2d(reduced, channels, 1, bias=True),
-            nn.Hardsigmoid(),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
-
-
 class GhostBottleneck(nn.Module):
     """Ghost module (expand, ReLU) -> [depthwise stride-2 conv] -> [SE] -> Ghost module (project,
     linear), plus a shortcut: identity, or depthwise conv + 1x1 conv when shape changes.
@@ -98,7 +79,7 @@ class GhostBottleneck(nn.Module):
         if stride > 1:
             layers.append(conv_bn(mid_ch, mid_ch, kernel, stride, groups=mid_ch, act=None))
         if se:
-            layers.append(SqueezeExcite(mid_ch))
+            layers.append(SqueezeExcite(mid_ch, make_divisible(mid_ch * 0.25, 4)))
         layers.append(ghost(index, mid_ch, out_ch, False))
         self.body = nn.Sequential(*layers)
         if stride == 1 and in_ch == out_ch:

@@ -8,6 +8,8 @@ and output shapes match.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -26,15 +28,23 @@ MOBILENETV2_STAGES: tuple[tuple[int, int, int, int], ...] = (
 
 
 class InvertedResidual(nn.Module):
-    """[1x1 expand + ReLU6] -> 3x3 depthwise + ReLU6 -> 1x1 linear projection (+ input)."""
+    """[1x1 expand + ReLU6] -> 3x3 depthwise + ReLU6 -> 1x1 linear projection (+ input).
 
-    def __init__(self, in_ch: int, out_ch: int, *, stride: int, expansion: int) -> None:
+    EfficientNet's MBConv is the same block with another ``kernel`` and ``act`` and a
+    squeeze-excite ``se(mid_ch)`` after the depthwise conv.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, *, stride: int, expansion: int, kernel: int = 3,
+                 act: type[nn.Module] = nn.ReLU6,
+                 se: Callable[[int], nn.Module] | None = None) -> None:
         super().__init__()
         mid_ch = in_ch * expansion
         layers: list[nn.Module] = []
         if expansion != 1:
-            layers.append(conv_bn(in_ch, mid_ch, 1, act=nn.ReLU6))
-        layers.append(conv_bn(mid_ch, mid_ch, 3, stride, groups=mid_ch, act=nn.ReLU6))
+            layers.append(conv_bn(in_ch, mid_ch, 1, act=act))
+        layers.append(conv_bn(mid_ch, mid_ch, kernel, stride, groups=mid_ch, act=act))
+        if se is not None:
+            layers.append(se(mid_ch))
         layers.append(conv_bn(mid_ch, out_ch, 1, act=None))
         self.body = nn.Sequential(*layers)
         self.residual = stride == 1 and in_ch == out_ch
