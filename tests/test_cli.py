@@ -232,3 +232,10 @@ def test_table_folds_fused_ops_unless_all_layers(capsys):
     # every conv carries its batch norm folded into its row
     assert "conv+norm" in folded and "conv+norm" not in every
     assert "where the energy and cycles go" in folded and len(folded.splitlines()) < len(every.splitlines())
+
+
+def test_config_clock_wins_over_the_fitted_one(capsys, tmp_path):
+    js = tmp_path / "r.json"
+    code, _, _ = run(capsys, "estimate", "digits-cnn", "--pe", "adder", "--compare", "none", "--target", "xc7",
+                     "--config", write(tmp_path, "a.yaml", "clock_mhz: 200\n"), "--json", str(js))
+    assert code == 0 and json.loads(js.read_text())["accelerator"]["clock_mhz"] == 200
