@@ -32,6 +32,7 @@ from models.layers import pe_kind_of
 from models.networks.addernet import addernet_resnet20, addernet_resnet50
 from models.networks.birealnet import birealnet18
 from models.networks.digits import digits_cnn
+from models.networks.edsr import edsr_baseline
 from models.networks.efficientnet import TINYNETS, efficientnet_b0, tinynet
 from models.networks.ghostnet import ghostnet
 from models.networks.ghostnetv2 import ghostnetv2
@@ -119,6 +120,14 @@ _ENTRIES = (
                {"macs": 0.39e9, "params": 5.3e6},
                "Tan and Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks, "
                "ICML 2019, Table 2"),
+)
+
+_ENTRIES += (
+    ModelEntry("edsr-baseline-x4", edsr_baseline, (1, 3, 64, 64), "mac",
+               "EDSR-baseline x4 super-resolution (16 residual blocks, 64 channels), 64x64 -> 256x256",
+               {"params": 1.5e6},
+               "Lim et al., Enhanced Deep Residual Networks for Single Image Super-Resolution, CVPRW "
+               "2017, model specifications (parameters only; MACs depend on the image size)"),
 )
 
 #: TinyNet-A..E: the paper's ImageNet figures, (MACs, parameters).

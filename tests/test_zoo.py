@@ -12,6 +12,7 @@ from torch import nn
 
 from hwsim.extract import extract
 from hwsim.workload import Workload
+from models.convert import convert
 from models.registry import MODELS
 
 
@@ -156,3 +157,32 @@ def test_tinynet_matches_paper(zoo: Callable, variant: str) -> None:
     assert len(net.blocks) == blocks
     assert work.macs == pytest.approx(macs, rel=0.02)
     assert work.params == pytest.approx(params, abs=0.05e6)
+
+
+# --- super-resolution -----------------------------------------------------------------------
+
+
+def test_edsr_baseline_x4(zoo: Callable) -> None:
+    """Lim et al., EDSR, CVPRW 2017, model specifications: the baseline (16 residual blocks,
+    64 filters) has 1.5M parameters; hand count for x4: head 1,792 + 33 body convs x 36,928 +
+    two upsampling convs x 147,712 + tail 1,731 = 1,517,571.
+
+    The paper gives no MACs; on a 3x64x64 input (256x256 out), by hand: head and 33 body convs
+    at 64x64, upsampling convs at 64x64 and 128x128 (64 -> 256), tail at 256x256 (64 -> 3).
+    """
+    _, work = zoo("edsr-baseline-x4")
+    assert work.params == 1792 + 33 * 36928 + 2 * 147712 + 1731
+    assert work.params == pytest.approx(1.5e6, abs=0.05e6)
+    head, tail = conv_macs(3, 64, 3, 64), conv_macs(64, 3, 3, 256)
+    body = 33 * conv_macs(64, 64, 3, 64)
+    upsample = conv_macs(64, 256, 3, 64) + conv_macs(64, 256, 3, 128)
+    assert work.macs == head + body + upsample + tail
+
+
+def test_edsr_converts_to_addersr(zoo: Callable) -> None:
+    """AdderSR (Song et al., CVPR 2021) keeps the first and last conv full precision: after
+    :func:`models.convert.convert`, only the head and tail stay MAC, all else is adder."""
+    net, work = zoo("edsr-baseline-x4")
+    adder = extract(convert(net, "adder", input_shape=(1, 3, 16, 16)), (1, 3, 64, 64))
+    mac = conv_macs(3, 64, 3, 64) + conv_macs(64, 3, 3, 256)
+    assert adder.macs_by_pe() == {"mac": mac, "adder": work.macs - mac}
