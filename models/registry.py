@@ -120,9 +120,6 @@ _ENTRIES = (
                {"macs": 0.39e9, "params": 5.3e6},
                "Tan and Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks, "
                "ICML 2019, Table 2"),
-)
-
-_ENTRIES += (
     ModelEntry("edsr-baseline-x4", edsr_baseline, (1, 3, 64, 64), "mac",
                "EDSR-baseline x4 super-resolution (16 residual blocks, 64 channels), 64x64 -> 256x256",
                {"params": 1.5e6},
