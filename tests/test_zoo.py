@@ -141,8 +141,9 @@ def test_efficientnet_b0_matches_table_2(zoo: Callable) -> None:
 
 #: Han et al., Model Rubik's Cube (TinyNets), NeurIPS 2020, ImageNet results: (MACs, params),
 #: the resolution int(224 r) for r = 0.86, 0.84, 0.825, 0.68, 0.475, and the blocks that depth
-#: d leaves of B0's 1, 2, 2, 3, 3, 4, 1 with max(1, round(d n)) per stage, by hand: A (d 1.2) 1+2+2+4+4+5+1, B (1.1) B0's 16, C (0.85) 1+2+2+3+3+3+1,
-#: D (0.695) 1+1+1+2+2+3+1, E (0.6) 1+1+1+2+2+2+1.
+#: d leaves of B0's 1, 2, 2, 3, 3, 4, 1 with max(1, round(d n)) per stage, by hand:
+#: A (d 1.2) 1+2+2+4+4+5+1, B (1.1) B0's 16, C (0.85) 1+2+2+3+3+3+1, D (0.695) 1+1+1+2+2+3+1,
+#: E (0.6) 1+1+1+2+2+2+1.
 TINYNET_PAPER = {"a": (339e6, 6.2e6, 192, 19), "b": (202e6, 3.7e6, 188, 16),
                  "c": (100e6, 2.5e6, 184, 15), "d": (52e6, 2.3e6, 152, 11), "e": (24e6, 2.0e6, 106, 10)}
 
