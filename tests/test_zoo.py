@@ -31,9 +31,9 @@ def zoo() -> Callable[[str], tuple[nn.Module, Workload]]:
     return get
 
 
-def conv_macs(c_in: int, c_out: int, k: int, out_hw: int, groups: int = 1) -> int:
-    """MACs of a ``k x k`` convolution with ``out_hw x out_hw`` outputs (hand counts)."""
-    return c_in // groups * c_out * k * k * out_hw * out_hw
+def conv_macs(c_in: int, c_out: int, k: int, out_hw: int) -> int:
+    """MACs of a dense ``k x k`` convolution with ``out_hw x out_hw`` outputs (hand counts)."""
+    return c_in * c_out * k * k * out_hw * out_hw
 
 
 # --- AdderNet -------------------------------------------------------------------------------
