@@ -170,6 +170,9 @@ class Accelerator:
     table shipped in ``cost_models/data`` or a path to a user's YAML table. Layers whose datapath
     differs from ``pe`` (an AdderNet's full-precision first conv) run on an auxiliary array of the
     kind they need (``array.aux_rows`` x ``array.aux_cols``); its area is reported separately.
+    ``clock_mhz`` clocks the main array, the vector unit and the buffers; ``aux_clock_mhz`` the
+    auxiliary arrays in a clock domain of their own (0: ``clock_mhz``, one domain), so that a
+    fast main datapath is not held to the Fmax of the full-precision array beside it.
     """
 
     pe: str = "mac"
@@ -177,6 +180,7 @@ class Accelerator:
     acc_bits: int = 0
     max_shift: int = DEFAULT_MAX_SHIFT
     clock_mhz: float = 500.0
+    aux_clock_mhz: float = 0.0
     tech: str = "horowitz45"
     array: ArrayConfig = field(default_factory=ArrayConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
@@ -210,7 +214,13 @@ class Accelerator:
         if pe is None or pe == self.pe:
             return self
         rows, cols = self.aux_shape
-        return dataclasses.replace(self, array=dataclasses.replace(self.array, rows=rows, cols=cols))
+        return dataclasses.replace(self, array=dataclasses.replace(self.array, rows=rows, cols=cols),
+                                   clock_mhz=self.clock_of(pe))
+
+    def clock_of(self, pe: str | None) -> float:
+        """Clock in MHz of the array that runs datapath ``pe`` (None: vector work, on the main
+        clock): ``aux_clock_mhz`` for an auxiliary array when set, else ``clock_mhz``."""
+        return self.aux_clock_mhz if pe is not None and pe != self.pe and self.aux_clock_mhz else self.clock_mhz
 
     @property
     def vector_lanes(self) -> int:
@@ -256,6 +266,7 @@ def validate(acc: Accelerator) -> None:
     _positive("acc_bits", acc.acc_bits, zero=True)
     _positive("max_shift", acc.max_shift, zero=True)
     _positive("clock_mhz", acc.clock_mhz, float)
+    _positive("aux_clock_mhz", acc.aux_clock_mhz, float, zero=True)
     if not isinstance(acc.tech, str) or not acc.tech:
         raise ConfigError(f"`tech` must be a table name or a YAML path, not {acc.tech!r}")
     arr = acc.array

@@ -9,8 +9,8 @@ cost, emit and simulate the same hardware:
 * :func:`workloads`: one network, loaded once, as the workload of several (PE kind, width)
   targets; conversions that :func:`hwsim.extract.retarget` reproduces exactly are retargeted
   instead of converted and traced again;
-* :func:`array_clocks` / :func:`clock_for_target`: the clock an accelerator closes on an FPGA
-  family, from hwsim's own place-and-route results (:func:`cost_models.fpga.fmax_mhz`).
+* :func:`array_clocks` / :func:`clock_for_target`: the clocks an accelerator's arrays close on an
+  FPGA family, from hwsim's own place-and-route results (:func:`cost_models.fpga.fmax_mhz`).
 
 Bad input raises :class:`~hwsim.errors.ConfigError` with a one-line message.
 """
@@ -174,9 +174,11 @@ def array_clocks(acc: accel.Accelerator, target: str, workload: Workload | None 
 
 
 def clock_for_target(acc: accel.Accelerator, target: str, workload: Workload | None = None, *,
-                     lut_only: bool = False) -> float:
-    """The clock (MHz) of the whole accelerator on ``target``: the slowest of
-    :func:`array_clocks`. The generated RTL has one clock domain (main array, auxiliary arrays,
-    vector unit and buffers share it), so the chip runs at its slowest array's Fmax; the vector
-    unit and the buffers are not calibrated and are assumed to meet it."""
-    return min(array_clocks(acc, target, workload, lut_only=lut_only).values())
+                     lut_only: bool = False) -> accel.Accelerator:
+    """``acc`` clocked as it closes on ``target`` (:func:`array_clocks`): ``clock_mhz`` the main
+    array's Fmax, ``aux_clock_mhz`` the slowest auxiliary array's, in a clock domain of its own
+    (the auxiliary arrays have no generated RTL yet; crossing domains is a FIFO at the buffers).
+    The vector unit and the buffers share the main clock and are not calibrated: assumed to meet it."""
+    clocks = array_clocks(acc, target, workload, lut_only=lut_only)
+    aux = [mhz for kind, mhz in clocks.items() if kind != acc.pe]
+    return dataclasses.replace(acc, clock_mhz=clocks[acc.pe], aux_clock_mhz=min(aux) if aux else 0.0)

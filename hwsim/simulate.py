@@ -13,7 +13,8 @@ Energy is split four ways, per layer and in total:
 * ``dram``: every bit moved to or from DRAM, at the ``memory.dram`` table's pJ/bit;
 * ``leakage``: the leakage power of the whole chip (:func:`cost_models.memory.leakage_power_nw`
   of the logic blocks' and the SRAMs' area) times the layer's latency,
-  ``P_nW * cycles / clock_mhz * 1e-3`` pJ (0 with ``power.leakage`` off).
+  ``P_nW * cycles / clock_mhz * 1e-3`` pJ at the clock of the array the layer runs on (0 with
+  ``power.leakage`` off).
 
 Area is the main PE array, an auxiliary array of each other datapath some layer needs
 (``array.aux_rows`` x ``array.aux_cols``, on which those layers are also mapped), the depthwise
@@ -60,7 +61,9 @@ class LayerResult:
     ``cycles_from`` is the cycle model that gave ``cycles`` (``model``, ``scalesim`` or ``rtl``);
     under ``--timing rtl`` a layer that has no RTL or does not fit the generated top keeps
     ``model``, and ``note`` says why. ``input_from`` / ``output_to``: where the layer's input came
-    from and its output went (:class:`hwsim.schedule.Placement`).
+    from and its output went (:class:`hwsim.schedule.Placement`). ``clock_mhz``: the clock of
+    the array (or vector unit) it ran on, which turns its cycles into time (0: the accelerator's
+    ``clock_mhz``).
     """
 
     name: str
@@ -81,6 +84,7 @@ class LayerResult:
     note: str = ""
     input_from: str = ""
     output_to: str = ""
+    clock_mhz: float = 0.0
 
     @property
     def energy_pj(self) -> float:
@@ -114,7 +118,7 @@ class Report:
 
     @property
     def latency_ms(self) -> float:
-        return self.cycles / (self.accelerator.clock_mhz * 1e3)
+        return sum(r.cycles / (r.clock_mhz or self.accelerator.clock_mhz) for r in self.layers) * 1e-3
 
     @property
     def inferences_per_s(self) -> float:
@@ -250,7 +254,8 @@ def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs, chip: _Chip) -> L
         compute_cycles=mapping.compute_cycles, stall_cycles=mapping.stall_cycles,
         utilization=mapping.utilization, energy_compute_pj=compute,
         energy_onchip_pj=registers + sram, energy_dram_pj=dram,
-        energy_leakage_pj=chip.leakage_nw * cycles / acc.clock_mhz * 1e-3,
+        energy_leakage_pj=chip.leakage_nw * cycles / acc.clock_of(layer.pe) * 1e-3,
+        clock_mhz=acc.clock_of(layer.pe),
     )
 
 

@@ -11,7 +11,7 @@ from contract import PE_KINDS
 from cost_models.fpga import TARGETS as FPGA_TARGETS
 from hwsim import files
 from hwsim.accelerator import read_config, with_pe
-from hwsim.api import array_clocks, workloads
+from hwsim.api import array_clocks, clock_for_target, workloads
 from hwsim.errors import ConfigError
 from hwsim.simulate import TIMINGS, Report
 from hwsim_cli import options
@@ -28,8 +28,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     options.add_accelerator_options(est, tech=True)
     est.add_argument("--target", choices=FPGA_TARGETS,
                      help="an FPGA family: also estimate FPGA resources (LUT/FF/DSP/BRAM) from synthesis-fitted "
-                          "models, and clock each PE kind at its fitted Fmax (ice40, ecp5; one clock domain at "
-                          "the slowest array's) unless --clock-mhz or the config's clock_mhz is given")
+                          "models, and clock each PE array at its fitted Fmax (ice40, ecp5; the auxiliary arrays "
+                          "in a clock domain of their own) unless --clock-mhz or the config's clock_mhz is given")
     est.add_argument("--lut-only", action="store_true",
                      help="with --target: clock the arrays as LUT-only arithmetic (no DSP multipliers), as "
                           "the AdderNet FPGA comparisons do")
@@ -79,7 +79,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     clocks = []
     if fitted:
         clocks = [array_clocks(a, args.target, w, lut_only=args.lut_only) for w, a in zip(loads, accs)]
-        accs = [dataclasses.replace(a, clock_mhz=min(c.values())) for a, c in zip(accs, clocks)]
+        accs = [clock_for_target(a, args.target, w, lut_only=args.lut_only) for w, a in zip(loads, accs)]
     result, *rest = [estimate(w, a, timing=timing, target=args.target) for w, a in zip(loads, accs)]
     baseline = rest[0] if rest else None
     rep.print_report(result, baseline, all_layers=args.all_layers)
@@ -99,13 +99,15 @@ def _clock_given(args: argparse.Namespace) -> bool:
 
 
 def _print_clocks(report: Report, clocks: dict[str, float], target: str) -> None:
-    """One line: each array's fitted Fmax and the one clock they share."""
+    """One line: each array's fitted Fmax and the clocks of the two domains."""
     acc = report.accelerator
     shape = {kind: "{}x{}".format(*((acc.array.rows, acc.array.cols) if kind == acc.pe else acc.aux_shape))
              + ("" if kind == acc.pe else " (aux)") for kind in clocks}
     arrays = ", ".join(f"{kind} {shape[kind]} {mhz:.1f} MHz" for kind, mhz in clocks.items())
     files.console().print(f"clock of the {acc.pe} design on {target} (place-and-route-fitted Fmax): {arrays}; "
-                          f"one clock domain at the slowest, {acc.clock_mhz:.1f} MHz")
+                          f"main array, vector unit and buffers at {acc.clock_mhz:.1f} MHz"
+                          + (f", auxiliary arrays in their own clock domain at {acc.aux_clock_mhz:.1f} MHz"
+                             if len(clocks) > 1 else ""))
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -72,9 +72,9 @@ def test_unknown_model_is_a_config_error() -> None:
         workloads("nosuchnet", [("mac", 8)])
 
 
-def test_clock_for_target_is_the_slowest_array() -> None:
-    """One clock domain: the main array's and each auxiliary array's fitted Fmax, the chip at the
-    slowest. The measured ecp5 PEs (calibrate_fmax.py) close the adder faster than the mac."""
+def test_clock_for_target_clocks_each_domain() -> None:
+    """The main array at its fitted Fmax, the auxiliary arrays in their own domain at the slowest
+    of theirs. The measured ecp5 PEs (calibrate_fmax.py) close the adder faster than the mac."""
     from cost_models.fpga import fmax_mhz
     from hwsim.api import array_clocks, clock_for_target
     from hwsim.workload import Layer, Workload
@@ -87,7 +87,9 @@ def test_clock_for_target_is_the_slowest_array() -> None:
     rows, cols = acc.aux_shape
     clocks = array_clocks(acc, "ecp5", net)
     assert clocks == {"adder": fmax_mhz("adder", 8, 8, 8, "ecp5"), "mac": fmax_mhz("mac", 8, rows, cols, "ecp5")}
-    assert clock_for_target(acc, "ecp5", net) == min(clocks.values())
+    clocked = clock_for_target(acc, "ecp5", net)
+    assert (clocked.clock_mhz, clocked.aux_clock_mhz) == (clocks["adder"], clocks["mac"])
+    assert clock_for_target(acc, "ecp5").aux_clock_mhz == 0  # no auxiliary array: one domain
     assert array_clocks(acc, "ecp5") == {"adder": clocks["adder"]}  # no workload: the main array only
     assert clocks["adder"] > clocks["mac"]
     lut = array_clocks(acc, "ecp5", net, lut_only=True)

@@ -132,7 +132,7 @@ def test_estimate_wrong(capsys, argv, message):
     ("tiny.yaml", "memory:\n  weight_sram_kib: 0.01\n",
      r"layer 'features\.0\.0': weight buffer of 0\.01 KiB cannot hold one 1x16 weight tile \(0\.016 KiB\); raise memory\.weight_sram_kib"),
     ("bad.yaml", "array: [rows: 4\n", r"accelerator config '.*bad\.yaml' is not valid YAML at line 2"),
-    ("key.yaml", "arary:\n  rows: 4\n", r".*key\.yaml: unknown key `arary`; valid keys here: acc_bits, array, bits, clock_mhz, max_shift, memory, pe, power, rtl, schedule, tech"),
+    ("key.yaml", "arary:\n  rows: 4\n", r".*key\.yaml: unknown key `arary`; valid keys here: acc_bits, array, aux_clock_mhz, bits, clock_mhz, max_shift, memory, pe, power, rtl, schedule, tech"),
     ("neg.yaml", "array:\n  rows: -1\n", r".*neg\.yaml: `array\.rows` must be a positive integer, not -1"),
 ])
 def test_config_wrong(capsys, tmp_path, name, text, message):
@@ -189,8 +189,9 @@ def test_warnings_on_stderr_once(cli) -> None:
 
 
 def test_target_clocks_each_kind_at_its_fmax(capsys, tmp_path):
-    """--target ecp5: the adder design and its mac baseline each run at their own design's clock
-    (its slowest array's fitted Fmax), so latency = cycles / that clock; --clock-mhz overrides."""
+    """--target ecp5: the adder design and its mac baseline each run at their own array's fitted
+    Fmax (no auxiliary array with --convert-all), so latency = cycles / that clock; --clock-mhz
+    overrides."""
     from hwsim.api import clock_for_target, resolve_accelerator, workloads
 
     js = tmp_path / "r.json"
@@ -201,8 +202,8 @@ def test_target_clocks_each_kind_at_its_fmax(capsys, tmp_path):
     base = data["compare"]["baseline"]
     adder, mac = (resolve_accelerator(pe=pe, array=(4, 4)) for pe in ("adder", "mac"))
     loads = workloads("digits-cnn", [("adder", 8), ("mac", 8)], convert_all=True)
-    assert data["accelerator"]["clock_mhz"] == clock_for_target(adder, "ecp5", loads[0])
-    assert base["accelerator"]["clock_mhz"] == clock_for_target(mac, "ecp5", loads[1])
+    assert data["accelerator"]["clock_mhz"] == clock_for_target(adder, "ecp5", loads[0]).clock_mhz
+    assert base["accelerator"]["clock_mhz"] == clock_for_target(mac, "ecp5", loads[1]).clock_mhz
     for rep in (data, base):
         assert rep["totals"]["latency_ms"] == pytest.approx(rep["totals"]["cycles"] / rep["accelerator"]["clock_mhz"] / 1e3)
     assert data["accelerator"]["clock_mhz"] > base["accelerator"]["clock_mhz"]  # the adder closes faster

@@ -12,7 +12,8 @@ from torch import nn
 from models.registry import MODELS, ModelEntry, load_model
 
 NAMES = ["ghostnet", "resnet18", "resnet50", "mobilenetv2", "resnet20", "vgg-small", "birealnet18",
-         "digits-cnn"]
+         "digits-cnn", "addernet-resnet20", "addernet-resnet50", "reactnet-a", "ghostnetv2", "repghostnet",
+         "efficientnet-b0", "edsr-baseline-x4", "tinynet-a", "tinynet-b", "tinynet-c", "tinynet-d", "tinynet-e"]
 
 USER_FILE = """
 from torch import nn
@@ -49,7 +50,7 @@ def user_file(tmp_path: Path) -> Path:
 def test_registry_names() -> None:
     assert list(MODELS) == NAMES
     assert all(isinstance(e, ModelEntry) and e.name == n for n, e in MODELS.items())
-    assert {n for n, e in MODELS.items() if e.pe == "xnor"} == {"birealnet18"}
+    assert {n for n, e in MODELS.items() if e.pe == "xnor"} == {"birealnet18", "reactnet-a"}
 
 
 def test_load_registry_model() -> None:

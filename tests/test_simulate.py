@@ -207,3 +207,19 @@ def test_depthwise_mode_adds_its_input_delivery_area():
     assert area["depthwise delivery"] == pytest.approx(8 * (4 * (4.522 + 1.862) + 2 * 4 * 4.522))
     assert "depthwise delivery" not in estimate(Workload("dw", (1, 4, 6, 6), (dw,)), SMALL).area_um2
     assert "depthwise delivery" not in estimate(Workload("fc", (1, 4), (FC,)), parallel).area_um2
+
+
+def test_auxiliary_arrays_in_their_own_clock_domain():
+    """aux_clock_mhz: the mac FC on the adder design's auxiliary array runs at 50 MHz while the
+    main clock is 100: its 8 compute cycles (see the test above) plus its DRAM stall at
+    12.8 GB/s / 50 MHz = 2048 bits per cycle (112 bits: the first load and last store, 1 cycle)
+    take 9 / 50 MHz; the ReLU fused into its output stage is on the main clock, its 1 vector
+    cycle hidden under the FC."""
+    adder = dataclasses.replace(SMALL, pe="adder", aux_clock_mhz=50)
+    report = estimate(Workload("fc", (1, 4), (FC, RELU)), adder)
+    fc, relu = report.layers
+    assert (fc.clock_mhz, fc.cycles, relu.clock_mhz, relu.cycles) == (50, 9, 100, 0)
+    assert report.latency_ms == pytest.approx(9 / 50e3)
+    assert estimate(Workload("fc", (1, 4), (FC, RELU)), SMALL).latency_ms == pytest.approx(11 / 100e3)
+    with pytest.raises(ConfigError, match=r"^`aux_clock_mhz` must be a non-negative number, not -1$"):
+        dataclasses.replace(adder, aux_clock_mhz=-1)
