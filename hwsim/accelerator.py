@@ -89,6 +89,12 @@ class MemoryConfig:
     KiB default. The energy of selecting a bank and of the longer wires of a larger macro is not
     modelled (an assumption; it makes large buffers slightly cheap). 0: one monolithic array,
     priced at its whole capacity (Horowitz's cache figures; hwsim before issue 15).
+
+    ``global_buffer_kib``: one SRAM shared by all operands (a global buffer, as Eyeriss's 108 KB
+    GLB or the TPU's unified buffer) instead of one per operand: a layer's ifmap, weight and
+    partial-sum tiles together fit it, and the activations kept between layers share it. 0 (the
+    default): the three per-operand SRAMs above; when set, those are not used by the cost model.
+    The generated RTL top has one buffer per operand and refuses a global buffer.
     """
 
     ifmap_sram_kib: float = 64.0
@@ -96,6 +102,7 @@ class MemoryConfig:
     ofmap_sram_kib: float = 64.0
     sram_width_bits: int = 64
     sram_bank_kib: float = 64.0
+    global_buffer_kib: float = 0.0
     dram_bandwidth_gbps: float = 12.8
     dram: str = "lpddr4"
 
@@ -222,6 +229,18 @@ class Accelerator:
         clock): ``aux_clock_mhz`` for an auxiliary array when set, else ``clock_mhz``."""
         return self.aux_clock_mhz if pe is not None and pe != self.pe and self.aux_clock_mhz else self.clock_mhz
 
+    def sram_kib(self, op: str) -> float:
+        """KiB of the SRAM that holds operand ``op`` (``ifmap``, ``weight``, ``ofmap``): its own
+        buffer, or the global buffer that all operands share."""
+        return self.memory.global_buffer_kib or getattr(self.memory, f"{op}_sram_kib")
+
+    @property
+    def srams_kib(self) -> tuple[float, ...]:
+        """Capacities of the physical SRAMs: the global buffer, or the three per-operand ones."""
+        mem = self.memory
+        return (mem.global_buffer_kib,) if mem.global_buffer_kib else (
+            mem.ifmap_sram_kib, mem.weight_sram_kib, mem.ofmap_sram_kib)
+
     @property
     def vector_lanes(self) -> int:
         return self.array.vector_lanes or self.array.cols
@@ -290,6 +309,7 @@ def validate(acc: Accelerator) -> None:
         _positive(f"memory.{name}", getattr(mem, name), float)
     _positive("memory.sram_width_bits", mem.sram_width_bits)
     _positive("memory.sram_bank_kib", mem.sram_bank_kib, float, zero=True)
+    _positive("memory.global_buffer_kib", mem.global_buffer_kib, float, zero=True)
     if not isinstance(mem.dram, str) or not mem.dram:
         raise ConfigError(f"`memory.dram` must be a DRAM table name or a YAML path, not {mem.dram!r}")
     sch = acc.schedule

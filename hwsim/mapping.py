@@ -243,7 +243,8 @@ class _GemmMapper:
         self.unit = {d: self.side.get(d, 1) for d in "mkn"}
         self._schedules: dict[tuple[int, int, int], Schedule] = {}
         self._fits: dict[tuple[int, int, int], bool] = {}
-        self._capacity = {op: int(getattr(acc.memory, f"{op}_sram_kib") * 8192) for op in _OPERANDS}
+        self._capacity = {op: int(acc.sram_kib(op) * 8192) for op in _OPERANDS}
+        self.shared = acc.memory.global_buffer_kib > 0  # one SRAM for the three operands' tiles
         # Constants of the raw-row ifmap tile (see ifmap_tile_bits).
         kh, kw = layer.kernel
         self._cin, self._k_elems = layer.in_ch // layer.groups, k
@@ -290,7 +291,7 @@ class _GemmMapper:
             if d in self.dims[op]:
                 continue
             inner = {x: self.extent[x] if x in moving[i + 1:] else plan.size[x] for x in "mkn"}
-            if self.tile_bits(op, inner) <= self.capacity(op):
+            if self.tile_bits(op, inner) <= self.capacity(op, plan.size):
                 kept.add(d)
         return kept
 
@@ -345,14 +346,21 @@ class _GemmMapper:
             return self.ifmap_tile_bits(size)
         return math.prod(size[d] for d in self.dims[op]) * self.word_bits[op]
 
-    def capacity(self, op: str) -> int:
-        return self._capacity[op]
+    def capacity(self, op: str, size: dict[str, int] | None = None) -> int:
+        """Bits of SRAM operand ``op`` may use: its buffer, or in a shared global buffer what the
+        other operands' tiles of ``size`` leave."""
+        if not self.shared or size is None:
+            return self._capacity[op]
+        return self._capacity[op] - sum(self.tile_bits(other, size) for other in _OPERANDS if other != op)
 
     def fits(self, size: dict[str, int]) -> bool:
         key = (size["m"], size["k"], size["n"])
         found = self._fits.get(key)
         if found is None:
             cap, wb = self._capacity, self.word_bits
+            if self.shared:
+                found = self._fits[key] = sum(self.tile_bits(op, size) for op in _OPERANDS) <= cap["ifmap"]
+                return found
             found = self._fits[key] = (
                 key[1] * key[2] * wb["weight"] <= cap["weight"] and key[0] * key[2] * wb["ofmap"] <= cap["ofmap"]
                 and self.ifmap_tile_bits(size) <= cap["ifmap"])
@@ -387,6 +395,10 @@ class _GemmMapper:
         """
         k = self.extent["k"]
         smallest = {"m": m0, "k": min(k, self.unit["k"]), "n": n0}
+        if self.shared and not self.fits(smallest):
+            need = " + ".join(f"{op} {_kib(self.tile_bits(op, smallest))}" for op in _OPERANDS)
+            raise HwsimError(f"global buffer of {self.acc.memory.global_buffer_kib:g} KiB cannot hold one "
+                             f"fold's tiles ({need} KiB); raise memory.global_buffer_kib")
         for op in _OPERANDS:
             need = self.tile_bits(op, smallest)
             if need > self.capacity(op):

@@ -137,6 +137,9 @@ def top_geometry(acc: Accelerator) -> TopGeometry:
     if acc.array.dataflow != "os":
         raise ConfigError(f"`array.dataflow` {acc.array.dataflow!r}: the generated RTL is "
                           f"output-stationary; use os (--dataflow os)")
+    if acc.memory.global_buffer_kib:
+        raise ConfigError("`memory.global_buffer_kib`: the generated top has one buffer per operand; "
+                          "set it to 0 and size memory.ifmap_sram_kib, weight_sram_kib, ofmap_sram_kib")
     try:
         contract.check_bits(acc.pe, acc.bits, hardware=True)
     except contract.ContractError as exc:

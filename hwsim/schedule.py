@@ -156,7 +156,7 @@ def _band_bits(layers: tuple[Layer, ...], start: int, p: int, last: int, acc: Ac
     if not all(_streams_rows(layer) for layer in layers[p + 1:last + 1]):
         return None
     weights = sum(layer.weight_elems * layer.weight_bits for layer in layers[start:last + 1])
-    if weights > acc.memory.weight_sram_kib * 8192:
+    if weights > acc.sram_kib("weight") * 8192:
         return None
     rows = 1
     for layer in reversed(layers[p + 1:last + 1]):
@@ -187,7 +187,8 @@ def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placeme
         for p in reads[i]:
             if p >= 0 and not (streamed[i] and p == i - 1):
                 stored_by[p].append(i)
-    capacity = (cfg.activation_kib or acc.memory.ifmap_sram_kib + acc.memory.ofmap_sram_kib) * 8192
+    default = acc.memory.global_buffer_kib or acc.memory.ifmap_sram_kib + acc.memory.ofmap_sram_kib
+    capacity = (cfg.activation_kib or default) * 8192
     resident = [0] * n  # bits of each layer's output kept on chip
     if cfg.residency == "resident":
         # Anchors never decrease, so every tensor placed before p starts no later than p's group:
@@ -207,7 +208,7 @@ def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placeme
             held += take
             heapq.heappush(ends, (last, take))
     weight_bits = sum(layer.weight_elems * layer.weight_bits for layer in layers)
-    weights_dram = not (cfg.weights_on_chip and weight_bits <= acc.memory.weight_sram_kib * 8192)
+    weights_dram = not (cfg.weights_on_chip and weight_bits <= acc.sram_kib("weight") * 8192)
     read = {p for r in reads for p in r}
     stored = [bool(stored_by[p]) or p not in read for p in range(n)]  # network outputs too
     spilled = [_bits(layers[p]) - resident[p] if stored[p] else 0 for p in range(n)]

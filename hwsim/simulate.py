@@ -182,7 +182,7 @@ class _Costs:
         width = mem.sram_width_bits
         self.sram_pj_per_bit = {}
         for op in _OPERANDS:
-            kib = getattr(mem, f"{op}_sram_kib")
+            kib = acc.sram_kib(op)
             bank = min(kib, mem.sram_bank_kib or kib)
             self.sram_pj_per_bit[op] = memory.sram_access_energy_pj(self.tech, bank, width) / width
         try:
@@ -300,9 +300,7 @@ def _area(arrays: dict[str, cm.DatapathCost], costs: _Costs, workload: Workload)
     vector_bits = max(dp.bits for dp in arrays.values())
     area["vector unit"] = acc.vector_lanes * (cm.add_area_um2(costs.tech, vector_bits)
                                               + cm.mult_area_um2(costs.tech, vector_bits))
-    mem = acc.memory
-    area["sram"] = sum(memory.sram_area_um2(costs.tech, kib) for kib in
-                       (mem.ifmap_sram_kib, mem.weight_sram_kib, mem.ofmap_sram_kib))
+    area["sram"] = sum(memory.sram_area_um2(costs.tech, kib) for kib in acc.srams_kib)
     return area
 
 
@@ -327,7 +325,7 @@ def fpga_resources(acc: Accelerator, target: str) -> dict[str, dict[str, float]]
     try:
         return cm_fpga.accelerator_resources(
             acc.pe, acc.bits, acc.array.rows, acc.array.cols, target, lanes=acc.array.lanes,
-            buffers_kib=(mem.ifmap_sram_kib, mem.weight_sram_kib, mem.ofmap_sram_kib),
+            buffers_kib=acc.srams_kib,
             width_bits=mem.sram_width_bits)
     except ValueError as exc:
         raise HwsimError(str(exc)) from None

@@ -286,3 +286,20 @@ def test_mapping_properties(layer, rows, cols, dataflow, lanes, kib, gbps, scale
     m_tile, k_tile, n_tile = mapping.tile
     # (n_tile counts the channels of all groups side by side when the depthwise mode maps them so)
     assert 0 < m_tile <= layer.gemm[1] and 0 < k_tile <= layer.gemm[2] and 0 < n_tile <= layer.out_ch
+
+
+def test_global_buffer_shares_its_room_among_the_tiles():
+    # One 1.6 KiB = 13107-bit SRAM for all operands: the whole layer's tiles, input 1152 + weights
+    # 2304 + 288 32-bit partial sums 9216 = 12672 bits, fit together, though a third of it each
+    # (4369 bits) would not hold the partial sums.
+    shared = array4(global_buffer_kib=1.6)
+    assert map_layer(CONV, shared).tile == (36, 36, 8)
+    # 1.5 KiB = 12288 bits < 12672: 32 of the 36 pixels per tile, partial sums 32 x 8 x 32 = 8192
+    # + weights 2304 + input 1152 (32 pixels still span all 6 input rows) = 11648 bits (half the
+    # filters, 36 x 4, would fit too, with a smaller tile at the same traffic). The weights stay
+    # beside the input across both pixel tiles: everything is read once.
+    mapping = map_layer(CONV, array4(global_buffer_kib=1.5))
+    assert mapping.tile == (32, 36, 8)
+    assert mapping.dram_read_bits == {"ifmap": 1152, "weight": 2304, "ofmap": 0}
+    with pytest.raises(HwsimError, match=r"global buffer of 0\.1 KiB cannot hold one fold's tiles \(ifmap "):
+        map_layer(CONV, array4(global_buffer_kib=0.1))

@@ -223,3 +223,15 @@ def test_auxiliary_arrays_in_their_own_clock_domain():
     assert estimate(Workload("fc", (1, 4), (FC, RELU)), SMALL).latency_ms == pytest.approx(11 / 100e3)
     with pytest.raises(ConfigError, match=r"^`aux_clock_mhz` must be a non-negative number, not -1$"):
         dataclasses.replace(adder, aux_clock_mhz=-1)
+
+
+def test_global_buffer_is_one_sram_and_refused_by_the_rtl():
+    """A 96 KiB global buffer is one SRAM of 96 KiB (0.346 um^2 cells at 50 % efficiency); the
+    generated top keeps one buffer per operand and says so."""
+    from hwsim.rtl_plan import top_geometry
+
+    shared = dataclasses.replace(SMALL, memory=dataclasses.replace(SMALL.memory, global_buffer_kib=96))
+    area = estimate(Workload("fc", (1, 4), (FC,)), shared).area_um2
+    assert area["sram"] == pytest.approx(96 * 8192 * 0.346 / 0.5)
+    with pytest.raises(ConfigError, match=r"^`memory.global_buffer_kib`: the generated top has one buffer per "):
+        top_geometry(shared)
