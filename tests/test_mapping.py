@@ -301,5 +301,6 @@ def test_global_buffer_shares_its_room_among_the_tiles():
     mapping = map_layer(CONV, array4(global_buffer_kib=1.5))
     assert mapping.tile == (32, 36, 8)
     assert mapping.dram_read_bits == {"ifmap": 1152, "weight": 2304, "ofmap": 0}
-    with pytest.raises(HwsimError, match=r"global buffer of 0\.1 KiB cannot hold one fold's tiles \(ifmap "):
-        map_layer(CONV, array4(global_buffer_kib=0.1))
+    # The smallest tile, 4 pixels x 1 tap x 4 filters: 32 + 32 + 512 bits > 0.05 KiB = 409 bits.
+    with pytest.raises(HwsimError, match=r"global buffer of 0\.05 KiB cannot hold one fold's tiles \(ifmap "):
+        map_layer(CONV, array4(global_buffer_kib=0.05))
