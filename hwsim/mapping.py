@@ -62,7 +62,7 @@ stalls are per layer: ``max(0, dram_cycles - compute_cycles)``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from contract import PIPELINE_CYCLES, lanes_per_pe
 from hwsim.accelerator import Accelerator
@@ -110,7 +110,8 @@ class Mapping:
     ``compute_cycles``: the array (or vector unit) busy, fill and drain included, all folds and
     groups. ``stall_cycles``: extra cycles waiting for DRAM. ``utilization``: useful ops over the
     PE-slot capacity (PEs x lanes) of the physical compute cycles, in ``(0, 1]``. ``tile``: the
-    buffer tile ``(m_tile, k_tile, n_tile)`` (``(0, 0, 0)`` for vector layers).
+    buffer tile ``(m_tile, k_tile, n_tile)`` (``(0, 0, 0)`` for vector layers); ``tile_bits``: the
+    bits one tile of each operand takes in its buffer (empty for vector layers).
     """
 
     compute_cycles: int
@@ -122,6 +123,7 @@ class Mapping:
     sram_write_bits: dict[str, int]
     dram_read_bits: dict[str, int]
     dram_write_bits: dict[str, int]
+    tile_bits: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_cycles(self) -> int:
@@ -150,7 +152,7 @@ def map_layer(layer: Layer, acc: Accelerator, *, scalesim: bool = False, flow: F
         _CACHE[key] = mapped
     return Mapping(mapped.compute_cycles, mapped.stall_cycles, mapped.folds, mapped.utilization, mapped.tile,
                    dict(mapped.sram_read_bits), dict(mapped.sram_write_bits),
-                   dict(mapped.dram_read_bits), dict(mapped.dram_write_bits))
+                   dict(mapped.dram_read_bits), dict(mapped.dram_write_bits), dict(mapped.tile_bits))
 
 
 _CACHE: dict[tuple, Mapping] = {}
@@ -572,6 +574,7 @@ class _GemmMapper:
                                   ofmap=psums + out_dram),
             dram_read_bits=_bits(**dram_in),
             dram_write_bits=_bits(ofmap=out_dram),
+            tile_bits={op: self.tile_bits(op, plan.size) for op in _OPERANDS},
         )
 
 
