@@ -33,13 +33,15 @@ __all__ = ["array_clocks", "clock_for_target", "resolve_accelerator", "workloads
 def resolve_accelerator(*, config: str | Path | None = None, pe: str | None = None,
                         bits: int | None = None, array: tuple[int, int] | None = None,
                         dataflow: str | None = None, clock_mhz: float | None = None,
-                        tech: str | None = None, dram: str | None = None) -> accel.Accelerator:
+                        tech: str | None = None, dram: str | None = None,
+                        sram_kib: float | None = None) -> accel.Accelerator:
     """The accelerator of ``pe`` (else the config's kind, else mac): its preset, then ``config``
     (a YAML diff), then every other argument that is not None.
 
     Without ``bits`` the width follows the kind (:func:`contract.kind_bits`: xnor 1, a config
     written for xnor's 1 bit taken to another kind 8). ``array`` is ``(rows, cols)``; ``dram``
-    replaces ``memory.dram``.
+    replaces ``memory.dram``; ``sram_kib`` sizes each of the three per-operand SRAMs (refused
+    with a config's ``memory.global_buffer_kib``, which replaces them).
     """
     data = accel.read_config(config) if config is not None else {}
     kind = pe or data.get("pe") or "mac"
@@ -66,8 +68,17 @@ def resolve_accelerator(*, config: str | Path | None = None, pe: str | None = No
         grid = dataclasses.replace(grid, rows=array[0], cols=array[1])
     if dataflow is not None:
         grid = dataclasses.replace(grid, dataflow=dataflow)
+    memory = base.memory
     if dram is not None:
-        changes["memory"] = dataclasses.replace(base.memory, dram=dram)
+        memory = dataclasses.replace(memory, dram=dram)
+    if sram_kib is not None:
+        if memory.global_buffer_kib:
+            raise ConfigError(f"--sram-kib {sram_kib:g} sizes the per-operand SRAMs, but the config sets "
+                              "memory.global_buffer_kib, which replaces them; drop one of the two")
+        memory = dataclasses.replace(memory, ifmap_sram_kib=sram_kib, weight_sram_kib=sram_kib,
+                                     ofmap_sram_kib=sram_kib)
+    if memory != base.memory:
+        changes["memory"] = memory
     return dataclasses.replace(base, array=grid, **changes)
 
 

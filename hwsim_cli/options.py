@@ -15,7 +15,7 @@ from hwsim.api import resolve_accelerator
 from hwsim.errors import ConfigError
 
 __all__ = ["Parser", "accelerator", "add_accelerator_options", "array_type", "check_output_folder",
-           "positive_int", "shape_type"]
+           "positive_float", "positive_int", "shape_type"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -59,6 +59,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """A positive finite number (``--sram-kib``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
+
+
 def add_accelerator_options(parser: argparse.ArgumentParser, *, tech: bool = False) -> None:
     """The flags :func:`accelerator` reads; ``tech`` adds ``--tech`` (costing commands only)."""
     parser.add_argument("--pe", choices=PE_KINDS, help="datapath of the PE array (default: the config's, else mac)")
@@ -74,13 +85,16 @@ def add_accelerator_options(parser: argparse.ArgumentParser, *, tech: bool = Fal
         parser.add_argument("--dram", metavar="table.yaml",
                             help="DRAM generation: ddr3, ddr4, lpddr4, lpddr5, hbm2 or a YAML path "
                                  "(default: the config's memory.dram, else lpddr4)")
+        parser.add_argument("--sram-kib", type=positive_float, metavar="KIB",
+                            help="capacity of each per-operand SRAM (ifmap, weight, ofmap) in KiB (default 64)")
 
 
 def accelerator(args: argparse.Namespace) -> accel.Accelerator:
     """The accelerator the flags of :func:`add_accelerator_options` describe."""
     return resolve_accelerator(config=args.config, pe=args.pe, bits=args.bits, array=args.array,
                                dataflow=args.dataflow, clock_mhz=args.clock_mhz,
-                               tech=getattr(args, "tech", None), dram=getattr(args, "dram", None))
+                               tech=getattr(args, "tech", None), dram=getattr(args, "dram", None),
+                               sram_kib=getattr(args, "sram_kib", None))
 
 
 def check_output_folder(path: str | None) -> None:
