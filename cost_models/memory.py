@@ -85,14 +85,17 @@ def load_dram(name_or_path: str) -> Dram:
                 source=check.sources[0])
 
 
-def leakage_power_nw(tech: Technology, logic_um2: float, sram_um2: float) -> float:
-    """Static power of ``logic_um2`` of logic and ``sram_um2`` of SRAM macros, in nW.
+def leakage_power_nw(tech: Technology, logic_um2: float, sram_um2: float, sram_awake: float = 1.0) -> float:
+    """Static power of ``logic_um2`` of logic and ``sram_um2`` of SRAM macros, in nW, with the
+    fraction ``sram_awake`` of the SRAM leaking in full and the rest in its low-leakage state (the
+    table's ``leakage.sram_sleep.fraction`` of full leakage).
 
     Raises ValueError when the table has no ``leakage`` group."""
     if tech.leakage_logic_nw_per_um2 is None or tech.leakage_sram_nw_per_um2 is None:
         raise ValueError(f"tech table {tech.name!r} has no `leakage` group; add one or turn "
                          "leakage off (power.leakage: false)")
-    return logic_um2 * tech.leakage_logic_nw_per_um2 + sram_um2 * tech.leakage_sram_nw_per_um2
+    sram_share = sram_awake + (1.0 - sram_awake) * tech.sram_sleep_fraction
+    return logic_um2 * tech.leakage_logic_nw_per_um2 + sram_um2 * tech.leakage_sram_nw_per_um2 * sram_share
 
 
 def vector_op_energy_pj(tech: Technology, op: str, bits: int) -> float:

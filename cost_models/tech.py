@@ -47,7 +47,8 @@ class Technology:
     ``full_adder``, ``xor2``, ``mux2`` and ``dff`` (one register bit per clock) to their costs;
     ``sram_read_pj`` holds ``(capacity_kib, energy_pj)`` points of one ``sram_width_bits`` access;
     ``leakage_logic_nw_per_um2`` and ``leakage_sram_nw_per_um2`` are the static power densities of
-    logic and SRAM macros (``None`` when the table has no ``leakage`` group). DRAM is its own chip
+    logic and SRAM macros, ``sram_sleep_fraction`` the share of its leakage an SRAM bank keeps in its
+    low-leakage state (all ``None`` when the table has no ``leakage`` group). DRAM is its own chip
     and has its own tables (:func:`cost_models.memory.load_dram`). ``sources`` lists where every
     number comes from.
     """
@@ -65,6 +66,7 @@ class Technology:
     sram_array_efficiency: float
     leakage_logic_nw_per_um2: float | None
     leakage_sram_nw_per_um2: float | None
+    sram_sleep_fraction: float | None
     sources: str
 
     def gate(self, name: str) -> Primitive:
@@ -139,7 +141,8 @@ _SCHEMA = {
     "gates": _Group({g: _COST for g in ("full_adder", "xor2", "mux2", "dff")}),
     "sram": _Group({}, r"kib([0-9]+(?:\.[0-9]+)?)", "kib<capacity>", ("energy_pj",), 2, scalars=("width_bits",)),
     "sram_area": _Group({"bitcell": ("area_um2",), "periphery": ("array_efficiency",)}),
-    "leakage": _Group({g: ("nw_per_um2",) for g in ("logic", "sram")}, optional=True),
+    "leakage": _Group({"logic": ("nw_per_um2",), "sram": ("nw_per_um2",), "sram_sleep": ("fraction",)},
+                      optional=True),
 }
 _TOP_STRINGS = ("name", "description")
 _INTEGER_KEYS = ("width_bits",)
@@ -266,7 +269,9 @@ def _parse(data: Any, label: str, path: Path) -> Technology:
     if efficiency > 1:
         raise check.fail(f"`sram_area.periphery.array_efficiency` must be at most 1, not {efficiency!r}")
     sram_entries, sram_scalars = groups["sram"]
-    leakage = {name: f["nw_per_um2"] for name, f in groups["leakage"][0].items()}
+    leakage = {name: next(iter(f.values())) for name, f in groups["leakage"][0].items()}
+    if leakage.get("sram_sleep", 0) > 1:
+        raise check.fail(f"`leakage.sram_sleep.fraction` must be at most 1, not {leakage['sram_sleep']!r}")
     return Technology(
         name=data.get("name", path.stem),
         path=str(path),
@@ -282,6 +287,7 @@ def _parse(data: Any, label: str, path: Path) -> Technology:
         sram_array_efficiency=efficiency,
         leakage_logic_nw_per_um2=leakage.get("logic"),
         leakage_sram_nw_per_um2=leakage.get("sram"),
+        sram_sleep_fraction=leakage.get("sram_sleep"),
         sources="\n".join(check.sources),
     )
 

@@ -160,10 +160,16 @@ class PowerConfig:
     flip-flop energy; 1.0 is perfect gating (the model before issue 15), 0 clocks every register
     every cycle. The default 0.9 is an assumption: one clock-gating cell per PE enabled by its
     valid operand, the 10 % left for the gating cell and the clock branch up to it.
+    ``sram_bank_gating``: while a layer runs, SRAM banks (``memory.sram_bank_kib``; a whole SRAM
+    when 0) that hold none of its buffer tiles (each with the next one loading: twice a tile, at
+    most the buffer) nor activations kept on chip sit in their low-leakage state (the technology
+    table's ``leakage.sram_sleep``), as a designer of a large scratchpad would have them, so a
+    larger buffer leaks only where it is used (false: every bank leaks in full all the time).
     """
 
     leakage: bool = True
     clock_gating: float = 0.9
+    sram_bank_gating: bool = True
 
 
 @dataclass(frozen=True)
@@ -326,8 +332,9 @@ def validate(acc: Accelerator) -> None:
     dim = acc.rtl.dim_bits
     if isinstance(dim, bool) or not isinstance(dim, int) or not 2 <= dim <= 16:
         raise ConfigError(f"`rtl.dim_bits` must be an integer from 2 to 16, not {acc.rtl.dim_bits!r}")
-    if not isinstance(acc.power.leakage, bool):
-        raise ConfigError(f"`power.leakage` must be true or false, not {acc.power.leakage!r}")
+    for name in ("leakage", "sram_bank_gating"):
+        if not isinstance(getattr(acc.power, name), bool):
+            raise ConfigError(f"`power.{name}` must be true or false, not {getattr(acc.power, name)!r}")
     gating = acc.power.clock_gating
     if isinstance(gating, bool) or not isinstance(gating, (int, float)) or not 0 <= gating <= 1:
         raise ConfigError(f"`power.clock_gating` must be a number from 0 to 1, not {gating!r}")

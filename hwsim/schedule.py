@@ -85,11 +85,13 @@ class Placement:
 
     Each is ``sram``, ``dram``, ``sram+dram`` (part on chip, part spilled) or ``fused`` (the
     producer's output stream, never stored); a fused layer with a stored input too reads
-    e.g. ``fused+sram``.
+    e.g. ``fused+sram``. ``held_bits``: the activation storage taken while the layer runs (every
+    tensor from its producer's group to its last reader's group, or its band).
     """
 
     input_from: str
     output_to: str
+    held_bits: int = 0
 
 
 def _label(parts: dict[str, bool]) -> str:
@@ -190,6 +192,8 @@ def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placeme
     default = acc.memory.global_buffer_kib or acc.memory.ifmap_sram_kib + acc.memory.ofmap_sram_kib
     capacity = (cfg.activation_kib or default) * 8192
     resident = [0] * n  # bits of each layer's output kept on chip
+    held_delta = [0] * (n + 1)  # storage taken from a tensor's group to its last reader's group
+    group_end = {a: i for i, a in enumerate(anchor)}
     if cfg.residency == "resident":
         # Anchors never decrease, so every tensor placed before p starts no later than p's group:
         # the least room over p's interval is the room at its start, what is held there now.
@@ -207,6 +211,8 @@ def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placeme
                 resident[p] = take = max(0, min(size, math.floor(capacity - held)))
             held += take
             heapq.heappush(ends, (last, take))
+            held_delta[anchor[p]] += take
+            held_delta[group_end[anchor[last]] + 1] -= take
     weight_bits = sum(layer.weight_elems * layer.weight_bits for layer in layers)
     weights_dram = not (cfg.weights_on_chip and weight_bits <= acc.sram_kib("weight") * 8192)
     read = {p for r in reads for p in r}
@@ -218,8 +224,9 @@ def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placeme
             group_out.setdefault(anchor[p], []).append(p)
     stage = "fused" if cfg.fusion == "output_stage" else "serial"
     net_input = math.prod(workload.input_shape) if workload.input_shape else layers[0].in_elems
-    flows, places = [], []
+    flows, places, held_now = [], [], 0
     for i, layer in enumerate(layers):
+        held_now += held_delta[i]
         storage = [p for p in reads[i] if not (streamed[i] and p == i - 1)]
         total = sum(_bits(layers[p]) if p >= 0 else net_input * layer.act_bits for p in storage)
         from_dram = total - sum(resident[p] for p in storage if p >= 0)
@@ -233,7 +240,8 @@ def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placeme
             input_from=_label({"fused": streamed[i], "sram": from_dram < total,
                                "dram": from_dram > 0}),
             output_to=_label({"fused": not stored[i], "sram": stored[i] and resident[i] > 0,
-                              "dram": spilled[i] > 0})))
+                              "dram": spilled[i] > 0}),
+            held_bits=held_now))
     return flows, places
 
 

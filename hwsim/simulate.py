@@ -95,7 +95,7 @@ class LayerResult:
 class Report:
     """Per-layer rows and totals of one network on one accelerator, for a batch of ``batch``
     inferences (rows, cycles and energies are for the whole batch); ``leakage_mw`` is the chip's
-    static power."""
+    mean static power over the run (SRAM banks asleep as the layers left them)."""
 
     model: str
     accelerator: Accelerator
@@ -211,14 +211,42 @@ def _performed_ops(layer: Layer, lanes: int) -> int:
 @dataclass(frozen=True)
 class _Chip:
     """What a layer pays for the whole chip while it runs: the register energy per PE-cycle of
-    each array (by datapath), the idle share that clock gating leaves, and the leakage power."""
+    each array (by datapath), the idle share that clock gating leaves, and the areas that leak
+    (``leaks`` false: ``power.leakage`` off)."""
 
     register_pj_per_pe_cycle: dict[str, float]
     idle_factor: float
-    leakage_nw: float
+    leaks: bool
+    logic_um2: float
+    sram_um2: float
 
 
-def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs, chip: _Chip) -> LayerResult:
+def _sram_awake(acc: Accelerator, mapping: Mapping, held_bits: int) -> float:
+    """Fraction of the SRAM capacity that leaks in full while a layer runs (``power.sram_bank_gating``):
+    the banks of each SRAM holding its buffer tiles (twice a tile: the one in use and the next one
+    loading, at most the buffer) and the ``held_bits`` of activations kept on chip, which fill the
+    room the ifmap SRAM's tiles leave, then the ofmap SRAM's (one global buffer: all of it)."""
+    if not acc.power.sram_bank_gating:
+        return 1.0
+    names = ("global",) if acc.memory.global_buffer_kib else _OPERANDS
+    capacity = {name: kib * 8192 for name, kib in zip(names, acc.srams_kib)}
+    used = dict.fromkeys(names, 0)
+    for op, bits in mapping.tile_bits.items():
+        name = names[0] if len(names) == 1 else op
+        used[name] = min(capacity[name], used[name] + 2 * bits)
+    for name in (names if len(names) == 1 else ("ifmap", "ofmap")):
+        take = min(held_bits, capacity[name] - used[name])
+        used[name] += take
+        held_bits -= take
+    bank_kib = acc.memory.sram_bank_kib
+    awake = 0.0
+    for name, cap in capacity.items():
+        bank = min(cap, bank_kib * 8192) if bank_kib else cap
+        awake += min(cap, math.ceil(used[name] / bank) * bank)
+    return awake / sum(capacity.values())
+
+
+def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs, chip: _Chip, held_bits: int = 0) -> LayerResult:
     acc = costs.acc
     cycles = mapping.total_cycles
     busy_pe_cycles = 0.0
@@ -248,13 +276,15 @@ def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs, chip: _Chip) -> L
     sram = sum((mapping.sram_read_bits.get(o, 0) + mapping.sram_write_bits.get(o, 0))
                * costs.sram_pj_per_bit[o] for o in _OPERANDS)
     dram = (sum(mapping.dram_read_bits.values()) + sum(mapping.dram_write_bits.values())) * costs.dram_pj_per_bit
+    leakage_nw = (memory.leakage_power_nw(costs.tech, chip.logic_um2, chip.sram_um2,
+                                          _sram_awake(acc, mapping, held_bits)) if chip.leaks else 0.0)
     return LayerResult(
         name=layer.name, op=layer.op, shape=layer.shape, datapath=datapath, on_main_array=main,
         ops=layer.macs if layer.is_compute else ops, cycles=cycles,
         compute_cycles=mapping.compute_cycles, stall_cycles=mapping.stall_cycles,
         utilization=mapping.utilization, energy_compute_pj=compute,
         energy_onchip_pj=registers + sram, energy_dram_pj=dram,
-        energy_leakage_pj=chip.leakage_nw * cycles / acc.clock_of(layer.pe) * 1e-3,
+        energy_leakage_pj=leakage_nw * cycles / acc.clock_of(layer.pe) * 1e-3,
         clock_mhz=acc.clock_of(layer.pe),
     )
 
@@ -306,15 +336,20 @@ def _area(arrays: dict[str, cm.DatapathCost], costs: _Costs, workload: Workload)
 
 def _chip(arrays: dict[str, cm.DatapathCost], area: dict[str, float], costs: _Costs) -> _Chip:
     power = costs.acc.power
-    leakage = 0.0
-    if power.leakage:
-        sram = area["sram"]
+    sram = area["sram"]
+    if power.leakage:  # a table without a leakage group fails here, once, before any layer
         try:
-            leakage = memory.leakage_power_nw(costs.tech, sum(area.values()) - sram, sram)
+            memory.leakage_power_nw(costs.tech, 0.0, 0.0)
         except ValueError as exc:
             raise HwsimError(str(exc)) from None
     return _Chip({pe: dp.register_pj_per_op * dp.ops_per_cycle for pe, dp in arrays.items()},
-                 1.0 - power.clock_gating, leakage)
+                 1.0 - power.clock_gating, power.leakage, sum(area.values()) - sram, sram)
+
+
+def _mean_leakage_mw(rows: tuple[LayerResult, ...]) -> float:
+    """Leakage energy over latency: the chip's mean static power, SRAM banks asleep as they were."""
+    us = sum(r.cycles / r.clock_mhz for r in rows)
+    return sum(r.energy_leakage_pj for r in rows) / us * 1e-3 if us else 0.0
 
 
 def fpga_resources(acc: Accelerator, target: str) -> dict[str, dict[str, float]]:
@@ -423,8 +458,8 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
     arrays = _arrays(workload, costs)
     area = _area(arrays, costs, workload)
     chip = _chip(arrays, area, costs)
-    rows = tuple(dataclasses.replace(_cost_layer(layer, mapping, costs, chip), input_from=place.input_from,
-                                     output_to=place.output_to)
+    rows = tuple(dataclasses.replace(_cost_layer(layer, mapping, costs, chip, place.held_bits),
+                                     input_from=place.input_from, output_to=place.output_to)
                  for layer, mapping, place in zip(workload.layers, mappings, places))
     warnings = workload.warnings + _narrow_acc_warnings(workload, acc)
     if geo is not None:
@@ -439,4 +474,4 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
                   op_counts=counts, params=workload.params, warnings=warnings,
                   fpga=fpga_resources(acc, target) if target else None, fpga_target=target,
                   timing=timing, batch=workload.input_shape[0] if workload.input_shape else 1,
-                  leakage_mw=chip.leakage_nw * 1e-6)
+                  leakage_mw=_mean_leakage_mw(rows))

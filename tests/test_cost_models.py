@@ -80,6 +80,9 @@ def test_user_table_by_path(tmp_path):
     tech = cm.load_technology(str(path))
     assert (tech.name, tech.path) == ("mine", str(path))
     assert (tech.leakage_logic_nw_per_um2, tech.leakage_sram_nw_per_um2) == (17.65, 0.5)
+    # 100 um^2 of logic, 1000 um^2 of SRAM of which a quarter is awake, the rest at 15 % leakage
+    assert cm.memory.leakage_power_nw(tech, 100.0, 1000.0, 0.25) == pytest.approx(
+        100 * 17.65 + 1000 * 0.5 * (0.25 + 0.75 * 0.15))
 
 
 def _bad_table(tmp_path: Path, edit) -> str:
@@ -107,6 +110,9 @@ def _bad_table(tmp_path: Path, edit) -> str:
      "`gates.xor2` has no `source`; every number needs one (on it or its group)"),
     (lambda d: d["sram_area"]["periphery"].update(array_efficiency=1.5),
      "`sram_area.periphery.array_efficiency` must be at most 1, not 1.5"),
+    (lambda d: d["leakage"]["sram_sleep"].update(fraction=1.2),
+     "`leakage.sram_sleep.fraction` must be at most 1, not 1.2"),
+    (lambda d: d["leakage"].pop("sram_sleep"), "missing key `leakage.sram_sleep`"),
 ])
 def test_load_technology_wrong(tmp_path, edit, message):
     path = _bad_table(tmp_path, edit)

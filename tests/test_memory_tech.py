@@ -99,6 +99,22 @@ def test_leakage_of_a_tiny_design_over_its_latency():
     assert off.layers[0].energy_leakage_pj == 0 and off.leakage_mw == 0
 
 
+def test_sram_banks_without_data_leak_at_the_sleep_fraction():
+    # Three 128 KiB SRAMs of two 64 KiB banks each; the layer's tiles (32 ifmap, 64 weight, 64
+    # partial-sum bits, twice each) wake one bank of each SRAM, so half the SRAM area leaks in
+    # full and half at the table's 0.15: SRAM 3 x 128 x 8192 x 0.346 / 0.5 = 2176843.776 um^2,
+    # logic 3469.632 um^2 as above, all at 17.65 nW/um^2.
+    big = dataclasses.replace(with_power(leakage=True), memory=dataclasses.replace(
+        TINY.memory, ifmap_sram_kib=128, weight_sram_kib=128, ofmap_sram_kib=128, sram_bank_kib=64))
+    (row,) = estimate(WORKLOAD, big).layers
+    assert row.cycles == 11
+    nw = 17.65 * (3469.632 + 2176843.776 * (0.5 + 0.5 * 0.15))
+    assert row.energy_leakage_pj == pytest.approx(nw * 11 / 100 * 1e-3)
+    awake = dataclasses.replace(big, power=dataclasses.replace(big.power, sram_bank_gating=False))
+    (row,) = estimate(WORKLOAD, awake).layers
+    assert row.energy_leakage_pj == pytest.approx(17.65 * (3469.632 + 2176843.776) * 11 / 100 * 1e-3)
+
+
 def test_a_table_without_leakage_says_so(tmp_path):
     data = yaml.safe_load((DATA_DIR / "horowitz45.yaml").read_text())
     del data["leakage"]
@@ -138,7 +154,7 @@ def test_idle_array_during_vector_work():
     ({"power": {"clock_gating": 1.5}}, "`power.clock_gating` must be a number from 0 to 1, not 1.5"),
     ({"power": {"clock_gating": True}}, "`power.clock_gating` must be a number from 0 to 1, not True"),
     ({"power": {"leakage": "yes"}}, "`power.leakage` must be true or false, not 'yes'"),
-    ({"power": {"gating": 1}}, "unknown key `power.gating`; valid keys here: clock_gating, leakage"),
+    ({"power": {"gating": 1}}, "unknown key `power.gating`; valid keys here: clock_gating, leakage, sram_bank_gating"),
 ])
 def test_power_and_dram_fields_wrong(diff, message):
     with pytest.raises(ConfigError, match="^" + re.escape(message) + "$"):

@@ -82,6 +82,8 @@ def test_chain_that_fits_stays_on_chip():
     assert [(f.in_dram, f.out_dram_bits, f.out_sram_bits) for f in flows] == [
         (1.0, 0, 4096), (0.0, 0, 4096), (0.0, 2048, 0)]
     assert placements(places) == [("dram", "sram"), ("sram", "sram"), ("sram", "dram")]
+    # storage taken while each runs: c1's output; c1's and c2's; c2's (c3's goes to DRAM)
+    assert [p.held_bits for p in places] == [4096, 8192, 4096]
     # activation DRAM: the network input (4 x 512) read once and the output (4 x 512) written once
     assert activation_dram_bits(CHAIN, acc(activation_kib=1)) == 2048 + 2048
 
@@ -118,6 +120,8 @@ def test_far_reader_holds_its_room_over_the_whole_interval():
     assert [(f.out_sram_bits, f.out_dram_bits) for f in flows] == [(2048, 0), (2048, 2048), (0, 2048), (0, 2048)]
     assert flows[3].in_dram == 0.5
     assert places[3].input_from == "sram+dram"
+    # storage taken: a; a and b's kept half; the same (c keeps nothing); a alone (d's is an output)
+    assert [p.held_bits for p in places] == [2048, 4096, 4096, 2048]
     # once d has run, a's room is free again: at step 4 only d (2048) is held, so e (4096) keeps
     # 2048 bits on chip (with a still held it would keep none)
     e_after = layers + [conv("e", 4, 8, ("d",)), conv("f", 8, 4, ("e",))]
@@ -174,7 +178,7 @@ def test_residual_skip_that_spills_is_read_back_by_the_add():
 def test_layerwise_sends_every_stored_tensor_round_trip():
     # relu0 written and read by b1 and add; b1r written and read by b2; input and output
     flows, places = plan(RESIDUAL, acc(residency="layerwise"))
-    assert flows[7].in_dram == 1.0 and places[1] == schedule.Placement("fused", "dram")
+    assert flows[7].in_dram == 1.0 and placements(places)[1] == ("fused", "dram")
     assert activation_dram_bits(RESIDUAL, acc(residency="layerwise")) == 2048 + 3 * 4096 + 2 * 4096 + 4096
 
 
@@ -255,7 +259,7 @@ def test_squeeze_excite_multiply_is_not_fused():
     assert [f.stage for f in flows] == ["own", "fused", "own", "fused", "own", "fused", "own"]
     # x (4096 bits) is read by the pool as its stream and by the multiply from storage: stored
     assert flows[0].out_sram_bits == 4096 + 64  # x, and the pooled 8 values the pool's stage made
-    assert places[0].output_to == "sram" and places[6] == schedule.Placement("sram", "dram")
+    assert places[0].output_to == "sram" and placements(places)[6] == ("sram", "dram")
     assert map_layer(SE[6], BASE, flow=flows[6]).dram_read_bits["ifmap"] == 0
 
 
