@@ -20,10 +20,10 @@ Every function raises :class:`ContractError` (a ValueError) naming the bad argum
 from __future__ import annotations
 
 __all__ = [
-    "ContractError", "DEFAULT_MAX_SHIFT", "DESCRIPTOR_CYCLES", "FETCH_CYCLES", "GEOMETRY_BITS",
+    "ContractError", "DEFAULT_MAX_SHIFT", "MAX_ALIGN_LIMIT", "DESCRIPTOR_CYCLES", "FETCH_CYCLES", "GEOMETRY_BITS",
     "HARDWARE_BITS", "MAX_SHIFT_LIMIT", "MODEL_BITS", "MULT_BITS", "OUTPUT_LATENCY", "PE_KINDS",
     "PIPELINE_CYCLES", "RSHIFT_BITS", "RSHIFT_MAX", "RSHIFT_MIN", "XNOR_AUX_BITS", "acc_bits",
-    "acc_range", "check_bits", "conv_out_size", "dot_bits", "kind_bits", "lanes_per_pe",
+    "acc_range", "align_field_bits", "check_bits", "conv_out_size", "dot_bits", "kind_bits", "lanes_per_pe",
     "layer_bits", "operand_bits", "range_width", "shift_field_bits", "steps", "term_range", "weight_code_bits",
 ]
 
@@ -47,6 +47,11 @@ XNOR_AUX_BITS = 8
 DEFAULT_MAX_SHIFT = 7
 #: Largest ``P`` the generated shift PE accepts (its barrel shifter widens the operand by P bits).
 MAX_SHIFT_LIMIT = 16
+
+#: Largest per-group activation alignment ``E`` a grouped adder accepts: a group's scale is the
+#: activation scale times ``2**-e`` with ``e`` in [0, E], so the PE computes ``|(x << e) - w|``
+#: (AdderNet redistribution quantization; ``E = 0`` is the one shared scale).
+MAX_ALIGN_LIMIT = 7
 
 #: Register stages from the PE's operand registers to its accumulator (stage 1, then stage 2).
 PIPELINE_CYCLES = 2
@@ -131,13 +136,22 @@ def weight_code_bits(max_shift: int) -> int:
     return shift_field_bits(max_shift) + 2
 
 
-def operand_bits(pe: str, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT) -> tuple[int, int]:
+def align_field_bits(max_align: int) -> int:
+    """Width of a grouped adder weight's alignment ``e`` in [0, E] (0 bits for the shared scale)."""
+    return _int("max_align", max_align, 0, MAX_ALIGN_LIMIT).bit_length()
+
+
+def operand_bits(pe: str, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT,
+                 max_align: int = 0) -> tuple[int, int]:
     """Activation and stored weight width of one ``pe`` layer whose network runs at ``bits``:
-    xnor 1 and 1; shift ``bits`` and the shift-weight code; mac and adder ``bits`` twice."""
+    xnor 1 and 1; shift ``bits`` and the shift-weight code; mac ``bits`` twice; adder ``bits``
+    and ``bits`` plus the group alignment field (:func:`align_field_bits`)."""
     if _kind(pe) == "xnor":
         return 1, 1
     check_bits(pe, bits)
-    return bits, weight_code_bits(max_shift) if pe == "shift" else bits
+    if pe == "shift":
+        return bits, weight_code_bits(max_shift)
+    return bits, bits + (align_field_bits(max_align) if pe == "adder" else 0)
 
 
 def steps(pe: str, k: int, lanes: int = 1) -> int:
@@ -146,11 +160,13 @@ def steps(pe: str, k: int, lanes: int = 1) -> int:
     return -(-_int("k", k, 1) // per)
 
 
-def term_range(pe: str, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT, lanes: int = 1) -> tuple[int, int]:
+def term_range(pe: str, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT, lanes: int = 1,
+               max_align: int = 0) -> tuple[int, int]:
     """Smallest and largest value one beat adds to a PE accumulator, over all operand values.
 
     mac ``x * w`` over the full two's-complement range of both operands (``(-2**(b-1))**2`` at the
-    top); adder ``-|x - w|`` in ``[-(2**b - 1), 0]``; shift ``s * (x << (P - p))`` in
+    top); adder ``-|(x << e) - w|`` with ``e <= E = max_align``, in
+    ``[-(2**(b-1) * (2**E + 1) - 1), 0]`` (``[-(2**b - 1), 0]`` for the shared scale); shift ``s * (x << (P - p))`` in
     ``[-2**(b-1+P), 2**(b-1+P)]``; xnor the count of agreeing lanes in ``[0, lanes]``.
     """
     check_bits(pe, bits)
@@ -160,16 +176,16 @@ def term_range(pe: str, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT, lanes:
     if pe == "mac":
         return -half * (half - 1), half * half
     if pe == "adder":
-        return -((1 << bits) - 1), 0
+        return -(half * ((1 << _int("max_align", max_align, 0, MAX_ALIGN_LIMIT)) + 1) - 1), 0
     top = 1 << (bits - 1 + _int("max_shift", max_shift, 0))
     return -top, top
 
 
 def acc_range(pe: str, k: int, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT,
-              lanes: int = 1) -> tuple[int, int]:
+              lanes: int = 1, max_align: int = 0) -> tuple[int, int]:
     """Exact range of a PE accumulator after a ``k``-long reduction (``steps`` beats of
     :func:`term_range`; an xnor PE counts whole words, padded lanes included)."""
-    lo, hi = term_range(pe, bits, max_shift=max_shift, lanes=lanes)
+    lo, hi = term_range(pe, bits, max_shift=max_shift, lanes=lanes, max_align=max_align)
     n = steps(pe, k, lanes)
     return min(n * lo, 0), max(n * hi, 0)
 
@@ -184,11 +200,13 @@ def range_width(lo: int, hi: int) -> tuple[int, bool]:
     return max(hi.bit_length(), 1), False
 
 
-def acc_bits(pe: str, k: int, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT, lanes: int = 1) -> int:
+def acc_bits(pe: str, k: int, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT, lanes: int = 1,
+             max_align: int = 0) -> int:
     """Width of the accumulator that holds any ``k``-long reduction on PE kind ``pe``: exactly
     :func:`range_width` of :func:`acc_range`. The generated PE, the cost model and the integer
     reference (mac, adder, shift) all use it; mac K=9 at 8 bits: 19 bits, K=8: 19 bits."""
-    return range_width(*acc_range(pe, k, bits, max_shift=max_shift, lanes=lanes))[0]
+    return range_width(*acc_range(pe, k, bits, max_shift=max_shift, lanes=lanes,
+                                  max_align=max_align))[0]
 
 
 def dot_bits(k: int) -> int:

@@ -39,32 +39,35 @@ def _check_int(name: str, value: int, minimum: int) -> None:
 
 
 def datapath_cost(pe: str, tech: Technology, *, bits: int, acc_bits: int, lanes: int = 64,
-                  max_shift: int = DEFAULT_MAX_SHIFT) -> DatapathCost:
+                  max_shift: int = DEFAULT_MAX_SHIFT, max_align: int = 0) -> DatapathCost:
     """Energy per op, area, latency and throughput of one PE of kind ``pe``.
 
     ``lanes`` is the XNOR word width (other kinds do one op per cycle and ignore it);
-    ``max_shift`` is the largest shift P of the shift datapath (others ignore it).
+    ``max_shift`` is the largest shift P of the shift datapath, ``max_align`` the largest group
+    alignment E of the grouped adder (others ignore them).
     """
     check_bits(pe, bits)
     _check_int("acc_bits", acc_bits, 1)
     _check_int("lanes", lanes, 1)
     _check_int("max_shift", max_shift, 0)
+    contract.align_field_bits(max_align)  # raises unless 0 <= max_align <= MAX_ALIGN_LIMIT
     spec = DatapathSpec(bits=bits, acc_bits=acc_bits, lanes=contract.lanes_per_pe(pe, lanes),
-                        max_shift=max_shift)
+                        max_shift=max_shift, max_align=max_align if pe == "adder" else 0)
     return DATAPATHS[pe].cost(tech, spec)
 
 
 def acc_bits_for(pe: str, bits: int, k: int, *, max_shift: int = DEFAULT_MAX_SHIFT,
-                 lanes: int = 1) -> int:
+                 lanes: int = 1, max_align: int = 0) -> int:
     """Accumulator width of a PE of kind ``pe`` that a ``k``-long reduction can never overflow:
     :func:`contract.acc_bits`, the width the generated PE has (xnor: ``lanes`` per beat)."""
     check_bits(pe, bits)
-    return contract.acc_bits(pe, k, bits, max_shift=max_shift, lanes=lanes)
+    return contract.acc_bits(pe, k, bits, max_shift=max_shift, lanes=lanes, max_align=max_align)
 
 
-def weight_bits_for(pe: str, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT) -> int:
-    """Stored width of one weight: ``bits`` for mac/adder, 1 for xnor, the (zero, sign, shift)
-    code of :func:`contract.weight_code_bits` for shift, which is what moves through DRAM and the
-    weight buffer (:func:`contract.operand_bits`)."""
+def weight_bits_for(pe: str, bits: int, *, max_shift: int = DEFAULT_MAX_SHIFT,
+                    max_align: int = 0) -> int:
+    """Stored width of one weight: ``bits`` for mac/adder (plus the group alignment of a grouped
+    adder), 1 for xnor, the (zero, sign, shift) code of :func:`contract.weight_code_bits` for
+    shift, which is what moves through DRAM and the weight buffer (:func:`contract.operand_bits`)."""
     check_bits(pe, bits)
-    return contract.operand_bits(pe, bits, max_shift=max_shift)[1]
+    return contract.operand_bits(pe, bits, max_shift=max_shift, max_align=max_align)[1]

@@ -13,16 +13,30 @@ with no separate incrementer or second subtractor::
 Accumulator width ``A`` (:func:`contract.acc_bits`): ``|x - w| <= 2^b - 1``, so the sum of K
 terms lies in ``[-K (2^b - 1), 0]``, the narrowest signed width holding it (at most
 ``b + 1 + ceil(log2 K)`` bits).
+
+Grouped (AdderNet redistribution, ``E = max_align > 0``): each weight carries its group's
+alignment ``e`` in ``F = ceil(log2(E + 1))`` bits and stage 1 computes ``(x << e) - w``: a barrel
+shifter of ``F`` levels of 2:1 muxes as wide as its ``b + E``-bit output, then the subtractor,
+negation and pipeline register on ``b + E + 1`` bits; ``A`` grows by about ``E`` bits
+(:func:`contract.term_range`)::
+
+    energy_pj_per_op = F (b + E) E_mux + E_add(b + E + 1) + (b + E + 1) E_xor + E_add(A)
+    register bits    = b (x) + (b + F) (w and e) + (b + E + 1) + A
 """
 
 from __future__ import annotations
 
-from cost_models.datapath import DatapathCost, DatapathSpec, adder, assemble, conditional_negate
+from contract import align_field_bits
+from cost_models.datapath import DatapathCost, DatapathSpec, adder, assemble, conditional_negate, gates
 from cost_models.tech import Technology
 
 
 def cost(tech: Technology, spec: DatapathSpec) -> DatapathCost:
-    """One adder PE at ``spec.bits`` with a ``spec.acc_bits`` accumulator."""
-    b, acc = spec.bits, spec.acc_bits
-    logic = [adder(tech, b + 1), conditional_negate(tech, b + 1), adder(tech, acc)]
-    return assemble("adder", tech, spec, logic=logic, register_bits=2 * b + (b + 1) + acc)
+    """One adder PE at ``spec.bits`` with a ``spec.acc_bits`` accumulator, grouped when
+    ``spec.max_align`` > 0."""
+    b, acc, e = spec.bits, spec.acc_bits, spec.max_align
+    field = align_field_bits(e)
+    diff = b + e + 1
+    logic = [gates(tech, "mux2", field * (b + e)), adder(tech, diff), conditional_negate(tech, diff),
+             adder(tech, acc)]
+    return assemble("adder", tech, spec, logic=logic, register_bits=2 * b + field + diff + acc)

@@ -47,13 +47,15 @@ class DatapathCost:
 
 @dataclass(frozen=True)
 class DatapathSpec:
-    """What a datapath module is asked to cost: operand and accumulator widths, XNOR lanes and
-    the largest shift ``P`` of the shift datapath (each module reads only what it needs)."""
+    """What a datapath module is asked to cost: operand and accumulator widths, XNOR lanes, the
+    largest shift ``P`` of the shift datapath and the largest group alignment ``E`` of the
+    grouped adder (each module reads only what it needs)."""
 
     bits: int
     acc_bits: int
     lanes: int = 1
     max_shift: int = DEFAULT_MAX_SHIFT
+    max_align: int = 0
 
 
 def clog2(n: int) -> int:

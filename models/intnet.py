@@ -12,8 +12,11 @@ integer stages run by :meth:`IntNet.forward`:
 * activations between layers are signed ``bits``-bit integers on one scale per wire: the
   producer requantizes straight onto the scale its consumer reads (for an adder consumer that scale
   also covers its weights, as the shared-scale scheme needs), so no rescaling happens in between;
-* ranges are calibrated on a float batch: max ``|x|`` at the input and max ``|y|`` after each
-  layer's ReLU (or BN);
+* ranges are calibrated on a float batch at the input and after each layer's ReLU (or BN), by the
+  :class:`Scheme`'s method (:mod:`models.calibrate`: max, percentile, MSE; the wire into a shift
+  layer optionally on a power-of-two scale); the classifier's output range is always max ``|y|``;
+* adder layers take the shared scale or, with ``Scheme.adder_groups``, AdderNet redistribution
+  (:mod:`models.redistribute`): then the wire into them need not cover their weights;
 * average pooling over ``k`` positions is ``floor((2 * sum + k) / (2 * k))`` (the mean rounded
   half up) on the same scale; max pooling and flatten are exact; padding in pooling is not
   supported;
@@ -33,15 +36,43 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.calibrate import calibrate, check_method
 from models.intref import QLayer, dequantize, int_forward
 from models.layers import pe_kind_of
-from models.quant import quantize, quantize_input, quantize_mac, quantize_xnor
+from models.quant import DEFAULT_MAX_ALIGN, quantize, quantize_input, quantize_mac, quantize_xnor
 
-__all__ = ["LOGIT_BITS", "IntNet", "Stage", "build", "run_stage"]
+__all__ = ["LOGIT_BITS", "SCHEMES", "IntNet", "Scheme", "Stage", "build", "run_stage"]
 
 LOGIT_BITS = 16
 _SKIP = (nn.Identity, nn.Dropout)
 _POOLS = (nn.AvgPool2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """How a network is quantized: the calibration ``method`` (with its ``percentile``), the
+    adder layers' groups (0: the one shared scale) and largest alignment, and whether the wire
+    into a shift layer has a power-of-two scale (``pow2_shift``)."""
+
+    method: str = "max"
+    percentile: float = 99.99
+    adder_groups: int = 0
+    max_align: int = DEFAULT_MAX_ALIGN
+    pow2_shift: bool = False
+
+    def __post_init__(self) -> None:
+        check_method(self.method, self.percentile)
+
+
+#: Named quantization schemes per PE kind, as reports list them (calibration set by the caller).
+SCHEMES: dict[str, tuple[str, Scheme]] = {
+    "mac": ("mac", Scheme()),
+    "adder-shared": ("adder", Scheme()),
+    "adder-grouped": ("adder", Scheme(adder_groups=4)),
+    "xnor": ("xnor", Scheme()),
+    "shift": ("shift", Scheme()),
+    "shift-pow2": ("shift", Scheme(pow2_shift=True)),
+}
 
 
 @dataclass(frozen=True)
@@ -207,20 +238,25 @@ def _tail_requant(unit: _Unit, q: QLayer, bits: int, out_range: float) -> Stage:
                               out_range=out_range, relu=unit.relu))
 
 
-def build(net: nn.Module, calib: torch.Tensor, *, bits: int = 8) -> IntNet:
+def build(net: nn.Module, calib: torch.Tensor, *, bits: int = 8,
+          scheme: Scheme | None = None) -> IntNet:
     """The integer network of ``net`` (eval mode), calibrated on the float batch ``calib``.
 
-    Non-binary layers compute on ``bits``-bit operands (xnor layers on 1 bit), the classifier
-    outputs ``LOGIT_BITS``. Raises ValueError for networks that are not chains of supported modules.
+    Non-binary layers compute on ``bits``-bit operands (xnor layers on 1 bit), quantized by
+    ``scheme`` (None: the default :class:`Scheme`); the classifier outputs ``LOGIT_BITS``. Raises ValueError for networks that are not
+    chains of supported modules.
     """
+    scheme = scheme or Scheme()
     items = _group(_trace(net, calib))
     units = [item for item in items if isinstance(item, _Unit)]
     if not units:
         raise ValueError(f"{type(net).__name__} has no conv or linear layer")
     peak = lambda t: max(float(t.abs().max()), 1e-8)  # noqa: E731
-    wires = [peak(units[0].x)] + [peak(u.y) for u in units[:-1]]  # input range of each unit
+    wires = [calibrate(t, bits, scheme.method, percentile=scheme.percentile,
+                       pow2=scheme.pow2_shift and unit.pe == "shift")
+             for t, unit in zip([units[0].x] + [u.y for u in units[:-1]], units)]
     for i, unit in enumerate(units):
-        if unit.pe == "adder":  # one scale for x and w: the wire must cover the weights too
+        if unit.pe == "adder" and not scheme.adder_groups:  # the wire must cover the weights too
             wires[i] = max(wires[i], float(unit.layer.weight.detach().abs().max()))
     stages: list[Stage] = []
     binary = units[0].pe == "xnor"  # whether the current activation is bits
@@ -248,7 +284,9 @@ def build(net: nn.Module, calib: torch.Tensor, *, bits: int = 8) -> IntNet:
         else:
             if binary:
                 raise ValueError(f"{item.name}: binary outputs can only feed binary layers")
+            extra = dict(groups=scheme.adder_groups, max_align=scheme.max_align) \
+                if item.pe == "adder" else {}
             q = quantize(item.layer, item.bn, bits=bits, bits_out=out_bits, in_range=wires[i],
-                         out_range=out_range, relu=item.relu)
+                         out_range=out_range, relu=item.relu, **extra)
             stages.append(Stage("layer", item.name, q))
     return IntNet(tuple(stages), bits)

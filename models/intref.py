@@ -13,7 +13,11 @@ K terms over the full two's-complement operand range, which is the width the gen
 * ``mac``: ``x`` signed ``bits_in``-bit, ``w`` signed ``bits_w``-bit symmetric (never -2**(bits_w-1)),
   ``acc += x * w``. Padding value 0.
 * ``adder``: ``x`` and ``w`` signed ``bits``-bit on one shared scale, ``acc -= |x - w|``, with
-  ``|x - w| <= 2**bits - 1``. Padding value 0.
+  ``|x - w| <= 2**bits - 1``. Padding value 0. Grouped (redistribution, ``align`` set): output
+  channel ``o`` belongs to a group whose scale is ``scale_in * 2**-e[o]``, ``e[o]`` in
+  [0, ``max_align``]; x is put on it exactly, ``acc -= |(x << e[o]) - w|``, a term of up to
+  ``2**(bits-1) * (2**E + 1) - 1`` (:func:`contract.term_range`); ``acc`` is in units of the
+  group's scale, which the channel's requantization multiplier absorbs.
 * ``shift``: ``x`` signed ``bits_in``-bit fixed point, ``w = s * 2**-p`` with ``s`` in {-1, 0, 1},
   ``p`` in [0, P]. The product is kept exact with P extra fractional bits:
   ``acc += s * (x << (P - p))``, so ``acc`` is in units of ``2**-P`` times the input scale; a term
@@ -52,12 +56,13 @@ from contract import DEFAULT_MAX_SHIFT, acc_bits, conv_out_size, dot_bits
 __all__ = ["QLayer", "dequantize", "int_forward", "layer_acc_bits"]
 
 
-def layer_acc_bits(pe: str, reduction: int, bits_in: int, max_shift: int = DEFAULT_MAX_SHIFT) -> int:
+def layer_acc_bits(pe: str, reduction: int, bits_in: int, max_shift: int = DEFAULT_MAX_SHIFT,
+                   max_align: int = 0) -> int:
     """``acc_bits`` of a layer of kind ``pe`` with ``reduction`` positions (see the module doc):
     the PE accumulator's :func:`contract.acc_bits`, or the xnor dot's :func:`contract.dot_bits`."""
     if pe == "xnor":
         return dot_bits(reduction)
-    return acc_bits(pe, reduction, bits_in, max_shift=max_shift)
+    return acc_bits(pe, reduction, bits_in, max_shift=max_shift, max_align=max_align)
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,8 @@ class QLayer:
     """An integer layer: geometry, integer parameters, widths and the scales to leave the integers.
 
     ``weight`` is (O, Cg, kh, kw) for a convolution, (O, C) for a linear layer: integers for
-    mac/adder, the sign ``s`` for shift (with ``shift`` holding ``p``), bits 0/1 for xnor.
+    mac/adder, the sign ``s`` for shift (with ``shift`` holding ``p``), bits 0/1 for xnor; a
+    grouped adder has ``align`` (length O, each in [0, ``max_align``]).
     ``multiplier``, ``rshift``, ``bias`` (length O) are set for mac/adder/shift; ``threshold``
     and ``compare_sign`` for xnor with ``binary_out``; unused fields are None. Input integers
     stand for ``x_int * scale_in`` (xnor: bit 1 for x >= 0).
@@ -97,6 +103,8 @@ class QLayer:
     bias: np.ndarray | None = None
     threshold: np.ndarray | None = None
     compare_sign: np.ndarray | None = None
+    align: np.ndarray | None = None
+    max_align: int = 0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -146,11 +154,14 @@ def _columns(q: QLayer, x: np.ndarray) -> np.ndarray:
     return win.transpose(0, 1, 2, 4, 3).reshape(n, q.groups, -1, ho * wo)
 
 
-def _pairwise(cols: np.ndarray, w: np.ndarray, op: np.ufunc) -> np.ndarray:
-    """``sum_k op(x[n,g,k,l], w[g,o,k])`` -> (N, G, Og, L), one output channel at a time."""
+def _pairwise(cols: np.ndarray, w: np.ndarray, op: np.ufunc,
+              align: np.ndarray | None = None) -> np.ndarray:
+    """``sum_k op(x[n,g,k,l] << align[g,o], w[g,o,k])`` -> (N, G, Og, L), one output channel at
+    a time (``align`` None: no shift)."""
     out = np.empty((cols.shape[0], w.shape[0], w.shape[1], cols.shape[3]), dtype=np.int64)
     for o in range(w.shape[1]):
-        out[:, :, o] = op(cols, w[None, :, o, :, None]).sum(axis=2)
+        x = cols if align is None else cols << align[None, :, o, None, None]
+        out[:, :, o] = op(x, w[None, :, o, :, None]).sum(axis=2)
     return out
 
 
@@ -160,7 +171,8 @@ def _accumulate(q: QLayer, cols: np.ndarray) -> np.ndarray:
     if q.pe == "mac":
         return w[None] @ cols
     if q.pe == "adder":
-        return -_pairwise(cols, w, lambda a, b: np.abs(a - b))
+        align = None if q.align is None else q.align.astype(np.int64).reshape(w.shape[:2])
+        return -_pairwise(cols, w, lambda a, b: np.abs(a - b), align)
     if q.pe == "shift":
         # s * (x << (P - p)) == x * (s << (P - p)) exactly in integers.
         p = q.shift.astype(np.int64).reshape(w.shape)

@@ -9,7 +9,9 @@ contract, but they fix how well the integers approximate the float layer:
   Ranges come either from the caller or from a calibration batch (max |x| in, max |y| out).
 * mac: per-output-channel symmetric ``bits``-bit weights, ``s_w[o] = max|W_o| / (2**(bits-1) - 1)``.
 * adder: one shared scale for x and w, ``s = max(in_range, max|W|) / (2**(bits-1) - 1)``, so
-  ``|x - w|`` is meaningful in integers (Wang et al., AdderNet minimalist hardware).
+  ``|x - w|`` is meaningful in integers (Wang et al., AdderNet minimalist hardware); or, with
+  ``groups``, AdderNet redistribution (:mod:`models.redistribute`): x keeps its scale, each group
+  of output channels has the scale ``s * 2**-e`` and weights are clamped to x's grid losslessly.
 * shift: weights are already ``s * 2**-p`` and are taken exactly (``bits_w`` counts the stored
   2-bit ``s`` plus the bits of ``p``); the accumulator scale is ``scale_in * 2**-P``.
 * xnor: bits ``W >= 0`` and ``x >= 0`` (sign(0) = +1). The float layer is
@@ -33,12 +35,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contract import HARDWARE_BITS, MULT_BITS, RSHIFT_MAX, RSHIFT_MIN, weight_code_bits
+from contract import HARDWARE_BITS, MULT_BITS, RSHIFT_MAX, RSHIFT_MIN, align_field_bits, weight_code_bits
 from models.intref import QLayer, layer_acc_bits
 from models.layers import geometry, pe_kind_of
+from models.redistribute import redistribute
 
-__all__ = ["QUANTIZERS", "quantize", "quantize_adder", "quantize_input", "quantize_mac",
+__all__ = ["DEFAULT_MAX_ALIGN", "QUANTIZERS", "quantize", "quantize_adder", "quantize_input", "quantize_mac",
            "quantize_shift", "quantize_xnor"]
+
+
+#: Largest group alignment ``e`` of the grouped adder unless given: group scales down to 1/8 of
+#: the activation scale, a 2-bit alignment field per weight.
+DEFAULT_MAX_ALIGN = 3
 
 
 def _qmax(bits: int) -> int:
@@ -122,8 +130,9 @@ def _multiplier(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _requantized(geo: dict[str, object], layer: nn.Module, bn: nn.Module | None,
                  s_acc: np.ndarray, acc_width: int, *, bits_out: int, out_range: float,
-                 relu: bool, **fields: object) -> QLayer:
-    """A mac/adder/shift QLayer: the requantization stage derived from the accumulator scale."""
+                 relu: bool, offset: np.ndarray | int = 0, **fields: object) -> QLayer:
+    """A mac/adder/shift QLayer: the requantization stage derived from the accumulator scale;
+    ``offset`` (accumulator units, per channel) is added to the bias exactly."""
     g, h = _fold(layer, bn)
     zero = np.flatnonzero(g == 0)
     if zero.size:
@@ -132,7 +141,7 @@ def _requantized(geo: dict[str, object], layer: nn.Module, bn: nn.Module | None,
     m, s = _multiplier(g * s_acc / scale_out)
     # Beyond +-limit, (acc + B) * M * 2**-S exceeds the output range for every acc: same saturation.
     limit = (1 << (acc_width - 1)) + np.ceil((_qmax(bits_out) + 2) * np.exp2(s) / np.abs(m))
-    bias = np.clip(np.round(h / (g * s_acc)), -limit, limit).astype(np.int64)
+    bias = np.clip(np.round(h / (g * s_acc)) + offset, -limit, limit).astype(np.int64)
     bias_width = int(np.abs(bias).max()).bit_length() + 1
     if max(acc_width, bias_width) + 1 + MULT_BITS > 63:
         raise ValueError(f"requantization needs more than 63 bits (bias of {bias_width} bits)")
@@ -165,19 +174,33 @@ def quantize_mac(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 8
 def quantize_adder(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 8,
                    bits_out: int | None = None, calib: torch.Tensor | None = None,
                    in_range: float | None = None, out_range: float | None = None,
-                   relu: bool = False) -> QLayer:
-    """Quantize an adder layer: input and weights share one scale covering both."""
+                   relu: bool = False, groups: int = 0, max_align: int = DEFAULT_MAX_ALIGN) -> QLayer:
+    """Quantize an adder layer on shared scales.
+
+    ``groups`` 0: one scale for input and weights covering both (the shared scheme). ``groups``
+    >= 1: redistribution (:mod:`models.redistribute`) -- the input keeps its scale, channels are
+    clustered into at most ``groups`` groups of scale ``scale_in * 2**-e``, ``e <= max_align``,
+    and the weights beyond the input grid are clamped losslessly (compensated in the bias).
+    """
     geo = _check_layer(layer, "adder", bn)
     bits = _check_bits("bits", bits)
     bits_out = _check_bits("bits_out", bits if bits_out is None else bits_out)
     in_range, out_range = _ranges(layer, bn, calib, in_range, out_range, relu)
     w = _numpy(layer.weight)
-    scale = max(in_range, float(np.abs(w).max())) / _qmax(bits)
     k = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel_size"])
-    return _requantized(geo, layer, bn, np.full(geo["out_channels"], scale),
-                        layer_acc_bits("adder", k, bits), bits_out=bits_out, out_range=out_range,
-                        relu=relu, pe="adder", bits_in=bits, bits_w=bits, max_shift=0,
-                        scale_in=scale, weight=np.round(w / scale).astype(np.int64))
+    if groups == 0:
+        scale = max(in_range, float(np.abs(w).max())) / _qmax(bits)
+        return _requantized(geo, layer, bn, np.full(geo["out_channels"], scale),
+                            layer_acc_bits("adder", k, bits), bits_out=bits_out,
+                            out_range=out_range, relu=relu, pe="adder", bits_in=bits, bits_w=bits,
+                            max_shift=0, scale_in=scale, weight=np.round(w / scale).astype(np.int64))
+    scale = in_range / _qmax(bits)
+    red = redistribute(w, scale, bits, groups=groups, max_align=max_align)
+    return _requantized(geo, layer, bn, scale * np.exp2(-red.align),
+                        layer_acc_bits("adder", k, bits, max_align=max_align), bits_out=bits_out,
+                        out_range=out_range, relu=relu, offset=-red.compensation, pe="adder",
+                        bits_in=bits, bits_w=bits + align_field_bits(max_align), max_shift=0,
+                        scale_in=scale, weight=red.weight, align=red.align, max_align=max_align)
 
 
 def quantize_shift(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 8,

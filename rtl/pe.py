@@ -6,7 +6,7 @@ of one accumulation term, and its two arithmetic stages::
     i_x, i_w, i_valid, i_first
         |  (operand registers; also drive o_x, o_w, o_valid, o_first for systolic forwarding)
         v
-    stage 1: ``first_stage(x, w)``        mac: x * w        adder: x - w
+    stage 1: ``first_stage(x, w)``        mac: x * w        adder: (x << e) - w
         |                                 shift: x << (P - p) and the sign   xnor: popcount(XNOR)
         v  (pipeline register)
     stage 2: ``acc <= (first ? 0 : acc) + addend + carry``   with ``addend, carry = second_stage(p)``
@@ -36,11 +36,12 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 import contract
-from contract import DEFAULT_MAX_SHIFT, HARDWARE_BITS, MAX_SHIFT_LIMIT, PIPELINE_CYCLES, PE_KINDS
+from contract import (DEFAULT_MAX_SHIFT, HARDWARE_BITS, MAX_ALIGN_LIMIT, MAX_SHIFT_LIMIT, PE_KINDS,
+                      PIPELINE_CYCLES)
 
 __all__ = ["PE_CLASSES", "PORT_TO_ACC_CYCLES", "AdderPE", "MacPE", "PESpec", "ProcessingElement",
-           "ShiftPE", "XnorPE", "check_int", "encode_shift_weight", "range_shape",
-           "shift_weight_layout"]
+           "ShiftPE", "XnorPE", "adder_weight_layout", "check_int", "encode_adder_weight",
+           "encode_shift_weight", "range_shape", "shift_weight_layout"]
 
 #: Clock edges from an operand pair on the input ports to its term being in ``o_acc``.
 PORT_TO_ACC_CYCLES = PIPELINE_CYCLES + 1
@@ -75,13 +76,28 @@ def shift_weight_layout(max_shift: int) -> data.StructLayout:
                               "sign": unsigned(1), "zero": unsigned(1)})
 
 
+def adder_weight_layout(bits: int, max_align: int) -> data.StructLayout:
+    """Layout of one grouped adder weight: ``value`` (signed ``bits``) in the low field, then its
+    group's alignment ``align`` (:func:`contract.align_field_bits` of ``max_align``)."""
+    return data.StructLayout({"value": signed(bits),
+                              "align": unsigned(contract.align_field_bits(max_align))})
+
+
+def encode_adder_weight(value: int, align: int, bits: int, max_align: int) -> int:
+    """The integer code of a grouped adder weight ``value`` of a group aligned by ``align``."""
+    check_int("value", value, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    check_int("align", align, 0, max_align)
+    return (value & ((1 << bits) - 1)) | (align << bits)
+
+
 @dataclass(frozen=True)
 class PESpec:
     """What one PE is, checked on entry; shapes are computed, nothing is built until :meth:`build`.
 
     ``kind`` is a PE kind; ``bits`` the operand width (xnor: 1); ``k`` the reduction positions
     the accumulator is sized for; ``lanes`` the binary lanes per beat (xnor only; ignored
-    otherwise); ``max_shift`` the largest weight shift P (shift only); ``acc_bits`` the
+    otherwise); ``max_shift`` the largest weight shift P (shift only); ``max_align`` the largest
+    group alignment E of a grouped adder (adder only; 0 is the shared scale); ``acc_bits`` the
     accumulator width, None for :func:`contract.acc_bits`. Raises TypeError for a non-integer,
     ValueError for a value out of range, naming the parameter.
     """
@@ -92,6 +108,7 @@ class PESpec:
     lanes: int = 1
     max_shift: int = DEFAULT_MAX_SHIFT
     acc_bits: int | None = None
+    max_align: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in PE_KINDS:
@@ -108,6 +125,8 @@ class PESpec:
         check_int("k", self.k, 1)
         if self.kind == "shift":
             check_int("max_shift", self.max_shift, 0, MAX_SHIFT_LIMIT)
+        check_int("max_align", self.max_align, 0, MAX_ALIGN_LIMIT if self.kind == "adder" else 0,
+                  what=" (only a grouped adder aligns)")
         if self.acc_bits is not None:
             check_int("acc_bits", self.acc_bits, 1)
             need = self._exact().width
@@ -117,7 +136,7 @@ class PESpec:
 
     def _exact(self) -> Shape:
         return range_shape(*contract.acc_range(self.kind, self.k, self.bits, max_shift=self.max_shift,
-                                               lanes=self.lanes))
+                                               lanes=self.lanes, max_align=self.max_align))
 
     @property
     def steps(self) -> int:
@@ -132,6 +151,8 @@ class PESpec:
     def w_shape(self) -> ShapeLike:
         if self.kind == "xnor":
             return unsigned(self.lanes)
+        if self.kind == "adder" and self.max_align:
+            return adder_weight_layout(self.bits, self.max_align)
         return shift_weight_layout(self.max_shift) if self.kind == "shift" else signed(self.bits)
 
     @property
@@ -141,8 +162,8 @@ class PESpec:
 
     def build(self) -> ProcessingElement:
         """The PE component of this spec."""
-        extra: dict[str, Any] = {"xnor": {"lanes": self.lanes},
-                                 "shift": {"max_shift": self.max_shift}}.get(self.kind, {})
+        extra: dict[str, Any] = {"xnor": {"lanes": self.lanes}, "shift": {"max_shift": self.max_shift},
+                                 "adder": {"max_align": self.max_align}}.get(self.kind, {})
         return PE_CLASSES[self.kind](bits=self.bits, k=self.k, acc_bits=self.acc_bits, **extra)
 
 
@@ -260,15 +281,23 @@ class AdderPE(ProcessingElement):
 
     Stage 1 subtracts (``d = x - w``, ``bits + 1`` bits); stage 2 adds ``-|d|`` as
     ``(d XOR ~sign) + ~sign`` into the accumulator adder (conditional negation, cost_models.adder).
+    With ``max_align`` E > 0 (grouped, redistribution quantization) the weight port carries
+    :func:`adder_weight_layout` and stage 1 first aligns the activation to the weight's group,
+    ``d = (x << align) - w`` (a barrel shifter of ``align_field_bits(E)`` levels, ``d`` of
+    ``bits + E + 1`` bits); ``o_acc`` is then in units of the group's scale.
     """
 
     kind = "adder"
 
-    def __init__(self, *, bits: int = 8, k: int, acc_bits: int | None = None) -> None:
-        super().__init__(PESpec("adder", bits, k, acc_bits=acc_bits))
+    def __init__(self, *, bits: int = 8, k: int, acc_bits: int | None = None,
+                 max_align: int = 0) -> None:
+        super().__init__(PESpec("adder", bits, k, acc_bits=acc_bits, max_align=max_align))
+        self.max_align = max_align
 
     def first_stage(self, x: Value, w: Value) -> Value:
-        return x - w
+        if not self.max_align:
+            return x - w
+        return (x << w.align) - w.value
 
     def second_stage(self, p: Value) -> tuple[Value, Value]:
         return _negate_if(p, ~p[-1])

@@ -1,0 +1,121 @@
+"""A short quantization-aware fine-tune: train a few epochs through the integer grids it will get.
+
+Post-training quantization (:func:`models.intnet.build`) rounds a network that never saw its
+grids; at 3-4 bits the ReLU outputs get 4-8 levels and the network loses points. The fine-tune
+here lets it adapt: every conv/linear sees its input fake-quantized -- rounded to the signed
+``bits``-bit grid of the range the scheme's calibration picks on ``calib`` (fixed for the run),
+with the straight-through gradient (:func:`models.layers.round_ste`) -- and the weights that the
+integer form rounds are rounded the same way in the forward pass:
+
+* mac: per output channel on ``max|W_o| / qmax`` (as :func:`models.quant.quantize_mac`);
+* adder, shared scale: on ``max(in_range, max|W|) / qmax``; grouped: on the input grid (the
+  lossless weight clamp needs no fake clamp; group alignments, which only refine the grid of
+  small kernels, are left to the post-training step);
+* shift weights are exact powers of two already and xnor layers binary: both train as they are.
+
+Then :func:`models.train.train` runs as usual (augmentation, SGD, cosine schedule) with
+``epochs`` and a learning rate of :data:`LR_FACTOR` times the PE kind's default (adder layers'
+own adaptive step ``eta`` scaled alike). Afterwards the
+hooks are removed and the float network is quantized as before.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from models.calibrate import calibrate
+from models.data import Split
+from models.intnet import Scheme
+from models.layers import pe_kind_of, round_ste
+from models.train import _LR, TrainConfig, train
+
+__all__ = ["LR_FACTOR", "finetune"]
+
+#: The fine-tune's learning rate relative to the PE kind's training rate.
+LR_FACTOR = 0.1
+
+
+def _fake(x: torch.Tensor, scale: torch.Tensor | float, bits: int) -> torch.Tensor:
+    """``x`` on the signed ``bits``-bit grid of step ``scale``, straight-through gradient."""
+    top = (1 << (bits - 1)) - 1
+    return torch.clamp(round_ste(x / scale), -top - 1, top) * scale
+
+
+def _input_ranges(net: nn.Module, calib: torch.Tensor, bits: int,
+                  scheme: Scheme) -> dict[nn.Module, float]:
+    """The calibrated range of every conv/linear input on ``calib`` (eval mode)."""
+    seen: dict[nn.Module, torch.Tensor] = {}
+    hooks = [m.register_forward_pre_hook(lambda m, a: seen.setdefault(m, a[0].detach()))
+             for m in net.modules() if pe_kind_of(m) is not None]
+    net.eval()
+    try:
+        with torch.no_grad():
+            net(calib)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {m: calibrate(x, bits, scheme.method, percentile=scheme.percentile,
+                         pow2=scheme.pow2_shift and pe_kind_of(m) == "shift") for m, x in seen.items()}
+
+
+def _weight_step(module: nn.Module, in_range: float, bits: int, scheme: Scheme) -> Callable | None:
+    """How the forward rounds ``module``'s weight, or None for exact (shift) or binary weights."""
+    qmax = (1 << (bits - 1)) - 1
+    kind = pe_kind_of(module)
+    if kind == "mac":
+        def per_channel(w: torch.Tensor) -> torch.Tensor:
+            peak = w.detach().abs().reshape(w.shape[0], -1).amax(dim=1).clamp_min(1e-12)
+            return _fake(w, (peak / qmax).reshape(-1, *[1] * (w.ndim - 1)), bits)
+        return per_channel
+    if kind == "adder":
+        def shared(w: torch.Tensor) -> torch.Tensor:
+            top = in_range if scheme.adder_groups else max(in_range, float(w.detach().abs().max()))
+            return w + (torch.round(w / (top / qmax)) * (top / qmax) - w).detach()
+        return shared
+    return None
+
+
+def finetune(net: nn.Module, pe: str, data: Split, calib: torch.Tensor, *, bits: int,
+             scheme: Scheme, epochs: int, seed: int = 0) -> nn.Module:
+    """A copy of the trained ``net`` (a ``pe`` variant) fine-tuned ``epochs`` epochs through the
+    ``bits``-bit grids of ``scheme`` (see the module doc), in eval mode."""
+    net = copy.deepcopy(net)
+    ranges = _input_ranges(net, calib, bits, scheme)
+    handles = []
+    etas = {m: m.eta for m in ranges if hasattr(m, "eta")}
+    for m, eta in etas.items():
+        m.eta = LR_FACTOR * eta
+    for module, in_range in ranges.items():
+        step = _weight_step(module, in_range, bits, scheme)
+        handles.append(module.register_forward_pre_hook(
+            lambda m, a, s=in_range / ((1 << (bits - 1)) - 1): (_fake(a[0], s, bits),)))
+        if step is not None:
+            parametrize.register_parametrization(module, "weight", _Step(step))
+    try:
+        train(net, pe, data, TrainConfig(epochs=epochs, seed=seed, lr=LR_FACTOR * _LR[pe]))
+    finally:
+        for h in handles:
+            h.remove()
+        for m, eta in etas.items():
+            m.eta = eta
+        for module in ranges:
+            if parametrize.is_parametrized(module, "weight"):
+                parametrize.remove_parametrizations(module, "weight",
+                                                                   leave_parametrized=False)
+    return net.eval()
+
+
+class _Step(nn.Module):
+    """A weight parametrization applying one rounding function."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return self.fn(w)
