@@ -1,11 +1,12 @@
 """The ``hwsim`` command line: the one face of hwsim, and the only package that imports all others.
 
 ``estimate`` and ``models`` (:mod:`hwsim_cli.estimate`), ``rtl`` (:mod:`hwsim_cli.rtl`), ``cosim``
-(:mod:`hwsim_cli.cosim`) and ``report`` (:mod:`hwsim_cli.report`). :func:`main` is the one error
-boundary: a :class:`~hwsim.errors.HwsimError` or :class:`~contract.ContractError` (bad input,
-a layer that does not fit, a missing or failing tool) becomes one line on stderr and exit code
-2; anything else is a bug and keeps its traceback. Outputs are written atomically at the end,
-so a failed run leaves nothing half-written. Warnings go to stderr, each once.
+(:mod:`hwsim_cli.cosim`), ``report`` (:mod:`hwsim_cli.report`) and ``sweep`` (:mod:`hwsim_cli.sweep`).
+:func:`main` is the one error boundary: a :class:`~hwsim.errors.HwsimError` or
+:class:`~contract.ContractError` (bad input, a layer that does not fit, a missing or failing tool)
+becomes one line on stderr and exit code 2; anything else is a bug and keeps its traceback.
+Outputs are written atomically at the end, so a failed run leaves nothing half-written. Warnings
+go to stderr, each once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 
 from contract import ContractError
 from hwsim.errors import HwsimError
-from hwsim_cli import cosim, estimate, options, report, rtl
+from hwsim_cli import cosim, estimate, options, report, rtl, sweep
 
 __all__ = ["build_parser", "main"]
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     rtl.add_parser(sub)
     cosim.add_parser(sub)
     report.add_parser(sub)
+    sweep.add_parser(sub)
     return parser
 
 
@@ -37,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``hwsim ARGV``; return the exit code (0 ok, 1 a co-simulation FAIL, 2 bad input)."""
     args = build_parser().parse_args(argv)
     handler = {"estimate": estimate.cmd_estimate, "models": estimate.cmd_models, "rtl": rtl.cmd_rtl,
-               "cosim": cosim.cmd_cosim, "report": report.cmd_report}[args.command]
+               "cosim": cosim.cmd_cosim, "report": report.cmd_report,
+               "sweep": sweep.cmd_sweep}[args.command]
     try:
         return handler(args)
     except (HwsimError, ContractError) as exc:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from contract import PE_KINDS
 from hwsim import accelerator as accel
+from hwsim import files
 from hwsim.api import resolve_accelerator
 from hwsim.errors import ConfigError
 
-__all__ = ["Parser", "accelerator", "add_accelerator_options", "array_type", "check_output_folder",
+__all__ = ["Parser", "accelerator", "add_accelerator_options", "array_type", "cache_dir", "check_output_folder",
            "positive_float", "positive_int", "shape_type"]
 
 
@@ -95,6 +96,14 @@ def accelerator(args: argparse.Namespace) -> accel.Accelerator:
                                dataflow=args.dataflow, clock_mhz=args.clock_mhz,
                                tech=getattr(args, "tech", None), dram=getattr(args, "dram", None),
                                sram_kib=getattr(args, "sram_kib", None))
+
+
+def cache_dir(text: str | None) -> Path | None:
+    """``--cache-dir``: None for ``none`` (no cache), else the folder (default ``cache/`` under
+    :func:`hwsim.files.build_root`)."""
+    if text == "none":
+        return None
+    return files.build_root() / "cache" if text is None else Path(text)
 
 
 def check_output_folder(path: str | None) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from contract import PE_KINDS
 from hwsim import files
+from hwsim.parallel import BACKENDS
+from hwsim_cli import options
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -36,6 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     ea.add_argument("--cache-dir", metavar="DIR",
                     help=f"trained-weight cache (default cache/ under ${files.BUILD_ENV}, else build; "
                          "'none' disables it)")
+    ea.add_argument("--workers", type=options.positive_int, default=1, metavar="N",
+                    help="PE kinds trained at once: local processes or Ray CPUs (default 1, in this process)")
+    ea.add_argument("--backend", choices=BACKENDS, default="local",
+                    help="local processes (default) or ray (the cluster at $RAY_ADDRESS, else a local Ray)")
     ea.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the report files")
 
     net = kinds.add_parser("network", help="energy, latency and area per PE kind and width of a "
@@ -46,12 +52,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     net.add_argument("--config", metavar="arch.yaml", help="accelerator YAML (a diff on each PE preset)")
     net.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the report files")
     return report
-
-
-def _cache_dir(text: str | None) -> Path | None:
-    if text == "none":
-        return None
-    return files.build_root() / "cache" if text is None else Path(text)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -65,7 +65,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         result = energy_accuracy.run(
             model=args.model, pes=args.pe, bits=args.bits, data=args.data,
             checkpoint=args.checkpoint, config=args.config, epochs=args.epochs, seed=args.seed,
-            cache_dir=_cache_dir(args.cache_dir))
+            cache_dir=options.cache_dir(args.cache_dir), workers=args.workers, backend=args.backend)
         written = energy_accuracy.write(result, out_dir)
     else:
         written = network.write(network.run(args.model, pes=args.pe, bits=args.bits,

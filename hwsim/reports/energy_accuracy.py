@@ -10,7 +10,9 @@ plots, and the same numbers as JSON and CSV.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from hwsim.errors import HwsimError
+from hwsim.parallel import make_backend
 from hwsim.reports import plots
 from hwsim.reports.render import Block, bullets, figure, heading, para, table, write_bundle
 from hwsim.reports.variants import (Variant, accelerator_for, cost, mark_pareto, parse_bits,
@@ -89,11 +92,14 @@ def _base_network(model: str, data: Split, seed: int) -> nn.Module:
 def run(*, model: str = "digits-cnn", pes: str = "mac,adder,xnor,shift", bits: str | None = None,
         data: str | None = None, checkpoint: str | None = None, config: str | None = None,
         epochs: int = TrainConfig.epochs, seed: int = TrainConfig.seed,
-        cache_dir: Path | None = Path("build/cache"), console: Console | None = None) -> EnergyAccuracy:
+        cache_dir: Path | None = Path("build/cache"), console: Console | None = None,
+        workers: int = 1, backend: str = "local") -> EnergyAccuracy:
     """Train, quantize, evaluate and cost every (PE kind, bits) variant; nothing is written.
 
-    Arguments are the command line's; ``cache_dir`` None trains afresh. Bad input raises
-    HwsimError with a one-line message.
+    Arguments are the command line's; ``cache_dir`` None trains afresh. Each PE kind is one task
+    of the backend (:func:`hwsim.parallel.make_backend`: ``workers`` local processes, 1 in this
+    process, or Ray); training is seeded and single-threaded, so every backend gives the same
+    variants. Bad input raises HwsimError with a one-line message.
     """
     kinds = parse_pes(pes)
     widths = parse_bits(bits, kinds)
@@ -108,33 +114,65 @@ def run(*, model: str = "digits-cnn", pes: str = "mac,adder,xnor,shift", bits: s
     if config is not None:  # read it now, so a bad file fails before the training
         accelerator_for(kinds[0], widths[kinds[0]][0], config)
     train_config = TrainConfig(epochs=epochs, seed=seed)
-    calib = split.x_train[:CALIB_IMAGES]
-    variants, cached, seconds = [], {}, {}
+    jobs = [_KindJob(pe, widths[pe], model, base, split, train_config, cache_dir, init, config) for pe in kinds]
+    done: dict[str, list[Variant]] = {}
+    cached: dict[str, bool] = {}
+    seconds: dict[str, float] = {}
     console = console or Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[status]}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        for pe in kinds:
-            task = progress.add_task(f"train {pe:5s}", total=max(epochs, 1), status="")
-            start = time.perf_counter()
-            net, cached[pe] = train_cached(
-                base, pe, split, train_config, cache_dir, init,
-                progress=lambda epoch, loss, t=task: progress.update(
-                    t, completed=epoch, status=f"loss {loss:.3f}"))
-            seconds[pe] = time.perf_counter() - start
-            float_acc = accuracy(net, split.x_test, split.y_test)
-            progress.update(task, completed=max(epochs, 1),
-                            status=f"{'cached, ' if cached[pe] else ''}float {float_acc:.1%}")
-            for b in widths[pe]:
-                progress.update(task, status=f"float {float_acc:.1%}, integer {b}-bit ...")
-                variant = cost(net, split.input_shape, pe, b, model, config)
-                int_net = intnet.build(net, calib, bits=variant.layer_bits)
-                variants.append(Variant(pe, b, variant.layer_bits, variant.report, float_acc,
-                                        int_net.accuracy(split.x_test, split.y_test)))
-            progress.update(task, status=f"float {float_acc:.1%}, integer " + ", ".join(
-                f"{v.bits}b {v.int_accuracy:.1%}" for v in variants if v.pe == pe))
+    with Progress(*columns, console=console, transient=False) as progress, \
+            make_backend(backend, workers) as pool:
+        tasks = {pe: progress.add_task(f"train {pe:5s}", total=max(epochs, 1), status="") for pe in kinds}
+
+        def on_epoch(pe: str, epoch: int, loss: float) -> None:
+            progress.update(tasks[pe], completed=epoch, status=f"loss {loss:.3f}")
+
+        # training progress per epoch when the kinds run here; per kind when they run in workers
+        task_fn = functools.partial(_kind_variants, on_epoch=on_epoch) if pool.in_process else _kind_variants
+        for i, (made, from_cache, secs) in pool.map(task_fn, jobs):
+            pe = kinds[i]
+            done[pe], cached[pe], seconds[pe] = made, from_cache, secs
+            progress.update(tasks[pe], completed=max(epochs, 1), status=(
+                f"{'cached, ' if from_cache else ''}float {made[0].float_accuracy:.1%}, integer "
+                + ", ".join(f"{v.bits}b {v.int_accuracy:.1%}" for v in made)))
+    variants = [v for pe in kinds for v in done[pe]]
     return EnergyAccuracy(model, split, train_config, mark_pareto(variants), cached, seconds,
                           checkpoint)
+
+
+@dataclass(frozen=True)
+class _KindJob:
+    """What one backend task needs to train, quantize, evaluate and cost one PE kind's variants."""
+
+    pe: str
+    widths: tuple[int, ...]
+    model: str
+    base: nn.Module
+    split: Split
+    config: TrainConfig
+    cache_dir: Path | None
+    init: dict[str, torch.Tensor] | None
+    accel_config: str | None
+
+
+def _kind_variants(job: _KindJob, on_epoch: Callable[[str, int, float], None] | None = None,
+                   ) -> tuple[list[Variant], bool, float]:
+    """The variants of ``job.pe`` at each width, whether its training came from the cache, and the
+    training's seconds (a backend task: module level, so that it pickles)."""
+    start = time.perf_counter()
+    net, cached = train_cached(job.base, job.pe, job.split, job.config, job.cache_dir, job.init,
+                               progress=None if on_epoch is None else functools.partial(on_epoch, job.pe))
+    seconds = time.perf_counter() - start
+    split = job.split
+    float_acc = accuracy(net, split.x_test, split.y_test)
+    variants = []
+    for b in job.widths:
+        variant = cost(net, split.input_shape, job.pe, b, job.model, job.accel_config)
+        int_net = intnet.build(net, split.x_train[:CALIB_IMAGES], bits=variant.layer_bits)
+        variants.append(Variant(job.pe, b, variant.layer_bits, variant.report, float_acc,
+                                int_net.accuracy(split.x_test, split.y_test)))
+    return variants, cached, seconds
 
 
 def _fmt_energy(uj: float) -> str:

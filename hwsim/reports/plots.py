@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -16,7 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from hwsim.reports.variants import VECTOR_WORK, Variant  # noqa: E402
+if TYPE_CHECKING:  # variants imports torch; the sweep's figures (PE_COLORS, png) do without it
+    from hwsim.reports.variants import Variant
 
 #: One colour per PE kind, the same in every figure.
 PE_COLORS = {"mac": "#595959", "adder": "#1f77b4", "shift": "#2ca02c", "xnor": "#d62728"}
@@ -27,7 +29,8 @@ SPLIT_LABELS = {"compute": "compute", "onchip": "on-chip (SRAM + registers)", "d
                 "leakage": "leakage"}
 
 
-def _png(fig: Figure) -> bytes:
+def png(fig: Figure) -> bytes:
+    """The PNG bytes of ``fig`` (120 dpi, tight), which is closed."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
@@ -65,7 +68,7 @@ def accuracy_energy(variants: Sequence[Variant]) -> bytes:
     ax.set_title("Accuracy vs energy per inference")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    return _png(fig)
+    return png(fig)
 
 
 def _stacked(ax: plt.Axes, labels: list[str], parts: dict[str, list[float]], colors: list) -> None:
@@ -82,6 +85,8 @@ def _stacked(ax: plt.Axes, labels: list[str], parts: dict[str, list[float]], col
 def layer_energy(variants: Sequence[Variant]) -> bytes:
     """Energy per inference of each variant, stacked by conv/linear layer (vector work summed);
     a deep network's layers are grouped by module name so that at most MAX_LAYER_GROUPS remain."""
+    from hwsim.reports.variants import VECTOR_WORK
+
     for depth in (None, 3, 2, 1):  # the finest naming that keeps the legend readable
         names: list[str] = []
         for v in variants:
@@ -96,7 +101,7 @@ def layer_energy(variants: Sequence[Variant]) -> bytes:
     ax.set_ylabel("energy per inference (uJ)")
     ax.set_title("Energy per layer")
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left", title="layer", title_fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def energy_split(variants: Sequence[Variant]) -> bytes:
@@ -107,4 +112,4 @@ def energy_split(variants: Sequence[Variant]) -> bytes:
     ax.set_ylabel("energy per inference (uJ)")
     ax.set_title("Energy split: compute / on-chip / DRAM")
     ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
-    return _png(fig)
+    return png(fig)
