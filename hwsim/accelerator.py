@@ -25,6 +25,8 @@ DATAFLOWS = ("os", "ws", "is")
 DEPTHWISE_MODES = ("channel_parallel", "gemm")
 RESIDENCIES = ("resident", "layerwise")
 FUSIONS = ("output_stage", "none")
+MAPPERS = ("heuristic", "search")
+OBJECTIVES = ("energy", "latency", "edp")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ class ArrayConfig:
     DSC designs; extra area: one input register and a 2:1 mux per PE, and the shift registers);
     ``os`` and ``ws`` only, ``is`` keeps ``gemm``. ``gemm`` runs every group as its own GEMM
     (one column busy: what SCALE-Sim and a plain systolic array do).
+
+    ``dataflows``: the dataflows a flexible array can switch between per layer, which
+    ``schedule.mapper: search`` chooses from (empty, the default: ``dataflow`` only; when given it
+    must include ``dataflow``, which the fixed mapper and the generated RTL use).
     """
 
     rows: int = 16
@@ -69,6 +75,11 @@ class ArrayConfig:
     aux_cols: int = 0
     fold_overlap: bool = True
     depthwise: str = "channel_parallel"
+    dataflows: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dataflows, list):  # as YAML gives it; a tuple keeps the config hashable
+            object.__setattr__(self, "dataflows", tuple(self.dataflows))
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,11 @@ class ScheduleConfig:
     fused-layer / line-buffered schedule of Alwani et al., "Fused-layer CNN accelerators",
     MICRO 2016, and of DeFiNES, HPCA 2023), so large early feature maps stay on chip; false
     keeps every stored tensor whole.
+
+    ``mapper``: how each compute layer is tiled and ordered: ``heuristic`` (the fast default: least
+    DRAM traffic, then fewest cycles, :mod:`hwsim.mapping`) or ``search`` (tile sizes, loop order
+    and, with ``array.dataflows``, dataflow searched per layer for the least ``objective``:
+    ``energy``, ``latency`` or ``edp``, the product of the two; :mod:`hwsim.mapper`).
     """
 
     residency: str = "resident"
@@ -131,6 +147,8 @@ class ScheduleConfig:
     activation_kib: float = 0.0
     weights_on_chip: bool = False
     depth_first: bool = True
+    mapper: str = "heuristic"
+    objective: str = "energy"
 
 
 @dataclass(frozen=True)
@@ -305,6 +323,13 @@ def validate(acc: Accelerator) -> None:
             _positive(f"array.{name}", getattr(arr, name))
     if arr.dataflow not in DATAFLOWS:
         raise ConfigError(f"`array.dataflow` must be one of {', '.join(DATAFLOWS)}, not {arr.dataflow!r}")
+    if (not isinstance(arr.dataflows, tuple) or not all(d in DATAFLOWS for d in arr.dataflows)
+            or len(set(arr.dataflows)) != len(arr.dataflows)):
+        raise ConfigError(f"`array.dataflows` must be a list of distinct dataflows from {', '.join(DATAFLOWS)}, "
+                          f"not {arr.dataflows!r}")
+    if arr.dataflows and arr.dataflow not in arr.dataflows:
+        raise ConfigError(f"`array.dataflows` ({', '.join(arr.dataflows)}) must include `array.dataflow` "
+                          f"({arr.dataflow}); add it or change array.dataflow")
     if not isinstance(arr.fold_overlap, bool):
         raise ConfigError(f"`array.fold_overlap` must be true or false, not {arr.fold_overlap!r}")
     if arr.depthwise not in DEPTHWISE_MODES:
@@ -324,6 +349,10 @@ def validate(acc: Accelerator) -> None:
     if sch.fusion not in FUSIONS:
         raise ConfigError(f"`schedule.fusion` must be one of {', '.join(FUSIONS)}, not {sch.fusion!r}")
     _positive("schedule.activation_kib", sch.activation_kib, float, zero=True)
+    if sch.mapper not in MAPPERS:
+        raise ConfigError(f"`schedule.mapper` must be one of {', '.join(MAPPERS)}, not {sch.mapper!r}")
+    if sch.objective not in OBJECTIVES:
+        raise ConfigError(f"`schedule.objective` must be one of {', '.join(OBJECTIVES)}, not {sch.objective!r}")
     for name in ("weights_on_chip", "depth_first"):
         if not isinstance(getattr(sch, name), bool):
             raise ConfigError(f"`schedule.{name}` must be true or false, not {getattr(sch, name)!r}")

@@ -33,7 +33,8 @@ __all__ = ["array_clocks", "clock_for_target", "resolve_accelerator", "workloads
 def resolve_accelerator(*, config: str | Path | None = None, pe: str | None = None,
                         bits: int | None = None, array: tuple[int, int] | None = None,
                         dataflow: str | None = None, clock_mhz: float | None = None,
-                        tech: str | None = None, dram: str | None = None,
+                        tech: str | None = None, dram: str | None = None, mapper: str | None = None,
+                        objective: str | None = None,
                         sram_kib: float | None = None) -> accel.Accelerator:
     """The accelerator of ``pe`` (else the config's kind, else mac): its preset, then ``config``
     (a YAML diff), then every other argument that is not None.
@@ -41,7 +42,8 @@ def resolve_accelerator(*, config: str | Path | None = None, pe: str | None = No
     Without ``bits`` the width follows the kind (:func:`contract.kind_bits`: xnor 1, a config
     written for xnor's 1 bit taken to another kind 8). ``array`` is ``(rows, cols)``; ``dram``
     replaces ``memory.dram``; ``sram_kib`` sizes each of the three per-operand SRAMs (refused
-    with a config's ``memory.global_buffer_kib``, which replaces them).
+    with a config's ``memory.global_buffer_kib``, which replaces them); ``mapper`` and
+    ``objective`` replace ``schedule.mapper`` and ``schedule.objective``.
     """
     data = accel.read_config(config) if config is not None else {}
     kind = pe or data.get("pe") or "mac"
@@ -79,6 +81,9 @@ def resolve_accelerator(*, config: str | Path | None = None, pe: str | None = No
                                      ofmap_sram_kib=sram_kib)
     if memory != base.memory:
         changes["memory"] = memory
+    chosen = {k: v for k, v in (("mapper", mapper), ("objective", objective)) if v is not None}
+    if chosen:
+        changes["schedule"] = dataclasses.replace(base.schedule, **chosen)
     return dataclasses.replace(base, array=grid, **changes)
 
 

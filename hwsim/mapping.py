@@ -14,7 +14,7 @@ column fed its own channel. An XNOR PE reduces ``array.lanes`` binary lanes per 
 reduction length is ``ceil(K / lanes)`` words of ``lanes`` bits.
 
 *Buffer tiles.* An ifmap tile is the raw input rows its ``m_tile`` output pixels read, halo
-included, of the channels its ``k_tile`` covers (:meth:`_GemmMapper.ifmap_tile_bits`: what the
+included, of the channels its ``k_tile`` covers (:meth:`GemmMapper.ifmap_tile_bits`: what the
 on-the-fly im2col walker holds, or the im2col view when that is smaller); ``k_tile x n_tile``
 weights (``weight_bits``) and ``m_tile x n_tile`` partial sums of ``acc.psum_bits(...)`` bits
 (the accumulator width) in the ofmap buffer, so partial sums never go to DRAM. A dimension that
@@ -26,8 +26,11 @@ then innermost. Tile shapes tried: ``n_tile`` as large as the buffers allow, the
 other way round; and each of them cut into equal pieces; in both loop orders (N outer: a weight
 tile stays while the ifmap tiles stream past; M outer: the reverse). An operand is re-read from
 DRAM once per iteration of an outer loop that does not index it, unless its data for all the
-loops inside fits its buffer whole (:meth:`_GemmMapper.resident`). The least DRAM traffic wins,
-then the fewest cycles (DRAM stalls included), then the largest tile.
+loops inside fits its buffer whole (:meth:`GemmMapper.resident`). The least DRAM traffic wins,
+then the fewest cycles (DRAM stalls included), then the largest tile. That is the fixed mapper;
+``schedule.mapper: search`` (:mod:`hwsim.mapper`) prices other tiles and loop orders with the same
+formulas, including the reduction loop outside ``m`` or ``n``: the ofmap buffer then holds every
+partial sum the loops inside it leave open (:meth:`GemmMapper.held_bits`), or the plan is refused.
 
 *Traffic.* DRAM: the input pixels the conv reads (``in_ch`` x the rows and columns some tap
 touches, not the im2col copy) times the passes the loop order needs (halo rows shared by
@@ -36,7 +39,7 @@ neighbouring tiles are not re-read), the weights likewise, and the outputs writt
 read again for every fold along a dimension it does not depend on (``os``: ifmap once per column
 fold, weights once per row fold; ``ws``: ifmap once per column fold, weights once per ``M`` tile;
 ``is``: weights once per column fold, inputs once per ``N`` tile); channel-parallel, the ifmap
-through the tap registers (:meth:`_GemmMapper.ifmap_reads`). Partial sums pass the ofmap buffer
+through the tap registers (:meth:`GemmMapper.ifmap_reads`). Partial sums pass the ofmap buffer
 (a write and a read) once per fold along ``K`` but the last; the outputs leave through the output
 stage into activation storage, or are staged in the ofmap buffer (a write and a read) on their
 way to DRAM. DRAM fills count as SRAM writes.
@@ -62,6 +65,8 @@ stalls are per layer: ``max(0, dram_cycles - compute_cycles)``.
 from __future__ import annotations
 
 import math
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 from contract import PIPELINE_CYCLES, lanes_per_pe
@@ -111,7 +116,10 @@ class Mapping:
     groups. ``stall_cycles``: extra cycles waiting for DRAM. ``utilization``: useful ops over the
     PE-slot capacity (PEs x lanes) of the physical compute cycles, in ``(0, 1]``. ``tile``: the
     buffer tile ``(m_tile, k_tile, n_tile)`` (``(0, 0, 0)`` for vector layers); ``tile_bits``: the
-    bits one tile of each operand takes in its buffer (empty for vector layers).
+    bits one tile of each operand takes in its buffer (empty for vector layers); with the reduction
+    loop outside ``m`` or ``n`` the ofmap entry is every partial sum held across it. ``dataflow``
+    and ``loop_order`` (the buffer loops outer to inner, e.g. ``nmk``): how the layer was mapped
+    (empty for vector layers).
     """
 
     compute_cycles: int
@@ -124,6 +132,8 @@ class Mapping:
     dram_read_bits: dict[str, int]
     dram_write_bits: dict[str, int]
     tile_bits: dict[str, int] = field(default_factory=dict)
+    dataflow: str = ""
+    loop_order: str = ""
 
     @property
     def total_cycles(self) -> int:
@@ -139,20 +149,31 @@ def map_layer(layer: Layer, acc: Accelerator, *, scalesim: bool = False, flow: F
     """
     if flow is None:
         flow = Flow(stage="serial") if layer.op in _FUSED else Flow()
-    key = (tuple(v for f, v in vars(layer).items() if f not in ("name", "inputs")), acc, scalesim, flow)
+    key = (layer_key(layer), acc, scalesim, flow)
     mapped = _CACHE.get(key)
     if mapped is None:
         try:
-            mapped = (_GemmMapper(layer, acc, flow).map(scalesim) if layer.is_compute
+            mapped = (GemmMapper(layer, acc, flow).map(scalesim) if layer.is_compute
                       else _map_vector(layer, acc, flow))
         except HwsimError as exc:
             raise HwsimError(f"layer {layer.name!r}: {exc}") from None
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.clear()
         _CACHE[key] = mapped
-    return Mapping(mapped.compute_cycles, mapped.stall_cycles, mapped.folds, mapped.utilization, mapped.tile,
-                   dict(mapped.sram_read_bits), dict(mapped.sram_write_bits),
-                   dict(mapped.dram_read_bits), dict(mapped.dram_write_bits), dict(mapped.tile_bits))
+    return copy(mapped)
+
+
+def copy(mapping: Mapping) -> Mapping:
+    """``mapping`` with bit dictionaries of its own (memoised results are shared)."""
+    return dataclasses.replace(mapping, **{f: dict(getattr(mapping, f)) for f in _BIT_FIELDS})
+
+
+_BIT_FIELDS = ("sram_read_bits", "sram_write_bits", "dram_read_bits", "dram_write_bits", "tile_bits")
+
+
+def layer_key(layer: Layer) -> tuple:
+    """What a layer's mapping depends on: every field but its name and its inputs' names."""
+    return tuple(v for f, v in vars(layer).items() if f not in ("name", "inputs"))
 
 
 _CACHE: dict[tuple, Mapping] = {}
@@ -196,15 +217,26 @@ def _representatives(count: int) -> list[tuple[int, int]]:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     """A buffer tiling: tile sizes and tile counts over ``m``, ``k``, ``n``, and the loop order."""
 
     size: dict[str, int]
     count: dict[str, int]
     order: tuple[str, str, str]
 
+    @functools.cached_property
+    def moving(self) -> tuple[str, ...]:
+        """The loops of ``order`` with more than one tile (the others do not move anything)."""
+        return tuple(d for d in self.order if self.count[d] > 1)
 
-class _GemmMapper:
+    def inside(self, loop: str, extent: dict[str, int]) -> dict[str, int]:
+        """Extents of the data that the loops inside ``loop`` touch: whole along the moving
+        loops inside it, one tile along the others."""
+        inner = self.moving[self.moving.index(loop) + 1:] if loop in self.moving else ()
+        return {d: extent[d] if d in inner else self.size[d] for d in "mkn"}
+
+
+class GemmMapper:
     """The GEMM of one compute layer on one accelerator, and the costs of tiling it."""
 
     def __init__(self, layer: Layer, acc: Accelerator, flow: Flow) -> None:
@@ -249,7 +281,7 @@ class _GemmMapper:
         self.shared = acc.memory.global_buffer_kib > 0  # one SRAM for the three operands' tiles
         # Constants of the raw-row ifmap tile (see ifmap_tile_bits).
         kh, kw = layer.kernel
-        self._cin, self._k_elems = layer.in_ch // layer.groups, k
+        self._cin, self._k_elems, self._macs = layer.in_ch // layer.groups, k, layer.macs
         self._rows_out = layer.batch * layer.out_h
         self._raw_rows = layer.batch * _used(layer.in_h, layer.out_h, kh, layer.stride[0])
         self._row_bits = _used(layer.in_w, layer.out_w, kw, layer.stride[1]) * layer.act_bits
@@ -283,21 +315,26 @@ class _GemmMapper:
         first = self.tile_schedule(s["m"], s["k"], s["n"])
         return busy + first.fold_cycles - first.period_cycles
 
-    def resident(self, plan: _Plan, op: str) -> set[str]:
+    def resident(self, plan: Plan, op: str) -> set[str]:
         """Loops of ``plan`` that do not index ``op`` and leave it in its buffer: the data of
         ``op`` that the loops inside one of them touch fits the buffer whole, so it is loaded on
         the loop's first iteration and reused on the others."""
-        moving = [d for d in plan.order if plan.count[d] > 1]
-        kept = set()
-        for i, d in enumerate(moving):
-            if d in self.dims[op]:
-                continue
-            inner = {x: self.extent[x] if x in moving[i + 1:] else plan.size[x] for x in "mkn"}
-            if self.tile_bits(op, inner) <= self.capacity(op, plan.size):
-                kept.add(d)
-        return kept
+        return {d for d in plan.moving if d not in self.dims[op]
+                and self.tile_bits(op, plan.inside(d, self.extent)) <= self.capacity(op, plan)}
 
-    def dram_passes(self, plan: _Plan) -> dict[str, int]:
+    def held_bits(self, op: str, plan: Plan) -> int:
+        """Bits of buffer ``op`` takes under ``plan``: one tile, or for the ofmap with the reduction
+        loop outside ``m`` or ``n`` every partial sum the loops inside it leave open."""
+        if op == "ofmap" and "k" in plan.moving:
+            return self.tile_bits(op, plan.inside("k", self.extent))
+        return self.tile_bits(op, plan.size)
+
+    def holds_psums(self, plan: Plan) -> bool:
+        """Whether the ofmap buffer holds the partial sums ``plan``'s loop order leaves open (they
+        never go to DRAM: a plan whose partial sums do not fit is refused)."""
+        return self.held_bits("ofmap", plan) <= self.capacity("ofmap", plan)
+
+    def dram_passes(self, plan: Plan) -> dict[str, int]:
         """How often each input tensor is read from DRAM under ``plan``'s loop order.
 
         A tile stays in its buffer while only loops that do not index it advance, so the tensor
@@ -305,8 +342,7 @@ class _GemmMapper:
         indexes it (counting only loops with more than one tile), unless it stays resident across
         such a loop (:meth:`resident`).
         """
-        count = plan.count
-        moving = [d for d in plan.order if count[d] > 1]
+        count, moving = plan.count, plan.moving
         passes = {}
         for op in ("ifmap", "weight"):
             dims = self.dims[op]
@@ -315,7 +351,7 @@ class _GemmMapper:
             passes[op] = math.prod(count[d] for d in moving[:last + 1] if d not in dims and d not in kept)
         return passes
 
-    def dram_read(self, plan: _Plan) -> int:
+    def dram_read(self, plan: Plan) -> int:
         passes = self.dram_passes(plan)
         return sum(self.dram[op] * passes[op] for op in ("ifmap", "weight"))
 
@@ -348,12 +384,12 @@ class _GemmMapper:
             return self.ifmap_tile_bits(size)
         return math.prod(size[d] for d in self.dims[op]) * self.word_bits[op]
 
-    def capacity(self, op: str, size: dict[str, int] | None = None) -> int:
+    def capacity(self, op: str, plan: Plan | None = None) -> int:
         """Bits of SRAM operand ``op`` may use: its buffer, or in a shared global buffer what the
-        other operands' tiles of ``size`` leave."""
-        if not self.shared or size is None:
+        other operands' tiles (:meth:`held_bits`) of ``plan`` leave."""
+        if not self.shared or plan is None:
             return self._capacity[op]
-        return self._capacity[op] - sum(self.tile_bits(other, size) for other in _OPERANDS if other != op)
+        return self._capacity[op] - sum(self.held_bits(other, plan) for other in _OPERANDS if other != op)
 
     def fits(self, size: dict[str, int]) -> bool:
         key = (size["m"], size["k"], size["n"])
@@ -386,9 +422,20 @@ class _GemmMapper:
     def balanced(self, dim: str, tile: int) -> int:
         """The smallest tile along ``dim`` (a multiple of the array side) that cuts it into as few
         pieces as ``tile`` does: equal pieces instead of full ones and a short remainder."""
+        return min(tile, self.cut(dim, -(-self.extent[dim] // tile)))
+
+    def cut(self, dim: str, pieces: int) -> int:
+        """The smallest tile along ``dim`` (``extent``, or a multiple of the array side) that cuts it
+        into at most ``pieces`` pieces."""
         extent, unit = self.extent[dim], self.unit[dim]
-        pieces = -(-extent // tile)
-        return min(tile, -(-extent // pieces // unit) * unit if pieces > 1 else extent) or tile
+        return extent if pieces <= 1 else min(extent, -(-extent // pieces // unit) * unit)
+
+    def tile_grid(self, dim: str) -> list[int]:
+        """Every tile along ``dim`` that is the smallest for its number of pieces (:meth:`cut`):
+        the divisors of the extent (in array sides) where they exist, else the nearly equal cuts;
+        largest first."""
+        extent, unit = self.extent[dim], self.unit[dim]
+        return sorted({self.cut(dim, p) for p in range(1, -(-extent // unit) + 1)}, reverse=True)
 
     def reduction_tile(self, m0: int, n0: int) -> int:
         """``K`` if a one-fold tile with the whole reduction fits, else the largest that does.
@@ -412,7 +459,11 @@ class _GemmMapper:
                                  f"{what} ({_kib(need)} KiB); raise memory.{op}_sram_kib")
         return self.largest("k", smallest)
 
-    def choose(self) -> _Plan:
+    def plan(self, size: dict[str, int], order: tuple[str, ...]) -> Plan:
+        """The tiling of the GEMM into tiles of ``size`` visited in loop ``order`` (outer first)."""
+        return Plan(size, {d: -(-self.extent[d] // size[d]) for d in "mkn"}, order)
+
+    def choose(self) -> Plan:
         """The tiling with the least DRAM traffic, then the fewest cycles (stalls included), then the
         largest tile."""
         unit, extent = self.unit, self.extent
@@ -426,10 +477,9 @@ class _GemmMapper:
         shapes |= {(self.balanced("m", mt), self.balanced("n", nt)) for mt, nt in shapes}
         plans = {}
         for mt, nt in sorted(shapes):
-            size = {"m": mt, "k": kt, "n": nt}
-            count = {d: -(-extent[d] // size[d]) for d in "mkn"}
             for order in (("n", "m", "k"), ("m", "n", "k")):  # the same plan when m or n is one tile
-                plans.setdefault((mt, nt, tuple(d for d in order if count[d] > 1)), _Plan(size, count, order))
+                plan = self.plan({"m": mt, "k": kt, "n": nt}, order)
+                plans.setdefault((mt, nt, plan.moving), plan)
         traffic = {key: self.dram_read(plan) for key, plan in plans.items()}
         least = min(traffic.values())
         # Among the least-traffic plans, fewest cycles: compute cycles bound the total from below,
@@ -447,7 +497,7 @@ class _GemmMapper:
 
     # -- stalls ----------------------------------------------------------------------------------
 
-    def stall_cycles(self, plan: _Plan) -> int:
+    def stall_cycles(self, plan: Plan) -> int:
         """DRAM stalls of the double-buffered tile pipeline (see the module docstring), memoised
         per plan (:meth:`choose` ranks by them, :meth:`map` reports them)."""
         key = (tuple(plan.size.values()), plan.order)
@@ -455,7 +505,7 @@ class _GemmMapper:
             self._stalls[key] = self._stall_cycles(plan)
         return self._stalls[key]
 
-    def _stall_cycles(self, plan: _Plan) -> int:
+    def _stall_cycles(self, plan: Plan) -> int:
         """Loop levels are ``(groups, *plan.order)``; a tile is a tuple of one index per level."""
         count, size, extent = plan.count, plan.size, self.extent
         levels = ("g", *plan.order)
@@ -541,10 +591,26 @@ class _GemmMapper:
         pixels = (m - segments) * layer.stride[1] + segments * kw
         return layer.out_ch * (layer.in_ch // layer.groups) * kh * pixels * layer.act_bits
 
-    def map(self, scalesim: bool) -> Mapping:
-        plan = self.choose()
+    def map(self, scalesim: bool = False) -> Mapping:
+        """The fixed mapper: :meth:`choose`'s plan."""
+        return self.mapping(self.choose(), scalesim)
+
+    def mapping(self, plan: Plan, scalesim: bool = False, *, bound: str = "") -> Mapping:
+        """Cycles and traffic of ``plan``, or lower bounds that :mod:`hwsim.mapper` prunes with, each
+        weaker than the one before: ``bound="plan"``, without the stalls; ``"size"``, for every loop
+        order of the plan's tile sizes: also each input read from DRAM once and the ofmap buffer
+        holding one tile; ``"k"``, for every reduction tile up to the plan's too: the compute
+        cycles of the whole reduction but for one fold's fill (:meth:`plan_compute`: more pieces
+        never take fewer cycles, but a first tile shorter than ``rows`` overlaps its fill by up to
+        ``rows``), the partial sums of the plan's (longest) reduction tile and the buffer tiles
+        of the shortest."""
         g, (m, k, n) = self.groups, (self.extent[d] for d in "mkn")
         physical = self.plan_compute(plan.size)
+        tile = plan.size
+        if bound == "k":
+            whole = self.plan_compute({**plan.size, "k": k}) - (self.rows if self.overlap else 0)
+            physical = max(1, min(physical, whole))
+            tile = {**plan.size, "k": min(k, self.unit["k"])}
         if scalesim:  # SCALE-Sim's count of the layer as written: one GEMM per group
             g0, m0, k0, n0 = self.layer.gemm
             reported = compute_cycles(m0, math.ceil(k0 / self.lanes), n0, self.rows, self.cols, self.dataflow,
@@ -560,21 +626,23 @@ class _GemmMapper:
         # stage: into activation storage, or staged in the ofmap buffer on their way to DRAM.
         psums = g * m * n * wb["ofmap"] * (folds["k"] - 1)
         out_dram = round(g * self.dram["ofmap"])
-        passes = self.dram_passes(plan)
+        passes = {"ifmap": 1, "weight": 1} if bound in ("size", "k") else self.dram_passes(plan)
         dram_in = {op: round(g * self.dram[op] * passes[op]) for op in ("ifmap", "weight")}
         return Mapping(
             compute_cycles=reported,
-            stall_cycles=self.stall_cycles(plan),
+            stall_cycles=0 if bound else self.stall_cycles(plan),
             folds=g * folds["m"] * folds["k"] * folds["n"],
-            utilization=self.layer.macs / (self.rows * self.cols * self.lanes * physical),
-            tile=(plan.size["m"], min(plan.size["k"] * self.lanes, self.layer.gemm[2]), plan.size["n"]),
+            utilization=self._macs / (self.rows * self.cols * self.lanes * physical),
+            tile=(plan.size["m"], min(plan.size["k"] * self.lanes, self._k_elems), plan.size["n"]),
             sram_read_bits=_bits(ifmap=self.ifmap_reads(folds),
                                  weight=g * k * n * wb["weight"] * folds["m"], ofmap=psums + out_dram),
             sram_write_bits=_bits(ifmap=dram_in["ifmap"] + self.out_sram_bits, weight=dram_in["weight"],
                                   ofmap=psums + out_dram),
             dram_read_bits=_bits(**dram_in),
             dram_write_bits=_bits(ofmap=out_dram),
-            tile_bits={op: self.tile_bits(op, plan.size) for op in _OPERANDS},
+            tile_bits={op: self.tile_bits(op, tile) if bound in ("size", "k") else self.held_bits(op, plan)
+                       for op in _OPERANDS},
+            dataflow=self.dataflow, loop_order="".join(plan.order),
         )
 
 

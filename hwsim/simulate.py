@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import contract
@@ -41,7 +42,8 @@ from cost_models import memory
 from hwsim.accelerator import Accelerator
 from hwsim.errors import ConfigError, DoesNotFit, HwsimError
 from hwsim import schedule
-from hwsim.mapping import Mapping, map_layer, uses_channel_parallel
+from hwsim.mapper import search_layer
+from hwsim.mapping import Flow, Mapping, copy, layer_key, map_layer, uses_channel_parallel
 from hwsim.rtl_plan import LayerShape, TopGeometry, plan, top_geometry
 from hwsim.rtl_timing import plan_cycles
 from hwsim.workload import Layer, Workload
@@ -63,7 +65,8 @@ class LayerResult:
     ``model``, and ``note`` says why. ``input_from`` / ``output_to``: where the layer's input came
     from and its output went (:class:`hwsim.schedule.Placement`). ``clock_mhz``: the clock of
     the array (or vector unit) it ran on, which turns its cycles into time (0: the accelerator's
-    ``clock_mhz``).
+    ``clock_mhz``). ``tile_m``, ``tile_k``, ``tile_n``, ``loop_order`` (buffer loops, outer first)
+    and ``dataflow``: how the mapper mapped a compute layer (0 and empty for vector work).
     """
 
     name: str
@@ -85,6 +88,11 @@ class LayerResult:
     input_from: str = ""
     output_to: str = ""
     clock_mhz: float = 0.0
+    tile_m: int = 0
+    tile_k: int = 0
+    tile_n: int = 0
+    loop_order: str = ""
+    dataflow: str = ""
 
     @property
     def energy_pj(self) -> float:
@@ -285,7 +293,8 @@ def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs, chip: _Chip, held
         utilization=mapping.utilization, energy_compute_pj=compute,
         energy_onchip_pj=registers + sram, energy_dram_pj=dram,
         energy_leakage_pj=leakage_nw * cycles / acc.clock_of(layer.pe) * 1e-3,
-        clock_mhz=acc.clock_of(layer.pe),
+        clock_mhz=acc.clock_of(layer.pe), tile_m=mapping.tile[0], tile_k=mapping.tile[1], tile_n=mapping.tile[2],
+        loop_order=mapping.loop_order, dataflow=mapping.dataflow,
     )
 
 
@@ -427,6 +436,27 @@ def _narrow_acc_warnings(workload: Workload, acc: Accelerator) -> tuple[str, ...
             f"raise acc_bits or set it to 0 (exact per layer)",)
 
 
+def _mapper(costs: _Costs, chip: _Chip, *, scalesim: bool) -> Callable[[Layer, Flow, int], Mapping]:
+    """How :func:`estimate` maps a layer with its flow and the activation bits held on chip while
+    it runs: :func:`~hwsim.mapping.map_layer`, or with ``schedule.mapper: search`` for compute
+    layers :func:`~hwsim.mapper.search_layer` priced by :func:`_cost_layer`, memoised per layer
+    shape, flow and held bits (what the price depends on besides the chip)."""
+    acc = costs.acc
+    found: dict[tuple, Mapping] = {}
+
+    def choose(layer: Layer, flow: Flow, held_bits: int) -> Mapping:
+        if acc.schedule.mapper == "heuristic" or not layer.is_compute:
+            return map_layer(layer, acc.array_for(layer.pe), scalesim=scalesim, flow=flow)
+        key = (layer_key(layer), flow, held_bits)
+        if key not in found:
+            found[key] = search_layer(layer, acc.array_for(layer.pe), flow,
+                                      lambda m: _cost_layer(layer, m, costs, chip, held_bits).energy_pj,
+                                      objective=acc.schedule.objective, scalesim=scalesim)
+        return copy(found[key])
+
+    return choose
+
+
 def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
              target: str | None = None) -> Report:
     """Map and cost every layer of ``workload`` on ``acc``; ``target`` (an FPGA family) adds the
@@ -442,12 +472,19 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
     """
     if timing not in TIMINGS:
         raise HwsimError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
+    if timing == "rtl" and acc.schedule.mapper == "search":
+        raise ConfigError("--timing rtl takes the cycles of the generated top, which maps every layer its own "
+                          "way; use schedule.mapper: heuristic (--mapper heuristic) with it")
     geo = _rtl_geometry(acc) if timing == "rtl" else None
     costs = _Costs(acc)
     flows, places = schedule.plan(workload, acc)
+    arrays = _arrays(workload, costs)
+    area = _area(arrays, costs, workload)
+    chip = _chip(arrays, area, costs)
+    choose = _mapper(costs, chip, scalesim=timing == "scalesim")
     mappings, unfit = [], []
-    for layer, flow in zip(workload.layers, flows):
-        mapping = map_layer(layer, acc.array_for(layer.pe), scalesim=timing == "scalesim", flow=flow)
+    for layer, flow, place in zip(workload.layers, flows, places):
+        mapping = choose(layer, flow, place.held_bits)
         if geo is not None and layer.is_compute and layer.pe == acc.pe:
             try:
                 mapping = _rtl_timed(mapping, layer, geo)
@@ -455,9 +492,6 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
                 unfit.append((layer.name, str(exc)))
         mappings.append(mapping)
     mappings = schedule.overlap(mappings, flows)
-    arrays = _arrays(workload, costs)
-    area = _area(arrays, costs, workload)
-    chip = _chip(arrays, area, costs)
     rows = tuple(dataclasses.replace(_cost_layer(layer, mapping, costs, chip, place.held_bits),
                                      input_from=place.input_from, output_to=place.output_to)
                  for layer, mapping, place in zip(workload.layers, mappings, places))

@@ -72,7 +72,8 @@ def positive_float(text: str) -> float:
 
 
 def add_accelerator_options(parser: argparse.ArgumentParser, *, tech: bool = False) -> None:
-    """The flags :func:`accelerator` reads; ``tech`` adds ``--tech`` (costing commands only)."""
+    """The flags :func:`accelerator` reads; ``tech`` adds ``--tech`` and the other flags only the
+    costing commands read (``--dram``, ``--sram-kib``, ``--mapper``, ``--objective``)."""
     parser.add_argument("--pe", choices=PE_KINDS, help="datapath of the PE array (default: the config's, else mac)")
     parser.add_argument("--bits", type=int, help="operand width (default 8; xnor is always 1)")
     parser.add_argument("--array", type=array_type, metavar="RxC", help="PE array rows x cols (default 16x16)")
@@ -88,6 +89,13 @@ def add_accelerator_options(parser: argparse.ArgumentParser, *, tech: bool = Fal
                                  "(default: the config's memory.dram, else lpddr4)")
         parser.add_argument("--sram-kib", type=positive_float, metavar="KIB",
                             help="capacity of each per-operand SRAM (ifmap, weight, ofmap) in KiB (default 64)")
+        parser.add_argument("--mapper", choices=accel.MAPPERS,
+                            help="heuristic: the fast fixed tiling (least DRAM traffic, then fewest cycles); "
+                                 "search: tile sizes, loop order and dataflow (of array.dataflows) searched per "
+                                 "layer for --objective (default: the config's schedule.mapper, else heuristic)")
+        parser.add_argument("--objective", choices=accel.OBJECTIVES,
+                            help="what --mapper search minimises: energy, latency or edp "
+                                 "(default: the config's schedule.objective, else energy)")
 
 
 def accelerator(args: argparse.Namespace) -> accel.Accelerator:
@@ -95,7 +103,8 @@ def accelerator(args: argparse.Namespace) -> accel.Accelerator:
     return resolve_accelerator(config=args.config, pe=args.pe, bits=args.bits, array=args.array,
                                dataflow=args.dataflow, clock_mhz=args.clock_mhz,
                                tech=getattr(args, "tech", None), dram=getattr(args, "dram", None),
-                               sram_kib=getattr(args, "sram_kib", None))
+                               sram_kib=getattr(args, "sram_kib", None), mapper=getattr(args, "mapper", None),
+                               objective=getattr(args, "objective", None))
 
 
 def cache_dir(text: str | None) -> Path | None:

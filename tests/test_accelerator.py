@@ -49,7 +49,7 @@ def test_dram_bytes_per_cycle():
     ("rtl:\n  max_steps: -1\n", r"`rtl.max_steps` must be a non-negative integer, not -1"),
     ("rtl:\n  bias_bits: 0\n", r"`rtl.bias_bits` must be a positive integer, not 0"),
     ("pe: shift\nmax_shift: -2\n", r"`max_shift` must be a non-negative integer, not -2"),
-    ("array:\n  rowz: 4\n", r"unknown key `array.rowz`; valid keys here: aux_cols, aux_rows, cols, dataflow, depthwise, fold_overlap, lanes, rows, vector_lanes"),
+    ("array:\n  rowz: 4\n", r"unknown key `array.rowz`; valid keys here: aux_cols, aux_rows, cols, dataflow, dataflows, depthwise, fold_overlap, lanes, rows, vector_lanes"),
     ("array:\n  rows: 0\n", r"`array.rows` must be a positive integer, not 0"),
     ("array:\n  rows: -4\n", r"`array.rows` must be a positive integer, not -4"),
     ("array:\n  dataflow: diagonal\n", r"`array.dataflow` must be one of os, ws, is, not 'diagonal'"),
