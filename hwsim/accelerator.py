@@ -197,7 +197,9 @@ class Accelerator:
     ``bits`` is the operand width of activations and weights (1 for ``xnor``); ``acc_bits`` the
     accumulator width (0: derived per layer from the reduction length; the generated top then
     sizes its accumulators for ``rtl.max_steps``). ``max_shift`` is the largest weight shift P of
-    the shift datapath (weights ``s * 2**-p``, p in [0, P]). ``tech`` is the name of a
+    the shift datapath (weights ``s * 2**-p``, p in [0, P]); ``max_align`` the largest group
+    alignment E of a grouped adder (AdderNet redistribution: the PE computes ``|(x << e) - w|``,
+    ``e`` in [0, E], stored with each weight; 0 is the one shared scale). ``tech`` is the name of a
     table shipped in ``cost_models/data`` or a path to a user's YAML table. Layers whose datapath
     differs from ``pe`` (an AdderNet's full-precision first conv) run on an auxiliary array of the
     kind they need (``array.aux_rows`` x ``array.aux_cols``); its area is reported separately.
@@ -210,6 +212,7 @@ class Accelerator:
     bits: int = 8
     acc_bits: int = 0
     max_shift: int = DEFAULT_MAX_SHIFT
+    max_align: int = 0
     clock_mhz: float = 500.0
     aux_clock_mhz: float = 0.0
     tech: str = "horowitz45"
@@ -280,6 +283,7 @@ class Accelerator:
         The mapping sizes the ofmap buffer with it and the cost model sizes the PE with it.
         """
         return self.acc_bits or contract.acc_bits(pe, k, bits, max_shift=self.max_shift,
+                                                  max_align=self.max_align,
                                                   lanes=contract.lanes_per_pe(pe, self.array.lanes))
 
     def to_dict(self) -> dict[str, Any]:
@@ -308,6 +312,10 @@ def validate(acc: Accelerator) -> None:
         raise ConfigError(str(exc)) from None
     _positive("acc_bits", acc.acc_bits, zero=True)
     _positive("max_shift", acc.max_shift, zero=True)
+    _positive("max_align", acc.max_align, zero=True)
+    if acc.max_align and (acc.pe != "adder" or acc.max_align > contract.MAX_ALIGN_LIMIT):
+        raise ConfigError(f"`max_align` of {acc.max_align}: only a grouped adder aligns, by at most "
+                          f"{contract.MAX_ALIGN_LIMIT}; set pe: adder or max_align: 0")
     _positive("clock_mhz", acc.clock_mhz, float)
     _positive("aux_clock_mhz", acc.aux_clock_mhz, float, zero=True)
     if not isinstance(acc.tech, str) or not acc.tech:

@@ -204,7 +204,8 @@ class _Costs:
         if key not in self._datapaths:
             self._datapaths[key] = cm.datapath_cost(pe, self.tech, bits=bits, acc_bits=acc_bits,
                                                     lanes=self.acc.array.lanes,
-                                                    max_shift=self.acc.max_shift)
+                                                    max_shift=self.acc.max_shift,
+                                                    max_align=self.acc.max_align)
         return self._datapaths[key]
 
 
@@ -425,6 +426,7 @@ def _narrow_acc_warnings(workload: Workload, acc: Accelerator) -> tuple[str, ...
     for layer in workload.layers:
         if layer.is_compute:
             need = contract.acc_bits(layer.pe, layer.gemm[2], layer.act_bits, max_shift=acc.max_shift,
+                                     max_align=acc.max_align,
                                      lanes=contract.lanes_per_pe(layer.pe, acc.array.lanes))
             if need > acc.acc_bits:
                 short.append((layer.name, need))

@@ -16,7 +16,11 @@ integer stages run by :meth:`IntNet.forward`:
   :class:`Scheme`'s method (:mod:`models.calibrate`: max, percentile, MSE; the wire into a shift
   layer optionally on a power-of-two scale); the classifier's output range is always max ``|y|``;
 * adder layers take the shared scale or, with ``Scheme.adder_groups``, AdderNet redistribution
-  (:mod:`models.redistribute`): then the wire into them need not cover their weights;
+  (:mod:`models.redistribute`): then the wire into them need not cover their weights, and a ReLU
+  wire into them is unsigned -- ``[0, range]`` on all ``2**bits`` levels, stored offset by
+  ``-2**(bits-1)`` so the producer's saturation is its ReLU -- which the adder's translation
+  invariance ``|x - w| = |(x - c) - (w - c)|`` takes at no cost (twice the levels of a signed
+  wire whose negative half a ReLU never uses);
 * average pooling over ``k`` positions is ``floor((2 * sum + k) / (2 * k))`` (the mean rounded
   half up) on the same scale; max pooling and flatten are exact; padding in pooling is not
   supported;
@@ -252,9 +256,14 @@ def build(net: nn.Module, calib: torch.Tensor, *, bits: int = 8,
     if not units:
         raise ValueError(f"{type(net).__name__} has no conv or linear layer")
     peak = lambda t: max(float(t.abs().max()), 1e-8)  # noqa: E731
-    wires = [calibrate(t, bits, scheme.method, percentile=scheme.percentile,
+    # A ReLU wire into a grouped adder is unsigned: [0, range] on all 2**bits levels, stored
+    # offset by -2**(bits-1) (the adder is translation invariant, quant.quantize_adder).
+    unsigned = [i > 0 and unit.pe == "adder" and bool(scheme.adder_groups) and units[i - 1].relu
+                and units[i - 1].pe != "xnor"
+                for i, unit in enumerate(units)]
+    wires = [calibrate(t, bits + flag, scheme.method, percentile=scheme.percentile,
                        pow2=scheme.pow2_shift and unit.pe == "shift")
-             for t, unit in zip([units[0].x] + [u.y for u in units[:-1]], units)]
+             for t, unit, flag in zip([units[0].x] + [u.y for u in units[:-1]], units, unsigned)]
     for i, unit in enumerate(units):
         if unit.pe == "adder" and not scheme.adder_groups:  # the wire must cover the weights too
             wires[i] = max(wires[i], float(unit.layer.weight.detach().abs().max()))
@@ -284,9 +293,10 @@ def build(net: nn.Module, calib: torch.Tensor, *, bits: int = 8,
         else:
             if binary:
                 raise ValueError(f"{item.name}: binary outputs can only feed binary layers")
-            extra = dict(groups=scheme.adder_groups, max_align=scheme.max_align) \
-                if item.pe == "adder" else {}
+            extra = dict(groups=scheme.adder_groups, max_align=scheme.max_align,
+                         unsigned_in=unsigned[i]) if item.pe == "adder" else {}
             q = quantize(item.layer, item.bn, bits=bits, bits_out=out_bits, in_range=wires[i],
-                         out_range=out_range, relu=item.relu, **extra)
+                         out_range=out_range, relu=item.relu,
+                         unsigned_out=not last and unsigned[i + 1], **extra)
             stages.append(Stage("layer", item.name, q))
     return IntNet(tuple(stages), bits)

@@ -13,7 +13,8 @@ K terms over the full two's-complement operand range, which is the width the gen
 * ``mac``: ``x`` signed ``bits_in``-bit, ``w`` signed ``bits_w``-bit symmetric (never -2**(bits_w-1)),
   ``acc += x * w``. Padding value 0.
 * ``adder``: ``x`` and ``w`` signed ``bits``-bit on one shared scale, ``acc -= |x - w|``, with
-  ``|x - w| <= 2**bits - 1``. Padding value 0. Grouped (redistribution, ``align`` set): output
+  ``|x - w| <= 2**bits - 1``. Padding value ``zero_in``, the integer of real 0: 0, or
+  ``-2**(bits-1)`` for an unsigned (offset) input of a grouped adder. Grouped (redistribution, ``align`` set): output
   channel ``o`` belongs to a group whose scale is ``scale_in * 2**-e[o]``, ``e[o]`` in
   [0, ``max_align``]; x is put on it exactly, ``acc -= |(x << e[o]) - w|``, a term of up to
   ``2**(bits-1) * (2**E + 1) - 1`` (:func:`contract.term_range`); ``acc`` is in units of the
@@ -74,7 +75,7 @@ class QLayer:
     grouped adder has ``align`` (length O, each in [0, ``max_align``]).
     ``multiplier``, ``rshift``, ``bias`` (length O) are set for mac/adder/shift; ``threshold``
     and ``compare_sign`` for xnor with ``binary_out``; unused fields are None. Input integers
-    stand for ``x_int * scale_in`` (xnor: bit 1 for x >= 0).
+    stand for ``(x_int - zero_in) * scale_in`` (xnor: bit 1 for x >= 0).
     """
 
     pe: str
@@ -105,6 +106,7 @@ class QLayer:
     compare_sign: np.ndarray | None = None
     align: np.ndarray | None = None
     max_align: int = 0
+    zero_in: int = 0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -142,12 +144,13 @@ def _check_input(q: QLayer, x: np.ndarray) -> None:
 
 
 def _columns(q: QLayer, x: np.ndarray) -> np.ndarray:
-    """im2col: (N, groups, K, L) int64 with L output positions; padding 0 (xnor: bit 0 = -1)."""
+    """im2col: (N, groups, K, L) int64 with L output positions; padding ``zero_in`` (xnor: bit 0 = -1)."""
     x = x.astype(np.int64)
     if not q.conv:
         return x[:, None, :, None]
     (kh, kw), (sh, sw), (ph, pw) = q.kernel_size, q.stride, q.padding
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # 0 is -1 for xnor, see module doc
+    # the integer of real 0 (zero_in; xnor: bit 0 is -1), see the module doc
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=q.zero_in)
     win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
     n, c, ho, wo = win.shape[:4]
     win = win.reshape(n, q.groups, c // q.groups, ho * wo, kh * kw)

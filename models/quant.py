@@ -130,31 +130,40 @@ def _multiplier(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _requantized(geo: dict[str, object], layer: nn.Module, bn: nn.Module | None,
                  s_acc: np.ndarray, acc_width: int, *, bits_out: int, out_range: float,
-                 relu: bool, offset: np.ndarray | int = 0, **fields: object) -> QLayer:
+                 relu: bool, offset: np.ndarray | int = 0, unsigned_out: bool = False,
+                 **fields: object) -> QLayer:
     """A mac/adder/shift QLayer: the requantization stage derived from the accumulator scale;
-    ``offset`` (accumulator units, per channel) is added to the bias exactly."""
+    ``offset`` (accumulator units, per channel) is added to the bias exactly. ``unsigned_out``
+    (with ``relu``): the output grid is ``[0, out_range]`` in ``2**bits_out`` levels stored
+    offset by ``-2**(bits_out-1)``, so the saturation at the bottom of the signed range is the
+    ReLU (the QLayer's ``relu`` is then False)."""
     g, h = _fold(layer, bn)
     zero = np.flatnonzero(g == 0)
     if zero.size:
         raise ValueError(f"bn weight of channel {zero[0]} is zero; fold that channel to a constant")
-    scale_out = out_range / _qmax(bits_out)
+    if unsigned_out and not relu:
+        raise ValueError("unsigned_out needs relu: only a ReLU output is non-negative")
+    zero_out = -(1 << (bits_out - 1)) if unsigned_out else 0
+    scale_out = out_range / ((1 << bits_out) - 1 if unsigned_out else _qmax(bits_out))
     m, s = _multiplier(g * s_acc / scale_out)
     # Beyond +-limit, (acc + B) * M * 2**-S exceeds the output range for every acc: same saturation.
     limit = (1 << (acc_width - 1)) + np.ceil((_qmax(bits_out) + 2) * np.exp2(s) / np.abs(m))
-    bias = np.clip(np.round(h / (g * s_acc)) + offset, -limit, limit).astype(np.int64)
+    bias = np.clip(np.round((h + zero_out * scale_out) / (g * s_acc)) + offset,
+                   -limit, limit).astype(np.int64)
     bias_width = int(np.abs(bias).max()).bit_length() + 1
     if max(acc_width, bias_width) + 1 + MULT_BITS > 63:
         raise ValueError(f"requantization needs more than 63 bits (bias of {bias_width} bits)")
     out = geo["out_channels"]
     return QLayer(**geo, **fields, bits_out=bits_out, acc_bits=acc_width, bias_bits=bias_width,
-                  relu=relu, binary_out=False, out_scale=np.full(out, scale_out),
-                  out_offset=np.zeros(out), multiplier=m, rshift=s, bias=bias)
+                  relu=relu and not unsigned_out, binary_out=False,
+                  out_scale=np.full(out, scale_out), out_offset=np.full(out, -zero_out * scale_out),
+                  multiplier=m, rshift=s, bias=bias)
 
 
 def quantize_mac(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 8,
                  bits_out: int | None = None, calib: torch.Tensor | None = None,
                  in_range: float | None = None, out_range: float | None = None,
-                 relu: bool = False) -> QLayer:
+                 relu: bool = False, unsigned_out: bool = False) -> QLayer:
     """Quantize a plain conv/linear: signed activations, per-channel symmetric weights."""
     geo = _check_layer(layer, "mac", bn)
     bits = _check_bits("bits", bits)
@@ -167,20 +176,25 @@ def quantize_mac(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 8
     scale_in = in_range / _qmax(bits)
     k = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel_size"])
     return _requantized(geo, layer, bn, scale_in * s_w, layer_acc_bits("mac", k, bits),
-                        bits_out=bits_out, out_range=out_range, relu=relu, pe="mac",
+                        bits_out=bits_out, out_range=out_range, relu=relu,
+                        unsigned_out=unsigned_out, pe="mac",
                         bits_in=bits, bits_w=bits, max_shift=0, scale_in=scale_in, weight=w_int)
 
 
 def quantize_adder(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 8,
                    bits_out: int | None = None, calib: torch.Tensor | None = None,
                    in_range: float | None = None, out_range: float | None = None,
-                   relu: bool = False, groups: int = 0, max_align: int = DEFAULT_MAX_ALIGN) -> QLayer:
+                   relu: bool = False, unsigned_out: bool = False, groups: int = 0,
+                   max_align: int = DEFAULT_MAX_ALIGN, unsigned_in: bool = False) -> QLayer:
     """Quantize an adder layer on shared scales.
 
     ``groups`` 0: one scale for input and weights covering both (the shared scheme). ``groups``
     >= 1: redistribution (:mod:`models.redistribute`) -- the input keeps its scale, channels are
     clustered into at most ``groups`` groups of scale ``scale_in * 2**-e``, ``e <= max_align``,
     and the weights beyond the input grid are clamped losslessly (compensated in the bias).
+    ``unsigned_in`` (grouped only): the input is a ReLU output in ``[0, in_range]`` stored offset
+    by ``-2**(bits-1)`` (``unsigned_out`` of its producer); since ``|x - w| = |(x - c) - (w - c)|``
+    the weights move by the same ``c = 2**(bits-1) * scale_in`` and the layer is unchanged.
     """
     geo = _check_layer(layer, "adder", bn)
     bits = _check_bits("bits", bits)
@@ -188,25 +202,29 @@ def quantize_adder(layer: nn.Module, bn: nn.Module | None = None, *, bits: int =
     in_range, out_range = _ranges(layer, bn, calib, in_range, out_range, relu)
     w = _numpy(layer.weight)
     k = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel_size"])
+    out = dict(bits_out=bits_out, out_range=out_range, relu=relu, unsigned_out=unsigned_out,
+               pe="adder", bits_in=bits, max_shift=0)
     if groups == 0:
+        if unsigned_in:
+            raise ValueError("unsigned_in needs the grouped scheme (groups >= 1)")
         scale = max(in_range, float(np.abs(w).max())) / _qmax(bits)
         return _requantized(geo, layer, bn, np.full(geo["out_channels"], scale),
-                            layer_acc_bits("adder", k, bits), bits_out=bits_out,
-                            out_range=out_range, relu=relu, pe="adder", bits_in=bits, bits_w=bits,
-                            max_shift=0, scale_in=scale, weight=np.round(w / scale).astype(np.int64))
-    scale = in_range / _qmax(bits)
-    red = redistribute(w, scale, bits, groups=groups, max_align=max_align)
+                            layer_acc_bits("adder", k, bits), **out, bits_w=bits,
+                            scale_in=scale, weight=np.round(w / scale).astype(np.int64))
+    zero_in = -(1 << (bits - 1)) if unsigned_in else 0
+    scale = in_range / ((1 << bits) - 1 if unsigned_in else _qmax(bits))
+    red = redistribute(w + zero_in * scale, scale, bits, groups=groups, max_align=max_align)
     return _requantized(geo, layer, bn, scale * np.exp2(-red.align),
-                        layer_acc_bits("adder", k, bits, max_align=max_align), bits_out=bits_out,
-                        out_range=out_range, relu=relu, offset=-red.compensation, pe="adder",
-                        bits_in=bits, bits_w=bits + align_field_bits(max_align), max_shift=0,
-                        scale_in=scale, weight=red.weight, align=red.align, max_align=max_align)
+                        layer_acc_bits("adder", k, bits, max_align=max_align),
+                        **out, offset=-red.compensation, bits_w=bits + align_field_bits(max_align),
+                        scale_in=scale, zero_in=zero_in, weight=red.weight, align=red.align,
+                        max_align=max_align)
 
 
 def quantize_shift(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 8,
                    bits_out: int | None = None, calib: torch.Tensor | None = None,
                    in_range: float | None = None, out_range: float | None = None,
-                   relu: bool = False) -> QLayer:
+                   relu: bool = False, unsigned_out: bool = False) -> QLayer:
     """Quantize a shift layer: fixed-point activations, the layer's exact (s, p) weights."""
     geo = _check_layer(layer, "shift", bn)
     bits = _check_bits("bits", bits)
@@ -219,7 +237,8 @@ def quantize_shift(layer: nn.Module, bn: nn.Module | None = None, *, bits: int =
     k = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel_size"])
     return _requantized(geo, layer, bn, np.full(geo["out_channels"], scale_in * 2.0 ** -big_p),
                         layer_acc_bits("shift", k, bits, max_shift=big_p), bits_out=bits_out,
-                        out_range=out_range, relu=relu, pe="shift", bits_in=bits,
+                        out_range=out_range, relu=relu, unsigned_out=unsigned_out, pe="shift",
+                        bits_in=bits,
                         bits_w=weight_code_bits(big_p), max_shift=big_p, scale_in=scale_in,
                         weight=sign, shift=shift)
 
@@ -272,9 +291,9 @@ def quantize(layer: nn.Module, bn: nn.Module | None = None, **options: object) -
 
 def quantize_input(q: QLayer, x: torch.Tensor | np.ndarray) -> np.ndarray:
     """The integer input of ``q`` for real ``x``: bits ``x >= 0`` for xnor, else the nearest
-    integer of ``x / scale_in`` clipped to the signed ``bits_in`` range."""
+    integer of ``x / scale_in`` plus ``zero_in``, clipped to the signed ``bits_in`` range."""
     x = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, float)
     if q.pe == "xnor":
         return (x >= 0).astype(np.int64)
     lo, hi = q.input_range
-    return np.clip(np.round(x / q.scale_in), lo, hi).astype(np.int64)
+    return np.clip(np.round(x / q.scale_in) + q.zero_in, lo, hi).astype(np.int64)

@@ -132,7 +132,7 @@ def test_estimate_wrong(capsys, argv, message):
     ("tiny.yaml", "memory:\n  weight_sram_kib: 0.01\n",
      r"layer 'features\.0\.0': weight buffer of 0\.01 KiB cannot hold one 1x16 weight tile \(0\.016 KiB\); raise memory\.weight_sram_kib"),
     ("bad.yaml", "array: [rows: 4\n", r"accelerator config '.*bad\.yaml' is not valid YAML at line 2"),
-    ("key.yaml", "arary:\n  rows: 4\n", r".*key\.yaml: unknown key `arary`; valid keys here: acc_bits, array, aux_clock_mhz, bits, clock_mhz, max_shift, memory, pe, power, rtl, schedule, tech"),
+    ("key.yaml", "arary:\n  rows: 4\n", r".*key\.yaml: unknown key `arary`; valid keys here: acc_bits, array, aux_clock_mhz, bits, clock_mhz, max_align, max_shift, memory, pe, power, rtl, schedule, tech"),
     ("neg.yaml", "array:\n  rows: -1\n", r".*neg\.yaml: `array\.rows` must be a positive integer, not -1"),
 ])
 def test_config_wrong(capsys, tmp_path, name, text, message):
