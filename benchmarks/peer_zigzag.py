@@ -44,6 +44,14 @@ What it does, per network (a registry name: ``resnet18``, ``mobilenetv2``, ...):
    (hwsim's leakage and idle-register clocking), shown apart. Timing of both tools (wall and CPU)
    at the end. Everything is written to ``build/peer_zigzag/results.json``.
 
+5. With ``--mappers``: hwsim's two mappers against ZigZag's (LOMA, ``--opt``) per layer: the
+   layerwise mode with leakage off and perfect clock gating (``power.leakage: false``,
+   ``power.clock_gating: 1``), so that hwsim's energy is exactly the terms ZigZag models (MAC,
+   PE registers, SRAM, DRAM), costed with ``schedule.mapper: heuristic`` and ``search`` (objective
+   ``--opt``: energy, latency or edp); energy and cycles of each, the mapping each chose (hwsim: buffer
+   tile m x k x n, loop order; ZigZag: the loops it keeps at the DRAM level) and the time each
+   took for the network (hwsim: one ``estimate()``; ZigZag: its API call, possibly cached).
+
 Only conv and linear layers are compared: ZigZag costs nothing else (hwsim's vector layers are
 summed below each table).
 """
@@ -562,6 +570,65 @@ def print_flagged(cmp: dict[str, Any]) -> None:
               f"{rere(r['hw_dram'])} | {rere(r['zz_dram'])} |")
 
 
+def mapper_comparison(workload, acc, zz: list[dict[str, Any]], zz_timing: dict[str, float], opt: str) -> dict:
+    """hwsim's heuristic and search mappers next to ZigZag's mapper, per compute layer (``--mappers``).
+
+    ``acc`` is the layerwise matched accelerator; leakage and idle-register clocking are turned off
+    so that hwsim prices what ZigZag prices; ZigZag's MAC energy is rescaled to hwsim's as in
+    :func:`compare`."""
+    from hwsim import simulate
+
+    acc = dataclasses.replace(acc, power=dataclasses.replace(acc.power, leakage=False, clock_gating=1.0))
+    runs = {}
+    for mapper in ("heuristic", "search"):
+        chosen = dataclasses.replace(acc, schedule=dataclasses.replace(acc.schedule, mapper=mapper,
+                                                                      objective=opt.lower()))
+        t = Timer()
+        report = simulate.estimate(workload, chosen)
+        runs[mapper] = {"report": report, "timing": t.done()}
+    rows = []
+    heuristic_rows = [r for r in runs["heuristic"]["report"].layers if r.op in ("conv", "linear")]
+    search_rows = [r for r in runs["search"]["report"].layers if r.op in ("conv", "linear")]
+    for h, s, z in zip(heuristic_rows, search_rows, zz):
+        zz_pj = h.energy_compute_pj + sum(z["energy_pj"][k] for k in ("reg", "sram", "dram"))
+        rows.append({"name": h.name, "shape": h.shape,
+                     **{f"{key}_{what}": getattr(row, attr) for key, row in (("heuristic", h), ("search", s))
+                        for what, attr in (("pj", "energy_pj"), ("cycles", "cycles"))},
+                     **{f"{key}_mapping": f"{row.tile_m}x{row.tile_k}x{row.tile_n} {row.loop_order} {row.dataflow}"
+                        for key, row in (("heuristic", h), ("search", s))},
+                     "zigzag_pj": zz_pj, "zigzag_cycles": z["cycles"],
+                     "zigzag_mapping": f"{z['spatial']}; DRAM loops I: {z['dram_loops'].get('I', '-')}, "
+                                       f"W: {z['dram_loops'].get('W', '-')}"})
+    totals = {f"{k}_{what}": sum(r[f"{k}_{what}"] for r in rows) for k in ("heuristic", "search", "zigzag")
+              for what in ("pj", "cycles")}
+    return {"rows": rows, "totals": totals, "timing": {"heuristic": runs["heuristic"]["timing"],
+                                                       "search": runs["search"]["timing"], "zigzag": zz_timing},
+            "opt": opt}
+
+
+def print_mappers(model: str, cmp: dict[str, Any]) -> None:
+    print(f"\n### {model}: mappers, hwsim heuristic vs hwsim search vs ZigZag LOMA (objective {cmp['opt']}; "
+          "layerwise, leakage off, perfect clock gating: the energy ZigZag models)\n")
+    print("| layer | heuristic uJ | search uJ | ZigZag uJ | search/heur | search/ZigZag | heuristic cycles | "
+          "search cycles | ZigZag cycles | heuristic tile, loops | search tile, loops | ZigZag spatial; DRAM loops |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in cmp["rows"]:
+        print(f"| {r['name']} | {r['heuristic_pj'] * 1e-6:.2f} | {r['search_pj'] * 1e-6:.2f} | "
+              f"{r['zigzag_pj'] * 1e-6:.2f} | {_fmt_ratio(_ratio(r['search_pj'], r['heuristic_pj']))} | "
+              f"{_fmt_ratio(_ratio(r['search_pj'], r['zigzag_pj']))} | {r['heuristic_cycles']:,} | "
+              f"{r['search_cycles']:,} | {r['zigzag_cycles']:,.0f} | {r['heuristic_mapping']} | {r['search_mapping']} | "
+              f"{r['zigzag_mapping']} |")
+    t = cmp["totals"]
+    print(f"| **total** | {t['heuristic_pj'] * 1e-6:.1f} | {t['search_pj'] * 1e-6:.1f} | {t['zigzag_pj'] * 1e-6:.1f} | "
+          f"{_fmt_ratio(_ratio(t['search_pj'], t['heuristic_pj']))} | {_fmt_ratio(_ratio(t['search_pj'], t['zigzag_pj']))} | "
+          f"{t['heuristic_cycles']:,} | {t['search_cycles']:,} | {t['zigzag_cycles']:,.0f} | | | |")
+    tm = cmp["timing"]
+    print(f"\nMapping time for the network: hwsim heuristic {tm['heuristic']['wall_s']:.2f} s "
+          f"(CPU {tm['heuristic']['cpu_s']:.2f} s), hwsim search {tm['search']['wall_s']:.2f} s "
+          f"(CPU {tm['search']['cpu_s']:.2f} s), ZigZag {tm['zigzag']['run_wall_s']:.1f} s "
+          f"(CPU {tm['zigzag']['run_cpu_s']:.1f} s, under nice).")
+
+
 def print_ratio_summary(model: str, per_mode: dict[str, dict[str, Any]]) -> None:
     """One compact table: hwsim/ZigZag ratios of cycles, DRAM traffic and energy per layer, every mode."""
     modes = list(per_mode)
@@ -646,6 +713,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default=DEFAULT_MODES,
                         help=f"hwsim modes, comma-separated from {', '.join(MODES)} (default {DEFAULT_MODES})")
     parser.add_argument("--out", default=str(BUILD), help="build folder (default build/peer_zigzag)")
+    parser.add_argument("--mappers", action="store_true",
+                        help="also compare hwsim's heuristic and search mappers with ZigZag's, per layer, on the "
+                             "energy ZigZag models (see step 5 above)")
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -743,6 +813,10 @@ def _run(args: argparse.Namespace) -> int:
             entry["modes"][mode] = {"hwsim": hw, "comparison": cmp}
         zt = zz_raw["timing"]
         print_ratio_summary(model, {m: entry["modes"][m]["comparison"] for m in modes})
+        if args.mappers:
+            entry["mappers"] = mapper_comparison(workload, matched_accelerator("layerwise", dataflow), zz,
+                                                 zz_raw["timing"], args.opt)
+            print_mappers(model, entry["mappers"])
         print_timing(model, import_timing, extract_timing, {m: entry["modes"][m]["hwsim"]["timing"] for m in modes},
                      export_timing, zz_raw["timing"], cached)
         results["models"][model] = entry

@@ -23,7 +23,8 @@ from hwsim.simulate import LayerResult, Report
 #: Per-layer fields, in table/CSV column order.
 LAYER_FIELDS = ("name", "op", "shape", "datapath", "ops", "cycles", "stall_cycles", "utilization",
                 "energy_compute_pj", "energy_onchip_pj", "energy_dram_pj", "energy_leakage_pj", "energy_pj",
-                "cycles_from", "note", "input_from", "output_to")
+                "cycles_from", "note", "input_from", "output_to", "tile_m", "tile_k", "tile_n", "loop_order",
+                "dataflow")
 
 #: Short forms of :class:`hwsim.schedule.Placement` labels for the table's ``in>out`` column.
 _SHORT = {"sram": "S", "dram": "D", "fused": "F", "sram+dram": "SD", "fused+sram": "FS", "fused+dram": "FD",
@@ -187,6 +188,23 @@ def layer_table(report: Report, *, all_layers: bool = False) -> Table:
         table.add_row(r.name, r.op, r.shape, _si(r.ops), r.datapath, where, f"{r.cycles:,}{mark}",
                       f"{r.utilization:.0%}", _energy(r.energy_compute_pj), _energy(r.energy_onchip_pj),
                       _energy(r.energy_dram_pj), _energy(r.energy_leakage_pj))
+    return table
+
+
+def mapping_table(report: Report) -> Table:
+    """How each compute layer was mapped (``estimate --mappings``): its buffer tile, loop order and
+    dataflow, with its cycles and energy."""
+    sch = report.accelerator.schedule
+    chosen = f"search for the least {sch.objective}" if sch.mapper == "search" else "the heuristic"
+    table = Table(title=f"mapping per layer ({chosen}); tile m x k x n of the GEMM, loops outer to inner",
+                  header_style="bold")
+    for col, justify in (("layer", "left"), ("shape", "left"), ("tile m x k x n", "right"), ("loops", "left"),
+                         ("dataflow", "left"), ("cycles", "right"), ("energy", "right")):
+        table.add_column(col, justify=justify)
+    for r in report.layers:
+        if r.dataflow:
+            table.add_row(r.name, r.shape, f"{r.tile_m} x {r.tile_k} x {r.tile_n}", r.loop_order, r.dataflow,
+                          f"{r.cycles:,}", _energy(r.energy_pj))
     return table
 
 

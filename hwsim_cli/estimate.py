@@ -52,6 +52,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     est.add_argument("--all-layers", action="store_true",
                      help="list every op in the table (default: one row per compute layer with the ops "
                           "fused into it folded in; JSON/CSV always keep every op)")
+    est.add_argument("--mappings", action="store_true",
+                     help="also list how each conv/linear layer was mapped: buffer tile m x k x n, loop order, "
+                          "dataflow (JSON/CSV always carry them)")
     est.add_argument("--json", metavar="F", help="write the report as JSON")
     est.add_argument("--csv", metavar="F", help="write the per-layer rows and a TOTAL row as CSV")
     sub.add_parser("models", help="list the networks that can be estimated")
@@ -83,6 +86,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     result, *rest = [estimate(w, a, timing=timing, target=args.target) for w, a in zip(loads, accs)]
     baseline = rest[0] if rest else None
     rep.print_report(result, baseline, all_layers=args.all_layers)
+    if args.mappings:
+        files.console().print(rep.mapping_table(result))
     for report, clock in zip((result, baseline), clocks):
         _print_clocks(report, clock, args.target)
     warn(result.warnings)

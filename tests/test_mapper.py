@@ -1,6 +1,7 @@
 """The search mapper: exhaustive search on tiny layers, never worse than the fixed mapper, a
 hand-worked win, and its config fields."""
 
+import csv
 import dataclasses
 import itertools
 
@@ -158,3 +159,20 @@ def test_config_and_flags_select_the_search():
     assert flags.schedule == ScheduleConfig(mapper="search", objective="latency")
     with pytest.raises(ConfigError, match="--timing rtl .* schedule.mapper: heuristic"):
         estimate(Workload("one", (1, 4, 6, 6), (CONV,)), flags, timing="rtl")
+
+
+def test_estimate_reports_the_mapping_of_each_layer(capsys, tmp_path):
+    from hwsim_cli import main
+
+    path = tmp_path / "r.csv"
+    assert main(["estimate", "digits-cnn", "--array", "4x4", "--mapper", "search", "--objective", "edp",
+                 "--mappings", "--csv", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "mapping per layer (search for the least edp)" in out
+    rows = [r for r in csv.DictReader(path.read_text().splitlines()) if r["op"] in ("conv", "linear")]
+    for r in rows:  # a buffer tile within the GEMM, a loop order of m, k, n, the only dataflow
+        assert sorted(r["loop_order"]) == ["k", "m", "n"] and r["dataflow"] == "os"
+        assert min(int(r["tile_m"]), int(r["tile_k"]), int(r["tile_n"])) >= 1
+    with pytest.raises(SystemExit) as exit_:
+        main(["estimate", "digits-cnn", "--mapper", "greedy"])
+    assert exit_.value.code == 2 and "invalid choice: 'greedy'" in capsys.readouterr().err
