@@ -68,10 +68,19 @@ class Technology:
     leakage_sram_nw_per_um2: float | None
     sram_sleep_fraction: float | None
     sources: str
+    gate_level: tuple[tuple[str, Primitive], ...] = ()
+    dff_clock_fraction: float | None = None
+    activity_factors: tuple[tuple[str, float], ...] = ()
 
     def gate(self, name: str) -> Primitive:
-        """The cost of gate ``name`` (``full_adder``, ``xor2``, ``mux2`` or ``dff``)."""
-        return dict(self.gates)[name]
+        """The cost of gate ``name`` (``full_adder``, ``xor2``, ``mux2``, ``dff``, and the
+        ``gate_level`` group's ``and2`` and ``inv`` when the table has it)."""
+        return dict(self.gates + self.gate_level)[name]
+
+    def activity_factor(self, pe: str) -> float:
+        """The calibrated switching-activity factor of PE kind ``pe`` (its ``activity`` entry:
+        gate-level energy on real data over the analytic energy), 1.0 when the table has none."""
+        return dict(self.activity_factors).get(pe, 1.0)
 
 
 def loglog_interp(points: Sequence[tuple[float, float]], x: float) -> float:
@@ -143,6 +152,8 @@ _SCHEMA = {
     "sram_area": _Group({"bitcell": ("area_um2",), "periphery": ("array_efficiency",)}),
     "leakage": _Group({"logic": ("nw_per_um2",), "sram": ("nw_per_um2",), "sram_sleep": ("fraction",)},
                       optional=True),
+    "gate_level": _Group({"and2": _COST, "inv": _COST, "dff_clock": ("fraction",)}, optional=True),
+    "activity": _Group({}, r"mac|adder|xnor|shift", "<pe kind>", ("factor",), optional=True),
 }
 _TOP_STRINGS = ("name", "description")
 _INTEGER_KEYS = ("width_bits",)
@@ -272,6 +283,10 @@ def _parse(data: Any, label: str, path: Path) -> Technology:
     leakage = {name: next(iter(f.values())) for name, f in groups["leakage"][0].items()}
     if leakage.get("sram_sleep", 0) > 1:
         raise check.fail(f"`leakage.sram_sleep.fraction` must be at most 1, not {leakage['sram_sleep']!r}")
+    cells = groups["gate_level"][0]
+    clock = cells.pop("dff_clock", {}).get("fraction")
+    if clock is not None and clock > 1:
+        raise check.fail(f"`gate_level.dff_clock.fraction` must be at most 1, not {clock!r}")
     return Technology(
         name=data.get("name", path.stem),
         path=str(path),
@@ -289,6 +304,9 @@ def _parse(data: Any, label: str, path: Path) -> Technology:
         leakage_sram_nw_per_um2=leakage.get("sram"),
         sram_sleep_fraction=leakage.get("sram_sleep"),
         sources="\n".join(check.sources),
+        gate_level=tuple((n, Primitive(**f)) for n, f in cells.items()),
+        dff_clock_fraction=clock,
+        activity_factors=tuple((pe, f["factor"]) for pe, f in groups["activity"][0].items()),
     )
 
 

@@ -48,6 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help=f"drive inputs with idle cycles (valid {STALL_VALID}...) and outputs with "
                         f"back-pressure (ready {STALL_READY}...) instead of at full rate")
     p.add_argument("--waves", action="store_true", help="--layer: write an FST waveform of the run")
+    p.add_argument("--activity", action="store_true",
+                   help="--layer: record the waveform and report toggles per block and the PEs' "
+                        "gate-level energy next to the analytic energy")
     p.add_argument("--json", metavar="F", help="write the outcome as JSON")
 
 
@@ -70,6 +73,7 @@ def _cycles_line(measured: int, stalls: int, predicted: int) -> str:
 
 
 def cmd_layer(args: argparse.Namespace, acc: Accelerator, console: Console) -> dict[str, Any]:
+    from hwsim_cli.activity import report as report_activity
     from sim.build import build_top
     from sim.cosim import check_fits, run_layers
     from sim.layers import check_float, quantized_layer
@@ -83,11 +87,12 @@ def cmd_layer(args: argparse.Namespace, acc: Accelerator, console: Console) -> d
         raise ConfigError(f"layer {args.layer!r}: {exc}") from None
     check_fits(acc, ql.q, ql.x)
     console.print(f"{_title(acc)}: {args.layer} (seed {args.seed})")
+    waves = args.waves or args.activity
     with console.status("building the top with Verilator"):
-        build = build_top(acc, waves=args.waves)
+        build = build_top(acc, waves=waves)
     console.print(f"build: {'reused' if build.reused else 'built'} {build.dir} ({build.build_seconds:.1f} s)")
     with console.status("simulating"):
-        run = run_layers(build, [(ql.q, ql.x)], waves=args.waves, **_patterns(args))
+        run = run_layers(build, [(ql.q, ql.x)], waves=waves, **_patterns(args))
     (layer,) = run.layers
     floats = check_float(ql, layer.output)
     passed = layer.bit_exact and layer.cycle_exact and not layer.error and floats.ok
@@ -112,7 +117,8 @@ def cmd_layer(args: argparse.Namespace, acc: Accelerator, console: Console) -> d
                   f"{run.cycles_per_second:,.0f} cycles/s ({run.wall_seconds:.1f} s with programming and checking)")
     if run.waves:
         console.print(f"waves: {run.waves}")
-    return {"mode": "layer", "layer": args.layer, "seed": args.seed, "relu": args.relu,
+    activity = report_activity(run, build, acc, console) if args.activity else None
+    return {"mode": "layer", "layer": args.layer, "seed": args.seed, "relu": args.relu, "activity": activity,
             "accelerator": acc.to_dict(), "passed": passed, "bit_exact": layer.bit_exact,
             "cycle_exact": layer.cycle_exact, "outputs": outputs,
             "mismatches": layer.mismatch_count,
@@ -132,8 +138,9 @@ def cmd_network(args: argparse.Namespace, acc: Accelerator, console: Console) ->
     from models.train import TrainConfig
     from sim.network import run_network
 
-    if args.waves:
-        raise ConfigError("--waves works with --layer (a network run is many simulations); drop it")
+    if args.waves or args.activity:
+        flag = "--waves" if args.waves else "--activity"
+        raise ConfigError(f"{flag} works with --layer (a network run is many simulations); drop it")
     epochs = TrainConfig.epochs if args.epochs is None else args.epochs
     if epochs < 0:
         raise ConfigError(f"--epochs must be 0 or more, not {epochs}")

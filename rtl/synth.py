@@ -17,7 +17,7 @@ from typing import Any
 
 from rtl.tools import ToolFailed, find_tool
 
-__all__ = ["TARGETS", "find_tools", "synthesize", "yosys_script"]
+__all__ = ["TARGETS", "find_tools", "run_tool", "synthesize", "yosys_script"]
 
 #: Target -> (Yosys synth command, its LUT-only flag or None when LUT-only is the default,
 #: its flag to use DSPs when they are opt-in, cell-name patterns per resource class).
@@ -68,7 +68,9 @@ def _classify(cells: dict[str, int], target: str) -> dict[str, int]:
     return counts
 
 
-def _run(args: list[str], log: Path, what: str) -> None:
+def run_tool(args: list[str], log: Path, what: str) -> None:
+    """Run ``args`` in the folder of ``log``, which gets its output; ToolFailed with the last line
+    of the output when it fails."""
     done = subprocess.run(args, capture_output=True, text=True, cwd=log.parent)
     log.write_text(done.stdout + done.stderr)
     if done.returncode != 0:
@@ -116,7 +118,7 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     if verilog_path.resolve() != (outdir / verilog_path.name).resolve():
         shutil.copyfile(verilog_path, outdir / verilog_path.name)
     (outdir / "synth.ys").write_text(yosys_script(verilog_path.name, top, target, lut_only=lut_only))
-    _run([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], outdir / "yosys.out",
+    run_tool([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], outdir / "yosys.out",
          f"yosys {TARGETS[target]['synth']}")
     stat = json.loads((outdir / "stat.json").read_text())
     cells = {name: int(n) for name, n in stat["design"]["num_cells_by_type"].items()}
@@ -134,7 +136,7 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     elif pnr:
         nextpnr = tools["nextpnr"]
         report = outdir / "pnr.json"
-        _run([nextpnr, *PNR_DEVICE[target], "--json", "netlist.json", "--report", report.name,
+        run_tool([nextpnr, *PNR_DEVICE[target], "--json", "netlist.json", "--report", report.name,
               "--freq", str(freq_mhz), "--timing-allow-fail", "-q", "--log", "nextpnr.log"],
              outdir / "nextpnr.out", f"nextpnr-{target}")
         fmax = json.loads(report.read_text()).get("fmax", {})
