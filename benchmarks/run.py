@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 #: Benchmarks of the quick set, in order (minutes on a 2-core machine).
-QUICK = ("estimate_speed", "cli_speed", "fidelity", "dram_traffic", "mapper")
+QUICK = ("estimate_speed", "cli_speed", "fidelity", "dram_traffic", "sweep", "mapper")
 #: Scripts that are drivers of another benchmark, not benchmarks.
 HELPERS = ("zigzag_driver",)
 

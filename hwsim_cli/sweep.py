@@ -98,16 +98,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     cache_root = options.cache_dir(args.cache_dir)
     cache = Cache(cache_root / "sweep" if cache_root is not None else None)
     columns = (TextColumn("sweep {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    console = files.console(stderr=True)
+    err = files.console(stderr=True)
     with make_backend(args.backend, args.workers) as backend, \
-            Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+            Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task(args.model, total=None)
         result = run(sweep, backend, cache, lambda done, total: progress.update(task, completed=done, total=total))
     _print_fronts(result)
     written = output.write(result, out_dir)
-    files.console().print(f"{len(result.rows)} designs ({result.cached} from the cache) in {result.seconds:.1f} s "
-                          f"on {args.backend} ({backend.workers} workers); wrote {len(written)} files to "
-                          f"{out_dir}: " + ", ".join(p.name for p in written))
+    console = files.console()
+    console.print(f"{len(result.rows)} designs ({result.cached} from the cache) in {result.seconds:.1f} s "
+                  f"on {args.backend} ({backend.workers} workers)")
+    console.print(f"wrote {len(written)} files to {out_dir}: " + ", ".join(p.name for p in written))
     return 0
 
 

@@ -273,6 +273,8 @@ def run(sweep: Sweep, backend: Backend, cache: Cache, progress: Callable[[int, i
         if progress is not None and n:
             progress(done, total)
 
+    if progress is not None:
+        progress(0, total)
     evaluator = _Evaluator(sweep, backend, cache, advance)
     if points:
         evaluator.evaluate(points)
