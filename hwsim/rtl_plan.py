@@ -65,7 +65,8 @@ class TopGeometry:
     """Every parameter of one generated top; :func:`top_geometry` makes it from an Accelerator.
 
     ``lanes`` is the binary lanes per PE (1 except xnor); ``max_steps`` the longest fold;
-    ``acc_bits`` the width of every PE accumulator; ``*_words`` the buffer depths.
+    ``acc_bits`` the width of every PE accumulator; ``*_words`` the buffer depths; ``max_align``
+    the largest group alignment of a grouped adder (0: none).
     """
 
     pe: str
@@ -82,6 +83,7 @@ class TopGeometry:
     weight_words: int
     param_words: int
     out_words: int
+    max_align: int = 0
 
     @property
     def positions(self) -> int:
@@ -97,13 +99,13 @@ class TopGeometry:
     def word_bits(self) -> dict[str, int]:
         """Bits of one word of each buffer, keyed like :attr:`words`."""
         return _word_bits(self.pe, self.bits, self.cols, self.lanes, self.max_shift,
-                          self.bias_bits, self.positions)
+                          self.bias_bits, self.positions, self.max_align)
 
 
 def _word_bits(pe: str, bits: int, cols: int, lanes: int, max_shift: int, bias_bits: int,
-               positions: int) -> dict[str, int]:
+               positions: int, max_align: int) -> dict[str, int]:
     xnor = pe == "xnor"
-    weight = contract.operand_bits(pe, bits, max_shift=max_shift)[1] * lanes
+    weight = contract.operand_bits(pe, bits, max_shift=max_shift, max_align=max_align)[1] * lanes
     param = sum(w for w, _ in param_fields(pe, bias_bits=bias_bits, positions=positions).values())
     out = contract.dot_bits(positions) if xnor else bits
     return {"act_words": lanes if xnor else bits, "weight_words": cols * weight,
@@ -113,7 +115,7 @@ def _word_bits(pe: str, bits: int, cols: int, lanes: int, max_shift: int, bias_b
 def _depths(acc: Accelerator, lanes: int, max_steps: int) -> dict[str, int]:
     mem = acc.memory
     width = _word_bits(acc.pe, acc.bits, acc.array.cols, lanes, acc.max_shift, acc.rtl.bias_bits,
-                       max_steps * lanes)
+                       max_steps * lanes, acc.max_align)
     ratio = min(_PARAM_RATIO_STEPS, max_steps)
 
     def depth(field: str, bits: float) -> int:
@@ -166,13 +168,15 @@ def top_geometry(acc: Accelerator) -> TopGeometry:
         raise ConfigError(f"`memory.ofmap_sram_kib` of {acc.memory.ofmap_sram_kib} holds "
                           f"{words['out_words']} output words, fewer than one fold of "
                           f"{acc.array.rows} rows; enlarge it")
-    need = contract.acc_bits(acc.pe, max_steps * lanes, acc.bits, max_shift=acc.max_shift, lanes=lanes)
+    need = contract.acc_bits(acc.pe, max_steps * lanes, acc.bits, max_shift=acc.max_shift, lanes=lanes,
+                             max_align=acc.max_align)
     if acc.acc_bits and acc.acc_bits < need:
         raise ConfigError(f"`acc_bits` of {acc.acc_bits} cannot hold a {acc.pe} fold of "
                           f"`rtl.max_steps`={max_steps} steps; it needs at least {need} "
                           f"(or lower rtl.max_steps)")
     return TopGeometry(pe=acc.pe, bits=acc.bits, rows=acc.array.rows, cols=acc.array.cols,
-                       lanes=lanes, max_shift=acc.max_shift, max_steps=max_steps,
+                       lanes=lanes, max_shift=acc.max_shift, max_align=acc.max_align,
+                       max_steps=max_steps,
                        acc_bits=acc.acc_bits or need, bias_bits=acc.rtl.bias_bits,
                        dim_bits=acc.rtl.dim_bits, **words)
 

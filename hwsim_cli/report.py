@@ -42,6 +42,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                     help="PE kinds trained at once: local processes or Ray CPUs (default 1, in this process)")
     ea.add_argument("--backend", choices=BACKENDS, default="local",
                     help="local processes (default) or ray (the cluster at $RAY_ADDRESS, else a local Ray)")
+    ea.add_argument("--schemes", metavar="LIST", help="quantization schemes to compare, e.g. "
+                    "adder-shared,adder-grouped (default: every scheme of the chosen PE kinds: mac, "
+                    "mac-unsigned, adder-shared, adder-grouped, xnor, shift, shift-unsigned, shift-pow2)")
+    ea.add_argument("--calibration", default="mse", metavar="METHOD",
+                    help="range calibration: max, percentile or mse (default mse)")
+    ea.add_argument("--percentile", type=float, default=99.99,
+                    help="percentile of |x| for --calibration percentile (default 99.99)")
+    ea.add_argument("--groups", type=int, default=4, metavar="N",
+                    help="most weight groups of adder-grouped (default 4)")
+    ea.add_argument("--qat-epochs", type=int, default=0, metavar="N",
+                    help="quantization-aware fine-tune epochs per variant before quantizing (default 0: "
+                         "post-training quantization only)")
     ea.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the report files")
 
     net = kinds.add_parser("network", help="energy, latency and area per PE kind and width of a "
@@ -65,7 +77,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         result = energy_accuracy.run(
             model=args.model, pes=args.pe, bits=args.bits, data=args.data,
             checkpoint=args.checkpoint, config=args.config, epochs=args.epochs, seed=args.seed,
-            cache_dir=options.cache_dir(args.cache_dir), workers=args.workers, backend=args.backend)
+            cache_dir=options.cache_dir(args.cache_dir), workers=args.workers, backend=args.backend,
+            schemes=args.schemes, quantization=energy_accuracy.Quantization(
+                args.calibration, args.percentile, args.groups, args.qat_epochs))
         written = energy_accuracy.write(result, out_dir)
     else:
         written = network.write(network.run(args.model, pes=args.pe, bits=args.bits,

@@ -16,11 +16,12 @@ integer stages run by :meth:`IntNet.forward`:
   :class:`Scheme`'s method (:mod:`models.calibrate`: max, percentile, MSE; the wire into a shift
   layer optionally on a power-of-two scale); the classifier's output range is always max ``|y|``;
 * adder layers take the shared scale or, with ``Scheme.adder_groups``, AdderNet redistribution
-  (:mod:`models.redistribute`): then the wire into them need not cover their weights, and a ReLU
-  wire into them is unsigned -- ``[0, range]`` on all ``2**bits`` levels, stored offset by
-  ``-2**(bits-1)`` so the producer's saturation is its ReLU -- which the adder's translation
-  invariance ``|x - w| = |(x - c) - (w - c)|`` takes at no cost (twice the levels of a signed
-  wire whose negative half a ReLU never uses);
+  (:mod:`models.redistribute`), and then the wire into them need not cover their weights;
+* with ``Scheme.unsigned`` a ReLU wire is unsigned -- ``[0, range]`` on all ``2**bits`` levels
+  (twice the levels of a signed wire whose negative half a ReLU never uses), stored offset by
+  ``-2**(bits-1)`` so that the producer's saturation is its ReLU; a mac or shift consumer removes
+  the offset exactly in its bias, a grouped adder needs nothing (``|x - w| = |(x - c) - (w - c)|``);
+  convolution padding is the integer of real 0 (:attr:`~models.intref.QLayer.zero_in`);
 * average pooling over ``k`` positions is ``floor((2 * sum + k) / (2 * k))`` (the mean rounded
   half up) on the same scale; max pooling and flatten are exact; padding in pooling is not
   supported;
@@ -55,14 +56,16 @@ _POOLS = (nn.AvgPool2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d
 @dataclass(frozen=True)
 class Scheme:
     """How a network is quantized: the calibration ``method`` (with its ``percentile``), the
-    adder layers' groups (0: the one shared scale) and largest alignment, and whether the wire
-    into a shift layer has a power-of-two scale (``pow2_shift``)."""
+    adder layers' groups (0: the one shared scale) and largest alignment, whether the wire
+    into a shift layer has a power-of-two scale (``pow2_shift``) and whether ReLU wires are
+    ``unsigned`` (offset by ``-2**(bits-1)``; not into a shared-scale adder)."""
 
     method: str = "max"
     percentile: float = 99.99
     adder_groups: int = 0
     max_align: int = DEFAULT_MAX_ALIGN
     pow2_shift: bool = False
+    unsigned: bool = False
 
     def __post_init__(self) -> None:
         check_method(self.method, self.percentile)
@@ -71,11 +74,13 @@ class Scheme:
 #: Named quantization schemes per PE kind, as reports list them (calibration set by the caller).
 SCHEMES: dict[str, tuple[str, Scheme]] = {
     "mac": ("mac", Scheme()),
+    "mac-unsigned": ("mac", Scheme(unsigned=True)),
     "adder-shared": ("adder", Scheme()),
-    "adder-grouped": ("adder", Scheme(adder_groups=4)),
+    "adder-grouped": ("adder", Scheme(adder_groups=4, unsigned=True)),
     "xnor": ("xnor", Scheme()),
     "shift": ("shift", Scheme()),
-    "shift-pow2": ("shift", Scheme(pow2_shift=True)),
+    "shift-unsigned": ("shift", Scheme(unsigned=True)),
+    "shift-pow2": ("shift", Scheme(unsigned=True, pow2_shift=True)),
 }
 
 
@@ -256,10 +261,10 @@ def build(net: nn.Module, calib: torch.Tensor, *, bits: int = 8,
     if not units:
         raise ValueError(f"{type(net).__name__} has no conv or linear layer")
     peak = lambda t: max(float(t.abs().max()), 1e-8)  # noqa: E731
-    # A ReLU wire into a grouped adder is unsigned: [0, range] on all 2**bits levels, stored
-    # offset by -2**(bits-1) (the adder is translation invariant, quant.quantize_adder).
-    unsigned = [i > 0 and unit.pe == "adder" and bool(scheme.adder_groups) and units[i - 1].relu
-                and units[i - 1].pe != "xnor"
+    # With scheme.unsigned a ReLU wire is [0, range] on all 2**bits levels, stored offset by
+    # -2**(bits-1) (quant.quantize_mac/adder/shift; a shared-scale adder keeps signed wires).
+    unsigned = [scheme.unsigned and i > 0 and units[i - 1].relu and units[i - 1].pe != "xnor"
+                and unit.pe != "xnor" and (unit.pe != "adder" or bool(scheme.adder_groups))
                 for i, unit in enumerate(units)]
     wires = [calibrate(t, bits + flag, scheme.method, percentile=scheme.percentile,
                        pow2=scheme.pow2_shift and unit.pe == "shift")
@@ -293,10 +298,10 @@ def build(net: nn.Module, calib: torch.Tensor, *, bits: int = 8,
         else:
             if binary:
                 raise ValueError(f"{item.name}: binary outputs can only feed binary layers")
-            extra = dict(groups=scheme.adder_groups, max_align=scheme.max_align,
-                         unsigned_in=unsigned[i]) if item.pe == "adder" else {}
+            extra = dict(groups=scheme.adder_groups, max_align=scheme.max_align) \
+                if item.pe == "adder" else {}
             q = quantize(item.layer, item.bn, bits=bits, bits_out=out_bits, in_range=wires[i],
                          out_range=out_range, relu=item.relu,
-                         unsigned_out=not last and unsigned[i + 1], **extra)
+                         unsigned_in=unsigned[i], unsigned_out=not last and unsigned[i + 1], **extra)
             stages.append(Stage("layer", item.name, q))
     return IntNet(tuple(stages), bits)

@@ -11,10 +11,10 @@ width ``acc_bits`` of mac, adder and shift layers is :func:`contract.acc_bits`, 
 K terms over the full two's-complement operand range, which is the width the generated PE has:
 
 * ``mac``: ``x`` signed ``bits_in``-bit, ``w`` signed ``bits_w``-bit symmetric (never -2**(bits_w-1)),
-  ``acc += x * w``. Padding value 0.
+  ``acc += x * w``. Padding value ``zero_in``, the integer of real 0 (see adder).
 * ``adder``: ``x`` and ``w`` signed ``bits``-bit on one shared scale, ``acc -= |x - w|``, with
   ``|x - w| <= 2**bits - 1``. Padding value ``zero_in``, the integer of real 0: 0, or
-  ``-2**(bits-1)`` for an unsigned (offset) input of a grouped adder. Grouped (redistribution, ``align`` set): output
+  ``-2**(bits-1)`` for an unsigned (offset) ReLU input. Grouped (redistribution, ``align`` set): output
   channel ``o`` belongs to a group whose scale is ``scale_in * 2**-e[o]``, ``e[o]`` in
   [0, ``max_align``]; x is put on it exactly, ``acc -= |(x << e[o]) - w|``, a term of up to
   ``2**(bits-1) * (2**E + 1) - 1`` (:func:`contract.term_range`); ``acc`` is in units of the
@@ -22,7 +22,7 @@ K terms over the full two's-complement operand range, which is the width the gen
 * ``shift``: ``x`` signed ``bits_in``-bit fixed point, ``w = s * 2**-p`` with ``s`` in {-1, 0, 1},
   ``p`` in [0, P]. The product is kept exact with P extra fractional bits:
   ``acc += s * (x << (P - p))``, so ``acc`` is in units of ``2**-P`` times the input scale; a term
-  reaches ``+2**(bits_in-1+P)`` (``s = -1``, most negative ``x``). Padding value 0.
+  reaches ``+2**(bits_in-1+P)`` (``s = -1``, most negative ``x``). Padding value ``zero_in``.
 * ``xnor``: ``x`` and ``w`` are bits (1 means +1, 0 means -1); padded positions are bit 0 (-1), so
   every output counts all K positions: ``dot = K - 2 * popcount(x XOR w)``, in [-K, K]; the
   layer's ``acc_bits`` is that of the dot, :func:`contract.dot_bits` (the PE itself counts

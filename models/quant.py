@@ -53,6 +53,20 @@ def _qmax(bits: int) -> int:
     return (1 << (bits - 1)) - 1
 
 
+def _input_grid(in_range: float, bits: int, unsigned_in: bool) -> tuple[float, int]:
+    """``(scale_in, zero_in)``: ``[-in_range, in_range]`` on the signed grid, or with
+    ``unsigned_in`` ``[0, in_range]`` on all ``2**bits`` levels stored offset by ``-2**(bits-1)``."""
+    if unsigned_in:
+        return in_range / ((1 << bits) - 1), -(1 << (bits - 1))
+    return in_range / _qmax(bits), 0
+
+
+def _zero_offset(w_acc: np.ndarray, zero_in: int) -> np.ndarray:
+    """Per-channel accumulator offset that removes an input zero point from a linear layer:
+    ``sum_k w (x - z) = acc - z * sum_k w`` with ``w_acc`` the weights in accumulator units."""
+    return -zero_in * w_acc.reshape(w_acc.shape[0], -1).sum(axis=1)
+
+
 def _check_bits(name: str, bits: object) -> int:
     lo, hi = HARDWARE_BITS
     if not isinstance(bits, int) or isinstance(bits, bool) or not lo <= bits <= hi:
@@ -163,8 +177,12 @@ def _requantized(geo: dict[str, object], layer: nn.Module, bn: nn.Module | None,
 def quantize_mac(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 8,
                  bits_out: int | None = None, calib: torch.Tensor | None = None,
                  in_range: float | None = None, out_range: float | None = None,
-                 relu: bool = False, unsigned_out: bool = False) -> QLayer:
-    """Quantize a plain conv/linear: signed activations, per-channel symmetric weights."""
+                 relu: bool = False, unsigned_out: bool = False, unsigned_in: bool = False) -> QLayer:
+    """Quantize a plain conv/linear: signed activations, per-channel symmetric weights.
+
+    ``unsigned_in``: the input is a ReLU output on ``[0, in_range]`` stored offset by
+    ``-2**(bits-1)`` (its producer's ``unsigned_out``); the offset is removed exactly in the bias.
+    """
     geo = _check_layer(layer, "mac", bn)
     bits = _check_bits("bits", bits)
     bits_out = _check_bits("bits_out", bits if bits_out is None else bits_out)
@@ -173,12 +191,13 @@ def quantize_mac(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 8
     peak = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
     s_w = np.where(peak > 0, peak, 1.0) / _qmax(bits)
     w_int = np.round(w / s_w.reshape(-1, *[1] * (w.ndim - 1))).astype(np.int64)
-    scale_in = in_range / _qmax(bits)
+    scale_in, zero_in = _input_grid(in_range, bits, unsigned_in)
     k = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel_size"])
     return _requantized(geo, layer, bn, scale_in * s_w, layer_acc_bits("mac", k, bits),
                         bits_out=bits_out, out_range=out_range, relu=relu,
-                        unsigned_out=unsigned_out, pe="mac",
-                        bits_in=bits, bits_w=bits, max_shift=0, scale_in=scale_in, weight=w_int)
+                        unsigned_out=unsigned_out, offset=_zero_offset(w_int, zero_in), pe="mac",
+                        bits_in=bits, bits_w=bits, max_shift=0, scale_in=scale_in,
+                        zero_in=zero_in, weight=w_int)
 
 
 def quantize_adder(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 8,
@@ -211,8 +230,7 @@ def quantize_adder(layer: nn.Module, bn: nn.Module | None = None, *, bits: int =
         return _requantized(geo, layer, bn, np.full(geo["out_channels"], scale),
                             layer_acc_bits("adder", k, bits), **out, bits_w=bits,
                             scale_in=scale, weight=np.round(w / scale).astype(np.int64))
-    zero_in = -(1 << (bits - 1)) if unsigned_in else 0
-    scale = in_range / ((1 << bits) - 1 if unsigned_in else _qmax(bits))
+    scale, zero_in = _input_grid(in_range, bits, unsigned_in)
     red = redistribute(w + zero_in * scale, scale, bits, groups=groups, max_align=max_align)
     return _requantized(geo, layer, bn, scale * np.exp2(-red.align),
                         layer_acc_bits("adder", k, bits, max_align=max_align),
@@ -224,8 +242,9 @@ def quantize_adder(layer: nn.Module, bn: nn.Module | None = None, *, bits: int =
 def quantize_shift(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 8,
                    bits_out: int | None = None, calib: torch.Tensor | None = None,
                    in_range: float | None = None, out_range: float | None = None,
-                   relu: bool = False, unsigned_out: bool = False) -> QLayer:
-    """Quantize a shift layer: fixed-point activations, the layer's exact (s, p) weights."""
+                   relu: bool = False, unsigned_out: bool = False, unsigned_in: bool = False) -> QLayer:
+    """Quantize a shift layer: fixed-point activations, the layer's exact (s, p) weights;
+    ``unsigned_in`` as for :func:`quantize_mac`."""
     geo = _check_layer(layer, "shift", bn)
     bits = _check_bits("bits", bits)
     bits_out = _check_bits("bits_out", bits if bits_out is None else bits_out)
@@ -233,14 +252,14 @@ def quantize_shift(layer: nn.Module, bn: nn.Module | None = None, *, bits: int =
     big_p = layer.max_shift
     sign = np.round(np.clip(_numpy(layer.sign), -1, 1)).astype(np.int64)
     shift = np.round(np.clip(_numpy(layer.shift), 0, big_p)).astype(np.int64)
-    scale_in = in_range / _qmax(bits)
+    scale_in, zero_in = _input_grid(in_range, bits, unsigned_in)
     k = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel_size"])
     return _requantized(geo, layer, bn, np.full(geo["out_channels"], scale_in * 2.0 ** -big_p),
                         layer_acc_bits("shift", k, bits, max_shift=big_p), bits_out=bits_out,
-                        out_range=out_range, relu=relu, unsigned_out=unsigned_out, pe="shift",
-                        bits_in=bits,
-                        bits_w=weight_code_bits(big_p), max_shift=big_p, scale_in=scale_in,
-                        weight=sign, shift=shift)
+                        out_range=out_range, relu=relu, unsigned_out=unsigned_out,
+                        offset=_zero_offset(sign << (big_p - shift), zero_in), pe="shift",
+                        bits_in=bits, bits_w=weight_code_bits(big_p), max_shift=big_p,
+                        scale_in=scale_in, zero_in=zero_in, weight=sign, shift=shift)
 
 
 def quantize_xnor(layer: nn.Module, bn: nn.Module | None = None, *, bits: int = 1,

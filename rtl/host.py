@@ -16,7 +16,7 @@ from amaranth.hdl import Const, Shape
 
 from hwsim.errors import DoesNotFit
 from hwsim.rtl_plan import LayerPlan, LayerShape, TopGeometry, plan as plan_shape
-from rtl.pe import encode_shift_weight
+from rtl.pe import encode_adder_weight, encode_shift_weight
 from rtl.top import LayerAccelerator
 
 __all__ = ["LayerProgram", "QLayerLike", "layer_shape", "plan", "program", "unpack"]
@@ -36,10 +36,13 @@ class QLayerLike(Protocol):
     bits_in: int
     bits_out: int
     max_shift: int
+    max_align: int
+    zero_in: int
     relu: bool
     binary_out: bool
     weight: np.ndarray
     shift: np.ndarray | None
+    align: np.ndarray | None
     multiplier: np.ndarray | None
     rshift: np.ndarray | None
     bias: np.ndarray | None
@@ -83,6 +86,13 @@ def plan(geo: TopGeometry, q: QLayerLike, in_hw: tuple[int, int] = (1, 1)) -> La
         raise DoesNotFit(f"layer has {q.bits_out}-bit outputs, the accelerator {geo.bits}-bit")
     if q.pe == "shift" and q.max_shift != geo.max_shift:
         raise DoesNotFit(f"layer has max_shift={q.max_shift}, the accelerator {geo.max_shift}")
+    used = 0 if q.align is None else int(max(q.align, default=0))
+    if q.pe == "adder" and used > geo.max_align:
+        raise DoesNotFit(f"layer aligns groups by up to {used} bits, the accelerator by "
+                         f"{geo.max_align}; raise max_align")
+    if q.pe != "xnor" and q.zero_in not in (0, -(1 << (q.bits_in - 1))):
+        raise DoesNotFit(f"layer input zero point {q.zero_in}: the top pads with 0 or "
+                         f"{-(1 << (q.bits_in - 1))} only")
     return plan_shape(geo, layer_shape(q, in_hw))
 
 
@@ -130,6 +140,10 @@ def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray) -> LayerProgram
                             elif q.pe == "shift":
                                 lane.append(encode_shift_weight(int(w[o, cw, ky, kx]),
                                                                 int(sh[o, cw, ky, kx]), top.max_shift))
+                            elif top.geo.max_align:
+                                align = 0 if q.align is None else int(q.align[o])
+                                lane.append(encode_adder_weight(int(w[o, cw, ky, kx]), align,
+                                                                top.bits, top.geo.max_align))
                             else:
                                 lane.append(int(w[o, cw, ky, kx]))
                         weights.append(_pack(lane, elem_w))
@@ -143,7 +157,8 @@ def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray) -> LayerProgram
                         acts.append(_bits(chans))
                     else:
                         acts.append(int(img[g, cw, iy, ix]) & ((1 << top.bits) - 1))
-    fields = {**p.descriptor(), "relu": int(bool(q.relu)), "binary_out": int(bool(q.binary_out))}
+    fields = {**p.descriptor(), "relu": int(bool(q.relu)), "binary_out": int(bool(q.binary_out)),
+              "pad_low": int(q.pe != "xnor" and q.zero_in != 0)}
     return LayerProgram(plan=p, descriptor=Const.cast(top.descriptor.const(fields)).value,
                         params=params, weights=weights, acts=acts,
                         result_beats=p.folds * top.rows)

@@ -34,7 +34,7 @@ __all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "check_geometry", "de
 def pe_spec(geo: TopGeometry) -> PESpec:
     """The PE of every array position of the top of ``geo``: sized for its longest fold."""
     return PESpec(geo.pe, geo.bits, geo.positions, lanes=geo.lanes, max_shift=geo.max_shift,
-                  acc_bits=geo.acc_bits)
+                  acc_bits=geo.acc_bits, max_align=geo.max_align)
 
 
 def descriptor_layout(dim_bits: int) -> data.StructLayout:
@@ -43,13 +43,16 @@ def descriptor_layout(dim_bits: int) -> data.StructLayout:
     ``in_h``, ``in_w`` input size (a linear layer: 1, 1); ``out_h``, ``out_w`` output size;
     ``in_ch``, ``out_ch`` channels *per group*; ``groups``; ``kernel_h``, ``kernel_w``,
     ``stride_h``, ``stride_w``, ``pad_h``, ``pad_w``; ``relu`` (requantization clamps at 0);
-    ``binary_out`` (xnor: emit threshold bits, else the raw dot product). Fields are packed in
-    this order from bit 0 (:data:`hwsim.rtl_plan.DESCRIPTOR_FIELDS`, then the two flags).
+    ``binary_out`` (xnor: emit threshold bits, else the raw dot product); ``pad_low`` (padding
+    reads ``-2**(bits-1)``, the integer of real 0 of an unsigned, offset input -- ``zero_in`` of
+    models.intref -- instead of 0). Fields are packed in this order from bit 0
+    (:data:`hwsim.rtl_plan.DESCRIPTOR_FIELDS`, then the three flags).
     """
     dim, geo = unsigned(dim_bits), unsigned(GEOMETRY_BITS)
     fields = {name: geo if name.startswith(("kernel", "stride", "pad")) else dim
               for name in DESCRIPTOR_FIELDS}
-    return data.StructLayout({**fields, "relu": unsigned(1), "binary_out": unsigned(1)})
+    return data.StructLayout({**fields, "relu": unsigned(1), "binary_out": unsigned(1),
+                              "pad_low": unsigned(1)})
 
 
 def _address(geo: TopGeometry) -> signed:
@@ -270,12 +273,14 @@ class OperandFetch(wiring.Component):
         free = ~valid | beat.ready
         issue = self.i_run & free
         m.d.comb += self.o_issue.eq(issue)
+        # the padding value: 0, or with pad_low the most negative activation (not for xnor bits)
+        pad = 0 if self.geo.pe == "xnor" else Mux(d.pad_low, 1 << (self.geo.bits - 1), 0)
         for r, rd in enumerate(self.act_rd):
             row = self.i_rows[r]
             iy, ix = row.iy + pos.ky, row.ix + pos.kx
             inside = row.ok & (iy >= 0) & (iy < d.in_h) & (ix >= 0) & (ix < d.in_w)
             m.d.comb += [rd.addr.eq(gbase + row.p + koff), rd.en.eq(free),
-                         beat.payload.x[r].eq(Mux(mask[r], rd.data, 0))]
+                         beat.payload.x[r].eq(Mux(mask[r], rd.data, pad))]
             with m.If(issue):
                 m.d.sync += mask[r].eq(inside)
         m.d.comb += [self.weight_rd.addr.eq(waddr), self.weight_rd.en.eq(free),

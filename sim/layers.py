@@ -112,14 +112,16 @@ def float_layer(pe: str, spec: LayerSpec, *, max_shift: int = DEFAULT_MAX_SHIFT)
 
 
 def quantized_layer(pe: str, spec: LayerSpec, *, seed: int, bits: int = 8, max_shift: int = DEFAULT_MAX_SHIFT,
-                    relu: bool = False, binary_out: bool = True) -> QuantizedLayer:
+                    relu: bool = False, binary_out: bool = True, **options: object) -> QuantizedLayer:
     """A float layer of kind ``pe`` and shape ``spec`` with a batch norm and an input, all drawn
     from ``seed``, quantized to ``bits`` (mac/adder/shift; xnor is 1-bit) with the input as the
     calibration batch.
 
     ``relu`` clamps the output (mac/adder/shift); ``binary_out`` makes an xnor layer emit sign
-    bits rather than the raw dot product (ignored by the other kinds). Raises ValueError for an
-    unknown ``pe`` or ``relu`` on xnor (a binary layer's activation is its sign).
+    bits rather than the raw dot product (ignored by the other kinds); ``options`` go to the
+    quantizer (e.g. the grouped adder's ``groups``, ``max_align``; ``unsigned_in`` also makes the
+    input non-negative, a ReLU output). Raises ValueError for an unknown ``pe`` or ``relu`` on
+    xnor (a binary layer's activation is its sign).
     """
     if pe not in PE_KINDS:
         raise ValueError(f"`pe` must be one of {', '.join(PE_KINDS)}, not {pe!r}")
@@ -136,10 +138,12 @@ def quantized_layer(pe: str, spec: LayerSpec, *, seed: int, bits: int = 8, max_s
         bn.weight.uniform_(-1.5, 1.5) if pe == "xnor" else bn.weight.uniform_(0.5, 1.5)
         bn.bias.uniform_(-0.5, 0.5)
     x_float = torch.randn(1, spec.cin, spec.h, spec.w) if conv else torch.randn(1, spec.cin)
+    if options.get("unsigned_in"):
+        x_float = x_float.abs()
     if pe == "xnor":
         q = quantize(module, bn, binary_out=binary_out)
     else:
-        q = quantize(module, bn, bits=bits, calib=x_float, relu=relu)
+        q = quantize(module, bn, bits=bits, calib=x_float, relu=relu, **options)
     return QuantizedLayer(q=q, x=quantize_input(q, x_float), module=module, bn=bn, x_float=x_float)
 
 

@@ -31,7 +31,8 @@ FILES = {"report.md", "report.html", "results.json", "results.csv", "energy_spli
 def reduced(tmp_path_factory):
     """A reduced run (mac and shift, 4 and 8 bits, 2 epochs) written to a folder."""
     cache = tmp_path_factory.mktemp("cache")
-    result = energy_accuracy.run(pes="mac,shift", bits="4,8", epochs=2, cache_dir=cache)
+    result = energy_accuracy.run(pes="mac,shift", bits="4,8", epochs=2, cache_dir=cache,
+                                 schemes="mac,shift")
     out = tmp_path_factory.mktemp("report")
     energy_accuracy.write(result, out)
     return result, out, cache
@@ -131,14 +132,15 @@ def test_integer_accuracy_equals_naive_evaluation(reduced):
         if v.bits != 4:
             continue
         net = _net(result, v.pe, cache)
-        inet = intnet.build(net, result.data.x_train[:energy_accuracy.CALIB_IMAGES], bits=v.bits)
+        inet = intnet.build(net, result.data.x_train[:energy_accuracy.CALIB_IMAGES], bits=v.bits,
+                            scheme=result.quantization.scheme(v.scheme))
         preds = np.array(_naive_predictions(inet, result.data.x_test))
         assert v.int_accuracy == float((preds == result.data.y_test.numpy()).mean())
 
 
 def test_cached_rerun_reuses_weights(reduced):
     result, _, cache = reduced
-    again = energy_accuracy.run(pes="mac", bits="8", epochs=2, cache_dir=cache)
+    again = energy_accuracy.run(pes="mac", bits="8", epochs=2, cache_dir=cache, schemes="mac")
     assert again.cached == {"mac": True}
     assert again.variants[0].int_accuracy == result.variants[1].int_accuracy
 

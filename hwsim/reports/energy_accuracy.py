@@ -1,7 +1,9 @@
 """``hwsim report energy-accuracy``: what each datapath costs and what it keeps.
 
 For every PE kind the same small network is trained on real data (:mod:`models.train`, cached),
-quantized at each bit width and scored twice on the held-out test split -- with the float forward
+quantized at each bit width by each of the kind's schemes (:data:`models.intnet.SCHEMES`:
+``adder-shared`` vs ``adder-grouped``, signed vs unsigned ReLU wires, ...; optionally after a
+short quantization-aware fine-tune, :mod:`models.qat`) and scored twice on the held-out test split -- with the float forward
 and with the whole-network integer reference forward (:mod:`models.intnet`, built on
 :mod:`models.intref`), so the quantization loss is visible -- and costed with hwsim on the chosen
 accelerator (:mod:`hwsim.reports.variants`). The result is a Markdown and an HTML report with
@@ -10,6 +12,7 @@ plots, and the same numbers as JSON and CSV.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -22,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
+from contract import layer_bits as aux_bits
 from hwsim.errors import HwsimError
 from hwsim.parallel import make_backend
 from hwsim.reports import plots
@@ -29,14 +33,50 @@ from hwsim.reports.render import Block, bullets, figure, heading, para, table, w
 from hwsim.reports.variants import (Variant, accelerator_for, cost, mark_pareto, parse_bits,
                                     parse_pes)
 from models import intnet
+from models.calibrate import CALIBRATIONS
 from models.data import Split, load_data
 from models.networks.digits import digits_cnn
+from models.qat import finetune
 from models.train import TrainConfig, accuracy, train_cached
 
 #: Networks small enough to train here, by registry name: factory(num_classes) -> module.
 TRAINABLE = {"digits-cnn": digits_cnn}
 #: Training images used to calibrate the integer ranges (the first ones of the training split).
 CALIB_IMAGES = 512
+#: Calibration of the integer ranges unless chosen (the best at 4 bits on digits, README).
+DEFAULT_CALIBRATION = "mse"
+#: Groups of the ``adder-grouped`` scheme unless chosen.
+DEFAULT_GROUPS = 4
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """How every variant is quantized: the calibration method (and percentile), the groups of
+    the grouped adder, and the epochs of the quantization-aware fine-tune (0: none)."""
+
+    calibration: str = DEFAULT_CALIBRATION
+    percentile: float = 99.99
+    groups: int = DEFAULT_GROUPS
+    qat_epochs: int = 0
+
+    def scheme(self, name: str) -> intnet.Scheme:
+        """The :class:`models.intnet.Scheme` of the scheme called ``name`` with these choices."""
+        scheme = intnet.SCHEMES[name][1]
+        return dataclasses.replace(scheme, method=self.calibration, percentile=self.percentile,
+                                   adder_groups=self.groups if scheme.adder_groups else 0)
+
+
+def parse_schemes(text: str | None, pes: tuple[str, ...]) -> tuple[str, ...]:
+    """``--schemes``: names of :data:`models.intnet.SCHEMES` of the chosen PE kinds (None: all)."""
+    known = tuple(n for n, (pe, _) in intnet.SCHEMES.items() if pe in pes)
+    if text is None:
+        return known
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise HwsimError(f"unknown scheme {bad[0] if bad else text!r} for --pe {','.join(pes)}; "
+                         f"choose from {', '.join(known)}")
+    return names
 
 
 @dataclass(frozen=True)
@@ -47,6 +87,7 @@ class EnergyAccuracy:
     data: Split
     config: TrainConfig
     variants: list[Variant]
+    quantization: Quantization = field(default_factory=Quantization)
     cached: dict[str, bool] = field(default_factory=dict)
     train_seconds: dict[str, float] = field(default_factory=dict)
     checkpoint: str | None = None
@@ -93,7 +134,8 @@ def run(*, model: str = "digits-cnn", pes: str = "mac,adder,xnor,shift", bits: s
         data: str | None = None, checkpoint: str | None = None, config: str | None = None,
         epochs: int = TrainConfig.epochs, seed: int = TrainConfig.seed,
         cache_dir: Path | None = Path("build/cache"), console: Console | None = None,
-        workers: int = 1, backend: str = "local") -> EnergyAccuracy:
+        workers: int = 1, backend: str = "local", schemes: str | None = None,
+        quantization: Quantization = Quantization()) -> EnergyAccuracy:
     """Train, quantize, evaluate and cost every (PE kind, bits) variant; nothing is written.
 
     Arguments are the command line's; ``cache_dir`` None trains afresh. Each PE kind is one task
@@ -105,6 +147,14 @@ def run(*, model: str = "digits-cnn", pes: str = "mac,adder,xnor,shift", bits: s
     widths = parse_bits(bits, kinds)
     if epochs < 0:
         raise HwsimError(f"--epochs must be 0 or more, not {epochs}")
+    names = parse_schemes(schemes, kinds)
+    quant = quantization
+    if quant.calibration not in CALIBRATIONS or not 50 <= quant.percentile <= 100:
+        raise HwsimError(f"--calibration must be one of {', '.join(CALIBRATIONS)} and --percentile "
+                         f"in 50..100, not {quant.calibration!r} and {quant.percentile!r}")
+    if quant.groups < 1 or quant.qat_epochs < 0:
+        raise HwsimError(f"--groups must be 1 or more and --qat-epochs 0 or more, not "
+                         f"{quant.groups} and {quant.qat_epochs}")
     try:
         split = load_data(data)
     except ValueError as exc:
@@ -114,7 +164,8 @@ def run(*, model: str = "digits-cnn", pes: str = "mac,adder,xnor,shift", bits: s
     if config is not None:  # read it now, so a bad file fails before the training
         accelerator_for(kinds[0], widths[kinds[0]][0], config)
     train_config = TrainConfig(epochs=epochs, seed=seed)
-    jobs = [_KindJob(pe, widths[pe], model, base, split, train_config, cache_dir, init, config) for pe in kinds]
+    jobs = [_KindJob(pe, widths[pe], model, base, split, train_config, cache_dir, init, config,
+                     tuple(n for n in names if intnet.SCHEMES[n][0] == pe), quant) for pe in kinds]
     done: dict[str, list[Variant]] = {}
     cached: dict[str, bool] = {}
     seconds: dict[str, float] = {}
@@ -135,10 +186,10 @@ def run(*, model: str = "digits-cnn", pes: str = "mac,adder,xnor,shift", bits: s
             done[pe], cached[pe], seconds[pe] = made, from_cache, secs
             progress.update(tasks[pe], completed=max(epochs, 1), status=(
                 f"{'cached, ' if from_cache else ''}float {made[0].float_accuracy:.1%}, integer "
-                + ", ".join(f"{v.bits}b {v.int_accuracy:.1%}" for v in made)))
+                + ", ".join(f"{v.label} {v.int_accuracy:.1%}" for v in made)))
     variants = [v for pe in kinds for v in done[pe]]
-    return EnergyAccuracy(model, split, train_config, mark_pareto(variants), cached, seconds,
-                          checkpoint)
+    return EnergyAccuracy(model, split, train_config, mark_pareto(variants), quant, cached,
+                          seconds, checkpoint)
 
 
 @dataclass(frozen=True)
@@ -154,6 +205,8 @@ class _KindJob:
     cache_dir: Path | None
     init: dict[str, torch.Tensor] | None
     accel_config: str | None
+    schemes: tuple[str, ...]
+    quant: Quantization
 
 
 def _kind_variants(job: _KindJob, on_epoch: Callable[[str, int, float], None] | None = None,
@@ -166,12 +219,25 @@ def _kind_variants(job: _KindJob, on_epoch: Callable[[str, int, float], None] | 
     seconds = time.perf_counter() - start
     split = job.split
     float_acc = accuracy(net, split.x_test, split.y_test)
+    calib = split.x_train[:CALIB_IMAGES]
     variants = []
-    for b in job.widths:
-        variant = cost(net, split.input_shape, job.pe, b, job.model, job.accel_config)
-        int_net = intnet.build(net, split.x_train[:CALIB_IMAGES], bits=variant.layer_bits)
-        variants.append(Variant(job.pe, b, variant.layer_bits, variant.report, float_acc,
-                                int_net.accuracy(split.x_test, split.y_test)))
+    for name in job.schemes:
+        scheme = job.quant.scheme(name)
+        for b in job.widths:
+            layer_bits = aux_bits(job.pe, b)
+            tuned = net if not job.quant.qat_epochs or job.pe == "xnor" else finetune(
+                net, job.pe, split, calib, bits=layer_bits, scheme=scheme,
+                epochs=job.quant.qat_epochs, seed=job.config.seed)
+            int_net = intnet.build(tuned, calib, bits=layer_bits, scheme=scheme)
+            # the hardware aligns only as far as the clustered groups need
+            align = max((int(q.align.max()) for q in int_net.layers if q.align is not None),
+                        default=0)
+            variant = cost(net, split.input_shape, job.pe, b, job.model, job.accel_config,
+                           max_align=align)
+            variants.append(Variant(job.pe, b, layer_bits, variant.report, float_acc,
+                                    int_net.accuracy(split.x_test, split.y_test), scheme=name,
+                                    groups=max((len(set(q.align.tolist())) for q in int_net.layers
+                                                if q.align is not None), default=0)))
     return variants, cached, seconds
 
 
@@ -189,6 +255,7 @@ def _results(result: EnergyAccuracy) -> dict[str, Any]:
         "training": {"epochs": result.config.epochs, "seed": result.config.seed,
                      "checkpoint": result.checkpoint, "cached": result.cached,
                      "seconds": result.train_seconds},
+        "quantization": dataclasses.asdict(result.quantization),
         "variants": [v.to_dict() for v in result.variants],
     }
 
@@ -204,7 +271,7 @@ def _document(result: EnergyAccuracy) -> list[Block]:
     rows = []
     for v in variants:
         t, split_uj = v.report.totals(), v.report.energy_split_uj()
-        row = [v.pe, v.bits_label, f"{v.float_accuracy:.2%}", f"{v.int_accuracy:.2%}",
+        row = [v.scheme or v.pe, v.bits_label, f"{v.float_accuracy:.2%}", f"{v.int_accuracy:.2%}",
                f"{round(100 * (v.float_accuracy - v.int_accuracy), 2) + 0.0:+.2f} pt", _fmt_energy(v.energy_uj),
                *(_fmt_energy(split_uj[k]) for k in ("compute", "onchip", "dram")),
                f"{t['latency_ms'] * 1e3:,.1f} us", f"{t['area_mm2']:.3f} mm2",
@@ -232,9 +299,17 @@ def _document(result: EnergyAccuracy) -> list[Block]:
             "whole-network integer reference forward (`models/intnet.py` over `models/intref.py`, "
             "the arithmetic the RTL is held to bit for bit), BN folded, calibrated on "
             f"{min(CALIB_IMAGES, len(split.y_train))} training images.",
-            "Quantization per datapath: per-channel weights (mac), one scale shared by "
-            "activations and weights (adder), exact power-of-two weights (shift), sign bits with "
-            "BN as a threshold (xnor; its full-precision layers at 8 bits, written `1b/8b`).",
+            "Quantization per scheme: per-channel weights (mac), one scale shared by "
+            "activations and weights (adder-shared), AdderNet redistribution -- clustered groups "
+            "on power-of-two-aligned scales, lossless weight clamp (adder-grouped, at most "
+            f"{result.quantization.groups} groups; the PE aligns x to each weight's group; "
+            + _groups_used(variants) + "), "
+            "exact power-of-two weights (shift; -pow2: power-of-two activation scales), sign bits "
+            "with BN as a threshold (xnor; its full-precision layers at 8 bits, written "
+            "`1b/8b`); -unsigned and adder-grouped: ReLU wires on all 2^b levels (offset); "
+            f"ranges by {result.quantization.calibration} calibration"
+            + (f", after a {result.quantization.qat_epochs}-epoch quantization-aware fine-tune"
+               if result.quantization.qat_epochs else ", post-training") + ".",
             "Energy, latency and area from hwsim (`hwsim estimate` on the same network and "
             "accelerator gives the same figures, leakage included). Pareto: no other "
             "variant has lower-or-equal energy and higher-or-equal integer accuracy.",
@@ -248,6 +323,15 @@ def _document(result: EnergyAccuracy) -> list[Block]:
         figure("energy_split.png", plots.energy_split(variants),
                "Energy per inference split into compute, on-chip memory and DRAM."),
     ]
+
+
+def _groups_used(variants: list[Variant]) -> str:
+    """How many group scales the adder-grouped variants' layers used, at most, per width."""
+    used = {v.bits: v.groups for v in variants if v.groups}
+    if not used:
+        return "no grouped variant here"
+    return "group scales used: " + ", ".join(f"{b}b {g}" for b, g in sorted(used.items())) + \
+        " -- the hardware is built and costed for the alignments used"
 
 
 def write(result: EnergyAccuracy, out_dir: Path) -> list[Path]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from contract import HARDWARE_BITS, PE_KINDS, layer_bits as aux_bits
+from contract import HARDWARE_BITS, PE_KINDS, layer_bits as aux_bits, operand_bits
 from hwsim import accelerator as accel
 from hwsim.api import resolve_accelerator
 from hwsim.errors import HwsimError
@@ -35,7 +35,9 @@ VECTOR_WORK = "vector work (BN, act, pool)"
 class Variant:
     """A network on one PE kind at one width, with its hwsim report and (when trained) accuracies.
 
-    ``bits`` is the width of the PE kind's layers, ``layer_bits`` that of the other layers.
+    ``bits`` is the width of the PE kind's layers, ``layer_bits`` that of the other layers;
+    ``scheme`` names the quantization scheme (``models.intnet.SCHEMES``; empty: not quantized),
+    ``groups`` the most group scales a grouped adder layer of it uses (0: not grouped).
     Accuracies are fractions in [0, 1]; None when not measured (the big-network report).
     """
 
@@ -46,6 +48,8 @@ class Variant:
     float_accuracy: float | None = None
     int_accuracy: float | None = None
     pareto: bool = False
+    scheme: str = ""
+    groups: int = 0
 
     @property
     def bits_label(self) -> str:
@@ -53,7 +57,7 @@ class Variant:
 
     @property
     def label(self) -> str:
-        return f"{self.pe} {self.bits_label}"
+        return f"{self.scheme or self.pe} {self.bits_label}"
 
     @property
     def energy_uj(self) -> float:
@@ -78,7 +82,7 @@ class Variant:
     def row(self) -> dict[str, Any]:
         """Flat fields for CSV/JSON: identity, accuracies, the hwsim totals."""
         acc = self.report.accelerator
-        return {"pe": self.pe, "bits": self.bits, "layer_bits": self.layer_bits,
+        return {"pe": self.pe, "scheme": self.scheme, "groups": self.groups, "bits": self.bits, "layer_bits": self.layer_bits,
                 "float_accuracy": self.float_accuracy, "int_accuracy": self.int_accuracy,
                 "pareto": self.pareto, "array": f"{acc.array.rows}x{acc.array.cols}",
                 "dataflow": acc.array.dataflow, "clock_mhz": acc.clock_mhz,
@@ -133,11 +137,19 @@ def accelerator_for(pe: str, bits: int, config: str | Path | None = None) -> acc
 
 
 def cost(net: nn.Module, input_shape: tuple[int, ...], pe: str, bits: int, name: str,
-         config: str | Path | None = None) -> Variant:
-    """Extract and estimate the already converted ``net`` as the (``pe``, ``bits``) variant."""
+         config: str | Path | None = None, *, max_align: int = 0) -> Variant:
+    """Extract and estimate the already converted ``net`` as the (``pe``, ``bits``) variant;
+    ``max_align`` > 0 costs a grouped adder array aligning by up to that many bits, whose adder
+    weights are stored with their alignment field (:func:`contract.operand_bits`)."""
     widths = aux_bits(pe, bits)
     workload = extract(net, input_shape, bits=widths, name=name)
-    return Variant(pe, bits, widths, estimate(workload, accelerator_for(pe, bits, config)))
+    if max_align:  # each grouped adder weight carries its group's alignment through memory
+        wide = operand_bits(pe, bits, max_align=max_align)[1]
+        workload = dataclasses.replace(workload, layers=tuple(
+            dataclasses.replace(layer, weight_bits=wide) if layer.pe == "adder" else layer
+            for layer in workload.layers))
+    acc = dataclasses.replace(accelerator_for(pe, bits, config), max_align=max_align)
+    return Variant(pe, bits, widths, estimate(workload, acc))
 
 
 def mark_pareto(variants: Sequence[Variant]) -> list[Variant]:
