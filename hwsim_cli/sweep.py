@@ -40,6 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     axes.add_argument("--sram-kib", metavar="KIB,...", help="capacity of each per-operand SRAM in KiB")
     axes.add_argument("--dram", help="DRAM tables: ddr3, ddr4, lpddr4, lpddr5, hbm2 or YAML paths")
     axes.add_argument("--clock-mhz", metavar="MHZ,...", help="clock frequencies in MHz")
+    axes.add_argument("--mapper", help=f"mappers among {','.join(accel.MAPPERS)} (search: for the config's "
+                                       "schedule.objective, default energy)")
     sw.add_argument("--config", metavar="arch.yaml", help="accelerator YAML, a diff on each PE preset")
     sw.add_argument("--tech", metavar="table.yaml", help="technology table name or YAML path (default horowitz45)")
     sw.add_argument("--convert-all", action="store_true",
@@ -90,7 +92,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     check_out_dir(out_dir)
     space = Space.from_flags(pe=args.pe, bits=args.bits, array=args.array, dataflow=args.dataflow,
                              sram_kib=args.sram_kib, dram=args.dram, clock_mhz=args.clock_mhz,
-                             config=args.config, tech=args.tech)
+                             mapper=args.mapper, config=args.config, tech=args.tech)
     sweep = Sweep(args.model, space, objectives=tuple(o.strip() for o in args.objective.split(",")),
                   max_area_mm2=args.max_area_mm2, max_latency_ms=args.max_latency_ms, strategy=args.strategy,
                   samples=args.samples, seed=args.seed, sampler=args.sampler, convert_all=args.convert_all,
@@ -119,7 +121,7 @@ def _print_fronts(result) -> None:
     table = Table(title=f"{result.sweep.model}: Pareto front per PE kind (energy vs latency; "
                         f"* on the {','.join(result.sweep.objectives)} front)", header_style="bold")
     for header, _ in output.COLUMNS:
-        table.add_column(header, justify="left" if header in ("PE", "array", "dataflow", "DRAM") else "right")
+        table.add_column(header, justify="left" if header in ("PE", "array", "dataflow", "DRAM", "mapper") else "right")
     table.add_column("*")
     for row in output.front_rows(result):
         table.add_row(*output.cells(row), "*" if row["pareto"] else "")

@@ -59,7 +59,8 @@ def test_grid_expands_to_the_right_count():
     points = space.grid()
     assert len(points) == (3 * 2 + 1) * 3 * 3 == 63  # xnor is 1 bit: no bits axis
     assert len(set(points)) == 63 and {p.bits for p in points if p.pe == "xnor"} == {None}
-    assert len(Space.from_flags(pe="mac", dataflow="os,ws,is", clock_mhz="200,500", dram="ddr4,lpddr4").grid()) == 12
+    assert len(Space.from_flags(pe="mac", dataflow="os,ws,is", clock_mhz="200,500", dram="ddr4,lpddr4",
+                                mapper="heuristic,search").grid()) == 24
     picked = space.random(10, seed=3)
     assert len(set(picked)) == 10 and set(picked) <= set(points) and picked == space.random(10, seed=3)
     assert space.random(100, seed=3) == points
@@ -74,6 +75,7 @@ def test_grid_expands_to_the_right_count():
     ({"sram_kib": "-2"}, "--sram-kib takes positive numbers"),
     ({"dram": "ddr9"}, "dram table 'ddr9' not found"),
     ({"array": "8x8,8x8"}, "--array lists a value twice"),
+    ({"mapper": "greedy"}, "--mapper: unknown value 'greedy'"),
 ])
 def test_bad_axes_name_the_flag(flags, message):
     with pytest.raises(ConfigError, match="^" + re.escape(message)):
@@ -92,16 +94,19 @@ def small(**kwargs) -> Sweep:
 
 def test_points_equal_hwsim_estimate(cli, tmp_path, cache):
     with Local(1) as backend:
-        result = run(small(flags={"sram_kib": "16,64", "dram": "ddr4"}), backend, cache)
-    rows = {(r["pe"], r["bits"], r["array"], r["sram_kib"]): r for r in result.rows}
-    for pe, bits, array, sram in (("adder", 4, "8x8", 16.0), ("xnor", 1, "4x4", 64.0), ("mac", 8, "4x4", 16.0)):
+        rows = run(small(flags={"sram_kib": "16,64", "dram": "ddr4"}), backend, cache).rows
+        rows += run(small(flags={"pe": "mac", "bits": "8", "array": "4x4", "dram": "ddr4", "mapper": "search"}),
+                    backend, cache).rows
+    rows = {(r["pe"], r["bits"], r["array"], r["sram_kib"], r["mapper"]): r for r in rows}
+    for pe, bits, array, sram, mapper in (("adder", 4, "8x8", 16.0, "heuristic"), ("xnor", 1, "4x4", 64.0, "heuristic"),
+                                          ("mac", 8, "4x4", 16.0, "heuristic"), ("mac", 8, "4x4", 64.0, "search")):
         out = tmp_path / f"{pe}.json"
         flags = ["--bits", str(bits)] if pe != "xnor" else []
         code, _, err = cli("estimate", MODEL, "--pe", pe, *flags, "--array", array, "--sram-kib", f"{sram:g}",
-                           "--dram", "ddr4", "--compare", "none", "--json", str(out))
+                           "--dram", "ddr4", "--mapper", mapper, "--compare", "none", "--json", str(out))
         assert code == 0, err
         totals = json.loads(out.read_text())["totals"]
-        row = rows[(pe, bits, array, sram)]
+        row = rows[(pe, bits, array, sram, mapper)]
         assert (row["energy_uj"], row["cycles"], row["area_mm2"]) == (
             totals["energy_uj"], totals["cycles"], totals["area_mm2"])
 

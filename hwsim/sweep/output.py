@@ -33,6 +33,7 @@ COLUMNS: tuple[tuple[str, Callable[[dict], str]], ...] = (
     ("SRAM KiB", lambda r: f"{r['sram_kib']:g}"),
     ("DRAM", lambda r: r["dram"]),
     ("MHz", lambda r: f"{r['clock_mhz']:g}"),
+    ("mapper", lambda r: r["mapper"]),
     ("energy uJ", lambda r: f"{r['energy_uj']:,.1f}"),
     ("latency ms", lambda r: f"{r['latency_ms']:.3f}"),
     ("area mm2", lambda r: f"{r['area_mm2']:.3f}"),

@@ -111,7 +111,7 @@ def _row(acc: Accelerator, totals: dict) -> dict:
     mem = acc.memory
     row = {"pe": acc.pe, "bits": acc.bits, "array": f"{acc.array.rows}x{acc.array.cols}",
            "dataflow": acc.array.dataflow, "sram_kib": mem.global_buffer_kib or mem.ifmap_sram_kib,
-           "dram": mem.dram, "clock_mhz": acc.clock_mhz}
+           "dram": mem.dram, "clock_mhz": acc.clock_mhz, "mapper": acc.schedule.mapper}
     row.update({name: totals[name] for name in TOTALS})
     row["edp_uj_ms"] = totals["energy_uj"] * totals["latency_ms"]
     return row

@@ -30,7 +30,7 @@ __all__ = ["AXES", "Point", "Space", "parse_list"]
 
 #: The axes in the order of a point's fields, each with the flag that sets it.
 AXES = {"pe": "--pe", "bits": "--bits", "array": "--array", "dataflow": "--dataflow",
-        "sram_kib": "--sram-kib", "dram": "--dram", "clock_mhz": "--clock-mhz"}
+        "sram_kib": "--sram-kib", "dram": "--dram", "clock_mhz": "--clock-mhz", "mapper": "--mapper"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Point:
     sram_kib: float | None = None
     dram: str | None = None
     clock_mhz: float | None = None
+    mapper: str | None = None
 
 
 def parse_list(flag: str, text: str | None, kind: type = str) -> tuple:
@@ -90,27 +91,29 @@ class Space:
     sram_kib: tuple[float | None, ...] = (None,)
     dram: tuple[str | None, ...] = (None,)
     clock_mhz: tuple[float | None, ...] = (None,)
+    mapper: tuple[str | None, ...] = (None,)
     config: str | Path | None = None
     tech: str | None = None
 
     @classmethod
     def from_flags(cls, *, pe: str | None = None, bits: str | None = None, array: str | None = None,
                    dataflow: str | None = None, sram_kib: str | None = None, dram: str | None = None,
-                   clock_mhz: str | None = None, config: str | Path | None = None,
-                   tech: str | None = None) -> Space:
+                   clock_mhz: str | None = None, mapper: str | None = None,
+                   config: str | Path | None = None, tech: str | None = None) -> Space:
         """The space of the comma-separated flag values; ConfigError names a bad one."""
         pes = PE_KINDS if pe is None else parse_list("--pe", pe)
         unknown = [p for p in pes if p not in PE_KINDS]
         if unknown:
             raise ConfigError(f"--pe: unknown PE kind {unknown[0]!r}; choose from {', '.join(PE_KINDS)}")
-        flows = parse_list("--dataflow", dataflow)
-        bad = [f for f in flows if f is not None and f not in accel.DATAFLOWS]
-        if bad:
-            raise ConfigError(f"--dataflow: unknown dataflow {bad[0]!r}; choose from {', '.join(accel.DATAFLOWS)}")
+        flows, mappers = parse_list("--dataflow", dataflow), parse_list("--mapper", mapper)
+        for flag, values, known in (("--dataflow", flows, accel.DATAFLOWS), ("--mapper", mappers, accel.MAPPERS)):
+            bad = [v for v in values if v is not None and v not in known]
+            if bad:
+                raise ConfigError(f"{flag}: unknown value {bad[0]!r}; choose from {', '.join(known)}")
         space = cls(pe=pes, bits=parse_list("--bits", bits, int), array=parse_list("--array", array, tuple),
                     dataflow=flows, sram_kib=parse_list("--sram-kib", sram_kib, float),
                     dram=parse_list("--dram", dram), clock_mhz=parse_list("--clock-mhz", clock_mhz, float),
-                    config=config, tech=tech)
+                    mapper=mappers, config=config, tech=tech)
         space.check()
         return space
 
