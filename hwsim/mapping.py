@@ -646,12 +646,14 @@ class GemmMapper:
         )
 
 
-def uses_channel_parallel(layer: Layer, acc: Accelerator) -> bool:
-    """Whether compute ``layer`` runs in the depthwise mode of ``acc``'s array: a grouped conv with
-    fewer filters per group than columns, on an ``os`` or ``ws`` array with the mode on."""
+def uses_channel_parallel(layer: Layer, acc: Accelerator, dataflow: str | None = None) -> bool:
+    """Whether compute ``layer`` runs in the depthwise mode of ``acc``'s array (in ``dataflow``, by
+    default the array's): a grouped conv with fewer filters per group than columns, on an ``os``
+    or ``ws`` array with the mode on."""
     arr = acc.array
     groups, _, _, n = layer.gemm
-    return arr.depthwise == "channel_parallel" and groups > 1 and n < arr.cols and arr.dataflow != "is"
+    return (arr.depthwise == "channel_parallel" and groups > 1 and n < arr.cols
+            and (dataflow or arr.dataflow) != "is")
 
 
 def _used(size: int, out: int, kernel: int, stride: int) -> int:

@@ -24,7 +24,9 @@ depthwise tile has 9 steps, the shortest of common layers).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,8 +38,8 @@ if TYPE_CHECKING:
     from hwsim.accelerator import Accelerator
     from hwsim.workload import Layer
 
-__all__ = ["DEFAULT_MAX_STEPS", "DESCRIPTOR_FIELDS", "LayerPlan", "LayerShape", "TopGeometry",
-           "param_fields", "plan", "top_geometry"]
+__all__ = ["DEFAULT_MAX_STEPS", "DESCRIPTOR_FIELDS", "LayerPlan", "LayerShape", "Tile", "TopGeometry",
+           "param_fields", "plan", "split", "tile_shapes", "top_geometry"]
 
 #: Longest fold (beats) the top is sized for unless configured: a 3 x 3 kernel over 512 channel
 #: words, the longest reduction of ResNet-18/50 (shorter when the weight buffer holds fewer words).
@@ -184,7 +186,9 @@ def top_geometry(acc: Accelerator) -> TopGeometry:
 @dataclass(frozen=True)
 class LayerShape:
     """A conv or linear layer as the top sees it: totals of channels, input size, kernel,
-    stride, padding and groups (a linear layer is a 1x1 conv on a 1x1 input)."""
+    stride, padding and groups (a linear layer is a 1x1 conv on a 1x1 input). ``out_h`` (0: the
+    conv formula's) lets a row tile (:mod:`hwsim.rtl_tiles`) run fewer output rows than its input
+    and top padding would give: the walker never reaches the rows below them."""
 
     conv: bool
     in_ch: int
@@ -195,6 +199,7 @@ class LayerShape:
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
     groups: int = 1
+    out_h: int = 0
 
     @classmethod
     def of_layer(cls, layer: Layer) -> LayerShape:
@@ -254,7 +259,8 @@ def plan(geo: TopGeometry, shape: LayerShape) -> LayerPlan:
     if shape.in_ch % groups or shape.out_ch % groups:
         raise DoesNotFit(f"{shape.in_ch} -> {shape.out_ch} channels do not split into {groups} groups")
     try:
-        out_h = contract.conv_out_size(shape.in_h, shape.kernel[0], shape.stride[0], shape.padding[0])
+        out_h = shape.out_h or contract.conv_out_size(shape.in_h, shape.kernel[0], shape.stride[0],
+                                                      shape.padding[0])
         out_w = contract.conv_out_size(shape.in_w, shape.kernel[1], shape.stride[1], shape.padding[1])
     except contract.ContractError as exc:
         raise DoesNotFit(str(exc)) from None
@@ -281,3 +287,81 @@ def plan(geo: TopGeometry, shape: LayerShape) -> LayerPlan:
             raise DoesNotFit(f"layer needs {need} {what} buffer words, the buffer holds "
                              f"{geo.words[name]}; enlarge memory.{kib}_sram_kib")
     return result
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One descriptor's share of a layer too large for the top, a layer of its own: groups
+    ``[g0, g1)``, output channels ``[o0, o1)`` of each of them, output rows ``[r0, r1)``, reading
+    input rows ``[i0, i1)``; ``shape`` is what the top is told, ``plan`` its plan."""
+
+    groups: tuple[int, int]
+    channels: tuple[int, int]
+    rows: tuple[int, int]
+    in_rows: tuple[int, int]
+    shape: LayerShape
+    plan: LayerPlan
+
+
+def _row_parts(shape: LayerShape, rows: int) -> list[tuple[int, int, int, int, LayerShape]]:
+    """``(r0, r1, i0, i1, shape)`` of each row tile of ``rows`` output rows (see :func:`split`)."""
+    kh, sh, (ph, pw) = shape.kernel[0], shape.stride[0], shape.padding
+    out_h = shape.out_h or contract.conv_out_size(shape.in_h, kh, sh, ph)
+    if rows >= out_h:
+        return [(0, out_h, 0, shape.in_h, dataclasses.replace(shape, out_h=out_h))]
+    parts = []
+    for r0 in range(0, out_h, rows):
+        r1 = min(out_h, r0 + rows)
+        top = r0 * sh - ph
+        i0, i1 = max(0, top), min(shape.in_h, (r1 - 1) * sh - ph + kh)
+        parts.append((r0, r1, i0, i1, dataclasses.replace(shape, in_h=i1 - i0, padding=(max(0, -top), pw),
+                                                         out_h=r1 - r0)))
+    return parts
+
+
+def _narrowed(shape: LayerShape, groups: int, channels: int) -> LayerShape:
+    """``shape`` with ``groups`` of its groups and ``channels`` output channels in each."""
+    return dataclasses.replace(shape, in_ch=groups * (shape.in_ch // shape.groups), out_ch=groups * channels,
+                               groups=groups)
+
+
+def _sizes(total: int, size: int) -> Counter[int]:
+    """How many chunks of each size cutting ``total`` into chunks of ``size`` makes."""
+    sizes = Counter({size: total // size})
+    if total % size:
+        sizes[total % size] += 1
+    return sizes
+
+
+def tile_shapes(shape: LayerShape, groups: int, channels: int, rows: int) -> Counter[LayerShape]:
+    """The distinct tile shapes of :func:`split` with how many tiles have each (no plan made)."""
+    per_group = shape.out_ch // shape.groups
+    found: Counter[LayerShape] = Counter()
+    rows_of = Counter(part for *_, part in _row_parts(shape, rows))
+    for g, g_count in _sizes(shape.groups, groups).items():
+        for c, c_count in _sizes(per_group, channels).items():
+            for part, r_count in rows_of.items():
+                found[_narrowed(part, g, c)] += g_count * c_count * r_count
+    return found
+
+
+def split(geo: TopGeometry, shape: LayerShape, groups: int, channels: int, rows: int) -> list[Tile]:
+    """``shape`` cut into tiles of ``groups`` groups, ``channels`` output channels per group (a
+    multiple of ``geo.cols`` unless it is all of them) and ``rows`` output rows, groups outermost,
+    then channels, then rows. A row tile loads the input rows its output rows read, halo
+    included: from ``r0 * stride - pad`` (below 0: the tile keeps that much top padding) to
+    ``(r1 - 1) * stride - pad + kh`` (beyond ``in_h``: the walker reads zeros past a tile's last
+    row, the bottom padding); its descriptor's ``out_h`` is ``r1 - r0``. Raises
+    :class:`DoesNotFit` when a tile does not fit (:func:`plan`)."""
+    per_group = shape.out_ch // shape.groups
+    plans = {part: plan(geo, part) for part in tile_shapes(shape, groups, channels, rows)}
+    parts = _row_parts(shape, rows)
+    tiles = []
+    for g0 in range(0, shape.groups, groups):
+        g1 = min(shape.groups, g0 + groups)
+        for o0 in range(0, per_group, channels):
+            o1 = min(per_group, o0 + channels)
+            for r0, r1, i0, i1, part in parts:
+                part = _narrowed(part, g1 - g0, o1 - o0)
+                tiles.append(Tile((g0, g1), (o0, o1), (r0, r1), (i0, i1), part, plans[part]))
+    return tiles

@@ -314,13 +314,14 @@ def _arrays(workload: Workload, costs: _Costs) -> dict[str, cm.DatapathCost]:
 
 
 def _depthwise_delivery_um2(workload: Workload, costs: _Costs) -> float:
-    """Area of the channel-parallel depthwise mode on the main array, when some layer uses it:
-    per PE an input register and a 2:1 mux per bit (its own channel instead of the row's
+    """Area of the channel-parallel depthwise mode on the main array, when some layer uses it in
+    one of the array's dataflows (``array.dataflows``: a flexible array has it for the search to
+    use): per PE an input register and a 2:1 mux per bit (its own channel instead of the row's
     broadcast), per column a shift register of ``rows + kw - 1`` taps at the array edge."""
     acc = costs.acc
     arr = acc.array
-    users = [layer for layer in workload.layers
-             if layer.is_compute and layer.pe == acc.pe and uses_channel_parallel(layer, acc)]
+    users = [layer for layer in workload.layers if layer.is_compute and layer.pe == acc.pe
+             and any(uses_channel_parallel(layer, acc, d) for d in arr.dataflows or (arr.dataflow,))]
     if not users:
         return 0.0
     bits = max(layer.act_bits * contract.lanes_per_pe(layer.pe, arr.lanes) for layer in users)

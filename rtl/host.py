@@ -3,11 +3,15 @@
 :func:`program` turns an integer layer (a :class:`QLayerLike`: the fields of ``models.intref.QLayer``;
 rtl does not import models) and its input into the descriptor and the parameter, weight and
 activation beats in the buffer layouts of :mod:`rtl.top`; :func:`unpack` turns the result beats
-into the array :func:`models.intref.int_forward` returns. Batch 1.
+into the array :func:`models.intref.int_forward` returns. Batch 1. A layer too large for the
+buffers runs as the tiles of :func:`hwsim.rtl_timing.tile_layer`: :func:`tile_programs` gives each
+tile's beats (the tile's groups, output channels and input rows cut out of the layer and its input)
+and :func:`assemble` puts the tiles' outputs back in place.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,11 +19,17 @@ import numpy as np
 from amaranth.hdl import Const, Shape
 
 from hwsim.errors import DoesNotFit
-from hwsim.rtl_plan import LayerPlan, LayerShape, TopGeometry, plan as plan_shape
+from hwsim.rtl_plan import LayerPlan, LayerShape, Tile, TopGeometry, plan as plan_shape
+from hwsim.rtl_timing import tile_layer
 from rtl.pe import encode_adder_weight, encode_shift_weight
 from rtl.top import LayerAccelerator
 
-__all__ = ["LayerProgram", "QLayerLike", "layer_shape", "plan", "program", "unpack"]
+__all__ = ["LayerProgram", "QLayerLike", "assemble", "layer_shape", "plan", "program", "tile_programs",
+           "tiles", "unpack"]
+
+#: Fields of an integer layer with one entry per output channel, cut with the channels of a tile.
+PER_CHANNEL = ("weight", "shift", "multiplier", "rshift", "bias", "threshold", "compare_sign", "align",
+               "out_scale", "out_offset")
 
 
 class QLayerLike(Protocol):
@@ -63,21 +73,35 @@ class LayerProgram:
     result_beats: int
 
 
-def layer_shape(q: QLayerLike, in_hw: tuple[int, int] = (1, 1)) -> LayerShape:
-    """The :class:`~hwsim.rtl_plan.LayerShape` of integer layer ``q`` on an ``in_hw`` input."""
+def layer_shape(q: QLayerLike, in_hw: tuple[int, int] = (1, 1), out_h: int = 0) -> LayerShape:
+    """The :class:`~hwsim.rtl_plan.LayerShape` of integer layer ``q`` on an ``in_hw`` input
+    (``out_h``: a row tile's output rows, 0 for the conv formula's)."""
     if not q.conv:
         return LayerShape(False, q.in_channels, q.out_channels)
     return LayerShape(True, q.in_channels, q.out_channels, *in_hw, tuple(q.kernel_size),
-                      tuple(q.stride), tuple(q.padding), q.groups)
+                      tuple(q.stride), tuple(q.padding), q.groups, out_h)
 
 
-def plan(geo: TopGeometry, q: QLayerLike, in_hw: tuple[int, int] = (1, 1)) -> LayerPlan:
+def tiles(geo: TopGeometry, q: QLayerLike, in_hw: tuple[int, int] = (1, 1)) -> tuple[Tile, ...]:
+    """The tiles layer ``q`` runs as on ``geo`` (one when it fits whole); raises
+    :class:`~hwsim.errors.DoesNotFit` like :func:`plan` when not even the smallest tile fits."""
+    _check_kind(geo, q)
+    return tile_layer(geo, layer_shape(q, in_hw))
+
+
+def plan(geo: TopGeometry, q: QLayerLike, in_hw: tuple[int, int] = (1, 1), out_h: int = 0) -> LayerPlan:
     """The :class:`~hwsim.rtl_plan.LayerPlan` of layer ``q`` with input size ``in_hw`` on the
     top of ``geo`` (pure: nothing is built, so a command can call it before a slow build).
 
     Raises :class:`~hwsim.errors.DoesNotFit` naming the first mismatch: PE kind or widths other
     than the accelerator's, then what :func:`hwsim.rtl_plan.plan` finds too large.
     """
+    _check_kind(geo, q)
+    return plan_shape(geo, layer_shape(q, in_hw, out_h))
+
+
+def _check_kind(geo: TopGeometry, q: QLayerLike) -> None:
+    """Raise :class:`DoesNotFit` naming the first of ``q``'s PE kind and widths that the top's are not."""
     if q.pe != geo.pe:
         raise DoesNotFit(f"layer is of PE kind {q.pe}, the accelerator of {geo.pe}")
     if q.pe != "xnor" and q.bits_in != geo.bits:
@@ -93,8 +117,6 @@ def plan(geo: TopGeometry, q: QLayerLike, in_hw: tuple[int, int] = (1, 1)) -> La
     if q.pe != "xnor" and q.zero_in not in (0, -(1 << (q.bits_in - 1))):
         raise DoesNotFit(f"layer input zero point {q.zero_in}: the top pads with 0 or "
                          f"{-(1 << (q.bits_in - 1))} only")
-    return plan_shape(geo, layer_shape(q, in_hw))
-
 
 def _pack(values: list[int], width: int) -> int:
     mask = (1 << width) - 1
@@ -105,9 +127,10 @@ def _bits(values: np.ndarray) -> int:
     return sum(int(b) << i for i, b in enumerate(values))
 
 
-def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray) -> LayerProgram:
-    """All beats of layer ``q`` on input ``x`` (``(1, C, H, W)`` or ``(1, C)``); see :func:`plan`."""
-    p = plan(top.geo, q, tuple(x.shape[2:]) if q.conv else (1, 1))
+def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray, out_h: int = 0) -> LayerProgram:
+    """All beats of layer ``q`` on input ``x`` (``(1, C, H, W)`` or ``(1, C)``), computing
+    ``out_h`` output rows (0: all); see :func:`plan`."""
+    p = plan(top.geo, q, tuple(x.shape[2:]) if q.conv else (1, 1), out_h)
     lanes, cols = top.lanes, top.cols
     xnor = q.pe == "xnor"
     w = q.weight.reshape(q.out_channels, p.in_ch, *p.kernel)
@@ -194,3 +217,51 @@ def unpack(top: LayerAccelerator, q: QLayerLike, prog: LayerProgram, beats: list
             if pixel < pixels and o < p.out_ch:
                 y[g * p.out_ch + o, pixel] = values[c]
     return y.reshape(1, -1, p.out_h, p.out_w) if q.conv else y.reshape(1, -1)
+
+
+def _tile_layer(q: QLayerLike, x: np.ndarray, tile: Tile) -> tuple[QLayerLike, np.ndarray]:
+    """The layer a tile runs and its input: the tile's output channels of each of its groups, the
+    input channels of its groups, its input rows and its top padding."""
+    cin = q.in_channels // q.groups
+    g0, g1 = tile.groups
+    index = _channels(q, tile)
+    cut = {name: getattr(q, name)[index] for name in PER_CHANNEL if getattr(q, name, None) is not None}
+    part = dataclasses.replace(q, in_channels=tile.shape.in_ch, out_channels=tile.shape.out_ch,
+                               groups=tile.shape.groups, padding=tile.shape.padding, **cut)
+    if not q.conv:
+        return part, x
+    (i0, i1) = tile.in_rows
+    return part, x[:, g0 * cin:g1 * cin, i0:i1, :]
+
+
+def tile_programs(top: LayerAccelerator, q: QLayerLike, x: np.ndarray) -> list[tuple[Tile, QLayerLike, LayerProgram]]:
+    """Each tile of layer ``q`` on input ``x`` (:func:`tiles`) with the layer it runs and its beats."""
+    out = []
+    for tile in tiles(top.geo, q, tuple(x.shape[2:]) if q.conv else (1, 1)):
+        part, xt = _tile_layer(q, x, tile)
+        out.append((tile, part, program(top, part, xt, tile.shape.out_h)))
+    return out
+
+
+def assemble(q: QLayerLike, parts: list[tuple[Tile, np.ndarray]]) -> np.ndarray:
+    """The layer output (as ``int_forward``) from each tile's output (as :func:`unpack` gives it)."""
+    first = parts[0][1]
+    if not q.conv:
+        y = np.zeros((1, q.out_channels), dtype=first.dtype)
+    else:
+        rows = max(t.rows[1] for t, _ in parts)
+        y = np.zeros((1, q.out_channels, rows, first.shape[3]), dtype=first.dtype)
+    for tile, out in parts:
+        r0, r1 = tile.rows
+        if q.conv:
+            y[:, _channels(q, tile), r0:r1, :] = out
+        else:
+            y[:, _channels(q, tile)] = out
+    return y
+
+
+def _channels(q: QLayerLike, tile: Tile) -> np.ndarray:
+    """The layer's output channels a tile computes, in the tile's order (group-major)."""
+    per_group = q.out_channels // q.groups
+    (g0, g1), (o0, o1) = tile.groups, tile.channels
+    return np.array([g * per_group + o for g in range(g0, g1) for o in range(o0, o1)])

@@ -176,3 +176,15 @@ def test_estimate_reports_the_mapping_of_each_layer(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_:
         main(["estimate", "digits-cnn", "--mapper", "greedy"])
     assert exit_.value.code == 2 and "invalid choice: 'greedy'" in capsys.readouterr().err
+
+
+def test_a_flexible_array_pays_for_the_depthwise_mode_of_its_other_dataflows():
+    # An input-stationary array has no channel-parallel depthwise mode; one that can also run os
+    # has it (the search may map a depthwise conv there), so its area counts the delivery.
+    dw = Layer(name="dw", op="conv", in_ch=8, in_h=6, in_w=6, out_ch=8, out_h=6, out_w=6, kernel=(3, 3),
+               padding=(1, 1), groups=8, pe="mac")
+    net = Workload("dw", (1, 8, 6, 6), (dw,))
+    fixed = Accelerator(array=ArrayConfig(rows=4, cols=4, dataflow="is"))
+    flexible = dataclasses.replace(fixed, array=dataclasses.replace(fixed.array, dataflows=("is", "os")))
+    assert "depthwise delivery" not in estimate(net, fixed).area_um2
+    assert "depthwise delivery" in estimate(net, flexible).area_um2
