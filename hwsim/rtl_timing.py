@@ -20,18 +20,28 @@ both included::
 output-stationary fold with the PE pipeline (reused, not restated): the controller adds no cycle
 per fold or per tile -- the next fold's first operands wait in the operand register while the
 array drains, and the walk of the next row tile (``rows`` cycles) hides under that drain.
+
+A layer too large for the buffers runs as tiles (:func:`hwsim.rtl_plan.split`), one descriptor
+after another, each paying all its phases: :func:`tile_layer` picks, of the tilings that fit, the
+one with the fewest total cycles -- every group count ``ceil(G / k)``, every multiple of ``cols``
+output channels per group, and for each pair the most output rows that fit (fit is monotone in
+the rows: more rows load more input and write more output, never less).
 """
 
 from __future__ import annotations
 
-from contract import DESCRIPTOR_CYCLES, FETCH_CYCLES, OUTPUT_LATENCY, PIPELINE_CYCLES
+from collections import Counter
+from collections.abc import Sequence
+
+from contract import DESCRIPTOR_CYCLES, FETCH_CYCLES, OUTPUT_LATENCY, PIPELINE_CYCLES, conv_out_size
 from hwsim.accelerator import Accelerator
 from hwsim.dataflow import compute_cycles
 from hwsim.errors import HwsimError
-from hwsim.rtl_plan import LayerPlan, LayerShape, TopGeometry, plan, top_geometry
+from hwsim.errors import DoesNotFit
+from hwsim.rtl_plan import LayerPlan, LayerShape, Tile, TopGeometry, plan, split, tile_shapes, top_geometry
 from hwsim.workload import Layer
 
-__all__ = ["layer_cycles", "plan_cycles"]
+__all__ = ["layer_cycles", "plan_cycles", "tile_layer", "tiles_cycles"]
 
 
 def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
@@ -55,8 +65,87 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
             "fold_cycles": schedule.fold_cycles}
 
 
+def tiles_cycles(geo: TopGeometry, tiles: Sequence[Tile]) -> dict[str, int]:
+    """:func:`plan_cycles` of each tile, summed key by key, ``tiles`` (how many) and, when all
+    tiles' folds are equally long, ``fold_cycles``."""
+    return _summed(geo, Counter(t.plan for t in tiles))
+
+
+def _summed(geo: TopGeometry, plans: Counter[LayerPlan]) -> dict[str, int]:
+    """Phases summed over ``plans`` (with their counts); ``fold_cycles`` when all folds are alike."""
+    total: dict[str, int] = {}
+    folds = set()
+    for p, count in plans.items():
+        phases = plan_cycles(geo, p)
+        folds.add(phases.pop("fold_cycles"))
+        for key, value in phases.items():
+            total[key] = total.get(key, 0) + count * value
+    return {**total, **({"fold_cycles": folds.pop()} if len(folds) == 1 else {}), "tiles": sum(plans.values())}
+
+
+def tile_layer(geo: TopGeometry, shape: LayerShape) -> tuple[Tile, ...]:
+    """The tiles the host runs ``shape`` as on ``geo``: the whole layer if it fits, else the
+    fitting tiling with the fewest cycles (module docstring). Raises :class:`DoesNotFit` when not
+    even one group, ``cols`` channels and one output row fit (a fold longer than
+    ``rtl.max_steps``, a descriptor field too wide, a buffer smaller than one row's input)."""
+    key = (geo, shape)
+    if key not in _TILINGS:
+        g, c, r = _choose(geo, shape)
+        _TILINGS[key] = tuple(split(geo, shape, g, c, r))
+    return _TILINGS[key]
+
+
+_TILINGS: dict[tuple[TopGeometry, LayerShape], tuple[Tile, ...]] = {}
+
+
+def _cycles(geo: TopGeometry, shape: LayerShape, groups: int, channels: int, rows: int) -> int | None:
+    """Total cycles of the tiling, or None if one of its tiles does not fit."""
+    try:
+        plans = Counter()
+        for part, count in tile_shapes(shape, groups, channels, rows).items():
+            plans[plan(geo, part)] += count
+    except DoesNotFit:
+        return None
+    return _summed(geo, plans)["total"]
+
+
+def _choose(geo: TopGeometry, shape: LayerShape) -> tuple[int, int, int]:
+    """``(groups, channels, rows)`` per tile of the fastest tiling that fits (module docstring)."""
+    groups, per_group = shape.groups, shape.out_ch // shape.groups
+    rows_all = shape.out_h or conv_out_size(shape.in_h, shape.kernel[0], shape.stride[0], shape.padding[0])
+    try:
+        plan(geo, shape)
+        return groups, per_group, rows_all
+    except DoesNotFit as exc:
+        reason = exc
+    best: tuple[int, tuple[int, int, int]] | None = None
+    for g in sorted({-(-groups // k) for k in range(1, groups + 1)}, reverse=True):
+        for c in sorted({per_group, *range(geo.cols, per_group, geo.cols)}, reverse=True):
+            lo, hi, found = 1, rows_all, None
+            while lo <= hi:  # the most rows that fit
+                mid = (lo + hi) // 2
+                cycles = _cycles(geo, shape, g, c, mid)
+                if cycles is None:
+                    hi = mid - 1
+                else:
+                    found, lo = (cycles, (g, c, mid)), mid + 1
+            if found is not None and (best is None or found[0] < best[0]):
+                best = found
+    if best is None:
+        smallest = min(per_group, geo.cols)
+        try:
+            split(geo, shape, 1, smallest, 1)
+        except DoesNotFit as exc:
+            if str(exc) == str(reason):  # what no cut changes (a fold, a descriptor field)
+                raise reason from None
+            raise DoesNotFit(f"{reason}; not even a tile of one group, {smallest} output channels and "
+                             f"one output row fits: {exc}") from None
+    return best[1]
+
+
 def layer_cycles(layer: Layer, acc: Accelerator) -> dict[str, int]:
-    """:func:`plan_cycles` of workload ``layer`` on the top generated for ``acc``.
+    """:func:`tiles_cycles` of workload ``layer`` on the top generated for ``acc``, tiled as
+    :func:`tile_layer` does.
 
     Raises :class:`HwsimError` if ``layer`` is not a conv or linear layer,
     :class:`~hwsim.errors.DoesNotFit` (naming the fix) if the top cannot run it, and
@@ -65,4 +154,4 @@ def layer_cycles(layer: Layer, acc: Accelerator) -> dict[str, int]:
     if not layer.is_compute:
         raise HwsimError(f"layer {layer.name!r} ({layer.op}) does not run on the PE array")
     geo = top_geometry(acc)
-    return plan_cycles(geo, plan(geo, LayerShape.of_layer(layer)))
+    return tiles_cycles(geo, tile_layer(geo, LayerShape.of_layer(layer)))

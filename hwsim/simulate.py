@@ -44,8 +44,8 @@ from hwsim.errors import ConfigError, DoesNotFit, HwsimError
 from hwsim import schedule
 from hwsim.mapper import search_layer
 from hwsim.mapping import Flow, Mapping, copy, layer_key, map_layer, uses_channel_parallel
-from hwsim.rtl_plan import LayerShape, TopGeometry, plan, top_geometry
-from hwsim.rtl_timing import plan_cycles
+from hwsim.rtl_plan import LayerShape, TopGeometry, top_geometry
+from hwsim.rtl_timing import tile_layer, tiles_cycles
 from hwsim.workload import Layer, Workload
 
 _VECTOR_ENERGY_OP = {"maxpool": "max", "avgpool": "add", "add": "add", "mul": "mul",
@@ -378,10 +378,11 @@ def fpga_resources(acc: Accelerator, target: str) -> dict[str, dict[str, float]]
 
 
 def _rtl_timed(mapping: Mapping, layer: Layer, geo: TopGeometry) -> Mapping:
-    """``mapping`` with the cycles of the generated RTL top (:mod:`hwsim.rtl_timing`): ``compute``
-    is its compute phase, everything else (descriptor, loads, drain, store) counts as stall.
+    """``mapping`` with the cycles of the generated RTL top (:mod:`hwsim.rtl_timing`, the layer's
+    tiles summed): ``compute`` is its compute phases, everything else (descriptors, loads,
+    drains, stores) counts as stall.
     Raises :class:`~hwsim.errors.DoesNotFit` when the top cannot run ``layer``."""
-    phases = plan_cycles(geo, plan(geo, LayerShape.of_layer(layer)))
+    phases = tiles_cycles(geo, tile_layer(geo, LayerShape.of_layer(layer)))
     busy = mapping.utilization * mapping.compute_cycles
     return dataclasses.replace(mapping, compute_cycles=phases["compute"],
                                stall_cycles=phases["total"] - phases["compute"],

@@ -1,12 +1,14 @@
 """The host side of co-simulation: program layers, run the Verilator bench once, check everything.
 
-:func:`run_layers` turns integer layers into beats with :func:`rtl.host.program`, streams all of
-them back to back through one simulation of a :class:`~sim.build.TopBuild` (:mod:`sim.bench`),
-unpacks the results with :func:`rtl.host.unpack` and holds each layer to two independent
-references: its output to :func:`models.intref.int_forward` (bit for bit) and its cycles to
-:func:`hwsim.rtl_timing.plan_cycles` (``cycles - stalls == predicted``). :func:`check_fits`
-raises the same error as programming would, without building anything (it is
-:func:`rtl.host.plan` on :func:`hwsim.rtl_plan.top_geometry`), for a command line to call before
+:func:`run_layers` turns integer layers into beats with :func:`rtl.host.tile_programs` (a layer
+too large for the buffers becomes the tiles of :func:`hwsim.rtl_timing.tile_layer`, one descriptor
+each), streams all of them back to back through one simulation of a :class:`~sim.build.TopBuild`
+(:mod:`sim.bench`), unpacks and assembles the results with :func:`rtl.host.unpack` and
+:func:`rtl.host.assemble` and holds each layer to two independent references: its output to
+:func:`models.intref.int_forward` of the whole layer (bit for bit) and its cycles, its tiles'
+summed, to :func:`hwsim.rtl_timing.tiles_cycles` (``cycles - stalls == predicted``).
+:func:`check_fits` raises the same error as programming would, without building anything (it is
+:func:`rtl.host.tiles` on :func:`hwsim.rtl_plan.top_geometry`), for a command line to call before
 a slow build.
 """
 
@@ -25,10 +27,10 @@ import numpy as np
 
 from hwsim.accelerator import Accelerator
 from hwsim.errors import DoesNotFit, HwsimError
-from hwsim.rtl_plan import LayerPlan, TopGeometry, top_geometry
-from hwsim.rtl_timing import plan_cycles
+from hwsim.rtl_plan import Tile, TopGeometry, top_geometry
+from hwsim.rtl_timing import tiles_cycles
 from models.intref import QLayer, int_forward
-from rtl.host import plan, program, unpack
+from rtl.host import assemble, tile_programs, tiles, unpack
 from rtl.tools import ToolFailed
 from sim.bench import JOB_ENV
 from sim.build import TopBuild, verilator_env
@@ -89,16 +91,16 @@ class CosimRun:
         return self.cycles / self.sim_seconds if self.sim_seconds > 0 else 0.0
 
 
-def check_fits(target: Accelerator | TopGeometry, q: QLayer, x: np.ndarray) -> LayerPlan:
-    """The :class:`~hwsim.rtl_plan.LayerPlan` of ``q`` on input ``x`` on ``target`` (an
-    Accelerator, or the geometry of an already made top); pure, nothing is emitted or compiled.
+def check_fits(target: Accelerator | TopGeometry, q: QLayer, x: np.ndarray) -> tuple[Tile, ...]:
+    """The tiles ``q`` on input ``x`` runs as on ``target`` (an Accelerator, or the geometry of an
+    already made top; one tile when it fits whole); pure, nothing is emitted or compiled.
 
     Raises :class:`~hwsim.errors.DoesNotFit` naming what is too large and the fix, and
     :class:`~hwsim.errors.ConfigError` when no top can be generated for the accelerator.
     """
     geo = target if isinstance(target, TopGeometry) else top_geometry(target)
     try:
-        return plan(geo, q, tuple(x.shape[2:]) if q.conv else (1, 1))
+        return tiles(geo, q, tuple(x.shape[2:]) if q.conv else (1, 1))
     except DoesNotFit as exc:
         raise DoesNotFit(f"layer does not fit: {exc}") from None
 
@@ -160,8 +162,9 @@ def run_layers(build: TopBuild, layers: list[tuple[QLayer, np.ndarray]], *,
             check_fits(build.top.geo, q, x)
         except DoesNotFit as exc:
             raise DoesNotFit(f"layer {index}: {exc}") from None
-    progs = [program(build.top, q, x) for q, x in layers]
-    predicted = [plan_cycles(build.top.geo, prog.plan)["total"] for prog in progs]
+    tiled = [tile_programs(build.top, q, x) for q, x in layers]
+    progs = [prog for layer in tiled for _, _, prog in layer]
+    predicted = [tiles_cycles(build.top.geo, [t for t, _, _ in layer])["total"] for layer in tiled]
     # Every idle pattern cycle can delay a transfer by one cycle; allow four times that.
     stretch = max(len(valid) / sum(valid), len(ready) / sum(ready))
     job = {"layers": [{"desc": p.descriptor, "params": p.params, "weights": p.weights,
@@ -176,17 +179,22 @@ def run_layers(build: TopBuild, layers: list[tuple[QLayer, np.ndarray]], *,
             shutil.rmtree(run_dir, ignore_errors=True)
     if record["timeout"]:
         got = record["received"]
-        layer = next(i for i, (n, p) in enumerate(zip(got, progs)) if n < p.result_beats)
-        raise ToolFailed(f"simulation stopped after {record['cycles']} cycles: layer {layer} "
-                           f"returned {got[layer]} of {progs[layer].result_beats} result beats")
-    results = []
-    for (q, x), prog, want, out in zip(layers, progs, predicted, record["layers"]):
-        got = unpack(build.top, q, prog, out["beats"])
+        index = next(i for i, (n, p) in enumerate(zip(got, progs)) if n < p.result_beats)
+        layer, tile = next((i, index - sum(map(len, tiled[:i]))) for i in range(len(tiled))
+                           if index < sum(map(len, tiled[:i + 1])))
+        where = f" (tile {tile} of {len(tiled[layer])})" if len(tiled[layer]) > 1 else ""
+        raise ToolFailed(f"simulation stopped after {record['cycles']} cycles: layer {layer}{where} "
+                         f"returned {got[index]} of {progs[index].result_beats} result beats")
+    results, outs = [], iter(record["layers"])
+    for (q, x), layer, want in zip(layers, tiled, predicted):
+        done = [(tile, part, prog, next(outs)) for tile, part, prog in layer]
+        got = assemble(q, [(tile, unpack(build.top, part, prog, out["beats"])) for tile, part, prog, out in done])
         expected = int_forward(q, x)
         kept, count = _mismatches(expected, got)
-        results.append(LayerResult(output=got, expected=expected, mismatches=kept,
-                                   mismatch_count=count, cycles=out["cycles"],
-                                   stalls=out["stalls"], predicted=want, error=bool(out["error"])))
+        results.append(LayerResult(output=got, expected=expected, mismatches=kept, mismatch_count=count,
+                                   cycles=sum(out["cycles"] for *_, out in done),
+                                   stalls=sum(out["stalls"] for *_, out in done), predicted=want,
+                                   error=any(out["error"] for *_, out in done)))
     return CosimRun(layers=results, cycles=record["cycles"], sim_seconds=record["seconds"],
                     wall_seconds=time.perf_counter() - start,
                     waves=run_dir / "dump.vcd" if waves else None)

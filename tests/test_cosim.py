@@ -40,6 +40,11 @@ SHAPES: dict[str, tuple[LayerSpec, dict[str, bool]]] = {
     "linear": (LayerSpec("linear", 20, 7), {}),
     "tiny-linear": (LayerSpec("linear", 3, 2), {}),  # one beat per load stream (xnor, mac)
     "odd": (LayerSpec("conv", 7, 9, 5, 3, kernel=3, pad=1), {}),
+    # too large for the buffers, run as tiles (hwsim.rtl_timing.tile_layer): 8 x 20 x 16 = 2560
+    # activation words in rows of 3 x 8 x 16 (8-bit kinds; xnor fits whole); 16 column tiles x 144
+    # steps = 2304 weight words in groups of output channels (xnor's 2-word folds fit whole)
+    "tiled-rows": (LayerSpec("conv", 8, 6, 20, 16, kernel=3, stride=2, pad=1), {}),
+    "tiled-channels": (LayerSpec("conv", 16, 64, 6, 6, kernel=3, pad=1), {}),
 }
 EXTRA: dict[str, dict[str, tuple[LayerSpec, dict[str, bool]]]] = {
     "mac": {"dw-3x3": (LayerSpec("conv", 6, 6, 5, 5, kernel=3, pad=1, groups=6), {}),
@@ -47,6 +52,7 @@ EXTRA: dict[str, dict[str, tuple[LayerSpec, dict[str, bool]]]] = {
     "adder": {"dw-3x3": (LayerSpec("conv", 6, 6, 5, 5, kernel=3, pad=1, groups=6), {})},
     "shift": {"relu": (LayerSpec("conv", 4, 8, 4, 4, kernel=3, pad=1), {"relu": True})},
     "xnor": {"3x3-words": (LayerSpec("conv", 12, 5, 5, 4, kernel=3, pad=1), {}),
+             "tiled-rows-xnor": (LayerSpec("conv", 8, 4, 48, 48, kernel=3, pad=1), {}),
              "linear-raw": (LayerSpec("linear", 19, 6), {"binary_out": False})},
 }
 RANDOM_PER_KIND = 3
@@ -165,13 +171,19 @@ def test_build_cache(tmp_path: Path) -> None:
 
 
 def test_check_fits_wrong() -> None:
-    """Each misfit is named with its fix, from the accelerator alone (nothing is built)."""
+    """Each misfit is named with its fix, from the accelerator alone (nothing is built); a layer
+    only too large for the buffers runs as tiles."""
     ql = quantized_layer("mac", LayerSpec("conv", 3, 5, 5, 5, kernel=3, pad=1), seed=2)
-    # 74 one-byte activation words; the layer has 3 x 5 x 5 = 75
+    # 74 one-byte activation words; the layer has 3 x 5 x 5 = 75: rows 0-2 (input rows 0-3, 60
+    # words) and 3-4 (input rows 2-4, 45 words)
     small = MemoryConfig(ifmap_sram_kib=74 / 1024, weight_sram_kib=8, ofmap_sram_kib=4)
-    with pytest.raises(DoesNotFit, match=r"^layer does not fit: layer needs 75 act buffer words, "
-                                         r"the buffer holds 74; enlarge memory\.ifmap_sram_kib$"):
-        check_fits(accelerator("mac", small), ql.q, ql.x)
+    tiles = check_fits(accelerator("mac", small), ql.q, ql.x)
+    assert [(t.rows, t.in_rows) for t in tiles] == [((0, 3), (0, 4)), ((3, 5), (2, 5))]
+    tight = MemoryConfig(ifmap_sram_kib=29 / 1024, weight_sram_kib=8, ofmap_sram_kib=4)
+    with pytest.raises(DoesNotFit, match=r"^layer does not fit: layer needs 75 act buffer words, the buffer "
+                                         r"holds 29; enlarge memory\.ifmap_sram_kib; not even a tile of one "
+                                         r"group, 4 output channels and one output row fits: layer needs 30 "):
+        check_fits(accelerator("mac", tight), ql.q, ql.x)
     with pytest.raises(DoesNotFit, match=r"^layer does not fit: a fold of 27 steps exceeds "
                                          r"rtl\.max_steps=16; raise rtl\.max_steps and "
                                          r"memory\.weight_sram_kib$"):
@@ -185,11 +197,11 @@ def test_check_fits_wrong() -> None:
 def test_run_layers_wrong(kind: str, top: TopBuild) -> None:
     """Misfit layers and bad patterns are refused before anything is simulated."""
     fits = quantized_layer(kind, LayerSpec("linear", 4, 4), seed=3)
-    big = quantized_layer(kind, LayerSpec("conv", 8, 4, 50, 50), seed=3)
-    need = 8 * 2500 if kind != "xnor" else 2500  # xnor: 8 channels in one word
-    with pytest.raises(HwsimError, match=rf"^layer 1: layer does not fit: layer needs {need} act "
-                                         rf"buffer words, the buffer holds 2048; "):
-        run_layers(top, [(fits.q, fits.x), (big.q, big.x)])
+    long = quantized_layer(kind, LayerSpec("conv", 144, 4, 3, 3, kernel=3, pad=1), seed=3)
+    steps = 9 * 144 if kind != "xnor" else 9 * 18  # xnor: 8 channels in one word
+    with pytest.raises(HwsimError, match=rf"^layer 1: layer does not fit: a fold of {steps} steps exceeds "
+                                         rf"rtl\.max_steps=160; "):
+        run_layers(top, [(fits.q, fits.x), (long.q, long.x)])
     with pytest.raises(HwsimError, match=r"^`valid_pattern` must be a non-empty sequence of 0/1 "
                                          r"with at least one 1, not \(0, 0\)$"):
         run_layers(top, [(fits.q, fits.x)], valid_pattern=(0, 0))

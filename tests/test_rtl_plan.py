@@ -253,7 +253,7 @@ def test_layer_cycles_closed_form():
     layer = Layer("c", "conv", 3, 6, 6, 6, 6, 6, kernel=(3, 3), padding=(1, 1))
     want = {"descriptor": 1, "load_weights": 56, "load_acts": 108, "compute": 707, "drain": 4,
             "store": 73, "total": 1 + 56 + 108 + 707 + 4 + 73, "folds": 18, "fold_cycles": 39}
-    assert layer_cycles(layer, small()) == want
+    assert layer_cycles(layer, small()) == {**want, "tiles": 1}
     assert plan_cycles(SMALL, plan(SMALL, LayerShape.of_layer(layer))) == want
 
 
@@ -263,12 +263,18 @@ def test_layer_cycles_depthwise_closed_form():
     got = layer_cycles(layer, small())
     assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 200,
                    "compute": 4 + 1 + 24 * 21, "drain": 4, "store": 1 + 24 * 4,
-                   "total": 1 + 80 + 200 + 509 + 4 + 97, "folds": 24, "fold_cycles": 21}
+                   "total": 1 + 80 + 200 + 509 + 4 + 97, "folds": 24, "fold_cycles": 21, "tiles": 1}
 
 
-def test_layer_cycles_does_not_fit():
-    with pytest.raises(DoesNotFit, match=r"^layer needs 300 weight buffer words, the buffer holds 292; "):
-        layer_cycles(Layer("fc", "linear", 100, 1, 1, 10, 1, 1), small())
+def test_layer_too_large_runs_as_channel_tiles():
+    # 100 -> 10 linear: 3 column tiles x 100 steps = 300 weight words > 292, so it runs as tiles of
+    # output channels, a multiple of cols = 4: 8 (200 words) fits, 10 does not. Tiles 0-7 and 8-9:
+    #   tile 0-7: NT 2, KS 100, folds 2, fold 2 * 4 + 4 + 100 - 2 + 2 = 112: 1 + 2 * 101 + 100
+    #             + (4 + 1 + 2 * 112) + 4 + (1 + 2 * 4) = 545
+    #   tile 8-9: NT 1, folds 1: 1 + 101 + 100 + (4 + 1 + 112) + 4 + (1 + 4) = 328
+    # (tiles of 4, 4 and 2 channels would take 3 x 328 = 984)
+    got = layer_cycles(Layer("fc", "linear", 100, 1, 1, 10, 1, 1), small())
+    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (2, 545 + 328, 200, 3)
 
 
 def test_linear_over_rows_runs_as_a_1x1_conv() -> None:

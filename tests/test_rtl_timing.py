@@ -22,7 +22,7 @@ def test_layer_cycles_conv3x3() -> None:
     got = layer_cycles(layer, acc())
     assert got == {"descriptor": 1, "load_weights": 3 * 28, "load_acts": 75,
                    "compute": 2 + 1 + 39 * 33, "drain": 4, "store": 1 + 39 * 2,
-                   "total": 1 + 84 + 75 + 1290 + 4 + 79, "folds": 39, "fold_cycles": 33}
+                   "total": 1 + 84 + 75 + 1290 + 4 + 79, "folds": 39, "fold_cycles": 33, "tiles": 1}
 
 
 def test_layer_cycles_depthwise_xnor_linear() -> None:
@@ -37,6 +37,21 @@ def test_layer_cycles_depthwise_xnor_linear() -> None:
     assert (got["load_acts"], got["fold_cycles"], got["folds"]) == (2, 2 * 2 + 2 + 2, 2)
 
 
+def test_layer_too_large_runs_as_row_tiles() -> None:
+    # An ifmap buffer of 1/16 KiB = 512 bits holds 64 8-bit words; the 3x5x5 input needs 75, so the
+    # 3x3 pad-1 conv runs as row tiles. Output rows r0..r1-1 read input rows r0 - 1 .. r1 clipped
+    # to the input (the clipped row is padding: the top one kept as the tile's padding, the bottom
+    # one read as zeros past the tile's last row), 15 words a row. Three rows: rows 0-2 read 0-3
+    # (60 words) and rows 3-4 read 2-4 (45); four rows would read 0-4 (75). 2x2 array, KS 27,
+    # fold 2 * 2 + 2 + 27 - 2 + 2 = 33, one column tile:
+    #   rows 0-2: 15 pixels, 8 folds: 1 + 28 + 60 + (2 + 1 + 8 * 33) + 4 + (1 + 8 * 2) = 377
+    #   rows 3-4: 10 pixels, 5 folds: 1 + 28 + 45 + (2 + 1 + 5 * 33) + 4 + (1 + 5 * 2) = 257
+    tiny = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ifmap_sram_kib=0.0625))
+    wide = Layer("w", "conv", 3, 5, 5, 2, 5, 5, kernel=(3, 3), padding=(1, 1))
+    got = layer_cycles(wide, tiny)
+    assert (got["tiles"], got["load_acts"], got["total"]) == (2, 60 + 45, 377 + 257)
+
+
 def test_layer_cycles_wrong() -> None:
     pool = Layer("p", "maxpool", 4, 4, 4, 4, 2, 2, kernel=(2, 2))
     with pytest.raises(HwsimError, match=r"^layer 'p' \(maxpool\) does not run on the PE array$"):
@@ -45,12 +60,7 @@ def test_layer_cycles_wrong() -> None:
     big = Layer("b", "conv", 600, 3, 3, 2, 3, 3, kernel=(3, 3), padding=(1, 1))
     with pytest.raises(DoesNotFit, match=r"^a fold of 5400 steps exceeds rtl\.max_steps=4608; "):
         layer_cycles(big, acc())
-    # an ifmap buffer of 1/16 KiB = 512 bits holds 512 / 8 = 64 8-bit activation words; a 3x5x5
-    # input needs 75
     tiny = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ifmap_sram_kib=0.0625))
     wide = Layer("w", "conv", 3, 5, 5, 2, 5, 5, kernel=(3, 3), padding=(1, 1))
-    with pytest.raises(DoesNotFit, match=r"^layer needs 75 act buffer words, the buffer holds 64; "
-                                         r"enlarge memory\.ifmap_sram_kib$"):
-        layer_cycles(wide, tiny)
     with pytest.raises(ConfigError, match=r"^`array\.dataflow` 'ws': "):
         layer_cycles(wide, Accelerator(array=ArrayConfig(rows=2, cols=2, dataflow="ws")))

@@ -1,0 +1,132 @@
+"""Layers too large for the generated top, run as tiles (hwsim.rtl_plan.split,
+hwsim.rtl_timing.tile_layer, rtl.host.tile_programs / assemble), without hardware: the row, channel
+and group cuts worked by hand, the chosen tiling against a brute force over every tiling, and the
+tiles' outputs -- each tile computed as the top computes it, emulated with numpy -- assembled and
+compared with models.intref.int_forward of the whole layer. The top itself runs tiles in
+tests/test_cosim.py (Verilator)."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import numpy as np
+import pytest
+
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
+from hwsim.errors import DoesNotFit
+from hwsim.rtl_plan import LayerShape, split, top_geometry
+from hwsim.rtl_timing import tile_layer, tiles_cycles
+from models.intref import int_forward
+from rtl import host
+from sim.layers import LayerSpec, quantized_layer
+
+#: 4x4 int8 top with 1/4 KiB of activations (256 words), 1 KiB of weights, 1/2 KiB of outputs.
+SMALL = MemoryConfig(ifmap_sram_kib=0.25, weight_sram_kib=1, ofmap_sram_kib=0.5)
+
+
+def geometry(pe: str = "mac", memory: MemoryConfig = SMALL, max_steps: int = 0):
+    return top_geometry(Accelerator(pe=pe, bits=1 if pe == "xnor" else 8, memory=memory,
+                                    array=ArrayConfig(rows=4, cols=4, lanes=8), rtl=RtlConfig(max_steps=max_steps)))
+
+
+def test_row_tiles_by_hand_stride_two():
+    # 3x3, stride 2, pad 1 on 11 input rows: 6 output rows. Tiles of 2 output rows:
+    #   rows 0-1: input rows -1..3 -> 0..3 (4 rows, top padding 1)
+    #   rows 2-3: input rows  3..7         (5 rows, no padding)
+    #   rows 4-5: input rows  7..11 -> 7..10 (4 rows; row 11 is the bottom padding)
+    shape = LayerShape(True, 2, 4, 11, 5, (3, 3), (2, 2), (1, 1))
+    tiles = split(geometry(), shape, 1, 4, 2)
+    assert [(t.rows, t.in_rows, t.shape.in_h, t.shape.padding, t.shape.out_h) for t in tiles] == [
+        ((0, 2), (0, 4), 4, (1, 1), 2), ((2, 4), (3, 8), 5, (0, 1), 2), ((4, 6), (7, 11), 4, (0, 1), 2)]
+    assert all(t.plan.out_w == 3 and t.plan.out_h == 2 for t in tiles)
+
+
+def test_channel_and_group_tiles_by_hand():
+    # 6 groups of 2 -> 10 channels each; tiles of 4 groups and 8 channels: groups 0-3 and 4-5,
+    # channels 0-7 and 8-9 of each: four tiles, groups outermost
+    shape = LayerShape(True, 12, 60, 3, 3, (1, 1), (1, 1), (0, 0), 6)
+    tiles = split(geometry(), shape, 4, 8, 3)
+    assert [(t.groups, t.channels, t.shape.in_ch, t.shape.out_ch, t.shape.groups) for t in tiles] == [
+        ((0, 4), (0, 8), 8, 32, 4), ((0, 4), (8, 10), 8, 8, 4), ((4, 6), (0, 8), 4, 16, 2), ((4, 6), (8, 10), 4, 4, 2)]
+
+
+def _every_tiling(geo, shape):
+    """Total cycles of every tiling that fits, by brute force over all cuts."""
+    per_group = shape.out_ch // shape.groups
+    out_h = shape.out_h or (shape.in_h + 2 * shape.padding[0] - shape.kernel[0]) // shape.stride[0] + 1
+    found = {}
+    for g in range(1, shape.groups + 1):
+        for c in [*range(4, per_group, 4), per_group]:
+            for r in range(1, out_h + 1):
+                try:
+                    found[(g, c, r)] = tiles_cycles(geo, split(geo, shape, g, c, r))["total"]
+                except DoesNotFit:
+                    pass
+    return found
+
+
+@pytest.mark.parametrize("shape", [
+    LayerShape(True, 8, 10, 12, 9, (3, 3), (1, 1), (1, 1)),      # rows (act buffer)
+    LayerShape(True, 4, 24, 6, 6, (3, 3), (2, 2), (1, 1)),       # channels (weights) and rows
+    LayerShape(True, 12, 12, 9, 9, (3, 3), (1, 1), (1, 1), 12),  # depthwise: groups and rows
+    LayerShape(False, 60, 30),                                    # linear: channels
+])
+def test_tile_layer_is_the_fastest_tiling(shape):
+    geo = geometry()
+    every = _every_tiling(geo, shape)
+    assert every, "some tiling fits"
+    chosen = tile_layer(geo, shape)
+    assert len(chosen) > 1  # none of these fits whole
+    assert tiles_cycles(geo, chosen)["total"] == min(every.values())
+
+
+def test_smallest_tile_too_large_names_the_reduction():
+    # 3x3 over 200 channels: a fold of 1800 steps, more than max_steps 64; no cut helps, and the
+    # error is the fold's alone
+    with pytest.raises(DoesNotFit, match=r"^a fold of 1800 steps exceeds rtl\.max_steps=64; raise "
+                                         r"rtl\.max_steps and memory\.weight_sram_kib$"):
+        tile_layer(geometry(max_steps=64), LayerShape(True, 200, 8, 4, 4, (3, 3), (1, 1), (1, 1)))
+
+
+def _as_the_top_runs(part, x, out_h: int) -> np.ndarray:
+    """A tile as the top computes it: its top padding kept, rows past its last input row read as
+    the padding value, exactly ``out_h`` output rows (numpy: pad explicitly, then no padding)."""
+    (ph, pw), (kh, _), (sh, _) = part.padding, part.kernel_size, part.stride
+    below = max(0, (out_h - 1) * sh + kh - ph - x.shape[2])
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, below), (0, 0)), constant_values=part.zero_in)
+    flat = dataclasses.replace(part, padding=(0, pw))
+    return int_forward(flat, xp)[:, :, :out_h, :]
+
+
+def _random_spec(rng: random.Random) -> LayerSpec:
+    groups = rng.choice((1, 1, 3))
+    kernel = rng.choice((1, 3))
+    return LayerSpec("conv", groups * rng.randint(1, 6), groups * rng.randint(1, 9), rng.randint(8, 16),
+                     rng.randint(kernel, 10), kernel=kernel, stride=rng.randint(1, 2),
+                     pad=rng.randint(0, kernel // 2), groups=groups)
+
+
+@pytest.mark.parametrize("pe", ["mac", "adder", "shift", "xnor"])
+def test_assembled_tiles_equal_the_whole_layer(pe):
+    """Random convs (and a linear layer) on a top too small for them: every tile computed as the
+    top computes it, assembled, equals int_forward of the whole layer, bit for bit."""
+    rng = random.Random(f"tiles-{pe}")
+    # 256 activation words (xnor: 64), so a tile of three input rows of up to 10 pixels of up to 6
+    # channels (xnor: one 8-lane word) always fits, and a whole layer mostly does not
+    tiny = MemoryConfig(ifmap_sram_kib=0.25 if pe != "xnor" else 0.0625, weight_sram_kib=1,
+                        ofmap_sram_kib=0.25)
+    geo = geometry(pe, tiny)
+    specs = [_random_spec(rng) for _ in range(6)] + [LayerSpec("linear", 70, 30)]
+    tiled = 0
+    for seed, spec in enumerate(specs):
+        ql = quantized_layer(pe, spec, seed=seed)
+        q, x = ql.q, ql.x
+        tiles = host.tiles(geo, q, tuple(x.shape[2:]) if q.conv else (1, 1))
+        tiled += len(tiles) > 1
+        parts = []
+        for tile in tiles:
+            part, xt = host._tile_layer(q, x, tile)
+            parts.append((tile, _as_the_top_runs(part, xt, tile.shape.out_h) if q.conv else int_forward(part, xt)))
+        np.testing.assert_array_equal(host.assemble(q, parts), int_forward(q, x), err_msg=str(spec))
+    assert tiled >= 4  # most of them did not fit whole
