@@ -57,6 +57,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--json", metavar="F", help="write the resources as JSON")
         if name == "synth":
             p.add_argument("--pnr", action="store_true", help="place and route (ice40, ecp5) for Fmax")
+            p.add_argument("--power", action="store_true",
+                           help="the top's power (mW) at the placed Fmax (else --clock-mhz) and energy per "
+                                "cycle, from cost_models/data/power/fpga.yaml at the XPE default toggle rate")
 
 
 def _out_dir(args: argparse.Namespace, acc: Accelerator) -> Path:
@@ -143,9 +146,16 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
     for role, r in results.items():
         if "pnr_skipped" in r:
             console.print(f"no Fmax for the {role}: it {r['pnr_skipped']}")
+    power = None
+    if args.power:
+        from hwsim_cli.power import power_table
+
+        freq = results["top"].get("fmax_mhz") or acc.clock_mhz
+        power = power_table(results["top"], args.target, freq, console, title="accelerator top", cycles=1000)
     if args.json:
         files.write_atomic(args.json, json.dumps({"accelerator": acc.to_dict(), "target": args.target,
-                                                  "lut_only": args.lut_only, **results}, indent=2) + "\n")
+                                                  "lut_only": args.lut_only, **results, "power": power},
+                                                 indent=2) + "\n")
     return 0
 
 
