@@ -50,8 +50,9 @@ def verilog_ports(path: Path, module: str) -> dict[str, int]:
 def test_descriptor_layout() -> None:
     layout = descriptor_layout(12)
     assert [name for name, _ in layout][:3] == ["in_h", "in_w", "out_h"]
-    assert layout.size == 7 * 12 + 6 * 4 + 2
+    assert layout.size == 7 * 12 + 6 * 4 + 3
     assert layout["relu"].offset == 7 * 12 + 6 * 4
+    assert layout["pad_low"].offset == 7 * 12 + 6 * 4 + 2
 
 
 def test_top_shapes() -> None:
