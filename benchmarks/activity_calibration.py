@@ -62,9 +62,7 @@ def layer_runs(kind: str, tech) -> list[dict]:
         ql = quantized_layer(kind, parse_layer(layer), seed=SEED, bits=acc.bits, max_shift=acc.max_shift)
         run = run_layers(build, [(ql.q, ql.x)], waves=True)
         energy = pe_energy(run.waves, build.top.pe, *ARRAY, tech, build.dir / "gates")
-        zeros = float((ql.x == 0).mean())
-        out.append({"layer": layer, "held_out": text in HELD_OUT, "zero_activations": zeros,
-                    "bit_exact": run.layers[0].bit_exact, **energy.to_dict()})
+        out.append({"layer": layer, "held_out": text in HELD_OUT, "bit_exact": run.layers[0].bit_exact, **energy.to_dict()})
     return out
 
 
@@ -107,20 +105,29 @@ def value_dependence(kind: str, tech, folder: Path, cycles: int = 2000, lanes: i
         stimulus = {**ports, "i_valid": np.ones((cycles, lanes), dtype=int),
                     "i_first": (np.arange(cycles)[:, None] % 36 == 0) * np.ones((1, lanes), dtype=int)}
         run = sim.run(stimulus)
-        energy = spec_energy(spec, run, tech, ops=cycles * lanes, cells=netlist.counts())
+        energy = spec_energy(spec, run, tech, ops=cycles * lanes, zero_ops=0, cells=netlist.counts())
         rows.append({"pe": kind, "stream": name, "logic_ratio": energy.logic_ratio,
                      "gate_logic_pj_per_op": energy.gate_logic_pj / energy.ops,
                      "analytic_logic_pj_per_op": energy.analytic_logic_pj / energy.ops})
     return rows
 
 
-def calibrate(runs: list[dict]) -> dict:
-    """Factor from the calibration layers; the held-out layers' error with it."""
+def calibrate(runs: list[dict], zero_factor: float) -> dict:
+    """The factor of operand pairs with a nonzero activation, fitted on the calibration layers with
+    ``zero_factor`` (measured on a zero-activation stream) for the others; each layer's prediction
+    ``E_op * (factor * nonzero + zero_factor * zero)`` against its gate-level energy."""
+    def per_op(r: dict) -> float:
+        return r["analytic_logic_pj"] / r["ops"]
+
     cal = [r for r in runs if not r["held_out"]]
-    factor = sum(r["gate_logic_pj"] for r in cal) / sum(r["analytic_logic_pj"] for r in cal)
-    held = [{"layer": r["layer"], "error": factor * r["analytic_logic_pj"] / r["gate_logic_pj"] - 1}
-            for r in runs if r["held_out"]]
-    return {"factor": factor, "held_out": held}
+    zero = sum(per_op(r) * r["zero_ops"] for r in cal)
+    factor = ((sum(r["gate_logic_pj"] for r in cal) - zero_factor * zero)
+              / sum(per_op(r) * (r["ops"] - r["zero_ops"]) for r in cal))
+    errors = [{"layer": r["layer"], "held_out": r["held_out"],
+               "error": per_op(r) * (factor * (r["ops"] - r["zero_ops"]) + zero_factor * r["zero_ops"])
+               / r["gate_logic_pj"] - 1} for r in runs]
+    return {"factor": factor, "zero_factor": zero_factor, "errors": errors,
+            "held_out": [e for e in errors if e["held_out"]]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,15 +141,19 @@ def main(argv: list[str] | None = None) -> int:
                     "calibrate": list(CALIBRATE), "held_out": list(HELD_OUT), "kinds": {}}
     for kind in args.kinds.split(","):
         runs = layer_runs(kind, tech)
-        print(f"\n{kind}: layer, zero activations, gate/analytic logic, gate/analytic total, netlist = RTL")
+        print(f"\n{kind}: layer, zero operand pairs, gate/analytic logic, gate/analytic total, "
+              f"netlist = RTL")
         for r in runs:
             tag = "held out" if r["held_out"] else "calibrate"
-            print(f"  {r['layer']:<48} {r['zero_activations']:5.1%}  {r['logic_ratio']:.3f}  "
+            print(f"  {r['layer']:<48} {r['zero_ops'] / r['ops']:5.1%}  {r['logic_ratio']:.3f}  "
                   f"{r['total_ratio']:.3f}  {r['matches']}  ({tag})")
-        cal = calibrate(runs)
-        print(f"  factor {cal['factor']:.3f}; held out: "
-              + ", ".join(f"{h['layer']}: {h['error']:+.1%}" for h in cal["held_out"]))
         deps = value_dependence(kind, tech, build_root() / "gates" / kind)
+        zero = next((d["logic_ratio"] for d in deps if d["stream"] == "zero activations"), None)
+        cal = calibrate(runs, 1.0 if zero is None else zero)
+        if zero is None:  # xnor: binary activations have no zero, one factor serves
+            cal["zero_factor"] = cal["factor"]
+        print(f"  factor {cal['factor']:.3f} (zero activations {cal['zero_factor']:.3f}); held out: "
+              + ", ".join(f"{h['layer']}: {h['error']:+.1%}" for h in cal["held_out"]))
         for d in deps:
             print(f"  value dependence  {d['stream']:<24} gate/analytic logic {d['logic_ratio']:.3f} "
                   f"({d['gate_logic_pj_per_op']:.4f} vs {d['analytic_logic_pj_per_op']:.4f} pJ/op)")
@@ -151,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nactivity:   # paste into cost_models/data/horowitz45.yaml ({report['seconds']:.0f} s)")
     for kind, k in report["kinds"].items():
         held = ", ".join(f"{h['error']:+.1%}" for h in k["held_out"])
-        print(f"  {kind}:\n    factor: {k['factor']:.3f}\n    source: >-\n      calibrated "
+        print(f"  {kind}:\n    factor: {k['factor']:.3f}\n    zero_factor: {k['zero_factor']:.3f}\n"
+              f"    source: >-\n      calibrated "
               f"{report['date']} by benchmarks/activity_calibration.py: gate-level / analytic PE logic "
               f"energy on a 4x4 array, seed-{SEED} PyTorch layers of sim/layers.py: {'; '.join(CALIBRATE)}"
               f" (xnor: the channel-widened twins); held out {'; '.join(HELD_OUT)}: {held}")

@@ -88,10 +88,11 @@ def conditional_negate(tech: Technology, bits: int) -> Primitive:
 
 def assemble(pe: str, tech: Technology, spec: DatapathSpec, *, logic: Iterable[Primitive],
              register_bits: int, ops_per_cycle: int = 1) -> DatapathCost:
-    """Sum the blocks one PE activates per cycle and its registers into a per-op cost."""
+    """Sum the blocks one PE activates per cycle and its registers into a per-op cost; the logic
+    energy is scaled by the table's calibrated activity factor when it was loaded to apply it."""
     blocks = list(logic)
     dff = tech.gate("dff")
-    energy = math.fsum(b.energy_pj for b in blocks)
+    energy = math.fsum(b.energy_pj for b in blocks) * tech.logic_scale(pe)
     area = math.fsum(b.area_um2 for b in blocks) + register_bits * dff.area_um2
     return DatapathCost(
         pe=pe, bits=spec.bits, acc_bits=spec.acc_bits, lanes=ops_per_cycle,

@@ -18,6 +18,7 @@ array multiplier: n^2 partial-product cells, quadratic; e.g. Weste & Harris, *CM
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -29,6 +30,8 @@ from typing import Any
 import yaml
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+#: Appended to a table's name: apply its calibrated activity factors (:func:`load_technology`).
+ACTIVITY_SUFFIX = "+activity"
 
 
 @dataclass(frozen=True)
@@ -70,17 +73,27 @@ class Technology:
     sources: str
     gate_level: tuple[tuple[str, Primitive], ...] = ()
     dff_clock_fraction: float | None = None
-    activity_factors: tuple[tuple[str, float], ...] = ()
+    activity_factors: tuple[tuple[str, float, float], ...] = ()
+    apply_activity: bool = False
 
     def gate(self, name: str) -> Primitive:
         """The cost of gate ``name`` (``full_adder``, ``xor2``, ``mux2``, ``dff``, and the
         ``gate_level`` group's ``and2`` and ``inv`` when the table has it)."""
         return dict(self.gates + self.gate_level)[name]
 
-    def activity_factor(self, pe: str) -> float:
+    def activity_factor(self, pe: str, *, zero: bool = False) -> float:
         """The calibrated switching-activity factor of PE kind ``pe`` (its ``activity`` entry:
-        gate-level energy on real data over the analytic energy), 1.0 when the table has none."""
-        return dict(self.activity_factors).get(pe, 1.0)
+        gate-level logic energy on real layers over the analytic energy; ``zero``: of operand
+        pairs with a zero activation), 1.0 when the table has none."""
+        for kind, factor, zero_factor in self.activity_factors:
+            if kind == pe:
+                return zero_factor if zero else factor
+        return 1.0
+
+    def logic_scale(self, pe: str) -> float:
+        """What the datapath models multiply a PE kind's logic energy by: its activity factor when
+        the table was loaded as ``<name>+activity`` (:func:`load_technology`), else 1.0."""
+        return self.activity_factor(pe) if self.apply_activity else 1.0
 
 
 def loglog_interp(points: Sequence[tuple[float, float]], x: float) -> float:
@@ -153,7 +166,7 @@ _SCHEMA = {
     "leakage": _Group({"logic": ("nw_per_um2",), "sram": ("nw_per_um2",), "sram_sleep": ("fraction",)},
                       optional=True),
     "gate_level": _Group({"and2": _COST, "inv": _COST, "dff_clock": ("fraction",)}, optional=True),
-    "activity": _Group({}, r"mac|adder|xnor|shift", "<pe kind>", ("factor",), optional=True),
+    "activity": _Group({}, r"mac|adder|xnor|shift", "<pe kind>", ("factor", "zero_factor"), optional=True),
 }
 _TOP_STRINGS = ("name", "description")
 _INTEGER_KEYS = ("width_bits",)
@@ -306,7 +319,7 @@ def _parse(data: Any, label: str, path: Path) -> Technology:
         sources="\n".join(check.sources),
         gate_level=tuple((n, Primitive(**f)) for n, f in cells.items()),
         dff_clock_fraction=clock,
-        activity_factors=tuple((pe, f["factor"]) for pe, f in groups["activity"][0].items()),
+        activity_factors=tuple((pe, f["factor"], f["zero_factor"]) for pe, f in groups["activity"][0].items()),
     )
 
 
@@ -343,11 +356,20 @@ def _parsed_yaml(path: str, mtime_ns: int, size: int) -> Any:
 
 
 def load_technology(name_or_path: str = "horowitz45") -> Technology:
-    """Load and validate a shipped table by name (``"horowitz45"``) or a user's YAML file by path.
+    """Load and validate a shipped table by name (``"horowitz45"``) or a user's YAML file by path;
+    with :data:`ACTIVITY_SUFFIX` appended (``"horowitz45+activity"``), the datapath models scale
+    each PE kind's logic energy by the table's calibrated ``activity`` factor.
 
     Raises ValueError with one line naming the file and the bad key if the table is missing,
     is not YAML, or has missing, unknown, non-numeric or non-positive entries.
     """
+    name = str(name_or_path)
+    if name.endswith(ACTIVITY_SUFFIX):
+        base = load_technology(name[:-len(ACTIVITY_SUFFIX)])
+        if not base.activity_factors:
+            raise ValueError(f"tech table {base.name!r} has no `activity` group to apply "
+                             f"(benchmarks/activity_calibration.py calibrates one)")
+        return dataclasses.replace(base, name=base.name + ACTIVITY_SUFFIX, apply_activity=True)
     data, label, path = read_table(name_or_path, "tech")
     stat = path.stat()
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, label)

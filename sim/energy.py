@@ -34,7 +34,9 @@ PE_PORTS = ("i_x", "i_w", "i_valid", "i_first", "i_shift", "i_acc")
 @dataclass(frozen=True)
 class PEEnergy:
     """PE energy of one run over ``cycles`` edges of ``pes`` PEs that took ``ops`` valid operand
-    pairs (xnor: words of ``lanes`` binary ops). ``gate_*_pj`` are activity-based (logic: every
+    pairs (xnor: words of ``lanes`` binary ops), ``zero_ops`` of them with a zero activation (rows
+    of the array past the layer's pixels are fed zeros; xnor has no zero). ``gate_*_pj`` are
+    activity-based (logic: every
     combinational cell; registers: the flip-flops' clock and toggles), ``analytic_*_pj`` the cost
     model's; ``toggles`` per gate; ``matches`` tells whether the netlist's accumulators equalled the
     RTL's at every edge."""
@@ -43,6 +45,7 @@ class PEEnergy:
     pes: int
     cycles: int
     ops: int
+    zero_ops: int
     lanes: int
     gate_logic_pj: float
     gate_register_pj: float
@@ -75,17 +78,18 @@ def gate_netlist(spec: PESpec, folder: Path) -> Netlist:
     return synthesize_gates(emit_verilog(spec.build(), "pe", folder), "pe", folder)
 
 
-def spec_energy(spec: PESpec, run: GateRun, tech: Technology, *, ops: int, cells: dict[str, int],
-                matches: bool = True) -> PEEnergy:
+def spec_energy(spec: PESpec, run: GateRun, tech: Technology, *, ops: int, zero_ops: int,
+                cells: dict[str, int], matches: bool = True) -> PEEnergy:
     """:class:`PEEnergy` of a gate-level ``run`` of ``spec``'s PE (``cells`` per gate) in which
-    the PEs took ``ops`` valid operand pairs."""
+    the PEs took ``ops`` valid operand pairs, ``zero_ops`` of them with a zero activation."""
     energy = toggle_energy(tech)
     cost = datapath_cost(spec.kind, tech, bits=spec.bits, acc_bits=spec.acc_shape.width,
                          lanes=spec.lanes, max_shift=spec.max_shift)
     logic = sum(n * energy.per_toggle_pj[g] for g, n in run.toggles.items() if g != "dff")
     registers = (run.toggles.get("dff", 0) * energy.per_toggle_pj["dff"]
                  + run.flops * run.lanes * run.cycles * energy.dff_clock_pj)
-    return PEEnergy(pe=spec.kind, pes=run.lanes, cycles=run.cycles, ops=ops, lanes=cost.ops_per_cycle,
+    return PEEnergy(pe=spec.kind, pes=run.lanes, cycles=run.cycles, ops=ops, zero_ops=zero_ops,
+                    lanes=cost.ops_per_cycle,
                     gate_logic_pj=logic, gate_register_pj=registers,
                     analytic_logic_pj=ops * cost.energy_pj_per_op * cost.ops_per_cycle,
                     analytic_register_pj=run.cycles * run.lanes * cost.register_pj_per_op * cost.ops_per_cycle,
@@ -109,5 +113,7 @@ def pe_energy(waves: str | Path, spec: PESpec, rows: int, cols: int, tech: Techn
     expected = stimulus.pop("o_acc")
     run = GateSim(netlist).run(stimulus, watch=["o_acc"])
     matches = bool(np.array_equal(run.outputs["o_acc"], expected.astype(np.int64)))
-    return spec_energy(spec, run, tech, ops=int(stimulus["i_valid"].sum()), cells=netlist.counts(),
+    valid = stimulus["i_valid"] == 1
+    zeros = 0 if spec.kind == "xnor" else int((valid & (stimulus["i_x"] == 0)).sum())
+    return spec_energy(spec, run, tech, ops=int(valid.sum()), zero_ops=zeros, cells=netlist.counts(),
                        matches=matches)
