@@ -56,16 +56,19 @@ def quant_error(v: np.ndarray, scale: float, bits: int) -> float:
 
 def calibrate(values: torch.Tensor | np.ndarray, bits: int, method: str = "max", *,
               percentile: float = 99.99, pow2: bool = False) -> float:
-    """The range of ``values`` for a ``bits``-bit grid by ``method`` (see the module doc); at
-    least 1e-8, so an all-zero tensor still has a scale."""
+    """The range of ``values`` for a ``bits``-bit grid by ``method`` (see the module doc). A
+    tensor that is all zero (a wire no calibration image reaches) gets range 1, so that its
+    producer's requantization factor stays representable; a zero percentile falls back to max."""
     check_method(method, percentile)
     v = _sample(values)
-    top = max(float(v.max()) if v.size else 0.0, 1e-8)
+    top = float(v.max()) if v.size else 0.0
+    if top == 0:
+        return 1.0
     qmax = (1 << (bits - 1)) - 1
     if method == "max":
         chosen = top
     elif method == "percentile":
-        chosen = max(float(np.percentile(v, percentile)), 1e-8)
+        chosen = float(np.percentile(v, percentile)) or top
     else:
         candidates = top * np.arange(1, MSE_STEPS + 1) / MSE_STEPS
         chosen = float(min(candidates, key=lambda r: quant_error(v, r / qmax, bits)))

@@ -7,6 +7,10 @@ contract, but they fix how well the integers approximate the float layer:
 * activations are symmetric signed ``bits``-bit: ``x = x_int * scale_in`` with
   ``scale_in = in_range / (2**(bits-1) - 1)``; outputs likewise with ``out_range`` and ``bits_out``.
   Ranges come either from the caller or from a calibration batch (max |x| in, max |y| out).
+  A ReLU output may instead be unsigned (``unsigned_out``, and ``unsigned_in`` of its consumer):
+  ``[0, range]`` on all ``2**bits`` levels, ``x = (x_int - zero_in) * scale_in`` with
+  ``zero_in = -2**(bits-1)``, the zero point removed exactly in the consumer's bias (mac, shift)
+  or not at all (grouped adder: ``|x - w|`` is translation invariant).
 * mac: per-output-channel symmetric ``bits``-bit weights, ``s_w[o] = max|W_o| / (2**(bits-1) - 1)``.
 * adder: one shared scale for x and w, ``s = max(in_range, max|W|) / (2**(bits-1) - 1)``, so
   ``|x - w|`` is meaningful in integers (Wang et al., AdderNet minimalist hardware); or, with

@@ -106,6 +106,7 @@ def test_calibration_methods() -> None:
     assert err["mse"] <= min(err["max"], err["percentile"])  # the outlier costs the clamp too
     pow2 = calibrate(v, BITS, "mse", pow2=True) / 7
     assert pow2 == 2.0 ** round(math.log2(pow2))
+    assert calibrate(np.zeros(5), BITS, "mse") == 1.0  # a dead wire keeps a usable scale
     with pytest.raises(ValueError, match="calibration must be one of max, percentile, mse"):
         calibrate(v, BITS, "minmax")
     with pytest.raises(ValueError, match="Scheme|calibration"):
