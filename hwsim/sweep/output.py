@@ -145,7 +145,8 @@ def _results(result: SweepResult) -> dict:
             "sampler": sweep.sampler, "objectives": list(sweep.objectives),
             "constraints": {"max_area_mm2": sweep.max_area_mm2, "max_latency_ms": sweep.max_latency_ms},
             "tech": sweep.space.tech, "config": str(sweep.space.config) if sweep.space.config else None,
-            "cached": result.cached, "seconds": result.seconds, "points": result.rows}
+            "cached": result.cached, "seconds": result.seconds, "load_seconds": result.loads,
+            "points": result.rows}
 
 
 def write(result: SweepResult, out_dir: Path) -> list[Path]:

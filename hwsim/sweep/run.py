@@ -89,7 +89,8 @@ class SweepResult:
     totals (:data:`TOTALS`, for the input's batch as ``hwsim estimate`` reports them), ``edp_uj_ms``,
     ``feasible`` (meets the constraints), ``pareto`` (feasible and non-dominated on the
     objectives) and ``pe_front`` (feasible and non-dominated in energy and latency among its PE
-    kind's feasible points). ``cached``: points served by the cache."""
+    kind's feasible points). ``cached``: points served by the cache; ``loads``: seconds of each
+    workload load, by its targets (``mac8,adder4``)."""
 
     sweep: Sweep
     rows: list[dict]
