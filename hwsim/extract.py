@@ -152,6 +152,7 @@ class _Unfold:
     stride: tuple[int, int]
     padding: tuple[int, int]
     batch: int
+    dilation: tuple[int, int] = (1, 1)
 
 
 @dataclass(frozen=True)
@@ -335,7 +336,7 @@ class _Recorder(TorchFunctionMode):
                 layer = Layer(op="conv", in_ch=cin, in_h=h, in_w=w, out_ch=cout, out_h=oh, out_w=ow,
                               kernel=_pair(module.kernel_size), stride=_pair(module.stride),
                               padding=_pad2(module.padding, module.kernel_size, module.dilation),
-                              groups=module.groups, batch=int(xs[0]), **common)
+                              groups=module.groups, batch=int(xs[0]), dilation=_pair(module.dilation), **common)
             else:
                 layer = Layer(op="linear", in_ch=int(xs[-1]), in_h=1, in_w=1, out_ch=int(ys[-1]),
                               out_h=1, out_w=1, batch=int(math.prod(xs[:-1])), **common)
@@ -548,7 +549,7 @@ class _Recorder(TorchFunctionMode):
             size = (int(x.shape[-2]), int(x.shape[-1]))
             out = tuple(conv_out_size(s, k, st, p, d) for s, k, st, p, d in zip(size, kernel, stride, padding, dilation))
             geometry = _Unfold(int(x.shape[-3]), size, out, kernel, stride, padding,
-                               int(x.shape[0]) if x.dim() == 4 else 1)
+                               int(x.shape[0]) if x.dim() == 4 else 1, dilation)
             self.set_info(target, dataclasses.replace(infos[0], unfold=geometry, root=None, combo=None))
         elif len(tensors) == 1 or name in ("setitem", "copy_"):
             first = infos[0]
@@ -769,7 +770,7 @@ class _Recorder(TorchFunctionMode):
                 layer = Layer(op="conv", in_ch=geometry.channels // images, in_h=geometry.size[0],
                               in_w=geometry.size[1], out_ch=n, out_h=geometry.out[0], out_w=geometry.out[1],
                               kernel=geometry.kernel, stride=geometry.stride, padding=geometry.padding,
-                              batch=geometry.batch * images, **common)
+                              batch=geometry.batch * images, dilation=geometry.dilation, **common)
                 if layer.macs == m * k * n:
                     return layer
         return Layer(op="linear", in_ch=k * groups, in_h=1, in_w=1, out_ch=n * groups, out_h=1, out_w=1,
@@ -829,8 +830,9 @@ class _Recorder(TorchFunctionMode):
             groups = int(kwargs.get("groups", rest[4] if rest[4] is not None else 1))
             pe = self._kind(x, w) if name == "conv2d" else "mac"
             name_pe, detail = self._gemm_name(pe, name, label)
+            dilation = 1 if transposed else kwargs.get("dilation", rest[3] if rest[3] is not None else 1)
             layer = _conv_layer(name_pe, x.shape, w.shape, out.shape, stride, padding, groups, transposed,
-                                detail, self.bits, pe)
+                                detail, self.bits, pe, dilation)
             params = self.account([t for t in (w, bias) if isinstance(t, torch.Tensor)])
             return [dataclasses.replace(layer, bias=bias is not None, params=params)]
         if name == "scaled_dot_product_attention":
@@ -945,14 +947,15 @@ def _conv_function(module: nn.Module) -> str:
 
 
 def _conv_layer(name: str, xs: torch.Size, ws: torch.Size, ys: torch.Size, stride: Any, padding: Any,
-                groups: int, transposed: bool, detail: str, bits: int, pe: str = "mac") -> Layer:
+                groups: int, transposed: bool, detail: str, bits: int, pe: str = "mac", dilation: Any = 1) -> Layer:
     """A 1-, 2- or 3-D (transposed) convolution as the 2-D conv GEMM it is.
 
     1-D: a ``1 x L`` image. 3-D: depth folds into height (``in_h = D*H``, kernel ``kd*kh x kw``),
     which keeps the GEMM (M, K, N), the weights and the tensor sizes exact. Transposed: each input
     pixel times the ``Cin/g x Cout/g*k`` weight (M = pixels, K = ``Cin/g``, N = ``Cout/g*prod(k)``),
     whose products accumulate into the overlapping output windows (col2im); its output, as a
-    GEMM, is the ``Cout*prod(k)`` columns per input pixel. Dilation does not change the GEMM.
+    GEMM, is the ``Cout*prod(k)`` columns per input pixel. Dilation does not change the GEMM, only
+    the input span a 2-D conv's taps read (:attr:`Layer.dilation`; kept for 2-D convs only).
     """
     nd = len(ws) - 2
     batched = len(xs) == nd + 2
@@ -982,8 +985,10 @@ def _conv_layer(name: str, xs: torch.Size, ws: torch.Size, ys: torch.Size, strid
         values = [int(v) for v in values]
         return (1 if nd == 1 else values[-2], values[-1]) if nd < 3 else (values[1], values[2])
 
+    kept = _pair(dilation) if nd == 2 else (1, 1)
     return Layer(in_h=h, in_w=w, out_ch=int(ws[0]), out_h=oh, out_w=ow, kernel=fold(kernel),
-                 stride=plane(stride), padding=(0, int(padding[0])) if nd == 1 else plane(padding), **common)
+                 stride=plane(stride), padding=(0, int(padding[0])) if nd == 1 else plane(padding),
+                 dilation=kept, **common)
 
 
 def _interpolation(args: tuple, kwargs: dict) -> str:

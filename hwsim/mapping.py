@@ -279,8 +279,8 @@ class GemmMapper:
         self._fits: dict[tuple[int, int, int], bool] = {}
         self._capacity = {op: int(acc.sram_kib(op) * 8192) for op in _OPERANDS}
         self.shared = acc.memory.global_buffer_kib > 0  # one SRAM for the three operands' tiles
-        # Constants of the raw-row ifmap tile (see ifmap_tile_bits).
-        kh, kw = layer.kernel
+        # Constants of the raw-row ifmap tile (see ifmap_tile_bits): rows and columns the taps span.
+        kh, kw = layer.extent
         self._cin, self._k_elems, self._macs = layer.in_ch // layer.groups, k, layer.macs
         self._rows_out = layer.batch * layer.out_h
         self._raw_rows = layer.batch * _used(layer.in_h, layer.out_h, kh, layer.stride[0])
@@ -363,14 +363,15 @@ class GemmMapper:
         columns) covers, as the on-the-fly im2col walker reads them -- or the im2col view when
         that is smaller (a strided 1x1 conv loads only the pixels it uses)."""
         layer = self.layer
-        kh, kw = layer.kernel
+        taps = layer.kernel[0] * layer.kernel[1]
+        kh = layer.extent[0]
         mt = size["m"]
         if self.channel_parallel:
             channels = -(-size["n"] // self.n_per_group) * self._cin
-            im2col = mt * kh * kw * channels * layer.act_bits
+            im2col = mt * taps * channels * layer.act_bits
         else:
             k_elems = min(self._k_elems, size["k"] * self.lanes)
-            channels = min(self._cin, -(-k_elems // (kh * kw)))
+            channels = min(self._cin, -(-k_elems // taps))
             im2col = mt * size["k"] * self.word_bits["ifmap"]
         rows_out = self._rows_out
         if mt < self.extent["m"]:
@@ -585,7 +586,7 @@ class GemmMapper:
         if not self.channel_parallel:
             return self.groups * self.extent["m"] * self.extent["k"] * self.word_bits["ifmap"] * folds["n"]
         layer = self.layer
-        kh, kw = layer.kernel
+        kh, kw = layer.kernel[0], layer.extent[1]  # kernel rows read, columns the taps span
         m = self.extent["m"]
         segments = min(m, max(layer.batch * layer.out_h, -(-m // self.rows) if self.dataflow == "os" else 0))
         pixels = (m - segments) * layer.stride[1] + segments * kw
@@ -656,17 +657,21 @@ def uses_channel_parallel(layer: Layer, acc: Accelerator, dataflow: str | None =
             and (dataflow or arr.dataflow) != "is")
 
 
-def _used(size: int, out: int, kernel: int, stride: int) -> int:
-    """Input rows (columns) of ``size`` that ``out`` output rows with this kernel and stride read:
-    all of them unless the stride skips some (``kernel < stride``)."""
-    return min(size, out * min(kernel, stride) + max(0, kernel - stride))
+def _used(size: int, out: int, kernel: int, stride: int, dilation: int = 1) -> int:
+    """Input rows (columns) of ``size`` that ``out`` output rows with this kernel (its span, for
+    ``dilation`` 1), stride and dilation read: all of them unless the stride skips some
+    (``kernel < stride``); dilated, the rows some tap lands on, counted."""
+    if dilation == 1:
+        return min(size, out * min(kernel, stride) + max(0, kernel - stride))
+    return min(size, len({o * stride + tap * dilation for o in range(out) for tap in range(kernel)}))
 
 
 def _input_bits(layer: Layer) -> int:
     """Bits of the input a compute layer reads: every channel of the rows and columns it uses."""
-    kh, kw = layer.kernel
-    return (layer.batch * layer.in_ch * _used(layer.in_h, layer.out_h, kh, layer.stride[0])
-            * _used(layer.in_w, layer.out_w, kw, layer.stride[1]) * layer.act_bits)
+    used = [_used(size, out, k if d == 1 else taps, s, d) for size, out, k, taps, s, d in
+            zip((layer.in_h, layer.in_w), (layer.out_h, layer.out_w), layer.extent, layer.kernel,
+                layer.stride, layer.dilation)]
+    return layer.batch * layer.in_ch * used[0] * used[1] * layer.act_bits
 
 
 def _map_vector(layer: Layer, acc: Accelerator, flow: Flow) -> Mapping:

@@ -304,7 +304,7 @@ class OnnxGraph:
             layer = Layer(name=name, op="conv", in_ch=cin, in_h=h, in_w=w, out_ch=cout, out_h=oh,
                           out_w=ow, kernel=kernel, stride=stride,
                           padding=_pads(attrs, xs[2:], ws[2:], stride, dilation),
-                          groups=groups, batch=xs[0], pe=pe, bias=bias, detail=detail)
+                          groups=groups, batch=xs[0], pe=pe, bias=bias, detail=detail, dilation=dilation)
         else:
             attrs = _attrs(node)
             if op == "Gemm":

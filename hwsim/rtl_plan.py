@@ -205,6 +205,9 @@ class LayerShape:
     def of_layer(cls, layer: Layer) -> LayerShape:
         """The shape of a workload layer (a conv or linear). A linear layer over ``batch`` > 1 rows
         (tokens) runs as the 1x1 conv it is, over a ``batch`` x 1 input: one row per pixel."""
+        if tuple(layer.dilation) != (1, 1):
+            raise DoesNotFit(f"a dilation of {layer.dilation[0]}x{layer.dilation[1]}: the generated top's "
+                             "walker reads adjacent taps only (run it on the model's cycles)")
         if layer.op == "linear":
             if layer.batch > 1:
                 return cls(True, layer.in_ch, layer.out_ch, layer.batch, 1)

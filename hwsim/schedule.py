@@ -163,7 +163,7 @@ def _band_bits(layers: tuple[Layer, ...], start: int, p: int, last: int, acc: Ac
     rows = 1
     for layer in reversed(layers[p + 1:last + 1]):
         if layer.op == "conv" or layer.op.endswith("pool"):
-            rows = (rows - 1) * layer.stride[0] + layer.kernel[0]
+            rows = (rows - 1) * layer.stride[0] + layer.extent[0]
     made = layers[p]
     rows = min(made.out_h, rows + 1)
     return made.batch * made.out_ch * rows * made.out_w * made.act_bits

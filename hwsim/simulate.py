@@ -325,7 +325,7 @@ def _depthwise_delivery_um2(workload: Workload, costs: _Costs) -> float:
     if not users:
         return 0.0
     bits = max(layer.act_bits * contract.lanes_per_pe(layer.pe, arr.lanes) for layer in users)
-    taps = max(layer.kernel[1] for layer in users)
+    taps = max(layer.extent[1] for layer in users)
     dff, mux = costs.tech.gate("dff").area_um2, costs.tech.gate("mux2").area_um2
     return bits * (arr.rows * arr.cols * (dff + mux) + arr.cols * (arr.rows + taps - 1) * dff)
 

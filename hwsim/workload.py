@@ -27,7 +27,9 @@ class Layer:
     (e.g. tokens). ``pe`` is the datapath the layer needs after conversion (``mac``, ``adder``,
     ``xnor``, ``shift``) and is ``None`` for vector work. ``act_bits``/``weight_bits`` are the
     operand widths it is costed at (1 for ``xnor``). ``detail`` names the exact function for
-    vector work (``relu``, ``hardsigmoid``, ``batchnorm`` ...).
+    vector work (``relu``, ``hardsigmoid``, ``batchnorm`` ...). ``dilation`` spreads a conv's
+    taps: the taps (and so the GEMM) are ``kernel``'s, the input span they read is
+    :attr:`extent`.
 
     ``inputs`` names the layers whose output tensors this layer reads (:data:`NETWORK_INPUT` for
     the network's input), in argument order: two for a residual add, the producers of every part
@@ -55,6 +57,12 @@ class Layer:
     params: int = 0
     detail: str = ""
     inputs: tuple[str, ...] | None = None
+    dilation: tuple[int, int] = (1, 1)
+
+    @property
+    def extent(self) -> tuple[int, int]:
+        """Input rows and columns one output pixel's taps span: ``dilation * (kernel - 1) + 1``."""
+        return tuple(d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel))
 
     @property
     def is_compute(self) -> bool:

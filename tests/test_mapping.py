@@ -66,6 +66,19 @@ def test_conv_tile_holds_raw_rows_not_im2col():
     assert mapping.stall_cycles == 32 + 16
 
 
+def test_dilated_conv_reads_the_rows_its_taps_land_on():
+    # 3x3, dilation 2, stride 2 on 1 x 9 x 9: the taps span 5 rows, 3 output rows (0, 2, 4 times
+    # 2). Output row o reads rows 2o, 2o + 2, 2o + 4: the even rows 0-8, five of nine, and the
+    # same five columns: 25 pixels x 8 bits from DRAM; the GEMM keeps K = 9 taps (M = 9, N = 2).
+    dilated = Layer(name="d", op="conv", in_ch=1, in_h=9, in_w=9, out_ch=2, out_h=3, out_w=3,
+                    kernel=(3, 3), stride=(2, 2), dilation=(2, 2), pe="mac")
+    assert dilated.extent == (5, 5) and dilated.gemm == (1, 9, 9, 2)
+    assert map_layer(dilated, array4()).dram_read_bits["ifmap"] == 25 * 8
+    # undilated, the same stride reads rows 0-6 of a 7 x 7 input: all 49 pixels
+    plain = dataclasses.replace(dilated, in_h=7, in_w=7, dilation=(1, 1))
+    assert map_layer(plain, array4()).dram_read_bits["ifmap"] == 49 * 8
+
+
 def test_raw_row_tile_of_a_band_of_pixels():
     # Ifmap buffer 0.1 KiB = 819 bits holds neither the whole input (1152) nor a 4-pixel im2col
     # tile (4 x 36 x 8 = 1152). 12 pixels are two whole output rows of the 6-wide map: 2 + 3 - 1

@@ -21,8 +21,9 @@ from torch.utils.flop_counter import FlopCounterMode
 import hwsim
 from hwsim.accelerator import preset
 from hwsim.api import workloads
-from hwsim.errors import HwsimError
+from hwsim.errors import DoesNotFit, HwsimError
 from hwsim.extract import extract, retarget
+from hwsim.rtl_plan import LayerShape
 from hwsim.simulate import estimate
 from models.convert import convert
 from models.layers import Adder2d
@@ -509,6 +510,12 @@ def test_dilated_conv_on_every_kind_or_refused_by_name() -> None:
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=2, dilation=2),
                         nn.Conv2d(8, 8, 3, padding=1), nn.Flatten(), nn.Linear(8 * 64, 10))
     built = extract(net, (1, 3, 8, 8))
+    # the dilation is recorded (its taps span 5 rows and columns), the others have none
+    assert [layer.dilation for layer in built.layers if layer.op == "conv"] == [(1, 1), (2, 2), (1, 1)]
+    assert built.layers[1].extent == (5, 5)
+    # the generated top's walker has no dilation: --timing rtl keeps the model's cycles for it
+    with pytest.raises(DoesNotFit, match=r"^a dilation of 2x2: the generated top's walker reads adjacent taps only"):
+        LayerShape.of_layer(built.layers[1])
     for pe in ("adder", "shift"):
         moved = retarget(built, pe, 8)
         assert moved.layers[1].pe == pe and moved.macs == built.macs
