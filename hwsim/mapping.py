@@ -65,9 +65,9 @@ stalls are per layer: ``max(0, dram_cycles - compute_cycles)``.
 from __future__ import annotations
 
 import math
-import dataclasses
 import functools
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from contract import PIPELINE_CYCLES, lanes_per_pe
 from hwsim.accelerator import Accelerator
@@ -119,7 +119,8 @@ class Mapping:
     bits one tile of each operand takes in its buffer (empty for vector layers); with the reduction
     loop outside ``m`` or ``n`` the ofmap entry is every partial sum held across it. ``dataflow``
     and ``loop_order`` (the buffer loops outer to inner, e.g. ``nmk``): how the layer was mapped
-    (empty for vector layers).
+    (empty for vector layers). The bit dictionaries are read-only views: memoised mappings are
+    shared by every layer of the same shape.
     """
 
     compute_cycles: int
@@ -135,6 +136,12 @@ class Mapping:
     dataflow: str = ""
     loop_order: str = ""
 
+    def __post_init__(self) -> None:
+        for name in _BIT_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, MappingProxyType):
+                object.__setattr__(self, name, MappingProxyType(value))
+
     @property
     def total_cycles(self) -> int:
         return self.compute_cycles + self.stall_cycles
@@ -144,8 +151,8 @@ def map_layer(layer: Layer, acc: Accelerator, *, scalesim: bool = False, flow: F
     """Cycles and traffic of ``layer`` on ``acc`` with its tensors where ``flow`` says (None: the
     per-layer round trip); raises :class:`HwsimError` if it cannot map.
 
-    Results are memoised by layer shape, accelerator and flow (networks repeat their blocks);
-    every call returns its own copies of the bit dictionaries.
+    Results are memoised by layer shape, accelerator and flow (networks repeat their blocks) and
+    shared (their bit dictionaries are read-only).
     """
     if flow is None:
         flow = Flow(stage="serial") if layer.op in _FUSED else Flow()
@@ -160,12 +167,7 @@ def map_layer(layer: Layer, acc: Accelerator, *, scalesim: bool = False, flow: F
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.clear()
         _CACHE[key] = mapped
-    return copy(mapped)
-
-
-def copy(mapping: Mapping) -> Mapping:
-    """``mapping`` with bit dictionaries of its own (memoised results are shared)."""
-    return dataclasses.replace(mapping, **{f: dict(getattr(mapping, f)) for f in _BIT_FIELDS})
+    return mapped
 
 
 _BIT_FIELDS = ("sram_read_bits", "sram_write_bits", "dram_read_bits", "dram_write_bits", "tile_bits")

@@ -43,7 +43,7 @@ from hwsim.accelerator import Accelerator
 from hwsim.errors import ConfigError, DoesNotFit, HwsimError
 from hwsim import schedule
 from hwsim.mapper import search_layer
-from hwsim.mapping import Flow, Mapping, copy, layer_key, map_layer, uses_channel_parallel
+from hwsim.mapping import Flow, Mapping, layer_key, map_layer, uses_channel_parallel
 from hwsim.rtl_plan import LayerShape, TopGeometry, top_geometry
 from hwsim.rtl_timing import tile_layer, tiles_cycles
 from hwsim.workload import Layer, Workload
@@ -255,7 +255,13 @@ def _sram_awake(acc: Accelerator, mapping: Mapping, held_bits: int) -> float:
     return awake / sum(capacity.values())
 
 
-def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs, chip: _Chip, held_bits: int = 0) -> LayerResult:
+#: Where a layer's tensors are when the schedule has not said (the mapper's objective, tests).
+_NOWHERE = schedule.Placement("", "")
+
+
+def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs, chip: _Chip,
+                place: schedule.Placement = _NOWHERE) -> LayerResult:
+    """The report row of ``layer`` mapped as ``mapping``, its tensors where ``place`` says."""
     acc = costs.acc
     cycles = mapping.total_cycles
     busy_pe_cycles = 0.0
@@ -286,7 +292,7 @@ def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs, chip: _Chip, held
                * costs.sram_pj_per_bit[o] for o in _OPERANDS)
     dram = (sum(mapping.dram_read_bits.values()) + sum(mapping.dram_write_bits.values())) * costs.dram_pj_per_bit
     leakage_nw = (memory.leakage_power_nw(costs.tech, chip.logic_um2, chip.sram_um2,
-                                          _sram_awake(acc, mapping, held_bits)) if chip.leaks else 0.0)
+                                          _sram_awake(acc, mapping, place.held_bits)) if chip.leaks else 0.0)
     return LayerResult(
         name=layer.name, op=layer.op, shape=layer.shape, datapath=datapath, on_main_array=main,
         ops=layer.macs if layer.is_compute else ops, cycles=cycles,
@@ -296,6 +302,7 @@ def _cost_layer(layer: Layer, mapping: Mapping, costs: _Costs, chip: _Chip, held
         energy_leakage_pj=leakage_nw * cycles / acc.clock_of(layer.pe) * 1e-3,
         clock_mhz=acc.clock_of(layer.pe), tile_m=mapping.tile[0], tile_k=mapping.tile[1], tile_n=mapping.tile[2],
         loop_order=mapping.loop_order, dataflow=mapping.dataflow,
+        input_from=place.input_from, output_to=place.output_to,
     )
 
 
@@ -440,23 +447,23 @@ def _narrow_acc_warnings(workload: Workload, acc: Accelerator) -> tuple[str, ...
             f"raise acc_bits or set it to 0 (exact per layer)",)
 
 
-def _mapper(costs: _Costs, chip: _Chip, *, scalesim: bool) -> Callable[[Layer, Flow, int], Mapping]:
-    """How :func:`estimate` maps a layer with its flow and the activation bits held on chip while
-    it runs: :func:`~hwsim.mapping.map_layer`, or with ``schedule.mapper: search`` for compute
+def _mapper(costs: _Costs, chip: _Chip, *, scalesim: bool) -> Callable[[Layer, Flow, schedule.Placement], Mapping]:
+    """How :func:`estimate` maps a layer with its flow and its placement (the activation bits held
+    on chip while it runs): :func:`~hwsim.mapping.map_layer`, or with ``schedule.mapper: search`` for compute
     layers :func:`~hwsim.mapper.search_layer` priced by :func:`_cost_layer`, memoised per layer
     shape, flow and held bits (what the price depends on besides the chip)."""
     acc = costs.acc
     found: dict[tuple, Mapping] = {}
 
-    def choose(layer: Layer, flow: Flow, held_bits: int) -> Mapping:
+    def choose(layer: Layer, flow: Flow, place: schedule.Placement) -> Mapping:
         if acc.schedule.mapper == "heuristic" or not layer.is_compute:
             return map_layer(layer, acc.array_for(layer.pe), scalesim=scalesim, flow=flow)
-        key = (layer_key(layer), flow, held_bits)
+        key = (layer_key(layer), flow, place.held_bits)
         if key not in found:
             found[key] = search_layer(layer, acc.array_for(layer.pe), flow,
-                                      lambda m: _cost_layer(layer, m, costs, chip, held_bits).energy_pj,
+                                      lambda m: _cost_layer(layer, m, costs, chip, place).energy_pj,
                                       objective=acc.schedule.objective, scalesim=scalesim)
-        return copy(found[key])
+        return found[key]
 
     return choose
 
@@ -488,7 +495,7 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
     choose = _mapper(costs, chip, scalesim=timing == "scalesim")
     mappings, unfit = [], []
     for layer, flow, place in zip(workload.layers, flows, places):
-        mapping = choose(layer, flow, place.held_bits)
+        mapping = choose(layer, flow, place)
         if geo is not None and layer.is_compute and layer.pe == acc.pe:
             try:
                 mapping = _rtl_timed(mapping, layer, geo)
@@ -496,8 +503,7 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
                 unfit.append((layer.name, str(exc)))
         mappings.append(mapping)
     mappings = schedule.overlap(mappings, flows)
-    rows = tuple(dataclasses.replace(_cost_layer(layer, mapping, costs, chip, place.held_bits),
-                                     input_from=place.input_from, output_to=place.output_to)
+    rows = tuple(_cost_layer(layer, mapping, costs, chip, place)
                  for layer, mapping, place in zip(workload.layers, mappings, places))
     warnings = workload.warnings + _narrow_acc_warnings(workload, acc)
     if geo is not None:
