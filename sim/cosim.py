@@ -32,8 +32,8 @@ from hwsim.rtl_timing import tiles_cycles
 from models.intref import QLayer, int_forward
 from rtl.host import assemble, tile_programs, tiles, unpack
 from rtl.tools import ToolFailed
-from sim.bench import JOB_ENV
-from sim.build import TopBuild, verilator_env
+from sim.bench import JOB_ENV, MAX_PATTERN
+from sim.build import HARNESS_MODULE, TopBuild, verilator_env
 
 __all__ = ["KEPT_MISMATCHES", "CosimRun", "LayerResult", "check_fits", "run_layers"]
 
@@ -110,6 +110,8 @@ def _pattern(name: str, pattern: Sequence[int]) -> list[int]:
     if not values or any(v not in (0, 1) for v in values) or 1 not in values:
         raise HwsimError(f"`{name}` must be a non-empty sequence of 0/1 with at least one 1, "
                          f"not {pattern!r}")
+    if len(values) > MAX_PATTERN:
+        raise HwsimError(f"`{name}` has {len(values)} entries; the harness holds {MAX_PATTERN}")
     return values
 
 
@@ -129,7 +131,7 @@ def _simulate(build: TopBuild, job: dict[str, Any], run_dir: Path, waves: bool) 
     with verilator_env():
         runner = get_runner("verilator")
         try:
-            runner.test(test_module="sim.bench", hdl_toplevel=build.module,
+            runner.test(test_module="sim.bench", hdl_toplevel=HARNESS_MODULE,
                         hdl_toplevel_lang="verilog", build_dir=build.sim_dir, test_dir=run_dir,
                         extra_env={JOB_ENV: str(job_path)}, waves=waves, log_file=log,
                         results_xml=str(run_dir / "results.xml"))

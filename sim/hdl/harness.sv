@@ -1,0 +1,170 @@
+// hwsim co-simulation harness: drives every beat of the generated top in HDL (see sim/harness.py).
+//
+// The cocotb bench (sim/bench.py) writes the job files into the simulation's working directory,
+// raises `start` and sleeps until `done`; nothing of Python runs per cycle. The harness then
+//   * generates the clock (`tick`; not named `clk`, so that the top stays the outermost scope with
+//     a `clk` in a waveform, see sim/activity.py) and holds `rst` for RESET_CYCLES rising edges;
+//   * offers the beats of each input stream (hwsim_source, one file of hex words each), valid
+//     following the valid pattern, and takes o_results with ready following the ready pattern;
+//   * counts, per layer, the cycles from the descriptor transfer to the last result transfer and
+//     the stalls in that span, exactly as sim/bench.py defines them, and writes the result beats,
+//     those counts and a summary line to files that the bench reads back.
+// The top's `ready` outputs and `o_results__valid` depend on its state only, so the transfers of
+// a cycle are decided at its rising edge from the values driven since the previous one.
+//
+// Files (cwd): job.txt (max_cycles, layers, the valid and the ready pattern as `length bit...`),
+// counts.txt (result beats per layer), desc.hex, params.hex, weights.hex, acts.hex (beat count,
+// then one beat per line); written: results.hex (every result beat), records.txt (`D cycle
+// stalls` per descriptor transfer, `L cycle stalls error` per layer's last result transfer,
+// `E cycles timeout` at the end).
+
+module hwsim_source #(
+    parameter int W = 1,
+    parameter string FILE = ""
+) (
+    input  logic clk,
+    input  logic active,   // out of reset, not finished
+    input  logic offer,    // the valid pattern's bit of this cycle
+    input  logic ready,
+    output logic valid,
+    output logic [W-1:0] payload,
+    output logic stall     // the top waits on this stream while it offers nothing
+);
+    int fd = 0, count = 0, index = 0;
+    wire pending = index < count;
+    assign valid = active && pending && offer;
+    assign stall = active && pending && ready && !offer;
+
+    always @(posedge clk) begin : step
+        int beats, got;
+        logic [W-1:0] beat;
+        if (fd == 0) begin  // the first rising edge after start (in reset): open, show beat 0
+            fd = $fopen(FILE, "r");
+            if (fd == 0) $fatal(1, "cannot open %s", FILE);
+            got = $fscanf(fd, "%d", beats);
+            beat = '0;
+            if (beats > 0) got = $fscanf(fd, "%h", beat);
+            count <= beats;
+            payload <= beat;
+        end else if (valid && ready) begin
+            if (index + 1 < count) begin
+                got = $fscanf(fd, "%h", beat);
+                payload <= beat;
+            end
+            index <= index + 1;
+        end
+    end
+endmodule
+
+module hwsim_harness #(
+    parameter int W_DESC = 1,
+    parameter int W_PARAMS = 1,
+    parameter int W_WEIGHTS = 1,
+    parameter int W_ACTS = 1,
+    parameter int W_RESULTS = 1,
+    parameter int RESET_CYCLES = 2,
+    parameter int MAX_PATTERN = 1024
+) ();
+    logic start /*verilator public_flat_rw*/ = 0;
+    logic done /*verilator public_flat_rw*/ = 0;
+    logic tick = 0;
+    always #1 if (start && !done) tick = !tick;
+
+    logic rst = 1, active = 0;
+    int resets = 0;
+    longint cycle = 0, stalls = 0, budget = 0;
+    int layers = 0, layer = 0, want = 0, got = 0, vlen = 1, rlen = 1, vphase = 0, rphase = 0;
+    int job = 0, counts = 0, results = 0, records = 0;
+    logic vpat [MAX_PATTERN], rpat [MAX_PATTERN];
+    logic error = 0;
+
+    logic [3:0] valid, ready, stall;
+    logic results_valid, results_ready, o_error;
+    logic [W_DESC-1:0] desc;
+    logic [W_PARAMS-1:0] params;
+    logic [W_WEIGHTS-1:0] weights;
+    logic [W_ACTS-1:0] acts;
+    logic [W_RESULTS-1:0] result;
+    wire offer = vpat[vphase];
+    assign results_ready = active && rpat[rphase];
+
+    hwsim_source #(.W(W_DESC), .FILE("desc.hex")) s_desc (
+        .clk(tick), .active, .offer, .ready(ready[0]), .valid(valid[0]), .payload(desc), .stall(stall[0]));
+    hwsim_source #(.W(W_PARAMS), .FILE("params.hex")) s_params (
+        .clk(tick), .active, .offer, .ready(ready[1]), .valid(valid[1]), .payload(params), .stall(stall[1]));
+    hwsim_source #(.W(W_WEIGHTS), .FILE("weights.hex")) s_weights (
+        .clk(tick), .active, .offer, .ready(ready[2]), .valid(valid[2]), .payload(weights), .stall(stall[2]));
+    hwsim_source #(.W(W_ACTS), .FILE("acts.hex")) s_acts (
+        .clk(tick), .active, .offer, .ready(ready[3]), .valid(valid[3]), .payload(acts), .stall(stall[3]));
+
+    `HWSIM_TOP dut (
+        .clk(tick), .rst,
+        .i_desc__payload(desc), .i_desc__valid(valid[0]), .i_desc__ready(ready[0]),
+        .i_params__payload(params), .i_params__valid(valid[1]), .i_params__ready(ready[1]),
+        .i_weights__payload(weights), .i_weights__valid(valid[2]), .i_weights__ready(ready[2]),
+        .i_acts__payload(acts), .i_acts__valid(valid[3]), .i_acts__ready(ready[3]),
+        .o_results__payload(result), .o_results__valid(results_valid),
+        .o_results__ready(results_ready), .o_error);
+
+    function automatic int open_file(string name, string mode);
+        int fd = $fopen(name, mode);
+        if (fd == 0) $fatal(1, "cannot open %s", name);
+        return fd;
+    endfunction
+
+    always @(posedge tick) begin : run
+        int bit_, n;
+        longint driver_stalls, total;
+        logic take, last;
+        if (job == 0) begin  // the first rising edge after start: read the job
+            job = open_file("job.txt", "r");
+            n = $fscanf(job, "%d %d %d", budget, layers, vlen);
+            for (int i = 0; i < vlen; i++) begin n = $fscanf(job, "%d", bit_); vpat[i] = bit_[0]; end
+            n = $fscanf(job, "%d", rlen);
+            for (int i = 0; i < rlen; i++) begin n = $fscanf(job, "%d", bit_); rpat[i] = bit_[0]; end
+            $fclose(job);
+            counts = open_file("counts.txt", "r");
+            n = $fscanf(counts, "%d", want);
+            results = open_file("results.hex", "w");
+            records = open_file("records.txt", "w");
+        end
+        if (rst) begin
+            resets <= resets + 1;
+            if (resets == RESET_CYCLES - 1) begin
+                rst <= 0;
+                active <= 1;
+            end
+        end else if (active) begin
+            driver_stalls = longint'(stall[0]) + longint'(stall[1]) + longint'(stall[2]) + longint'(stall[3]);
+            total = stalls + driver_stalls + longint'(results_valid && !results_ready);
+            take = results_valid && results_ready;
+            last = take && got + 1 == want && layer + 1 == layers;
+            if (valid[0] && ready[0]) $fwrite(records, "D %0d %0d\n", cycle, stalls + driver_stalls);
+            if (take) begin
+                $fwrite(results, "%h\n", result);
+                if (got + 1 == want) begin
+                    $fwrite(records, "L %0d %0d %0d\n", cycle, total, error || o_error);
+                    layer <= layer + 1;
+                    if (layer + 1 < layers) n = $fscanf(counts, "%d", want);
+                    got <= 0;
+                    error <= 0;
+                end else begin
+                    got <= got + 1;
+                    error <= error || o_error;
+                end
+            end
+            stalls <= total;
+            cycle <= cycle + 1;
+            vphase <= vphase + 1 == vlen ? 0 : vphase + 1;
+            rphase <= rphase + 1 == rlen ? 0 : rphase + 1;
+            if (last || cycle + 1 == budget) begin
+                $fwrite(records, "E %0d %0d\n", cycle + 1, !last);
+                $fclose(results);
+                $fclose(records);
+                $fclose(counts);
+                active <= 0;
+                done <= 1;
+            end
+        end
+    end
+endmodule
