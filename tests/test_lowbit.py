@@ -250,3 +250,24 @@ def test_cosim_4bit(pe: str) -> None:
     assert result.mismatch_count == 0 and not result.error
     assert result.cycles - result.stalls == _predicted(acc, ql)
     assert check_float(ql, result.output).ok
+
+
+def test_qat_finetune_leaves_a_plain_network() -> None:
+    """One fine-tune epoch changes the copy's weights, not the original's, and leaves no hook
+    or parametrization behind (the integer network is built from plain modules)."""
+    from torch.nn.utils import parametrize
+
+    from models.convert import convert
+    from models.data import load_data
+    from models.networks.digits import digits_cnn
+    from models.qat import finetune
+
+    data = load_data(None)
+    torch.manual_seed(0)
+    net = convert(digits_cnn(), "mac", input_shape=data.input_shape).eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    tuned = finetune(net, "mac", data, data.x_train[:64], bits=BITS,
+                     scheme=Scheme(unsigned=True), epochs=1)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert any(not torch.equal(before[k], v) for k, v in tuned.state_dict().items())
+    assert not any(parametrize.is_parametrized(m) or m._forward_pre_hooks for m in tuned.modules())
