@@ -384,16 +384,36 @@ def fpga_resources(acc: Accelerator, target: str) -> dict[str, dict[str, float]]
         raise HwsimError(str(exc)) from None
 
 
-def _rtl_timed(mapping: Mapping, layer: Layer, geo: TopGeometry) -> Mapping:
+def _rtl_timed(mapping: Mapping, layer: Layer, acc: Accelerator, geo: TopGeometry) -> tuple[Mapping, str]:
     """``mapping`` with the cycles of the generated RTL top (:mod:`hwsim.rtl_timing`, the layer's
     tiles summed): ``compute`` is its compute phases, everything else (descriptors, loads,
-    drains, stores) counts as stall.
-    Raises :class:`~hwsim.errors.DoesNotFit` when the top cannot run ``layer``."""
+    drains, stores) counts as stall; and the difference from the model, explained
+    (:func:`_rtl_gap`). Raises :class:`~hwsim.errors.DoesNotFit` when the top cannot run ``layer``."""
     phases = tiles_cycles(geo, tile_layer(geo, LayerShape.of_layer(layer)))
     busy = mapping.utilization * mapping.compute_cycles
-    return dataclasses.replace(mapping, compute_cycles=phases["compute"],
-                               stall_cycles=phases["total"] - phases["compute"],
-                               utilization=busy / phases["compute"])
+    timed = dataclasses.replace(mapping, compute_cycles=phases["compute"],
+                                stall_cycles=phases["total"] - phases["compute"],
+                                utilization=busy / phases["compute"])
+    return timed, _rtl_gap(mapping, phases, layer, acc)
+
+
+def _rtl_gap(model: Mapping, rtl: dict[str, int], layer: Layer, acc: Accelerator) -> str:
+    """Why the top's cycles differ from the model's, as the report's note: its transfers
+    (descriptors, loads, drains, stores) run between computes where the model hides all but its
+    stalls, and its compute differs where the model pipelines folds, maps a depthwise conv
+    channel-parallel or keeps one tile the top must split."""
+    transfers = rtl["total"] - rtl["compute"]
+    causes = []
+    if acc.array.fold_overlap:
+        causes.append("folds back to back (model: pipelined)")
+    if uses_channel_parallel(layer, acc):
+        causes.append("one column per depthwise group (model: channel-parallel)")
+    if rtl["tiles"] > 1:
+        causes.append(f"{rtl['tiles']} tiles, each loaded, filled and drained")
+    why = f": {', '.join(causes)}" if causes else ""
+    return (f"rtl {rtl['total']:,} vs model {model.total_cycles:,} cycles: transfers {transfers:,} in series, "
+            f"one buffer word a cycle (model: DRAM at {acc.dram_bytes_per_cycle:g} B/cycle under compute, "
+            f"{model.stall_cycles:,} stall), compute {rtl['compute']:,} vs {model.compute_cycles:,}{why}")
 
 
 def _rtl_geometry(acc: Accelerator) -> TopGeometry:
@@ -403,14 +423,16 @@ def _rtl_geometry(acc: Accelerator) -> TopGeometry:
         raise ConfigError(f"--timing rtl: {exc}") from None
 
 
-def _rtl_sources(rows: tuple[LayerResult, ...], unfit: dict[str, str], pe: str) -> tuple[LayerResult, ...]:
-    """Mark which rows took the RTL's cycles and why the others kept the model's."""
+def _rtl_sources(rows: tuple[LayerResult, ...], unfit: dict[str, str], gaps: dict[str, str],
+                 pe: str) -> tuple[LayerResult, ...]:
+    """Mark which rows took the RTL's cycles (noting how they differ from the model's) and why the
+    others kept the model's."""
     def source(row: LayerResult) -> LayerResult:
         if not row.on_main_array:
             return dataclasses.replace(row, note=f"no RTL: runs on the {row.datapath} unit, not the {pe} array")
         if row.name in unfit:
             return dataclasses.replace(row, note=f"does not fit the generated top: {unfit[row.name]}")
-        return dataclasses.replace(row, cycles_from="rtl")
+        return dataclasses.replace(row, cycles_from="rtl", note=gaps[row.name])
 
     return tuple(source(row) for row in rows)
 
@@ -493,12 +515,13 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
     area = _area(arrays, costs, workload)
     chip = _chip(arrays, area, costs)
     choose = _mapper(costs, chip, scalesim=timing == "scalesim")
-    mappings, unfit = [], []
+    mappings, unfit, gaps, model_cycles = [], [], {}, {}
     for layer, flow, place in zip(workload.layers, flows, places):
         mapping = choose(layer, flow, place)
         if geo is not None and layer.is_compute and layer.pe == acc.pe:
             try:
-                mapping = _rtl_timed(mapping, layer, geo)
+                model_cycles[layer.name] = mapping.total_cycles
+                mapping, gaps[layer.name] = _rtl_timed(mapping, layer, acc, geo)
             except DoesNotFit as exc:
                 unfit.append((layer.name, str(exc)))
         mappings.append(mapping)
@@ -507,8 +530,17 @@ def estimate(workload: Workload, acc: Accelerator, *, timing: str = "model",
                  for layer, mapping, place in zip(workload.layers, mappings, places))
     warnings = workload.warnings + _narrow_acc_warnings(workload, acc)
     if geo is not None:
-        rows = _rtl_sources(rows, dict(unfit), acc.pe)
+        rows = _rtl_sources(rows, dict(unfit), gaps, acc.pe)
         warnings += _rtl_warnings([r.name for r in rows if not r.on_main_array], unfit, acc.pe)
+        timed = [r for r in rows if r.cycles_from == "rtl"]
+        if timed:
+            rtl_total = sum(r.cycles for r in timed)
+            model_total = sum(model_cycles[r.name] for r in timed)
+            layers = f"{len(timed)} layer{'s' if len(timed) > 1 else ''}"
+            warnings += (f"--timing rtl: the {layers} the generated top runs take {rtl_total:,} "
+                         f"cycles on it against {model_total:,} in the model ({rtl_total / model_total:.1f}x; "
+                         f"transfers {sum(r.stall_cycles for r in timed):,} of them); each row's note "
+                         f"(JSON/CSV) says why",)
     elif timing == "scalesim":
         rows = tuple(dataclasses.replace(r, cycles_from="scalesim") if r.on_main_array else r for r in rows)
     counts: dict[str, float] = {"macs": workload.macs}
