@@ -1,4 +1,4 @@
-"""The ``hwsim report`` command line: ``energy-accuracy`` and ``network``.
+"""The ``hwsim report`` command line: ``energy-accuracy``, ``network`` and ``fpga-compare``.
 
 :func:`add_parser` adds the ``report`` command to the ``hwsim`` sub-parsers; :func:`cmd_report`
 runs it. Every output is written only after the whole run succeeded.
@@ -12,7 +12,7 @@ from pathlib import Path
 from contract import PE_KINDS
 from hwsim import files
 from hwsim.parallel import BACKENDS
-from hwsim_cli import options
+from hwsim_cli import fpga_compare, options
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -63,6 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     net.add_argument("--bits", help=bits_help)
     net.add_argument("--config", metavar="arch.yaml", help="accelerator YAML (a diff on each PE preset)")
     net.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the report files")
+    fpga_compare.add_parser(kinds)
     return report
 
 
@@ -81,6 +82,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             schemes=args.schemes, quantization=energy_accuracy.Quantization(
                 args.calibration, args.percentile, args.groups, args.qat_epochs))
         written = energy_accuracy.write(result, out_dir)
+    elif args.report == "fpga-compare":
+        written = fpga_compare.run(args)
     else:
         written = network.write(network.run(args.model, pes=args.pe, bits=args.bits,
                                             config=args.config), out_dir)

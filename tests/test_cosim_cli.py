@@ -40,6 +40,26 @@ def test_cosim_layer(cli, tmp_path: Path, config: str) -> None:
 
 
 @pytest.mark.rtl
+def test_cosim_layer_activity(cli, tmp_path: Path, config: str) -> None:
+    """The layer of test_cosim_layer with --activity: 9 row tiles x 16 PEs x 36 steps = 5,184
+    operand pairs reach the PEs; the PE gate netlist replays them to the RTL's accumulators; the
+    PE register bits of each block counted by hand."""
+    js = tmp_path / "c.json"
+    code, out, _ = cli("cosim", "--pe", "adder", "--array", "4x4", "--config", config,
+                       "--layer", "conv k=3 cin=4 cout=4 h=6 pad=1", "--seed", "2", "--activity",
+                       "--json", str(js))
+    data = json.loads(js.read_text())
+    assert code == 0 and data["passed"], out
+    energy = data["activity"]["pe_energy"]
+    assert energy["ops"] == 9 * 16 * 36 and energy["pes"] == 16 and energy["cycles"] == 660
+    assert energy["matches"] and energy["gate_logic_pj"] > 0 and energy["analytic_logic_pj"] > 0
+    blocks = {b["block"]: b for b in data["activity"]["blocks"]}
+    assert blocks["pe.operands"]["bits"] == 16 * (8 + 8 + 1 + 1)  # o_x, o_w, o_valid, o_first
+    assert blocks["pe.stage1"]["bits"] == 16 * (9 + 1 + 1)  # p = x - w on 9 bits, p_valid, p_first
+    assert "switching activity, 660 cycles" in out and "equal the RTL's" in out
+
+
+@pytest.mark.rtl
 def test_cosim_layer_stall_and_waves(cli, tmp_path: Path, config: str) -> None:
     """Idle inputs and back-pressure cost exactly the stall cycles the bench counts."""
     js = tmp_path / "c.json"
