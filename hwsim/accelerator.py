@@ -287,7 +287,9 @@ class Accelerator:
                                                   lanes=contract.lanes_per_pe(pe, self.array.lanes))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The configuration as JSON and YAML write it (lists, not tuples), which :func:`from_dict`
+        reads back to an equal Accelerator."""
+        return _plain(dataclasses.asdict(self))
 
 
 def _positive(name: str, value: Any, kind: type = int, *, zero: bool = False) -> None:
@@ -460,3 +462,12 @@ def load(path: str | Path, base: Accelerator | None = None, **overrides: Any) ->
         raise ConfigError(f"{path}: {exc}") from None
     except TypeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every tuple a list, recursively (what a JSON round trip gives)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

@@ -1,6 +1,7 @@
 """The accelerator description: presets, YAML loading, validation messages."""
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,12 @@ def test_with_pe_and_preset_errors_are_config_errors():
         with_pe(preset("mac"), "fpu")
     with pytest.raises(ConfigError, match=r"^`pe` must be one of mac, adder, xnor, shift, not 'fpu'$"):
         Accelerator(pe="fpu")
+
+
+def test_to_dict_is_what_json_gives_back_and_reads_back_equal():
+    # a flexible array's dataflows are a tuple in the Accelerator and a list in JSON and YAML
+    acc = Accelerator(array=ArrayConfig(dataflow="os", dataflows=("os", "ws")))
+    data = acc.to_dict()
+    assert data["array"]["dataflows"] == ["os", "ws"]
+    assert json.loads(json.dumps(data)) == data
+    assert from_dict(data) == acc
