@@ -21,7 +21,8 @@ where a signal lives in the hierarchy:
 
 Amaranth's temporaries (names starting with ``$``), field views of a wider signal (names with
 ``[`` or ``.``), the input ports of every part (``i_*`` below the top: the parent's nets, counted
-there), clock and reset are not counted: they repeat bits counted elsewhere.
+there), clock and reset are not counted: they repeat bits counted elsewhere. A net Verilator dumps
+once under several names is counted once, under its deepest name that is not an input port.
 """
 
 from __future__ import annotations
@@ -68,6 +69,13 @@ def _int(value: str) -> int:
     return int(value.lower().replace("x", "0").replace("z", "0"), 2)
 
 
+def _preferred(path: str) -> tuple[bool, int]:
+    """Rank of the names of one net (Verilator gives a net one code under every name it has):
+    a part's own signal over its input port, then the deepest (a PE's register over the array wire
+    it drives)."""
+    return not path.rpartition(".")[2].startswith("i_"), path.count(".")
+
+
 class _Counter(StreamParserCallbacks):
     """vcdvcd callbacks that count toggles and sample signals while the file streams past."""
 
@@ -98,9 +106,10 @@ class _Counter(StreamParserCallbacks):
             if dotted in self.sample:
                 self.sampled.setdefault(code, []).append(dotted)
                 self.trace.samples[dotted] = []
-            if name not in ("clk", "rst") and code not in self.names:
+            if name not in ("clk", "rst") and (code not in self.names
+                                               or _preferred(dotted) > _preferred(self.names[code])):
                 self.names[code] = dotted
-                self.trace.widths[dotted] = int(vcd.data[code].size)
+        self.trace.widths = {path: int(vcd.data[code].size) for code, path in self.names.items()}
         for code, path in list(self.names.items()):
             if path.rpartition(".")[0] in self.trace.widths:  # a field of a signal counted whole
                 del self.names[code], self.trace.widths[path]
