@@ -276,6 +276,14 @@ class Accelerator:
     def dram_bytes_per_cycle(self) -> float:
         return self.memory.dram_bandwidth_gbps * 1e3 / self.clock_mhz
 
+    def stored_weight_bits(self, pe: str | None, weight_bits: int) -> int:
+        """Bits one weight of a ``pe`` layer of ``weight_bits``-bit weights takes in the buffers and
+        DRAM: its width, plus the group alignment field of an adder array that aligns groups
+        (``max_align`` > 0, :func:`contract.align_field_bits`)."""
+        if pe == "adder" and self.max_align:
+            return weight_bits + contract.align_field_bits(self.max_align)
+        return weight_bits
+
     def psum_bits(self, pe: str, bits: int, k: int) -> int:
         """Accumulator / partial-sum width of a ``k``-long reduction on datapath ``pe``.
 

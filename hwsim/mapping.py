@@ -16,7 +16,7 @@ reduction length is ``ceil(K / lanes)`` words of ``lanes`` bits.
 *Buffer tiles.* An ifmap tile is the raw input rows its ``m_tile`` output pixels read, halo
 included, of the channels its ``k_tile`` covers (:meth:`GemmMapper.ifmap_tile_bits`: what the
 on-the-fly im2col walker holds, or the im2col view when that is smaller); ``k_tile x n_tile``
-weights (``weight_bits``) and ``m_tile x n_tile`` partial sums of ``acc.psum_bits(...)`` bits
+weights (``acc.stored_weight_bits(...)``) and ``m_tile x n_tile`` partial sums of ``acc.psum_bits(...)`` bits
 (the accumulator width) in the ofmap buffer, so partial sums never go to DRAM. A dimension that
 the array maps spatially is tiled in multiples of the array side (tiles never cut a fold); one
 that streams in time (``K`` for ``os``, ``M`` for ``ws``, ``N`` for ``is``) may be cut anywhere,
@@ -265,13 +265,14 @@ class GemmMapper:
         self.dims = {**_DIMS, "ifmap": ("m", "k", "n") if self.channel_parallel else ("m", "k")}
         self.extent = {"m": m, "k": math.ceil(k / self.lanes), "n": n}
         self.psum_bits = acc.psum_bits(layer.pe, layer.act_bits, k)
-        self.word_bits = {"ifmap": layer.act_bits * self.lanes, "weight": layer.weight_bits * self.lanes,
+        weight_bits = acc.stored_weight_bits(layer.pe, layer.weight_bits)
+        self.word_bits = {"ifmap": layer.act_bits * self.lanes, "weight": weight_bits * self.lanes,
                           "ofmap": self.psum_bits}
         # DRAM footprint of one group: the input pixels the conv reads (not the im2col view, not
         # the pixels a stride skips), the weights and the outputs, as far as not held on chip.
         out = layer.out_elems * layer.act_bits if flow.out_dram_bits is None else flow.out_dram_bits
         self.dram = {"ifmap": _input_bits(layer) * flow.in_dram / groups,
-                     "weight": layer.weight_elems * layer.weight_bits / groups if flow.weights_dram else 0,
+                     "weight": layer.weight_elems * weight_bits / groups if flow.weights_dram else 0,
                      "ofmap": out / groups}
         self.out_sram_bits = flow.out_sram_bits
         on_rows, on_cols, _ = LAYOUT[self.dataflow]

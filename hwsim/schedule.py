@@ -157,7 +157,8 @@ def _band_bits(layers: tuple[Layer, ...], start: int, p: int, last: int, acc: Ac
     """
     if not all(_streams_rows(layer) for layer in layers[p + 1:last + 1]):
         return None
-    weights = sum(layer.weight_elems * layer.weight_bits for layer in layers[start:last + 1])
+    weights = sum(layer.weight_elems * acc.stored_weight_bits(layer.pe, layer.weight_bits)
+                  for layer in layers[start:last + 1])
     if weights > acc.sram_kib("weight") * 8192:
         return None
     rows = 1
@@ -213,7 +214,7 @@ def plan(workload: Workload, acc: Accelerator) -> tuple[list[Flow], list[Placeme
             heapq.heappush(ends, (last, take))
             held_delta[anchor[p]] += take
             held_delta[group_end[anchor[last]] + 1] -= take
-    weight_bits = sum(layer.weight_elems * layer.weight_bits for layer in layers)
+    weight_bits = sum(layer.weight_elems * acc.stored_weight_bits(layer.pe, layer.weight_bits) for layer in layers)
     weights_dram = not (cfg.weights_on_chip and weight_bits <= acc.sram_kib("weight") * 8192)
     read = {p for r in reads for p in r}
     stored = [bool(stored_by[p]) or p not in read for p in range(n)]  # network outputs too

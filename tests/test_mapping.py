@@ -317,3 +317,12 @@ def test_global_buffer_shares_its_room_among_the_tiles():
     # The smallest tile, 4 pixels x 1 tap x 4 filters: 32 + 32 + 512 bits > 0.05 KiB = 409 bits.
     with pytest.raises(HwsimError, match=r"global buffer of 0\.05 KiB cannot hold one fold's tiles \(ifmap "):
         map_layer(CONV, array4(global_buffer_kib=0.05))
+
+
+def test_grouped_adder_weights_carry_their_alignment_through_memory():
+    # max_align 3: each adder weight stores its group's alignment (0..3, 2 bits) next to its 8 bits,
+    # so CONV's 288 weights move 288 x 10 bits; without alignment they take 8
+    adder = dataclasses.replace(CONV, pe="adder")
+    acc = dataclasses.replace(array4(), pe="adder", max_align=3)
+    assert map_layer(adder, acc).dram_read_bits["weight"] == 288 * 10
+    assert map_layer(adder, dataclasses.replace(acc, max_align=0)).dram_read_bits["weight"] == 288 * 8

@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from contract import HARDWARE_BITS, PE_KINDS, layer_bits as aux_bits, operand_bits
+from contract import HARDWARE_BITS, PE_KINDS, layer_bits as aux_bits
 from hwsim import accelerator as accel
 from hwsim.api import resolve_accelerator
 from hwsim.errors import HwsimError
@@ -140,14 +140,9 @@ def cost(net: nn.Module, input_shape: tuple[int, ...], pe: str, bits: int, name:
          config: str | Path | None = None, *, max_align: int = 0) -> Variant:
     """Extract and estimate the already converted ``net`` as the (``pe``, ``bits``) variant;
     ``max_align`` > 0 costs a grouped adder array aligning by up to that many bits, whose adder
-    weights are stored with their alignment field (:func:`contract.operand_bits`)."""
+    weights are stored with their alignment field (:meth:`Accelerator.stored_weight_bits`)."""
     widths = aux_bits(pe, bits)
     workload = extract(net, input_shape, bits=widths, name=name)
-    if max_align:  # each grouped adder weight carries its group's alignment through memory
-        wide = operand_bits(pe, bits, max_align=max_align)[1]
-        workload = dataclasses.replace(workload, layers=tuple(
-            dataclasses.replace(layer, weight_bits=wide) if layer.pe == "adder" else layer
-            for layer in workload.layers))
     acc = dataclasses.replace(accelerator_for(pe, bits, config), max_align=max_align)
     return Variant(pe, bits, widths, estimate(workload, acc))
 
