@@ -28,6 +28,7 @@ import numpy as np
 from cost_models.tech import load_technology
 from hwsim.api import resolve_accelerator
 from hwsim.files import build_root
+from models.intref import QLayer
 from rtl.gatelevel import GateSim
 from rtl.pe import PESpec, encode_shift_weight
 from sim.build import build_top
@@ -49,25 +50,42 @@ XNOR_LAYERS = {  # binary layers pack channels into lanes: wider channel counts
     "conv k=3 cin=4 cout=8 h=6 w=6 pad=1 stride=2": "conv k=3 cin=64 cout=8 h=6 w=6 pad=1 stride=2",
 }
 ARRAY = (4, 4)
+#: The stream whose energy ratio is the zero-activation factor: zero activations against weights
+#: drawn from the calibration layers (the adder's |0 - w| depends on how large real weights are).
+ZERO_STREAM = "zero activations, layer weights"
 SEED = 0
 
 
-def layer_runs(kind: str, tech) -> list[dict]:
-    """Co-simulate the five layers on a 4x4 ``kind`` top; their PE energies."""
+def weight_codes(q: QLayer) -> np.ndarray:
+    """The weights of ``q`` as the PE's weight port sees them (shift: the codes of s and p)."""
+    if q.pe != "shift":
+        return q.weight.ravel()
+    return np.array([encode_shift_weight(int(s), int(p) if s else 0, q.max_shift)
+                     for s, p in zip(q.weight.ravel(), q.shift.ravel())])
+
+
+def layer_runs(kind: str, tech) -> tuple[list[dict], np.ndarray]:
+    """Co-simulate the five layers on a 4x4 ``kind`` top; their PE energies, and the calibration
+    layers' weights (port values)."""
     acc = resolve_accelerator(pe=kind, bits=1 if kind == "xnor" else 8, array=ARRAY)
     build = build_top(acc, waves=True)
-    out = []
+    out, weights = [], []
     for text in CALIBRATE + HELD_OUT:
         layer = XNOR_LAYERS[text] if kind == "xnor" else text
         ql = quantized_layer(kind, parse_layer(layer), seed=SEED, bits=acc.bits, max_shift=acc.max_shift)
         run = run_layers(build, [(ql.q, ql.x)], waves=True)
         energy = pe_energy(run.waves, build.top.pe, *ARRAY, tech, build.dir / "gates")
-        out.append({"layer": layer, "held_out": text in HELD_OUT, "bit_exact": run.layers[0].bit_exact, **energy.to_dict()})
-    return out
+        out.append({"layer": layer, "held_out": text in HELD_OUT, "bit_exact": run.layers[0].bit_exact,
+                    **energy.to_dict()})
+        if text in CALIBRATE:
+            weights.append(weight_codes(ql.q))
+    return out, np.concatenate(weights)
 
 
-def streams(kind: str, spec: PESpec, cycles: int, lanes: int, rng: np.random.Generator) -> dict[str, dict]:
-    """Synthetic operand streams (``i_x``, ``i_w`` as ``(cycles, lanes)`` port bits) by name."""
+def streams(kind: str, spec: PESpec, cycles: int, lanes: int, rng: np.random.Generator,
+            layer_weights: np.ndarray) -> dict[str, dict]:
+    """Synthetic operand streams (``i_x``, ``i_w`` as ``(cycles, lanes)`` port bits) by name;
+    ``layer_weights`` are real weights (port values) to draw from."""
     if kind == "xnor":
         full = (1 << spec.lanes) - 1
         weights = 1 << np.arange(spec.lanes, dtype=object)
@@ -87,6 +105,7 @@ def streams(kind: str, spec: PESpec, cycles: int, lanes: int, rng: np.random.Gen
         w = rng.integers(lo, hi, (cycles, lanes))
     mask = (1 << spec.bits) - 1
     cases = {"random": (x, w), "zero activations": (np.zeros_like(x), w),
+             ZERO_STREAM: (np.zeros_like(x), rng.choice(layer_weights, (cycles, lanes))),
              "75% zero activations": (sparse, w)}
     if kind == "adder":
         near = np.clip(w + rng.integers(-2, 3, w.shape), lo, hi - 1)
@@ -95,13 +114,14 @@ def streams(kind: str, spec: PESpec, cycles: int, lanes: int, rng: np.random.Gen
             for name, (xs, ws) in cases.items()}
 
 
-def value_dependence(kind: str, tech, folder: Path, cycles: int = 2000, lanes: int = 16) -> list[dict]:
+def value_dependence(kind: str, tech, folder: Path, layer_weights: np.ndarray, cycles: int = 2000,
+                     lanes: int = 16) -> list[dict]:
     """Logic energy per op of the synthetic streams on the gate netlist of a ``kind`` PE."""
     spec = PESpec(kind, 1 if kind == "xnor" else 8, 36, lanes=64)
     netlist = gate_netlist(spec, folder)
     sim = GateSim(netlist)
     rows = []
-    for name, ports in streams(kind, spec, cycles, lanes, np.random.default_rng(SEED)).items():
+    for name, ports in streams(kind, spec, cycles, lanes, np.random.default_rng(SEED), layer_weights).items():
         stimulus = {**ports, "i_valid": np.ones((cycles, lanes), dtype=int),
                     "i_first": (np.arange(cycles)[:, None] % 36 == 0) * np.ones((1, lanes), dtype=int)}
         run = sim.run(stimulus)
@@ -130,6 +150,22 @@ def calibrate(runs: list[dict], zero_factor: float) -> dict:
             "held_out": [e for e in errors if e["held_out"]]}
 
 
+def yaml_entries(report: dict) -> str:
+    """The per-kind entries of the technology table's ``activity`` group, with their provenance."""
+    lines = []
+    for kind, k in report["kinds"].items():
+        held = ", ".join(f"{h['layer']} {h['error']:+.1%}" for h in k["held_out"])
+        cal = "; ".join(r["layer"] for r in k["layers"] if not r["held_out"])
+        lines += [f"  {kind}:", f"    factor: {k['factor']:.3f}", f"    zero_factor: {k['zero_factor']:.3f}",
+                  "    assumption: true", "    source: >-",
+                  f"      calibrated {report['date']} by benchmarks/activity_calibration.py on a "
+                  f"{report['array'][0]}x{report['array'][1]} array,",
+                  f"      seed-{report['seed']} PyTorch layers of sim/layers.py (default Kaiming-uniform "
+                  "weights, standard-normal input,",
+                  f"      8-bit quantized; xnor binary): {cal}. Held out: {held}."]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="F", help="write every figure as JSON")
@@ -140,15 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"date": datetime.date.today().isoformat(), "seed": SEED, "array": list(ARRAY),
                     "calibrate": list(CALIBRATE), "held_out": list(HELD_OUT), "kinds": {}}
     for kind in args.kinds.split(","):
-        runs = layer_runs(kind, tech)
+        runs, layer_weights = layer_runs(kind, tech)
         print(f"\n{kind}: layer, zero operand pairs, gate/analytic logic, gate/analytic total, "
               f"netlist = RTL")
         for r in runs:
             tag = "held out" if r["held_out"] else "calibrate"
             print(f"  {r['layer']:<48} {r['zero_ops'] / r['ops']:5.1%}  {r['logic_ratio']:.3f}  "
                   f"{r['total_ratio']:.3f}  {r['matches']}  ({tag})")
-        deps = value_dependence(kind, tech, build_root() / "gates" / kind)
-        zero = next((d["logic_ratio"] for d in deps if d["stream"] == "zero activations"), None)
+        deps = value_dependence(kind, tech, build_root() / "gates" / kind, layer_weights)
+        zero = next((d["logic_ratio"] for d in deps if d["stream"] == ZERO_STREAM), None)
         cal = calibrate(runs, 1.0 if zero is None else zero)
         if zero is None:  # xnor: binary activations have no zero, one factor serves
             cal["zero_factor"] = cal["factor"]
@@ -159,14 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"({d['gate_logic_pj_per_op']:.4f} vs {d['analytic_logic_pj_per_op']:.4f} pJ/op)")
         report["kinds"][kind] = {"layers": runs, **cal, "value_dependence": deps}
     report["seconds"] = time.perf_counter() - start
-    print(f"\nactivity:   # paste into cost_models/data/horowitz45.yaml ({report['seconds']:.0f} s)")
-    for kind, k in report["kinds"].items():
-        held = ", ".join(f"{h['error']:+.1%}" for h in k["held_out"])
-        print(f"  {kind}:\n    factor: {k['factor']:.3f}\n    zero_factor: {k['zero_factor']:.3f}\n"
-              f"    source: >-\n      calibrated "
-              f"{report['date']} by benchmarks/activity_calibration.py: gate-level / analytic PE logic "
-              f"energy on a 4x4 array, seed-{SEED} PyTorch layers of sim/layers.py: {'; '.join(CALIBRATE)}"
-              f" (xnor: the channel-widened twins); held out {'; '.join(HELD_OUT)}: {held}")
+    print(f"\n{report['seconds']:.0f} s; the entries of `activity:` in cost_models/data/horowitz45.yaml:")
+    print(yaml_entries(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=float) + "\n")
     return 0
