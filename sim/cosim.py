@@ -76,7 +76,9 @@ class CosimRun:
     """All layers of one simulation, its simulated cycles (reset excluded) and timings.
 
     ``wall_seconds`` covers programming, the simulator process and checking;
-    ``cycles_per_second`` is ``cycles`` over the bench loop's own time (``sim_seconds``).
+    ``cycles_per_second`` is ``cycles`` over the harness's run time (``sim_seconds``), and
+    ``cycles_per_cpu_second`` over the simulator's CPU time in it (``sim_cpu_seconds``; on a
+    loaded machine the fairer figure).
     ``waves`` is the VCD file when recorded.
     """
 
@@ -84,11 +86,16 @@ class CosimRun:
     cycles: int
     wall_seconds: float
     sim_seconds: float
+    sim_cpu_seconds: float
     waves: Path | None
 
     @property
     def cycles_per_second(self) -> float:
         return self.cycles / self.sim_seconds if self.sim_seconds > 0 else 0.0
+
+    @property
+    def cycles_per_cpu_second(self) -> float:
+        return self.cycles / self.sim_cpu_seconds if self.sim_cpu_seconds > 0 else 0.0
 
 
 def check_fits(target: Accelerator | TopGeometry, q: QLayer, x: np.ndarray) -> tuple[Tile, ...]:
@@ -198,5 +205,6 @@ def run_layers(build: TopBuild, layers: list[tuple[QLayer, np.ndarray]], *,
                                    stalls=sum(out["stalls"] for *_, out in done), predicted=want,
                                    error=any(out["error"] for *_, out in done)))
     return CosimRun(layers=results, cycles=record["cycles"], sim_seconds=record["seconds"],
+                    sim_cpu_seconds=record["cpu_seconds"],
                     wall_seconds=time.perf_counter() - start,
                     waves=run_dir / "dump.vcd" if waves else None)

@@ -30,6 +30,11 @@ MAX_STEPS = 160  # 3x3 over 16 channels (xnor: channel words)
 #: 2 KiB of 8-bit activations (xnor: 8-lane words) = 2048 words; weights and outputs roomy enough.
 MEMORY = MemoryConfig(ifmap_sram_kib=2, weight_sram_kib=8, ofmap_sram_kib=4)
 IDLE, BACKPRESSURE = (1, 1, 1, 0), (1, 0, 1, 1)
+#: ResNet-18's first stage-3 conv (128 -> 256 channels, 3x3, stride 2, 28x28 input) on an 8x8
+#: array with 16 KiB buffers: tiles of one output row and 8 output channels (its fold of 9 x 128
+#: steps fits the weight buffer; the 2304 of the stage's 256-channel convs would not).
+RESNET_STAGE3 = LayerSpec("conv", 128, 256, 28, 28, kernel=3, stride=2, pad=1)
+RESNET_MEMORY = MemoryConfig(ifmap_sram_kib=16, weight_sram_kib=16, ofmap_sram_kib=16)
 
 #: name -> (spec, options): 3x3 s1 p1, 3x3 s2, 1x1, depthwise 3x3 (mac, adder), linear, and a
 #: shape whose channels and pixels are no multiple of the 4 x 4 array; non-square inputs.
@@ -55,21 +60,30 @@ EXTRA: dict[str, dict[str, tuple[LayerSpec, dict[str, bool]]]] = {
              "tiled-rows-xnor": (LayerSpec("conv", 8, 4, 48, 48, kernel=3, pad=1), {}),
              "linear-raw": (LayerSpec("linear", 19, 6), {"binary_out": False})},
 }
-RANDOM_PER_KIND = 3
+#: Seeded random shapes per kind, each simulated at full rate and under idle inputs and
+#: back-pressure (the fast harness of sim/bench.py makes a few hundred layers cheap).
+RANDOM_PER_KIND = 100
 
 
 def random_specs(kind: str, count: int) -> dict[str, tuple[LayerSpec, dict[str, bool]]]:
-    """Seeded random conv shapes (channels, size, kernel, stride, padding, groups)."""
+    """Seeded random shapes: one in ten linear, the rest convs (channels, size, kernel 1, 3 or 5,
+    stride, padding up to half the kernel, groups), each with a fold of at most MAX_STEPS."""
     rng = random.Random(f"cosim-{kind}")
+    lanes = LANES if kind == "xnor" else 1
     specs = {}
     while len(specs) < count:
-        groups = rng.choice((1, 1, 2))
-        cin, cout = groups * rng.randint(1, 8), groups * rng.randint(1, 8)
-        kernel, pad = rng.choice((1, 3)), rng.randint(0, 1)
-        h, w = rng.randint(kernel, 9), rng.randint(kernel, 9)
-        spec = LayerSpec("conv", cin, cout, h, w, kernel=kernel, stride=rng.randint(1, 2),
-                         pad=pad, groups=groups)
-        specs[f"random-{len(specs)}"] = (spec, {})
+        if rng.random() < 0.1:
+            spec = LayerSpec("linear", rng.randint(1, 48), rng.randint(1, 12))
+        else:
+            groups = rng.choice((1, 1, 2))
+            cin, cout = groups * rng.randint(1, 8), groups * rng.randint(1, 8)
+            kernel = rng.choice((1, 3, 3, 5))
+            pad = rng.randint(0, kernel // 2)
+            low = max(1, kernel - 2 * pad)
+            spec = LayerSpec("conv", cin, cout, rng.randint(low, 10), rng.randint(low, 10),
+                             kernel=kernel, stride=rng.randint(1, 2), pad=pad, groups=groups)
+        if spec.kernel ** 2 * -(-(spec.cin // spec.groups) // lanes) <= MAX_STEPS:
+            specs[f"random-{len(specs)}"] = (spec, {})
     return specs
 
 
@@ -85,7 +99,7 @@ def accelerator(kind: str, memory: MemoryConfig = MEMORY, max_steps: int = MAX_S
                        rtl=RtlConfig(max_steps=max_steps))
 
 
-def predicted(kind: str, ql: QuantizedLayer) -> int:
+def predicted(acc: Accelerator, ql: QuantizedLayer) -> int:
     """layer_cycles of the layer's shape, read from the QLayer and input, not from the plan."""
     q, x = ql.q, ql.x
     (kh, kw), (sh, sw), (ph, pw) = q.kernel_size, q.stride, q.padding
@@ -93,7 +107,7 @@ def predicted(kind: str, ql: QuantizedLayer) -> int:
     layer = Layer("t", "conv" if q.conv else "linear", q.in_channels, h, w, q.out_channels,
                   (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1, kernel=(kh, kw),
                   stride=(sh, sw), padding=(ph, pw), groups=q.groups)
-    return layer_cycles(layer, accelerator(kind))["total"]
+    return layer_cycles(layer, acc)["total"]
 
 
 @pytest.fixture(scope="module", params=KINDS)
@@ -122,7 +136,7 @@ def assert_exact(kind: str, layers: dict[str, QuantizedLayer], run: CosimRun) ->
         np.testing.assert_array_equal(result.output, int_forward(ql.q, ql.x), err_msg=name)
         assert result.mismatch_count == 0, name
         assert not result.error, name
-        assert result.cycles - result.stalls == predicted(kind, ql), name
+        assert result.cycles - result.stalls == predicted(accelerator(kind), ql), name
 
 
 @pytest.mark.rtl
@@ -150,6 +164,22 @@ def test_cosim_float_tolerance(layers: dict[str, QuantizedLayer], full_rate: Cos
         check = check_float(ql, result.output)
         assert check.ok, f"{name}: {check}"
         assert check.compared > 0
+
+
+@pytest.mark.rtl
+def test_cosim_resnet18_stage3() -> None:
+    """A ResNet-scale layer far larger than the buffers, as tiles, under idle inputs and
+    back-pressure: bit-exact, and every one of its millions of cycles accounted for."""
+    acc = Accelerator(pe="mac", bits=8, array=ArrayConfig(rows=8, cols=8), memory=RESNET_MEMORY,
+                      rtl=RtlConfig(max_steps=9 * RESNET_STAGE3.cin))
+    ql = quantized_layer("mac", RESNET_STAGE3, seed=18)
+    assert len(check_fits(acc, ql.q, ql.x)) > 100
+    run = run_layers(build_top(acc), [(ql.q, ql.x)], valid_pattern=IDLE, ready_pattern=BACKPRESSURE)
+    (result,) = run.layers
+    np.testing.assert_array_equal(result.output, int_forward(ql.q, ql.x))
+    assert not result.error
+    assert result.cycles - result.stalls == predicted(acc, ql) > 1_000_000
+    assert result.stalls > 0
 
 
 @pytest.mark.rtl
@@ -205,6 +235,8 @@ def test_run_layers_wrong(kind: str, top: TopBuild) -> None:
     with pytest.raises(HwsimError, match=r"^`valid_pattern` must be a non-empty sequence of 0/1 "
                                          r"with at least one 1, not \(0, 0\)$"):
         run_layers(top, [(fits.q, fits.x)], valid_pattern=(0, 0))
+    with pytest.raises(HwsimError, match=r"^`ready_pattern` has 1025 entries; the harness holds 1024$"):
+        run_layers(top, [(fits.q, fits.x)], ready_pattern=(1,) * 1025)
     with pytest.raises(HwsimError, match=r"^waveforms need a top built with waves=True; "
                                          r"rebuild it with waves$"):
         run_layers(top, [(fits.q, fits.x)], waves=True)

@@ -1,7 +1,8 @@
 // hwsim co-simulation harness: drives every beat of the generated top in HDL (see sim/harness.py).
 //
 // The cocotb bench (sim/bench.py) writes the job files into the simulation's working directory,
-// raises `start` and sleeps until `done`; nothing of Python runs per cycle. The harness then
+// raises `start` and polls `done` on a long timer; nothing of Python runs per cycle, and no VPI
+// callback is evaluated per time step. The harness then
 //   * generates the clock (`tick`; not named `clk`, so that the top stays the outermost scope with
 //     a `clk` in a waveform, see sim/activity.py) and holds `rst` for RESET_CYCLES rising edges;
 //   * offers the beats of each input stream (hwsim_source, one file of hex words each), valid
@@ -68,7 +69,10 @@ module hwsim_harness #(
     logic start /*verilator public_flat_rw*/ = 0;
     logic done /*verilator public_flat_rw*/ = 0;
     logic tick = 0;
-    always #1 if (start && !done) tick = !tick;
+    initial begin  // stops once done: no event is left, so the simulator idles to cocotb's timer
+        wait (start);
+        while (!done) #1 tick = !tick;
+    end
 
     logic rst = 1, active = 0;
     int resets = 0;
