@@ -91,11 +91,14 @@ class Loader(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        addr = Signal(max(self.geo.words.values()).bit_length() + 1)
-        for target, beat, port, depth in (
-                (LoadTarget.PARAMS, self.i_params, self.param_wr, self.geo.param_words),
-                (LoadTarget.WEIGHTS, self.i_weights, self.weight_wr, self.geo.weight_words),
-                (LoadTarget.ACTS, self.i_acts, self.act_wr, self.geo.act_words)):
+        targets = ((LoadTarget.PARAMS, self.i_params, self.param_wr, self.geo.param_words),
+                   (LoadTarget.WEIGHTS, self.i_weights, self.weight_wr, self.geo.weight_words),
+                   (LoadTarget.ACTS, self.i_acts, self.act_wr, self.geo.act_words))
+        # The address stops at the deepest buffer's depth: however many beats overrun, none wraps
+        # back into a buffer (rtl.formal's loader proof).
+        last = max(depth for *_, depth in targets)
+        addr = Signal(range(last + 1))
+        for target, beat, port, depth in targets:
             fire, fits = beat.valid & (self.i_target == target), addr < depth
             m.d.comb += [beat.ready.eq(self.i_target == target), port.addr.eq(addr),
                          port.data.eq(beat.payload), port.en.eq(fire & fits)]
@@ -103,7 +106,7 @@ class Loader(wiring.Component):
                 m.d.comb += [self.o_fire.eq(1), self.o_overrun.eq(~fits)]
         with m.If(self.i_restart):
             m.d.sync += addr.eq(0)
-        with m.Elif(self.o_fire):
+        with m.Elif(self.o_fire & (addr < last)):
             m.d.sync += addr.eq(addr + 1)
         return m
 

@@ -1,0 +1,443 @@
+"""Formal property harnesses of the accelerator top's stream and memory interfaces.
+
+A harness closes one generated block (built from a :class:`~hwsim.rtl_plan.TopGeometry`) into a
+design without ports for SymbiYosys (:mod:`rtl.formal_sby` writes and runs it): the harness drives
+every input of the block with free values (``AnySeq``), states what the block's environment
+promises as ``Assume`` and what the block promises as ``Assert``. The properties:
+
+* **stream rules** (:func:`stream_rules`, ``amaranth.lib.stream``): a source holds ``valid`` until
+  ``ready`` and keeps its payload stable while ``valid & ~ready`` -- asserted on every output
+  stream of the block, assumed on its inputs;
+* **no beat dropped or duplicated**: the beats a block takes or gives are counted against what
+  the descriptor implies (:func:`hwsim.rtl_plan.plan`'s words: params, weights, acts, and
+  ``folds * rows`` results), or against word addresses (beat ``n`` goes to, or comes from, word
+  ``n``);
+* **no buffer overflow or underflow**: every memory write is below the buffer's depth, loads and
+  results past a buffer's end are flagged and dropped, stores read only written words, and a
+  layer that fits (every descriptor :func:`~hwsim.rtl_plan.plan` accepts) never raises ``o_error``;
+* **liveness, bounded**: with an eager environment (inputs always valid, results always ready)
+  every layer ends with its last result beat exactly at :func:`hwsim.rtl_timing.plan_cycles`'s
+  total, and the controller is back in DESC.
+
+The top's descriptors are every shape within an :class:`Envelope` that :func:`~hwsim.rtl_plan.plan`
+accepts (:func:`layer_cases`), chosen freely per layer; their beat counts and cycles come from
+the same plan, so no formula is restated here.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from amaranth.asserts import AnySeq
+from amaranth.hdl import Assert, Assume, Cat, Cover, Elaboratable, Fragment, Module, ResetSignal, Signal, Value
+from amaranth.lib import data, stream
+from amaranth.lib.memory import ReadPort
+
+from hwsim.errors import DoesNotFit
+from hwsim.rtl_plan import LayerPlan, LayerShape, TopGeometry, plan
+from hwsim.rtl_timing import plan_cycles
+from rtl.array import SystolicArray
+from rtl.buffers import LoadTarget, Loader, StoreStream
+from rtl.im2col import OperandFetch, check_geometry, pe_spec
+from rtl.top import LayerAccelerator
+
+__all__ = ["ArrayHarness", "Envelope", "FetchHarness", "LoaderHarness", "StoreHarness",
+           "TopHarness", "covering_cases", "layer_cases", "stream_rules"]
+
+
+def _free(m: Module, *values: Any) -> None:
+    """Drive each of ``values`` with a fresh unconstrained value every cycle."""
+    for value in values:
+        value = Value.cast(value)
+        m.d.comb += value.eq(AnySeq(value.shape()))
+
+
+def _closed(m: Module) -> None:
+    """The harness never resets: registers start at their init values (the BMC's first state)."""
+    m.d.comb += Assume(~ResetSignal())
+
+
+def stream_rules(m: Module, port: stream.Interface, check: Any, name: str, *,
+                 payload: bool = True) -> None:
+    """``check`` (``Assert`` or ``Assume``) the source's rules on ``port``: a beat offered and
+    not taken is offered again next cycle (with the same payload, unless ``payload`` is False)."""
+    stalled = Signal(name=f"{name}_stalled")
+    m.d.sync += stalled.eq(port.valid & ~port.ready)
+    with m.If(stalled):
+        m.d.comb += check(port.valid, f"{name}: valid dropped before ready")
+    if payload:
+        held = Signal(Value.cast(port.payload).shape(), name=f"{name}_held")
+        m.d.sync += held.eq(port.payload)
+        with m.If(stalled):
+            m.d.comb += check(Value.cast(port.payload) == held, f"{name}: payload changed while stalled")
+
+
+def _source(m: Module, port: stream.Interface, name: str, *, eager: bool = False,
+            payload: Any = None) -> None:
+    """The environment drives ``port`` into the block: free beats (``payload``, else a free
+    payload) obeying the stream rules; ``eager``: a beat is always offered."""
+    _free(m, port.valid)
+    if payload is None:
+        _free(m, port.payload)
+    else:
+        m.d.comb += Value.cast(port.payload).eq(payload)
+    stream_rules(m, port, Assume, name)
+    if eager:
+        m.d.comb += Assume(port.valid)
+
+
+def _sink(m: Module, port: stream.Interface, name: str, *, eager: bool = False,
+          payload: bool = True) -> None:
+    """The environment takes ``port`` out of the block, ready when it likes (``eager``: always);
+    the block must obey the stream rules (``payload``: :func:`stream_rules`)."""
+    _free(m, port.ready)
+    stream_rules(m, port, Assert, name, payload=payload)
+    if eager:
+        m.d.comb += Assume(port.ready)
+
+
+def _any_memory(m: Module, port: ReadPort.Signature) -> None:
+    """A synchronous read port onto a memory of arbitrary, even changing, contents: the data
+    changes only in a cycle after ``en``."""
+    with m.If(port.en):
+        m.d.sync += Value.cast(port.data).eq(AnySeq(Value.cast(port.data).shape()))
+
+
+def _registers(m: Module, name: str, block: Elaboratable) -> dict[str, Signal]:
+    """Elaborate ``block`` as submodule ``name`` of ``m`` and return its own registers by name: a
+    white-box handle for the invariants that let an induction close (a hidden counter must be
+    tied to what the harness counts), with the block's code left as it is."""
+    fragment = Fragment.get(block, platform=None)
+    m.submodules[name] = fragment
+    return {signal.name: signal for statement in fragment.statements.get("sync", ())
+            for signal in statement._lhs_signals()}
+
+
+def _in_state(fsm_state: Signal, name: str) -> Value:
+    """``fsm_state`` (an ``m.FSM``'s state register) is in state ``name``."""
+    code = 0
+    while not fsm_state.decoder(code).startswith(f"{name}/"):  # raises past the last state
+        code += 1
+    return fsm_state == code
+
+
+def _counter(m: Module, name: str, limit: int, step: Any, clear: Any) -> Signal:
+    """Beats since ``clear`` (which takes priority), counting ``step`` up to ``limit``."""
+    count = Signal(range(limit + 1), name=name)
+    with m.If(clear):
+        m.d.sync += count.eq(0)
+    with m.Elif(step & (count < limit)):
+        m.d.sync += count.eq(count + 1)
+    return count
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The layer shapes a top harness may be sent: every conv within these bounds (totals over
+    groups) that :func:`~hwsim.rtl_plan.plan` accepts; a linear layer is the 1x1 case."""
+
+    size: int = 2
+    channels: int = 3
+    groups: int = 2
+    kernel: int = 2
+    stride: int = 2
+    pad: int = 1
+
+    def shapes(self) -> Iterable[LayerShape]:
+        span = range(1, self.size + 1), range(1, self.kernel + 1), range(1, self.stride + 1)
+        for (in_h, in_w), (kh, kw), (sh, sw), ph, pw, groups, cin, cout in itertools.product(
+                itertools.product(span[0], repeat=2), itertools.product(span[1], repeat=2),
+                itertools.product(span[2], repeat=2), range(self.pad + 1), range(self.pad + 1),
+                range(1, self.groups + 1), range(1, self.channels + 1), range(1, self.channels + 1)):
+            yield LayerShape(True, cin * groups, cout * groups, in_h, in_w, (kh, kw), (sh, sw),
+                             (ph, pw), groups)
+
+
+def layer_cases(geo: TopGeometry, envelope: Envelope) -> list[LayerPlan]:
+    """Every distinct plan of :meth:`Envelope.shapes` that fits ``geo``, in a stable order."""
+    cases: dict[tuple[int, ...], LayerPlan] = {}
+    for shape in envelope.shapes():
+        try:
+            p = plan(geo, shape)
+        except DoesNotFit:
+            continue
+        cases.setdefault(tuple(p.descriptor().values()), p)
+    return list(cases.values())
+
+
+def _features(p: LayerPlan) -> set[str]:
+    """The loop-nest levels and geometry options a plan exercises (more than one of each, or
+    nonzero)."""
+    counts = {"groups": p.groups, "tiles": p.tiles, "row_tiles": p.row_tiles,
+              "channel_words": p.channel_words, "kernel_h": p.kernel[0], "kernel_w": p.kernel[1],
+              "stride_h": p.stride[0], "stride_w": p.stride[1], "pad_h": p.padding[0] + 1,
+              "pad_w": p.padding[1] + 1, "in_h": p.in_h, "in_w": p.in_w, "out_w": p.out_w}
+    return {name for name, count in counts.items() if count > 1}
+
+
+def covering_cases(cases: list[LayerPlan], count: int) -> list[LayerPlan]:
+    """At most ``count`` of ``cases`` that together exercise every feature any of them has
+    (:func:`_features`), greedily: each pick adds the most features not yet exercised."""
+    chosen: list[LayerPlan] = []
+    missing = set().union(*map(_features, cases))
+    while missing and len(chosen) < count:
+        best = max(cases, key=lambda p: len(_features(p) & missing))
+        chosen.append(best)
+        missing -= _features(best)
+    return chosen
+
+
+class TopHarness(Elaboratable):
+    """The whole :class:`~rtl.top.LayerAccelerator` under a host that sends layers of ``cases``.
+
+    Asserted: ``o_results`` holds ``valid`` until ``ready``; per layer, the params, weights, acts and result
+    beats never exceed the plan's words, come phase after phase (params, weights, acts,
+    results), and all have been taken or given when ``i_desc`` is ready again; ``o_error`` stays
+    low. With ``eager`` (every input valid, results always ready) also: the layer's last result
+    beat comes at :func:`~hwsim.rtl_timing.plan_cycles`'s total, counted from the descriptor, and
+    no layer lasts longer (the controller returns to DESC). Covered: a layer of each case
+    completes.
+    """
+
+    #: The counted streams, in the order a layer takes or gives them, with the plan's words.
+    PHASES = (("params", "i_params", "param_words"), ("weights", "i_weights", "weight_words"),
+              ("acts", "i_acts", "act_words"), ("results", "o_results", "out_words"))
+
+    def __init__(self, geo: TopGeometry, cases: list[LayerPlan], *, eager: bool = False) -> None:
+        if not cases:
+            raise ValueError("`cases` is empty: no layer of the envelope fits the top")
+        self.geo, self.cases, self.eager = check_geometry(geo), cases, eager
+        self.top = LayerAccelerator(geo)
+
+    def _expected(self, p: LayerPlan) -> dict[str, int]:
+        words = p.words(self.geo.rows)
+        counts = {name: words[key] for name, _, key in self.PHASES}
+        return {**counts, "cycles": plan_cycles(self.geo, p)["total"]}
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.submodules.top = top = self.top
+        _closed(m)
+        table = [self._expected(p) for p in self.cases]
+        expect_layout = data.StructLayout({name: range(max(t[name] for t in table) + 1)
+                                           for name in table[0]})
+        pick, desc = Signal(range(len(self.cases)), name="pick"), Signal(top.descriptor)
+        offered = Signal(expect_layout)
+        _free(m, pick, desc.relu, desc.binary_out, desc.pad_low)
+        m.d.comb += Assume(pick < len(self.cases))
+        with m.Switch(pick):
+            for i, (p, expect) in enumerate(zip(self.cases, table)):
+                with m.Case(i):
+                    m.d.comb += [getattr(desc, name).eq(v) for name, v in p.descriptor().items()]
+                    m.d.comb += [getattr(offered, name).eq(v) for name, v in expect.items()]
+        _source(m, top.i_desc, "i_desc", eager=self.eager, payload=desc)
+        for _, port, _ in self.PHASES[:-1]:
+            _source(m, getattr(top, port), port, eager=self.eager)
+        # The payload rule is StoreStream's (StoreHarness, for any buffer contents): left out
+        # here, so that no assertion reaches the datapath and Yosys drops it from the model.
+        _sink(m, top.o_results, "o_results", eager=self.eager, payload=False)
+
+        new = top.i_desc.valid & top.i_desc.ready
+        expect, started = Signal(expect_layout), Signal()
+        with m.If(new):
+            m.d.sync += [expect.eq(offered), started.eq(1)]
+        counts = {}
+        for name, port, _ in self.PHASES:
+            beat = getattr(top, port)
+            counts[name] = _counter(m, f"{name}_beats", max(t[name] for t in table),
+                                    beat.valid & beat.ready, new)
+        ends = []
+        for (name, port, _), before in zip(self.PHASES, (None, *self.PHASES[:-1])):
+            count, total = counts[name], getattr(expect, name)
+            beat = getattr(top, port)
+            ends.append(count == total)
+            m.d.comb += Assert(count <= total, f"{name}: more beats than the descriptor implies")
+            with m.If(beat.valid & beat.ready):
+                m.d.comb += Assert(count < total, f"{name}: a beat past the layer's last")
+                if before:
+                    m.d.comb += Assert(counts[before[0]] == getattr(expect, before[0]),
+                                       f"{name}: a beat before every {before[0]} beat was taken")
+        with m.If(top.i_desc.ready & started):
+            m.d.comb += Assert(Cat(*ends).all(), "a beat is missing when DESC is back")
+        m.d.comb += Assert(~top.o_error, "o_error raised by a layer that fits")
+
+        done = Signal(range(len(self.cases)), name="done")  # the case of the last layer
+        with m.If(new):
+            m.d.sync += done.eq(pick)
+        for i in range(len(self.cases)):
+            m.d.comb += Cover(started & top.i_desc.ready & (done == i))
+        if self.eager:
+            timer = Signal(range(max(t["cycles"] for t in table) + 2), name="timer")
+            m.d.sync += timer.eq(timer + 1)
+            with m.If(new):
+                m.d.sync += timer.eq(1)
+            last = top.o_results.valid & top.o_results.ready & (counts["results"] + 1 == expect.results)
+            with m.If(started & ~top.i_desc.ready):
+                m.d.comb += Assert(timer < expect.cycles, "a layer outlasts plan_cycles")
+            with m.If(last):
+                m.d.comb += Assert(timer + 1 == expect.cycles,
+                                   "the last result beat is not at plan_cycles' total")
+        return m
+
+
+class LoaderHarness(Elaboratable):
+    """:class:`~rtl.buffers.Loader` under free targets, restarts and load streams.
+
+    Asserted: only the target stream is ready and ``o_fire`` is its transfer; the ``n``-th beat
+    since a restart is written to word ``n`` with its payload while ``n`` is below the buffer's
+    depth, and flagged by ``o_overrun`` and not written from there on; no write reaches past a
+    buffer's depth.
+    """
+
+    def __init__(self, geo: TopGeometry) -> None:
+        self.geo = check_geometry(geo)
+        self.loader = Loader(geo)
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        ld = self.loader
+        addr = _registers(m, "loader", ld)["addr"]
+        _closed(m)
+        _free(m, ld.i_target, ld.i_restart)
+        geo = self.geo
+        beats = _counter(m, "beats", max(geo.param_words, geo.weight_words, geo.act_words),
+                         ld.o_fire, ld.i_restart)
+        m.d.comb += Assert(addr == beats, "the write address is not the beats since the restart")
+        for target, name, port, depth in (
+                (LoadTarget.PARAMS, "i_params", ld.param_wr, self.geo.param_words),
+                (LoadTarget.WEIGHTS, "i_weights", ld.weight_wr, self.geo.weight_words),
+                (LoadTarget.ACTS, "i_acts", ld.act_wr, self.geo.act_words)):
+            beat = getattr(ld, name)
+            _source(m, beat, name)
+            chosen = ld.i_target == target
+            m.d.comb += [Assert(beat.ready == chosen, f"{name}: ready without being the target"),
+                         Assert(~port.en | (port.addr < depth), f"{name}: write past the buffer")]
+            with m.If(chosen):
+                m.d.comb += Assert(ld.o_fire == beat.valid, f"{name}: o_fire is not its transfer")
+                with m.If(beat.valid & (beats < depth)):
+                    m.d.comb += Assert(port.en & (port.addr == beats) & ~ld.o_overrun
+                                       & (Value.cast(port.data) == Value.cast(beat.payload)),
+                                       f"{name}: beat n not written to word n")
+                with m.If(beat.valid & (beats >= depth)):
+                    m.d.comb += Assert(~port.en & ld.o_overrun, f"{name}: overrun not flagged")
+            with m.Else():
+                m.d.comb += Assert(~port.en, f"{name}: written while not the target")
+        return m
+
+
+class StoreHarness(Elaboratable):
+    """:class:`~rtl.buffers.StoreStream` driven as the controller drives it (``i_start``, then
+    ``i_run`` with ``i_words`` stable until ``o_done``), reading a buffer whose word ``i`` is ``i``.
+
+    Asserted: the stream rules on ``o_results``; beat ``n`` of a store carries word ``n`` and
+    ``n < i_words`` (no beat dropped, duplicated or read past the written words); ``o_done``
+    comes with beat ``i_words - 1``; nothing is offered between stores; the read-ahead address
+    is the word after the offered one.
+    """
+
+    def __init__(self, geo: TopGeometry) -> None:
+        self.geo = check_geometry(geo)
+        self.store = StoreStream(geo)
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        st = self.store
+        addr = _registers(m, "store", st)["addr"]
+        _closed(m)
+        res, rd = st.o_results, st.out_rd
+        _sink(m, res, "o_results")
+        with m.If(rd.en):  # word i holds i
+            m.d.sync += Value.cast(rd.data).eq(rd.addr)
+        busy, words, go = Signal(), Signal.like(st.i_words), Signal()
+        _free(m, go, words)
+        m.d.comb += [Assume(~go | ((words >= 1) & (words <= self.geo.out_words))),
+                     st.i_start.eq(go & ~busy), st.i_run.eq(busy),
+                     st.i_words.eq(Value.cast(words))]
+        held = Signal.like(st.i_words)
+        with m.If(st.i_start):
+            m.d.sync += [busy.eq(1), held.eq(words)]
+        with m.If(busy):
+            m.d.comb += st.i_words.eq(held)
+        fire = res.valid & res.ready
+        beats = _counter(m, "beats", self.geo.out_words, fire, st.i_start)
+        with m.If(st.o_done):
+            m.d.sync += busy.eq(0)
+        with m.If(res.valid):
+            m.d.comb += [Assert(Value.cast(res.payload) == beats, "o_results: beat n is not word n"),
+                         Assert(beats < st.i_words, "o_results: a word past the written ones"),
+                         Assert(st.o_done == (res.ready & (beats + 1 == st.i_words)),
+                                "o_done is not the last beat")]
+        with m.If(busy & ~st.i_start):
+            m.d.comb += [Assert(addr == beats + res.valid, "read-ahead address is not the next word"),
+                         Assert((held >= 1) & (held <= self.geo.out_words) & (beats <= held),
+                                "the store's words left the harness's range")]
+        with m.Else():
+            m.d.comb += Assert(~res.valid, "o_results: a beat outside a store")
+        return m
+
+
+class FetchHarness(Elaboratable):
+    """:class:`~rtl.im2col.OperandFetch` under free control inputs and buffers of arbitrary
+    contents. Asserted: the stream rules on ``o_operands`` (the array's input), and a step is
+    issued only under ``i_run``."""
+
+    def __init__(self, geo: TopGeometry) -> None:
+        self.geo = check_geometry(geo)
+        self.fetch = OperandFetch(geo)
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.submodules.fetch = f = self.fetch
+        _closed(m)
+        _free(m, f.i_desc, f.i_geo, f.i_rows, f.i_pos, f.i_start, f.i_run)
+        for port in (*f.act_rd, f.weight_rd):
+            _any_memory(m, port)
+        _sink(m, f.o_operands, "o_operands")
+        m.d.comb += Assert(~f.o_issue | f.i_run, "a step issued without i_run")
+        return m
+
+
+class ArrayHarness(Elaboratable):
+    """:class:`~rtl.array.SystolicArray` under free operand beats (folds of at most the PE's
+    steps) and a free results consumer.
+
+    Asserted: the stream rules on ``o_results``; each fold gives exactly ``rows`` result rows
+    (none before its last operand beat, none extra) and the array takes no operand beat while a
+    fold's rows are still to leave.
+    """
+
+    def __init__(self, geo: TopGeometry) -> None:
+        self.geo = check_geometry(geo)
+        self.spec = pe_spec(geo)
+        self.array = SystolicArray(rows=geo.rows, cols=geo.cols, pe=self.spec)
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        arr = self.array
+        hidden = _registers(m, "array", arr)
+        _closed(m)
+        beat, res, rows = arr.i_operands, arr.o_results, self.geo.rows
+        _source(m, beat, "i_operands")
+        _sink(m, res, "o_results")
+        taken = beat.valid & beat.ready
+        closing = taken & beat.payload.last
+        steps = _counter(m, "steps", self.spec.steps, taken, closing)
+        m.d.comb += Assume(~taken | (steps < self.spec.steps) | beat.payload.last)
+        pending = Signal()
+        given = _counter(m, "rows_given", rows, res.valid & res.ready, closing)
+        with m.If(closing):
+            m.d.sync += pending.eq(1)
+        with m.If(res.valid & res.ready & (given == rows - 1)):
+            m.d.sync += pending.eq(0)
+        m.d.comb += [Assert(~res.valid | (pending & (given < rows)), "o_results: a row outside a fold"),
+                     Assert(~beat.ready | ~pending, "i_operands: ready before the fold's rows left")]
+        # what ties the array's drain counter to the rows given (the induction's invariant)
+        state, count = hidden["fsm_state"], hidden["count"]
+        with m.If(_in_state(state, "SETTLE")):
+            m.d.comb += Assert(pending & (given == 0), "SETTLE outside a fold")
+        with m.If(_in_state(state, "DRAIN")):
+            m.d.comb += Assert(count + given == rows - 1, "the drain count is not the rows left")
+        return m

