@@ -40,12 +40,12 @@ from hwsim.errors import DoesNotFit
 from hwsim.rtl_plan import LayerPlan, LayerShape, TopGeometry, plan
 from hwsim.rtl_timing import plan_cycles
 from rtl.array import SystolicArray
-from rtl.buffers import LoadTarget, Loader, StoreStream
+from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream
 from rtl.im2col import OperandFetch, check_geometry, pe_spec
 from rtl.top import LayerAccelerator
 
 __all__ = ["ArrayHarness", "Envelope", "FetchHarness", "LoaderHarness", "StoreHarness",
-           "TopHarness", "covering_cases", "layer_cases", "stream_rules"]
+           "TopHarness", "WriterHarness", "covering_cases", "layer_cases", "stream_rules"]
 
 
 def _free(m: Module, *values: Any) -> None:
@@ -376,6 +376,60 @@ class StoreHarness(Elaboratable):
                                 "the store's words left the harness's range")]
         with m.Else():
             m.d.comb += Assert(~res.valid, "o_results: a beat outside a store")
+        return m
+
+
+class WriterHarness(Elaboratable):
+    """:class:`~rtl.buffers.ResultWriter` under free accumulator and output rows, between clears
+    (a layer each), with a descriptor that changes only after a clear and whose ``groups *
+    ceil(out_ch / cols)`` parameter words fit the buffer.
+
+    Asserted: row ``n`` since the clear is written to word ``n`` with its payload while ``n`` is
+    below the out buffer's depth, and flagged by ``o_overrun`` and not written from there on; no
+    write reaches past the depth; every accumulator row reads a loaded parameter word (below
+    ``groups * ceil(out_ch / cols)``; only with ``params``: its induction needs the writer's
+    group register, which the harness cannot name, so it is checked by BMC). Assumed: fewer than
+    ``2**len(o_written)`` rows per layer -- ``o_written`` wraps past that and the excess rows
+    would be written over word 0 on with ``o_overrun`` low (``o_error`` is already set by then).
+    """
+
+    def __init__(self, geo: TopGeometry, *, params: bool = False) -> None:
+        self.geo, self.params = check_geometry(geo), params
+        self.writer = ResultWriter(geo)
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.submodules.writer = wr = self.writer
+        geo = self.geo
+        _closed(m)
+        _free(m, wr.i_clear, wr.i_acc.valid, wr.i_acc.payload, wr.i_y.valid, wr.i_y.payload)
+        _any_memory(m, wr.param_rd)
+        desc, loaded = Signal.like(wr.i_desc), Signal.like(wr.i_desc)
+        _free(m, loaded)
+        with m.If(wr.i_clear):
+            m.d.sync += desc.eq(loaded)
+        m.d.comb += wr.i_desc.eq(desc)
+        tiles = (desc.out_ch + geo.cols - 1) // geo.cols
+        params = Signal(range(geo.param_words + 1))
+        m.d.comb += [params.eq(desc.groups * tiles),
+                     Assume((loaded.groups >= 1) & (loaded.out_ch >= 1)
+                            & (loaded.groups * ((loaded.out_ch + geo.cols - 1) // geo.cols) <= geo.param_words))]
+        out, y = wr.out_wr, wr.i_y
+        rows = _counter(m, "rows", geo.out_words, y.valid, wr.i_clear)
+        m.d.comb += Assume(~y.valid | (wr.o_written < (1 << len(wr.o_written)) - 1))
+        m.d.comb += Assert(~out.en | (out.addr < geo.out_words), "o_written: write past the buffer")
+        with m.If(rows < geo.out_words):
+            m.d.comb += Assert(wr.o_written == rows, "o_written is not the rows since the clear")
+        with m.Else():
+            m.d.comb += Assert(wr.o_written >= geo.out_words, "o_written fell back into the buffer")
+        with m.If(y.valid & (rows < geo.out_words)):
+            m.d.comb += Assert(out.en & ~wr.o_overrun & (Value.cast(out.data) == Value.cast(y.payload)),
+                               "row n not written to word n")
+        with m.If(y.valid & (rows >= geo.out_words)):
+            m.d.comb += Assert(~out.en & wr.o_overrun, "overrun row not flagged")
+        if self.params:
+            with m.If(~wr.i_clear & (desc.groups >= 1)):
+                m.d.comb += Assert(wr.param_rd.addr < params, "a parameter word read past the loaded ones")
         return m
 
 

@@ -121,37 +121,48 @@ def run(proof: Proof, workdir: str | Path, *, timeout_s: float = 600) -> Outcome
     return Outcome(proof, verdict[1], seconds, "; ".join(failed))
 
 
-def _proofs() -> tuple[Proof, ...]:
-    """The CI set, on a 2x2 xnor top of 2 lanes with 8 act, 4 weight, 2 param and 4 out words.
+def _eager_top(name: str, geo: TopGeometry) -> tuple[Proof, Proof]:
+    """BMC and cover of the whole top of ``geo`` under an eager host, over the covering cases of
+    the default :class:`~rtl.formal.Envelope`, deep enough for every case to end."""
+    cases = formal.covering_cases(formal.layer_cases(geo, formal.Envelope()), 4)
+    deep = max(plan_cycles(geo, p)["total"] for p in cases) + 2
+    top = f"LayerAccelerator {geo.pe} {geo.rows}x{geo.cols}, eager host"
+    return (Proof(name, lambda: formal.TopHarness(geo, cases, eager=True), "bmc", deep,
+                  f"{top}: beat counts and order, no o_error, last result at plan_cycles"),
+            Proof(f"{name}_cover", lambda: formal.TopHarness(geo, cases, eager=True), "cover", deep,
+                  f"{top}: a layer of each case completes"))
 
-    The blocks are proven by k-induction. The whole top is checked by BMC over a few layer
-    cases that together exercise every loop level and geometry option of the :class:`Envelope`
-    (:func:`~rtl.formal.covering_cases`): under an eager host deep enough for every case to end,
-    and under a free host (any idle input, any back-pressure) over the covering cases of at most
-    27 cycles, to 32 cycles (so stalls of up to 5 or more cycles in total fit in each layer).
+
+def _proofs() -> tuple[Proof, ...]:
+    """The CI set. The blocks, proven by k-induction, and the whole top under a free host (any
+    idle input, any back-pressure; BMC to 32 cycles over the covering cases of at most 27
+    cycles, so that each layer has room for 5 or more stall cycles) are those of a 2x2 xnor top
+    of 2 lanes with 8 act, 4 weight, 2 param and 4 out words; the top under an eager host
+    (:func:`_eager_top`) is also checked on a 3x2 mac top of 2-bit operands with 6 out words.
     """
     geo = formal_geometry("xnor", lanes=2, max_steps=4, act_words=8, weight_words=4,
                           param_words=2, out_words=4)
-    cases = formal.layer_cases(geo, formal.Envelope())
-    cycles = {id(p): plan_cycles(geo, p)["total"] for p in cases}
-    eager = formal.covering_cases(cases, 4)
-    short = formal.covering_cases([p for p in cases if cycles[id(p)] <= 27], 4)
-    deep = max(cycles[id(p)] for p in eager) + 2
+    mac = formal_geometry("mac", rows=3, cols=2, max_steps=4, act_words=8, weight_words=4,
+                          param_words=2, out_words=6)
+    short = formal.covering_cases([p for p in formal.layer_cases(geo, formal.Envelope())
+                                   if plan_cycles(geo, p)["total"] <= 27], 4)
     return (
         Proof("loader", lambda: formal.LoaderHarness(geo), "prove", 12,
               "Loader: beat n to word n, overruns flagged (also after 2**width beats), writes below depth"),
+        Proof("writer", lambda: formal.WriterHarness(geo), "prove", 12,
+              "ResultWriter: row n to word n, overruns flagged, writes below depth"),
+        Proof("writer_params", lambda: formal.WriterHarness(geo, params=True), "bmc", 24,
+              "ResultWriter: parameter reads below groups * tiles (the loaded words)"),
         Proof("store", lambda: formal.StoreHarness(geo), "prove", 12,
               "StoreStream: stream rules, beat n is word n < i_words, o_done with the last"),
         Proof("fetch", lambda: formal.FetchHarness(geo), "prove", 8,
               "OperandFetch: stream rules on the operand stream"),
         Proof("array", lambda: formal.ArrayHarness(geo), "prove", 16,
               "SystolicArray: stream rules, rows results per fold, no operand while draining"),
-        Proof("top_timing", lambda: formal.TopHarness(geo, eager, eager=True), "bmc", deep,
-              "LayerAccelerator, eager host: beat counts, no o_error, last result at plan_cycles"),
-        Proof("top_cover", lambda: formal.TopHarness(geo, eager, eager=True), "cover", deep,
-              "LayerAccelerator, eager host: a layer of each case completes"),
+        *_eager_top("top_xnor", geo),
+        *_eager_top("top_mac", mac),
         Proof("top_stalls", lambda: formal.TopHarness(geo, short), "bmc", 32,
-              "LayerAccelerator, free host: beat counts and order, valid held, no o_error"),
+              "LayerAccelerator xnor 2x2, free host: beat counts and order, valid held, no o_error"),
     )
 
 

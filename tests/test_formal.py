@@ -4,7 +4,9 @@ proof of the CI set passes, the case selection covers the envelope, and the timi
 
 The loader proof is also the regression test of the address wrap fixed in rtl.buffers.Loader:
 2**width beats without a restart wrapped its address, so a beat past the buffer's end was written
-to word 0 with ``o_overrun`` low.
+to word 0 with ``o_overrun`` low. The result writer has the same wrap of ``o_written``, left as is
+(the controller's FLUSH counts with it; only a layer that does not fit reaches it, and its first
+overrun row has already raised ``o_error``): its proof assumes fewer rows per layer.
 """
 
 from __future__ import annotations
