@@ -106,14 +106,26 @@ def _any_memory(m: Module, port: ReadPort.Signature) -> None:
         m.d.sync += Value.cast(port.data).eq(AnySeq(Value.cast(port.data).shape()))
 
 
-def _registers(m: Module, name: str, block: Elaboratable) -> dict[str, Signal]:
-    """Elaborate ``block`` as submodule ``name`` of ``m`` and return its own registers by name: a
-    white-box handle for the invariants that let an induction close (a hidden counter must be
-    tied to what the harness counts), with the block's code left as it is."""
+def _elaborated(m: Module, name: str, block: Elaboratable) -> Fragment:
+    """Elaborate ``block`` as submodule ``name`` of ``m``: its fragment is the white-box handle
+    on registers and parts the block keeps to itself (:func:`_registers`, :func:`_part`), with
+    the block's code left as it is."""
     fragment = Fragment.get(block, platform=None)
     m.submodules[name] = fragment
+    return fragment
+
+
+def _registers(fragment: Fragment) -> dict[str, Signal]:
+    """The registers ``fragment`` itself assigns, by name: what an invariant ties a hidden
+    counter to (so that an induction closes) or a read address is checked on."""
     return {signal.name: signal for statement in fragment.statements.get("sync", ())
             for signal in statement._lhs_signals()}
+
+
+def _part(fragment: Fragment, name: str) -> tuple[Any, Fragment]:
+    """The component a block instantiated as submodule ``name``, and its fragment."""
+    sub = fragment.find_subfragment(name)
+    return sub.origins[0], sub
 
 
 def _in_state(fsm_state: Signal, name: str) -> Value:
@@ -196,7 +208,8 @@ class TopHarness(Elaboratable):
     Asserted: ``o_results`` holds ``valid`` until ``ready``; per layer, the params, weights, acts and result
     beats never exceed the plan's words, come phase after phase (params, weights, acts,
     results), and all have been taken or given when ``i_desc`` is ready again; ``o_error`` stays
-    low. With ``eager`` (every input valid, results always ready) also: the layer's last result
+    low; every issued step reads a loaded weight word and every accumulator row a loaded
+    parameter word. With ``eager`` (every input valid, results always ready) also: the layer's last result
     beat comes at :func:`~hwsim.rtl_timing.plan_cycles`'s total, counted from the descriptor, and
     no layer lasts longer (the controller returns to DESC). Covered: a layer of each case
     completes.
@@ -219,7 +232,8 @@ class TopHarness(Elaboratable):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        m.submodules.top = top = self.top
+        top = self.top
+        fragment = _elaborated(m, "top", top)
         _closed(m)
         table = [self._expected(p) for p in self.cases]
         expect_layout = data.StructLayout({name: range(max(t[name] for t in table) + 1)
@@ -260,6 +274,16 @@ class TopHarness(Elaboratable):
                 if before:
                     m.d.comb += Assert(counts[before[0]] == getattr(expect, before[0]),
                                        f"{name}: a beat before every {before[0]} beat was taken")
+        # buffer reads of the layer's words only (all loaded by RUN): the weight word of every
+        # issued step, the parameter word of every accumulator row
+        fetch, fetch_fragment = _part(fragment, "fetch")
+        writer, _ = _part(fragment, "writer")
+        with m.If(fetch.o_issue):
+            m.d.comb += Assert(_registers(fetch_fragment)["waddr"] < expect.weights,
+                               "a weight word read past the loaded ones")
+        with m.If(writer.i_acc.valid):
+            m.d.comb += Assert(writer.param_rd.addr < expect.params,
+                               "a parameter word read past the loaded ones")
         with m.If(top.i_desc.ready & started):
             m.d.comb += Assert(Cat(*ends).all(), "a beat is missing when DESC is back")
         m.d.comb += Assert(~top.o_error, "o_error raised by a layer that fits")
@@ -299,7 +323,7 @@ class LoaderHarness(Elaboratable):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         ld = self.loader
-        addr = _registers(m, "loader", ld)["addr"]
+        addr = _registers(_elaborated(m, "loader", ld))["addr"]
         _closed(m)
         _free(m, ld.i_target, ld.i_restart)
         geo = self.geo
@@ -345,7 +369,7 @@ class StoreHarness(Elaboratable):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         st = self.store
-        addr = _registers(m, "store", st)["addr"]
+        addr = _registers(_elaborated(m, "store", st))["addr"]
         _closed(m)
         res, rd = st.o_results, st.out_rd
         _sink(m, res, "o_results")
@@ -471,7 +495,7 @@ class ArrayHarness(Elaboratable):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         arr = self.array
-        hidden = _registers(m, "array", arr)
+        hidden = _registers(_elaborated(m, "array", arr))
         _closed(m)
         beat, res, rows = arr.i_operands, arr.o_results, self.geo.rows
         _source(m, beat, "i_operands")
