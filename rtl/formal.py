@@ -19,9 +19,15 @@ promises as ``Assume`` and what the block promises as ``Assert``. The properties
   every layer ends with its last result beat exactly at :func:`hwsim.rtl_timing.plan_cycles`'s
   total, and the controller is back in DESC.
 
-The top's descriptors are every shape within an :class:`Envelope` that :func:`~hwsim.rtl_plan.plan`
-accepts (:func:`layer_cases`), chosen freely per layer; their beat counts and cycles come from
-the same plan, so no formula is restated here.
+The top's host sends, layer after layer, any of a list of plans: the shapes within an
+:class:`Envelope` that :func:`~hwsim.rtl_plan.plan` accepts (:func:`layer_cases`), or the few of
+them that exercise every loop level and geometry option (:func:`covering_cases`: the SMT cost
+grows fast with the number of cases). Their beat counts and cycles come from the same plan, so
+no formula is restated here.
+
+Blocks whose proof needs a hidden register (a counter the ports do not show) are elaborated by
+the harness itself and the register is found by name (:func:`_registers`), so that an
+invariant can tie it to what the harness counts and k-induction closes.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from amaranth.asserts import AnySeq
-from amaranth.hdl import Assert, Assume, Cat, Cover, Elaboratable, Fragment, Module, ResetSignal, Signal, Value
+from amaranth.hdl import (Assert, Assume, Cat, Cover, Elaboratable, Fragment, Module, ResetSignal,
+                          Signal, Value)
 from amaranth.lib import data, stream
 from amaranth.lib.memory import ReadPort
 
@@ -205,14 +212,14 @@ def covering_cases(cases: list[LayerPlan], count: int) -> list[LayerPlan]:
 class TopHarness(Elaboratable):
     """The whole :class:`~rtl.top.LayerAccelerator` under a host that sends layers of ``cases``.
 
-    Asserted: ``o_results`` holds ``valid`` until ``ready``; per layer, the params, weights, acts and result
-    beats never exceed the plan's words, come phase after phase (params, weights, acts,
-    results), and all have been taken or given when ``i_desc`` is ready again; ``o_error`` stays
-    low; every issued step reads a loaded weight word and every accumulator row a loaded
-    parameter word. With ``eager`` (every input valid, results always ready) also: the layer's last result
-    beat comes at :func:`~hwsim.rtl_timing.plan_cycles`'s total, counted from the descriptor, and
-    no layer lasts longer (the controller returns to DESC). Covered: a layer of each case
-    completes.
+    Asserted: ``o_results`` holds ``valid`` until ``ready``; per layer, the params, weights, acts
+    and result beats never exceed the plan's words, come phase after phase (params, weights,
+    acts, results), and all have been taken or given when ``i_desc`` is ready again; ``o_error``
+    stays low; every issued step reads a loaded weight word and every accumulator row a loaded
+    parameter word. With ``eager`` (every input valid, results always ready) also: the layer's
+    last result beat comes at :func:`~hwsim.rtl_timing.plan_cycles`'s total, counted from the
+    descriptor, and no layer lasts longer (the controller returns to DESC). Covered: a layer of
+    each case completes.
     """
 
     #: The counted streams, in the order a layer takes or gives them, with the plan's words.
@@ -307,7 +314,22 @@ class TopHarness(Elaboratable):
         return m
 
 
-class LoaderHarness(Elaboratable):
+class _BlockHarness(Elaboratable):
+    """A harness around ``block``, one component of the top of ``geo``."""
+
+    def __init__(self, geo: TopGeometry, block: Elaboratable) -> None:
+        self.geo, self.block = check_geometry(geo), block
+
+    def _open(self) -> tuple[Module, dict[str, Signal]]:
+        """The harness's module, closed (:func:`_closed`), with the block inside, and the
+        block's registers (:func:`_registers`)."""
+        m = Module()
+        registers = _registers(_elaborated(m, "block", self.block))
+        _closed(m)
+        return m, registers
+
+
+class LoaderHarness(_BlockHarness):
     """:class:`~rtl.buffers.Loader` under free targets, restarts and load streams.
 
     Asserted: only the target stream is ready and ``o_fire`` is its transfer; the ``n``-th beat
@@ -317,14 +339,11 @@ class LoaderHarness(Elaboratable):
     """
 
     def __init__(self, geo: TopGeometry) -> None:
-        self.geo = check_geometry(geo)
-        self.loader = Loader(geo)
+        super().__init__(geo, Loader(geo))
 
     def elaborate(self, platform: Any) -> Module:
-        m = Module()
-        ld = self.loader
-        addr = _registers(_elaborated(m, "loader", ld))["addr"]
-        _closed(m)
+        m, registers = self._open()
+        ld, addr = self.block, registers["addr"]
         _free(m, ld.i_target, ld.i_restart)
         geo = self.geo
         beats = _counter(m, "beats", max(geo.param_words, geo.weight_words, geo.act_words),
@@ -352,7 +371,7 @@ class LoaderHarness(Elaboratable):
         return m
 
 
-class StoreHarness(Elaboratable):
+class StoreHarness(_BlockHarness):
     """:class:`~rtl.buffers.StoreStream` driven as the controller drives it (``i_start``, then
     ``i_run`` with ``i_words`` stable until ``o_done``), reading a buffer whose word ``i`` is ``i``.
 
@@ -363,14 +382,11 @@ class StoreHarness(Elaboratable):
     """
 
     def __init__(self, geo: TopGeometry) -> None:
-        self.geo = check_geometry(geo)
-        self.store = StoreStream(geo)
+        super().__init__(geo, StoreStream(geo))
 
     def elaborate(self, platform: Any) -> Module:
-        m = Module()
-        st = self.store
-        addr = _registers(_elaborated(m, "store", st))["addr"]
-        _closed(m)
+        m, registers = self._open()
+        st, addr = self.block, registers["addr"]
         res, rd = st.o_results, st.out_rd
         _sink(m, res, "o_results")
         with m.If(rd.en):  # word i holds i
@@ -403,7 +419,7 @@ class StoreHarness(Elaboratable):
         return m
 
 
-class WriterHarness(Elaboratable):
+class WriterHarness(_BlockHarness):
     """:class:`~rtl.buffers.ResultWriter` under free accumulator and output rows, between clears
     (a layer each), with a descriptor that changes only after a clear and whose ``groups *
     ceil(out_ch / cols)`` parameter words fit the buffer.
@@ -418,14 +434,12 @@ class WriterHarness(Elaboratable):
     """
 
     def __init__(self, geo: TopGeometry, *, params: bool = False) -> None:
-        self.geo, self.params = check_geometry(geo), params
-        self.writer = ResultWriter(geo)
+        super().__init__(geo, ResultWriter(geo))
+        self.params = params
 
     def elaborate(self, platform: Any) -> Module:
-        m = Module()
-        m.submodules.writer = wr = self.writer
-        geo = self.geo
-        _closed(m)
+        m, _ = self._open()
+        wr, geo = self.block, self.geo
         _free(m, wr.i_clear, wr.i_acc.valid, wr.i_acc.payload, wr.i_y.valid, wr.i_y.payload)
         _any_memory(m, wr.param_rd)
         desc, loaded = Signal.like(wr.i_desc), Signal.like(wr.i_desc)
@@ -433,11 +447,13 @@ class WriterHarness(Elaboratable):
         with m.If(wr.i_clear):
             m.d.sync += desc.eq(loaded)
         m.d.comb += wr.i_desc.eq(desc)
-        tiles = (desc.out_ch + geo.cols - 1) // geo.cols
+        def tiles(d: Any) -> Value:
+            return (d.out_ch + geo.cols - 1) // geo.cols
+
         params = Signal(range(geo.param_words + 1))
-        m.d.comb += [params.eq(desc.groups * tiles),
+        m.d.comb += [params.eq(desc.groups * tiles(desc)),
                      Assume((loaded.groups >= 1) & (loaded.out_ch >= 1)
-                            & (loaded.groups * ((loaded.out_ch + geo.cols - 1) // geo.cols) <= geo.param_words))]
+                            & (loaded.groups * tiles(loaded) <= geo.param_words))]
         out, y = wr.out_wr, wr.i_y
         rows = _counter(m, "rows", geo.out_words, y.valid, wr.i_clear)
         m.d.comb += Assume(~y.valid | (wr.o_written < (1 << len(wr.o_written)) - 1))
@@ -457,19 +473,17 @@ class WriterHarness(Elaboratable):
         return m
 
 
-class FetchHarness(Elaboratable):
+class FetchHarness(_BlockHarness):
     """:class:`~rtl.im2col.OperandFetch` under free control inputs and buffers of arbitrary
     contents. Asserted: the stream rules on ``o_operands`` (the array's input), and a step is
     issued only under ``i_run``."""
 
     def __init__(self, geo: TopGeometry) -> None:
-        self.geo = check_geometry(geo)
-        self.fetch = OperandFetch(geo)
+        super().__init__(geo, OperandFetch(geo))
 
     def elaborate(self, platform: Any) -> Module:
-        m = Module()
-        m.submodules.fetch = f = self.fetch
-        _closed(m)
+        m, _ = self._open()
+        f = self.block
         _free(m, f.i_desc, f.i_geo, f.i_rows, f.i_pos, f.i_start, f.i_run)
         for port in (*f.act_rd, f.weight_rd):
             _any_memory(m, port)
@@ -478,7 +492,7 @@ class FetchHarness(Elaboratable):
         return m
 
 
-class ArrayHarness(Elaboratable):
+class ArrayHarness(_BlockHarness):
     """:class:`~rtl.array.SystolicArray` under free operand beats (folds of at most the PE's
     steps) and a free results consumer.
 
@@ -488,15 +502,12 @@ class ArrayHarness(Elaboratable):
     """
 
     def __init__(self, geo: TopGeometry) -> None:
-        self.geo = check_geometry(geo)
         self.spec = pe_spec(geo)
-        self.array = SystolicArray(rows=geo.rows, cols=geo.cols, pe=self.spec)
+        super().__init__(geo, SystolicArray(rows=geo.rows, cols=geo.cols, pe=self.spec))
 
     def elaborate(self, platform: Any) -> Module:
-        m = Module()
-        arr = self.array
-        hidden = _registers(_elaborated(m, "array", arr))
-        _closed(m)
+        m, hidden = self._open()
+        arr = self.block
         beat, res, rows = arr.i_operands, arr.o_results, self.geo.rows
         _source(m, beat, "i_operands")
         _sink(m, res, "o_results")

@@ -46,7 +46,8 @@ def formal_geometry(pe: str = "xnor", *, rows: int = 2, cols: int = 2, lanes: in
     """A tiny top for the proofs: the generator's geometry of ``pe`` on a ``rows x cols`` array
     (xnor: ``lanes`` per PE; other kinds: 2-bit operands), buffer depths replaced by ``words``
     (``act_words``, ``weight_words``, ``param_words``, ``out_words``)."""
-    acc = Accelerator(pe=pe, bits=1 if pe == "xnor" else 2, array=ArrayConfig(rows=rows, cols=cols, lanes=lanes),
+    acc = Accelerator(pe=pe, bits=1 if pe == "xnor" else 2,
+                      array=ArrayConfig(rows=rows, cols=cols, lanes=lanes),
                       memory=MemoryConfig(ifmap_sram_kib=1.0, weight_sram_kib=1.0, ofmap_sram_kib=1.0),
                       rtl=RtlConfig(max_steps=max_steps, dim_bits=dim_bits))
     return dataclasses.replace(top_geometry(acc), **words)
@@ -98,8 +99,9 @@ def _environment() -> dict[str, str]:
 
 
 def run(proof: Proof, workdir: str | Path, *, timeout_s: float = 600) -> Outcome:
-    """Write ``proof``'s design and .sby under ``workdir`` and run SymbiYosys; raises
-    :class:`~rtl.tools.ToolFailed` when it does not reach a verdict (the log is named)."""
+    """Write ``proof``'s design and .sby under ``workdir`` and run SymbiYosys (``-f``: a previous
+    run's folder is replaced); raises :class:`~rtl.tools.ToolFailed` when it reaches no verdict
+    within ``timeout_s`` (the log is named)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     design = f"{proof.name}.il"
@@ -107,8 +109,11 @@ def run(proof: Proof, workdir: str | Path, *, timeout_s: float = 600) -> Outcome
     (workdir / f"{proof.name}.sby").write_text(sby_text(proof.mode, proof.depth, design))
     sby = find_tool("yowasp-sby", _TOOLS["yowasp-sby"])
     start = time.monotonic()
-    done = subprocess.run([sby, "-f", f"{proof.name}.sby"], cwd=workdir, env=_environment(),
-                          capture_output=True, text=True, timeout=timeout_s)
+    try:
+        done = subprocess.run([sby, "-f", f"{proof.name}.sby"], cwd=workdir, env=_environment(),
+                              capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise ToolFailed(f"yowasp-sby of {proof.name} ran past {timeout_s} s; see {workdir}") from None
     seconds = time.monotonic() - start
     log = workdir / f"{proof.name}.log"
     log.write_text(done.stdout + done.stderr)
