@@ -15,13 +15,22 @@ speed, the CPU figures do not.
 temporary export of that revision), e.g. the last revision with the per-beat cocotb bench, for the
 old-vs-new comparison.
 
-Measured 2026-12-06 on this 2-core machine shared with other sessions (load average 5-10):
+Measured 2026-12-06 on this 2-core machine shared with other sessions (``--baseline 99cd661
+--max-size 8``; load average 3.4-5.5; old = the per-beat cocotb bench; c/s = simulated cycles
+per wall second, per CPU second in brackets):
 
-===========  ==========================  ===================================
-top          old path (``4d794fe``)      new path (HDL harness)
-===========  ==========================  ===================================
-adder 8x8    build 106 s, 19.3 k c/s     see README (co-simulation paragraph)
-===========  ==========================  ===================================
+=========  =====================  ======================================
+top        old: build s, c/s      new: build s (CPU s), c/s (per CPU s)
+=========  =====================  ======================================
+adder 8x8  60.6, 26.5 k           35.5 (27.7), 690 k (698 k)
+mac 8x8    --                     40.4 (25.9), 480 k (723 k)
+shift 8x8  --                     51.1 (30.8), 328 k (668 k)
+xnor 8x8   287.1, 10.6 k          86.0 (35.1), 167 k (235 k)
+=========  =====================  ======================================
+
+(xnor with the default 64 lanes. An earlier old-path run at load 5-6: adder 8x8 build 106 s,
+19.3 k c/s.) Where the new path's time goes (perf, adder 8x8): about half of the simulator's CPU
+is the top's own sequential logic, a sixth cocotb's per-time-step loop around the model.
 """
 
 from __future__ import annotations
