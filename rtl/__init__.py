@@ -19,16 +19,21 @@ Reads only :mod:`contract`, the :class:`~hwsim.accelerator.Accelerator` and its 
 * :mod:`rtl.top` -- :class:`~rtl.top.LayerAccelerator`: the buffers and the layer controller (conv
   with kernel, stride, padding, groups; linear) joining those components, the array and the
   output stage; its exact cycles are :func:`hwsim.rtl_timing.layer_cycles`;
-* :mod:`rtl.host` -- the host's side of the top: a quantized layer to descriptor and beats, result
-  beats back to the integer output;
+* :mod:`rtl.host` -- the host's side of the top: a quantized layer to descriptor and beats (a
+  layer too large for the buffers as the tiles of :func:`hwsim.rtl_timing.tile_layer`, one
+  descriptor each), result beats back to the integer output;
 * :mod:`rtl.emit` -- Verilog emission and :func:`~rtl.emit.generate` (PE, array and top of an
   Accelerator, linted, with one manifest);
 * :mod:`rtl.tools` -- Verilator, Yosys and nextpnr lookup, lint, the tool errors;
 * :mod:`rtl.synth` -- :func:`~rtl.synth.synthesize`: Yosys for xc7 / ice40 / ecp5 and nextpnr,
-  parsed into LUTs, FFs, carry cells, DSPs, BRAMs and Fmax.
+  parsed into LUTs, FFs, carry cells, DSPs, BRAMs and Fmax;
+* :mod:`rtl.gatelevel` -- a PE's Yosys gate netlist in the technology table's cells, simulated
+  on recorded operands (activity-based energy);
+* :mod:`rtl.formal` / :mod:`rtl.formal_sby` -- protocol and buffer properties of the blocks and
+  the top (Assert/Assume/Cover harnesses) and their SymbiYosys runs.
 
-Not yet: overlap of load, compute and store (double buffering); layers larger than the buffers
-are not tiled through DRAM.
+Not yet: overlap of load, compute and store (double buffering); a memory port and sequencer of
+its own (the host sequences a large layer's tiles); partial sums kept across reduction tiles.
 """
 
 from rtl.emit import generate
