@@ -147,8 +147,14 @@ def to_csv(report: Report) -> str:
     return buf.getvalue()
 
 
-def write_json(path: str | Path, report: Report, baseline: Report | None = None) -> None:
-    write_atomic(path, json.dumps(to_dict(report, baseline), indent=2) + "\n")
+def write_json(path: str | Path, report: Report, baseline: Report | None = None, *,
+               fpga_power: dict[str, Any] | None = None) -> None:
+    """The report as JSON (:func:`to_dict`), with ``fpga_power`` (``hwsim estimate --target``'s power
+    figures) next to the FPGA resources when given."""
+    data = to_dict(report, baseline)
+    if fpga_power is not None:
+        data["fpga_power"] = fpga_power
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def write_csv(path: str | Path, report: Report) -> None:

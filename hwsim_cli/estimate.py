@@ -90,15 +90,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         files.console().print(rep.mapping_table(result))
     for report, clock in zip((result, baseline), clocks):
         _print_clocks(report, clock, args.target)
+    power = None
     if args.target is not None and result.fpga is not None:
         from hwsim_cli.power import power_table
 
         mhz = result.accelerator.clock_mhz  # one inference's cycles at the main clock
-        power_table(result.fpga["total"], args.target, mhz, files.console(), title=acc.pe,
-                    cycles=round(result.latency_ms * 1e3 * mhz / result.batch))
+        power = power_table(result.fpga["total"], args.target, mhz, files.console(), title=acc.pe,
+                            cycles=round(result.latency_ms * 1e3 * mhz / result.batch))
     warn(result.warnings)
     if args.json:
-        rep.write_json(args.json, result, baseline)
+        rep.write_json(args.json, result, baseline, fpga_power=power)
     if args.csv:
         rep.write_csv(args.csv, result)
     return 0

@@ -211,6 +211,11 @@ def test_target_clocks_each_kind_at_its_fmax(capsys, tmp_path):
                      "--json", str(js))
     data = json.loads(js.read_text())
     assert code == 0 and data["accelerator"]["clock_mhz"] == data["compare"]["baseline"]["accelerator"]["clock_mhz"] == 100
+    # the FPGA power of the design at that clock, and the energy of one inference's cycles
+    power = data["fpga_power"]
+    assert (power["target"], power["freq_mhz"]) == ("ecp5", 100)
+    assert power["cycles"] == round(data["totals"]["latency_ms"] * 1e3 * 100)
+    assert power["energy_uj"] == pytest.approx(power["total_mw"] * power["cycles"] / 100 * 1e-3)
 
 
 @pytest.mark.parametrize("argv, message", [
