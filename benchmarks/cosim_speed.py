@@ -15,22 +15,28 @@ speed, the CPU figures do not.
 temporary export of that revision), e.g. the last revision with the per-beat cocotb bench, for the
 old-vs-new comparison.
 
-Measured 2026-12-06 on this 2-core machine shared with other sessions (``--baseline 99cd661
---max-size 8``; load average 3.4-5.5; old = the per-beat cocotb bench; c/s = simulated cycles
-per wall second, per CPU second in brackets):
+Measured 2026-12-06 on this 2-core machine shared with other sessions: ``--baseline 99cd661
+--max-size 8`` at load average 3.4-5.5 (old = the per-beat cocotb bench of that revision), then
+the new path alone at load 0.6-1.4. Build: wall seconds (CPU seconds of every compiler process;
+more than the wall when make runs two at once); speed: simulated cycles per wall second (per CPU
+second of the simulator):
 
-=========  =====================  ======================================
-top        old: build s, c/s      new: build s (CPU s), c/s (per CPU s)
-=========  =====================  ======================================
-adder 8x8  60.6, 26.5 k           35.5 (27.7), 690 k (698 k)
-mac 8x8    --                     40.4 (25.9), 480 k (723 k)
-shift 8x8  --                     51.1 (30.8), 328 k (668 k)
-xnor 8x8   287.1, 10.6 k          86.0 (35.1), 167 k (235 k)
-=========  =====================  ======================================
+===========  ================  ==============================  ==============================
+top          old, load 4-5     new, load 3.4-5.5               new, load 0.6-1.4
+===========  ================  ==============================  ==============================
+adder 8x8    60.6 s, 26.5 k    35.5 s (27.7), 690 k (698 k)    14.5 s (23.3), 712 k (712 k)
+mac 8x8      --                40.4 s (25.9), 480 k (723 k)    14.1 s (23.2), 732 k (732 k)
+shift 8x8    --                51.1 s (30.8), 328 k (668 k)    14.4 s (23.3), 683 k (683 k)
+xnor 8x8     287.1 s, 10.6 k   86.0 s (35.1), 167 k (235 k)    24.8 s (27.6), 232 k (232 k)
+adder 16x16  --                --                              24.2 s (34.3), 343 k (343 k)
+xnor 16x16   --                --                              69.8 s (58.0), 57.9 k (57.9 k)
+===========  ================  ==============================  ==============================
 
 (xnor with the default 64 lanes. An earlier old-path run at load 5-6: adder 8x8 build 106 s,
-19.3 k c/s.) Where the new path's time goes (perf, adder 8x8): about half of the simulator's CPU
-is the top's own sequential logic, a sixth cocotb's per-time-step loop around the model.
+19.3 k c/s.) Where the new path's time goes (perf, adder 8x8, unloaded): about 52 % of the
+simulator process's CPU is the top's own evaluation (about 1.05 us per cycle, so the model
+alone stays under 1 M cycles/s on this CPU), 18 % Verilator's scheduler and cocotb's
+per-time-step loop, the rest start-up and reading back.
 """
 
 from __future__ import annotations
