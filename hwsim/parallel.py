@@ -18,6 +18,7 @@ A :class:`~hwsim.errors.HwsimError` raised inside a task reaches the caller as i
 from __future__ import annotations
 
 import multiprocessing
+from abc import ABC, abstractmethod
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -41,7 +42,7 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-class Backend:
+class Backend(ABC):
     """The interface: enter, :meth:`map` any number of times, exit (which frees the workers)."""
 
     workers: int
@@ -58,9 +59,9 @@ class Backend:
     def close(self) -> None:
         """Free the workers (nothing to free by default)."""
 
+    @abstractmethod
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]:
         """``(i, fn(items[i]))`` for every item, in the order they finish."""
-        raise NotImplementedError
 
 
 class Local(Backend):
