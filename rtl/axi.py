@@ -1,0 +1,58 @@
+"""The memory port of the network accelerator: an AXI4 master (AMBA AXI4, ARM IHI 0022).
+
+Why AXI4: it is the port that Vivado block designs, Zynq/ZynqMP high-performance ports, LiteX
+(``soc.bus`` AXI) and most DDR controllers take without glue; Wishbone would need a bridge for
+all of them, AXI4-Lite has no bursts (a beat per address), and AXI4-Stream carries no address,
+so the accelerator could not fetch its own descriptors, weights and activations.
+
+The port is the subset a DMA master needs, with the standard signal names (so Vivado's IP
+packager infers the interface from the ``m_axi_`` prefix): read address ``ar{addr,len,size,burst}``,
+read data ``r{data,resp,last}``, write address ``aw{addr,len,size,burst}``, write data
+``w{data,strb,last}``, write response ``b{resp}``, each with ``valid``/``ready``. No IDs (one
+master, responses in order), no cache/protection/QoS signals (tie them off in an interconnect:
+``ARCACHE=0011``, ``ARPROT=000``). Bursts are INCR, full width (``size`` = log2 of
+:data:`BUS_BYTES`), at most :data:`MAX_BURST` beats and never across a 4 KiB boundary, as the
+specification requires (A3.4.1). Byte ``i`` of a data beat is the byte at address
+``beat address + i`` (little-endian, as every AXI memory).
+"""
+
+from __future__ import annotations
+
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "MAX_BURST", "axi4_members",
+           "burst_words"]
+
+#: Data bus width: one 64-bit beat per cycle (the width of a Zynq HP port or a DDR3 x64 DIMM).
+BUS_BITS = 64
+BUS_BYTES = BUS_BITS // 8
+#: Byte address width.
+ADDR_BITS = 32
+#: Longest read burst issued (AXI4 allows 256 INCR beats; 16 keeps AXI3 slaves working too).
+MAX_BURST = 16
+#: A burst never crosses an address that is a multiple of this (AXI A3.4.1).
+BOUNDARY_BYTES = 4096
+
+
+def axi4_members(prefix: str = "m_axi_") -> dict[str, wiring.Member]:
+    """The master-side members of the port (``Out`` = driven by the accelerator), flat with the
+    standard names, for a component's signature."""
+    a, d = ADDR_BITS, BUS_BITS
+    return {f"{prefix}{name}": member for name, member in {
+        "araddr": Out(a), "arlen": Out(8), "arsize": Out(3), "arburst": Out(2),
+        "arvalid": Out(1), "arready": In(1),
+        "rdata": In(d), "rresp": In(2), "rlast": In(1), "rvalid": In(1), "rready": Out(1),
+        "awaddr": Out(a), "awlen": Out(8), "awsize": Out(3), "awburst": Out(2),
+        "awvalid": Out(1), "awready": In(1),
+        "wdata": Out(d), "wstrb": Out(d // 8), "wlast": Out(1), "wvalid": Out(1), "wready": In(1),
+        "bresp": In(2), "bvalid": In(1), "bready": Out(1),
+    }.items()}
+
+
+def burst_words(word_addr: int, words_left: int) -> int:
+    """Beats of the next read burst from bus word ``word_addr`` with ``words_left`` to read: at
+    most :data:`MAX_BURST`, and none past the next 4 KiB boundary (the rule
+    :class:`rtl.dma.ReadDMA` implements; :mod:`hwsim.rtl_sequence` times it)."""
+    per_page = BOUNDARY_BYTES // BUS_BYTES
+    return min(MAX_BURST, words_left, per_page - word_addr % per_page)

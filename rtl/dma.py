@@ -1,0 +1,341 @@
+"""The network accelerator's two DMA engines on the AXI4 port (:mod:`rtl.axi`).
+
+Memory layout of a stream of ``W``-bit beats (:func:`slot_bytes`): each beat takes a slot of
+``S`` bytes, the smallest power of two holding it when ``W <= 64`` (so ``8 / S`` beats share a bus
+word; an int8 activation is one byte), else ``ceil(W / 64)`` whole bus words; beats follow each
+other without gaps, the bits of a beat from the slot's first byte up, little-endian.
+
+* :class:`ReadDMA` reads ``beats`` beats of one target stream from a byte address (a narrow
+  stream may start at any multiple of its slot, a wide one at a bus word) and offers them on
+  ``o_beat``: bursts of :func:`rtl.axi.burst_words` words, one burst in flight, the next
+  address issued once the current burst's last word arrived.
+* :class:`WriteDMA` takes the top's result beats and writes each to memory, one single-beat write
+  per bus word it touches (with byte strobes), posted: the write responses are counted and
+  ``o_busy`` falls once all came back. Three modes (:class:`StoreMode`): ``RAW`` writes result
+  beat ``i`` to slot ``i`` (the host unpacks it as :func:`rtl.host.unpack` does); ``BYTES`` and
+  ``BITS`` scatter each output pixel's channels into the channels-last activation layout of the
+  next layer (one byte per channel, or one bit per channel packed as xnor activation words), so a
+  following layer reads them with one linear :class:`ReadDMA` transfer.
+
+Scatter addresses: result beat ``i`` is row ``j = i mod rows`` of fold ``f = i div rows``; the
+folds run row tile ``r`` outermost, then group ``g``, then output tile ``t`` (``rtl.top``); its
+pixel is ``r * rows + rows - 1 - j`` (rows past the descriptor's ``out_h * out_w`` are not
+written) and its lane ``c`` the channel ``t * cols + c`` of group ``g`` (lanes past ``out_ch`` are
+not written in ``BYTES``; in ``BITS`` they are written as 0, the padding lanes of an xnor
+activation word). The byte address of lane 0 is ``addr + pixel * pstride + (g * gstride + t *
+cols)`` for ``BYTES``, and ``addr + pixel * pstride + (g * gstride + t * cols) / 8`` for ``BITS``
+(``cols`` and ``gstride`` multiples of 8 there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.lib import enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from rtl.axi import ADDR_BITS, BOUNDARY_BYTES, BUS_BITS, BUS_BYTES, MAX_BURST, axi4_members
+
+__all__ = ["BEATS_BITS", "ReadDMA", "StoreMode", "WriteDMA", "slot_bytes"]
+
+#: Width of a transfer's beat count.
+BEATS_BITS = 24
+_SIZE = ceil_log2(BUS_BYTES)  # AxSIZE of a full-width beat
+
+
+def slot_bytes(width: int) -> int:
+    """Bytes a ``width``-bit beat takes in memory (see the module docstring)."""
+    if width <= BUS_BITS:
+        return 1 << ceil_log2(max(1, -(-width // 8)))
+    return -(-width // BUS_BITS) * BUS_BYTES
+
+
+class StoreMode(enum.Enum, shape=2):
+    """How :class:`WriteDMA` places result beats (module docstring)."""
+
+    RAW = 0
+    BYTES = 1
+    BITS = 2
+
+
+def _pick(values: Sequence[int], index: Value) -> Value:
+    """``values[index]`` of constants, as a mux chain."""
+    out: Value | int = values[0]
+    for i, v in enumerate(values[1:], 1):
+        out = Mux(index == i, v, out)
+    return Value.cast(out)
+
+
+def _members(names: str) -> dict[str, wiring.Member]:
+    wanted = names.split()
+    return {name: member for name, member in axi4_members("").items() if name in wanted}
+
+
+class ReadDMA(wiring.Component):
+    """Reads beats of one of several target streams from memory (module docstring).
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Beat width in bits of each target (index = ``i_target``).
+
+    Members
+    -------
+    i_start : In(1)
+        Start a transfer of ``i_beats`` beats of ``i_target`` from byte ``i_addr`` (when idle).
+    o_busy : Out(1)
+        A transfer is running (beats or bursts left); low the cycle after its last beat.
+    o_beat : Out(stream.Signature(max(widths)))
+        The beats, low bits first; bits above the target's width are don't-care.
+    o_rerror : Out(1)
+        A read response was not OKAY since the last start (sticky).
+    ar*, r* :
+        The AXI4 read channels (:func:`rtl.axi.axi4_members`, without the prefix).
+    """
+
+    def __init__(self, widths: Sequence[int]) -> None:
+        self.widths = tuple(int(w) for w in widths)
+        if not self.widths or min(self.widths) < 1:
+            raise ValueError(f"`widths` must be positive beat widths, not {widths!r}")
+        self.slots = tuple(slot_bytes(w) for w in self.widths)
+        self.wide_words = max(s // BUS_BYTES for s in self.slots) or 1
+        super().__init__({
+            "i_start": In(1), "i_addr": In(ADDR_BITS), "i_beats": In(BEATS_BITS),
+            "i_target": In(range(len(self.widths))), "o_busy": Out(1), "o_rerror": Out(1),
+            "o_beat": Out(stream.Signature(max(max(self.widths), BUS_BITS))),
+            **_members("araddr arlen arsize arburst arvalid arready rdata rresp rlast rvalid rready"),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        beat = self.o_beat
+        per_page = BOUNDARY_BYTES // BUS_BYTES
+        word = Signal(ADDR_BITS - _SIZE)          # next bus word to request
+        words_left = Signal(ADDR_BITS - _SIZE)    # bus words not yet requested
+        inflight = Signal(range(MAX_BURST + 1))   # words of the current burst still to arrive
+        beats_left = Signal(BEATS_BITS)
+        narrow, log_slot = Signal(), Signal(range(4))  # slot < one bus word, log2 of its bytes
+        per_beat = Signal(range(self.wide_words + 1))  # wide slots: bus words per beat
+        lane = Signal(range(BUS_BYTES))
+        have = Signal()                                # narrow: a word is held
+        got = Signal(range(self.wide_words + 1))       # wide: words of the beat gathered
+        hold = Signal(self.wide_words * BUS_BITS)
+
+        # Start: the transfer's bus words from its byte range.
+        start_words = Signal.like(words_left)
+        slot_of = _pick(self.slots, self.i_target)
+        log_of = _pick([ceil_log2(min(s, BUS_BYTES)) for s in self.slots], self.i_target)
+        last_byte = self.i_addr + self.i_beats * slot_of - 1
+        m.d.comb += start_words.eq(Mux(self.i_beats == 0, 0,
+                                       (last_byte >> _SIZE) - (self.i_addr >> _SIZE) + 1))
+        with m.If(self.i_start & ~self.o_busy):
+            m.d.sync += [word.eq(self.i_addr >> _SIZE), words_left.eq(start_words),
+                         beats_left.eq(self.i_beats), have.eq(0), got.eq(0),
+                         narrow.eq(slot_of < BUS_BYTES),
+                         log_slot.eq(log_of),
+                         per_beat.eq(_pick([max(1, s // BUS_BYTES) for s in self.slots], self.i_target)),
+                         lane.eq(self.i_addr[:_SIZE] >> log_of),
+                         self.o_rerror.eq(0)]
+        m.d.comb += self.o_busy.eq((beats_left != 0) | (words_left != 0) | (inflight != 0))
+
+        # Read address: the next burst once the last one has fully arrived.
+        length = Signal(range(MAX_BURST + 1))
+        to_page = per_page - word[:ceil_log2(per_page)]
+        capped = Mux(words_left < MAX_BURST, words_left, MAX_BURST)
+        m.d.comb += length.eq(Mux(to_page < capped, to_page, capped))
+        m.d.comb += [self.araddr.eq(word << _SIZE), self.arlen.eq(length - 1),
+                     self.arsize.eq(_SIZE), self.arburst.eq(1),
+                     self.arvalid.eq((words_left != 0) & (inflight == 0))]
+        with m.If(self.arvalid & self.arready):
+            m.d.sync += [word.eq(word + length), words_left.eq(words_left - length),
+                         inflight.eq(length)]
+
+        # Read data into the beat register.
+        take = beat.valid & beat.ready
+        accept = self.rvalid & self.rready
+        with m.If(accept):
+            m.d.sync += inflight.eq(inflight - 1)
+            with m.If(self.rresp != 0):
+                m.d.sync += self.o_rerror.eq(1)
+        with m.If(take):
+            m.d.sync += beats_left.eq(beats_left - 1)
+        lanes_per_word = Signal(range(BUS_BYTES + 1))
+        m.d.comb += lanes_per_word.eq(BUS_BYTES >> log_slot)
+        with m.If(narrow):
+            word_done = take & ((lane == lanes_per_word - 1) | (beats_left == 1))
+            m.d.comb += [beat.valid.eq(have & (beats_left != 0)),
+                         beat.payload.eq(hold[:BUS_BITS] >> (lane << (log_slot + 3))),
+                         self.rready.eq(~have | word_done)]
+            with m.If(take):
+                m.d.sync += lane.eq(lane + 1)
+            with m.If(word_done):
+                m.d.sync += [have.eq(0), lane.eq(0)]
+            with m.If(accept):
+                m.d.sync += [hold[:BUS_BITS].eq(self.rdata), have.eq(1)]
+        with m.Else():
+            full = got == per_beat
+            m.d.comb += [beat.valid.eq(full), beat.payload.eq(hold),
+                         self.rready.eq(~full | take)]
+            with m.If(take):
+                m.d.sync += got.eq(0)
+            with m.If(accept):
+                m.d.sync += [hold.word_select(Mux(full, 0, got), BUS_BITS).eq(self.rdata),
+                             got.eq(Mux(full, 1, got + 1))]
+        return m
+
+
+class WriteDMA(wiring.Component):
+    """Writes the top's result beats to memory (module docstring).
+
+    Parameters
+    ----------
+    width : int
+        Result beat width in bits.
+    rows, cols : int
+        The array's size (the fold order of the result beats).
+    lane_bits : int
+        Bits of one output lane (``BYTES`` needs 8; ``BITS`` takes bit 0 of each lane and needs
+        ``cols`` to be a multiple of 8).
+    dim_bits : int
+        Width of the descriptor's sizes (``i_out_ch``, ``i_groups``).
+
+    Members
+    -------
+    i_start : In(1)
+        Start storing ``i_beats`` result beats at byte ``i_addr`` in mode ``i_mode``, with
+        ``i_pstride``, ``i_gstride`` and ``i_pixels`` (the valid output pixels) of the scatter;
+        ``i_out_ch``/``i_groups`` (the running descriptor's) must be stable until ``o_busy`` falls.
+    o_busy : Out(1)
+        Beats left, a write in progress or a write response outstanding.
+    i_result : In(stream.Signature(width))
+        The top's ``o_results``; ready while beats are left and no write is in progress.
+    o_werror : Out(1)
+        A write response was not OKAY since the last start (sticky).
+    aw*, w*, b* :
+        The AXI4 write channels (:func:`rtl.axi.axi4_members`, without the prefix).
+    """
+
+    def __init__(self, *, width: int, rows: int, cols: int, lane_bits: int, dim_bits: int) -> None:
+        self.width, self.rows, self.cols, self.lane_bits = width, rows, cols, lane_bits
+        self.slot = slot_bytes(width)
+        self.max_bytes = max(self.slot, cols)
+        super().__init__({
+            "i_start": In(1), "i_addr": In(ADDR_BITS), "i_beats": In(BEATS_BITS),
+            "i_mode": In(StoreMode), "i_pstride": In(ADDR_BITS), "i_gstride": In(16),
+            "i_pixels": In(16), "i_out_ch": In(dim_bits), "i_groups": In(dim_bits),
+            "o_busy": Out(1), "o_werror": Out(1),
+            "i_result": In(stream.Signature(width)),
+            **_members("awaddr awlen awsize awburst awvalid awready wdata wstrb wlast wvalid wready "
+                       "bresp bvalid bready"),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        rows, cols, res = self.rows, self.cols, self.i_result
+        mode = Signal(StoreMode)
+        beats_left = Signal(BEATS_BITS)
+        pstride, gstride, pixels = Signal(ADDR_BITS), Signal(16), Signal(16)
+        tile_top, tile_step, cur = Signal(ADDR_BITS), Signal(ADDR_BITS), Signal(ADDR_BITS)
+        tile_pix, cur_pix = Signal(17), Signal(17)
+        j = Signal(range(rows))
+        c0 = Signal(len(self.i_out_ch) + 1)
+        g = Signal(len(self.i_groups))
+        goff = Signal(ADDR_BITS)
+        outstanding = Signal(16)
+
+        with m.If(self.i_start & ~self.o_busy):
+            m.d.sync += [mode.eq(self.i_mode), beats_left.eq(self.i_beats),
+                         pstride.eq(self.i_pstride), gstride.eq(self.i_gstride),
+                         pixels.eq(self.i_pixels), tile_step.eq(self.i_pstride * rows),
+                         j.eq(0), c0.eq(0), g.eq(0), goff.eq(0), tile_pix.eq(rows - 1),
+                         cur_pix.eq(rows - 1), self.o_werror.eq(0)]
+            with m.If(self.i_mode == StoreMode.RAW):
+                m.d.sync += cur.eq(self.i_addr)
+            with m.Else():
+                top = self.i_addr + self.i_pstride * (rows - 1)
+                m.d.sync += [tile_top.eq(top), cur.eq(top)]
+
+        # The beat being written: its bus words, rotated into place, and their strobes.
+        span = (self.max_bytes + BUS_BYTES) * 8
+        data, strobes = Signal(span), Signal(span // 8)
+        first = Signal(ADDR_BITS - _SIZE)
+        words, k = Signal(range(self.max_bytes // BUS_BYTES + 3)), Signal(range(self.max_bytes // BUS_BYTES + 3))
+        aw_done, w_done = Signal(), Signal()
+        writing = Signal()
+
+        take = res.valid & res.ready
+        m.d.comb += res.ready.eq((beats_left != 0) & ~writing)
+        # Byte address, bytes and strobes of the taken beat.
+        lanes = res.payload
+        lane_on = [Signal(name=f"lane_on{c}") for c in range(cols)]
+        for c, on in enumerate(lane_on):
+            m.d.comb += on.eq(c0 + c < self.i_out_ch)
+        chan = goff + c0
+        byte_addr = Signal(ADDR_BITS)
+        value = Signal(self.max_bytes * 8)
+        mask = Signal(self.max_bytes)
+        keep = Signal()
+        with m.Switch(mode):
+            with m.Case(StoreMode.RAW):
+                m.d.comb += [byte_addr.eq(cur), value.eq(lanes), mask.eq((1 << self.slot) - 1),
+                             keep.eq(1)]
+            with m.Case(StoreMode.BYTES):
+                m.d.comb += [byte_addr.eq(cur + chan), value.eq(lanes[:cols * 8] if self.lane_bits == 8 else 0),
+                             mask.eq(Cat(*lane_on)), keep.eq(cur_pix < pixels)]
+            with m.Case(StoreMode.BITS):
+                bits = [lanes[c * self.lane_bits] & lane_on[c] for c in range(cols)]
+                m.d.comb += [byte_addr.eq(cur + (chan >> 3)), value.eq(Cat(*bits)),
+                             mask.eq((1 << max(1, cols // 8)) - 1), keep.eq(cur_pix < pixels)]
+        offset = byte_addr[:_SIZE]
+        with m.If(take):
+            m.d.sync += beats_left.eq(beats_left - 1)
+            with m.If(keep):
+                m.d.sync += [data.eq(value << (offset * 8)), strobes.eq(mask << offset),
+                             first.eq(byte_addr >> _SIZE), k.eq(0), writing.eq(1),
+                             aw_done.eq(0), w_done.eq(0)]
+                count = Signal.like(words)
+                nbytes = Mux(mode == StoreMode.RAW, self.slot,
+                             Mux(mode == StoreMode.BYTES, cols, max(1, cols // 8)))
+                m.d.comb += count.eq((offset + nbytes + BUS_BYTES - 1) >> _SIZE)
+                m.d.sync += words.eq(count)
+            # Next beat's address.
+            with m.If(mode == StoreMode.RAW):
+                m.d.sync += cur.eq(cur + self.slot)
+            with m.Elif(j == rows - 1):
+                last_tile = c0 + cols >= self.i_out_ch
+                last_group = g == self.i_groups - 1
+                m.d.sync += [j.eq(0), c0.eq(Mux(last_tile, 0, c0 + cols))]
+                with m.If(last_tile):
+                    m.d.sync += [g.eq(Mux(last_group, 0, g + 1)), goff.eq(Mux(last_group, 0, goff + gstride))]
+                with m.If(last_tile & last_group):
+                    m.d.sync += [tile_top.eq(tile_top + tile_step), cur.eq(tile_top + tile_step),
+                                 tile_pix.eq(tile_pix + rows), cur_pix.eq(tile_pix + rows)]
+                with m.Else():
+                    m.d.sync += [cur.eq(tile_top), cur_pix.eq(tile_pix)]
+            with m.Else():
+                m.d.sync += [j.eq(j + 1), cur.eq(cur - pstride), cur_pix.eq(cur_pix - 1)]
+
+        # One single-beat write per bus word, address and data offered together.
+        m.d.comb += [self.awaddr.eq((first + k) << _SIZE), self.awlen.eq(0), self.awsize.eq(_SIZE),
+                     self.awburst.eq(1), self.awvalid.eq(writing & ~aw_done),
+                     self.wdata.eq(data.word_select(k, BUS_BITS)),
+                     self.wstrb.eq(strobes.word_select(k, BUS_BYTES)), self.wlast.eq(1),
+                     self.wvalid.eq(writing & ~w_done), self.bready.eq(1)]
+        aw_now = aw_done | (self.awvalid & self.awready)
+        w_now = w_done | (self.wvalid & self.wready)
+        with m.If(writing):
+            m.d.sync += [aw_done.eq(aw_now), w_done.eq(w_now)]
+            with m.If(aw_now & w_now):
+                m.d.sync += [k.eq(k + 1), aw_done.eq(0), w_done.eq(0)]
+                with m.If(k == words - 1):
+                    m.d.sync += writing.eq(0)
+        sent = self.awvalid & self.awready
+        back = self.bvalid & self.bready
+        m.d.sync += outstanding.eq(outstanding + sent - back)
+        with m.If(back & (self.bresp != 0)):
+            m.d.sync += self.o_werror.eq(1)
+        m.d.comb += self.o_busy.eq((beats_left != 0) | writing | (outstanding != 0))
+        return m

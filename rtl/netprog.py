@@ -1,0 +1,215 @@
+"""The host side of the network accelerator: a memory image holding a command list and its data.
+
+:func:`chain_program` lays out a chain of integer layers (each one's output the next one's
+input) for :class:`rtl.sequencer.NetworkAccelerator`: per image, per layer, per tile
+(:func:`rtl.host.tile_programs`) the five commands DESC, PARAMS, WEIGHTS, ACTS, STORE, then END.
+Descriptors, parameters and weights are written once and shared by all images; only the first
+layer's activations come from the host. Every other layer reads its input from the region its
+producer's tiles scattered their outputs into (``BYTES``, or ``BITS`` for binary xnor outputs:
+the channels-last activation layout of :mod:`rtl.top`, see :mod:`rtl.dma`); the last layer's
+tiles store raw result beats that :func:`read_outputs` unpacks. Beats are packed into their
+slots as :func:`rtl.dma.slot_bytes` defines.
+
+Chaining is refused by name (:class:`~hwsim.errors.DoesNotFit`) where the layout cannot line up:
+a grouped consumer (its activations are group-major), a flatten between a conv and a linear layer
+with more than one pixel, an output that is not a byte per channel (``bits`` other than 8) or,
+for xnor, channel offsets that are not byte-aligned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from amaranth.hdl import Const, Value
+
+from hwsim.errors import DoesNotFit
+from hwsim.rtl_plan import Tile
+from models.intref import int_forward
+from rtl.axi import BUS_BYTES
+from rtl.dma import StoreMode, slot_bytes
+from rtl.host import LayerProgram, QLayerLike, assemble, tile_programs, unpack
+from rtl.sequencer import COMMAND_BYTES, Op, command_layout
+from rtl.top import LayerAccelerator
+
+__all__ = ["ChainProgram", "MemoryImage", "chain_program", "command", "pack_beats", "read_outputs"]
+
+
+@dataclass
+class MemoryImage:
+    """Bytes from address 0, grown by :meth:`alloc`."""
+
+    data: bytearray = field(default_factory=bytearray)
+
+    def alloc(self, nbytes: int) -> int:
+        """A zeroed region of ``nbytes`` at the next bus-word boundary; its address."""
+        addr = -(-len(self.data) // BUS_BYTES) * BUS_BYTES
+        self.data.extend(bytes(addr + nbytes - len(self.data)))
+        return addr
+
+    def put(self, payload: bytes) -> int:
+        """``payload`` in a new region; its address."""
+        addr = self.alloc(len(payload))
+        self.data[addr:addr + len(payload)] = payload
+        return addr
+
+    def words(self) -> list[int]:
+        """The image as 64-bit little-endian words (the last one zero-padded)."""
+        padded = bytes(self.data) + bytes(-len(self.data) % BUS_BYTES)
+        return [int.from_bytes(padded[i:i + BUS_BYTES], "little") for i in range(0, len(padded), BUS_BYTES)]
+
+
+def pack_beats(beats: Sequence[int], width: int) -> bytes:
+    """``beats`` of ``width`` bits in their memory slots."""
+    slot = slot_bytes(width)
+    return b"".join(int(b).to_bytes(slot, "little") for b in beats)
+
+
+def command(op: Op, *, beats: int = 0, addr: int = 0, mode: StoreMode = StoreMode.RAW,
+            pstride: int = 0, gstride: int = 0, pixels: int = 0) -> bytes:
+    """One command's bytes (:func:`rtl.sequencer.command_layout`)."""
+    value = Const.cast(command_layout().const({
+        "op": op, "mode": mode, "beats": beats, "addr": addr, "pstride": pstride,
+        "gstride": gstride, "pixels": pixels})).value
+    return value.to_bytes(COMMAND_BYTES, "little")
+
+
+@dataclass(frozen=True)
+class TileStore:
+    """Where a last-layer tile's raw result beats went."""
+
+    tile: Tile
+    part: QLayerLike
+    prog: LayerProgram
+    addr: int
+
+
+@dataclass(frozen=True)
+class Region:
+    """A chained layer's output region: the consumer's activation layout, ``pstride`` bytes per
+    pixel, ``pixels`` pixels."""
+
+    addr: int
+    pstride: int
+    pixels: int
+
+
+@dataclass(frozen=True)
+class ChainProgram:
+    """A laid-out chain: the image, the command list's address, per image the regions between
+    layers and the last layer's tiles; the references (``expected[i][l]``: layer ``l``'s output
+    on image ``i``)."""
+
+    image: MemoryImage
+    base: int
+    regions: list[list[Region]]
+    stores: list[list[TileStore]]
+    expected: list[list[np.ndarray]]
+    commands: int
+
+
+def _width(value: object) -> int:
+    return len(Value.cast(value))
+
+
+def _region_layout(top: LayerAccelerator, producer: QLayerLike, consumer: QLayerLike,
+                   y: np.ndarray) -> tuple[StoreMode, int]:
+    """The store mode and pixel stride (bytes) of ``producer``'s output ``y`` as the input of
+    ``consumer``; DoesNotFit naming why the two cannot be chained."""
+    if consumer.groups != 1:
+        raise DoesNotFit(f"the sequencer chains only into dense layers; the consumer has "
+                         f"{consumer.groups} groups (its activations are group-major)")
+    if not consumer.conv and y.ndim == 4 and y.shape[2] * y.shape[3] > 1:
+        raise DoesNotFit("a flatten of a multi-pixel map into a linear layer cannot be chained "
+                         "(channels-first order); run the linear layer from the host")
+    act_bits = _width(top.i_acts.payload)
+    if top.kind == "xnor":
+        if not producer.binary_out:
+            raise DoesNotFit("an xnor layer without binary outputs cannot feed another one")
+        if top.cols % 8:
+            raise DoesNotFit(f"packed xnor outputs need cols a multiple of 8, not {top.cols}")
+        words = -(-consumer.in_channels // top.lanes)
+        return StoreMode.BITS, words * slot_bytes(act_bits)
+    if top.out_shape.width != 8 or act_bits != 8:
+        raise DoesNotFit(f"the sequencer scatters one byte per channel; bits={top.bits} is not 8")
+    return StoreMode.BYTES, consumer.in_channels
+
+
+def _tile_offset(q: QLayerLike, tile: Tile, mode: StoreMode) -> tuple[int, int]:
+    """Channel offset of a tile's lane 0 and the group stride, in bytes (BYTES) or bits (BITS)."""
+    per_group = q.out_channels // q.groups
+    offset = tile.groups[0] * per_group + tile.channels[0]
+    if mode == StoreMode.BITS and (offset % 8 or (q.groups > 1 and per_group % 8)):
+        raise DoesNotFit(f"packed xnor outputs need byte-aligned channel offsets, not {offset}")
+    return (offset // 8 if mode == StoreMode.BITS else offset), per_group
+
+
+def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: Sequence[np.ndarray]) -> ChainProgram:
+    """Lay out ``layers`` run in a chain on each input of ``images`` (module docstring)."""
+    if not layers or not images:
+        raise DoesNotFit("nothing to run: give at least one layer and one image")
+    img = MemoryImage()
+    expected = []
+    for x in images:
+        ys, y = [], x
+        for q in layers:
+            y = int_forward(q, y)
+            ys.append(y)
+        expected.append(ys)
+    ins = [[x, *ys[:-1]] for x, ys in zip(images, expected)]
+    tiled = [tile_programs(top, q, ins[0][l]) for l, q in enumerate(layers)]
+    modes = [_region_layout(top, layers[l], layers[l + 1], expected[0][l]) for l in range(len(layers) - 1)]
+    width = {op: _width(s.payload) for op, s in ((Op.DESC, top.i_desc), (Op.PARAMS, top.i_params),
+                                                 (Op.WEIGHTS, top.i_weights), (Op.ACTS, top.i_acts))}
+    shared = [[(img.put(pack_beats([p.descriptor], width[Op.DESC])),
+                img.put(pack_beats(p.params, width[Op.PARAMS])),
+                img.put(pack_beats(p.weights, width[Op.WEIGHTS]))) for _, _, p in layer] for layer in tiled]
+    result_bits = _width(top.o_results.payload)
+    cmds: list[bytes] = []
+    regions, stores = [], []
+    for i, x in enumerate(images):
+        own = [tile_programs(top, layers[0], x)]
+        outs = [Region(img.alloc(int(np.prod(expected[i][l].shape[2:] or (1,))) * ps), ps,
+                       int(np.prod(expected[i][l].shape[2:] or (1,)))) for l, (_, ps) in enumerate(modes)]
+        regions.append(outs)
+        last = []
+        for l, q in enumerate(layers):
+            for t, (tile, part, prog) in enumerate(tiled[l]):
+                desc, params, weights = shared[l][t]
+                cmds += [command(Op.DESC, beats=1, addr=desc),
+                         command(Op.PARAMS, beats=len(prog.params), addr=params),
+                         command(Op.WEIGHTS, beats=len(prog.weights), addr=weights)]
+                if l == 0:
+                    acts = img.put(pack_beats(own[0][t][2].acts, width[Op.ACTS]))
+                else:
+                    src = outs[l - 1]
+                    row_w = expected[i][l - 1].shape[3] if q.conv else 1
+                    acts = src.addr + (tile.in_rows[0] if q.conv else 0) * row_w * src.pstride
+                cmds.append(command(Op.ACTS, beats=len(prog.acts), addr=acts))
+                if l + 1 < len(layers):
+                    mode, ps = modes[l]
+                    offset, gstride = _tile_offset(q, tile, mode)
+                    out_w = prog.plan.out_w
+                    cmds.append(command(Op.STORE, beats=prog.result_beats, mode=mode, pstride=ps,
+                                        addr=outs[l].addr + tile.rows[0] * out_w * ps + offset,
+                                        gstride=gstride, pixels=prog.plan.out_h * out_w))
+                else:
+                    addr = img.alloc(prog.result_beats * slot_bytes(result_bits))
+                    cmds.append(command(Op.STORE, beats=prog.result_beats, addr=addr))
+                    last.append(TileStore(tile, part, prog, addr))
+        stores.append(last)
+    cmds.append(command(Op.END))
+    base = img.put(b"".join(cmds))
+    return ChainProgram(img, base, regions, stores, expected, len(cmds))
+
+
+def read_outputs(top: LayerAccelerator, q: QLayerLike, memory: bytes, stores: Sequence[TileStore]) -> np.ndarray:
+    """The last layer's output (as ``int_forward``) from its tiles' raw result beats in ``memory``."""
+    slot = slot_bytes(_width(top.o_results.payload))
+    parts = []
+    for s in stores:
+        raw = memory[s.addr:s.addr + s.prog.result_beats * slot]
+        beats = [int.from_bytes(raw[k:k + slot], "little") for k in range(0, len(raw), slot)]
+        parts.append((s.tile, unpack(top, s.part, s.prog, beats)))
+    return assemble(q, parts)

@@ -1,0 +1,183 @@
+"""The network accelerator: the layer top behind a sequencer that runs a command list from memory.
+
+:class:`NetworkAccelerator` wraps :class:`rtl.top.LayerAccelerator` with an AXI4 master
+(:mod:`rtl.axi`) and two DMA engines (:mod:`rtl.dma`). Started with the byte address of a
+command list, it fetches one :data:`COMMAND_BYTES`-byte command at a time and executes it to the
+end before fetching the next, until an ``END`` command:
+
+=======  ======================================================================================
+op       meaning
+=======  ======================================================================================
+END      stop; ``o_done`` rises and stays high until the next ``i_start``
+DESC     read ``beats`` descriptors from ``addr`` into the top (one per layer or tile)
+PARAMS   read ``beats`` parameter words from ``addr`` into the top
+WEIGHTS  read ``beats`` weight words from ``addr`` into the top
+ACTS     read ``beats`` activation words from ``addr`` into the top
+STORE    write ``beats`` result beats of the top from ``addr`` on, in ``mode``
+         (:class:`rtl.dma.StoreMode`) with ``pstride``, ``gstride`` and ``pixels``
+=======  ======================================================================================
+
+Command layout (little-endian, bit 0 first): ``op`` [3:0], ``mode`` [5:4], ``beats`` [31:8],
+``addr`` [63:32], ``pstride`` [95:64], ``gstride`` [111:96], ``pixels`` [127:112]
+(:func:`command_layout`; :mod:`rtl.netprog` writes them). A layer is the five commands DESC,
+PARAMS, WEIGHTS, ACTS, STORE (the order the top takes its streams in); a ``STORE`` in ``BYTES``
+or ``BITS`` mode writes the outputs where the next layer's ``ACTS`` reads them, so a network's
+activations never pass through the host. Nothing overlaps yet: a command's transfer ends
+before the next command is fetched, and the top runs its phases one after the other.
+
+The control port is plain signals (``i_start`` pulse, ``i_base``, ``o_busy``, ``o_done``,
+``o_error``); an AXI4-Lite register wrapper for a CPU is not generated. ``o_error`` is sticky
+until the next start: the top's ``o_error``, a read or write response other than OKAY, or an
+unknown op (which also stops the sequencer).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Module, Signal, Value
+from amaranth.lib import data, enum, wiring
+from amaranth.lib.wiring import In, Out
+
+from hwsim.rtl_plan import TopGeometry
+from rtl.axi import ADDR_BITS, BUS_BYTES, axi4_members
+from rtl.dma import BEATS_BITS, ReadDMA, StoreMode, WriteDMA
+from rtl.top import LayerAccelerator
+
+__all__ = ["COMMAND_BYTES", "NetworkAccelerator", "Op", "command_layout"]
+
+#: Bytes of one command in memory (two bus words).
+COMMAND_BYTES = 2 * BUS_BYTES
+
+
+class Op(enum.Enum, shape=4):
+    """A command's operation; the read ops are also the :class:`~rtl.dma.ReadDMA` targets."""
+
+    END = 0
+    DESC = 1
+    PARAMS = 2
+    WEIGHTS = 3
+    ACTS = 4
+    STORE = 5
+
+
+def command_layout() -> data.StructLayout:
+    """One command (module docstring)."""
+    return data.StructLayout({"op": Op, "mode": StoreMode, "pad": 2, "beats": BEATS_BITS,
+                              "addr": ADDR_BITS, "pstride": ADDR_BITS, "gstride": 16, "pixels": 16})
+
+
+class NetworkAccelerator(wiring.Component):
+    """The sequencer, the DMA engines and the layer top of ``geo`` (module docstring).
+
+    Members
+    -------
+    i_start : In(1)
+        Start the command list at byte ``i_base`` (taken when not busy).
+    i_base : In(32)
+    o_busy, o_done, o_error : Out(1)
+    m_axi_* :
+        The AXI4 master port (:func:`rtl.axi.axi4_members`).
+    """
+
+    def __init__(self, geo: TopGeometry) -> None:
+        self.top = LayerAccelerator(geo)
+        self.geo = geo
+        top = self.top
+        self.widths = {Op.DESC: len(Value.cast(top.i_desc.payload)),
+                       Op.PARAMS: len(Value.cast(top.i_params.payload)),
+                       Op.WEIGHTS: len(Value.cast(top.i_weights.payload)),
+                       Op.ACTS: len(Value.cast(top.i_acts.payload))}
+        self.result_bits = len(Value.cast(top.o_results.payload))
+        self.lane_bits = top.out_shape.width
+        super().__init__({"i_start": In(1), "i_base": In(ADDR_BITS), "o_busy": Out(1),
+                          "o_done": Out(1), "o_error": Out(1), **axi4_members()})
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        top, geo = self.top, self.geo
+        m.submodules.top = top
+        layout = command_layout()
+        m.submodules.reader = rd = ReadDMA([layout.size] + [self.widths[op] for op in
+                                                            (Op.DESC, Op.PARAMS, Op.WEIGHTS, Op.ACTS)])
+        m.submodules.writer = wr = WriteDMA(width=self.result_bits, rows=geo.rows, cols=geo.cols,
+                                            lane_bits=self.lane_bits, dim_bits=geo.dim_bits)
+        for name in ("araddr", "arlen", "arsize", "arburst", "arvalid", "rready"):
+            m.d.comb += getattr(self, f"m_axi_{name}").eq(getattr(rd, name))
+        for name in ("arready", "rdata", "rresp", "rlast", "rvalid"):
+            m.d.comb += getattr(rd, name).eq(getattr(self, f"m_axi_{name}"))
+        for name in ("awaddr", "awlen", "awsize", "awburst", "awvalid", "wdata", "wstrb", "wlast",
+                     "wvalid", "bready"):
+            m.d.comb += getattr(self, f"m_axi_{name}").eq(getattr(wr, name))
+        for name in ("awready", "wready", "bresp", "bvalid"):
+            m.d.comb += getattr(wr, name).eq(getattr(self, f"m_axi_{name}"))
+
+        pc = Signal(ADDR_BITS)
+        cmd = Signal(layout)
+        target = Signal(range(5))
+        out_ch, groups = Signal(geo.dim_bits), Signal(geo.dim_bits)
+        beat = rd.o_beat
+        streams = {Op.DESC: top.i_desc, Op.PARAMS: top.i_params, Op.WEIGHTS: top.i_weights,
+                   Op.ACTS: top.i_acts}
+        reading = Signal()
+        for op, stream in streams.items():
+            routed = reading & (target == op.value)
+            m.d.comb += [stream.valid.eq(beat.valid & routed),
+                         stream.payload.eq(beat.payload[:self.widths[op]])]
+            with m.If(routed):
+                m.d.comb += beat.ready.eq(stream.ready)
+        writing = Signal()
+        m.d.comb += [wr.i_result.payload.eq(top.o_results.payload),
+                     wr.i_result.valid.eq(top.o_results.valid & writing),
+                     top.o_results.ready.eq(wr.i_result.ready & writing)]
+        desc = top.descriptor(beat.payload[:self.widths[Op.DESC]])
+        with m.If(top.i_desc.valid & top.i_desc.ready):
+            m.d.sync += [out_ch.eq(desc.out_ch), groups.eq(desc.groups)]
+        m.d.comb += [wr.i_out_ch.eq(out_ch), wr.i_groups.eq(groups),
+                     wr.i_addr.eq(cmd.addr), wr.i_beats.eq(cmd.beats), wr.i_mode.eq(cmd.mode),
+                     wr.i_pstride.eq(cmd.pstride), wr.i_gstride.eq(cmd.gstride),
+                     wr.i_pixels.eq(cmd.pixels), rd.i_target.eq(target)]
+        with m.If(top.o_error | rd.o_rerror | wr.o_werror):
+            m.d.sync += self.o_error.eq(1)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.i_start):
+                    m.d.sync += [pc.eq(self.i_base), self.o_done.eq(0), self.o_error.eq(0)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.comb += [self.o_busy.eq(1), rd.i_start.eq(1), rd.i_addr.eq(pc), rd.i_beats.eq(1),
+                             rd.i_target.eq(0)]
+                m.d.sync += target.eq(0)
+                m.next = "COMMAND"
+            with m.State("COMMAND"):
+                m.d.comb += [self.o_busy.eq(1), beat.ready.eq(1)]
+                with m.If(beat.valid):
+                    m.d.sync += [cmd.eq(beat.payload[:layout.size]), pc.eq(pc + COMMAND_BYTES)]
+                    m.next = "DISPATCH"
+            with m.State("DISPATCH"):
+                m.d.comb += self.o_busy.eq(1)
+                with m.Switch(cmd.op):
+                    with m.Case(Op.END):
+                        m.d.sync += self.o_done.eq(1)
+                        m.next = "IDLE"
+                    with m.Case(Op.DESC, Op.PARAMS, Op.WEIGHTS, Op.ACTS):
+                        m.d.comb += [rd.i_start.eq(1), rd.i_addr.eq(cmd.addr), rd.i_beats.eq(cmd.beats),
+                                     rd.i_target.eq(cmd.op.as_value())]
+                        m.d.sync += target.eq(cmd.op.as_value())
+                        m.next = "READ"
+                    with m.Case(Op.STORE):
+                        m.d.comb += wr.i_start.eq(1)
+                        m.next = "WRITE"
+                    with m.Default():
+                        m.d.sync += [self.o_error.eq(1), self.o_done.eq(1)]
+                        m.next = "IDLE"
+            with m.State("READ"):
+                m.d.comb += [self.o_busy.eq(1), reading.eq(1)]
+                with m.If(~rd.o_busy):
+                    m.next = "FETCH"
+            with m.State("WRITE"):
+                m.d.comb += [self.o_busy.eq(1), writing.eq(1)]
+                with m.If(~wr.o_busy):
+                    m.next = "FETCH"
+        return m

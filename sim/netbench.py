@@ -1,0 +1,58 @@
+"""The cocotb bench of the network accelerator: hands a memory image to the AXI harness, runs it.
+
+The host (:mod:`sim.netcosim`) writes a job file named by :data:`JOB_ENV`: the memory image
+(64-bit words), the command list's address, the memory's read and write latency and its
+availability pattern, a cycle budget and the ``output`` path. :func:`write_job` turns it into the
+harness's files (``sim/hdl/axi_harness.sv``), the test raises ``start`` and sleeps until
+``done``; the output record (JSON) holds the memory after the run, the cycles from start to
+``o_done``, ``timeout``, ``error`` (the accelerator's ``o_error``), the wall and CPU seconds.
+Imported by cocotb inside the simulator: cocotb and the standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import cocotb
+from cocotb.triggers import Timer
+
+from sim.bench import POLL_NS
+
+#: Environment variable holding the path of the job file.
+JOB_ENV = "HWSIM_NETWORK_JOB"
+
+
+def write_job(job: dict[str, Any], folder: Path) -> None:
+    """The harness's input files for ``job`` in ``folder``."""
+    words, pattern = job["memory"], job["pattern"]
+    (folder / "job.txt").write_text(" ".join(map(str, [
+        job["max_cycles"], job["base"], job["read_latency"], job["write_latency"], len(words),
+        len(pattern), *pattern])))
+    (folder / "mem.hex").write_text("".join(f"{w:016x}\n" for w in words))
+
+
+def read_record(folder: Path, seconds: float, cpu_seconds: float) -> dict[str, Any]:
+    """The output record from the harness's files in ``folder``."""
+    words = [int(line, 16) for line in (folder / "mem_out.hex").read_text().split()
+             if not line.startswith("//")]
+    _, cycles, timeout, error = (folder / "records.txt").read_text().split()
+    return {"memory": words, "cycles": int(cycles), "timeout": bool(int(timeout)),
+            "error": bool(int(error)), "seconds": seconds, "cpu_seconds": cpu_seconds}
+
+
+@cocotb.test()
+async def run_job(dut: Any) -> None:
+    """Run the job named by :data:`JOB_ENV` on the harness and write its output record."""
+    job = json.loads(Path(os.environ[JOB_ENV]).read_text())
+    folder = Path.cwd()
+    write_job(job, folder)
+    start, cpu = time.perf_counter(), time.process_time()
+    dut.start.value = 1
+    while dut.done.value != 1:
+        await Timer(POLL_NS, unit="ns")
+    record = read_record(folder, time.perf_counter() - start, time.process_time() - cpu)
+    Path(job["output"]).write_text(json.dumps(record))
