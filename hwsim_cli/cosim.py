@@ -26,6 +26,8 @@ __all__ = ["add_parser", "cmd_cosim"]
 
 #: Stream patterns of ``--stall``: one idle input cycle in four, one back-pressured output in four.
 STALL_VALID, STALL_READY = "1110", "1101"
+#: ``--network --stall``: the AXI memory model's availability, busy one cycle in four.
+MEMORY_PATTERN = "1110"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,8 +47,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="--network: training epochs, cached under the build root's cache/ "
                                               "(default: the energy-accuracy report's, 30)")
     p.add_argument("--stall", action="store_true",
-                   help=f"drive inputs with idle cycles (valid {STALL_VALID}...) and outputs with "
-                        f"back-pressure (ready {STALL_READY}...) instead of at full rate")
+                   help=f"--layer: drive inputs with idle cycles (valid {STALL_VALID}...) and outputs "
+                        f"with back-pressure (ready {STALL_READY}...); --network: the memory is busy "
+                        f"one cycle in four ({MEMORY_PATTERN}...) instead of at full rate")
+    p.add_argument("--latency", type=int, default=1,
+                   help="--network: cycles from a read address to its first data beat, and from a "
+                        "write to its response, of the AXI memory model (default 1)")
     p.add_argument("--waves", action="store_true", help="--layer: write an FST waveform of the run")
     p.add_argument("--activity", action="store_true",
                    help="--layer: record the waveform and report toggles per block and the PEs' "
@@ -73,6 +79,8 @@ def _cycles_line(measured: int, stalls: int, predicted: int) -> str:
 
 
 def cmd_layer(args: argparse.Namespace, acc: Accelerator, console: Console) -> dict[str, Any]:
+    if args.latency != 1:
+        raise ConfigError("--latency is the network accelerator's memory latency; it works with --network")
     from hwsim_cli.activity import report as report_activity
     from sim.build import build_top
     from sim.cosim import check_fits, run_layers
@@ -144,15 +152,19 @@ def cmd_network(args: argparse.Namespace, acc: Accelerator, console: Console) ->
     epochs = TrainConfig.epochs if args.epochs is None else args.epochs
     if epochs < 0:
         raise ConfigError(f"--epochs must be 0 or more, not {epochs}")
+    if not 1 <= args.latency <= 10_000:
+        raise ConfigError(f"--latency must be from 1 to 10000 cycles, not {args.latency}")
+    pattern = tuple(map(int, MEMORY_PATTERN)) if args.stall else (1,)
     result = run_network(args.network, acc, images=args.images, seed=args.seed, epochs=epochs,
-                         status=lambda text: console.print(f"[dim]{text}[/]"), **_patterns(args))
-    table = Table(title=f"{args.network} on {_title(acc)}, {result.images} test images",
+                         read_latency=args.latency, pattern=pattern,
+                         status=lambda text: console.print(f"[dim]{text}[/]"))
+    table = Table(title=f"{args.network} on {_title(acc)} (network accelerator: one command list, "
+                        f"AXI memory latency {args.latency}), {result.images} test images",
                   header_style="bold")
-    for col in ("layer", "shape", "mismatches", "measured", "stalls", "predicted"):
+    for col in ("layer", "shape", "mismatches", "top alone (model)"):
         table.add_column(col, justify="left" if col in ("layer", "shape") else "right")
     for layer in result.layers:
-        table.add_row(layer.name, layer.shape, f"{layer.mismatches:,}", f"{layer.measured:,}",
-                      f"{layer.stalls:,}", f"{layer.predicted:,}")
+        table.add_row(layer.name, layer.shape, f"{layer.mismatches:,}", f"{layer.predicted:,}")
     console.print(table)
     console.print(f"by the reference (no {acc.pe} RTL): {', '.join(result.reference_stages)}")
     same = int((result.rtl_predictions == result.reference_predictions).sum())
@@ -160,7 +172,12 @@ def cmd_network(args: argparse.Namespace, acc: Accelerator, console: Console) ->
     console.print(f"{'[bold green]PASS[/]' if result.passed else '[bold red]FAIL[/]'} predictions equal "
                   f"the integer reference's on {same} of {result.images} images "
                   f"({right} of {result.images} correct)")
-    console.print(_cycles_line(result.measured, result.stalls, result.predicted))
+    overhead = result.simulated_cycles - result.predicted
+    console.print(f"cycles: measured {result.simulated_cycles:,} from start to done; the layer top "
+                  f"alone {result.predicted:,} (hwsim estimate --timing rtl); {overhead:,} more: "
+                  f"command fetches, DMA transfers and memory latency, not yet in the model")
+    if result.error:
+        console.print("[bold red]the accelerator raised o_error[/]")
     console.print(f"simulation: {result.simulated_cycles:,} cycles in {result.sim_seconds:.2f} s = "
                   f"{result.simulated_cycles / max(result.sim_seconds, 1e-9):,.0f} cycles/s; build "
                   f"{'reused' if result.build_reused else 'built'} in {result.build_seconds:.1f} s")
@@ -170,7 +187,9 @@ def cmd_network(args: argparse.Namespace, acc: Accelerator, console: Console) ->
             "reference_predictions": result.reference_predictions.tolist(),
             "layers": [vars(layer) for layer in result.layers],
             "reference_stages": list(result.reference_stages),
-            "cycles": {"measured": result.measured, "stalls": result.stalls, "predicted": result.predicted},
+            "cycles": {"measured": result.simulated_cycles, "top_alone": result.predicted,
+                       "sequencer_overhead": result.simulated_cycles - result.predicted},
+            "memory": {"latency": args.latency, "pattern": list(pattern)}, "error": result.error,
             "simulation": {"cycles": result.simulated_cycles, "seconds": result.sim_seconds}}
 
 

@@ -128,7 +128,8 @@ def _region_layout(top: LayerAccelerator, producer: QLayerLike, consumer: QLayer
         if not producer.binary_out:
             raise DoesNotFit("an xnor layer without binary outputs cannot feed another one")
         if top.cols % 8:
-            raise DoesNotFit(f"packed xnor outputs need cols a multiple of 8, not {top.cols}")
+            raise DoesNotFit(f"packed xnor outputs need cols a multiple of 8, not {top.cols}; "
+                              f"use e.g. --array {top.rows}x8")
         words = -(-consumer.in_channels // top.lanes)
         return StoreMode.BITS, words * slot_bytes(act_bits)
     if top.out_shape.width != 8 or act_bits != 8:

@@ -1,14 +1,18 @@
-"""Co-simulate a small trained network through the RTL, layer by layer, on real test images.
+"""Co-simulate a small trained network on the network accelerator, on real test images.
 
 :func:`run_network` trains (or takes from the training cache) the network's variant for the
 accelerator's PE kind, builds its integer form (:mod:`models.intnet`) and runs it two ways on the
-same images: the integer reference stage by stage, and a hardware path in which every layer of
-the accelerator's PE kind runs on the generated top under Verilator (all images of one layer in
-one simulation, layer after layer on the same build) while the stages the top cannot run
-(the full-precision first and last layers, pooling, flatten, sign) are computed by the reference.
-Each RTL layer is checked bit for bit against the reference on the RTL path's own input, the
-predictions of both paths are compared image by image, and the measured cycles are compared with
-``hwsim estimate --timing rtl`` of the same network on the same accelerator.
+same images: the integer reference stage by stage, and a hardware path in which the layers of
+the accelerator's PE kind run on the generated :class:`~rtl.sequencer.NetworkAccelerator` under
+Verilator: one command list for all images and all those layers, started once, every layer
+reading its input from where the previous one's tiles stored it (:mod:`sim.netcosim`); the stages
+around them that the array does not run (the full-precision first and last layers, pooling,
+flatten, sign) are computed by the reference on the host, before and after. Every intermediate
+activation region is checked byte for byte and the last layer value for value against the
+reference, and the predictions of both paths are compared image by image. Cycles: the run's
+measured cycles (start to done, at the memory latency given) next to ``hwsim estimate --timing
+rtl`` of the same layers, which times the layer top alone; the difference is the sequencer's
+command fetches and the DMA transfers (not yet in the model).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import torch
 
 from contract import layer_bits
 from hwsim.accelerator import Accelerator
-from hwsim.errors import HwsimError
+from hwsim.errors import DoesNotFit, HwsimError
 from hwsim.extract import extract
 from hwsim.files import build_root
 from hwsim.simulate import estimate
@@ -31,8 +35,12 @@ from models.data import load_digits
 from models.networks.digits import digits_cnn
 from models.quant import quantize_input
 from models.train import TrainConfig, train_cached
+from hwsim.rtl_plan import top_geometry
+from rtl.netprog import chain_program
+from rtl.top import LayerAccelerator
 from sim.build import build_top
-from sim.cosim import check_fits, run_layers
+from sim.cosim import check_fits
+from sim.netcosim import run_chain
 
 __all__ = ["CALIB_IMAGES", "NETWORKS", "LayerCheck", "NetworkCosim", "run_network"]
 
@@ -45,14 +53,13 @@ CALIB_IMAGES = 512
 
 @dataclass(frozen=True)
 class LayerCheck:
-    """One layer run on the RTL for every image: mismatching output values (all images),
-    measured, stall and predicted cycles summed over the images."""
+    """One layer run on the RTL for every image: mismatching output bytes (intermediate layers:
+    the stored activation region) or values (the last layer), all images; the layer top's
+    predicted cycles summed over the images."""
 
     name: str
     shape: str
     mismatches: int
-    measured: int
-    stalls: int
     predicted: int
 
 
@@ -71,29 +78,24 @@ class NetworkCosim:
     sim_seconds: float
     build_seconds: float
     build_reused: bool
+    error: bool = False
+    read_latency: int = 1
 
     @property
     def images(self) -> int:
         return len(self.labels)
 
     @property
-    def measured(self) -> int:
-        return sum(layer.measured for layer in self.layers)
-
-    @property
     def predicted(self) -> int:
         return sum(layer.predicted for layer in self.layers)
 
     @property
-    def stalls(self) -> int:
-        return sum(layer.stalls for layer in self.layers)
-
-    @property
     def passed(self) -> bool:
-        """Bit-exact layers, equal predictions, and cycles as predicted (stalls aside)."""
-        return (all(layer.mismatches == 0 for layer in self.layers)
+        """Bit-exact layers, equal predictions, no error flag, and not faster than the layer top
+        alone (the sequencer only adds cycles)."""
+        return (all(layer.mismatches == 0 for layer in self.layers) and not self.error
                 and bool((self.rtl_predictions == self.reference_predictions).all())
-                and self.measured - self.stalls == self.predicted)
+                and self.simulated_cycles >= self.predicted)
 
 
 def _shape(x: np.ndarray, y: np.ndarray) -> str:
@@ -102,15 +104,17 @@ def _shape(x: np.ndarray, y: np.ndarray) -> str:
 
 def run_network(name: str, acc: Accelerator, *, images: int = 20, seed: int = 0,
                 epochs: int = TrainConfig.epochs, cache_dir: Path | None = None,
-                valid_pattern: tuple[int, ...] = (1,), ready_pattern: tuple[int, ...] = (1,),
+                read_latency: int = 1, pattern: tuple[int, ...] = (1,),
                 status: Callable[[str], None] = lambda text: None) -> NetworkCosim:
     """Co-simulate network ``name`` on ``acc`` over the first ``images`` test images.
 
     ``epochs``/``seed``/``cache_dir`` are the training's (the trained weights are cached, by
-    default under ``cache/`` of :func:`hwsim.files.build_root`);
-    ``status`` receives progress lines. Raises :class:`HwsimError` for an unknown network, an
-    image count out of range, a network without layers of ``acc.pe``, or a layer that does not
-    fit the accelerator (before anything is built).
+    default under ``cache/`` of :func:`hwsim.files.build_root`); ``read_latency`` (cycles, also
+    the write acknowledge's) and ``pattern`` (memory availability per cycle) are the AXI memory
+    model's; ``status`` receives progress lines. Raises :class:`HwsimError` for an unknown
+    network, an image count out of range, a network without layers of ``acc.pe``, layers of it
+    that are not consecutive, or a layer that does not fit or cannot be chained (before anything
+    is built).
     """
     if name not in NETWORKS:
         raise HwsimError(f"unknown network {name!r} for cosim; choose one of {', '.join(NETWORKS)}")
@@ -128,37 +132,44 @@ def run_network(name: str, acc: Accelerator, *, images: int = 20, seed: int = 0,
     predicted = {row.name: row.cycles for row in report.layers if row.on_main_array}
 
     x = quantize_input(int_net.layers[0], split.x_test[:images])
-    on_rtl = {id(s) for s in int_net.stages if s.op == "layer" and s.q.pe == acc.pe}
+    stages = list(int_net.stages)
+    on_rtl = [i for i, s in enumerate(stages) if s.op == "layer" and s.q.pe == acc.pe]
     if not on_rtl:
         raise HwsimError(f"{name} converted to {acc.pe} has no {acc.pe} layer to run on the RTL")
+    first, last = on_rtl[0], on_rtl[-1]
+    if on_rtl != list(range(first, last + 1)):
+        between = [stages[i].name for i in range(first, last + 1) if i not in on_rtl]
+        raise HwsimError(f"{name}'s {acc.pe} layers are not consecutive ({', '.join(between)} in "
+                         f"between): the sequencer runs one chain of array layers")
     y = x
-    for stage in int_net.stages:  # shapes only: every RTL layer must fit before the build
-        if id(stage) in on_rtl:
-            check_fits(acc, stage.q, y[:1])
+    for stage in stages[:first]:  # the host's stages before the chain
         y = intnet.run_stage(stage, y)
+    chain = [stages[i].q for i in on_rtl]
+    ins, z = [], y[:1]
+    for i in on_rtl:  # shapes only: every layer must fit and chain before the build
+        check_fits(acc, stages[i].q, z)
+        ins.append(z)
+        z = intnet.run_stage(stages[i], z)
+    ins.append(z)
+    try:
+        chain_program(LayerAccelerator(top_geometry(acc)), chain, [y[:1]])
+    except DoesNotFit as exc:
+        raise DoesNotFit(f"{name} cannot run on the sequencer: {exc}") from None
 
-    build = build_top(acc)
+    build = build_top(acc, network=True)
     status(f"{'reused' if build.reused else 'built'} {build.dir} in {build.build_seconds:.1f} s")
-    checks, reference_only, cycles, seconds = [], [], 0, 0.0
-    y = x
-    for stage in int_net.stages:
-        if id(stage) not in on_rtl:
-            reference_only.append(stage.name)
-            y = intnet.run_stage(stage, y)
-            continue
-        status(f"{stage.name}: {images} images through the {acc.pe} RTL")
-        run = run_layers(build, [(stage.q, y[i:i + 1]) for i in range(images)],
-                         valid_pattern=valid_pattern, ready_pattern=ready_pattern)
-        out = np.concatenate([layer.output for layer in run.layers])
-        checks.append(LayerCheck(stage.name, _shape(y, out),
-                                 sum(layer.mismatch_count for layer in run.layers),
-                                 sum(layer.cycles for layer in run.layers),
-                                 sum(layer.stalls for layer in run.layers),
-                                 predicted[stage.name] * images))
-        cycles += run.cycles
-        seconds += run.sim_seconds
-        y = out
+    status(f"{', '.join(stages[i].name for i in on_rtl)}: {images} images in one command list")
+    run = run_chain(build, chain, [y[i:i + 1] for i in range(images)], read_latency=read_latency,
+                    write_latency=read_latency, pattern=pattern)
+    checks = []
+    for index, (q, i) in enumerate(zip(chain, on_rtl)):
+        checks.append(LayerCheck(stages[i].name, _shape(ins[index], ins[index + 1]), run.mismatches[index],
+                                 predicted[stages[i].name] * images))
+    y = np.concatenate(run.outputs)
+    for stage in stages[last + 1:]:  # the host's stages after the chain
+        y = intnet.run_stage(stage, y)
     reference = int_net.forward(split.x_test[:images])
+    reference_only = tuple(s.name for i, s in enumerate(stages) if i not in on_rtl)
     return NetworkCosim(name, acc, split.y_test[:images].numpy(), y.argmax(axis=1),
-                        reference.argmax(axis=1), tuple(checks), tuple(reference_only), cycles,
-                        seconds, build.build_seconds, build.reused)
+                        reference.argmax(axis=1), tuple(checks), reference_only, run.cycles,
+                        run.sim_seconds, build.build_seconds, build.reused, run.error, read_latency)
