@@ -151,16 +151,17 @@ def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: S
     if not layers or not images:
         raise DoesNotFit("nothing to run: give at least one layer and one image")
     img = MemoryImage()
-    expected = []
-    for x in images:
+    expected, modes = [], []
+    for i, x in enumerate(images):
         ys, y = [], x
-        for q in layers:
+        for l, q in enumerate(layers):
             y = int_forward(q, y)
             ys.append(y)
+            if i == 0 and l + 1 < len(layers):  # refuse what cannot chain before running it
+                modes.append(_region_layout(top, q, layers[l + 1], y))
         expected.append(ys)
     ins = [[x, *ys[:-1]] for x, ys in zip(images, expected)]
     tiled = [tile_programs(top, q, ins[0][l]) for l, q in enumerate(layers)]
-    modes = [_region_layout(top, layers[l], layers[l + 1], expected[0][l]) for l in range(len(layers) - 1)]
     width = {op: _width(s.payload) for op, s in ((Op.DESC, top.i_desc), (Op.PARAMS, top.i_params),
                                                  (Op.WEIGHTS, top.i_weights), (Op.ACTS, top.i_acts))}
     shared = [[(img.put(pack_beats([p.descriptor], width[Op.DESC])),

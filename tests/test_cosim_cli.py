@@ -75,20 +75,32 @@ def test_cosim_layer_stall_and_waves(cli, tmp_path: Path, config: str) -> None:
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("pe", ["adder", "xnor"])
-def test_cosim_network(cli, tmp_path: Path, config: str, pe: str) -> None:
-    """20 real test digits: the RTL path predicts what the integer reference predicts, every RTL
-    layer is bit-exact and the cycles are hwsim's."""
+@pytest.mark.parametrize("pe, array, extra", [("adder", "4x4", []), ("xnor", "4x8", ["--latency", "9", "--stall"])])
+def test_cosim_network(cli, tmp_path: Path, config: str, pe: str, array: str, extra: list[str]) -> None:
+    """20 real test digits on the network accelerator (one command list, activations between the
+    two array layers through memory): the RTL path predicts what the integer reference predicts,
+    every stored activation byte and output value is the reference's, and the run takes at least
+    the layer top's predicted cycles (the sequencer's own cycles come on top)."""
     js = tmp_path / "n.json"
-    code, out, _ = cli("cosim", "--network", "digits", "--pe", pe, "--array", "4x4",
-                       "--config", config, "--epochs", "1", "--json", str(js))
+    code, out, _ = cli("cosim", "--network", "digits", "--pe", pe, "--array", array,
+                       "--config", config, "--epochs", "1", "--json", str(js), *extra)
     data = json.loads(js.read_text())
     assert code == 0 and data["passed"], out
     assert data["images"] == 20 and data["rtl_predictions"] == data["reference_predictions"]
     assert [layer["name"] for layer in data["layers"]] == ["features.1.0", "features.2.0"]
-    assert all(layer["mismatches"] == 0 for layer in data["layers"])
-    assert data["cycles"]["measured"] == data["cycles"]["predicted"] > 0
+    assert all(layer["mismatches"] == 0 for layer in data["layers"]) and not data["error"]
+    cycles = data["cycles"]
+    assert cycles["measured"] == cycles["top_alone"] + cycles["sequencer_overhead"]
+    assert cycles["sequencer_overhead"] > 0 and cycles["top_alone"] > 0
     assert "features.0.0" in data["reference_stages"] and "fc" in data["reference_stages"]
+
+
+@pytest.mark.rtl
+def test_cosim_network_refuses_unpackable(cli, config: str) -> None:
+    """xnor outputs are packed 8 channels a byte: 4 columns cannot be chained, said before a build."""
+    code, _, err = cli("cosim", "--network", "digits", "--pe", "xnor", "--array", "4x4",
+                       "--config", config, "--epochs", "1")
+    assert code == 2 and "cols a multiple of 8, not 4; use e.g. --array 4x8" in err, err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -96,6 +108,9 @@ def test_cosim_network(cli, tmp_path: Path, config: str, pe: str) -> None:
      "layer does not fit: layer needs 360000 act buffer words, the buffer holds 2048; .*"),
     (["--layer", "conv k=3 cin=4 cout=4"], "layer 'conv k=3 cin=4 cout=4': missing h=N"),
     (["--network", "mnist"], "unknown network 'mnist' for cosim; choose one of digits"),
+    (["--layer", "linear cin=4 cout=4", "--latency", "3"],
+     "--latency is the network accelerator's memory latency; it works with --network"),
+    (["--network", "digits", "--latency", "0"], "--latency must be from 1 to 10000 cycles, not 0"),
     (["--network", "digits", "--waves"],
      r"--waves works with --layer \(a network run is many simulations\); drop it"),
     (["--network", "digits", "--images", "0"], r"--images must be from 1 to \d+ \(the test split\), not 0"),

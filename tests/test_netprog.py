@@ -1,0 +1,101 @@
+"""The network accelerator's memory formats, by hand: beat slots, the burst rule, command bytes,
+the image's alignment and the chain refusals (pure Python)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
+from hwsim.errors import DoesNotFit
+from hwsim.rtl_plan import top_geometry
+from rtl.axi import burst_words
+from rtl.dma import StoreMode, slot_bytes
+from rtl.netprog import MemoryImage, chain_program, command, pack_beats
+from rtl.sequencer import Op
+from rtl.top import LayerAccelerator
+from sim.layers import LayerSpec, quantized_layer
+from sim.netcosim import region_bytes
+from rtl.netprog import Region
+
+
+@pytest.mark.parametrize("width, slot", [(1, 1), (8, 1), (9, 2), (16, 2), (17, 4), (33, 8), (64, 8),
+                                         (65, 16), (111, 16), (128, 16), (432, 56)])
+def test_slot_bytes(width: int, slot: int) -> None:
+    assert slot_bytes(width) == slot
+
+
+@pytest.mark.parametrize("word, left, want", [(0, 100, 16), (0, 3, 3), (510, 100, 2), (511, 1, 1),
+                                              (512, 40, 16), (1000, 30, 16), (1020, 30, 4)])
+def test_burst_words(word: int, left: int, want: int) -> None:
+    """At most 16 beats, never across a 4 KiB page (512 words of 8 bytes)."""
+    assert burst_words(word, left) == want
+
+
+def test_command_bytes() -> None:
+    """STORE BYTES, 5 beats at 0x1000, pstride 16, gstride 3, 81 pixels, bit by bit."""
+    raw = command(Op.STORE, beats=5, addr=0x1000, mode=StoreMode.BYTES, pstride=16, gstride=3, pixels=81)
+    assert len(raw) == 16
+    value = int.from_bytes(raw, "little")
+    assert value & 0xF == 5 and (value >> 4) & 3 == 1 and (value >> 8) & 0xFFFFFF == 5
+    assert (value >> 32) & 0xFFFFFFFF == 0x1000 and (value >> 64) & 0xFFFFFFFF == 16
+    assert (value >> 96) & 0xFFFF == 3 and value >> 112 == 81
+    assert command(Op.END) == bytes(16)
+
+
+def test_memory_image_and_packing() -> None:
+    img = MemoryImage()
+    assert img.put(b"\x01\x02\x03") == 0
+    assert img.put(b"\xff") == 8  # every region starts on a bus word
+    assert img.words() == [0x030201, 0xFF]
+    assert pack_beats([0x1, 0x2345], 16) == b"\x01\x00\x45\x23"
+    assert pack_beats([1 << 64 | 7], 65) == (7).to_bytes(8, "little") + (1).to_bytes(8, "little")
+
+
+def test_region_bytes_layouts() -> None:
+    """Channels last: BYTES one byte per channel (two's complement), BITS bit c = channel c."""
+    y = np.array([[[[1, -1]], [[2, 127]]]])  # (1, C=2, H=1, W=2)
+    assert region_bytes(y, Region(0, 2, 2), StoreMode.BYTES) == bytes([1, 2, 255, 127])
+    bits = np.array([[[[1, 0]], [[1, 1]], [[0, 1]]]])  # 3 channels, 2 pixels
+    assert region_bytes(bits, Region(0, 8, 2), StoreMode.BITS) == bytes([0b011, 0, 0, 0, 0, 0, 0, 0,
+                                                                        0b110, 0, 0, 0, 0, 0, 0, 0])
+
+
+def _top(kind: str, cols: int = 8) -> LayerAccelerator:
+    acc = Accelerator(pe=kind, bits=1 if kind == "xnor" else 8, array=ArrayConfig(rows=4, cols=cols, lanes=8),
+                      memory=MemoryConfig(ifmap_sram_kib=2, weight_sram_kib=8, ofmap_sram_kib=4),
+                      rtl=RtlConfig(max_steps=160))
+    return LayerAccelerator(top_geometry(acc))
+
+
+def test_chain_commands() -> None:
+    """Two layers, two images: five commands per tile, shared weights, one END; the second layer
+    reads where the first one's STORE wrote."""
+    a = quantized_layer("adder", LayerSpec("conv", 3, 8, 6, 6, kernel=3, pad=1), seed=1)
+    b = quantized_layer("adder", LayerSpec("conv", 8, 4, 6, 6, kernel=1), seed=2)
+    prog = chain_program(_top("adder"), [a.q, b.q], [a.x, a.x])
+    assert prog.commands == 2 * 2 * 5 + 1  # both layers fit whole: one tile each
+    raw = bytes(prog.image.data[prog.base:prog.base + 16 * prog.commands])
+    cmds = [int.from_bytes(raw[i:i + 16], "little") for i in range(0, len(raw), 16)]
+    ops = [c & 0xF for c in cmds]
+    assert ops == [1, 2, 3, 4, 5] * 4 + [0]
+    addr = [(c >> 32) & 0xFFFFFFFF for c in cmds]
+    assert addr[0:3] == addr[10:13]  # the second image reuses descriptors, params and weights
+    store, acts = cmds[4], cmds[8]
+    assert (store >> 4) & 3 == StoreMode.BYTES.value and (store >> 64) & 0xFFFFFFFF == 8  # 8 channels
+    assert (store >> 112) == 36 and addr[4] == addr[8] == prog.regions[0][0].addr
+    assert (acts >> 8) & 0xFFFFFF == 36 * 8  # the second layer's input: 36 pixels x 8 channels
+
+
+def test_chain_refusals() -> None:
+    a = quantized_layer("xnor", LayerSpec("conv", 8, 8, 5, 5, kernel=3, pad=1), seed=1)
+    b = quantized_layer("xnor", LayerSpec("conv", 8, 8, 5, 5, kernel=3, pad=1), seed=2)
+    with pytest.raises(DoesNotFit, match="cols a multiple of 8, not 4; use e.g. --array 4x8"):
+        chain_program(_top("xnor", cols=4), [a.q, b.q], [a.x])
+    c = quantized_layer("adder", LayerSpec("conv", 4, 4, 5, 5, kernel=3, pad=1), seed=1)
+    d = quantized_layer("adder", LayerSpec("conv", 4, 4, 5, 5, kernel=3, pad=1, groups=2), seed=2)
+    with pytest.raises(DoesNotFit, match="only into dense layers; the consumer has 2 groups"):
+        chain_program(_top("adder"), [c.q, d.q], [c.x])
+    e = quantized_layer("adder", LayerSpec("linear", 100, 4), seed=3)
+    with pytest.raises(DoesNotFit, match="flatten of a multi-pixel map"):
+        chain_program(_top("adder"), [c.q, e.q], [c.x])

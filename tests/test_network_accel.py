@@ -1,0 +1,61 @@
+"""The network accelerator (rtl.sequencer) under Verilator behind the AXI memory model: chains of
+layers, some larger than the buffers (row and channel tiles), run from one command list on
+several images, with memory latency and busy cycles; every intermediate activation region byte
+for byte and the last outputs value for value against models.intref (sim.netcosim)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
+from hwsim.rtl_plan import top_geometry
+from rtl.host import tiles
+from sim.build import TopBuild, build_top
+from sim.layers import LayerSpec, quantized_layer
+from sim.netcosim import run_chain
+
+pytestmark = pytest.mark.rtl
+
+MEMORY = MemoryConfig(ifmap_sram_kib=2, weight_sram_kib=8, ofmap_sram_kib=4)
+
+
+def _acc(kind: str) -> Accelerator:
+    return Accelerator(pe=kind, bits=1 if kind == "xnor" else 8, memory=MEMORY,
+                       array=ArrayConfig(rows=4, cols=8, lanes=8), rtl=RtlConfig(max_steps=160))
+
+
+@pytest.fixture(scope="module", params=["adder", "xnor"])
+def net(request: pytest.FixtureRequest) -> TopBuild:
+    return build_top(_acc(request.param), network=True)
+
+
+def _chain(kind: str) -> tuple[list, list]:
+    if kind == "xnor":
+        specs = [LayerSpec("conv", 8, 16, 48, 48, kernel=3, pad=1),  # 2304 > 2048 act words
+                 LayerSpec("conv", 16, 24, 48, 48, kernel=3, stride=2, pad=1),
+                 LayerSpec("conv", 24, 10, 24, 24, kernel=1)]
+        layers = [quantized_layer(kind, s, seed=i, binary_out=i < 2) for i, s in enumerate(specs)]
+    else:
+        specs = [LayerSpec("conv", 3, 16, 13, 13, kernel=3, pad=1),
+                 LayerSpec("conv", 16, 12, 13, 13, kernel=3, stride=2, pad=1),
+                 LayerSpec("conv", 12, 20, 7, 7, kernel=3, pad=1)]
+        layers = [quantized_layer(kind, s, seed=i) for i, s in enumerate(specs)]
+    x = layers[0].x
+    return [ql.q for ql in layers], [x, x[:, :, ::-1, :].copy(), -x if kind != "xnor" else 1 - x]
+
+
+@pytest.mark.parametrize("latency, pattern", [(1, (1,)), (17, (1, 1, 1, 0))])
+def test_chain(net: TopBuild, latency: int, pattern: tuple[int, ...]) -> None:
+    layers, images = _chain(net.acc.pe)
+    geo = top_geometry(net.acc)
+    shapes = [images[0].shape[2:]]
+    counts = []
+    for q in layers:
+        counts.append(len(tiles(geo, q, tuple(shapes[-1]))))
+        h = (shapes[-1][0] + 2 * q.padding[0] - q.kernel_size[0]) // q.stride[0] + 1
+        shapes.append((h, h))
+    assert max(counts) > 1  # some layer does not fit the buffers whole
+    run = run_chain(net, layers, images, read_latency=latency, write_latency=latency, pattern=pattern)
+    assert run.mismatches == [0, 0, 0] and not run.error
+    assert all((out == want).all() for out, want in zip(run.outputs, run.expected))
+    assert run.commands == 3 * 5 * sum(counts) + 1
