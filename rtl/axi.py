@@ -13,7 +13,8 @@ master, responses in order), no cache/protection/QoS signals (tie them off in an
 ``ARCACHE=0011``, ``ARPROT=000``). Bursts are INCR, full width (``size`` = log2 of
 :data:`BUS_BYTES`), at most :data:`MAX_BURST` beats and never across a 4 KiB boundary, as the
 specification requires (A3.4.1). Byte ``i`` of a data beat is the byte at address
-``beat address + i`` (little-endian, as every AXI memory).
+``beat address + i`` (little-endian, as every AXI memory). The widths and the burst rule are
+defined once in :mod:`hwsim.rtl_sequence` (re-exported here).
 """
 
 from __future__ import annotations
@@ -21,19 +22,10 @@ from __future__ import annotations
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from hwsim.rtl_sequence import ADDR_BITS, BOUNDARY_BYTES, BUS_BITS, BUS_BYTES, MAX_BURST, burst_words
+
 __all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "MAX_BURST", "axi4_members",
            "burst_words"]
-
-#: Data bus width: one 64-bit beat per cycle (the width of a Zynq HP port or a DDR3 x64 DIMM).
-BUS_BITS = 64
-BUS_BYTES = BUS_BITS // 8
-#: Byte address width.
-ADDR_BITS = 32
-#: Longest read burst issued (AXI4 allows 256 INCR beats; 16 keeps AXI3 slaves working too).
-MAX_BURST = 16
-#: A burst never crosses an address that is a multiple of this (AXI A3.4.1).
-BOUNDARY_BYTES = 4096
-
 
 def axi4_members(prefix: str = "m_axi_") -> dict[str, wiring.Member]:
     """The master-side members of the port (``Out`` = driven by the accelerator), flat with the
@@ -49,10 +41,3 @@ def axi4_members(prefix: str = "m_axi_") -> dict[str, wiring.Member]:
         "bresp": In(2), "bvalid": In(1), "bready": Out(1),
     }.items()}
 
-
-def burst_words(word_addr: int, words_left: int) -> int:
-    """Beats of the next read burst from bus word ``word_addr`` with ``words_left`` to read: at
-    most :data:`MAX_BURST`, and none past the next 4 KiB boundary (the rule
-    :class:`rtl.dma.ReadDMA` implements; :mod:`hwsim.rtl_sequence` times it)."""
-    per_page = BOUNDARY_BYTES // BUS_BYTES
-    return min(MAX_BURST, words_left, per_page - word_addr % per_page)

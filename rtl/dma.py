@@ -1,9 +1,10 @@
 """The network accelerator's two DMA engines on the AXI4 port (:mod:`rtl.axi`).
 
-Memory layout of a stream of ``W``-bit beats (:func:`slot_bytes`): each beat takes a slot of
-``S`` bytes, the smallest power of two holding it when ``W <= 64`` (so ``8 / S`` beats share a bus
-word; an int8 activation is one byte), else ``ceil(W / 64)`` whole bus words; beats follow each
-other without gaps, the bits of a beat from the slot's first byte up, little-endian.
+Memory layout of a stream of ``W``-bit beats (:func:`hwsim.rtl_sequence.slot_bytes`): each beat
+takes a slot of ``S`` bytes, the smallest power of two holding it when ``W <= 64`` (so ``8 / S``
+beats share a bus word; an int8 activation is one byte), else ``ceil(W / 64)`` whole bus words;
+beats follow each other without gaps, the bits of a beat from the slot's first byte up,
+little-endian. The timing of both engines is :mod:`hwsim.rtl_sequence`'s model.
 
 * :class:`ReadDMA` reads ``beats`` beats of one target stream from a byte address (a narrow
   stream may start at any multiple of its slot, a wide one at a bus word) and offers them on
@@ -33,10 +34,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from amaranth.hdl import Cat, Module, Mux, Signal, Value
-from amaranth.lib import enum, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from hwsim.rtl_sequence import StoreMode, slot_bytes
 from rtl.axi import ADDR_BITS, BOUNDARY_BYTES, BUS_BITS, BUS_BYTES, MAX_BURST, axi4_members
 
 __all__ = ["BEATS_BITS", "ReadDMA", "StoreMode", "WriteDMA", "slot_bytes"]
@@ -44,21 +46,6 @@ __all__ = ["BEATS_BITS", "ReadDMA", "StoreMode", "WriteDMA", "slot_bytes"]
 #: Width of a transfer's beat count.
 BEATS_BITS = 24
 _SIZE = ceil_log2(BUS_BYTES)  # AxSIZE of a full-width beat
-
-
-def slot_bytes(width: int) -> int:
-    """Bytes a ``width``-bit beat takes in memory (see the module docstring)."""
-    if width <= BUS_BITS:
-        return 1 << ceil_log2(max(1, -(-width // 8)))
-    return -(-width // BUS_BITS) * BUS_BYTES
-
-
-class StoreMode(enum.Enum, shape=2):
-    """How :class:`WriteDMA` places result beats (module docstring)."""
-
-    RAW = 0
-    BYTES = 1
-    BITS = 2
 
 
 def _pick(values: Sequence[int], index: Value) -> Value:

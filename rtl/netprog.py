@@ -27,10 +27,9 @@ from amaranth.hdl import Const, Value
 from hwsim.errors import DoesNotFit
 from hwsim.rtl_plan import Tile
 from models.intref import int_forward
-from rtl.axi import BUS_BYTES
-from rtl.dma import StoreMode, slot_bytes
+from hwsim.rtl_sequence import BUS_BYTES, COMMAND_BYTES, Command, Op, StoreMode, slot_bytes
 from rtl.host import LayerProgram, QLayerLike, assemble, tile_programs, unpack
-from rtl.sequencer import COMMAND_BYTES, Op, command_layout
+from rtl.sequencer import command_layout
 from rtl.top import LayerAccelerator
 
 __all__ = ["ChainProgram", "MemoryImage", "chain_program", "command", "pack_beats", "read_outputs"]
@@ -66,12 +65,11 @@ def pack_beats(beats: Sequence[int], width: int) -> bytes:
     return b"".join(int(b).to_bytes(slot, "little") for b in beats)
 
 
-def command(op: Op, *, beats: int = 0, addr: int = 0, mode: StoreMode = StoreMode.RAW,
-            pstride: int = 0, gstride: int = 0, pixels: int = 0) -> bytes:
+def command(cmd: Command) -> bytes:
     """One command's bytes (:func:`rtl.sequencer.command_layout`)."""
     value = Const.cast(command_layout().const({
-        "op": op, "mode": mode, "beats": beats, "addr": addr, "pstride": pstride,
-        "gstride": gstride, "pixels": pixels})).value
+        "op": int(cmd.op), "mode": int(cmd.mode), "beats": cmd.beats, "addr": cmd.addr,
+        "pstride": cmd.pstride, "gstride": cmd.gstride, "pixels": cmd.pixels})).value
     return value.to_bytes(COMMAND_BYTES, "little")
 
 
@@ -97,16 +95,16 @@ class Region:
 
 @dataclass(frozen=True)
 class ChainProgram:
-    """A laid-out chain: the image, the command list's address, per image the regions between
-    layers and the last layer's tiles; the references (``expected[i][l]``: layer ``l``'s output
-    on image ``i``)."""
+    """A laid-out chain: the image, the command list (and its address), per image the regions
+    between layers and the last layer's tiles; the references (``expected[i][l]``: layer ``l``'s
+    output on image ``i``)."""
 
     image: MemoryImage
     base: int
     regions: list[list[Region]]
     stores: list[list[TileStore]]
     expected: list[list[np.ndarray]]
-    commands: int
+    commands: list[Command]
 
 
 def _width(value: object) -> int:
@@ -168,7 +166,7 @@ def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: S
                 img.put(pack_beats(p.params, width[Op.PARAMS])),
                 img.put(pack_beats(p.weights, width[Op.WEIGHTS]))) for _, _, p in layer] for layer in tiled]
     result_bits = _width(top.o_results.payload)
-    cmds: list[bytes] = []
+    cmds: list[Command] = []
     regions, stores = [], []
     for i, x in enumerate(images):
         own = [tile_programs(top, layers[0], x)]
@@ -179,31 +177,31 @@ def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: S
         for l, q in enumerate(layers):
             for t, (tile, part, prog) in enumerate(tiled[l]):
                 desc, params, weights = shared[l][t]
-                cmds += [command(Op.DESC, beats=1, addr=desc),
-                         command(Op.PARAMS, beats=len(prog.params), addr=params),
-                         command(Op.WEIGHTS, beats=len(prog.weights), addr=weights)]
+                cmds += [Command(Op.DESC, beats=1, addr=desc),
+                         Command(Op.PARAMS, beats=len(prog.params), addr=params),
+                         Command(Op.WEIGHTS, beats=len(prog.weights), addr=weights)]
                 if l == 0:
                     acts = img.put(pack_beats(own[0][t][2].acts, width[Op.ACTS]))
                 else:
                     src = outs[l - 1]
                     row_w = expected[i][l - 1].shape[3] if q.conv else 1
                     acts = src.addr + (tile.in_rows[0] if q.conv else 0) * row_w * src.pstride
-                cmds.append(command(Op.ACTS, beats=len(prog.acts), addr=acts))
+                cmds.append(Command(Op.ACTS, beats=len(prog.acts), addr=acts))
                 if l + 1 < len(layers):
                     mode, ps = modes[l]
                     offset, gstride = _tile_offset(q, tile, mode)
                     out_w = prog.plan.out_w
-                    cmds.append(command(Op.STORE, beats=prog.result_beats, mode=mode, pstride=ps,
+                    cmds.append(Command(Op.STORE, beats=prog.result_beats, mode=mode, pstride=ps,
                                         addr=outs[l].addr + tile.rows[0] * out_w * ps + offset,
-                                        gstride=gstride, pixels=prog.plan.out_h * out_w))
+                                        gstride=gstride, pixels=prog.plan.out_h * out_w, plan=prog.plan))
                 else:
                     addr = img.alloc(prog.result_beats * slot_bytes(result_bits))
-                    cmds.append(command(Op.STORE, beats=prog.result_beats, addr=addr))
+                    cmds.append(Command(Op.STORE, beats=prog.result_beats, addr=addr, plan=prog.plan))
                     last.append(TileStore(tile, part, prog, addr))
         stores.append(last)
-    cmds.append(command(Op.END))
-    base = img.put(b"".join(cmds))
-    return ChainProgram(img, base, regions, stores, expected, len(cmds))
+    cmds.append(Command(Op.END))
+    base = img.put(b"".join(command(c) for c in cmds))
+    return ChainProgram(img, base, regions, stores, expected, cmds)
 
 
 def read_outputs(top: LayerAccelerator, q: QLayerLike, memory: bytes, stores: Sequence[TileStore]) -> np.ndarray:

@@ -19,7 +19,8 @@ STORE    write ``beats`` result beats of the top from ``addr`` on, in ``mode``
 
 Command layout (little-endian, bit 0 first): ``op`` [3:0], ``mode`` [5:4], ``beats`` [31:8],
 ``addr`` [63:32], ``pstride`` [95:64], ``gstride`` [111:96], ``pixels`` [127:112]
-(:func:`command_layout`; :mod:`rtl.netprog` writes them). A layer is the five commands DESC,
+(:func:`command_layout`; the ops, the modes and the :class:`~hwsim.rtl_sequence.Command`
+list are :mod:`hwsim.rtl_sequence`'s, which also times them; :mod:`rtl.netprog` writes them). A layer is the five commands DESC,
 PARAMS, WEIGHTS, ACTS, STORE (the order the top takes its streams in); a ``STORE`` in ``BYTES``
 or ``BITS`` mode writes the outputs where the next layer's ``ACTS`` reads them, so a network's
 activations never pass through the host. Nothing overlaps yet: a command's transfer ends
@@ -36,34 +37,20 @@ from __future__ import annotations
 from typing import Any
 
 from amaranth.hdl import Module, Signal, Value
-from amaranth.lib import data, enum, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.rtl_plan import TopGeometry
-from rtl.axi import ADDR_BITS, BUS_BYTES, axi4_members
-from rtl.dma import BEATS_BITS, ReadDMA, StoreMode, WriteDMA
+from hwsim.rtl_sequence import COMMAND_BYTES, Op
+from rtl.axi import ADDR_BITS, axi4_members
+from rtl.dma import BEATS_BITS, ReadDMA, WriteDMA
 from rtl.top import LayerAccelerator
 
 __all__ = ["COMMAND_BYTES", "NetworkAccelerator", "Op", "command_layout"]
 
-#: Bytes of one command in memory (two bus words).
-COMMAND_BYTES = 2 * BUS_BYTES
-
-
-class Op(enum.Enum, shape=4):
-    """A command's operation; the read ops are also the :class:`~rtl.dma.ReadDMA` targets."""
-
-    END = 0
-    DESC = 1
-    PARAMS = 2
-    WEIGHTS = 3
-    ACTS = 4
-    STORE = 5
-
-
 def command_layout() -> data.StructLayout:
     """One command (module docstring)."""
-    return data.StructLayout({"op": Op, "mode": StoreMode, "pad": 2, "beats": BEATS_BITS,
+    return data.StructLayout({"op": 4, "mode": 2, "pad": 2, "beats": BEATS_BITS,
                               "addr": ADDR_BITS, "pstride": ADDR_BITS, "gstride": 16, "pixels": 16})
 
 
@@ -163,8 +150,8 @@ class NetworkAccelerator(wiring.Component):
                         m.next = "IDLE"
                     with m.Case(Op.DESC, Op.PARAMS, Op.WEIGHTS, Op.ACTS):
                         m.d.comb += [rd.i_start.eq(1), rd.i_addr.eq(cmd.addr), rd.i_beats.eq(cmd.beats),
-                                     rd.i_target.eq(cmd.op.as_value())]
-                        m.d.sync += target.eq(cmd.op.as_value())
+                                     rd.i_target.eq(cmd.op)]
+                        m.d.sync += target.eq(cmd.op)
                         m.next = "READ"
                     with m.Case(Op.STORE):
                         m.d.comb += wr.i_start.eq(1)

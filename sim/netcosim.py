@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from hwsim.errors import HwsimError
-from rtl.dma import StoreMode
+from amaranth.hdl import Value
+
+from hwsim.rtl_sequence import Op, StoreMode, sequence_cycles
 from rtl.host import QLayerLike
 from rtl.netprog import ChainProgram, Region, chain_program, read_outputs
 from rtl.tools import ToolFailed
@@ -36,12 +38,15 @@ __all__ = ["ChainRun", "region_bytes", "run_chain"]
 class ChainRun:
     """One run of a chain on every image: the last layer's outputs per image, the references,
     mismatching bytes of each intermediate region and values of each output (summed over the
-    images, per layer), the cycles from start to done, the error flag and timings."""
+    images, per layer), the cycles from start to done and those
+    :func:`hwsim.rtl_sequence.sequence_cycles` predicts for an always available memory (equal
+    when the run's memory was), the error flag and timings."""
 
     outputs: list[np.ndarray]
     expected: list[np.ndarray]
     mismatches: list[int]
     cycles: int
+    predicted: int
     error: bool
     commands: int
     image_bytes: int
@@ -95,7 +100,11 @@ def run_chain(build: TopBuild, layers: Sequence[QLayerLike], images: Sequence[np
     if len(words) > MEM_WORDS:
         raise HwsimError(f"the program needs {len(words) * 8} bytes; the harness memory holds {MEM_WORDS * 8}")
     stretch = len(avail) / sum(avail)
-    budget = int(stretch * (50 * len(words) + 200 * prog.commands * (read_latency + write_latency))) + 10**6
+    widths = {op: len(Value.cast(stream.payload)) for op, stream in (
+        (Op.DESC, top.i_desc), (Op.PARAMS, top.i_params), (Op.WEIGHTS, top.i_weights), (Op.ACTS, top.i_acts))}
+    predicted = sequence_cycles(top.geo, prog.commands, widths, len(Value.cast(top.o_results.payload)),
+                                latency=read_latency, write_latency=write_latency)
+    budget = int(4 * stretch * predicted) + 10_000
     job = {"memory": words, "base": prog.base, "read_latency": read_latency,
            "write_latency": write_latency, "pattern": avail, "max_cycles": budget}
     run_dir = Path(tempfile.mkdtemp(prefix="net-", dir=build.dir))
@@ -118,6 +127,7 @@ def run_chain(build: TopBuild, layers: Sequence[QLayerLike], images: Sequence[np
         mismatches[-1] += int((out != expected[-1]).sum())
         outputs.append(out)
     return ChainRun(outputs=outputs, expected=[e[-1] for e in prog.expected], mismatches=mismatches,
-                    cycles=record["cycles"], error=record["error"], commands=prog.commands,
+                    cycles=record["cycles"], predicted=predicted, error=record["error"],
+                    commands=len(prog.commands),
                     image_bytes=len(prog.image.data), sim_seconds=record["seconds"],
                     sim_cpu_seconds=record["cpu_seconds"], wall_seconds=time.perf_counter() - start)

@@ -9,14 +9,12 @@ import pytest
 from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
 from hwsim.errors import DoesNotFit
 from hwsim.rtl_plan import top_geometry
-from rtl.axi import burst_words
-from rtl.dma import StoreMode, slot_bytes
-from rtl.netprog import MemoryImage, chain_program, command, pack_beats
-from rtl.sequencer import Op
+from hwsim.rtl_sequence import (Command, Op, StoreMode, burst_words, read_span, sequence_cycles,
+                                 slot_bytes, store_span)
+from rtl.netprog import MemoryImage, Region, chain_program, command, pack_beats
 from rtl.top import LayerAccelerator
 from sim.layers import LayerSpec, quantized_layer
 from sim.netcosim import region_bytes
-from rtl.netprog import Region
 
 
 @pytest.mark.parametrize("width, slot", [(1, 1), (8, 1), (9, 2), (16, 2), (17, 4), (33, 8), (64, 8),
@@ -34,13 +32,14 @@ def test_burst_words(word: int, left: int, want: int) -> None:
 
 def test_command_bytes() -> None:
     """STORE BYTES, 5 beats at 0x1000, pstride 16, gstride 3, 81 pixels, bit by bit."""
-    raw = command(Op.STORE, beats=5, addr=0x1000, mode=StoreMode.BYTES, pstride=16, gstride=3, pixels=81)
+    raw = command(Command(Op.STORE, beats=5, addr=0x1000, mode=StoreMode.BYTES, pstride=16, gstride=3,
+                          pixels=81))
     assert len(raw) == 16
     value = int.from_bytes(raw, "little")
     assert value & 0xF == 5 and (value >> 4) & 3 == 1 and (value >> 8) & 0xFFFFFF == 5
     assert (value >> 32) & 0xFFFFFFFF == 0x1000 and (value >> 64) & 0xFFFFFFFF == 16
     assert (value >> 96) & 0xFFFF == 3 and value >> 112 == 81
-    assert command(Op.END) == bytes(16)
+    assert command(Command(Op.END)) == bytes(16)
 
 
 def test_memory_image_and_packing() -> None:
@@ -74,8 +73,8 @@ def test_chain_commands() -> None:
     a = quantized_layer("adder", LayerSpec("conv", 3, 8, 6, 6, kernel=3, pad=1), seed=1)
     b = quantized_layer("adder", LayerSpec("conv", 8, 4, 6, 6, kernel=1), seed=2)
     prog = chain_program(_top("adder"), [a.q, b.q], [a.x, a.x])
-    assert prog.commands == 2 * 2 * 5 + 1  # both layers fit whole: one tile each
-    raw = bytes(prog.image.data[prog.base:prog.base + 16 * prog.commands])
+    assert len(prog.commands) == 2 * 2 * 5 + 1  # both layers fit whole: one tile each
+    raw = bytes(prog.image.data[prog.base:prog.base + 16 * len(prog.commands)])
     cmds = [int.from_bytes(raw[i:i + 16], "little") for i in range(0, len(raw), 16)]
     ops = [c & 0xF for c in cmds]
     assert ops == [1, 2, 3, 4, 5] * 4 + [0]
@@ -99,3 +98,27 @@ def test_chain_refusals() -> None:
     e = quantized_layer("adder", LayerSpec("linear", 100, 4), seed=3)
     with pytest.raises(DoesNotFit, match="flatten of a multi-pixel map"):
         chain_program(_top("adder"), [c.q, e.q], [c.x])
+
+
+@pytest.mark.parametrize("addr, beats, slot, latency, span", [
+    (0, 3, 8, 1, 6),      # AR at 0, words at 1-3, beats at 2-4, o_busy low at 5, FETCH at 6
+    (0, 10, 1, 2, 14),    # bytes: word 1 at 2, beats 3-10; word 2 taken with beat 10, beats 11-12
+    (5, 3, 1, 1, 6),      # starts at lane 5: one word at 1, beats 2-4
+    (4080, 4, 8, 3, 12),  # a 4 KiB boundary splits the burst: words at 3, 4, next AR at 5, words 8, 9
+    (0, 2, 16, 1, 6),     # a 16-byte beat offered after its second word (at 3), taken then
+    (0, 0, 8, 4, 1),
+])
+def test_read_span(addr: int, beats: int, slot: int, latency: int, span: int) -> None:
+    assert read_span(addr, beats, slot, latency)[0] == span
+
+
+def test_store_span_and_sequence_by_hand() -> None:
+    geo = top_geometry(Accelerator(pe="adder", bits=8, array=ArrayConfig(rows=4, cols=8),
+                                   memory=MemoryConfig(ifmap_sram_kib=2, weight_sram_kib=8, ofmap_sram_kib=4),
+                                   rtl=RtlConfig(max_steps=160)))
+    # RAW, two 8-byte beats, the first result at 5: taken at 5 and 7 (a write cycle each), last
+    # write at 8, its response at 10, o_busy low at 11, FETCH at 12.
+    assert store_span(geo, Command(Op.STORE, beats=2), 8, 5, 2) == 12
+    # A lone descriptor (16-byte slot) and END at latency 1: 6 + 5 + 6 cycles, o_done seen at 18.
+    widths = {Op.DESC: 111, Op.PARAMS: 8, Op.WEIGHTS: 64, Op.ACTS: 8}
+    assert sequence_cycles(geo, [Command(Op.DESC, beats=1), Command(Op.END)], widths, 64) == 18

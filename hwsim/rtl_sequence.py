@@ -1,0 +1,198 @@
+"""The network accelerator's memory rules and exact cycles (``rtl.sequencer``; pure Python).
+
+One definition of the rules the RTL (:mod:`rtl.axi`, :mod:`rtl.dma`, :mod:`rtl.sequencer`), the
+host (:mod:`rtl.netprog`) and this cycle model share: the bus (:data:`BUS_BYTES`), the burst rule
+(:func:`burst_words`), the beat slots (:func:`slot_bytes`), the command ops and store modes, and
+the :class:`Command` list.
+
+:func:`sequence_cycles` counts the cycles of a command list, from the rising edge that takes
+``i_start`` (edge 0) to the first rising edge that samples ``o_done`` high (the END's DISPATCH
+sets the register at its edge; it is sampled one edge later), with a memory that answers a read
+address after ``latency`` cycles (then one word a cycle) and acknowledges each write
+``write_latency`` cycles after its data, always available. The sequencer runs one command at a
+time, so the count is a sum of spans, each derived from the RTL's registers:
+
+* every command: ``FETCH`` (1) + the 2-word command read (``latency + 3``: address, wait, two
+  words, the beat) + ``DISPATCH`` (1) = ``latency + 5``; ``END`` then raises ``o_done``;
+* a read transfer (:func:`read_span`): bursts of :func:`burst_words` words, the next address
+  the cycle after the last word of a burst arrived; a narrow slot's word is taken as its last
+  beat leaves, a wide beat is offered the cycle after its last word; the transfer ends the
+  cycle after its last beat (its ``o_busy`` is registered) -- the layer top takes every beat in
+  the cycle it is offered, since its load phases wait on the DMA;
+* a store (:func:`store_span`): the layer top offers its first result
+  ``compute + drain + 2`` cycles (:func:`hwsim.rtl_timing.plan_cycles`) after the last
+  activation beat and the next one the cycle after each is taken; the write DMA takes a beat
+  when idle, writes each bus word it touches in one cycle (address and data together), skips a
+  scattered row past the layer's pixels in the take cycle, and is done the cycle after both its
+  last beat and the last write response (``write_latency`` after the last word).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from contract import FETCH_CYCLES
+from hwsim.rtl_plan import LayerPlan, TopGeometry
+
+__all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "COMMAND_BYTES", "MAX_BURST",
+           "Command", "Op", "StoreMode", "burst_words", "read_span", "sequence_cycles",
+           "slot_bytes", "store_span"]
+
+#: Data bus width: one 64-bit beat per cycle (a Zynq HP port, a DDR3 x64 DIMM).
+BUS_BITS = 64
+BUS_BYTES = BUS_BITS // 8
+#: Byte address width.
+ADDR_BITS = 32
+#: Longest read burst issued (AXI4 allows 256 INCR beats; 16 keeps AXI3 slaves working too).
+MAX_BURST = 16
+#: A burst never crosses an address that is a multiple of this (AXI A3.4.1).
+BOUNDARY_BYTES = 4096
+#: Bytes of one command in memory (two bus words).
+COMMAND_BYTES = 2 * BUS_BYTES
+
+
+class Op(enum.IntEnum):
+    """A command's operation; the read ops are also the read DMA's targets (0: the command)."""
+
+    END = 0
+    DESC = 1
+    PARAMS = 2
+    WEIGHTS = 3
+    ACTS = 4
+    STORE = 5
+
+
+class StoreMode(enum.IntEnum):
+    """How the write DMA places result beats (``rtl.dma``)."""
+
+    RAW = 0
+    BYTES = 1
+    BITS = 2
+
+
+def burst_words(word_addr: int, words_left: int) -> int:
+    """Words of the next read burst from bus word ``word_addr`` with ``words_left`` to read: at
+    most :data:`MAX_BURST`, and none past the next 4 KiB boundary."""
+    per_page = BOUNDARY_BYTES // BUS_BYTES
+    return min(MAX_BURST, words_left, per_page - word_addr % per_page)
+
+
+def slot_bytes(width: int) -> int:
+    """Bytes a ``width``-bit beat takes in memory: the smallest power of two holding it up to a
+    bus word (so ``BUS_BYTES / slot`` beats share a word), else whole bus words."""
+    if width <= BUS_BITS:
+        return 1 << max(0, (-(-width // 8) - 1).bit_length())
+    return -(-width // BUS_BITS) * BUS_BYTES
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command (``rtl.sequencer``). A ``STORE`` carries the ``plan`` of the tile whose results
+    it stores (its fold order and, for the cycle model, its compute time)."""
+
+    op: Op
+    beats: int = 0
+    addr: int = 0
+    mode: StoreMode = StoreMode.RAW
+    pstride: int = 0
+    gstride: int = 0
+    pixels: int = 0
+    plan: LayerPlan | None = None
+
+
+def read_span(addr: int, beats: int, slot: int, latency: int) -> tuple[int, int]:
+    """Cycles of a read transfer from its first cycle to the sequencer's next ``FETCH``
+    (exclusive), and the offset of its last beat (-1 without beats); see the module docstring."""
+    if beats == 0:
+        return 1, -1
+    first_word = addr // BUS_BYTES
+    if slot < BUS_BYTES:
+        per_word = BUS_BYTES // slot
+        lane0 = addr % BUS_BYTES // slot
+        counts, left, lane = [], beats, lane0
+        while left:
+            counts.append(min(per_word - lane, left))
+            left -= counts[-1]
+            lane = 0
+    else:
+        counts = [0] * (beats * slot // BUS_BYTES)  # a beat completes on every slot/8-th word
+        for b in range(beats):
+            counts[(b + 1) * slot // BUS_BYTES - 1] = 1
+    last_beat, issue, word, i = -1, 0, first_word, 0
+    while i < len(counts):
+        n = burst_words(word, len(counts) - i)
+        offered = issue + latency
+        for _ in range(n):
+            if slot < BUS_BYTES:
+                taken = max(offered, last_beat)  # held word empty, or its last beat leaving
+                last_beat = taken + counts[i]
+            else:
+                taken = offered
+                last_beat = taken + 1 if counts[i] else last_beat
+            offered, i = taken + 1, i + 1
+        issue, word = taken + 1, word + n
+    return last_beat + 2, last_beat
+
+
+def _beat_words(geo: TopGeometry, cmd: Command, result_slot: int, index: int) -> int:
+    """Bus words the write DMA writes for result beat ``index`` of ``cmd`` (0: skipped)."""
+    rows, cols = geo.rows, geo.cols
+    if cmd.mode == StoreMode.RAW:
+        start, size = cmd.addr + index * result_slot, result_slot
+    else:
+        p = cmd.plan
+        fold, j = divmod(index, rows)
+        row_tile, rest = divmod(fold, p.groups * p.tiles)
+        g, t = divmod(rest, p.tiles)
+        pixel = row_tile * rows + rows - 1 - j
+        if pixel >= cmd.pixels:
+            return 0
+        chan = g * cmd.gstride + t * cols
+        bits = cmd.mode == StoreMode.BITS
+        start = cmd.addr + pixel * cmd.pstride + (chan >> 3 if bits else chan)
+        size = max(1, cols // 8) if bits else cols
+    return (start % BUS_BYTES + size + BUS_BYTES - 1) // BUS_BYTES
+
+
+def store_span(geo: TopGeometry, cmd: Command, result_slot: int, first_result: int,
+               write_latency: int) -> int:
+    """Cycles of a store from its first cycle (0) to the next ``FETCH`` (exclusive), the top's
+    first result offered at ``first_result`` (relative; may be before 0)."""
+    free, offered, last_take, last_write = 0, first_result, -1, None
+    for index in range(cmd.beats):
+        taken = max(free, offered)
+        words = _beat_words(geo, cmd, result_slot, index)
+        last_take, offered = taken, taken + 1
+        free = taken + 1 + words
+        if words:
+            last_write = taken + words
+    done = last_take + 1
+    if last_write is not None:
+        done = max(done, last_write + write_latency + 1)
+    return done + 1
+
+
+def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[Op, int],
+                    result_bits: int, *, latency: int = 1, write_latency: int = 1) -> int:
+    """Cycles of ``commands`` (module docstring); ``widths`` are the beat widths of the four
+    read targets, ``result_bits`` that of a result beat."""
+    from hwsim.rtl_timing import plan_cycles
+
+    command = latency + 5
+    t, last_acts = 0, 0
+    for cmd in commands:
+        t += command
+        if cmd.op == Op.END:
+            return t + 1
+        if cmd.op == Op.STORE:
+            phases = plan_cycles(geo, cmd.plan)
+            first = last_acts + phases["compute"] + phases["drain"] + FETCH_CYCLES + 1
+            t += store_span(geo, cmd, slot_bytes(result_bits), first - t, write_latency)
+            continue
+        span, last = read_span(cmd.addr, cmd.beats, slot_bytes(widths[cmd.op]), latency)
+        if cmd.op == Op.ACTS:
+            last_acts = t + last
+        t += span
+    raise ValueError("the command list has no END")
