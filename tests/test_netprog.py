@@ -105,7 +105,7 @@ def test_chain_refusals() -> None:
     (0, 10, 1, 2, 14),    # bytes: word 1 at 2, beats 3-10; word 2 taken with beat 10, beats 11-12
     (5, 3, 1, 1, 6),      # starts at lane 5: one word at 1, beats 2-4
     (4080, 4, 8, 3, 12),  # a 4 KiB boundary splits the burst: words at 3, 4, next AR at 5, words 8, 9
-    (0, 2, 16, 1, 6),     # a 16-byte beat offered after its second word (at 3), taken then
+    (0, 2, 16, 1, 7),     # 16-byte beats: words at 1-4, each beat the cycle after its second word (3, 5)
     (0, 0, 8, 4, 1),
 ])
 def test_read_span(addr: int, beats: int, slot: int, latency: int, span: int) -> None:
