@@ -172,10 +172,12 @@ def cmd_network(args: argparse.Namespace, acc: Accelerator, console: Console) ->
     console.print(f"{'[bold green]PASS[/]' if result.passed else '[bold red]FAIL[/]'} predictions equal "
                   f"the integer reference's on {same} of {result.images} images "
                   f"({right} of {result.images} correct)")
-    overhead = result.simulated_cycles - result.predicted
-    console.print(f"cycles: measured {result.simulated_cycles:,} from start to done; the layer top "
-                  f"alone {result.predicted:,} (hwsim estimate --timing rtl); {overhead:,} more: "
-                  f"command fetches, DMA transfers and memory latency, not yet in the model")
+    sign = "=" if result.simulated_cycles == result.sequence_predicted else (
+        ">" if result.simulated_cycles > result.sequence_predicted else "<")
+    busy = "" if result.memory_always_ready else " (memory always ready; it was busy 1 cycle in 4)"
+    console.print(f"cycles: measured {result.simulated_cycles:,} from start to done {sign} predicted "
+                  f"{result.sequence_predicted:,} (hwsim.rtl_sequence){busy}; the layer top alone, "
+                  f"streamed at full rate: {result.predicted:,} (hwsim estimate --timing rtl)")
     if result.error:
         console.print("[bold red]the accelerator raised o_error[/]")
     console.print(f"simulation: {result.simulated_cycles:,} cycles in {result.sim_seconds:.2f} s = "
@@ -187,8 +189,9 @@ def cmd_network(args: argparse.Namespace, acc: Accelerator, console: Console) ->
             "reference_predictions": result.reference_predictions.tolist(),
             "layers": [vars(layer) for layer in result.layers],
             "reference_stages": list(result.reference_stages),
-            "cycles": {"measured": result.simulated_cycles, "top_alone": result.predicted,
-                       "sequencer_overhead": result.simulated_cycles - result.predicted},
+            "cycles": {"measured": result.simulated_cycles, "predicted": result.sequence_predicted,
+                       "memory_always_ready": result.memory_always_ready,
+                       "as_predicted": result.cycles_as_predicted, "top_alone": result.predicted},
             "memory": {"latency": args.latency, "pattern": list(pattern)}, "error": result.error,
             "simulation": {"cycles": result.simulated_cycles, "seconds": result.sim_seconds}}
 
