@@ -183,7 +183,7 @@ def test_manifest_consistent(tmp_path: Path, pe: str, bits: int, extra: dict, ac
     assert manifest["lint"] == {"tool": None, "result": "not run"}
     cols = acc.array.cols
     modules = manifest["modules"]
-    assert set(modules) == {"pe", "array", "top"}
+    assert set(modules) == {"pe", "array", "top", "network"}
     pe_ports = verilog_ports(tmp_path / modules["pe"]["verilog"], f"{pe}_pe")
     assert pe_ports["o_acc"] == pe_ports["i_acc"] == acc_bits
     assert modules["pe"]["ports"]["o_acc"] == {"dir": "output", "width": acc_bits}
@@ -198,11 +198,16 @@ def test_manifest_consistent(tmp_path: Path, pe: str, bits: int, extra: dict, ac
     assert array_ports["i_operands__payload"] == 2 * x_bits + cols * x_bits + 1
     assert verilog_ports(top_file, f"{pe}_top") == {
         port: info["width"] for port, info in modules["top"]["ports"].items()} | {"clk": 1, "rst": 1}
+    net_ports = verilog_ports(tmp_path / modules["network"]["verilog"], f"{pe}_network")
+    assert net_ports == {port: info["width"] for port, info in modules["network"]["ports"].items()} | {
+        "clk": 1, "rst": 1}
+    assert {name: net_ports[f"m_axi_{name}"] for name in ("araddr", "arlen", "rdata", "wdata", "wstrb")} == {
+        "araddr": 32, "arlen": 8, "rdata": 64, "wdata": 64, "wstrb": 8}
 
 
 def test_generate_wrong(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"^`modules` must be a non-empty subset of \('pe', 'array', "
-                                         r"'top'\), not \('core',\)$"):
+                                         r"'top', 'network'\), not \('core',\)$"):
         generate(small(), tmp_path, modules=("core",), lint=False)
     with pytest.raises(ConfigError, match=r"^`acc_bits` of 19 cannot hold"):
         generate(small(acc_bits=19), tmp_path, lint=False)
