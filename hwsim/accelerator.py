@@ -159,11 +159,16 @@ class RtlConfig:
     the weight buffer are sized for (0: 4608, or fewer when the weight buffer holds fewer
     words); ``bias_bits`` the width of the requantization bias; ``dim_bits`` the width of the
     descriptor's size fields (channels, height, width up to ``2**dim_bits - 1``).
+    ``memory_latency`` picks what ``--timing rtl`` times: 0 (default) the layer top streamed by a
+    host at full rate (``hwsim cosim --layer``); N >= 1 the network accelerator fetching
+    everything over its AXI4 port from a memory that answers each read burst and write N cycles
+    later (``hwsim cosim --network --latency N``; :mod:`hwsim.rtl_sequence`).
     """
 
     max_steps: int = 0
     bias_bits: int = 32
     dim_bits: int = 12
+    memory_latency: int = 0
 
 
 @dataclass(frozen=True)
@@ -376,6 +381,9 @@ def validate(acc: Accelerator) -> None:
             raise ConfigError(f"`schedule.{name}` must be true or false, not {getattr(sch, name)!r}")
     _positive("rtl.max_steps", acc.rtl.max_steps, zero=True)
     _positive("rtl.bias_bits", acc.rtl.bias_bits)
+    _positive("rtl.memory_latency", acc.rtl.memory_latency, zero=True)
+    if acc.rtl.memory_latency > 10_000:
+        raise ConfigError(f"`rtl.memory_latency` must be at most 10000 cycles, not {acc.rtl.memory_latency!r}")
     dim = acc.rtl.dim_bits
     if isinstance(dim, bool) or not isinstance(dim, int) or not 2 <= dim <= 16:
         raise ConfigError(f"`rtl.dim_bits` must be an integer from 2 to 16, not {acc.rtl.dim_bits!r}")

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from hwsim.accelerator import Accelerator
     from hwsim.workload import Layer
 
-__all__ = ["DEFAULT_MAX_STEPS", "DESCRIPTOR_FIELDS", "LayerPlan", "LayerShape", "Tile", "TopGeometry",
-           "param_fields", "plan", "split", "tile_shapes", "top_geometry"]
+__all__ = ["DEFAULT_MAX_STEPS", "DESCRIPTOR_FIELDS", "DESCRIPTOR_FLAGS", "LayerPlan", "LayerShape", "Tile", "TopGeometry",
+           "descriptor_bits", "param_fields", "plan", "split", "tile_shapes", "top_geometry"]
 
 #: Longest fold (beats) the top is sized for unless configured: a 3 x 3 kernel over 512 channel
 #: words, the longest reduction of ResNet-18/50 (shorter when the weight buffer holds fewer words).
@@ -49,6 +49,15 @@ _PARAM_RATIO_STEPS = 9
 #: The descriptor's fields in bit order: sizes of ``dim_bits``, then the 4-bit geometry, then flags.
 DESCRIPTOR_FIELDS = ("in_h", "in_w", "out_h", "out_w", "in_ch", "out_ch", "groups",
                      "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w")
+#: The descriptor's one-bit flags, after :data:`DESCRIPTOR_FIELDS` (``rtl.im2col.descriptor_layout``).
+DESCRIPTOR_FLAGS = ("relu", "binary_out", "pad_low")
+
+
+def descriptor_bits(dim_bits: int) -> int:
+    """Width of the descriptor (``rtl.im2col.descriptor_layout``): sizes of ``dim_bits``, the
+    kernel/stride/padding geometry of ``GEOMETRY_BITS``, one bit per flag."""
+    geometry = sum(name.startswith(("kernel", "stride", "pad")) for name in DESCRIPTOR_FIELDS)
+    return (len(DESCRIPTOR_FIELDS) - geometry) * dim_bits + geometry * GEOMETRY_BITS + len(DESCRIPTOR_FLAGS)
 
 
 def param_fields(pe: str, *, bias_bits: int, positions: int) -> dict[str, tuple[int, bool]]:

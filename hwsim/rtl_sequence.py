@@ -21,8 +21,9 @@ time, so the count is a sum of spans, each derived from the RTL's registers:
   the cycle it is offered, since its load phases wait on the DMA;
 * a store (:func:`store_span`): the layer top offers its first result
   ``compute + drain + 2`` cycles (:func:`hwsim.rtl_timing.plan_cycles`) after the last
-  activation beat and the next one the cycle after each is taken; the write DMA takes a beat
-  when idle, writes each bus word it touches in one cycle (address and data together), skips a
+  activation beat and the next one the cycle after each is taken; the write DMA writes each bus
+  word a beat touches in the cycles after the take (address and data together, one a cycle) and
+  takes the next beat with the last of them (a beat a cycle when each fits one word), skips a
   scattered row past the layer's pixels in the take cycle, and is done the cycle after both its
   last beat and the last write response (``write_latency`` after the last word).
 """
@@ -34,11 +35,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contract import FETCH_CYCLES
-from hwsim.rtl_plan import LayerPlan, TopGeometry
+from hwsim.rtl_plan import LayerPlan, Tile, TopGeometry, descriptor_bits
 
 __all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "COMMAND_BYTES", "MAX_BURST",
-           "Command", "Op", "StoreMode", "burst_words", "read_span", "sequence_cycles",
-           "slot_bytes", "store_span"]
+           "PAGE_BYTES", "Command", "Op", "StoreMode", "beat_widths", "burst_words", "layer_commands",
+           "read_span", "sequence_cycles", "slot_bytes", "store_span", "tiles_sequence_cycles"]
 
 #: Data bus width: one 64-bit beat per cycle (a Zynq HP port, a DDR3 x64 DIMM).
 BUS_BITS = 64
@@ -51,6 +52,8 @@ MAX_BURST = 16
 BOUNDARY_BYTES = 4096
 #: Bytes of one command in memory (two bus words).
 COMMAND_BYTES = 2 * BUS_BYTES
+#: Every region the host lays out starts on a page of this many bytes (``rtl.netprog``).
+PAGE_BYTES = BOUNDARY_BYTES
 
 
 class Op(enum.IntEnum):
@@ -165,7 +168,7 @@ def store_span(geo: TopGeometry, cmd: Command, result_slot: int, first_result: i
         taken = max(free, offered)
         words = _beat_words(geo, cmd, result_slot, index)
         last_take, offered = taken, taken + 1
-        free = taken + 1 + words
+        free = taken + max(words, 1)  # the next beat goes with the last word's write
         if words:
             last_write = taken + words
     done = last_take + 1
@@ -196,3 +199,47 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
             last_acts = t + last
         t += span
     raise ValueError("the command list has no END")
+
+
+def beat_widths(geo: TopGeometry) -> tuple[dict[Op, int], int]:
+    """Beat widths (bits) of the four read targets of the top of ``geo``, and of a result beat."""
+    words = geo.word_bits
+    return ({Op.DESC: descriptor_bits(geo.dim_bits), Op.PARAMS: words["param_words"],
+             Op.WEIGHTS: words["weight_words"], Op.ACTS: words["act_words"]}, words["out_words"])
+
+
+def layer_commands(geo: TopGeometry, tiles: Sequence[Tile]) -> list[Command]:
+    """The commands of one layer run alone: per tile DESC, PARAMS, WEIGHTS, ACTS from regions the
+    host laid out (each on its own page) and a raw STORE, as ``rtl.netprog`` lays out a chain's
+    first and last layer; no END."""
+    widths, result_bits = beat_widths(geo)
+    pages, commands = 0, []
+
+    def region(beats: int, width: int) -> int:
+        nonlocal pages
+        start = pages * PAGE_BYTES
+        pages += max(1, -(-beats * slot_bytes(width) // PAGE_BYTES))
+        return start
+
+    for tile in tiles:
+        p = tile.plan
+        words = p.words(geo.rows)
+        beats = {Op.DESC: 1, Op.PARAMS: words["param_words"], Op.WEIGHTS: words["weight_words"],
+                 Op.ACTS: words["act_words"]}
+        commands += [Command(op, beats=n, addr=region(n, widths[op])) for op, n in beats.items()]
+        stored = p.folds * geo.rows
+        commands.append(Command(Op.STORE, beats=stored, addr=region(stored, result_bits), plan=p))
+    return commands
+
+
+def tiles_sequence_cycles(geo: TopGeometry, tiles: Sequence[Tile], latency: int) -> dict[str, int]:
+    """Cycles of a layer's tiles on the network accelerator (:func:`layer_commands`, memory
+    latency ``latency`` for reads and write responses, without the END that closes a run):
+    ``total``, and ``compute`` (the layer top's compute phases, :func:`hwsim.rtl_timing.plan_cycles`)."""
+    from hwsim.rtl_timing import plan_cycles
+
+    widths, result_bits = beat_widths(geo)
+    total = sequence_cycles(geo, [*layer_commands(geo, tiles), Command(Op.END)], widths, result_bits,
+                            latency=latency, write_latency=latency) - (latency + 5) - 1
+    return {"total": total, "compute": sum(plan_cycles(geo, t.plan)["compute"] for t in tiles),
+            "tiles": len(tiles)}

@@ -45,6 +45,7 @@ from hwsim import schedule
 from hwsim.mapper import search_layer
 from hwsim.mapping import Flow, Mapping, layer_key, map_layer, uses_channel_parallel
 from hwsim.rtl_plan import LayerShape, TopGeometry, top_geometry
+from hwsim.rtl_sequence import tiles_sequence_cycles
 from hwsim.rtl_timing import tile_layer, tiles_cycles
 from hwsim.workload import Layer, Workload
 
@@ -389,7 +390,9 @@ def _rtl_timed(mapping: Mapping, layer: Layer, acc: Accelerator, geo: TopGeometr
     tiles summed): ``compute`` is its compute phases, everything else (descriptors, loads,
     drains, stores) counts as stall; and the difference from the model, explained
     (:func:`_rtl_gap`). Raises :class:`~hwsim.errors.DoesNotFit` when the top cannot run ``layer``."""
-    phases = tiles_cycles(geo, tile_layer(geo, LayerShape.of_layer(layer)))
+    tiles = tile_layer(geo, LayerShape.of_layer(layer))
+    latency = acc.rtl.memory_latency
+    phases = tiles_sequence_cycles(geo, tiles, latency) if latency else tiles_cycles(geo, tiles)
     busy = mapping.utilization * mapping.compute_cycles
     timed = dataclasses.replace(mapping, compute_cycles=phases["compute"],
                                 stall_cycles=phases["total"] - phases["compute"],
@@ -411,8 +414,10 @@ def _rtl_gap(model: Mapping, rtl: dict[str, int], layer: Layer, acc: Accelerator
     if rtl["tiles"] > 1:
         causes.append(f"{rtl['tiles']} tiles, each loaded, filled and drained")
     why = f": {', '.join(causes)}" if causes else ""
+    how = (f"fetched over AXI at latency {acc.rtl.memory_latency}, commands in series" if acc.rtl.memory_latency
+           else "one buffer word a cycle")
     return (f"rtl {rtl['total']:,} vs model {model.total_cycles:,} cycles: transfers {transfers:,} in series, "
-            f"one buffer word a cycle (model: DRAM at {acc.dram_bytes_per_cycle:g} B/cycle under compute, "
+            f"{how} (model: DRAM at {acc.dram_bytes_per_cycle:g} B/cycle under compute, "
             f"{model.stall_cycles:,} stall), compute {rtl['compute']:,} vs {model.compute_cycles:,}{why}")
 
 

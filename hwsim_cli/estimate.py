@@ -10,7 +10,7 @@ from rich.table import Table
 from contract import PE_KINDS
 from cost_models.fpga import TARGETS as FPGA_TARGETS
 from hwsim import files
-from hwsim.accelerator import read_config, with_pe
+from hwsim.accelerator import read_config, validate, with_pe
 from hwsim.api import array_clocks, clock_for_target, workloads
 from hwsim.errors import ConfigError
 from hwsim.simulate import TIMINGS, Report
@@ -49,6 +49,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                           "compatible compute cycles, see hwsim/dataflow.py), rtl (exact cycles of the top "
                           "`hwsim rtl generate` emits, see hwsim/rtl_timing.py)")
     est.add_argument("--scalesim", action="store_true", help="same as --timing scalesim")
+    est.add_argument("--memory-latency", type=int, metavar="N",
+                     help="with --timing rtl: time the network accelerator fetching everything over AXI "
+                          "from a memory answering after N cycles (rtl.memory_latency; default the "
+                          "config's, 0 = the layer top streamed by a host at full rate)")
     est.add_argument("--all-layers", action="store_true",
                      help="list every op in the table (default: one row per compute layer with the ops "
                           "fused into it folded in; JSON/CSV always keep every op)")
@@ -71,6 +75,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--scalesim contradicts --timing {args.timing}; give one of them")
     timing = "scalesim" if args.scalesim else args.timing
     acc = options.accelerator(args)
+    if args.memory_latency is not None:
+        if timing != "rtl":
+            raise ConfigError("--memory-latency is the network accelerator's; it needs --timing rtl")
+        acc = dataclasses.replace(acc, rtl=dataclasses.replace(acc.rtl, memory_latency=args.memory_latency))
+        validate(acc)
     compare = args.compare or ("mac" if acc.pe != "mac" else "none")
     accs = [acc] + ([with_pe(acc, compare)] if compare != "none" else [])
     fitted = args.target is not None and not _clock_given(args)

@@ -253,8 +253,25 @@ class WriteDMA(wiring.Component):
         aw_done, w_done = Signal(), Signal()
         writing = Signal()
 
+        # One single-beat write per bus word, address and data offered together.
+        m.d.comb += [self.awaddr.eq((first + k) << _SIZE), self.awlen.eq(0), self.awsize.eq(_SIZE),
+                     self.awburst.eq(1), self.awvalid.eq(writing & ~aw_done),
+                     self.wdata.eq(data.word_select(k, BUS_BITS)),
+                     self.wstrb.eq(strobes.word_select(k, BUS_BYTES)), self.wlast.eq(1),
+                     self.wvalid.eq(writing & ~w_done), self.bready.eq(1)]
+        aw_now = aw_done | (self.awvalid & self.awready)
+        w_now = w_done | (self.wvalid & self.wready)
+        with m.If(writing):
+            m.d.sync += [aw_done.eq(aw_now), w_done.eq(w_now)]
+            with m.If(aw_now & w_now):
+                m.d.sync += [k.eq(k + 1), aw_done.eq(0), w_done.eq(0)]
+                with m.If(k == words - 1):
+                    m.d.sync += writing.eq(0)
+        # The next beat is taken when idle or with the last word's write (a beat a cycle when each
+        # fits one bus word); its registers below override the finished beat's.
+        finishing = writing & aw_now & w_now & (k == words - 1)
         take = res.valid & res.ready
-        m.d.comb += res.ready.eq((beats_left != 0) & ~writing)
+        m.d.comb += res.ready.eq((beats_left != 0) & (~writing | finishing))
         # Byte address, bytes and strobes of the taken beat.
         lanes = res.payload
         lane_on = [Signal(name=f"lane_on{c}") for c in range(cols)]
@@ -305,20 +322,6 @@ class WriteDMA(wiring.Component):
             with m.Else():
                 m.d.sync += [j.eq(j + 1), cur.eq(cur - pstride), cur_pix.eq(cur_pix - 1)]
 
-        # One single-beat write per bus word, address and data offered together.
-        m.d.comb += [self.awaddr.eq((first + k) << _SIZE), self.awlen.eq(0), self.awsize.eq(_SIZE),
-                     self.awburst.eq(1), self.awvalid.eq(writing & ~aw_done),
-                     self.wdata.eq(data.word_select(k, BUS_BITS)),
-                     self.wstrb.eq(strobes.word_select(k, BUS_BYTES)), self.wlast.eq(1),
-                     self.wvalid.eq(writing & ~w_done), self.bready.eq(1)]
-        aw_now = aw_done | (self.awvalid & self.awready)
-        w_now = w_done | (self.wvalid & self.wready)
-        with m.If(writing):
-            m.d.sync += [aw_done.eq(aw_now), w_done.eq(w_now)]
-            with m.If(aw_now & w_now):
-                m.d.sync += [k.eq(k + 1), aw_done.eq(0), w_done.eq(0)]
-                with m.If(k == words - 1):
-                    m.d.sync += writing.eq(0)
         sent = self.awvalid & self.awready
         back = self.bvalid & self.bready
         m.d.sync += outstanding.eq(outstanding + sent - back)

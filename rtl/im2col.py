@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from contract import GEOMETRY_BITS
-from hwsim.rtl_plan import DESCRIPTOR_FIELDS, TopGeometry
+from hwsim.rtl_plan import DESCRIPTOR_FIELDS, DESCRIPTOR_FLAGS, TopGeometry
 from rtl.pe import PESpec
 
 __all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "check_geometry", "descriptor_layout",
@@ -46,13 +46,12 @@ def descriptor_layout(dim_bits: int) -> data.StructLayout:
     ``binary_out`` (xnor: emit threshold bits, else the raw dot product); ``pad_low`` (padding
     reads ``-2**(bits-1)``, the integer of real 0 of an unsigned, offset input -- ``zero_in`` of
     models.intref -- instead of 0). Fields are packed in this order from bit 0
-    (:data:`hwsim.rtl_plan.DESCRIPTOR_FIELDS`, then the three flags).
+    (:data:`hwsim.rtl_plan.DESCRIPTOR_FIELDS`, then :data:`~hwsim.rtl_plan.DESCRIPTOR_FLAGS`).
     """
     dim, geo = unsigned(dim_bits), unsigned(GEOMETRY_BITS)
     fields = {name: geo if name.startswith(("kernel", "stride", "pad")) else dim
               for name in DESCRIPTOR_FIELDS}
-    return data.StructLayout({**fields, "relu": unsigned(1), "binary_out": unsigned(1),
-                              "pad_low": unsigned(1)})
+    return data.StructLayout({**fields, **{flag: unsigned(1) for flag in DESCRIPTOR_FLAGS}})
 
 
 def _address(geo: TopGeometry) -> signed:

@@ -27,7 +27,7 @@ from amaranth.hdl import Const, Value
 from hwsim.errors import DoesNotFit
 from hwsim.rtl_plan import Tile
 from models.intref import int_forward
-from hwsim.rtl_sequence import BUS_BYTES, COMMAND_BYTES, Command, Op, StoreMode, slot_bytes
+from hwsim.rtl_sequence import PAGE_BYTES, COMMAND_BYTES, Command, Op, StoreMode, slot_bytes
 from rtl.host import LayerProgram, QLayerLike, assemble, tile_programs, unpack
 from rtl.sequencer import command_layout
 from rtl.top import LayerAccelerator
@@ -42,8 +42,9 @@ class MemoryImage:
     data: bytearray = field(default_factory=bytearray)
 
     def alloc(self, nbytes: int) -> int:
-        """A zeroed region of ``nbytes`` at the next bus-word boundary; its address."""
-        addr = -(-len(self.data) // BUS_BYTES) * BUS_BYTES
+        """A zeroed region of ``nbytes`` on the next page (:data:`hwsim.rtl_sequence.PAGE_BYTES`,
+        as DMA buffers are: a transfer's bursts then depend on its size alone); its address."""
+        addr = -(-len(self.data) // PAGE_BYTES) * PAGE_BYTES
         self.data.extend(bytes(addr + nbytes - len(self.data)))
         return addr
 
@@ -55,8 +56,8 @@ class MemoryImage:
 
     def words(self) -> list[int]:
         """The image as 64-bit little-endian words (the last one zero-padded)."""
-        padded = bytes(self.data) + bytes(-len(self.data) % BUS_BYTES)
-        return [int.from_bytes(padded[i:i + BUS_BYTES], "little") for i in range(0, len(padded), BUS_BYTES)]
+        padded = bytes(self.data) + bytes(-len(self.data) % 8)
+        return [int.from_bytes(padded[i:i + 8], "little") for i in range(0, len(padded), 8)]
 
 
 def pack_beats(beats: Sequence[int], width: int) -> bytes:

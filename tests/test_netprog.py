@@ -45,8 +45,9 @@ def test_command_bytes() -> None:
 def test_memory_image_and_packing() -> None:
     img = MemoryImage()
     assert img.put(b"\x01\x02\x03") == 0
-    assert img.put(b"\xff") == 8  # every region starts on a bus word
-    assert img.words() == [0x030201, 0xFF]
+    assert img.put(b"\xff") == 4096  # every region starts on a page
+    words = img.words()
+    assert len(words) == 513 and words[0] == 0x030201 and words[512] == 0xFF and not any(words[1:512])
     assert pack_beats([0x1, 0x2345], 16) == b"\x01\x00\x45\x23"
     assert pack_beats([1 << 64 | 7], 65) == (7).to_bytes(8, "little") + (1).to_bytes(8, "little")
 
@@ -116,9 +117,9 @@ def test_store_span_and_sequence_by_hand() -> None:
     geo = top_geometry(Accelerator(pe="adder", bits=8, array=ArrayConfig(rows=4, cols=8),
                                    memory=MemoryConfig(ifmap_sram_kib=2, weight_sram_kib=8, ofmap_sram_kib=4),
                                    rtl=RtlConfig(max_steps=160)))
-    # RAW, two 8-byte beats, the first result at 5: taken at 5 and 7 (a write cycle each), last
-    # write at 8, its response at 10, o_busy low at 11, FETCH at 12.
-    assert store_span(geo, Command(Op.STORE, beats=2), 8, 5, 2) == 12
+    # RAW, two 8-byte beats, the first result at 5: taken at 5 (written at 6) and at 6 with that
+    # write (written at 7), its response at 9, o_busy low at 10, FETCH at 11.
+    assert store_span(geo, Command(Op.STORE, beats=2), 8, 5, 2) == 11
     # A lone descriptor (16-byte slot) and END at latency 1: 6 + 5 + 6 cycles, o_done seen at 18.
     widths = {Op.DESC: 111, Op.PARAMS: 8, Op.WEIGHTS: 64, Op.ACTS: 8}
     assert sequence_cycles(geo, [Command(Op.DESC, beats=1), Command(Op.END)], widths, 64) == 18
