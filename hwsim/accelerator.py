@@ -169,6 +169,7 @@ class RtlConfig:
     bias_bits: int = 32
     dim_bits: int = 12
     memory_latency: int = 0
+    bus_bits: int = 64
 
 
 @dataclass(frozen=True)
@@ -384,6 +385,8 @@ def validate(acc: Accelerator) -> None:
     _positive("rtl.memory_latency", acc.rtl.memory_latency, zero=True)
     if acc.rtl.memory_latency > 10_000:
         raise ConfigError(f"`rtl.memory_latency` must be at most 10000 cycles, not {acc.rtl.memory_latency!r}")
+    if acc.rtl.bus_bits not in (64, 128, 256, 512):
+        raise ConfigError(f"`rtl.bus_bits` must be 64, 128, 256 or 512, not {acc.rtl.bus_bits!r}")
     dim = acc.rtl.dim_bits
     if isinstance(dim, bool) or not isinstance(dim, int) or not 2 <= dim <= 16:
         raise ConfigError(f"`rtl.dim_bits` must be an integer from 2 to 16, not {acc.rtl.dim_bits!r}")

@@ -77,7 +77,8 @@ class TopGeometry:
 
     ``lanes`` is the binary lanes per PE (1 except xnor); ``max_steps`` the longest fold;
     ``acc_bits`` the width of every PE accumulator; ``*_words`` the buffer depths; ``max_align``
-    the largest group alignment of a grouped adder (0: none).
+    the largest group alignment of a grouped adder (0: none); ``bus_bits`` the network
+    accelerator's AXI data width.
     """
 
     pe: str
@@ -95,6 +96,7 @@ class TopGeometry:
     param_words: int
     out_words: int
     max_align: int = 0
+    bus_bits: int = 64
 
     @property
     def positions(self) -> int:
@@ -189,7 +191,7 @@ def top_geometry(acc: Accelerator) -> TopGeometry:
                        lanes=lanes, max_shift=acc.max_shift, max_align=acc.max_align,
                        max_steps=max_steps,
                        acc_bits=acc.acc_bits or need, bias_bits=acc.rtl.bias_bits,
-                       dim_bits=acc.rtl.dim_bits, **words)
+                       dim_bits=acc.rtl.dim_bits, bus_bits=acc.rtl.bus_bits, **words)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ address after ``latency`` cycles (then one word a cycle) and acknowledges each w
 ``write_latency`` cycles after its data, always available. The sequencer runs one command at a
 time, so the count is a sum of spans, each derived from the RTL's registers:
 
-* every command: ``FETCH`` (1) + the 2-word command read (``latency + 3``: address, wait, two
-  words, the beat) + ``DISPATCH`` (1) = ``latency + 5``; ``END`` then raises ``o_done``;
+* every command: ``FETCH`` (1) + the command's read up to its beat (a 64-bit bus: ``latency +
+  3``, address, wait, two words, the beat) + ``DISPATCH`` (1) = ``latency + 5``; ``END`` then
+  raises ``o_done``;
 * a read transfer (:func:`read_span`): bursts of :func:`burst_words` words, the next address
   the cycle after the last word of a burst arrived; a narrow slot's word is taken as its last
   beat leaves, a wide beat is offered the cycle after its last word; the transfer ends the
@@ -41,7 +42,8 @@ __all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "COMMAND_BYTE
            "PAGE_BYTES", "Command", "Op", "StoreMode", "beat_widths", "burst_words", "layer_commands",
            "read_span", "sequence_cycles", "slot_bytes", "store_span", "tiles_sequence_cycles"]
 
-#: Data bus width: one 64-bit beat per cycle (a Zynq HP port, a DDR3 x64 DIMM).
+#: Default data bus width (``rtl.bus_bits``): one 64-bit beat per cycle (a Zynq HP port, a DDR3
+#: x64 DIMM); 128, 256 and 512 are built too.
 BUS_BITS = 64
 BUS_BYTES = BUS_BITS // 8
 #: Byte address width.
@@ -50,8 +52,8 @@ ADDR_BITS = 32
 MAX_BURST = 16
 #: A burst never crosses an address that is a multiple of this (AXI A3.4.1).
 BOUNDARY_BYTES = 4096
-#: Bytes of one command in memory (two bus words).
-COMMAND_BYTES = 2 * BUS_BYTES
+#: Bytes of one command in memory (two 64-bit words).
+COMMAND_BYTES = 16
 #: Every region the host lays out starts on a page of this many bytes (``rtl.netprog``).
 PAGE_BYTES = BOUNDARY_BYTES
 
@@ -75,19 +77,19 @@ class StoreMode(enum.IntEnum):
     BITS = 2
 
 
-def burst_words(word_addr: int, words_left: int) -> int:
+def burst_words(word_addr: int, words_left: int, bus_bytes: int = BUS_BYTES) -> int:
     """Words of the next read burst from bus word ``word_addr`` with ``words_left`` to read: at
     most :data:`MAX_BURST`, and none past the next 4 KiB boundary."""
-    per_page = BOUNDARY_BYTES // BUS_BYTES
+    per_page = BOUNDARY_BYTES // bus_bytes
     return min(MAX_BURST, words_left, per_page - word_addr % per_page)
 
 
-def slot_bytes(width: int) -> int:
+def slot_bytes(width: int, bus_bits: int = BUS_BITS) -> int:
     """Bytes a ``width``-bit beat takes in memory: the smallest power of two holding it up to a
-    bus word (so ``BUS_BYTES / slot`` beats share a word), else whole bus words."""
-    if width <= BUS_BITS:
+    bus word (so ``bus bytes / slot`` beats share a word), else whole bus words."""
+    if width <= bus_bits:
         return 1 << max(0, (-(-width // 8) - 1).bit_length())
-    return -(-width // BUS_BITS) * BUS_BYTES
+    return -(-width // bus_bits) * (bus_bits // 8)
 
 
 @dataclass(frozen=True)
@@ -105,30 +107,30 @@ class Command:
     plan: LayerPlan | None = None
 
 
-def read_span(addr: int, beats: int, slot: int, latency: int) -> tuple[int, int]:
+def read_span(addr: int, beats: int, slot: int, latency: int, bus_bytes: int = BUS_BYTES) -> tuple[int, int]:
     """Cycles of a read transfer from its first cycle to the sequencer's next ``FETCH``
     (exclusive), and the offset of its last beat (-1 without beats); see the module docstring."""
     if beats == 0:
         return 1, -1
-    first_word = addr // BUS_BYTES
-    if slot < BUS_BYTES:
-        per_word = BUS_BYTES // slot
-        lane0 = addr % BUS_BYTES // slot
+    first_word = addr // bus_bytes
+    if slot < bus_bytes:
+        per_word = bus_bytes // slot
+        lane0 = addr % bus_bytes // slot
         counts, left, lane = [], beats, lane0
         while left:
             counts.append(min(per_word - lane, left))
             left -= counts[-1]
             lane = 0
     else:
-        counts = [0] * (beats * slot // BUS_BYTES)  # a beat completes on every slot/8-th word
+        counts = [0] * (beats * slot // bus_bytes)  # a beat completes on its slot's last word
         for b in range(beats):
-            counts[(b + 1) * slot // BUS_BYTES - 1] = 1
+            counts[(b + 1) * slot // bus_bytes - 1] = 1
     last_beat, issue, word, i = -1, 0, first_word, 0
     while i < len(counts):
-        n = burst_words(word, len(counts) - i)
+        n = burst_words(word, len(counts) - i, bus_bytes)
         offered = issue + latency
         for _ in range(n):
-            if slot < BUS_BYTES:
+            if slot < bus_bytes:
                 taken = max(offered, last_beat)  # held word empty, or its last beat leaving
                 last_beat = taken + counts[i]
             else:
@@ -141,7 +143,7 @@ def read_span(addr: int, beats: int, slot: int, latency: int) -> tuple[int, int]
 
 def _beat_words(geo: TopGeometry, cmd: Command, result_slot: int, index: int) -> int:
     """Bus words the write DMA writes for result beat ``index`` of ``cmd`` (0: skipped)."""
-    rows, cols = geo.rows, geo.cols
+    rows, cols, bus = geo.rows, geo.cols, geo.bus_bits // 8
     if cmd.mode == StoreMode.RAW:
         start, size = cmd.addr + index * result_slot, result_slot
     else:
@@ -156,7 +158,7 @@ def _beat_words(geo: TopGeometry, cmd: Command, result_slot: int, index: int) ->
         bits = cmd.mode == StoreMode.BITS
         start = cmd.addr + pixel * cmd.pstride + (chan >> 3 if bits else chan)
         size = max(1, cols // 8) if bits else cols
-    return (start % BUS_BYTES + size + BUS_BYTES - 1) // BUS_BYTES
+    return (start % bus + size + bus - 1) // bus
 
 
 def store_span(geo: TopGeometry, cmd: Command, result_slot: int, first_result: int,
@@ -179,22 +181,25 @@ def store_span(geo: TopGeometry, cmd: Command, result_slot: int, first_result: i
 
 def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[Op, int],
                     result_bits: int, *, latency: int = 1, write_latency: int = 1) -> int:
-    """Cycles of ``commands`` (module docstring); ``widths`` are the beat widths of the four
-    read targets, ``result_bits`` that of a result beat."""
+    """Cycles of ``commands`` (module docstring), the command list at address 0 (its alignment
+    matters on a bus wider than a command); ``widths`` are the beat widths of the four read
+    targets, ``result_bits`` that of a result beat."""
     from hwsim.rtl_timing import plan_cycles
 
-    command = latency + 5
-    t, last_acts = 0, 0
+    bus = geo.bus_bits // 8
+    t, last_acts, pc = 0, 0, 0
     for cmd in commands:
-        t += command
+        # FETCH, the command's read up to its beat, DISPATCH (64-bit bus: latency + 5)
+        t += 1 + read_span(pc, 1, slot_bytes(8 * COMMAND_BYTES, geo.bus_bits), latency, bus)[1] + 1 + 1
+        pc += COMMAND_BYTES
         if cmd.op == Op.END:
             return t + 1
         if cmd.op == Op.STORE:
             phases = plan_cycles(geo, cmd.plan)
             first = last_acts + phases["compute"] + phases["drain"] + FETCH_CYCLES + 1
-            t += store_span(geo, cmd, slot_bytes(result_bits), first - t, write_latency)
+            t += store_span(geo, cmd, slot_bytes(result_bits, geo.bus_bits), first - t, write_latency)
             continue
-        span, last = read_span(cmd.addr, cmd.beats, slot_bytes(widths[cmd.op]), latency)
+        span, last = read_span(cmd.addr, cmd.beats, slot_bytes(widths[cmd.op], geo.bus_bits), latency, bus)
         if cmd.op == Op.ACTS:
             last_acts = t + last
         t += span
@@ -218,7 +223,7 @@ def layer_commands(geo: TopGeometry, tiles: Sequence[Tile]) -> list[Command]:
     def region(beats: int, width: int) -> int:
         nonlocal pages
         start = pages * PAGE_BYTES
-        pages += max(1, -(-beats * slot_bytes(width) // PAGE_BYTES))
+        pages += max(1, -(-beats * slot_bytes(width, geo.bus_bits) // PAGE_BYTES))
         return start
 
     for tile in tiles:
@@ -239,7 +244,8 @@ def tiles_sequence_cycles(geo: TopGeometry, tiles: Sequence[Tile], latency: int)
     from hwsim.rtl_timing import plan_cycles
 
     widths, result_bits = beat_widths(geo)
-    total = sequence_cycles(geo, [*layer_commands(geo, tiles), Command(Op.END)], widths, result_bits,
-                            latency=latency, write_latency=latency) - (latency + 5) - 1
+    commands = [*layer_commands(geo, tiles), Command(Op.END)]
+    end = sequence_cycles(geo, [Command(Op.END)], widths, result_bits, latency=latency)
+    total = sequence_cycles(geo, commands, widths, result_bits, latency=latency, write_latency=latency) - end
     return {"total": total, "compute": sum(plan_cycles(geo, t.plan)["compute"] for t in tiles),
             "tiles": len(tiles)}

@@ -5,13 +5,13 @@ Why AXI4: it is the port that Vivado block designs, Zynq/ZynqMP high-performance
 all of them, AXI4-Lite has no bursts (a beat per address), and AXI4-Stream carries no address,
 so the accelerator could not fetch its own descriptors, weights and activations.
 
-The port is the subset a DMA master needs, with the standard signal names (so Vivado's IP
+The data width is ``rtl.bus_bits`` (64 by default; 128, 256, 512). The port is the subset a DMA
+master needs, with the standard signal names (so Vivado's IP
 packager infers the interface from the ``m_axi_`` prefix): read address ``ar{addr,len,size,burst}``,
 read data ``r{data,resp,last}``, write address ``aw{addr,len,size,burst}``, write data
 ``w{data,strb,last}``, write response ``b{resp}``, each with ``valid``/``ready``. No IDs (one
 master, responses in order), no cache/protection/QoS signals (tie them off in an interconnect:
-``ARCACHE=0011``, ``ARPROT=000``). Bursts are INCR, full width (``size`` = log2 of
-:data:`BUS_BYTES`), at most :data:`MAX_BURST` beats and never across a 4 KiB boundary, as the
+``ARCACHE=0011``, ``ARPROT=000``). Bursts are INCR, full width (``size`` = log2 of the bus bytes), at most :data:`MAX_BURST` beats and never across a 4 KiB boundary, as the
 specification requires (A3.4.1). Byte ``i`` of a data beat is the byte at address
 ``beat address + i`` (little-endian, as every AXI memory). The widths and the burst rule are
 defined once in :mod:`hwsim.rtl_sequence` (re-exported here).
@@ -27,10 +27,10 @@ from hwsim.rtl_sequence import ADDR_BITS, BOUNDARY_BYTES, BUS_BITS, BUS_BYTES, M
 __all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "MAX_BURST", "axi4_members",
            "burst_words"]
 
-def axi4_members(prefix: str = "m_axi_") -> dict[str, wiring.Member]:
-    """The master-side members of the port (``Out`` = driven by the accelerator), flat with the
-    standard names, for a component's signature."""
-    a, d = ADDR_BITS, BUS_BITS
+def axi4_members(prefix: str = "m_axi_", data_bits: int = BUS_BITS) -> dict[str, wiring.Member]:
+    """The master-side members of a ``data_bits`` wide port (``Out`` = driven by the
+    accelerator), flat with the standard names, for a component's signature."""
+    a, d = ADDR_BITS, data_bits
     return {f"{prefix}{name}": member for name, member in {
         "araddr": Out(a), "arlen": Out(8), "arsize": Out(3), "arburst": Out(2),
         "arvalid": Out(1), "arready": In(1),

@@ -39,13 +39,12 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from hwsim.rtl_sequence import StoreMode, slot_bytes
-from rtl.axi import ADDR_BITS, BOUNDARY_BYTES, BUS_BITS, BUS_BYTES, MAX_BURST, axi4_members
+from rtl.axi import ADDR_BITS, BOUNDARY_BYTES, BUS_BITS, MAX_BURST, axi4_members
 
 __all__ = ["BEATS_BITS", "ReadDMA", "StoreMode", "WriteDMA", "slot_bytes"]
 
 #: Width of a transfer's beat count.
 BEATS_BITS = 24
-_SIZE = ceil_log2(BUS_BYTES)  # AxSIZE of a full-width beat
 
 
 def _pick(values: Sequence[int], index: Value) -> Value:
@@ -56,9 +55,9 @@ def _pick(values: Sequence[int], index: Value) -> Value:
     return Value.cast(out)
 
 
-def _members(names: str) -> dict[str, wiring.Member]:
+def _members(names: str, bus_bits: int) -> dict[str, wiring.Member]:
     wanted = names.split()
-    return {name: member for name, member in axi4_members("").items() if name in wanted}
+    return {name: member for name, member in axi4_members("", bus_bits).items() if name in wanted}
 
 
 class ReadDMA(wiring.Component):
@@ -68,6 +67,8 @@ class ReadDMA(wiring.Component):
     ----------
     widths : sequence of int
         Beat width in bits of each target (index = ``i_target``).
+    bus_bits : int
+        The AXI data width.
 
     Members
     -------
@@ -83,48 +84,51 @@ class ReadDMA(wiring.Component):
         The AXI4 read channels (:func:`rtl.axi.axi4_members`, without the prefix).
     """
 
-    def __init__(self, widths: Sequence[int]) -> None:
+    def __init__(self, widths: Sequence[int], bus_bits: int = BUS_BITS) -> None:
         self.widths = tuple(int(w) for w in widths)
         if not self.widths or min(self.widths) < 1:
             raise ValueError(f"`widths` must be positive beat widths, not {widths!r}")
-        self.slots = tuple(slot_bytes(w) for w in self.widths)
-        self.wide_words = max(s // BUS_BYTES for s in self.slots) or 1
+        self.bus_bits, self.bus_bytes = bus_bits, bus_bits // 8
+        self.slots = tuple(slot_bytes(w, bus_bits) for w in self.widths)
+        self.wide_words = max(s // self.bus_bytes for s in self.slots) or 1
         super().__init__({
             "i_start": In(1), "i_addr": In(ADDR_BITS), "i_beats": In(BEATS_BITS),
             "i_target": In(range(len(self.widths))), "o_busy": Out(1), "o_rerror": Out(1),
-            "o_beat": Out(stream.Signature(max(max(self.widths), BUS_BITS))),
-            **_members("araddr arlen arsize arburst arvalid arready rdata rresp rlast rvalid rready"),
+            "o_beat": Out(stream.Signature(max(max(self.widths), bus_bits))),
+            **_members("araddr arlen arsize arburst arvalid arready rdata rresp rlast rvalid rready", bus_bits),
         })
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         beat = self.o_beat
-        per_page = BOUNDARY_BYTES // BUS_BYTES
-        word = Signal(ADDR_BITS - _SIZE)          # next bus word to request
-        words_left = Signal(ADDR_BITS - _SIZE)    # bus words not yet requested
+        bus_bytes, bus_bits = self.bus_bytes, self.bus_bits
+        size = ceil_log2(bus_bytes)  # AxSIZE of a full-width beat
+        per_page = BOUNDARY_BYTES // bus_bytes
+        word = Signal(ADDR_BITS - size)          # next bus word to request
+        words_left = Signal(ADDR_BITS - size)    # bus words not yet requested
         inflight = Signal(range(MAX_BURST + 1))   # words of the current burst still to arrive
         beats_left = Signal(BEATS_BITS)
-        narrow, log_slot = Signal(), Signal(range(4))  # slot < one bus word, log2 of its bytes
+        narrow, log_slot = Signal(), Signal(range(ceil_log2(bus_bytes) + 1))  # slot < a word; log2 bytes
         per_beat = Signal(range(self.wide_words + 1))  # wide slots: bus words per beat
-        lane = Signal(range(BUS_BYTES))
+        lane = Signal(range(bus_bytes))
         have = Signal()                                # narrow: a word is held
         got = Signal(range(self.wide_words + 1))       # wide: words of the beat gathered
-        hold = Signal(self.wide_words * BUS_BITS)
+        hold = Signal(self.wide_words * bus_bits)
 
         # Start: the transfer's bus words from its byte range.
         start_words = Signal.like(words_left)
         slot_of = _pick(self.slots, self.i_target)
-        log_of = _pick([ceil_log2(min(s, BUS_BYTES)) for s in self.slots], self.i_target)
+        log_of = _pick([ceil_log2(min(s, bus_bytes)) for s in self.slots], self.i_target)
         last_byte = self.i_addr + self.i_beats * slot_of - 1
         m.d.comb += start_words.eq(Mux(self.i_beats == 0, 0,
-                                       (last_byte >> _SIZE) - (self.i_addr >> _SIZE) + 1))
+                                       (last_byte >> size) - (self.i_addr >> size) + 1))
         with m.If(self.i_start & ~self.o_busy):
-            m.d.sync += [word.eq(self.i_addr >> _SIZE), words_left.eq(start_words),
+            m.d.sync += [word.eq(self.i_addr >> size), words_left.eq(start_words),
                          beats_left.eq(self.i_beats), have.eq(0), got.eq(0),
-                         narrow.eq(slot_of < BUS_BYTES),
+                         narrow.eq(slot_of < bus_bytes),
                          log_slot.eq(log_of),
-                         per_beat.eq(_pick([max(1, s // BUS_BYTES) for s in self.slots], self.i_target)),
-                         lane.eq(self.i_addr[:_SIZE] >> log_of),
+                         per_beat.eq(_pick([max(1, s // bus_bytes) for s in self.slots], self.i_target)),
+                         lane.eq(self.i_addr[:size] >> log_of),
                          self.o_rerror.eq(0)]
         m.d.comb += self.o_busy.eq((beats_left != 0) | (words_left != 0) | (inflight != 0))
 
@@ -133,8 +137,8 @@ class ReadDMA(wiring.Component):
         to_page = per_page - word[:ceil_log2(per_page)]
         capped = Mux(words_left < MAX_BURST, words_left, MAX_BURST)
         m.d.comb += length.eq(Mux(to_page < capped, to_page, capped))
-        m.d.comb += [self.araddr.eq(word << _SIZE), self.arlen.eq(length - 1),
-                     self.arsize.eq(_SIZE), self.arburst.eq(1),
+        m.d.comb += [self.araddr.eq(word << size), self.arlen.eq(length - 1),
+                     self.arsize.eq(size), self.arburst.eq(1),
                      self.arvalid.eq((words_left != 0) & (inflight == 0))]
         with m.If(self.arvalid & self.arready):
             m.d.sync += [word.eq(word + length), words_left.eq(words_left - length),
@@ -149,19 +153,19 @@ class ReadDMA(wiring.Component):
                 m.d.sync += self.o_rerror.eq(1)
         with m.If(take):
             m.d.sync += beats_left.eq(beats_left - 1)
-        lanes_per_word = Signal(range(BUS_BYTES + 1))
-        m.d.comb += lanes_per_word.eq(BUS_BYTES >> log_slot)
+        lanes_per_word = Signal(range(bus_bytes + 1))
+        m.d.comb += lanes_per_word.eq(bus_bytes >> log_slot)
         with m.If(narrow):
             word_done = take & ((lane == lanes_per_word - 1) | (beats_left == 1))
             m.d.comb += [beat.valid.eq(have & (beats_left != 0)),
-                         beat.payload.eq(hold[:BUS_BITS] >> (lane << (log_slot + 3))),
+                         beat.payload.eq(hold[:bus_bits] >> (lane << (log_slot + 3))),
                          self.rready.eq(~have | word_done)]
             with m.If(take):
                 m.d.sync += lane.eq(lane + 1)
             with m.If(word_done):
                 m.d.sync += [have.eq(0), lane.eq(0)]
             with m.If(accept):
-                m.d.sync += [hold[:BUS_BITS].eq(self.rdata), have.eq(1)]
+                m.d.sync += [hold[:bus_bits].eq(self.rdata), have.eq(1)]
         with m.Else():
             full = got == per_beat
             m.d.comb += [beat.valid.eq(full), beat.payload.eq(hold),
@@ -169,7 +173,7 @@ class ReadDMA(wiring.Component):
             with m.If(take):
                 m.d.sync += got.eq(0)
             with m.If(accept):
-                m.d.sync += [hold.word_select(Mux(full, 0, got), BUS_BITS).eq(self.rdata),
+                m.d.sync += [hold.word_select(Mux(full, 0, got), bus_bits).eq(self.rdata),
                              got.eq(Mux(full, 1, got + 1))]
         return m
 
@@ -188,6 +192,8 @@ class WriteDMA(wiring.Component):
         ``cols`` to be a multiple of 8).
     dim_bits : int
         Width of the descriptor's sizes (``i_out_ch``, ``i_groups``).
+    bus_bits : int
+        The AXI data width.
 
     Members
     -------
@@ -205,9 +211,11 @@ class WriteDMA(wiring.Component):
         The AXI4 write channels (:func:`rtl.axi.axi4_members`, without the prefix).
     """
 
-    def __init__(self, *, width: int, rows: int, cols: int, lane_bits: int, dim_bits: int) -> None:
+    def __init__(self, *, width: int, rows: int, cols: int, lane_bits: int, dim_bits: int,
+                 bus_bits: int = BUS_BITS) -> None:
         self.width, self.rows, self.cols, self.lane_bits = width, rows, cols, lane_bits
-        self.slot = slot_bytes(width)
+        self.bus_bits, self.bus_bytes = bus_bits, bus_bits // 8
+        self.slot = slot_bytes(width, bus_bits)
         self.max_bytes = max(self.slot, cols)
         super().__init__({
             "i_start": In(1), "i_addr": In(ADDR_BITS), "i_beats": In(BEATS_BITS),
@@ -216,12 +224,14 @@ class WriteDMA(wiring.Component):
             "o_busy": Out(1), "o_werror": Out(1),
             "i_result": In(stream.Signature(width)),
             **_members("awaddr awlen awsize awburst awvalid awready wdata wstrb wlast wvalid wready "
-                       "bresp bvalid bready"),
+                       "bresp bvalid bready", bus_bits),
         })
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         rows, cols, res = self.rows, self.cols, self.i_result
+        bus_bytes, bus_bits = self.bus_bytes, self.bus_bits
+        size = ceil_log2(bus_bytes)
         mode = Signal(StoreMode)
         beats_left = Signal(BEATS_BITS)
         pstride, gstride, pixels = Signal(ADDR_BITS), Signal(16), Signal(16)
@@ -246,18 +256,18 @@ class WriteDMA(wiring.Component):
                 m.d.sync += [tile_top.eq(top), cur.eq(top)]
 
         # The beat being written: its bus words, rotated into place, and their strobes.
-        span = (self.max_bytes + BUS_BYTES) * 8
+        span = (self.max_bytes + bus_bytes) * 8
         data, strobes = Signal(span), Signal(span // 8)
-        first = Signal(ADDR_BITS - _SIZE)
-        words, k = Signal(range(self.max_bytes // BUS_BYTES + 3)), Signal(range(self.max_bytes // BUS_BYTES + 3))
+        first = Signal(ADDR_BITS - size)
+        words, k = Signal(range(self.max_bytes // bus_bytes + 3)), Signal(range(self.max_bytes // bus_bytes + 3))
         aw_done, w_done = Signal(), Signal()
         writing = Signal()
 
         # One single-beat write per bus word, address and data offered together.
-        m.d.comb += [self.awaddr.eq((first + k) << _SIZE), self.awlen.eq(0), self.awsize.eq(_SIZE),
+        m.d.comb += [self.awaddr.eq((first + k) << size), self.awlen.eq(0), self.awsize.eq(size),
                      self.awburst.eq(1), self.awvalid.eq(writing & ~aw_done),
-                     self.wdata.eq(data.word_select(k, BUS_BITS)),
-                     self.wstrb.eq(strobes.word_select(k, BUS_BYTES)), self.wlast.eq(1),
+                     self.wdata.eq(data.word_select(k, bus_bits)),
+                     self.wstrb.eq(strobes.word_select(k, bus_bytes)), self.wlast.eq(1),
                      self.wvalid.eq(writing & ~w_done), self.bready.eq(1)]
         aw_now = aw_done | (self.awvalid & self.awready)
         w_now = w_done | (self.wvalid & self.wready)
@@ -293,17 +303,17 @@ class WriteDMA(wiring.Component):
                 bits = [lanes[c * self.lane_bits] & lane_on[c] for c in range(cols)]
                 m.d.comb += [byte_addr.eq(cur + (chan >> 3)), value.eq(Cat(*bits)),
                              mask.eq((1 << max(1, cols // 8)) - 1), keep.eq(cur_pix < pixels)]
-        offset = byte_addr[:_SIZE]
+        offset = byte_addr[:size]
         with m.If(take):
             m.d.sync += beats_left.eq(beats_left - 1)
             with m.If(keep):
                 m.d.sync += [data.eq(value << (offset * 8)), strobes.eq(mask << offset),
-                             first.eq(byte_addr >> _SIZE), k.eq(0), writing.eq(1),
+                             first.eq(byte_addr >> size), k.eq(0), writing.eq(1),
                              aw_done.eq(0), w_done.eq(0)]
                 count = Signal.like(words)
                 nbytes = Mux(mode == StoreMode.RAW, self.slot,
                              Mux(mode == StoreMode.BYTES, cols, max(1, cols // 8)))
-                m.d.comb += count.eq((offset + nbytes + BUS_BYTES - 1) >> _SIZE)
+                m.d.comb += count.eq((offset + nbytes + bus_bytes - 1) >> size)
                 m.d.sync += words.eq(count)
             # Next beat's address.
             with m.If(mode == StoreMode.RAW):

@@ -57,7 +57,7 @@ NETWORK_PORTS = {
     "o_busy": "a command list is running",
     "o_done": "the last command list reached END (held until the next start)",
     "o_error": "sticky until the next start: the top's error, a bad response or an unknown op",
-    "m_axi": "AXI4 master, 64-bit data, 32-bit byte addresses (rtl.axi)",
+    "m_axi": "AXI4 master, rtl.bus_bits data (default 64), 32-bit byte addresses (rtl.axi)",
 }
 
 

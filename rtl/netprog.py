@@ -54,15 +54,15 @@ class MemoryImage:
         self.data[addr:addr + len(payload)] = payload
         return addr
 
-    def words(self) -> list[int]:
-        """The image as 64-bit little-endian words (the last one zero-padded)."""
-        padded = bytes(self.data) + bytes(-len(self.data) % 8)
-        return [int.from_bytes(padded[i:i + 8], "little") for i in range(0, len(padded), 8)]
+    def words(self, bus_bytes: int = 8) -> list[int]:
+        """The image as little-endian words of ``bus_bytes`` (the last one zero-padded)."""
+        padded = bytes(self.data) + bytes(-len(self.data) % bus_bytes)
+        return [int.from_bytes(padded[i:i + bus_bytes], "little") for i in range(0, len(padded), bus_bytes)]
 
 
-def pack_beats(beats: Sequence[int], width: int) -> bytes:
-    """``beats`` of ``width`` bits in their memory slots."""
-    slot = slot_bytes(width)
+def pack_beats(beats: Sequence[int], width: int, bus_bits: int = 64) -> bytes:
+    """``beats`` of ``width`` bits in their memory slots on a ``bus_bits`` wide bus."""
+    slot = slot_bytes(width, bus_bits)
     return b"".join(int(b).to_bytes(slot, "little") for b in beats)
 
 
@@ -130,7 +130,7 @@ def _region_layout(top: LayerAccelerator, producer: QLayerLike, consumer: QLayer
             raise DoesNotFit(f"packed xnor outputs need cols a multiple of 8, not {top.cols}; "
                               f"use e.g. --array {top.rows}x8")
         words = -(-consumer.in_channels // top.lanes)
-        return StoreMode.BITS, words * slot_bytes(act_bits)
+        return StoreMode.BITS, words * slot_bytes(act_bits, top.geo.bus_bits)
     if top.out_shape.width != 8 or act_bits != 8:
         raise DoesNotFit(f"the sequencer scatters one byte per channel; bits={top.bits} is not 8")
     return StoreMode.BYTES, consumer.in_channels
@@ -163,9 +163,10 @@ def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: S
     tiled = [tile_programs(top, q, ins[0][l]) for l, q in enumerate(layers)]
     width = {op: _width(s.payload) for op, s in ((Op.DESC, top.i_desc), (Op.PARAMS, top.i_params),
                                                  (Op.WEIGHTS, top.i_weights), (Op.ACTS, top.i_acts))}
-    shared = [[(img.put(pack_beats([p.descriptor], width[Op.DESC])),
-                img.put(pack_beats(p.params, width[Op.PARAMS])),
-                img.put(pack_beats(p.weights, width[Op.WEIGHTS]))) for _, _, p in layer] for layer in tiled]
+    bus = top.geo.bus_bits
+    shared = [[(img.put(pack_beats([p.descriptor], width[Op.DESC], bus)),
+                img.put(pack_beats(p.params, width[Op.PARAMS], bus)),
+                img.put(pack_beats(p.weights, width[Op.WEIGHTS], bus))) for _, _, p in layer] for layer in tiled]
     result_bits = _width(top.o_results.payload)
     cmds: list[Command] = []
     regions, stores = [], []
@@ -182,7 +183,7 @@ def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: S
                          Command(Op.PARAMS, beats=len(prog.params), addr=params),
                          Command(Op.WEIGHTS, beats=len(prog.weights), addr=weights)]
                 if l == 0:
-                    acts = img.put(pack_beats(own[0][t][2].acts, width[Op.ACTS]))
+                    acts = img.put(pack_beats(own[0][t][2].acts, width[Op.ACTS], bus))
                 else:
                     src = outs[l - 1]
                     row_w = expected[i][l - 1].shape[3] if q.conv else 1
@@ -196,7 +197,7 @@ def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: S
                                         addr=outs[l].addr + tile.rows[0] * out_w * ps + offset,
                                         gstride=gstride, pixels=prog.plan.out_h * out_w, plan=prog.plan))
                 else:
-                    addr = img.alloc(prog.result_beats * slot_bytes(result_bits))
+                    addr = img.alloc(prog.result_beats * slot_bytes(result_bits, bus))
                     cmds.append(Command(Op.STORE, beats=prog.result_beats, addr=addr, plan=prog.plan))
                     last.append(TileStore(tile, part, prog, addr))
         stores.append(last)
@@ -207,7 +208,7 @@ def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: S
 
 def read_outputs(top: LayerAccelerator, q: QLayerLike, memory: bytes, stores: Sequence[TileStore]) -> np.ndarray:
     """The last layer's output (as ``int_forward``) from its tiles' raw result beats in ``memory``."""
-    slot = slot_bytes(_width(top.o_results.payload))
+    slot = slot_bytes(_width(top.o_results.payload), top.geo.bus_bits)
     parts = []
     for s in stores:
         raw = memory[s.addr:s.addr + s.prog.result_beats * slot]

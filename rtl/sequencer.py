@@ -78,7 +78,7 @@ class NetworkAccelerator(wiring.Component):
         self.result_bits = len(Value.cast(top.o_results.payload))
         self.lane_bits = top.out_shape.width
         super().__init__({"i_start": In(1), "i_base": In(ADDR_BITS), "o_busy": Out(1),
-                          "o_done": Out(1), "o_error": Out(1), **axi4_members()})
+                          "o_done": Out(1), "o_error": Out(1), **axi4_members(data_bits=geo.bus_bits)})
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
@@ -86,9 +86,11 @@ class NetworkAccelerator(wiring.Component):
         m.submodules.top = top
         layout = command_layout()
         m.submodules.reader = rd = ReadDMA([layout.size] + [self.widths[op] for op in
-                                                            (Op.DESC, Op.PARAMS, Op.WEIGHTS, Op.ACTS)])
+                                                            (Op.DESC, Op.PARAMS, Op.WEIGHTS, Op.ACTS)],
+                                           bus_bits=geo.bus_bits)
         m.submodules.writer = wr = WriteDMA(width=self.result_bits, rows=geo.rows, cols=geo.cols,
-                                            lane_bits=self.lane_bits, dim_bits=geo.dim_bits)
+                                            lane_bits=self.lane_bits, dim_bits=geo.dim_bits,
+                                            bus_bits=geo.bus_bits)
         for name in ("araddr", "arlen", "arsize", "arburst", "arvalid", "rready"):
             m.d.comb += getattr(self, f"m_axi_{name}").eq(getattr(rd, name))
         for name in ("arready", "rdata", "rresp", "rlast", "rvalid"):

@@ -60,8 +60,8 @@ HARNESS_MODULE = "hwsim_harness"
 #: The harness around the network accelerator (an AXI4 memory model), and its module.
 AXI_HARNESS = Path(__file__).with_name("hdl") / "axi_harness.sv"
 AXI_HARNESS_MODULE = "hwsim_axi_harness"
-#: 64-bit words of the AXI harness's memory (8 MiB; the digits network on 20 images uses < 1 MiB).
-MEM_WORDS = 1 << 20
+#: Bytes of the AXI harness's memory (the digits network on 20 images uses about 1 MiB).
+MEM_BYTES = 8 << 20
 #: Harness parameter -> the top's port whose width it takes.
 WIDTHS = {"W_DESC": "i_desc__payload", "W_PARAMS": "i_params__payload",
           "W_WEIGHTS": "i_weights__payload", "W_ACTS": "i_acts__payload",
@@ -163,7 +163,8 @@ def build_top(acc: Accelerator, *, waves: bool = False, root: Path | None = None
         if not reused:
             log = root / f"{name}.log"  # stays next to the builds if compilation fails
             ports = gen.manifest["modules"][kind]["ports"]
-            parameters = ({"MEM_WORDS": MEM_WORDS} if network else
+            bus = acc.rtl.bus_bits
+            parameters = ({"DATA_BITS": bus, "MEM_WORDS": MEM_BYTES * 8 // bus} if network else
                           {name: ports[port]["width"] for name, port in WIDTHS.items()})
             _compile(scratch, verilog, module, harness, parameters, waves, log)
             log.rename(scratch / "build.log")

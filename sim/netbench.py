@@ -1,7 +1,7 @@
 """The cocotb bench of the network accelerator: hands a memory image to the AXI harness, runs it.
 
 The host (:mod:`sim.netcosim`) writes a job file named by :data:`JOB_ENV`: the memory image
-(64-bit words), the command list's address, the memory's read and write latency and its
+(bus words), the command list's address, the memory's read and write latency and its
 availability pattern, a cycle budget and the ``output`` path. :func:`write_job` turns it into the
 harness's files (``sim/hdl/axi_harness.sv``), the test raises ``start`` and sleeps until
 ``done``; the output record (JSON) holds the memory after the run, the cycles from start to
@@ -32,7 +32,8 @@ def write_job(job: dict[str, Any], folder: Path) -> None:
     (folder / "job.txt").write_text(" ".join(map(str, [
         job["max_cycles"], job["base"], job["read_latency"], job["write_latency"], len(words),
         len(pattern), *pattern])))
-    (folder / "mem.hex").write_text("".join(f"{w:016x}\n" for w in words))
+    digits = job["bus_bits"] // 4
+    (folder / "mem.hex").write_text("".join(f"{w:0{digits}x}\n" for w in words))
 
 
 def read_record(folder: Path, seconds: float, cpu_seconds: float) -> dict[str, Any]:

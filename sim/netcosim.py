@@ -27,7 +27,7 @@ from hwsim.rtl_sequence import Op, StoreMode, sequence_cycles
 from rtl.host import QLayerLike
 from rtl.netprog import ChainProgram, Region, chain_program, read_outputs
 from rtl.tools import ToolFailed
-from sim.build import MEM_WORDS, TopBuild
+from sim.build import MEM_BYTES, TopBuild
 from sim.cosim import check_pattern, simulate
 from sim.netbench import JOB_ENV
 
@@ -96,16 +96,17 @@ def run_chain(build: TopBuild, layers: Sequence[QLayerLike], images: Sequence[np
     avail = check_pattern("pattern", pattern)
     top = build.top
     prog: ChainProgram = chain_program(top, layers, images)
-    words = prog.image.words()
-    if len(words) > MEM_WORDS:
-        raise HwsimError(f"the program needs {len(words) * 8} bytes; the harness memory holds {MEM_WORDS * 8}")
+    bus_bytes = top.geo.bus_bits // 8
+    words = prog.image.words(bus_bytes)
+    if len(words) * bus_bytes > MEM_BYTES:
+        raise HwsimError(f"the program needs {len(words) * bus_bytes} bytes; the harness memory holds {MEM_BYTES}")
     stretch = len(avail) / sum(avail)
     widths = {op: len(Value.cast(stream.payload)) for op, stream in (
         (Op.DESC, top.i_desc), (Op.PARAMS, top.i_params), (Op.WEIGHTS, top.i_weights), (Op.ACTS, top.i_acts))}
     predicted = sequence_cycles(top.geo, prog.commands, widths, len(Value.cast(top.o_results.payload)),
                                 latency=read_latency, write_latency=write_latency)
     budget = int(4 * stretch * predicted) + 10_000
-    job = {"memory": words, "base": prog.base, "read_latency": read_latency,
+    job = {"memory": words, "bus_bits": top.geo.bus_bits, "base": prog.base, "read_latency": read_latency,
            "write_latency": write_latency, "pattern": avail, "max_cycles": budget}
     run_dir = Path(tempfile.mkdtemp(prefix="net-", dir=build.dir))
     try:
@@ -114,7 +115,7 @@ def run_chain(build: TopBuild, layers: Sequence[QLayerLike], images: Sequence[np
         shutil.rmtree(run_dir, ignore_errors=True)
     if record["timeout"]:
         raise ToolFailed(f"the network accelerator did not finish within {record['cycles']} cycles")
-    memory = b"".join(int(w).to_bytes(8, "little") for w in record["memory"])
+    memory = b"".join(int(w).to_bytes(bus_bytes, "little") for w in record["memory"])
     mismatches = [0] * len(layers)
     outputs = []
     for i, expected in enumerate(prog.expected):

@@ -23,14 +23,15 @@ pytestmark = pytest.mark.rtl
 MEMORY = MemoryConfig(ifmap_sram_kib=2, weight_sram_kib=8, ofmap_sram_kib=4)
 
 
-def _acc(kind: str) -> Accelerator:
+def _acc(kind: str, bus_bits: int = 64) -> Accelerator:
     return Accelerator(pe=kind, bits=1 if kind == "xnor" else 8, memory=MEMORY,
-                       array=ArrayConfig(rows=4, cols=8, lanes=8), rtl=RtlConfig(max_steps=160))
+                       array=ArrayConfig(rows=4, cols=8, lanes=8),
+                       rtl=RtlConfig(max_steps=160, bus_bits=bus_bits))
 
 
-@pytest.fixture(scope="module", params=["adder", "xnor"])
+@pytest.fixture(scope="module", params=[("adder", 64), ("xnor", 64), ("adder", 256)], ids=str)
 def net(request: pytest.FixtureRequest) -> TopBuild:
-    return build_top(_acc(request.param), network=True)
+    return build_top(_acc(*request.param), network=True)
 
 
 def _chain(kind: str) -> tuple[list, list]:
@@ -82,4 +83,5 @@ def test_layer_timing(net: TopBuild) -> None:
     assert cycles["tiles"] > 1
     run = run_chain(net, [ql.q], [ql.x], read_latency=latency, write_latency=latency)
     assert run.mismatches == [0]
-    assert run.cycles == cycles["total"] + (latency + 5) + 1
+    end = 1 + 1 + (latency - 1) + (2 if net.acc.rtl.bus_bits == 64 else 1) + 1 + 1
+    assert run.cycles == cycles["total"] + end + 1

@@ -1,10 +1,13 @@
 // hwsim co-simulation harness of the network accelerator (rtl/sequencer.py): an AXI4 memory
 // model behind its master port; nothing of Python runs per cycle (see sim/netbench.py).
 //
+// The data bus is DATA_BITS wide (the accelerator's rtl.bus_bits); the memory holds MEM_WORDS
+// words of that width.
+//
 // Files (cwd): job.txt (`max_cycles base read_latency write_latency words length bit...`: the
 // cycle budget, the command list's byte address, the memory's latencies, the words of the image
 // to write back and the memory's availability pattern),
-// mem.hex (the memory image, one 64-bit word per line from address 0); written: mem_out.hex (the
+// mem.hex (the memory image, one bus word per line from address 0); written: mem_out.hex (the
 // memory after the run) and records.txt (`E cycles timeout error`).
 //
 // The memory: one read burst at a time (arready while no burst is pending); the first beat of a
@@ -17,6 +20,7 @@
 // first seen high.
 
 module hwsim_axi_harness #(
+    parameter int DATA_BITS = 64,
     parameter int MEM_WORDS = 1024,
     parameter int RESET_CYCLES = 2,
     parameter int MAX_PATTERN = 1024
@@ -29,7 +33,8 @@ module hwsim_axi_harness #(
         while (!done) #1 tick = !tick;
     end
 
-    logic [63:0] mem [MEM_WORDS];
+    localparam int LOG_BYTES = $clog2(DATA_BITS / 8);
+    logic [DATA_BITS-1:0] mem [MEM_WORDS];
     logic rst = 1, active = 0, go = 0;
     int resets = 0, job = 0, plen = 1, phase = 0, rlat = 1, wlat = 1, used = 1;
     longint cycle = 0, budget = 0, base = 0;
@@ -42,8 +47,8 @@ module hwsim_axi_harness #(
     logic [1:0] arburst, awburst, rresp, bresp;
     logic arvalid, arready, rvalid, rready, rlast, awvalid, awready, wvalid, wready, wlast;
     logic bvalid, bready;
-    logic [63:0] rdata, wdata;
-    logic [7:0] wstrb;
+    logic [DATA_BITS-1:0] rdata, wdata;
+    logic [DATA_BITS/8-1:0] wstrb;
     logic busy, o_done, error;
 
     `HWSIM_TOP dut (
@@ -99,7 +104,7 @@ module hwsim_axi_harness #(
             end
         end else if (active) begin
             if (arvalid && arready) begin
-                r_word <= longint'(araddr) >> 3;
+                r_word <= longint'(araddr) >> LOG_BYTES;
                 r_left <= int'(arlen) + 1;
                 r_wait <= rlat - 1;
             end else if (r_left > 0 && r_wait > 0) begin
@@ -108,10 +113,10 @@ module hwsim_axi_harness #(
                 r_word <= r_word + 1;
                 r_left <= r_left - 1;
             end
-            if (awvalid && awready) aw_queue.push_back(longint'(awaddr) >> 3);
+            if (awvalid && awready) aw_queue.push_back(longint'(awaddr) >> LOG_BYTES);
             if (wvalid && wready) begin  // its address is in the queue (pushed above if now)
                 addr = aw_queue.pop_front();
-                for (int b = 0; b < 8; b++)
+                for (int b = 0; b < DATA_BITS / 8; b++)
                     if (wstrb[b] && addr < MEM_WORDS) mem[addr][b * 8 +: 8] = wdata[b * 8 +: 8];
                 b_due.push_back(cycle + wlat);
             end
