@@ -82,11 +82,24 @@ def test_tile_layer_is_the_fastest_tiling(shape):
 
 
 def test_smallest_tile_too_large_names_the_reduction():
-    # 3x3 over 200 channels: a fold of 1800 steps, more than max_steps 64; no cut helps, and the
-    # error is the fold's alone
-    with pytest.raises(DoesNotFit, match=r"^a fold of 1800 steps exceeds rtl\.max_steps=64; raise "
-                                         r"rtl\.max_steps and memory\.weight_sram_kib$"):
-        tile_layer(geometry(max_steps=64), LayerShape(True, 200, 8, 4, 4, (3, 3), (1, 1), (1, 1)))
+    # 3x3 over 200 channels: a fold of 1800 steps, more than max_steps 64. It runs as K tiles of at
+    # most 7 channels (63 steps), ceil(200 / 7) = 29 of them, as equal as can be: 200 = 26 * 7 +
+    # 3 * 6; without a psum buffer, or with a fold shorter than the kernel's 9 positions, no cut
+    # helps
+    shape = LayerShape(True, 200, 8, 4, 4, (3, 3), (1, 1), (1, 1))
+    assert max(t.plan.steps for t in tile_layer(geometry(max_steps=64), shape)) == 63
+    assert {t.in_channels for t in tile_layer(geometry(max_steps=64), shape)} == {
+        (7 * k, 7 * k + 7) for k in range(26)} | {(182, 188), (188, 194), (194, 200)}
+    none = dataclasses.replace(geometry(max_steps=64), psum_words=0)
+    with pytest.raises(DoesNotFit, match=r"^a fold of 1800 steps exceeds rtl\.max_steps=64, and the top's "
+                                         r"psum buffer of 0 words holds no fold of K tiles; raise "
+                                         r"rtl\.max_steps and memory\.weight_sram_kib, or enlarge "
+                                         r"memory\.ofmap_sram_kib$"):
+        tile_layer(none, shape)
+    with pytest.raises(DoesNotFit, match=r"^a fold of 1800 steps exceeds rtl\.max_steps=8, and a K tile of "
+                                         r"one channel word is 9 steps; raise rtl\.max_steps and "
+                                         r"memory\.weight_sram_kib$"):
+        tile_layer(geometry(max_steps=8), shape)
 
 
 def _as_the_top_runs(part, x, out_h: int) -> np.ndarray:
