@@ -128,8 +128,8 @@ class ResultWriter(wiring.Component):
 
     With a psum buffer (``psum_words`` > 0), the ``a``-th row to arrive is the partial sum at psum
     word ``a`` (the same address as its out word). The read port is addressed one row ahead (the
-    next row's word, or the one after it while a row arrives), so the word is on the port's data
-    when the row arrives, rows back to back included; with ``psum_add`` it is added to the row
+    next row's word, or the one after it while a row arrives; word 0 with ``i_clear``), so the word
+    is on the port's data when the row arrives, rows back to back included; with ``psum_add`` it is added to the row
     (widened to ``psum_bits``) on its way to the output stage, and with ``psum_write`` that sum is
     written back to word ``a`` in the same cycle (read-modify-write at one row a cycle: the read
     of word ``a + 1`` never meets the write of word ``a``) and the output stage's rows are counted
@@ -219,7 +219,7 @@ class ResultWriter(wiring.Component):
         overrun strobe of a write past the buffer."""
         geo, d, acc = self.geo, self.i_desc, self.i_acc
         arrived = Signal(range(geo.psum_words + 2))  # rows arrived since i_clear: the psum address
-        m.d.comb += [self.psum_rd.addr.eq(arrived + acc.valid), self.psum_rd.en.eq(1)]
+        m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_clear, 0, arrived + acc.valid)), self.psum_rd.en.eq(1)]
         for c in range(geo.cols):
             m.d.comb += self.o_acc.payload[c].eq(acc.payload[c] + Mux(d.psum_add, self.psum_rd.data[c], 0))
         fits = arrived < geo.psum_words
