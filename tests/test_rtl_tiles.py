@@ -143,3 +143,101 @@ def test_assembled_tiles_equal_the_whole_layer(pe):
             parts.append((tile, _as_the_top_runs(part, xt, tile.shape.out_h) if q.conv else int_forward(part, xt)))
         np.testing.assert_array_equal(host.assemble(q, parts), int_forward(q, x), err_msg=str(spec))
     assert tiled >= 4  # most of them did not fit whole
+
+
+def _patches(part, x, out_h: int) -> np.ndarray:
+    """im2col of a tile as the top reads it: ``(G, Cg * kh * kw, pixels)``, its top padding
+    kept, rows past its last input row and the side padding read as the padding value (a linear
+    layer: one pixel)."""
+    if not part.conv:
+        return x.reshape(1, -1, 1).astype(np.int64)
+    (ph, pw), (kh, kw), (sh, sw) = part.padding, part.kernel_size, part.stride
+    below = max(0, (out_h - 1) * sh + kh - ph - x.shape[2])
+    xp = np.pad(x[0].astype(np.int64), ((0, 0), (ph, below), (pw, pw)), constant_values=part.zero_in)
+    out_w = (x.shape[3] + 2 * pw - kw) // sw + 1
+    cols = np.stack([xp[:, oy * sh:oy * sh + kh, ox * sw:ox * sw + kw].reshape(-1)
+                     for oy in range(out_h) for ox in range(out_w)], axis=1)
+    return cols.reshape(part.groups, -1, cols.shape[1])
+
+
+def _accumulators(part, x, out_h: int) -> np.ndarray:
+    """What the array's accumulators hold after a tile's folds, ``(O, pixels)``, per PE kind:
+    mac sum x * w; adder -sum |(x << e) - w|; shift sum x * (s << (P - p)); xnor the count of
+    agreeing bits (the PE's count, before the output stage makes a dot of it)."""
+    cols = _patches(part, x, out_h)
+    per_group = part.out_channels // part.groups
+    w = part.weight.astype(np.int64).reshape(part.groups, per_group, -1)
+    out = []
+    for g in range(part.groups):
+        for o in range(per_group):
+            wv, xv = w[g, o][:, None], cols[g]
+            if part.pe == "mac":
+                out.append((xv * wv).sum(axis=0))
+            elif part.pe == "adder":
+                e = 0 if part.align is None else int(part.align[g * per_group + o])
+                out.append(-np.abs((xv << e) - wv).sum(axis=0))
+            elif part.pe == "shift":
+                p = part.shift.astype(np.int64).reshape(w.shape)[g, o][:, None]
+                out.append((xv * (wv << (part.max_shift - p))).sum(axis=0))
+            else:
+                out.append((xv == wv).sum(axis=0))
+    return np.array(out)
+
+
+def _output_stage(q, acc: np.ndarray, positions: int) -> np.ndarray:
+    """The top's output stage on the summed accumulators, ``positions`` the xnor K."""
+    if q.pe == "xnor":
+        dot = 2 * acc - positions
+        if not q.binary_out:
+            return dot
+        return (q.compare_sign[:, None] * dot >= q.threshold[:, None]).astype(np.int64)
+    m, s, b = q.multiplier[:, None], q.rshift[:, None], q.bias[:, None]
+    y = np.clip(((acc + b) * m + (np.int64(1) << (s - 1))) >> s, -(1 << (q.bits_out - 1)),
+                (1 << (q.bits_out - 1)) - 1)
+    return np.maximum(y, 0) if q.relu else y
+
+
+def _k_spec(rng: random.Random, pe: str) -> LayerSpec:
+    """A conv whose fold exceeds max_steps 20 (8 lanes for xnor; xnor K at most 254)."""
+    groups = rng.choice((1, 2))
+    kernel = rng.choice((1, 3, 3))
+    if pe == "xnor":
+        per_group = rng.randint(17, 28) if kernel == 3 else rng.randint(161, 250)
+    else:
+        per_group = rng.randint(3, 9) if kernel == 3 else rng.randint(21, 60)
+    return LayerSpec("conv", groups * per_group, groups * rng.randint(1, 6), rng.randint(3, 7),
+                     rng.randint(kernel, 6), kernel=kernel, stride=rng.randint(1, 2),
+                     pad=rng.randint(0, kernel // 2), groups=groups)
+
+
+@pytest.mark.parametrize("pe", ["mac", "adder", "shift", "xnor"])
+def test_k_tiles_emulated_equal_the_whole_layer(pe):
+    """Random convs (grouped and not) and a linear layer whose folds exceed max_steps, run as K
+    tiles (plus row/channel tiles where the buffers need them): every K tile's accumulators
+    computed as the array computes them (numpy), summed in order through the psum flags (the
+    first writes, the middle ones add and write, the last adds), the last put through the output
+    stage with the whole layer's K, assembled: equal to int_forward of the whole layer."""
+    rng = random.Random(f"ktiles-{pe}")
+    geo = geometry(pe, MemoryConfig(ifmap_sram_kib=0.5, weight_sram_kib=2, ofmap_sram_kib=0.5), max_steps=20)
+    specs = [_k_spec(rng, pe) for _ in range(5)] + [LayerSpec("linear", 200 if pe == "xnor" else 70, 9)]
+    for seed, spec in enumerate(specs):
+        ql = quantized_layer(pe, spec, seed=seed)
+        q, x = ql.q, ql.x
+        tiles = host.tiles(geo, q, tuple(x.shape[2:]) if q.conv else (1, 1))
+        k_tiles = sum(1 for t in tiles if t.plan.stores)
+        assert len(tiles) > k_tiles, str(spec)  # K tiles it is
+        parts, psum = [], None
+        for tile in tiles:
+            part, xt = host._tile_layer(q, x, tile)
+            acc = _accumulators(part, xt, tile.shape.out_h)
+            p = tile.plan
+            assert p.steps <= geo.max_steps
+            assert (p.psum_add, p.psum_write) == ((psum is not None), not p.stores)
+            psum = acc + psum if p.psum_add else acc
+            if p.stores:
+                assert p.positions == q.reduction and p.k_in_ch == q.in_channels // q.groups
+                y = _output_stage(part, psum, p.positions)
+                parts.append((tile, y.reshape(1, -1, tile.shape.out_h, y.shape[1] // tile.shape.out_h)
+                              if q.conv else y.reshape(1, -1)))
+                psum = None
+        np.testing.assert_array_equal(host.assemble(q, parts), int_forward(q, x), err_msg=str(spec))
