@@ -27,10 +27,10 @@ one with the fewest total cycles -- every group count ``ceil(G / k)``, every mul
 output channels per group, and for each pair the most output rows that fit (fit is monotone in
 the rows: more rows load more input and write more output, never less).
 
-A layer whose fold is longer than ``max_steps`` (or that fits no tiling whole) also runs as K
-tiles: each output tile's reduction cut into ``n`` input-channel slices
+A layer whose fold is longer than ``max_steps`` (and only such a layer) also runs as K tiles:
+each output tile's reduction cut into ``n`` input-channel slices
 (:func:`hwsim.rtl_plan.k_slices`), the fewest for which a tiling fits, starting from
-``ceil(CW / floor(max_steps / (kh * kw)))``. Every K tile pays the phases above, except that one
+``ceil(CW / floor(max_steps / (kh * kw)))``; for each ``n`` the fastest tiling as above. Every K tile pays the phases above, except that one
 which writes partial sums (all but the last) stores nothing: ``store = 0``, and its span ends with
 its drain -- the last cycle before the top takes the next descriptor (``sim.bench`` counts it so)::
 
@@ -159,9 +159,7 @@ def _choose(geo: TopGeometry, shape: LayerShape) -> tuple[int, int, int, int]:
                              f"outputs hold; raise rtl.max_steps")
     words = -(-(shape.in_ch // shape.groups) // geo.lanes)
     smallest = min(per_group, geo.cols)
-    for k_tiles in range(fewest, words + 1):
-        if k_tiles > 1 and geo.psum_words < geo.rows:
-            break  # no K tiles without a psum buffer
+    for k_tiles in range(fewest, words + 1 if fewest > 1 else 2):  # K tiles only for long folds
         if k_tiles > fewest and _cycles(geo, shape, 1, smallest, 1, k_tiles) is None:
             continue  # not even the smallest tile fits: no tiling does
         best: tuple[int, tuple[int, int, int, int]] | None = None
