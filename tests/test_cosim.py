@@ -265,7 +265,7 @@ def test_run_layers_wrong(kind: str, top: TopBuild) -> None:
     """Misfit layers and bad patterns are refused before anything is simulated."""
     fits = quantized_layer(kind, LayerSpec("linear", 4, 4), seed=3)
     # a 13 x 13 kernel: one channel word is 169 steps, longer than any fold, K tiles or not
-    long = quantized_layer(kind, LayerSpec("conv", 2, 4, 13, 13, kernel=13), seed=3)
+    long = quantized_layer(kind, LayerSpec("conv", 1, 4, 13, 13, kernel=13), seed=3)
     with pytest.raises(HwsimError, match=r"^layer 1: layer does not fit: a fold of 169 steps exceeds "
                                          r"rtl\.max_steps=160, and a K tile of one channel word is 169 steps; "):
         run_layers(top, [(fits.q, fits.x), (long.q, long.x)])
