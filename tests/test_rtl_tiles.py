@@ -51,6 +51,26 @@ def test_channel_and_group_tiles_by_hand():
         ((0, 4), (0, 8), 8, 32, 4), ((0, 4), (8, 10), 8, 8, 4), ((4, 6), (0, 8), 4, 16, 2), ((4, 6), (8, 10), 4, 4, 2)]
 
 
+def test_k_tiles_by_hand():
+    # 2 groups of 10 -> 4 channels, 3x3 pad 1 on 4x4: a fold of 9 x 10 = 90 steps; max_steps 27
+    # takes 3 channels a K tile: ceil(10 / 3) = 4 K tiles, as equal as can be: 3, 3, 2, 2. Tiles
+    # of one group, 4 channels and all 4 rows: per group its 4 K tiles back to back, the first
+    # writing psums, the middle two adding and writing, the last adding and storing with K over
+    # all 10 channels
+    shape = LayerShape(True, 20, 8, 4, 4, (3, 3), (1, 1), (1, 1), 2)
+    tiles = split(geometry(max_steps=27), shape, 1, 4, 4, 4)
+    slices = [(0, 3), (3, 6), (6, 8), (8, 10)]
+    flags = [(False, True), (True, True), (True, True), (True, False)]
+    assert [(t.groups, t.channels, t.rows, t.in_channels, t.shape.in_ch, t.shape.k_in_ch,
+             (t.plan.psum_add, t.plan.psum_write)) for t in tiles] == [
+        ((g, g + 1), (0, 4), (0, 4), c, c[1] - c[0], 10, f) for g in range(2) for c, f in zip(slices, flags)]
+    # the same folds in every K tile of an output tile: 4 row tiles x 1 output tile
+    assert {(t.plan.folds, t.plan.steps) for t in tiles} == {(4, 27), (4, 18)}
+    assert [t.plan.positions for t in tiles if t.plan.stores] == [90, 90]
+    # on the top, the fewest K tiles that fit, and no more cuts than the buffers need
+    assert tile_layer(geometry(max_steps=27), shape) == tuple(tiles)
+
+
 def _every_tiling(geo, shape):
     """Total cycles of every tiling that fits, by brute force over all cuts."""
     per_group = shape.out_ch // shape.groups
