@@ -20,6 +20,17 @@ Word widths (bits), with ``L`` lanes per PE (xnor; 1 otherwise) and ``K_max = ma
 Buffer depths come from ``memory.*_sram_kib``: ``floor(KiB * 8192 / word bits)``. The weight SRAM
 also holds the parameters, one parameter word per ``min(9, max_steps)`` weight words (a 3x3
 depthwise tile has 9 steps, the shortest of common layers).
+
+**Partial sums (K tiles).** A layer whose fold is longer than ``max_steps`` runs as K tiles over
+slices of its input channels (:func:`split`); their sums wait in the top's psum buffer, one word of
+``cols`` accumulators per out buffer word. Its depth ``psum_words`` is the ofmap SRAM's capacity
+at the psum word width, ``floor(ofmap_sram_kib * 8192 / (cols * psum_bits))``: the analytic model
+keeps a layer's partial sums inside its ofmap buffer, so the RTL gets that same capacity again,
+beside the out buffer, as the on-chip memory that holds them (the top has ``2 x ofmap_sram_kib``
+of output-side SRAM). A psum accumulator is wider than the PE's (which holds one fold): it holds
+the longest reduction the top accepts, :attr:`TopGeometry.max_positions` positions -- the longest
+the descriptor can state (a 15 x 15 kernel over ``2**dim_bits - 1`` channels), and for xnor also
+no more than the out word's dot and the threshold field hold -- so no layer overflows it.
 """
 
 from __future__ import annotations
@@ -38,8 +49,9 @@ if TYPE_CHECKING:
     from hwsim.accelerator import Accelerator
     from hwsim.workload import Layer
 
-__all__ = ["DEFAULT_MAX_STEPS", "DESCRIPTOR_FIELDS", "DESCRIPTOR_FLAGS", "LayerPlan", "LayerShape", "Tile", "TopGeometry",
-           "descriptor_bits", "param_fields", "plan", "split", "tile_shapes", "top_geometry"]
+__all__ = ["DEFAULT_MAX_STEPS", "DESCRIPTOR_FIELDS", "DESCRIPTOR_FLAGS", "DESCRIPTOR_SIZES", "LayerPlan",
+           "LayerShape", "Tile", "TopGeometry", "descriptor_bits", "k_slices", "param_fields", "plan", "split",
+           "tile_shapes", "top_geometry"]
 
 #: Longest fold (beats) the top is sized for unless configured: a 3 x 3 kernel over 512 channel
 #: words, the longest reduction of ResNet-18/50 (shorter when the weight buffer holds fewer words).
@@ -50,14 +62,17 @@ _PARAM_RATIO_STEPS = 9
 DESCRIPTOR_FIELDS = ("in_h", "in_w", "out_h", "out_w", "in_ch", "out_ch", "groups",
                      "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w")
 #: The descriptor's one-bit flags, after :data:`DESCRIPTOR_FIELDS` (``rtl.im2col.descriptor_layout``).
-DESCRIPTOR_FLAGS = ("relu", "binary_out", "pad_low")
+DESCRIPTOR_FLAGS = ("relu", "binary_out", "pad_low", "psum_add", "psum_write")
+#: The descriptor's sizes of ``dim_bits`` after the flags (the K tiles' whole reduction).
+DESCRIPTOR_SIZES = ("k_in_ch",)
 
 
 def descriptor_bits(dim_bits: int) -> int:
     """Width of the descriptor (``rtl.im2col.descriptor_layout``): sizes of ``dim_bits``, the
     kernel/stride/padding geometry of ``GEOMETRY_BITS``, one bit per flag."""
     geometry = sum(name.startswith(("kernel", "stride", "pad")) for name in DESCRIPTOR_FIELDS)
-    return (len(DESCRIPTOR_FIELDS) - geometry) * dim_bits + geometry * GEOMETRY_BITS + len(DESCRIPTOR_FLAGS)
+    sizes = len(DESCRIPTOR_FIELDS) - geometry + len(DESCRIPTOR_SIZES)
+    return sizes * dim_bits + geometry * GEOMETRY_BITS + len(DESCRIPTOR_FLAGS)
 
 
 def param_fields(pe: str, *, bias_bits: int, positions: int) -> dict[str, tuple[int, bool]]:
@@ -77,7 +92,8 @@ class TopGeometry:
 
     ``lanes`` is the binary lanes per PE (1 except xnor); ``max_steps`` the longest fold;
     ``acc_bits`` the width of every PE accumulator; ``*_words`` the buffer depths; ``max_align``
-    the largest group alignment of a grouped adder (0: none); ``bus_bits`` the network
+    the largest group alignment of a grouped adder (0: none); ``psum_words`` the depth of the
+    partial-sum buffer (0: none, no K tiles; see the module docstring); ``bus_bits`` the network
     accelerator's AXI data width.
     """
 
@@ -96,12 +112,36 @@ class TopGeometry:
     param_words: int
     out_words: int
     max_align: int = 0
+    psum_words: int = 0
     bus_bits: int = 64
 
     @property
     def positions(self) -> int:
         """Most reduction positions of one fold (xnor: binary positions)."""
         return self.max_steps * self.lanes
+
+    @property
+    def max_positions(self) -> int:
+        """Most reduction positions of a whole layer (K tiles summed): :attr:`positions` without
+        a psum buffer, else what the descriptor can state, for xnor no more than the out word's
+        dot and the threshold field hold."""
+        if not self.psum_words:
+            return self.positions
+        most = _descriptor_positions(self.dim_bits)
+        if self.pe == "xnor":
+            dot = contract.dot_bits(self.positions)
+            threshold = param_fields("xnor", bias_bits=self.bias_bits, positions=self.positions)["threshold"][0]
+            most = min(most, (1 << (dot - 1)) - 1, (1 << (threshold - 1)) - 2)
+        return max(most, self.positions)
+
+    @property
+    def psum_bits(self) -> int:
+        """Width of one partial sum (and of the sums the output stage takes): the accumulator of
+        :attr:`max_positions` positions (``acc_bits`` without a psum buffer)."""
+        if not self.psum_words:
+            return self.acc_bits
+        return max(self.acc_bits, _psum_bits(self.pe, self.bits, self.lanes, self.max_shift, self.max_align,
+                                             self.max_positions))
 
     @property
     def words(self) -> dict[str, int]:
@@ -123,6 +163,20 @@ def _word_bits(pe: str, bits: int, cols: int, lanes: int, max_shift: int, bias_b
     out = contract.dot_bits(positions) if xnor else bits
     return {"act_words": lanes if xnor else bits, "weight_words": cols * weight,
             "param_words": cols * param, "out_words": cols * out}
+
+
+def _descriptor_positions(dim_bits: int) -> int:
+    """The longest reduction a descriptor states: a 15 x 15 kernel over ``2**dim_bits - 1``
+    channels per group."""
+    return ((1 << GEOMETRY_BITS) - 1) ** 2 * ((1 << dim_bits) - 1)
+
+
+def _psum_bits(pe: str, bits: int, lanes: int, max_shift: int, max_align: int, positions: int) -> int:
+    """Width of a partial sum of ``positions`` positions: xnor counts agreeing lanes (unsigned,
+    padded lanes never agree), the other kinds :func:`contract.acc_bits`."""
+    if pe == "xnor":
+        return positions.bit_length()
+    return contract.acc_bits(pe, positions, bits, max_shift=max_shift, max_align=max_align)
 
 
 def _depths(acc: Accelerator, lanes: int, max_steps: int) -> dict[str, int]:
@@ -187,11 +241,14 @@ def top_geometry(acc: Accelerator) -> TopGeometry:
         raise ConfigError(f"`acc_bits` of {acc.acc_bits} cannot hold a {acc.pe} fold of "
                           f"`rtl.max_steps`={max_steps} steps; it needs at least {need} "
                           f"(or lower rtl.max_steps)")
-    return TopGeometry(pe=acc.pe, bits=acc.bits, rows=acc.array.rows, cols=acc.array.cols,
-                       lanes=lanes, max_shift=acc.max_shift, max_align=acc.max_align,
-                       max_steps=max_steps,
-                       acc_bits=acc.acc_bits or need, bias_bits=acc.rtl.bias_bits,
-                       dim_bits=acc.rtl.dim_bits, bus_bits=acc.rtl.bus_bits, **words)
+    geo = TopGeometry(pe=acc.pe, bits=acc.bits, rows=acc.array.rows, cols=acc.array.cols,
+                      lanes=lanes, max_shift=acc.max_shift, max_align=acc.max_align,
+                      max_steps=max_steps,
+                      acc_bits=acc.acc_bits or need, bias_bits=acc.rtl.bias_bits,
+                      dim_bits=acc.rtl.dim_bits, psum_words=1, bus_bits=acc.rtl.bus_bits, **words)
+    # the psum buffer: the ofmap SRAM's capacity again, at the psum word width (module docstring)
+    return dataclasses.replace(geo, psum_words=math.floor(acc.memory.ofmap_sram_kib * 8192
+                                                          / (geo.cols * geo.psum_bits)))
 
 
 @dataclass(frozen=True)
@@ -199,7 +256,12 @@ class LayerShape:
     """A conv or linear layer as the top sees it: totals of channels, input size, kernel,
     stride, padding and groups (a linear layer is a 1x1 conv on a 1x1 input). ``out_h`` (0: the
     conv formula's) lets a row tile (:mod:`hwsim.rtl_tiles`) run fewer output rows than its input
-    and top padding would give: the walker never reaches the rows below them."""
+    and top padding would give: the walker never reaches the rows below them.
+
+    A K tile (:func:`split`) is told its slice's ``in_ch`` and carries the partial-sum flags:
+    ``psum_add`` (add the psum buffer's sums), ``psum_write`` (write the sums there, store
+    nothing) and ``k_in_ch`` (the whole reduction's input channels per group, whose positions the
+    xnor output stage counts; 0: this shape's own)."""
 
     conv: bool
     in_ch: int
@@ -211,6 +273,9 @@ class LayerShape:
     padding: tuple[int, int] = (0, 0)
     groups: int = 1
     out_h: int = 0
+    k_in_ch: int = 0
+    psum_add: bool = False
+    psum_write: bool = False
 
     @classmethod
     def of_layer(cls, layer: Layer) -> LayerShape:
@@ -231,7 +296,8 @@ class LayerShape:
 class LayerPlan:
     """One layer on one top (names as in ``rtl.top``): channels *per group*, sizes, ``tiles``
     output tiles of ``cols`` channels per group, ``channel_words`` per pixel, ``steps`` per fold
-    and ``row_tiles`` of ``rows`` output pixels."""
+    and ``row_tiles`` of ``rows`` output pixels; the partial-sum flags and ``k_in_ch`` as
+    :class:`LayerShape` has them (``k_in_ch`` 0 unless a K tile)."""
 
     groups: int
     in_ch: int
@@ -247,10 +313,27 @@ class LayerPlan:
     channel_words: int
     steps: int
     row_tiles: int
+    k_in_ch: int = 0
+    psum_add: bool = False
+    psum_write: bool = False
 
     @property
     def folds(self) -> int:
         return self.row_tiles * self.groups * self.tiles
+
+    @property
+    def stores(self) -> bool:
+        """The layer's results leave the top (no ``psum_write``)."""
+        return not self.psum_write
+
+    @property
+    def positions(self) -> int:
+        """K of the output stage: the whole reduction's positions per output."""
+        return (self.k_in_ch or self.in_ch) * self.kernel[0] * self.kernel[1]
+
+    def psum_words(self, rows: int) -> int:
+        """Psum buffer words the layer reads or writes (0 without the partial-sum flags)."""
+        return self.folds * rows if self.psum_add or self.psum_write else 0
 
     def words(self, rows: int) -> dict[str, int]:
         """Buffer words the layer needs, keyed like :attr:`TopGeometry.words`."""
@@ -264,6 +347,10 @@ class LayerPlan:
         return dict(zip(DESCRIPTOR_FIELDS, (self.in_h, self.in_w, self.out_h, self.out_w, self.in_ch,
                                             self.out_ch, self.groups, *self.kernel, *self.stride,
                                             *self.padding)))
+
+    def k_fields(self) -> dict[str, int]:
+        """The descriptor's K-tile fields: ``psum_add``, ``psum_write``, ``k_in_ch``."""
+        return {"psum_add": int(self.psum_add), "psum_write": int(self.psum_write), "k_in_ch": self.k_in_ch}
 
 
 def plan(geo: TopGeometry, shape: LayerShape) -> LayerPlan:
@@ -285,8 +372,9 @@ def plan(geo: TopGeometry, shape: LayerShape) -> LayerPlan:
                        padding=shape.padding, tiles=math.ceil(out_ch / geo.cols),
                        channel_words=channel_words,
                        steps=shape.kernel[0] * shape.kernel[1] * channel_words,
-                       row_tiles=math.ceil(out_h * out_w / geo.rows))
-    for name, value in result.descriptor().items():
+                       row_tiles=math.ceil(out_h * out_w / geo.rows), k_in_ch=shape.k_in_ch,
+                       psum_add=shape.psum_add, psum_write=shape.psum_write)
+    for name, value in {**result.descriptor(), "k_in_ch": result.k_in_ch}.items():
         width = GEOMETRY_BITS if name.startswith(("kernel", "stride", "pad")) else geo.dim_bits
         if value >= 1 << width:
             fix = "" if width == GEOMETRY_BITS else "; raise rtl.dim_bits"
@@ -294,6 +382,13 @@ def plan(geo: TopGeometry, shape: LayerShape) -> LayerPlan:
     if result.steps > geo.max_steps:
         raise DoesNotFit(f"a fold of {result.steps} steps exceeds rtl.max_steps={geo.max_steps}; "
                          f"raise rtl.max_steps and memory.weight_sram_kib")
+    if result.positions > geo.max_positions:
+        raise DoesNotFit(f"a reduction of {result.positions} positions exceeds the {geo.max_positions} "
+                         f"the top's outputs hold; raise rtl.max_steps")
+    psum = result.psum_words(geo.rows)
+    if psum > geo.psum_words:
+        raise DoesNotFit(f"layer needs {psum} psum buffer words, the buffer holds {geo.psum_words}; "
+                         f"enlarge memory.ofmap_sram_kib")
     for name, need in result.words(geo.rows).items():
         if need > geo.words[name]:
             what = name.replace("_words", "")
@@ -307,7 +402,9 @@ def plan(geo: TopGeometry, shape: LayerShape) -> LayerPlan:
 class Tile:
     """One descriptor's share of a layer too large for the top, a layer of its own: groups
     ``[g0, g1)``, output channels ``[o0, o1)`` of each of them, output rows ``[r0, r1)``, reading
-    input rows ``[i0, i1)``; ``shape`` is what the top is told, ``plan`` its plan."""
+    input rows ``[i0, i1)`` and input channels ``in_channels`` ``[c0, c1)`` of each group (all of
+    them unless the layer runs as K tiles); ``shape`` is what the top is told, ``plan`` its plan.
+    A K tile with ``plan.psum_write`` returns no results."""
 
     groups: tuple[int, int]
     channels: tuple[int, int]
@@ -315,6 +412,7 @@ class Tile:
     in_rows: tuple[int, int]
     shape: LayerShape
     plan: LayerPlan
+    in_channels: tuple[int, int] = (0, 0)
 
 
 def _row_parts(shape: LayerShape, rows: int) -> list[tuple[int, int, int, int, LayerShape]]:
@@ -339,6 +437,34 @@ def _narrowed(shape: LayerShape, groups: int, channels: int) -> LayerShape:
                                groups=groups)
 
 
+def k_slices(geo: TopGeometry, shape: LayerShape, count: int) -> list[tuple[int, int]]:
+    """The input channels ``[c0, c1)`` per group of each of ``count`` K tiles: the group's channel
+    words cut into ``count`` slices as equal as can be (the longer first), ``lanes`` channels a
+    word (the last slice ends at the group's last channel)."""
+    per_group = shape.in_ch // shape.groups
+    words = math.ceil(per_group / geo.lanes)
+    if not 1 <= count <= words:
+        raise ValueError(f"`count` must be from 1 to {words} K tiles, not {count!r}")
+    cuts, start = [], 0
+    for index in range(count):
+        size = words // count + (index < words % count)
+        cuts.append((start * geo.lanes, min(per_group, (start + size) * geo.lanes)))
+        start += size
+    return cuts
+
+
+def _k_parts(geo: TopGeometry, shape: LayerShape, count: int) -> list[tuple[tuple[int, int], LayerShape]]:
+    """Each K tile of ``shape`` (one output tile's, in order) as ``(input channels, shape)``: the
+    slice's channels, the first writing partial sums, the middle ones adding and writing them,
+    the last adding them and storing results over the whole reduction (``k_in_ch``)."""
+    if count == 1:
+        return [((0, shape.in_ch // shape.groups), shape)]
+    per_group = shape.in_ch // shape.groups
+    return [((c0, c1), dataclasses.replace(shape, in_ch=shape.groups * (c1 - c0), k_in_ch=per_group,
+                                           psum_add=index > 0, psum_write=index < count - 1))
+            for index, (c0, c1) in enumerate(k_slices(geo, shape, count))]
+
+
 def _sizes(total: int, size: int) -> Counter[int]:
     """How many chunks of each size cutting ``total`` into chunks of ``size`` makes."""
     sizes = Counter({size: total // size})
@@ -347,7 +473,8 @@ def _sizes(total: int, size: int) -> Counter[int]:
     return sizes
 
 
-def tile_shapes(shape: LayerShape, groups: int, channels: int, rows: int) -> Counter[LayerShape]:
+def tile_shapes(geo: TopGeometry, shape: LayerShape, groups: int, channels: int, rows: int,
+                k_tiles: int = 1) -> Counter[LayerShape]:
     """The distinct tile shapes of :func:`split` with how many tiles have each (no plan made)."""
     per_group = shape.out_ch // shape.groups
     found: Counter[LayerShape] = Counter()
@@ -355,20 +482,24 @@ def tile_shapes(shape: LayerShape, groups: int, channels: int, rows: int) -> Cou
     for g, g_count in _sizes(shape.groups, groups).items():
         for c, c_count in _sizes(per_group, channels).items():
             for part, r_count in rows_of.items():
-                found[_narrowed(part, g, c)] += g_count * c_count * r_count
+                for _, k_part in _k_parts(geo, _narrowed(part, g, c), k_tiles):
+                    found[k_part] += g_count * c_count * r_count
     return found
 
 
-def split(geo: TopGeometry, shape: LayerShape, groups: int, channels: int, rows: int) -> list[Tile]:
+def split(geo: TopGeometry, shape: LayerShape, groups: int, channels: int, rows: int,
+          k_tiles: int = 1) -> list[Tile]:
     """``shape`` cut into tiles of ``groups`` groups, ``channels`` output channels per group (a
-    multiple of ``geo.cols`` unless it is all of them) and ``rows`` output rows, groups outermost,
-    then channels, then rows. A row tile loads the input rows its output rows read, halo
-    included: from ``r0 * stride - pad`` (below 0: the tile keeps that much top padding) to
-    ``(r1 - 1) * stride - pad + kh`` (beyond ``in_h``: the walker reads zeros past a tile's last
-    row, the bottom padding); its descriptor's ``out_h`` is ``r1 - r0``. Raises
-    :class:`DoesNotFit` when a tile does not fit (:func:`plan`)."""
+    multiple of ``geo.cols`` unless it is all of them), ``rows`` output rows and ``k_tiles`` K
+    tiles (:func:`k_slices`), groups outermost, then channels, then rows, K tiles innermost: the
+    K tiles of one output tile run back to back with the same folds in the same order, so that
+    a fold's partial sums sit at its out buffer address. A row tile loads the input rows its
+    output rows read, halo included: from ``r0 * stride - pad`` (below 0: the tile keeps that
+    much top padding) to ``(r1 - 1) * stride - pad + kh`` (beyond ``in_h``: the walker reads
+    zeros past a tile's last row, the bottom padding); its descriptor's ``out_h`` is ``r1 - r0``.
+    Raises :class:`DoesNotFit` when a tile does not fit (:func:`plan`)."""
     per_group = shape.out_ch // shape.groups
-    plans = {part: plan(geo, part) for part in tile_shapes(shape, groups, channels, rows)}
+    plans = {part: plan(geo, part) for part in tile_shapes(geo, shape, groups, channels, rows, k_tiles)}
     parts = _row_parts(shape, rows)
     tiles = []
     for g0 in range(0, shape.groups, groups):
@@ -376,6 +507,6 @@ def split(geo: TopGeometry, shape: LayerShape, groups: int, channels: int, rows:
         for o0 in range(0, per_group, channels):
             o1 = min(per_group, o0 + channels)
             for r0, r1, i0, i1, part in parts:
-                part = _narrowed(part, g1 - g0, o1 - o0)
-                tiles.append(Tile((g0, g1), (o0, o1), (r0, r1), (i0, i1), part, plans[part]))
+                for k_channels, k_part in _k_parts(geo, _narrowed(part, g1 - g0, o1 - o0), k_tiles):
+                    tiles.append(Tile((g0, g1), (o0, o1), (r0, r1), (i0, i1), k_part, plans[k_part], k_channels))
     return tiles

@@ -26,7 +26,10 @@ time, so the count is a sum of spans, each derived from the RTL's registers:
   word a beat touches in the cycles after the take (address and data together, one a cycle) and
   takes the next beat with the last of them (a beat a cycle when each fits one word), skips a
   scattered row past the layer's pixels in the take cycle, and is done the cycle after both its
-  last beat and the last write response (``write_latency`` after the last word).
+  last beat and the last write response (``write_latency`` after the last word);
+* a K tile that writes partial sums (``hwsim.rtl_plan``) stores nothing: its STORE is empty, and
+  the next descriptor waits until the top has flushed (``compute + drain`` after the last
+  activation beat, then one cycle).
 """
 
 from __future__ import annotations
@@ -187,7 +190,7 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
     from hwsim.rtl_timing import plan_cycles
 
     bus = geo.bus_bits // 8
-    t, last_acts, pc = 0, 0, 0
+    t, last_acts, pc, top_free = 0, 0, 0, 0
     for cmd in commands:
         # FETCH, the command's read up to its beat, DISPATCH (64-bit bus: latency + 5)
         t += 1 + read_span(pc, 1, slot_bytes(8 * COMMAND_BYTES, geo.bus_bits), latency, bus)[1] + 1 + 1
@@ -196,10 +199,16 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
             return t + 1
         if cmd.op == Op.STORE:
             phases = plan_cycles(geo, cmd.plan)
-            first = last_acts + phases["compute"] + phases["drain"] + FETCH_CYCLES + 1
-            t += store_span(geo, cmd, slot_bytes(result_bits, geo.bus_bits), first - t, write_latency)
+            flushed = last_acts + phases["compute"] + phases["drain"]
+            # a K tile writing partial sums stores nothing: the top takes the next descriptor
+            # the cycle after its FLUSH (hwsim.rtl_timing); otherwise long before it is offered
+            top_free = flushed + 1
+            t += store_span(geo, cmd, slot_bytes(result_bits, geo.bus_bits), flushed + FETCH_CYCLES + 1 - t,
+                            write_latency)
             continue
         span, last = read_span(cmd.addr, cmd.beats, slot_bytes(widths[cmd.op], geo.bus_bits), latency, bus)
+        if cmd.op == Op.DESC and last < top_free - t:  # the beat waits for the top
+            span, last = top_free - t + 2, top_free - t
         if cmd.op == Op.ACTS:
             last_acts = t + last
         t += span

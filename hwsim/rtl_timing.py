@@ -26,6 +26,15 @@ after another, each paying all its phases: :func:`tile_layer` picks, of the tili
 one with the fewest total cycles -- every group count ``ceil(G / k)``, every multiple of ``cols``
 output channels per group, and for each pair the most output rows that fit (fit is monotone in
 the rows: more rows load more input and write more output, never less).
+
+A layer whose fold is longer than ``max_steps`` (and only such a layer) also runs as K tiles:
+each output tile's reduction cut into ``n`` input-channel slices
+(:func:`hwsim.rtl_plan.k_slices`), the fewest for which a tiling fits, starting from
+``ceil(CW / floor(max_steps / (kh * kw)))``; for each ``n`` the fastest tiling as above. Every K tile pays the phases above, except that one
+which writes partial sums (all but the last) stores nothing: ``store = 0``, and its span ends with
+its drain -- the last cycle before the top takes the next descriptor (``sim.bench`` counts it so)::
+
+    K tile writing psums = descriptor + load_weights + load_acts + compute + drain
 """
 
 from __future__ import annotations
@@ -47,8 +56,9 @@ __all__ = ["layer_cycles", "plan_cycles", "tile_layer", "tiles_cycles"]
 def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
     """Cycles of each phase of the planned layer ``p`` on the top ``geo``, and their ``total``.
 
-    Keys: ``descriptor``, ``load_weights``, ``load_acts``, ``compute``, ``drain``, ``store``,
-    ``total``, plus ``folds`` and ``fold_cycles`` (see the module docstring for the formula).
+    Keys: ``descriptor``, ``load_weights``, ``load_acts``, ``compute``, ``drain``, ``store``
+    (0 for a K tile that writes partial sums), ``total``, plus ``folds`` and ``fold_cycles`` (see
+    the module docstring for the formula).
     """
     schedule = compute_cycles(p.out_h * p.out_w, p.steps, p.out_ch, geo.rows, geo.cols, "os",
                               groups=p.groups, pe_pipeline=PIPELINE_CYCLES)
@@ -59,7 +69,7 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
         "load_acts": words["act_words"],
         "compute": geo.rows + FETCH_CYCLES + schedule.cycles,
         "drain": OUTPUT_LATENCY + 1,
-        "store": FETCH_CYCLES + schedule.folds * geo.rows,
+        "store": FETCH_CYCLES + schedule.folds * geo.rows if p.stores else 0,
     }
     return {**phases, "total": sum(phases.values()), "folds": schedule.folds,
             "fold_cycles": schedule.fold_cycles}
@@ -90,57 +100,92 @@ def tile_layer(geo: TopGeometry, shape: LayerShape) -> tuple[Tile, ...]:
     ``rtl.max_steps``, a descriptor field too wide, a buffer smaller than one row's input)."""
     key = (geo, shape)
     if key not in _TILINGS:
-        g, c, r = _choose(geo, shape)
-        _TILINGS[key] = tuple(split(geo, shape, g, c, r))
+        _TILINGS[key] = tuple(split(geo, shape, *_choose(geo, shape)))
     return _TILINGS[key]
 
 
 _TILINGS: dict[tuple[TopGeometry, LayerShape], tuple[Tile, ...]] = {}
 
 
-def _cycles(geo: TopGeometry, shape: LayerShape, groups: int, channels: int, rows: int) -> int | None:
+def _cycles(geo: TopGeometry, shape: LayerShape, groups: int, channels: int, rows: int,
+            k_tiles: int) -> int | None:
     """Total cycles of the tiling, or None if one of its tiles does not fit."""
     try:
         plans = Counter()
-        for part, count in tile_shapes(shape, groups, channels, rows).items():
+        for part, count in tile_shapes(geo, shape, groups, channels, rows, k_tiles).items():
             plans[plan(geo, part)] += count
     except DoesNotFit:
         return None
     return _summed(geo, plans)["total"]
 
 
-def _choose(geo: TopGeometry, shape: LayerShape) -> tuple[int, int, int]:
-    """``(groups, channels, rows)`` per tile of the fastest tiling that fits (module docstring)."""
+def _fewest_k_tiles(geo: TopGeometry, shape: LayerShape) -> int:
+    """The fewest K tiles whose folds fit ``max_steps`` (1: the whole reduction fits); raises
+    :class:`DoesNotFit` when one channel word of the kernel is longer than a fold, or when the
+    reduction needs K tiles the top cannot keep (no psum buffer, too many positions)."""
+    window = shape.kernel[0] * shape.kernel[1]
+    words = -(-(shape.in_ch // shape.groups) // geo.lanes)
+    if window * words <= geo.max_steps:
+        return 1
+    fold = f"a fold of {window * words} steps exceeds rtl.max_steps={geo.max_steps}"
+    if window > geo.max_steps:
+        raise DoesNotFit(f"{fold}, and a K tile of one channel word is {window} steps; raise "
+                         f"rtl.max_steps and memory.weight_sram_kib")
+    if geo.psum_words < geo.rows:
+        raise DoesNotFit(f"{fold}, and the top's psum buffer of {geo.psum_words} words holds no fold of "
+                         f"K tiles; raise rtl.max_steps and memory.weight_sram_kib, or enlarge "
+                         f"memory.ofmap_sram_kib")
+    per_slice = geo.max_steps // window
+    return -(-words // per_slice)
+
+
+def _choose(geo: TopGeometry, shape: LayerShape) -> tuple[int, int, int, int]:
+    """``(groups, channels, rows, k_tiles)`` per tile of the fastest tiling that fits, with the
+    fewest K tiles for which one fits (module docstring)."""
     groups, per_group = shape.groups, shape.out_ch // shape.groups
     rows_all = shape.out_h or conv_out_size(shape.in_h, shape.kernel[0], shape.stride[0], shape.padding[0])
-    try:
-        plan(geo, shape)
-        return groups, per_group, rows_all
-    except DoesNotFit as exc:
-        reason = exc
-    best: tuple[int, tuple[int, int, int]] | None = None
-    for g in sorted({-(-groups // k) for k in range(1, groups + 1)}, reverse=True):
-        for c in sorted({per_group, *range(geo.cols, per_group, geo.cols)}, reverse=True):
-            lo, hi, found = 1, rows_all, None
-            while lo <= hi:  # the most rows that fit
-                mid = (lo + hi) // 2
-                cycles = _cycles(geo, shape, g, c, mid)
-                if cycles is None:
-                    hi = mid - 1
-                else:
-                    found, lo = (cycles, (g, c, mid)), mid + 1
-            if found is not None and (best is None or found[0] < best[0]):
-                best = found
-    if best is None:
-        smallest = min(per_group, geo.cols)
+    fewest = _fewest_k_tiles(geo, shape)
+    reason: DoesNotFit | None = None
+    if fewest == 1:
         try:
-            split(geo, shape, 1, smallest, 1)
+            plan(geo, shape)
+            return groups, per_group, rows_all, 1
         except DoesNotFit as exc:
-            if str(exc) == str(reason):  # what no cut changes (a fold, a descriptor field)
-                raise reason from None
-            raise DoesNotFit(f"{reason}; not even a tile of one group, {smallest} output channels and "
-                             f"one output row fits: {exc}") from None
-    return best[1]
+            reason = exc
+    else:
+        whole = (shape.in_ch // shape.groups) * shape.kernel[0] * shape.kernel[1]
+        if whole > geo.max_positions:
+            raise DoesNotFit(f"a reduction of {whole} positions exceeds the {geo.max_positions} the top's "
+                             f"outputs hold; raise rtl.max_steps")
+    words = -(-(shape.in_ch // shape.groups) // geo.lanes)
+    smallest = min(per_group, geo.cols)
+    for k_tiles in range(fewest, words + 1 if fewest > 1 else 2):  # K tiles only for long folds
+        if k_tiles > fewest and _cycles(geo, shape, 1, smallest, 1, k_tiles) is None:
+            continue  # not even the smallest tile fits: no tiling does
+        best: tuple[int, tuple[int, int, int, int]] | None = None
+        for g in sorted({-(-groups // k) for k in range(1, groups + 1)}, reverse=True):
+            for c in sorted({per_group, *range(geo.cols, per_group, geo.cols)}, reverse=True):
+                lo, hi, found = 1, rows_all, None
+                while lo <= hi:  # the most rows that fit
+                    mid = (lo + hi) // 2
+                    cycles = _cycles(geo, shape, g, c, mid, k_tiles)
+                    if cycles is None:
+                        hi = mid - 1
+                    else:
+                        found, lo = (cycles, (g, c, mid, k_tiles)), mid + 1
+                if found is not None and (best is None or found[0] < best[0]):
+                    best = found
+        if best is not None:
+            return best[1]
+    try:
+        split(geo, shape, 1, smallest, 1, fewest)
+    except DoesNotFit as exc:
+        if reason is not None and str(exc) == str(reason):  # what no cut changes (a descriptor field)
+            raise reason from None
+        lead = f"{reason}; not even" if reason is not None else "not even"
+        raise DoesNotFit(f"{lead} a tile of one group, {smallest} output channels and "
+                         f"one output row fits: {exc}") from None
+    raise AssertionError("the smallest tile fits, so a tiling does")  # pragma: no cover
 
 
 def layer_cycles(layer: Layer, acc: Accelerator) -> dict[str, int]:

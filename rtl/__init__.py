@@ -15,13 +15,14 @@ Reads only :mod:`contract`, the :class:`~hwsim.accelerator.Accelerator` and its 
   :class:`~rtl.im2col.OperandFetch` (buffer read ports to the array's operand stream, padding mask);
 * :mod:`rtl.buffers` -- the top's buffer traffic: :class:`~rtl.buffers.Loader` (load streams,
   overrun flag), :class:`~rtl.buffers.ResultWriter` (array rows through the output stage into the
-  out buffer), :class:`~rtl.buffers.StoreStream` (out buffer onto the results port);
+  out buffer; a K tile's partial sums added from and written to the psum buffer),
+  :class:`~rtl.buffers.StoreStream` (out buffer onto the results port);
 * :mod:`rtl.top` -- :class:`~rtl.top.LayerAccelerator`: the buffers and the layer controller (conv
   with kernel, stride, padding, groups; linear) joining those components, the array and the
   output stage; its exact cycles are :func:`hwsim.rtl_timing.layer_cycles`;
 * :mod:`rtl.host` -- the host's side of the top: a quantized layer to descriptor and beats (a
   layer too large for the buffers as the tiles of :func:`hwsim.rtl_timing.tile_layer`, one
-  descriptor each), result beats back to the integer output;
+  descriptor each, K tiles of a long reduction included), result beats back to the integer output;
 * :mod:`rtl.emit` -- Verilog emission and :func:`~rtl.emit.generate` (PE, array and top of an
   Accelerator, linted, with one manifest);
 * :mod:`rtl.tools` -- Verilator, Yosys and nextpnr lookup, lint, the tool errors;
@@ -33,7 +34,7 @@ Reads only :mod:`contract`, the :class:`~hwsim.accelerator.Accelerator` and its 
   the top (Assert/Assume/Cover harnesses) and their SymbiYosys runs.
 
 Not yet: overlap of load, compute and store (double buffering); a memory port and sequencer of
-its own (the host sequences a large layer's tiles); partial sums kept across reduction tiles.
+its own (the host sequences a large layer's tiles, K tiles included).
 """
 
 from rtl.emit import generate

@@ -3,7 +3,8 @@
 * :class:`Loader` writes the parameter, weight and activation streams into their buffers, one
   phase at a time, in stream order from word 0, and flags beats past a buffer's end;
 * :class:`ResultWriter` takes the array's accumulator rows through the
-  :class:`~rtl.requant.OutputStage` (handing it each output tile's parameters) into the out buffer;
+  :class:`~rtl.requant.OutputStage` (handing it each output tile's parameters) into the out buffer,
+  for a K tile adding the psum buffer's partial sums to them or writing them there;
 * :class:`StoreStream` streams the out buffer's first words onto the results port.
 
 Each connects to its buffers through Amaranth memory port signatures
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
@@ -24,7 +25,7 @@ from hwsim.rtl_plan import TopGeometry
 from rtl.im2col import check_geometry, descriptor_layout, pe_spec, weight_word
 from rtl.requant import out_shape, param_layout
 
-__all__ = ["LoadTarget", "Loader", "ResultWriter", "StoreStream", "out_word", "param_word"]
+__all__ = ["LoadTarget", "Loader", "ResultWriter", "StoreStream", "out_word", "param_word", "psum_word"]
 
 
 class LoadTarget(enum.Enum, shape=2):
@@ -45,6 +46,12 @@ def param_word(geo: TopGeometry) -> data.ArrayLayout:
 def out_word(geo: TopGeometry) -> data.ArrayLayout:
     """One out buffer word: ``cols`` outputs of one pixel."""
     return data.ArrayLayout(out_shape(geo.pe, bits=geo.bits, positions=geo.positions), geo.cols)
+
+
+def psum_word(geo: TopGeometry) -> data.ArrayLayout:
+    """One psum buffer word, and one row of sums into the output stage: ``cols`` partial sums of
+    :attr:`~hwsim.rtl_plan.TopGeometry.psum_bits` (xnor: unsigned counts; else signed)."""
+    return data.ArrayLayout(Shape(geo.psum_bits, signed=geo.pe != "xnor"), geo.cols)
 
 
 def _write(depth: int, shape: Any) -> In:
@@ -119,12 +126,21 @@ class ResultWriter(wiring.Component):
     ``f * rows + j``, requantized with parameter word ``f mod (groups * NT)`` (the folds of a row
     tile run group by group, ``NT = ceil(out_ch / cols)`` output tiles each).
 
+    With a psum buffer (``psum_words`` > 0), the ``a``-th row to arrive is the partial sum at psum
+    word ``a`` (the same address as its out word). The read port is addressed one row ahead (the
+    next row's word, or the one after it while a row arrives; word 0 with ``i_clear``), so the word
+    is on the port's data when the row arrives, rows back to back included; with ``psum_add`` it is added to the row
+    (widened to ``psum_bits``) on its way to the output stage, and with ``psum_write`` that sum is
+    written back to word ``a`` in the same cycle (read-modify-write at one row a cycle: the read
+    of word ``a + 1`` never meets the write of word ``a``) and the output stage's rows are counted
+    but not written to the out buffer.
+
     Members
     -------
     i_acc : In(stream.Signature(ArrayLayout(acc_shape, cols)))
         The array's ``o_results``; always ready.
-    o_acc : Out(stream.Signature(ArrayLayout(acc_shape, cols), always_ready=True))
-        Those rows, to the output stage's ``i_acc``.
+    o_acc : Out(stream.Signature(psum_word(geo), always_ready=True))
+        Those rows (plus the partial sums with ``psum_add``), to the output stage's ``i_acc``.
     o_params : Out(param_word(geo))
         Their parameters, to the output stage's ``i_params``.
     i_y : In(stream.Signature(out_word(geo), always_ready=True))
@@ -133,26 +149,32 @@ class ResultWriter(wiring.Component):
         The parameter buffer's read port.
     out_wr : In(WritePort.Signature(...))
         The out buffer's write port.
+    psum_rd, psum_wr : In(ReadPort.Signature(...)), In(WritePort.Signature(...))
+        The psum buffer's ports (only with ``psum_words`` > 0).
     i_desc : In(descriptor_layout(dim_bits))
-        ``out_ch`` and ``groups`` are read.
+        ``out_ch``, ``groups``, ``psum_add`` and ``psum_write`` are read.
     i_clear : In(1)
         Start a layer: the next row goes to word 0 with parameter word 0.
     o_written : Out(range(out_words + 2))
-        Rows written (or dropped) since ``i_clear``.
+        Rows out of the output stage since ``i_clear`` (written, dropped, or with ``psum_write``
+        counted only).
     o_overrun : Out(1)
-        A row past the out buffer's end is dropped this cycle.
+        A row past the out (or, with ``psum_write``, the psum) buffer's end is dropped this cycle.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
         self.geo = check_geometry(geo)
         acc_row = data.ArrayLayout(pe_spec(geo).acc_shape, geo.cols)
+        psum = {"psum_rd": _read(geo.psum_words, psum_word(geo)),
+                "psum_wr": _write(geo.psum_words, psum_word(geo))} if geo.psum_words else {}
         super().__init__({
             "i_acc": In(stream.Signature(acc_row)),
-            "o_acc": Out(stream.Signature(acc_row, always_ready=True)),
+            "o_acc": Out(stream.Signature(psum_word(geo), always_ready=True)),
             "o_params": Out(param_word(geo)),
             "i_y": In(stream.Signature(out_word(geo), always_ready=True)),
             "param_rd": _read(geo.param_words, param_word(geo)),
             "out_wr": _write(geo.out_words, out_word(geo)),
+            **psum,
             "i_desc": In(descriptor_layout(geo.dim_bits)),
             "i_clear": In(1),
             "o_written": Out(range(geo.out_words + 2)), "o_overrun": Out(1),
@@ -165,8 +187,7 @@ class ResultWriter(wiring.Component):
         row = Signal(range(rows))
         group, c0 = Signal(geo.dim_bits), Signal(geo.dim_bits + 1)  # the fold's tile
         ptile = Signal(range(geo.param_words))
-        m.d.comb += [acc.ready.eq(1), self.o_acc.valid.eq(acc.valid),
-                     self.o_acc.payload.eq(acc.payload), self.param_rd.addr.eq(ptile),
+        m.d.comb += [acc.ready.eq(1), self.o_acc.valid.eq(acc.valid), self.param_rd.addr.eq(ptile),
                      self.o_params.eq(self.param_rd.data)]
         with m.If(acc.valid):
             m.d.sync += row.eq(Mux(row == rows - 1, 0, row + 1))
@@ -176,15 +197,39 @@ class ResultWriter(wiring.Component):
                              ptile.eq(Mux(last_tile & last_group, 0, ptile + 1))]
                 with m.If(last_tile):
                     m.d.sync += group.eq(Mux(last_group, 0, group + 1))
+        if geo.psum_words:
+            psum_overrun = self._psum(m)
+        else:
+            psum_overrun = 0
+            m.d.comb += self.o_acc.payload.eq(acc.payload)
         written, y = self.o_written, self.i_y
         fits = written < geo.out_words
+        to_out = ~d.psum_write if geo.psum_words else 1
         m.d.comb += [self.out_wr.addr.eq(written), self.out_wr.data.eq(y.payload),
-                     self.out_wr.en.eq(y.valid & fits), self.o_overrun.eq(y.valid & ~fits)]
+                     self.out_wr.en.eq(y.valid & fits & to_out),
+                     self.o_overrun.eq((y.valid & ~fits & to_out) | psum_overrun)]
         with m.If(y.valid):
             m.d.sync += written.eq(written + 1)
         with m.If(self.i_clear):
             m.d.sync += [written.eq(0), row.eq(0), group.eq(0), c0.eq(0), ptile.eq(0)]
         return m
+
+    def _psum(self, m: Module) -> Any:
+        """The psum read-ahead, the sums to the output stage and the psum write-back; returns the
+        overrun strobe of a write past the buffer."""
+        geo, d, acc = self.geo, self.i_desc, self.i_acc
+        arrived = Signal(range(geo.psum_words + 2))  # rows arrived since i_clear: the psum address
+        m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_clear, 0, arrived + acc.valid)), self.psum_rd.en.eq(1)]
+        for c in range(geo.cols):
+            m.d.comb += self.o_acc.payload[c].eq(acc.payload[c] + Mux(d.psum_add, self.psum_rd.data[c], 0))
+        fits = arrived < geo.psum_words
+        m.d.comb += [self.psum_wr.addr.eq(arrived), self.psum_wr.data.eq(self.o_acc.payload),
+                     self.psum_wr.en.eq(acc.valid & d.psum_write & fits)]
+        with m.If(self.i_clear):
+            m.d.sync += arrived.eq(0)
+        with m.Elif(acc.valid & (arrived <= geo.psum_words)):
+            m.d.sync += arrived.eq(arrived + 1)
+        return acc.valid & d.psum_write & ~fits
 
 
 class StoreStream(wiring.Component):

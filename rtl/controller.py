@@ -37,7 +37,8 @@ def _advance(m: Module, levels: list[tuple[Signal, Any, int]]) -> None:
 
 class LayerController(wiring.Component):
     """Sequences one layer per descriptor: DESC, PARAMS, WEIGHTS, ACTS, (WALK, RUN) per row tile,
-    FLUSH, STORE, then DESC again.
+    FLUSH, STORE, then DESC again; a descriptor with ``psum_write`` (a K tile whose sums go to the
+    psum buffer) has no results and goes from FLUSH straight back to DESC.
 
     Members
     -------
@@ -78,7 +79,7 @@ class LayerController(wiring.Component):
         Rows of the folds issued since the descriptor (``folds * rows``), to the store's
         ``i_words``.
     o_store_start, o_store_run : Out(1)
-        The end of FLUSH, and STORE (:class:`~rtl.buffers.StoreStream`).
+        The end of FLUSH (unless ``psum_write``), and STORE (:class:`~rtl.buffers.StoreStream`).
     i_store_done : In(1)
         The store's ``o_done``: back to DESC.
     """
@@ -188,8 +189,11 @@ class LayerController(wiring.Component):
                             m.next = "FLUSH"
             with m.State("FLUSH"):
                 with m.If(self.i_written == out_total):
-                    m.d.comb += self.o_store_start.eq(1)
-                    m.next = "STORE"
+                    with m.If(d.psum_write):
+                        m.next = "DESC"
+                    with m.Else():
+                        m.d.comb += self.o_store_start.eq(1)
+                        m.next = "STORE"
             with m.State("STORE"):
                 m.d.comb += self.o_store_run.eq(1)
                 with m.If(self.i_store_done):

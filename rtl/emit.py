@@ -46,7 +46,8 @@ TOP_PORTS = {
     "i_params": "per-channel output parameters, one word of `cols` lanes per output tile",
     "i_weights": "weight words, `cols` lanes, G*NT*KS beats in (group, tile, ky, kx, word) order",
     "i_acts": "activation words (xnor: `lanes` channels), G*H*W*CW beats, channels last",
-    "o_results": "output words, `cols` lanes, folds*rows beats, bottom array row of a fold first",
+    "o_results": "output words, `cols` lanes, folds*rows beats, bottom array row of a fold first "
+                 "(none for a descriptor with psum_write)",
     "o_error": "sticky until the next descriptor: a buffer overran or a fold exceeds max_steps",
 }
 
@@ -106,10 +107,12 @@ class Generated:
 
 def _top_facts(top: LayerAccelerator) -> dict[str, Any]:
     geo = top.geo
+    psum = {"psum": {"words": geo.psum_words, "word_bits": geo.cols * geo.psum_bits,
+                     "kib": geo.psum_words * geo.cols * geo.psum_bits / 8192}} if geo.psum_words else {}
     return {
-        "buffers": {key.replace("_words", ""): {"words": depth, "word_bits": geo.word_bits[key],
-                                                "kib": depth * geo.word_bits[key] / 8192}
-                    for key, depth in geo.words.items()},
+        "buffers": {**{key.replace("_words", ""): {"words": depth, "word_bits": geo.word_bits[key],
+                                                   "kib": depth * geo.word_bits[key] / 8192}
+                       for key, depth in geo.words.items()}, **psum},
         "descriptor": _layout(top.descriptor),
         "params": _layout(top.params),
         "weight_lane_bits": Shape.cast(top.w_shape).width,

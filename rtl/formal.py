@@ -431,6 +431,11 @@ class WriterHarness(_BlockHarness):
     group register, which the harness cannot name, so it is checked by BMC). Assumed: fewer than
     ``2**len(o_written)`` rows per layer -- ``o_written`` wraps past that and the excess rows
     would be written over word 0 on with ``o_overrun`` low (``o_error`` is already set by then).
+    With a psum buffer (its contents arbitrary): under ``psum_write`` the output rows write no out
+    word, and accumulator row ``n`` since the clear is written, as the sum the writer hands the
+    output stage, to psum word ``n`` while ``n`` is below the psum depth, flagged from there on;
+    no psum write without a row under ``psum_write`` or past the depth; the psum read port is one
+    row ahead (word ``n``, ``n + 1`` while row ``n`` arrives).
     """
 
     def __init__(self, geo: TopGeometry, *, params: bool = False) -> None:
@@ -438,7 +443,7 @@ class WriterHarness(_BlockHarness):
         self.params = params
 
     def elaborate(self, platform: Any) -> Module:
-        m, _ = self._open()
+        m, registers = self._open()
         wr, geo = self.block, self.geo
         _free(m, wr.i_clear, wr.i_acc.valid, wr.i_acc.payload, wr.i_y.valid, wr.i_y.payload)
         _any_memory(m, wr.param_rd)
@@ -455,6 +460,8 @@ class WriterHarness(_BlockHarness):
                      Assume((loaded.groups >= 1) & (loaded.out_ch >= 1)
                             & (loaded.groups * tiles(loaded) <= geo.param_words))]
         out, y = wr.out_wr, wr.i_y
+        to_out = ~desc.psum_write if geo.psum_words else 1
+        psum_overrun = self._psum(m, registers, desc) if geo.psum_words else 0
         rows = _counter(m, "rows", geo.out_words, y.valid, wr.i_clear)
         m.d.comb += Assume(~y.valid | (wr.o_written < (1 << len(wr.o_written)) - 1))
         m.d.comb += Assert(~out.en | (out.addr < geo.out_words), "o_written: write past the buffer")
@@ -462,15 +469,43 @@ class WriterHarness(_BlockHarness):
             m.d.comb += Assert(wr.o_written == rows, "o_written is not the rows since the clear")
         with m.Else():
             m.d.comb += Assert(wr.o_written >= geo.out_words, "o_written fell back into the buffer")
-        with m.If(y.valid & (rows < geo.out_words)):
-            m.d.comb += Assert(out.en & ~wr.o_overrun & (Value.cast(out.data) == Value.cast(y.payload)),
+        with m.If(y.valid & (rows < geo.out_words) & to_out):
+            m.d.comb += Assert(out.en & (wr.o_overrun == psum_overrun)
+                               & (Value.cast(out.data) == Value.cast(y.payload)),
                                "row n not written to word n")
-        with m.If(y.valid & (rows >= geo.out_words)):
+        with m.If(y.valid & (rows >= geo.out_words) & to_out):
             m.d.comb += Assert(~out.en & wr.o_overrun, "overrun row not flagged")
+        with m.If(~to_out):
+            m.d.comb += Assert(~out.en, "a psum_write row written to the out buffer")
         if self.params:
             with m.If(~wr.i_clear & (desc.groups >= 1)):
                 m.d.comb += Assert(wr.param_rd.addr < params, "a parameter word read past the loaded ones")
         return m
+
+
+    def _psum(self, m: Module, registers: dict[str, Signal], desc: Any) -> Value:
+        """The psum properties (class docstring); returns the strobe of a psum row overrun."""
+        wr, geo = self.block, self.geo
+        _any_memory(m, wr.psum_rd)
+        acc, pw = wr.i_acc, wr.psum_wr
+        arrivals = _counter(m, "arrivals", geo.psum_words, acc.valid, wr.i_clear)
+        arrived = registers["arrived"]
+        with m.If(arrivals < geo.psum_words):  # the invariant that closes the induction
+            m.d.comb += Assert(arrived == arrivals, "the writer's row count is not the rows since the clear")
+        with m.Else():
+            m.d.comb += Assert(arrived >= geo.psum_words, "the writer's row count fell back into the buffer")
+        m.d.comb += Assert(~pw.en | ((pw.addr < geo.psum_words) & acc.valid & desc.psum_write),
+                           "a psum write past the buffer or without a psum row")
+        with m.If(~wr.i_clear & (arrivals + acc.valid < geo.psum_words)):
+            m.d.comb += Assert(wr.psum_rd.addr == arrivals + acc.valid, "the psum read is not one row ahead")
+        fits = arrivals < geo.psum_words
+        with m.If(acc.valid & desc.psum_write & fits):
+            m.d.comb += Assert(pw.en & (pw.addr == arrivals)
+                               & (Value.cast(pw.data) == Value.cast(wr.o_acc.payload)),
+                               "psum row n not written to word n")
+        with m.If(acc.valid & desc.psum_write & ~fits):
+            m.d.comb += Assert(~pw.en & wr.o_overrun, "psum overrun row not flagged")
+        return acc.valid & desc.psum_write & ~fits
 
 
 class FetchHarness(_BlockHarness):

@@ -45,7 +45,7 @@ def formal_geometry(pe: str = "xnor", *, rows: int = 2, cols: int = 2, lanes: in
                     max_steps: int = 4, dim_bits: int = 2, **words: int) -> TopGeometry:
     """A tiny top for the proofs: the generator's geometry of ``pe`` on a ``rows x cols`` array
     (xnor: ``lanes`` per PE; other kinds: 2-bit operands), buffer depths replaced by ``words``
-    (``act_words``, ``weight_words``, ``param_words``, ``out_words``)."""
+    (``act_words``, ``weight_words``, ``param_words``, ``out_words``, ``psum_words``)."""
     acc = Accelerator(pe=pe, bits=1 if pe == "xnor" else 2,
                       array=ArrayConfig(rows=rows, cols=cols, lanes=lanes),
                       memory=MemoryConfig(ifmap_sram_kib=1.0, weight_sram_kib=1.0, ofmap_sram_kib=1.0),
@@ -142,13 +142,14 @@ def _proofs() -> tuple[Proof, ...]:
     """The CI set. The blocks, proven by k-induction, and the whole top under a free host (any
     idle input, any back-pressure; BMC to 32 cycles over the covering cases of at most 27
     cycles, so that each layer has room for 5 or more stall cycles) are those of a 2x2 xnor top
-    of 2 lanes with 8 act, 4 weight, 2 param and 4 out words; the top under an eager host
-    (:func:`_eager_top`) is also checked on a 3x2 mac top of 2-bit operands with 6 out words.
+    of 2 lanes with 8 act, 4 weight, 2 param, 4 out and 4 psum words; the top under an eager host
+    (:func:`_eager_top`) is also checked on a 3x2 mac top of 2-bit operands with 6 out and 6 psum
+    words.
     """
     geo = formal_geometry("xnor", lanes=2, max_steps=4, act_words=8, weight_words=4,
-                          param_words=2, out_words=4)
+                          param_words=2, out_words=4, psum_words=4)
     mac = formal_geometry("mac", rows=3, cols=2, max_steps=4, act_words=8, weight_words=4,
-                          param_words=2, out_words=6)
+                          param_words=2, out_words=6, psum_words=6)
     short = formal.covering_cases([p for p in formal.layer_cases(geo, formal.Envelope())
                                    if plan_cycles(geo, p)["total"] <= 27], 4)
     return (

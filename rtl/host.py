@@ -5,8 +5,10 @@ rtl does not import models) and its input into the descriptor and the parameter,
 activation beats in the buffer layouts of :mod:`rtl.top`; :func:`unpack` turns the result beats
 into the array :func:`models.intref.int_forward` returns. Batch 1. A layer too large for the
 buffers runs as the tiles of :func:`hwsim.rtl_timing.tile_layer`: :func:`tile_programs` gives each
-tile's beats (the tile's groups, output channels and input rows cut out of the layer and its input)
-and :func:`assemble` puts the tiles' outputs back in place.
+tile's beats (the tile's groups, output channels, input rows and -- for K tiles -- input channels
+cut out of the layer and its input) and :func:`assemble` puts the tiles' outputs back in place. A
+K tile that writes partial sums returns no results (``result_beats`` 0); the last K tile of each
+output tile returns that tile's outputs over the whole reduction.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ class QLayerLike(Protocol):
 @dataclass(frozen=True)
 class LayerProgram:
     """The beats of one layer: ``descriptor``, then ``params``, ``weights``, ``acts``, each an int
-    holding the payload bits; ``result_beats`` words come back on ``o_results``."""
+    holding the payload bits; ``result_beats`` words come back on ``o_results`` (0 for a K tile
+    that writes partial sums)."""
 
     plan: LayerPlan
     descriptor: int
@@ -127,10 +130,16 @@ def _bits(values: np.ndarray) -> int:
     return sum(int(b) << i for i, b in enumerate(values))
 
 
-def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray, out_h: int = 0) -> LayerProgram:
+def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray, out_h: int = 0,
+            shape: LayerShape | None = None) -> LayerProgram:
     """All beats of layer ``q`` on input ``x`` (``(1, C, H, W)`` or ``(1, C)``), computing
-    ``out_h`` output rows (0: all); see :func:`plan`."""
-    p = plan(top.geo, q, tuple(x.shape[2:]) if q.conv else (1, 1), out_h)
+    ``out_h`` output rows (0: all); see :func:`plan`. ``shape`` (a tile's, K flags included)
+    replaces the shape read from ``q`` and ``x``."""
+    if shape is None:
+        p = plan(top.geo, q, tuple(x.shape[2:]) if q.conv else (1, 1), out_h)
+    else:
+        _check_kind(top.geo, q)
+        p = plan_shape(top.geo, shape)
     lanes, cols = top.lanes, top.cols
     xnor = q.pe == "xnor"
     w = q.weight.reshape(q.out_channels, p.in_ch, *p.kernel)
@@ -180,11 +189,11 @@ def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray, out_h: int = 0)
                         acts.append(_bits(chans))
                     else:
                         acts.append(int(img[g, cw, iy, ix]) & ((1 << top.bits) - 1))
-    fields = {**p.descriptor(), "relu": int(bool(q.relu)), "binary_out": int(bool(q.binary_out)),
+    fields = {**p.descriptor(), **p.k_fields(), "relu": int(bool(q.relu)), "binary_out": int(bool(q.binary_out)),
               "pad_low": int(q.pe != "xnor" and q.zero_in != 0)}
     return LayerProgram(plan=p, descriptor=Const.cast(top.descriptor.const(fields)).value,
                         params=params, weights=weights, acts=acts,
-                        result_beats=p.folds * top.rows)
+                        result_beats=p.folds * top.rows if p.stores else 0)
 
 
 def _param(q: QLayerLike, o: int, top: LayerAccelerator) -> dict[str, int]:
@@ -220,18 +229,23 @@ def unpack(top: LayerAccelerator, q: QLayerLike, prog: LayerProgram, beats: list
 
 
 def _tile_layer(q: QLayerLike, x: np.ndarray, tile: Tile) -> tuple[QLayerLike, np.ndarray]:
-    """The layer a tile runs and its input: the tile's output channels of each of its groups, the
-    input channels of its groups, its input rows and its top padding."""
+    """The layer a tile runs and its input: the tile's output channels of each of its groups, its
+    input channels (a K tile's slice) of each of its groups, its input rows and its top padding."""
     cin = q.in_channels // q.groups
     g0, g1 = tile.groups
+    c0, c1 = tile.in_channels if tile.in_channels != (0, 0) else (0, cin)
     index = _channels(q, tile)
     cut = {name: getattr(q, name)[index] for name in PER_CHANNEL if getattr(q, name, None) is not None}
+    for name in ("weight", "shift"):  # (O, Cg, ...) or (O, C): the slice of the input channels
+        if name in cut:
+            cut[name] = cut[name][:, c0:c1]
     part = dataclasses.replace(q, in_channels=tile.shape.in_ch, out_channels=tile.shape.out_ch,
                                groups=tile.shape.groups, padding=tile.shape.padding, **cut)
+    inputs = np.array([g * cin + c for g in range(g0, g1) for c in range(c0, c1)], dtype=np.int64)
     if not q.conv:
-        return part, x
+        return part, x[:, inputs]
     (i0, i1) = tile.in_rows
-    return part, x[:, g0 * cin:g1 * cin, i0:i1, :]
+    return part, x[:, inputs, i0:i1, :]
 
 
 def tile_programs(top: LayerAccelerator, q: QLayerLike, x: np.ndarray) -> list[tuple[Tile, QLayerLike, LayerProgram]]:
@@ -239,12 +253,14 @@ def tile_programs(top: LayerAccelerator, q: QLayerLike, x: np.ndarray) -> list[t
     out = []
     for tile in tiles(top.geo, q, tuple(x.shape[2:]) if q.conv else (1, 1)):
         part, xt = _tile_layer(q, x, tile)
-        out.append((tile, part, program(top, part, xt, tile.shape.out_h)))
+        out.append((tile, part, program(top, part, xt, shape=tile.shape)))
     return out
 
 
 def assemble(q: QLayerLike, parts: list[tuple[Tile, np.ndarray]]) -> np.ndarray:
-    """The layer output (as ``int_forward``) from each tile's output (as :func:`unpack` gives it)."""
+    """The layer output (as ``int_forward``) from the output (as :func:`unpack` gives it) of each
+    tile that stores results (K tiles writing partial sums are left out)."""
+    parts = [(tile, out) for tile, out in parts if tile.plan.stores]
     first = parts[0][1]
     if not q.conv:
         y = np.zeros((1, q.out_channels), dtype=first.dtype)

@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from contract import GEOMETRY_BITS
-from hwsim.rtl_plan import DESCRIPTOR_FIELDS, DESCRIPTOR_FLAGS, TopGeometry
+from hwsim.rtl_plan import DESCRIPTOR_FIELDS, DESCRIPTOR_FLAGS, DESCRIPTOR_SIZES, TopGeometry
 from rtl.pe import PESpec
 
 __all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "check_geometry", "descriptor_layout",
@@ -45,13 +45,21 @@ def descriptor_layout(dim_bits: int) -> data.StructLayout:
     ``stride_h``, ``stride_w``, ``pad_h``, ``pad_w``; ``relu`` (requantization clamps at 0);
     ``binary_out`` (xnor: emit threshold bits, else the raw dot product); ``pad_low`` (padding
     reads ``-2**(bits-1)``, the integer of real 0 of an unsigned, offset input -- ``zero_in`` of
-    models.intref -- instead of 0). Fields are packed in this order from bit 0
-    (:data:`hwsim.rtl_plan.DESCRIPTOR_FIELDS`, then :data:`~hwsim.rtl_plan.DESCRIPTOR_FLAGS`).
+    models.intref -- instead of 0); then for K tiles (a reduction cut into input-channel slices,
+    :func:`hwsim.rtl_plan.split`): ``psum_add`` (the result writer adds the psum buffer's word at
+    each row's out buffer address), ``psum_write`` (it writes the raw sums to the psum buffer and
+    the layer stores no results), ``k_in_ch`` (``unsigned(dim_bits)``: input channels per group of
+    the whole reduction, whose positions the xnor output stage counts in K; 0: ``in_ch``). Fields
+    are packed in this order from bit 0 (:data:`hwsim.rtl_plan.DESCRIPTOR_FIELDS`, then
+    :data:`~hwsim.rtl_plan.DESCRIPTOR_FLAGS`, then :data:`~hwsim.rtl_plan.DESCRIPTOR_SIZES`; their
+    width is :func:`hwsim.rtl_plan.descriptor_bits`); a descriptor with the last three 0 is a
+    whole layer, as before K tiles.
     """
     dim, geo = unsigned(dim_bits), unsigned(GEOMETRY_BITS)
     fields = {name: geo if name.startswith(("kernel", "stride", "pad")) else dim
               for name in DESCRIPTOR_FIELDS}
-    return data.StructLayout({**fields, **{flag: unsigned(1) for flag in DESCRIPTOR_FLAGS}})
+    return data.StructLayout({**fields, **{flag: unsigned(1) for flag in DESCRIPTOR_FLAGS},
+                              **{size: dim for size in DESCRIPTOR_SIZES}})
 
 
 def _address(geo: TopGeometry) -> signed:
@@ -71,11 +79,12 @@ def geometry_layout(geo: TopGeometry) -> data.StructLayout:
     output pixel to the next along a line and down a line), ``origin = -(pad_h * in_w + pad_w) *
     CW`` (the address of output pixel (0, 0)), ``row_skip = (in_w - kernel_w) * CW`` (from the end
     of a kernel row to the start of the next), ``plane = in_h * in_w * CW`` (one group's words),
-    ``too_long`` (``kernel_h * kernel_w * CW > max_steps``) and ``positions = in_ch * kernel_h *
-    kernel_w`` (the reduction length K)."""
+    ``too_long`` (``kernel_h * kernel_w * CW > max_steps``) and ``positions = C * kernel_h *
+    kernel_w`` (the reduction length K of the output stage; ``C`` is ``k_in_ch``, or ``in_ch``
+    when that is 0)."""
     addr = _address(geo)
     return data.StructLayout({"x_step": addr, "y_step": addr, "origin": addr, "row_skip": addr,
-                              "plane": addr, "too_long": 1, "positions": range(geo.positions + 1)})
+                              "plane": addr, "too_long": 1, "positions": range(geo.max_positions + 1)})
 
 
 def row_layout(geo: TopGeometry) -> data.StructLayout:
@@ -148,7 +157,8 @@ class LayerGeometry(wiring.Component):
             cw.eq((d.in_ch + lanes - 1) >> (lanes.bit_length() - 1)),
             window.eq(d.kernel_h * d.kernel_w), pad_words.eq(d.pad_h * d.in_w + d.pad_w),
             line.eq(d.in_w * cw), o.x_step.eq(d.stride_w * cw), o.origin.eq(-(pad_words * cw)),
-            o.too_long.eq(window * cw > self.geo.max_steps), o.positions.eq(d.in_ch * window),
+            o.too_long.eq(window * cw > self.geo.max_steps),
+            o.positions.eq(Mux(d.k_in_ch == 0, d.in_ch, d.k_in_ch) * window),
             o.plane.eq(d.in_h * line), o.y_step.eq(d.stride_h * line),
             o.row_skip.eq(line - d.kernel_w * cw),
         ]

@@ -11,9 +11,10 @@ tiles store raw result beats that :func:`read_outputs` unpacks. Beats are packed
 slots as :func:`rtl.dma.slot_bytes` defines.
 
 Chaining is refused by name (:class:`~hwsim.errors.DoesNotFit`) where the layout cannot line up:
-a grouped consumer (its activations are group-major), a flatten between a conv and a linear layer
-with more than one pixel, an output that is not a byte per channel (``bits`` other than 8) or,
-for xnor, channel offsets that are not byte-aligned.
+a grouped consumer (its activations are group-major), a consumer cut into K tiles (channel
+slices), a flatten between a conv and a linear layer with more than one pixel, an output that is
+not a byte per channel (``bits`` other than 8) or, for xnor, channel offsets that are not
+byte-aligned. A K tile that writes partial sums gets an empty STORE.
 """
 
 from __future__ import annotations
@@ -184,6 +185,9 @@ def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: S
                          Command(Op.WEIGHTS, beats=len(prog.weights), addr=weights)]
                 if l == 0:
                     acts = img.put(pack_beats(own[0][t][2].acts, width[Op.ACTS], bus))
+                elif tile.plan.psum_add or tile.plan.psum_write:
+                    raise DoesNotFit(f"layer {l} of the chain runs as K tiles, which read channel slices "
+                                     f"of its input (not contiguous in memory); only a chain's first layer can")
                 else:
                     src = outs[l - 1]
                     row_w = expected[i][l - 1].shape[3] if q.conv else 1

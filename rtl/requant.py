@@ -56,7 +56,10 @@ class OutputStage(wiring.Component):
     bits : int
         Signed output width of requantization (ignored for xnor).
     positions : int
-        Most binary positions K of an xnor layer (sizes ``dot`` and ``threshold``).
+        Most binary positions K of an xnor fold (sizes ``dot`` and ``threshold``).
+    max_positions : int or None
+        Most positions K of a whole xnor layer, K tiles summed (sizes ``i_positions``; None:
+        ``positions``). Its dot must fit the ``dot`` of ``positions``.
     bias_bits : int
         Width of the requantization bias.
 
@@ -79,7 +82,7 @@ class OutputStage(wiring.Component):
     """
 
     def __init__(self, *, kind: str, cols: int, acc_shape: Shape, bits: int, positions: int,
-                 bias_bits: int) -> None:
+                 bias_bits: int, max_positions: int | None = None) -> None:
         if kind not in PE_KINDS:
             raise ValueError(f"`kind` must be one of {', '.join(PE_KINDS)}, not {kind!r}")
         self.kind = kind
@@ -87,6 +90,8 @@ class OutputStage(wiring.Component):
         self.acc_shape = Shape.cast(acc_shape)
         self.bits = check_int("bits", bits, 1, 64)
         self.positions = check_int("positions", positions, 1)
+        self.max_positions = check_int("max_positions", positions if max_positions is None else max_positions,
+                                       positions)
         self.bias_bits = check_int("bias_bits", bias_bits, 1, 64)
         self.params = param_layout(kind, bias_bits=bias_bits, positions=positions)
         self.out_shape = out_shape(kind, bits=bits, positions=positions)
@@ -94,7 +99,7 @@ class OutputStage(wiring.Component):
             "i_acc": In(stream.Signature(data.ArrayLayout(self.acc_shape, cols), always_ready=True)),
             "i_params": In(data.ArrayLayout(self.params, cols)),
             "i_relu": In(1), "i_binary": In(1),
-            "i_positions": In(range(positions + 1)),
+            "i_positions": In(range(self.max_positions + 1)),
             "o_y": Out(stream.Signature(data.ArrayLayout(self.out_shape, cols), always_ready=True)),
         })
 

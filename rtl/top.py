@@ -10,7 +10,8 @@ One layer at a time, in phases that never overlap (this version has no double bu
     RUN      every fold streams through the array; results are requantized into the out buffer
              (WALK again between row tiles, hidden under the array's drain)
     FLUSH    the last fold's rows reach the out buffer
-    STORE    folds * rows beats on o_results, the out buffer in write order
+    STORE    folds * rows beats on o_results, the out buffer in write order (none, and no STORE,
+             for a K tile that writes partial sums: after FLUSH the top takes the next descriptor)
 
 with ``G`` groups, ``Cg``/``Og`` input/output channels per group, ``NT = ceil(Og / cols)`` output
 tiles per group, ``CW = ceil(Cg / lanes)`` channel words per pixel (``lanes`` is 1 except for xnor,
@@ -30,6 +31,17 @@ Buffer layouts (word addresses, written in stream order):
 * outputs: ``fold * rows + j`` holds row ``rows - 1 - j`` of the fold (the array drains its bottom
   row first), lane ``c`` its output channel ``t * cols + c``. Rows past ``M`` and lanes past
   ``Og`` carry don't-care values.
+* partial sums (``psum_words`` > 0): word ``fold * rows + j`` holds the raw sums of out word
+  ``fold * rows + j``, ``psum_bits`` per lane.
+
+**K tiles.** A layer whose fold exceeds ``max_steps`` runs as K tiles, one descriptor each, over
+slices of its input channels (``in_ch`` the slice's), with the same groups, output tiles and rows
+and so the same folds in the same order (:func:`hwsim.rtl_plan.split`): the first with
+``psum_write`` (its accumulators go raw to the psum buffer; no STORE, no results), the middle ones
+with ``psum_add`` and ``psum_write`` (each row plus the word at its address, written back), the
+last with ``psum_add`` (the sum over the whole reduction is requantized -- bias once, here -- or
+compared with ``k_in_ch * kh * kw`` as the xnor K, and stored). Padding positions count in every
+slice's positions, so they count once per input channel in K, as :mod:`models.intref` defines.
 
 Components (each with its own simulator test in ``tests/test_rtl_top_parts.py`` or
 ``tests/test_rtl_controller_fsm.py``), joined with ``wiring.connect`` where the signatures match
@@ -39,6 +51,7 @@ Components (each with its own simulator test in ``tests/test_rtl_top_parts.py`` 
     i_params/i_weights/i_acts -> Loader -> param/weight/act buffers      (rtl.buffers)
     act/weight buffers -> OperandFetch -> SystolicArray                   (rtl.im2col, rtl.array)
     SystolicArray -> ResultWriter <-> OutputStage; ResultWriter -> out buffer  (rtl.buffers, rtl.requant)
+    ResultWriter <-> psum buffer (read one row ahead, written back)       (rtl.buffers)
     out buffer -> StoreStream -> o_results                                (rtl.buffers)
 
 :class:`~rtl.controller.LayerController` holds the descriptor, the FSM of the phases above, the
@@ -62,7 +75,7 @@ from amaranth.lib.wiring import In, Out
 from hwsim.accelerator import Accelerator
 from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl.array import SystolicArray
-from rtl.buffers import Loader, ResultWriter, StoreStream, out_word, param_word
+from rtl.buffers import Loader, ResultWriter, StoreStream, out_word, param_word, psum_word
 from rtl.controller import LayerController
 from rtl.im2col import (LayerGeometry, OperandFetch, PixelWalker, descriptor_layout, pe_spec,
                          weight_word)
@@ -82,7 +95,8 @@ class LayerAccelerator(wiring.Component):
         Accelerator; :meth:`from_accelerator` does both): PE kind, operand width (xnor: 1; also
         the requantized output width), array ``rows x cols``, xnor ``lanes`` (a power of two),
         shift ``max_shift``, ``max_steps`` (longest fold), ``acc_bits``, ``bias_bits``,
-        ``dim_bits`` and the four buffer depths in words.
+        ``dim_bits``, the four buffer depths in words and ``psum_words`` (the psum buffer's
+        depth; 0: none, the top runs no K tiles).
 
     Raises TypeError for a non-TopGeometry, ValueError naming the parameter when one is out of
     range or a buffer cannot hold one fold (``weight_words < max_steps``, ``out_words < rows``).
@@ -160,8 +174,8 @@ class LayerAccelerator(wiring.Component):
         m.submodules.fetch = fetch = OperandFetch(geo)
         m.submodules.writer = writer = ResultWriter(geo)
         m.submodules.output = out_stage = OutputStage(
-            kind=self.kind, cols=cols, acc_shape=self.acc_shape, bits=self.bits,
-            positions=self.positions, bias_bits=self.bias_bits)
+            kind=self.kind, cols=cols, acc_shape=psum_word(geo).elem_shape, bits=self.bits,
+            positions=self.positions, bias_bits=self.bias_bits, max_positions=geo.max_positions)
         m.submodules.store = store = StoreStream(geo)
         mems = {name: Memory(shape=shape, depth=self.words[f"{name}_words"], init=[])
                 for name, shape in (("act", self.x_shape), ("weight", self.weight_word),
@@ -181,6 +195,10 @@ class LayerAccelerator(wiring.Component):
         wiring.connect(m, out_stage.o_y, writer.i_y)
         wiring.connect(m, writer.param_rd, mems["param"].read_port())
         wiring.connect(m, writer.out_wr, mems["out"].write_port())
+        if geo.psum_words:
+            m.submodules.psum_buf = psum = Memory(shape=psum_word(geo), depth=geo.psum_words, init=[])
+            wiring.connect(m, writer.psum_rd, psum.read_port())
+            wiring.connect(m, writer.psum_wr, psum.write_port())
         wiring.connect(m, store.out_rd, mems["out"].read_port())
         wiring.connect(m, store.o_results, wiring.flipped(self.o_results))
 

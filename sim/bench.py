@@ -19,12 +19,16 @@ looks at ``done`` every :data:`POLL_NS`.
 
 Counts per layer (cycle 0 is the first rising edge out of reset): ``cycles`` from the rising edge
 of the descriptor transfer to that of the last result transfer, both included
-(``hwsim.rtl_timing.layer_cycles``'s ``total``), and ``stalls``, the cycles in that span in which
+(``hwsim.rtl_timing.layer_cycles``'s ``total``) -- for a layer of no result beats (a K tile that
+writes partial sums) to the last cycle before the top is ready for a descriptor again, which at
+full rate is the cycle before the next descriptor's transfer, so that the spans of a layer's K
+tiles add up to its count -- and ``stalls``, the cycles in that span in which
 the stream the top was waiting on (the one with ``ready`` high) had ``valid`` low, or
 ``o_results`` had ``valid`` high and ``ready`` low. Each such cycle delays the top by exactly one
 cycle, so ``cycles - stalls`` is the full-rate count. ``error`` is ``o_error`` sampled at each
-result transfer of the layer. ``cycles`` of the record is the cycles run (the last transfer's
-plus one, or the budget on a timeout); ``seconds`` the wall time of the harness's run and
+result transfer of the layer (a layer of no results: at its end). ``finished`` counts the layers
+that ended. ``cycles`` of the record is the cycles run (the last transfer's plus one, or the
+budget on a timeout); ``seconds`` the wall time of the harness's run and
 ``cpu_seconds`` the simulator process's CPU time in it (what a loaded machine does not inflate).
 
 This module is imported by cocotb inside the simulator; it only needs cocotb and the standard
@@ -87,7 +91,8 @@ def read_record(job: dict[str, Any], folder: Path, seconds: float, cpu_seconds: 
     layers = [{"beats": out, "error": bool(error), "cycles": last - first + 1,
                "stalls": s_last - s_first}
               for out, (first, s_first), (last, s_last, error) in zip(beats, firsts, lasts)]
-    return {"layers": layers, "received": [len(out) for out in beats], "timeout": bool(end[1]),
+    return {"layers": layers, "received": [len(out) for out in beats], "finished": len(lasts),
+            "timeout": bool(end[1]),
             "cycles": end[0], "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 

@@ -6,7 +6,9 @@ each), streams all of them back to back through one simulation of a :class:`~sim
 (:mod:`sim.bench`), unpacks and assembles the results with :func:`rtl.host.unpack` and
 :func:`rtl.host.assemble` and holds each layer to two independent references: its output to
 :func:`models.intref.int_forward` of the whole layer (bit for bit) and its cycles, its tiles'
-summed, to :func:`hwsim.rtl_timing.tiles_cycles` (``cycles - stalls == predicted``).
+summed, to :func:`hwsim.rtl_timing.tiles_cycles` (``cycles - stalls == predicted``). A K tile that
+writes partial sums returns nothing; its span ends with its drain (:mod:`sim.bench`), and the
+spans of all of a layer's descriptors add up to its count.
 :func:`check_fits` raises the same error as programming would, without building anything (it is
 :func:`rtl.host.tiles` on :func:`hwsim.rtl_plan.top_geometry`), for a command line to call before
 a slow build.
@@ -189,17 +191,17 @@ def run_layers(build: TopBuild, layers: list[tuple[QLayer, np.ndarray]], *,
         if not waves:
             shutil.rmtree(run_dir, ignore_errors=True)
     if record["timeout"]:
-        got = record["received"]
-        index = next(i for i, (n, p) in enumerate(zip(got, progs)) if n < p.result_beats)
+        index = record["finished"]  # the first descriptor that did not end
         layer, tile = next((i, index - sum(map(len, tiled[:i]))) for i in range(len(tiled))
                            if index < sum(map(len, tiled[:i + 1])))
         where = f" (tile {tile} of {len(tiled[layer])})" if len(tiled[layer]) > 1 else ""
         raise ToolFailed(f"simulation stopped after {record['cycles']} cycles: layer {layer}{where} "
-                         f"returned {got[index]} of {progs[index].result_beats} result beats")
+                         f"returned {record['received'][index]} of {progs[index].result_beats} result beats")
     results, outs = [], iter(record["layers"])
     for (q, x), layer, want in zip(layers, tiled, predicted):
         done = [(tile, part, prog, next(outs)) for tile, part, prog in layer]
-        got = assemble(q, [(tile, unpack(build.top, part, prog, out["beats"])) for tile, part, prog, out in done])
+        got = assemble(q, [(tile, unpack(build.top, part, prog, out["beats"]))
+                           for tile, part, prog, out in done if prog.result_beats])
         expected = int_forward(q, x)
         kept, count = _mismatches(expected, got)
         results.append(LayerResult(output=got, expected=expected, mismatches=kept, mismatch_count=count,

@@ -34,6 +34,9 @@ IDLE, BACKPRESSURE = (1, 1, 1, 0), (1, 0, 1, 1)
 #: array with 16 KiB buffers: tiles of one output row and 8 output channels (its fold of 9 x 128
 #: steps fits the weight buffer; the 2304 of the stage's 256-channel convs would not).
 RESNET_STAGE3 = LayerSpec("conv", 128, 256, 28, 28, kernel=3, stride=2, pad=1)
+#: ResNet-18's other stage-3 convs (256 -> 256, 3x3, 14x14 input) on the same top: folds of 9 x
+#: 256 = 2304 steps, twice max_steps, so K tiles of 128 channels with partial sums on chip.
+RESNET_STAGE3_256 = LayerSpec("conv", 256, 256, 14, 14, kernel=3, pad=1)
 RESNET_MEMORY = MemoryConfig(ifmap_sram_kib=16, weight_sram_kib=16, ofmap_sram_kib=16)
 
 #: name -> (spec, options): 3x3 s1 p1, 3x3 s2, 1x1, depthwise 3x3 (mac, adder), linear, and a
@@ -50,13 +53,22 @@ SHAPES: dict[str, tuple[LayerSpec, dict[str, bool]]] = {
     # steps = 2304 weight words in groups of output channels (xnor's 2-word folds fit whole)
     "tiled-rows": (LayerSpec("conv", 8, 6, 20, 16, kernel=3, stride=2, pad=1), {}),
     "tiled-channels": (LayerSpec("conv", 16, 64, 6, 6, kernel=3, pad=1), {}),
+    # folds longer than MAX_STEPS, run as K tiles with partial sums on chip (8-bit kinds: 9 x 24
+    # = 216 steps -> 2 K tiles of 12 channels; grouped: 24 per group; xnor's words fit whole)
+    "k-tiles": (LayerSpec("conv", 24, 6, 5, 4, kernel=3, pad=1), {}),
+    "k-tiles-grouped": (LayerSpec("conv", 48, 10, 4, 3, kernel=3, stride=2, pad=1, groups=2), {}),
 }
 EXTRA: dict[str, dict[str, tuple[LayerSpec, dict[str, bool]]]] = {
     "mac": {"dw-3x3": (LayerSpec("conv", 6, 6, 5, 5, kernel=3, pad=1, groups=6), {}),
-            "relu": (LayerSpec("conv", 4, 8, 4, 4, kernel=3, pad=1), {"relu": True})},
+            "relu": (LayerSpec("conv", 4, 8, 4, 4, kernel=3, pad=1), {"relu": True}),
+            "k-tiles-linear": (LayerSpec("linear", 500, 9), {"relu": True})},  # 4 K tiles
     "adder": {"dw-3x3": (LayerSpec("conv", 6, 6, 5, 5, kernel=3, pad=1, groups=6), {})},
     "shift": {"relu": (LayerSpec("conv", 4, 8, 4, 4, kernel=3, pad=1), {"relu": True})},
     "xnor": {"3x3-words": (LayerSpec("conv", 12, 5, 5, 4, kernel=3, pad=1), {}),
+             # 9 x 18 words = 162 steps -> 2 K tiles of 9 words; K = 1296 of the 2046 its out
+             # word and thresholds hold; a linear layer of 163 words, raw dot out
+             "k-tiles-xnor": (LayerSpec("conv", 144, 5, 4, 4, kernel=3, pad=1), {}),
+             "k-tiles-xnor-raw": (LayerSpec("linear", 1300, 6), {"binary_out": False}),
              "tiled-rows-xnor": (LayerSpec("conv", 8, 4, 48, 48, kernel=3, pad=1), {}),
              "linear-raw": (LayerSpec("linear", 19, 6), {"binary_out": False})},
 }
@@ -183,6 +195,27 @@ def test_cosim_resnet18_stage3() -> None:
 
 
 @pytest.mark.rtl
+@pytest.mark.parametrize("pattern", ["full-rate", "idle-backpressure"])
+def test_cosim_resnet18_stage3_k_tiles(pattern: str) -> None:
+    """The 256 -> 256 stage-3 conv, its reduction twice what one fold holds: K tiles of 128
+    channels, the first writing partial sums, the second adding them and storing; bit-exact, and
+    the descriptors' spans (those of no results included) add up to layer_cycles."""
+    acc = Accelerator(pe="mac", bits=8, array=ArrayConfig(rows=8, cols=8), memory=RESNET_MEMORY,
+                      rtl=RtlConfig(max_steps=9 * RESNET_STAGE3.cin))  # the build of the test above
+    ql = quantized_layer("mac", RESNET_STAGE3_256, seed=19)
+    tiles = check_fits(acc, ql.q, ql.x)
+    assert {t.in_channels for t in tiles} == {(0, 128), (128, 256)}
+    assert sum(not t.plan.stores for t in tiles) == sum(t.plan.stores for t in tiles) > 30
+    patterns = {} if pattern == "full-rate" else {"valid_pattern": IDLE, "ready_pattern": BACKPRESSURE}
+    run = run_layers(build_top(acc), [(ql.q, ql.x)], **patterns)
+    (result,) = run.layers
+    np.testing.assert_array_equal(result.output, int_forward(ql.q, ql.x))
+    assert not result.error
+    assert result.cycles - result.stalls == predicted(acc, ql) > 1_000_000
+    assert (result.stalls > 0) == (pattern != "full-rate")
+
+
+@pytest.mark.rtl
 def test_build_cache(tmp_path: Path) -> None:
     """An equal configuration reuses the build; a changed one (waves) builds anew and records."""
     acc = Accelerator(pe="mac", bits=8, array=ArrayConfig(rows=1, cols=1), rtl=RtlConfig(max_steps=16),
@@ -214,10 +247,14 @@ def test_check_fits_wrong() -> None:
                                          r"holds 29; enlarge memory\.ifmap_sram_kib; not even a tile of one "
                                          r"group, 4 output channels and one output row fits: layer needs 30 "):
         check_fits(accelerator("mac", tight), ql.q, ql.x)
+    # a fold of 27 steps on a top of 16: K tiles of one channel (9 steps); on a top of 8, not even
+    # one channel word of the 3x3 kernel fits a fold
+    assert [t.in_channels for t in check_fits(accelerator("mac", max_steps=16), ql.q, ql.x)] == [
+        (0, 1), (1, 2), (2, 3)]
     with pytest.raises(DoesNotFit, match=r"^layer does not fit: a fold of 27 steps exceeds "
-                                         r"rtl\.max_steps=16; raise rtl\.max_steps and "
-                                         r"memory\.weight_sram_kib$"):
-        check_fits(accelerator("mac", max_steps=16), ql.q, ql.x)
+                                         r"rtl\.max_steps=8, and a K tile of one channel word is 9 steps; "
+                                         r"raise rtl\.max_steps and memory\.weight_sram_kib$"):
+        check_fits(accelerator("mac", max_steps=8), ql.q, ql.x)
     with pytest.raises(DoesNotFit, match=r"^layer does not fit: layer is of PE kind mac, the "
                                          r"accelerator of adder$"):
         check_fits(accelerator("adder"), ql.q, ql.x)
@@ -227,10 +264,10 @@ def test_check_fits_wrong() -> None:
 def test_run_layers_wrong(kind: str, top: TopBuild) -> None:
     """Misfit layers and bad patterns are refused before anything is simulated."""
     fits = quantized_layer(kind, LayerSpec("linear", 4, 4), seed=3)
-    long = quantized_layer(kind, LayerSpec("conv", 144, 4, 3, 3, kernel=3, pad=1), seed=3)
-    steps = 9 * 144 if kind != "xnor" else 9 * 18  # xnor: 8 channels in one word
-    with pytest.raises(HwsimError, match=rf"^layer 1: layer does not fit: a fold of {steps} steps exceeds "
-                                         rf"rtl\.max_steps=160; "):
+    # a 13 x 13 kernel: one channel word is 169 steps, longer than any fold, K tiles or not
+    long = quantized_layer(kind, LayerSpec("conv", 1, 4, 13, 13, kernel=13), seed=3)
+    with pytest.raises(HwsimError, match=r"^layer 1: layer does not fit: a fold of 169 steps exceeds "
+                                         r"rtl\.max_steps=160, and a K tile of one channel word is 169 steps; "):
         run_layers(top, [(fits.q, fits.x), (long.q, long.x)])
     with pytest.raises(HwsimError, match=r"^`valid_pattern` must be a non-empty sequence of 0/1 "
                                          r"with at least one 1, not \(0, 0\)$"):

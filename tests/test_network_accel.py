@@ -41,7 +41,7 @@ def _chain(kind: str) -> tuple[list, list]:
                  LayerSpec("conv", 24, 10, 24, 24, kernel=1)]
         layers = [quantized_layer(kind, s, seed=i, binary_out=i < 2) for i, s in enumerate(specs)]
     else:
-        specs = [LayerSpec("conv", 3, 16, 13, 13, kernel=3, pad=1),
+        specs = [LayerSpec("conv", 24, 16, 13, 13, kernel=3, pad=1),  # 216 > 160 steps: K tiles
                  LayerSpec("conv", 16, 12, 13, 13, kernel=3, stride=2, pad=1),
                  LayerSpec("conv", 12, 20, 7, 7, kernel=3, pad=1)]
         layers = [quantized_layer(kind, s, seed=i) for i, s in enumerate(specs)]

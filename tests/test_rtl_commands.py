@@ -20,8 +20,8 @@ def test_generate_writes_verilog_and_manifest(cli, tmp_path: Path) -> None:
     # 4608-step folds of -|x - w| >= -63: -290304 needs 19 bits + sign
     assert "adder 2x3 array, 6-bit operands, 20-bit accumulators (folds up to 4,608 steps)" in text
     assert "verilator lint clean" in text
-    assert sorted(p.name for p in out.iterdir()) == ["adder_array.v", "adder_pe.v", "adder_top.v",
-                                                     "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["adder_array.v", "adder_network.v", "adder_pe.v",
+                                                     "adder_top.v", "manifest.json"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["accelerator"]["pe"] == "adder" and manifest["accelerator"]["bits"] == 6
     geo = manifest["geometry"]
@@ -33,12 +33,14 @@ def test_generate_writes_verilog_and_manifest(cli, tmp_path: Path) -> None:
     assert manifest["modules"]["top"]["top"] == "adder_top"
     # the preset's 64 KiB activation SRAM holds floor(64 * 8192 / 6) words of one 6-bit operand
     assert manifest["buffers"]["act"] == {"words": 87381, "word_bits": 6, "kib": 87381 * 6 / 8192}
-    # descriptor: seven 12-bit sizes, six 4-bit geometry fields, relu, binary_out and pad_low:
-    # 111 bits
+    # descriptor: seven 12-bit sizes, six 4-bit geometry fields, relu, binary_out, pad_low,
+    # psum_add, psum_write and the 12-bit k_in_ch: 125 bits
     assert manifest["descriptor"]["kernel_h"] == {"offset": 84, "width": 4, "signed": False}
     assert manifest["descriptor"]["binary_out"] == {"offset": 109, "width": 1, "signed": False}
     assert manifest["descriptor"]["pad_low"] == {"offset": 110, "width": 1, "signed": False}
-    assert manifest["modules"]["top"]["ports"]["i_desc__payload"]["width"] == 111
+    assert manifest["descriptor"]["psum_write"] == {"offset": 112, "width": 1, "signed": False}
+    assert manifest["descriptor"]["k_in_ch"] == {"offset": 113, "width": 12, "signed": False}
+    assert manifest["modules"]["top"]["ports"]["i_desc__payload"]["width"] == 125
     assert manifest["phases"][0] == "DESC" and "meaning" in manifest["modules"]["top"]["ports"]["o_error"]
     assert manifest["lint"]["result"] == "clean"
 

@@ -50,9 +50,13 @@ def verilog_ports(path: Path, module: str) -> dict[str, int]:
 def test_descriptor_layout() -> None:
     layout = descriptor_layout(12)
     assert [name for name, _ in layout][:3] == ["in_h", "in_w", "out_h"]
-    assert layout.size == 7 * 12 + 6 * 4 + 3
+    # seven sizes, six geometry fields, five flags, then the 12-bit k_in_ch of K tiles
+    assert layout.size == 7 * 12 + 6 * 4 + 5 + 12
     assert layout["relu"].offset == 7 * 12 + 6 * 4
     assert layout["pad_low"].offset == 7 * 12 + 6 * 4 + 2
+    assert layout["psum_add"].offset == 7 * 12 + 6 * 4 + 3
+    assert layout["psum_write"].offset == 7 * 12 + 6 * 4 + 4
+    assert layout["k_in_ch"].offset == 7 * 12 + 6 * 4 + 5
 
 
 def test_top_shapes() -> None:
@@ -192,7 +196,10 @@ def test_manifest_consistent(tmp_path: Path, pe: str, bits: int, extra: dict, ac
     assert modules["array"]["ports"]["o_results__payload"]["width"] == cols * acc_bits
     top_file = tmp_path / modules["top"]["verilog"]
     assert verilog_ports(top_file, rf"\{pe}_top.array")["o_results__payload"] == cols * acc_bits
-    assert verilog_ports(top_file, rf"\{pe}_top.output")["i_acc__payload"] == cols * acc_bits
+    # the output stage takes the sums of K tiles: psum_bits wide (test_rtl_plan works one out)
+    psum_bits = made.geometry.psum_bits
+    assert psum_bits >= acc_bits and made.geometry.psum_words > 0
+    assert verilog_ports(top_file, rf"\{pe}_top.output")["i_acc__payload"] == cols * psum_bits
     # the operand ports: 2 rows of activations, cols of weights, and the `last` flag
     x_bits = lanes if pe == "xnor" else bits
     assert array_ports["i_operands__payload"] == 2 * x_bits + cols * x_bits + 1

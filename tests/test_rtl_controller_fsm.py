@@ -99,7 +99,7 @@ async def run_layer(ctx: Any, dut: LayerController, d: dict[str, int],
         if phase == "FLUSH":
             trace.store_words = total = ctx.get(dut.o_store_words)
             ctx.set(dut.i_written, total - int(cycles <= FLUSH_HOLD))
-            assert ctx.get(dut.o_store_start) == (cycles > FLUSH_HOLD)
+            assert ctx.get(dut.o_store_start) == (cycles > FLUSH_HOLD and not d.get("psum_write"))
         ctx.set(dut.i_store_done, phase == "STORE" and cycles == STORE_CYCLES)
         if fire:
             trace.beats[phase] = trace.beats.get(phase, 0) + 1
@@ -183,6 +183,27 @@ def test_layer_sequence(case: str) -> None:
             assert trace.weight_pos == want["weight_pos"]
             assert trace.run_pos == want["run_pos"]
             assert trace.store_words == want["store_words"]
+            assert not any(e for _, e in trace.errors)
+
+    simulate(geo, bench)
+
+
+def test_k_tiles_psum_write_skips_store() -> None:
+    """Three K tiles of one layer back to back: the two with ``psum_write`` go from FLUSH (held
+    until the written count reaches folds * rows, as always) straight back to DESC without
+    STORE; the last (``psum_add`` only) stores. The loads and the run are those of any layer."""
+    geo = geometry("mac", 2, 2)
+    d = desc((3, 3), (3, 3), 3, 3, kernel=3, pad=1)
+    flags = [{"psum_add": 0, "psum_write": 1}, {"psum_add": 1, "psum_write": 1},
+             {"psum_add": 1, "psum_write": 0}]
+
+    async def bench(ctx, dut):
+        for k in flags:
+            trace = await run_layer(ctx, dut, d | k)
+            tail = ["FLUSH"] if k["psum_write"] else ["FLUSH", "STORE"]
+            assert [p for p, _ in trace.phases] == ["DESC", "PARAMS", "WEIGHTS", "ACTS"] + ["WALK", "RUN"] * 5 + tail
+            assert dict(trace.phases)["FLUSH"] == FLUSH_HOLD + 1
+            assert trace.store_words == 5 * 2 * 2  # 5 row tiles x 2 output tiles x 2 rows
             assert not any(e for _, e in trace.errors)
 
     simulate(geo, bench)

@@ -29,9 +29,12 @@ def small(**over) -> Accelerator:
 # parameter word per 9 weight words: 16384 / (32 + 216 / 9) = 16384 / 56 = 292.57 -> 292 weight
 # words; auto max_steps = min(4608, 292) = 292; parameter words 292 // 9 = 32. Out 8192 / 32 = 256.
 # acc_bits for 292 int8 products: 292 * 2**14 = 4784128 in [2**22, 2**23) -> 23 bits + sign = 24.
+# Partial sums hold the longest reduction a 12-bit descriptor states, 15 * 15 * 4095 = 921375
+# products: 921375 * 2**14 = 15095808000 in [2**33, 2**34) -> 34 bits + sign = 35; the psum
+# buffer is the ofmap KiB again at 4 x 35 bits a word: 8192 / 140 = 58.5 -> 58 words.
 SMALL = TopGeometry(pe="mac", bits=8, rows=4, cols=4, lanes=1, max_shift=7, max_steps=292,
                     acc_bits=24, bias_bits=32, dim_bits=12, act_words=1024, weight_words=292,
-                    param_words=32, out_words=256)
+                    param_words=32, out_words=256, psum_words=58)
 
 
 def test_top_geometry_by_hand():
@@ -39,6 +42,7 @@ def test_top_geometry_by_hand():
     assert geo == SMALL
     assert geo.word_bits == {"act_words": 8, "weight_words": 32, "param_words": 216, "out_words": 32}
     assert geo.positions == 292
+    assert (geo.max_positions, geo.psum_bits) == (921375, 35)
 
 
 def test_top_geometry_explicit_max_steps():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig
+from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
 from hwsim.errors import ConfigError, DoesNotFit, HwsimError
 from hwsim.rtl_timing import layer_cycles
 from hwsim.workload import Layer
@@ -52,14 +52,48 @@ def test_layer_too_large_runs_as_row_tiles() -> None:
     assert (got["tiles"], got["load_acts"], got["total"]) == (2, 60 + 45, 377 + 257)
 
 
+def test_layer_cycles_k_tiles() -> None:
+    # 600 channels x 3x3 = 5400 steps per fold, more than the 4608 the default top is sized for:
+    # K tiles of at most 4608 // 9 = 512 channels, ceil(600 / 512) = 2 of 300 channels, 2700
+    # steps each. 3x3 output on a 2x2 array: 5 row tiles, one output tile, 5 folds of
+    # 2 * 2 + 2 + 2700 - 2 + 2 = 2706 cycles; 10 psum words. Each K tile loads one parameter
+    # word, 2700 weight words and 3 * 3 * 300 = 2700 activation words:
+    #   first (writes psums, stores nothing): 1 + 2701 + 2700 + (2 + 1 + 5 * 2706) + 4 = 18939
+    #   last (adds psums, stores 5 folds x 2 rows): 18939 + (1 + 10) = 18950
+    big = Layer("b", "conv", 600, 3, 3, 2, 3, 3, kernel=(3, 3), padding=(1, 1))
+    got = layer_cycles(big, acc())
+    assert got == {"descriptor": 2, "load_weights": 2 * 2701, "load_acts": 2 * 2700,
+                   "compute": 2 * 13533, "drain": 8, "store": 11, "total": 18939 + 18950,
+                   "folds": 10, "fold_cycles": 2706, "tiles": 2}
+
+
+def test_layer_cycles_k_tiles_and_channel_tiles() -> None:
+    # A linear layer of 300 inputs and 6 outputs on a 2x2 top whose folds are 100 steps and whose
+    # ofmap SRAM is 1/64 KiB = 128 bits: out buffer 128 / 16 = 8 words; the psum buffer holds
+    # K = 15 * 15 * 4095 products, 2**14 * 921375 -> 35 bits, 2 x 35 a word: 128 / 70 -> 1 word,
+    # fewer than one fold of 2 rows: no K tiles
+    small = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ofmap_sram_kib=1 / 64),
+                        rtl=RtlConfig(max_steps=100))
+    fc = Layer("f", "linear", 300, 1, 1, 6, 1, 1)
+    with pytest.raises(DoesNotFit, match=r"^a fold of 300 steps exceeds rtl\.max_steps=100, and the top's "
+                                         r"psum buffer of 1 words holds no fold of K tiles; "):
+        layer_cycles(fc, small)
+    # with 1/16 KiB = 512 bits: psum 512 / 70 -> 7 words, out 512 / 16 = 32. K tiles of 100
+    # inputs (3); 3 output tiles of 2 channels need 3 folds x 2 rows = 6 psum words: all fit in
+    # one K tiling of the whole output. Folds of 2 * 2 + 2 + 100 - 2 + 2 = 106 cycles, 3 of them
+    # per K tile; each K tile loads 3 parameter words, 3 x 100 weight words and 100 activations:
+    #   writing: 1 + 303 + 100 + (2 + 1 + 3 * 106) + 4 = 729, twice; last: 729 + (1 + 6) = 736
+    roomy = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ofmap_sram_kib=1 / 16),
+                        rtl=RtlConfig(max_steps=100))
+    got = layer_cycles(fc, roomy)
+    assert (got["tiles"], got["folds"], got["fold_cycles"], got["store"]) == (3, 9, 106, 7)
+    assert got["total"] == 2 * 729 + 736
+
+
 def test_layer_cycles_wrong() -> None:
     pool = Layer("p", "maxpool", 4, 4, 4, 4, 2, 2, kernel=(2, 2))
     with pytest.raises(HwsimError, match=r"^layer 'p' \(maxpool\) does not run on the PE array$"):
         layer_cycles(pool, acc())
-    # 600 channels x 3x3 = 5400 steps per fold, more than the 4608 the default top is sized for
-    big = Layer("b", "conv", 600, 3, 3, 2, 3, 3, kernel=(3, 3), padding=(1, 1))
-    with pytest.raises(DoesNotFit, match=r"^a fold of 5400 steps exceeds rtl\.max_steps=4608; "):
-        layer_cycles(big, acc())
     tiny = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ifmap_sram_kib=0.0625))
     wide = Layer("w", "conv", 3, 5, 5, 2, 5, 5, kernel=(3, 3), padding=(1, 1))
     with pytest.raises(ConfigError, match=r"^`array\.dataflow` 'ws': "):

@@ -16,10 +16,10 @@ from contract import FETCH_CYCLES
 from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
 from hwsim.errors import DoesNotFit
 from hwsim.rtl_plan import top_geometry
-from hwsim.rtl_timing import layer_cycles
+from hwsim.rtl_timing import layer_cycles, plan_cycles
 from hwsim.workload import Layer
 from models.intref import int_forward
-from rtl.host import LayerProgram, plan, program, unpack
+from rtl.host import LayerProgram, assemble, plan, program, tile_programs, unpack
 from rtl.top import LayerAccelerator
 from sim import layers
 
@@ -222,3 +222,26 @@ def test_top_plan_wrong() -> None:
     with pytest.raises(DoesNotFit, match=r"^`in_h` of 4096 does not fit the descriptor's 12-bit "
                                          r"field; raise rtl.dim_bits$"):
         plan(top_geometry(accelerator("mac")), q, (4096, 5))
+
+
+@pytest.mark.parametrize("kind", ["mac", "xnor"])
+def test_top_k_tiles(kind: str) -> None:
+    """A layer whose fold exceeds max_steps 16, as K tiles back to back on one top (mac: 3x3 over
+    3 channels, 27 steps -> 3 K tiles of one channel; xnor: 3x3 over 2 words of 4 lanes, 18 steps
+    -> 2 K tiles of one word): the psum tiles return nothing, the assembled outputs equal
+    int_forward, and each descriptor follows the previous one after exactly its plan_cycles."""
+    cin = 3 if kind == "mac" else 7
+    q, x = quantized(kind, True, cin, 3, 4, seed=11, kernel=3, padding=1)
+    top = LayerAccelerator.from_accelerator(accelerator(kind, max_steps=16))
+    progs = tile_programs(top, q, x)
+    assert [prog.result_beats == 0 for *_, prog in progs] == [True] * (len(progs) - 1) + [False]
+    assert len(progs) == (3 if kind == "mac" else 2)
+    runs = run_layers(top, [prog for *_, prog in progs])
+    outs = [(tile, unpack(top, part, prog, run.beats)) for (tile, part, prog), run in zip(progs, runs)
+            if prog.result_beats]
+    np.testing.assert_array_equal(assemble(q, outs), int_forward(q, x))
+    starts = [run.first["desc"] for run in runs]
+    spans = [plan_cycles(top.geo, tile.plan)["total"] for tile, *_ in progs]
+    assert [b - a for a, b in zip(starts, starts[1:])] == spans[:-1]
+    assert runs[-1].last["store"] + 1 - starts[-1] == spans[-1]
+    assert not any(run.error for run in runs)

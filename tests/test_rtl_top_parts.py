@@ -267,7 +267,7 @@ def test_result_writer(relu: int) -> None:
     through a real OutputStage into a 9-word out buffer: word ``f * rows + j`` is row ``j`` of
     fold ``f`` requantized with tile ``f mod 4``'s parameters; the tenth row is dropped and
     flagged."""
-    geo = geometry(out_words=9)
+    geo = geometry(out_words=9, psum_words=0)  # no psum buffer: the writer of whole layers
     rng = np.random.default_rng(relu)
     folds, tiles = 5, 4
     bias = rng.integers(-500, 500, size=(tiles, geo.cols))
@@ -310,6 +310,70 @@ def test_result_writer(relu: int) -> None:
 
     simulate(dut, bench, [(dut.param_rd, geo.param_words, params)], around)
     assert written == {i: [int(v) for v in row] for i, row in enumerate(want[:9])}
+
+
+def test_result_writer_psum() -> None:
+    """Three K tiles of one output tile (3 folds of 2 rows, 2 output tiles) through one writer, a
+    real psum buffer and OutputStage: the first writes its rows to the psum buffer, back to back
+    (one row a cycle), the second adds and writes them, idle cycles between rows, the third adds
+    them and requantizes the sums -- wider than the array's accumulators -- into the out buffer.
+    The psum tiles write no out word; a seventh psum row is dropped and flagged."""
+    geo = geometry(out_words=9, psum_words=6)
+    rng = np.random.default_rng(7)
+    folds, tiles, n = 3, 2, 6
+    top = (1 << (geo.acc_bits - 1)) - 1
+    parts = rng.integers(top // 2, top, size=(3, n, geo.cols)) * rng.choice([-1, 1], size=(3, n, geo.cols))
+    bias = rng.integers(-500, 500, size=(tiles, geo.cols))
+    mult = rng.integers(1 << 14, 1 << 15, size=(tiles, geo.cols))
+    shift = rng.integers(30, 34, size=(tiles, geo.cols))
+    params = [[{"bias": int(b), "mult": int(m), "shift": int(s)} for b, m, s in zip(*p)]
+              for p in zip(bias, mult, shift)]
+    total = parts.sum(axis=0)
+    assert np.abs(total).max() > top  # the sums need the psum width
+    want = {i: [int(v) for v in requantize(total[i], bias[(i // 2) % tiles], mult[(i // 2) % tiles],
+                                           shift[(i // 2) % tiles], False)] for i in range(n)}
+    dut = ResultWriter(geo)
+    stage = OutputStage(kind="mac", cols=geo.cols, acc_shape=dut.o_acc.payload.shape().elem_shape,
+                        bits=geo.bits, positions=geo.positions, bias_bits=geo.bias_bits)
+    psum = Memory(shape=dut.psum_rd.signature.shape, depth=geo.psum_words, init=[])
+
+    def around(m: Module) -> None:
+        m.submodules.stage, m.submodules.psum = stage, psum
+        wiring.connect(m, dut.o_acc, stage.i_acc)
+        wiring.connect(m, stage.o_y, dut.i_y)
+        wiring.connect(m, dut.psum_rd, psum.read_port())
+        wiring.connect(m, dut.psum_wr, psum.write_port())
+        m.d.comb += stage.i_params.eq(dut.o_params)
+
+    written: dict[int, list[int]] = {}
+
+    async def bench(ctx):
+        overruns = []
+        for k, (add, write, every) in enumerate([(0, 1, 1), (1, 1, 3), (1, 0, 2)]):
+            ctx.set(dut.i_desc, {**desc((1, 1), (1, 1), 4, 4), "psum_add": add, "psum_write": write})
+            ctx.set(dut.i_clear, 1)
+            await ctx.tick()
+            ctx.set(dut.i_clear, 0)
+            await ctx.tick()  # the parameter word's read (in the top, the loads lie between)
+            rows = [*parts[k], parts[k][0]] if k == 0 else list(parts[k])  # a seventh row
+            overrun = 0
+            for cycle in range(len(rows) * every + 8):
+                feed = cycle % every == 0 and cycle // every < len(rows)
+                if feed:
+                    ctx.set(dut.i_acc.payload, [int(v) for v in rows[cycle // every]])
+                ctx.set(dut.i_acc.valid, feed)
+                _, _, en, addr, data, flag = await ctx.tick().sample(
+                    dut.out_wr.en, dut.out_wr.addr, dut.out_wr.data, dut.o_overrun)
+                overrun += flag
+                if en:
+                    assert not write, "a psum tile wrote the out buffer"
+                    written[addr] = [int(v) for v in data]
+            overruns.append(overrun)
+            assert ctx.get(dut.o_written) == len(rows)
+        assert overruns == [1, 0, 0]
+
+    simulate(dut, bench, [(dut.param_rd, geo.param_words, params)], around)
+    assert written == want
 
 
 def test_store_stream() -> None:

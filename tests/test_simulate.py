@@ -145,21 +145,24 @@ def test_rtl_timing_takes_the_generated_tops_cycles():
 
 
 def test_rtl_timing_keeps_the_model_for_layers_that_do_not_fit():
-    """A top sized for 9-step folds cannot run the 18-step conv: the conv keeps the model's
-    cycles and one warning names it, the reason and the fix."""
+    """A top sized for 8-step folds cannot run the 18-step conv, not even as K tiles (one channel
+    of its 3x3 kernel is 9 steps): the conv keeps the model's cycles and one warning names it,
+    the reason and the fix."""
     conv = Layer(name="conv", op="conv", in_ch=2, in_h=4, in_w=4, out_ch=3, out_h=4, out_w=4,
                  kernel=(3, 3), padding=(1, 1), pe="adder")
-    acc = dataclasses.replace(SMALL, pe="adder", rtl=RtlConfig(max_steps=9))
+    acc = dataclasses.replace(SMALL, pe="adder", rtl=RtlConfig(max_steps=8))
     model = estimate(Workload("c", (1, 2, 4, 4), (conv, RELU)), acc)
     rtl = estimate(Workload("c", (1, 2, 4, 4), (conv, RELU)), acc, timing="rtl")
     assert [r.cycles for r in rtl.layers] == [r.cycles for r in model.layers]
     assert rtl.layers[0].cycles_from == "model"
     assert rtl.layers[0].note == ("does not fit the generated top: a fold of 18 steps exceeds "
-                                  "rtl.max_steps=9; raise rtl.max_steps and memory.weight_sram_kib")
+                                  "rtl.max_steps=8, and a K tile of one channel word is 9 steps; "
+                                  "raise rtl.max_steps and memory.weight_sram_kib")
     (unfit,) = [w for w in rtl.warnings if "do not fit" in w]
     assert unfit == ("--timing rtl: 1 adder layers do not fit the generated top and keep the "
                      "analytical model's cycles (e.g. 'conv': a fold of 18 steps exceeds "
-                     "rtl.max_steps=9; raise rtl.max_steps and memory.weight_sram_kib)")
+                     "rtl.max_steps=8, and a K tile of one channel word is 9 steps; raise "
+                     "rtl.max_steps and memory.weight_sram_kib)")
 
 
 @pytest.mark.parametrize("timing, acc, message", [

@@ -7,17 +7,19 @@
 //     a `clk` in a waveform, see sim/activity.py) and holds `rst` for RESET_CYCLES rising edges;
 //   * offers the beats of each input stream (hwsim_source, one file of hex words each), valid
 //     following the valid pattern, and takes o_results with ready following the ready pattern;
-//   * counts, per layer, the cycles from the descriptor transfer to the last result transfer and
-//     the stalls in that span, exactly as sim/bench.py defines them, and writes the result beats,
-//     those counts and a summary line to files that the bench reads back.
+//   * counts, per layer, the cycles from the descriptor transfer to the last result transfer (a
+//     layer of no result beats, a K tile that writes partial sums: to the last cycle before the
+//     top is ready for a descriptor again) and the stalls in that span, exactly as sim/bench.py
+//     defines them, and writes the result beats, those counts and a summary line to files that
+//     the bench reads back.
 // The top's `ready` outputs and `o_results__valid` depend on its state only, so the transfers of
 // a cycle are decided at its rising edge from the values driven since the previous one.
 //
 // Files (cwd): job.txt (max_cycles, layers, the valid and the ready pattern as `length bit...`),
 // counts.txt (result beats per layer), desc.hex, params.hex, weights.hex, acts.hex (beat count,
 // then one beat per line); written: results.hex (every result beat), records.txt (`D cycle
-// stalls` per descriptor transfer, `L cycle stalls error` per layer's last result transfer,
-// `E cycles timeout` at the end).
+// stalls` per descriptor transfer, `L cycle stalls error` per layer's end, `E cycles timeout` at
+// the end).
 
 module hwsim_source #(
     parameter int W = 1,
@@ -81,6 +83,7 @@ module hwsim_harness #(
     int job = 0, counts = 0, results = 0, records = 0;
     logic vpat [MAX_PATTERN], rpat [MAX_PATTERN];
     logic error = 0;
+    logic silent = 0;  // a layer of no result beats is running: it ends when i_desc is ready again
 
     logic [3:0] valid, ready, stall;
     logic results_valid, results_ready, o_error;
@@ -119,7 +122,7 @@ module hwsim_harness #(
     always @(posedge tick) begin : run
         int bit_, n;
         longint driver_stalls, total;
-        logic take, last;
+        logic take, last, quiet_end;
         if (job == 0) begin  // the first rising edge after start: read the job
             job = open_file("job.txt", "r");
             n = $fscanf(job, "%d %d %d", budget, layers, vlen);
@@ -142,8 +145,19 @@ module hwsim_harness #(
             driver_stalls = longint'(stall[0]) + longint'(stall[1]) + longint'(stall[2]) + longint'(stall[3]);
             total = stalls + driver_stalls + longint'(results_valid && !results_ready);
             take = results_valid && results_ready;
-            last = take && got + 1 == want && layer + 1 == layers;
-            if (valid[0] && ready[0]) $fwrite(records, "D %0d %0d\n", cycle, stalls + driver_stalls);
+            // a silent layer ends in the cycle before the top is ready for a descriptor again
+            quiet_end = silent && ready[0];
+            last = (quiet_end || (take && got + 1 == want)) && layer + 1 == layers;
+            if (quiet_end) begin
+                $fwrite(records, "L %0d %0d %0d\n", cycle - 1, stalls, o_error);
+                layer <= layer + 1;
+                silent <= 0;
+                if (layer + 1 < layers) n = $fscanf(counts, "%d", want);
+            end
+            if (valid[0] && ready[0]) begin
+                $fwrite(records, "D %0d %0d\n", cycle, stalls + driver_stalls);
+                if (want == 0) silent <= 1;  // want is this descriptor's layer's (read above)
+            end
             if (take) begin
                 $fwrite(results, "%h\n", result);
                 if (got + 1 == want) begin
