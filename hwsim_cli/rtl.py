@@ -49,7 +49,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     common("generate", "write the PE, the PE array and the accelerator top as Verilog with a manifest, "
                        "and lint them",
            out_required=True)
-    for name, text in (("synth", "generate, then synthesize the PE, the array and the whole top for an FPGA"),
+    for name, text in (("synth", "generate, then synthesize the PE, the array and the whole top (and with "
+                                 "--network the network accelerator) for an FPGA"),
                        ("compare", "synthesize every PE kind and print resources against mac")):
         p = common(name, text, out_required=False)
         p.add_argument("--target", choices=TARGETS, default="xc7", help="FPGA family (default xc7)")
@@ -57,6 +58,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--json", metavar="F", help="write the resources as JSON")
         if name == "synth":
             p.add_argument("--pnr", action="store_true", help="place and route (ice40, ecp5) for Fmax")
+            p.add_argument("--network", action="store_true",
+                           help="also the network accelerator (the top behind the command sequencer, DMA "
+                                "engines and AXI4 master, rtl/sequencer.py)")
             p.add_argument("--power", action="store_true",
                            help="the top's power (mW) at the placed Fmax (else --clock-mhz) and energy per "
                                 "cycle, from cost_models/data/power/fpga.yaml at the XPE default toggle rate")
@@ -126,23 +130,27 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
     acc = options.accelerator(args)
     find_tools(args.target, pnr=args.pnr)  # a missing tool is reported before the slow steps
     out = _out_dir(args, acc)
-    manifest = generate(acc, out).manifest
+    manifest = generate(acc, out, modules=("pe", "array", "top") + (("network",) if args.network else ())).manifest
     with console.status(f"synthesizing for {args.target}"):
         results = _synth_modules(manifest, out, args.target, lut_only=args.lut_only, pnr=args.pnr)
     n = acc.num_pes
     table = Table(title=f"{acc.pe} {acc.array.rows}x{acc.array.cols}, {acc.bits}-bit on {args.target}"
                         f"{' (LUT-only)' if args.lut_only else ''}, {results['pe']['yosys']}",
                   header_style="bold")
-    for col in ("resource", "one PE", "array", "array / PE", "accelerator top"):
+    for col in ("resource", "one PE", "array", "array / PE", "accelerator top") + (
+            ("network accelerator",) if args.network else ()):
         table.add_column(col, justify="left" if col == "resource" else "right")
     for key in RESOURCES:
         if key == "fmax_mhz" and not args.pnr:
             continue
         pe, arr = results["pe"][key], results["array"][key]
         per_pe = "-" if key == "fmax_mhz" or arr is None else f"{arr / n:.1f}"
-        table.add_row(_LABELS[key], _fmt(pe), _fmt(arr), per_pe, _fmt(results["top"][key]))
+        extra = (_fmt(results["network"][key]),) if args.network else ()
+        table.add_row(_LABELS[key], _fmt(pe), _fmt(arr), per_pe, _fmt(results["top"][key]), *extra)
     console.print(table)
-    console.print("accelerator top: array, buffers (memory.*_sram_kib), layer controller and output stage")
+    console.print("accelerator top: array, buffers (memory.*_sram_kib), layer controller and output stage"
+                  + ("; network accelerator: the top, the command sequencer, two DMA engines and the AXI4 "
+                     "master" if args.network else ""))
     for role, r in results.items():
         if "pnr_skipped" in r:
             console.print(f"no Fmax for the {role}: it {r['pnr_skipped']}")

@@ -23,8 +23,13 @@ Reads only :mod:`contract`, the :class:`~hwsim.accelerator.Accelerator` and its 
 * :mod:`rtl.host` -- the host's side of the top: a quantized layer to descriptor and beats (a
   layer too large for the buffers as the tiles of :func:`hwsim.rtl_timing.tile_layer`, one
   descriptor each, K tiles of a long reduction included), result beats back to the integer output;
-* :mod:`rtl.emit` -- Verilog emission and :func:`~rtl.emit.generate` (PE, array and top of an
-  Accelerator, linted, with one manifest);
+* :mod:`rtl.axi`, :mod:`rtl.dma`, :mod:`rtl.sequencer` -- the network accelerator: the top behind
+  a command sequencer, a read and a write DMA engine and an AXI4 master
+  (:class:`~rtl.sequencer.NetworkAccelerator`; its memory rules and exact cycles are
+  :mod:`hwsim.rtl_sequence`'s); :mod:`rtl.netprog` -- its memory image and command list for a
+  chain of layers;
+* :mod:`rtl.emit` -- Verilog emission and :func:`~rtl.emit.generate` (PE, array, top and network
+  accelerator of an Accelerator, linted, with one manifest);
 * :mod:`rtl.tools` -- Verilator, Yosys and nextpnr lookup, lint, the tool errors;
 * :mod:`rtl.synth` -- :func:`~rtl.synth.synthesize`: Yosys for xc7 / ice40 / ecp5 and nextpnr,
   parsed into LUTs, FFs, carry cells, DSPs, BRAMs and Fmax;
@@ -33,8 +38,8 @@ Reads only :mod:`contract`, the :class:`~hwsim.accelerator.Accelerator` and its 
 * :mod:`rtl.formal` / :mod:`rtl.formal_sby` -- protocol and buffer properties of the blocks and
   the top (Assert/Assume/Cover harnesses) and their SymbiYosys runs.
 
-Not yet: overlap of load, compute and store (double buffering); a memory port and sequencer of
-its own (the host sequences a large layer's tiles, K tiles included).
+Not yet: overlap of load, compute and store (double buffering), of a command's fetch with the
+previous transfer, and of read bursts (one in flight).
 """
 
 from rtl.emit import generate
