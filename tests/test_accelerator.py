@@ -45,7 +45,7 @@ def test_dram_bytes_per_cycle():
 
 @pytest.mark.parametrize("text, message", [
     ("colour: red\n", r"unknown key `colour`; valid keys here: acc_bits, array, aux_clock_mhz, bits, clock_mhz, max_align, max_shift, memory, pe, power, rtl, schedule, tech"),
-    ("rtl:\n  depth: 4\n", r"unknown key `rtl.depth`; valid keys here: bias_bits, dim_bits, max_steps"),
+    ("rtl:\n  depth: 4\n", r"unknown key `rtl.depth`; valid keys here: bias_bits, bus_bits, dim_bits, max_steps, memory_latency"),
     ("rtl:\n  dim_bits: 17\n", r"`rtl.dim_bits` must be an integer from 2 to 16, not 17"),
     ("rtl:\n  max_steps: -1\n", r"`rtl.max_steps` must be a non-negative integer, not -1"),
     ("rtl:\n  bias_bits: 0\n", r"`rtl.bias_bits` must be a positive integer, not 0"),
