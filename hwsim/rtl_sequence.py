@@ -38,12 +38,21 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from contract import FETCH_CYCLES
-from hwsim.rtl_plan import LayerPlan, Tile, TopGeometry, descriptor_bits
+from hwsim.errors import ConfigError
+from hwsim.rtl_plan import LayerPlan, LayerShape, Tile, TopGeometry, descriptor_bits, top_geometry
+from hwsim.rtl_timing import plan_cycles, tile_layer
+
+if TYPE_CHECKING:
+    from hwsim.accelerator import Accelerator
+    from hwsim.workload import Layer
 
 __all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "COMMAND_BYTES", "MAX_BURST",
            "PAGE_BYTES", "Command", "Op", "StoreMode", "beat_widths", "burst_words", "layer_commands",
-           "read_span", "sequence_cycles", "slot_bytes", "store_span", "tiles_sequence_cycles"]
+           "layer_sequence_cycles", "read_span", "sequence_cycles", "slot_bytes", "store_span",
+           "tiles_sequence_cycles"]
 
 #: Default data bus width (``rtl.bus_bits``): one 64-bit beat per cycle (a Zynq HP port, a DDR3
 #: x64 DIMM); 128, 256 and 512 are built too.
@@ -187,8 +196,6 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
     """Cycles of ``commands`` (module docstring), the command list at address 0 (its alignment
     matters on a bus wider than a command); ``widths`` are the beat widths of the four read
     targets, ``result_bits`` that of a result beat."""
-    from hwsim.rtl_timing import plan_cycles
-
     bus = geo.bus_bits // 8
     t, last_acts, pc, top_free = 0, 0, 0, 0
     for cmd in commands:
@@ -250,11 +257,21 @@ def tiles_sequence_cycles(geo: TopGeometry, tiles: Sequence[Tile], latency: int)
     """Cycles of a layer's tiles on the network accelerator (:func:`layer_commands`, memory
     latency ``latency`` for reads and write responses, without the END that closes a run):
     ``total``, and ``compute`` (the layer top's compute phases, :func:`hwsim.rtl_timing.plan_cycles`)."""
-    from hwsim.rtl_timing import plan_cycles
-
     widths, result_bits = beat_widths(geo)
     commands = [*layer_commands(geo, tiles), Command(Op.END)]
     end = sequence_cycles(geo, [Command(Op.END)], widths, result_bits, latency=latency)
     total = sequence_cycles(geo, commands, widths, result_bits, latency=latency, write_latency=latency) - end
     return {"total": total, "compute": sum(plan_cycles(geo, t.plan)["compute"] for t in tiles),
             "tiles": len(tiles)}
+
+
+def layer_sequence_cycles(layer: Layer, acc: Accelerator) -> dict[str, int]:
+    """:func:`tiles_sequence_cycles` of workload ``layer`` tiled as
+    :func:`hwsim.rtl_timing.tile_layer` does, at ``acc.rtl.memory_latency`` (at least 1).
+
+    Raises :class:`~hwsim.errors.DoesNotFit` (naming the fix) if the top cannot run it,
+    :class:`~hwsim.errors.ConfigError` if no top can be generated for ``acc``."""
+    if acc.rtl.memory_latency < 1:
+        raise ConfigError("the network accelerator's cycles need rtl.memory_latency of 1 or more")
+    geo = top_geometry(acc)
+    return tiles_sequence_cycles(geo, tile_layer(geo, LayerShape.of_layer(layer)), acc.rtl.memory_latency)

@@ -190,8 +190,8 @@ def _choose(geo: TopGeometry, shape: LayerShape) -> tuple[int, int, int, int]:
 
 def layer_cycles(layer: Layer, acc: Accelerator) -> dict[str, int]:
     """:func:`tiles_cycles` of workload ``layer`` on the top generated for ``acc``, tiled as
-    :func:`tile_layer` does; with ``rtl.memory_latency`` set, the network accelerator's
-    (:func:`hwsim.rtl_sequence.tiles_sequence_cycles`: ``total``, ``compute``, ``tiles``).
+    :func:`tile_layer` does: the layer top streamed by a host (the network accelerator's are
+    :func:`hwsim.rtl_sequence.layer_sequence_cycles`).
 
     Raises :class:`HwsimError` if ``layer`` is not a conv or linear layer,
     :class:`~hwsim.errors.DoesNotFit` (naming the fix) if the top cannot run it, and
@@ -200,9 +200,4 @@ def layer_cycles(layer: Layer, acc: Accelerator) -> dict[str, int]:
     if not layer.is_compute:
         raise HwsimError(f"layer {layer.name!r} ({layer.op}) does not run on the PE array")
     geo = top_geometry(acc)
-    tiles = tile_layer(geo, LayerShape.of_layer(layer))
-    if acc.rtl.memory_latency:
-        from hwsim.rtl_sequence import tiles_sequence_cycles
-
-        return tiles_sequence_cycles(geo, tiles, acc.rtl.memory_latency)
-    return tiles_cycles(geo, tiles)
+    return tiles_cycles(geo, tile_layer(geo, LayerShape.of_layer(layer)))

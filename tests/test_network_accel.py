@@ -11,7 +11,7 @@ import pytest
 
 from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
 from hwsim.rtl_plan import top_geometry
-from hwsim.rtl_timing import layer_cycles
+from hwsim.rtl_sequence import layer_sequence_cycles
 from hwsim.workload import Layer
 from rtl.host import tiles
 from sim.build import TopBuild, build_top
@@ -73,15 +73,15 @@ def test_chain(net: TopBuild, latency: int, pattern: tuple[int, ...]) -> None:
 
 
 def test_layer_timing(net: TopBuild) -> None:
-    """``hwsim estimate --timing rtl`` with ``rtl.memory_latency`` (hwsim.rtl_timing.layer_cycles
-    of the workload layer, read from its shape, not from the program) is the layer's share of a
+    """``hwsim estimate --timing rtl`` with ``rtl.memory_latency`` (layer_sequence_cycles of the
+    workload layer, read from its shape, not from the program) is the layer's share of a
     run on the network accelerator: the run's cycles less the END command and its sampling."""
     kind, latency = net.acc.pe, 7
     spec = LayerSpec("conv", 8, 12, 40, 40, kernel=3, stride=2, pad=1)  # larger than the buffers
     ql = quantized_layer(kind, spec, seed=5, **({"binary_out": False} if kind == "xnor" else {}))
     acc = dataclasses.replace(net.acc, rtl=dataclasses.replace(net.acc.rtl, memory_latency=latency))
     layer = Layer("t", "conv", 8, 40, 40, 12, 20, 20, kernel=(3, 3), stride=(2, 2), padding=(1, 1))
-    cycles = layer_cycles(layer, acc)
+    cycles = layer_sequence_cycles(layer, acc)
     assert cycles["tiles"] > 1
     run = run_chain(net, [ql.q], [ql.x], read_latency=latency, write_latency=latency)
     assert run.mismatches == [0]
