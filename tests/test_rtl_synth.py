@@ -84,7 +84,7 @@ def test_generate(build: Path) -> None:
     manifest = made.manifest
     assert manifest["modules"]["array"]["top"] == "adder_array" and manifest["lint"]["result"] == "clean"
     assert {p.name for p in (build / "gen").iterdir()} == {"adder_pe.v", "adder_array.v", "adder_top.v",
-                                                           "manifest.json"}
+                                                           "adder_network.v", "manifest.json"}
     # 16 terms of -|x - w| >= -255: -4080 needs 12 bits + sign; one fold of K = 16 on 2x2 takes
     # 2 * 2 + 2 + 16 cycles
     assert manifest["pe"]["acc_bits"] == 13 and manifest["pe"]["fold_cycles_at_max_steps"] == 2 * 2 + 2 + 16
