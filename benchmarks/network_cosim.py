@@ -10,15 +10,15 @@ the commands, the simulated cycles against :func:`hwsim.rtl_sequence.sequence_cy
 top alone (:func:`hwsim.rtl_timing.tiles_cycles`, a host streaming at full rate), simulated
 cycles per wall and per CPU second, and whether every byte and output equals the reference.
 
-Measured 2026-12-06 (load average 5.5-6.2 from other sessions), 8 images:
+Measured 2026-12-06 (load average 2.2-2.4), 8 images, after the write DMA took a beat a cycle:
 
 =========  =========  ========  ====================  ===============  ======================
 top        build      latency   cycles (= predicted)  top alone        cycles/s (per CPU s)
 =========  =========  ========  ====================  ===============  ======================
-adder 8x8  50.9 s     1         632,007 (801 cmds)    606,928 (1.04x)  422 k (615 k)
-adder 8x8             30        875,276               (1.44x)          476 k (712 k)
-xnor 8x8   51.8 s     1         107,991 (241 cmds)    93,504 (1.15x)   541 k (788 k)
-xnor 8x8              30        128,416               (1.37x)          511 k (760 k)
+adder 8x8  24.0 s     1         620,751 (801 cmds)    606,928 (1.02x)  685 k (686 k)
+adder 8x8             30        858,692               (1.41x)          708 k (709 k)
+xnor 8x8   24.9 s     1         96,775 (241 cmds)     93,504 (1.03x)   685 k (685 k)
+xnor 8x8              30        117,108               (1.25x)          702 k (703 k)
 =========  =========  ========  ====================  ===============  ======================
 """
 
