@@ -13,10 +13,10 @@ address after ``latency`` cycles (then one word a cycle) and acknowledges each w
 time, so the count is a sum of spans, each derived from the RTL's registers:
 
 * every command: ``FETCH`` (1) + the command's read up to its beat (a 64-bit bus: ``latency +
-  3``, address, wait, two words, the beat) + ``DISPATCH`` (1) = ``latency + 5``; ``END`` then
-  raises ``o_done``;
-* a read transfer (:func:`read_span`): bursts of :func:`burst_words` words, the next address
-  the cycle after the last word of a burst arrived; a narrow slot's word is taken as its last
+  4``, setup, address, wait, two words, the beat) + ``DISPATCH`` (1) = ``latency + 6``; ``END``
+  then raises ``o_done``;
+* a read transfer (:func:`read_span`): a setup cycle, then bursts of :func:`burst_words` words,
+  the next address the cycle after the last word of a burst arrived; a narrow slot's word is taken as its last
   beat leaves, a wide beat is offered the cycle after its last word; the transfer ends the
   cycle after its last beat (its ``o_busy`` is registered) -- the layer top takes every beat in
   the cycle it is offered, since its load phases wait on the DMA;
@@ -123,7 +123,7 @@ def read_span(addr: int, beats: int, slot: int, latency: int, bus_bytes: int = B
     """Cycles of a read transfer from its first cycle to the sequencer's next ``FETCH``
     (exclusive), and the offset of its last beat (-1 without beats); see the module docstring."""
     if beats == 0:
-        return 1, -1
+        return 2, -1  # the setup cycle, then o_busy low
     first_word = addr // bus_bytes
     if slot < bus_bytes:
         per_word = bus_bytes // slot
@@ -137,7 +137,7 @@ def read_span(addr: int, beats: int, slot: int, latency: int, bus_bytes: int = B
         counts = [0] * (beats * slot // bus_bytes)  # a beat completes on its slot's last word
         for b in range(beats):
             counts[(b + 1) * slot // bus_bytes - 1] = 1
-    last_beat, issue, word, i = -1, 0, first_word, 0
+    last_beat, issue, word, i = -1, 1, first_word, 0  # the first address after the setup cycle
     while i < len(counts):
         n = burst_words(word, len(counts) - i, bus_bytes)
         offered = issue + latency

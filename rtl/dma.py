@@ -8,8 +8,9 @@ little-endian. The timing of both engines is :mod:`hwsim.rtl_sequence`'s model.
 
 * :class:`ReadDMA` reads ``beats`` beats of one target stream from a byte address (a narrow
   stream may start at any multiple of its slot, a wide one at a bus word) and offers them on
-  ``o_beat``: bursts of :func:`rtl.axi.burst_words` words, one burst in flight, the next
-  address issued once the current burst's last word arrived.
+  ``o_beat``: a setup cycle derives the transfer's bus words from the registered request, then
+  bursts of :func:`rtl.axi.burst_words` words, one burst in flight, the next address issued
+  once the current burst's last word arrived.
 * :class:`WriteDMA` takes the top's result beats and writes each to memory, one single-beat write
   per bus word it touches (with byte strobes), posted: the write responses are counted and
   ``o_busy`` falls once all came back. Three modes (:class:`StoreMode`): ``RAW`` writes result
@@ -115,22 +116,23 @@ class ReadDMA(wiring.Component):
         got = Signal(range(self.wide_words + 1))       # wide: words of the beat gathered
         hold = Signal(self.wide_words * bus_bits)
 
-        # Start: the transfer's bus words from its byte range.
-        start_words = Signal.like(words_left)
-        slot_of = _pick(self.slots, self.i_target)
+        # Start: latch the request (the target's slot as constants); the setup cycle after it
+        # derives the bus words from the registered byte range (the multiply is off the start path).
+        addr, slot, setup = Signal(ADDR_BITS), Signal(range(max(self.slots) + 1)), Signal()
         log_of = _pick([ceil_log2(min(s, bus_bytes)) for s in self.slots], self.i_target)
-        last_byte = self.i_addr + self.i_beats * slot_of - 1
-        m.d.comb += start_words.eq(Mux(self.i_beats == 0, 0,
-                                       (last_byte >> size) - (self.i_addr >> size) + 1))
         with m.If(self.i_start & ~self.o_busy):
-            m.d.sync += [word.eq(self.i_addr >> size), words_left.eq(start_words),
+            m.d.sync += [addr.eq(self.i_addr), slot.eq(_pick(self.slots, self.i_target)), setup.eq(1),
                          beats_left.eq(self.i_beats), have.eq(0), got.eq(0),
-                         narrow.eq(slot_of < bus_bytes),
+                         narrow.eq(_pick(self.slots, self.i_target) < bus_bytes),
                          log_slot.eq(log_of),
                          per_beat.eq(_pick([max(1, s // bus_bytes) for s in self.slots], self.i_target)),
                          lane.eq(self.i_addr[:size] >> log_of),
                          self.o_rerror.eq(0)]
-        m.d.comb += self.o_busy.eq((beats_left != 0) | (words_left != 0) | (inflight != 0))
+        last_byte = addr + beats_left * slot - 1
+        with m.If(setup):
+            m.d.sync += [setup.eq(0), word.eq(addr >> size),
+                         words_left.eq(Mux(beats_left == 0, 0, (last_byte >> size) - (addr >> size) + 1))]
+        m.d.comb += self.o_busy.eq(setup | (beats_left != 0) | (words_left != 0) | (inflight != 0))
 
         # Read address: the next burst once the last one has fully arrived.
         length = Signal(range(MAX_BURST + 1))
@@ -139,7 +141,7 @@ class ReadDMA(wiring.Component):
         m.d.comb += length.eq(Mux(to_page < capped, to_page, capped))
         m.d.comb += [self.araddr.eq(word << size), self.arlen.eq(length - 1),
                      self.arsize.eq(size), self.arburst.eq(1),
-                     self.arvalid.eq((words_left != 0) & (inflight == 0))]
+                     self.arvalid.eq((words_left != 0) & (inflight == 0) & ~setup)]
         with m.If(self.arvalid & self.arready):
             m.d.sync += [word.eq(word + length), words_left.eq(words_left - length),
                          inflight.eq(length)]

@@ -102,12 +102,12 @@ def test_chain_refusals() -> None:
 
 
 @pytest.mark.parametrize("addr, beats, slot, latency, span", [
-    (0, 3, 8, 1, 6),      # AR at 0, words at 1-3, beats at 2-4, o_busy low at 5, FETCH at 6
-    (0, 10, 1, 2, 14),    # bytes: word 1 at 2, beats 3-10; word 2 taken with beat 10, beats 11-12
-    (5, 3, 1, 1, 6),      # starts at lane 5: one word at 1, beats 2-4
-    (4080, 4, 8, 3, 12),  # a 4 KiB boundary splits the burst: words at 3, 4, next AR at 5, words 8, 9
-    (0, 2, 16, 1, 7),     # 16-byte beats: words at 1-4, each beat the cycle after its second word (3, 5)
-    (0, 0, 8, 4, 1),
+    (0, 3, 8, 1, 7),      # setup at 0, AR at 1, words at 2-4, beats at 3-5, o_busy low at 6, FETCH at 7
+    (0, 10, 1, 2, 15),    # bytes: word 1 at 3, beats 4-11; word 2 taken with beat 11, beats 12-13
+    (5, 3, 1, 1, 7),      # starts at lane 5: one word at 2, beats 3-5
+    (4080, 4, 8, 3, 13),  # a 4 KiB boundary splits the burst: words at 4, 5, next AR at 6, words 9, 10
+    (0, 2, 16, 1, 8),     # 16-byte beats: words at 2-5, each beat the cycle after its second word (4, 6)
+    (0, 0, 8, 4, 2),      # the setup cycle only
 ])
 def test_read_span(addr: int, beats: int, slot: int, latency: int, span: int) -> None:
     assert read_span(addr, beats, slot, latency)[0] == span
@@ -120,6 +120,8 @@ def test_store_span_and_sequence_by_hand() -> None:
     # RAW, two 8-byte beats, the first result at 5: taken at 5 (written at 6) and at 6 with that
     # write (written at 7), its response at 9, o_busy low at 10, FETCH at 11.
     assert store_span(geo, Command(Op.STORE, beats=2), 8, 5, 2) == 11
-    # A lone descriptor (16-byte slot) and END at latency 1: 6 + 5 + 6 cycles, o_done seen at 18.
+    # A lone descriptor (16-byte slot) and END at latency 1: each command 7 (fetch, setup, address,
+    # two words, the beat, dispatch), the descriptor's read 6 (setup, address, two words, the beat,
+    # o_busy low): 7 + 6 + 7 cycles, o_done seen at 21.
     widths = {Op.DESC: 111, Op.PARAMS: 8, Op.WEIGHTS: 64, Op.ACTS: 8}
-    assert sequence_cycles(geo, [Command(Op.DESC, beats=1), Command(Op.END)], widths, 64) == 18
+    assert sequence_cycles(geo, [Command(Op.DESC, beats=1), Command(Op.END)], widths, 64) == 21

@@ -85,5 +85,5 @@ def test_layer_timing(net: TopBuild) -> None:
     assert cycles["tiles"] > 1
     run = run_chain(net, [ql.q], [ql.x], read_latency=latency, write_latency=latency)
     assert run.mismatches == [0]
-    end = 1 + 1 + (latency - 1) + (2 if net.acc.rtl.bus_bits == 64 else 1) + 1 + 1
+    end = 1 + 1 + 1 + (latency - 1) + (2 if net.acc.rtl.bus_bits == 64 else 1) + 1 + 1
     assert run.cycles == cycles["total"] + end + 1
