@@ -128,10 +128,10 @@ class ReadDMA(wiring.Component):
                          per_beat.eq(_pick([max(1, s // bus_bytes) for s in self.slots], self.i_target)),
                          lane.eq(self.i_addr[:size] >> log_of),
                          self.o_rerror.eq(0)]
-        last_byte = addr + beats_left * slot - 1
+        span = addr[:size] + beats_left * slot  # bytes from the first word's start to the end
         with m.If(setup):
             m.d.sync += [setup.eq(0), word.eq(addr >> size),
-                         words_left.eq(Mux(beats_left == 0, 0, (last_byte >> size) - (addr >> size) + 1))]
+                         words_left.eq(Mux(beats_left == 0, 0, (span + bus_bytes - 1) >> size))]
         m.d.comb += self.o_busy.eq(setup | (beats_left != 0) | (words_left != 0) | (inflight != 0))
 
         # Read address: the next burst once the last one has fully arrived.
