@@ -10,15 +10,16 @@ the commands, the simulated cycles against :func:`hwsim.rtl_sequence.sequence_cy
 top alone (:func:`hwsim.rtl_timing.tiles_cycles`, a host streaming at full rate), simulated
 cycles per wall and per CPU second, and whether every byte and output equals the reference.
 
-Measured 2026-12-06 (load average 2.2-2.4), 8 images, after the write DMA took a beat a cycle:
+Measured 2026-12-06 (load average 3.4-3.5), 8 images, final design of the session (the write
+DMA takes a beat a cycle, the read DMA has a setup cycle):
 
 =========  =========  ========  ====================  ===============  ======================
 top        build      latency   cycles (= predicted)  top alone        cycles/s (per CPU s)
 =========  =========  ========  ====================  ===============  ======================
-adder 8x8  24.0 s     1         620,751 (801 cmds)    606,928 (1.02x)  685 k (686 k)
-adder 8x8             30        858,692               (1.41x)          708 k (709 k)
-xnor 8x8   24.9 s     1         96,775 (241 cmds)     93,504 (1.03x)   685 k (685 k)
-xnor 8x8              30        117,108               (1.25x)          702 k (703 k)
+adder 8x8  25.4 s     1         622,032 (801 cmds)    606,928 (1.02x)  690 k (710 k)
+adder 8x8             30        859,973               (1.42x)          719 k (730 k)
+xnor 8x8   23.3 s     1         97,160 (241 cmds)     93,504 (1.04x)   687 k (689 k)
+xnor 8x8              30        117,493               (1.26x)          707 k (707 k)
 =========  =========  ========  ====================  ===============  ======================
 """
 
