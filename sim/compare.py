@@ -208,9 +208,11 @@ def fpga_compare(kinds: Sequence[str], rows: int, cols: int, bits: int, target: 
     find_tools(target, pnr=place != "none")
     results: list[KindResult] = []
     tools: dict[str, str] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
         synths = {k: pool.submit(_synth, acc, out / k, target, lut_only, place) for k, acc in accs.items()}
-        for kind, acc in accs.items():
+        cosims: dict[str, tuple[Any, ...]] = {}
+        for kind, acc in accs.items():  # every co-simulation while synthesis works through the kinds
             status(f"{kind}: Verilator build and co-simulation of {layer}")
             start = time.perf_counter()
             build = build_top(acc, waves=True)
@@ -218,9 +220,11 @@ def fpga_compare(kinds: Sequence[str], rows: int, cols: int, bits: int, target: 
             run = run_layers(build, [(ql.q, ql.x)], waves=True)
             energy = pe_energy(run.waves, build.top.pe, rows, cols, tech, build.dir / "gates")
             activity = _activity(run.waves, energy.ops, rows * cols)
-            cosim_s = time.perf_counter() - start
+            cosims[kind] = build, run, energy, activity, time.perf_counter() - start
+        for kind, acc in accs.items():
             status(f"{kind}: waiting for synthesis{'' if place == 'none' else ' and place and route'} on {target}")
             synth = synths[kind].result()
+            build, run, energy, activity, cosim_s = cosims[kind]
             fmax = synth["fmax_mhz"]
             power = fpga_power(synth, target, fmax, activity)
             cycles = run.layers[0].cycles
@@ -236,6 +240,8 @@ def fpga_compare(kinds: Sequence[str], rows: int, cols: int, bits: int, target: 
                 asic=energy.to_dict(), area_um2=cost.area_um2 * rows * cols,
                 figures=figure_sources(synth, target), wall_s=synth["wall_s"] | {"cosimulation": cosim_s}))
             tools["yosys"] = synth["yosys"]
+    finally:  # a refusal or failure drops the kinds not yet synthesized
+        pool.shutdown(cancel_futures=True)
     tools |= {name: importlib.metadata.version(pkg) for name, pkg in
               (("nextpnr", f"yowasp-nextpnr-{target}"), ("verilator", "verilator"), ("cocotb", "cocotb"),
                ("amaranth", "amaranth")) if name != "nextpnr" or place != "none"}
