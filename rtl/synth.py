@@ -40,9 +40,13 @@ PNR_DEVICE = {"ice40": ["--hx8k", "--package", "ct256"], "ecp5": ["--85k", "--pa
 
 #: What those devices hold (datasheets: iCE40 LP/HX family DS1040 -- HX8K 7,680 logic cells,
 #: 32 RAM4K, no DSP; ECP5 family DS1044 -- LFE5U-85F 83,640 LUTs, 208 EBR, 156 18x18
-#: multipliers). A design that needs more is not placed: it would only fail after minutes.
-PNR_CAPACITY = {"ice40": {"name": "iCE40-HX8K", "lut": 7680, "ff": 7680, "bram": 32, "dsp": 0},
-                "ecp5": {"name": "LFE5U-85F", "lut": 83640, "ff": 83640, "bram": 208, "dsp": 156}}
+#: multipliers) and the I/O cells nextpnr 0.11 offers in those packages (its utilisation report:
+#: 206 SB_IO on the HX8K CT256, 365 TRELLIS_IO on the LFE5U-85F CABGA381): every port bit of the
+#: placed top takes one. A design that needs more is not placed: it would only fail after minutes.
+PNR_CAPACITY = {"ice40": {"name": "iCE40-HX8K", "lut": 7680, "ff": 7680, "bram": 32, "dsp": 0, "io": 206},
+                "ecp5": {"name": "LFE5U-85F", "lut": 83640, "ff": 83640, "bram": 208, "dsp": 156, "io": 365}}
+#: How :func:`device_overflow` names each resource.
+_RESOURCE_NAMES = {"lut": "LUTs", "ff": "FFs", "bram": "BRAMs", "dsp": "DSPs", "io": "I/O pins"}
 
 
 def yosys_script(verilog_name: str, top: str, target: str, *, lut_only: bool) -> str:
@@ -103,7 +107,7 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     Files go to ``outdir`` (default ``<verilog dir>/<top>_<target>[_lut]``).
 
     Returns ``{"target", "top", "lut_only", "cells": {cell type: count}, "lut", "ff", "carry",
-    "mux", "dsp", "bram", ["fmax_mhz"], "yosys": version, "dir"}``. Raises ValueError on an
+    "mux", "dsp", "bram", "io" (port bits), ["fmax_mhz"], "yosys": version, "dir"}``. Raises ValueError on an
     unknown target, :class:`rtl.tools.ToolNotFoundError` when a tool is missing, :class:`rtl.tools.ToolFailed`
     (with the log's tail) when a tool fails.
     """
@@ -126,7 +130,7 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     cells = {name: int(n) for name, n in stat["design"]["num_cells_by_type"].items()}
     version = re.search(r"Yosys \d+\.\d+\S*", (outdir / "yosys.log").read_text())
     result: dict[str, Any] = {"target": target, "top": top, "lut_only": lut_only, "cells": cells,
-                              **_classify(cells, target),
+                              **_classify(cells, target), "io": int(stat["design"]["num_port_bits"]),
                               "yosys": version.group(0) if version else "Yosys (unknown)",
                               "dir": str(outdir)}
     if pnr:
@@ -139,12 +143,12 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
 
 
 def device_overflow(resources: dict[str, Any], target: str) -> str | None:
-    """Why ``resources`` (LUT, FF, BRAM, DSP counts) do not fit the place-and-route device of
-    ``target`` (:data:`PNR_CAPACITY`), e.g. "needs 85,120 LUTs, more than the LFE5U-85F holds
-    (83,640)"; None when they fit."""
+    """Why ``resources`` (LUT, FF, BRAM, DSP, I/O counts; missing ones are not checked) do not fit
+    the place-and-route device of ``target`` (:data:`PNR_CAPACITY`), e.g. "needs 85,120 LUTs,
+    more than the LFE5U-85F holds (83,640)"; None when they fit."""
     device = PNR_CAPACITY[target]
-    over = [(f"{resources[key]:,.0f} {key.upper()}s", f"{device[key]:,}") for key in ("lut", "ff", "bram", "dsp")
-            if resources[key] > device[key]]
+    over = [(f"{resources[key]:,.0f} {name}", f"{device[key]:,}") for key, name in _RESOURCE_NAMES.items()
+            if resources.get(key) is not None and resources[key] > device[key]]
     if not over:
         return None
     return (f"needs {', '.join(need for need, _ in over)}, more than the {device['name']} holds "

@@ -99,20 +99,25 @@ def predicted_overflow(acc: Any, target: str, lut_only: bool) -> str | None:
     dsp = model.uses_dsp(acc.pe, acc.bits, target, lut_only=lut_only)
     total = {r: sum(b[r] for b in blocks.values()) for r in ("lut", "ff", "dsp")}
     surely = {r: total[r] * (1 - model.array_error.get((acc.pe, target, dsp, r), 0.0)) for r in ("lut", "ff")}
-    over = device_overflow({**surely, "dsp": total["dsp"], "bram": 0}, target)
+    over = device_overflow({**surely, "dsp": total["dsp"]}, target)
     return over and f"{over} (predicted before synthesis: the fitted resource model less its largest error)"
 
 
-def _synth(acc: Any, out: Path, target: str, lut_only: bool, place: str) -> dict[str, Any]:
-    """The array's Yosys resources and its Fmax: placed by nextpnr when ``place`` allows and the
+def _array_verilog(acc: Any, out: Path) -> tuple[Path, str, int]:
+    """Emit ``acc``'s PE array into ``out``: its Verilog, top module and port bits (clock and
+    reset included), which a standalone placement needs as I/O pins."""
+    module = generate(acc, out, modules=("array",), lint=False).manifest["modules"]["array"]
+    return out / module["verilog"], module["top"], sum(port["width"] for port in module["ports"].values()) + 2
+
+
+def _synth(acc: Any, verilog: Path, top: str, target: str, lut_only: bool, place: str) -> dict[str, Any]:
+    """The Yosys resources of ``acc``'s array (``top`` in ``verilog``) and its Fmax: placed by nextpnr when ``place`` allows and the
     array fits the device, else the fitted model's, with the reason (``fmax_basis``,
     ``fmax_source``); the fitted model's in any case (``fitted_fmax_mhz``, to set against the
     placed one); ``wall_s`` the seconds of each step."""
     fitted = fmax_mhz(acc.pe, acc.bits, acc.array.rows, acc.array.cols, target, lanes=acc.array.lanes,
                       lut_only=lut_only)
-    gen = generate(acc, out, modules=("array",), lint=False)
-    module = gen.manifest["modules"]["array"]
-    verilog, top, outdir = out / module["verilog"], module["top"], out / f"array_{target}"
+    outdir = verilog.parent / f"array_{target}"
     name = f"{acc.pe} {acc.array.rows}x{acc.array.cols} array"
     start = time.perf_counter()
     result = synthesize(verilog, top, target, lut_only=lut_only, outdir=outdir)
@@ -155,7 +160,7 @@ def figure_sources(synth: dict[str, Any], target: str) -> dict[str, dict[str, st
     def entry(basis: str, source: str) -> dict[str, str]:
         return {"basis": basis, "source": source}
 
-    return {**{r: entry("measured", tool) for r in ("lut", "ff", "carry", "dsp", "bram")},
+    return {**{r: entry("measured", tool) for r in ("lut", "ff", "carry", "dsp", "bram", "io")},
             "fmax_mhz": entry(fmax_basis, synth["fmax_source"]),
             "cycles": entry("measured", "Verilator co-simulation of the whole top"),
             "bit_exact": entry("measured", "Verilator co-simulation against the integer reference"),
@@ -195,22 +200,29 @@ def fpga_compare(kinds: Sequence[str], rows: int, cols: int, bits: int, target: 
         xnor = accs["xnor"]
         accs["xnor"] = dataclasses.replace(xnor, array=dataclasses.replace(xnor.array, lanes=XNOR_LANES))
     layers = {}
+
+    def refuse(kind: str, why: str | None) -> None:
+        if why and place == "all":
+            raise DoesNotFit(f"the {kind} {rows}x{cols} array {why}: use --place fitting or --place none "
+                             f"(Yosys resources, fitted Fmax) or a smaller --array")
+
     for kind, acc in accs.items():  # every refusal before any slow work
         try:
             layers[kind] = quantized_layer(kind, spec, seed=seed, bits=acc.bits, max_shift=acc.max_shift)
         except ValueError as exc:
             raise ConfigError(f"layer {layer!r}: {exc}") from None
         check_fits(acc, layers[kind].q, layers[kind].x)
-        over = predicted_overflow(acc, target, lut_only) if place == "all" else None
-        if over:
-            raise DoesNotFit(f"the {kind} {rows}x{cols} array {over}: use --place fitting or --place none "
-                             f"(Yosys resources, fitted Fmax) or a smaller --array")
+        refuse(kind, predicted_overflow(acc, target, lut_only))
+    arrays: dict[str, tuple[Path, str, int]] = {}
+    for kind, acc in accs.items():
+        arrays[kind] = _array_verilog(acc, out / kind)
+        refuse(kind, device_overflow({"io": arrays[kind][2]}, target))
     find_tools(target, pnr=place != "none")
     results: list[KindResult] = []
     tools: dict[str, str] = {}
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
-        synths = {k: pool.submit(_synth, acc, out / k, target, lut_only, place) for k, acc in accs.items()}
+        synths = {k: pool.submit(_synth, acc, *arrays[k][:2], target, lut_only, place) for k, acc in accs.items()}
         cosims: dict[str, tuple[Any, ...]] = {}
         for kind, acc in accs.items():  # every co-simulation while synthesis works through the kinds
             status(f"{kind}: Verilator build and co-simulation of {layer}")
@@ -232,7 +244,7 @@ def fpga_compare(kinds: Sequence[str], rows: int, cols: int, bits: int, target: 
                                  lanes=build.top.pe.lanes, max_shift=build.top.pe.max_shift)
             results.append(KindResult(
                 kind=kind, bits=acc.bits,
-                resources={k: synth.get(k) for k in ("lut", "ff", "carry", "dsp", "bram", "fmax_mhz",
+                resources={k: synth.get(k) for k in ("lut", "ff", "carry", "dsp", "bram", "io", "fmax_mhz",
                                                      "fmax_basis", "fmax_source", "fitted_fmax_mhz")},
                 cycles=cycles, bit_exact=run.layers[0].bit_exact, power=power.to_dict(),
                 latency_us=cycles / fmax, energy_uj=power.energy_uj(cycles),

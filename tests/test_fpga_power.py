@@ -76,11 +76,21 @@ def test_fpga_compare_bad_input_is_one_line(cli, tmp_path: Path, argv: list[str]
     assert code == 2 and message in err and "Traceback" not in err
 
 
+@pytest.mark.amaranth
+def test_fpga_compare_refuses_too_many_pins(cli, tmp_path: Path) -> None:
+    # an 8x8 adder array fits the HX8K's logic but not its pins; found from the emitted ports
+    code, out, err = cli("report", "fpga-compare", "--array", "8x8", "--pe", "adder", "--target", "ice40",
+                         "-o", str(tmp_path / "out"))
+    assert code == 2 and "Traceback" not in err
+    assert "the adder 8x8 array needs 311 I/O pins, more than the iCE40-HX8K holds (206)" in err
+
+
 def test_device_overflow_names_the_device() -> None:
-    fits = {"lut": 83_640, "ff": 100, "bram": 0, "dsp": 156}
+    fits = {"lut": 83_640, "ff": 100, "bram": 0, "dsp": 156, "io": 365}
     assert device_overflow(fits, "ecp5") is None
     assert device_overflow(fits | {"lut": 85_120, "dsp": 256}, "ecp5") == (
         "needs 85,120 LUTs, 256 DSPs, more than the LFE5U-85F holds (83,640, 156)")
+    assert device_overflow({"io": 599}, "ecp5") == "needs 599 I/O pins, more than the LFE5U-85F holds (365)"
 
 
 def _kind(kind: str, lut: int, fmax: float, basis: str, dynamic_mw: float) -> KindResult:
@@ -96,7 +106,7 @@ def test_every_figure_says_measured_or_estimated() -> None:
     placed = figure_sources({"yosys": "Yosys 0.50", "fmax_basis": "measured", "fmax_source": "nextpnr"}, "ecp5")
     fitted = figure_sources({"yosys": "Yosys 0.50", "fmax_basis": "estimated", "fmax_source": "fitted"}, "ecp5")
     fields = {f.name for f in dataclasses.fields(KindResult)} - {"kind", "bits", "resources", "figures", "wall_s"}
-    assert fields | {"lut", "ff", "carry", "dsp", "bram", "fmax_mhz"} == set(placed) == set(fitted)
+    assert fields | {"lut", "ff", "carry", "dsp", "bram", "io", "fmax_mhz"} == set(placed) == set(fitted)
     assert {v["basis"] for v in placed.values()} | {v["basis"] for v in fitted.values()} == {"measured", "estimated"}
     assert placed["fmax_mhz"]["basis"] == placed["latency_us"]["basis"] == "measured"
     assert fitted["fmax_mhz"]["basis"] == fitted["latency_us"]["basis"] == "estimated"
