@@ -130,7 +130,8 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     cells = {name: int(n) for name, n in stat["design"]["num_cells_by_type"].items()}
     version = re.search(r"Yosys \d+\.\d+\S*", (outdir / "yosys.log").read_text())
     result: dict[str, Any] = {"target": target, "top": top, "lut_only": lut_only, "cells": cells,
-                              **_classify(cells, target), "io": int(stat["design"]["num_port_bits"]),
+                              **_classify(cells, target),
+                              "io": int(stat["modules"].get(f"\\{top}", stat["design"])["num_port_bits"]),
                               "yosys": version.group(0) if version else "Yosys (unknown)",
                               "dir": str(outdir)}
     if pnr:
