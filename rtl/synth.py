@@ -75,13 +75,14 @@ def _classify(cells: dict[str, int], target: str) -> dict[str, int]:
 
 
 def run_tool(args: list[str], log: Path, what: str) -> None:
-    """Run ``args`` in the folder of ``log``, which gets its output; ToolFailed with the last line
-    of the output when it fails."""
+    """Run ``args`` in the folder of ``log``, which gets its output; ToolFailed with the first
+    ``ERROR`` line of the output (else its last line) when it fails."""
     done = subprocess.run(args, capture_output=True, text=True, cwd=log.parent)
     log.write_text(done.stdout + done.stderr)
     if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise ToolFailed(f"{what} failed (log: {log}): {tail.splitlines()[-1] if tail else 'no output'}")
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        gist = next((line for line in lines if line.startswith("ERROR")), lines[-1] if lines else "no output")
+        raise ToolFailed(f"{what} failed (log: {log}): {gist}")
 
 
 def find_tools(target: str, *, pnr: bool = False) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from cost_models import datapath_cost
 from cost_models.fpga import fmax_mhz
 from cost_models.fpga_power import FpgaActivity, fpga_power, load_power_table
 from cost_models.tech import DATA_DIR, load_technology
-from rtl.synth import device_overflow
+from rtl.synth import device_overflow, run_tool
+from rtl.tools import ToolFailed
 from sim.compare import KindResult, figure_sources, versus_mac
 
 
@@ -91,6 +93,13 @@ def test_device_overflow_names_the_device() -> None:
     assert device_overflow(fits | {"lut": 85_120, "dsp": 256}, "ecp5") == (
         "needs 85,120 LUTs, 256 DSPs, more than the LFE5U-85F holds (83,640, 156)")
     assert device_overflow({"io": 599}, "ecp5") == "needs 599 I/O pins, more than the LFE5U-85F holds (365)"
+
+
+def test_failed_tool_gives_its_error_line(tmp_path: Path) -> None:
+    # nextpnr ends with "0 warnings, 1 error"; the gist is its ERROR line
+    script = "print('Info: packing'); print('ERROR: Unable to place cell io'); print('0 warnings, 1 error'); exit(1)"
+    with pytest.raises(ToolFailed, match=r"^nextpnr failed \(log: .*out.txt\): ERROR: Unable to place cell io$"):
+        run_tool([sys.executable, "-c", script], tmp_path / "out.txt", "nextpnr")
 
 
 def _kind(kind: str, lut: int, fmax: float, basis: str, dynamic_mw: float) -> KindResult:
