@@ -2,9 +2,10 @@
 
 Runs the command on a fresh build folder (Verilator builds, synthesis and placement all included)
 and prints its tables, the wall time and whether it met the issue's budget (a 4x4 array in under
-15 minutes on 2 cores). The full-size run does not fit the LFE5U-85F as a LUT-only mac, so it is
-synthesized only (Fmax, power and energy estimated; see ``--place`` of the command):
-``-- --array 16x16 --place none --layer "conv k=3 cin=16 cout=16 h=8 w=8 pad=1"``.
+15 minutes on 2 cores). The full-size run does not fit the LFE5U-85F (a LUT-only 16x16 mac is
+86,470 LUTs; every standalone 16x16 array has more ports than the package has pins), so it is
+synthesized only (Fmax, power and energy estimated; see ``--place`` of the command), 24-27 min on 2
+shared cores: ``-- --array 16x16 --place none --layer "conv k=3 cin=16 cout=16 h=8 w=8 pad=1"``.
 
 Run: ``.venv/bin/python benchmarks/run.py fpga_compare [-- --array 16x16 --place none --target ecp5]``.
 """

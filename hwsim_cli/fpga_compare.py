@@ -31,7 +31,7 @@ def add_parser(kinds: argparse._SubParsersAction) -> None:
                                               "architecture: LUT, FF, Fmax, power and energy vs mac, "
                                               "next to the AdderNet paper's quoted ranges")
     p.add_argument("--array", type=options.array_type, default=(4, 4), metavar="RxC",
-                   help="PE array (default 4x4; a LUT-only 16x16 mac exceeds the LFE5U-85F: use --place)")
+                   help="PE array (default 4x4; 16x16 does not fit the LFE5U-85F: --place none, about 25 min)")
     p.add_argument("--bits", type=int, default=8, help="operand width of mac, adder, shift (default 8)")
     p.add_argument("--target", choices=("ecp5", "ice40"), default="ecp5", help="FPGA family (default ecp5)")
     p.add_argument("--pe", default=",".join(PE_KINDS), help="comma-separated PE kinds (default all)")

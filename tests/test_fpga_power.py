@@ -15,7 +15,7 @@ from cost_models import datapath_cost
 from cost_models.fpga import fmax_mhz
 from cost_models.fpga_power import FpgaActivity, fpga_power, load_power_table
 from cost_models.tech import DATA_DIR, load_technology
-from rtl.synth import device_overflow, run_tool
+from rtl.synth import PNR_CAPACITY, device_overflow, run_tool
 from rtl.tools import ToolFailed
 from sim.compare import KindResult, figure_sources, versus_mac
 
@@ -140,20 +140,26 @@ def test_versus_mac_by_hand_and_its_basis() -> None:
 
 
 @pytest.mark.rtl
-def test_fpga_compare_synthesis_only_2x2(cli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("place", ["none", "all"])
+def test_fpga_compare_2x2(cli, tmp_path: Path, place: str) -> None:
+    """Synthesis only (fitted Fmax, estimated) and placed (nextpnr's Fmax, measured), 2x2 mac and adder."""
     out = tmp_path / "out"
-    code, stdout, err = cli("report", "fpga-compare", "--array", "2x2", "--pe", "mac,adder", "--place", "none",
+    code, stdout, err = cli("report", "fpga-compare", "--array", "2x2", "--pe", "mac,adder", "--place", place,
                             "--layer", "conv k=1 cin=2 cout=2 h=2 w=2", "-o", str(out))
     assert code == 0, err
     result = json.loads((out / "fpga_compare.json").read_text())
-    assert result["place"] == "none" and "nextpnr" not in result["tools"]
+    placed = place == "all"
+    basis = "measured" if placed else "estimated"
+    assert result["place"] == place and ("nextpnr" in result["tools"]) == placed
     for kind in result["kinds"]:
-        assert kind["bit_exact"] and kind["resources"]["lut"] > 0
+        r = kind["resources"]
+        assert kind["bit_exact"] and r["lut"] > 0 and r["io"] < PNR_CAPACITY["ecp5"]["io"]
         assert kind["figures"]["lut"]["basis"] == "measured"
-        assert kind["figures"]["fmax_mhz"]["basis"] == "estimated"
-        assert "fpga_fmax.json" in kind["resources"]["fmax_source"]
-        fitted = fmax_mhz(kind["kind"], 8, 2, 2, "ecp5", lut_only=True)
-        assert kind["resources"]["fmax_mhz"] == kind["resources"]["fitted_fmax_mhz"] == pytest.approx(fitted)
-        assert set(kind["wall_s"]) == {"synthesis", "cosimulation"}
-    assert result["versus_mac"]["adder"]["basis"]["speed"] == "estimated"
-    assert "estimated: not placed" in stdout
+        assert kind["figures"]["fmax_mhz"]["basis"] == kind["figures"]["latency_us"]["basis"] == basis
+        assert kind["figures"]["power"]["basis"] == "estimated"
+        assert r["fitted_fmax_mhz"] == pytest.approx(fmax_mhz(kind["kind"], 8, 2, 2, "ecp5", lut_only=True))
+        assert ("nextpnr" if placed else "fpga_fmax.json") in r["fmax_source"]
+        assert placed or r["fmax_mhz"] == r["fitted_fmax_mhz"]
+        assert set(kind["wall_s"]) == {"synthesis", "cosimulation"} | ({"place_and_route"} if placed else set())
+    assert result["versus_mac"]["adder"]["basis"]["speed"] == basis
+    assert ("estimated: not placed" in stdout) != placed
