@@ -9,13 +9,13 @@ latency = cycles / Fmax, energy per inference (the layer) = power x latency. The
 next to it: gate-level PE energy against the analytic one (:mod:`sim.energy`) and the PE area of
 the 45 nm table. Synthesis runs in a background thread while Verilator builds.
 
-``place`` (:data:`cost_models.fpga.PLACE_MODES`) says which arrays are placed: ``all`` (a kind whose array exceeds
-the device is refused, by name), ``fitting`` (the others are synthesized only) or ``none``
-(synthesis only, for arrays larger than any device of the family, e.g. a LUT-only 16x16 mac on
-ecp5). An array that is not placed gets Yosys's resources and the Fmax of the fitted model
-(:func:`cost_models.fpga.fmax_mhz`, ``cost_models/data/fpga_fmax.json``), and so do its latency,
-power and energy: every kind's ``figures`` says, per figure, whether it was measured or estimated
-and by what.
+``place`` (:data:`cost_models.fpga.PLACE_MODES`) says which arrays are placed: ``all`` (a kind
+whose array exceeds the device -- LUTs, FFs, DSPs, BRAMs or I/O pins -- is refused, by name),
+``fitting`` (the others are synthesized only) or ``none`` (synthesis only, for arrays larger than
+any device of the family, e.g. a LUT-only 16x16 mac on ecp5). An array that is not placed gets
+Yosys's resources and the Fmax of the fitted model (:func:`cost_models.fpga.fmax_mhz`,
+``cost_models/data/fpga_fmax.json``), and so do its latency, power and energy: every kind's
+``figures`` says, per figure, whether it was measured or estimated and by what.
 
 The paper's figures are kept here, labelled as quoted: adder vs CNN (MAC) "under the same circuit
 architecture", 16 % faster, 67.6-71.4 % less logic, 47.85-77.9 % less power.
@@ -64,7 +64,8 @@ ARRAY_BLOCKS = ("pe.operands", "pe.stage1", "pe.accumulator", "interconnect")
 
 @dataclass(frozen=True)
 class KindResult:
-    """One PE kind: ``resources`` of the placed array (lut, ff, carry, dsp, bram, fmax_mhz),
+    """One PE kind: ``resources`` of the synthesized array (lut, ff, carry, dsp, bram, io) and its
+    Fmax (``fmax_mhz``, placed or fitted: ``fmax_basis``, ``fmax_source``, ``fitted_fmax_mhz``),
     the co-simulated layer's ``cycles`` and correctness, the FPGA ``power`` (JSON of
     :class:`~cost_models.fpga_power.FpgaPower`) and energy of the layer, the ASIC PE energy
     (JSON of :class:`~sim.energy.PEEnergy`) and PE array area; ``figures`` maps every figure to
@@ -103,6 +104,12 @@ def predicted_overflow(acc: Any, target: str, lut_only: bool) -> str | None:
     return over and f"{over} (predicted before synthesis: the fitted resource model less its largest error)"
 
 
+def _refusal(acc: Any, why: str) -> DoesNotFit:
+    """The one-line refusal of ``--place all`` for ``acc``'s array, ``why`` from :func:`device_overflow`."""
+    return DoesNotFit(f"the {acc.pe} {acc.array.rows}x{acc.array.cols} array {why}: use --place fitting or "
+                      f"--place none (Yosys resources, fitted Fmax) or a smaller --array")
+
+
 def _array_verilog(acc: Any, out: Path) -> tuple[Path, str, int]:
     """Emit ``acc``'s PE array into ``out``: its Verilog, top module and port bits (clock and
     reset included), which a standalone placement needs as I/O pins."""
@@ -111,14 +118,13 @@ def _array_verilog(acc: Any, out: Path) -> tuple[Path, str, int]:
 
 
 def _synth(acc: Any, verilog: Path, top: str, target: str, lut_only: bool, place: str) -> dict[str, Any]:
-    """The Yosys resources of ``acc``'s array (``top`` in ``verilog``) and its Fmax: placed by nextpnr when ``place`` allows and the
-    array fits the device, else the fitted model's, with the reason (``fmax_basis``,
-    ``fmax_source``); the fitted model's in any case (``fitted_fmax_mhz``, to set against the
-    placed one); ``wall_s`` the seconds of each step."""
+    """The Yosys resources of ``acc``'s array (``top`` in ``verilog``) and its Fmax: placed by
+    nextpnr when ``place`` allows and the array fits the device, else the fitted model's, with
+    the reason (``fmax_basis``, ``fmax_source``); the fitted model's in any case
+    (``fitted_fmax_mhz``, to set against the placed one); ``wall_s`` the seconds of each step."""
     fitted = fmax_mhz(acc.pe, acc.bits, acc.array.rows, acc.array.cols, target, lanes=acc.array.lanes,
                       lut_only=lut_only)
     outdir = verilog.parent / f"array_{target}"
-    name = f"{acc.pe} {acc.array.rows}x{acc.array.cols} array"
     start = time.perf_counter()
     result = synthesize(verilog, top, target, lut_only=lut_only, outdir=outdir)
     wall = {"synthesis": time.perf_counter() - start}
@@ -138,8 +144,7 @@ def _synth(acc: Any, verilog: Path, top: str, target: str, lut_only: bool, place
                              "fmax_source": f"nextpnr-{target} placed and routed on the "
                                             f"{PNR_CAPACITY[target]['name']} (one seed)"}
     elif place == "all":
-        raise DoesNotFit(f"the {name} {why}: use --place fitting or --place none (Yosys resources, "
-                         f"fitted Fmax) or a smaller --array")
+        raise _refusal(acc, why)
     model = load_fmax_model()
     return result | {"fmax_mhz": fitted, "fmax_basis": "estimated", "fitted_fmax_mhz": fitted, "wall_s": wall,
                      "fmax_source": f"fitted model {FMAX_PATH.name} (PE delay x array factor "
@@ -201,10 +206,9 @@ def fpga_compare(kinds: Sequence[str], rows: int, cols: int, bits: int, target: 
         accs["xnor"] = dataclasses.replace(xnor, array=dataclasses.replace(xnor.array, lanes=XNOR_LANES))
     layers = {}
 
-    def refuse(kind: str, why: str | None) -> None:
+    def refuse(acc: Any, why: str | None) -> None:
         if why and place == "all":
-            raise DoesNotFit(f"the {kind} {rows}x{cols} array {why}: use --place fitting or --place none "
-                             f"(Yosys resources, fitted Fmax) or a smaller --array")
+            raise _refusal(acc, why)
 
     for kind, acc in accs.items():  # every refusal before any slow work
         try:
@@ -212,11 +216,11 @@ def fpga_compare(kinds: Sequence[str], rows: int, cols: int, bits: int, target: 
         except ValueError as exc:
             raise ConfigError(f"layer {layer!r}: {exc}") from None
         check_fits(acc, layers[kind].q, layers[kind].x)
-        refuse(kind, predicted_overflow(acc, target, lut_only))
+        refuse(acc, predicted_overflow(acc, target, lut_only))
     arrays: dict[str, tuple[Path, str, int]] = {}
     for kind, acc in accs.items():
         arrays[kind] = _array_verilog(acc, out / kind)
-        refuse(kind, device_overflow({"io": arrays[kind][2]}, target))
+        refuse(acc, device_overflow({"io": arrays[kind][2]}, target))
     find_tools(target, pnr=place != "none")
     results: list[KindResult] = []
     tools: dict[str, str] = {}
