@@ -84,10 +84,15 @@ import numpy as np
 
 from contract import DEFAULT_MAX_SHIFT, weight_code_bits
 
-__all__ = ["BRAMS", "DATA_PATH", "DSP_MIN_PRODUCT_BITS", "FMAX_PATH", "TARGETS", "BlockRam", "Fit", "FmaxModel",
-           "FpgaModel", "accelerator_resources", "buffer_brams", "fmax_mhz", "load_fmax_model", "load_model"]
+__all__ = ["BRAMS", "DATA_PATH", "DSP_MIN_PRODUCT_BITS", "FMAX_PATH", "PLACE_MODES", "TARGETS", "BlockRam", "Fit",
+           "FmaxModel", "FpgaModel", "accelerator_resources", "buffer_brams", "fmax_mhz", "load_fmax_model",
+           "load_model"]
 
 TARGETS = ("xc7", "ice40", "ecp5")
+#: Which arrays an FPGA flow places with nextpnr (``hwsim report fpga-compare --place``): all (an
+#: array larger than the device is refused), those that fit, or none; an array not placed gets the
+#: Fmax of :func:`fmax_mhz` instead, an estimate.
+PLACE_MODES = ("all", "fitting", "none")
 DATA_PATH = Path(__file__).parent / "data" / "fpga_synth.json"
 FMAX_PATH = Path(__file__).parent / "data" / "fpga_fmax.json"
 #: Resources the model predicts per PE and in total.

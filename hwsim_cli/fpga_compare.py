@@ -2,8 +2,8 @@
 
 Prints one table per PE kind (resources, Fmax, cycles, power, energy per inference, ASIC PE
 energy) and the savings against mac next to the paper's quoted ranges; writes
-``fpga_compare.json`` (every figure, the tool versions) and ``fpga_compare.png`` into ``-o``.
-The work is :func:`sim.compare.fpga_compare`.
+``fpga_compare.json`` (every figure, measured or estimated, the tool versions) and
+``fpga_compare.png`` into ``-o``. The work is :func:`sim.compare.fpga_compare`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contract import PE_KINDS
+from cost_models.fpga import PLACE_MODES
 from hwsim import files
 from hwsim.errors import ConfigError
 from hwsim_cli import options
@@ -30,7 +31,7 @@ def add_parser(kinds: argparse._SubParsersAction) -> None:
                                               "architecture: LUT, FF, Fmax, power and energy vs mac, "
                                               "next to the AdderNet paper's quoted ranges")
     p.add_argument("--array", type=options.array_type, default=(4, 4), metavar="RxC",
-                   help="PE array (default 4x4; 16x16 takes about an hour)")
+                   help="PE array (default 4x4; 16x16 does not fit the LFE5U-85F: --place none, about 25 min)")
     p.add_argument("--bits", type=int, default=8, help="operand width of mac, adder, shift (default 8)")
     p.add_argument("--target", choices=("ecp5", "ice40"), default="ecp5", help="FPGA family (default ecp5)")
     p.add_argument("--pe", default=",".join(PE_KINDS), help="comma-separated PE kinds (default all)")
@@ -39,39 +40,51 @@ def add_parser(kinds: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="weights and input of the layer (default 0)")
     p.add_argument("--dsp", action="store_true", help="let multipliers use DSP blocks (default: LUT-only, "
                                                       "the paper's logic comparison)")
+    p.add_argument("--place", choices=PLACE_MODES, default="all",
+                   help="which arrays nextpnr places: all (default; an array larger than the device is "
+                        "refused, naming it), fitting (the others synthesized only) or none (synthesis "
+                        "only); an array not placed gets Yosys's LUT/FF/DSP/BRAM and the fitted Fmax "
+                        "(cost_models/data/fpga_fmax.json), and its latency, power and energy are marked "
+                        "estimated in the table and the JSON")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the JSON, plot and builds")
 
 
 def _table(result: dict[str, Any], console: Console) -> None:
+    estimated = [k for k in result["kinds"] if k["resources"]["fmax_basis"] != "measured"]
+    mark = "*"  # an Fmax (and what follows from it) estimated, not placed
     table = Table(title=f"{result['array'][0]}x{result['array'][1]} arrays on {result['target']}, "
-                        f"{result['layer']}", header_style="bold")
+                        f"{result['layer']}" + (f" ({mark} estimated: not placed)" if estimated else ""),
+                  header_style="bold")
     cols = ("PE", "LUT", "FF", "carry", "DSP", "Fmax MHz", "cycles", "latency us", "dyn mW", "total mW",
             "dyn uJ", "PE pJ gate", "PE pJ analytic", "area mm2")
     for col in cols:
         table.add_column(col, justify="left" if col == "PE" else "right")
     for k in result["kinds"]:
         r, p, a = k["resources"], k["power"], k["asic"]
+        m = mark if k in estimated else ""
         table.add_row(k["kind"] + ("" if k["bit_exact"] else " (NOT bit-exact)"), f"{r['lut']:,}",
-                      f"{r['ff']:,}", f"{r['carry']:,}", f"{r['dsp']}", f"{r['fmax_mhz']:.1f}",
-                      f"{k['cycles']:,}", f"{k['latency_us']:.2f}", f"{p['total_dynamic_mw']:.2f}",
-                      f"{p['total_mw']:.1f}", f"{k['dynamic_energy_uj']:.4f}",
+                      f"{r['ff']:,}", f"{r['carry']:,}", f"{r['dsp']}", f"{r['fmax_mhz']:.1f}{m}",
+                      f"{k['cycles']:,}", f"{k['latency_us']:.2f}{m}", f"{p['total_dynamic_mw']:.2f}{m}",
+                      f"{p['total_mw']:.1f}{m}", f"{k['dynamic_energy_uj']:.4f}{m}",
                       f"{a['gate_logic_pj'] + a['gate_register_pj']:,.0f}",
                       f"{a['analytic_logic_pj'] + a['analytic_register_pj']:,.0f}", f"{k['area_um2'] / 1e6:.4f}")
     console.print(table)
-    for k in result["kinds"]:
-        if k["resources"]["fmax_source"] != "nextpnr":
-            console.print(f"{k['kind']}: Fmax from the {k['resources']['fmax_source']}")
+    for k in estimated:
+        console.print(f"{k['kind']}{mark}: Fmax from the {k['resources']['fmax_source']}")
+    console.print("power: cost_models/fpga_power.py (resources x co-simulated toggle rates), an estimate for "
+                  "every kind; LUT/FF/carry/DSP from Yosys")
     paper = result["paper"]
     vs = Table(title="against mac (hwsim) and the paper's adder-vs-CNN ranges (quoted)", header_style="bold")
-    for col in ("PE", "logic saving %", "speed gain %", "dynamic power saving %", "total power saving %",
-                "dynamic energy saving %"):
+    for col in ("PE", "logic saving %", "speed gain %", "fitted model's speed gain %", "dynamic power saving %",
+                "total power saving %", "dynamic energy saving %"):
         vs.add_column(col, justify="left" if col == "PE" else "right")
     for kind, v in result["versus_mac"].items():
-        vs.add_row(kind, f"{v['logic_saving_pct']:.1f}", f"{v['speed_gain_pct']:+.1f}",
-                   f"{v['dynamic_power_saving_pct']:.1f}", f"{v['power_saving_pct']:.1f}",
-                   f"{v['dynamic_energy_saving_pct']:.1f}")
+        m = mark if v["basis"]["speed"] != "measured" else ""
+        vs.add_row(kind, f"{v['logic_saving_pct']:.1f}", f"{v['speed_gain_pct']:+.1f}{m}",
+                   f"{v['fitted_speed_gain_pct']:+.1f}{mark}", f"{v['dynamic_power_saving_pct']:.1f}{m}",
+                   f"{v['power_saving_pct']:.1f}{m}", f"{v['dynamic_energy_saving_pct']:.1f}{m}")
     lo_hi = "{:g}-{:g}".format
-    vs.add_row("paper (adder)", lo_hi(*paper["logic_saving_pct"]), f"+{paper['speed_gain_pct'][0]:g}",
+    vs.add_row("paper (adder)", lo_hi(*paper["logic_saving_pct"]), f"+{paper['speed_gain_pct'][0]:g}", "-",
                lo_hi(*paper["power_saving_pct"]), "-", "-")
     console.print(vs)
     console.print(f"paper: {paper['source']}; tools: "
@@ -100,7 +113,9 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("% against mac")
     ax.axhline(0, color="black", linewidth=0.5)
     ax.legend(fontsize=8)
-    ax.set_title(f"{result['array'][0]}x{result['array'][1]} on {result['target']}")
+    estimated = any(v["basis"]["speed"] != "measured" for v in result["versus_mac"].values())
+    ax.set_title(f"{result['array'][0]}x{result['array'][1]} on {result['target']}"
+                 + (" (Fmax, power: estimated, not placed)" if estimated else " (power: estimated)"))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -118,7 +133,8 @@ def run(args: argparse.Namespace) -> list[Path]:
     out = Path(args.output)
     rows, cols = args.array
     result = fpga_compare(kinds, rows, cols, args.bits, args.target, args.layer, seed=args.seed,
-                          lut_only=not args.dsp, out=out, status=lambda text: console.print(f"[dim]{text}[/]"))
+                          lut_only=not args.dsp, out=out, place=args.place,
+                          status=lambda text: console.print(f"[dim]{text}[/]"))
     _table(result, console)
     written = [out / "fpga_compare.json"]
     files.write_atomic(written[0], json.dumps(result, indent=2, default=float) + "\n")

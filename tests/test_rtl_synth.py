@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from hwsim.accelerator import ArrayConfig, MemoryConfig, RtlConfig, preset
 from rtl.array import SystolicArray
 from rtl.emit import emit_verilog, generate
 from rtl.pe import PE_CLASSES, PESpec
-from rtl.synth import synthesize
+from rtl.synth import PNR_CAPACITY, synthesize
 from rtl.tools import ToolFailed, lint
 
 pytestmark = pytest.mark.rtl
@@ -71,6 +72,11 @@ def test_pnr_ice40_array(build: Path) -> None:
     path = emit_verilog(SystolicArray(rows=2, cols=2, pe=PESpec("adder", 4, 9)), "adder_array", build)
     r = synthesize(path, "adder_array", "ice40", pnr=True, outdir=build / "adder_array_pnr")
     assert r["fmax_mhz"] > 20
+    # every port bit took an I/O cell, of as many as PNR_CAPACITY says the package has
+    used = re.search(r"SB_IO:\s+(\d+)/\s*(\d+)", (Path(r["dir"]) / "nextpnr.log").read_text())
+    assert used and (r["io"], PNR_CAPACITY["ice40"]["io"]) == (int(used[1]), int(used[2]))
+    # synth_xilinx keeps the PE modules: the top's ports, not the sum over the hierarchy
+    assert synthesize(path, "adder_array", "xc7", outdir=build / "adder_array_xc7")["io"] == r["io"]
 
 
 def test_generate(build: Path) -> None:
