@@ -14,7 +14,7 @@ master, responses in order), no cache/protection/QoS signals (tie them off in an
 ``ARCACHE=0011``, ``ARPROT=000``). Bursts are INCR, full width (``size`` = log2 of the bus bytes), at most :data:`MAX_BURST` beats and never across a 4 KiB boundary, as the
 specification requires (A3.4.1). Byte ``i`` of a data beat is the byte at address
 ``beat address + i`` (little-endian, as every AXI memory). The widths and the burst rule are
-defined once in :mod:`hwsim.rtl_sequence` (re-exported here).
+defined once in :mod:`hwsim.rtl_sequence`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from __future__ import annotations
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hwsim.rtl_sequence import ADDR_BITS, BOUNDARY_BYTES, BUS_BITS, BUS_BYTES, MAX_BURST, burst_words
+from hwsim.rtl_sequence import ADDR_BITS, BUS_BITS
 
-__all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "MAX_BURST", "axi4_members",
-           "burst_words"]
+__all__ = ["axi4_members"]
 
 def axi4_members(prefix: str = "m_axi_", data_bits: int = BUS_BITS) -> dict[str, wiring.Member]:
     """The master-side members of a ``data_bits`` wide port (``Out`` = driven by the

@@ -9,7 +9,7 @@ little-endian. The timing of both engines is :mod:`hwsim.rtl_sequence`'s model.
 * :class:`ReadDMA` reads ``beats`` beats of one target stream from a byte address (a narrow
   stream may start at any multiple of its slot, a wide one at a bus word) and offers them on
   ``o_beat``: a setup cycle derives the transfer's bus words from the registered request, then
-  bursts of :func:`rtl.axi.burst_words` words, one burst in flight, the next address issued
+  bursts of :func:`hwsim.rtl_sequence.burst_words` words, one burst in flight, the next address issued
   once the current burst's last word arrived.
 * :class:`WriteDMA` takes the top's result beats and writes each to memory, one single-beat write
   per bus word it touches (with byte strobes), posted: the write responses are counted and
@@ -39,8 +39,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from hwsim.rtl_sequence import StoreMode, slot_bytes
-from rtl.axi import ADDR_BITS, BOUNDARY_BYTES, BUS_BITS, MAX_BURST, axi4_members
+from hwsim.rtl_sequence import ADDR_BITS, BOUNDARY_BYTES, BUS_BITS, MAX_BURST, StoreMode, slot_bytes
+from rtl.axi import axi4_members
 
 __all__ = ["BEATS_BITS", "ReadDMA", "StoreMode", "WriteDMA", "slot_bytes"]
 

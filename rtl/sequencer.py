@@ -41,8 +41,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.rtl_plan import TopGeometry
-from hwsim.rtl_sequence import COMMAND_BYTES, Op
-from rtl.axi import ADDR_BITS, axi4_members
+from hwsim.rtl_sequence import ADDR_BITS, COMMAND_BYTES, Op
+from rtl.axi import axi4_members
 from rtl.dma import BEATS_BITS, ReadDMA, WriteDMA
 from rtl.top import LayerAccelerator
 

@@ -38,6 +38,7 @@ library.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 import os
 import time
 from pathlib import Path
@@ -96,15 +97,22 @@ def read_record(job: dict[str, Any], folder: Path, seconds: float, cpu_seconds: 
             "cycles": end[0], "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 
-@cocotb.test()
-async def run_job(dut: Any) -> None:
-    """Run the job named by :data:`JOB_ENV` on the harness and write its output record."""
-    job = json.loads(Path(os.environ[JOB_ENV]).read_text())
+async def drive(dut: Any, job_env: str, write: Callable[[dict[str, Any], Path], None],
+                read: Callable[[dict[str, Any], Path, float, float], dict[str, Any]]) -> None:
+    """The job named by ``job_env``: ``write`` its harness files, raise ``start``, sleep until
+    ``done``, write the record ``read`` makes (wall and CPU seconds of the run) to its ``output``."""
+    job = json.loads(Path(os.environ[job_env]).read_text())
     folder = Path.cwd()
-    write_job(job, folder)
+    write(job, folder)
     start, cpu = time.perf_counter(), time.process_time()
     dut.start.value = 1
     while dut.done.value != 1:
         await Timer(POLL_NS, unit="ns")
-    record = read_record(job, folder, time.perf_counter() - start, time.process_time() - cpu)
+    record = read(job, folder, time.perf_counter() - start, time.process_time() - cpu)
     Path(job["output"]).write_text(json.dumps(record))
+
+
+@cocotb.test()
+async def run_job(dut: Any) -> None:
+    """Run the job named by :data:`JOB_ENV` on the harness and write its output record."""
+    await drive(dut, JOB_ENV, write_job, read_record)

@@ -11,16 +11,12 @@ Imported by cocotb inside the simulator: cocotb and the standard library only.
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
 import cocotb
-from cocotb.triggers import Timer
 
-from sim.bench import POLL_NS
+from sim.bench import drive
 
 #: Environment variable holding the path of the job file.
 JOB_ENV = "HWSIM_NETWORK_JOB"
@@ -48,12 +44,4 @@ def read_record(folder: Path, seconds: float, cpu_seconds: float) -> dict[str, A
 @cocotb.test()
 async def run_job(dut: Any) -> None:
     """Run the job named by :data:`JOB_ENV` on the harness and write its output record."""
-    job = json.loads(Path(os.environ[JOB_ENV]).read_text())
-    folder = Path.cwd()
-    write_job(job, folder)
-    start, cpu = time.perf_counter(), time.process_time()
-    dut.start.value = 1
-    while dut.done.value != 1:
-        await Timer(POLL_NS, unit="ns")
-    record = read_record(folder, time.perf_counter() - start, time.process_time() - cpu)
-    Path(job["output"]).write_text(json.dumps(record))
+    await drive(dut, JOB_ENV, write_job, lambda job, folder, seconds, cpu: read_record(folder, seconds, cpu))
