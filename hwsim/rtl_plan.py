@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from hwsim.workload import Layer
 
 __all__ = ["DEFAULT_MAX_STEPS", "DESCRIPTOR_FIELDS", "DESCRIPTOR_FLAGS", "DESCRIPTOR_SIZES", "LayerPlan",
-           "LayerShape", "Tile", "TopGeometry", "descriptor_bits", "k_slices", "param_fields", "plan", "split",
+           "LayerShape", "Tile", "TopGeometry", "act_beat", "descriptor_bits", "k_slices", "param_fields", "plan", "split",
            "tile_shapes", "top_geometry"]
 
 #: Longest fold (beats) the top is sized for unless configured: a 3 x 3 kernel over 512 channel
@@ -94,7 +94,8 @@ class TopGeometry:
     ``acc_bits`` the width of every PE accumulator; ``*_words`` the buffer depths; ``max_align``
     the largest group alignment of a grouped adder (0: none); ``psum_words`` the depth of the
     partial-sum buffer (0: none, no K tiles; see the module docstring); ``bus_bits`` the network
-    accelerator's AXI data width.
+    accelerator's AXI data width; ``act_beat`` the activation words per ``i_acts`` beat and per
+    activation buffer word (a power of two dividing ``act_words``; :func:`act_beat`).
     """
 
     pe: str
@@ -114,6 +115,7 @@ class TopGeometry:
     max_align: int = 0
     psum_words: int = 0
     bus_bits: int = 64
+    act_beat: int = 1
 
     @property
     def positions(self) -> int:
@@ -142,6 +144,15 @@ class TopGeometry:
             return self.acc_bits
         return max(self.acc_bits, _psum_bits(self.pe, self.bits, self.lanes, self.max_shift, self.max_align,
                                              self.max_positions))
+
+    @property
+    def act_beat_bits(self) -> int:
+        """Width of one ``i_acts`` beat (and activation buffer word): ``act_beat`` words."""
+        return self.act_beat * self.word_bits["act_words"]
+
+    def act_beats(self, words: int) -> int:
+        """``i_acts`` beats that carry ``words`` activation words (the last beat padded)."""
+        return -(-words // self.act_beat)
 
     @property
     def words(self) -> dict[str, int]:
@@ -199,6 +210,15 @@ def _depths(acc: Accelerator, lanes: int, max_steps: int) -> dict[str, int]:
             "out_words": depth("ofmap_sram_kib", width["out_words"])}
 
 
+def act_beat(bus_bits: int, word_bits: int, act_words: int) -> int:
+    """Activation words per ``i_acts`` beat: the most whose beat still fits one bus word, a power
+    of two (the operand fetch splits a word address into buffer word and lane by bits), at most
+    the buffer's depth in words. One bus word a cycle is then one beat a cycle: the activation
+    load runs at the memory's rate instead of one word a cycle."""
+    most = max(1, min(bus_bits // word_bits, act_words))
+    return 1 << (most.bit_length() - 1)
+
+
 def top_geometry(acc: Accelerator) -> TopGeometry:
     """The top that the generator builds for ``acc``; raises :class:`ConfigError` naming the
     field when it cannot build one (operand width, dataflow, lanes, a buffer smaller than one
@@ -246,6 +266,8 @@ def top_geometry(acc: Accelerator) -> TopGeometry:
                       max_steps=max_steps,
                       acc_bits=acc.acc_bits or need, bias_bits=acc.rtl.bias_bits,
                       dim_bits=acc.rtl.dim_bits, psum_words=1, bus_bits=acc.rtl.bus_bits, **words)
+    beat = act_beat(acc.rtl.bus_bits, geo.word_bits["act_words"], geo.act_words)
+    geo = dataclasses.replace(geo, act_beat=beat, act_words=geo.act_words // beat * beat)
     # the psum buffer: the ofmap SRAM's capacity again, at the psum word width (module docstring)
     return dataclasses.replace(geo, psum_words=math.floor(acc.memory.ofmap_sram_kib * 8192
                                                           / (geo.cols * geo.psum_bits)))

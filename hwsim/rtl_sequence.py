@@ -17,7 +17,9 @@ time, so the count is a sum of spans, each derived from the RTL's registers:
   then raises ``o_done``;
 * a read transfer (:func:`read_span`): a setup cycle, then bursts of :func:`burst_words` words,
   the next address the cycle after the last word of a burst arrived; a narrow slot's word is taken as its last
-  beat leaves, a wide beat is offered the cycle after its last word; the transfer ends the
+  beat leaves, a wide beat is offered the cycle after its last word (from an address inside a
+  bus word: one word more is read, and each word of the beat is complete when the word after it
+  arrived); the transfer ends the
   cycle after its last beat (its ``o_busy`` is registered) -- the layer top takes every beat in
   the cycle it is offered, since its load phases wait on the DMA;
 * a store (:func:`store_span`): the layer top offers its first result
@@ -137,6 +139,8 @@ def read_span(addr: int, beats: int, slot: int, latency: int, bus_bytes: int = B
         counts = [0] * (beats * slot // bus_bytes)  # a beat completes on its slot's last word
         for b in range(beats):
             counts[(b + 1) * slot // bus_bytes - 1] = 1
+        if addr % bus_bytes:  # realigned: each word is completed by the next one read
+            counts.insert(0, 0)
     last_beat, issue, word, i = -1, 1, first_word, 0  # the first address after the setup cycle
     while i < len(counts):
         n = burst_words(word, len(counts) - i, bus_bytes)
@@ -226,7 +230,7 @@ def beat_widths(geo: TopGeometry) -> tuple[dict[Op, int], int]:
     """Beat widths (bits) of the four read targets of the top of ``geo``, and of a result beat."""
     words = geo.word_bits
     return ({Op.DESC: descriptor_bits(geo.dim_bits), Op.PARAMS: words["param_words"],
-             Op.WEIGHTS: words["weight_words"], Op.ACTS: words["act_words"]}, words["out_words"])
+             Op.WEIGHTS: words["weight_words"], Op.ACTS: geo.act_beat_bits}, words["out_words"])
 
 
 def layer_commands(geo: TopGeometry, tiles: Sequence[Tile]) -> list[Command]:
@@ -246,7 +250,7 @@ def layer_commands(geo: TopGeometry, tiles: Sequence[Tile]) -> list[Command]:
         p = tile.plan
         words = p.words(geo.rows)
         beats = {Op.DESC: 1, Op.PARAMS: words["param_words"], Op.WEIGHTS: words["weight_words"],
-                 Op.ACTS: words["act_words"]}
+                 Op.ACTS: geo.act_beats(words["act_words"])}
         commands += [Command(op, beats=n, addr=region(n, widths[op])) for op, n in beats.items()]
         stored = p.folds * geo.rows
         commands.append(Command(Op.STORE, beats=stored, addr=region(stored, result_bits), plan=p))

@@ -9,7 +9,7 @@ both included::
 
     descriptor    = 1
     load_weights  = G * NT * (1 + KS)          one parameter word and KS weight words per tile
-    load_acts     = G * in_h * in_w * CW
+    load_acts     = ceil(G * in_h * in_w * CW / act_beat)   activation words, act_beat a beat
     compute       = rows + 1 + folds * fold    pixel walk of the first row tile, the buffers'
                                                read cycle, then the folds back to back
     drain         = OUTPUT_LATENCY + 1         output stage, then the last row's write
@@ -66,7 +66,7 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
     phases = {
         "descriptor": DESCRIPTOR_CYCLES,
         "load_weights": words["param_words"] + words["weight_words"],
-        "load_acts": words["act_words"],
+        "load_acts": geo.act_beats(words["act_words"]),
         "compute": geo.rows + FETCH_CYCLES + schedule.cycles,
         "drain": OUTPUT_LATENCY + 1,
         "store": FETCH_CYCLES + schedule.folds * geo.rows if p.stores else 0,

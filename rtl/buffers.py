@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from hwsim.rtl_plan import TopGeometry
-from rtl.im2col import check_geometry, descriptor_layout, pe_spec, weight_word
+from rtl.im2col import act_word, check_geometry, descriptor_layout, pe_spec, weight_word
 from rtl.requant import out_shape, param_layout
 
 __all__ = ["LoadTarget", "Loader", "ResultWriter", "StoreStream", "out_word", "param_word", "psum_word"]
@@ -68,8 +68,8 @@ class Loader(wiring.Component):
     Members
     -------
     i_params, i_weights, i_acts : In(stream.Signature(...))
-        The top's load streams (payloads as their buffers' words); only the one ``i_target``
-        names is ready, always.
+        The top's load streams (payloads as their buffers' words; an activation beat is
+        :func:`~rtl.im2col.act_word`); only the one ``i_target`` names is ready, always.
     param_wr, weight_wr, act_wr : In(WritePort.Signature(...))
         The buffers' write ports.
     i_target : In(LoadTarget)
@@ -84,14 +84,13 @@ class Loader(wiring.Component):
 
     def __init__(self, geo: TopGeometry) -> None:
         self.geo = check_geometry(geo)
-        x_shape = pe_spec(geo).x_shape
         super().__init__({
             "i_params": In(stream.Signature(param_word(geo))),
             "i_weights": In(stream.Signature(weight_word(geo))),
-            "i_acts": In(stream.Signature(x_shape)),
+            "i_acts": In(stream.Signature(act_word(geo))),
             "param_wr": _write(geo.param_words, param_word(geo)),
             "weight_wr": _write(geo.weight_words, weight_word(geo)),
-            "act_wr": _write(geo.act_words, x_shape),
+            "act_wr": _write(geo.act_words // geo.act_beat, act_word(geo)),
             "i_target": In(LoadTarget), "i_restart": In(1),
             "o_fire": Out(1), "o_overrun": Out(1),
         })
@@ -100,7 +99,7 @@ class Loader(wiring.Component):
         m = Module()
         targets = ((LoadTarget.PARAMS, self.i_params, self.param_wr, self.geo.param_words),
                    (LoadTarget.WEIGHTS, self.i_weights, self.weight_wr, self.geo.weight_words),
-                   (LoadTarget.ACTS, self.i_acts, self.act_wr, self.geo.act_words))
+                   (LoadTarget.ACTS, self.i_acts, self.act_wr, self.geo.act_words // self.geo.act_beat))
         # The address stops at the deepest buffer's depth: however many beats overrun, none wraps
         # back into a buffer (rtl.formal's loader proof).
         last = max(depth for *_, depth in targets)

@@ -5,8 +5,8 @@ and the sticky error flag (the phases are listed in :mod:`rtl.top`).
 strobes of the top's components (:mod:`rtl.buffers`, :mod:`rtl.im2col`) and drives their control
 inputs. One loop nest, ``(group, output tile)`` outer and ``(ky, kx, channel word)`` inner, is
 stepped by PARAMS (per beat: the outer levels), WEIGHTS (per beat: all levels) and RUN (per
-issued step: all levels, the fetch's :func:`~rtl.im2col.position_layout`); ACTS reuses the group
-and channel-word counters in its own nest ``(group, iy, ix, channel word)``.
+issued step: all levels, the fetch's :func:`~rtl.im2col.position_layout`); ACTS counts the
+activation words its beats carry.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ class LayerController(wiring.Component):
         The accepted descriptor, held until the next one.
     i_too_long : In(1)
         :class:`~rtl.im2col.LayerGeometry`'s ``too_long``, read with ACTS's last beat.
+    i_act_words : In(4 * dim_bits + 1)
+        Its ``act_words``: ACTS ends with the beat that carries the last of them.
     o_error : Out(1)
         Sticky until the next descriptor: an overrun strobe, or ``i_too_long`` at the end of ACTS.
     o_load_target : Out(LoadTarget)
@@ -90,7 +92,7 @@ class LayerController(wiring.Component):
         super().__init__({
             "i_desc": In(stream.Signature(descriptor_layout(geo.dim_bits))),
             "o_desc": Out(descriptor_layout(geo.dim_bits)),
-            "i_too_long": In(1), "o_error": Out(1),
+            "i_too_long": In(1), "i_act_words": In(4 * geo.dim_bits + 1), "o_error": Out(1),
             "o_load_target": Out(LoadTarget), "o_load_restart": Out(1),
             "i_load_fire": In(1), "i_load_overrun": In(1),
             "o_write_clear": Out(1), "i_written": In(written), "i_write_overrun": In(1),
@@ -112,7 +114,7 @@ class LayerController(wiring.Component):
         # path): a level ends on one compare, not an adder and a compare.
         p = self.i_desc.payload
         ends = {"ch": p.in_ch - lanes, "kx": p.kernel_w - 1, "ky": p.kernel_h - 1,
-                "c0": p.out_ch - cols, "g": p.groups - 1, "ix": p.in_w - 1, "iy": p.in_h - 1}
+                "c0": p.out_ch - cols, "g": p.groups - 1}
         end = {name: Signal(value.shape(), name=f"{name}_end") for name, value in ends.items()}
         g = Signal(geo.dim_bits)
         c0 = Signal(geo.dim_bits + 1)  # first output channel of the tile
@@ -125,7 +127,7 @@ class LayerController(wiring.Component):
         last_ct = c0 >= end["c0"]
         last_g = g == end["g"]
         tile_wrap = last_ct & last_g
-        load_ix, load_iy = Signal(geo.dim_bits), Signal(geo.dim_bits)  # ACTS: input pixel
+        loaded = Signal.like(self.i_act_words)  # ACTS: activation words after this beat
         k_step, t_step = Signal(), Signal()
         with m.If(k_step):
             _advance(m, [(ch, last_c, lanes), (kx, last_kx, 1), (ky, last_ky, 1)])
@@ -143,7 +145,7 @@ class LayerController(wiring.Component):
                     m.d.sync += [end[name].eq(value) for name, value in ends.items()]
                     m.d.sync += [d.eq(p), error.eq(0), out_total.eq(0),
                                  g.eq(0), c0.eq(0), ky.eq(0), kx.eq(0), ch.eq(0),
-                                 load_ix.eq(0), load_iy.eq(0)]
+                                 loaded.eq(geo.act_beat)]
                     m.next = "PARAMS"
             with m.State("PARAMS"):
                 m.d.comb += self.o_load_target.eq(LoadTarget.PARAMS)
@@ -160,14 +162,11 @@ class LayerController(wiring.Component):
                         m.d.comb += self.o_load_restart.eq(1)
                         m.next = "ACTS"
             with m.State("ACTS"):
-                # Nest (group, iy, ix, channel word): its end needs no derived size, only the
-                # descriptor.
+                # act_beat words a beat: the last beat carries the layer's last word
                 m.d.comb += self.o_load_target.eq(LoadTarget.ACTS)
-                last_ix, last_iy = load_ix == end["ix"], load_iy == end["iy"]
                 with m.If(fire):
-                    _advance(m, [(ch, last_c, lanes), (load_ix, last_ix, 1), (load_iy, last_iy, 1),
-                                 (g, last_g, 1)])
-                    with m.If(last_c & last_ix & last_iy & last_g):
+                    m.d.sync += loaded.eq(loaded + geo.act_beat)
+                    with m.If(loaded >= self.i_act_words):
                         m.d.comb += self.o_walk_start.eq(1)
                         with m.If(self.i_too_long):
                             m.d.sync += error.eq(1)

@@ -7,7 +7,8 @@ beats follow each other without gaps, the bits of a beat from the slot's first b
 little-endian. The timing of both engines is :mod:`hwsim.rtl_sequence`'s model.
 
 * :class:`ReadDMA` reads ``beats`` beats of one target stream from a byte address (a narrow
-  stream may start at any multiple of its slot, a wide one at a bus word) and offers them on
+  stream may start at any multiple of its slot, a wide one at any byte: its words are realigned,
+  each completed by the next word read) and offers them on
   ``o_beat``: a setup cycle derives the transfer's bus words from the registered request, then
   bursts of :func:`hwsim.rtl_sequence.burst_words` words, one burst in flight, the next address issued
   once the current burst's last word arrived.
@@ -115,6 +116,8 @@ class ReadDMA(wiring.Component):
         have = Signal()                                # narrow: a word is held
         got = Signal(range(self.wide_words + 1))       # wide: words of the beat gathered
         hold = Signal(self.wide_words * bus_bits)
+        skew = Signal(range(bus_bytes))  # wide: the start's byte offset in its bus word
+        prev, primed = Signal(bus_bits), Signal()  # wide with a skew: the word before, held
 
         # Start: latch the request (the target's slot as constants); the setup cycle after it
         # derives the bus words from the registered byte range (the multiply is off the start path).
@@ -124,6 +127,8 @@ class ReadDMA(wiring.Component):
             m.d.sync += [addr.eq(self.i_addr), slot.eq(_pick(self.slots, self.i_target)), setup.eq(1),
                          beats_left.eq(self.i_beats), have.eq(0), got.eq(0),
                          narrow.eq(_pick(self.slots, self.i_target) < bus_bytes),
+                         skew.eq(Mux(_pick(self.slots, self.i_target) < bus_bytes, 0, self.i_addr[:size])),
+                         primed.eq(0),
                          log_slot.eq(log_of),
                          per_beat.eq(_pick([max(1, s // bus_bytes) for s in self.slots], self.i_target)),
                          lane.eq(self.i_addr[:size] >> log_of),
@@ -169,13 +174,19 @@ class ReadDMA(wiring.Component):
             with m.If(accept):
                 m.d.sync += [hold[:bus_bits].eq(self.rdata), have.eq(1)]
         with m.Else():
+            # realigned words: with a skew, each word read after the first completes the word
+            # that starts ``skew`` bytes into the one before it
             full = got == per_beat
+            arrive = accept & (primed | (skew == 0))
+            realigned = Mux(skew == 0, self.rdata, (Cat(prev, self.rdata) >> (skew << 3))[:bus_bits])
             m.d.comb += [beat.valid.eq(full), beat.payload.eq(hold),
-                         self.rready.eq(~full | take)]
+                         self.rready.eq(~full | take | ((skew != 0) & ~primed))]
             with m.If(take):
                 m.d.sync += got.eq(0)
             with m.If(accept):
-                m.d.sync += [hold.word_select(Mux(full, 0, got), bus_bits).eq(self.rdata),
+                m.d.sync += [prev.eq(self.rdata), primed.eq(1)]
+            with m.If(arrive):
+                m.d.sync += [hold.word_select(Mux(full, 0, got), bus_bits).eq(realigned),
                              got.eq(Mux(full, 1, got + 1))]
         return m
 

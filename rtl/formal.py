@@ -235,6 +235,7 @@ class TopHarness(Elaboratable):
     def _expected(self, p: LayerPlan) -> dict[str, int]:
         words = p.words(self.geo.rows)
         counts = {name: words[key] for name, _, key in self.PHASES}
+        counts["acts"] = self.geo.act_beats(counts["acts"])
         return {**counts, "cycles": plan_cycles(self.geo, p)["total"]}
 
     def elaborate(self, platform: Any) -> Module:
@@ -346,13 +347,14 @@ class LoaderHarness(_BlockHarness):
         ld, addr = self.block, registers["addr"]
         _free(m, ld.i_target, ld.i_restart)
         geo = self.geo
-        beats = _counter(m, "beats", max(geo.param_words, geo.weight_words, geo.act_words),
+        act_depth = geo.act_words // geo.act_beat
+        beats = _counter(m, "beats", max(geo.param_words, geo.weight_words, act_depth),
                          ld.o_fire, ld.i_restart)
         m.d.comb += Assert(addr == beats, "the write address is not the beats since the restart")
         for target, name, port, depth in (
                 (LoadTarget.PARAMS, "i_params", ld.param_wr, self.geo.param_words),
                 (LoadTarget.WEIGHTS, "i_weights", ld.weight_wr, self.geo.weight_words),
-                (LoadTarget.ACTS, "i_acts", ld.act_wr, self.geo.act_words)):
+                (LoadTarget.ACTS, "i_acts", ld.act_wr, act_depth)):
             beat = getattr(ld, name)
             _source(m, beat, name)
             chosen = ld.i_target == target

@@ -189,6 +189,8 @@ def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray, out_h: int = 0,
                         acts.append(_bits(chans))
                     else:
                         acts.append(int(img[g, cw, iy, ix]) & ((1 << top.bits) - 1))
+    beat = top.geo.act_beat
+    acts = [_pack(acts[k:k + beat], Shape.cast(top.x_shape).width) for k in range(0, len(acts), beat)]
     fields = {**p.descriptor(), **p.k_fields(), "relu": int(bool(q.relu)), "binary_out": int(bool(q.binary_out)),
               "pad_low": int(q.pe != "xnor" and q.zero_in != 0)}
     return LayerProgram(plan=p, descriptor=Const.cast(top.descriptor.const(fields)).value,

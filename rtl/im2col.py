@@ -26,7 +26,7 @@ from contract import GEOMETRY_BITS
 from hwsim.rtl_plan import DESCRIPTOR_FIELDS, DESCRIPTOR_FLAGS, DESCRIPTOR_SIZES, TopGeometry
 from rtl.pe import PESpec
 
-__all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "check_geometry", "descriptor_layout",
+__all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "act_word", "check_geometry", "descriptor_layout",
            "geometry_layout", "operand_layout", "pe_spec", "position_layout", "row_layout",
            "weight_word"]
 
@@ -81,10 +81,11 @@ def geometry_layout(geo: TopGeometry) -> data.StructLayout:
     of a kernel row to the start of the next), ``plane = in_h * in_w * CW`` (one group's words),
     ``too_long`` (``kernel_h * kernel_w * CW > max_steps``) and ``positions = C * kernel_h *
     kernel_w`` (the reduction length K of the output stage; ``C`` is ``k_in_ch``, or ``in_ch``
-    when that is 0)."""
+    when that is 0) and ``act_words = groups * plane`` (the words ACTS loads)."""
     addr = _address(geo)
     return data.StructLayout({"x_step": addr, "y_step": addr, "origin": addr, "row_skip": addr,
-                              "plane": addr, "too_long": 1, "positions": range(geo.max_positions + 1)})
+                              "plane": addr, "too_long": 1, "positions": range(geo.max_positions + 1),
+                              "act_words": 4 * geo.dim_bits + 1})
 
 
 def row_layout(geo: TopGeometry) -> data.StructLayout:
@@ -107,6 +108,12 @@ def weight_word(geo: TopGeometry) -> data.ArrayLayout:
     return data.ArrayLayout(pe_spec(geo).w_shape, geo.cols)
 
 
+def act_word(geo: TopGeometry) -> data.ArrayLayout:
+    """One ``i_acts`` beat and one activation buffer word: ``act_beat`` activation words, word
+    ``a`` of the layer's stream in lane ``a mod act_beat`` of buffer word ``a div act_beat``."""
+    return data.ArrayLayout(pe_spec(geo).x_shape, geo.act_beat)
+
+
 def operand_layout(geo: TopGeometry) -> data.StructLayout:
     """One beat of :class:`rtl.array.SystolicArray`'s ``i_operands`` on the top of ``geo``."""
     return data.StructLayout({"x": data.ArrayLayout(pe_spec(geo).x_shape, geo.rows),
@@ -117,6 +124,10 @@ def check_geometry(geo: Any) -> TopGeometry:
     """``geo`` if it is a TopGeometry, else TypeError."""
     if not isinstance(geo, TopGeometry):
         raise TypeError(f"`geo` must be a TopGeometry, not {geo!r}")
+    beat = geo.act_beat
+    if beat < 1 or beat & (beat - 1) or geo.act_words % beat:
+        raise ValueError(f"`act_beat` must be a power of two dividing act_words={geo.act_words}, "
+                         f"not {beat!r}")
     return geo
 
 
@@ -124,20 +135,21 @@ class LayerGeometry(wiring.Component):
     """The descriptor's derived sizes (:func:`geometry_layout`) in three register stages.
 
     At most one multiplier per stage (computed once per layer, but static timing sees one cycle):
-    ``CW``, ``kernel_h * kernel_w`` and the padding offset, then ``in_w * CW``, ``x_step``,
-    ``origin``, ``too_long`` and ``positions``, then ``plane``, ``y_step`` and ``row_skip``. The
-    shortest layer (one beat each of parameters, weights and activations) ends ACTS in the third
-    cycle after the descriptor and starts WALK in the fourth, so what ACTS's last beat reads
-    (``origin``, ``too_long``) is valid two cycles after ``i_desc`` and what WALK reads (``x_step``,
-    ``y_step``) three; ``row_skip``, ``plane`` and ``positions`` are read from RUN on.
+    ``CW``, ``kernel_h * kernel_w``, the padding offset, ``groups * in_h`` and ``in_w * CW``, then
+    ``x_step``, ``origin``, ``too_long``, ``positions`` and ``act_words``, then ``plane``,
+    ``y_step`` and ``row_skip``. The shortest layer (one beat each of parameters, weights and
+    activations) ends ACTS in the third cycle after the descriptor and starts WALK in the fourth,
+    so what ACTS reads (``act_words``, ``origin``, ``too_long``) is valid two cycles after
+    ``i_desc`` and what WALK reads (``x_step``, ``y_step``) three; ``row_skip``, ``plane`` and
+    ``positions`` are read from RUN on.
 
     Members
     -------
     i_desc : In(descriptor_layout(dim_bits))
         The layer descriptor, held for the whole layer.
     o_geo : Out(geometry_layout(geo))
-        The derived sizes, valid two (``origin``, ``x_step``, ``too_long``, ``positions``) or three
-        cycles after ``i_desc`` changed.
+        The derived sizes, valid two (``origin``, ``x_step``, ``too_long``, ``positions``,
+        ``act_words``) or three cycles after ``i_desc`` changed.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
@@ -153,9 +165,13 @@ class LayerGeometry(wiring.Component):
         window = Signal(2 * GEOMETRY_BITS)
         pad_words = Signal(addr)  # pad_h * in_w + pad_w, in pixels
         line = Signal(addr)  # in_w * CW
+        dim = self.geo.dim_bits
+        lines, line_words = Signal(2 * dim), Signal(2 * dim + 1)  # groups * in_h; in_w * CW
+        words_of = (d.in_ch + lanes - 1) >> (lanes.bit_length() - 1)
         m.d.sync += [
-            cw.eq((d.in_ch + lanes - 1) >> (lanes.bit_length() - 1)),
+            cw.eq(words_of), lines.eq(d.groups * d.in_h), line_words.eq(d.in_w * words_of),
             window.eq(d.kernel_h * d.kernel_w), pad_words.eq(d.pad_h * d.in_w + d.pad_w),
+            o.act_words.eq(lines * line_words),
             line.eq(d.in_w * cw), o.x_step.eq(d.stride_w * cw), o.origin.eq(-(pad_words * cw)),
             o.too_long.eq(window * cw > self.geo.max_steps),
             o.positions.eq(Mux(d.k_in_ch == 0, d.in_ch, d.k_in_ch) * window),
@@ -231,8 +247,8 @@ class OperandFetch(wiring.Component):
 
     A step issued in cycle ``t`` (``i_run`` and the stage free) reads the weight word and, for
     every row, the activation word of :func:`row_layout`'s pixel at kernel offset ``(ky, kx)`` and
-    the step's channel word; the beat is valid from ``t + 1`` with the rows outside the input
-    masked to 0. Under back-pressure the beat and the read ports' data are held (read enable =
+    the step's channel word (the buffer word holding it, :func:`act_word`, whose lane is picked
+    in ``t + 1``); the beat is valid from ``t + 1`` with the rows outside the input masked to 0. Under back-pressure the beat and the read ports' data are held (read enable =
     stage free), so the next fold's first beat waits here while the array drains.
 
     Members
@@ -266,8 +282,8 @@ class OperandFetch(wiring.Component):
             "i_rows": In(data.ArrayLayout(row_layout(geo), geo.rows)),
             "i_pos": In(position_layout()),
             "i_start": In(1), "i_run": In(1), "o_issue": Out(1),
-            "act_rd": In(ReadPort.Signature(addr_width=ceil_log2(geo.act_words),
-                                            shape=pe_spec(geo).x_shape)).array(geo.rows),
+            "act_rd": In(ReadPort.Signature(addr_width=ceil_log2(geo.act_words // geo.act_beat),
+                                            shape=act_word(geo))).array(geo.rows),
             "weight_rd": In(ReadPort.Signature(addr_width=ceil_log2(geo.weight_words),
                                                shape=weight_word(geo))),
             "o_operands": Out(stream.Signature(operand_layout(geo))),
@@ -284,14 +300,19 @@ class OperandFetch(wiring.Component):
         m.d.comb += self.o_issue.eq(issue)
         # the padding value: 0, or with pad_low the most negative activation (not for xnor bits)
         pad = 0 if self.geo.pe == "xnor" else Mux(d.pad_low, 1 << (self.geo.bits - 1), 0)
+        lane_bits = self.geo.act_beat.bit_length() - 1
         for r, rd in enumerate(self.act_rd):
             row = self.i_rows[r]
             iy, ix = row.iy + pos.ky, row.ix + pos.kx
             inside = row.ok & (iy >= 0) & (iy < d.in_h) & (ix >= 0) & (ix < d.in_w)
-            m.d.comb += [rd.addr.eq(gbase + row.p + koff), rd.en.eq(free),
-                         beat.payload.x[r].eq(Mux(mask[r], rd.data, pad))]
+            word = Signal(_address(self.geo), name=f"word{r}")
+            lane = Signal(max(1, lane_bits), name=f"lane{r}")  # of the word being read
+            m.d.comb += [word.eq(gbase + row.p + koff), rd.addr.eq(word >> lane_bits), rd.en.eq(free),
+                         beat.payload.x[r].eq(Mux(mask[r], rd.data[lane] if lane_bits else rd.data[0], pad))]
             with m.If(issue):
                 m.d.sync += mask[r].eq(inside)
+                if lane_bits:
+                    m.d.sync += lane.eq(word[:lane_bits])
         m.d.comb += [self.weight_rd.addr.eq(waddr), self.weight_rd.en.eq(free),
                      beat.payload.w.eq(self.weight_rd.data), beat.payload.last.eq(last),
                      beat.valid.eq(valid)]

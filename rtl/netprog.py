@@ -123,7 +123,7 @@ def _region_layout(top: LayerAccelerator, producer: QLayerLike, consumer: QLayer
     if not consumer.conv and y.ndim == 4 and y.shape[2] * y.shape[3] > 1:
         raise DoesNotFit("a flatten of a multi-pixel map into a linear layer cannot be chained "
                          "(channels-first order); run the linear layer from the host")
-    act_bits = _width(top.i_acts.payload)
+    act_bits = top.geo.word_bits["act_words"]  # one activation word (a beat holds act_beat)
     if top.kind == "xnor":
         if not producer.binary_out:
             raise DoesNotFit("an xnor layer without binary outputs cannot feed another one")

@@ -5,7 +5,8 @@ One layer at a time, in phases that never overlap (this version has no double bu
     DESC     one beat on i_desc: the layer descriptor (:func:`descriptor_layout`)
     PARAMS   G * NT beats on i_params: per-channel output parameters, one word per output tile
     WEIGHTS  G * NT * KS beats on i_weights: one word of ``cols`` weights per (tile, step)
-    ACTS     G * H * W * CW beats on i_acts: one activation word per (group, pixel, channel word)
+    ACTS     ceil(G * H * W * CW / act_beat) beats on i_acts: act_beat activation words a beat,
+             one word per (group, pixel, channel word) in that order
     WALK     ``rows`` cycles: the pixel walker loads the input coordinates of the next row tile
     RUN      every fold streams through the array; results are requantized into the out buffer
              (WALK again between row tiles, hidden under the array's drain)
@@ -22,7 +23,8 @@ then output tile; the reduction order within a fold is ``(ky, kx, channel word)`
 Buffer layouts (word addresses, written in stream order):
 
 * activations: ``((g * H + iy) * W + ix) * CW + cw`` -- channels last, one word per ``lanes``
-  channels (xnor: bit ``l`` of word ``cw`` is channel ``cw * lanes + l``, lanes past ``Cg`` are 0);
+  channels (xnor: bit ``l`` of word ``cw`` is channel ``cw * lanes + l``, lanes past ``Cg`` are 0),
+  word ``a`` in lane ``a mod act_beat`` of buffer word ``a div act_beat`` (a beat per buffer word);
 * weights: ``((g * NT + t) * KS) + (ky * kw + kx) * CW + cw``, word lane ``c`` holding the weight
   of output channel ``t * cols + c`` of group ``g`` (0 past ``Og``; xnor lanes past ``Cg`` are 1,
   so that padded lanes never agree with the 0 activation lanes);
@@ -77,8 +79,8 @@ from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl.array import SystolicArray
 from rtl.buffers import Loader, ResultWriter, StoreStream, out_word, param_word, psum_word
 from rtl.controller import LayerController
-from rtl.im2col import (LayerGeometry, OperandFetch, PixelWalker, descriptor_layout, pe_spec,
-                         weight_word)
+from rtl.im2col import (LayerGeometry, OperandFetch, PixelWalker, act_word, check_geometry,
+                         descriptor_layout, pe_spec, weight_word)
 from rtl.pe import PE_CLASSES, check_int
 from rtl.requant import OutputStage, out_shape, param_layout
 
@@ -109,8 +111,8 @@ class LayerAccelerator(wiring.Component):
         Output-stage parameters, one word per output tile; ``ready`` only in PARAMS.
     i_weights : In(stream.Signature(ArrayLayout(w_shape, cols)))
         Weight words; ``ready`` only in WEIGHTS.
-    i_acts : In(stream.Signature(x_shape))
-        Activation words; ``ready`` only in ACTS.
+    i_acts : In(stream.Signature(ArrayLayout(x_shape, act_beat)))
+        Activation words, ``act_beat`` a beat (:func:`~rtl.im2col.act_word`); ``ready`` only in ACTS.
     o_results : Out(stream.Signature(ArrayLayout(out_shape, cols)))
         Output words in out-buffer order; ``valid`` only in STORE.
     o_error : Out(1)
@@ -133,6 +135,7 @@ class LayerAccelerator(wiring.Component):
             raise ValueError(f"`lanes` must be a power of two (1 except for xnor), not {geo.lanes!r}")
         self.dim_bits = check_int("dim_bits", geo.dim_bits, 2, 16)
         self.words = {name: check_int(name, value, 1) for name, value in geo.words.items()}
+        check_geometry(geo)  # act_beat
         if geo.weight_words < geo.max_steps:
             raise ValueError(f"`weight_words` of {geo.weight_words} cannot hold one fold of "
                              f"max_steps={geo.max_steps} steps")
@@ -148,11 +151,12 @@ class LayerAccelerator(wiring.Component):
         self.params = param_layout(geo.pe, bias_bits=self.bias_bits, positions=self.positions)
         self.out_shape = out_shape(geo.pe, bits=geo.bits, positions=self.positions)
         self.param_word, self.weight_word, self.out_word = param_word(geo), weight_word(geo), out_word(geo)
+        self.act_word = act_word(geo)
         super().__init__({
             "i_desc": In(stream.Signature(self.descriptor)),
             "i_params": In(stream.Signature(self.param_word)),
             "i_weights": In(stream.Signature(self.weight_word)),
-            "i_acts": In(stream.Signature(self.x_shape)),
+            "i_acts": In(stream.Signature(self.act_word)),
             "o_results": Out(stream.Signature(self.out_word)),
             "o_error": Out(1),
         })
@@ -177,8 +181,9 @@ class LayerAccelerator(wiring.Component):
             kind=self.kind, cols=cols, acc_shape=psum_word(geo).elem_shape, bits=self.bits,
             positions=self.positions, bias_bits=self.bias_bits, max_positions=geo.max_positions)
         m.submodules.store = store = StoreStream(geo)
-        mems = {name: Memory(shape=shape, depth=self.words[f"{name}_words"], init=[])
-                for name, shape in (("act", self.x_shape), ("weight", self.weight_word),
+        depth = {**self.words, "act_words": geo.act_words // geo.act_beat}
+        mems = {name: Memory(shape=shape, depth=depth[f"{name}_words"], init=[])
+                for name, shape in (("act", self.act_word), ("weight", self.weight_word),
                                     ("param", self.param_word), ("out", self.out_word))}
         for name, mem in mems.items():
             m.submodules[f"{name}_buf"] = mem
@@ -206,6 +211,7 @@ class LayerAccelerator(wiring.Component):
         d, sizes = ctrl.o_desc, geometry.o_geo
         m.d.comb += [
             self.o_error.eq(ctrl.o_error), geometry.i_desc.eq(d), ctrl.i_too_long.eq(sizes.too_long),
+            ctrl.i_act_words.eq(sizes.act_words),
             loader.i_target.eq(ctrl.o_load_target), loader.i_restart.eq(ctrl.o_load_restart),
             ctrl.i_load_fire.eq(loader.o_fire), ctrl.i_load_overrun.eq(loader.o_overrun),
             walker.i_desc.eq(d), walker.i_geo.eq(sizes), walker.i_start.eq(ctrl.o_walk_start),

@@ -237,14 +237,14 @@ def test_check_fits_wrong() -> None:
     """Each misfit is named with its fix, from the accelerator alone (nothing is built); a layer
     only too large for the buffers runs as tiles."""
     ql = quantized_layer("mac", LayerSpec("conv", 3, 5, 5, 5, kernel=3, pad=1), seed=2)
-    # 74 one-byte activation words; the layer has 3 x 5 x 5 = 75: rows 0-2 (input rows 0-3, 60
-    # words) and 3-4 (input rows 2-4, 45 words)
+    # 74 one-byte activation words, 72 in whole beats of 8; the layer has 3 x 5 x 5 = 75: rows 0-2
+    # (input rows 0-3, 60 words) and 3-4 (input rows 2-4, 45 words)
     small = MemoryConfig(ifmap_sram_kib=74 / 1024, weight_sram_kib=8, ofmap_sram_kib=4)
     tiles = check_fits(accelerator("mac", small), ql.q, ql.x)
     assert [(t.rows, t.in_rows) for t in tiles] == [((0, 3), (0, 4)), ((3, 5), (2, 5))]
-    tight = MemoryConfig(ifmap_sram_kib=29 / 1024, weight_sram_kib=8, ofmap_sram_kib=4)
+    tight = MemoryConfig(ifmap_sram_kib=29 / 1024, weight_sram_kib=8, ofmap_sram_kib=4)  # 24 in beats
     with pytest.raises(DoesNotFit, match=r"^layer does not fit: layer needs 75 act buffer words, the buffer "
-                                         r"holds 29; enlarge memory\.ifmap_sram_kib; not even a tile of one "
+                                         r"holds 24; enlarge memory\.ifmap_sram_kib; not even a tile of one "
                                          r"group, 4 output channels and one output row fits: layer needs 30 "):
         check_fits(accelerator("mac", tight), ql.q, ql.x)
     # a fold of 27 steps on a top of 16: K tiles of one channel (9 steps); on a top of 8, not even

@@ -84,7 +84,8 @@ def test_chain_commands() -> None:
     store, acts = cmds[4], cmds[8]
     assert (store >> 4) & 3 == StoreMode.BYTES.value and (store >> 64) & 0xFFFFFFFF == 8  # 8 channels
     assert (store >> 112) == 36 and addr[4] == addr[8] == prog.regions[0][0].addr
-    assert (acts >> 8) & 0xFFFFFF == 36 * 8  # the second layer's input: 36 pixels x 8 channels
+    # the second layer's input: 36 pixels x 8 channels = 288 bytes, 36 beats of 8 activations
+    assert (acts >> 8) & 0xFFFFFF == 36 * 8 // 8
 
 
 def test_chain_refusals() -> None:

@@ -2,7 +2,7 @@
 """The top's LayerController (rtl.controller) on Amaranth's simulator, its parts replaced by naive
 models in the testbench (a loader firing with idle cycles, a walker counting pixels, a stalling
 fetch, a writer and a store that finish late): the phase order, the beats each load phase takes
-against G * NT, G * NT * KS and G * H * W * CW, the loop-nest position in WEIGHTS and RUN against
+against G * NT, G * NT * KS and ceil(G * H * W * CW / act_beat), the loop-nest position in WEIGHTS and RUN against
 nested Python loops, FLUSH waiting for the written rows, the sticky error flag, and the return to
 DESC for the next layer."""
 
@@ -68,7 +68,7 @@ def phase_of(ctx: Any, dut: LayerController) -> str:
 async def run_layer(ctx: Any, dut: LayerController, d: dict[str, int],
                     overrun: str | None = None) -> Trace:
     """Feed ``d`` and play the parts until the controller is back in DESC; ``i_too_long`` is
-    ``kh * kw * CW > max_steps``; ``overrun`` pulses ``i_load_overrun`` with the first parameter
+    ``kh * kw * CW > max_steps``, ``i_act_words`` ``G * H * W * CW``; ``overrun`` pulses ``i_load_overrun`` with the first parameter
     beat (``"load"``) or ``i_write_overrun`` with the first issued step (``"write"``)."""
     geo, trace = dut.geo, Trace()
     steps = d["kernel_h"] * d["kernel_w"] * math.ceil(d["in_ch"] / geo.lanes)
@@ -78,6 +78,7 @@ async def run_layer(ctx: Any, dut: LayerController, d: dict[str, int],
     ctx.set(dut.i_desc.payload, d)
     ctx.set(dut.i_desc.valid, 1)
     ctx.set(dut.i_too_long, steps > geo.max_steps)
+    ctx.set(dut.i_act_words, d["groups"] * d["in_h"] * d["in_w"] * math.ceil(d["in_ch"] / geo.lanes))
     for cycle in range(MAX_CYCLES):
         phase = phase_of(ctx, dut)
         if phase == "DESC" and cycle:
@@ -164,7 +165,7 @@ def test_layer_sequence(case: str) -> None:
         steps = nest(d, lanes, cols)
         assert len(steps) == groups * nt * ks
         return {"beats": {"PARAMS": groups * nt, "WEIGHTS": groups * nt * ks,
-                          "ACTS": groups * d["in_h"] * d["in_w"] * cw},
+                          "ACTS": math.ceil(groups * d["in_h"] * d["in_w"] * cw / geo.act_beat)},
                 "order": ["DESC", "PARAMS", "WEIGHTS", "ACTS"] + ["WALK", "RUN"] * tiles
                 + ["FLUSH", "STORE"],
                 "walk": [rows] * tiles, "weight_pos": steps, "run_pos": steps * tiles,

@@ -57,7 +57,10 @@ def test_any_config_gives_a_consistent_top_or_names_the_field(acc: Accelerator) 
     top = LayerAccelerator(geo)
     ports = {name: width(top.signature.members[name].signature.members["payload"].shape)
              for name in ("i_acts", "i_weights", "i_params", "o_results")}
-    assert ports == {"i_acts": geo.word_bits["act_words"], "i_weights": geo.word_bits["weight_words"],
+    # an activation beat: the most words a 64-bit bus word holds (a power of two), at most the buffer
+    beat = min(max(1, 64 // geo.word_bits["act_words"]), geo.act_words + geo.act_beat - 1)
+    assert geo.act_beat == 1 << (beat.bit_length() - 1) and geo.act_words % geo.act_beat == 0
+    assert ports == {"i_acts": geo.act_beat * geo.word_bits["act_words"], "i_weights": geo.word_bits["weight_words"],
                      "i_params": geo.word_bits["param_words"], "o_results": geo.word_bits["out_words"]}
     lanes = acc.array.lanes if acc.pe == "xnor" else 1
     need = contract.acc_bits(acc.pe, geo.max_steps * lanes, acc.bits, max_shift=acc.max_shift, lanes=lanes)

@@ -11,7 +11,7 @@ import pytest
 
 from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
 from hwsim.errors import ConfigError, DoesNotFit
-from hwsim.rtl_plan import LayerShape, TopGeometry, param_fields, plan, top_geometry
+from hwsim.rtl_plan import LayerShape, TopGeometry, act_beat, param_fields, plan, top_geometry
 from hwsim.rtl_timing import layer_cycles, plan_cycles
 from hwsim.workload import Layer
 
@@ -32,9 +32,10 @@ def small(**over) -> Accelerator:
 # Partial sums hold the longest reduction a 12-bit descriptor states, 15 * 15 * 4095 = 921375
 # products: 921375 * 2**14 = 15095808000 in [2**33, 2**34) -> 34 bits + sign = 35; the psum
 # buffer is the ofmap KiB again at 4 x 35 bits a word: 8192 / 140 = 58.5 -> 58 words.
+# An activation beat is the 64-bit bus word: 64 / 8 = 8 activations (1024 is a multiple of 8).
 SMALL = TopGeometry(pe="mac", bits=8, rows=4, cols=4, lanes=1, max_shift=7, max_steps=292,
                     acc_bits=24, bias_bits=32, dim_bits=12, act_words=1024, weight_words=292,
-                    param_words=32, out_words=256, psum_words=58)
+                    param_words=32, out_words=256, psum_words=58, act_beat=8)
 
 
 def test_top_geometry_by_hand():
@@ -84,6 +85,22 @@ def test_top_geometry_shift_and_xnor_by_hand():
     assert (geo.lanes, geo.positions, geo.acc_bits) == (8, 128, 8)
     assert geo.words == {"act_words": 1024, "weight_words": 449, "param_words": 49, "out_words": 455}
     assert geo.word_bits == {"act_words": 8, "weight_words": 16, "param_words": 20, "out_words": 18}
+    assert (geo.act_beat, geo.act_beat_bits) == (8, 64)  # eight 8-lane words a 64-bit beat
+
+
+def test_act_beat_by_hand():
+    # the most activation words a bus word holds, a power of two, at most the buffer's depth
+    assert act_beat(64, 8, 1024) == 8 and act_beat(256, 8, 1024) == 32 and act_beat(512, 8, 1024) == 64
+    assert act_beat(64, 6, 1024) == 8  # 64 // 6 = 10 -> 8
+    assert act_beat(64, 16, 1024) == 4 and act_beat(64, 64, 1024) == 1  # xnor, 64 lanes
+    assert act_beat(64, 128, 1024) == 1  # a word wider than the bus: one a beat
+    assert act_beat(64, 8, 6) == 4  # a 6-word buffer: 4
+    # top_geometry rounds the buffer down to whole beats: 0.6 KiB = 4915.2 bits / 8 = 614 -> 608
+    geo = top_geometry(small(memory=MemoryConfig(ifmap_sram_kib=0.6, weight_sram_kib=2, ofmap_sram_kib=1)))
+    assert (geo.act_beat, geo.act_words) == (8, 608)
+    wide = top_geometry(small(rtl=RtlConfig(bus_bits=128)))
+    assert (wide.act_beat, wide.act_words, wide.act_beat_bits) == (16, 1024, 128)
+    assert (wide.act_beats(108), SMALL.act_beats(108), SMALL.act_beats(8)) == (7, 14, 1)
 
 
 def test_param_fields_by_hand():
@@ -249,36 +266,38 @@ def test_layer_cycles_closed_form():
     # The 3x3 conv of test_plan_conv3x3_by_hand on small(): G = 1, NT = 2, KS = 27, folds 18.
     #   descriptor   1
     #   load_weights G * NT * (1 + KS) = 2 * 28 = 56
-    #   load_acts    G * in_h * in_w * CW = 6 * 6 * 3 = 108
+    #   load_acts    ceil(G * in_h * in_w * CW / 8) = ceil(6 * 6 * 3 / 8) = ceil(108 / 8) = 14
     #   fold         2 * rows + cols + KS - 2 + 2 pipeline = 8 + 4 + 27 = 39
     #   compute      rows + 1 + folds * fold = 4 + 1 + 18 * 39 = 707
     #   drain        3 output stages + 1 = 4
     #   store        1 + folds * rows = 1 + 72 = 73
     layer = Layer("c", "conv", 3, 6, 6, 6, 6, 6, kernel=(3, 3), padding=(1, 1))
-    want = {"descriptor": 1, "load_weights": 56, "load_acts": 108, "compute": 707, "drain": 4,
-            "store": 73, "total": 1 + 56 + 108 + 707 + 4 + 73, "folds": 18, "fold_cycles": 39}
+    want = {"descriptor": 1, "load_weights": 56, "load_acts": 14, "compute": 707, "drain": 4,
+            "store": 73, "total": 1 + 56 + 14 + 707 + 4 + 73, "folds": 18, "fold_cycles": 39}
     assert layer_cycles(layer, small()) == {**want, "tiles": 1}
     assert plan_cycles(SMALL, plan(SMALL, LayerShape.of_layer(layer))) == want
 
 
 def test_layer_cycles_depthwise_closed_form():
-    # depthwise of test_plan_depthwise_by_hand: G = 8, NT = 1, KS = 9, folds 24, fold 8 + 4 + 9 = 21
+    # depthwise of test_plan_depthwise_by_hand: G = 8, NT = 1, KS = 9, folds 24, fold 8 + 4 + 9 = 21;
+    # activations 8 * 5 * 5 = 200 words, 25 beats of 8
     layer = Layer("d", "conv", 8, 5, 5, 8, 3, 3, kernel=(3, 3), stride=(2, 2), padding=(1, 1), groups=8)
     got = layer_cycles(layer, small())
-    assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 200,
+    assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 25,
                    "compute": 4 + 1 + 24 * 21, "drain": 4, "store": 1 + 24 * 4,
-                   "total": 1 + 80 + 200 + 509 + 4 + 97, "folds": 24, "fold_cycles": 21, "tiles": 1}
+                   "total": 1 + 80 + 25 + 509 + 4 + 97, "folds": 24, "fold_cycles": 21, "tiles": 1}
 
 
 def test_layer_too_large_runs_as_channel_tiles():
     # 100 -> 10 linear: 3 column tiles x 100 steps = 300 weight words > 292, so it runs as tiles of
-    # output channels, a multiple of cols = 4: 8 (200 words) fits, 10 does not. Tiles 0-7 and 8-9:
-    #   tile 0-7: NT 2, KS 100, folds 2, fold 2 * 4 + 4 + 100 - 2 + 2 = 112: 1 + 2 * 101 + 100
-    #             + (4 + 1 + 2 * 112) + 4 + (1 + 2 * 4) = 545
-    #   tile 8-9: NT 1, folds 1: 1 + 101 + 100 + (4 + 1 + 112) + 4 + (1 + 4) = 328
-    # (tiles of 4, 4 and 2 channels would take 3 x 328 = 984)
+    # output channels, a multiple of cols = 4: 8 (200 words) fits, 10 does not. Tiles 0-7 and 8-9,
+    # each loading the 100 activations in ceil(100 / 8) = 13 beats:
+    #   tile 0-7: NT 2, KS 100, folds 2, fold 2 * 4 + 4 + 100 - 2 + 2 = 112: 1 + 2 * 101 + 13
+    #             + (4 + 1 + 2 * 112) + 4 + (1 + 2 * 4) = 458
+    #   tile 8-9: NT 1, folds 1: 1 + 101 + 13 + (4 + 1 + 112) + 4 + (1 + 4) = 241
+    # (tiles of 4, 4 and 2 channels would take 3 x 241 = 723)
     got = layer_cycles(Layer("fc", "linear", 100, 1, 1, 10, 1, 1), small())
-    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (2, 545 + 328, 200, 3)
+    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (2, 458 + 241, 26, 3)
 
 
 def test_linear_over_rows_runs_as_a_1x1_conv() -> None:

@@ -17,21 +17,22 @@ def acc(pe: str = "mac", rows: int = 2, cols: int = 2, lanes: int = 64) -> Accel
 
 
 def test_layer_cycles_conv3x3() -> None:
-    # 3x5x5 -> 5x5x5, k3 p1 on 2x2: KS = 27, NT = 3, 13 row tiles, 39 folds of 2*2+2+27 = 33.
+    # 3x5x5 -> 5x5x5, k3 p1 on 2x2: KS = 27, NT = 3, 13 row tiles, 39 folds of 2*2+2+27 = 33;
+    # 75 activations, 8 a beat (the 64-bit bus word): 10 beats.
     layer = Layer("c", "conv", 3, 5, 5, 5, 5, 5, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(layer, acc())
-    assert got == {"descriptor": 1, "load_weights": 3 * 28, "load_acts": 75,
+    assert got == {"descriptor": 1, "load_weights": 3 * 28, "load_acts": 10,
                    "compute": 2 + 1 + 39 * 33, "drain": 4, "store": 1 + 39 * 2,
-                   "total": 1 + 84 + 75 + 1290 + 4 + 79, "folds": 39, "fold_cycles": 33, "tiles": 1}
+                   "total": 1 + 84 + 10 + 1290 + 4 + 79, "folds": 39, "fold_cycles": 33, "tiles": 1}
 
 
 def test_layer_cycles_depthwise_xnor_linear() -> None:
     dw = Layer("d", "conv", 4, 6, 6, 4, 3, 3, kernel=(3, 3), stride=(2, 2), padding=(1, 1), groups=4)
     got = layer_cycles(dw, acc(rows=4, cols=4))
-    # per group: KS = 9, NT = 1, 3 row tiles of 4 pixels; fold = 8 + 4 + 9
-    assert (got["folds"], got["fold_cycles"], got["load_weights"], got["load_acts"]) == (12, 21, 40, 144)
-    assert got["total"] == 1 + 40 + 144 + (4 + 1 + 12 * 21) + 4 + (1 + 12 * 4)
-    # xnor: 70 channels in words of 64 lanes -> 2 words per pixel, KS = 2
+    # per group: KS = 9, NT = 1, 3 row tiles of 4 pixels; fold = 8 + 4 + 9; 144 activations in 18 beats
+    assert (got["folds"], got["fold_cycles"], got["load_weights"], got["load_acts"]) == (12, 21, 40, 18)
+    assert got["total"] == 1 + 40 + 18 + (4 + 1 + 12 * 21) + 4 + (1 + 12 * 4)
+    # xnor: 70 channels in words of 64 lanes -> 2 words per pixel, KS = 2; a 64-bit word a beat
     fc = Layer("f", "linear", 70, 1, 1, 3, 1, 1)
     got = layer_cycles(fc, acc("xnor"))
     assert (got["load_acts"], got["fold_cycles"], got["folds"]) == (2, 2 * 2 + 2 + 2, 2)
@@ -42,14 +43,14 @@ def test_layer_too_large_runs_as_row_tiles() -> None:
     # 3x3 pad-1 conv runs as row tiles. Output rows r0..r1-1 read input rows r0 - 1 .. r1 clipped
     # to the input (the clipped row is padding: the top one kept as the tile's padding, the bottom
     # one read as zeros past the tile's last row), 15 words a row. Three rows: rows 0-2 read 0-3
-    # (60 words) and rows 3-4 read 2-4 (45); four rows would read 0-4 (75). 2x2 array, KS 27,
-    # fold 2 * 2 + 2 + 27 - 2 + 2 = 33, one column tile:
-    #   rows 0-2: 15 pixels, 8 folds: 1 + 28 + 60 + (2 + 1 + 8 * 33) + 4 + (1 + 8 * 2) = 377
-    #   rows 3-4: 10 pixels, 5 folds: 1 + 28 + 45 + (2 + 1 + 5 * 33) + 4 + (1 + 5 * 2) = 257
+    # (60 words, 8 beats of 8) and rows 3-4 read 2-4 (45, 6 beats); four rows would read 0-4 (75).
+    # 2x2 array, KS 27, fold 2 * 2 + 2 + 27 - 2 + 2 = 33, one column tile:
+    #   rows 0-2: 15 pixels, 8 folds: 1 + 28 + 8 + (2 + 1 + 8 * 33) + 4 + (1 + 8 * 2) = 325
+    #   rows 3-4: 10 pixels, 5 folds: 1 + 28 + 6 + (2 + 1 + 5 * 33) + 4 + (1 + 5 * 2) = 218
     tiny = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ifmap_sram_kib=0.0625))
     wide = Layer("w", "conv", 3, 5, 5, 2, 5, 5, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(wide, tiny)
-    assert (got["tiles"], got["load_acts"], got["total"]) == (2, 60 + 45, 377 + 257)
+    assert (got["tiles"], got["load_acts"], got["total"]) == (2, 8 + 6, 325 + 218)
 
 
 def test_layer_cycles_k_tiles() -> None:
@@ -57,13 +58,13 @@ def test_layer_cycles_k_tiles() -> None:
     # K tiles of at most 4608 // 9 = 512 channels, ceil(600 / 512) = 2 of 300 channels, 2700
     # steps each. 3x3 output on a 2x2 array: 5 row tiles, one output tile, 5 folds of
     # 2 * 2 + 2 + 2700 - 2 + 2 = 2706 cycles; 10 psum words. Each K tile loads one parameter
-    # word, 2700 weight words and 3 * 3 * 300 = 2700 activation words:
-    #   first (writes psums, stores nothing): 1 + 2701 + 2700 + (2 + 1 + 5 * 2706) + 4 = 18939
-    #   last (adds psums, stores 5 folds x 2 rows): 18939 + (1 + 10) = 18950
+    # word, 2700 weight words and 3 * 3 * 300 = 2700 activation words in ceil(2700 / 8) = 338 beats:
+    #   first (writes psums, stores nothing): 1 + 2701 + 338 + (2 + 1 + 5 * 2706) + 4 = 16577
+    #   last (adds psums, stores 5 folds x 2 rows): 16577 + (1 + 10) = 16588
     big = Layer("b", "conv", 600, 3, 3, 2, 3, 3, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(big, acc())
-    assert got == {"descriptor": 2, "load_weights": 2 * 2701, "load_acts": 2 * 2700,
-                   "compute": 2 * 13533, "drain": 8, "store": 11, "total": 18939 + 18950,
+    assert got == {"descriptor": 2, "load_weights": 2 * 2701, "load_acts": 2 * 338,
+                   "compute": 2 * 13533, "drain": 8, "store": 11, "total": 16577 + 16588,
                    "folds": 10, "fold_cycles": 2706, "tiles": 2}
 
 
@@ -81,13 +82,14 @@ def test_layer_cycles_k_tiles_and_channel_tiles() -> None:
     # with 1/16 KiB = 512 bits: psum 512 / 70 -> 7 words, out 512 / 16 = 32. K tiles of 100
     # inputs (3); 3 output tiles of 2 channels need 3 folds x 2 rows = 6 psum words: all fit in
     # one K tiling of the whole output. Folds of 2 * 2 + 2 + 100 - 2 + 2 = 106 cycles, 3 of them
-    # per K tile; each K tile loads 3 parameter words, 3 x 100 weight words and 100 activations:
-    #   writing: 1 + 303 + 100 + (2 + 1 + 3 * 106) + 4 = 729, twice; last: 729 + (1 + 6) = 736
+    # per K tile; each K tile loads 3 parameter words, 3 x 100 weight words and 100 activations
+    # (13 beats of 8):
+    #   writing: 1 + 303 + 13 + (2 + 1 + 3 * 106) + 4 = 642, twice; last: 642 + (1 + 6) = 649
     roomy = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ofmap_sram_kib=1 / 16),
                         rtl=RtlConfig(max_steps=100))
     got = layer_cycles(fc, roomy)
     assert (got["tiles"], got["folds"], got["fold_cycles"], got["store"]) == (3, 9, 106, 7)
-    assert got["total"] == 2 * 729 + 736
+    assert got["total"] == 2 * 642 + 649
 
 
 def test_layer_cycles_wrong() -> None:

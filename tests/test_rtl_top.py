@@ -77,7 +77,7 @@ def run_layers(top: LayerAccelerator, progs: list[LayerProgram], *, valid_patter
         for run, prog in zip(runs, progs):
             for name, attr, beats in loads:
                 port = getattr(top, attr)
-                payload = port.payload if attr == "i_acts" else port.payload.as_value()
+                payload = port.payload.as_value()
                 for beat in beats(prog):
                     ctx.set(payload, beat)
                     for valid in itertools.cycle(valid_pattern):
@@ -181,10 +181,11 @@ def test_top_error_flag() -> None:
     same layer on a buffer of exactly its size does not."""
     q, x = quantized("mac", True, 2, 2, 4, seed=1)
     prog = program(make_top("mac"), q, x)
-    assert len(prog.acts) == 4 * 4 * 2  # one 8-bit word per pixel and channel
-    for words, error in ((len(prog.acts), False), (len(prog.acts) - 1, True)):
+    assert len(prog.acts) == 4 * 4 * 2 // 8  # one 8-bit word per pixel and channel, 8 a beat
+    # 32 words: the layer's; 31: rounded down to whole beats, 24 words, one beat short
+    for words, held, error in ((32, 32, False), (31, 24, True)):
         top = make_top("mac", ifmap=words * 8 / 8192)
-        assert top.geo.act_words == words
+        assert top.geo.act_words == held
         (run,) = run_layers(top, [prog])
         assert bool(run.error) is error
 
@@ -203,17 +204,17 @@ def test_top_geometry_of_small_accelerator() -> None:
 def test_top_plan_wrong() -> None:
     q, x = quantized("mac", True, 3, 5, 5, seed=2, kernel=3, padding=1)
     # 5 x 5 pixels x 3 channels = 75 activation words; 13 row tiles x 3 channel tiles x 2 rows = 78
-    # output words (8-bit activations; 2 lanes of 8-bit outputs)
+    # output words (8-bit activations, 74 rounded down to whole beats of 8: 72; 2 lanes of 8-bit outputs)
     geo = top_geometry(accelerator("mac", ifmap=74 * 8 / 8192))
-    with pytest.raises(DoesNotFit, match=r"^layer needs 75 act buffer words, the buffer holds 74; "
+    with pytest.raises(DoesNotFit, match=r"^layer needs 75 act buffer words, the buffer holds 72; "
                                          r"enlarge memory.ifmap_sram_kib$"):
         plan(geo, q, (5, 5))
     geo = top_geometry(accelerator("mac", ofmap=77 * 16 / 8192))
     with pytest.raises(DoesNotFit, match=r"^layer needs 78 out buffer words, the buffer holds 77; "
                                          r"enlarge memory.ofmap_sram_kib$"):
         plan(geo, q, (5, 5))
-    assert plan(top_geometry(accelerator("mac", ifmap=75 * 8 / 8192, ofmap=78 * 16 / 8192)), q,
-                (5, 5)).folds == 39
+    assert plan(top_geometry(accelerator("mac", ifmap=80 * 8 / 8192, ofmap=78 * 16 / 8192)), q,
+                (5, 5)).folds == 39  # 75 words need 80: ten whole beats
     with pytest.raises(DoesNotFit, match=r"^layer is of PE kind mac, the accelerator of adder$"):
         plan(top_geometry(accelerator("adder")), q, (5, 5))
     with pytest.raises(DoesNotFit, match=r"^a fold of 27 steps exceeds rtl.max_steps=16; "

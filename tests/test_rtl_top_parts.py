@@ -163,7 +163,10 @@ def test_operand_fetch() -> None:
     groups, h, w, cin, k = 2, 3, 2, 2, 3
     d = desc((h, w), (h, w), cin, 3, groups=groups, kernel=k, pad=1)
     x = rng.integers(-128, 128, size=(groups, h, w, cin))
-    act_init = [int(v) for v in x.reshape(-1)]  # channels last: ((g * H + iy) * W + ix) * CW + cw
+    flat = [int(v) for v in x.reshape(-1)]  # channels last: ((g * H + iy) * W + ix) * CW + cw
+    beat = geo.act_beat  # 8 words a buffer word: word a in lane a % 8 of buffer word a // 8
+    assert beat == 8
+    act_init = [(flat[i:i + beat] + [0] * beat)[:beat] for i in range(0, len(flat), beat)]
     nt, steps = 2, k * k * cin  # ceil(3 / cols) output tiles; steps per fold
     weight_init = [[i, -i] for i in range(groups * nt * steps)]
     tiles = naive_pixels(d, cin, geo.rows)
@@ -202,19 +205,19 @@ def test_operand_fetch() -> None:
                 got.append(([int(v) for v in beat.x], [int(v) for v in beat.w], bool(beat.last)))
         assert got == [expected(*s) for s in schedule]
 
-    simulate(dut, bench, [(dut.act_rd, geo.act_words, act_init),
+    simulate(dut, bench, [(dut.act_rd, geo.act_words // beat, act_init),
                           (dut.weight_rd, geo.weight_words, weight_init)])
 
 
 def test_loader() -> None:
     """Three phases with idle input cycles: only the named stream is ready; each buffer gets its
     beats from word 0 in order, and the beats past a buffer's end are dropped and flagged."""
-    geo = geometry(act_words=5)
+    geo = geometry(act_words=8, act_beat=4)  # two buffer words of four activations
     dut = Loader(geo)
     phases = {"param": (LoadTarget.PARAMS, [[{"bias": i, "mult": 2 * i, "shift": 3}] * geo.cols
                                               for i in range(3)]),
               "weight": (LoadTarget.WEIGHTS, [[i, -i] for i in range(4)]),
-              "act": (LoadTarget.ACTS, [i - 3 for i in range(7)])}
+              "act": (LoadTarget.ACTS, [[4 * i + lane - 8 for lane in range(4)] for i in range(4)])}
     streams = {name: getattr(dut, f"i_{name}s") for name in phases}
     ports = {name: getattr(dut, f"{name}_wr") for name in phases}
     written: dict[str, dict[int, Any]] = {name: {} for name in phases}
@@ -243,14 +246,14 @@ def test_loader() -> None:
                     if v:
                         break
             ctx.set(port.valid, 0)
-        assert overruns == 2  # activations 5 and 6 of a 5-word buffer
+        assert overruns == 2  # activation beats 2 and 3 of a 2-word buffer
 
     simulate(dut, bench)
     assert {a: [{k: getattr(p, k) for k in ("bias", "mult", "shift")} for p in w]
             for a, w in written["param"].items()} == dict(enumerate(phases["param"][1]))
     assert {a: [int(v) for v in w] for a, w in written["weight"].items()} == (
         dict(enumerate(phases["weight"][1])))
-    assert written["act"] == dict(enumerate(phases["act"][1][:5]))
+    assert {a: [int(v) for v in w] for a, w in written["act"].items()} == dict(enumerate(phases["act"][1][:2]))
 
 
 def requantize(acc: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray,
