@@ -11,7 +11,8 @@ naming what is too large. ``hwsim.rtl_timing`` (the cycle model), ``rtl.host`` (
 
 Word widths (bits), with ``L`` lanes per PE (xnor; 1 otherwise) and ``K_max = max_steps * L``:
 
-* activation word: ``L`` (xnor) or ``bits``;
+* activation word: ``L`` (xnor) or ``bits``; ``act_beat`` of them make one ``i_acts`` beat and one
+  activation buffer word (:func:`act_beat`: as many as one bus word holds, a power of two);
 * weight lane: ``L`` (xnor), the shift-weight code (:func:`contract.weight_code_bits`) or ``bits``;
 * parameter lane: ``bias_bits + MULT_BITS + RSHIFT_BITS`` (requantization) or, for xnor, a
   threshold holding ``[-K_max - 1, K_max + 1]`` and a negate bit (:func:`param_fields`);

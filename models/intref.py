@@ -42,6 +42,12 @@ Output stage:
   comparison) and ``T[o]`` in [-K-1, K+1] (``threshold``). The output is the next layer's bits.
 * ``xnor`` without ``binary_out`` (last binary layer): the raw ``dot``.
 
+**Residual add** (a ResNet block's ``relu(bn(conv(h)) + x)``), mac/adder/shift only: the shortcut
+``r`` is a signed ``bits_out``-bit integer on the output's own scale (its producer requantized
+onto it), added before the clamp: ``y = clamp(q + r)``, then ``max(y, 0)`` if ``relu``, with
+``q`` the rounded, shifted product above. One rounding, one saturation, as the fused add of an
+accelerator's output stage does it.
+
 Dequantize an output with ``y_int * out_scale[o] + out_offset[o]`` (see :func:`dequantize`).
 """
 
@@ -183,35 +189,53 @@ def _accumulate(q: QLayer, cols: np.ndarray) -> np.ndarray:
     return q.reduction - 2 * _pairwise(cols, w, np.bitwise_xor)
 
 
-def _output_stage(q: QLayer, acc: np.ndarray) -> np.ndarray:
-    """Requantize (mac/adder/shift) or threshold-compare (xnor), per channel on axis 1."""
+def _output_stage(q: QLayer, acc: np.ndarray, residual: np.ndarray | int = 0) -> np.ndarray:
+    """Requantize (mac/adder/shift) or threshold-compare (xnor), per channel on axis 1; the
+    residual is added before the clamp."""
     if q.pe == "xnor":
         if not q.binary_out:
             return acc
         c, t = q.compare_sign[:, None], q.threshold[:, None]
         return (c * acc >= t).astype(np.int64)
     m, s, b = q.multiplier[:, None], q.rshift[:, None], q.bias[:, None]
-    y = ((acc + b) * m + (np.int64(1) << (s - 1))) >> s
+    y = (((acc + b) * m + (np.int64(1) << (s - 1))) >> s) + residual
     y = np.clip(y, -(1 << (q.bits_out - 1)), (1 << (q.bits_out - 1)) - 1)
     return np.maximum(y, 0) if q.relu else y
 
 
-def int_forward(q: QLayer, x: np.ndarray) -> np.ndarray:
-    """The integer output of layer ``q`` for integer input ``x`` (int64; NCHW or NC).
+def int_forward(q: QLayer, x: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
+    """The integer output of layer ``q`` for integer input ``x`` (int64; NCHW or NC), with the
+    shortcut ``residual`` (the output's shape, signed ``bits_out``-bit) added in the output stage
+    when given (module docstring).
 
     Raises ValueError naming the problem if ``x`` is not an integer array of the layer's input
-    shape or holds values outside the input range.
+    shape or holds values outside the input range, or ``residual`` is not one of the output's
+    shape and range or the layer does not requantize (xnor).
     """
     _check_input(q, x)
     acc = _accumulate(q, _columns(q, x))
     n = x.shape[0]
     acc = acc.reshape(n, q.out_channels, -1)
-    y = _output_stage(q, acc)
-    if not q.conv:
-        return y.reshape(n, q.out_channels)
-    (kh, kw), (sh, sw), (ph, pw) = q.kernel_size, q.stride, q.padding
-    return y.reshape(n, q.out_channels, conv_out_size(x.shape[2], kh, sh, ph),
-                     conv_out_size(x.shape[3], kw, sw, pw))
+    if q.conv:
+        (kh, kw), (sh, sw), (ph, pw) = q.kernel_size, q.stride, q.padding
+        shape = (n, q.out_channels, conv_out_size(x.shape[2], kh, sh, ph), conv_out_size(x.shape[3], kw, sw, pw))
+    else:
+        shape = (n, q.out_channels)
+    res = 0 if residual is None else _check_residual(q, residual, shape).reshape(acc.shape)
+    return _output_stage(q, acc, res).reshape(shape)
+
+
+def _check_residual(q: QLayer, r: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if q.pe == "xnor":
+        raise ValueError("a residual add needs a requantizing layer (mac, adder, shift), not xnor")
+    if not isinstance(r, np.ndarray) or r.dtype.kind not in "iu":
+        raise ValueError(f"residual must be an integer numpy array, not {getattr(r, 'dtype', type(r).__name__)}")
+    if r.shape != shape:
+        raise ValueError(f"residual must have the output's shape {shape}, not {tuple(r.shape)}")
+    lo, hi = -(1 << (q.bits_out - 1)), (1 << (q.bits_out - 1)) - 1
+    if r.size and (r.min() < lo or r.max() > hi):
+        raise ValueError(f"residual values must lie in [{lo}, {hi}], not [{r.min()}, {r.max()}]")
+    return r.astype(np.int64)
 
 
 def dequantize(q: QLayer, y: np.ndarray) -> np.ndarray:

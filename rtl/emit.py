@@ -45,7 +45,8 @@ TOP_PORTS = {
     "i_desc": "layer descriptor, one beat per layer (layout: descriptor)",
     "i_params": "per-channel output parameters, one word of `cols` lanes per output tile",
     "i_weights": "weight words, `cols` lanes, G*NT*KS beats in (group, tile, ky, kx, word) order",
-    "i_acts": "activation words (xnor: `lanes` channels), G*H*W*CW beats, channels last",
+    "i_acts": "activation words (xnor: `lanes` channels), act_beat a beat, ceil(G*H*W*CW/act_beat) "
+              "beats, channels last",
     "o_results": "output words, `cols` lanes, folds*rows beats, bottom array row of a fold first "
                  "(none for a descriptor with psum_write)",
     "o_error": "sticky until the next descriptor: a buffer overran or a fold exceeds max_steps",

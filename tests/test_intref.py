@@ -121,6 +121,37 @@ def test_relu_and_clamp():
     assert int_forward(q, np.array([[-100], [100]])).tolist() == [[-8], [7]]
 
 
+def test_residual_added_before_the_clamp():
+    """``y = clamp(q + r)``, then ReLU: one rounding, one saturation (hand-worked, 4-bit outputs)."""
+    q = make_q("adder", np.array([[1]]), conv=False, bits_out=4, multiplier=np.array([1 << 14]),
+               rshift=np.array([15]))
+    # acc = -|x - 1|: x = 4 -> -3 -> -1.5 rounds half up to -1; + r = 5 -> 4
+    # x = 1 -> 0 -> 0; + 7 -> 7 (no saturation yet); x = -6 -> -7 -> -3.5 -> -3; + (-8) = -11 -> -8
+    x, r = np.array([[4], [1], [-6]]), np.array([[5], [7], [-8]])
+    assert int_forward(q, x, residual=r).tolist() == [[4], [7], [-8]]
+    relu = make_q("adder", np.array([[1]]), conv=False, bits_out=4, relu=True, multiplier=np.array([1 << 14]),
+                  rshift=np.array([15]))
+    # q = -1 + 0 -> -1 -> ReLU 0 (the add comes first: -1 + 2 = 1 survives the ReLU)
+    assert int_forward(relu, np.array([[4], [4]]), residual=np.array([[0], [2]])).tolist() == [[0], [1]]
+    # a product past the range is not clamped before the add: 12 + (-8) = 4 (clamping first: 7 - 8 = -1)
+    big = make_q("mac", np.array([[1]]), conv=False, bits_out=4)
+    assert int_forward(big, np.array([[12]]), residual=np.array([[-8]])).tolist() == [[4]]
+
+
+def test_residual_wrong():
+    q = make_q("mac", np.ones((2, 1, 1, 1), dtype=np.int64), bits_out=4)
+    x = np.zeros((1, 1, 2, 2), dtype=np.int64)
+    with pytest.raises(ValueError, match=r"^residual must have the output's shape \(1, 2, 2, 2\), not \(1, 2, 2\)$"):
+        int_forward(q, x, residual=np.zeros((1, 2, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"^residual values must lie in \[-8, 7\], not \[8, 8\]$"):
+        int_forward(q, x, residual=np.full((1, 2, 2, 2), 8))
+    with pytest.raises(ValueError, match=r"^residual must be an integer numpy array, not float64$"):
+        int_forward(q, x, residual=np.zeros((1, 2, 2, 2)))
+    xnor = make_q("xnor", np.ones((1, 1, 1, 1), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"^a residual add needs a requantizing layer \(mac, adder, shift\), not xnor$"):
+        int_forward(xnor, np.ones((1, 1, 1, 1), dtype=np.int64), residual=np.zeros((1, 1, 1, 1), dtype=np.int64))
+
+
 # (x, w, p): the largest |acc| per kind, for 8-bit operands and K = 1024, and the stated width:
 # the PE takes any two's-complement operand (the quantizer never emits w = -128, the PE may see it).
 EXTREMES = {

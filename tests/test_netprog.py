@@ -109,6 +109,8 @@ def test_chain_refusals() -> None:
     (4080, 4, 8, 3, 13),  # a 4 KiB boundary splits the burst: words at 4, 5, next AR at 6, words 9, 10
     (0, 2, 16, 1, 8),     # 16-byte beats: words at 2-5, each beat the cycle after its second word (4, 6)
     (0, 0, 8, 4, 2),      # the setup cycle only
+    (3, 3, 8, 1, 8),      # a wide beat at byte 3: four words at 2-5, each completes the one before: beats 4-6
+    (4085, 2, 8, 3, 12),  # realigned across 4 KiB: words 510, 511 at 4, 5; word 512 at 9; beats at 6, 10
 ])
 def test_read_span(addr: int, beats: int, slot: int, latency: int, span: int) -> None:
     assert read_span(addr, beats, slot, latency)[0] == span

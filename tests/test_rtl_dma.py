@@ -25,7 +25,9 @@ def _run(dut, bench) -> None:
 
 @pytest.mark.parametrize("width, addr, beats, latency", [
     (8, 3, 37, 1), (8, 4090, 20, 3), (16, 4094, 9, 2), (64, 4096 - 24, 40, 5),
-    (128, 64, 3, 1), (432, 8, 4, 4), (128, 4096 - 8, 2, 2)])
+    (128, 64, 3, 1), (432, 8, 4, 4), (128, 4096 - 8, 2, 2),
+    # wide beats from inside a bus word: realigned, one word more read (across a 4 KiB boundary too)
+    (64, 4096 - 21, 40, 5), (64, 1, 3, 1), (128, 13, 5, 2), (432, 4093, 3, 1)])
 def test_read_dma(width: int, addr: int, beats: int, latency: int) -> None:
     rng = random.Random(f"{width}-{addr}")
     memory = bytes(rng.randrange(256) for _ in range(MEM_BYTES))
