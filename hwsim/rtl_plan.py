@@ -63,7 +63,7 @@ _PARAM_RATIO_STEPS = 9
 DESCRIPTOR_FIELDS = ("in_h", "in_w", "out_h", "out_w", "in_ch", "out_ch", "groups",
                      "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w")
 #: The descriptor's one-bit flags, after :data:`DESCRIPTOR_FIELDS` (``rtl.im2col.descriptor_layout``).
-DESCRIPTOR_FLAGS = ("relu", "binary_out", "pad_low", "psum_add", "psum_write")
+DESCRIPTOR_FLAGS = ("relu", "binary_out", "pad_low", "psum_add", "psum_write", "residual")
 #: The descriptor's sizes of ``dim_bits`` after the flags (the K tiles' whole reduction).
 DESCRIPTOR_SIZES = ("k_in_ch",)
 
@@ -284,7 +284,9 @@ class LayerShape:
     A K tile (:func:`split`) is told its slice's ``in_ch`` and carries the partial-sum flags:
     ``psum_add`` (add the psum buffer's sums), ``psum_write`` (write the sums there, store
     nothing) and ``k_in_ch`` (the whole reduction's input channels per group, whose positions the
-    xnor output stage counts; 0: this shape's own)."""
+    xnor output stage counts; 0: this shape's own). ``residual``: the outputs add a shortcut
+    tensor before the clamp (``models.intref``; the top loads it in out buffer order); a K tiled
+    layer adds it in its last K tile only."""
 
     conv: bool
     in_ch: int
@@ -299,6 +301,7 @@ class LayerShape:
     k_in_ch: int = 0
     psum_add: bool = False
     psum_write: bool = False
+    residual: bool = False
 
     @classmethod
     def of_layer(cls, layer: Layer) -> LayerShape:
@@ -320,7 +323,7 @@ class LayerPlan:
     """One layer on one top (names as in ``rtl.top``): channels *per group*, sizes, ``tiles``
     output tiles of ``cols`` channels per group, ``channel_words`` per pixel, ``steps`` per fold
     and ``row_tiles`` of ``rows`` output pixels; the partial-sum flags and ``k_in_ch`` as
-    :class:`LayerShape` has them (``k_in_ch`` 0 unless a K tile)."""
+    :class:`LayerShape` has them (``k_in_ch`` 0 unless a K tile), and ``residual``."""
 
     groups: int
     in_ch: int
@@ -339,6 +342,7 @@ class LayerPlan:
     k_in_ch: int = 0
     psum_add: bool = False
     psum_write: bool = False
+    residual: bool = False
 
     @property
     def folds(self) -> int:
@@ -372,8 +376,13 @@ class LayerPlan:
                                             *self.padding)))
 
     def k_fields(self) -> dict[str, int]:
-        """The descriptor's K-tile fields: ``psum_add``, ``psum_write``, ``k_in_ch``."""
-        return {"psum_add": int(self.psum_add), "psum_write": int(self.psum_write), "k_in_ch": self.k_in_ch}
+        """The descriptor's K-tile fields (``psum_add``, ``psum_write``, ``k_in_ch``) and ``residual``."""
+        return {"psum_add": int(self.psum_add), "psum_write": int(self.psum_write), "k_in_ch": self.k_in_ch,
+                "residual": int(self.residual)}
+
+    def resid_words(self, rows: int) -> int:
+        """Residual words the layer loads (one per out buffer word; 0 without ``residual``)."""
+        return self.folds * rows if self.residual else 0
 
 
 def plan(geo: TopGeometry, shape: LayerShape) -> LayerPlan:
@@ -396,7 +405,9 @@ def plan(geo: TopGeometry, shape: LayerShape) -> LayerPlan:
                        channel_words=channel_words,
                        steps=shape.kernel[0] * shape.kernel[1] * channel_words,
                        row_tiles=math.ceil(out_h * out_w / geo.rows), k_in_ch=shape.k_in_ch,
-                       psum_add=shape.psum_add, psum_write=shape.psum_write)
+                       psum_add=shape.psum_add, psum_write=shape.psum_write, residual=shape.residual)
+    if shape.residual and geo.pe == "xnor":
+        raise DoesNotFit("a residual add needs a requantizing top (mac, adder, shift), not xnor")
     for name, value in {**result.descriptor(), "k_in_ch": result.k_in_ch}.items():
         width = GEOMETRY_BITS if name.startswith(("kernel", "stride", "pad")) else geo.dim_bits
         if value >= 1 << width:
@@ -484,7 +495,8 @@ def _k_parts(geo: TopGeometry, shape: LayerShape, count: int) -> list[tuple[tupl
         return [((0, shape.in_ch // shape.groups), shape)]
     per_group = shape.in_ch // shape.groups
     return [((c0, c1), dataclasses.replace(shape, in_ch=shape.groups * (c1 - c0), k_in_ch=per_group,
-                                           psum_add=index > 0, psum_write=index < count - 1))
+                                           psum_add=index > 0, psum_write=index < count - 1,
+                                           residual=shape.residual and index == count - 1))
             for index, (c0, c1) in enumerate(k_slices(geo, shape, count))]
 
 

@@ -10,6 +10,7 @@ both included::
     descriptor    = 1
     load_weights  = G * NT * (1 + KS)          one parameter word and KS weight words per tile
     load_acts     = ceil(G * in_h * in_w * CW / act_beat)   activation words, act_beat a beat
+    load_resid    = folds * rows (a layer with ``residual``, else 0): the shortcut's out words
     compute       = rows + 1 + folds * fold    pixel walk of the first row tile, the buffers'
                                                read cycle, then the folds back to back
     drain         = OUTPUT_LATENCY + 1         output stage, then the last row's write
@@ -56,7 +57,7 @@ __all__ = ["layer_cycles", "plan_cycles", "tile_layer", "tiles_cycles"]
 def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
     """Cycles of each phase of the planned layer ``p`` on the top ``geo``, and their ``total``.
 
-    Keys: ``descriptor``, ``load_weights``, ``load_acts``, ``compute``, ``drain``, ``store``
+    Keys: ``descriptor``, ``load_weights``, ``load_acts``, ``load_resid``, ``compute``, ``drain``, ``store``
     (0 for a K tile that writes partial sums), ``total``, plus ``folds`` and ``fold_cycles`` (see
     the module docstring for the formula).
     """
@@ -67,6 +68,7 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
         "descriptor": DESCRIPTOR_CYCLES,
         "load_weights": words["param_words"] + words["weight_words"],
         "load_acts": geo.act_beats(words["act_words"]),
+        "load_resid": p.resid_words(geo.rows),
         "compute": geo.rows + FETCH_CYCLES + schedule.cycles,
         "drain": OUTPUT_LATENCY + 1,
         "store": FETCH_CYCLES + schedule.folds * geo.rows if p.stores else 0,

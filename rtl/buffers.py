@@ -28,13 +28,14 @@ from rtl.requant import out_shape, param_layout
 __all__ = ["LoadTarget", "Loader", "ResultWriter", "StoreStream", "out_word", "param_word", "psum_word"]
 
 
-class LoadTarget(enum.Enum, shape=2):
+class LoadTarget(enum.Enum, shape=3):
     """The stream a :class:`Loader` takes (``NONE``: none is ready)."""
 
     NONE = 0
     PARAMS = 1
     WEIGHTS = 2
     ACTS = 3
+    RESID = 4
 
 
 def param_word(geo: TopGeometry) -> data.ArrayLayout:
@@ -67,11 +68,12 @@ class Loader(wiring.Component):
 
     Members
     -------
-    i_params, i_weights, i_acts : In(stream.Signature(...))
+    i_params, i_weights, i_acts, i_resid : In(stream.Signature(...))
         The top's load streams (payloads as their buffers' words; an activation beat is
-        :func:`~rtl.im2col.act_word`); only the one ``i_target`` names is ready, always.
-    param_wr, weight_wr, act_wr : In(WritePort.Signature(...))
-        The buffers' write ports.
+        :func:`~rtl.im2col.act_word`, a residual beat an out word); only the one ``i_target``
+        names is ready, always.
+    param_wr, weight_wr, act_wr, resid_wr : In(WritePort.Signature(...))
+        The buffers' write ports (the residual goes to the out buffer).
     i_target : In(LoadTarget)
         The stream to take.
     i_restart : In(1)
@@ -88,9 +90,11 @@ class Loader(wiring.Component):
             "i_params": In(stream.Signature(param_word(geo))),
             "i_weights": In(stream.Signature(weight_word(geo))),
             "i_acts": In(stream.Signature(act_word(geo))),
+            "i_resid": In(stream.Signature(out_word(geo))),
             "param_wr": _write(geo.param_words, param_word(geo)),
             "weight_wr": _write(geo.weight_words, weight_word(geo)),
             "act_wr": _write(geo.act_words // geo.act_beat, act_word(geo)),
+            "resid_wr": _write(geo.out_words, out_word(geo)),
             "i_target": In(LoadTarget), "i_restart": In(1),
             "o_fire": Out(1), "o_overrun": Out(1),
         })
@@ -99,7 +103,8 @@ class Loader(wiring.Component):
         m = Module()
         targets = ((LoadTarget.PARAMS, self.i_params, self.param_wr, self.geo.param_words),
                    (LoadTarget.WEIGHTS, self.i_weights, self.weight_wr, self.geo.weight_words),
-                   (LoadTarget.ACTS, self.i_acts, self.act_wr, self.geo.act_words // self.geo.act_beat))
+                   (LoadTarget.ACTS, self.i_acts, self.act_wr, self.geo.act_words // self.geo.act_beat),
+                   (LoadTarget.RESID, self.i_resid, self.resid_wr, self.geo.out_words))
         # The address stops at the deepest buffer's depth: however many beats overrun, none wraps
         # back into a buffer (rtl.formal's loader proof).
         last = max(depth for *_, depth in targets)
@@ -150,8 +155,14 @@ class ResultWriter(wiring.Component):
         The out buffer's write port.
     psum_rd, psum_wr : In(ReadPort.Signature(...)), In(WritePort.Signature(...))
         The psum buffer's ports (only with ``psum_words`` > 0).
+    res_rd : In(ReadPort.Signature(...))
+        A read port of the out buffer, addressed one row ahead like the psum buffer's (the word
+        the next row of the output stage overwrites); not for xnor.
+    o_res : Out(ArrayLayout(out_shape, cols))
+        With ``residual``, that word (the residual the loader put there) for the output stage's
+        ``i_res``; else 0.
     i_desc : In(descriptor_layout(dim_bits))
-        ``out_ch``, ``groups``, ``psum_add`` and ``psum_write`` are read.
+        ``out_ch``, ``groups``, ``psum_add``, ``psum_write`` and ``residual`` are read.
     i_clear : In(1)
         Start a layer: the next row goes to word 0 with parameter word 0.
     o_written : Out(range(out_words + 2))
@@ -166,6 +177,8 @@ class ResultWriter(wiring.Component):
         acc_row = data.ArrayLayout(pe_spec(geo).acc_shape, geo.cols)
         psum = {"psum_rd": _read(geo.psum_words, psum_word(geo)),
                 "psum_wr": _write(geo.psum_words, psum_word(geo))} if geo.psum_words else {}
+        if geo.pe != "xnor":
+            psum |= {"res_rd": _read(geo.out_words, out_word(geo)), "o_res": Out(out_word(geo))}
         super().__init__({
             "i_acc": In(stream.Signature(acc_row)),
             "o_acc": Out(stream.Signature(psum_word(geo), always_ready=True)),
@@ -209,6 +222,9 @@ class ResultWriter(wiring.Component):
                      self.o_overrun.eq((y.valid & ~fits & to_out) | psum_overrun)]
         with m.If(y.valid):
             m.d.sync += written.eq(written + 1)
+        if geo.pe != "xnor":
+            m.d.comb += [self.res_rd.addr.eq(Mux(self.i_clear, 0, written + y.valid)), self.res_rd.en.eq(1),
+                         self.o_res.eq(Mux(d.residual, self.res_rd.data, 0))]
         with m.If(self.i_clear):
             m.d.sync += [written.eq(0), row.eq(0), group.eq(0), c0.eq(0), ptile.eq(0)]
         return m

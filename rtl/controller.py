@@ -36,8 +36,8 @@ def _advance(m: Module, levels: list[tuple[Signal, Any, int]]) -> None:
 
 
 class LayerController(wiring.Component):
-    """Sequences one layer per descriptor: DESC, PARAMS, WEIGHTS, ACTS, (WALK, RUN) per row tile,
-    FLUSH, STORE, then DESC again; a descriptor with ``psum_write`` (a K tile whose sums go to the
+    """Sequences one layer per descriptor: DESC, PARAMS, WEIGHTS, ACTS, RESID (``residual``
+    only), (WALK, RUN) per row tile, FLUSH, STORE, then DESC again; a descriptor with ``psum_write`` (a K tile whose sums go to the
     psum buffer) has no results and goes from FLUSH straight back to DESC.
 
     Members
@@ -50,10 +50,12 @@ class LayerController(wiring.Component):
         :class:`~rtl.im2col.LayerGeometry`'s ``too_long``, read with ACTS's last beat.
     i_act_words : In(4 * dim_bits + 1)
         Its ``act_words``: ACTS ends with the beat that carries the last of them.
+    i_pixels : In(2 * dim_bits)
+        Its ``pixels`` (``out_h * out_w``): RESID counts ``folds * rows`` beats with it.
     o_error : Out(1)
         Sticky until the next descriptor: an overrun strobe, or ``i_too_long`` at the end of ACTS.
     o_load_target : Out(LoadTarget)
-        PARAMS, WEIGHTS, ACTS in those phases, else NONE (:class:`~rtl.buffers.Loader`).
+        PARAMS, WEIGHTS, ACTS, RESID in those phases, else NONE (:class:`~rtl.buffers.Loader`).
     o_load_restart : Out(1)
         With the descriptor and each load phase's last beat: the next phase starts at word 0.
     i_load_fire, i_load_overrun : In(1)
@@ -92,7 +94,8 @@ class LayerController(wiring.Component):
         super().__init__({
             "i_desc": In(stream.Signature(descriptor_layout(geo.dim_bits))),
             "o_desc": Out(descriptor_layout(geo.dim_bits)),
-            "i_too_long": In(1), "i_act_words": In(4 * geo.dim_bits + 1), "o_error": Out(1),
+            "i_too_long": In(1), "i_act_words": In(4 * geo.dim_bits + 1),
+            "i_pixels": In(2 * geo.dim_bits), "o_error": Out(1),
             "o_load_target": Out(LoadTarget), "o_load_restart": Out(1),
             "i_load_fire": In(1), "i_load_overrun": In(1),
             "o_write_clear": Out(1), "i_written": In(written), "i_write_overrun": In(1),
@@ -128,6 +131,7 @@ class LayerController(wiring.Component):
         last_g = g == end["g"]
         tile_wrap = last_ct & last_g
         loaded = Signal.like(self.i_act_words)  # ACTS: activation words after this beat
+        pix0, row = Signal(2 * geo.dim_bits + 1), Signal(range(geo.rows))  # RESID: fold's pixels, row
         k_step, t_step = Signal(), Signal()
         with m.If(k_step):
             _advance(m, [(ch, last_c, lanes), (kx, last_kx, 1), (ky, last_ky, 1)])
@@ -145,7 +149,7 @@ class LayerController(wiring.Component):
                     m.d.sync += [end[name].eq(value) for name, value in ends.items()]
                     m.d.sync += [d.eq(p), error.eq(0), out_total.eq(0),
                                  g.eq(0), c0.eq(0), ky.eq(0), kx.eq(0), ch.eq(0),
-                                 loaded.eq(geo.act_beat)]
+                                 loaded.eq(geo.act_beat), pix0.eq(0), row.eq(0)]
                     m.next = "PARAMS"
             with m.State("PARAMS"):
                 m.d.comb += self.o_load_target.eq(LoadTarget.PARAMS)
@@ -167,9 +171,20 @@ class LayerController(wiring.Component):
                 with m.If(fire):
                     m.d.sync += loaded.eq(loaded + geo.act_beat)
                     with m.If(loaded >= self.i_act_words):
-                        m.d.comb += self.o_walk_start.eq(1)
+                        m.d.comb += [self.o_walk_start.eq(1), self.o_load_restart.eq(1)]
                         with m.If(self.i_too_long):
                             m.d.sync += error.eq(1)
+                        m.next = "WALK"
+                        with m.If(d.residual):
+                            m.next = "RESID"
+            with m.State("RESID"):
+                # one out word per (row tile, group, output tile, row): the folds' order
+                m.d.comb += self.o_load_target.eq(LoadTarget.RESID)
+                last_row, last_pix = row == geo.rows - 1, pix0 + geo.rows >= self.i_pixels
+                with m.If(fire):
+                    _advance(m, [(row, last_row, 1), (c0, last_ct, cols), (g, last_g, 1),
+                                 (pix0, last_pix, geo.rows)])
+                    with m.If(last_row & last_ct & last_g & last_pix):
                         m.next = "WALK"
             with m.State("WALK"):
                 m.d.comb += self.o_walk_step.eq(1)

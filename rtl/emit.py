@@ -47,6 +47,7 @@ TOP_PORTS = {
     "i_weights": "weight words, `cols` lanes, G*NT*KS beats in (group, tile, ky, kx, word) order",
     "i_acts": "activation words (xnor: `lanes` channels), act_beat a beat, ceil(G*H*W*CW/act_beat) "
               "beats, channels last",
+    "i_resid": "a residual layer's shortcut: out words, folds*rows beats in o_results' order",
     "o_results": "output words, `cols` lanes, folds*rows beats, bottom array row of a fold first "
                  "(none for a descriptor with psum_write)",
     "o_error": "sticky until the next descriptor: a buffer overran or a fold exceeds max_steps",

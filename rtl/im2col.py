@@ -53,7 +53,9 @@ def descriptor_layout(dim_bits: int) -> data.StructLayout:
     are packed in this order from bit 0 (:data:`hwsim.rtl_plan.DESCRIPTOR_FIELDS`, then
     :data:`~hwsim.rtl_plan.DESCRIPTOR_FLAGS`, then :data:`~hwsim.rtl_plan.DESCRIPTOR_SIZES`; their
     width is :func:`hwsim.rtl_plan.descriptor_bits`); a descriptor with the last three 0 is a
-    whole layer, as before K tiles.
+    whole layer, as before K tiles. ``residual`` (mac/adder/shift): after ACTS the top loads
+    ``folds * rows`` out words of a shortcut into the out buffer (RESID) and adds each to its
+    output before the clamp.
     """
     dim, geo = unsigned(dim_bits), unsigned(GEOMETRY_BITS)
     fields = {name: geo if name.startswith(("kernel", "stride", "pad")) else dim
@@ -81,11 +83,12 @@ def geometry_layout(geo: TopGeometry) -> data.StructLayout:
     of a kernel row to the start of the next), ``plane = in_h * in_w * CW`` (one group's words),
     ``too_long`` (``kernel_h * kernel_w * CW > max_steps``) and ``positions = C * kernel_h *
     kernel_w`` (the reduction length K of the output stage; ``C`` is ``k_in_ch``, or ``in_ch``
-    when that is 0) and ``act_words = groups * plane`` (the words ACTS loads)."""
+    when that is 0), ``act_words = groups * plane`` (the words ACTS loads) and ``pixels =
+    out_h * out_w``."""
     addr = _address(geo)
     return data.StructLayout({"x_step": addr, "y_step": addr, "origin": addr, "row_skip": addr,
                               "plane": addr, "too_long": 1, "positions": range(geo.max_positions + 1),
-                              "act_words": 4 * geo.dim_bits + 1})
+                              "act_words": 4 * geo.dim_bits + 1, "pixels": 2 * geo.dim_bits})
 
 
 def row_layout(geo: TopGeometry) -> data.StructLayout:
@@ -135,7 +138,8 @@ class LayerGeometry(wiring.Component):
     """The descriptor's derived sizes (:func:`geometry_layout`) in three register stages.
 
     At most one multiplier per stage (computed once per layer, but static timing sees one cycle):
-    ``CW``, ``kernel_h * kernel_w``, the padding offset, ``groups * in_h`` and ``in_w * CW``, then
+    ``CW``, ``kernel_h * kernel_w``, the padding offset, ``groups * in_h``, ``in_w * CW`` and
+    ``pixels``, then
     ``x_step``, ``origin``, ``too_long``, ``positions`` and ``act_words``, then ``plane``,
     ``y_step`` and ``row_skip``. The shortest layer (one beat each of parameters, weights and
     activations) ends ACTS in the third cycle after the descriptor and starts WALK in the fourth,
@@ -148,8 +152,8 @@ class LayerGeometry(wiring.Component):
     i_desc : In(descriptor_layout(dim_bits))
         The layer descriptor, held for the whole layer.
     o_geo : Out(geometry_layout(geo))
-        The derived sizes, valid two (``origin``, ``x_step``, ``too_long``, ``positions``,
-        ``act_words``) or three cycles after ``i_desc`` changed.
+        The derived sizes, valid one (``pixels``), two (``origin``, ``x_step``, ``too_long``,
+        ``positions``, ``act_words``) or three cycles after ``i_desc`` changed.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
@@ -171,7 +175,7 @@ class LayerGeometry(wiring.Component):
         m.d.sync += [
             cw.eq(words_of), lines.eq(d.groups * d.in_h), line_words.eq(d.in_w * words_of),
             window.eq(d.kernel_h * d.kernel_w), pad_words.eq(d.pad_h * d.in_w + d.pad_w),
-            o.act_words.eq(lines * line_words),
+            o.act_words.eq(lines * line_words), o.pixels.eq(d.out_h * d.out_w),
             line.eq(d.in_w * cw), o.x_step.eq(d.stride_w * cw), o.origin.eq(-(pad_words * cw)),
             o.too_long.eq(window * cw > self.geo.max_steps),
             o.positions.eq(Mux(d.k_in_ch == 0, d.in_ch, d.k_in_ch) * window),

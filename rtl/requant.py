@@ -2,8 +2,8 @@
 
 Per column (output channel) ``o``, bit-exact with :mod:`models.intref`'s output stage:
 
-* ``mac``, ``adder``, ``shift`` (requantization): ``y = clamp(((acc + B) * M + 2**(S-1)) >> S)`` to
-  the signed ``bits`` range, then ``max(y, 0)`` if ``relu``;
+* ``mac``, ``adder``, ``shift`` (requantization): ``y = clamp(((acc + B) * M + 2**(S-1)) >> S + r)``
+  to the signed ``bits`` range (``r`` the residual, 0 without one), then ``max(y, 0)`` if ``relu``;
 * ``xnor``: ``dot = 2 * acc - K`` (``acc`` is the XNOR PE's count of agreeing lanes, ``K`` the
   layer's binary positions); with ``binary`` the bit ``c * dot >= T`` (``c = -1`` where
   ``negate``), else the raw ``dot`` (the last binary layer).
@@ -75,6 +75,9 @@ class OutputStage(wiring.Component):
         xnor: emit the threshold bit (0/1), else the raw ``dot``. Stable like ``i_relu``.
     i_positions : In(unsigned)
         xnor: the layer's K. Stable like ``i_relu``.
+    i_res : In(ArrayLayout(out_shape, cols))
+        Requantization: the residual added before the clamp (:mod:`models.intref`), sampled with
+        ``o_y.valid`` (the row's residual, 0 for none). Unused by xnor.
     o_y : Out(stream.Signature(ArrayLayout(out_shape, cols), always_ready=True))
         The output row, :data:`contract.OUTPUT_LATENCY` cycles after its ``i_acc`` row.
 
@@ -100,6 +103,7 @@ class OutputStage(wiring.Component):
             "i_params": In(data.ArrayLayout(self.params, cols)),
             "i_relu": In(1), "i_binary": In(1),
             "i_positions": In(range(self.max_positions + 1)),
+            "i_res": In(data.ArrayLayout(self.out_shape, cols)),
             "o_y": Out(stream.Signature(data.ArrayLayout(self.out_shape, cols), always_ready=True)),
         })
 
@@ -138,4 +142,5 @@ class OutputStage(wiring.Component):
         m.d.sync += q.eq((product + half) >> shift2)
         lo, hi = -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
         floor = Mux(self.i_relu, 0, lo)
-        m.d.comb += y.eq(Mux(q > hi, hi, Mux(q < floor, floor, q)))
+        z = Signal(signed(len(q) + 1), name=f"z{o}")  # plus the residual, before the clamp
+        m.d.comb += [z.eq(q + self.i_res[o]), y.eq(Mux(z > hi, hi, Mux(z < floor, floor, z)))]

@@ -7,6 +7,9 @@ One layer at a time, in phases that never overlap (this version has no double bu
     WEIGHTS  G * NT * KS beats on i_weights: one word of ``cols`` weights per (tile, step)
     ACTS     ceil(G * H * W * CW / act_beat) beats on i_acts: act_beat activation words a beat,
              one word per (group, pixel, channel word) in that order
+    RESID    folds * rows beats on i_resid, a ``residual`` layer only: its shortcut, one out word
+             per beat in out buffer order, into the out buffer; each row the output stage
+             requantizes adds the word it then overwrites, before the clamp
     WALK     ``rows`` cycles: the pixel walker loads the input coordinates of the next row tile
     RUN      every fold streams through the array; results are requantized into the out buffer
              (WALK again between row tiles, hidden under the array's drain)
@@ -69,7 +72,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Mux
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -85,6 +88,20 @@ from rtl.pe import PE_CLASSES, check_int
 from rtl.requant import OutputStage, out_shape, param_layout
 
 __all__ = ["LayerAccelerator", "descriptor_layout", "pe_spec"]
+
+
+def _share(m: Module, port: Any, *users: Any, first: Any = None) -> None:
+    """One memory port for several users that never use it in the same cycle: a write port
+    follows the user whose ``en`` is high; a read port follows ``users[0]`` while ``first`` is
+    high, else ``users[1]``, and both see its data."""
+    if first is None:  # write port
+        a, b = users
+        m.d.comb += [port.addr.eq(Mux(a.en, a.addr, b.addr)), port.data.eq(Mux(a.en, a.data, b.data)),
+                     port.en.eq(a.en | b.en)]
+        return
+    a, b = users
+    m.d.comb += [port.addr.eq(Mux(first, a.addr, b.addr)), port.en.eq(Mux(first, a.en, b.en)),
+                 a.data.eq(port.data), b.data.eq(port.data)]
 
 
 class LayerAccelerator(wiring.Component):
@@ -113,6 +130,9 @@ class LayerAccelerator(wiring.Component):
         Weight words; ``ready`` only in WEIGHTS.
     i_acts : In(stream.Signature(ArrayLayout(x_shape, act_beat)))
         Activation words, ``act_beat`` a beat (:func:`~rtl.im2col.act_word`); ``ready`` only in ACTS.
+    i_resid : In(stream.Signature(ArrayLayout(out_shape, cols)))
+        A residual layer's shortcut, one out word per beat in out buffer order; ``ready`` only in
+        RESID.
     o_results : Out(stream.Signature(ArrayLayout(out_shape, cols)))
         Output words in out-buffer order; ``valid`` only in STORE.
     o_error : Out(1)
@@ -157,6 +177,7 @@ class LayerAccelerator(wiring.Component):
             "i_params": In(stream.Signature(self.param_word)),
             "i_weights": In(stream.Signature(self.weight_word)),
             "i_acts": In(stream.Signature(self.act_word)),
+            "i_resid": In(stream.Signature(self.out_word)),
             "o_results": Out(stream.Signature(self.out_word)),
             "o_error": Out(1),
         })
@@ -189,7 +210,7 @@ class LayerAccelerator(wiring.Component):
             m.submodules[f"{name}_buf"] = mem
             if name != "out":
                 wiring.connect(m, getattr(loader, f"{name}_wr"), mem.write_port())
-        for name in ("i_params", "i_weights", "i_acts"):
+        for name in ("i_params", "i_weights", "i_acts", "i_resid"):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(loader, name))
         for port in fetch.act_rd:
             wiring.connect(m, port, mems["act"].read_port())
@@ -199,19 +220,26 @@ class LayerAccelerator(wiring.Component):
         wiring.connect(m, writer.o_acc, out_stage.i_acc)
         wiring.connect(m, out_stage.o_y, writer.i_y)
         wiring.connect(m, writer.param_rd, mems["param"].read_port())
-        wiring.connect(m, writer.out_wr, mems["out"].write_port())
+        # the out buffer: written by RESID's loads or by the writer, read by the writer (the
+        # residual, RUN and FLUSH) or by the store (STORE) -- never in the same phase
+        _share(m, mems["out"].write_port(), loader.resid_wr, writer.out_wr)
+        out_rd = mems["out"].read_port()
+        if geo.pe != "xnor":
+            m.d.comb += out_stage.i_res.eq(writer.o_res)
+            _share(m, out_rd, store.out_rd, writer.res_rd, first=ctrl.o_store_run)
+        else:
+            wiring.connect(m, store.out_rd, out_rd)
         if geo.psum_words:
             m.submodules.psum_buf = psum = Memory(shape=psum_word(geo), depth=geo.psum_words, init=[])
             wiring.connect(m, writer.psum_rd, psum.read_port())
             wiring.connect(m, writer.psum_wr, psum.write_port())
-        wiring.connect(m, store.out_rd, mems["out"].read_port())
         wiring.connect(m, store.o_results, wiring.flipped(self.o_results))
 
         wiring.connect(m, wiring.flipped(self.i_desc), ctrl.i_desc)
         d, sizes = ctrl.o_desc, geometry.o_geo
         m.d.comb += [
             self.o_error.eq(ctrl.o_error), geometry.i_desc.eq(d), ctrl.i_too_long.eq(sizes.too_long),
-            ctrl.i_act_words.eq(sizes.act_words),
+            ctrl.i_act_words.eq(sizes.act_words), ctrl.i_pixels.eq(sizes.pixels),
             loader.i_target.eq(ctrl.o_load_target), loader.i_restart.eq(ctrl.o_load_restart),
             ctrl.i_load_fire.eq(loader.o_fire), ctrl.i_load_overrun.eq(loader.o_overrun),
             walker.i_desc.eq(d), walker.i_geo.eq(sizes), walker.i_start.eq(ctrl.o_walk_start),

@@ -24,7 +24,8 @@ from test_rtl_top_parts import desc, geometry
 #: Amaranth-simulator tier (see pyproject.toml markers).
 pytestmark = pytest.mark.amaranth
 
-LOADS = {LoadTarget.PARAMS: "PARAMS", LoadTarget.WEIGHTS: "WEIGHTS", LoadTarget.ACTS: "ACTS"}
+LOADS = {LoadTarget.PARAMS: "PARAMS", LoadTarget.WEIGHTS: "WEIGHTS", LoadTarget.ACTS: "ACTS",
+         LoadTarget.RESID: "RESID"}
 FLUSH_HOLD = 3  # cycles the written count stays one row short in FLUSH
 STORE_CYCLES = 3  # the store's o_done comes in its third cycle
 MAX_CYCLES = 5000  # a layer of these tests takes < 2000
@@ -79,6 +80,7 @@ async def run_layer(ctx: Any, dut: LayerController, d: dict[str, int],
     ctx.set(dut.i_desc.valid, 1)
     ctx.set(dut.i_too_long, steps > geo.max_steps)
     ctx.set(dut.i_act_words, d["groups"] * d["in_h"] * d["in_w"] * math.ceil(d["in_ch"] / geo.lanes))
+    ctx.set(dut.i_pixels, d["out_h"] * d["out_w"])
     for cycle in range(MAX_CYCLES):
         phase = phase_of(ctx, dut)
         if phase == "DESC" and cycle:
@@ -143,6 +145,8 @@ CASES = {
     "conv-groups": ("mac", 4, 2, desc((4, 3), (5, 3), 3, 3, groups=2, kernel=2, pad=1) | {"kernel_w": 3}),
     "xnor-lanes": ("xnor", 2, 2, desc((3, 3), (3, 3), 6, 2, kernel=3, pad=1)),
     "linear": ("mac", 2, 2, desc((1, 1), (1, 1), 5, 5)),
+    # 9 pixels in 3 row tiles of 4, 2 groups x 2 output tiles: 3 * 2 * 2 * 4 = 48 residual words
+    "residual": ("mac", 4, 2, desc((3, 3), (3, 3), 4, 6, groups=2, kernel=3, pad=1) | {"residual": 1}),
 }
 
 
@@ -164,9 +168,10 @@ def test_layer_sequence(case: str) -> None:
         tiles = math.ceil(d["out_h"] * d["out_w"] / rows)
         steps = nest(d, lanes, cols)
         assert len(steps) == groups * nt * ks
+        resid = {"RESID": tiles * groups * nt * rows} if d.get("residual") else {}
         return {"beats": {"PARAMS": groups * nt, "WEIGHTS": groups * nt * ks,
-                          "ACTS": math.ceil(groups * d["in_h"] * d["in_w"] * cw / geo.act_beat)},
-                "order": ["DESC", "PARAMS", "WEIGHTS", "ACTS"] + ["WALK", "RUN"] * tiles
+                          "ACTS": math.ceil(groups * d["in_h"] * d["in_w"] * cw / geo.act_beat), **resid},
+                "order": ["DESC", "PARAMS", "WEIGHTS", "ACTS", *resid] + ["WALK", "RUN"] * tiles
                 + ["FLUSH", "STORE"],
                 "walk": [rows] * tiles, "weight_pos": steps, "run_pos": steps * tiles,
                 "store_words": tiles * groups * nt * rows}
@@ -180,7 +185,7 @@ def test_layer_sequence(case: str) -> None:
             assert dict(trace.phases)["FLUSH"] == FLUSH_HOLD + 1
             assert dict(trace.phases)["STORE"] == STORE_CYCLES
             assert trace.beats == want["beats"]
-            assert trace.restarts == ["DESC", "PARAMS", "WEIGHTS"]
+            assert trace.restarts == ["DESC", "PARAMS", "WEIGHTS", "ACTS"]  # RESID starts at word 0
             assert trace.weight_pos == want["weight_pos"]
             assert trace.run_pos == want["run_pos"]
             assert trace.store_words == want["store_words"]

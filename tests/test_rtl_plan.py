@@ -272,7 +272,7 @@ def test_layer_cycles_closed_form():
     #   drain        3 output stages + 1 = 4
     #   store        1 + folds * rows = 1 + 72 = 73
     layer = Layer("c", "conv", 3, 6, 6, 6, 6, 6, kernel=(3, 3), padding=(1, 1))
-    want = {"descriptor": 1, "load_weights": 56, "load_acts": 14, "compute": 707, "drain": 4,
+    want = {"descriptor": 1, "load_weights": 56, "load_acts": 14, "load_resid": 0, "compute": 707, "drain": 4,
             "store": 73, "total": 1 + 56 + 14 + 707 + 4 + 73, "folds": 18, "fold_cycles": 39}
     assert layer_cycles(layer, small()) == {**want, "tiles": 1}
     assert plan_cycles(SMALL, plan(SMALL, LayerShape.of_layer(layer))) == want
@@ -283,7 +283,7 @@ def test_layer_cycles_depthwise_closed_form():
     # activations 8 * 5 * 5 = 200 words, 25 beats of 8
     layer = Layer("d", "conv", 8, 5, 5, 8, 3, 3, kernel=(3, 3), stride=(2, 2), padding=(1, 1), groups=8)
     got = layer_cycles(layer, small())
-    assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 25,
+    assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 25, "load_resid": 0,
                    "compute": 4 + 1 + 24 * 21, "drain": 4, "store": 1 + 24 * 4,
                    "total": 1 + 80 + 25 + 509 + 4 + 97, "folds": 24, "fold_cycles": 21, "tiles": 1}
 

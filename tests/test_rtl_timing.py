@@ -21,7 +21,7 @@ def test_layer_cycles_conv3x3() -> None:
     # 75 activations, 8 a beat (the 64-bit bus word): 10 beats.
     layer = Layer("c", "conv", 3, 5, 5, 5, 5, 5, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(layer, acc())
-    assert got == {"descriptor": 1, "load_weights": 3 * 28, "load_acts": 10,
+    assert got == {"descriptor": 1, "load_weights": 3 * 28, "load_acts": 10, "load_resid": 0,
                    "compute": 2 + 1 + 39 * 33, "drain": 4, "store": 1 + 39 * 2,
                    "total": 1 + 84 + 10 + 1290 + 4 + 79, "folds": 39, "fold_cycles": 33, "tiles": 1}
 
@@ -63,7 +63,7 @@ def test_layer_cycles_k_tiles() -> None:
     #   last (adds psums, stores 5 folds x 2 rows): 16577 + (1 + 10) = 16588
     big = Layer("b", "conv", 600, 3, 3, 2, 3, 3, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(big, acc())
-    assert got == {"descriptor": 2, "load_weights": 2 * 2701, "load_acts": 2 * 338,
+    assert got == {"descriptor": 2, "load_weights": 2 * 2701, "load_acts": 2 * 338, "load_resid": 0,
                    "compute": 2 * 13533, "drain": 8, "store": 11, "total": 16577 + 16588,
                    "folds": 10, "fold_cycles": 2706, "tiles": 2}
 
