@@ -64,9 +64,9 @@ class QLayerLike(Protocol):
 
 @dataclass(frozen=True)
 class LayerProgram:
-    """The beats of one layer: ``descriptor``, then ``params``, ``weights``, ``acts``, each an int
-    holding the payload bits; ``result_beats`` words come back on ``o_results`` (0 for a K tile
-    that writes partial sums)."""
+    """The beats of one layer: ``descriptor``, then ``params``, ``weights``, ``acts`` and ``resid``
+    (a residual layer's shortcut, else none), each an int holding the payload bits;
+    ``result_beats`` words come back on ``o_results`` (0 for a K tile that writes partial sums)."""
 
     plan: LayerPlan
     descriptor: int
@@ -74,22 +74,26 @@ class LayerProgram:
     weights: list[int]
     acts: list[int]
     result_beats: int
+    resid: list[int] = dataclasses.field(default_factory=list)
 
 
-def layer_shape(q: QLayerLike, in_hw: tuple[int, int] = (1, 1), out_h: int = 0) -> LayerShape:
+def layer_shape(q: QLayerLike, in_hw: tuple[int, int] = (1, 1), out_h: int = 0,
+                residual: bool = False) -> LayerShape:
     """The :class:`~hwsim.rtl_plan.LayerShape` of integer layer ``q`` on an ``in_hw`` input
-    (``out_h``: a row tile's output rows, 0 for the conv formula's)."""
+    (``out_h``: a row tile's output rows, 0 for the conv formula's; ``residual``: it adds a
+    shortcut)."""
     if not q.conv:
-        return LayerShape(False, q.in_channels, q.out_channels)
+        return LayerShape(False, q.in_channels, q.out_channels, residual=residual)
     return LayerShape(True, q.in_channels, q.out_channels, *in_hw, tuple(q.kernel_size),
-                      tuple(q.stride), tuple(q.padding), q.groups, out_h)
+                      tuple(q.stride), tuple(q.padding), q.groups, out_h, residual=residual)
 
 
-def tiles(geo: TopGeometry, q: QLayerLike, in_hw: tuple[int, int] = (1, 1)) -> tuple[Tile, ...]:
+def tiles(geo: TopGeometry, q: QLayerLike, in_hw: tuple[int, int] = (1, 1),
+          residual: bool = False) -> tuple[Tile, ...]:
     """The tiles layer ``q`` runs as on ``geo`` (one when it fits whole); raises
     :class:`~hwsim.errors.DoesNotFit` like :func:`plan` when not even the smallest tile fits."""
     _check_kind(geo, q)
-    return tile_layer(geo, layer_shape(q, in_hw))
+    return tile_layer(geo, layer_shape(q, in_hw, residual=residual))
 
 
 def plan(geo: TopGeometry, q: QLayerLike, in_hw: tuple[int, int] = (1, 1), out_h: int = 0) -> LayerPlan:
@@ -131,15 +135,18 @@ def _bits(values: np.ndarray) -> int:
 
 
 def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray, out_h: int = 0,
-            shape: LayerShape | None = None) -> LayerProgram:
+            shape: LayerShape | None = None, residual: np.ndarray | None = None) -> LayerProgram:
     """All beats of layer ``q`` on input ``x`` (``(1, C, H, W)`` or ``(1, C)``), computing
     ``out_h`` output rows (0: all); see :func:`plan`. ``shape`` (a tile's, K flags included)
-    replaces the shape read from ``q`` and ``x``."""
+    replaces the shape read from ``q`` and ``x``. ``residual`` (the output's shape, as
+    ``int_forward`` takes it) is the shortcut the layer adds; a ``shape`` with ``residual``
+    needs it, one without refuses it."""
     if shape is None:
-        p = plan(top.geo, q, tuple(x.shape[2:]) if q.conv else (1, 1), out_h)
-    else:
-        _check_kind(top.geo, q)
-        p = plan_shape(top.geo, shape)
+        shape = layer_shape(q, tuple(x.shape[2:]) if q.conv else (1, 1), out_h, residual is not None)
+    _check_kind(top.geo, q)
+    p = plan_shape(top.geo, shape)
+    if p.residual != (residual is not None):
+        raise ValueError("a residual layer needs its shortcut tensor, and only a residual layer takes one")
     lanes, cols = top.lanes, top.cols
     xnor = q.pe == "xnor"
     w = q.weight.reshape(q.out_channels, p.in_ch, *p.kernel)
@@ -195,7 +202,28 @@ def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray, out_h: int = 0,
               "pad_low": int(q.pe != "xnor" and q.zero_in != 0)}
     return LayerProgram(plan=p, descriptor=Const.cast(top.descriptor.const(fields)).value,
                         params=params, weights=weights, acts=acts,
-                        result_beats=p.folds * top.rows if p.stores else 0)
+                        result_beats=p.folds * top.rows if p.stores else 0,
+                        resid=[] if residual is None else _resid_beats(top, p, residual))
+
+
+def _resid_beats(top: LayerAccelerator, p: LayerPlan, r: np.ndarray) -> list[int]:
+    """The shortcut ``r`` as out words in out buffer order (:func:`unpack`'s order; rows past the
+    layer's pixels and lanes past its channels 0)."""
+    pixels = p.out_h * p.out_w
+    flat = r.reshape(p.groups * p.out_ch, -1)
+    if flat.shape[1] != pixels:
+        raise ValueError(f"residual must have {pixels} pixels per channel, not {flat.shape[1]}")
+    width = Shape.cast(top.out_shape).width
+    beats = []
+    for fold in range(p.folds):
+        row_tile, rest = divmod(fold, p.groups * p.tiles)
+        g, t = divmod(rest, p.tiles)
+        for j in range(top.rows):
+            pixel = row_tile * top.rows + top.rows - 1 - j
+            lanes = [int(flat[g * p.out_ch + o, pixel]) if pixel < pixels and o < p.out_ch else 0
+                     for o in range(t * top.cols, (t + 1) * top.cols)]
+            beats.append(_pack(lanes, width))
+    return beats
 
 
 def _param(q: QLayerLike, o: int, top: LayerAccelerator) -> dict[str, int]:
@@ -250,12 +278,20 @@ def _tile_layer(q: QLayerLike, x: np.ndarray, tile: Tile) -> tuple[QLayerLike, n
     return part, x[:, inputs, i0:i1, :]
 
 
-def tile_programs(top: LayerAccelerator, q: QLayerLike, x: np.ndarray) -> list[tuple[Tile, QLayerLike, LayerProgram]]:
-    """Each tile of layer ``q`` on input ``x`` (:func:`tiles`) with the layer it runs and its beats."""
+def tile_programs(top: LayerAccelerator, q: QLayerLike, x: np.ndarray,
+                  residual: np.ndarray | None = None) -> list[tuple[Tile, QLayerLike, LayerProgram]]:
+    """Each tile of layer ``q`` on input ``x`` (:func:`tiles`) with the layer it runs and its
+    beats; ``residual`` (the output's shape) is the shortcut the layer adds, each tile its part
+    (a K tiled layer's last K tile)."""
     out = []
-    for tile in tiles(top.geo, q, tuple(x.shape[2:]) if q.conv else (1, 1)):
+    for tile in tiles(top.geo, q, tuple(x.shape[2:]) if q.conv else (1, 1), residual is not None):
         part, xt = _tile_layer(q, x, tile)
-        out.append((tile, part, program(top, part, xt, shape=tile.shape)))
+        rt = None
+        if tile.plan.residual:
+            rt = residual[:, _channels(q, tile)]
+            if q.conv:
+                rt = rt[:, :, tile.rows[0]:tile.rows[1], :]
+        out.append((tile, part, program(top, part, xt, shape=tile.shape, residual=rt)))
     return out
 
 

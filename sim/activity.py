@@ -49,7 +49,7 @@ _PE_REGISTERS = {"o_x": "pe.operands", "o_w": "pe.operands", "o_valid": "pe.oper
                  "p_first": "pe.stage1", "o_acc": "pe.accumulator"}
 #: The bit range Verilator appends to a vector's name, e.g. ``o_acc[21:0]``.
 _RANGE = re.compile(r"\[\d+(?::\d+)?\]$")
-_STREAMS = ("i_desc__", "i_params__", "i_weights__", "i_acts__", "o_results__", "o_error")
+_STREAMS = ("i_desc__", "i_params__", "i_weights__", "i_acts__", "i_resid__", "o_results__", "o_error")
 
 
 @dataclass

@@ -51,7 +51,7 @@ from cocotb.triggers import Timer
 JOB_ENV = "HWSIM_COSIM_JOB"
 #: The harness's input stream files in phase order, and the job key of each one's beats.
 STREAMS = (("desc.hex", "desc"), ("params.hex", "params"), ("weights.hex", "weights"),
-           ("acts.hex", "acts"))
+           ("acts.hex", "acts"), ("resid.hex", "resid"))
 #: Longest valid or ready pattern the harness holds (its MAX_PATTERN).
 MAX_PATTERN = 1024
 #: Simulated nanoseconds (two per cycle) between two looks at ``done``: a timer costs nothing per

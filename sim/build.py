@@ -64,7 +64,7 @@ AXI_HARNESS_MODULE = "hwsim_axi_harness"
 MEM_BYTES = 8 << 20
 #: Harness parameter -> the top's port whose width it takes.
 WIDTHS = {"W_DESC": "i_desc__payload", "W_PARAMS": "i_params__payload",
-          "W_WEIGHTS": "i_weights__payload", "W_ACTS": "i_acts__payload",
+          "W_WEIGHTS": "i_weights__payload", "W_ACTS": "i_acts__payload", "W_RESID": "i_resid__payload",
           "W_RESULTS": "o_results__payload"}
 
 

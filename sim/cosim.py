@@ -100,16 +100,18 @@ class CosimRun:
         return self.cycles / self.sim_cpu_seconds if self.sim_cpu_seconds > 0 else 0.0
 
 
-def check_fits(target: Accelerator | TopGeometry, q: QLayer, x: np.ndarray) -> tuple[Tile, ...]:
-    """The tiles ``q`` on input ``x`` runs as on ``target`` (an Accelerator, or the geometry of an
-    already made top; one tile when it fits whole); pure, nothing is emitted or compiled.
+def check_fits(target: Accelerator | TopGeometry, q: QLayer, x: np.ndarray,
+               residual: bool = False) -> tuple[Tile, ...]:
+    """The tiles ``q`` on input ``x`` (adding a shortcut with ``residual``) runs as on ``target``
+    (an Accelerator, or the geometry of an already made top; one tile when it fits whole); pure,
+    nothing is emitted or compiled.
 
     Raises :class:`~hwsim.errors.DoesNotFit` naming what is too large and the fix, and
     :class:`~hwsim.errors.ConfigError` when no top can be generated for the accelerator.
     """
     geo = target if isinstance(target, TopGeometry) else top_geometry(target)
     try:
-        return tiles(geo, q, tuple(x.shape[2:]) if q.conv else (1, 1))
+        return tiles(geo, q, tuple(x.shape[2:]) if q.conv else (1, 1), residual)
     except DoesNotFit as exc:
         raise DoesNotFit(f"layer does not fit: {exc}") from None
 
@@ -155,8 +157,9 @@ def simulate(build: TopBuild, job: dict[str, Any], run_dir: Path, waves: bool, *
 
 def run_layers(build: TopBuild, layers: list[tuple[QLayer, np.ndarray]], *,
                valid_pattern: Sequence[int] = (1,), ready_pattern: Sequence[int] = (1,),
-               waves: bool = False) -> CosimRun:
-    """Co-simulate ``layers`` (integer layer, integer input) back to back on ``build``.
+               waves: bool = False, residuals: Sequence[np.ndarray | None] | None = None) -> CosimRun:
+    """Co-simulate ``layers`` (integer layer, integer input) back to back on ``build``;
+    ``residuals`` gives each layer's shortcut (``int_forward``'s ``residual``; None: none).
 
     Inputs are valid following ``valid_pattern`` and results accepted following
     ``ready_pattern`` (both cycled; ``(1,)`` is full rate). ``waves`` records a VCD (the build
@@ -170,18 +173,21 @@ def run_layers(build: TopBuild, layers: list[tuple[QLayer, np.ndarray]], *,
         raise HwsimError("waveforms need a top built with waves=True; rebuild it with waves")
     if not layers:
         raise HwsimError("no layers to co-simulate; give at least one")
-    for index, (q, x) in enumerate(layers):
+    shortcuts = list(residuals) if residuals is not None else [None] * len(layers)
+    if len(shortcuts) != len(layers):
+        raise HwsimError(f"{len(shortcuts)} residuals for {len(layers)} layers; give one (or None) per layer")
+    for index, ((q, x), r) in enumerate(zip(layers, shortcuts)):
         try:
-            check_fits(build.top.geo, q, x)
+            check_fits(build.top.geo, q, x, r is not None)
         except DoesNotFit as exc:
             raise DoesNotFit(f"layer {index}: {exc}") from None
-    tiled = [tile_programs(build.top, q, x) for q, x in layers]
+    tiled = [tile_programs(build.top, q, x, r) for (q, x), r in zip(layers, shortcuts)]
     progs = [prog for layer in tiled for _, _, prog in layer]
     predicted = [tiles_cycles(build.top.geo, [t for t, _, _ in layer])["total"] for layer in tiled]
     # Every idle pattern cycle can delay a transfer by one cycle; allow four times that.
     stretch = max(len(valid) / sum(valid), len(ready) / sum(ready))
     job = {"layers": [{"desc": p.descriptor, "params": p.params, "weights": p.weights,
-                       "acts": p.acts, "result_beats": p.result_beats} for p in progs],
+                       "acts": p.acts, "resid": p.resid, "result_beats": p.result_beats} for p in progs],
            "valid_pattern": valid, "ready_pattern": ready,
            "max_cycles": int(4 * stretch * sum(predicted)) + 1000}
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=build.dir))
@@ -198,11 +204,11 @@ def run_layers(build: TopBuild, layers: list[tuple[QLayer, np.ndarray]], *,
         raise ToolFailed(f"simulation stopped after {record['cycles']} cycles: layer {layer}{where} "
                          f"returned {record['received'][index]} of {progs[index].result_beats} result beats")
     results, outs = [], iter(record["layers"])
-    for (q, x), layer, want in zip(layers, tiled, predicted):
+    for (q, x), r, layer, want in zip(layers, shortcuts, tiled, predicted):
         done = [(tile, part, prog, next(outs)) for tile, part, prog in layer]
         got = assemble(q, [(tile, unpack(build.top, part, prog, out["beats"]))
                            for tile, part, prog, out in done if prog.result_beats])
-        expected = int_forward(q, x)
+        expected = int_forward(q, x, residual=r)
         kept, count = _mismatches(expected, got)
         results.append(LayerResult(output=got, expected=expected, mismatches=kept, mismatch_count=count,
                                    cycles=sum(out["cycles"] for *_, out in done),

@@ -6,6 +6,7 @@ layers within the quantization tolerance of sim.layers; the build cache and the 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sys
 from pathlib import Path
@@ -167,6 +168,38 @@ def test_cosim_idle_backpressure(kind: str, top: TopBuild,
                      ready_pattern=BACKPRESSURE)
     assert_exact(kind, layers, run)
     assert all(result.stalls > 0 for result in run.layers)
+
+
+#: A ResNet basic block on the 4x4 top: conv1 (3x3, 24 -> 24, ReLU), then conv2 adding the
+#: block's input before its ReLU. 24 x 10 x 10 = 2400 activation words > 2048: row tiles; a fold of
+#: 9 x 24 = 216 steps > 160: two K tiles, the shortcut added in the last.
+BLOCK = LayerSpec("conv", 24, 24, 10, 10, kernel=3, pad=1)
+
+
+@pytest.mark.rtl
+def test_cosim_residual_block(kind: str, top: TopBuild) -> None:
+    """``relu(conv2(relu(conv1(x))) + x)`` under idle inputs and back-pressure: bit-exact against
+    int_forward with the residual, and cycle-exact: the layer's cycles without a residual plus one
+    RESID beat per result word. xnor has no residual add: refused by name."""
+    conv1 = quantized_layer(kind, BLOCK, seed=31, relu=True)
+    conv2 = quantized_layer(kind, BLOCK, seed=32, relu=True)
+    x = conv1.x
+    if kind == "xnor":
+        with pytest.raises(DoesNotFit, match="a residual add needs a requantizing top"):
+            run_layers(top, [(conv2.q, x)], residuals=[x])
+        return
+    h = int_forward(conv1.q, x)
+    run = run_layers(top, [(conv1.q, x), (conv2.q, h)], residuals=[None, x], valid_pattern=IDLE,
+                     ready_pattern=BACKPRESSURE)
+    first, block = run.layers
+    np.testing.assert_array_equal(block.output, int_forward(conv2.q, h, residual=x))
+    assert not np.array_equal(block.output, int_forward(conv2.q, h))  # the shortcut mattered
+    tiles = check_fits(accelerator(kind), conv2.q, h, residual=True)
+    assert len(tiles) > 2 and any(t.plan.psum_write for t in tiles) and sum(t.plan.residual for t in tiles) > 1
+    words = sum(t.plan.folds * ROWS for t in tiles if t.plan.stores)
+    assert block.cycles - block.stalls == predicted(accelerator(kind), dataclasses.replace(conv2, x=h)) + words
+    assert first.cycles - first.stalls == predicted(accelerator(kind), conv1)
+    assert not block.error and not first.error
 
 
 @pytest.mark.rtl

@@ -278,6 +278,18 @@ def test_layer_cycles_closed_form():
     assert plan_cycles(SMALL, plan(SMALL, LayerShape.of_layer(layer))) == want
 
 
+def test_residual_layer_loads_its_shortcut():
+    """The 3x3 conv above with a residual: RESID loads one out word per out buffer word, 18 folds
+    x 4 rows = 72 beats, and nothing else changes; an xnor top has no residual add."""
+    shape = LayerShape(True, 3, 6, 6, 6, (3, 3), (1, 1), (1, 1), residual=True)
+    got = plan_cycles(SMALL, plan(SMALL, shape))
+    assert (got["load_resid"], got["total"]) == (72, 1 + 56 + 14 + 72 + 707 + 4 + 73)
+    assert plan(SMALL, shape).k_fields()["residual"] == 1
+    xnor = dataclasses.replace(SMALL, pe="xnor", bits=1, lanes=8)
+    with pytest.raises(DoesNotFit, match=r"^a residual add needs a requantizing top \(mac, adder, shift\), not xnor$"):
+        plan(xnor, shape)
+
+
 def test_layer_cycles_depthwise_closed_form():
     # depthwise of test_plan_depthwise_by_hand: G = 8, NT = 1, KS = 9, folds 24, fold 8 + 4 + 9 = 21;
     # activations 8 * 5 * 5 = 200 words, 25 beats of 8

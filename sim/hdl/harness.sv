@@ -16,7 +16,7 @@
 // a cycle are decided at its rising edge from the values driven since the previous one.
 //
 // Files (cwd): job.txt (max_cycles, layers, the valid and the ready pattern as `length bit...`),
-// counts.txt (result beats per layer), desc.hex, params.hex, weights.hex, acts.hex (beat count,
+// counts.txt (result beats per layer), desc.hex, params.hex, weights.hex, acts.hex, resid.hex (beat count,
 // then one beat per line); written: results.hex (every result beat), records.txt (`D cycle
 // stalls` per descriptor transfer, `L cycle stalls error` per layer's end, `E cycles timeout` at
 // the end).
@@ -64,6 +64,7 @@ module hwsim_harness #(
     parameter int W_PARAMS = 1,
     parameter int W_WEIGHTS = 1,
     parameter int W_ACTS = 1,
+    parameter int W_RESID = 1,
     parameter int W_RESULTS = 1,
     parameter int RESET_CYCLES = 2,
     parameter int MAX_PATTERN = 1024
@@ -85,12 +86,13 @@ module hwsim_harness #(
     logic error = 0;
     logic silent = 0;  // a layer of no result beats is running: it ends when i_desc is ready again
 
-    logic [3:0] valid, ready, stall;
+    logic [4:0] valid, ready, stall;
     logic results_valid, results_ready, o_error;
     logic [W_DESC-1:0] desc;
     logic [W_PARAMS-1:0] params;
     logic [W_WEIGHTS-1:0] weights;
     logic [W_ACTS-1:0] acts;
+    logic [W_RESID-1:0] resid;
     logic [W_RESULTS-1:0] result;
     wire offer = vpat[vphase];
     assign results_ready = active && rpat[rphase];
@@ -103,6 +105,8 @@ module hwsim_harness #(
         .clk(tick), .active, .offer, .ready(ready[2]), .valid(valid[2]), .payload(weights), .stall(stall[2]));
     hwsim_source #(.W(W_ACTS), .FILE("acts.hex")) s_acts (
         .clk(tick), .active, .offer, .ready(ready[3]), .valid(valid[3]), .payload(acts), .stall(stall[3]));
+    hwsim_source #(.W(W_RESID), .FILE("resid.hex")) s_resid (
+        .clk(tick), .active, .offer, .ready(ready[4]), .valid(valid[4]), .payload(resid), .stall(stall[4]));
 
     `HWSIM_TOP dut (
         .clk(tick), .rst,
@@ -110,6 +114,7 @@ module hwsim_harness #(
         .i_params__payload(params), .i_params__valid(valid[1]), .i_params__ready(ready[1]),
         .i_weights__payload(weights), .i_weights__valid(valid[2]), .i_weights__ready(ready[2]),
         .i_acts__payload(acts), .i_acts__valid(valid[3]), .i_acts__ready(ready[3]),
+        .i_resid__payload(resid), .i_resid__valid(valid[4]), .i_resid__ready(ready[4]),
         .o_results__payload(result), .o_results__valid(results_valid),
         .o_results__ready(results_ready), .o_error);
 
@@ -142,7 +147,8 @@ module hwsim_harness #(
                 active <= 1;
             end
         end else if (active) begin
-            driver_stalls = longint'(stall[0]) + longint'(stall[1]) + longint'(stall[2]) + longint'(stall[3]);
+            driver_stalls = longint'(stall[0]) + longint'(stall[1]) + longint'(stall[2]) + longint'(stall[3])
+                + longint'(stall[4]);
             total = stalls + driver_stalls + longint'(results_valid && !results_ready);
             take = results_valid && results_ready;
             // a silent layer ends in the cycle before the top is ready for a descriptor again
