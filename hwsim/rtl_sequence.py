@@ -80,7 +80,8 @@ class Op(enum.IntEnum):
     PARAMS = 2
     WEIGHTS = 3
     ACTS = 4
-    STORE = 5
+    RESID = 5
+    STORE = 6
 
 
 class StoreMode(enum.IntEnum):
@@ -220,23 +221,24 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
         span, last = read_span(cmd.addr, cmd.beats, slot_bytes(widths[cmd.op], geo.bus_bits), latency, bus)
         if cmd.op == Op.DESC and last < top_free - t:  # the beat waits for the top
             span, last = top_free - t + 2, top_free - t
-        if cmd.op == Op.ACTS:
+        if cmd.op in (Op.ACTS, Op.RESID):  # the top's last load beat: RUN follows it
             last_acts = t + last
         t += span
     raise ValueError("the command list has no END")
 
 
 def beat_widths(geo: TopGeometry) -> tuple[dict[Op, int], int]:
-    """Beat widths (bits) of the four read targets of the top of ``geo``, and of a result beat."""
+    """Beat widths (bits) of the five read targets of the top of ``geo``, and of a result beat."""
     words = geo.word_bits
     return ({Op.DESC: descriptor_bits(geo.dim_bits), Op.PARAMS: words["param_words"],
-             Op.WEIGHTS: words["weight_words"], Op.ACTS: geo.act_beat_bits}, words["out_words"])
+             Op.WEIGHTS: words["weight_words"], Op.ACTS: geo.act_beat_bits, Op.RESID: words["out_words"]},
+            words["out_words"])
 
 
 def layer_commands(geo: TopGeometry, tiles: Sequence[Tile]) -> list[Command]:
-    """The commands of one layer run alone: per tile DESC, PARAMS, WEIGHTS, ACTS from regions the
-    host laid out (each on its own page) and a raw STORE, as ``rtl.netprog`` lays out a chain's
-    first and last layer; no END."""
+    """The commands of one layer run alone: per tile DESC, PARAMS, WEIGHTS, ACTS (and RESID, a
+    residual tile's shortcut) from regions the host laid out (each on its own page) and a raw
+    STORE, as ``rtl.netprog`` lays out a chain's first and last layer; no END."""
     widths, result_bits = beat_widths(geo)
     pages, commands = 0, []
 
@@ -251,6 +253,8 @@ def layer_commands(geo: TopGeometry, tiles: Sequence[Tile]) -> list[Command]:
         words = p.words(geo.rows)
         beats = {Op.DESC: 1, Op.PARAMS: words["param_words"], Op.WEIGHTS: words["weight_words"],
                  Op.ACTS: geo.act_beats(words["act_words"])}
+        if p.residual:
+            beats[Op.RESID] = p.resid_words(geo.rows)
         commands += [Command(op, beats=n, addr=region(n, widths[op])) for op, n in beats.items()]
         stored = p.folds * geo.rows
         commands.append(Command(Op.STORE, beats=stored, addr=region(stored, result_bits), plan=p))

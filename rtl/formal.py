@@ -9,8 +9,8 @@ promises as ``Assume`` and what the block promises as ``Assert``. The properties
   ``ready`` and keeps its payload stable while ``valid & ~ready`` -- asserted on every output
   stream of the block, assumed on its inputs;
 * **no beat dropped or duplicated**: the beats a block takes or gives are counted against what
-  the descriptor implies (:func:`hwsim.rtl_plan.plan`'s words: params, weights, acts, and
-  ``folds * rows`` results), or against word addresses (beat ``n`` goes to, or comes from, word
+  the descriptor implies (:func:`hwsim.rtl_plan.plan`'s words: params, weights, activation
+  beats, residual words, and ``folds * rows`` results), or against word addresses (beat ``n`` goes to, or comes from, word
   ``n``);
 * **no buffer overflow or underflow**: every memory write is below the buffer's depth, loads and
   results past a buffer's end are flagged and dropped, stores read only written words, and a
@@ -212,9 +212,9 @@ def covering_cases(cases: list[LayerPlan], count: int) -> list[LayerPlan]:
 class TopHarness(Elaboratable):
     """The whole :class:`~rtl.top.LayerAccelerator` under a host that sends layers of ``cases``.
 
-    Asserted: ``o_results`` holds ``valid`` until ``ready``; per layer, the params, weights, acts
-    and result beats never exceed the plan's words, come phase after phase (params, weights,
-    acts, results), and all have been taken or given when ``i_desc`` is ready again; ``o_error``
+    Asserted: ``o_results`` holds ``valid`` until ``ready``; per layer, the params, weights, acts,
+    residual and result beats never exceed the plan's words, come phase after phase (params,
+    weights, acts, resid, results; the cases have no residual, so none is taken), and all have been taken or given when ``i_desc`` is ready again; ``o_error``
     stays low; every issued step reads a loaded weight word and every accumulator row a loaded
     parameter word. With ``eager`` (every input valid, results always ready) also: the layer's
     last result beat comes at :func:`~hwsim.rtl_timing.plan_cycles`'s total, counted from the
@@ -224,7 +224,8 @@ class TopHarness(Elaboratable):
 
     #: The counted streams, in the order a layer takes or gives them, with the plan's words.
     PHASES = (("params", "i_params", "param_words"), ("weights", "i_weights", "weight_words"),
-              ("acts", "i_acts", "act_words"), ("results", "o_results", "out_words"))
+              ("acts", "i_acts", "act_words"), ("resid", "i_resid", "resid_words"),
+              ("results", "o_results", "out_words"))
 
     def __init__(self, geo: TopGeometry, cases: list[LayerPlan], *, eager: bool = False) -> None:
         if not cases:
@@ -233,7 +234,7 @@ class TopHarness(Elaboratable):
         self.top = LayerAccelerator(geo)
 
     def _expected(self, p: LayerPlan) -> dict[str, int]:
-        words = p.words(self.geo.rows)
+        words = {**p.words(self.geo.rows), "resid_words": p.resid_words(self.geo.rows)}
         counts = {name: words[key] for name, _, key in self.PHASES}
         counts["acts"] = self.geo.act_beats(counts["acts"])
         return {**counts, "cycles": plan_cycles(self.geo, p)["total"]}
@@ -348,13 +349,14 @@ class LoaderHarness(_BlockHarness):
         _free(m, ld.i_target, ld.i_restart)
         geo = self.geo
         act_depth = geo.act_words // geo.act_beat
-        beats = _counter(m, "beats", max(geo.param_words, geo.weight_words, act_depth),
+        beats = _counter(m, "beats", max(geo.param_words, geo.weight_words, act_depth, geo.out_words),
                          ld.o_fire, ld.i_restart)
         m.d.comb += Assert(addr == beats, "the write address is not the beats since the restart")
         for target, name, port, depth in (
                 (LoadTarget.PARAMS, "i_params", ld.param_wr, self.geo.param_words),
                 (LoadTarget.WEIGHTS, "i_weights", ld.weight_wr, self.geo.weight_words),
-                (LoadTarget.ACTS, "i_acts", ld.act_wr, act_depth)):
+                (LoadTarget.ACTS, "i_acts", ld.act_wr, act_depth),
+                (LoadTarget.RESID, "i_resid", ld.resid_wr, geo.out_words)):
             beat = getattr(ld, name)
             _source(m, beat, name)
             chosen = ld.i_target == target

@@ -15,6 +15,12 @@ a grouped consumer (its activations are group-major), a consumer cut into K tile
 slices), a flatten between a conv and a linear layer with more than one pixel, an output that is
 not a byte per channel (``bits`` other than 8) or, for xnor, channel offsets that are not
 byte-aligned. A K tile that writes partial sums gets an empty STORE.
+
+A **residual block** whose shortcut is the chain's input: ``shortcut = l`` makes layer ``l`` add
+each image to its output (:func:`models.intref.int_forward`'s ``residual``); the host lays the
+image out a second time, per tile in out buffer order, and the tile reads it with a RESID command
+before its STORE. (A shortcut from a tensor the accelerator produced would need its STORE to
+write that order too, or a gathering read: not built.)
 """
 
 from __future__ import annotations
@@ -146,24 +152,32 @@ def _tile_offset(q: QLayerLike, tile: Tile, mode: StoreMode) -> tuple[int, int]:
     return (offset // 8 if mode == StoreMode.BITS else offset), per_group
 
 
-def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: Sequence[np.ndarray]) -> ChainProgram:
-    """Lay out ``layers`` run in a chain on each input of ``images`` (module docstring)."""
+def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: Sequence[np.ndarray],
+                  shortcut: int | None = None) -> ChainProgram:
+    """Lay out ``layers`` run in a chain on each input of ``images`` (module docstring); layer
+    ``shortcut`` (if given) adds the image as its residual."""
     if not layers or not images:
         raise DoesNotFit("nothing to run: give at least one layer and one image")
+    if shortcut is not None and not 0 <= shortcut < len(layers):
+        raise DoesNotFit(f"shortcut layer {shortcut} is not one of the chain's {len(layers)} layers")
     img = MemoryImage()
     expected, modes = [], []
     for i, x in enumerate(images):
         ys, y = [], x
         for l, q in enumerate(layers):
-            y = int_forward(q, y)
+            try:
+                y = int_forward(q, y, residual=x if l == shortcut else None)
+            except ValueError as exc:
+                raise DoesNotFit(f"layer {l} cannot add the chain's input: {exc}") from None
             ys.append(y)
             if i == 0 and l + 1 < len(layers):  # refuse what cannot chain before running it
                 modes.append(_region_layout(top, q, layers[l + 1], y))
         expected.append(ys)
     ins = [[x, *ys[:-1]] for x, ys in zip(images, expected)]
-    tiled = [tile_programs(top, q, ins[0][l]) for l, q in enumerate(layers)]
+    tiled = [tile_programs(top, q, ins[0][l], images[0] if l == shortcut else None) for l, q in enumerate(layers)]
     width = {op: _width(s.payload) for op, s in ((Op.DESC, top.i_desc), (Op.PARAMS, top.i_params),
-                                                 (Op.WEIGHTS, top.i_weights), (Op.ACTS, top.i_acts))}
+                                                 (Op.WEIGHTS, top.i_weights), (Op.ACTS, top.i_acts),
+                                                 (Op.RESID, top.i_resid))}
     bus = top.geo.bus_bits
     shared = [[(img.put(pack_beats([p.descriptor], width[Op.DESC], bus)),
                 img.put(pack_beats(p.params, width[Op.PARAMS], bus)),
@@ -172,7 +186,9 @@ def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: S
     cmds: list[Command] = []
     regions, stores = [], []
     for i, x in enumerate(images):
-        own = [tile_programs(top, layers[0], x)]
+        own = [tile_programs(top, layers[0], x, x if shortcut == 0 else None)]
+        resid = (own[0] if shortcut == 0 else
+                 tile_programs(top, layers[shortcut], ins[i][shortcut], x)) if shortcut is not None else None
         outs = [Region(img.alloc(int(np.prod(expected[i][l].shape[2:] or (1,))) * ps), ps,
                        int(np.prod(expected[i][l].shape[2:] or (1,)))) for l, (_, ps) in enumerate(modes)]
         regions.append(outs)
@@ -193,6 +209,9 @@ def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: S
                     row_w = expected[i][l - 1].shape[3] if q.conv else 1
                     acts = src.addr + (tile.in_rows[0] if q.conv else 0) * row_w * src.pstride
                 cmds.append(Command(Op.ACTS, beats=len(prog.acts), addr=acts))
+                if l == shortcut and prog.plan.residual:
+                    beats = resid[t][2].resid
+                    cmds.append(Command(Op.RESID, beats=len(beats), addr=img.put(pack_beats(beats, width[Op.RESID], bus))))
                 if l + 1 < len(layers):
                     mode, ps = modes[l]
                     offset, gstride = _tile_offset(q, tile, mode)

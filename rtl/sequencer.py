@@ -12,7 +12,8 @@ END      stop; ``o_done`` rises and stays high until the next ``i_start``
 DESC     read ``beats`` descriptors from ``addr`` into the top (one per layer or tile)
 PARAMS   read ``beats`` parameter words from ``addr`` into the top
 WEIGHTS  read ``beats`` weight words from ``addr`` into the top
-ACTS     read ``beats`` activation words from ``addr`` into the top
+ACTS     read ``beats`` activation beats from ``addr`` into the top (a wide beat from any byte)
+RESID    read ``beats`` residual words (out words, in out buffer order) from ``addr`` into the top
 STORE    write ``beats`` result beats of the top from ``addr`` on, in ``mode``
          (:class:`rtl.dma.StoreMode`) with ``pstride``, ``gstride`` and ``pixels``
 =======  ======================================================================================
@@ -21,7 +22,8 @@ Command layout (little-endian, bit 0 first): ``op`` [3:0], ``mode`` [5:4], ``bea
 ``addr`` [63:32], ``pstride`` [95:64], ``gstride`` [111:96], ``pixels`` [127:112]
 (:func:`command_layout`; the ops, the modes and the :class:`~hwsim.rtl_sequence.Command`
 list are :mod:`hwsim.rtl_sequence`'s, which also times them; :mod:`rtl.netprog` writes them). A layer is the five commands DESC,
-PARAMS, WEIGHTS, ACTS, STORE (the order the top takes its streams in); a ``STORE`` in ``BYTES``
+PARAMS, WEIGHTS, ACTS, STORE (the order the top takes its streams in; a residual layer's RESID
+before its STORE); a ``STORE`` in ``BYTES``
 or ``BITS`` mode writes the outputs where the next layer's ``ACTS`` reads them, so a network's
 activations never pass through the host. Nothing overlaps yet: a command's transfer ends
 before the next command is fetched, and the top runs its phases one after the other.
@@ -74,7 +76,8 @@ class NetworkAccelerator(wiring.Component):
         self.widths = {Op.DESC: len(Value.cast(top.i_desc.payload)),
                        Op.PARAMS: len(Value.cast(top.i_params.payload)),
                        Op.WEIGHTS: len(Value.cast(top.i_weights.payload)),
-                       Op.ACTS: len(Value.cast(top.i_acts.payload))}
+                       Op.ACTS: len(Value.cast(top.i_acts.payload)),
+                       Op.RESID: len(Value.cast(top.i_resid.payload))}
         self.result_bits = len(Value.cast(top.o_results.payload))
         self.lane_bits = top.out_shape.width
         super().__init__({"i_start": In(1), "i_base": In(ADDR_BITS), "o_busy": Out(1),
@@ -85,8 +88,9 @@ class NetworkAccelerator(wiring.Component):
         top, geo = self.top, self.geo
         m.submodules.top = top
         layout = command_layout()
-        m.submodules.reader = rd = ReadDMA([layout.size] + [self.widths[op] for op in
-                                                            (Op.DESC, Op.PARAMS, Op.WEIGHTS, Op.ACTS)],
+        reads = (Op.DESC, Op.PARAMS, Op.WEIGHTS, Op.ACTS, Op.RESID)  # the read DMA's targets 1..5
+        assert [op.value for op in reads] == list(range(1, len(reads) + 1))
+        m.submodules.reader = rd = ReadDMA([layout.size] + [self.widths[op] for op in reads],
                                            bus_bits=geo.bus_bits)
         m.submodules.writer = wr = WriteDMA(width=self.result_bits, rows=geo.rows, cols=geo.cols,
                                             lane_bits=self.lane_bits, dim_bits=geo.dim_bits,
@@ -103,11 +107,11 @@ class NetworkAccelerator(wiring.Component):
 
         pc = Signal(ADDR_BITS)
         cmd = Signal(layout)
-        target = Signal(range(5))
+        target = Signal(range(len(reads) + 1))
         out_ch, groups = Signal(geo.dim_bits), Signal(geo.dim_bits)
         beat = rd.o_beat
         streams = {Op.DESC: top.i_desc, Op.PARAMS: top.i_params, Op.WEIGHTS: top.i_weights,
-                   Op.ACTS: top.i_acts}
+                   Op.ACTS: top.i_acts, Op.RESID: top.i_resid}
         reading = Signal()
         for op, stream in streams.items():
             routed = reading & (target == op.value)
@@ -150,7 +154,7 @@ class NetworkAccelerator(wiring.Component):
                     with m.Case(Op.END):
                         m.d.sync += self.o_done.eq(1)
                         m.next = "IDLE"
-                    with m.Case(Op.DESC, Op.PARAMS, Op.WEIGHTS, Op.ACTS):
+                    with m.Case(*reads):
                         m.d.comb += [rd.i_start.eq(1), rd.i_addr.eq(cmd.addr), rd.i_beats.eq(cmd.beats),
                                      rd.i_target.eq(cmd.op)]
                         m.d.sync += target.eq(cmd.op)

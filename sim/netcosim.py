@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from hwsim.errors import HwsimError
-from amaranth.hdl import Value
 
-from hwsim.rtl_sequence import Op, StoreMode, sequence_cycles
+from hwsim.rtl_sequence import StoreMode, beat_widths, sequence_cycles
 from rtl.host import QLayerLike
 from rtl.netprog import ChainProgram, Region, chain_program, read_outputs
 from rtl.tools import ToolFailed
@@ -78,8 +77,10 @@ def region_bytes(y: np.ndarray, region: Region, mode: StoreMode) -> bytes:
 
 
 def run_chain(build: TopBuild, layers: Sequence[QLayerLike], images: Sequence[np.ndarray], *,
-              read_latency: int = 1, write_latency: int = 1, pattern: Sequence[int] = (1,)) -> ChainRun:
-    """Run ``layers`` as a chain on every input of ``images`` in one simulation of ``build``.
+              read_latency: int = 1, write_latency: int = 1, pattern: Sequence[int] = (1,),
+              shortcut: int | None = None) -> ChainRun:
+    """Run ``layers`` as a chain on every input of ``images`` in one simulation of ``build``
+    (layer ``shortcut``, if given, adding the image as its residual: :func:`rtl.netprog.chain_program`).
 
     The memory answers reads ``read_latency`` cycles after the address and acknowledges writes
     ``write_latency`` cycles after the data; it is available in the cycles where ``pattern``
@@ -95,15 +96,14 @@ def run_chain(build: TopBuild, layers: Sequence[QLayerLike], images: Sequence[np
             raise HwsimError(f"`{name}` must be from 1 to 10000 cycles, not {value!r}")
     avail = check_pattern("pattern", pattern)
     top = build.top
-    prog: ChainProgram = chain_program(top, layers, images)
+    prog: ChainProgram = chain_program(top, layers, images, shortcut)
     bus_bytes = top.geo.bus_bits // 8
     words = prog.image.words(bus_bytes)
     if len(words) * bus_bytes > MEM_BYTES:
         raise HwsimError(f"the program needs {len(words) * bus_bytes} bytes; the harness memory holds {MEM_BYTES}")
     stretch = len(avail) / sum(avail)
-    widths = {op: len(Value.cast(stream.payload)) for op, stream in (
-        (Op.DESC, top.i_desc), (Op.PARAMS, top.i_params), (Op.WEIGHTS, top.i_weights), (Op.ACTS, top.i_acts))}
-    predicted = sequence_cycles(top.geo, prog.commands, widths, len(Value.cast(top.o_results.payload)),
+    widths, result_bits = beat_widths(top.geo)  # the model's widths, not read from the RTL
+    predicted = sequence_cycles(top.geo, prog.commands, widths, result_bits,
                                 latency=read_latency, write_latency=write_latency)
     budget = int(4 * stretch * predicted) + 10_000
     job = {"memory": words, "bus_bits": top.geo.bus_bits, "base": prog.base, "read_latency": read_latency,

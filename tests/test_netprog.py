@@ -36,7 +36,7 @@ def test_command_bytes() -> None:
                           pixels=81))
     assert len(raw) == 16
     value = int.from_bytes(raw, "little")
-    assert value & 0xF == 5 and (value >> 4) & 3 == 1 and (value >> 8) & 0xFFFFFF == 5
+    assert value & 0xF == 6 and (value >> 4) & 3 == 1 and (value >> 8) & 0xFFFFFF == 5
     assert (value >> 32) & 0xFFFFFFFF == 0x1000 and (value >> 64) & 0xFFFFFFFF == 16
     assert (value >> 96) & 0xFFFF == 3 and value >> 112 == 81
     assert command(Command(Op.END)) == bytes(16)
@@ -78,7 +78,7 @@ def test_chain_commands() -> None:
     raw = bytes(prog.image.data[prog.base:prog.base + 16 * len(prog.commands)])
     cmds = [int.from_bytes(raw[i:i + 16], "little") for i in range(0, len(raw), 16)]
     ops = [c & 0xF for c in cmds]
-    assert ops == [1, 2, 3, 4, 5] * 4 + [0]
+    assert ops == [1, 2, 3, 4, 6] * 4 + [0]
     addr = [(c >> 32) & 0xFFFFFFFF for c in cmds]
     assert addr[0:3] == addr[10:13]  # the second image reuses descriptors, params and weights
     store, acts = cmds[4], cmds[8]

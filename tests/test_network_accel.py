@@ -10,9 +10,11 @@ import dataclasses
 import pytest
 
 from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
+from hwsim.errors import DoesNotFit
 from hwsim.rtl_plan import top_geometry
 from hwsim.rtl_sequence import layer_sequence_cycles
 from hwsim.workload import Layer
+from models.intref import int_forward
 from rtl.host import tiles
 from sim.build import TopBuild, build_top
 from sim.layers import LayerSpec, quantized_layer
@@ -69,6 +71,35 @@ def test_chain(net: TopBuild, latency: int, pattern: tuple[int, ...]) -> None:
     if pattern == (1,):  # the model's memory is always available
         assert run.cycles == run.predicted
     else:  # a busy memory only ever delays
+        assert run.cycles > run.predicted
+
+
+@pytest.mark.parametrize("latency, pattern", [(17, (1,)), (9, (1, 1, 1, 0))])
+def test_residual_block(net: TopBuild, latency: int, pattern: tuple[int, ...]) -> None:
+    """A residual block ``conv2(conv1(x)) + x`` from one command list: conv1 (24 -> 16,
+    a fold of 216 > 160 steps: K tiles) and conv2 (16 -> 24, reading conv1's scattered outputs
+    by row tiles, from inside bus words) adding each image through RESID; bit-exact against
+    int_forward with the residual, cycle-exact with an always-available memory. xnor: refused."""
+    conv1 = quantized_layer(net.acc.pe, LayerSpec("conv", 24, 16, 12, 12, kernel=3, pad=1), seed=7)
+    conv2 = quantized_layer(net.acc.pe, LayerSpec("conv", 16, 24, 12, 12, kernel=3, pad=1), seed=8)
+    x = conv1.x
+    images = [x, x[:, ::-1].copy()]
+    if net.acc.pe == "xnor":
+        with pytest.raises(DoesNotFit, match="a residual add needs a requantizing"):
+            run_chain(net, [conv1.q, conv2.q], images, shortcut=1)
+        return
+    geo = top_geometry(net.acc)
+    assert any(t.plan.psum_write for t in tiles(geo, conv1.q, (12, 12)))
+    assert len(tiles(geo, conv2.q, (12, 12), residual=True)) > 1
+    run = run_chain(net, [conv1.q, conv2.q], images, read_latency=latency, write_latency=latency,
+                    pattern=pattern, shortcut=1)
+    assert run.mismatches == [0, 0] and not run.error
+    for image, out in zip(images, run.outputs):
+        want = int_forward(conv2.q, int_forward(conv1.q, image), residual=image)
+        assert (out == want).all()
+    if pattern == (1,):
+        assert run.cycles == run.predicted
+    else:
         assert run.cycles > run.predicted
 
 
