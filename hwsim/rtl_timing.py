@@ -1,7 +1,8 @@
 """Exact cycles of one layer on the generated accelerator top (``rtl.top.LayerAccelerator``).
 
-The top runs a layer in phases that never overlap, at full stream rate (every input beat valid
-when ready, the result consumer always ready) with no idle cycle between phases. With ``G``
+The top runs a layer in phases, at full stream rate (every input beat valid when ready, the
+result consumer always ready) with no idle cycle between phases; a tile's store runs beside the
+next tile (below). With ``G``
 groups, ``Cg``/``Og`` channels per group, ``NT = ceil(Og / cols)``, ``CW = ceil(Cg / lanes)``
 (``lanes`` is 1 except for xnor), ``KS = kh * kw * CW`` steps per fold, ``M = out_h * out_w`` and
 ``folds = ceil(M / rows) * G * NT``, counted from the descriptor beat to the last result beat,
@@ -23,10 +24,18 @@ per fold or per tile -- the next fold's first operands wait in the operand regis
 array drains, and the walk of the next row tile (``rows`` cycles) hides under that drain.
 
 A layer too large for the buffers runs as tiles (:func:`hwsim.rtl_plan.split`), one descriptor
-after another, each paying all its phases: :func:`tile_layer` picks, of the tilings that fit, the
-one with the fewest total cycles -- every group count ``ceil(G / k)``, every multiple of ``cols``
-output channels per group, and for each pair the most output rows that fit (fit is monotone in
-the rows: more rows load more input and write more output, never less).
+after another. The out buffer has two banks, so a tile's store overlaps the next tile: with
+``D`` = everything but the store of a tile and ``S`` its store, tile ``t`` hands its bank to the
+store engine at ``H_t = max(F_t, H_s + S_s)`` (``F_t`` its FLUSH's last cycle, ``s`` the last
+storing tile before it: the engine takes a new bank in the cycle its last word leaves), its
+store ends at ``H_t + S_t`` and the next descriptor comes at ``H_t + 1``; a tile that stores
+nothing takes the next descriptor after its FLUSH. A layer's cycles run from its first
+descriptor (on an idle top) to its last result: :func:`overlapped_total`. One tile: ``D + S``,
+the sum above. :func:`tile_layer` picks, of the tilings that fit, the one with the fewest
+cycles counted without the overlap (a proxy: its plans are counted, not ordered) -- every group
+count ``ceil(G / k)``, every multiple of ``cols`` output channels per group, and for each pair
+the most output rows that fit (fit is monotone in the rows: more rows load more input and write
+more output, never less).
 
 A layer whose fold is longer than ``max_steps`` (and only such a layer) also runs as K tiles:
 each output tile's reduction cut into ``n`` input-channel slices
@@ -51,7 +60,7 @@ from hwsim.errors import DoesNotFit
 from hwsim.rtl_plan import LayerPlan, LayerShape, Tile, TopGeometry, plan, split, tile_shapes, top_geometry
 from hwsim.workload import Layer
 
-__all__ = ["layer_cycles", "plan_cycles", "tile_layer", "tiles_cycles"]
+__all__ = ["layer_cycles", "overlapped_total", "plan_cycles", "tile_layer", "tiles_cycles"]
 
 
 def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
@@ -79,8 +88,26 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
 
 def tiles_cycles(geo: TopGeometry, tiles: Sequence[Tile]) -> dict[str, int]:
     """:func:`plan_cycles` of each tile, summed key by key, ``tiles`` (how many) and, when all
-    tiles' folds are equally long, ``fold_cycles``."""
-    return _summed(geo, Counter(t.plan for t in tiles))
+    tiles' folds are equally long, ``fold_cycles``; ``total`` is the tiles run in order with
+    each store beside the next tile (:func:`overlapped_total`)."""
+    return {**_summed(geo, Counter(t.plan for t in tiles)), "total": overlapped_total(geo, [t.plan for t in tiles])}
+
+
+def overlapped_total(geo: TopGeometry, plans: Sequence[LayerPlan]) -> int:
+    """Cycles of ``plans`` run back to back on an idle top, from the first descriptor to the last
+    result (module docstring): each storing tile hands its bank to the store engine at the end
+    of its FLUSH, once the engine is free, and the next tile's descriptor follows at once."""
+    start, free, last = 0, 0, 0  # this tile's descriptor cycle; the store engine free from; last result
+    for p in plans:
+        phases = plan_cycles(geo, p)
+        flush = start + phases["total"] - phases["store"] - 1  # FLUSH's last cycle
+        if p.stores:
+            handoff = max(flush, free)
+            free = last = handoff + phases["store"]
+            start = handoff + 1
+        else:
+            last, start = max(last, flush), flush + 1
+    return last + 1
 
 
 def _summed(geo: TopGeometry, plans: Counter[LayerPlan]) -> dict[str, int]:

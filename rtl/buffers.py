@@ -5,7 +5,8 @@
 * :class:`ResultWriter` takes the array's accumulator rows through the
   :class:`~rtl.requant.OutputStage` (handing it each output tile's parameters) into the out buffer,
   for a K tile adding the psum buffer's partial sums to them or writing them there;
-* :class:`StoreStream` streams the out buffer's first words onto the results port.
+* :class:`StoreStream` streams a bank of the out buffer onto the results port by itself (the
+  store engine), while the next layer runs into the other bank.
 
 Each connects to its buffers through Amaranth memory port signatures
 (``wiring.connect(m, writer.out_wr, memory.write_port())``).
@@ -248,46 +249,56 @@ class ResultWriter(wiring.Component):
 
 
 class StoreStream(wiring.Component):
-    """The out buffer's words ``0 .. i_words - 1`` onto ``o_results``, read ahead into its
-    register (one read cycle, then one word per ready cycle).
+    """The store engine: streams the out buffer's words ``0 .. words - 1`` of one bank onto
+    ``o_results`` by itself, read ahead into its register (one read cycle, then one word per
+    ready cycle), while the controller runs the next layer into the other bank.
 
     Members
     -------
     out_rd : In(ReadPort.Signature(...))
-        The out buffer's read port.
-    i_words : In(range(out_words + 2))
-        Words to store; stable from ``i_start`` to ``o_done``.
+        A read port of the out buffer (the top routes it to bank ``o_bank``).
+    i_words : In(range(out_words + 2)), i_bank : In(1)
+        Words to store and the bank holding them; taken with ``i_start``.
     i_start : In(1)
-        The next store begins at word 0.
-    i_run : In(1)
-        Store (the results stream is driven only while it is high).
+        Start a store at word 0 (only while ``o_free``; a store may start in the cycle the last
+        one ends).
     o_results : Out(stream.Signature(out_word(geo)))
         The words in address order.
     o_done : Out(1)
         The last word is transferred this cycle.
+    o_busy, o_free : Out(1)
+        A store is running; no store is running, or it ends this cycle (``o_done``).
+    o_bank : Out(1)
+        The bank the current (or last) store reads.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
         self.geo = check_geometry(geo)
         super().__init__({
             "out_rd": _read(geo.out_words, out_word(geo)),
-            "i_words": In(range(geo.out_words + 2)), "i_start": In(1), "i_run": In(1),
+            "i_words": In(range(geo.out_words + 2)), "i_bank": In(1), "i_start": In(1),
             "o_results": Out(stream.Signature(out_word(geo))), "o_done": Out(1),
+            "o_busy": Out(1), "o_free": Out(1), "o_bank": Out(1),
         })
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         res = self.o_results
-        addr = Signal(range(self.geo.out_words + 2))
+        addr, words = Signal(range(self.geo.out_words + 2)), Signal.like(self.i_words)
         free = ~res.valid | res.ready
-        more = addr < self.i_words
+        more = addr < words
         m.d.comb += [self.out_rd.addr.eq(addr), self.out_rd.en.eq(free),
                      res.payload.eq(self.out_rd.data),
-                     self.o_done.eq(res.valid & res.ready & (addr == self.i_words))]
+                     self.o_done.eq(res.valid & res.ready & (addr == words)),
+                     self.o_free.eq(~self.o_busy | self.o_done)]
         with m.If(self.i_start):
-            m.d.sync += addr.eq(0)
-        with m.Elif(self.i_run & free):
-            m.d.sync += res.valid.eq(more)
-            with m.If(more):
-                m.d.sync += addr.eq(addr + 1)
+            m.d.sync += [addr.eq(0), words.eq(self.i_words), self.o_bank.eq(self.i_bank),
+                         self.o_busy.eq(1), res.valid.eq(0)]
+        with m.Else():
+            with m.If(self.o_busy & free):
+                m.d.sync += res.valid.eq(more)
+                with m.If(more):
+                    m.d.sync += addr.eq(addr + 1)
+            with m.If(self.o_done):
+                m.d.sync += self.o_busy.eq(0)
         return m

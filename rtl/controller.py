@@ -37,8 +37,11 @@ def _advance(m: Module, levels: list[tuple[Signal, Any, int]]) -> None:
 
 class LayerController(wiring.Component):
     """Sequences one layer per descriptor: DESC, PARAMS, WEIGHTS, ACTS, RESID (``residual``
-    only), (WALK, RUN) per row tile, FLUSH, STORE, then DESC again; a descriptor with ``psum_write`` (a K tile whose sums go to the
-    psum buffer) has no results and goes from FLUSH straight back to DESC.
+    only), (WALK, RUN) per row tile, FLUSH, then DESC again. FLUSH ends once the last row is
+    written and the store engine is free: it hands the out bank to the store engine, which
+    streams it while the next layer loads and runs into the other bank; a descriptor with
+    ``psum_write`` (a K tile whose sums go to the psum buffer) has no results, hands nothing over
+    and keeps the bank.
 
     Members
     -------
@@ -82,10 +85,13 @@ class LayerController(wiring.Component):
     o_store_words : Out(range(out_words + 2))
         Rows of the folds issued since the descriptor (``folds * rows``), to the store's
         ``i_words``.
-    o_store_start, o_store_run : Out(1)
-        The end of FLUSH (unless ``psum_write``), and STORE (:class:`~rtl.buffers.StoreStream`).
-    i_store_done : In(1)
-        The store's ``o_done``: back to DESC.
+    o_store_start : Out(1)
+        The end of FLUSH (unless ``psum_write``): the store engine
+        (:class:`~rtl.buffers.StoreStream`) takes bank ``o_bank`` and ``o_store_words``.
+    i_store_free : In(1)
+        The store engine's ``o_free``: FLUSH waits for it.
+    o_bank : Out(1)
+        The out bank the writer and RESID write; it flips with every ``o_store_start``.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
@@ -101,8 +107,8 @@ class LayerController(wiring.Component):
             "o_write_clear": Out(1), "i_written": In(written), "i_write_overrun": In(1),
             "o_walk_start": Out(1), "o_walk_step": Out(1), "i_walk_last": In(1), "i_walk_more": In(1),
             "o_fetch_run": Out(1), "i_fetch_issue": In(1), "o_pos": Out(position_layout()),
-            "o_store_words": Out(written), "o_store_start": Out(1), "o_store_run": Out(1),
-            "i_store_done": In(1),
+            "o_store_words": Out(written), "o_store_start": Out(1), "i_store_free": In(1),
+            "o_bank": Out(1),
         })
 
     def elaborate(self, platform: Any) -> Module:
@@ -205,11 +211,8 @@ class LayerController(wiring.Component):
                 with m.If(self.i_written == out_total):
                     with m.If(d.psum_write):
                         m.next = "DESC"
-                    with m.Else():
+                    with m.Elif(self.i_store_free):
                         m.d.comb += self.o_store_start.eq(1)
-                        m.next = "STORE"
-            with m.State("STORE"):
-                m.d.comb += self.o_store_run.eq(1)
-                with m.If(self.i_store_done):
-                    m.next = "DESC"
+                        m.d.sync += self.o_bank.eq(~self.o_bank)
+                        m.next = "DESC"
         return m

@@ -212,14 +212,16 @@ def covering_cases(cases: list[LayerPlan], count: int) -> list[LayerPlan]:
 class TopHarness(Elaboratable):
     """The whole :class:`~rtl.top.LayerAccelerator` under a host that sends layers of ``cases``.
 
-    Asserted: ``o_results`` holds ``valid`` until ``ready``; per layer, the params, weights, acts,
-    residual and result beats never exceed the plan's words, come phase after phase (params,
-    weights, acts, resid, results; the cases have no residual, so none is taken), and all have been taken or given when ``i_desc`` is ready again; ``o_error``
-    stays low; every issued step reads a loaded weight word and every accumulator row a loaded
-    parameter word. With ``eager`` (every input valid, results always ready) also: the layer's
-    last result beat comes at :func:`~hwsim.rtl_timing.plan_cycles`'s total, counted from the
-    descriptor, and no layer lasts longer (the controller returns to DESC). Covered: a layer of
-    each case completes.
+    The host offers a descriptor only once the last layer's results are all out (the top would
+    take it at the end of FLUSH and run it beside that layer's store; this harness checks one
+    layer at a time). Asserted: ``o_results`` holds ``valid`` until ``ready``; per layer, the
+    params, weights, acts, residual and result beats never exceed the plan's words, come phase
+    after phase (params, weights, acts, resid, results; the cases have no residual, so none is
+    taken), and all have been taken or given when the next layer starts; ``o_error`` stays low;
+    every issued step reads a loaded weight word and every accumulator row a loaded parameter
+    word. With ``eager`` (every input valid as soon as allowed, results always ready) also: the
+    layer's last result beat comes at :func:`~hwsim.rtl_timing.plan_cycles`'s total, counted
+    from the descriptor, and no layer lasts longer. Covered: a layer of each case completes.
     """
 
     #: The counted streams, in the order a layer takes or gives them, with the plan's words.
@@ -256,7 +258,9 @@ class TopHarness(Elaboratable):
                 with m.Case(i):
                     m.d.comb += [getattr(desc, name).eq(v) for name, v in p.descriptor().items()]
                     m.d.comb += [getattr(offered, name).eq(v) for name, v in expect.items()]
-        _source(m, top.i_desc, "i_desc", eager=self.eager, payload=desc)
+        # the host sends a descriptor once the last layer's results are all out (a layer's
+        # store overlaps the next layer otherwise; this harness checks layers one by one)
+        _source(m, top.i_desc, "i_desc", payload=desc)
         for _, port, _ in self.PHASES[:-1]:
             _source(m, getattr(top, port), port, eager=self.eager)
         # The payload rule is StoreStream's (StoreHarness, for any buffer contents): left out
@@ -267,6 +271,7 @@ class TopHarness(Elaboratable):
         expect, started = Signal(expect_layout), Signal()
         with m.If(new):
             m.d.sync += [expect.eq(offered), started.eq(1)]
+        complete = Signal()  # the last layer's results are all out (or none was sent)
         counts = {}
         for name, port, _ in self.PHASES:
             beat = getattr(top, port)
@@ -293,22 +298,26 @@ class TopHarness(Elaboratable):
         with m.If(writer.i_acc.valid):
             m.d.comb += Assert(writer.param_rd.addr < expect.params,
                                "a parameter word read past the loaded ones")
-        with m.If(top.i_desc.ready & started):
-            m.d.comb += Assert(Cat(*ends).all(), "a beat is missing when DESC is back")
+        m.d.comb += complete.eq(~started | (counts["results"] == expect.results))
+        m.d.comb += Assume(~top.i_desc.valid | complete)
+        if self.eager:
+            m.d.comb += Assume(top.i_desc.valid == complete)
+        with m.If(new & started):
+            m.d.comb += Assert(Cat(*ends).all(), "a beat is missing when the next layer starts")
         m.d.comb += Assert(~top.o_error, "o_error raised by a layer that fits")
 
         done = Signal(range(len(self.cases)), name="done")  # the case of the last layer
         with m.If(new):
             m.d.sync += done.eq(pick)
         for i in range(len(self.cases)):
-            m.d.comb += Cover(started & top.i_desc.ready & (done == i))
+            m.d.comb += Cover(started & complete & top.i_desc.ready & (done == i))
         if self.eager:
             timer = Signal(range(max(t["cycles"] for t in table) + 2), name="timer")
             m.d.sync += timer.eq(timer + 1)
             with m.If(new):
                 m.d.sync += timer.eq(1)
             last = top.o_results.valid & top.o_results.ready & (counts["results"] + 1 == expect.results)
-            with m.If(started & ~top.i_desc.ready):
+            with m.If(started & ~complete):
                 m.d.comb += Assert(timer < expect.cycles, "a layer outlasts plan_cycles")
             with m.If(last):
                 m.d.comb += Assert(timer + 1 == expect.cycles,
@@ -376,13 +385,14 @@ class LoaderHarness(_BlockHarness):
 
 
 class StoreHarness(_BlockHarness):
-    """:class:`~rtl.buffers.StoreStream` driven as the controller drives it (``i_start``, then
-    ``i_run`` with ``i_words`` stable until ``o_done``), reading a buffer whose word ``i`` is ``i``.
+    """:class:`~rtl.buffers.StoreStream`, the store engine, started whenever it is free (also in
+    the cycle a store ends) with any word count and bank, reading a buffer whose word ``i`` is
+    ``i``.
 
     Asserted: the stream rules on ``o_results``; beat ``n`` of a store carries word ``n`` and
-    ``n < i_words`` (no beat dropped, duplicated or read past the written words); ``o_done``
-    comes with beat ``i_words - 1``; nothing is offered between stores; the read-ahead address
-    is the word after the offered one.
+    ``n < words`` (no beat dropped, duplicated or read past the written words); ``o_done`` comes
+    with beat ``words - 1``; ``o_free`` is ``o_done`` or idle; nothing is offered between stores;
+    the read-ahead address is the word after the offered one; ``o_bank`` is the store's.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
@@ -395,29 +405,26 @@ class StoreHarness(_BlockHarness):
         _sink(m, res, "o_results")
         with m.If(rd.en):  # word i holds i
             m.d.sync += Value.cast(rd.data).eq(rd.addr)
-        busy, words, go = Signal(), Signal.like(st.i_words), Signal()
-        _free(m, go, words)
+        words, bank, go = Signal.like(st.i_words), Signal(), Signal()
+        _free(m, go, words, bank)
         m.d.comb += [Assume(~go | ((words >= 1) & (words <= self.geo.out_words))),
-                     st.i_start.eq(go & ~busy), st.i_run.eq(busy),
-                     st.i_words.eq(Value.cast(words))]
-        held = Signal.like(st.i_words)
+                     st.i_start.eq(go & st.o_free), st.i_words.eq(words), st.i_bank.eq(bank)]
+        held, held_bank = Signal.like(st.i_words), Signal()
         with m.If(st.i_start):
-            m.d.sync += [busy.eq(1), held.eq(words)]
-        with m.If(busy):
-            m.d.comb += st.i_words.eq(held)
+            m.d.sync += [held.eq(words), held_bank.eq(bank)]
         fire = res.valid & res.ready
         beats = _counter(m, "beats", self.geo.out_words, fire, st.i_start)
-        with m.If(st.o_done):
-            m.d.sync += busy.eq(0)
+        m.d.comb += Assert(st.o_free == (~st.o_busy | st.o_done), "o_free is not idle-or-ending")
         with m.If(res.valid):
             m.d.comb += [Assert(Value.cast(res.payload) == beats, "o_results: beat n is not word n"),
-                         Assert(beats < st.i_words, "o_results: a word past the written ones"),
-                         Assert(st.o_done == (res.ready & (beats + 1 == st.i_words)),
+                         Assert(beats < held, "o_results: a word past the written ones"),
+                         Assert(st.o_done == (res.ready & (beats + 1 == held)),
                                 "o_done is not the last beat")]
-        with m.If(busy & ~st.i_start):
+        with m.If(st.o_busy):
             m.d.comb += [Assert(addr == beats + res.valid, "read-ahead address is not the next word"),
                          Assert((held >= 1) & (held <= self.geo.out_words) & (beats <= held),
-                                "the store's words left the harness's range")]
+                                "the store's words left the harness's range"),
+                         Assert(st.o_bank == held_bank, "o_bank is not the store's bank")]
         with m.Else():
             m.d.comb += Assert(~res.valid, "o_results: a beat outside a store")
         return m

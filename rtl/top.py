@@ -1,6 +1,8 @@
-"""The accelerator top: four buffers, the layer controller and its components around the array.
+"""The accelerator top: its buffers, the layer controller and its components around the array.
 
-One layer at a time, in phases that never overlap (this version has no double buffering)::
+One layer at a time through the phases below; the store of a layer's results overlaps the next
+layer (the out buffer has two banks: while the store engine streams one, the next layer's RESID
+and RUN write the other). The loads still follow each other and the previous layer's compute::
 
     DESC     one beat on i_desc: the layer descriptor (:func:`descriptor_layout`)
     PARAMS   G * NT beats on i_params: per-channel output parameters, one word per output tile
@@ -13,9 +15,11 @@ One layer at a time, in phases that never overlap (this version has no double bu
     WALK     ``rows`` cycles: the pixel walker loads the input coordinates of the next row tile
     RUN      every fold streams through the array; results are requantized into the out buffer
              (WALK again between row tiles, hidden under the array's drain)
-    FLUSH    the last fold's rows reach the out buffer
-    STORE    folds * rows beats on o_results, the out buffer in write order (none, and no STORE,
-             for a K tile that writes partial sums: after FLUSH the top takes the next descriptor)
+    FLUSH    the last fold's rows reach the out buffer; then, once the store engine is free,
+             the bank goes to it and the top takes the next descriptor
+    (store)  folds * rows beats on o_results, the bank in write order, one read cycle first,
+             beside the next layer's phases (none for a K tile that writes partial sums: it
+             keeps its bank and takes the next descriptor after FLUSH)
 
 with ``G`` groups, ``Cg``/``Og`` input/output channels per group, ``NT = ceil(Og / cols)`` output
 tiles per group, ``CW = ceil(Cg / lanes)`` channel words per pixel (``lanes`` is 1 except for xnor,
@@ -72,7 +76,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -88,20 +92,6 @@ from rtl.pe import PE_CLASSES, check_int
 from rtl.requant import OutputStage, out_shape, param_layout
 
 __all__ = ["LayerAccelerator", "descriptor_layout", "pe_spec"]
-
-
-def _share(m: Module, port: Any, *users: Any, first: Any = None) -> None:
-    """One memory port for several users that never use it in the same cycle: a write port
-    follows the user whose ``en`` is high; a read port follows ``users[0]`` while ``first`` is
-    high, else ``users[1]``, and both see its data."""
-    if first is None:  # write port
-        a, b = users
-        m.d.comb += [port.addr.eq(Mux(a.en, a.addr, b.addr)), port.data.eq(Mux(a.en, a.data, b.data)),
-                     port.en.eq(a.en | b.en)]
-        return
-    a, b = users
-    m.d.comb += [port.addr.eq(Mux(first, a.addr, b.addr)), port.en.eq(Mux(first, a.en, b.en)),
-                 a.data.eq(port.data), b.data.eq(port.data)]
 
 
 class LayerAccelerator(wiring.Component):
@@ -136,8 +126,10 @@ class LayerAccelerator(wiring.Component):
     o_results : Out(stream.Signature(ArrayLayout(out_shape, cols)))
         Output words in out-buffer order; ``valid`` only in STORE.
     o_error : Out(1)
-        Sticky until the next descriptor: a load or the results overran a buffer (the excess was
-        dropped) or the descriptor's fold is longer than ``max_steps``; the outputs are invalid.
+        A load or the results overran a buffer (the excess was dropped) or the descriptor's fold
+        is longer than ``max_steps``; the outputs are invalid. High from then until the next
+        descriptor and, for a layer with results, until its last result beat (the store engine
+        keeps it); it may then also show an error of the layer running beside that store.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
@@ -205,11 +197,10 @@ class LayerAccelerator(wiring.Component):
         depth = {**self.words, "act_words": geo.act_words // geo.act_beat}
         mems = {name: Memory(shape=shape, depth=depth[f"{name}_words"], init=[])
                 for name, shape in (("act", self.act_word), ("weight", self.weight_word),
-                                    ("param", self.param_word), ("out", self.out_word))}
+                                    ("param", self.param_word))}
         for name, mem in mems.items():
             m.submodules[f"{name}_buf"] = mem
-            if name != "out":
-                wiring.connect(m, getattr(loader, f"{name}_wr"), mem.write_port())
+            wiring.connect(m, getattr(loader, f"{name}_wr"), mem.write_port())
         for name in ("i_params", "i_weights", "i_acts", "i_resid"):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(loader, name))
         for port in fetch.act_rd:
@@ -220,15 +211,9 @@ class LayerAccelerator(wiring.Component):
         wiring.connect(m, writer.o_acc, out_stage.i_acc)
         wiring.connect(m, out_stage.o_y, writer.i_y)
         wiring.connect(m, writer.param_rd, mems["param"].read_port())
-        # the out buffer: written by RESID's loads or by the writer, read by the writer (the
-        # residual, RUN and FLUSH) or by the store (STORE) -- never in the same phase
-        _share(m, mems["out"].write_port(), loader.resid_wr, writer.out_wr)
-        out_rd = mems["out"].read_port()
+        self._out_banks(m, ctrl, loader, writer, store)
         if geo.pe != "xnor":
             m.d.comb += out_stage.i_res.eq(writer.o_res)
-            _share(m, out_rd, store.out_rd, writer.res_rd, first=ctrl.o_store_run)
-        else:
-            wiring.connect(m, store.out_rd, out_rd)
         if geo.psum_words:
             m.submodules.psum_buf = psum = Memory(shape=psum_word(geo), depth=geo.psum_words, init=[])
             wiring.connect(m, writer.psum_rd, psum.read_port())
@@ -237,8 +222,12 @@ class LayerAccelerator(wiring.Component):
 
         wiring.connect(m, wiring.flipped(self.i_desc), ctrl.i_desc)
         d, sizes = ctrl.o_desc, geometry.o_geo
+        stored_error = Signal()  # the error of the layer the store engine streams
+        with m.If(ctrl.o_store_start):
+            m.d.sync += stored_error.eq(ctrl.o_error)
         m.d.comb += [
-            self.o_error.eq(ctrl.o_error), geometry.i_desc.eq(d), ctrl.i_too_long.eq(sizes.too_long),
+            self.o_error.eq(ctrl.o_error | (store.o_busy & stored_error)),
+            geometry.i_desc.eq(d), ctrl.i_too_long.eq(sizes.too_long),
             ctrl.i_act_words.eq(sizes.act_words), ctrl.i_pixels.eq(sizes.pixels),
             loader.i_target.eq(ctrl.o_load_target), loader.i_restart.eq(ctrl.o_load_restart),
             ctrl.i_load_fire.eq(loader.o_fire), ctrl.i_load_overrun.eq(loader.o_overrun),
@@ -253,6 +242,29 @@ class LayerAccelerator(wiring.Component):
             out_stage.i_params.eq(writer.o_params), out_stage.i_relu.eq(d.relu),
             out_stage.i_binary.eq(d.binary_out), out_stage.i_positions.eq(sizes.positions),
             store.i_words.eq(ctrl.o_store_words), store.i_start.eq(ctrl.o_store_start),
-            store.i_run.eq(ctrl.o_store_run), ctrl.i_store_done.eq(store.o_done),
+            store.i_bank.eq(ctrl.o_bank), ctrl.i_store_free.eq(store.o_free),
         ]
         return m
+
+    def _out_banks(self, m: Module, ctrl: Any, loader: Loader, writer: ResultWriter, store: StoreStream) -> None:
+        """The two out buffer banks: the controller's bank (``o_bank``) is written by RESID's
+        loads or the writer and read by the writer (the residual); the other one is read by the
+        store engine while it streams it. A bank's ports follow whichever side has it."""
+        for b in range(2):
+            mem = m.submodules[f"out_buf{b}"] = Memory(shape=self.out_word, depth=self.geo.out_words, init=[])
+            wr, rd = mem.write_port(), mem.read_port()
+            ours = ctrl.o_bank == b
+            for name in ("addr", "data"):
+                m.d.comb += getattr(wr, name).eq(Mux(loader.resid_wr.en, getattr(loader.resid_wr, name),
+                                                     getattr(writer.out_wr, name)))
+            m.d.comb += wr.en.eq((loader.resid_wr.en | writer.out_wr.en) & ours)
+            stores = store.o_busy & (store.o_bank == b)
+            if self.geo.pe != "xnor":
+                m.d.comb += [rd.addr.eq(Mux(stores, store.out_rd.addr, writer.res_rd.addr)),
+                             rd.en.eq(Mux(stores, store.out_rd.en, writer.res_rd.en))]
+                with m.If(ours):
+                    m.d.comb += writer.res_rd.data.eq(rd.data)
+            else:
+                m.d.comb += [rd.addr.eq(store.out_rd.addr), rd.en.eq(store.out_rd.en)]
+            with m.If(store.o_bank == b):
+                m.d.comb += store.out_rd.data.eq(rd.data)

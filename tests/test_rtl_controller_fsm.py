@@ -1,7 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """The top's LayerController (rtl.controller) on Amaranth's simulator, its parts replaced by naive
 models in the testbench (a loader firing with idle cycles, a walker counting pixels, a stalling
-fetch, a writer and a store that finish late): the phase order, the beats each load phase takes
+fetch, a writer that finishes late, a store engine busy for a while after each start): the phase
+order, the hand-over of each layer's out bank to the store engine, the beats each load phase takes
 against G * NT, G * NT * KS and ceil(G * H * W * CW / act_beat), the loop-nest position in WEIGHTS and RUN against
 nested Python loops, FLUSH waiting for the written rows, the sticky error flag, and the return to
 DESC for the next layer."""
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.amaranth
 LOADS = {LoadTarget.PARAMS: "PARAMS", LoadTarget.WEIGHTS: "WEIGHTS", LoadTarget.ACTS: "ACTS",
          LoadTarget.RESID: "RESID"}
 FLUSH_HOLD = 3  # cycles the written count stays one row short in FLUSH
-STORE_CYCLES = 3  # the store's o_done comes in its third cycle
+STORE_CYCLES = 3  # the store engine is busy three cycles after a start, free in the last
 MAX_CYCLES = 5000  # a layer of these tests takes < 2000
 
 
@@ -38,6 +39,7 @@ class Trace:
     phases: list[list[Any]] = field(default_factory=list)  # [phase, cycles], merged runs
     beats: dict[str, int] = field(default_factory=dict)  # load beats per phase
     restarts: list[str] = field(default_factory=list)  # phase of each o_load_restart
+    handovers: list[tuple[int, int, int]] = field(default_factory=list)  # (FLUSH cycle, words, bank)
     weight_pos: list[tuple] = field(default_factory=list)  # o_pos at each weight beat
     run_pos: list[tuple] = field(default_factory=list)  # o_pos at each issued step
     store_words: int = -1
@@ -58,7 +60,7 @@ def nest(d: dict[str, int], lanes: int, cols: int) -> list[tuple]:
 def phase_of(ctx: Any, dut: LayerController) -> str:
     """The FSM state as the outputs show it (FLUSH drives none of them)."""
     shown = {"DESC": ctx.get(dut.i_desc.ready), "WALK": ctx.get(dut.o_walk_step),
-             "RUN": ctx.get(dut.o_fetch_run), "STORE": ctx.get(dut.o_store_run)}
+             "RUN": ctx.get(dut.o_fetch_run)}
     target = ctx.get(dut.o_load_target)
     shown |= {name: target == t for t, name in LOADS.items()}
     on = [name for name, v in shown.items() if v]
@@ -66,12 +68,27 @@ def phase_of(ctx: Any, dut: LayerController) -> str:
     return on[0] if on else "FLUSH"
 
 
+class StoreEngine:
+    """The store engine's model: busy ``cycles`` cycles after each start, free in the last."""
+
+    def __init__(self, cycles: int = STORE_CYCLES) -> None:
+        self.cycles, self.left = cycles, 0
+
+    def free(self) -> bool:
+        return self.left <= 1
+
+    def tick(self, start: bool) -> None:
+        self.left = self.cycles if start else max(0, self.left - 1)
+
+
 async def run_layer(ctx: Any, dut: LayerController, d: dict[str, int],
-                    overrun: str | None = None) -> Trace:
-    """Feed ``d`` and play the parts until the controller is back in DESC; ``i_too_long`` is
+                    overrun: str | None = None, store: StoreEngine | None = None) -> Trace:
+    """Feed ``d`` and play the parts until the controller is back in DESC, the store engine
+    (``store``, one per test) running beside; ``i_too_long`` is
     ``kh * kw * CW > max_steps``, ``i_act_words`` ``G * H * W * CW``; ``overrun`` pulses ``i_load_overrun`` with the first parameter
     beat (``"load"``) or ``i_write_overrun`` with the first issued step (``"write"``)."""
     geo, trace = dut.geo, Trace()
+    store = store if store is not None else StoreEngine()
     steps = d["kernel_h"] * d["kernel_w"] * math.ceil(d["in_ch"] / geo.lanes)
     pixels = d["out_h"] * d["out_w"]
     loaded, row = 0, 0  # the walker: pixels loaded since the start, row of the next step
@@ -99,11 +116,16 @@ async def run_layer(ctx: Any, dut: LayerController, d: dict[str, int],
         ctx.set(dut.i_write_overrun, int(overrun == "write" and issue and not trace.run_pos))
         ctx.set(dut.i_walk_last, row == geo.rows - 1)
         ctx.set(dut.i_walk_more, loaded < pixels)
+        ctx.set(dut.i_store_free, free := store.free())
+        handover = False
         if phase == "FLUSH":
             trace.store_words = total = ctx.get(dut.o_store_words)
             ctx.set(dut.i_written, total - int(cycles <= FLUSH_HOLD))
-            assert ctx.get(dut.o_store_start) == (cycles > FLUSH_HOLD and not d.get("psum_write"))
-        ctx.set(dut.i_store_done, phase == "STORE" and cycles == STORE_CYCLES)
+            handover = cycles > FLUSH_HOLD and not d.get("psum_write") and free
+            if handover:
+                trace.handovers.append((cycles, total, ctx.get(dut.o_bank)))
+        assert ctx.get(dut.o_store_start) == handover
+        store.tick(handover)
         if fire:
             trace.beats[phase] = trace.beats.get(phase, 0) + 1
         pos = ctx.get(dut.o_pos)
@@ -155,7 +177,8 @@ def test_layer_sequence(case: str) -> None:
     """Two layers back to back (the second repeats the first after a 1x1 layer in between): the
     phases in order with WALK ``rows`` cycles per row tile, each load phase's beats, the restarts,
     the loop-nest position of every weight beat and issued step against nested loops, FLUSH
-    until the written count reaches folds * rows, and no error."""
+    until the written count reaches folds * rows, then the bank (alternating) and the words
+    handed to the store engine and the next descriptor at once, and no error."""
     kind, rows, cols, d = CASES[case]
     geo = geometry(kind, rows, cols)
     lanes = geo.lanes
@@ -172,18 +195,19 @@ def test_layer_sequence(case: str) -> None:
         return {"beats": {"PARAMS": groups * nt, "WEIGHTS": groups * nt * ks,
                           "ACTS": math.ceil(groups * d["in_h"] * d["in_w"] * cw / geo.act_beat), **resid},
                 "order": ["DESC", "PARAMS", "WEIGHTS", "ACTS", *resid] + ["WALK", "RUN"] * tiles
-                + ["FLUSH", "STORE"],
+                + ["FLUSH"],
                 "walk": [rows] * tiles, "weight_pos": steps, "run_pos": steps * tiles,
                 "store_words": tiles * groups * nt * rows}
 
     async def bench(ctx, dut):
-        for layer in (d, small, d):
-            trace = await run_layer(ctx, dut, layer)
+        store = StoreEngine()
+        for index, layer in enumerate((d, small, d)):
+            trace = await run_layer(ctx, dut, layer, store=store)
             want = expect(layer)
             assert [p for p, _ in trace.phases] == want["order"]
             assert [n for p, n in trace.phases if p == "WALK"] == want["walk"]
             assert dict(trace.phases)["FLUSH"] == FLUSH_HOLD + 1
-            assert dict(trace.phases)["STORE"] == STORE_CYCLES
+            assert trace.handovers == [(FLUSH_HOLD + 1, want["store_words"], index % 2)]
             assert trace.beats == want["beats"]
             assert trace.restarts == ["DESC", "PARAMS", "WEIGHTS", "ACTS"]  # RESID starts at word 0
             assert trace.weight_pos == want["weight_pos"]
@@ -196,21 +220,42 @@ def test_layer_sequence(case: str) -> None:
 
 def test_k_tiles_psum_write_skips_store() -> None:
     """Three K tiles of one layer back to back: the two with ``psum_write`` go from FLUSH (held
-    until the written count reaches folds * rows, as always) straight back to DESC without
-    STORE; the last (``psum_add`` only) stores. The loads and the run are those of any layer."""
+    until the written count reaches folds * rows, as always) straight back to DESC, handing
+    nothing to the store engine; the last (``psum_add`` only) hands its bank over. The loads and
+    the run are those of any layer."""
     geo = geometry("mac", 2, 2)
     d = desc((3, 3), (3, 3), 3, 3, kernel=3, pad=1)
     flags = [{"psum_add": 0, "psum_write": 1}, {"psum_add": 1, "psum_write": 1},
              {"psum_add": 1, "psum_write": 0}]
 
     async def bench(ctx, dut):
+        store = StoreEngine()
         for k in flags:
-            trace = await run_layer(ctx, dut, d | k)
-            tail = ["FLUSH"] if k["psum_write"] else ["FLUSH", "STORE"]
-            assert [p for p, _ in trace.phases] == ["DESC", "PARAMS", "WEIGHTS", "ACTS"] + ["WALK", "RUN"] * 5 + tail
+            trace = await run_layer(ctx, dut, d | k, store=store)
+            assert [p for p, _ in trace.phases] == ["DESC", "PARAMS", "WEIGHTS", "ACTS"] + ["WALK", "RUN"] * 5 + ["FLUSH"]
             assert dict(trace.phases)["FLUSH"] == FLUSH_HOLD + 1
             assert trace.store_words == 5 * 2 * 2  # 5 row tiles x 2 output tiles x 2 rows
+            # only the last hands its bank (0: the K tiles before it kept it) to the store engine
+            assert trace.handovers == ([] if k["psum_write"] else [(FLUSH_HOLD + 1, 20, 0)])
             assert not any(e for _, e in trace.errors)
+
+    simulate(geo, bench)
+
+
+def test_flush_waits_for_the_store_engine() -> None:
+    """A store engine still busy with the last layer's bank holds FLUSH: the hand-over comes in
+    the engine's last cycle (its last word leaves), not before."""
+    geo = geometry("mac", 2, 2)
+    d = desc((1, 1), (1, 1), 1, 1)  # a short layer: its FLUSH comes long before 200 cycles
+
+    async def bench(ctx, dut):
+        store = StoreEngine(200)
+        first = await run_layer(ctx, dut, d, store=store)
+        second = await run_layer(ctx, dut, d, store=store)
+        assert first.handovers == [(FLUSH_HOLD + 1, 2, 0)]
+        since = sum(n for _, n in second.phases) - dict(second.phases)["FLUSH"]  # cycles before FLUSH
+        # the engine started the cycle after the first hand-over and is free in its 200th cycle
+        assert second.handovers == [(200 - since, 2, 1)] and 200 - since > FLUSH_HOLD + 1
 
     simulate(geo, bench)
 

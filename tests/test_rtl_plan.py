@@ -12,7 +12,7 @@ import pytest
 from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
 from hwsim.errors import ConfigError, DoesNotFit
 from hwsim.rtl_plan import LayerShape, TopGeometry, act_beat, param_fields, plan, top_geometry
-from hwsim.rtl_timing import layer_cycles, plan_cycles
+from hwsim.rtl_timing import layer_cycles, overlapped_total, plan_cycles
 from hwsim.workload import Layer
 
 
@@ -307,9 +307,10 @@ def test_layer_too_large_runs_as_channel_tiles():
     #   tile 0-7: NT 2, KS 100, folds 2, fold 2 * 4 + 4 + 100 - 2 + 2 = 112: 1 + 2 * 101 + 13
     #             + (4 + 1 + 2 * 112) + 4 + (1 + 2 * 4) = 458
     #   tile 8-9: NT 1, folds 1: 1 + 101 + 13 + (4 + 1 + 112) + 4 + (1 + 4) = 241
-    # (tiles of 4, 4 and 2 channels would take 3 x 241 = 723)
+    # (tiles of 4, 4 and 2 channels would take 3 x 241 = 723). The first tile's store (9 cycles)
+    # runs beside the second tile (236 cycles before its store): 458 + 241 - 9.
     got = layer_cycles(Layer("fc", "linear", 100, 1, 1, 10, 1, 1), small())
-    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (2, 458 + 241, 26, 3)
+    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (2, 458 + 241 - 9, 26, 3)
 
 
 def test_linear_over_rows_runs_as_a_1x1_conv() -> None:
@@ -330,3 +331,19 @@ def test_buffer_without_one_word_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"^`memory\.ifmap_sram_kib` of 0\.0005 KiB holds no 8-bit "
                                           r"word of the generated top; enlarge it$"):
         top_geometry(tiny)
+
+
+def test_store_overlaps_the_next_tile() -> None:
+    """Two tiles back to back (hwsim.rtl_timing.overlapped_total), worked by hand on small():
+    A, the closed-form 3x3 conv (D = 1 + 56 + 14 + 707 + 4 = 782 before its store, S = 73), and
+    B, a 4 -> 4 linear layer (KS 4, one fold of 2 * 4 + 4 + 4 - 2 + 2 = 16: D = 1 + 5 + 1 + (4 + 1
+    + 16) + 4 = 32, S = 1 + 4 = 5).
+      A then B: A hands over at 781, its store ends at 854; B's FLUSH ends at 782 + 31 = 813 and
+                waits for the engine until 854; B's last result at 859: 860 cycles (not 890).
+      B then A: B's store (36) ends long before A's FLUSH (32 + 781 = 813); A's last at 886: 887."""
+    a = plan(SMALL, LayerShape(True, 3, 6, 6, 6, (3, 3), (1, 1), (1, 1)))
+    b = plan(SMALL, LayerShape(False, 4, 4))
+    assert [plan_cycles(SMALL, p)["total"] for p in (a, b)] == [782 + 73, 32 + 5]
+    assert overlapped_total(SMALL, [a, b]) == 860
+    assert overlapped_total(SMALL, [b, a]) == 887
+    assert overlapped_total(SMALL, [a]) == 855  # one tile: D + S

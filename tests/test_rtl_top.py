@@ -16,7 +16,7 @@ from contract import FETCH_CYCLES
 from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
 from hwsim.errors import DoesNotFit
 from hwsim.rtl_plan import top_geometry
-from hwsim.rtl_timing import layer_cycles, plan_cycles
+from hwsim.rtl_timing import layer_cycles, plan_cycles, tiles_cycles
 from hwsim.workload import Layer
 from models.intref import int_forward
 from rtl.host import LayerProgram, assemble, plan, program, tile_programs, unpack
@@ -246,3 +246,26 @@ def test_top_k_tiles(kind: str) -> None:
     assert [b - a for a, b in zip(starts, starts[1:])] == spans[:-1]
     assert runs[-1].last["store"] + 1 - starts[-1] == spans[-1]
     assert not any(run.error for run in runs)
+
+
+def test_top_store_overlaps_the_next_tile() -> None:
+    """A layer as row tiles on a top whose ifmap holds 56 activation words (3x3 pad-1 conv,
+    3 -> 4 channels, 6x6 input: 3 x 6 = 18 words an input row): each tile's descriptor comes the
+    cycle after the previous tile's FLUSH, while that tile's results still stream out of the
+    other bank; the outputs equal int_forward and the layer's cycles, first descriptor to last
+    result, equal tiles_cycles's overlapped total -- fewer than the tiles' spans summed."""
+    q, x = quantized("mac", True, 3, 4, 6, seed=13, kernel=3, padding=1)
+    top = make_top("mac", ifmap=56 / 1024)
+    progs = tile_programs(top, q, x)
+    assert len(progs) >= 3 and all(prog.result_beats for *_, prog in progs)
+    runs = run_layers(top, [prog for *_, prog in progs])
+    outs = [(tile, unpack(top, part, prog, run.beats)) for (tile, part, prog), run in zip(progs, runs)]
+    np.testing.assert_array_equal(assemble(q, outs), int_forward(q, x))
+    tiles = [tile for tile, *_ in progs]
+    spans = [plan_cycles(top.geo, t.plan) for t in tiles]
+    for run, after, span in zip(runs, runs[1:], spans):
+        # the next descriptor: the cycle after this tile's FLUSH, before its last result
+        assert after.first["desc"] == run.first["desc"] + span["total"] - span["store"]
+        assert after.first["desc"] < run.last["store"]
+    total = runs[-1].last["store"] + 1
+    assert total == tiles_cycles(top.geo, tiles)["total"] < sum(s["total"] for s in spans)

@@ -380,34 +380,42 @@ def test_result_writer_psum() -> None:
 
 
 def test_store_stream() -> None:
-    """The first 7 words of the out buffer under a stalling consumer, in order; ``o_done`` with
-    the last transfer only, and nothing valid once the run ends."""
+    """Two stores of the store engine under a stalling consumer: the first 7 words in order, the
+    engine busy from the start to the last word, ``o_done`` and ``o_free`` with the last transfer
+    only; a second store started in that very cycle (4 words) follows; nothing valid once it
+    ends, and ``o_bank`` as given."""
     geo = geometry()
     dut = StoreStream(geo)
     words = [[i, -i] for i in range(10)]
 
     async def bench(ctx):
         ctx.set(dut.i_words, 7)
+        ctx.set(dut.i_bank, 1)
         ctx.set(dut.i_start, 1)
         await ctx.tick()
         ctx.set(dut.i_start, 0)
-        ctx.set(dut.i_run, 1)
-        got, dones = [], []
+        got, done_at, second = [], [], False
         for ready in itertools.cycle([0, 1, 1, 0, 1]):
             ctx.set(dut.o_results.ready, ready)
-            _, _, valid, data, done = await ctx.tick().sample(
-                dut.o_results.valid, dut.o_results.payload, dut.o_done)
+            busy, free, done = ctx.get(dut.o_busy), ctx.get(dut.o_free), ctx.get(dut.o_done)
+            assert busy and free == done and ctx.get(dut.o_bank) == (0 if second else 1)
+            if done and not second:  # the first store ends: start the second in this cycle
+                ctx.set(dut.i_words, 4)
+                ctx.set(dut.i_bank, 0)
+                ctx.set(dut.i_start, 1)
+                second = True
+            _, _, valid, data = await ctx.tick().sample(dut.o_results.valid, dut.o_results.payload)
+            ctx.set(dut.i_start, 0)
             if valid and ready:
                 got.append([int(v) for v in data])
-            dones.append((int(done), len(got)))
             if done:
-                break
-        ctx.set(dut.i_run, 0)
-        assert got == words[:7]
-        assert [n for done, n in dones if done] == [7]
+                done_at.append(len(got))
+                if len(done_at) == 2:
+                    break
+        assert got == words[:7] + words[:4] and done_at == [7, 11]
         for _ in range(3):
-            _, _, valid = await ctx.tick().sample(dut.o_results.valid)
-            assert not valid
+            _, _, valid, busy = await ctx.tick().sample(dut.o_results.valid, dut.o_busy)
+            assert not valid and not busy
 
     simulate(dut, bench, [(dut.out_rd, geo.out_words, words)])
 
