@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "COMMAND_BYTES", "MAX_BURST",
            "PAGE_BYTES", "Command", "Op", "StoreMode", "beat_widths", "burst_words", "layer_commands",
-           "layer_sequence_cycles", "read_span", "sequence_cycles", "slot_bytes", "store_span",
+           "layer_sequence_cycles", "pipelined", "read_span", "sequence_cycles", "slot_bytes", "store_span",
            "tiles_sequence_cycles"]
 
 #: Default data bus width (``rtl.bus_bits``): one 64-bit beat per cycle (a Zynq HP port, a DDR3
@@ -109,8 +109,9 @@ def slot_bytes(width: int, bus_bits: int = BUS_BITS) -> int:
 
 @dataclass(frozen=True)
 class Command:
-    """One command (``rtl.sequencer``). A ``STORE`` carries the ``plan`` of the tile whose results
-    it stores (its fold order and, for the cycle model, its compute time)."""
+    """One command (``rtl.sequencer``). A ``DESC`` carries the ``plan`` of its tile (for the cycle
+    model: its compute time and whether it stores), a ``STORE`` that of the tile whose results it
+    stores (its fold order)."""
 
     op: Op
     beats: int = 0
@@ -179,9 +180,10 @@ def _beat_words(geo: TopGeometry, cmd: Command, result_slot: int, index: int) ->
 
 
 def store_span(geo: TopGeometry, cmd: Command, result_slot: int, first_result: int,
-               write_latency: int) -> int:
+               write_latency: int) -> tuple[int, int]:
     """Cycles of a store from its first cycle (0) to the next ``FETCH`` (exclusive), the top's
-    first result offered at ``first_result`` (relative; may be before 0)."""
+    first result offered at ``first_result`` (relative; may be before 0), and the cycle its last
+    result is taken (-1 without results)."""
     free, offered, last_take, last_write = 0, first_result, -1, None
     for index in range(cmd.beats):
         taken = max(free, offered)
@@ -193,16 +195,29 @@ def store_span(geo: TopGeometry, cmd: Command, result_slot: int, first_result: i
     done = last_take + 1
     if last_write is not None:
         done = max(done, last_write + write_latency + 1)
-    return done + 1
+    return done + 1, last_take
+
+
+@dataclass
+class _Tile:
+    """A tile as the model follows it through the top: its plan (from its DESC), the cycle its
+    FLUSH ends (from its last load), and the cycle it hands its bank to the store engine."""
+
+    plan: LayerPlan
+    flush: int = 0
+    handoff: int | None = None
 
 
 def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[Op, int],
                     result_bits: int, *, latency: int = 1, write_latency: int = 1) -> int:
     """Cycles of ``commands`` (module docstring), the command list at address 0 (its alignment
-    matters on a bus wider than a command); ``widths`` are the beat widths of the four read
-    targets, ``result_bits`` that of a result beat."""
+    matters on a bus wider than a command); ``widths`` are the beat widths of the five read
+    targets, ``result_bits`` that of a result beat. Each DESC carries its tile's ``plan``."""
     bus = geo.bus_bits // 8
-    t, last_acts, pc, top_free = 0, 0, 0, 0
+    t, pc = 0, 0
+    tiles: list[_Tile] = []  # DESC'ed, in order
+    stored = 0  # tiles whose STORE the list has run
+    engine_free = 0  # the store engine takes a bank from this cycle (its last word's take)
     for cmd in commands:
         # FETCH, the command's read up to its beat, DISPATCH (64-bit bus: latency + 5)
         t += 1 + read_span(pc, 1, slot_bytes(8 * COMMAND_BYTES, geo.bus_bits), latency, bus)[1] + 1 + 1
@@ -210,19 +225,29 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
         if cmd.op == Op.END:
             return t + 1
         if cmd.op == Op.STORE:
-            phases = plan_cycles(geo, cmd.plan)
-            flushed = last_acts + phases["compute"] + phases["drain"]
-            # a K tile writing partial sums stores nothing: the top takes the next descriptor
-            # the cycle after its FLUSH (hwsim.rtl_timing); otherwise long before it is offered
-            top_free = flushed + 1
-            t += store_span(geo, cmd, slot_bytes(result_bits, geo.bus_bits), flushed + FETCH_CYCLES + 1 - t,
-                            write_latency)
+            tile = tiles[stored]
+            stored += 1
+            if tile.plan.stores:
+                tile.handoff = max(tile.flush, engine_free)
+            span, last_take = store_span(geo, cmd, slot_bytes(result_bits, geo.bus_bits),
+                                         (tile.handoff or 0) + FETCH_CYCLES + 1 - t, write_latency)
+            if tile.plan.stores:
+                engine_free = t + last_take
+            t += span
             continue
         span, last = read_span(cmd.addr, cmd.beats, slot_bytes(widths[cmd.op], geo.bus_bits), latency, bus)
-        if cmd.op == Op.DESC and last < top_free - t:  # the beat waits for the top
-            span, last = top_free - t + 2, top_free - t
+        if cmd.op == Op.DESC:
+            if tiles:  # the top takes it after the last tile's FLUSH and, if it stores, hand-over
+                prev = tiles[-1]
+                if prev.plan.stores and prev.handoff is None:
+                    prev.handoff = max(prev.flush, engine_free)
+                ready = (prev.handoff if prev.plan.stores else prev.flush) + 1
+                if last < ready - t:  # the beat waits for the top
+                    span, last = ready - t + 2, ready - t
+            tiles.append(_Tile(cmd.plan))
         if cmd.op in (Op.ACTS, Op.RESID):  # the top's last load beat: RUN follows it
-            last_acts = t + last
+            phases = plan_cycles(geo, tiles[-1].plan)
+            tiles[-1].flush = t + last + phases["compute"] + phases["drain"]
         t += span
     raise ValueError("the command list has no END")
 
@@ -235,12 +260,24 @@ def beat_widths(geo: TopGeometry) -> tuple[dict[Op, int], int]:
             words["out_words"])
 
 
+def pipelined(tiles: Sequence[tuple[list[Command], Command]]) -> list[Command]:
+    """Each tile's loads and STORE in the order that overlaps a store with the next tile: the
+    loads of tile ``t + 1`` before the STORE of tile ``t`` (the top runs ``t + 1`` while the
+    write DMA stores ``t``'s bank)."""
+    out: list[Command] = []
+    for t, (loads, _) in enumerate(tiles):
+        out += loads
+        if t:
+            out.append(tiles[t - 1][1])
+    return out + [tiles[-1][1]] if tiles else out
+
+
 def layer_commands(geo: TopGeometry, tiles: Sequence[Tile]) -> list[Command]:
     """The commands of one layer run alone: per tile DESC, PARAMS, WEIGHTS, ACTS (and RESID, a
     residual tile's shortcut) from regions the host laid out (each on its own page) and a raw
-    STORE, as ``rtl.netprog`` lays out a chain's first and last layer; no END."""
+    STORE, as ``rtl.netprog`` lays out a chain's first and last layer, :func:`pipelined`; no END."""
     widths, result_bits = beat_widths(geo)
-    pages, commands = 0, []
+    pages, per_tile = 0, []
 
     def region(beats: int, width: int) -> int:
         nonlocal pages
@@ -255,10 +292,11 @@ def layer_commands(geo: TopGeometry, tiles: Sequence[Tile]) -> list[Command]:
                  Op.ACTS: geo.act_beats(words["act_words"])}
         if p.residual:
             beats[Op.RESID] = p.resid_words(geo.rows)
-        commands += [Command(op, beats=n, addr=region(n, widths[op])) for op, n in beats.items()]
-        stored = p.folds * geo.rows
-        commands.append(Command(Op.STORE, beats=stored, addr=region(stored, result_bits), plan=p))
-    return commands
+        loads = [Command(op, beats=n, addr=region(n, widths[op]), plan=p if op == Op.DESC else None)
+                 for op, n in beats.items()]
+        stored = p.folds * geo.rows if p.stores else 0
+        per_tile.append((loads, Command(Op.STORE, beats=stored, addr=region(stored, result_bits), plan=p)))
+    return pipelined(per_tile)
 
 
 def tiles_sequence_cycles(geo: TopGeometry, tiles: Sequence[Tile], latency: int) -> dict[str, int]:

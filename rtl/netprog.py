@@ -2,7 +2,9 @@
 
 :func:`chain_program` lays out a chain of integer layers (each one's output the next one's
 input) for :class:`rtl.sequencer.NetworkAccelerator`: per image, per layer, per tile
-(:func:`rtl.host.tile_programs`) the five commands DESC, PARAMS, WEIGHTS, ACTS, STORE, then END.
+(:func:`rtl.host.tile_programs`) the five commands DESC, PARAMS, WEIGHTS, ACTS, STORE, each
+tile's STORE after the next tile's loads (:func:`hwsim.rtl_sequence.pipelined`: the top runs a
+tile while the write DMA stores the one before), then END.
 Descriptors, parameters and weights are written once and shared by all images; only the first
 layer's activations come from the host. Every other layer reads its input from the region its
 producer's tiles scattered their outputs into (``BYTES``, or ``BITS`` for binary xnor outputs:
@@ -34,7 +36,7 @@ from amaranth.hdl import Const, Value
 from hwsim.errors import DoesNotFit
 from hwsim.rtl_plan import Tile
 from models.intref import int_forward
-from hwsim.rtl_sequence import PAGE_BYTES, COMMAND_BYTES, Command, Op, StoreMode, slot_bytes
+from hwsim.rtl_sequence import PAGE_BYTES, COMMAND_BYTES, Command, Op, StoreMode, pipelined, slot_bytes
 from rtl.host import LayerProgram, QLayerLike, assemble, tile_programs, unpack
 from rtl.sequencer import command_layout
 from rtl.top import LayerAccelerator
@@ -194,9 +196,10 @@ def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: S
         regions.append(outs)
         last = []
         for l, q in enumerate(layers):
+            per_tile = []
             for t, (tile, part, prog) in enumerate(tiled[l]):
                 desc, params, weights = shared[l][t]
-                cmds += [Command(Op.DESC, beats=1, addr=desc),
+                loads = [Command(Op.DESC, beats=1, addr=desc, plan=prog.plan),
                          Command(Op.PARAMS, beats=len(prog.params), addr=params),
                          Command(Op.WEIGHTS, beats=len(prog.weights), addr=weights)]
                 if l == 0:
@@ -208,21 +211,24 @@ def chain_program(top: LayerAccelerator, layers: Sequence[QLayerLike], images: S
                     src = outs[l - 1]
                     row_w = expected[i][l - 1].shape[3] if q.conv else 1
                     acts = src.addr + (tile.in_rows[0] if q.conv else 0) * row_w * src.pstride
-                cmds.append(Command(Op.ACTS, beats=len(prog.acts), addr=acts))
+                loads.append(Command(Op.ACTS, beats=len(prog.acts), addr=acts))
                 if l == shortcut and prog.plan.residual:
                     beats = resid[t][2].resid
-                    cmds.append(Command(Op.RESID, beats=len(beats), addr=img.put(pack_beats(beats, width[Op.RESID], bus))))
+                    loads.append(Command(Op.RESID, beats=len(beats),
+                                         addr=img.put(pack_beats(beats, width[Op.RESID], bus))))
                 if l + 1 < len(layers):
                     mode, ps = modes[l]
                     offset, gstride = _tile_offset(q, tile, mode)
                     out_w = prog.plan.out_w
-                    cmds.append(Command(Op.STORE, beats=prog.result_beats, mode=mode, pstride=ps,
-                                        addr=outs[l].addr + tile.rows[0] * out_w * ps + offset,
-                                        gstride=gstride, pixels=prog.plan.out_h * out_w, plan=prog.plan))
+                    store = Command(Op.STORE, beats=prog.result_beats, mode=mode, pstride=ps,
+                                    addr=outs[l].addr + tile.rows[0] * out_w * ps + offset,
+                                    gstride=gstride, pixels=prog.plan.out_h * out_w, plan=prog.plan)
                 else:
                     addr = img.alloc(prog.result_beats * slot_bytes(result_bits, bus))
-                    cmds.append(Command(Op.STORE, beats=prog.result_beats, addr=addr, plan=prog.plan))
+                    store = Command(Op.STORE, beats=prog.result_beats, addr=addr, plan=prog.plan)
                     last.append(TileStore(tile, part, prog, addr))
+                per_tile.append((loads, store))
+            cmds += pipelined(per_tile)  # a tile's store beside the next tile; layers in series
         stores.append(last)
     cmds.append(Command(Op.END))
     base = img.put(b"".join(command(c) for c in cmds))

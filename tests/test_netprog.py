@@ -9,7 +9,7 @@ import pytest
 from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
 from hwsim.errors import DoesNotFit
 from hwsim.rtl_plan import top_geometry
-from hwsim.rtl_sequence import (Command, Op, StoreMode, burst_words, read_span, sequence_cycles,
+from hwsim.rtl_sequence import (Command, Op, StoreMode, burst_words, pipelined, read_span, sequence_cycles,
                                  slot_bytes, store_span)
 from rtl.netprog import MemoryImage, Region, chain_program, command, pack_beats
 from rtl.top import LayerAccelerator
@@ -122,9 +122,18 @@ def test_store_span_and_sequence_by_hand() -> None:
                                    rtl=RtlConfig(max_steps=160)))
     # RAW, two 8-byte beats, the first result at 5: taken at 5 (written at 6) and at 6 with that
     # write (written at 7), its response at 9, o_busy low at 10, FETCH at 11.
-    assert store_span(geo, Command(Op.STORE, beats=2), 8, 5, 2) == 11
+    assert store_span(geo, Command(Op.STORE, beats=2), 8, 5, 2) == (11, 6)  # the last taken at 6
     # A lone descriptor (16-byte slot) and END at latency 1: each command 7 (fetch, setup, address,
     # two words, the beat, dispatch), the descriptor's read 6 (setup, address, two words, the beat,
     # o_busy low): 7 + 6 + 7 cycles, o_done seen at 21.
     widths = {Op.DESC: 111, Op.PARAMS: 8, Op.WEIGHTS: 64, Op.ACTS: 8}
     assert sequence_cycles(geo, [Command(Op.DESC, beats=1), Command(Op.END)], widths, 64) == 21
+
+
+def test_pipelined_order() -> None:
+    """Each tile's STORE after the next tile's loads; the last STORE at the end."""
+    tiles = [([Command(Op.DESC, addr=t), Command(Op.ACTS, addr=t)], Command(Op.STORE, addr=t)) for t in range(3)]
+    got = [(c.op.name, c.addr) for c in pipelined(tiles)]
+    assert got == [("DESC", 0), ("ACTS", 0), ("DESC", 1), ("ACTS", 1), ("STORE", 0),
+                   ("DESC", 2), ("ACTS", 2), ("STORE", 1), ("STORE", 2)]
+    assert pipelined([]) == []
