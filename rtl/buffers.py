@@ -284,7 +284,8 @@ class StoreStream(wiring.Component):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         res = self.o_results
-        addr, words = Signal(range(self.geo.out_words + 2)), Signal.like(self.i_words)
+        addr = Signal(range(self.geo.out_words + 2))  # named: rtl.formal ties it to the beats
+        words = Signal.like(self.i_words)
         free = ~res.valid | res.ready
         more = addr < words
         m.d.comb += [self.out_rd.addr.eq(addr), self.out_rd.en.eq(free),

@@ -424,7 +424,8 @@ class StoreHarness(_BlockHarness):
             m.d.comb += [Assert(addr == beats + res.valid, "read-ahead address is not the next word"),
                          Assert((held >= 1) & (held <= self.geo.out_words) & (beats <= held),
                                 "the store's words left the harness's range"),
-                         Assert(st.o_bank == held_bank, "o_bank is not the store's bank")]
+                         Assert(st.o_bank == held_bank, "o_bank is not the store's bank"),
+                         Assert(registers["words"] == held, "the engine's word count is not the store's")]
         with m.Else():
             m.d.comb += Assert(~res.valid, "o_results: a beat outside a store")
         return m
