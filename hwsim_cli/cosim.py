@@ -71,11 +71,17 @@ def _title(acc: Accelerator) -> str:
     return f"{acc.pe} {acc.array.rows}x{acc.array.cols}, {bits}"
 
 
-def _cycles_line(measured: int, stalls: int, predicted: int) -> str:
-    ok = measured - stalls == predicted
+def _cycles_line(layer: Any) -> str:
+    """The measured cycles against the model: equal once the stalls are taken off, or for tiles
+    under stalls (a store and the next tile stalled in one cycle) between the two."""
+    measured, stalls, predicted = layer.cycles, layer.stalls, layer.predicted
     stall = f" - {stalls:,} stall cycles" if stalls else ""
-    return (f"cycles: measured {measured:,}{stall} {'=' if ok else '!='} predicted {predicted:,} "
-            f"(hwsim estimate --timing rtl)")
+    if layer.cycle_exact or not layer.cycles_agree:
+        sign = "=" if layer.cycle_exact else "!="
+        return (f"cycles: measured {measured:,}{stall} {sign} predicted {predicted:,} "
+                f"(hwsim estimate --timing rtl)")
+    return (f"cycles: measured {measured:,}{stall} <= predicted {predicted:,} <= measured "
+            f"(hwsim estimate --timing rtl; {layer.tiles} tiles, a store and the next tile stalled at once)")
 
 
 def cmd_layer(args: argparse.Namespace, acc: Accelerator, console: Console) -> dict[str, Any]:
@@ -103,7 +109,7 @@ def cmd_layer(args: argparse.Namespace, acc: Accelerator, console: Console) -> d
         run = run_layers(build, [(ql.q, ql.x)], waves=waves, **_patterns(args))
     (layer,) = run.layers
     floats = check_float(ql, layer.output)
-    passed = layer.bit_exact and layer.cycle_exact and not layer.error and floats.ok
+    passed = layer.bit_exact and layer.cycles_agree and not layer.error and floats.ok
     outputs = layer.expected.size
     verdict = "[bold green]PASS[/]" if passed else "[bold red]FAIL[/]"
     if layer.bit_exact:
@@ -118,7 +124,7 @@ def cmd_layer(args: argparse.Namespace, acc: Accelerator, console: Console) -> d
         console.print(table)
     if layer.error:
         console.print("[bold red]o_error was raised[/]: a buffer overran or a fold exceeded max_steps")
-    console.print(_cycles_line(layer.cycles, layer.stalls, layer.predicted))
+    console.print(_cycles_line(layer))
     console.print(f"float layer: {floats.compared:,} outputs compared, {floats.violations} outside the "
                   f"quantization bound of sim/layers.py, max |error| {floats.max_abs_error:.4g}")
     console.print(f"simulation: {run.cycles:,} cycles in {run.sim_seconds:.2f} s = "
@@ -128,7 +134,7 @@ def cmd_layer(args: argparse.Namespace, acc: Accelerator, console: Console) -> d
     activity = report_activity(run, build, acc, console) if args.activity else None
     return {"mode": "layer", "layer": args.layer, "seed": args.seed, "relu": args.relu, "activity": activity,
             "accelerator": acc.to_dict(), "passed": passed, "bit_exact": layer.bit_exact,
-            "cycle_exact": layer.cycle_exact, "outputs": outputs,
+            "cycle_exact": layer.cycle_exact, "cycles_agree": layer.cycles_agree, "outputs": outputs,
             "mismatches": layer.mismatch_count,
             "first_mismatches": [{"position": list(map(int, p)), "expected": int(e), "got": int(g)}
                                  for p, e, g in layer.mismatches],

@@ -17,15 +17,20 @@ valid and ready patterns are indexed by the cycle, as for a driver that advances
 cycle. A transfer happens on a rising edge iff valid and ready. The test raises ``start`` and then
 looks at ``done`` every :data:`POLL_NS`.
 
-Counts per layer (cycle 0 is the first rising edge out of reset): ``cycles`` from the rising edge
-of the descriptor transfer to that of the last result transfer, both included
-(``hwsim.rtl_timing.layer_cycles``'s ``total``) -- for a layer of no result beats (a K tile that
-writes partial sums) to the last cycle before the top is ready for a descriptor again, which at
-full rate is the cycle before the next descriptor's transfer, so that the spans of a layer's K
-tiles add up to its count -- and ``stalls``, the cycles in that span in which
-the stream the top was waiting on (the one with ``ready`` high) had ``valid`` low, or
-``o_results`` had ``valid`` high and ``ready`` low. Each such cycle delays the top by exactly one
-cycle, so ``cycles - stalls`` is the full-rate count. ``error`` is ``o_error`` sampled at each
+A "layer" of the job is one descriptor (a tile); one with ``hold`` is offered only once every
+earlier one has ended (the host of :mod:`sim.cosim` holds the first tile of each model layer, so
+that the layer starts on an idle top, as ``hwsim.rtl_timing`` counts it). Counts per layer (cycle 0
+is the first rising edge out of reset): ``first`` and ``last``, the cycles of its descriptor
+transfer and of its last result transfer -- for a layer of no result beats (a K tile that writes
+partial sums) the last cycle before the top is ready for a descriptor again --, ``cycles`` from
+one to the other, both included, and ``stalls`` (``stalls_first``, ``stalls_last`` the running
+count at both), the cycles in that span in which an input stream the top was waiting on (the one
+with ``ready`` high) had ``valid`` low, or ``o_results`` had ``valid`` high and ``ready`` low.
+A tile's store runs beside the next tile (``rtl.top``), so consecutive spans overlap: a model
+layer's cycles run from its first tile's ``first`` to its last tile's ``last``. While one
+activity runs at a time, each stall cycle delays the top by exactly one cycle and ``cycles -
+stalls`` is the full-rate count; when a store runs beside the next tile, both may stall in one
+cycle, so that the full-rate count lies between ``cycles - stalls`` and ``cycles``. ``error`` is ``o_error`` sampled at each
 result transfer of the layer (a layer of no results: at its end). ``finished`` counts the layers
 that ended. ``cycles`` of the record is the cycles run (the last transfer's plus one, or the
 budget on a timeout); ``seconds`` the wall time of the harness's run and
@@ -66,7 +71,8 @@ def write_job(job: dict[str, Any], folder: Path) -> None:
     valid, ready = job["valid_pattern"], job["ready_pattern"]
     (folder / "job.txt").write_text(" ".join(map(str, [job["max_cycles"], len(layers),
                                                        len(valid), *valid, len(ready), *ready])))
-    (folder / "counts.txt").write_text("\n".join(str(layer["result_beats"]) for layer in layers))
+    (folder / "counts.txt").write_text("\n".join(f"{layer['result_beats']} {int(layer.get('hold', False))}"
+                                                for layer in layers))
     for name, key in STREAMS:
         beats = [b for layer in layers for b in ([layer[key]] if key == "desc" else layer[key])]
         (folder / name).write_text("\n".join([str(len(beats)), *(f"{b:x}" for b in beats)]) + "\n")
@@ -75,24 +81,29 @@ def write_job(job: dict[str, Any], folder: Path) -> None:
 def read_record(job: dict[str, Any], folder: Path, seconds: float, cpu_seconds: float) -> dict[str, Any]:
     """The output record (see the module docstring) from the harness's files in ``folder``."""
     words = [int(line, 16) for line in (folder / "results.hex").read_text().split()]
-    firsts, lasts, end = [], [], (0, 0)
+    firsts, lasts, end = {}, {}, (0, 0)
     for line in (folder / "records.txt").read_text().splitlines():
         kind, *values = line.split()
         numbers = tuple(int(v) for v in values)
         if kind == "D":
-            firsts.append(numbers)
+            firsts[numbers[0]] = numbers[1:]
         elif kind == "L":
-            lasts.append(numbers)
+            lasts[numbers[0]] = numbers[1:]
         else:
             end = numbers
     beats, start = [], 0
     for layer in job["layers"]:
         beats.append(words[start:start + layer["result_beats"]])
         start += layer["result_beats"]
-    layers = [{"beats": out, "error": bool(error), "cycles": last - first + 1,
-               "stalls": s_last - s_first}
-              for out, (first, s_first), (last, s_last, error) in zip(beats, firsts, lasts)]
-    return {"layers": layers, "received": [len(out) for out in beats], "finished": len(lasts),
+    layers = []
+    for index, out in enumerate(beats):
+        if index not in lasts:
+            break
+        (first, s_first), (last, s_last, error) = firsts[index], lasts[index]
+        layers.append({"beats": out, "error": bool(error), "cycles": last - first + 1,
+                       "stalls": s_last - s_first, "first": first, "last": last,
+                       "stalls_first": s_first, "stalls_last": s_last})
+    return {"layers": layers, "received": [len(out) for out in beats], "finished": len(layers),
             "timeout": bool(end[1]),
             "cycles": end[0], "seconds": seconds, "cpu_seconds": cpu_seconds}
 

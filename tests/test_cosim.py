@@ -16,12 +16,12 @@ import pytest
 
 from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
 from hwsim.errors import DoesNotFit, HwsimError
-from hwsim.rtl_timing import layer_cycles
+from hwsim.rtl_timing import layer_cycles, tiles_cycles
 from hwsim.workload import Layer
 from models.intref import int_forward
 from rtl.tools import ToolNotFoundError
 from sim.build import STAMP, TopBuild, build_top
-from sim.cosim import CosimRun, check_fits, run_layers
+from sim.cosim import CosimRun, LayerResult, check_fits, run_layers
 from sim.layers import LayerSpec, QuantizedLayer, check_float, quantized_layer
 
 KINDS = ("mac", "adder", "shift", "xnor")
@@ -143,13 +143,29 @@ def full_rate(top: TopBuild, layers: dict[str, QuantizedLayer]) -> CosimRun:
     return run_layers(top, [(ql.q, ql.x) for ql in layers.values()])
 
 
+def assert_cycles(result: LayerResult, want: int) -> None:
+    """The measured cycles against the model: exact once the stalls are taken off, except for a
+    tiled layer under stalls, where a store and the next tile can stall in the same cycle (the
+    stall count then exceeds the delay): ``cycles - stalls <= want <= cycles``, and never fewer
+    cycles than the model."""
+    if result.tiles == 1 or result.stalls == 0:
+        assert result.cycles - result.stalls == want
+    else:
+        assert result.cycles - result.stalls <= want <= result.cycles
+
+
 def assert_exact(kind: str, layers: dict[str, QuantizedLayer], run: CosimRun) -> None:
     assert len(run.layers) == len(layers)
     for (name, ql), result in zip(layers.items(), run.layers):
         np.testing.assert_array_equal(result.output, int_forward(ql.q, ql.x), err_msg=name)
         assert result.mismatch_count == 0, name
         assert not result.error, name
-        assert result.cycles - result.stalls == predicted(accelerator(kind), ql), name
+        assert result.tiles == len(check_fits(accelerator(kind), ql.q, ql.x)), name
+        try:
+            assert_cycles(result, predicted(accelerator(kind), ql))
+        except AssertionError:
+            raise AssertionError(f"{name}: {result.cycles} cycles, {result.stalls} stalls, "
+                                 f"{result.tiles} tiles, predicted {predicted(accelerator(kind), ql)}") from None
 
 
 @pytest.mark.rtl
@@ -179,8 +195,9 @@ BLOCK = LayerSpec("conv", 24, 24, 10, 10, kernel=3, pad=1)
 @pytest.mark.rtl
 def test_cosim_residual_block(kind: str, top: TopBuild) -> None:
     """``relu(conv2(relu(conv1(x))) + x)`` under idle inputs and back-pressure: bit-exact against
-    int_forward with the residual, and cycle-exact: the layer's cycles without a residual plus one
-    RESID beat per result word. xnor has no residual add: refused by name."""
+    int_forward with the residual, and the cycles those of its tiles (for this layer the cycles
+    without a residual plus one RESID beat per result word). xnor has no residual add: refused by
+    name."""
     conv1 = quantized_layer(kind, BLOCK, seed=31, relu=True)
     conv2 = quantized_layer(kind, BLOCK, seed=32, relu=True)
     x = conv1.x
@@ -197,8 +214,11 @@ def test_cosim_residual_block(kind: str, top: TopBuild) -> None:
     tiles = check_fits(accelerator(kind), conv2.q, h, residual=True)
     assert len(tiles) > 2 and any(t.plan.psum_write for t in tiles) and sum(t.plan.residual for t in tiles) > 1
     words = sum(t.plan.folds * ROWS for t in tiles if t.plan.stores)
-    assert block.cycles - block.stalls == predicted(accelerator(kind), dataclasses.replace(conv2, x=h)) + words
-    assert first.cycles - first.stalls == predicted(accelerator(kind), conv1)
+    with_residual = tiles_cycles(top.top.geo, tiles)["total"]
+    # every tile's compute outlasts the store beside it, so RESID's beats add up in full
+    assert with_residual == predicted(accelerator(kind), dataclasses.replace(conv2, x=h)) + words
+    assert_cycles(block, with_residual)
+    assert_cycles(first, predicted(accelerator(kind), conv1))
     assert not block.error and not first.error
 
 
@@ -223,8 +243,8 @@ def test_cosim_resnet18_stage3() -> None:
     (result,) = run.layers
     np.testing.assert_array_equal(result.output, int_forward(ql.q, ql.x))
     assert not result.error
-    assert result.cycles - result.stalls == predicted(acc, ql) > 1_000_000
-    assert result.stalls > 0
+    assert_cycles(result, predicted(acc, ql))
+    assert predicted(acc, ql) > 1_000_000 and result.stalls > 0
 
 
 @pytest.mark.rtl
@@ -244,8 +264,8 @@ def test_cosim_resnet18_stage3_k_tiles(pattern: str) -> None:
     (result,) = run.layers
     np.testing.assert_array_equal(result.output, int_forward(ql.q, ql.x))
     assert not result.error
-    assert result.cycles - result.stalls == predicted(acc, ql) > 1_000_000
-    assert (result.stalls > 0) == (pattern != "full-rate")
+    assert_cycles(result, predicted(acc, ql))
+    assert predicted(acc, ql) > 1_000_000 and (result.stalls > 0) == (pattern != "full-rate")
 
 
 @pytest.mark.rtl

@@ -16,9 +16,11 @@
 // a cycle are decided at its rising edge from the values driven since the previous one.
 //
 // Files (cwd): job.txt (max_cycles, layers, the valid and the ready pattern as `length bit...`),
-// counts.txt (result beats per layer), desc.hex, params.hex, weights.hex, acts.hex, resid.hex (beat count,
-// then one beat per line); written: results.hex (every result beat), records.txt (`D cycle
-// stalls` per descriptor transfer, `L cycle stalls error` per layer's end, `E cycles timeout` at
+// counts.txt (per layer: result beats, and 1 if its descriptor waits until every earlier layer
+// has ended -- the first tile of a model layer, so that the layer runs on an idle top), desc.hex, params.hex, weights.hex, acts.hex, resid.hex (beat count,
+// then one beat per line); written: results.hex (every result beat), records.txt (`D layer cycle
+// stalls` per descriptor transfer, `L layer cycle stalls error` per layer's end -- not in layer order
+// when a store overlaps the next layers --, `E cycles timeout` at
 // the end).
 
 module hwsim_source #(
@@ -80,11 +82,16 @@ module hwsim_harness #(
     logic rst = 1, active = 0;
     int resets = 0;
     longint cycle = 0, stalls = 0, budget = 0;
-    int layers = 0, layer = 0, want = 0, got = 0, vlen = 1, rlen = 1, vphase = 0, rphase = 0;
+    int layers = 0, got = 0, vlen = 1, rlen = 1, vphase = 0, rphase = 0;
     int job = 0, counts = 0, results = 0, records = 0;
     logic vpat [MAX_PATTERN], rpat [MAX_PATTERN];
     logic error = 0;
-    logic silent = 0;  // a layer of no result beats is running: it ends when i_desc is ready again
+    int wants[$];   // result beats of each descriptor ("layer")
+    bit holds[$];   // the descriptor waits until every earlier one has ended (a model layer's first)
+    int given = 0, ended = 0;
+    int rl = 0;     // the descriptor whose results come next (the first with results not yet ended)
+    int quiet = -1; // a descriptor of no result beats is running: it ends when i_desc is ready again
+    wire hold_desc = given < layers && holds[given] && ended < given;
 
     logic [4:0] valid, ready, stall;
     logic results_valid, results_ready, o_error;
@@ -98,7 +105,8 @@ module hwsim_harness #(
     assign results_ready = active && rpat[rphase];
 
     hwsim_source #(.W(W_DESC), .FILE("desc.hex")) s_desc (
-        .clk(tick), .active, .offer, .ready(ready[0]), .valid(valid[0]), .payload(desc), .stall(stall[0]));
+        .clk(tick), .active, .offer(offer && !hold_desc), .ready(ready[0]), .valid(valid[0]), .payload(desc),
+        .stall(stall[0]));
     hwsim_source #(.W(W_PARAMS), .FILE("params.hex")) s_params (
         .clk(tick), .active, .offer, .ready(ready[1]), .valid(valid[1]), .payload(params), .stall(stall[1]));
     hwsim_source #(.W(W_WEIGHTS), .FILE("weights.hex")) s_weights (
@@ -125,9 +133,9 @@ module hwsim_harness #(
     endfunction
 
     always @(posedge tick) begin : run
-        int bit_, n;
+        int bit_, n, want_, hold_, next;
         longint driver_stalls, total;
-        logic take, last, quiet_end;
+        logic take, quiet_end, loud_end;
         if (job == 0) begin  // the first rising edge after start: read the job
             job = open_file("job.txt", "r");
             n = $fscanf(job, "%d %d %d", budget, layers, vlen);
@@ -136,7 +144,13 @@ module hwsim_harness #(
             for (int i = 0; i < rlen; i++) begin n = $fscanf(job, "%d", bit_); rpat[i] = bit_[0]; end
             $fclose(job);
             counts = open_file("counts.txt", "r");
-            n = $fscanf(counts, "%d", want);
+            for (int i = 0; i < layers; i++) begin
+                n = $fscanf(counts, "%d %d", want_, hold_);
+                wants.push_back(want_);
+                holds.push_back(hold_[0]);
+            end
+            $fclose(counts);
+            while (rl < layers && wants[rl] == 0) rl++;
             results = open_file("results.hex", "w");
             records = open_file("records.txt", "w");
         end
@@ -147,29 +161,30 @@ module hwsim_harness #(
                 active <= 1;
             end
         end else if (active) begin
-            driver_stalls = longint'(stall[0]) + longint'(stall[1]) + longint'(stall[2]) + longint'(stall[3])
-                + longint'(stall[4]);
+            // the barrier's waiting is the bench's choice, not a stall of the top
+            driver_stalls = longint'(stall[0] && !hold_desc) + longint'(stall[1]) + longint'(stall[2])
+                + longint'(stall[3]) + longint'(stall[4]);
             total = stalls + driver_stalls + longint'(results_valid && !results_ready);
             take = results_valid && results_ready;
-            // a silent layer ends in the cycle before the top is ready for a descriptor again
-            quiet_end = silent && ready[0];
-            last = (quiet_end || (take && got + 1 == want)) && layer + 1 == layers;
+            // a silent descriptor ends in the cycle before the top is ready for one again
+            quiet_end = quiet >= 0 && ready[0];
+            loud_end = take && rl < layers && got + 1 == wants[rl];
             if (quiet_end) begin
-                $fwrite(records, "L %0d %0d %0d\n", cycle - 1, stalls, o_error);
-                layer <= layer + 1;
-                silent <= 0;
-                if (layer + 1 < layers) n = $fscanf(counts, "%d", want);
+                $fwrite(records, "L %0d %0d %0d %0d\n", quiet, cycle - 1, stalls, o_error);
+                quiet <= -1;
             end
             if (valid[0] && ready[0]) begin
-                $fwrite(records, "D %0d %0d\n", cycle, stalls + driver_stalls);
-                if (want == 0) silent <= 1;  // want is this descriptor's layer's (read above)
+                $fwrite(records, "D %0d %0d %0d\n", given, cycle, stalls + driver_stalls);
+                if (wants[given] == 0) quiet <= given;
+                given <= given + 1;
             end
             if (take) begin
                 $fwrite(results, "%h\n", result);
-                if (got + 1 == want) begin
-                    $fwrite(records, "L %0d %0d %0d\n", cycle, total, error || o_error);
-                    layer <= layer + 1;
-                    if (layer + 1 < layers) n = $fscanf(counts, "%d", want);
+                if (loud_end) begin
+                    $fwrite(records, "L %0d %0d %0d %0d\n", rl, cycle, total, error || o_error);
+                    next = rl + 1;
+                    while (next < layers && wants[next] == 0) next++;
+                    rl <= next;
                     got <= 0;
                     error <= 0;
                 end else begin
@@ -177,15 +192,15 @@ module hwsim_harness #(
                     error <= error || o_error;
                 end
             end
+            ended <= ended + int'(quiet_end) + int'(loud_end);
             stalls <= total;
             cycle <= cycle + 1;
             vphase <= vphase + 1 == vlen ? 0 : vphase + 1;
             rphase <= rphase + 1 == rlen ? 0 : rphase + 1;
-            if (last || cycle + 1 == budget) begin
-                $fwrite(records, "E %0d %0d\n", cycle + 1, !last);
+            if (ended + int'(quiet_end) + int'(loud_end) == layers || cycle + 1 == budget) begin
+                $fwrite(records, "E %0d %0d\n", cycle + 1, ended + int'(quiet_end) + int'(loud_end) != layers);
                 $fclose(results);
                 $fclose(records);
-                $fclose(counts);
                 active <= 0;
                 done <= 1;
             end
