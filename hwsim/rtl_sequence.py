@@ -22,16 +22,22 @@ time, so the count is a sum of spans, each derived from the RTL's registers:
   arrived); the transfer ends the
   cycle after its last beat (its ``o_busy`` is registered) -- the layer top takes every beat in
   the cycle it is offered, since its load phases wait on the DMA;
-* a store (:func:`store_span`): the layer top offers its first result
-  ``compute + drain + 2`` cycles (:func:`hwsim.rtl_timing.plan_cycles`) after the last
-  activation beat and the next one the cycle after each is taken; the write DMA writes each bus
+* the top (``rtl.top``): a tile's FLUSH ends ``compute + drain`` cycles
+  (:func:`hwsim.rtl_timing.plan_cycles`) after its last load beat (ACTS, or RESID); it hands its
+  bank to the store engine then, or once the engine has given the last result of the store
+  before (the cycle that result is taken), and takes the next descriptor the cycle after the
+  hand-over (a tile that stores nothing: after its FLUSH) -- a DESC read earlier waits;
+* a store (:func:`store_span`): the store engine offers the tile's first result two cycles after
+  the hand-over and the next one the cycle after each is taken; the write DMA writes each bus
   word a beat touches in the cycles after the take (address and data together, one a cycle) and
   takes the next beat with the last of them (a beat a cycle when each fits one word), skips a
   scattered row past the layer's pixels in the take cycle, and is done the cycle after both its
   last beat and the last write response (``write_latency`` after the last word);
-* a K tile that writes partial sums (``hwsim.rtl_plan``) stores nothing: its STORE is empty, and
-  the next descriptor waits until the top has flushed (``compute + drain`` after the last
-  activation beat, then one cycle).
+* a K tile that writes partial sums (``hwsim.rtl_plan``) stores nothing: its STORE is empty.
+
+The commands of a tile's store may come after the next tile's loads (:func:`pipelined`, as
+``rtl.netprog`` and :func:`layer_commands` order them): the model then follows each tile from
+its DESC (which carries its plan) to its STORE.
 """
 
 from __future__ import annotations

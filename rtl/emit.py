@@ -111,16 +111,22 @@ def _top_facts(top: LayerAccelerator) -> dict[str, Any]:
     geo = top.geo
     psum = {"psum": {"words": geo.psum_words, "word_bits": geo.cols * geo.psum_bits,
                      "kib": geo.psum_words * geo.cols * geo.psum_bits / 8192}} if geo.psum_words else {}
+    banks = {"out": 2}  # the out buffer: two banks, one streamed by the store engine
+    word_bits = {**geo.word_bits, "act_words": geo.act_beat_bits}  # an act word holds act_beat
+    depths = {**geo.words, "act_words": geo.act_words // geo.act_beat}
     return {
-        "buffers": {**{key.replace("_words", ""): {"words": depth, "word_bits": geo.word_bits[key],
-                                                   "kib": depth * geo.word_bits[key] / 8192}
-                       for key, depth in geo.words.items()}, **psum},
+        "buffers": {**{(name := key.replace("_words", "")): {
+            "words": depth, "word_bits": word_bits[key], "banks": banks.get(name, 1),
+            "kib": banks.get(name, 1) * depth * word_bits[key] / 8192}
+            for key, depth in depths.items()}, **psum},
+        "act_beat": geo.act_beat,
         "descriptor": _layout(top.descriptor),
         "params": _layout(top.params),
         "weight_lane_bits": Shape.cast(top.w_shape).width,
         "out_lane_bits": top.out_shape.width,
-        "phases": ["DESC", "PARAMS", "WEIGHTS", "ACTS", "WALK", "RUN", "FLUSH", "STORE"],
-        "overlap": "none: load, compute and store of a layer run one after the other",
+        "phases": ["DESC", "PARAMS", "WEIGHTS", "ACTS", "RESID", "WALK", "RUN", "FLUSH"],
+        "overlap": "a layer's store (the store engine, from the other out bank) runs beside the next "
+                   "layer's phases; the loads follow the previous layer's compute",
         "cycles": "hwsim.rtl_timing.layer_cycles",
     }
 

@@ -25,8 +25,10 @@ list are :mod:`hwsim.rtl_sequence`'s, which also times them; :mod:`rtl.netprog` 
 PARAMS, WEIGHTS, ACTS, STORE (the order the top takes its streams in; a residual layer's RESID
 before its STORE); a ``STORE`` in ``BYTES``
 or ``BITS`` mode writes the outputs where the next layer's ``ACTS`` reads them, so a network's
-activations never pass through the host. Nothing overlaps yet: a command's transfer ends
-before the next command is fetched, and the top runs its phases one after the other.
+activations never pass through the host. A command's transfer ends before the next command is
+fetched, but the top works beside the sequencer: :mod:`rtl.netprog` puts each tile's STORE after
+the next tile's loads, so the write DMA stores a tile's bank (the top's store engine) while the
+top runs the next tile; the loads still wait for the top's previous tile.
 
 The control port is plain signals (``i_start`` pulse, ``i_base``, ``o_busy``, ``o_done``,
 ``o_error``); an AXI4-Lite register wrapper for a CPU is not generated. ``o_error`` is sticky

@@ -31,16 +31,21 @@ def test_generate_writes_verilog_and_manifest(cli, tmp_path: Path) -> None:
     assert manifest["modules"]["array"]["ports"]["o_results__valid"] == {"dir": "output", "width": 1}
     assert manifest["modules"]["array"]["ports"]["o_results__payload"]["width"] == 3 * 20
     assert manifest["modules"]["top"]["top"] == "adder_top"
-    # the preset's 64 KiB activation SRAM holds floor(64 * 8192 / 6) words of one 6-bit operand
-    assert manifest["buffers"]["act"] == {"words": 87381, "word_bits": 6, "kib": 87381 * 6 / 8192}
+    # the preset's 64 KiB activation SRAM holds floor(64 * 8192 / 6) = 87381 6-bit activations;
+    # a beat (and buffer word) holds the most a 64-bit bus word does, a power of two: 64 // 6 = 10
+    # -> 8, so 87381 // 8 = 10922 words of 48 bits
+    assert manifest["act_beat"] == 8
+    assert manifest["buffers"]["act"] == {"words": 10922, "word_bits": 48, "banks": 1, "kib": 10922 * 48 / 8192}
+    assert manifest["buffers"]["out"]["banks"] == 2
     # descriptor: seven 12-bit sizes, six 4-bit geometry fields, relu, binary_out, pad_low,
-    # psum_add, psum_write and the 12-bit k_in_ch: 125 bits
+    # psum_add, psum_write, residual and the 12-bit k_in_ch: 126 bits
     assert manifest["descriptor"]["kernel_h"] == {"offset": 84, "width": 4, "signed": False}
     assert manifest["descriptor"]["binary_out"] == {"offset": 109, "width": 1, "signed": False}
     assert manifest["descriptor"]["pad_low"] == {"offset": 110, "width": 1, "signed": False}
     assert manifest["descriptor"]["psum_write"] == {"offset": 112, "width": 1, "signed": False}
-    assert manifest["descriptor"]["k_in_ch"] == {"offset": 113, "width": 12, "signed": False}
-    assert manifest["modules"]["top"]["ports"]["i_desc__payload"]["width"] == 125
+    assert manifest["descriptor"]["residual"] == {"offset": 113, "width": 1, "signed": False}
+    assert manifest["descriptor"]["k_in_ch"] == {"offset": 114, "width": 12, "signed": False}
+    assert manifest["modules"]["top"]["ports"]["i_desc__payload"]["width"] == 126
     assert manifest["phases"][0] == "DESC" and "meaning" in manifest["modules"]["top"]["ports"]["o_error"]
     assert manifest["lint"]["result"] == "clean"
 
