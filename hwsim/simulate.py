@@ -402,8 +402,8 @@ def _rtl_timed(mapping: Mapping, layer: Layer, acc: Accelerator, geo: TopGeometr
 
 def _rtl_gap(model: Mapping, rtl: dict[str, int], layer: Layer, acc: Accelerator) -> str:
     """Why the top's cycles differ from the model's, as the report's note: its transfers
-    (descriptors, loads, drains, stores) run between computes where the model hides all but its
-    stalls, and its compute differs where the model pipelines folds, maps a depthwise conv
+    (descriptors, loads, drains, the last store) run outside compute where the model hides all but
+    its stalls, and its compute differs where the model pipelines folds, maps a depthwise conv
     channel-parallel or keeps one tile the top must split."""
     transfers = rtl["total"] - rtl["compute"]
     causes = []
@@ -414,10 +414,11 @@ def _rtl_gap(model: Mapping, rtl: dict[str, int], layer: Layer, acc: Accelerator
     if rtl["tiles"] > 1:
         causes.append(f"{rtl['tiles']} tiles, each loaded, filled and drained")
     why = f": {', '.join(causes)}" if causes else ""
-    how = (f"fetched over AXI at latency {acc.rtl.memory_latency}, commands in series" if acc.rtl.memory_latency
+    how = (f"fetched over AXI at latency {acc.rtl.memory_latency}" if acc.rtl.memory_latency
            else "one buffer word a cycle")
-    return (f"rtl {rtl['total']:,} vs model {model.total_cycles:,} cycles: transfers {transfers:,} in series, "
-            f"{how} (model: DRAM at {acc.dram_bytes_per_cycle:g} B/cycle under compute, "
+    return (f"rtl {rtl['total']:,} vs model {model.total_cycles:,} cycles: transfers {transfers:,} outside "
+            f"compute, {how}, a tile's loads before its compute (its store beside the next tile) "
+            f"(model: DRAM at {acc.dram_bytes_per_cycle:g} B/cycle under compute, "
             f"{model.stall_cycles:,} stall), compute {rtl['compute']:,} vs {model.compute_cycles:,}{why}")
 
 

@@ -132,12 +132,13 @@ def test_rtl_timing_takes_the_generated_tops_cycles():
     assert rtl.layers[1].cycles == model.layers[1].cycles
     assert rtl.layers[0].energy_pj == model.layers[0].energy_pj
     assert rtl.timing == "rtl" and any("keep the analytical model's cycles" in w for w in rtl.warnings)
-    # the note sets the top against the model: its 467 - 387 = 80 transfer cycles in series where
+    # the note sets the top against the model: its 467 - 387 = 80 transfer cycles outside compute where
     # the model moves DRAM data (12.8 GB/s at 100 MHz = 128 B/cycle) under compute; SMALL's array
     # has neither fold overlap nor the depthwise mode, so no other cause is named
     m = model.layers[0]
     assert [(r.cycles_from, r.note) for r in rtl.layers] == [
-        ("rtl", f"rtl 467 vs model {m.cycles:,} cycles: transfers 80 in series, one buffer word a cycle "
+        ("rtl", f"rtl 467 vs model {m.cycles:,} cycles: transfers 80 outside compute, one buffer word a "
+                f"cycle, a tile's loads before its compute (its store beside the next tile) "
                 f"(model: DRAM at 128 B/cycle under compute, {m.stall_cycles} stall), compute 387 vs "
                 f"{m.compute_cycles}"),
         ("model", "no RTL: runs on the vector unit, not the adder array")]
