@@ -194,12 +194,16 @@ BLOCK = LayerSpec("conv", 24, 24, 10, 10, kernel=3, pad=1)
 
 @pytest.mark.rtl
 def test_cosim_residual_block(kind: str, top: TopBuild) -> None:
-    """``relu(conv2(relu(conv1(x))) + x)`` under idle inputs and back-pressure: bit-exact against
+    """``relu(conv2(relu(conv1(x))) + x)`` (adder: without the ReLUs) under idle inputs and
+    back-pressure: bit-exact against
     int_forward with the residual, and the cycles those of its tiles (for this layer the cycles
     without a residual plus one RESID beat per result word). xnor has no residual add: refused by
     name."""
-    conv1 = quantized_layer(kind, BLOCK, seed=31, relu=True)
-    conv2 = quantized_layer(kind, BLOCK, seed=32, relu=True)
+    # ReLU for mac and shift; an untrained adder layer's outputs (-|x - w| sums through an
+    # untrained batch norm) are all negative, and a binary layer's sign is its activation
+    relu = kind in ("mac", "shift")
+    conv1 = quantized_layer(kind, BLOCK, seed=31, relu=relu)
+    conv2 = quantized_layer(kind, BLOCK, seed=32, relu=relu)
     x = conv1.x
     if kind == "xnor":
         with pytest.raises(DoesNotFit, match="a residual add needs a requantizing top"):
