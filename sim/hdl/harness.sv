@@ -1,10 +1,11 @@
 // hwsim co-simulation harness: drives every beat of the generated top in HDL (see sim/harness.py).
 //
 // The cocotb bench (sim/bench.py) writes the job files into the simulation's working directory,
-// raises `start` and polls `done` on a long timer; nothing of Python runs per cycle, and no VPI
-// callback is evaluated per time step. The harness then
-//   * generates the clock (`tick`; not named `clk`, so that the top stays the outermost scope with
-//     a `clk` in a waveform, see sim/activity.py) and holds `rst` for RESET_CYCLES rising edges;
+// sets `burst`, raises `start` and polls `done` (and `paused`, see clock.sv) on a long timer;
+// nothing of Python runs per cycle, and no VPI callback is evaluated per time step. The harness then
+//   * runs the clock (`tick`, from hwsim_clock in sim/hdl/clock.sv: in bursts of delta cycles,
+//     or in time with waves; not named `clk`, so that the top stays the outermost scope with a
+//     `clk` in a waveform, see sim/activity.py) and holds `rst` for RESET_CYCLES rising edges;
 //   * offers the beats of each input stream (hwsim_source, one file of hex words each), valid
 //     following the valid pattern, and takes o_results with ready following the ready pattern;
 //   * counts, per layer, the cycles from the descriptor transfer to the last result transfer (a
@@ -70,11 +71,10 @@ module hwsim_harness #(
 ) ();
     logic start /*verilator public_flat_rw*/ = 0;
     logic done /*verilator public_flat_rw*/ = 0;
-    logic tick = 0;
-    initial begin  // stops once done: no event is left, so the simulator idles to cocotb's timer
-        wait (start);
-        while (!done) #1 tick = !tick;
-    end
+    logic paused /*verilator public_flat_rw*/;
+    int burst /*verilator public_flat_rw*/ = 1;
+    logic tick;
+    hwsim_clock clock (.start, .done, .burst, .tick, .paused);
 
     logic rst = 1, active = 0;
     int resets = 0;
