@@ -51,14 +51,16 @@ from cocotb.triggers import Timer
 
 #: Environment variable holding the path of the job file.
 JOB_ENV = "HWSIM_COSIM_JOB"
-#: The harness's input stream files in phase order, and the job key of each one's beats.
-STREAMS = (("desc.hex", "desc"), ("params.hex", "params"), ("weights.hex", "weights"),
-           ("acts.hex", "acts"))
+#: The harness's input stream files in phase order, the job key of each one's beats and the
+#: harness parameter that holds its width.
+STREAMS = (("desc.bin", "desc", "W_DESC"), ("params.bin", "params", "W_PARAMS"),
+           ("weights.bin", "weights", "W_WEIGHTS"), ("acts.bin", "acts", "W_ACTS"))
 #: Longest valid or ready pattern the harness holds (its MAX_PATTERN).
 MAX_PATTERN = 1024
-#: Simulated nanoseconds (two per cycle) between two looks at ``done``: a timer costs nothing per
-#: time step, unlike a value-change callback, and once done the harness's clock stops, so the
-#: rest of the last wait is skipped at once.
+#: Simulated nanoseconds between two looks at ``done``: a timer costs nothing per time step,
+#: unlike a value-change callback. The clock's bursts take no simulated time, so each look comes
+#: right after one; with waves (two nanoseconds per cycle) the harness's clock stops once done, so
+#: the rest of the last wait is skipped at once.
 POLL_NS = 1 << 20
 #: Environment variable that may set the cycles of one burst of the harness's clock (see
 #: :data:`BURST_CYCLES`; tests make it small to exercise the pauses).
@@ -78,16 +80,21 @@ def burst_cycles() -> int:
     return burst
 
 
-def write_job(job: dict[str, Any], folder: Path) -> None:
-    """The harness's input files for ``job`` in ``folder`` (see ``sim/hdl/harness.sv``)."""
+def write_job(job: dict[str, Any], folder: Path, widths: dict[str, int]) -> None:
+    """The harness's input files for ``job`` in ``folder`` (see ``sim/hdl/harness.sv``), with the
+    harness's stream ``widths`` (bits by parameter name, see :data:`STREAMS`)."""
     layers = job["layers"]
     valid, ready = job["valid_pattern"], job["ready_pattern"]
     (folder / "job.txt").write_text(" ".join(map(str, [job["max_cycles"], len(layers),
                                                        len(valid), *valid, len(ready), *ready])))
     (folder / "counts.txt").write_text("\n".join(str(layer["result_beats"]) for layer in layers))
-    for name, key in STREAMS:
+    for name, key, width in STREAMS:
         beats = [b for layer in layers for b in ([layer[key]] if key == "desc" else layer[key])]
-        (folder / name).write_text("\n".join([str(len(beats)), *(f"{b:x}" for b in beats)]) + "\n")
+        if max(beats, default=0) >> widths[width]:
+            raise ValueError(f"{key}: a beat is wider than the stream's {widths[width]} bits")
+        size = -(-widths[width] // 8)
+        (folder / name).write_bytes(len(beats).to_bytes(4, "big")
+                                    + b"".join(b.to_bytes(size, "big") for b in beats))
 
 
 def read_record(job: dict[str, Any], folder: Path, seconds: float, cpu_seconds: float) -> dict[str, Any]:
@@ -139,4 +146,5 @@ async def drive(dut: Any, job_env: str, write: Callable[[dict[str, Any], Path], 
 @cocotb.test()
 async def run_job(dut: Any) -> None:
     """Run the job named by :data:`JOB_ENV` on the harness and write its output record."""
-    await drive(dut, JOB_ENV, write_job, read_record)
+    widths = {width: int(getattr(dut, width).value) for _, _, width in STREAMS}
+    await drive(dut, JOB_ENV, lambda job, folder: write_job(job, folder, widths), read_record)

@@ -22,7 +22,7 @@ from hwsim.workload import Layer
 from models.intref import int_forward
 from rtl.tools import ToolNotFoundError
 import sim.cosim
-from sim.bench import BURST_CYCLES, BURST_ENV, burst_cycles
+from sim.bench import BURST_CYCLES, BURST_ENV, burst_cycles, write_job
 from sim.build import STAMP, TopBuild, build_top
 from sim.cosim import CosimRun, check_fits, run_layers
 from sim.layers import LayerSpec, QuantizedLayer, check_float, quantized_layer
@@ -327,6 +327,26 @@ def test_burst_cycles(monkeypatch: pytest.MonkeyPatch) -> None:
     assert burst_cycles() == BURST_CYCLES == 1 << 29
     monkeypatch.setenv(BURST_ENV, "97")
     assert burst_cycles() == 97
+
+
+def test_write_job_streams(tmp_path: Path) -> None:
+    """The harness's stream files: a 4-byte beat count, then each beat in whole bytes of its
+    stream's width, most significant first (what $fread reads into a W-bit variable)."""
+    layers = [{"desc": 0x1_0203, "params": [5], "weights": [], "acts": [0xABC, 1], "result_beats": 2},
+              {"desc": 7, "params": [], "weights": [0xFF], "acts": [2], "result_beats": 0}]
+    widths = {"W_DESC": 17, "W_PARAMS": 8, "W_WEIGHTS": 9, "W_ACTS": 70}
+    write_job({"layers": layers, "valid_pattern": [1, 0], "ready_pattern": [1], "max_cycles": 99},
+              tmp_path, widths)
+    assert (tmp_path / "desc.bin").read_bytes() == bytes([0, 0, 0, 2, 1, 2, 3, 0, 0, 7])
+    assert (tmp_path / "params.bin").read_bytes() == bytes([0, 0, 0, 1, 5])
+    assert (tmp_path / "weights.bin").read_bytes() == bytes([0, 0, 0, 1, 0, 0xFF])
+    assert (tmp_path / "acts.bin").read_bytes() == (bytes([0, 0, 0, 3]) + bytes(7) + bytes([0x0A, 0xBC])
+                                                    + bytes(8) + bytes([1]) + bytes(8) + bytes([2]))
+    assert (tmp_path / "job.txt").read_text() == "99 2 2 1 0 1 1"
+    assert (tmp_path / "counts.txt").read_text() == "2\n0"
+    with pytest.raises(ValueError, match=r"^desc: a beat is wider than the stream's 17 bits$"):
+        write_job({"layers": [{**layers[1], "desc": 1 << 17}], "valid_pattern": [1],
+                   "ready_pattern": [1], "max_cycles": 9}, tmp_path, widths)
 
 
 def test_layer_spec_wrong() -> None:
