@@ -73,11 +73,12 @@ BURST_CYCLES = 1 << 29
 
 def burst_cycles() -> int:
     """The cycles of one burst: :data:`BURST_ENV` if set, else :data:`BURST_CYCLES`."""
-    value = os.environ.get(BURST_ENV, "")
-    burst = int(value) if value.isdigit() else BURST_CYCLES
-    if not 1 <= burst <= BURST_CYCLES or (value and not value.isdigit()):
+    value = os.environ.get(BURST_ENV)
+    if value is None:
+        return BURST_CYCLES
+    if not value.isdigit() or not 1 <= int(value) <= BURST_CYCLES:
         raise ValueError(f"{BURST_ENV}={value!r}: give 1 to {BURST_CYCLES} cycles")
-    return burst
+    return int(value)
 
 
 def write_job(job: dict[str, Any], folder: Path, widths: dict[str, int]) -> None:

@@ -315,7 +315,7 @@ def test_build_missing_verilator_wrong(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "x", "1e6", str(BURST_CYCLES + 1)])
+@pytest.mark.parametrize("value", ["0", "-3", "x", "", "1e6", str(BURST_CYCLES + 1)])
 def test_burst_cycles_wrong(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv(BURST_ENV, value)
     with pytest.raises(ValueError, match=rf"^{BURST_ENV}='{re.escape(value)}': give 1 to {BURST_CYCLES} cycles$"):
