@@ -15,28 +15,56 @@ speed, the CPU figures do not.
 temporary export of that revision), e.g. the last revision with the per-beat cocotb bench, for the
 old-vs-new comparison.
 
-Measured 2026-12-06 on this 2-core machine shared with other sessions: ``--baseline 99cd661
---max-size 8`` at load average 3.4-5.5 (old = the per-beat cocotb bench of that revision), then
-the new path alone at load 0.6-1.4. Build: wall seconds (CPU seconds of every compiler process;
-more than the wall when make runs two at once); speed: simulated cycles per wall second (per CPU
-second of the simulator):
+Measured 2026-12-06 on this 2-core machine shared with two other sessions, ``--baseline 30eaaa5``
+(old = the harness with its clock in time, ``--timing``, and text streams; new = the clock in
+bursts of delta cycles, ``sim/hdl/clock.sv``, and binary streams read with ``$fread``), old and
+new run one after the other, at a load average of 6 to 10 throughout. Build: wall seconds (CPU
+seconds of every compiler process; make runs two at once); speed: simulated cycles per wall
+second (per CPU second of the simulator). At such a load the wall figures say more about the
+other sessions than about the simulator; the CPU figures are the comparison:
 
-===========  ================  ==============================  ==============================
-top          old, load 4-5     new, load 3.4-5.5               new, load 0.6-1.4
-===========  ================  ==============================  ==============================
-adder 8x8    60.6 s, 26.5 k    35.5 s (27.7), 690 k (698 k)    14.5 s (23.3), 712 k (712 k)
-mac 8x8      --                40.4 s (25.9), 480 k (723 k)    14.1 s (23.2), 732 k (732 k)
-shift 8x8    --                51.1 s (30.8), 328 k (668 k)    14.4 s (23.3), 683 k (683 k)
-xnor 8x8     287.1 s, 10.6 k   86.0 s (35.1), 167 k (235 k)    24.8 s (27.6), 232 k (232 k)
-adder 16x16  --                --                              24.2 s (34.3), 343 k (343 k)
-xnor 16x16   --                --                              69.8 s (58.0), 57.9 k (57.9 k)
-===========  ================  ==============================  ==============================
+===========  ==================  ==================  ==================  ==================
+top          old build           old speed           new build           new speed
+===========  ==================  ==================  ==================  ==================
+adder 8x8    93.2 s (29.3)       116 k (559 k)       80.7 s (26.7)       531 k (1079 k)
+mac 8x8      96.1 s (29.7)       155 k (700 k)       60.6 s (26.3)       430 k (1049 k)
+shift 8x8    96.0 s (29.7)       159 k (627 k)       71.3 s (26.7)       218 k (996 k)
+xnor 8x8     138.8 s (35.2)      71.8 k (216 k)      102.3 s (31.8)      87.4 k (265 k)
+adder 16x16  130.6 s (44.9)      97.9 k (296 k)      142.0 s (39.8)      267 k (401 k)
+xnor 16x16   395.1 s (72.6)      18.1 k (58.7 k)     225.0 s (62.9)      14.1 k (60.2 k)
+===========  ==================  ==================  ==================  ==================
 
-(xnor with the default 64 lanes. An earlier old-path run at load 5-6: adder 8x8 build 106 s,
-19.3 k c/s.) Where the new path's time goes (perf, adder 8x8, unloaded): about 52 % of the
-simulator process's CPU is the top's own evaluation (about 1.05 us per cycle, so the model
-alone stays under 1 M cycles/s on this CPU), 18 % Verilator's scheduler and cocotb's
-per-time-step loop, the rest start-up and reading back.
+Then ``--baseline 30eaaa5 --max-size 8`` once more as the load fell (4.0 to 7.2):
+
+===========  ==================  ==================  ==================  ==================
+top          old build           old speed           new build           new speed
+===========  ==================  ==================  ==================  ==================
+adder 8x8    26.7 s (25.2)       666 k (679 k)       38.5 s (21.7)       773 k (1136 k)
+mac 8x8      42.4 s (25.7)       501 k (713 k)       37.3 s (21.3)       719 k (1134 k)
+shift 8x8    40.9 s (25.1)       434 k (662 k)       37.9 s (22.4)       705 k (1010 k)
+xnor 8x8     56.7 s (27.9)       155 k (234 k)       53.8 s (26.6)       169 k (270 k)
+===========  ==================  ==================  ==================  ==================
+
+During the work, at a load of 1.6 to 2.3, the adder 8x8 ran at 686 k cycles per wall second
+(693 k per CPU second) on the old path and at 1050 k (1051 k) with the delta clock alone (the
+binary streams added about 3 % more, measured alternating with the text ones at load 7). So an
+adder 8x8 reaches 1 M cycles per second of wall time on a quiet machine, and per CPU second at
+every load measured here (1.05 to 1.14 M; mac 1.05 to 1.13 M, shift 1.0 M); at a load of 6 to 10
+on two cores the process gets well under one core and the wall figure drops with it. The xnor
+8x8 build takes 27 to 32 CPU seconds (old 28 to 35): 54 s of wall time at a load of 5 to 7 and
+102 s at 7 to 10 (old 57 s and 139 s), so it exceeds 90 s only on a machine this loaded; the
+xnor 16x16 rows differ in wall time by the load alone (60 k against 59 k per CPU second).
+
+Where the time goes (perf, adder 8x8): in the old path about 52 % of the simulator process was
+the top's own evaluation and 18 % Verilator's timing scheduler and cocotb's loop, which ran
+twice per cycle; with the delta clock the scheduler and cocotb's loop run once per burst (2**29
+cycles), and about 90 % of the simulator process is the top's evaluation (the rest: reading the
+streams, the harness's counting, start-up), so the model itself, about 0.85 us per cycle for
+an adder 8x8 on this CPU, is the limit now. An xnor 8x8 (64 lanes) takes about 3.7 us per cycle,
+nearly all of it in its model, so the scheduler's share was small there and the gain (+15 %) is
+too. Tried without a gain beyond the noise (adder 8x8, 1.02 to 1.07 M cycles per
+CPU second against 1.05 M): the model's C++ at ``OPT_FAST=-O3``, ``-march=native``, one C++ file
+instead of ``--output-split``, ``--x-initial fast``.
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@ patterns and the result beats per layer), the test raises ``start``, sleeps unti
 every layer's beats of a stream in turn whenever the valid pattern allows (the top takes each
 stream only in its phase, so the order desc, params, weights, acts follows from the top's ready);
 valid and ready patterns are indexed by the cycle, as for a driver that advances its pattern every
-cycle. A transfer happens on a rising edge iff valid and ready. The test raises ``start`` and then
-looks at ``done`` every :data:`POLL_NS`.
+cycle. A transfer happens on a rising edge iff valid and ready. The test sets the harness's
+``burst`` (:func:`burst_cycles`), raises ``start`` and then looks at ``done`` every
+:data:`POLL_NS`; when the clock has ``paused`` after a burst (``sim/hdl/clock.sv``) it resumes it
+by toggling ``start``. The output record also holds ``resumed``, how often it did.
 
 A "layer" of the job is one descriptor (a tile); one with ``hold`` is offered only once every
 earlier one has ended (the host of :mod:`sim.cosim` holds the first tile of each model layer, so
@@ -54,28 +56,53 @@ from cocotb.triggers import Timer
 
 #: Environment variable holding the path of the job file.
 JOB_ENV = "HWSIM_COSIM_JOB"
-#: The harness's input stream files in phase order, and the job key of each one's beats.
-STREAMS = (("desc.hex", "desc"), ("params.hex", "params"), ("weights.hex", "weights"),
-           ("acts.hex", "acts"), ("resid.hex", "resid"))
+#: The harness's input stream files in phase order, the job key of each one's beats and the
+#: harness parameter that holds its width.
+STREAMS = (("desc.bin", "desc", "W_DESC"), ("params.bin", "params", "W_PARAMS"),
+           ("weights.bin", "weights", "W_WEIGHTS"), ("acts.bin", "acts", "W_ACTS"),
+           ("resid.bin", "resid", "W_RESID"))
 #: Longest valid or ready pattern the harness holds (its MAX_PATTERN).
 MAX_PATTERN = 1024
-#: Simulated nanoseconds (two per cycle) between two looks at ``done``: a timer costs nothing per
-#: time step, unlike a value-change callback, and once done the harness's clock stops, so the
-#: rest of the last wait is skipped at once.
+#: Simulated nanoseconds between two looks at ``done``: a timer costs nothing per time step,
+#: unlike a value-change callback. The clock's bursts take no simulated time, so each look comes
+#: right after one; with waves (two nanoseconds per cycle) the harness's clock stops once done, so
+#: the rest of the last wait is skipped at once.
 POLL_NS = 1 << 20
+#: Environment variable that may set the cycles of one burst of the harness's clock (see
+#: :data:`BURST_CYCLES`; tests make it small to exercise the pauses).
+BURST_ENV = "HWSIM_COSIM_BURST"
+#: Cycles the harness runs within one evaluation of the model before its clock pauses until the
+#: bench resumes it (``sim/hdl/clock.sv``): Verilator's ``--converge-limit`` (``2**31 - 1``, see
+#: :mod:`sim.build`) bounds the clock's edges, two per cycle, in one evaluation.
+BURST_CYCLES = 1 << 29
 
 
-def write_job(job: dict[str, Any], folder: Path) -> None:
-    """The harness's input files for ``job`` in ``folder`` (see ``sim/hdl/harness.sv``)."""
+def burst_cycles() -> int:
+    """The cycles of one burst: :data:`BURST_ENV` if set, else :data:`BURST_CYCLES`."""
+    value = os.environ.get(BURST_ENV)
+    if value is None:
+        return BURST_CYCLES
+    if not value.isdigit() or not 1 <= int(value) <= BURST_CYCLES:
+        raise ValueError(f"{BURST_ENV}={value!r}: give 1 to {BURST_CYCLES} cycles")
+    return int(value)
+
+
+def write_job(job: dict[str, Any], folder: Path, widths: dict[str, int]) -> None:
+    """The harness's input files for ``job`` in ``folder`` (see ``sim/hdl/harness.sv``), with the
+    harness's stream ``widths`` (bits by parameter name, see :data:`STREAMS`)."""
     layers = job["layers"]
     valid, ready = job["valid_pattern"], job["ready_pattern"]
     (folder / "job.txt").write_text(" ".join(map(str, [job["max_cycles"], len(layers),
                                                        len(valid), *valid, len(ready), *ready])))
     (folder / "counts.txt").write_text("\n".join(f"{layer['result_beats']} {int(layer.get('hold', False))}"
                                                 for layer in layers))
-    for name, key in STREAMS:
+    for name, key, width in STREAMS:
         beats = [b for layer in layers for b in ([layer[key]] if key == "desc" else layer[key])]
-        (folder / name).write_text("\n".join([str(len(beats)), *(f"{b:x}" for b in beats)]) + "\n")
+        if max(beats, default=0) >> widths[width]:
+            raise ValueError(f"{key}: a beat is wider than the stream's {widths[width]} bits")
+        size = -(-widths[width] // 8)
+        (folder / name).write_bytes(len(beats).to_bytes(4, "big")
+                                    + b"".join(b.to_bytes(size, "big") for b in beats))
 
 
 def read_record(job: dict[str, Any], folder: Path, seconds: float, cpu_seconds: float) -> dict[str, Any]:
@@ -115,15 +142,22 @@ async def drive(dut: Any, job_env: str, write: Callable[[dict[str, Any], Path], 
     job = json.loads(Path(os.environ[job_env]).read_text())
     folder = Path.cwd()
     write(job, folder)
+    dut.burst.value = burst_cycles()
     start, cpu = time.perf_counter(), time.process_time()
     dut.start.value = 1
+    resumed = 0
     while dut.done.value != 1:
         await Timer(POLL_NS, unit="ns")
-    record = read(job, folder, time.perf_counter() - start, time.process_time() - cpu)
+        if dut.paused.value == 1 and dut.done.value != 1:  # a burst ended: resume the clock
+            dut.start.value = 1 - int(dut.start.value)
+            resumed += 1
+    record = {**read(job, folder, time.perf_counter() - start, time.process_time() - cpu),
+              "resumed": resumed}
     Path(job["output"]).write_text(json.dumps(record))
 
 
 @cocotb.test()
 async def run_job(dut: Any) -> None:
     """Run the job named by :data:`JOB_ENV` on the harness and write its output record."""
-    await drive(dut, JOB_ENV, write_job, read_record)
+    widths = {width: int(getattr(dut, width).value) for _, _, width in STREAMS}
+    await drive(dut, JOB_ENV, lambda job, folder: write_job(job, folder, widths), read_record)

@@ -7,13 +7,19 @@ drives every beat, see :mod:`sim.bench`), into a cocotb-ready Verilator executab
 :func:`hwsim.files.build_root`).
 
 Build flags (:data:`VERILATOR_ARGS`), chosen for a fast build and a fast model: the runner's
-``--public-flat-rw`` is switched off again (cocotb only touches the harness's ``start`` and
-``done``, marked public in the source), ``-O3`` and ``--x-assign fast`` for the model,
-``--timing`` for the harness's clock, ``--output-split`` so that make compiles the C++ in
-parallel, and the model's C++ at ``-O2`` (:data:`MAKE_VARIABLES`; measured on an 8x8 adder top:
-``-O1`` builds in 27 s of CPU and simulates 0.68 M cycles per CPU second, ``-O2`` 0.73 M, ``-O3``
-0.76 M for a longer build), its one-off initialisation at ``-O1``. Tracing is compiled in only
-for ``waves``. The hash covers the resolved accelerator (its ``rtl`` sizing
+``--public-flat-rw`` is switched off again (cocotb only touches the harness's ``start``,
+``done``, ``paused`` and ``burst``, marked public in the source), ``-O3`` and ``--x-assign fast``
+for the model, ``--output-split`` so that make compiles the C++ in parallel, and the model's C++
+at ``-O2`` (:data:`MAKE_VARIABLES`), its one-off initialisation at ``-O1``. The clock
+(``sim/hdl/clock.sv``, :data:`CLOCK`) runs in delta cycles, a burst of cycles within one
+evaluation of the model, so neither Verilator's timing scheduler nor cocotb's loop runs per
+clock edge; ``--converge-limit`` is raised to let one evaluation hold a burst
+(:data:`sim.bench.BURST_CYCLES`). Only a build with ``waves`` has its clock in time
+(``--timing``, :data:`TIMED_ARGS`), so that a waveform shows the cycles, and tracing compiled in.
+Measured on an 8x8 adder top (``benchmarks/cosim_speed.py``): the delta clock took the model from
+0.69 M to about 1.05 M simulated cycles per CPU second and its build from about 28 to 22 CPU
+seconds; ``OPT_FAST=-O3``, ``-march=native``, one C++ file instead of ``--output-split`` and
+``--x-initial fast`` each stayed within the noise (1.02 to 1.07 M). The hash covers the resolved accelerator (its ``rtl`` sizing
 included), the waveform flag, the tool versions and the emitted Verilog text itself, so a
 build is redone exactly when one of them changed and reused otherwise. A build runs in a scratch
 directory that is renamed into place only once complete, so an interrupted build leaves no
@@ -52,8 +58,12 @@ MAKE_VARIABLES = ("CFG_CXXFLAGS_PCH_I=-include", "CFG_CXXFLAGS_COROUTINES=-fcoro
                   "OPT_FAST=-O2", "OPT_SLOW=-O1")
 #: Extra Verilator arguments (see the module docstring); Amaranth's Verilog trips style warnings
 #: only (see rtl.emit.lint).
-VERILATOR_ARGS = ("-Wno-fatal", "--no-public-flat-rw", "-O3", "--x-assign", "fast", "--timing",
-                  "--output-split", "4000")
+VERILATOR_ARGS = ("-Wno-fatal", "--no-public-flat-rw", "-O3", "--x-assign", "fast",
+                  "--converge-limit", str(2**31 - 1), "--output-split", "4000")
+#: Added for a build with waves: the clock in time (sim/hdl/clock.sv).
+TIMED_ARGS = ("--timing",)
+#: The clock of both harnesses (sim/hdl/clock.sv), compiled with either.
+CLOCK = Path(__file__).with_name("hdl") / "clock.sv"
 #: The harness around the top, and its module.
 HARNESS = Path(__file__).with_name("hdl") / "harness.sv"
 HARNESS_MODULE = "hwsim_harness"
@@ -155,7 +165,7 @@ def build_top(acc: Accelerator, *, waves: bool = False, root: Path | None = None
         key = {"accelerator": acc.to_dict(), "waves": waves, "tools": _versions(),
                "verilator_args": VERILATOR_ARGS, "make_variables": MAKE_VARIABLES,
                "verilog_sha256": hashlib.sha256(verilog.read_bytes()).hexdigest(),
-               "harness_sha256": hashlib.sha256(harness.read_bytes()).hexdigest()}
+               "harness_sha256": hashlib.sha256(harness.read_bytes() + CLOCK.read_bytes()).hexdigest()}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
         name = f"{acc.pe}_{acc.array.rows}x{acc.array.cols}_{acc.bits}b{'_net' if network else ''}_{digest}"
         final = root / name
@@ -189,10 +199,11 @@ def _compile(workdir: Path, verilog: Path, module: str, harness: Path, parameter
     with verilator_env():
         runner = get_runner("verilator")
         try:
-            runner.build(sources=[verilog, harness],
+            runner.build(sources=[verilog, CLOCK, harness],
                          hdl_toplevel=AXI_HARNESS_MODULE if harness == AXI_HARNESS else HARNESS_MODULE,
                          build_dir=workdir / SIM_BUILD, waves=waves, log_file=log,
-                         build_args=list(VERILATOR_ARGS), parameters=parameters,
-                         defines={"HWSIM_TOP": module}, timescale=("1ns", "1ps"))
+                         build_args=[*VERILATOR_ARGS, *(TIMED_ARGS if waves else ())],
+                         parameters=parameters, timescale=("1ns", "1ps"),
+                         defines={"HWSIM_TOP": module, **({"HWSIM_TIMED_CLOCK": 1} if waves else {})})
         except (RuntimeError, SystemExit) as exc:
             raise ToolFailed(f"Verilator build of {module} failed ({exc}); see {log}") from None

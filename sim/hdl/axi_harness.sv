@@ -1,5 +1,6 @@
 // hwsim co-simulation harness of the network accelerator (rtl/sequencer.py): an AXI4 memory
-// model behind its master port; nothing of Python runs per cycle (see sim/netbench.py).
+// model behind its master port; nothing of Python runs per cycle (see sim/netbench.py). Its clock
+// is hwsim_clock (sim/hdl/clock.sv), driven by the bench as in harness.sv.
 //
 // The data bus is DATA_BITS wide (the accelerator's rtl.bus_bits); the memory holds MEM_WORDS
 // words of that width.
@@ -27,11 +28,10 @@ module hwsim_axi_harness #(
 ) ();
     logic start /*verilator public_flat_rw*/ = 0;
     logic done /*verilator public_flat_rw*/ = 0;
-    logic tick = 0;
-    initial begin
-        wait (start);
-        while (!done) #1 tick = !tick;
-    end
+    logic paused /*verilator public_flat_rw*/;
+    int burst /*verilator public_flat_rw*/ = 1;
+    logic tick;
+    hwsim_clock clock (.start, .done, .burst, .tick, .paused);
 
     localparam int LOG_BYTES = $clog2(DATA_BITS / 8);
     logic [DATA_BITS-1:0] mem [MEM_WORDS];

@@ -1,11 +1,12 @@
 // hwsim co-simulation harness: drives every beat of the generated top in HDL (see sim/harness.py).
 //
 // The cocotb bench (sim/bench.py) writes the job files into the simulation's working directory,
-// raises `start` and polls `done` on a long timer; nothing of Python runs per cycle, and no VPI
-// callback is evaluated per time step. The harness then
-//   * generates the clock (`tick`; not named `clk`, so that the top stays the outermost scope with
-//     a `clk` in a waveform, see sim/activity.py) and holds `rst` for RESET_CYCLES rising edges;
-//   * offers the beats of each input stream (hwsim_source, one file of hex words each), valid
+// sets `burst`, raises `start` and polls `done` (and `paused`, see clock.sv) on a long timer;
+// nothing of Python runs per cycle, and no VPI callback is evaluated per time step. The harness then
+//   * runs the clock (`tick`, from hwsim_clock in sim/hdl/clock.sv: in bursts of delta cycles,
+//     or in time with waves; not named `clk`, so that the top stays the outermost scope with a
+//     `clk` in a waveform, see sim/activity.py) and holds `rst` for RESET_CYCLES rising edges;
+//   * offers the beats of each input stream (hwsim_source, one binary file each), valid
 //     following the valid pattern, and takes o_results with ready following the ready pattern;
 //   * counts, per layer, the cycles from the descriptor transfer to the last result transfer (a
 //     layer of no result beats, a K tile that writes partial sums: to the last cycle before the
@@ -17,11 +18,13 @@
 //
 // Files (cwd): job.txt (max_cycles, layers, the valid and the ready pattern as `length bit...`),
 // counts.txt (per layer: result beats, and 1 if its descriptor waits until every earlier layer
-// has ended -- the first tile of a model layer, so that the layer runs on an idle top), desc.hex, params.hex, weights.hex, acts.hex, resid.hex (beat count,
-// then one beat per line); written: results.hex (every result beat), records.txt (`D layer cycle
-// stalls` per descriptor transfer, `L layer cycle stalls error` per layer's end -- not in layer order
-// when a store overlaps the next layers --, `E cycles timeout` at
-// the end).
+// has ended -- the first tile of a model layer, so that the layer runs on an idle top), desc.bin,
+// params.bin, weights.bin, acts.bin, resid.bin (binary, read with $fread, cheaper per beat than
+// parsing text: the beat count in 4 bytes, then each beat in ceil(W/8) bytes for its stream's
+// width W, most significant byte first; the bench reads the widths W_DESC .. W_RESID, public for
+// that); written: results.hex (every result beat), records.txt (`D layer cycle stalls` per
+// descriptor transfer, `L layer cycle stalls error` per layer's end -- not in layer order when a
+// store overlaps the next layers --, `E cycles timeout` at the end).
 
 module hwsim_source #(
     parameter int W = 1,
@@ -35,49 +38,49 @@ module hwsim_source #(
     output logic [W-1:0] payload,
     output logic stall     // the top waits on this stream while it offers nothing
 );
+    localparam int BYTES = (W + 7) / 8;
     int fd = 0, count = 0, index = 0;
     wire pending = index < count;
     assign valid = active && pending && offer;
     assign stall = active && pending && ready && !offer;
 
+    function automatic logic [W-1:0] next_beat();  // BYTES bytes, most significant first
+        logic [W-1:0] beat = '0;
+        if ($fread(beat, fd) != BYTES) $fatal(1, "%s: short beat", FILE);
+        return beat;
+    endfunction
+
     always @(posedge clk) begin : step
-        int beats, got;
-        logic [W-1:0] beat;
+        int beats;
         if (fd == 0) begin  // the first rising edge after start (in reset): open, show beat 0
-            fd = $fopen(FILE, "r");
+            fd = $fopen(FILE, "rb");
             if (fd == 0) $fatal(1, "cannot open %s", FILE);
-            got = $fscanf(fd, "%d", beats);
-            beat = '0;
-            if (beats > 0) got = $fscanf(fd, "%h", beat);
+            if ($fread(beats, fd) != 4) $fatal(1, "%s: no beat count", FILE);
             count <= beats;
-            payload <= beat;
+            payload <= beats > 0 ? next_beat() : '0;
         end else if (valid && ready) begin
-            if (index + 1 < count) begin
-                got = $fscanf(fd, "%h", beat);
-                payload <= beat;
-            end
+            if (index + 1 < count) payload <= next_beat();
             index <= index + 1;
         end
     end
 endmodule
 
 module hwsim_harness #(
-    parameter int W_DESC = 1,
-    parameter int W_PARAMS = 1,
-    parameter int W_WEIGHTS = 1,
-    parameter int W_ACTS = 1,
-    parameter int W_RESID = 1,
+    parameter int W_DESC /*verilator public_flat_rd*/ = 1,
+    parameter int W_PARAMS /*verilator public_flat_rd*/ = 1,
+    parameter int W_WEIGHTS /*verilator public_flat_rd*/ = 1,
+    parameter int W_ACTS /*verilator public_flat_rd*/ = 1,
+    parameter int W_RESID /*verilator public_flat_rd*/ = 1,
     parameter int W_RESULTS = 1,
     parameter int RESET_CYCLES = 2,
     parameter int MAX_PATTERN = 1024
 ) ();
     logic start /*verilator public_flat_rw*/ = 0;
     logic done /*verilator public_flat_rw*/ = 0;
-    logic tick = 0;
-    initial begin  // stops once done: no event is left, so the simulator idles to cocotb's timer
-        wait (start);
-        while (!done) #1 tick = !tick;
-    end
+    logic paused /*verilator public_flat_rw*/;
+    int burst /*verilator public_flat_rw*/ = 1;
+    logic tick;
+    hwsim_clock clock (.start, .done, .burst, .tick, .paused);
 
     logic rst = 1, active = 0;
     int resets = 0;
@@ -104,16 +107,16 @@ module hwsim_harness #(
     wire offer = vpat[vphase];
     assign results_ready = active && rpat[rphase];
 
-    hwsim_source #(.W(W_DESC), .FILE("desc.hex")) s_desc (
+    hwsim_source #(.W(W_DESC), .FILE("desc.bin")) s_desc (
         .clk(tick), .active, .offer(offer && !hold_desc), .ready(ready[0]), .valid(valid[0]), .payload(desc),
         .stall(stall[0]));
-    hwsim_source #(.W(W_PARAMS), .FILE("params.hex")) s_params (
+    hwsim_source #(.W(W_PARAMS), .FILE("params.bin")) s_params (
         .clk(tick), .active, .offer, .ready(ready[1]), .valid(valid[1]), .payload(params), .stall(stall[1]));
-    hwsim_source #(.W(W_WEIGHTS), .FILE("weights.hex")) s_weights (
+    hwsim_source #(.W(W_WEIGHTS), .FILE("weights.bin")) s_weights (
         .clk(tick), .active, .offer, .ready(ready[2]), .valid(valid[2]), .payload(weights), .stall(stall[2]));
-    hwsim_source #(.W(W_ACTS), .FILE("acts.hex")) s_acts (
+    hwsim_source #(.W(W_ACTS), .FILE("acts.bin")) s_acts (
         .clk(tick), .active, .offer, .ready(ready[3]), .valid(valid[3]), .payload(acts), .stall(stall[3]));
-    hwsim_source #(.W(W_RESID), .FILE("resid.hex")) s_resid (
+    hwsim_source #(.W(W_RESID), .FILE("resid.bin")) s_resid (
         .clk(tick), .active, .offer, .ready(ready[4]), .valid(valid[4]), .payload(resid), .stall(stall[4]));
 
     `HWSIM_TOP dut (
