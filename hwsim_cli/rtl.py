@@ -91,7 +91,8 @@ def _synth_modules(manifest: dict[str, Any], out: Path, target: str, *, lut_only
     for role, module in manifest["modules"].items():
         r = synthesize(out / module["verilog"], module["top"], target, lut_only=lut_only, pnr=pnr,
                        outdir=out / f"{module['top']}_{target}{'_lut' if lut_only else ''}")
-        results[role] = ({key: r.get(key) for key in RESOURCES} | {"yosys": r["yosys"], "dir": r["dir"]}
+        results[role] = ({key: r.get(key) for key in RESOURCES}
+                         | {key: r[key] for key in ("memories", "seconds", "yosys", "dir")}
                          | ({"pnr_skipped": r["pnr_skipped"]} if "pnr_skipped" in r else {}))
     return results
 
@@ -100,6 +101,19 @@ def _fmt(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.1f}" if isinstance(value, float) else f"{value:,}"
+
+
+#: How the synth command says where Yosys put a memory (kinds of rtl.synth.memory_mapping).
+_MEMORY_PLACES = {"bram": "in block RAM", "lutram": "in LUT RAM", "logic": "flattened into logic",
+                  "other": "in other cells"}
+
+
+def _memory_line(memories: dict[str, dict[str, str]]) -> str:
+    """E.g. ``act_buf, out_buf in block RAM; control.$auto$proc_rom... flattened into logic``."""
+    kinds: dict[str, list[str]] = {}
+    for name, where in memories.items():
+        kinds.setdefault(where["kind"], []).append(name)
+    return "; ".join(f"{', '.join(names)} {_MEMORY_PLACES[kind]}" for kind, names in kinds.items())
 
 
 def cmd_generate(args: argparse.Namespace, console: Console) -> int:
@@ -152,8 +166,14 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
                   + ("; network accelerator: the top, the command sequencer, two DMA engines and the AXI4 "
                      "master" if args.network else ""))
     for role, r in results.items():
+        if r["memories"]:
+            console.print(f"{role} memories: {_memory_line(r['memories'])}")
+    for role, r in results.items():
         if "pnr_skipped" in r:
             console.print(f"no Fmax for the {role}: it {r['pnr_skipped']}")
+    console.print("wall time: " + ", ".join(
+        f"{role} " + " + ".join(f"{tool} {sec:.0f} s" for tool, sec in r["seconds"].items())
+        for role, r in results.items()))
     power = None
     if args.power:
         from hwsim_cli.power import power_table

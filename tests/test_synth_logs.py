@@ -1,0 +1,65 @@
+"""rtl.synth's readings of Yosys logs (where each memory went, time per pass) and its tool timeout,
+without the tools."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from rtl.synth import memory_mapping, pass_times, run_tool
+from rtl.tools import ToolFailed
+
+#: Lines as synth_ecp5 (flattened), synth_xilinx (hierarchy kept) and synth_ice40 write them.
+LIBMAP_LOG = r"""
+2.26. Executing MEMORY_LIBMAP pass (mapping memories to cells).
+using FF mapping for memory adder_top.$flatten\control.$auto$proc_rom.cc:155:do_switch$5916
+mapping memory adder_top.act_buf via $__ECP5_DP16KD_
+mapping memory adder_top.psum_buf via $__ECP5_PDPW16KD_
+mapping memory adder_top.fifo via $__TRELLIS_DPR16X4_
+mapping memory adder_top.store.out via $__XILINX_BLOCKRAM_SDP_
+mapping memory adder_top.lut via $__XILINX_LUTRAM_SP_
+mapping memory other.mem via $__ICE40_RAM4K_
+using FF mapping for memory adder_top.control.$auto$proc_rom.cc:155:do_switch$6787
+mapping memory adder_top.odd via $__VENDOR_THING_
+"""
+
+
+def test_memory_mapping_names_each_memory_and_where_it_went() -> None:
+    assert memory_mapping(LIBMAP_LOG, "adder_top") == {
+        "$flatten\\control.$auto$proc_rom.cc:155:do_switch$5916": {"kind": "logic", "cell": ""},
+        "act_buf": {"kind": "bram", "cell": "$__ECP5_DP16KD_"},
+        "psum_buf": {"kind": "bram", "cell": "$__ECP5_PDPW16KD_"},
+        "fifo": {"kind": "lutram", "cell": "$__TRELLIS_DPR16X4_"},
+        "store.out": {"kind": "bram", "cell": "$__XILINX_BLOCKRAM_SDP_"},
+        "lut": {"kind": "lutram", "cell": "$__XILINX_LUTRAM_SP_"},
+        "other.mem": {"kind": "bram", "cell": "$__ICE40_RAM4K_"},  # not below the top: full name
+        "control.$auto$proc_rom.cc:155:do_switch$6787": {"kind": "logic", "cell": ""},
+        "odd": {"kind": "other", "cell": "$__VENDOR_THING_"},
+    }
+    assert memory_mapping("2.26. Executing MEMORY_LIBMAP pass (mapping memories to cells).\n", "t") == {}
+
+
+def test_pass_times_reads_the_detailed_table_slowest_first() -> None:
+    log = ("End of script. Logfile hash: e4a0c29f3e, CPU: user 0.49s system 0.00s\n"
+           "Yosys 0.50 (git sha1 b5170e139, ccache clang 18.1.3 -O3 -flto -flto)\n"
+           "Time spent:\n"
+           "   23%     1 calls   17.250 sec abc9_exe\n"
+           "   73%    20 calls   52.000 sec read_verilog\n"
+           "   15%    30 calls   11.100 sec opt_clean\n"
+           "    0%     1 calls    0.000 sec wbflip\n")
+    assert pass_times(log) == [("read_verilog", 20, 52.0), ("abc9_exe", 1, 17.25), ("opt_clean", 30, 11.1),
+                               ("wbflip", 1, 0.0)]
+    # without -d Yosys writes a one-line summary, which is not read
+    assert pass_times("Time spent: 23% 1x abc9_exe (17 sec), 15% 30x opt_clean (11 sec), ...\n") == []
+
+
+def test_run_tool_kills_a_run_past_its_timeout(tmp_path: Path) -> None:
+    log = tmp_path / "slow.out"
+    code = "import sys, time; print('started', flush=True); time.sleep(30)"
+    with pytest.raises(ToolFailed, match=r"^sleeper did not finish in 0\.5 s \(killed; log: .*slow\.out\)$"):
+        run_tool([sys.executable, "-c", code], log, "sleeper", timeout=0.5)
+    assert log.read_text() == "started\n"
+    run_tool([sys.executable, "-c", "print('done')"], log, "quick", timeout=30)
+    assert log.read_text() == "done\n"
