@@ -105,7 +105,7 @@ def _fmt(value: float | None) -> str:
 
 #: How the synth command says where Yosys put a memory (kinds of rtl.synth.memory_mapping).
 _MEMORY_PLACES = {"bram": "in block RAM", "lutram": "in LUT RAM", "logic": "flattened into logic",
-                  "other": "in other cells"}
+                  "rom": "(case-statement ROM) in logic", "other": "in other cells"}
 
 
 def _memory_line(memories: dict[str, dict[str, str]]) -> str:

@@ -82,9 +82,10 @@ _PASS_TIME = re.compile(r"^\s+\d+%\s+(\d+) calls\s+([\d.]+) sec (\S+)$", re.MULT
 def memory_mapping(log: str, top: str) -> dict[str, dict[str, str]]:
     """Where Yosys's ``memory_libmap`` put each memory of ``top``, from its log: memory name
     (hierarchical below ``top``, e.g. ``act_buf`` or ``$flatten\\control.$auto$proc_rom...``) ->
-    ``{"kind": "bram" | "lutram" | "logic", "cell": library cell}``; ``logic`` is a memory flattened
-    into flip-flops and multiplexers (``cell`` is ``""``). A memory mapped in several modules
-    (xc7 keeps the hierarchy) appears once per module."""
+    ``{"kind": "bram" | "lutram" | "logic" | "rom", "cell": library cell}``; ``logic`` is a memory
+    flattened into flip-flops and multiplexers (``cell`` is ``""``), ``rom`` a lookup table that
+    Yosys made of a ``case`` statement (``proc_rom``, a few words) and put back into logic. A
+    memory mapped in several modules (xc7 keeps the hierarchy) appears once per module."""
     def name(full: str) -> str:
         return full[len(top) + 1:] if full.startswith(f"{top}.") else full
 
@@ -93,7 +94,7 @@ def memory_mapping(log: str, top: str) -> dict[str, dict[str, str]]:
         kind = next((k for pattern, k in _MEMORY_KINDS if re.search(pattern, cell)), "other")
         found[name(full)] = {"kind": kind, "cell": cell}
     for full in _FLATTENED.findall(log):
-        found[name(full)] = {"kind": "logic", "cell": ""}
+        found[name(full)] = {"kind": "rom" if "$proc_rom" in full else "logic", "cell": ""}
     return found
 
 

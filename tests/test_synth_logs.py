@@ -23,19 +23,21 @@ mapping memory adder_top.lut via $__XILINX_LUTRAM_SP_
 mapping memory other.mem via $__ICE40_RAM4K_
 using FF mapping for memory adder_top.control.$auto$proc_rom.cc:155:do_switch$6787
 mapping memory adder_top.odd via $__VENDOR_THING_
+using FF mapping for memory adder_top.act_buf_copy
 """
 
 
 def test_memory_mapping_names_each_memory_and_where_it_went() -> None:
     assert memory_mapping(LIBMAP_LOG, "adder_top") == {
-        "$flatten\\control.$auto$proc_rom.cc:155:do_switch$5916": {"kind": "logic", "cell": ""},
+        "$flatten\\control.$auto$proc_rom.cc:155:do_switch$5916": {"kind": "rom", "cell": ""},
         "act_buf": {"kind": "bram", "cell": "$__ECP5_DP16KD_"},
         "psum_buf": {"kind": "bram", "cell": "$__ECP5_PDPW16KD_"},
         "fifo": {"kind": "lutram", "cell": "$__TRELLIS_DPR16X4_"},
         "store.out": {"kind": "bram", "cell": "$__XILINX_BLOCKRAM_SDP_"},
         "lut": {"kind": "lutram", "cell": "$__XILINX_LUTRAM_SP_"},
         "other.mem": {"kind": "bram", "cell": "$__ICE40_RAM4K_"},  # not below the top: full name
-        "control.$auto$proc_rom.cc:155:do_switch$6787": {"kind": "logic", "cell": ""},
+        "control.$auto$proc_rom.cc:155:do_switch$6787": {"kind": "rom", "cell": ""},
+        "act_buf_copy": {"kind": "logic", "cell": ""},
         "odd": {"kind": "other", "cell": "$__VENDOR_THING_"},
     }
     assert memory_mapping("2.26. Executing MEMORY_LIBMAP pass (mapping memories to cells).\n", "t") == {}
