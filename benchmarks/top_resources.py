@@ -69,7 +69,7 @@ def _run(verilog: Path, name: str, target: str, *, pnr: bool, timeout: float) ->
 
 def _table(rows: list[dict[str, Any]]) -> str:
     head = (f"{'kind':6} {'array':>6} {'target':6} | {'LUT':>7} {'FF':>7} {'BRAM':>5} {'DSP':>4} "
-            f"{'I/O':>5} {'Fmax':>6} | {'Yosys s':>7} {'pnr s':>6} | {'mems in BRAM':>12} | slowest passes (s)")
+            f"{'I/O':>5} {'Fmax':>6} | {'Yosys s':>7} {'CPU s':>6} {'pnr s':>6} | {'mems in BRAM':>12} | slowest passes (s)")
     lines = [head, "-" * len(head)]
     for r in rows:
         where = f"{r['kind']:6} {r['array']:>6} {r['target']:6} |"
@@ -81,7 +81,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
         mems = f"{sum(m['kind'] == 'bram' for m in buffers)} of {len(buffers)}"
         passes = ", ".join(f"{name} {sec:.0f}" for name, _, sec in r["passes"][:3])
         lines.append(f"{where} {r['lut']:7,} {r['ff']:7,} {r['bram']:5} {r['dsp']:4} {r['io']:5} {fmax:>6} | "
-                     f"{r['seconds']['yosys']:7.0f} {r['seconds'].get('pnr', 0):6.0f} | "
+                     f"{r['seconds']['yosys']:7.0f} {r['seconds'].get('yosys_cpu', 0):6.0f} "
+                     f"{r['seconds'].get('nextpnr', 0):6.0f} | "
                      f"{mems:>12} | {passes}")
     return "\n".join(lines)
 
@@ -129,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if r.get("pnr_skipped"):
             print(f"no Fmax for {r['kind']} {r['array']} on {r['target']}: it {r['pnr_skipped']}")
+        blocks = ", ".join(f"{name} {m['blocks']}" for name, m in r.get("memories", {}).items() if "blocks" in m)
         flat = [name for name, m in r.get("memories", {}).items() if m["kind"] == "logic"]
-        if flat:
-            print(f"{r['kind']} {r['array']} on {r['target']}: flattened into logic: {', '.join(flat)}")
+        if blocks or flat:
+            print(f"{r['kind']} {r['array']} on {r['target']}: block RAM cells per buffer: {blocks or 'none'}"
+                  + (f"; flattened into logic: {', '.join(flat)}" if flat else ""))
     record["load_average_after"] = os.getloadavg()
     Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {args.json}")

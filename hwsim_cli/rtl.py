@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +86,32 @@ def _make_dir(out: Path) -> Path:
 
 def _synth_modules(manifest: dict[str, Any], out: Path, target: str, *, lut_only: bool,
                    pnr: bool) -> dict[str, dict[str, Any]]:
-    """Synthesize every module of a generated manifest (PE, array[, top]); resources per module."""
+    """Synthesize every module of a generated manifest (PE, array[, top]); resources per module.
+
+    The modules' Yosys (and nextpnr) runs are independent: they run side by side, as many at a time
+    as the machine has cores, the largest Verilog first, so the command takes about as long as
+    its slowest module instead of the sum of all."""
     from rtl.synth import synthesize
 
-    results = {}
-    for role, module in manifest["modules"].items():
+    modules = manifest["modules"]
+
+    def run(role: str) -> dict[str, Any]:
+        module = modules[role]
         r = synthesize(out / module["verilog"], module["top"], target, lut_only=lut_only, pnr=pnr,
                        outdir=out / f"{module['top']}_{target}{'_lut' if lut_only else ''}")
-        results[role] = ({key: r.get(key) for key in RESOURCES}
-                         | {key: r[key] for key in ("memories", "seconds", "yosys", "dir")}
-                         | ({"pnr_skipped": r["pnr_skipped"]} if "pnr_skipped" in r else {}))
-    return results
+        return ({key: r.get(key) for key in RESOURCES}
+                | {key: r[key] for key in ("memories", "seconds", "yosys", "dir")}
+                | ({"pnr_skipped": r["pnr_skipped"]} if "pnr_skipped" in r else {}))
+
+    largest_first = sorted(modules, key=lambda role: -(out / modules[role]["verilog"]).stat().st_size)
+    with ThreadPoolExecutor(max_workers=min(len(modules), os.cpu_count() or 1)) as pool:
+        futures = {role: pool.submit(run, role) for role in largest_first}
+        try:
+            return {role: futures[role].result() for role in modules}
+        except BaseException:
+            for future in futures.values():  # the runs not started yet; those under way finish
+                future.cancel()
+            raise
 
 
 def _fmt(value: float | None) -> str:
@@ -108,11 +125,12 @@ _MEMORY_PLACES = {"bram": "in block RAM", "lutram": "in LUT RAM", "logic": "flat
                   "rom": "(case-statement ROM) in logic", "other": "in other cells"}
 
 
-def _memory_line(memories: dict[str, dict[str, str]]) -> str:
-    """E.g. ``act_buf, out_buf in block RAM; control.$auto$proc_rom... flattened into logic``."""
+def _memory_line(memories: dict[str, dict[str, Any]]) -> str:
+    """E.g. ``act_buf (256), out_buf (32) in block RAM; control.$auto$proc_rom... (case-statement
+    ROM) in logic``, with the block RAM cells of each memory."""
     kinds: dict[str, list[str]] = {}
     for name, where in memories.items():
-        kinds.setdefault(where["kind"], []).append(name)
+        kinds.setdefault(where["kind"], []).append(name + (f" ({where['blocks']:,})" if "blocks" in where else ""))
     return "; ".join(f"{', '.join(names)} {_MEMORY_PLACES[kind]}" for kind, names in kinds.items())
 
 
@@ -167,13 +185,14 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
                      "master" if args.network else ""))
     for role, r in results.items():
         if r["memories"]:
-            console.print(f"{role} memories: {_memory_line(r['memories'])}")
+            console.print(f"{role} memories: {_memory_line(r['memories'])}", markup=False, highlight=False)
     for role, r in results.items():
         if "pnr_skipped" in r:
             console.print(f"no Fmax for the {role}: it {r['pnr_skipped']}")
     console.print("wall time: " + ", ".join(
-        f"{role} " + " + ".join(f"{tool} {sec:.0f} s" for tool, sec in r["seconds"].items())
-        for role, r in results.items()))
+        f"{role} " + " + ".join(f"{tool} {r['seconds'][tool]:.0f} s" for tool in ("yosys", "nextpnr")
+                                if tool in r["seconds"])
+        for role, r in results.items()) + " (run side by side)")
     power = None
     if args.power:
         from hwsim_cli.power import power_table

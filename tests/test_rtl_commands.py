@@ -145,6 +145,16 @@ def test_synth_ice40_with_pnr(cli, tmp_path: Path) -> None:
     assert data["top"]["bram"] > 3 * 128 and data["top"]["fmax_mhz"] is None
     assert re.search(r"no Fmax for the top: it needs [\d,]+ BRAMs(, [\d,]+ DSPs)?(, [\d,]+ I/O pins)?, more than the "
                      r"iCE40-HX8K holds \(32(, 0)?(, 206)?\)", out)
+    # every buffer went to block RAM, none was flattened into logic, and the output says so
+    buffers = {name: m for name, m in data["top"]["memories"].items() if m["kind"] != "rom"}
+    assert set(buffers) == {"act_buf", "weight_buf", "param_buf", "out_buf", "psum_buf"}
+    assert {m["cell"] for m in buffers.values()} == {"$__ICE40_RAM4K_"}
+    line = ", ".join(f"{name} ({buffers[name]['blocks']:,})" for name in sorted(buffers))
+    assert f"top memories: {line} in block RAM" in out
+    # the activation buffer is replicated once per array row (a RAM4K has one read port)
+    assert buffers["act_buf"]["blocks"] == 2 * 128
+    assert data["top"]["seconds"]["yosys"] > 0 and re.search(r"wall time: pe yosys \d+ s \+ nextpnr \d+ s, array "
+                                                             r"yosys \d+ s \+ nextpnr \d+ s, top yosys \d+ s \(run side by side\)\n", out)
 
 
 @pytest.mark.rtl
@@ -158,6 +168,12 @@ def test_synth_ecp5_top_with_pnr(cli, tmp_path: Path) -> None:
     assert code == 0 and err == ""
     top = json.loads(js.read_text())["top"]
     assert top["bram"] >= 3 and top["lut"] > 0 and 10 < top["fmax_mhz"] < 500
+    assert {name for name, m in top["memories"].items() if m["kind"] in ("bram", "lutram")} == {
+        "act_buf", "weight_buf", "param_buf", "out_buf", "psum_buf"}
+    # placed from a netlist synth_ecp5 wrote without its autoname step (rtl.synth.yosys_script)
+    log = (Path(top["dir"]) / "yosys.log").read_text()
+    assert "Executing CHECK pass" in log and "AUTONAME" not in log
+    assert top["seconds"]["yosys_cpu"] > 0 and top["seconds"]["nextpnr"] > 0
 
 
 @pytest.mark.rtl

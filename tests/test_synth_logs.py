@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rtl.synth import memory_mapping, pass_times, run_tool
+from rtl.synth import count_blocks, memory_mapping, pass_times, run_tool
 from rtl.tools import ToolFailed
 
 #: Lines as synth_ecp5 (flattened), synth_xilinx (hierarchy kept) and synth_ice40 write them.
@@ -41,6 +41,24 @@ def test_memory_mapping_names_each_memory_and_where_it_went() -> None:
         "odd": {"kind": "other", "cell": "$__VENDOR_THING_"},
     }
     assert memory_mapping("2.26. Executing MEMORY_LIBMAP pass (mapping memories to cells).\n", "t") == {}
+
+
+def test_count_blocks_counts_each_memorys_block_ram_cells() -> None:
+    netlist = {"modules": {
+        "t": {"cells": {"act_buf.0.0": {"type": "DP16KD"}, "act_buf.7.1": {"type": "DP16KD"},
+                        "act_buffer.0.0": {"type": "DP16KD"},  # another memory's, by its name
+                        "act_buf.mux": {"type": "LUT4"}, "weight_buf.0.0": {"type": "DP16KD"}}},
+        "t.store": {"cells": {"out.0.0.genblk1.lower": {"type": "DP16KD"},
+                              "out.0.0.genblk1.upper": {"type": "DP16KD"}}},
+        "other": {"cells": {"act_buf.0.0": {"type": "DP16KD"}}},  # not below the top
+    }}
+    memories = {"act_buf": {"kind": "bram", "cell": "$__ECP5_DP16KD_"},
+                "weight_buf": {"kind": "bram", "cell": "$__ECP5_DP16KD_"},
+                "store.out": {"kind": "bram", "cell": "$__ECP5_DP16KD_"},
+                "rom": {"kind": "rom", "cell": ""}}
+    assert count_blocks(netlist, memories, "t", "ecp5") == {"act_buf": 2, "weight_buf": 1, "store.out": 2}
+    # an xc7 netlist counts RAMB18E1/RAMB36E1, not ECP5's cells
+    assert count_blocks(netlist, memories, "t", "xc7") == {"act_buf": 0, "weight_buf": 0, "store.out": 0}
 
 
 def test_pass_times_reads_the_detailed_table_slowest_first() -> None:
