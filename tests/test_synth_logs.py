@@ -1,5 +1,5 @@
-"""rtl.synth's readings of Yosys logs (where each memory went, time per pass) and its tool timeout,
-without the tools."""
+"""rtl.synth without the tools: its Yosys scripts, its readings of Yosys logs and netlists (where
+each memory went, block RAM cells per memory, time per pass) and its tool timeout."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rtl.synth import count_blocks, memory_mapping, pass_times, run_tool
+from rtl.synth import count_blocks, memory_mapping, pass_times, run_tool, yosys_script
 from rtl.tools import ToolFailed
 
 #: Lines as synth_ecp5 (flattened), synth_xilinx (hierarchy kept) and synth_ice40 write them.
@@ -25,6 +25,18 @@ using FF mapping for memory adder_top.control.$auto$proc_rom.cc:155:do_switch$67
 mapping memory adder_top.odd via $__VENDOR_THING_
 using FF mapping for memory adder_top.act_buf_copy
 """
+
+
+def test_yosys_script_runs_synth_without_autoname_on_lattice_targets() -> None:
+    ecp5 = yosys_script("t.v", "t", "ecp5", lut_only=False).splitlines()
+    assert ecp5 == ["read_verilog t.v", "synth_ecp5 -top t -run :check", "hierarchy -check", "check -noinit",
+                    "blackbox =A:whitebox", "tee -q -o stat.json stat -json", "write_json netlist.json"]
+    assert yosys_script("t.v", "t", "ice40", lut_only=False).splitlines()[1] == "synth_ice40 -top t -dsp -run :check"
+    assert yosys_script("t.v", "t", "ecp5", lut_only=True).splitlines()[1] == "synth_ecp5 -top t -nodsp -run :check"
+    # synth_xilinx has no autoname: it runs whole
+    assert yosys_script("t.v", "t", "xc7", lut_only=True).splitlines() == [
+        "read_verilog t.v", "synth_xilinx -family xc7 -top t -nodsp", "tee -q -o stat.json stat -json",
+        "write_json netlist.json"]
 
 
 def test_memory_mapping_names_each_memory_and_where_it_went() -> None:
