@@ -12,9 +12,11 @@ Fmax, unless the design is larger than the device (:func:`device_overflow`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -87,8 +89,6 @@ def yosys_script(verilog_name: str, top: str, target: str, *, lut_only: bool) ->
 _MEMORY_KINDS = ((r"DP16KD|PDPW16KD|BLOCKRAM|RAM4K|SPRAM|URAM", "bram"), (r"DPR16X4|LUTRAM", "lutram"))
 _MAPPED = re.compile(r"^mapping memory (\S+) via (\S+)$", re.MULTILINE)
 _FLATTENED = re.compile(r"^using FF mapping for memory (\S+)$", re.MULTILINE)
-#: Yosys's footer: its CPU time.
-_CPU = re.compile(r"^End of script\. .*CPU: user ([\d.]+)s system ([\d.]+)s", re.MULTILINE)
 #: A line of the ``Time spent:`` table that ``yosys -d`` ends its log with.
 _PASS_TIME = re.compile(r"^\s+\d+%\s+(\d+) calls\s+([\d.]+) sec (\S+)$", re.MULTILINE)
 
@@ -153,21 +153,29 @@ def _classify(cells: dict[str, int], target: str) -> dict[str, int]:
     return counts
 
 
-def run_tool(args: list[str], log: Path, what: str, *, timeout: float | None = None) -> None:
-    """Run ``args`` in the folder of ``log``, which gets its output; ToolFailed with the first
-    ``ERROR`` line of the output (else its last line) when it fails, or when it runs longer than
-    ``timeout`` seconds (it is killed)."""
-    try:
-        done = subprocess.run(args, capture_output=True, text=True, cwd=log.parent, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        log.write_text("".join(part.decode(errors="replace") if isinstance(part, bytes) else part
-                               for part in (exc.stdout or "", exc.stderr or "")))
-        raise ToolFailed(f"{what} did not finish in {timeout:g} s (killed; log: {log})") from None
-    log.write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        lines = (done.stdout + done.stderr).strip().splitlines()
+def run_tool(args: list[str], log: Path, what: str, *, timeout: float | None = None) -> float:
+    """Run ``args`` in the folder of ``log``, which gets its output (stdout and stderr); return the
+    CPU seconds it used (user + system, from the kernel: the WebAssembly tools' own footers only
+    know the wall clock). ToolFailed with the first ``ERROR`` line of the output (else its last
+    line) when it fails, or when it runs longer than ``timeout`` seconds (it is killed)."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent)
+        timer = threading.Timer(timeout, proc.kill) if timeout is not None else None
+        if timer is not None:
+            timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if timer is not None and timer.finished.is_set() and proc.returncode < 0:
+        raise ToolFailed(f"{what} did not finish in {timeout:g} s (killed; log: {log})")
+    if proc.returncode != 0:
+        lines = log.read_text(errors="replace").strip().splitlines()
         gist = next((line for line in lines if line.startswith("ERROR")), lines[-1] if lines else "no output")
         raise ToolFailed(f"{what} failed (log: {log}): {gist}")
+    return usage.ru_utime + usage.ru_stime
 
 
 def find_tools(target: str, *, pnr: bool = False) -> dict[str, str]:
@@ -196,7 +204,7 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     Returns ``{"target", "top", "lut_only", "cells": {cell type: count}, "lut", "ff", "carry",
     "mux", "dsp", "bram", "io" (port bits), "memories" (:func:`memory_mapping`, with ``"blocks"``
     for each memory in block RAM: :func:`count_blocks`), "seconds": {"yosys"[, "nextpnr"]: wall
-    seconds, "yosys_cpu": its CPU seconds}, "passes": Yosys's slowest passes (:func:`pass_times`),
+    seconds, "yosys_cpu": its CPU seconds (:func:`run_tool`)}, "passes": Yosys's slowest passes (:func:`pass_times`),
     ["fmax_mhz"], "yosys": version, "dir"}``. Raises ValueError on an unknown target,
     :class:`rtl.tools.ToolNotFoundError` when a tool is missing, :class:`rtl.tools.ToolFailed`
     (with the log's tail) when a tool fails.
@@ -215,15 +223,12 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
         shutil.copyfile(verilog_path, outdir / verilog_path.name)
     (outdir / "synth.ys").write_text(yosys_script(verilog_path.name, top, target, lut_only=lut_only))
     start = time.monotonic()
-    run_tool([yosys, "-q", "-d", "-l", "yosys.log", "-s", "synth.ys"], outdir / "yosys.out",
-             f"yosys {TARGETS[target]['synth']}", timeout=timeout)
-    seconds = {"yosys": round(time.monotonic() - start, 1)}
+    cpu = run_tool([yosys, "-q", "-d", "-l", "yosys.log", "-s", "synth.ys"], outdir / "yosys.out",
+                   f"yosys {TARGETS[target]['synth']}", timeout=timeout)
+    seconds = {"yosys": round(time.monotonic() - start, 1), "yosys_cpu": round(cpu, 1)}
     stat = json.loads((outdir / "stat.json").read_text())
     cells = {name: int(n) for name, n in stat["design"]["num_cells_by_type"].items()}
     log = (outdir / "yosys.log").read_text()
-    cpu = _CPU.search(log)
-    if cpu:  # its own CPU time: what the run costs on a loaded machine, unlike the wall time
-        seconds["yosys_cpu"] = round(float(cpu[1]) + float(cpu[2]), 1)
     version = re.search(r"Yosys \d+\.\d+\S*", log)
     memories = memory_mapping(log, top)
     if any(m["kind"] == "bram" for m in memories.values()):

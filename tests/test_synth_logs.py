@@ -4,6 +4,7 @@ each memory went, block RAM cells per memory, time per pass) and its tool timeou
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -90,8 +91,14 @@ def test_pass_times_reads_the_detailed_table_slowest_first() -> None:
 def test_run_tool_kills_a_run_past_its_timeout(tmp_path: Path) -> None:
     log = tmp_path / "slow.out"
     code = "import sys, time; print('started', flush=True); time.sleep(30)"
+    start = time.monotonic()
     with pytest.raises(ToolFailed, match=r"^sleeper did not finish in 0\.5 s \(killed; log: .*slow\.out\)$"):
         run_tool([sys.executable, "-c", code], log, "sleeper", timeout=0.5)
-    assert log.read_text() == "started\n"
-    run_tool([sys.executable, "-c", "print('done')"], log, "quick", timeout=30)
-    assert log.read_text() == "done\n"
+    assert log.read_text() == "started\n" and time.monotonic() - start < 10
+
+
+def test_run_tool_returns_the_tools_cpu_time_not_the_wall_time(tmp_path: Path) -> None:
+    log = tmp_path / "out.txt"
+    busy = "import time; t = time.process_time(); exec('while time.process_time() - t < 0.4: pass'); print('busy')"
+    assert run_tool([sys.executable, "-c", busy], log, "busy", timeout=60) >= 0.4 and log.read_text() == "busy\n"
+    assert run_tool([sys.executable, "-c", "import time; time.sleep(1)"], log, "idle") < 0.5
