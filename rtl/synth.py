@@ -23,8 +23,8 @@ from typing import Any
 
 from rtl.tools import ToolFailed, find_tool
 
-__all__ = ["PNR_CAPACITY", "PNR_DEVICE", "TARGETS", "count_blocks", "device_overflow", "find_tools", "memory_mapping",
-           "pass_times", "place_and_route", "run_tool", "synthesize", "yosys_script"]
+__all__ = ["PNR_CAPACITY", "PNR_DEVICE", "TARGETS", "count_blocks", "device_overflow", "find_tools", "last_pass",
+           "memory_mapping", "pass_times", "place_and_route", "run_tool", "synthesize", "yosys_script"]
 
 #: Target -> (Yosys synth command, its LUT-only flag or None when LUT-only is the default,
 #: its flag to use DSPs when they are opt-in, cell-name patterns per resource class).
@@ -89,6 +89,8 @@ def yosys_script(verilog_name: str, top: str, target: str, *, lut_only: bool) ->
 _MEMORY_KINDS = ((r"DP16KD|PDPW16KD|BLOCKRAM|RAM4K|SPRAM|URAM", "bram"), (r"DPR16X4|LUTRAM", "lutram"))
 _MAPPED = re.compile(r"^mapping memory (\S+) via (\S+)$", re.MULTILINE)
 _FLATTENED = re.compile(r"^using FF mapping for memory (\S+)$", re.MULTILINE)
+#: The header of each pass in a Yosys log.
+_EXECUTING = re.compile(r"^[\d.]+ Executing (\S+) pass", re.MULTILINE)
 #: A line of the ``Time spent:`` table that ``yosys -d`` ends its log with.
 _PASS_TIME = re.compile(r"^\s+\d+%\s+(\d+) calls\s+([\d.]+) sec (\S+)$", re.MULTILINE)
 
@@ -133,6 +135,13 @@ def count_blocks(netlist: dict[str, Any], memories: dict[str, dict[str, str]], t
     return counts
 
 
+def last_pass(log: str) -> str | None:
+    """The pass a Yosys log was last in (``2.26. Executing MEMORY_LIBMAP pass (mapping memories to
+    cells).`` -> ``MEMORY_LIBMAP``), None without one: where a run that died was."""
+    found = _EXECUTING.findall(log)
+    return found[-1] if found else None
+
+
 def pass_times(log: str) -> list[tuple[str, int, float]]:
     """Yosys's own time per pass, ``(pass, calls, seconds)`` slowest first, from the ``Time
     spent:`` table of a log written with ``yosys -d`` (a pass's time excludes the passes it
@@ -156,8 +165,9 @@ def _classify(cells: dict[str, int], target: str) -> dict[str, int]:
 def run_tool(args: list[str], log: Path, what: str, *, timeout: float | None = None) -> float:
     """Run ``args`` in the folder of ``log``, which gets its output (stdout and stderr); return the
     CPU seconds it used (user + system, from the kernel: the WebAssembly tools' own footers only
-    know the wall clock). ToolFailed with the first ``ERROR`` line of the output (else its last
-    line) when it fails, or when it runs longer than ``timeout`` seconds (it is killed)."""
+    know the wall clock). ToolFailed with the first ``ERROR`` line of the output (else "out of
+    memory" when a ``bad_alloc`` aborted it -- a WebAssembly tool has 4 GiB --, else its last line)
+    when it fails, or when it runs longer than ``timeout`` seconds (it is killed)."""
     with open(log, "w") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent)
         timer = threading.Timer(timeout, proc.kill) if timeout is not None else None
@@ -173,7 +183,9 @@ def run_tool(args: list[str], log: Path, what: str, *, timeout: float | None = N
         raise ToolFailed(f"{what} did not finish in {timeout:g} s (killed; log: {log})")
     if proc.returncode != 0:
         lines = log.read_text(errors="replace").strip().splitlines()
-        gist = next((line for line in lines if line.startswith("ERROR")), lines[-1] if lines else "no output")
+        gist = (next((line for line in lines if line.startswith("ERROR")), None)
+                or next((f"out of memory ({line.strip()})" for line in lines if "bad_alloc" in line), None)
+                or (lines[-1] if lines else "no output"))
         raise ToolFailed(f"{what} failed (log: {log}): {gist}")
     return usage.ru_utime + usage.ru_stime
 
@@ -223,8 +235,13 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
         shutil.copyfile(verilog_path, outdir / verilog_path.name)
     (outdir / "synth.ys").write_text(yosys_script(verilog_path.name, top, target, lut_only=lut_only))
     start = time.monotonic()
-    cpu = run_tool([yosys, "-q", "-d", "-l", "yosys.log", "-s", "synth.ys"], outdir / "yosys.out",
-                   f"yosys {TARGETS[target]['synth']}", timeout=timeout)
+    try:
+        cpu = run_tool([yosys, "-q", "-d", "-l", "yosys.log", "-s", "synth.ys"], outdir / "yosys.out",
+                       f"yosys {TARGETS[target]['synth']}", timeout=timeout)
+    except ToolFailed as exc:
+        log_path = outdir / "yosys.log"
+        where = last_pass(log_path.read_text(errors="replace")) if log_path.exists() else None
+        raise ToolFailed(f"{exc}; last pass: {where}" if where else str(exc)) from None
     seconds = {"yosys": round(time.monotonic() - start, 1), "yosys_cpu": round(cpu, 1)}
     stat = json.loads((outdir / "stat.json").read_text())
     cells = {name: int(n) for name, n in stat["design"]["num_cells_by_type"].items()}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rtl.synth import count_blocks, memory_mapping, pass_times, run_tool, yosys_script
+from rtl.synth import count_blocks, last_pass, memory_mapping, pass_times, run_tool, yosys_script
 from rtl.tools import ToolFailed
 
 #: Lines as synth_ecp5 (flattened), synth_xilinx (hierarchy kept) and synth_ice40 write them.
@@ -72,6 +72,24 @@ def test_count_blocks_counts_each_memorys_block_ram_cells() -> None:
     assert count_blocks(netlist, memories, "t", "ecp5") == {"act_buf": 2, "weight_buf": 1, "store.out": 2}
     # an xc7 netlist counts RAMB18E1/RAMB36E1, not ECP5's cells
     assert count_blocks(netlist, memories, "t", "xc7") == {"act_buf": 0, "weight_buf": 0, "store.out": 0}
+
+
+def test_last_pass_is_where_a_run_died() -> None:
+    log = ("2.24.10. Executing MEMORY_COLLECT pass (generating $mem cells).\n\n"
+           "2.25. Executing OPT_CLEAN pass (remove unused cells and wires).\n"
+           "Finding unused cells or wires in module \\adder_top..\n\n"
+           "2.26. Executing MEMORY_LIBMAP pass (mapping memories to cells).\n")
+    assert last_pass(log) == "MEMORY_LIBMAP" and last_pass("no passes\n") is None
+
+
+def test_run_tool_names_an_out_of_memory_abort(tmp_path: Path) -> None:
+    """The 16x16 tops with the preset buffers ended so in Yosys 0.50 (yowasp): the gist is the
+    bad_alloc, not the WebAssembly trap printed after it."""
+    script = ("import sys; print('libc++abi: bad_alloc was thrown in -fno-exceptions mode'); "
+              "print('    wasm trap: wasm `unreachable` instruction executed'); sys.exit(1)")
+    with pytest.raises(ToolFailed, match=r"^yosys failed \(log: .*\): out of memory \(libc\+\+abi: bad_alloc was "
+                                         r"thrown in -fno-exceptions mode\)$"):
+        run_tool([sys.executable, "-c", script], tmp_path / "y.out", "yosys")
 
 
 def test_pass_times_reads_the_detailed_table_slowest_first() -> None:
