@@ -18,7 +18,8 @@ Before (main at 30eaaa5, 2026-12-06 15:10-15:29 UTC, Yosys 0.50 (yowasp), 2 core
 other sessions' test runs, load average 6.0 at the start, 7-9.5 during, 5.5 at the end). Every
 buffer in block RAM in every run (only the controller's 8 x 1 case-statement ROM in logic); no
 Fmax: every 8x8 top needs more DP16KD than the 208 of the LFE5U-85F (the activation buffer alone
-256 of them: one copy per array row's read port) and more I/O pins than its 365. xc7 BRAM counts RAMB36E1 + RAMB18E1 cells (adder: 166 + 33)::
+256 of them: one copy per array row's read port) and more I/O pins than its 365. xc7 BRAM counts
+RAMB36E1 + RAMB18E1 cells (adder: 166 + 33)::
 
     kind    array target |     LUT      FF  BRAM  DSP   I/O   Fmax | Yosys s | slowest passes (s)
     mac       8x8 ecp5   |  16,260   8,593   364   89   706      - |     177 | autoname 48, opt_clean 23, abc9_exe 21
