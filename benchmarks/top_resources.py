@@ -33,12 +33,15 @@ RAMB36E1 + RAMB18E1 cells (adder: 166 + 33)::
 
 16x16 (adder, mac; both targets): no figures. Yosys died in MEMORY_LIBMAP after 80-390 s, out of
 memory (``bad_alloc``: yowasp's WebAssembly Yosys has 4 GiB), on the activation buffer with 16 read
-ports; in a throw-away copy whose top declares one copy of that buffer per array row (one read
-port each, same contents; tests/test_rtl_top.py passes) the adder 16x16 top synthesizes on ECP5 in 521 s
-(load 6-8): 42,048 LUT, 21,374 FF, 624 DP16KD (the 16 copies 512 of them), 41 DSP, 1,266 I/O.
+ports. In a throw-away copy whose top declares one copy of that buffer per array row (one read
+port each, same contents; tests/test_rtl_top.py passes) the adder 16x16 top synthesizes on ECP5
+(521 s wall at load 6-8): 42,048 LUT, 21,374 FF, 624 DP16KD (the 16 copies 512 of them), 41 DSP,
+1,266 I/O pins.
 
-Yosys's CPU time (``yosys_cpu``, from the kernel) is about its wall time here: the load slows each
-instruction (shared cores) rather than stealing the core, so compare runs at a similar load.
+Compare runs by ``CPU s`` (``yosys_cpu``: user + system seconds from the kernel, :func:`rtl.synth.
+run_tool`), not by wall time, when the load differs: at load 8 a Yosys run got 111 CPU seconds in
+557 wall seconds. (The before runs above predate that figure: their times are wall times; Yosys's
+own "CPU" footer under WebAssembly reports the wall clock.)
 """
 
 from __future__ import annotations
