@@ -129,6 +129,22 @@ def test_estimate_target_adds_fpga_resources(cli, tmp_path: Path) -> None:
     assert data["compare"]["baseline"]["fpga"]["total"]["dsp"] == 16  # mac 8-bit: one SB_MAC16 per PE
 
 
+#: The synth command's last line: the PE and the array are placed on the HX8K, the top is not.
+TIME_LINE = (r"wall time: pe yosys \d+ s \(\d+ s CPU\) \+ nextpnr \d+ s, array yosys \d+ s \(\d+ s CPU\) \+ "
+             r"nextpnr \d+ s, top yosys \d+ s \(\d+ s CPU\) \(run side by side\)\n")
+
+
+def test_synth_time_line() -> None:
+    from hwsim_cli.rtl import _time_line
+    results = {"pe": {"seconds": {"yosys": 3.6, "yosys_cpu": 0.8, "nextpnr": 2.2}},
+               "array": {"seconds": {"yosys": 42.5, "yosys_cpu": 9.8, "nextpnr": 12.0}},
+               "top": {"seconds": {"yosys": 139.9, "yosys_cpu": 42.2}}}
+    line = _time_line(results)
+    assert line == ("wall time: pe yosys 4 s (1 s CPU) + nextpnr 2 s, array yosys 42 s (10 s CPU) + nextpnr 12 s, "
+                    "top yosys 140 s (42 s CPU) (run side by side)")
+    assert re.search(TIME_LINE, line + "\n")
+
+
 @pytest.mark.rtl
 def test_synth_ice40_with_pnr(cli, tmp_path: Path) -> None:
     """The preset's three 64 KiB buffers need far more than the HX8K's 32 RAM4K: the top is
@@ -153,8 +169,7 @@ def test_synth_ice40_with_pnr(cli, tmp_path: Path) -> None:
     assert f"top memories: {line} in block RAM" in out
     # the activation buffer is replicated once per array row (a RAM4K has one read port)
     assert buffers["act_buf"]["blocks"] == 2 * 128
-    assert data["top"]["seconds"]["yosys"] > 0 and re.search(r"wall time: pe yosys \d+ s \+ nextpnr \d+ s, array "
-                                                             r"yosys \d+ s \+ nextpnr \d+ s, top yosys \d+ s \(run side by side\)\n", out)
+    assert data["top"]["seconds"]["yosys"] > 0 and re.search(TIME_LINE, out)
 
 
 @pytest.mark.rtl
