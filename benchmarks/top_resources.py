@@ -1,0 +1,169 @@
+"""LUT, FF, BRAM, DSP and Fmax of the whole accelerator top per PE kind, with Yosys's wall time.
+
+    python benchmarks/run.py top_resources [-- --kinds mac,adder,xnor,shift --arrays 8x8,16x16
+                                               --targets ecp5,xc7 --module top|network --no-pnr
+                                               --timeout 1800 --json F]
+
+Every top is the one ``hwsim rtl synth --pe KIND --array RxC --target T`` builds (the kind's
+preset, 8-bit operands, xnor 1-bit; the preset 64 KiB buffers), emitted once per kind and array
+and synthesized with :func:`rtl.synth.synthesize` (mac with DSPs where the target has them). On
+ECP5 it is placed and routed with nextpnr-ecp5 on the LFE5U-85F (CABGA381) when it fits
+(:func:`rtl.synth.device_overflow`: LUTs, FFs, BRAMs, DSPs and I/O pins); otherwise the Fmax is
+``-`` and the reason is printed. Per run: the Yosys wall time and its slowest pass, and whether
+every memory became block RAM (a memory flattened into flip-flops and multiplexers is named).
+A run longer than ``--timeout`` seconds is killed and reported. Results go to ``--json`` (default
+``build/bench/top_resources.json``); build products to ``build/bench/tops``.
+
+Before (main at 30eaaa5, 2026-12-06 15:10-15:29 UTC, Yosys 0.50 (yowasp), 2 cores shared with two
+other sessions' test runs, load average 6.0 at the start, 7-9.5 during, 5.5 at the end). Every
+buffer in block RAM in every run (only the controller's 8 x 1 case-statement ROM in logic); no
+Fmax: every 8x8 top needs more DP16KD than the 208 of the LFE5U-85F (the activation buffer alone
+256 of them: one copy per array row's read port) and more I/O pins than its 365. xc7 BRAM counts
+RAMB36E1 + RAMB18E1 cells (adder: 166 + 33)::
+
+    kind    array target |     LUT      FF  BRAM  DSP   I/O   Fmax | Yosys s | slowest passes (s)
+    mac       8x8 ecp5   |  16,260   8,593   364   89   706      - |     177 | autoname 48, opt_clean 23, abc9_exe 21
+    mac       8x8 xc7    |   9,058   4,944   182   89   706      - |     157 | techmap 28, opt_dff 23, abc 19
+    adder     8x8 ecp5   |  16,757   7,598   365   25   706      - |      95 | abc9_exe 28, autoname 16, opt_clean 10
+    adder     8x8 xc7    |  10,274   5,445   199   25   706      - |      65 | abc 12, techmap 10, opt_dff 9
+    xnor      8x8 ecp5   |  27,433  17,095   351   10   994      - |     168 | abc9_exe 39, autoname 30, opt_clean 26
+    xnor      8x8 xc7    |  14,867  15,231   190    9   994      - |     154 | abc 38, opt_clean 27, opt_dff 15
+    shift     8x8 ecp5   |  19,187   8,268   359   25   682      - |      96 | autoname 22, abc9_exe 17, opt_clean 13
+    shift     8x8 xc7    |  12,384   6,043   187   25   682      - |      97 | techmap 17, abc 16, opt_dff 14
+
+16x16 (adder, mac; both targets): no figures. Yosys died in MEMORY_LIBMAP after 80-390 s, out of
+memory (``bad_alloc``: yowasp's WebAssembly Yosys has 4 GiB), on the activation buffer with 16 read
+ports. In a throw-away copy whose top declares one copy of that buffer per array row (one read
+port each, same contents; tests/test_rtl_top.py passes) the adder 16x16 top synthesizes on ECP5
+(521 s wall at load 6-8): 42,048 LUT, 21,374 FF, 624 DP16KD (the 16 copies 512 of them), 41 DSP,
+1,266 I/O pins.
+
+Compare runs by ``CPU s`` (``yosys_cpu``: user + system seconds from the kernel, :func:`rtl.synth.
+run_tool`), not by wall time, when the load differs: at load 8 a Yosys run got 111 CPU seconds in
+557 wall seconds. (The before runs above predate that figure: their times are wall times; Yosys's
+own "CPU" footer under WebAssembly reports the wall clock.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from contract import PE_KINDS  # noqa: E402
+from hwsim.api import resolve_accelerator  # noqa: E402
+from hwsim.errors import ToolError  # noqa: E402
+from rtl.emit import generate  # noqa: E402
+from rtl.synth import PNR_DEVICE, find_tools, synthesize  # noqa: E402
+
+TARGETS = ("ecp5", "xc7")
+
+
+def _commit() -> str | None:
+    """The checked-out commit of this tree (None outside git)."""
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def _array(text: str) -> tuple[int, int]:
+    rows, _, cols = text.partition("x")
+    return int(rows), int(cols or rows)
+
+
+def _run(verilog: Path, name: str, target: str, *, pnr: bool, timeout: float) -> dict[str, Any]:
+    """Synthesize (and on ECP5 place) one emitted top; its figures, or its failure as ``error``."""
+    start = time.monotonic()
+    try:
+        r = synthesize(verilog, name, target, pnr=pnr and target in PNR_DEVICE,
+                       outdir=verilog.parent / f"{name}_{target}", timeout=timeout)
+    except ToolError as exc:
+        return {"error": str(exc), "seconds": {"total": round(time.monotonic() - start, 1)}}
+    return {key: r.get(key) for key in ("lut", "ff", "carry", "bram", "dsp", "io", "fmax_mhz", "pnr_skipped",
+                                        "memories", "seconds", "passes", "cells", "yosys", "dir")}
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    head = (f"{'kind':6} {'array':>6} {'target':6} | {'LUT':>7} {'FF':>7} {'BRAM':>5} {'DSP':>4} "
+            f"{'I/O':>5} {'Fmax':>6} | {'Yosys s':>7} {'CPU s':>6} {'pnr s':>6} | {'mems in BRAM':>12} | "
+            f"slowest passes (s)")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        where = f"{r['kind']:6} {r['array']:>6} {r['target']:6} |"
+        if "error" in r:
+            lines.append(f"{where} {r['error']}")
+            continue
+        fmax = f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"
+        buffers = [m for m in r["memories"].values() if m["kind"] != "rom"]  # not the case-statement ROMs
+        mems = f"{sum(m['kind'] == 'bram' for m in buffers)} of {len(buffers)}"
+        passes = ", ".join(f"{name} {sec:.0f}" for name, _, sec in r["passes"][:3])
+        lines.append(f"{where} {r['lut']:7,} {r['ff']:7,} {r['bram']:5} {r['dsp']:4} {r['io']:5} {fmax:>6} | "
+                     f"{r['seconds']['yosys']:7.0f} {r['seconds'].get('yosys_cpu', 0):6.0f} "
+                     f"{r['seconds'].get('nextpnr', 0):6.0f} | "
+                     f"{mems:>12} | {passes}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kinds", default=",".join(PE_KINDS), help="PE kinds, comma-separated (default all)")
+    parser.add_argument("--arrays", default="8x8,16x16", help="arrays RxC, comma-separated (default 8x8,16x16)")
+    parser.add_argument("--targets", default=",".join(TARGETS), help="ecp5 and/or xc7 (default both)")
+    parser.add_argument("--module", choices=("top", "network"), default="top",
+                        help="the layer top (default; its streams need 680-992 pins) or the network "
+                             "accelerator around it (AXI4 master, rtl.sequencer)")
+    parser.add_argument("--no-pnr", action="store_true", help="skip nextpnr-ecp5 (no Fmax)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per tool run before it is killed")
+    parser.add_argument("--json", metavar="F", default=str(ROOT / "build" / "bench" / "top_resources.json"),
+                        help="where the results go (default build/bench/top_resources.json)")
+    args = parser.parse_args(argv)
+    kinds, targets = args.kinds.split(","), args.targets.split(",")
+    arrays = [_array(a) for a in args.arrays.split(",")]
+    bad = [k for k in kinds if k not in PE_KINDS] + [t for t in targets if t not in TARGETS]
+    if bad:
+        parser.error(f"unknown kind or target {bad[0]!r}")
+    for target in targets:
+        find_tools(target, pnr=not args.no_pnr and target in PNR_DEVICE)
+    out = ROOT / "build" / "bench" / "tops"
+    load = os.getloadavg()
+    rows: list[dict[str, Any]] = []
+    record = {"commit": _commit(), "load_average_before": load, "runs": rows}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    for array in arrays:
+        for kind in kinds:
+            acc = resolve_accelerator(pe=kind, array=array)
+            made = generate(acc, out / f"{kind}_{array[0]}x{array[1]}" / args.module, modules=(args.module,),
+                            lint=False)
+            name = made.manifest["modules"][args.module]["top"]
+            for target in targets:
+                print(f"{name} {array[0]}x{array[1]} on {target} ...", flush=True)
+                rows.append({"kind": kind, "array": f"{array[0]}x{array[1]}", "target": target, "module": name,
+                             "bits": acc.bits, **_run(made.verilog(args.module), name, target,
+                                                      pnr=not args.no_pnr, timeout=args.timeout)})
+                Path(args.json).write_text(json.dumps(record, indent=2) + "\n")  # partial results survive
+    print(f"\nAccelerator tops with the preset buffers (rtl.synth; load average before: "
+          f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, after: {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+    print(_table(rows))
+    for r in rows:
+        if r.get("pnr_skipped"):
+            print(f"no Fmax for {r['kind']} {r['array']} on {r['target']}: it {r['pnr_skipped']}")
+        blocks = ", ".join(f"{name} {m['blocks']}" for name, m in r.get("memories", {}).items() if "blocks" in m)
+        flat = [name for name, m in r.get("memories", {}).items() if m["kind"] == "logic"]
+        if blocks or flat:
+            print(f"{r['kind']} {r['array']} on {r['target']}: block RAM cells per buffer: {blocks or 'none'}"
+                  + (f"; flattened into logic: {', '.join(flat)}" if flat else ""))
+    record["load_average_after"] = os.getloadavg()
+    Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {args.json}")
+    return 1 if any("error" in r for r in rows) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
