@@ -111,7 +111,9 @@ def _top_facts(top: LayerAccelerator) -> dict[str, Any]:
     geo = top.geo
     psum = {"psum": {"words": geo.psum_words, "word_bits": geo.cols * geo.psum_bits,
                      "kib": geo.psum_words * geo.cols * geo.psum_bits / 8192}} if geo.psum_words else {}
-    banks = {"out": 2}  # the out buffer: two banks, one streamed by the store engine
+    # the out buffer: two banks, one streamed by the store engine; the activation buffer: one copy
+    # per array row (one read port each)
+    banks = {"out": 2, "act": geo.rows}
     word_bits = {**geo.word_bits, "act_words": geo.act_beat_bits}  # an act word holds act_beat
     depths = {**geo.words, "act_words": geo.act_words // geo.act_beat}
     return {

@@ -203,8 +203,17 @@ class LayerAccelerator(wiring.Component):
             wiring.connect(m, getattr(loader, f"{name}_wr"), mem.write_port())
         for name in ("i_params", "i_weights", "i_acts", "i_resid"):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(loader, name))
-        for port in fetch.act_rd:
-            wiring.connect(m, port, mems["act"].read_port())
+        # one copy of the activation buffer per array row, each written by every load beat and
+        # read by its row only: one read port per memory (Yosys would replicate the memory per
+        # read port itself, but its memory_libmap runs out of memory at 16 read ports)
+        for r, port in enumerate(fetch.act_rd):
+            copy = mems["act"]
+            if r:
+                copy = m.submodules[f"act_buf{r}"] = Memory(shape=self.act_word, depth=depth["act_words"], init=[])
+                write = copy.write_port()
+                m.d.comb += [write.addr.eq(loader.act_wr.addr), write.data.eq(loader.act_wr.data),
+                             write.en.eq(loader.act_wr.en)]
+            wiring.connect(m, port, copy.read_port())
         wiring.connect(m, fetch.weight_rd, mems["weight"].read_port())
         wiring.connect(m, fetch.o_operands, arr.i_operands)
         wiring.connect(m, arr.o_results, writer.i_acc)

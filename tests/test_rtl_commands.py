@@ -35,7 +35,9 @@ def test_generate_writes_verilog_and_manifest(cli, tmp_path: Path) -> None:
     # a beat (and buffer word) holds the most a 64-bit bus word does, a power of two: 64 // 6 = 10
     # -> 8, so 87381 // 8 = 10922 words of 48 bits
     assert manifest["act_beat"] == 8
-    assert manifest["buffers"]["act"] == {"words": 10922, "word_bits": 48, "banks": 1, "kib": 10922 * 48 / 8192}
+    # (one copy per array row: 2)
+    assert manifest["buffers"]["act"] == {"words": 10922, "word_bits": 48, "banks": 2,
+                                          "kib": 2 * 10922 * 48 / 8192}
     assert manifest["buffers"]["out"]["banks"] == 2
     # descriptor: seven 12-bit sizes, six 4-bit geometry fields, relu, binary_out, pad_low,
     # psum_add, psum_write, residual and the 12-bit k_in_ch: 126 bits
