@@ -124,7 +124,7 @@ class LayerAccelerator(wiring.Component):
         A residual layer's shortcut, one out word per beat in out buffer order; ``ready`` only in
         RESID.
     o_results : Out(stream.Signature(ArrayLayout(out_shape, cols)))
-        Output words in out-buffer order; ``valid`` only in STORE.
+        Output words in out-buffer order; ``valid`` only while the store engine streams a bank.
     o_error : Out(1)
         A load or the results overran a buffer (the excess was dropped) or the descriptor's fold
         is longer than ``max_steps``; the outputs are invalid. High from then until the next
