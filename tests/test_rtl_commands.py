@@ -170,12 +170,14 @@ def test_synth_ice40_with_pnr(cli, tmp_path: Path) -> None:
                      r"iCE40-HX8K holds \(32(, 0)?(, 206)?\)", out)
     # every buffer went to block RAM, none was flattened into logic, and the output says so
     buffers = {name: m for name, m in data["top"]["memories"].items() if m["kind"] != "rom"}
-    assert set(buffers) == {"act_buf", "weight_buf", "param_buf", "out_buf", "psum_buf"}
+    # one activation buffer copy per array row, two out banks
+    assert set(buffers) == {"act_buf", "act_buf1", "weight_buf", "param_buf", "out_buf0", "out_buf1", "psum_buf"}
     assert {m["cell"] for m in buffers.values()} == {"$__ICE40_RAM4K_"}
     line = ", ".join(f"{name} ({buffers[name]['blocks']:,})" for name in sorted(buffers))
     assert f"top memories: {line} in block RAM" in out
-    # the activation buffer is replicated once per array row (a RAM4K has one read port)
-    assert buffers["act_buf"]["blocks"] == 2 * 128
+    # one activation buffer copy per array row (a RAM4K has one read port), 128 RAM4K each:
+    # 64 KiB of 4-bit activations in 8,192 words of 16 (a 64-bit beat), 256 x 16 a RAM4K
+    assert buffers["act_buf"]["blocks"] == buffers["act_buf1"]["blocks"] == 128
     assert data["top"]["seconds"]["yosys"] > 0 and re.search(TIME_LINE, out)
 
 
@@ -191,7 +193,7 @@ def test_synth_ecp5_top_with_pnr(cli, tmp_path: Path) -> None:
     top = json.loads(js.read_text())["top"]
     assert top["bram"] >= 3 and top["lut"] > 0 and 10 < top["fmax_mhz"] < 500
     assert {name for name, m in top["memories"].items() if m["kind"] in ("bram", "lutram")} == {
-        "act_buf", "weight_buf", "param_buf", "out_buf", "psum_buf"}
+        "act_buf", "act_buf1", "weight_buf", "param_buf", "out_buf0", "out_buf1", "psum_buf"}
     # placed from a netlist synth_ecp5 wrote without its autoname step (rtl.synth.yosys_script)
     log = (Path(top["dir"]) / "yosys.log").read_text()
     assert "Executing CHECK pass" in log and "AUTONAME" not in log
