@@ -38,6 +38,28 @@ port each, same contents; tests/test_rtl_top.py passes) the adder 16x16 top synt
 (521 s wall at load 6-8): 42,048 LUT, 21,374 FF, 624 DP16KD (the 16 copies 512 of them), 41 DSP,
 1,266 I/O pins.
 
+After (main at 4c746be, the same day 16:13-16:45 UTC: wide activation beats, the residual add, two
+out banks and the store engine, one activation buffer copy per array row; load 1.7-3.8, the
+16x16 runs 1.8-3.4). Every buffer in block RAM; still no Fmax (BRAM and I/O pins)::
+
+    kind    array target |     LUT      FF  BRAM  DSP   I/O   Fmax | Yosys s  CPU s | slowest passes (s)
+    mac       8x8 ecp5   |  17,892   8,935   396   96   829      - |     127     50 | opt_clean 26, abc9_exe 21
+    mac       8x8 xc7    |  10,000   5,033   198   96   829      - |      46     45 | techmap 8, abc 7
+    adder     8x8 ecp5   |  18,409   7,940   397   32   829      - |      46     46 | abc9_exe 13, opt_clean 7
+    adder     8x8 xc7    |  11,219   5,557   215   32   829      - |      51     50 | techmap 9, abc 8
+    xnor      8x8 ecp5   |  28,204  17,255   383   17  1133      - |      96     95 | abc9_exe 28, opt_clean 19
+    xnor      8x8 xc7    |  15,283  15,326   206   16  1133      - |     228    106 | opt_clean 49, abc 43
+    shift     8x8 ecp5   |  20,585   8,610   391   32   805      - |      92     47 | abc9_exe 33, techmap 19
+    shift     8x8 xc7    |  13,438   6,155   203   32   805      - |      90     51 | techmap 19, read_verilog 14
+    adder   16x16 ecp5   |  42,663  21,787   654   48  1453      - |     141    115 | abc9_exe 31, opt_clean 21
+    mac     16x16 ecp5   |  41,315  25,447   647  304  1453      - |     122    107 | abc9_exe 27, opt_clean 22
+
+Against before: 6-10 % more LUTs (the fetch's lane multiplexers, the residual adder, the out
+bank multiplexers), one more out bank of block RAM (+32 DP16KD at 8x8), +123 I/O pins (``i_acts``
+is a 64-bit beat, ``i_resid`` a new out word), the 8x8 runs at 45-106 CPU seconds (under 3
+minutes; before 65-177 wall seconds at load 6-9.5), and the 16x16 tops now synthesize (before:
+out of memory).
+
 Compare runs by ``CPU s`` (``yosys_cpu``: user + system seconds from the kernel, :func:`rtl.synth.
 run_tool`), not by wall time, when the load differs: at load 8 a Yosys run got 111 CPU seconds in
 557 wall seconds. (The before runs above predate that figure: their times are wall times; Yosys's
