@@ -65,6 +65,14 @@ nearly all of it in its model, so the scheduler's share was small there and the 
 too. Tried without a gain beyond the noise (adder 8x8, 1.02 to 1.07 M cycles per
 CPU second against 1.05 M): the model's C++ at ``OPT_FAST=-O3``, ``-march=native``, one C++ file
 instead of ``--output-split``, ``--x-initial fast``.
+
+The same evening (16:55 UTC, load 1.2-1.5), ``--baseline 5640398`` (the delta-clock branch) against
+main with the bus-word activation beats, the residual add, the two out banks and one activation
+copy per row (the benchmark's layer now takes 12,081 cycles, not 15,665): adder 8x8 1,091 k ->
+1,009 k cycles per wall second, mac 1,145 k -> 1,012 k, shift 1,004 k -> 872 k, xnor 267 k ->
+266 k; builds 13-24 s -> 15-27 s. The top's model got 7-13 % slower per cycle (the lane
+multiplexers of the operand fetch and the out-bank multiplexers); an adder 8x8 stays at about 1 M
+cycles per second (a first run at load 1.0 gave 864 k).
 """
 
 from __future__ import annotations
