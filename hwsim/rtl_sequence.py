@@ -213,6 +213,13 @@ class _Tile:
     flush: int = 0
     handoff: int | None = None
 
+    def hand_over(self, engine_free: int) -> int:
+        """The hand-over cycle: the end of FLUSH, or later when the store engine is still busy
+        (fixed the first time it is asked: the engine only frees later)."""
+        if self.handoff is None:
+            self.handoff = max(self.flush, engine_free)
+        return self.handoff
+
 
 def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[Op, int],
                     result_bits: int, *, latency: int = 1, write_latency: int = 1) -> int:
@@ -233,10 +240,9 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
         if cmd.op == Op.STORE:
             tile = tiles[stored]
             stored += 1
-            if tile.plan.stores:
-                tile.handoff = max(tile.flush, engine_free)
-            span, last_take = store_span(geo, cmd, slot_bytes(result_bits, geo.bus_bits),
-                                         (tile.handoff or 0) + FETCH_CYCLES + 1 - t, write_latency)
+            first = tile.hand_over(engine_free) + FETCH_CYCLES + 1 if tile.plan.stores else 0
+            span, last_take = store_span(geo, cmd, slot_bytes(result_bits, geo.bus_bits), first - t,
+                                         write_latency)
             if tile.plan.stores:
                 engine_free = t + last_take
             t += span
@@ -245,9 +251,7 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
         if cmd.op == Op.DESC:
             if tiles:  # the top takes it after the last tile's FLUSH and, if it stores, hand-over
                 prev = tiles[-1]
-                if prev.plan.stores and prev.handoff is None:
-                    prev.handoff = max(prev.flush, engine_free)
-                ready = (prev.handoff if prev.plan.stores else prev.flush) + 1
+                ready = (prev.hand_over(engine_free) if prev.plan.stores else prev.flush) + 1
                 if last < ready - t:  # the beat waits for the top
                     span, last = ready - t + 2, ready - t
             tiles.append(_Tile(cmd.plan))

@@ -310,13 +310,16 @@ class OperandFetch(wiring.Component):
             iy, ix = row.iy + pos.ky, row.ix + pos.kx
             inside = row.ok & (iy >= 0) & (iy < d.in_h) & (ix >= 0) & (ix < d.in_w)
             word = Signal(_address(self.geo), name=f"word{r}")
-            lane = Signal(max(1, lane_bits), name=f"lane{r}")  # of the word being read
+            picked = rd.data[0]
+            if lane_bits:  # the lane of the word being read, registered with the issue
+                lane = Signal(lane_bits, name=f"lane{r}")
+                with m.If(issue):
+                    m.d.sync += lane.eq(word[:lane_bits])
+                picked = rd.data[lane]
             m.d.comb += [word.eq(gbase + row.p + koff), rd.addr.eq(word >> lane_bits), rd.en.eq(free),
-                         beat.payload.x[r].eq(Mux(mask[r], rd.data[lane] if lane_bits else rd.data[0], pad))]
+                         beat.payload.x[r].eq(Mux(mask[r], picked, pad))]
             with m.If(issue):
                 m.d.sync += mask[r].eq(inside)
-                if lane_bits:
-                    m.d.sync += lane.eq(word[:lane_bits])
         m.d.comb += [self.weight_rd.addr.eq(waddr), self.weight_rd.en.eq(free),
                      beat.payload.w.eq(self.weight_rd.data), beat.payload.last.eq(last),
                      beat.valid.eq(valid)]
