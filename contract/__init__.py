@@ -21,6 +21,7 @@ from __future__ import annotations
 
 __all__ = [
     "ContractError", "DEFAULT_MAX_SHIFT", "MAX_ALIGN_LIMIT", "DESCRIPTOR_CYCLES", "FETCH_CYCLES", "GEOMETRY_BITS",
+    "GEOMETRY_CYCLES",
     "HARDWARE_BITS", "MAX_SHIFT_LIMIT", "MODEL_BITS", "MULT_BITS", "OUTPUT_LATENCY", "PE_KINDS",
     "PIPELINE_CYCLES", "RSHIFT_BITS", "RSHIFT_MAX", "RSHIFT_MIN", "XNOR_AUX_BITS", "acc_bits",
     "acc_range", "align_field_bits", "check_bits", "conv_out_size", "dot_bits", "kind_bits", "lanes_per_pe",
@@ -61,6 +62,10 @@ OUTPUT_LATENCY = 3
 DESCRIPTOR_CYCLES = 1
 #: A synchronous buffer read: before the first operand beat and before the first result beat.
 FETCH_CYCLES = 1
+#: Register stages of the generated top's descriptor geometry (``rtl.im2col.LayerGeometry``):
+#: a tile is handed from the loads to the run at the earliest this many cycles after its
+#: descriptor register is written, so that every derived size is valid when the run copies it.
+GEOMETRY_CYCLES = 3
 #: Width of the kernel, stride and padding fields of the generated top's layer descriptor.
 GEOMETRY_BITS = 4
 

@@ -52,7 +52,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from contract import DESCRIPTOR_CYCLES, FETCH_CYCLES, OUTPUT_LATENCY, PIPELINE_CYCLES, conv_out_size
+from contract import (DESCRIPTOR_CYCLES, FETCH_CYCLES, GEOMETRY_CYCLES, OUTPUT_LATENCY, PIPELINE_CYCLES,
+                      conv_out_size)
 from hwsim.accelerator import Accelerator
 from hwsim.dataflow import compute_cycles
 from hwsim.errors import HwsimError
@@ -66,17 +67,20 @@ __all__ = ["layer_cycles", "overlapped_total", "plan_cycles", "tile_layer", "til
 def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
     """Cycles of each phase of the planned layer ``p`` on the top ``geo``, and their ``total``.
 
-    Keys: ``descriptor``, ``load_weights``, ``load_acts``, ``load_resid``, ``compute``, ``drain``, ``store``
+    Keys: ``descriptor``, ``load_weights``, ``load_acts``, ``geometry_wait``, ``load_resid``, ``compute``,
+    ``drain``, ``store``
     (0 for a K tile that writes partial sums), ``total``, plus ``folds`` and ``fold_cycles`` (see
     the module docstring for the formula).
     """
     schedule = compute_cycles(p.out_h * p.out_w, p.steps, p.out_ch, geo.rows, geo.cols, "os",
                               groups=p.groups, pe_pipeline=PIPELINE_CYCLES)
     words = p.words(geo.rows)
+    loads = words["param_words"] + words["weight_words"] + geo.act_beats(words["act_words"])
     phases = {
         "descriptor": DESCRIPTOR_CYCLES,
         "load_weights": words["param_words"] + words["weight_words"],
         "load_acts": geo.act_beats(words["act_words"]),
+        "geometry_wait": max(0, GEOMETRY_CYCLES + 1 - loads),
         "load_resid": p.resid_words(geo.rows),
         "compute": geo.rows + FETCH_CYCLES + schedule.cycles,
         "drain": OUTPUT_LATENCY + 1,
@@ -95,18 +99,22 @@ def tiles_cycles(geo: TopGeometry, tiles: Sequence[Tile]) -> dict[str, int]:
 
 def overlapped_total(geo: TopGeometry, plans: Sequence[LayerPlan]) -> int:
     """Cycles of ``plans`` run back to back on an idle top, from the first descriptor to the last
-    result (module docstring): each storing tile hands its bank to the store engine at the end
-    of its FLUSH, once the engine is free, and the next tile's descriptor follows at once."""
-    start, free, last = 0, 0, 0  # this tile's descriptor cycle; the store engine free from; last result
+    result (module docstring): each tile is taken by the run side once its loads are done and
+    the run side is idle, its descriptor's successor comes the cycle after, and each storing
+    tile hands its bank to the store engine at the end of its FLUSH, once the engine is free."""
+    start = 0  # this tile's descriptor cycle
+    run_free, store_free, last = 0, 0, 0  # the run side idle from; the store engine free from
     for p in plans:
         phases = plan_cycles(geo, p)
-        flush = start + phases["total"] - phases["store"] - 1  # FLUSH's last cycle
+        loaded = start + phases["load_weights"] + phases["load_acts"] + phases["geometry_wait"]
+        take = max(loaded, run_free)
+        flush = take + phases["load_resid"] + phases["compute"] + phases["drain"]  # FLUSH's last cycle
         if p.stores:
-            handoff = max(flush, free)
-            free = last = handoff + phases["store"]
-            start = handoff + 1
+            handoff = max(flush, store_free)
+            store_free = last = handoff + phases["store"]
         else:
-            last, start = max(last, flush), flush + 1
+            handoff, last = flush, max(last, flush)
+        run_free, start = handoff + 1, take + 1
     return last + 1
 
 

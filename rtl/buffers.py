@@ -65,18 +65,26 @@ def _read(depth: int, shape: Any) -> In:
 
 
 class Loader(wiring.Component):
-    """The load streams into their buffers through one address counter.
+    """Load streams into their buffers through one address counter.
+
+    Parameters
+    ----------
+    geo : TopGeometry
+    targets : tuple of LoadTarget
+        The streams this loader takes (default all four); the top has one for the loads
+        (PARAMS, WEIGHTS, ACTS) and one for RESID, so that a tile's residual loads beside the
+        next tile's inputs.
 
     Members
     -------
     i_params, i_weights, i_acts, i_resid : In(stream.Signature(...))
-        The top's load streams (payloads as their buffers' words; an activation beat is
-        :func:`~rtl.im2col.act_word`, a residual beat an out word); only the one ``i_target``
-        names is ready, always.
+        The top's load streams of ``targets`` (payloads as their buffers' words; an activation
+        beat is :func:`~rtl.im2col.act_word`, a residual beat an out word); only the one
+        ``i_target`` names is ready, always.
     param_wr, weight_wr, act_wr, resid_wr : In(WritePort.Signature(...))
-        The buffers' write ports (the residual goes to the out buffer).
+        The buffers' write ports of ``targets`` (the residual goes to the out buffer).
     i_target : In(LoadTarget)
-        The stream to take.
+        The stream to take (NONE, or one of ``targets``).
     i_restart : In(1)
         The next beat goes to word 0 (takes priority over this cycle's beat's increment).
     o_fire : Out(1)
@@ -85,27 +93,29 @@ class Loader(wiring.Component):
         That beat is past its buffer's end: it is dropped.
     """
 
-    def __init__(self, geo: TopGeometry) -> None:
+    #: Each target's stream, write port, buffer word and depth in words.
+    _PORTS = {LoadTarget.PARAMS: ("i_params", "param_wr", param_word, lambda g: g.param_words),
+              LoadTarget.WEIGHTS: ("i_weights", "weight_wr", weight_word, lambda g: g.weight_words),
+              LoadTarget.ACTS: ("i_acts", "act_wr", act_word, lambda g: g.act_words // g.act_beat),
+              LoadTarget.RESID: ("i_resid", "resid_wr", out_word, lambda g: g.out_words)}
+
+    def __init__(self, geo: TopGeometry, targets: tuple[LoadTarget, ...] = tuple(_PORTS)) -> None:
         self.geo = check_geometry(geo)
-        super().__init__({
-            "i_params": In(stream.Signature(param_word(geo))),
-            "i_weights": In(stream.Signature(weight_word(geo))),
-            "i_acts": In(stream.Signature(act_word(geo))),
-            "i_resid": In(stream.Signature(out_word(geo))),
-            "param_wr": _write(geo.param_words, param_word(geo)),
-            "weight_wr": _write(geo.weight_words, weight_word(geo)),
-            "act_wr": _write(geo.act_words // geo.act_beat, act_word(geo)),
-            "resid_wr": _write(geo.out_words, out_word(geo)),
-            "i_target": In(LoadTarget), "i_restart": In(1),
-            "o_fire": Out(1), "o_overrun": Out(1),
-        })
+        if not targets or not set(targets) <= set(self._PORTS):
+            raise ValueError(f"`targets` must be load targets other than NONE, not {targets!r}")
+        self.targets = tuple(targets)
+        members: dict[str, Any] = {}
+        for target in self.targets:
+            stream_name, port, word, depth = self._PORTS[target]
+            members[stream_name] = In(stream.Signature(word(geo)))
+            members[port] = _write(depth(geo), word(geo))
+        super().__init__({**members, "i_target": In(LoadTarget), "i_restart": In(1),
+                          "o_fire": Out(1), "o_overrun": Out(1)})
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        targets = ((LoadTarget.PARAMS, self.i_params, self.param_wr, self.geo.param_words),
-                   (LoadTarget.WEIGHTS, self.i_weights, self.weight_wr, self.geo.weight_words),
-                   (LoadTarget.ACTS, self.i_acts, self.act_wr, self.geo.act_words // self.geo.act_beat),
-                   (LoadTarget.RESID, self.i_resid, self.resid_wr, self.geo.out_words))
+        targets = [(target, getattr(self, self._PORTS[target][0]), getattr(self, self._PORTS[target][1]),
+                    self._PORTS[target][3](self.geo)) for target in self.targets]
         # The address stops at the deepest buffer's depth: however many beats overrun, none wraps
         # back into a buffer (rtl.formal's loader proof).
         last = max(depth for *_, depth in targets)

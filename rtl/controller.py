@@ -17,7 +17,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from contract import GEOMETRY_BITS
+from contract import GEOMETRY_BITS, GEOMETRY_CYCLES
 from hwsim.rtl_plan import TopGeometry
 from rtl.buffers import LoadTarget
 from rtl.im2col import check_geometry, descriptor_layout, position_layout
@@ -36,41 +36,61 @@ def _advance(m: Module, levels: list[tuple[Signal, Any, int]]) -> None:
 
 
 class LayerController(wiring.Component):
-    """Sequences one layer per descriptor: DESC, PARAMS, WEIGHTS, ACTS, RESID (``residual``
-    only), (WALK, RUN) per row tile, FLUSH, then DESC again. FLUSH ends once the last row is
+    """Sequences tiles through two FSMs, so that a tile loads while the one before it runs.
+
+    The load side takes a descriptor and loads the tile's parameters, weights and activations
+    into the input bank ``o_in_bank`` (DESC, PARAMS, WEIGHTS, ACTS), then waits (HAND) until the
+    run side is idle and the descriptor's geometry is complete (:data:`~contract.GEOMETRY_CYCLES`
+    after its register was written); in that cycle, ``o_take``, the run side takes the tile --
+    the descriptor, the loop ends and the error flag go over, the input bank flips -- and the
+    load side takes the next descriptor. A tile whose loads end while the run side is idle is
+    taken with its last ACTS beat.
+
+    The run side (IDLE, RESID for a ``residual`` tile, (WALK, RUN) per row tile, FLUSH) runs the
+    tile from the other input bank into out bank ``o_bank``. FLUSH ends once the last row is
     written and the store engine is free: it hands the out bank to the store engine, which
-    streams it while the next layer loads and runs into the other bank; a descriptor with
-    ``psum_write`` (a K tile whose sums go to the psum buffer) has no results, hands nothing over
-    and keeps the bank.
+    streams it while the next tile runs into the other bank; a descriptor with ``psum_write`` (a
+    K tile whose sums go to the psum buffer) has no results, hands nothing over and keeps the bank.
 
     Members
     -------
     i_desc : In(stream.Signature(descriptor_layout(dim_bits)))
         The top's descriptor stream; ``ready`` only in DESC.
+    o_load_desc : Out(descriptor_layout(dim_bits))
+        The load side's descriptor (to :class:`~rtl.im2col.LayerGeometry`), held until the next.
     o_desc : Out(descriptor_layout(dim_bits))
-        The accepted descriptor, held until the next one.
-    i_too_long : In(1)
-        :class:`~rtl.im2col.LayerGeometry`'s ``too_long``, read with ACTS's last beat.
-    i_act_words : In(4 * dim_bits + 1)
-        Its ``act_words``: ACTS ends with the beat that carries the last of them.
+        The run side's descriptor, from ``o_take`` until the next take.
+    i_too_long, i_act_words : In(...)
+        The load side geometry's ``too_long`` (read with ACTS's last beat) and ``act_words``
+        (ACTS ends with the beat that carries the last of them).
     i_pixels : In(2 * dim_bits)
-        Its ``pixels`` (``out_h * out_w``): RESID counts ``folds * rows`` beats with it.
+        The run side geometry's ``pixels`` (``out_h * out_w``): RESID counts ``folds * rows``
+        beats with it.
     o_error : Out(1)
-        Sticky until the next descriptor: an overrun strobe, or ``i_too_long`` at the end of ACTS.
+        Either side's error: an overrun strobe, or ``i_too_long`` at the end of ACTS (sticky on
+        the load side until the next descriptor, then on the run side until the next take).
+    o_run_error : Out(1)
+        The run side's: the error of the tile that runs (the store engine keeps it).
     o_load_target : Out(LoadTarget)
-        PARAMS, WEIGHTS, ACTS, RESID in those phases, else NONE (:class:`~rtl.buffers.Loader`).
+        PARAMS, WEIGHTS, ACTS in those phases, else NONE (the load side's
+        :class:`~rtl.buffers.Loader`).
     o_load_restart : Out(1)
         With the descriptor and each load phase's last beat: the next phase starts at word 0.
     i_load_fire, i_load_overrun : In(1)
         The loader's ``o_fire`` (one beat; the phases count them) and ``o_overrun``.
-    o_write_clear : Out(1)
-        With the descriptor (:class:`~rtl.buffers.ResultWriter`'s ``i_clear``).
+    o_in_bank : Out(1)
+        The input bank the loads write; the run side reads the other one. Flips with ``o_take``.
+    o_take : Out(1)
+        The run side takes the loaded tile (the top copies its geometry; the walker, the fetch,
+        the result writer and the residual loader restart).
+    o_resid : Out(1)
+        In RESID (the residual loader's target).
+    i_resid_fire, i_resid_overrun : In(1)
+        The residual loader's ``o_fire`` and ``o_overrun``.
     i_written : In(range(out_words + 2))
         The writer's ``o_written``: FLUSH ends when it reaches the rows of every issued fold.
     i_write_overrun : In(1)
         The writer's ``o_overrun``.
-    o_walk_start : Out(1)
-        With ACTS's last beat: the walker and the fetch restart at the layer's first step.
     o_walk_step : Out(1)
         In WALK (:class:`~rtl.im2col.PixelWalker`'s ``i_step``).
     i_walk_last, i_walk_more : In(1)
@@ -81,10 +101,9 @@ class LayerController(wiring.Component):
     i_fetch_issue : In(1)
         The fetch's ``o_issue``: ``o_pos`` moves to the next step.
     o_pos : Out(position_layout())
-        The loop nest's step, to the fetch's ``i_pos``.
+        The run side's loop nest step, to the fetch's ``i_pos``.
     o_store_words : Out(range(out_words + 2))
-        Rows of the folds issued since the descriptor (``folds * rows``), to the store's
-        ``i_words``.
+        Rows of the folds issued since the take (``folds * rows``), to the store's ``i_words``.
     o_store_start : Out(1)
         The end of FLUSH (unless ``psum_write``): the store engine
         (:class:`~rtl.buffers.StoreStream`) takes bank ``o_bank`` and ``o_store_words``.
@@ -97,15 +116,16 @@ class LayerController(wiring.Component):
     def __init__(self, geo: TopGeometry) -> None:
         self.geo = check_geometry(geo)
         written = range(geo.out_words + 2)
+        desc = descriptor_layout(geo.dim_bits)
         super().__init__({
-            "i_desc": In(stream.Signature(descriptor_layout(geo.dim_bits))),
-            "o_desc": Out(descriptor_layout(geo.dim_bits)),
+            "i_desc": In(stream.Signature(desc)), "o_load_desc": Out(desc), "o_desc": Out(desc),
             "i_too_long": In(1), "i_act_words": In(4 * geo.dim_bits + 1),
-            "i_pixels": In(2 * geo.dim_bits), "o_error": Out(1),
+            "i_pixels": In(2 * geo.dim_bits), "o_error": Out(1), "o_run_error": Out(1),
             "o_load_target": Out(LoadTarget), "o_load_restart": Out(1),
-            "i_load_fire": In(1), "i_load_overrun": In(1),
-            "o_write_clear": Out(1), "i_written": In(written), "i_write_overrun": In(1),
-            "o_walk_start": Out(1), "o_walk_step": Out(1), "i_walk_last": In(1), "i_walk_more": In(1),
+            "i_load_fire": In(1), "i_load_overrun": In(1), "o_in_bank": Out(1), "o_take": Out(1),
+            "o_resid": Out(1), "i_resid_fire": In(1), "i_resid_overrun": In(1),
+            "i_written": In(written), "i_write_overrun": In(1),
+            "o_walk_step": Out(1), "i_walk_last": In(1), "i_walk_more": In(1),
             "o_fetch_run": Out(1), "i_fetch_issue": In(1), "o_pos": Out(position_layout()),
             "o_store_words": Out(written), "o_store_start": Out(1), "i_store_free": In(1),
             "o_bank": Out(1),
@@ -113,84 +133,104 @@ class LayerController(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        geo, d, error = self.geo, self.o_desc, self.o_error
-        lanes, cols = geo.lanes, geo.cols
-        out_total = self.o_store_words
-        with m.If(self.i_load_overrun | self.i_write_overrun):
-            m.d.sync += error.eq(1)
-
-        # Each counter's last value, registered with the descriptor (off the step's critical
-        # path): a level ends on one compare, not an adder and a compare.
         p = self.i_desc.payload
-        ends = {"ch": p.in_ch - lanes, "kx": p.kernel_w - 1, "ky": p.kernel_h - 1,
-                "c0": p.out_ch - cols, "g": p.groups - 1}
-        end = {name: Signal(value.shape(), name=f"{name}_end") for name, value in ends.items()}
-        g = Signal(geo.dim_bits)
-        c0 = Signal(geo.dim_bits + 1)  # first output channel of the tile
-        ky, kx = Signal(GEOMETRY_BITS), Signal(GEOMETRY_BITS)
-        ch = Signal(geo.dim_bits + 1)  # first input channel of the word
-        last_c = ch >= end["ch"]
-        last_kx = kx == end["kx"]
-        last_ky = ky == end["ky"]
-        k_wrap = last_c & last_kx & last_ky
-        last_ct = c0 >= end["c0"]
-        last_g = g == end["g"]
-        tile_wrap = last_ct & last_g
-        loaded = Signal.like(self.i_act_words)  # ACTS: activation words after this beat
-        pix0, row = Signal(2 * geo.dim_bits + 1), Signal(range(geo.rows))  # RESID: fold's pixels, row
-        k_step, t_step = Signal(), Signal()
-        with m.If(k_step):
-            _advance(m, [(ch, last_c, lanes), (kx, last_kx, 1), (ky, last_ky, 1)])
-        with m.If(t_step):
-            _advance(m, [(c0, last_ct, cols), (g, last_g, 1)])
-        pos, fire = self.o_pos, self.i_load_fire
-        m.d.comb += [pos.ky.eq(ky), pos.kx.eq(kx), pos.line_end.eq(last_c & last_kx),
-                     pos.fold_end.eq(k_wrap), pos.last_tile.eq(last_ct), pos.last_group.eq(last_g)]
+        # Each counter's last value, registered with the descriptor (off the step's critical
+        # path): a level ends on one compare, not an adder and a compare. The run side copies
+        # the load side's with the take.
+        ends = {"ch": p.in_ch - self.geo.lanes, "kx": p.kernel_w - 1, "ky": p.kernel_h - 1,
+                "c0": p.out_ch - self.geo.cols, "g": p.groups - 1}
+        load_end = {name: Signal(value.shape(), name=f"load_{name}_end") for name, value in ends.items()}
+        run_end = {name: Signal(value.shape(), name=f"{name}_end") for name, value in ends.items()}
+        load_nest, run_nest = _Nest(m, self.geo, load_end, "load_"), _Nest(m, self.geo, run_end, "")
+        load_error, run_error = Signal(), self.o_run_error
+        load_failed = Signal()  # the load side's error including this cycle's strobes
+        m.d.comb += [load_failed.eq(load_error | self.i_load_overrun), self.o_error.eq(load_error | run_error)]
+        m.d.sync += load_error.eq(load_failed)
+        with m.If(self.i_resid_overrun | self.i_write_overrun):
+            m.d.sync += run_error.eq(1)
 
-        with m.FSM():
+        run_idle = Signal()
+        age = Signal(range(GEOMETRY_CYCLES + 1))  # cycles since the load descriptor was written
+        with m.If(age < GEOMETRY_CYCLES):
+            m.d.sync += age.eq(age + 1)
+        loaded = Signal.like(self.i_act_words)  # ACTS: activation words after this beat
+        loads_done = Signal()  # the tile's last load beat is this cycle or before
+        take = self.o_take
+        m.d.comb += take.eq(loads_done & run_idle & (age == GEOMETRY_CYCLES))
+        with m.If(take):
+            m.d.sync += [self.o_desc.eq(self.o_load_desc), self.o_in_bank.eq(~self.o_in_bank),
+                         run_error.eq(load_failed)]
+            m.d.sync += [run_end[name].eq(load_end[name]) for name in ends]
+            run_nest.reset()
+        fire, nest = self.i_load_fire, load_nest
+        with m.FSM(name="load"):
             with m.State("DESC"):
                 m.d.comb += self.i_desc.ready.eq(1)
                 with m.If(self.i_desc.valid):
-                    m.d.comb += [self.o_load_restart.eq(1), self.o_write_clear.eq(1)]
-                    m.d.sync += [end[name].eq(value) for name, value in ends.items()]
-                    m.d.sync += [d.eq(p), error.eq(0), out_total.eq(0),
-                                 g.eq(0), c0.eq(0), ky.eq(0), kx.eq(0), ch.eq(0),
-                                 loaded.eq(geo.act_beat), pix0.eq(0), row.eq(0)]
+                    m.d.comb += self.o_load_restart.eq(1)
+                    m.d.sync += [load_end[name].eq(value) for name, value in ends.items()]
+                    m.d.sync += [self.o_load_desc.eq(p), load_error.eq(0), age.eq(0),
+                                 loaded.eq(self.geo.act_beat)]
+                    nest.reset()
                     m.next = "PARAMS"
             with m.State("PARAMS"):
                 m.d.comb += self.o_load_target.eq(LoadTarget.PARAMS)
                 with m.If(fire):
-                    m.d.comb += t_step.eq(1)
-                    with m.If(tile_wrap):
+                    m.d.comb += nest.t_step.eq(1)
+                    with m.If(nest.tile_wrap):
                         m.d.comb += self.o_load_restart.eq(1)
                         m.next = "WEIGHTS"
             with m.State("WEIGHTS"):
                 m.d.comb += self.o_load_target.eq(LoadTarget.WEIGHTS)
                 with m.If(fire):
-                    m.d.comb += [k_step.eq(1), t_step.eq(k_wrap)]
-                    with m.If(k_wrap & tile_wrap):
+                    m.d.comb += [nest.k_step.eq(1), nest.t_step.eq(nest.k_wrap)]
+                    with m.If(nest.k_wrap & nest.tile_wrap):
                         m.d.comb += self.o_load_restart.eq(1)
                         m.next = "ACTS"
             with m.State("ACTS"):
-                # act_beat words a beat: the last beat carries the layer's last word
+                # act_beat words a beat: the last beat carries the tile's last word
                 m.d.comb += self.o_load_target.eq(LoadTarget.ACTS)
                 with m.If(fire):
-                    m.d.sync += loaded.eq(loaded + geo.act_beat)
+                    m.d.sync += loaded.eq(loaded + self.geo.act_beat)
                     with m.If(loaded >= self.i_act_words):
-                        m.d.comb += [self.o_walk_start.eq(1), self.o_load_restart.eq(1)]
-                        with m.If(self.i_too_long):
-                            m.d.sync += error.eq(1)
-                        m.next = "WALK"
-                        with m.If(d.residual):
-                            m.next = "RESID"
+                        m.d.comb += [self.o_load_restart.eq(1), loads_done.eq(1),
+                                     load_failed.eq(load_error | self.i_load_overrun | self.i_too_long)]
+                        m.next = "DESC"
+                        with m.If(~take):
+                            m.next = "HAND"
+            with m.State("HAND"):
+                m.d.comb += loads_done.eq(1)
+                with m.If(take):
+                    m.next = "DESC"
+        self._run(m, run_nest, run_idle)
+        return m
+
+    def _run(self, m: Module, nest: _Nest, idle: Signal) -> None:
+        """The run side's FSM (class docstring)."""
+        geo, d = self.geo, self.o_desc
+        out_total = self.o_store_words
+        pix0, row = Signal(2 * geo.dim_bits + 1), Signal(range(geo.rows))  # RESID: fold's pixels, row
+        with m.If(self.o_take):
+            m.d.sync += [out_total.eq(0), pix0.eq(0), row.eq(0)]
+        pos = self.o_pos
+        m.d.comb += [pos.ky.eq(nest.ky), pos.kx.eq(nest.kx), pos.line_end.eq(nest.line_end),
+                     pos.fold_end.eq(nest.k_wrap), pos.last_tile.eq(nest.last_ct),
+                     pos.last_group.eq(nest.last_g)]
+        with m.FSM(name="run"):
+            with m.State("IDLE"):
+                m.d.comb += idle.eq(1)
+                with m.If(self.o_take):
+                    m.next = "WALK"
+                    with m.If(self.o_load_desc.residual):
+                        m.next = "RESID"
             with m.State("RESID"):
                 # one out word per (row tile, group, output tile, row): the folds' order
-                m.d.comb += self.o_load_target.eq(LoadTarget.RESID)
+                m.d.comb += self.o_resid.eq(1)
                 last_row, last_pix = row == geo.rows - 1, pix0 + geo.rows >= self.i_pixels
-                with m.If(fire):
-                    _advance(m, [(row, last_row, 1), (c0, last_ct, cols), (g, last_g, 1),
-                                 (pix0, last_pix, geo.rows)])
-                    with m.If(last_row & last_ct & last_g & last_pix):
+                with m.If(self.i_resid_fire):
+                    _advance(m, [(row, last_row, 1), (nest.c0, nest.last_ct, geo.cols),
+                                 (nest.g, nest.last_g, 1), (pix0, last_pix, geo.rows)])
+                    with m.If(last_row & nest.last_ct & nest.last_g & last_pix):
                         m.next = "WALK"
             with m.State("WALK"):
                 m.d.comb += self.o_walk_step.eq(1)
@@ -199,10 +239,10 @@ class LayerController(wiring.Component):
             with m.State("RUN"):
                 m.d.comb += self.o_fetch_run.eq(1)
                 with m.If(self.i_fetch_issue):
-                    m.d.comb += [k_step.eq(1), t_step.eq(k_wrap)]
-                    with m.If(k_wrap):
+                    m.d.comb += [nest.k_step.eq(1), nest.t_step.eq(nest.k_wrap)]
+                    with m.If(nest.k_wrap):
                         m.d.sync += out_total.eq(out_total + geo.rows)
-                    with m.If(k_wrap & tile_wrap):
+                    with m.If(nest.k_wrap & nest.tile_wrap):
                         with m.If(self.i_walk_more):
                             m.next = "WALK"
                         with m.Else():
@@ -210,9 +250,35 @@ class LayerController(wiring.Component):
             with m.State("FLUSH"):
                 with m.If(self.i_written == out_total):
                     with m.If(d.psum_write):
-                        m.next = "DESC"
+                        m.next = "IDLE"
                     with m.Elif(self.i_store_free):
                         m.d.comb += self.o_store_start.eq(1)
                         m.d.sync += self.o_bank.eq(~self.o_bank)
-                        m.next = "DESC"
-        return m
+                        m.next = "IDLE"
+
+
+class _Nest:
+    """One side's loop nest, ``(group, output tile)`` outer and ``(ky, kx, channel word)``
+    inner, against the ``end`` registers: ``k_step``/``t_step`` (comb strobes) step the inner
+    and outer levels; ``reset`` (in a sync context) returns it to the first step."""
+
+    def __init__(self, m: Module, geo: TopGeometry, end: dict[str, Signal], prefix: str) -> None:
+        self.g = Signal(geo.dim_bits, name=f"{prefix}g")
+        self.c0 = Signal(geo.dim_bits + 1, name=f"{prefix}c0")  # first output channel of the tile
+        self.ky = Signal(GEOMETRY_BITS, name=f"{prefix}ky")
+        self.kx = Signal(GEOMETRY_BITS, name=f"{prefix}kx")
+        self.ch = Signal(geo.dim_bits + 1, name=f"{prefix}ch")  # first input channel of the word
+        self.k_step, self.t_step = Signal(name=f"{prefix}k_step"), Signal(name=f"{prefix}t_step")
+        last_c, last_kx, last_ky = self.ch >= end["ch"], self.kx == end["kx"], self.ky == end["ky"]
+        self.line_end = last_c & last_kx
+        self.k_wrap = last_c & last_kx & last_ky
+        self.last_ct, self.last_g = self.c0 >= end["c0"], self.g == end["g"]
+        self.tile_wrap = self.last_ct & self.last_g
+        self._m = m
+        with m.If(self.k_step):
+            _advance(m, [(self.ch, last_c, geo.lanes), (self.kx, last_kx, 1), (self.ky, last_ky, 1)])
+        with m.If(self.t_step):
+            _advance(m, [(self.c0, self.last_ct, geo.cols), (self.g, self.last_g, 1)])
+
+    def reset(self) -> None:
+        self._m.d.sync += [self.g.eq(0), self.c0.eq(0), self.ky.eq(0), self.kx.eq(0), self.ch.eq(0)]

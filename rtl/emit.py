@@ -111,24 +111,25 @@ def _top_facts(top: LayerAccelerator) -> dict[str, Any]:
     geo = top.geo
     psum = {"psum": {"words": geo.psum_words, "word_bits": geo.cols * geo.psum_bits,
                      "kib": geo.psum_words * geo.cols * geo.psum_bits / 8192}} if geo.psum_words else {}
-    # the out buffer: two banks, one streamed by the store engine; the activation buffer: one copy
-    # per array row (one read port each)
-    banks = {"out": 2, "act": geo.rows}
+    # two banks of every buffer but the psum buffer (the loads or the store on one side, the run
+    # on the other); the activation buffer: one copy per array row in each (one read port each)
+    copies = {"act": geo.rows}
     word_bits = {**geo.word_bits, "act_words": geo.act_beat_bits}  # an act word holds act_beat
     depths = {**geo.words, "act_words": geo.act_words // geo.act_beat}
     return {
         "buffers": {**{(name := key.replace("_words", "")): {
-            "words": depth, "word_bits": word_bits[key], "banks": banks.get(name, 1),
-            "kib": banks.get(name, 1) * depth * word_bits[key] / 8192}
+            "words": depth, "word_bits": word_bits[key], "banks": 2, "copies": copies.get(name, 1),
+            "kib": 2 * copies.get(name, 1) * depth * word_bits[key] / 8192}
             for key, depth in depths.items()}, **psum},
         "act_beat": geo.act_beat,
         "descriptor": _layout(top.descriptor),
         "params": _layout(top.params),
         "weight_lane_bits": Shape.cast(top.w_shape).width,
         "out_lane_bits": top.out_shape.width,
-        "phases": ["DESC", "PARAMS", "WEIGHTS", "ACTS", "RESID", "WALK", "RUN", "FLUSH"],
-        "overlap": "a layer's store (the store engine, from the other out bank) runs beside the next "
-                   "layer's phases; the loads follow the previous layer's compute",
+        "phases": {"load": ["DESC", "PARAMS", "WEIGHTS", "ACTS", "HAND"],
+                   "run": ["IDLE", "RESID", "WALK", "RUN", "FLUSH"]},
+        "overlap": "a tile loads into one input bank while the tile before it runs from the other, "
+                   "and the store engine streams the tile before that from the other out bank",
         "cycles": "hwsim.rtl_timing.layer_cycles",
     }
 

@@ -27,7 +27,7 @@ from hwsim.rtl_plan import DESCRIPTOR_FIELDS, DESCRIPTOR_FLAGS, DESCRIPTOR_SIZES
 from rtl.pe import PESpec
 
 __all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "act_word", "check_geometry", "descriptor_layout",
-           "geometry_layout", "operand_layout", "pe_spec", "position_layout", "row_layout",
+           "first_layout", "geometry_layout", "operand_layout", "pe_spec", "position_layout", "row_layout",
            "weight_word"]
 
 
@@ -96,6 +96,13 @@ def row_layout(geo: TopGeometry) -> data.StructLayout:
     word address ``p`` in the group's plane, ``ok`` (0 past the layer's last pixel)."""
     coord = _coord(geo)
     return data.StructLayout({"iy": coord, "ix": coord, "p": _address(geo), "ok": 1})
+
+
+def first_layout(geo: TopGeometry) -> data.StructLayout:
+    """A tile's first pixel: the input coordinates ``iy``, ``ix`` of its kernel origin and their
+    word address ``p`` (:class:`PixelWalker`'s ``i_first``)."""
+    coord = _coord(geo)
+    return data.StructLayout({"iy": coord, "ix": coord, "p": _address(geo)})
 
 
 def position_layout() -> data.StructLayout:
@@ -198,7 +205,10 @@ class PixelWalker(wiring.Component):
     i_geo : In(geometry_layout(geo))
         ``x_step``, ``y_step`` and ``origin`` are read.
     i_start : In(1)
-        Restart at pixel (0, 0) and row 0 (the layer's first tile).
+        Restart at pixel (0, 0) and row 0 (the layer's first tile), whose kernel origin
+        ``i_first`` gives: the run side's descriptor and geometry are written in that cycle.
+    i_first : In(first_layout(geo))
+        The next tile's ``-pad_h``, ``-pad_w`` and ``origin``, read with ``i_start``.
     i_step : In(1)
         Load the next row (ignored with ``i_start``); after the tile's last row, the next step
         loads row 0 of the next tile.
@@ -214,7 +224,7 @@ class PixelWalker(wiring.Component):
         self.geo = check_geometry(geo)
         super().__init__({
             "i_desc": In(descriptor_layout(geo.dim_bits)), "i_geo": In(geometry_layout(geo)),
-            "i_start": In(1), "i_step": In(1),
+            "i_start": In(1), "i_first": In(first_layout(geo)), "i_step": In(1),
             "o_rows": Out(data.ArrayLayout(row_layout(geo), geo.rows)),
             "o_more": Out(1), "o_last": Out(1),
         })
@@ -229,8 +239,9 @@ class PixelWalker(wiring.Component):
         more = oy < d.out_h
         m.d.comb += [self.o_more.eq(more), self.o_last.eq(row == rows - 1)]
         with m.If(self.i_start):
-            m.d.sync += [ox.eq(0), oy.eq(0), iy.eq(-d.pad_h), ix.eq(-d.pad_w), p.eq(g.origin),
-                         line.eq(g.origin), row.eq(0)]
+            first = self.i_first
+            m.d.sync += [ox.eq(0), oy.eq(0), iy.eq(first.iy), ix.eq(first.ix), p.eq(first.p),
+                         line.eq(first.p), row.eq(0)]
         with m.Elif(self.i_step):
             for r in range(rows):
                 with m.If(row == r):

@@ -84,7 +84,7 @@ from amaranth.lib.wiring import In, Out
 from hwsim.accelerator import Accelerator
 from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl.array import SystolicArray
-from rtl.buffers import Loader, ResultWriter, StoreStream, out_word, param_word, psum_word
+from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream, out_word, param_word, psum_word
 from rtl.controller import LayerController
 from rtl.im2col import (LayerGeometry, OperandFetch, PixelWalker, act_word, check_geometry,
                          descriptor_layout, pe_spec, weight_word)
@@ -186,7 +186,6 @@ class LayerAccelerator(wiring.Component):
         m.submodules.control = ctrl = LayerController(geo)
         m.submodules.array = arr = SystolicArray(rows=rows, cols=cols, pe=self.pe)
         m.submodules.geometry = geometry = LayerGeometry(geo)
-        m.submodules.loader = loader = Loader(geo)
         m.submodules.walker = walker = PixelWalker(geo)
         m.submodules.fetch = fetch = OperandFetch(geo)
         m.submodules.writer = writer = ResultWriter(geo)
@@ -194,33 +193,17 @@ class LayerAccelerator(wiring.Component):
             kind=self.kind, cols=cols, acc_shape=psum_word(geo).elem_shape, bits=self.bits,
             positions=self.positions, bias_bits=self.bias_bits, max_positions=geo.max_positions)
         m.submodules.store = store = StoreStream(geo)
-        depth = {**self.words, "act_words": geo.act_words // geo.act_beat}
-        mems = {name: Memory(shape=shape, depth=depth[f"{name}_words"], init=[])
-                for name, shape in (("act", self.act_word), ("weight", self.weight_word),
-                                    ("param", self.param_word))}
-        for name, mem in mems.items():
-            m.submodules[f"{name}_buf"] = mem
-            wiring.connect(m, getattr(loader, f"{name}_wr"), mem.write_port())
-        for name in ("i_params", "i_weights", "i_acts", "i_resid"):
+        m.submodules.loader = loader = Loader(geo, (LoadTarget.PARAMS, LoadTarget.WEIGHTS, LoadTarget.ACTS))
+        m.submodules.resid_loader = resid_loader = Loader(geo, (LoadTarget.RESID,))
+        for name in ("i_params", "i_weights", "i_acts"):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(loader, name))
-        # one copy of the activation buffer per array row, each written by every load beat and
-        # read by its row only: one read port per memory (Yosys would replicate the memory per
-        # read port itself, but its memory_libmap runs out of memory at 16 read ports)
-        for r, port in enumerate(fetch.act_rd):
-            copy = mems["act"]
-            if r:
-                copy = m.submodules[f"act_buf{r}"] = Memory(shape=self.act_word, depth=depth["act_words"], init=[])
-                write = copy.write_port()
-                m.d.comb += [write.addr.eq(loader.act_wr.addr), write.data.eq(loader.act_wr.data),
-                             write.en.eq(loader.act_wr.en)]
-            wiring.connect(m, port, copy.read_port())
-        wiring.connect(m, fetch.weight_rd, mems["weight"].read_port())
+        wiring.connect(m, wiring.flipped(self.i_resid), resid_loader.i_resid)
+        self._input_banks(m, ctrl.o_in_bank, loader, fetch, writer)
         wiring.connect(m, fetch.o_operands, arr.i_operands)
         wiring.connect(m, arr.o_results, writer.i_acc)
         wiring.connect(m, writer.o_acc, out_stage.i_acc)
         wiring.connect(m, out_stage.o_y, writer.i_y)
-        wiring.connect(m, writer.param_rd, mems["param"].read_port())
-        self._out_banks(m, ctrl, loader, writer, store)
+        self._out_banks(m, ctrl, resid_loader, writer, store)
         if geo.pe != "xnor":
             m.d.comb += out_stage.i_res.eq(writer.o_res)
         if geo.psum_words:
@@ -230,30 +213,64 @@ class LayerAccelerator(wiring.Component):
         wiring.connect(m, store.o_results, wiring.flipped(self.o_results))
 
         wiring.connect(m, wiring.flipped(self.i_desc), ctrl.i_desc)
-        d, sizes = ctrl.o_desc, geometry.o_geo
-        stored_error = Signal()  # the error of the layer the store engine streams
+        # the load side's geometry, and the run side's copy of it (taken with the tile)
+        ld, d, sizes = ctrl.o_load_desc, ctrl.o_desc, geometry.o_geo
+        run_sizes = Signal.like(sizes)
+        stored_error = Signal()  # the error of the tile the store engine streams
+        with m.If(ctrl.o_take):
+            m.d.sync += run_sizes.eq(sizes)
         with m.If(ctrl.o_store_start):
-            m.d.sync += stored_error.eq(ctrl.o_error)
+            m.d.sync += stored_error.eq(ctrl.o_run_error)
+        take = ctrl.o_take
         m.d.comb += [
             self.o_error.eq(ctrl.o_error | (store.o_busy & stored_error)),
-            geometry.i_desc.eq(d), ctrl.i_too_long.eq(sizes.too_long),
-            ctrl.i_act_words.eq(sizes.act_words), ctrl.i_pixels.eq(sizes.pixels),
+            geometry.i_desc.eq(ld), ctrl.i_too_long.eq(sizes.too_long),
+            ctrl.i_act_words.eq(sizes.act_words), ctrl.i_pixels.eq(run_sizes.pixels),
             loader.i_target.eq(ctrl.o_load_target), loader.i_restart.eq(ctrl.o_load_restart),
             ctrl.i_load_fire.eq(loader.o_fire), ctrl.i_load_overrun.eq(loader.o_overrun),
-            walker.i_desc.eq(d), walker.i_geo.eq(sizes), walker.i_start.eq(ctrl.o_walk_start),
+            resid_loader.i_target.eq(Mux(ctrl.o_resid, LoadTarget.RESID, LoadTarget.NONE)),
+            resid_loader.i_restart.eq(take), ctrl.i_resid_fire.eq(resid_loader.o_fire),
+            ctrl.i_resid_overrun.eq(resid_loader.o_overrun),
+            walker.i_desc.eq(d), walker.i_geo.eq(run_sizes), walker.i_start.eq(take),
+            walker.i_first.iy.eq(-ld.pad_h), walker.i_first.ix.eq(-ld.pad_w),
+            walker.i_first.p.eq(sizes.origin),
             walker.i_step.eq(ctrl.o_walk_step), ctrl.i_walk_last.eq(walker.o_last),
             ctrl.i_walk_more.eq(walker.o_more),
-            fetch.i_desc.eq(d), fetch.i_geo.eq(sizes), fetch.i_rows.eq(walker.o_rows),
-            fetch.i_start.eq(ctrl.o_walk_start), fetch.i_run.eq(ctrl.o_fetch_run),
+            fetch.i_desc.eq(d), fetch.i_geo.eq(run_sizes), fetch.i_rows.eq(walker.o_rows),
+            fetch.i_start.eq(take), fetch.i_run.eq(ctrl.o_fetch_run),
             fetch.i_pos.eq(ctrl.o_pos), ctrl.i_fetch_issue.eq(fetch.o_issue),
-            writer.i_desc.eq(d), writer.i_clear.eq(ctrl.o_write_clear),
+            writer.i_desc.eq(d), writer.i_clear.eq(take),
             ctrl.i_written.eq(writer.o_written), ctrl.i_write_overrun.eq(writer.o_overrun),
             out_stage.i_params.eq(writer.o_params), out_stage.i_relu.eq(d.relu),
-            out_stage.i_binary.eq(d.binary_out), out_stage.i_positions.eq(sizes.positions),
+            out_stage.i_binary.eq(d.binary_out), out_stage.i_positions.eq(run_sizes.positions),
             store.i_words.eq(ctrl.o_store_words), store.i_start.eq(ctrl.o_store_start),
             store.i_bank.eq(ctrl.o_bank), ctrl.i_store_free.eq(store.o_free),
         ]
         return m
+
+    def _input_banks(self, m: Module, in_bank: Any, loader: Loader, fetch: OperandFetch,
+                     writer: ResultWriter) -> None:
+        """Two banks of the parameter, weight and activation buffers: the loads write bank
+        ``in_bank``, the run reads the other one. The activation buffer has one copy per array
+        row in each bank, each written by every load beat and read by its row only: one read
+        port per memory (Yosys would replicate the memory per read port itself, but its
+        memory_libmap runs out of memory at 16 read ports)."""
+        geo = self.geo
+        depth = {**self.words, "act_words": geo.act_words // geo.act_beat}
+        shapes = {"act": self.act_word, "weight": self.weight_word, "param": self.param_word}
+        readers = {"act": list(fetch.act_rd), "weight": [fetch.weight_rd], "param": [writer.param_rd]}
+        for name, shape in shapes.items():
+            write = getattr(loader, f"{name}_wr")
+            for r, port in enumerate(readers[name]):
+                banks = []
+                for b in range(2):
+                    label = f"{name}_buf{b}" + (f"_{r}" if r else "")  # bank b, row r's copy
+                    mem = m.submodules[label] = Memory(shape=shape, depth=depth[f"{name}_words"], init=[])
+                    wr, rd = mem.write_port(), mem.read_port()
+                    m.d.comb += [wr.addr.eq(write.addr), wr.data.eq(write.data),
+                                 wr.en.eq(write.en & (in_bank == b)), rd.addr.eq(port.addr), rd.en.eq(port.en)]
+                    banks.append(rd.data)
+                m.d.comb += port.data.eq(Mux(in_bank, banks[0], banks[1]))
 
     def _out_banks(self, m: Module, ctrl: Any, loader: Loader, writer: ResultWriter, store: StoreStream) -> None:
         """The two out buffer banks: the controller's bank (``o_bank``) is written by RESID's

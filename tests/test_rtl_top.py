@@ -160,7 +160,8 @@ def test_top_layer(case: str) -> None:
     assert run.last["params"] + len(prog.weights) == run.last["weights"]
     assert run.last["weights"] + 1 == want["descriptor"] + want["load_weights"]
     assert run.last["acts"] - run.last["weights"] == want["load_acts"]
-    assert run.first["store"] - run.last["acts"] == want["compute"] + want["drain"] + FETCH_CYCLES + 1
+    assert run.first["store"] - run.last["acts"] == (want["geometry_wait"] + want["compute"] + want["drain"]
+                                                     + FETCH_CYCLES + 1)
     assert run.last["store"] + 1 == want["total"]
 
 
@@ -230,7 +231,10 @@ def test_top_k_tiles(kind: str) -> None:
     """A layer whose fold exceeds max_steps 16, as K tiles back to back on one top (mac: 3x3 over
     3 channels, 27 steps -> 3 K tiles of one channel; xnor: 3x3 over 2 words of 4 lanes, 18 steps
     -> 2 K tiles of one word): the psum tiles return nothing, the assembled outputs equal
-    int_forward, and each descriptor follows the previous one after exactly its plan_cycles."""
+    int_forward; tile 0 is taken by the idle run side with its last ACTS beat and tile 1's
+    descriptor follows at once (its loads overlap tile 0's run); tile ``t + 1``'s descriptor
+    comes the cycle after tile ``t`` is taken, i.e. once tile ``t - 1``'s FLUSH is over (its
+    loads, shorter than that run, wait in HAND)."""
     cin = 3 if kind == "mac" else 7
     q, x = quantized(kind, True, cin, 3, 4, seed=11, kernel=3, padding=1)
     top = LayerAccelerator.from_accelerator(accelerator(kind, max_steps=16))
@@ -242,18 +246,30 @@ def test_top_k_tiles(kind: str) -> None:
             if prog.result_beats]
     np.testing.assert_array_equal(assemble(q, outs), int_forward(q, x))
     starts = [run.first["desc"] for run in runs]
-    spans = [plan_cycles(top.geo, tile.plan)["total"] for tile, *_ in progs]
-    assert [b - a for a, b in zip(starts, starts[1:])] == spans[:-1]
-    assert runs[-1].last["store"] + 1 - starts[-1] == spans[-1]
+    spans = [plan_cycles(top.geo, tile.plan) for tile, *_ in progs]
+    # a tile's loads: its descriptor, parameter, weight and activation beats (no geometry wait)
+    loads = [s["descriptor"] + s["load_weights"] + s["load_acts"] for s in spans]
+    assert not any(s["geometry_wait"] for s in spans)
+    assert starts[1] == starts[0] + loads[0]
+    for t in range(1, len(runs) - 1):  # a psum tile's span ends with its FLUSH's last cycle
+        assert starts[t] + loads[t] < starts[t - 1] + spans[t - 1]["total"]
+        assert starts[t + 1] == starts[t - 1] + spans[t - 1]["total"] + 1
+    # the last tile is taken the cycle after the one before it ends its FLUSH (that one was
+    # taken in the cycle before the last descriptor), then runs and stores
+    take = starts[-1] - 1 + spans[-2]["total"] - loads[-2] + 1
+    assert runs[-1].last["store"] == take + spans[-1]["total"] - loads[-1]
+    assert runs[-1].last["store"] + 1 == tiles_cycles(top.geo, [tile for tile, *_ in progs])["total"]
     assert not any(run.error for run in runs)
 
 
 def test_top_store_overlaps_the_next_tile() -> None:
     """A layer as row tiles on a top whose ifmap holds 56 activation words (3x3 pad-1 conv,
-    3 -> 4 channels, 6x6 input: 3 x 6 = 18 words an input row): each tile's descriptor comes the
-    cycle after the previous tile's FLUSH, while that tile's results still stream out of the
-    other bank; the outputs equal int_forward and the layer's cycles, first descriptor to last
-    result, equal tiles_cycles's overlapped total -- fewer than the tiles' spans summed."""
+    3 -> 4 channels, 6x6 input: 3 x 6 = 18 words an input row): tile 1's descriptor comes the
+    cycle after tile 0's last ACTS beat (the idle run side takes tile 0 then), and every later
+    tile's before the previous tile's last result (its loads overlap the run of the tile before,
+    its run the store of the one before that); the outputs equal int_forward and the layer's
+    cycles, first descriptor to last result, equal tiles_cycles's overlapped total -- fewer than
+    the tiles' spans summed."""
     q, x = quantized("mac", True, 3, 4, 6, seed=13, kernel=3, padding=1)
     top = make_top("mac", ifmap=56 / 1024)
     progs = tile_programs(top, q, x)
@@ -263,9 +279,9 @@ def test_top_store_overlaps_the_next_tile() -> None:
     np.testing.assert_array_equal(assemble(q, outs), int_forward(q, x))
     tiles = [tile for tile, *_ in progs]
     spans = [plan_cycles(top.geo, t.plan) for t in tiles]
+    first = spans[0]
+    assert runs[1].first["desc"] == first["descriptor"] + first["load_weights"] + first["load_acts"]
     for run, after, span in zip(runs, runs[1:], spans):
-        # the next descriptor: the cycle after this tile's FLUSH, before its last result
-        assert after.first["desc"] == run.first["desc"] + span["total"] - span["store"]
-        assert after.first["desc"] < run.last["store"]
+        assert after.first["desc"] < run.last["store"] - span["store"]
     total = runs[-1].last["store"] + 1
     assert total == tiles_cycles(top.geo, tiles)["total"] < sum(s["total"] for s in spans)
