@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
 
-from contract import FETCH_CYCLES
+from contract import FETCH_CYCLES, GEOMETRY_CYCLES
 from hwsim.errors import ConfigError
 from hwsim.rtl_plan import LayerPlan, LayerShape, Tile, TopGeometry, descriptor_bits, top_geometry
 from hwsim.rtl_timing import plan_cycles, tile_layer
@@ -206,10 +206,13 @@ def store_span(geo: TopGeometry, cmd: Command, result_slot: int, first_result: i
 
 @dataclass
 class _Tile:
-    """A tile as the model follows it through the top: its plan (from its DESC), the cycle its
-    FLUSH ends (from its last load), and the cycle it hands its bank to the store engine."""
+    """A tile as the model follows it through the top: its plan (from its DESC), the cycles the
+    top took its descriptor and the run side took the tile, the cycle its FLUSH ends, and the
+    cycle it hands its bank to the store engine."""
 
     plan: LayerPlan
+    desc: int = 0
+    take: int = 0
     flush: int = 0
     handoff: int | None = None
 
@@ -219,6 +222,10 @@ class _Tile:
         if self.handoff is None:
             self.handoff = max(self.flush, engine_free)
         return self.handoff
+
+    def run_free(self, engine_free: int) -> int:
+        """The first cycle the run side is idle after this tile."""
+        return (self.hand_over(engine_free) if self.plan.stores else self.flush) + 1
 
 
 def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[Op, int],
@@ -247,16 +254,22 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
                 engine_free = t + last_take
             t += span
             continue
+        if cmd.op == Op.RESID:  # DISPATCH waits for the run side's RESID, from the take on
+            t = max(t, tiles[-1].take + 2)
         span, last = read_span(cmd.addr, cmd.beats, slot_bytes(widths[cmd.op], geo.bus_bits), latency, bus)
         if cmd.op == Op.DESC:
-            if tiles:  # the top takes it after the last tile's FLUSH and, if it stores, hand-over
-                prev = tiles[-1]
-                ready = (prev.hand_over(engine_free) if prev.plan.stores else prev.flush) + 1
+            if tiles:  # the load side takes it the cycle after the run side took the last tile
+                ready = tiles[-1].take + 1
                 if last < ready - t:  # the beat waits for the top
                     span, last = ready - t + 2, ready - t
-            tiles.append(_Tile(cmd.plan))
-        if cmd.op in (Op.ACTS, Op.RESID):  # the top's last load beat: RUN follows it
-            phases = plan_cycles(geo, tiles[-1].plan)
+            tiles.append(_Tile(cmd.plan, desc=t + last))
+        phases = plan_cycles(geo, tiles[-1].plan)
+        if cmd.op == Op.ACTS:  # the loads are done: the run side takes the tile once it is idle
+            tile = tiles[-1]
+            before = tiles[-2].run_free(engine_free) if len(tiles) > 1 else 0
+            tile.take = max(t + last, tile.desc + GEOMETRY_CYCLES + 1, before)
+            tile.flush = tile.take + phases["compute"] + phases["drain"]
+        if cmd.op == Op.RESID:  # the residual's last beat: RUN follows it
             tiles[-1].flush = t + last + phases["compute"] + phases["drain"]
         t += span
     raise ValueError("the command list has no END")

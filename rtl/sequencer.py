@@ -27,8 +27,11 @@ before its STORE); a ``STORE`` in ``BYTES``
 or ``BITS`` mode writes the outputs where the next layer's ``ACTS`` reads them, so a network's
 activations never pass through the host. A command's transfer ends before the next command is
 fetched, but the top works beside the sequencer: :mod:`rtl.netprog` puts each tile's STORE after
-the next tile's loads, so the write DMA stores a tile's bank (the top's store engine) while the
-top runs the next tile; the loads still wait for the top's previous tile.
+the next tile's loads, so the top loads a tile while it runs the one before and the write DMA
+stores the bank of the one before that (the top's store engine). A DESC waits for the top's
+load side (free once the run side took the tile before); a RESID is dispatched only once the
+run side has taken its tile (``i_resid`` ready), so that its read never holds the bus while the
+run side still works on the tile before.
 
 The control port is plain signals (``i_start`` pulse, ``i_base``, ``o_busy``, ``o_done``,
 ``o_error``); an AXI4-Lite register wrapper for a CPU is not generated. ``o_error`` is sticky
@@ -157,10 +160,13 @@ class NetworkAccelerator(wiring.Component):
                         m.d.sync += self.o_done.eq(1)
                         m.next = "IDLE"
                     with m.Case(*reads):
-                        m.d.comb += [rd.i_start.eq(1), rd.i_addr.eq(cmd.addr), rd.i_beats.eq(cmd.beats),
-                                     rd.i_target.eq(cmd.op)]
-                        m.d.sync += target.eq(cmd.op)
-                        m.next = "READ"
+                        # a residual is read once the top's run side takes it (it has taken
+                        # the tile): its beats never wait on the bus for the previous tile's run
+                        with m.If((cmd.op != Op.RESID) | top.i_resid.ready):
+                            m.d.comb += [rd.i_start.eq(1), rd.i_addr.eq(cmd.addr), rd.i_beats.eq(cmd.beats),
+                                         rd.i_target.eq(cmd.op)]
+                            m.d.sync += target.eq(cmd.op)
+                            m.next = "READ"
                     with m.Case(Op.STORE):
                         m.d.comb += wr.i_start.eq(1)
                         m.next = "WRITE"

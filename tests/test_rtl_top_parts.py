@@ -116,12 +116,17 @@ def naive_pixels(d: dict[str, int], cw: int, rows: int) -> list[list[tuple[int, 
 
 
 async def start(ctx, dut, d: dict[str, int], max_steps: int) -> None:
-    """Present descriptor ``d`` and its naive geometry, and pulse ``i_start`` for one cycle."""
-    ctx.set(dut.i_desc, d)
-    ctx.set(dut.i_geo, naive_geometry(d, 1, max_steps))
+    """Present descriptor ``d`` and its naive geometry, and pulse ``i_start`` for one cycle (a
+    walker's first pixel from ``i_first``: the descriptor and geometry only follow the start,
+    as the run side's registers do the take)."""
+    geometry_of_d = naive_geometry(d, 1, max_steps)
+    if hasattr(dut, "i_first"):
+        ctx.set(dut.i_first, {"iy": -d["pad_h"], "ix": -d["pad_w"], "p": geometry_of_d["origin"]})
     ctx.set(dut.i_start, 1)
     await ctx.tick()
     ctx.set(dut.i_start, 0)
+    ctx.set(dut.i_desc, d)
+    ctx.set(dut.i_geo, geometry_of_d)
 
 
 @pytest.mark.parametrize("d", [desc((5, 5), (3, 3), 3, 2, kernel=3, stride=2, pad=1),
