@@ -22,11 +22,14 @@ time, so the count is a sum of spans, each derived from the RTL's registers:
   arrived); the transfer ends the
   cycle after its last beat (its ``o_busy`` is registered) -- the layer top takes every beat in
   the cycle it is offered, since its load phases wait on the DMA;
-* the top (``rtl.top``): a tile's FLUSH ends ``compute + drain`` cycles
-  (:func:`hwsim.rtl_timing.plan_cycles`) after its last load beat (ACTS, or RESID); it hands its
-  bank to the store engine then, or once the engine has given the last result of the store
-  before (the cycle that result is taken), and takes the next descriptor the cycle after the
-  hand-over (a tile that stores nothing: after its FLUSH) -- a DESC read earlier waits;
+* the top (``rtl.top``): the run side takes a tile at its last ACTS beat, or (HAND) the cycle
+  after the tile before left FLUSH, or the geometry's wait, whichever is last
+  (:func:`hwsim.rtl_timing.overlapped_total` without the memory); the load side takes the next
+  descriptor from the cycle after the take -- a DESC read earlier waits; a RESID is dispatched
+  from the cycle after the take; FLUSH ends ``compute + drain`` cycles
+  (:func:`hwsim.rtl_timing.plan_cycles`) after the take, or after the last RESID beat; a tile
+  hands its bank to the store engine then, or once the engine has given the last result of the
+  store before (the cycle that result is taken);
 * a store (:func:`store_span`): the store engine offers the tile's first result two cycles after
   the hand-over and the next one the cycle after each is taken; the write DMA writes each bus
   word a beat touches in the cycles after the take (address and data together, one a cycle) and

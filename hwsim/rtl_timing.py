@@ -1,8 +1,8 @@
 """Exact cycles of one layer on the generated accelerator top (``rtl.top.LayerAccelerator``).
 
 The top runs a layer in phases, at full stream rate (every input beat valid when ready, the
-result consumer always ready) with no idle cycle between phases; a tile's store runs beside the
-next tile (below). With ``G``
+result consumer always ready) with no idle cycle between phases; a tile's loads run beside the
+tile before it and its store beside the tile after it (below). With ``G``
 groups, ``Cg``/``Og`` channels per group, ``NT = ceil(Og / cols)``, ``CW = ceil(Cg / lanes)``
 (``lanes`` is 1 except for xnor), ``KS = kh * kw * CW`` steps per fold, ``M = out_h * out_w`` and
 ``folds = ceil(M / rows) * G * NT``, counted from the descriptor beat to the last result beat,
@@ -11,6 +11,10 @@ both included::
     descriptor    = 1
     load_weights  = G * NT * (1 + KS)          one parameter word and KS weight words per tile
     load_acts     = ceil(G * in_h * in_w * CW / act_beat)   activation words, act_beat a beat
+    geometry_wait = max(0, GEOMETRY_CYCLES + 1 - loads)      the run side takes the tile no
+                                               earlier than the descriptor's geometry is complete
+                                               (``loads`` the parameter, weight and act beats;
+                                               only a tile of one beat each waits, one cycle)
     load_resid    = folds * rows (a layer with ``residual``, else 0): the shortcut's out words
     compute       = rows + 1 + folds * fold    pixel walk of the first row tile, the buffers'
                                                read cycle, then the folds back to back
@@ -24,14 +28,17 @@ per fold or per tile -- the next fold's first operands wait in the operand regis
 array drains, and the walk of the next row tile (``rows`` cycles) hides under that drain.
 
 A layer too large for the buffers runs as tiles (:func:`hwsim.rtl_plan.split`), one descriptor
-after another. The out buffer has two banks, so a tile's store overlaps the next tile: with
-``D`` = everything but the store of a tile and ``S`` its store, tile ``t`` hands its bank to the
-store engine at ``H_t = max(F_t, H_s + S_s)`` (``F_t`` its FLUSH's last cycle, ``s`` the last
-storing tile before it: the engine takes a new bank in the cycle its last word leaves), its
-store ends at ``H_t + S_t`` and the next descriptor comes at ``H_t + 1``; a tile that stores
-nothing takes the next descriptor after its FLUSH. A layer's cycles run from its first
-descriptor (on an idle top) to its last result: :func:`overlapped_total`. One tile: ``D + S``,
-the sum above. :func:`tile_layer` picks, of the tilings that fit, the one with the fewest
+after another, through the top's three stages: the load side, the run side and the store
+engine. Tile ``t`` (descriptor at ``s_t``) has its loads done at ``a_t = s_t + load_weights +
+load_acts + geometry_wait``; the run side takes it at ``h_t = max(a_t, e_{t-1} + 1)`` (the run
+side is idle the cycle after the tile before left FLUSH at ``e_{t-1}``) and the next
+descriptor comes at ``h_t + 1``; its FLUSH ends at ``F_t = h_t + load_resid + compute + drain``,
+and a storing tile hands its bank to the store engine at ``e_t = max(F_t, H_s + S_s)`` (``s``
+the last storing tile before it: the engine takes a new bank in the cycle its last word
+leaves), its store ending at ``e_t + S_t``; a tile that stores nothing leaves FLUSH at ``e_t =
+F_t``. A layer's cycles run from its first descriptor (on an idle top) to its last result:
+:func:`overlapped_total`. One tile: the sum above.
+:func:`tile_layer` picks, of the tilings that fit, the one with the fewest
 cycles counted without the overlap (a proxy: its plans are counted, not ordered) -- every group
 count ``ceil(G / k)``, every multiple of ``cols`` output channels per group, and for each pair
 the most output rows that fit (fit is monotone in the rows: more rows load more input and write

@@ -1,12 +1,13 @@
-"""The accelerator top's layer controller: the descriptor register, the phase FSM, the loop nest
-and the sticky error flag (the phases are listed in :mod:`rtl.top`).
+"""The accelerator top's layer controller: the descriptor registers, the load and run FSMs, their
+loop nests and the sticky error flags (the phases are listed in :mod:`rtl.top`).
 
 :class:`LayerController` holds no buffer and no datapath: it takes the descriptor stream and the
 strobes of the top's components (:mod:`rtl.buffers`, :mod:`rtl.im2col`) and drives their control
-inputs. One loop nest, ``(group, output tile)`` outer and ``(ky, kx, channel word)`` inner, is
-stepped by PARAMS (per beat: the outer levels), WEIGHTS (per beat: all levels) and RUN (per
-issued step: all levels, the fetch's :func:`~rtl.im2col.position_layout`); ACTS counts the
-activation words its beats carry.
+inputs. Each side has a loop nest, ``(group, output tile)`` outer and ``(ky, kx, channel word)``
+inner: the load side's is stepped by PARAMS (per beat: the outer levels) and WEIGHTS (per beat:
+all levels), the run side's by RESID (the outer levels, per row tile) and RUN (per issued step:
+all levels, the fetch's :func:`~rtl.im2col.position_layout`); ACTS counts the activation words
+its beats carry.
 """
 
 from __future__ import annotations

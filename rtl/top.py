@@ -1,25 +1,34 @@
 """The accelerator top: its buffers, the layer controller and its components around the array.
 
-One layer at a time through the phases below; the store of a layer's results overlaps the next
-layer (the out buffer has two banks: while the store engine streams one, the next layer's RESID
-and RUN write the other). The loads still follow each other and the previous layer's compute::
+A tile (a layer, or a piece of one: :mod:`hwsim.rtl_plan`) passes two sides of the controller
+and then the store engine, each working on a different tile at once: while the run side
+computes tile ``t`` from one bank of the input buffers, the load side loads tile ``t + 1`` into
+the other, and the store engine streams tile ``t - 1``'s results from the other out bank::
 
-    DESC     one beat on i_desc: the layer descriptor (:func:`descriptor_layout`)
+    load side
+    DESC     one beat on i_desc: the tile's descriptor (:func:`descriptor_layout`)
     PARAMS   G * NT beats on i_params: per-channel output parameters, one word per output tile
     WEIGHTS  G * NT * KS beats on i_weights: one word of ``cols`` weights per (tile, step)
     ACTS     ceil(G * H * W * CW / act_beat) beats on i_acts: act_beat activation words a beat,
              one word per (group, pixel, channel word) in that order
-    RESID    folds * rows beats on i_resid, a ``residual`` layer only: its shortcut, one out word
+    HAND     until the run side is idle (and the descriptor's geometry complete, GEOMETRY_CYCLES
+             after its register was written): the run side takes the tile -- in the last ACTS
+             beat's cycle if it is idle then -- the input banks swap, DESC follows
+
+    run side
+    IDLE     until it takes a tile
+    RESID    folds * rows beats on i_resid, a ``residual`` tile only: its shortcut, one out word
              per beat in out buffer order, into the out buffer; each row the output stage
              requantizes adds the word it then overwrites, before the clamp
     WALK     ``rows`` cycles: the pixel walker loads the input coordinates of the next row tile
     RUN      every fold streams through the array; results are requantized into the out buffer
              (WALK again between row tiles, hidden under the array's drain)
     FLUSH    the last fold's rows reach the out buffer; then, once the store engine is free,
-             the bank goes to it and the top takes the next descriptor
-    (store)  folds * rows beats on o_results, the bank in write order, one read cycle first,
-             beside the next layer's phases (none for a K tile that writes partial sums: it
-             keeps its bank and takes the next descriptor after FLUSH)
+             the out bank goes to it, IDLE follows
+
+    store engine
+    (store)  folds * rows beats on o_results, the bank in write order, one read cycle first
+             (none for a K tile that writes partial sums: it keeps its bank)
 
 with ``G`` groups, ``Cg``/``Og`` input/output channels per group, ``NT = ceil(Og / cols)`` output
 tiles per group, ``CW = ceil(Cg / lanes)`` channel words per pixel (``lanes`` is 1 except for xnor,
@@ -28,6 +37,9 @@ whose words pack ``lanes`` channels), ``KS = kh * kw * CW`` steps per fold and
 then output tile; the reduction order within a fold is ``(ky, kx, channel word)``.
 
 Buffer layouts (word addresses, written in stream order):
+
+Every buffer but the psum buffer has two banks of the depth the geometry gives (one for the
+loads or the store, one for the run), so a tile uses the whole configured capacity.
 
 * activations: ``((g * H + iy) * W + ix) * CW + cw`` -- channels last, one word per ``lanes``
   channels (xnor: bit ``l`` of word ``cw`` is channel ``cw * lanes + l``, lanes past ``Cg`` are 0),
@@ -58,14 +70,16 @@ Components (each with its own simulator test in ``tests/test_rtl_top_parts.py`` 
 
     i_desc -> LayerController -> control inputs of the parts below          (rtl.controller)
     i_params/i_weights/i_acts -> Loader -> param/weight/act buffers      (rtl.buffers)
+    i_resid -> Loader (the run side's) -> out buffer                      (rtl.buffers)
     act/weight buffers -> OperandFetch -> SystolicArray                   (rtl.im2col, rtl.array)
     SystolicArray -> ResultWriter <-> OutputStage; ResultWriter -> out buffer  (rtl.buffers, rtl.requant)
     ResultWriter <-> psum buffer (read one row ahead, written back)       (rtl.buffers)
     out buffer -> StoreStream -> o_results                                (rtl.buffers)
 
-:class:`~rtl.controller.LayerController` holds the descriptor, the FSM of the phases above, the
-loop nest (group, output tile, ky, kx, channel word) that PARAMS, WEIGHTS and RUN step, and the
-sticky error flag. :class:`~rtl.im2col.LayerGeometry` registers the descriptor's derived sizes and
+:class:`~rtl.controller.LayerController` holds the descriptors, the two FSMs of the phases above,
+their loop nests (group, output tile, ky, kx, channel word) that PARAMS, WEIGHTS and RUN step,
+and the sticky error flags. :class:`~rtl.im2col.LayerGeometry` registers the load side's
+descriptor's derived sizes (the run side copies them with the tile) and
 :class:`~rtl.im2col.PixelWalker` loads each row tile's input coordinates for the fetch (im2col on
 the fly, see :mod:`rtl.im2col`; positions outside the input read as 0, xnor: bit 0, i.e. -1,
 counted in K, as :mod:`models.intref` defines padding). :meth:`LayerAccelerator.elaborate` only

@@ -261,6 +261,20 @@ def test_loader() -> None:
     assert {a: [int(v) for v in w] for a, w in written["act"].items()} == dict(enumerate(phases["act"][1][:2]))
 
 
+def test_loader_targets() -> None:
+    """A loader of some targets has only their streams and write ports (the top's run side has
+    one of RESID alone, beside the loads); none, or NONE, is refused."""
+    geo = geometry()
+    resid = Loader(geo, (LoadTarget.RESID,))
+    assert hasattr(resid, "i_resid") and hasattr(resid, "resid_wr")
+    assert not any(hasattr(resid, name) for name in ("i_params", "i_weights", "i_acts", "act_wr"))
+    loads = Loader(geo, (LoadTarget.PARAMS, LoadTarget.WEIGHTS, LoadTarget.ACTS))
+    assert hasattr(loads, "i_acts") and not hasattr(loads, "i_resid")
+    for bad in ((), (LoadTarget.NONE,)):
+        with pytest.raises(ValueError, match=r"^`targets` must be load targets other than NONE"):
+            Loader(geo, bad)
+
+
 def requantize(acc: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray,
                relu: bool, bits: int = 8) -> np.ndarray:
     """models.intref's requantization of one row, written out: clamp of the rounded product."""
