@@ -266,14 +266,14 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
                 if last < ready - t:  # the beat waits for the top
                     span, last = ready - t + 2, ready - t
             tiles.append(_Tile(cmd.plan, desc=t + last))
-        phases = plan_cycles(geo, tiles[-1].plan)
-        if cmd.op == Op.ACTS:  # the loads are done: the run side takes the tile once it is idle
+        if cmd.op in (Op.ACTS, Op.RESID):
             tile = tiles[-1]
-            before = tiles[-2].run_free(engine_free) if len(tiles) > 1 else 0
-            tile.take = max(t + last, tile.desc + GEOMETRY_CYCLES + 1, before)
-            tile.flush = tile.take + phases["compute"] + phases["drain"]
-        if cmd.op == Op.RESID:  # the residual's last beat: RUN follows it
-            tiles[-1].flush = t + last + phases["compute"] + phases["drain"]
+            phases = plan_cycles(geo, tile.plan)
+            if cmd.op == Op.ACTS:  # the loads are done: the run side takes the tile once idle
+                before = tiles[-2].run_free(engine_free) if len(tiles) > 1 else 0
+                tile.take = max(t + last, tile.desc + GEOMETRY_CYCLES + 1, before)
+            # RUN follows the take, or the residual's last beat
+            tile.flush = max(tile.take, t + last) + phases["compute"] + phases["drain"]
         t += span
     raise ValueError("the command list has no END")
 

@@ -37,9 +37,8 @@ and a storing tile hands its bank to the store engine at ``e_t = max(F_t, H_s + 
 the last storing tile before it: the engine takes a new bank in the cycle its last word
 leaves), its store ending at ``e_t + S_t``; a tile that stores nothing leaves FLUSH at ``e_t =
 F_t``. A layer's cycles run from its first descriptor (on an idle top) to its last result:
-:func:`overlapped_total`. One tile: the sum above.
-:func:`tile_layer` picks, of the tilings that fit, the one with the fewest
-cycles counted without the overlap (a proxy: its plans are counted, not ordered) -- every group
+:func:`overlapped_total`. One tile: the sum above. :func:`tile_layer` picks, of the tilings
+that fit, the one with the fewest of those cycles, its tiles in the order they run -- every group
 count ``ceil(G / k)``, every multiple of ``cols`` output channels per group, and for each pair
 the most output rows that fit (fit is monotone in the rows: more rows load more input and write
 more output, never less).
@@ -65,7 +64,7 @@ from hwsim.accelerator import Accelerator
 from hwsim.dataflow import compute_cycles
 from hwsim.errors import HwsimError
 from hwsim.errors import DoesNotFit
-from hwsim.rtl_plan import LayerPlan, LayerShape, Tile, TopGeometry, plan, split, tile_shapes, top_geometry
+from hwsim.rtl_plan import LayerPlan, LayerShape, Tile, TopGeometry, plan, split, top_geometry
 from hwsim.workload import Layer
 
 __all__ = ["layer_cycles", "overlapped_total", "plan_cycles", "tile_layer", "tiles_cycles"]
@@ -111,8 +110,9 @@ def overlapped_total(geo: TopGeometry, plans: Sequence[LayerPlan]) -> int:
     tile hands its bank to the store engine at the end of its FLUSH, once the engine is free."""
     start = 0  # this tile's descriptor cycle
     run_free, store_free, last = 0, 0, 0  # the run side idle from; the store engine free from
+    known: dict[LayerPlan, dict[str, int]] = {}  # plans repeat: tiles of one shape
     for p in plans:
-        phases = plan_cycles(geo, p)
+        phases = known.get(p) or known.setdefault(p, plan_cycles(geo, p))
         loaded = start + phases["load_weights"] + phases["load_acts"] + phases["geometry_wait"]
         take = max(loaded, run_free)
         flush = take + phases["load_resid"] + phases["compute"] + phases["drain"]  # FLUSH's last cycle
@@ -153,14 +153,13 @@ _TILINGS: dict[tuple[TopGeometry, LayerShape], tuple[Tile, ...]] = {}
 
 def _cycles(geo: TopGeometry, shape: LayerShape, groups: int, channels: int, rows: int,
             k_tiles: int) -> int | None:
-    """Total cycles of the tiling, or None if one of its tiles does not fit."""
+    """Total cycles of the tiling, run in order with the overlap (:func:`overlapped_total`), or
+    None if one of its tiles does not fit."""
     try:
-        plans = Counter()
-        for part, count in tile_shapes(geo, shape, groups, channels, rows, k_tiles).items():
-            plans[plan(geo, part)] += count
+        tiles = split(geo, shape, groups, channels, rows, k_tiles)
     except DoesNotFit:
         return None
-    return _summed(geo, plans)["total"]
+    return overlapped_total(geo, [t.plan for t in tiles])
 
 
 def _fewest_k_tiles(geo: TopGeometry, shape: LayerShape) -> int:

@@ -116,7 +116,7 @@ def accelerator(kind: str, memory: MemoryConfig = MEMORY, max_steps: int = MAX_S
                        rtl=RtlConfig(max_steps=max_steps))
 
 
-def predicted(acc: Accelerator, ql: QuantizedLayer) -> int:
+def predicted(acc: Accelerator, ql: QuantizedLayer) -> dict[str, int]:
     """layer_cycles of the layer's shape, read from the QLayer and input, not from the plan."""
     q, x = ql.q, ql.x
     (kh, kw), (sh, sw), (ph, pw) = q.kernel_size, q.stride, q.padding
@@ -124,7 +124,7 @@ def predicted(acc: Accelerator, ql: QuantizedLayer) -> int:
     layer = Layer("t", "conv" if q.conv else "linear", q.in_channels, h, w, q.out_channels,
                   (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1, kernel=(kh, kw),
                   stride=(sh, sw), padding=(ph, pw), groups=q.groups)
-    return layer_cycles(layer, acc)["total"]
+    return layer_cycles(layer, acc)
 
 
 @pytest.fixture(scope="module", params=KINDS)
@@ -147,15 +147,17 @@ def full_rate(top: TopBuild, layers: dict[str, QuantizedLayer]) -> CosimRun:
     return run_layers(top, [(ql.q, ql.x) for ql in layers.values()])
 
 
-def assert_cycles(result: LayerResult, want: int) -> None:
-    """The measured cycles against the model: exact once the stalls are taken off, except for a
-    tiled layer under stalls, where a store and the next tile can stall in the same cycle (the
-    stall count then exceeds the delay): ``cycles - stalls <= want <= cycles``, and never fewer
-    cycles than the model."""
-    if result.tiles == 1 or result.stalls == 0:
-        assert result.cycles - result.stalls == want
+def assert_cycles(result: LayerResult, want: dict[str, int]) -> None:
+    """The measured cycles against the model: exact once the stalls are taken off, except under
+    stalls when the top may wait anyway in a stalled cycle (tiles: a tile's loads beside the run
+    before and its store beside the next tile; the wait for the geometry of a tile of three load
+    beats): then ``cycles - stalls <= want <= cycles``, never fewer cycles than the model. A
+    single tile of more than three load beats (every tile here but the tiniest) stays exact."""
+    total = want["total"]
+    if result.stalls == 0 or (result.tiles == 1 and not want["geometry_wait"]):
+        assert result.cycles - result.stalls == total
     else:
-        assert result.cycles - result.stalls <= want <= result.cycles
+        assert result.cycles - result.stalls <= total <= result.cycles
 
 
 def assert_exact(kind: str, layers: dict[str, QuantizedLayer], run: CosimRun) -> None:
@@ -169,7 +171,7 @@ def assert_exact(kind: str, layers: dict[str, QuantizedLayer], run: CosimRun) ->
             assert_cycles(result, predicted(accelerator(kind), ql))
         except AssertionError:
             raise AssertionError(f"{name}: {result.cycles} cycles, {result.stalls} stalls, "
-                                 f"{result.tiles} tiles, predicted {predicted(accelerator(kind), ql)}") from None
+                                 f"{result.tiles} tiles, predicted {predicted(accelerator(kind), ql)['total']}") from None
 
 
 @pytest.mark.rtl
@@ -224,7 +226,7 @@ def test_cosim_residual_block(kind: str, top: TopBuild) -> None:
     words = sum(t.plan.folds * ROWS for t in tiles if t.plan.stores)
     with_residual = tiles_cycles(top.top.geo, tiles)["total"]
     # every tile's compute outlasts the store beside it, so RESID's beats add up in full
-    assert with_residual == predicted(accelerator(kind), dataclasses.replace(conv2, x=h)) + words
+    assert with_residual == predicted(accelerator(kind), dataclasses.replace(conv2, x=h))["total"] + words
     assert_cycles(block, with_residual)
     assert_cycles(first, predicted(accelerator(kind), conv1))
     assert not block.error and not first.error
@@ -275,7 +277,7 @@ def test_cosim_resnet18_stage3() -> None:
     np.testing.assert_array_equal(result.output, int_forward(ql.q, ql.x))
     assert not result.error
     assert_cycles(result, predicted(acc, ql))
-    assert predicted(acc, ql) > 1_000_000 and result.stalls > 0
+    assert predicted(acc, ql)["total"] > 1_000_000 and result.stalls > 0
 
 
 @pytest.mark.rtl
@@ -296,7 +298,7 @@ def test_cosim_resnet18_stage3_k_tiles(pattern: str) -> None:
     np.testing.assert_array_equal(result.output, int_forward(ql.q, ql.x))
     assert not result.error
     assert_cycles(result, predicted(acc, ql))
-    assert predicted(acc, ql) > 1_000_000 and (result.stalls > 0) == (pattern != "full-rate")
+    assert predicted(acc, ql)["total"] > 1_000_000 and (result.stalls > 0) == (pattern != "full-rate")
 
 
 @pytest.mark.rtl

@@ -272,7 +272,9 @@ def test_layer_cycles_closed_form():
     #   drain        3 output stages + 1 = 4
     #   store        1 + folds * rows = 1 + 72 = 73
     layer = Layer("c", "conv", 3, 6, 6, 6, 6, 6, kernel=(3, 3), padding=(1, 1))
-    want = {"descriptor": 1, "load_weights": 56, "load_acts": 14, "load_resid": 0, "compute": 707, "drain": 4,
+    #   geometry_wait max(0, 3 + 1 - (56 + 14)) = 0
+    want = {"descriptor": 1, "load_weights": 56, "load_acts": 14, "geometry_wait": 0, "load_resid": 0,
+            "compute": 707, "drain": 4,
             "store": 73, "total": 1 + 56 + 14 + 707 + 4 + 73, "folds": 18, "fold_cycles": 39}
     assert layer_cycles(layer, small()) == {**want, "tiles": 1}
     assert plan_cycles(SMALL, plan(SMALL, LayerShape.of_layer(layer))) == want
@@ -295,7 +297,8 @@ def test_layer_cycles_depthwise_closed_form():
     # activations 8 * 5 * 5 = 200 words, 25 beats of 8
     layer = Layer("d", "conv", 8, 5, 5, 8, 3, 3, kernel=(3, 3), stride=(2, 2), padding=(1, 1), groups=8)
     got = layer_cycles(layer, small())
-    assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 25, "load_resid": 0,
+    assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 25, "geometry_wait": 0,
+                   "load_resid": 0,
                    "compute": 4 + 1 + 24 * 21, "drain": 4, "store": 1 + 24 * 4,
                    "total": 1 + 80 + 25 + 509 + 4 + 97, "folds": 24, "fold_cycles": 21, "tiles": 1}
 
@@ -307,10 +310,12 @@ def test_layer_too_large_runs_as_channel_tiles():
     #   tile 0-7: NT 2, KS 100, folds 2, fold 2 * 4 + 4 + 100 - 2 + 2 = 112: 1 + 2 * 101 + 13
     #             + (4 + 1 + 2 * 112) + 4 + (1 + 2 * 4) = 458
     #   tile 8-9: NT 1, folds 1: 1 + 101 + 13 + (4 + 1 + 112) + 4 + (1 + 4) = 241
-    # (tiles of 4, 4 and 2 channels would take 3 x 241 = 723). The first tile's store (9 cycles)
-    # runs beside the second tile (236 cycles before its store): 458 + 241 - 9.
+    # (tiles of 4, 4 and 2 channels would take 3 x 241 = 723). Overlapped: tile 0 is taken with
+    # its last load beat (215), leaves FLUSH at 215 + 233 = 448 and is stored by 457; tile 1's
+    # descriptor comes at 216, its 114 loads end at 330 and wait; taken at 449, FLUSH left at
+    # 449 + 121 = 570, stored by 570 + 5 = 575: 576 cycles (not 458 + 241 = 699).
     got = layer_cycles(Layer("fc", "linear", 100, 1, 1, 10, 1, 1), small())
-    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (2, 458 + 241 - 9, 26, 3)
+    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (2, 576, 26, 3)
 
 
 def test_linear_over_rows_runs_as_a_1x1_conv() -> None:
@@ -334,16 +339,21 @@ def test_buffer_without_one_word_is_refused() -> None:
 
 
 def test_store_overlaps_the_next_tile() -> None:
-    """Two tiles back to back (hwsim.rtl_timing.overlapped_total), worked by hand on small():
-    A, the closed-form 3x3 conv (D = 1 + 56 + 14 + 707 + 4 = 782 before its store, S = 73), and
-    B, a 4 -> 4 linear layer (KS 4, one fold of 2 * 4 + 4 + 4 - 2 + 2 = 16: D = 1 + 5 + 1 + (4 + 1
-    + 16) + 4 = 32, S = 1 + 4 = 5).
-      A then B: A hands over at 781, its store ends at 854; B's FLUSH ends at 782 + 31 = 813 and
-                waits for the engine until 854; B's last result at 859: 860 cycles (not 890).
-      B then A: B's store (36) ends long before A's FLUSH (32 + 781 = 813); A's last at 886: 887."""
+    """Tiles back to back (hwsim.rtl_timing.overlapped_total), worked by hand on small():
+    A, the closed-form 3x3 conv (70 load beats after its descriptor, a run of 707 + 4 = 711
+    from the take to the end of FLUSH, S = 73), and B, a 4 -> 4 linear layer (KS 4, one fold of
+    2 * 4 + 4 + 4 - 2 + 2 = 16: 6 load beats, a run of (4 + 1 + 16) + 4 = 25, S = 1 + 4 = 5).
+      A then B: A is taken with its last load beat (70), leaves FLUSH at 781 and is stored by
+                854; B (descriptor at 71, loads done at 77) is taken at 782, leaves FLUSH at 807
+                and waits for the engine until 854; B's last result at 859: 860 (not 892).
+      B then A: B is taken at 6, leaves FLUSH at 31, stored by 36; A's descriptor at 7, loads
+                done and taken at 77, FLUSH left at 788, stored by 861: 862 (not 892).
+      A then A: the second A (descriptor at 71, loads done at 141) is taken at 782 and leaves
+                FLUSH at 1493, after the first's store (854): stored by 1566: 1567 (not 1710)."""
     a = plan(SMALL, LayerShape(True, 3, 6, 6, 6, (3, 3), (1, 1), (1, 1)))
     b = plan(SMALL, LayerShape(False, 4, 4))
     assert [plan_cycles(SMALL, p)["total"] for p in (a, b)] == [782 + 73, 32 + 5]
     assert overlapped_total(SMALL, [a, b]) == 860
-    assert overlapped_total(SMALL, [b, a]) == 887
+    assert overlapped_total(SMALL, [b, a]) == 862
+    assert overlapped_total(SMALL, [a, a]) == 1567
     assert overlapped_total(SMALL, [a]) == 855  # one tile: D + S

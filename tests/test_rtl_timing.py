@@ -21,7 +21,8 @@ def test_layer_cycles_conv3x3() -> None:
     # 75 activations, 8 a beat (the 64-bit bus word): 10 beats.
     layer = Layer("c", "conv", 3, 5, 5, 5, 5, 5, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(layer, acc())
-    assert got == {"descriptor": 1, "load_weights": 3 * 28, "load_acts": 10, "load_resid": 0,
+    # geometry_wait: 0 (94 load beats, more than the geometry's 3 + 1 cycles)
+    assert got == {"descriptor": 1, "load_weights": 3 * 28, "load_acts": 10, "geometry_wait": 0, "load_resid": 0,
                    "compute": 2 + 1 + 39 * 33, "drain": 4, "store": 1 + 39 * 2,
                    "total": 1 + 84 + 10 + 1290 + 4 + 79, "folds": 39, "fold_cycles": 33, "tiles": 1}
 
@@ -47,11 +48,14 @@ def test_layer_too_large_runs_as_row_tiles() -> None:
     # 2x2 array, KS 27, fold 2 * 2 + 2 + 27 - 2 + 2 = 33, one column tile:
     #   rows 0-2: 15 pixels, 8 folds: 1 + 28 + 8 + (2 + 1 + 8 * 33) + 4 + (1 + 8 * 2) = 325
     #   rows 3-4: 10 pixels, 5 folds: 1 + 28 + 6 + (2 + 1 + 5 * 33) + 4 + (1 + 5 * 2) = 218
+    # The run side takes tile 0 with its last load beat (cycle 36) and leaves its FLUSH at
+    # 36 + 271 = 307; tile 1's descriptor comes at 37, its 34 loads end at 71 and wait; the run
+    # side takes it at 308, leaves FLUSH at 308 + 172 = 480 (tile 0's store, 307 + 17 = 324, is
+    # long over) and stores it by 480 + 11 = 491: 492 cycles.
     tiny = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ifmap_sram_kib=0.0625))
     wide = Layer("w", "conv", 3, 5, 5, 2, 5, 5, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(wide, tiny)
-    # the first tile's store (1 + 8 * 2 = 17 cycles) hides under the second tile's 207 before its own
-    assert (got["tiles"], got["load_acts"], got["total"]) == (2, 8 + 6, 325 + 218 - 17)
+    assert (got["tiles"], got["load_acts"], got["total"]) == (2, 8 + 6, 492)
 
 
 def test_layer_cycles_k_tiles() -> None:
@@ -62,10 +66,13 @@ def test_layer_cycles_k_tiles() -> None:
     # word, 2700 weight words and 3 * 3 * 300 = 2700 activation words in ceil(2700 / 8) = 338 beats:
     #   first (writes psums, stores nothing): 1 + 2701 + 338 + (2 + 1 + 5 * 2706) + 4 = 16577
     #   last (adds psums, stores 5 folds x 2 rows): 16577 + (1 + 10) = 16588
+    # Overlapped: the first's run (13537 cycles from the take at 3039) leaves FLUSH at 16576; the
+    # last's loads end at 3040 + 3039 = 6079 and wait; taken at 16577, FLUSH left at
+    # 16577 + 13537 = 30114, stored by 30114 + 11 = 30125: 30126 cycles.
     big = Layer("b", "conv", 600, 3, 3, 2, 3, 3, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(big, acc())
     assert got == {"descriptor": 2, "load_weights": 2 * 2701, "load_acts": 2 * 338, "load_resid": 0,
-                   "compute": 2 * 13533, "drain": 8, "store": 11, "total": 16577 + 16588,
+                   "compute": 2 * 13533, "drain": 8, "store": 11, "total": 30126, "geometry_wait": 0,
                    "folds": 10, "fold_cycles": 2706, "tiles": 2}
 
 
@@ -86,11 +93,14 @@ def test_layer_cycles_k_tiles_and_channel_tiles() -> None:
     # per K tile; each K tile loads 3 parameter words, 3 x 100 weight words and 100 activations
     # (13 beats of 8):
     #   writing: 1 + 303 + 13 + (2 + 1 + 3 * 106) + 4 = 642, twice; last: 642 + (1 + 6) = 649
+    # Overlapped, each K tile's 316 loads under the run before: taken at 316, 642 and 968 (the
+    # cycle after each FLUSH), FLUSHes left at 316 + 325 = 641, 967 and 1293 (runs of 2 + 1 +
+    # 318 + 4 = 325), the last stored by 1293 + 7 = 1300: 1301 cycles.
     roomy = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ofmap_sram_kib=1 / 16),
                         rtl=RtlConfig(max_steps=100))
     got = layer_cycles(fc, roomy)
     assert (got["tiles"], got["folds"], got["fold_cycles"], got["store"]) == (3, 9, 106, 7)
-    assert got["total"] == 2 * 642 + 649
+    assert got["total"] == 1301
 
 
 def test_layer_cycles_wrong() -> None:
