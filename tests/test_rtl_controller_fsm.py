@@ -1,23 +1,27 @@
 # amaranth: UnusedElaboratable=no
 """The top's LayerController (rtl.controller) on Amaranth's simulator, its parts replaced by naive
-models in the testbench (a loader firing with idle cycles, a walker counting pixels, a stalling
-fetch, a writer that finishes late, a store engine busy for a while after each start): the phase
-order, the hand-over of each layer's out bank to the store engine, the beats each load phase takes
-against G * NT, G * NT * KS and ceil(G * H * W * CW / act_beat), the loop-nest position in WEIGHTS and RUN against
-nested Python loops, FLUSH waiting for the written rows, the sticky error flag, and the return to
-DESC for the next layer."""
+models in the testbench (a loader firing with idle cycles, the geometry's register stages, a
+walker counting pixels, a stalling fetch, a writer that finishes late, a store engine busy for a
+while after each start), fed a stream of tiles: the phase order of the load side and of the run
+side, the beats each load phase takes against G * NT, G * NT * KS and ceil(G * H * W * CW /
+act_beat) and RESID against folds * rows, the loop-nest position of each issued step against
+nested Python loops, the restarts, FLUSH waiting for the written rows and for the store engine,
+the out bank handed to the store engine, K tiles that hand nothing over, the sticky error flag,
+and the overlap of a tile's loads with the run of the tile before it, cycle by cycle."""
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from amaranth.sim import Simulator
 
-from hwsim.rtl_plan import TopGeometry
+from contract import GEOMETRY_CYCLES
+from hwsim.rtl_plan import DESCRIPTOR_FIELDS, DESCRIPTOR_FLAGS, DESCRIPTOR_SIZES, TopGeometry
 from rtl.buffers import LoadTarget
 from rtl.controller import LayerController
 from test_rtl_top_parts import desc, geometry
@@ -25,25 +29,32 @@ from test_rtl_top_parts import desc, geometry
 #: Amaranth-simulator tier (see pyproject.toml markers).
 pytestmark = pytest.mark.amaranth
 
-LOADS = {LoadTarget.PARAMS: "PARAMS", LoadTarget.WEIGHTS: "WEIGHTS", LoadTarget.ACTS: "ACTS",
-         LoadTarget.RESID: "RESID"}
-FLUSH_HOLD = 3  # cycles the written count stays one row short in FLUSH
+LOADS = {LoadTarget.PARAMS: "PARAMS", LoadTarget.WEIGHTS: "WEIGHTS", LoadTarget.ACTS: "ACTS"}
+FIELDS = DESCRIPTOR_FIELDS + DESCRIPTOR_FLAGS + DESCRIPTOR_SIZES
+LOADER, FETCH, RESIDS = (1, 0, 1, 1, 0), (1, 1, 0, 1, 0, 0), (1, 1, 0)  # beat / issue patterns
+ALWAYS = (1,)
+GEO_STAGES = 2  # act_words and too_long: valid two cycles after the load descriptor register
+WRITE_LAG = 4  # the writer's count reaches a fold's rows this many cycles after its last step
 STORE_CYCLES = 3  # the store engine is busy three cycles after a start, free in the last
-MAX_CYCLES = 5000  # a layer of these tests takes < 2000
+MAX_CYCLES = 5000
 
 
-@dataclass
-class Trace:
-    """What one layer did, cycle by cycle, as the testbench saw it."""
+def full(d: dict[str, int]) -> dict[str, int]:
+    """``d`` with every descriptor field (the flags and sizes it lacks: 0)."""
+    return {name: d.get(name, 0) for name in FIELDS}
 
-    phases: list[list[Any]] = field(default_factory=list)  # [phase, cycles], merged runs
-    beats: dict[str, int] = field(default_factory=dict)  # load beats per phase
-    restarts: list[str] = field(default_factory=list)  # phase of each o_load_restart
-    handovers: list[tuple[int, int, int]] = field(default_factory=list)  # (FLUSH cycle, words, bank)
-    weight_pos: list[tuple] = field(default_factory=list)  # o_pos at each weight beat
-    run_pos: list[tuple] = field(default_factory=list)  # o_pos at each issued step
-    store_words: int = -1
-    errors: list[tuple[str, int]] = field(default_factory=list)  # (phase, o_error) per cycle
+
+def sizes(geo: TopGeometry, d: dict[str, int]) -> dict[str, int]:
+    """A tile's counts from its descriptor: steps per fold (KS), folds per row tile (G * NT), row
+    tiles, activation words and beats, out words (folds * rows), too_long."""
+    cw = math.ceil(d["in_ch"] / geo.lanes)
+    ks = d["kernel_h"] * d["kernel_w"] * cw
+    folds = d["groups"] * math.ceil(d["out_ch"] / geo.cols)
+    row_tiles = math.ceil(d["out_h"] * d["out_w"] / geo.rows)
+    act_words = d["groups"] * d["in_h"] * d["in_w"] * cw
+    return {"ks": ks, "folds": folds, "row_tiles": row_tiles, "pixels": d["out_h"] * d["out_w"],
+            "act_words": act_words, "act_beats": math.ceil(act_words / geo.act_beat),
+            "words": row_tiles * folds * geo.rows, "too_long": int(ks > geo.max_steps)}
 
 
 def nest(d: dict[str, int], lanes: int, cols: int) -> list[tuple]:
@@ -57,21 +68,36 @@ def nest(d: dict[str, int], lanes: int, cols: int) -> list[tuple]:
             for ky in range(kh) for kx in range(kw) for c in range(cw)]
 
 
-def phase_of(ctx: Any, dut: LayerController) -> str:
-    """The FSM state as the outputs show it (FLUSH drives none of them)."""
-    shown = {"DESC": ctx.get(dut.i_desc.ready), "WALK": ctx.get(dut.o_walk_step),
-             "RUN": ctx.get(dut.o_fetch_run)}
-    target = ctx.get(dut.o_load_target)
-    shown |= {name: target == t for t, name in LOADS.items()}
-    on = [name for name, v in shown.items() if v]
-    assert len(on) <= 1, on
-    return on[0] if on else "FLUSH"
+@dataclass
+class Cycle:
+    """One cycle as the testbench saw it: the inputs it drove, the outputs once settled."""
+
+    load: str  # DESC, PARAMS, WEIGHTS, ACTS, HAND (i_desc.ready, o_load_target, else HAND)
+    run: str  # IDLE, RESID, WALK, RUN (o_resid, o_walk_step, o_fetch_run), FLUSH (tracked)
+    load_tile: int | None  # the tile the load side holds (DESC: the one accepted, if any)
+    run_tile: int | None  # the tile the run side runs (None when IDLE)
+    accept: bool
+    fire: bool  # a load beat
+    resid_fire: bool
+    issue: bool
+    overrun: bool  # the strobe of ``play``'s ``overrun`` was driven
+    flush_end: bool  # FLUSH's end condition held: all rows written, store engine free or psum_write
+    take: bool
+    restart: bool
+    store_start: bool
+    pos: tuple
+    store_words: int
+    bank: int
+    in_bank: int
+    error: int
+    run_error: int
+    desc: dict[str, int]
 
 
 class StoreEngine:
     """The store engine's model: busy ``cycles`` cycles after each start, free in the last."""
 
-    def __init__(self, cycles: int = STORE_CYCLES) -> None:
+    def __init__(self, cycles: int) -> None:
         self.cycles, self.left = cycles, 0
 
     def free(self) -> bool:
@@ -81,86 +107,163 @@ class StoreEngine:
         self.left = self.cycles if start else max(0, self.left - 1)
 
 
-async def run_layer(ctx: Any, dut: LayerController, d: dict[str, int],
-                    overrun: str | None = None, store: StoreEngine | None = None) -> Trace:
-    """Feed ``d`` and play the parts until the controller is back in DESC, the store engine
-    (``store``, one per test) running beside; ``i_too_long`` is
-    ``kh * kw * CW > max_steps``, ``i_act_words`` ``G * H * W * CW``; ``overrun`` pulses ``i_load_overrun`` with the first parameter
-    beat (``"load"``) or ``i_write_overrun`` with the first issued step (``"write"``)."""
-    geo, trace = dut.geo, Trace()
-    store = store if store is not None else StoreEngine()
-    steps = d["kernel_h"] * d["kernel_w"] * math.ceil(d["in_ch"] / geo.lanes)
-    pixels = d["out_h"] * d["out_w"]
-    loaded, row = 0, 0  # the walker: pixels loaded since the start, row of the next step
-    beat_valid, issue_ready = itertools.cycle([1, 0, 1, 1, 0]), itertools.cycle([1, 1, 0, 1, 0, 0])
-    ctx.set(dut.i_desc.payload, d)
-    ctx.set(dut.i_desc.valid, 1)
-    ctx.set(dut.i_too_long, steps > geo.max_steps)
-    ctx.set(dut.i_act_words, d["groups"] * d["in_h"] * d["in_w"] * math.ceil(d["in_ch"] / geo.lanes))
-    ctx.set(dut.i_pixels, d["out_h"] * d["out_w"])
-    for cycle in range(MAX_CYCLES):
-        phase = phase_of(ctx, dut)
-        if phase == "DESC" and cycle:
-            return trace
-        if trace.phases and trace.phases[-1][0] == phase:
-            trace.phases[-1][1] += 1
-        else:
-            trace.phases.append([phase, 1])
-        cycles = trace.phases[-1][1]
-        trace.errors.append((phase, ctx.get(dut.o_error)))
-        fire = int(phase in LOADS.values() and next(beat_valid))
-        issue = int(phase == "RUN" and next(issue_ready))
-        ctx.set(dut.i_load_fire, fire)
-        ctx.set(dut.i_load_overrun, int(overrun == "load" and fire and not trace.beats))
-        ctx.set(dut.i_fetch_issue, issue)
-        ctx.set(dut.i_write_overrun, int(overrun == "write" and issue and not trace.run_pos))
-        ctx.set(dut.i_walk_last, row == geo.rows - 1)
-        ctx.set(dut.i_walk_more, loaded < pixels)
-        ctx.set(dut.i_store_free, free := store.free())
-        handover = False
-        if phase == "FLUSH":
-            trace.store_words = total = ctx.get(dut.o_store_words)
-            ctx.set(dut.i_written, total - int(cycles <= FLUSH_HOLD))
-            handover = cycles > FLUSH_HOLD and not d.get("psum_write") and free
-            if handover:
-                trace.handovers.append((cycles, total, ctx.get(dut.o_bank)))
-        assert ctx.get(dut.o_store_start) == handover
-        store.tick(handover)
-        if fire:
-            trace.beats[phase] = trace.beats.get(phase, 0) + 1
-        pos = ctx.get(dut.o_pos)
-        pos = (pos.ky, pos.kx, pos.line_end, pos.fold_end, pos.last_tile, pos.last_group)
-        if phase == "WEIGHTS" and fire:
-            trace.weight_pos.append(pos)
-        if issue:
-            trace.run_pos.append(pos)
-        if ctx.get(dut.o_load_restart):
-            trace.restarts.append(phase)
-        assert ctx.get(dut.o_write_clear) == (phase == "DESC")
-        start, step = ctx.get(dut.o_walk_start), ctx.get(dut.o_walk_step)
-        await ctx.tick()
-        ctx.set(dut.i_desc.valid, 0)
-        if phase == "DESC":
-            got = ctx.get(dut.o_desc)
-            assert {name: getattr(got, name) for name in d} == d
-        if start:
-            loaded, row = 0, 0
-        elif step:
-            loaded, row = loaded + 1, (row + 1) % geo.rows
-    raise AssertionError(f"not back in DESC after {MAX_CYCLES} cycles: {trace.phases}")
+def play(geo: TopGeometry, tiles: list[dict[str, int]], *, loads: Iterable[int] = LOADER,
+         issues: Iterable[int] = FETCH, resids: Iterable[int] = RESIDS,
+         store_cycles: int = STORE_CYCLES, overrun: tuple[str, int] | None = None,
+         cycles: int | None = None, tail: int = 3) -> list[Cycle]:
+    """Feed ``tiles`` as one descriptor stream (each valid, waiting for ``ready``, from the
+    cycle after the one before is accepted) to a LayerController of ``geo`` and play its parts
+    for ``cycles`` cycles, or until every tile is taken and the run side has been idle ``tail``
+    cycles; return the trace.
 
-
-def simulate(geo: TopGeometry, bench: Any) -> None:
-    """Run the async ``bench(ctx, dut)`` on a LayerController of ``geo``."""
+    The parts: a loader and a residual loader firing by the patterns ``loads`` and ``resids``,
+    a fetch issuing by ``issues``; the load geometry's ``act_words`` and ``too_long`` from
+    :data:`GEO_STAGES` cycles after the descriptor register is written (the tile before's until
+    then); ``i_pixels`` the run tile's from the cycle after the take; a walker counting pixels
+    and rows since the take; a writer whose count reaches a fold's rows :data:`WRITE_LAG` cycles
+    after the fold's last step; a :class:`StoreEngine` of ``store_cycles``. ``overrun``
+    ``(kind, tile)`` pulses ``i_load_overrun`` with that tile's first parameter beat (``load``)
+    or last activation beat (``load_last``), ``i_write_overrun`` with its first issued step
+    (``write``) or ``i_resid_overrun`` with its first residual beat (``resid``). Checked every
+    cycle: ``o_store_start`` exactly when FLUSH ends without ``psum_write``, ``o_take`` only
+    while the run side is idle."""
+    tiles = [full(t) for t in tiles]
+    info = [sizes(geo, t) for t in tiles]
     dut = LayerController(geo)
+    trace: list[Cycle] = []
 
-    async def testbench(ctx: Any) -> None:
-        await bench(ctx, dut)
+    async def bench(ctx: Any) -> None:
+        load_it, issue_it, resid_it = (itertools.cycle(p) for p in (loads, issues, resids))
+        store = StoreEngine(store_cycles)
+        offered, taken = 0, 0  # descriptors accepted, tiles taken
+        geo_at: list[int] = []  # per accepted tile: first cycle its act_words, too_long are valid
+        walked, row = 0, 0  # the walker: pixels walked since the take, row of the next step
+        issued: list[int] = []  # cycles of the steps issued since the take
+        beats: dict[tuple[int, str], int] = {}  # (tile, phase): load beats so far
+        resid_beats = 0
+        run, ended, idle_for = "IDLE", False, 0
+        for n in range(cycles if cycles is not None else MAX_CYCLES):
+            if cycles is None and taken == len(tiles) and idle_for >= tail:
+                return
+            # the states, from the outputs that do not depend on this cycle's inputs
+            ready, target = ctx.get(dut.i_desc.ready), ctx.get(dut.o_load_target)
+            assert not (ready and target != LoadTarget.NONE), n
+            load = "DESC" if ready else LOADS.get(target, "HAND")
+            shown = [name for name, sig in (("RESID", dut.o_resid), ("WALK", dut.o_walk_step),
+                                            ("RUN", dut.o_fetch_run)) if ctx.get(sig)]
+            assert len(shown) <= 1, (n, shown)
+            if shown:
+                run = shown[0]
+            else:  # FLUSH and IDLE drive none: FLUSH follows RUN until its end condition held
+                run = "FLUSH" if run == "RUN" or (run == "FLUSH" and not ended) else "IDLE"
+            idle_for = idle_for + 1 if run == "IDLE" else 0
+            valid = offered < len(tiles)  # the next descriptor waits for ready
+            accept = load == "DESC" and valid
+            load_tile = (offered if accept else None) if load == "DESC" else offered - 1
+            run_tile = taken - 1 if run != "IDLE" else None
+            cur = info[taken - 1] if taken else None
+            # the parts' strobes
+            fire = load in LOADS.values() and bool(next(load_it))
+            resid_fire = run == "RESID" and bool(next(resid_it))
+            issue = run == "RUN" and bool(next(issue_it))
+            phase_beats = beats.get((load_tile, load), 0)
+            last_act = fire and load == "ACTS" and phase_beats + 1 == info[load_tile]["act_beats"]
+            kind, bad = overrun or (None, None)
+            load_over = load_tile == bad and fire and (
+                kind == "load" and load == "PARAMS" and phase_beats == 0 or kind == "load_last" and last_act)
+            write_over = kind == "write" and run_tile == bad and issue and not issued
+            resid_over = kind == "resid" and run_tile == bad and resid_fire and not resid_beats
+            written = geo.rows * (sum(c <= n - WRITE_LAG for c in issued) // cur["ks"]) if cur else 0
+            psum = bool(taken and tiles[taken - 1]["psum_write"])
+            ended = run == "FLUSH" and written == cur["words"] and (psum or store.free())
+            shown_geo = sum(at <= n for at in geo_at) - 1  # the tile whose sizes the geometry shows
+            ctx.set(dut.i_desc.valid, valid)
+            ctx.set(dut.i_desc.payload, tiles[offered] if valid else full({}))
+            ctx.set(dut.i_act_words, info[shown_geo]["act_words"] if shown_geo >= 0 else 0)
+            ctx.set(dut.i_too_long, info[shown_geo]["too_long"] if shown_geo >= 0 else 0)
+            ctx.set(dut.i_pixels, cur["pixels"] if cur else 0)
+            ctx.set(dut.i_load_fire, fire)
+            ctx.set(dut.i_load_overrun, load_over)
+            ctx.set(dut.i_resid_fire, resid_fire)
+            ctx.set(dut.i_resid_overrun, resid_over)
+            ctx.set(dut.i_fetch_issue, issue)
+            ctx.set(dut.i_write_overrun, write_over)
+            ctx.set(dut.i_walk_last, row == geo.rows - 1)
+            ctx.set(dut.i_walk_more, bool(cur) and walked < cur["pixels"])
+            ctx.set(dut.i_written, written)
+            ctx.set(dut.i_store_free, store.free())
+            pos, got = ctx.get(dut.o_pos), ctx.get(dut.o_desc)
+            c = Cycle(load=load, run=run, load_tile=load_tile, run_tile=run_tile, accept=accept,
+                      fire=fire, resid_fire=resid_fire, issue=issue,
+                      overrun=load_over or write_over or resid_over, flush_end=ended,
+                      take=bool(ctx.get(dut.o_take)), restart=bool(ctx.get(dut.o_load_restart)),
+                      store_start=bool(ctx.get(dut.o_store_start)),
+                      pos=(pos.ky, pos.kx, pos.line_end, pos.fold_end, pos.last_tile, pos.last_group),
+                      store_words=ctx.get(dut.o_store_words), bank=ctx.get(dut.o_bank),
+                      in_bank=ctx.get(dut.o_in_bank), error=ctx.get(dut.o_error),
+                      run_error=ctx.get(dut.o_run_error), desc={f: getattr(got, f) for f in FIELDS})
+            trace.append(c)
+            assert c.store_start == (ended and not psum), (n, c)
+            assert not c.take or run == "IDLE", (n, c)
+            await ctx.tick()
+            store.tick(c.store_start)
+            if fire:
+                beats[(load_tile, load)] = phase_beats + 1
+            resid_beats += resid_fire
+            if accept:
+                geo_at.append(n + 1 + GEO_STAGES)
+                offered += 1
+            if c.take:
+                taken, walked, row, issued, resid_beats, idle_for = taken + 1, 0, 0, [], 0, 0
+            elif run == "WALK":
+                walked, row = walked + 1, (row + 1) % geo.rows
+            if issue:
+                issued.append(n)
+        assert cycles is not None, f"not done after {MAX_CYCLES} cycles"
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
+    sim.add_testbench(bench)
     sim.run()
+    return trace
+
+
+def runs(states: Iterable[str]) -> list[tuple[str, int]]:
+    """Consecutive equal states merged: (state, cycles)."""
+    return [(s, len(list(group))) for s, group in itertools.groupby(states)]
+
+
+def cycles_of(trace: list[Cycle], what: str) -> list[int]:
+    """The cycles in which the flag ``what`` (accept, take, store_start, ...) was set."""
+    return [n for n, c in enumerate(trace) if getattr(c, what)]
+
+
+def check_hand_over(trace: list[Cycle], tiles: list[dict[str, int]]) -> None:
+    """Every tile accepted and taken in order; ``o_in_bank`` flips after each take and nothing
+    else, ``o_bank`` after each store start and nothing else; ``o_desc`` is 0 before the first
+    take and the taken tile's descriptor from the cycle after each take to the next."""
+    assert len(cycles_of(trace, "accept")) == len(cycles_of(trace, "take")) == len(tiles)
+    assert trace[0].in_bank == trace[0].bank == 0
+    taken = -1
+    for before, now in zip(trace, trace[1:]):
+        assert now.in_bank == before.in_bank ^ before.take
+        assert now.bank == before.bank ^ before.store_start
+        taken += before.take
+        assert now.desc == (full(tiles[taken]) if taken >= 0 else full({}))
+
+
+def check_takes(trace: list[Cycle]) -> list[int]:
+    """Each take comes in the first cycle with the tile's loads done (its last activation beat
+    or later), its descriptor register written ``GEOMETRY_CYCLES`` cycles before and the run
+    side idle (the cycle after the FLUSH before ended); the next descriptor, always valid, is
+    accepted the cycle after. Returns the take cycles."""
+    accepts, takes = cycles_of(trace, "accept"), cycles_of(trace, "take")
+    last_acts = [max(n for n, c in enumerate(trace) if c.fire and c.load == "ACTS" and c.load_tile == k)
+                 for k in range(len(accepts))]
+    idle = [0] + [n + 1 for n in cycles_of(trace, "flush_end")]
+    assert takes == [max(a, s + 1 + GEOMETRY_CYCLES, i) for a, s, i in zip(last_acts, accepts, idle)]
+    assert accepts[1:] == [t + 1 for t in takes[:-1]]
+    return takes
 
 
 CASES = {
@@ -173,114 +276,159 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_layer_sequence(case: str) -> None:
-    """Two layers back to back (the second repeats the first after a 1x1 layer in between): the
-    phases in order with WALK ``rows`` cycles per row tile, each load phase's beats, the restarts,
-    the loop-nest position of every weight beat and issued step against nested loops, FLUSH
-    until the written count reaches folds * rows, then the bank (alternating) and the words
-    handed to the store engine and the next descriptor at once, and no error."""
+def test_tile_stream(case: str) -> None:
+    """Three tiles streamed (the case, a 1x1 one, the case again), the loader, the fetch and the
+    residual loader idling at times: per tile, the load side's phases DESC, PARAMS, WEIGHTS,
+    ACTS (then HAND if the take comes later) and beats G * NT, G * NT * KS, ceil(G * H * W * CW
+    / act_beat) with a restart at the descriptor and each phase's last beat; the run side's
+    phases RESID (folds * rows beats), then WALK (``rows`` cycles) and RUN per row tile, then
+    FLUSH until the written count reaches folds * rows; the fetch position of every issued
+    step against nested loops; the out words and the alternating bank handed to the store
+    engine; each take at its earliest cycle; tile k + 1 loading while tile k runs; no error."""
     kind, rows, cols, d = CASES[case]
     geo = geometry(kind, rows, cols)
-    lanes = geo.lanes
-    small = desc((1, 1), (1, 1), 1, 1)
+    tiles = [d, desc((1, 1), (1, 1), 1, 1), d]
+    trace = play(geo, tiles)
+    takes = check_takes(trace)
+    check_hand_over(trace, tiles)
+    for k, t in enumerate(tiles):
+        want = sizes(geo, t)
+        mine = [c for c in trace if c.load_tile == k]
+        wait = takes[k] - max(n for n, c in enumerate(trace) if c.load_tile == k and c.fire)
+        got = runs(c.load for c in mine)
+        assert [s for s, _ in got] == ["DESC", "PARAMS", "WEIGHTS", "ACTS"] + ["HAND"] * (wait > 0)
+        assert got[0] == ("DESC", 1) and (not wait or got[-1] == ("HAND", wait))
+        beats = {p: sum(c.fire for c in mine if c.load == p) for p in LOADS.values()}
+        assert beats == {"PARAMS": want["folds"], "WEIGHTS": want["folds"] * want["ks"],
+                         "ACTS": math.ceil(want["act_words"] / geo.act_beat)}
+        assert [c.load for c in mine if c.restart] == ["DESC", "PARAMS", "WEIGHTS", "ACTS"]
+        ran = [c for c in trace if c.run_tile == k]
+        resid = [("RESID", None)] if t.get("residual") else []
+        got = runs(c.run for c in ran)
+        assert [s for s, _ in got] == [s for s, _ in resid] + ["WALK", "RUN"] * want["row_tiles"] + ["FLUSH"]
+        assert [n for s, n in got if s == "WALK"] == [rows] * want["row_tiles"]
+        assert got[-1] == ("FLUSH", WRITE_LAG)
+        assert sum(c.resid_fire for c in ran) == (want["words"] if resid else 0)
+        assert [c.pos for c in ran if c.issue] == nest(t, geo.lanes, cols) * want["row_tiles"]
+        if k:  # this tile loads while the one before runs
+            assert any(c.load in LOADS.values() and c.run_tile == k - 1 for c in mine)
+    assert [(c.store_words, c.bank) for c in trace if c.store_start] == [
+        (sizes(geo, t)["words"], k % 2) for k, t in enumerate(tiles)]
+    assert not any(c.error or c.run_error for c in trace)
 
-    def expect(d: dict[str, int]) -> dict[str, Any]:
-        groups, nt = d["groups"], math.ceil(d["out_ch"] / cols)
-        cw = math.ceil(d["in_ch"] / lanes)
-        ks = d["kernel_h"] * d["kernel_w"] * cw
-        tiles = math.ceil(d["out_h"] * d["out_w"] / rows)
-        steps = nest(d, lanes, cols)
-        assert len(steps) == groups * nt * ks
-        resid = {"RESID": tiles * groups * nt * rows} if d.get("residual") else {}
-        return {"beats": {"PARAMS": groups * nt, "WEIGHTS": groups * nt * ks,
-                          "ACTS": math.ceil(groups * d["in_h"] * d["in_w"] * cw / geo.act_beat), **resid},
-                "order": ["DESC", "PARAMS", "WEIGHTS", "ACTS", *resid] + ["WALK", "RUN"] * tiles
-                + ["FLUSH"],
-                "walk": [rows] * tiles, "weight_pos": steps, "run_pos": steps * tiles,
-                "store_words": tiles * groups * nt * rows}
 
-    async def bench(ctx, dut):
-        store = StoreEngine()
-        for index, layer in enumerate((d, small, d)):
-            trace = await run_layer(ctx, dut, layer, store=store)
-            want = expect(layer)
-            assert [p for p, _ in trace.phases] == want["order"]
-            assert [n for p, n in trace.phases if p == "WALK"] == want["walk"]
-            assert dict(trace.phases)["FLUSH"] == FLUSH_HOLD + 1
-            assert trace.handovers == [(FLUSH_HOLD + 1, want["store_words"], index % 2)]
-            assert trace.beats == want["beats"]
-            assert trace.restarts == ["DESC", "PARAMS", "WEIGHTS", "ACTS"]  # RESID starts at word 0
-            assert trace.weight_pos == want["weight_pos"]
-            assert trace.run_pos == want["run_pos"]
-            assert trace.store_words == want["store_words"]
-            assert not any(e for _, e in trace.errors)
-
-    simulate(geo, bench)
+def test_overlap_timeline() -> None:
+    """Three tiles streamed to a mac 2x2 controller, every part at full speed, against a
+    hand-worked timeline. T0 (2x2 -> 2x2, 1 -> 2 channels; one parameter, one weight and one
+    activation beat) is accepted at 0 and loaded by 3, but taken at 4 (its geometry is complete
+    then: descriptor + GEOMETRY_CYCLES); T1 (2 channels: 2 weight beats) is accepted at 5, the
+    cycle after, and loads (6-9) while T0 walks and runs (5-10; 2 row tiles, 1 step each), then
+    waits in HAND (10-15) while T0 flushes (11-14, the rows written 4 cycles after the last
+    step); T0's store starts at 14 and T1 is taken at 15, the run side idle for that one cycle.
+    T2 (10x10 -> 2x2 stride 5: 13 activation beats, 19-31) is accepted at 16; T1 runs (2 steps
+    per row tile) and stores at 27; T2's last activation beat at 31 finds the run side idle
+    (28-31) and is its take; T2 runs and stores at 41. ``o_in_bank`` flips with every take,
+    ``o_bank`` with every store start, ``o_desc`` holds each tile from the cycle after its take."""
+    geo = geometry("mac", 2, 2)
+    t0, t1 = desc((2, 2), (2, 2), 1, 2), desc((2, 2), (2, 2), 2, 2)
+    t2 = desc((10, 10), (2, 2), 1, 2, stride=5)
+    tiles = [t0, t1, t2]
+    trace = play(geo, tiles, loads=ALWAYS, issues=ALWAYS, cycles=45)
+    assert cycles_of(trace, "accept") == [0, 5, 16]
+    assert cycles_of(trace, "take") == [4, 15, 31]
+    assert cycles_of(trace, "store_start") == [14, 27, 41]
+    assert cycles_of(trace, "restart") == [0, 1, 2, 3, 5, 6, 8, 9, 16, 17, 18, 31]
+    assert runs(c.load for c in trace) == [
+        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 1), ("HAND", 1),  # T0, 0-4
+        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 2), ("ACTS", 1), ("HAND", 6),  # T1, 5-15
+        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 13),  # T2, 16-31
+        ("DESC", 13)]  # 32-44, no more descriptors
+    assert runs(c.run for c in trace) == [
+        ("IDLE", 5),  # 0-4
+        ("WALK", 2), ("RUN", 1), ("WALK", 2), ("RUN", 1), ("FLUSH", 4),  # T0, 5-14
+        ("IDLE", 1),  # 15
+        ("WALK", 2), ("RUN", 2), ("WALK", 2), ("RUN", 2), ("FLUSH", 4),  # T1, 16-27
+        ("IDLE", 4),  # 28-31
+        ("WALK", 2), ("RUN", 1), ("WALK", 2), ("RUN", 1), ("FLUSH", 4),  # T2, 32-41
+        ("IDLE", 3)]  # 42-44
+    # T1's loads beside T0's run
+    assert [(c.load, c.run) for c in trace[5:11]] == [
+        ("DESC", "WALK"), ("PARAMS", "WALK"), ("WEIGHTS", "RUN"), ("WEIGHTS", "WALK"),
+        ("ACTS", "WALK"), ("HAND", "RUN")]
+    assert [c.in_bank for c in trace] == [0] * 5 + [1] * 11 + [0] * 16 + [1] * 13
+    assert [c.bank for c in trace] == [0] * 15 + [1] * 13 + [0] * 14 + [1] * 3
+    zero = full({})
+    assert [c.desc for c in trace] == [zero] * 5 + [full(t0)] * 11 + [full(t1)] * 16 + [full(t2)] * 13
+    assert [(c.store_words, c.bank) for c in trace if c.store_start] == [(4, 0), (4, 1), (4, 0)]
+    assert not any(c.error for c in trace)
 
 
 def test_k_tiles_psum_write_skips_store() -> None:
-    """Three K tiles of one layer back to back: the two with ``psum_write`` go from FLUSH (held
-    until the written count reaches folds * rows, as always) straight back to DESC, handing
-    nothing to the store engine; the last (``psum_add`` only) hands its bank over. The loads and
-    the run are those of any layer."""
+    """Three K tiles of one layer streamed: the two with ``psum_write`` end FLUSH when the
+    written count reaches folds * rows (5 row tiles x 2 output tiles x 2 rows) and hand nothing
+    to the store engine -- the next tile, loaded long before, is taken the cycle after -- and
+    keep bank 0; the last (``psum_add`` only) hands bank 0 and its 20 words over."""
     geo = geometry("mac", 2, 2)
     d = desc((3, 3), (3, 3), 3, 3, kernel=3, pad=1)
     flags = [{"psum_add": 0, "psum_write": 1}, {"psum_add": 1, "psum_write": 1},
              {"psum_add": 1, "psum_write": 0}]
-
-    async def bench(ctx, dut):
-        store = StoreEngine()
-        for k in flags:
-            trace = await run_layer(ctx, dut, d | k, store=store)
-            assert [p for p, _ in trace.phases] == ["DESC", "PARAMS", "WEIGHTS", "ACTS"] + ["WALK", "RUN"] * 5 + ["FLUSH"]
-            assert dict(trace.phases)["FLUSH"] == FLUSH_HOLD + 1
-            assert trace.store_words == 5 * 2 * 2  # 5 row tiles x 2 output tiles x 2 rows
-            # only the last hands its bank (0: the K tiles before it kept it) to the store engine
-            assert trace.handovers == ([] if k["psum_write"] else [(FLUSH_HOLD + 1, 20, 0)])
-            assert not any(e for _, e in trace.errors)
-
-    simulate(geo, bench)
+    tiles = [d | k for k in flags]
+    trace = play(geo, tiles)
+    takes = check_takes(trace)
+    check_hand_over(trace, tiles)
+    ends = cycles_of(trace, "flush_end")
+    assert takes[1:] == [e + 1 for e in ends[:2]]  # the loads waited for the run side
+    for k in range(3):
+        got = runs(c.run for c in trace if c.run_tile == k)
+        assert [s for s, _ in got] == ["WALK", "RUN"] * 5 + ["FLUSH"] and got[-1][1] == WRITE_LAG
+    assert [(n, c.store_words, c.bank) for n, c in enumerate(trace) if c.store_start] == [(ends[2], 20, 0)]
+    assert not any(c.error for c in trace)
 
 
 def test_flush_waits_for_the_store_engine() -> None:
-    """A store engine still busy with the last layer's bank holds FLUSH: the hand-over comes in
-    the engine's last cycle (its last word leaves), not before."""
+    """Three 1x1 tiles at full speed with a store engine busy 200 cycles after each start: T0 is
+    taken at 4, runs 5-7, flushes 8-11 and stores at 11; T1 (loaded 5-8) is taken at 12, runs
+    13-15 and holds FLUSH 16-211 until the engine's last cycle, 11 + 200; T2 is taken at 212 and
+    stores at 411."""
     geo = geometry("mac", 2, 2)
-    d = desc((1, 1), (1, 1), 1, 1)  # a short layer: its FLUSH comes long before 200 cycles
-
-    async def bench(ctx, dut):
-        store = StoreEngine(200)
-        first = await run_layer(ctx, dut, d, store=store)
-        second = await run_layer(ctx, dut, d, store=store)
-        assert first.handovers == [(FLUSH_HOLD + 1, 2, 0)]
-        since = sum(n for _, n in second.phases) - dict(second.phases)["FLUSH"]  # cycles before FLUSH
-        # the engine started the cycle after the first hand-over and is free in its 200th cycle
-        assert second.handovers == [(200 - since, 2, 1)] and 200 - since > FLUSH_HOLD + 1
-
-    simulate(geo, bench)
+    tiles = [desc((1, 1), (1, 1), 1, 1)] * 3
+    trace = play(geo, tiles, loads=ALWAYS, issues=ALWAYS, store_cycles=200)
+    assert cycles_of(trace, "take") == [4, 12, 212]
+    assert cycles_of(trace, "store_start") == [11, 211, 411]
+    assert runs(c.run for c in trace if c.run_tile == 1) == [("WALK", 2), ("RUN", 1), ("FLUSH", 196)]
+    assert [(c.store_words, c.bank) for c in trace if c.store_start] == [(2, 0), (2, 1), (2, 0)]
+    check_hand_over(trace, tiles)
 
 
-@pytest.mark.parametrize("cause", ["too_long", "load", "write"])
+@pytest.mark.parametrize("cause", ["too_long", "load", "load_last", "write", "resid"])
 def test_error_sticky(cause: str) -> None:
-    """A fold longer than max_steps (seen with ACTS's last beat), a load overrun (the first
-    parameter beat) or a result overrun (the first issued step) raises ``o_error`` from the next
-    cycle to the end of the layer; the next descriptor clears it."""
+    """Tiles A, E, B, C streamed, E failing: a fold longer than max_steps (seen with E's last
+    activation beat), a load overrun with E's first parameter beat or with its last activation
+    beat (the cycle of its take), a result overrun with E's first issued step, a residual
+    overrun with its first residual beat. A load-side error shows on ``o_error`` from the cycle
+    after the strobe -- while A runs, ``o_run_error`` low -- and goes to the run side with E's
+    take; a run-side error raises both from the cycle after the strobe. Both stay until B's take
+    (B's descriptor cleared the load side's before), and C is clean."""
     geo = geometry("mac", 2, 2, max_steps=8 if cause == "too_long" else 9)
-    d = desc((3, 3), (1, 1), 1, 4, kernel=3)  # 9 steps per fold, 2 output tiles
-    raised_in = {"too_long": "WALK", "load": "PARAMS", "write": "RUN"}[cause]
-
-    async def bench(ctx, dut):
-        trace = await run_layer(ctx, dut, d, overrun=None if cause == "too_long" else cause)
-        first = next(i for i, (_, e) in enumerate(trace.errors) if e)
-        assert trace.errors[first][0] == raised_in
-        assert all(e for _, e in trace.errors[first:])
-        if cause == "load":
-            assert trace.errors[first - 1] == ("PARAMS", 0)  # one beat before
-        clean = await run_layer(ctx, dut, desc((1, 1), (1, 1), 1, 1))
-        assert clean.errors[0] == ("DESC", 1)  # until the descriptor is taken
-        assert not any(e for _, e in clean.errors[1:])
-
-    simulate(geo, bench)
+    small = desc((1, 1), (1, 1), 1, 1)
+    e = desc((3, 3), (1, 1), 1, 4, kernel=3) | {"residual": 1}  # 9 steps per fold, 2 output tiles
+    trace = play(geo, [small, e, small, small], overrun=None if cause == "too_long" else (cause, 1))
+    check_takes(trace)
+    _, take_e, take_b, _ = cycles_of(trace, "take")
+    if cause == "too_long":
+        strobe = max(n for n, c in enumerate(trace) if c.load_tile == 1 and c.load == "ACTS" and c.fire)
+    else:
+        [strobe] = cycles_of(trace, "overrun")
+    on_load = cause in ("too_long", "load", "load_last")
+    # the strobes' cycles: E's take at its last activation beat (the run side was idle)
+    assert {"too_long": strobe == take_e, "load": strobe < take_e, "load_last": strobe == take_e,
+            "write": strobe > take_e, "resid": strobe > take_e}[cause]
+    raised = range(strobe + 1, take_b + 1)
+    assert [n for n, c in enumerate(trace) if c.error] == list(raised)
+    run_raised = range(take_e + 1, take_b + 1) if on_load else raised
+    assert [n for n, c in enumerate(trace) if c.run_error] == list(run_raised)
+    if cause == "load":  # E's error while A still runs
+        assert any(c.error and not c.run_error and c.run_tile == 0 for c in trace)
 
 
 def test_controller_wrong() -> None:
