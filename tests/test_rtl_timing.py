@@ -88,19 +88,19 @@ def test_layer_cycles_k_tiles_and_channel_tiles() -> None:
                                          r"psum buffer of 1 words holds no fold of K tiles; "):
         layer_cycles(fc, small)
     # with 1/16 KiB = 512 bits: psum 512 / 70 -> 7 words, out 512 / 16 = 32. K tiles of 100
-    # inputs (3); 3 output tiles of 2 channels need 3 folds x 2 rows = 6 psum words: all fit in
-    # one K tiling of the whole output. Folds of 2 * 2 + 2 + 100 - 2 + 2 = 106 cycles, 3 of them
-    # per K tile; each K tile loads 3 parameter words, 3 x 100 weight words and 100 activations
-    # (13 beats of 8):
-    #   writing: 1 + 303 + 13 + (2 + 1 + 3 * 106) + 4 = 642, twice; last: 642 + (1 + 6) = 649
-    # Overlapped, each K tile's 316 loads under the run before: taken at 316, 642 and 968 (the
-    # cycle after each FLUSH), FLUSHes left at 316 + 325 = 641, 967 and 1293 (runs of 2 + 1 +
-    # 318 + 4 = 325), the last stored by 1293 + 7 = 1300: 1301 cycles.
+    # inputs (3), folds of 2 * 2 + 2 + 100 - 2 + 2 = 106 cycles. Run in order, the overlap makes
+    # the smallest output tiles fastest: 3 tiles of 2 channels (one fold each) x 3 K tiles. Each
+    # K tile loads 1 parameter word, 100 weight words and 100 activations (13 beats of 8): 114
+    # beats after its descriptor, longer than its run of (2 + 1 + 106) + 4 = 113, so the tiles
+    # follow the loads: the first is taken at 114, every next one at its last load beat, 115
+    # cycles later (its descriptor the cycle after the take): the ninth at 114 + 8 * 115 = 1034,
+    # out of FLUSH at 1034 + 113 = 1147, stored (1 + 2) by 1150: 1151 cycles. (Three output
+    # tiles of 3 folds each, the K tiles' loads under the runs, take 1301.)
     roomy = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ofmap_sram_kib=1 / 16),
                         rtl=RtlConfig(max_steps=100))
     got = layer_cycles(fc, roomy)
-    assert (got["tiles"], got["folds"], got["fold_cycles"], got["store"]) == (3, 9, 106, 7)
-    assert got["total"] == 1301
+    assert (got["tiles"], got["folds"], got["fold_cycles"], got["store"]) == (9, 9, 106, 9)
+    assert got["total"] == 1151
 
 
 def test_layer_cycles_wrong() -> None:
