@@ -417,7 +417,7 @@ def _rtl_gap(model: Mapping, rtl: dict[str, int], layer: Layer, acc: Accelerator
     how = (f"fetched over AXI at latency {acc.rtl.memory_latency}" if acc.rtl.memory_latency
            else "one buffer word a cycle")
     return (f"rtl {rtl['total']:,} vs model {model.total_cycles:,} cycles: transfers {transfers:,} outside "
-            f"compute, {how}, a tile's loads before its compute (its store beside the next tile) "
+            f"compute, {how}, a tile's loads beside the run before it and its store beside the run after "
             f"(model: DRAM at {acc.dram_bytes_per_cycle:g} B/cycle under compute, "
             f"{model.stall_cycles:,} stall), compute {rtl['compute']:,} vs {model.compute_cycles:,}{why}")
 

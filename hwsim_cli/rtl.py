@@ -198,7 +198,8 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
                      "master" if args.network else ""))
     for role, r in results.items():
         if r["memories"]:
-            console.print(f"{role} memories: {_memory_line(r['memories'])}", markup=False, highlight=False)
+            console.print(f"{role} memories: {_memory_line(r['memories'])}", markup=False, highlight=False,
+                          soft_wrap=True)
     for role, r in results.items():
         if "pnr_skipped" in r:
             console.print(f"no Fmax for the {role}: it {r['pnr_skipped']}")

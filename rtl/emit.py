@@ -109,8 +109,9 @@ class Generated:
 
 def _top_facts(top: LayerAccelerator) -> dict[str, Any]:
     geo = top.geo
-    psum = {"psum": {"words": geo.psum_words, "word_bits": geo.cols * geo.psum_bits,
-                     "kib": geo.psum_words * geo.cols * geo.psum_bits / 8192}} if geo.psum_words else {}
+    psum_kib = geo.psum_words * geo.cols * geo.psum_bits / 8192
+    psum = {"psum": {"words": geo.psum_words, "word_bits": geo.cols * geo.psum_bits, "kib": psum_kib,
+                     "banks": 1, "copies": 1, "total_kib": psum_kib}} if geo.psum_words else {}
     # two banks of every buffer but the psum buffer (the loads or the store on one side, the run
     # on the other); the activation buffer: one copy per array row in each (one read port each)
     copies = {"act": geo.rows}
@@ -118,8 +119,9 @@ def _top_facts(top: LayerAccelerator) -> dict[str, Any]:
     depths = {**geo.words, "act_words": geo.act_words // geo.act_beat}
     return {
         "buffers": {**{(name := key.replace("_words", "")): {
-            "words": depth, "word_bits": word_bits[key], "banks": 2, "copies": copies.get(name, 1),
-            "kib": 2 * copies.get(name, 1) * depth * word_bits[key] / 8192}
+            "words": depth, "word_bits": word_bits[key], "kib": depth * word_bits[key] / 8192,
+            "banks": 2, "copies": copies.get(name, 1),
+            "total_kib": 2 * copies.get(name, 1) * depth * word_bits[key] / 8192}
             for key, depth in depths.items()}, **psum},
         "act_beat": geo.act_beat,
         "descriptor": _layout(top.descriptor),

@@ -35,10 +35,11 @@ def test_generate_writes_verilog_and_manifest(cli, tmp_path: Path) -> None:
     # a beat (and buffer word) holds the most a 64-bit bus word does, a power of two: 64 // 6 = 10
     # -> 8, so 87381 // 8 = 10922 words of 48 bits
     assert manifest["act_beat"] == 8
-    # (one copy per array row: 2)
-    assert manifest["buffers"]["act"] == {"words": 10922, "word_bits": 48, "banks": 2,
-                                          "kib": 2 * 10922 * 48 / 8192}
-    assert manifest["buffers"]["out"]["banks"] == 2
+    # two banks (loads and run), one copy per array row (2) in each
+    assert manifest["buffers"]["act"] == {"words": 10922, "word_bits": 48, "kib": 10922 * 48 / 8192,
+                                          "banks": 2, "copies": 2, "total_kib": 4 * 10922 * 48 / 8192}
+    assert manifest["buffers"]["out"]["banks"] == manifest["buffers"]["weight"]["banks"] == 2
+    assert manifest["buffers"]["psum"]["banks"] == 1
     # descriptor: seven 12-bit sizes, six 4-bit geometry fields, relu, binary_out, pad_low,
     # psum_add, psum_write, residual and the 12-bit k_in_ch: 126 bits
     assert manifest["descriptor"]["kernel_h"] == {"offset": 84, "width": 4, "signed": False}
@@ -48,7 +49,7 @@ def test_generate_writes_verilog_and_manifest(cli, tmp_path: Path) -> None:
     assert manifest["descriptor"]["residual"] == {"offset": 113, "width": 1, "signed": False}
     assert manifest["descriptor"]["k_in_ch"] == {"offset": 114, "width": 12, "signed": False}
     assert manifest["modules"]["top"]["ports"]["i_desc__payload"]["width"] == 126
-    assert manifest["phases"][0] == "DESC" and "meaning" in manifest["modules"]["top"]["ports"]["o_error"]
+    assert manifest["phases"]["load"][0] == "DESC" and manifest["phases"]["run"][-1] == "FLUSH" and "meaning" in manifest["modules"]["top"]["ports"]["o_error"]
     assert manifest["lint"]["result"] == "clean"
 
 
@@ -137,6 +138,10 @@ def test_estimate_target_adds_fpga_resources(cli, tmp_path: Path) -> None:
 
 
 #: The synth command's last line: the PE and the array are placed on the HX8K, the top is not.
+#: The memories of a 2-row top: two banks (0: the loads' or the store's, 1: the run's, in turn)
+#: of each buffer but the psum buffer, the activation buffer one copy per array row in each.
+BANKED = {"act_buf0", "act_buf1", "act_buf0_1", "act_buf1_1", "weight_buf0", "weight_buf1",
+          "param_buf0", "param_buf1", "out_buf0", "out_buf1", "psum_buf"}
 TIME_LINE = (r"wall time: pe yosys \d+ s \(\d+ s CPU\) \+ nextpnr \d+ s, array yosys \d+ s \(\d+ s CPU\) \+ "
              r"nextpnr \d+ s, top yosys \d+ s \(\d+ s CPU\) \(run side by side\)\n")
 
@@ -170,14 +175,14 @@ def test_synth_ice40_with_pnr(cli, tmp_path: Path) -> None:
                      r"iCE40-HX8K holds \(32(, 0)?(, 206)?\)", out)
     # every buffer went to block RAM, none was flattened into logic, and the output says so
     buffers = {name: m for name, m in data["top"]["memories"].items() if m["kind"] != "rom"}
-    # one activation buffer copy per array row, two out banks
-    assert set(buffers) == {"act_buf", "act_buf1", "weight_buf", "param_buf", "out_buf0", "out_buf1", "psum_buf"}
+    # two banks of each buffer but psum, and of the activation buffer one copy per array row in each
+    assert set(buffers) == BANKED
     assert {m["cell"] for m in buffers.values()} == {"$__ICE40_RAM4K_"}
     line = ", ".join(f"{name} ({buffers[name]['blocks']:,})" for name in sorted(buffers))
     assert f"top memories: {line} in block RAM" in out
     # one activation buffer copy per array row (a RAM4K has one read port), 128 RAM4K each:
     # 64 KiB of 4-bit activations in 8,192 words of 16 (a 64-bit beat), 256 x 16 a RAM4K
-    assert buffers["act_buf"]["blocks"] == buffers["act_buf1"]["blocks"] == 128
+    assert {buffers[name]["blocks"] for name in ("act_buf0", "act_buf1", "act_buf0_1", "act_buf1_1")} == {128}
     assert data["top"]["seconds"]["yosys"] > 0 and re.search(TIME_LINE, out)
 
 
@@ -192,8 +197,7 @@ def test_synth_ecp5_top_with_pnr(cli, tmp_path: Path) -> None:
     assert code == 0 and err == ""
     top = json.loads(js.read_text())["top"]
     assert top["bram"] >= 3 and top["lut"] > 0 and 10 < top["fmax_mhz"] < 500
-    assert {name for name, m in top["memories"].items() if m["kind"] in ("bram", "lutram")} == {
-        "act_buf", "act_buf1", "weight_buf", "param_buf", "out_buf0", "out_buf1", "psum_buf"}
+    assert {name for name, m in top["memories"].items() if m["kind"] in ("bram", "lutram")} == BANKED
     # placed from a netlist synth_ecp5 wrote without its autoname step (rtl.synth.yosys_script)
     log = (Path(top["dir"]) / "yosys.log").read_text()
     assert "Executing CHECK pass" in log and "AUTONAME" not in log

@@ -138,7 +138,7 @@ def test_rtl_timing_takes_the_generated_tops_cycles():
     m = model.layers[0]
     assert [(r.cycles_from, r.note) for r in rtl.layers] == [
         ("rtl", f"rtl 467 vs model {m.cycles:,} cycles: transfers 80 outside compute, one buffer word a "
-                f"cycle, a tile's loads before its compute (its store beside the next tile) "
+                f"cycle, a tile's loads beside the run before it and its store beside the run after "
                 f"(model: DRAM at 128 B/cycle under compute, {m.stall_cycles} stall), compute 387 vs "
                 f"{m.compute_cycles}"),
         ("model", "no RTL: runs on the vector unit, not the adder array")]
