@@ -228,15 +228,15 @@ def test_top_plan_wrong() -> None:
 
 @pytest.mark.parametrize("kind", ["mac", "xnor"])
 def test_top_k_tiles(kind: str) -> None:
-    """A layer whose fold exceeds max_steps 16, as K tiles back to back on one top (mac: 3x3 over
-    3 channels, 27 steps -> 3 K tiles of one channel; xnor: 3x3 over 2 words of 4 lanes, 18 steps
-    -> 2 K tiles of one word): the psum tiles return nothing, the assembled outputs equal
+    """A layer whose fold exceeds max_steps 16, as K tiles back to back on one top (2 output
+    channels, one output tile; mac: 3x3 over 3 channels, 27 steps -> 3 K tiles of one channel;
+    xnor: 3x3 over 2 words of 4 lanes, 18 steps -> 2 K tiles of one word): the psum tiles return nothing, the assembled outputs equal
     int_forward; tile 0 is taken by the idle run side with its last ACTS beat and tile 1's
     descriptor follows at once (its loads overlap tile 0's run); tile ``t + 1``'s descriptor
     comes the cycle after tile ``t`` is taken, i.e. once tile ``t - 1``'s FLUSH is over (its
     loads, shorter than that run, wait in HAND)."""
     cin = 3 if kind == "mac" else 7
-    q, x = quantized(kind, True, cin, 3, 4, seed=11, kernel=3, padding=1)
+    q, x = quantized(kind, True, cin, 2, 4, seed=11, kernel=3, padding=1)  # one output tile
     top = LayerAccelerator.from_accelerator(accelerator(kind, max_steps=16))
     progs = tile_programs(top, q, x)
     assert [prog.result_beats == 0 for *_, prog in progs] == [True] * (len(progs) - 1) + [False]
