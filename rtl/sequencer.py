@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -128,9 +128,17 @@ class NetworkAccelerator(wiring.Component):
         m.d.comb += [wr.i_result.payload.eq(top.o_results.payload),
                      wr.i_result.valid.eq(top.o_results.valid & writing),
                      top.o_results.ready.eq(wr.i_result.ready & writing)]
+        # The write DMA scatters a tile's results by its descriptor's out_ch and groups. A tile's
+        # STORE comes after the next tile's DESC (rtl.netprog), so the descriptors read and not
+        # yet stored wait in a queue of two; each STORE takes the oldest.
         desc = top.descriptor(beat.payload[:self.widths[Op.DESC]])
+        queued = Signal(range(3))
+        later_out_ch, later_groups = Signal(geo.dim_bits), Signal(geo.dim_bits)
         with m.If(top.i_desc.valid & top.i_desc.ready):
-            m.d.sync += [out_ch.eq(desc.out_ch), groups.eq(desc.groups)]
+            with m.If(queued == 0):
+                m.d.sync += [out_ch.eq(desc.out_ch), groups.eq(desc.groups), queued.eq(1)]
+            with m.Else():  # a third before a STORE replaces the second (no list does that)
+                m.d.sync += [later_out_ch.eq(desc.out_ch), later_groups.eq(desc.groups), queued.eq(2)]
         m.d.comb += [wr.i_out_ch.eq(out_ch), wr.i_groups.eq(groups),
                      wr.i_addr.eq(cmd.addr), wr.i_beats.eq(cmd.beats), wr.i_mode.eq(cmd.mode),
                      wr.i_pstride.eq(cmd.pstride), wr.i_gstride.eq(cmd.gstride),
@@ -179,6 +187,8 @@ class NetworkAccelerator(wiring.Component):
                     m.next = "FETCH"
             with m.State("WRITE"):
                 m.d.comb += [self.o_busy.eq(1), writing.eq(1)]
-                with m.If(~wr.o_busy):
+                with m.If(~wr.o_busy):  # that tile is stored: the next one's descriptor moves up
+                    m.d.sync += [out_ch.eq(later_out_ch), groups.eq(later_groups),
+                                 queued.eq(Mux(queued == 0, 0, queued - 1))]
                     m.next = "FETCH"
         return m

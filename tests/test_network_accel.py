@@ -64,6 +64,9 @@ def test_chain(net: TopBuild, latency: int, pattern: tuple[int, ...]) -> None:
     assert max(counts) > 1  # some layer does not fit the buffers whole
     if net.acc.pe == "adder":  # and the first runs as K tiles, partial sums on chip
         assert any(t.plan.psum_write for t in tiles(geo, layers[0], tuple(shapes[0])))
+        # the second as output tiles of 8 and 4 channels: a tile's STORE, after the next tile's
+        # DESC, must scatter by its own descriptor's channels (the sequencer queues them)
+        assert {t.channels for t in tiles(geo, layers[1], tuple(shapes[1]))} == {(0, 8), (8, 12)}
     run = run_chain(net, layers, images, read_latency=latency, write_latency=latency, pattern=pattern)
     assert run.mismatches == [0, 0, 0] and not run.error
     assert all((out == want).all() for out, want in zip(run.outputs, run.expected))
