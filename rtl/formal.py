@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amaranth.asserts import AnySeq
-from amaranth.hdl import (Assert, Assume, Cat, Cover, Elaboratable, Fragment, Module, ResetSignal,
+from amaranth.hdl import (Assert, Assume, Cat, Cover, Elaboratable, Fragment, Module, Mux, ResetSignal,
                           Signal, Value)
 from amaranth.lib import data, stream
 from amaranth.lib.memory import ReadPort
@@ -213,8 +213,8 @@ class TopHarness(Elaboratable):
     """The whole :class:`~rtl.top.LayerAccelerator` under a host that sends layers of ``cases``.
 
     The host offers a descriptor only once the last layer's results are all out (the top would
-    take it at the end of FLUSH and run it beside that layer's store; this harness checks one
-    layer at a time). Asserted: ``o_results`` holds ``valid`` until ``ready``; per layer, the
+    take it while the last layer runs and stores; this harness checks one layer at a time, and
+    ``overlap`` tiles back to back). Asserted: ``o_results`` holds ``valid`` until ``ready``; per layer, the
     params, weights, acts, residual and result beats never exceed the plan's words, come phase
     after phase (params, weights, acts, resid, results; the cases have no residual, so none is
     taken), and all have been taken or given when the next layer starts; ``o_error`` stays low;
@@ -222,6 +222,11 @@ class TopHarness(Elaboratable):
     word. With ``eager`` (every input valid as soon as allowed, results always ready) also: the
     layer's last result beat comes at :func:`~hwsim.rtl_timing.plan_cycles`'s total, counted
     from the descriptor, and no layer lasts longer. Covered: a layer of each case completes.
+    With ``overlap`` (eager host only) a descriptor is always offered, so that the top loads a
+    tile while earlier ones run and store: each tile's load beats are checked as above between
+    its descriptor and the next, its results against a queue of the tiles in flight (never more
+    than three with results due), ``o_error`` stays low; covered: a descriptor taken while two
+    earlier tiles' results are due.
     """
 
     #: The counted streams, in the order a layer takes or gives them, with the plan's words.
@@ -229,10 +234,17 @@ class TopHarness(Elaboratable):
               ("acts", "i_acts", "act_words"), ("resid", "i_resid", "resid_words"),
               ("results", "o_results", "out_words"))
 
-    def __init__(self, geo: TopGeometry, cases: list[LayerPlan], *, eager: bool = False) -> None:
+    #: Tiles whose results may be pending at once in ``overlap`` mode (store, run, loads; the
+    #: fourth slot would only fill if the top took a tile too early: asserted never).
+    IN_FLIGHT = 4
+
+    def __init__(self, geo: TopGeometry, cases: list[LayerPlan], *, eager: bool = False,
+                 overlap: bool = False) -> None:
         if not cases:
             raise ValueError("`cases` is empty: no layer of the envelope fits the top")
-        self.geo, self.cases, self.eager = check_geometry(geo), cases, eager
+        if overlap and not eager:
+            raise ValueError("`overlap` needs the eager host")
+        self.geo, self.cases, self.eager, self.overlap = check_geometry(geo), cases, eager, overlap
         self.top = LayerAccelerator(geo)
 
     def _expected(self, p: LayerPlan) -> dict[str, int]:
@@ -271,6 +283,8 @@ class TopHarness(Elaboratable):
         expect, started = Signal(expect_layout), Signal()
         with m.If(new):
             m.d.sync += [expect.eq(offered), started.eq(1)]
+        if self.overlap:
+            return self._overlapped(m, fragment, table, new, offered, expect, started)
         complete = Signal()  # the last layer's results are all out (or none was sent)
         counts = {}
         for name, port, _ in self.PHASES:
@@ -322,6 +336,54 @@ class TopHarness(Elaboratable):
             with m.If(last):
                 m.d.comb += Assert(timer + 1 == expect.cycles,
                                    "the last result beat is not at plan_cycles' total")
+        return m
+
+
+    def _overlapped(self, m: Module, fragment: Fragment, table: list[dict[str, int]], new: Value,
+                    offered: Value, expect: Value, started: Value) -> Module:
+        """``overlap`` mode: a descriptor always offered, so tiles load while earlier ones run
+        and store. Each tile's loads are counted from its descriptor to the next as above; its
+        results, which come after later descriptors, against a queue of the tiles in flight."""
+        top = self.top
+        counts = {name: _counter(m, f"{name}_beats", max(t[name] for t in table),
+                                 getattr(top, port).valid & getattr(top, port).ready, new)
+                  for name, port, _ in self.PHASES[:-1]}
+        for (name, port, _), before in zip(self.PHASES[:-1], (None, *self.PHASES[:-2])):
+            count, total, beat = counts[name], getattr(expect, name), getattr(top, port)
+            m.d.comb += Assert(count <= total, f"{name}: more beats than the descriptor implies")
+            with m.If(beat.valid & beat.ready):
+                m.d.comb += Assert(count < total, f"{name}: a beat past the tile's last")
+                if before:
+                    m.d.comb += Assert(counts[before[0]] == getattr(expect, before[0]),
+                                       f"{name}: a beat before every {before[0]} beat was taken")
+        with m.If(new & started):
+            m.d.comb += Assert(Cat(*(counts[name] == getattr(expect, name) for name, _, _ in self.PHASES[:-1])).all(),
+                               "a load beat is missing when the next tile's descriptor is taken")
+        # the results: tile after tile, each its plan's count, from a queue pushed at each
+        # descriptor; a tile without results (psum_write) leaves the queue as it reaches its head
+        depth, most = self.IN_FLIGHT, max(t["results"] for t in table)
+        queue = [Signal(range(most + 1), name=f"queue{i}") for i in range(depth)]
+        queued = Signal(range(depth + 1), name="queued")
+        given = Signal(range(most + 1), name="results_beats")
+        res = top.o_results
+        beat = res.valid & res.ready
+        head_done = (queued > 0) & ((queue[0] == 0) | (beat & (given + 1 == queue[0])))
+        with m.If(beat):
+            m.d.comb += Assert((queued > 0) & (given < queue[0]), "results: a beat past its tile's last")
+            m.d.sync += given.eq(given + 1)
+        with m.If(head_done):
+            m.d.sync += given.eq(0)
+        shifted = [Mux(head_done, queue[i + 1], queue[i]) for i in range(depth - 1)] + [queue[-1]]
+        level = Signal.like(queued)
+        m.d.comb += level.eq(queued - head_done)
+        for i in range(depth):
+            m.d.sync += queue[i].eq(Mux(new & (level == i), offered.results, shifted[i]))
+        m.d.sync += queued.eq(level + new)
+        with m.If(new):
+            m.d.comb += Assert(level < depth - 1, "a fourth tile taken with three tiles' results pending")
+        m.d.comb += [Assume(top.i_desc.valid), Assert(~top.o_error, "o_error raised by tiles that fit")]
+        # the overlap is reachable: a descriptor taken while two earlier tiles' results are due
+        m.d.comb += Cover(new & (level >= 2))
         return m
 
 

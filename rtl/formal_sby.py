@@ -170,7 +170,20 @@ def _proofs() -> tuple[Proof, ...]:
         *_eager_top("top_mac", mac),
         Proof("top_stalls", lambda: formal.TopHarness(geo, short), "bmc", 32,
               "LayerAccelerator xnor 2x2, free host: beat counts and order, valid held, no o_error"),
+        *_overlapped_top("top_overlap", geo, short),
     )
+
+
+def _overlapped_top(name: str, geo: TopGeometry, cases: list) -> tuple[Proof, Proof]:
+    """BMC and cover of the top of ``geo`` taking a descriptor whenever it can, over ``cases``:
+    two tiles of the longest case deep, so that tiles load, run and store beside each other."""
+    deep = 2 * max(plan_cycles(geo, p)["total"] for p in cases)
+    top = f"LayerAccelerator {geo.pe} {geo.rows}x{geo.cols}, tiles back to back"
+    harness = lambda: formal.TopHarness(geo, cases, eager=True, overlap=True)  # noqa: E731
+    return (Proof(name, harness, "bmc", deep,
+                  f"{top}: each tile's load beats in order and complete, results tile by tile, no o_error"),
+            Proof(f"{name}_cover", harness, "cover", deep,
+                  f"{top}: a descriptor taken while two tiles' results are due"))
 
 
 PROOFS = _proofs()

@@ -56,3 +56,9 @@ def test_sby_text_names_the_mode_depth_and_design() -> None:
 def test_top_harness_refuses_no_cases() -> None:
     with pytest.raises(ValueError, match="no layer of the envelope fits"):
         formal.TopHarness(GEO, [])
+
+
+def test_top_harness_overlap_needs_the_eager_host() -> None:
+    case = formal.layer_cases(GEO, formal.Envelope())[0]
+    with pytest.raises(ValueError, match=r"^`overlap` needs the eager host$"):
+        formal.TopHarness(GEO, [case], overlap=True)
