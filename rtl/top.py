@@ -281,8 +281,10 @@ class LayerAccelerator(wiring.Component):
                     label = f"{name}_buf{b}" + (f"_{r}" if r else "")  # bank b, row r's copy
                     mem = m.submodules[label] = Memory(shape=shape, depth=depth[f"{name}_words"], init=[])
                     wr, rd = mem.write_port(), mem.read_port()
+                    # the loads write bank in_bank, the run reads the other (and only it)
                     m.d.comb += [wr.addr.eq(write.addr), wr.data.eq(write.data),
-                                 wr.en.eq(write.en & (in_bank == b)), rd.addr.eq(port.addr), rd.en.eq(port.en)]
+                                 wr.en.eq(write.en & (in_bank == b)), rd.addr.eq(port.addr),
+                                 rd.en.eq(port.en & (in_bank != b))]
                     banks.append(rd.data)
                 m.d.comb += port.data.eq(Mux(in_bank, banks[0], banks[1]))
 
