@@ -50,7 +50,7 @@ xnor 8x8                        30        93,157                (1.29x)         
 
 After the inputs were double-buffered (a tile loads while the one before runs; tilings chosen by
 their overlapped total, which now favours more, smaller output tiles: 1,161 commands for adder)
-and the sequencer's store queue (next session's 19:04 UTC, load average 3.1-3.6; wall figures
+and the sequencer's store queue (later the same day, 19:04 UTC, load average 3.1-3.6; wall figures
 halved by the load): 23 % fewer cycles again for adder at latency 1, 17 % at 30; still equal to
 the model, every byte exact:
 
