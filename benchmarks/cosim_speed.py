@@ -73,6 +73,25 @@ copy per row (the benchmark's layer now takes 12,081 cycles, not 15,665): adder 
 266 k; builds 13-24 s -> 15-27 s. The top's model got 7-13 % slower per cycle (the lane
 multiplexers of the operand fetch and the out-bank multiplexers); an adder 8x8 stays at about 1 M
 cycles per second (a first run at load 1.0 gave 864 k).
+
+After the inputs were double-buffered (two banks of every buffer, two controller FSMs; later the
+same day, 18:53-19:10 UTC, load 3.0-3.7, so per CPU second is the figure to read): ``--baseline
+7980471`` (the session's start) against the two banks with both banks read every cycle, then
+with the idle bank's read enable off (the final design):
+
+===========  ==================  ==================  ==================  ==================
+top          start build         start speed         both banks read     idle bank not read
+===========  ==================  ==================  ==================  ==================
+adder 8x8    47.0 s (28.2)       459 k (921 k)       432 k (793 k)       469 k (938 k)
+mac 8x8      46.6 s (27.4)       485 k (972 k)       424 k (863 k)       470 k (1011 k)
+shift 8x8    49.4 s (28.5)       498 k (923 k)       461 k (867 k)       314 k (628 k) *
+xnor 8x8     67.2 s (30.3)       128 k (258 k)       129 k (259 k)       263 k (264 k)
+===========  ==================  ==================  ==================  ==================
+
+(builds of the final design 47-52 s wall, 26-31 CPU s; * the shift row ran while a Yosys job
+took the other core, its 3.2 s of simulation against 2.0-2.2 s in the other runs.) Reading the
+bank the run does not use cost 9-14 % per cycle; without it the model is as fast as before the
+banks, at about 1 M cycles per CPU second for the adder and mac 8x8.
 """
 
 from __future__ import annotations
