@@ -48,7 +48,7 @@ each output tile's reduction cut into ``n`` input-channel slices
 (:func:`hwsim.rtl_plan.k_slices`), the fewest for which a tiling fits, starting from
 ``ceil(CW / floor(max_steps / (kh * kw)))``; for each ``n`` the fastest tiling as above. Every K tile pays the phases above, except that one
 which writes partial sums (all but the last) stores nothing: ``store = 0``, and its span ends with
-its drain -- the last cycle before the top takes the next descriptor (``sim.bench`` counts it so)::
+its drain (its FLUSH; the storing K tile after it ends the layer)::
 
     K tile writing psums = descriptor + load_weights + load_acts + compute + drain
 """

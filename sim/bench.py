@@ -24,15 +24,17 @@ earlier one has ended (the host of :mod:`sim.cosim` holds the first tile of each
 that the layer starts on an idle top, as ``hwsim.rtl_timing`` counts it). Counts per layer (cycle 0
 is the first rising edge out of reset): ``first`` and ``last``, the cycles of its descriptor
 transfer and of its last result transfer -- for a layer of no result beats (a K tile that writes
-partial sums) the last cycle before the top is ready for a descriptor again --, ``cycles`` from
+partial sums) the last cycle before the top is ready for a descriptor again, the cycle the run
+side takes it (the storing K tile that follows ends the model layer) --, ``cycles`` from
 one to the other, both included, and ``stalls`` (``stalls_first``, ``stalls_last`` the running
 count at both), the cycles in that span in which an input stream the top was waiting on (the one
 with ``ready`` high) had ``valid`` low, or ``o_results`` had ``valid`` high and ``ready`` low.
-A tile's store runs beside the next tile (``rtl.top``), so consecutive spans overlap: a model
-layer's cycles run from its first tile's ``first`` to its last tile's ``last``. While one
-activity runs at a time, each stall cycle delays the top by exactly one cycle and ``cycles -
-stalls`` is the full-rate count; when a store runs beside the next tile, both may stall in one
-cycle, so that the full-rate count lies between ``cycles - stalls`` and ``cycles``. ``error`` is ``o_error`` sampled at each
+A tile loads beside the run of the one before and stores beside the next (``rtl.top``), so
+consecutive spans overlap: a model layer's cycles run from its first tile's ``first`` to its last
+tile's ``last``. While one activity runs at a time, each stall cycle delays the top by exactly
+one cycle and ``cycles - stalls`` is the full-rate count; when activities run side by side, both
+may stall in one cycle, or a stall may fall in a cycle the top waits anyway, so that the
+full-rate count lies between ``cycles - stalls`` and ``cycles``. ``error`` is ``o_error`` sampled at each
 result transfer of the layer (a layer of no results: at its end). ``finished`` counts the layers
 that ended. ``cycles`` of the record is the cycles run (the last transfer's plus one, or the
 budget on a timeout); ``seconds`` the wall time of the harness's run and

@@ -10,7 +10,8 @@
 //     following the valid pattern, and takes o_results with ready following the ready pattern;
 //   * counts, per layer, the cycles from the descriptor transfer to the last result transfer (a
 //     layer of no result beats, a K tile that writes partial sums: to the last cycle before the
-//     top is ready for a descriptor again) and the stalls in that span, exactly as sim/bench.py
+//     top is ready for a descriptor again, i.e. the tile's take; the storing K tile after it ends
+//     the model layer) and the stalls in that span, exactly as sim/bench.py
 //     defines them, and writes the result beats, those counts and a summary line to files that
 //     the bench reads back.
 // The top's `ready` outputs and `o_results__valid` depend on its state only, so the transfers of
