@@ -60,6 +60,25 @@ is a 64-bit beat, ``i_resid`` a new out word), the 8x8 runs at 45-106 CPU second
 minutes; before 65-177 wall seconds at load 6-9.5), and the 16x16 tops now synthesize (before:
 out of memory).
 
+Double-buffered (main at d6741df, the same day 18:39-18:51 UTC, load 2.3-3.8): two banks of
+every buffer but the psum buffer (the activation buffer's per-row copies in each), two controller
+FSMs. Every buffer in block RAM (23 memories of 23); still no Fmax (BRAM and I/O pins)::
+
+    kind    array target |     LUT      FF  BRAM  DSP   I/O   Fmax | Yosys s  CPU s | slowest passes (s)
+    mac       8x8 ecp5   |  19,850   9,244   696   96   829      - |     116     61 | abc9_exe 29, opt_clean 22
+    mac       8x8 xc7    |  10,998   5,485   348   96   829      - |      69     49 | abc 14, opt_dff 9
+    adder     8x8 ecp5   |  20,551   8,249   697   32   829      - |     119     62 | abc9_exe 31, opt_clean 19
+    adder     8x8 xc7    |  11,849   6,009   365   32   829      - |     113     57 | opt_dff 19, abc 17
+    xnor      8x8 ecp5   |  30,731  17,563   672   17  1133      - |     201    102 | abc9_exe 57, opt_clean 39
+    xnor      8x8 xc7    |  16,549  15,746   365   16  1133      - |     218    100 | abc 68, opt_clean 39
+    shift     8x8 ecp5   |  22,463   8,919   686   32   805      - |     150     64 | abc9_exe 34, opt_clean 25
+    shift     8x8 xc7    |  14,484   6,584   358   32   805      - |     172     66 | opt_dff 35, opt_clean 26
+
+Against the single-banked top: block RAM nearly doubles (ECP5 adder 397 -> 697 DP16KD: the
+activation buffer's 8 copies are 512 of them), 5-12 % more LUTs (the bank multiplexers on every
+buffer read, the second loop nest), 3-9 % more FFs (the run side's copy of the descriptor and its
+geometry), Yosys 49-102 CPU seconds (under 3 minutes).
+
 Compare runs by ``CPU s`` (``yosys_cpu``: user + system seconds from the kernel, :func:`rtl.synth.
 run_tool`), not by wall time, when the load differs: at load 8 a Yosys run got 111 CPU seconds in
 557 wall seconds. (The before runs above predate that figure: their times are wall times; Yosys's
