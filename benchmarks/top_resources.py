@@ -75,8 +75,8 @@ FSMs. Every buffer in block RAM (23 memories of 23); still no Fmax (BRAM and I/O
     shift     8x8 xc7    |  14,484   6,584   358   32   805      - |     172     66 | opt_dff 35, opt_clean 26
 
 Against the single-banked top: block RAM nearly doubles (ECP5 adder 397 -> 697 DP16KD: the
-activation buffer's 8 copies are 512 of them), 5-12 % more LUTs (the bank multiplexers on every
-buffer read, the second loop nest), 3-9 % more FFs (the run side's copy of the descriptor and its
+activation buffer's 8 copies are 512 of them), 6-12 % more LUTs (the bank multiplexers on every
+buffer read, the second loop nest), 2-9 % more FFs (the run side's copy of the descriptor and its
 geometry), Yosys 49-102 CPU seconds (under 3 minutes).
 
 Compare runs by ``CPU s`` (``yosys_cpu``: user + system seconds from the kernel, :func:`rtl.synth.
