@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -43,7 +43,7 @@ from amaranth.utils import ceil_log2
 from hwsim.rtl_sequence import ADDR_BITS, BOUNDARY_BYTES, BUS_BITS, MAX_BURST, StoreMode, slot_bytes
 from rtl.axi import axi4_members
 
-__all__ = ["BEATS_BITS", "ReadDMA", "StoreMode", "WriteDMA", "slot_bytes"]
+__all__ = ["BEATS_BITS", "ReadDMA", "StoreMode", "WriteDMA", "slot_bytes", "times"]
 
 #: Width of a transfer's beat count.
 BEATS_BITS = 24
@@ -55,6 +55,32 @@ def _pick(values: Sequence[int], index: Value) -> Value:
     for i, v in enumerate(values[1:], 1):
         out = Mux(index == i, v, out)
     return Value.cast(out)
+
+
+def times(value: Value, k: int) -> Value:
+    """``value * k`` for a constant ``k >= 0`` as shifted adds and subtractions (its non-adjacent
+    form: ``7 = 8 - 1``, ``24 = 16 + 8``), so Yosys makes a short adder chain of it instead of a
+    DSP block behind the register (a multiplier costs ~4 ns on ECP5, an add of two terms one carry
+    chain). Unsigned ``value``; the result is wide enough for every product."""
+    if k < 0:
+        raise ValueError(f"`k` must be a non-negative constant, not {k!r}")
+    value = Value.cast(value)
+    width = len(value) + max(k, 1).bit_length()
+    terms, shift = [], 0
+    while k:
+        if k & 1:
+            digit = 2 - (k & 3)  # +1 or -1: the non-adjacent form's digit
+            terms.append((digit, shift))
+            k -= digit
+        k >>= 1
+        shift += 1
+    if not terms:
+        return Const(0, width)
+    total: Value = Const(0, width)
+    for digit, at in terms:  # modulo 2**width: the product fits, so any overflow on the way cancels
+        term = value.as_unsigned() << at
+        total = (total + term if digit > 0 else total - term)[:width]
+    return total
 
 
 def _members(names: str, bus_bits: int) -> dict[str, wiring.Member]:
@@ -121,10 +147,10 @@ class ReadDMA(wiring.Component):
 
         # Start: latch the request (the target's slot as constants); the setup cycle after it
         # derives the bus words from the registered byte range (the multiply is off the start path).
-        addr, slot, setup = Signal(ADDR_BITS), Signal(range(max(self.slots) + 1)), Signal()
+        addr, target, setup = Signal(ADDR_BITS), Signal.like(self.i_target), Signal()
         log_of = _pick([ceil_log2(min(s, bus_bytes)) for s in self.slots], self.i_target)
         with m.If(self.i_start & ~self.o_busy):
-            m.d.sync += [addr.eq(self.i_addr), slot.eq(_pick(self.slots, self.i_target)), setup.eq(1),
+            m.d.sync += [addr.eq(self.i_addr), target.eq(self.i_target), setup.eq(1),
                          beats_left.eq(self.i_beats), have.eq(0), got.eq(0),
                          narrow.eq(_pick(self.slots, self.i_target) < bus_bytes),
                          skew.eq(Mux(_pick(self.slots, self.i_target) < bus_bytes, 0, self.i_addr[:size])),
@@ -133,17 +159,31 @@ class ReadDMA(wiring.Component):
                          per_beat.eq(_pick([max(1, s // bus_bytes) for s in self.slots], self.i_target)),
                          lane.eq(self.i_addr[:size] >> log_of),
                          self.o_rerror.eq(0)]
-        span = addr[:size] + beats_left * slot  # bytes from the first word's start to the end
+        # ceil((first byte's offset in its word + beats * slot) / bus bytes), per target with its
+        # slot a constant: a narrow slot (a power of two) is a shift, a wide one whole words
+        # (beats * words per beat, one more when the start is inside a word): no multiplier
+        offset = addr[:size]
+        per_target = [(offset + (beats_left << ceil_log2(s)) + bus_bytes - 1) >> size if s < bus_bytes
+                      else times(beats_left, s // bus_bytes) + (offset != 0) for s in self.slots]
+        words = per_target[0]
+        for i, w in enumerate(per_target[1:], 1):
+            words = Mux(target == i, w, words)
         with m.If(setup):
             m.d.sync += [setup.eq(0), word.eq(addr >> size),
-                         words_left.eq(Mux(beats_left == 0, 0, (span + bus_bytes - 1) >> size))]
+                         words_left.eq(Mux(beats_left == 0, 0, words))]
         m.d.comb += self.o_busy.eq(setup | (beats_left != 0) | (words_left != 0) | (inflight != 0))
 
         # Read address: the next burst once the last one has fully arrived.
+        # length = min(words left, MAX_BURST, words to the 4 KiB boundary), from narrow compares:
+        # words_left >= MAX_BURST (a power of two) is a reduction of its top bits, and the page
+        # only limits a burst in its last MAX_BURST words, where both sides fit a few bits
         length = Signal(range(MAX_BURST + 1))
-        to_page = per_page - word[:ceil_log2(per_page)]
-        capped = Mux(words_left < MAX_BURST, words_left, MAX_BURST)
-        m.d.comb += length.eq(Mux(to_page < capped, to_page, capped))
+        burst_bits, page_bits = ceil_log2(MAX_BURST), ceil_log2(per_page)
+        assert 1 << burst_bits == MAX_BURST and 1 << page_bits == per_page and per_page >= MAX_BURST
+        to_page = per_page - word[:page_bits]
+        near_page = word[:page_bits] >= per_page - MAX_BURST  # to_page <= MAX_BURST
+        capped = Mux(words_left[burst_bits:].any(), MAX_BURST, words_left[:burst_bits])
+        m.d.comb += length.eq(Mux(near_page & (to_page[:burst_bits + 1] < capped), to_page, capped))
         m.d.comb += [self.araddr.eq(word << size), self.arlen.eq(length - 1),
                      self.arsize.eq(size), self.arburst.eq(1),
                      self.arvalid.eq((words_left != 0) & (inflight == 0) & ~setup)]
@@ -259,13 +299,13 @@ class WriteDMA(wiring.Component):
         with m.If(self.i_start & ~self.o_busy):
             m.d.sync += [mode.eq(self.i_mode), beats_left.eq(self.i_beats),
                          pstride.eq(self.i_pstride), gstride.eq(self.i_gstride),
-                         pixels.eq(self.i_pixels), tile_step.eq(self.i_pstride * rows),
+                         pixels.eq(self.i_pixels), tile_step.eq(times(self.i_pstride, rows)),
                          j.eq(0), c0.eq(0), g.eq(0), goff.eq(0), tile_pix.eq(rows - 1),
                          cur_pix.eq(rows - 1), self.o_werror.eq(0)]
             with m.If(self.i_mode == StoreMode.RAW):
                 m.d.sync += cur.eq(self.i_addr)
             with m.Else():
-                top = self.i_addr + self.i_pstride * (rows - 1)
+                top = self.i_addr + times(self.i_pstride, rows - 1)
                 m.d.sync += [tile_top.eq(top), cur.eq(top)]
 
         # The beat being written: its bus words, rotated into place, and their strobes.
