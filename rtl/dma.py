@@ -83,6 +83,19 @@ def times(value: Value, k: int) -> Value:
     return total
 
 
+def _beat_counter(m: Module, start: Value, beats: Value, take: Value) -> tuple[Signal, Signal, Signal]:
+    """The beats left of a transfer: loaded with ``beats`` on ``start``, one less on each
+    ``take``; with ``left != 0`` and ``left == 1`` kept as registers beside it (each updated
+    from the other and a compare off the handshake path), so the stream's ``valid``/``ready``
+    are a gate or two, not a 24-bit reduction. Returns ``(left, any, one)``."""
+    left, any_left, one_left = Signal(BEATS_BITS), Signal(), Signal()
+    with m.If(start):
+        m.d.sync += [left.eq(beats), any_left.eq(beats != 0), one_left.eq(beats == 1)]
+    with m.Elif(take):
+        m.d.sync += [left.eq(left - 1), any_left.eq(~one_left), one_left.eq(left == 2)]
+    return left, any_left, one_left
+
+
 def _members(names: str, bus_bits: int) -> dict[str, wiring.Member]:
     wanted = names.split()
     return {name: member for name, member in axi4_members("", bus_bits).items() if name in wanted}
@@ -135,7 +148,9 @@ class ReadDMA(wiring.Component):
         word = Signal(ADDR_BITS - size)          # next bus word to request
         words_left = Signal(ADDR_BITS - size)    # bus words not yet requested
         inflight = Signal(range(MAX_BURST + 1))   # words of the current burst still to arrive
-        beats_left = Signal(BEATS_BITS)
+        take = beat.valid & beat.ready
+        starting = self.i_start & ~self.o_busy
+        beats_left, any_beats, last_beat = _beat_counter(m, starting, self.i_beats, take)
         narrow, log_slot = Signal(), Signal(range(ceil_log2(bus_bytes) + 1))  # slot < a word; log2 bytes
         per_beat = Signal(range(self.wide_words + 1))  # wide slots: bus words per beat
         lane = Signal(range(bus_bytes))
@@ -149,9 +164,9 @@ class ReadDMA(wiring.Component):
         # derives the bus words from the registered byte range (the multiply is off the start path).
         addr, target, setup = Signal(ADDR_BITS), Signal.like(self.i_target), Signal()
         log_of = _pick([ceil_log2(min(s, bus_bytes)) for s in self.slots], self.i_target)
-        with m.If(self.i_start & ~self.o_busy):
+        with m.If(starting):
             m.d.sync += [addr.eq(self.i_addr), target.eq(self.i_target), setup.eq(1),
-                         beats_left.eq(self.i_beats), have.eq(0), got.eq(0),
+                         have.eq(0), got.eq(0),
                          narrow.eq(_pick(self.slots, self.i_target) < bus_bytes),
                          skew.eq(Mux(_pick(self.slots, self.i_target) < bus_bytes, 0, self.i_addr[:size])),
                          primed.eq(0),
@@ -170,8 +185,8 @@ class ReadDMA(wiring.Component):
             words = Mux(target == i, w, words)
         with m.If(setup):
             m.d.sync += [setup.eq(0), word.eq(addr >> size),
-                         words_left.eq(Mux(beats_left == 0, 0, words))]
-        m.d.comb += self.o_busy.eq(setup | (beats_left != 0) | (words_left != 0) | (inflight != 0))
+                         words_left.eq(Mux(any_beats, words, 0))]
+        m.d.comb += self.o_busy.eq(setup | any_beats | (words_left != 0) | (inflight != 0))
 
         # Read address: the next burst once the last one has fully arrived.
         # length = min(words left, MAX_BURST, words to the 4 KiB boundary), from narrow compares:
@@ -192,19 +207,16 @@ class ReadDMA(wiring.Component):
                          inflight.eq(length)]
 
         # Read data into the beat register.
-        take = beat.valid & beat.ready
         accept = self.rvalid & self.rready
         with m.If(accept):
             m.d.sync += inflight.eq(inflight - 1)
             with m.If(self.rresp != 0):
                 m.d.sync += self.o_rerror.eq(1)
-        with m.If(take):
-            m.d.sync += beats_left.eq(beats_left - 1)
         lanes_per_word = Signal(range(bus_bytes + 1))
         m.d.comb += lanes_per_word.eq(bus_bytes >> log_slot)
         with m.If(narrow):
-            word_done = take & ((lane == lanes_per_word - 1) | (beats_left == 1))
-            m.d.comb += [beat.valid.eq(have & (beats_left != 0)),
+            word_done = take & ((lane == lanes_per_word - 1) | last_beat)
+            m.d.comb += [beat.valid.eq(have & any_beats),
                          beat.payload.eq(hold[:bus_bits] >> (lane << (log_slot + 3))),
                          self.rready.eq(~have | word_done)]
             with m.If(take):
@@ -286,7 +298,9 @@ class WriteDMA(wiring.Component):
         bus_bytes, bus_bits = self.bus_bytes, self.bus_bits
         size = ceil_log2(bus_bytes)
         mode = Signal(StoreMode)
-        beats_left = Signal(BEATS_BITS)
+        take = res.valid & res.ready
+        starting = self.i_start & ~self.o_busy
+        _, any_beats, _ = _beat_counter(m, starting, self.i_beats, take)
         pstride, gstride, pixels = Signal(ADDR_BITS), Signal(16), Signal(16)
         tile_top, tile_step, cur = Signal(ADDR_BITS), Signal(ADDR_BITS), Signal(ADDR_BITS)
         tile_pix, cur_pix = Signal(17), Signal(17)
@@ -296,8 +310,8 @@ class WriteDMA(wiring.Component):
         goff = Signal(ADDR_BITS)
         outstanding = Signal(16)
 
-        with m.If(self.i_start & ~self.o_busy):
-            m.d.sync += [mode.eq(self.i_mode), beats_left.eq(self.i_beats),
+        with m.If(starting):
+            m.d.sync += [mode.eq(self.i_mode),
                          pstride.eq(self.i_pstride), gstride.eq(self.i_gstride),
                          pixels.eq(self.i_pixels), tile_step.eq(times(self.i_pstride, rows)),
                          j.eq(0), c0.eq(0), g.eq(0), goff.eq(0), tile_pix.eq(rows - 1),
@@ -308,9 +322,14 @@ class WriteDMA(wiring.Component):
                 top = self.i_addr + times(self.i_pstride, rows - 1)
                 m.d.sync += [tile_top.eq(top), cur.eq(top)]
 
-        # The beat being written: its bus words, rotated into place, and their strobes.
+        # The beat being written, as taken, and its first byte's offset in its bus word; it is
+        # rotated into place on the way out (wdata, wstrb), not on the way in: the result beat
+        # comes straight from the out buffer's block RAM, the shifter would follow its read.
         span = (self.max_bytes + bus_bytes) * 8
+        beat_bytes, beat_mask = Signal(self.max_bytes * 8), Signal(self.max_bytes)
+        at = Signal(size)
         data, strobes = Signal(span), Signal(span // 8)
+        m.d.comb += [data.eq(beat_bytes << (at * 8)), strobes.eq(beat_mask << at)]
         first = Signal(ADDR_BITS - size)
         words, k = Signal(range(self.max_bytes // bus_bytes + 3)), Signal(range(self.max_bytes // bus_bytes + 3))
         aw_done, w_done = Signal(), Signal()
@@ -333,8 +352,7 @@ class WriteDMA(wiring.Component):
         # The next beat is taken when idle or with the last word's write (a beat a cycle when each
         # fits one bus word); its registers below override the finished beat's.
         finishing = writing & aw_now & w_now & (k == words - 1)
-        take = res.valid & res.ready
-        m.d.comb += res.ready.eq((beats_left != 0) & (~writing | finishing))
+        m.d.comb += res.ready.eq(any_beats & (~writing | finishing))
         # Byte address, bytes and strobes of the taken beat.
         lanes = res.payload
         lane_on = [Signal(name=f"lane_on{c}") for c in range(cols)]
@@ -358,9 +376,8 @@ class WriteDMA(wiring.Component):
                              mask.eq((1 << max(1, cols // 8)) - 1), keep.eq(cur_pix < pixels)]
         offset = byte_addr[:size]
         with m.If(take):
-            m.d.sync += beats_left.eq(beats_left - 1)
             with m.If(keep):
-                m.d.sync += [data.eq(value << (offset * 8)), strobes.eq(mask << offset),
+                m.d.sync += [beat_bytes.eq(value), beat_mask.eq(mask), at.eq(offset),
                              first.eq(byte_addr >> size), k.eq(0), writing.eq(1),
                              aw_done.eq(0), w_done.eq(0)]
                 count = Signal.like(words)
@@ -390,5 +407,5 @@ class WriteDMA(wiring.Component):
         m.d.sync += outstanding.eq(outstanding + sent - back)
         with m.If(back & (self.bresp != 0)):
             m.d.sync += self.o_werror.eq(1)
-        m.d.comb += self.o_busy.eq((beats_left != 0) | writing | (outstanding != 0))
+        m.d.comb += self.o_busy.eq(any_beats | writing | (outstanding != 0))
         return m
