@@ -183,27 +183,41 @@ class ReadDMA(wiring.Component):
         words = per_target[0]
         for i, w in enumerate(per_target[1:], 1):
             words = Mux(target == i, w, words)
+        any_words = Signal()  # words_left != 0, kept as a register beside it
         with m.If(setup):
+            # beats >= 1 always span a word: any_words is any_beats
             m.d.sync += [setup.eq(0), word.eq(addr >> size),
-                         words_left.eq(Mux(any_beats, words, 0))]
-        m.d.comb += self.o_busy.eq(setup | any_beats | (words_left != 0) | (inflight != 0))
+                         words_left.eq(Mux(any_beats, words, 0)), any_words.eq(any_beats)]
+        m.d.comb += self.o_busy.eq(setup | any_beats | any_words | (inflight != 0))
 
-        # Read address: the next burst once the last one has fully arrived.
-        # length = min(words left, MAX_BURST, words to the 4 KiB boundary), from narrow compares:
-        # words_left >= MAX_BURST (a power of two) is a reduction of its top bits, and the page
-        # only limits a burst in its last MAX_BURST words, where both sides fit a few bits
-        length = Signal(range(MAX_BURST + 1))
+        # Read address: the next burst once the last one has fully arrived, of
+        # length = min(words left, MAX_BURST, words to the 4 KiB boundary). Every compare is on a
+        # few bits: words_left >= MAX_BURST (a power of two) is a reduction of its top bits, the
+        # page only cuts a burst in its last MAX_BURST words (the word's page offset all ones
+        # above the burst bits), and there the cut is ``words_left + offset > MAX_BURST`` on the
+        # low bits. The next word, words left and their flag are computed for each of the three
+        # cases side by side and picked after.
         burst_bits, page_bits = ceil_log2(MAX_BURST), ceil_log2(per_page)
         assert 1 << burst_bits == MAX_BURST and 1 << page_bits == per_page and per_page >= MAX_BURST
-        to_page = per_page - word[:page_bits]
-        near_page = word[:page_bits] >= per_page - MAX_BURST  # to_page <= MAX_BURST
-        capped = Mux(words_left[burst_bits:].any(), MAX_BURST, words_left[:burst_bits])
-        m.d.comb += length.eq(Mux(near_page & (to_page[:burst_bits + 1] < capped), to_page, capped))
+        off = word[:burst_bits]                          # the word's offset in its last MAX_BURST
+        near_page = word[burst_bits:page_bits].all()     # words to the boundary <= MAX_BURST
+        to_page = Signal(burst_bits + 1)
+        m.d.comb += to_page.eq(MAX_BURST - off)
+        big = words_left[burst_bits:].any()              # words_left >= MAX_BURST
+        low = words_left[:burst_bits]                    # words_left otherwise
+        reach = Signal(burst_bits + 1)
+        m.d.comb += reach.eq(low + off)
+        page_cut = near_page & Mux(big, off != 0, reach > MAX_BURST)  # to_page < the other two
+        length = Signal(range(MAX_BURST + 1))
+        m.d.comb += length.eq(Mux(page_cut, to_page, Mux(big, MAX_BURST, low)))
         m.d.comb += [self.araddr.eq(word << size), self.arlen.eq(length - 1),
                      self.arsize.eq(size), self.arburst.eq(1),
-                     self.arvalid.eq((words_left != 0) & (inflight == 0) & ~setup)]
+                     self.arvalid.eq(any_words & (inflight == 0) & ~setup)]
         with m.If(self.arvalid & self.arready):
-            m.d.sync += [word.eq(word + length), words_left.eq(words_left - length),
+            next_page = Cat(Const(0, page_bits), word[page_bits:] + 1)
+            m.d.sync += [word.eq(Mux(page_cut, next_page, Mux(big, word + MAX_BURST, word + low))),
+                         words_left.eq(Mux(page_cut, words_left - to_page, Mux(big, words_left - MAX_BURST, 0))),
+                         any_words.eq(page_cut | (big & (words_left != MAX_BURST))),
                          inflight.eq(length)]
 
         # Read data into the beat register.
