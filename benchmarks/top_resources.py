@@ -8,7 +8,9 @@
 the sequencer, the DMA engines and the AXI4 master: ~280 I/O pins) with 2 KiB buffers, which fits
 the LFE5U-85F at 8x8; with place and route the array of the same accelerator is placed too and
 each row gives the module's Fmax against the array's (the issue's goal: >= 0.80) and the critical
-path nextpnr reports (:func:`rtl.synth.critical_path`: start and end, logic levels, ns).
+path nextpnr reports (:func:`rtl.synth.critical_path`: start and end, logic levels, ns). An array
+whose ports outnumber the pins (xnor: 64-lane operands) is placed behind registers
+(:class:`rtl.emit.BehindRegisters`, ``array_reference`` in the JSON).
 
 Every top is the one ``hwsim rtl synth --pe KIND --array RxC --target T`` builds (the kind's
 preset, 8-bit operands, xnor 1-bit; the preset 64 KiB buffers), emitted once per kind and array
@@ -187,21 +189,24 @@ def main(argv: list[str] | None = None) -> int:
     for array in arrays:
         for kind in kinds:
             acc = resolve_accelerator(config=args.config, pe=kind, array=array, sram_kib=args.sram_kib)
-            modules = (args.module, "array")
+            modules = (args.module, "array", "array_regs")
             made = generate(acc, out / f"{kind}_{array[0]}x{array[1]}" / args.module, modules=modules, lint=False)
             name = made.manifest["modules"][args.module]["top"]
-            array_name = made.manifest["modules"]["array"]["top"]
             for target in targets:
                 placed = not args.no_pnr and target in PNR_DEVICE
                 print(f"{name} {array[0]}x{array[1]} on {target} ...", flush=True)
                 row = {"kind": kind, "array": f"{array[0]}x{array[1]}", "target": target, "module": name,
                        "bits": acc.bits, "buffers_kib": list(acc.srams_kib),
                        **_run(made.verilog(args.module), name, target, pnr=not args.no_pnr, timeout=args.timeout)}
-                if placed and row.get("fmax_mhz"):  # the reference: the array of the same accelerator
-                    print(f"{array_name} {array[0]}x{array[1]} on {target} ...", flush=True)
-                    alone = _run(made.verilog("array"), array_name, target, pnr=True, timeout=args.timeout)
-                    row["array_fmax_mhz"] = alone.get("fmax_mhz")
-                    row["array_critical_path"] = alone.get("critical_path")
+                if placed and row.get("fmax_mhz"):  # the reference: the array of the same accelerator,
+                    for role in ("array", "array_regs"):  # behind registers when its ports outnumber the pins
+                        name_of = made.manifest["modules"][role]["top"]
+                        print(f"{name_of} {array[0]}x{array[1]} on {target} ...", flush=True)
+                        alone = _run(made.verilog(role), name_of, target, pnr=True, timeout=args.timeout)
+                        row |= {"array_fmax_mhz": alone.get("fmax_mhz"), "array_reference": role,
+                                "array_critical_path": alone.get("critical_path")}
+                        if alone.get("fmax_mhz") or "pnr_skipped" not in alone:
+                            break
                 rows.append(row)
                 Path(args.json).write_text(json.dumps(record, indent=2) + "\n")  # partial results survive
     buffers = f"{args.sram_kib:g} KiB buffers" if args.sram_kib else "the preset buffers"
