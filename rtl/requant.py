@@ -6,12 +6,15 @@ Per column (output channel) ``o``, bit-exact with :mod:`models.intref`'s output 
   to the signed ``bits`` range (``r`` the residual, 0 without one), then ``max(y, 0)`` if ``relu``;
 * ``xnor``: ``dot = 2 * acc - K`` (``acc`` is the XNOR PE's count of agreeing lanes, ``K`` the
   layer's binary positions); with ``binary`` the bit ``c * dot >= T`` (``c = -1`` where
-  ``negate``), else the raw ``dot`` (the last binary layer).
+  ``negate``: ``dot <= -T``), else the raw ``dot`` (the last binary layer).
 
 Three register stages (:data:`contract.OUTPUT_LATENCY`), at most one multiplier or one long carry chain
-each: ``acc + B`` (xnor: ``dot`` and ``c * dot``), then the product (xnor: the compare or the
-raw dot), then the rounded and shifted product (xnor: a plain delay); the clamp is combinational
-on the third stage. The output row is valid three cycles after the accumulator row.
+each: ``acc + B`` (xnor: ``dot`` and the compare's bound), then the product (xnor: the compare or
+the raw dot), then ``u = p >> (S-1)`` saturated to ``bits + 2`` bits (xnor: a plain delay); the
+residual add and the clamp after the third register are a ``bits + 3``-bit add and a few gates
+(:meth:`OutputStage._requantize`), as the residual comes from the out buffer's read in that
+cycle. The output row is valid three cycles after the accumulator row. Everything stays bit-exact
+with :mod:`models.intref` (``tests/test_rtl_requant.py`` over the whole parameter ranges).
 """
 
 from __future__ import annotations
@@ -120,17 +123,16 @@ class OutputStage(wiring.Component):
         return m
 
     def _compare(self, m: Module, o: int, acc, par, y) -> None:
-        """xnor: stage 1 ``dot`` and ``c * dot`` side by side (``K - 2 acc`` is its own
-        subtraction, not a negation after one), stage 2 the compare, stage 3 a delay."""
+        """xnor: stage 1 ``dot`` (one subtraction after the accumulator) and, from the
+        parameters alone, the threshold the compare takes: ``c * dot >= T`` is ``dot >= T``, or
+        ``dot <= -T`` where ``negate``; stage 2 that compare, stage 3 a delay."""
         dot = Signal(self.out_shape, name=f"dot{o}")
-        signed_dot = Signal(self.out_shape, name=f"cdot{o}")
-        threshold = Signal.like(par.threshold, name=f"t{o}")
-        twice = acc << 1
-        m.d.sync += [dot.eq(twice - self.i_positions),
-                     signed_dot.eq(Mux(par.negate, self.i_positions - twice, twice - self.i_positions)),
-                     threshold.eq(par.threshold)]
+        bound = Signal(signed(len(par.threshold) + 1), name=f"t{o}")  # T, or -T where negate
+        negate = Signal(name=f"neg{o}")
+        m.d.sync += [dot.eq((acc << 1) - self.i_positions), negate.eq(par.negate),
+                     bound.eq(Mux(par.negate, -par.threshold, par.threshold))]
         picked = Signal.like(y, name=f"y{o}")
-        m.d.sync += [picked.eq(Mux(self.i_binary, signed_dot >= threshold, dot)), y.eq(picked)]
+        m.d.sync += [picked.eq(Mux(self.i_binary, Mux(negate, dot <= bound, dot >= bound), dot)), y.eq(picked)]
 
     def _requantize(self, m: Module, o: int, acc, par, y) -> None:
         """``clamp(((acc + B) * M + 2**(S-1)) >> S + r)`` in three short stages.

@@ -101,10 +101,12 @@ def test_xnor_compare_matches_intref(binary: int) -> None:
     stage = OutputStage(kind="xnor", cols=COLS, acc_shape=signed(12), bits=1, positions=POSITIONS,
                         bias_bits=BIAS_BITS)
     rows, want = [], []
-    for _ in range(40):
+    for n in range(60):
         acc = rng.integers(0, positions + 1, size=COLS)
         threshold = rng.integers(-positions - 1, positions + 2, size=COLS)
         negate = rng.integers(0, 2, size=COLS)
+        if n % 2:  # the compare's edges: c * dot exactly at the threshold, one off either side
+            threshold = np.where(negate, -1, 1) * (2 * acc - positions) + rng.integers(-1, 2, size=COLS)
         rows.append({"acc": acc, "params": {"threshold": threshold, "negate": negate}})
         dot = 2 * acc - positions
         want.append(((np.where(negate, -1, 1) * dot >= threshold).astype(int) if binary else dot).tolist())
