@@ -173,15 +173,16 @@ def _reference(results: dict[str, dict[str, Any]]) -> tuple[str, float] | tuple[
 def fmax_lines(results: dict[str, dict[str, Any]]) -> list[str]:
     """What ``--pnr`` adds below the table: the Fmax of the top and of the network accelerator
     against the array's, the array being the reference (the issue's goal: the whole design at
-    >= 80 % of it), e.g. ``accelerator top: 75.8 MHz = 0.45 x the array's 169.1 MHz``, then the
+    >= 80 % of it), e.g. ``accelerator top: Fmax 75.8 MHz = 0.45 x the Fmax of the array
+    (169.1 MHz)``, then the
     critical path of each placed module (:func:`rtl.synth.critical_path`)."""
     lines = []
     reference, array = _reference(results)
     for role in ("top", "network"):
         fmax = results.get(role, {}).get("fmax_mhz")
         if fmax and array:
-            lines.append(f"{_MODULE_NAMES[role]}: Fmax {fmax:.1f} MHz = {fmax / array:.2f} x the "
-                         f"{_MODULE_NAMES[reference]}'s {array:.1f} MHz")
+            lines.append(f"{_MODULE_NAMES[role]}: Fmax {fmax:.1f} MHz = {fmax / array:.2f} x the Fmax of the "
+                         f"{_MODULE_NAMES[reference]} ({array:.1f} MHz)")
     for role, r in results.items():
         path = r.get("critical_path")
         if path:

@@ -91,7 +91,7 @@ RESULTS = {"pe": {"fmax_mhz": 173.6}, "array": {"fmax_mhz": 156.6, "critical_pat
 
 def test_fmax_lines_give_the_top_against_the_array_and_the_critical_paths() -> None:
     lines = fmax_lines(RESULTS)
-    assert lines[0] == "accelerator top: Fmax 77.0 MHz = 0.49 x the array's 156.6 MHz"
+    assert lines[0] == "accelerator top: Fmax 77.0 MHz = 0.49 x the Fmax of the array (156.6 MHz)"
     # the network accelerator was not placed: no ratio for it
     assert lines[1] == ("critical path of the accelerator top: top.out_buf0.0.0 (DP16KD) -> output.q0[2] "
                         "(TRELLIS_FF), 3 logic levels, 11.49 ns (7.27 in cells, 4.22 routing) through "
@@ -173,3 +173,12 @@ def test_behind_registers_shifts_the_inputs_in_and_xors_the_outputs_out() -> Non
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
+
+
+def test_the_array_behind_registers_is_the_reference_when_the_array_was_not_placed() -> None:
+    results = {"array": {"fmax_mhz": None, "pnr_skipped": "needs 565 I/O pins, more than the LFE5U-85F holds (365)"},
+               "array_regs": {"fmax_mhz": 120.0}, "network": {"fmax_mhz": 90.0}}
+    assert fmax_lines(results) == ["network accelerator: Fmax 90.0 MHz = 0.75 x the Fmax of the array behind "
+                                   "registers (120.0 MHz)"]
+    assert fmax_ratios(results) == {"network": 0.75}
+    assert fmax_lines({"array": {"fmax_mhz": None}, "top": {"fmax_mhz": 80.0}}) == []
