@@ -174,8 +174,7 @@ def fmax_lines(results: dict[str, dict[str, Any]]) -> list[str]:
     """What ``--pnr`` adds below the table: the Fmax of the top and of the network accelerator
     against the array's, the array being the reference (the issue's goal: the whole design at
     >= 80 % of it), e.g. ``accelerator top: Fmax 75.8 MHz = 0.45 x the Fmax of the array
-    (169.1 MHz)``, then the
-    critical path of each placed module (:func:`rtl.synth.critical_path`)."""
+    (169.1 MHz)``, then the critical path of each placed module (:func:`rtl.synth.critical_path`)."""
     lines = []
     reference, array = _reference(results)
     for role in ("top", "network"):
