@@ -2,7 +2,15 @@
 
     python benchmarks/run.py top_resources [-- --kinds mac,adder,xnor,shift --arrays 8x8,16x16
                                                --targets ecp5,xc7 --module top|network --no-pnr
-                                               --timeout 1800 --json F]
+                                               --sram-kib KIB --config F --timeout 1800 --json F]
+
+``--module network --sram-kib 2 --targets ecp5`` places the network accelerator (the top behind
+the sequencer, the DMA engines and the AXI4 master: ~280 I/O pins) with 2 KiB buffers, which fits
+the LFE5U-85F at 8x8; with place and route the array of the same accelerator is placed too and
+each row gives the module's Fmax against the array's (the issue's goal: >= 0.80) and the critical
+path nextpnr reports (:func:`rtl.synth.critical_path`: start and end, logic levels, ns). An array
+whose ports outnumber the pins (xnor: 64-lane operands) is placed behind registers
+(:class:`rtl.emit.BehindRegisters`, ``array_reference`` in the JSON).
 
 Every top is the one ``hwsim rtl synth --pe KIND --array RxC --target T`` builds (the kind's
 preset, 8-bit operands, xnor 1-bit; the preset 64 KiB buffers), emitted once per kind and array
@@ -103,6 +111,7 @@ from contract import PE_KINDS  # noqa: E402
 from hwsim.api import resolve_accelerator  # noqa: E402
 from hwsim.errors import ToolError  # noqa: E402
 from rtl.emit import generate  # noqa: E402
+from hwsim_cli.options import positive_float  # noqa: E402
 from rtl.synth import PNR_DEVICE, find_tools, synthesize  # noqa: E402
 
 TARGETS = ("ecp5", "xc7")
@@ -128,13 +137,25 @@ def _run(verilog: Path, name: str, target: str, *, pnr: bool, timeout: float) ->
     except ToolError as exc:
         return {"error": str(exc), "seconds": {"total": round(time.monotonic() - start, 1)}}
     return {key: r.get(key) for key in ("lut", "ff", "carry", "bram", "dsp", "io", "fmax_mhz", "pnr_skipped",
-                                        "memories", "seconds", "passes", "cells", "yosys", "dir")}
+                                        "critical_path", "dsp_sources", "memories", "seconds", "passes",
+                                        "cells", "yosys", "dir")}
+
+
+def _path(r: dict[str, Any]) -> str:
+    """A critical path in a few words: ``out_buf0.0.0 (DP16KD) -> ...emulate_read_first$58[0]
+    (TRELLIS_FF), 6 lv, 13.2 ns``; ``-`` without one."""
+    path = r.get("critical_path")
+    if not path:
+        return "-"
+    def short(cell: str) -> str:
+        return cell if len(cell) <= 48 else "..." + cell[-45:]
+    return f"{short(path['from'])} -> {short(path['to'])}, {path['levels']} lv, {path['delay_ns']:.1f} ns"
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
     head = (f"{'kind':6} {'array':>6} {'target':6} | {'LUT':>7} {'FF':>7} {'BRAM':>5} {'DSP':>4} "
-            f"{'I/O':>5} {'Fmax':>6} | {'Yosys s':>7} {'CPU s':>6} {'pnr s':>6} | {'mems in BRAM':>12} | "
-            f"slowest passes (s)")
+            f"{'I/O':>5} {'Fmax':>6} {'array':>6} {'ratio':>5} | {'Yosys s':>7} {'CPU s':>6} {'pnr s':>6} | "
+            f"{'mems in BRAM':>12} | slowest passes (s)")
     lines = [head, "-" * len(head)]
     for r in rows:
         where = f"{r['kind']:6} {r['array']:>6} {r['target']:6} |"
@@ -142,10 +163,13 @@ def _table(rows: list[dict[str, Any]]) -> str:
             lines.append(f"{where} {r['error']}")
             continue
         fmax = f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"
+        array = f"{r['array_fmax_mhz']:.1f}" if r.get("array_fmax_mhz") else "-"
+        ratio = f"{r['fmax_mhz'] / r['array_fmax_mhz']:.2f}" if r.get("fmax_mhz") and r.get("array_fmax_mhz") else "-"
         buffers = [m for m in r["memories"].values() if m["kind"] != "rom"]  # not the case-statement ROMs
         mems = f"{sum(m['kind'] == 'bram' for m in buffers)} of {len(buffers)}"
         passes = ", ".join(f"{name} {sec:.0f}" for name, _, sec in r["passes"][:3])
-        lines.append(f"{where} {r['lut']:7,} {r['ff']:7,} {r['bram']:5} {r['dsp']:4} {r['io']:5} {fmax:>6} | "
+        lines.append(f"{where} {r['lut']:7,} {r['ff']:7,} {r['bram']:5} {r['dsp']:4} {r['io']:5} {fmax:>6} "
+                     f"{array:>6} {ratio:>5} | "
                      f"{r['seconds']['yosys']:7.0f} {r['seconds'].get('yosys_cpu', 0):6.0f} "
                      f"{r['seconds'].get('nextpnr', 0):6.0f} | "
                      f"{mems:>12} | {passes}")
@@ -161,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the layer top (default; its streams need 680-992 pins) or the network "
                              "accelerator around it (AXI4 master, rtl.sequencer)")
     parser.add_argument("--no-pnr", action="store_true", help="skip nextpnr-ecp5 (no Fmax)")
+    parser.add_argument("--sram-kib", type=positive_float, metavar="KIB",
+                        help="each per-operand buffer in KiB (default: the config's, else the preset's 64)")
+    parser.add_argument("--config", metavar="F", help="an accelerator YAML applied before --sram-kib")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per tool run before it is killed")
     parser.add_argument("--json", metavar="F", default=str(ROOT / "build" / "bench" / "top_resources.json"),
                         help="where the results go (default build/bench/top_resources.json)")
@@ -177,22 +204,41 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     record = {"commit": _commit(), "load_average_before": load, "runs": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    record["sram_kib"], record["config"] = args.sram_kib, args.config
     for array in arrays:
         for kind in kinds:
-            acc = resolve_accelerator(pe=kind, array=array)
-            made = generate(acc, out / f"{kind}_{array[0]}x{array[1]}" / args.module, modules=(args.module,),
-                            lint=False)
+            acc = resolve_accelerator(config=args.config, pe=kind, array=array, sram_kib=args.sram_kib)
+            modules = (args.module, "array", "array_regs")
+            made = generate(acc, out / f"{kind}_{array[0]}x{array[1]}" / args.module, modules=modules, lint=False)
             name = made.manifest["modules"][args.module]["top"]
             for target in targets:
+                placed = not args.no_pnr and target in PNR_DEVICE
                 print(f"{name} {array[0]}x{array[1]} on {target} ...", flush=True)
-                rows.append({"kind": kind, "array": f"{array[0]}x{array[1]}", "target": target, "module": name,
-                             "bits": acc.bits, **_run(made.verilog(args.module), name, target,
-                                                      pnr=not args.no_pnr, timeout=args.timeout)})
+                row = {"kind": kind, "array": f"{array[0]}x{array[1]}", "target": target, "module": name,
+                       "bits": acc.bits, "buffers_kib": list(acc.srams_kib),
+                       **_run(made.verilog(args.module), name, target, pnr=not args.no_pnr, timeout=args.timeout)}
+                if placed and row.get("fmax_mhz"):  # the reference: the array of the same accelerator,
+                    for role in ("array", "array_regs"):  # behind registers when its ports outnumber the pins
+                        name_of = made.manifest["modules"][role]["top"]
+                        print(f"{name_of} {array[0]}x{array[1]} on {target} ...", flush=True)
+                        alone = _run(made.verilog(role), name_of, target, pnr=True, timeout=args.timeout)
+                        row |= {"array_fmax_mhz": alone.get("fmax_mhz"), "array_reference": role,
+                                "array_critical_path": alone.get("critical_path")}
+                        if alone.get("fmax_mhz") or "pnr_skipped" not in alone:
+                            break
+                rows.append(row)
                 Path(args.json).write_text(json.dumps(record, indent=2) + "\n")  # partial results survive
-    print(f"\nAccelerator tops with the preset buffers (rtl.synth; load average before: "
+    buffers = f"{args.sram_kib:g} KiB buffers" if args.sram_kib else "the preset buffers"
+    print(f"\nAccelerator {args.module}s with {buffers} (rtl.synth; load average before: "
           f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, after: {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
     print(_table(rows))
     for r in rows:
+        if r.get("critical_path"):
+            print(f"{r['kind']} {r['array']} on {r['target']}: critical path {_path(r)} through "
+                  f"{', '.join(r['critical_path']['sources']) or '-'}; array's {_path({'critical_path': r.get('array_critical_path')})}")
+        if r.get("dsp_sources"):
+            print(f"{r['kind']} {r['array']} on {r['target']}: DSPs by source "
+                  f"{', '.join(f'{src} {n}' for src, n in r['dsp_sources'].items())}")
         if r.get("pnr_skipped"):
             print(f"no Fmax for {r['kind']} {r['array']} on {r['target']}: it {r['pnr_skipped']}")
         blocks = ", ".join(f"{name} {m['blocks']}" for name, m in r.get("memories", {}).items() if "blocks" in m)

@@ -59,13 +59,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--lut-only", action="store_true", help="keep multipliers out of DSP blocks")
         p.add_argument("--json", metavar="F", help="write the resources as JSON")
         if name == "synth":
-            p.add_argument("--pnr", action="store_true", help="place and route (ice40, ecp5) for Fmax")
+            p.add_argument("--pnr", action="store_true",
+                           help="place and route (ice40, ecp5) for Fmax: each placed module's Fmax, the top's "
+                                "and the network accelerator's as a ratio of the array's, and critical paths")
+            p.add_argument("--sram-kib", type=options.positive_float, metavar="KIB",
+                           help="capacity of each per-operand buffer (ifmap, weight, ofmap) in KiB, e.g. 2 "
+                                "so that the network accelerator fits an LFE5U-85F (default: the config's, "
+                                "else 64)")
+            p.add_argument("--jobs", type=_jobs, metavar="N",
+                           help="tool runs (Yosys, nextpnr) at a time (default: the machine's cores)")
             p.add_argument("--network", action="store_true",
                            help="also the network accelerator (the top behind the command sequencer, DMA "
                                 "engines and AXI4 master, rtl/sequencer.py)")
             p.add_argument("--power", action="store_true",
                            help="the top's power (mW) at the placed Fmax (else --clock-mhz) and energy per "
                                 "cycle, from cost_models/data/power/fpga.yaml at the XPE default toggle rate")
+
+
+def _jobs(text: str) -> int:
+    """``--jobs``: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return value
 
 
 def _out_dir(args: argparse.Namespace, acc: Accelerator) -> Path:
@@ -85,12 +104,13 @@ def _make_dir(out: Path) -> Path:
 
 
 def _synth_modules(manifest: dict[str, Any], out: Path, target: str, *, lut_only: bool,
-                   pnr: bool) -> dict[str, dict[str, Any]]:
-    """Synthesize every module of a generated manifest (PE, array[, top]); resources per module.
+                   pnr: bool, jobs: int | None = None) -> dict[str, dict[str, Any]]:
+    """Synthesize every module of a generated manifest (PE, array[, top]); resources per module
+    (with ``io`` port bits, ``dsp_sources`` and, placed, ``critical_path``: rtl.synth).
 
-    The modules' Yosys (and nextpnr) runs are independent: they run side by side, as many at a time
-    as the machine has cores, the largest Verilog first, so the command takes about as long as
-    its slowest module instead of the sum of all."""
+    The modules' Yosys (and nextpnr) runs are independent: they run side by side, ``jobs`` at a
+    time (default: as many as the machine has cores), the largest Verilog first, so the command
+    takes about as long as its slowest module instead of the sum of all."""
     from rtl.synth import synthesize
 
     modules = manifest["modules"]
@@ -100,11 +120,11 @@ def _synth_modules(manifest: dict[str, Any], out: Path, target: str, *, lut_only
         r = synthesize(out / module["verilog"], module["top"], target, lut_only=lut_only, pnr=pnr,
                        outdir=out / f"{module['top']}_{target}{'_lut' if lut_only else ''}")
         return ({key: r.get(key) for key in RESOURCES}
-                | {key: r[key] for key in ("memories", "seconds", "yosys", "dir")}
-                | ({"pnr_skipped": r["pnr_skipped"]} if "pnr_skipped" in r else {}))
+                | {key: r[key] for key in ("io", "memories", "dsp_sources", "seconds", "yosys", "dir")}
+                | {key: r[key] for key in ("pnr_skipped", "critical_path") if key in r})
 
     largest_first = sorted(modules, key=lambda role: -(out / modules[role]["verilog"]).stat().st_size)
-    with ThreadPoolExecutor(max_workers=min(len(modules), os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(modules), jobs or os.cpu_count() or 1)) as pool:
         futures = {role: pool.submit(run, role) for role in largest_first}
         try:
             return {role: futures[role].result() for role in modules}
@@ -134,17 +154,71 @@ def _memory_line(memories: dict[str, dict[str, Any]]) -> str:
     return "; ".join(f"{', '.join(names)} {_MEMORY_PLACES[kind]}" for kind, names in kinds.items())
 
 
-def _time_line(results: dict[str, dict[str, Any]]) -> str:
+#: How the Fmax lines name each module of ``hwsim rtl synth``.
+_MODULE_NAMES = {"pe": "one PE", "array": "array", "top": "accelerator top", "network": "network accelerator",
+                 "array_regs": "array behind registers"}
+
+
+def _reference(results: dict[str, dict[str, Any]]) -> tuple[str, float] | tuple[None, None]:
+    """The array Fmax the top is measured against: the array placed alone, else (its ports
+    outnumber the pins) the array behind registers (rtl.emit.BehindRegisters); (None, None)
+    when neither was placed."""
+    for role in ("array", "array_regs"):
+        fmax = results.get(role, {}).get("fmax_mhz")
+        if fmax:
+            return role, fmax
+    return None, None
+
+
+def fmax_lines(results: dict[str, dict[str, Any]]) -> list[str]:
+    """What ``--pnr`` adds below the table: the Fmax of the top and of the network accelerator
+    against the array's, the array being the reference (the issue's goal: the whole design at
+    >= 80 % of it), e.g. ``accelerator top: Fmax 75.8 MHz = 0.45 x the Fmax of the array
+    (169.1 MHz)``, then the critical path of each placed module (:func:`rtl.synth.critical_path`)."""
+    lines = []
+    reference, array = _reference(results)
+    for role in ("top", "network"):
+        fmax = results.get(role, {}).get("fmax_mhz")
+        if fmax and array:
+            lines.append(f"{_MODULE_NAMES[role]}: Fmax {fmax:.1f} MHz = {fmax / array:.2f} x the Fmax of the "
+                         f"{_MODULE_NAMES[reference]} ({array:.1f} MHz)")
+    for role, r in results.items():
+        path = r.get("critical_path")
+        if path:
+            through = f" through {', '.join(path['sources'])}" if path["sources"] else ""
+            lines.append(f"critical path of the {_MODULE_NAMES.get(role, role)}: {path['from']} -> {path['to']}, "
+                         f"{path['levels']} logic levels, {path['delay_ns']:.2f} ns ({path['logic_ns']:.2f} in "
+                         f"cells, {path['routing_ns']:.2f} routing){through}")
+    return lines
+
+
+def fmax_ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Fmax of the top and the network accelerator over the array's (:func:`_reference`), for
+    those placed."""
+    _, array = _reference(results)
+    return {role: round(results[role]["fmax_mhz"] / array, 3) for role in ("top", "network")
+            if array and results.get(role, {}).get("fmax_mhz")}
+
+
+def _dsp_line(results: dict[str, dict[str, Any]]) -> str | None:
+    """``DSPs by source: top rtl/im2col.py 16, rtl/requant.py 16; ...``: where the multipliers
+    went (none when no module has a DSP)."""
+    parts = [f"{role} {', '.join(f'{src} {n}' for src, n in r['dsp_sources'].items())}"
+             for role, r in results.items() if r.get("dsp_sources")]
+    return f"DSPs by source: {'; '.join(parts)}" if parts else None
+
+
+def _time_line(results: dict[str, dict[str, Any]], *, side_by_side: bool = True) -> str:
     """``wall time: pe yosys 4 s (1 s CPU), array yosys 42 s (10 s CPU) + nextpnr 9 s, ...``: the
     wall seconds of each module's tools and Yosys's CPU seconds (the wall time grows with the
-    machine's load, the CPU time hardly)."""
+    machine's load, the CPU time hardly); ``side_by_side`` says how the modules ran."""
     def tools(seconds: dict[str, float]) -> str:
         yosys = f"yosys {seconds['yosys']:.0f} s" + (f" ({seconds['yosys_cpu']:.0f} s CPU)"
                                                      if "yosys_cpu" in seconds else "")
         return yosys + (f" + nextpnr {seconds['nextpnr']:.0f} s" if "nextpnr" in seconds else "")
 
     return "wall time: " + ", ".join(f"{role} {tools(r['seconds'])}" for role, r in results.items()) + \
-        " (run side by side)"
+        (" (run side by side)" if side_by_side else " (one at a time)")
 
 
 def cmd_generate(args: argparse.Namespace, console: Console) -> int:
@@ -165,8 +239,8 @@ def cmd_generate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_synth(args: argparse.Namespace, console: Console) -> int:
-    from rtl.emit import generate
-    from rtl.synth import find_tools
+    from rtl.emit import array_pins, generate
+    from rtl.synth import PNR_CAPACITY, find_tools
 
     if args.pnr and args.target == "xc7":
         raise ConfigError("--pnr: xc7 has no open-source place and route; use --target ice40 or ecp5 "
@@ -175,23 +249,29 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
     acc = options.accelerator(args)
     find_tools(args.target, pnr=args.pnr)  # a missing tool is reported before the slow steps
     out = _out_dir(args, acc)
-    manifest = generate(acc, out, modules=("pe", "array", "top") + (("network",) if args.network else ())).manifest
+    # an array whose ports outnumber the device's pins is also placed behind registers, for the
+    # Fmax the top is compared with
+    behind = ("array_regs",) if args.pnr and array_pins(acc) > PNR_CAPACITY[args.target]["io"] else ()
+    manifest = generate(acc, out, modules=("pe", "array", "top") + (("network",) if args.network else ())
+                        + behind).manifest
     with console.status(f"synthesizing for {args.target}"):
-        results = _synth_modules(manifest, out, args.target, lut_only=args.lut_only, pnr=args.pnr)
+        results = _synth_modules(manifest, out, args.target, lut_only=args.lut_only, pnr=args.pnr,
+                                 jobs=args.jobs)
     n = acc.num_pes
     table = Table(title=f"{acc.pe} {acc.array.rows}x{acc.array.cols}, {acc.bits}-bit on {args.target}"
                         f"{' (LUT-only)' if args.lut_only else ''}, {results['pe']['yosys']}",
                   header_style="bold")
-    for col in ("resource", "one PE", "array", "array / PE", "accelerator top") + (
-            ("network accelerator",) if args.network else ()):
+    extras = [role for role in ("network", "array_regs") if role in results]
+    for col in ("resource", "one PE", "array", "array / PE", "accelerator top") + tuple(
+            _MODULE_NAMES[role] for role in extras):
         table.add_column(col, justify="left" if col == "resource" else "right")
     for key in RESOURCES:
         if key == "fmax_mhz" and not args.pnr:
             continue
         pe, arr = results["pe"][key], results["array"][key]
         per_pe = "-" if key == "fmax_mhz" or arr is None else f"{arr / n:.1f}"
-        extra = (_fmt(results["network"][key]),) if args.network else ()
-        table.add_row(_LABELS[key], _fmt(pe), _fmt(arr), per_pe, _fmt(results["top"][key]), *extra)
+        table.add_row(_LABELS[key], _fmt(pe), _fmt(arr), per_pe, _fmt(results["top"][key]),
+                      *(_fmt(results[role][key]) for role in extras))
     console.print(table)
     console.print("accelerator top: array, buffers (memory.*_sram_kib), layer controller and output stage"
                   + ("; network accelerator: the top, the command sequencer, two DMA engines and the AXI4 "
@@ -200,10 +280,15 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
         if r["memories"]:
             console.print(f"{role} memories: {_memory_line(r['memories'])}", markup=False, highlight=False,
                           soft_wrap=True)
+    dsps = _dsp_line(results)
+    if dsps:
+        console.print(dsps, markup=False, highlight=False)
     for role, r in results.items():
         if "pnr_skipped" in r:
             console.print(f"no Fmax for the {role}: it {r['pnr_skipped']}")
-    console.print(_time_line(results))
+    for line in fmax_lines(results):
+        console.print(line, markup=False, highlight=False)
+    console.print(_time_line(results, side_by_side=args.jobs != 1))
     power = None
     if args.power:
         from hwsim_cli.power import power_table
@@ -212,7 +297,8 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
         power = power_table(results["top"], args.target, freq, console, title="accelerator top", cycles=1000)
     if args.json:
         files.write_atomic(args.json, json.dumps({"accelerator": acc.to_dict(), "target": args.target,
-                                                  "lut_only": args.lut_only, **results, "power": power},
+                                                  "lut_only": args.lut_only, **results,
+                                                  "fmax_vs_array": fmax_ratios(results), "power": power},
                                                  indent=2) + "\n")
     return 0
 

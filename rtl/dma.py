@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -43,7 +43,7 @@ from amaranth.utils import ceil_log2
 from hwsim.rtl_sequence import ADDR_BITS, BOUNDARY_BYTES, BUS_BITS, MAX_BURST, StoreMode, slot_bytes
 from rtl.axi import axi4_members
 
-__all__ = ["BEATS_BITS", "ReadDMA", "StoreMode", "WriteDMA", "slot_bytes"]
+__all__ = ["BEATS_BITS", "ReadDMA", "StoreMode", "WriteDMA", "slot_bytes", "times"]
 
 #: Width of a transfer's beat count.
 BEATS_BITS = 24
@@ -55,6 +55,45 @@ def _pick(values: Sequence[int], index: Value) -> Value:
     for i, v in enumerate(values[1:], 1):
         out = Mux(index == i, v, out)
     return Value.cast(out)
+
+
+def times(value: Value, k: int) -> Value:
+    """``value * k`` for a constant ``k >= 0`` as shifted adds and subtractions (its non-adjacent
+    form: ``7 = 8 - 1``, ``24 = 16 + 8``), so Yosys makes a short adder chain of it instead of a
+    DSP block behind the register (a multiplier costs ~4 ns on ECP5, an add of two terms one carry
+    chain). Unsigned ``value``; the result is wide enough for every product."""
+    if k < 0:
+        raise ValueError(f"`k` must be a non-negative constant, not {k!r}")
+    value = Value.cast(value)
+    width = len(value) + max(k, 1).bit_length()
+    terms, shift = [], 0
+    while k:
+        if k & 1:
+            digit = 2 - (k & 3)  # +1 or -1: the non-adjacent form's digit
+            terms.append((digit, shift))
+            k -= digit
+        k >>= 1
+        shift += 1
+    if not terms:
+        return Const(0, width)
+    total: Value = Const(0, width)
+    for digit, at in terms:  # modulo 2**width: the product fits, so any overflow on the way cancels
+        term = value.as_unsigned() << at
+        total = (total + term if digit > 0 else total - term)[:width]
+    return total
+
+
+def _beat_counter(m: Module, start: Value, beats: Value, take: Value) -> tuple[Signal, Signal, Signal]:
+    """The beats left of a transfer: loaded with ``beats`` on ``start``, one less on each
+    ``take``; with ``left != 0`` and ``left == 1`` kept as registers beside it (each updated
+    from the other and a compare off the handshake path), so the stream's ``valid``/``ready``
+    are a gate or two, not a 24-bit reduction. Returns ``(left, any, one)``."""
+    left, any_left, one_left = Signal(BEATS_BITS), Signal(), Signal()
+    with m.If(start):
+        m.d.sync += [left.eq(beats), any_left.eq(beats != 0), one_left.eq(beats == 1)]
+    with m.Elif(take):
+        m.d.sync += [left.eq(left - 1), any_left.eq(~one_left), one_left.eq(left == 2)]
+    return left, any_left, one_left
 
 
 def _members(names: str, bus_bits: int) -> dict[str, wiring.Member]:
@@ -109,7 +148,9 @@ class ReadDMA(wiring.Component):
         word = Signal(ADDR_BITS - size)          # next bus word to request
         words_left = Signal(ADDR_BITS - size)    # bus words not yet requested
         inflight = Signal(range(MAX_BURST + 1))   # words of the current burst still to arrive
-        beats_left = Signal(BEATS_BITS)
+        take = beat.valid & beat.ready
+        starting = self.i_start & ~self.o_busy
+        beats_left, any_beats, last_beat = _beat_counter(m, starting, self.i_beats, take)
         narrow, log_slot = Signal(), Signal(range(ceil_log2(bus_bytes) + 1))  # slot < a word; log2 bytes
         per_beat = Signal(range(self.wide_words + 1))  # wide slots: bus words per beat
         lane = Signal(range(bus_bytes))
@@ -121,11 +162,11 @@ class ReadDMA(wiring.Component):
 
         # Start: latch the request (the target's slot as constants); the setup cycle after it
         # derives the bus words from the registered byte range (the multiply is off the start path).
-        addr, slot, setup = Signal(ADDR_BITS), Signal(range(max(self.slots) + 1)), Signal()
+        addr, target, setup = Signal(ADDR_BITS), Signal.like(self.i_target), Signal()
         log_of = _pick([ceil_log2(min(s, bus_bytes)) for s in self.slots], self.i_target)
-        with m.If(self.i_start & ~self.o_busy):
-            m.d.sync += [addr.eq(self.i_addr), slot.eq(_pick(self.slots, self.i_target)), setup.eq(1),
-                         beats_left.eq(self.i_beats), have.eq(0), got.eq(0),
+        with m.If(starting):
+            m.d.sync += [addr.eq(self.i_addr), target.eq(self.i_target), setup.eq(1),
+                         have.eq(0), got.eq(0),
                          narrow.eq(_pick(self.slots, self.i_target) < bus_bytes),
                          skew.eq(Mux(_pick(self.slots, self.i_target) < bus_bytes, 0, self.i_addr[:size])),
                          primed.eq(0),
@@ -133,38 +174,63 @@ class ReadDMA(wiring.Component):
                          per_beat.eq(_pick([max(1, s // bus_bytes) for s in self.slots], self.i_target)),
                          lane.eq(self.i_addr[:size] >> log_of),
                          self.o_rerror.eq(0)]
-        span = addr[:size] + beats_left * slot  # bytes from the first word's start to the end
+        # ceil((first byte's offset in its word + beats * slot) / bus bytes), per target with its
+        # slot a constant: a narrow slot (a power of two) is a shift, a wide one whole words
+        # (beats * words per beat, one more when the start is inside a word): no multiplier
+        offset = addr[:size]
+        per_target = [(offset + (beats_left << ceil_log2(s)) + bus_bytes - 1) >> size if s < bus_bytes
+                      else times(beats_left, s // bus_bytes) + (offset != 0) for s in self.slots]
+        words = per_target[0]
+        for i, w in enumerate(per_target[1:], 1):
+            words = Mux(target == i, w, words)
+        any_words = Signal()  # words_left != 0, kept as a register beside it
         with m.If(setup):
+            # beats >= 1 always span a word: any_words is any_beats
             m.d.sync += [setup.eq(0), word.eq(addr >> size),
-                         words_left.eq(Mux(beats_left == 0, 0, (span + bus_bytes - 1) >> size))]
-        m.d.comb += self.o_busy.eq(setup | (beats_left != 0) | (words_left != 0) | (inflight != 0))
+                         words_left.eq(Mux(any_beats, words, 0)), any_words.eq(any_beats)]
+        m.d.comb += self.o_busy.eq(setup | any_beats | any_words | (inflight != 0))
 
-        # Read address: the next burst once the last one has fully arrived.
+        # Read address: the next burst once the last one has fully arrived, of
+        # length = min(words left, MAX_BURST, words to the 4 KiB boundary). Every compare is on a
+        # few bits: words_left >= MAX_BURST (a power of two) is a reduction of its top bits, the
+        # page only cuts a burst in its last MAX_BURST words (the word's page offset all ones
+        # above the burst bits), and there the cut is ``words_left + offset > MAX_BURST`` on the
+        # low bits. The next word, words left and their flag are computed for each of the three
+        # cases side by side and picked after.
+        burst_bits, page_bits = ceil_log2(MAX_BURST), ceil_log2(per_page)
+        assert 1 << burst_bits == MAX_BURST and 1 << page_bits == per_page and per_page >= MAX_BURST
+        off = word[:burst_bits]                          # the word's offset in its last MAX_BURST
+        near_page = word[burst_bits:page_bits].all()     # words to the boundary <= MAX_BURST
+        to_page = Signal(burst_bits + 1)
+        m.d.comb += to_page.eq(MAX_BURST - off)
+        big = words_left[burst_bits:].any()              # words_left >= MAX_BURST
+        low = words_left[:burst_bits]                    # words_left otherwise
+        reach = Signal(burst_bits + 1)
+        m.d.comb += reach.eq(low + off)
+        page_cut = near_page & Mux(big, off != 0, reach > MAX_BURST)  # to_page < the other two
         length = Signal(range(MAX_BURST + 1))
-        to_page = per_page - word[:ceil_log2(per_page)]
-        capped = Mux(words_left < MAX_BURST, words_left, MAX_BURST)
-        m.d.comb += length.eq(Mux(to_page < capped, to_page, capped))
+        m.d.comb += length.eq(Mux(page_cut, to_page, Mux(big, MAX_BURST, low)))
         m.d.comb += [self.araddr.eq(word << size), self.arlen.eq(length - 1),
                      self.arsize.eq(size), self.arburst.eq(1),
-                     self.arvalid.eq((words_left != 0) & (inflight == 0) & ~setup)]
+                     self.arvalid.eq(any_words & (inflight == 0) & ~setup)]
         with m.If(self.arvalid & self.arready):
-            m.d.sync += [word.eq(word + length), words_left.eq(words_left - length),
+            next_page = Cat(Const(0, page_bits), word[page_bits:] + 1)
+            m.d.sync += [word.eq(Mux(page_cut, next_page, Mux(big, word + MAX_BURST, word + low))),
+                         words_left.eq(Mux(page_cut, words_left - to_page, Mux(big, words_left - MAX_BURST, 0))),
+                         any_words.eq(page_cut | (big & (words_left != MAX_BURST))),
                          inflight.eq(length)]
 
         # Read data into the beat register.
-        take = beat.valid & beat.ready
         accept = self.rvalid & self.rready
         with m.If(accept):
             m.d.sync += inflight.eq(inflight - 1)
             with m.If(self.rresp != 0):
                 m.d.sync += self.o_rerror.eq(1)
-        with m.If(take):
-            m.d.sync += beats_left.eq(beats_left - 1)
         lanes_per_word = Signal(range(bus_bytes + 1))
         m.d.comb += lanes_per_word.eq(bus_bytes >> log_slot)
         with m.If(narrow):
-            word_done = take & ((lane == lanes_per_word - 1) | (beats_left == 1))
-            m.d.comb += [beat.valid.eq(have & (beats_left != 0)),
+            word_done = take & ((lane == lanes_per_word - 1) | last_beat)
+            m.d.comb += [beat.valid.eq(have & any_beats),
                          beat.payload.eq(hold[:bus_bits] >> (lane << (log_slot + 3))),
                          self.rready.eq(~have | word_done)]
             with m.If(take):
@@ -246,7 +312,9 @@ class WriteDMA(wiring.Component):
         bus_bytes, bus_bits = self.bus_bytes, self.bus_bits
         size = ceil_log2(bus_bytes)
         mode = Signal(StoreMode)
-        beats_left = Signal(BEATS_BITS)
+        take = res.valid & res.ready
+        starting = self.i_start & ~self.o_busy
+        _, any_beats, _ = _beat_counter(m, starting, self.i_beats, take)
         pstride, gstride, pixels = Signal(ADDR_BITS), Signal(16), Signal(16)
         tile_top, tile_step, cur = Signal(ADDR_BITS), Signal(ADDR_BITS), Signal(ADDR_BITS)
         tile_pix, cur_pix = Signal(17), Signal(17)
@@ -256,21 +324,26 @@ class WriteDMA(wiring.Component):
         goff = Signal(ADDR_BITS)
         outstanding = Signal(16)
 
-        with m.If(self.i_start & ~self.o_busy):
-            m.d.sync += [mode.eq(self.i_mode), beats_left.eq(self.i_beats),
+        with m.If(starting):
+            m.d.sync += [mode.eq(self.i_mode),
                          pstride.eq(self.i_pstride), gstride.eq(self.i_gstride),
-                         pixels.eq(self.i_pixels), tile_step.eq(self.i_pstride * rows),
+                         pixels.eq(self.i_pixels), tile_step.eq(times(self.i_pstride, rows)),
                          j.eq(0), c0.eq(0), g.eq(0), goff.eq(0), tile_pix.eq(rows - 1),
                          cur_pix.eq(rows - 1), self.o_werror.eq(0)]
             with m.If(self.i_mode == StoreMode.RAW):
                 m.d.sync += cur.eq(self.i_addr)
             with m.Else():
-                top = self.i_addr + self.i_pstride * (rows - 1)
+                top = self.i_addr + times(self.i_pstride, rows - 1)
                 m.d.sync += [tile_top.eq(top), cur.eq(top)]
 
-        # The beat being written: its bus words, rotated into place, and their strobes.
+        # The beat being written, as taken, and its first byte's offset in its bus word; it is
+        # rotated into place on the way out (wdata, wstrb), not on the way in: the result beat
+        # comes straight from the out buffer's block RAM, the shifter would follow its read.
         span = (self.max_bytes + bus_bytes) * 8
+        beat_bytes, beat_mask = Signal(self.max_bytes * 8), Signal(self.max_bytes)
+        at = Signal(size)
         data, strobes = Signal(span), Signal(span // 8)
+        m.d.comb += [data.eq(beat_bytes << (at * 8)), strobes.eq(beat_mask << at)]
         first = Signal(ADDR_BITS - size)
         words, k = Signal(range(self.max_bytes // bus_bytes + 3)), Signal(range(self.max_bytes // bus_bytes + 3))
         aw_done, w_done = Signal(), Signal()
@@ -293,8 +366,7 @@ class WriteDMA(wiring.Component):
         # The next beat is taken when idle or with the last word's write (a beat a cycle when each
         # fits one bus word); its registers below override the finished beat's.
         finishing = writing & aw_now & w_now & (k == words - 1)
-        take = res.valid & res.ready
-        m.d.comb += res.ready.eq((beats_left != 0) & (~writing | finishing))
+        m.d.comb += res.ready.eq(any_beats & (~writing | finishing))
         # Byte address, bytes and strobes of the taken beat.
         lanes = res.payload
         lane_on = [Signal(name=f"lane_on{c}") for c in range(cols)]
@@ -318,9 +390,8 @@ class WriteDMA(wiring.Component):
                              mask.eq((1 << max(1, cols // 8)) - 1), keep.eq(cur_pix < pixels)]
         offset = byte_addr[:size]
         with m.If(take):
-            m.d.sync += beats_left.eq(beats_left - 1)
             with m.If(keep):
-                m.d.sync += [data.eq(value << (offset * 8)), strobes.eq(mask << offset),
+                m.d.sync += [beat_bytes.eq(value), beat_mask.eq(mask), at.eq(offset),
                              first.eq(byte_addr >> size), k.eq(0), writing.eq(1),
                              aw_done.eq(0), w_done.eq(0)]
                 count = Signal.like(words)
@@ -350,5 +421,5 @@ class WriteDMA(wiring.Component):
         m.d.sync += outstanding.eq(outstanding + sent - back)
         with m.If(back & (self.bresp != 0)):
             m.d.sync += self.o_werror.eq(1)
-        m.d.comb += self.o_busy.eq((beats_left != 0) | writing | (outstanding != 0))
+        m.d.comb += self.o_busy.eq(any_beats | writing | (outstanding != 0))
         return m

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from amaranth.back import verilog
-from amaranth.hdl import Shape, Value
+from amaranth.hdl import Cat, Const, Module, Shape, Signal, Value
 from amaranth.lib import wiring
 
 import contract
@@ -31,11 +31,14 @@ from rtl.array import SystolicArray, fold_cycles
 from rtl.sequencer import NetworkAccelerator
 from rtl.top import LayerAccelerator, pe_spec
 
-__all__ = ["MODULES", "TOP_PORTS", "Generated", "emit_verilog", "generate"]
+__all__ = ["EXTRA_MODULES", "MODULES", "array_pins", "TOP_PORTS", "BehindRegisters", "Generated", "emit_verilog", "generate"]
 
 #: What :func:`generate` can emit, in manifest order (``network``: the layer top behind the
 #: command sequencer and its AXI4 master, :mod:`rtl.sequencer`).
 MODULES = ("pe", "array", "top", "network")
+#: What :func:`generate` emits only when asked: ``array_regs``, the array behind registers
+#: (:class:`BehindRegisters`), for an Fmax where the array's own ports outnumber the device's pins.
+EXTRA_MODULES = ("array_regs",)
 
 #: An ``initial`` block that only sets every word of a memory to zero.
 _ZERO_MEMORY_INIT = re.compile(r"^  initial begin\n(?:    [\w$\\]+\[\d+\] = \d+'h0+;\n)+  end\n", re.MULTILINE)
@@ -62,6 +65,53 @@ NETWORK_PORTS = {
     "o_error": "sticky until the next start: the top's error, a bad response or an unknown op",
     "m_axi": "AXI4 master, rtl.bus_bits data (default 64), 32-bit byte addresses (rtl.axi)",
 }
+
+
+class BehindRegisters(wiring.Component):
+    """``inner`` with a register on every port bit and two pins: its input registers are one
+    shift chain from ``i_serial``, its output registers feed a tree of registered 4-input XORs
+    to ``o_xor``. For place and route only: every path of ``inner`` is then register to
+    register, whatever its port count (an xnor array's operand ports alone outnumber an
+    LFE5U-85F's pins), and the wrapper's own paths are one LUT deep, so the Fmax is ``inner``'s."""
+
+    def __init__(self, inner: wiring.Component) -> None:
+        self.inner = inner
+        self.inputs, self.outputs = [], []
+        for _, member, value in inner.signature.flatten(inner):
+            value = Value.cast(value)
+            if isinstance(value, Const):  # e.g. an always-ready stream's ready
+                continue
+            (self.inputs if member.flow == wiring.In else self.outputs).append(value)
+        super().__init__({"i_serial": wiring.In(1), "o_xor": wiring.Out(1)})
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.submodules.inner = self.inner
+        width = sum(len(v) for v in self.inputs)
+        chain = Signal(max(width, 1))
+        m.d.sync += chain.eq(Cat(self.i_serial, chain[:-1]))
+        at = 0
+        for value in self.inputs:
+            m.d.comb += value.eq(chain[at:at + len(value)])
+            at += len(value)
+        level = Signal(sum(len(v) for v in self.outputs))
+        m.d.sync += level.eq(Cat(*self.outputs))
+        while len(level) > 1:
+            groups = [level[i:i + 4] for i in range(0, len(level), 4)]
+            reduced = Signal(len(groups))
+            m.d.sync += reduced.eq(Cat(*(g.xor() for g in groups)))
+            level = reduced
+        m.d.sync += self.o_xor.eq(level)
+        return m
+
+
+def array_pins(acc: Accelerator) -> int:
+    """Port bits of the PE array :func:`generate` emits for ``acc`` (each takes an I/O pin when
+    the array is placed alone)."""
+    geo = top_geometry(acc)
+    array = SystolicArray(rows=geo.rows, cols=geo.cols, pe=pe_spec(geo))
+    array._MustUse__silence = True  # only its signature is read, it is never elaborated
+    return sum(info["width"] for info in _ports(array).values())
 
 
 def emit_verilog(component: wiring.Component, name: str, outdir: str | Path) -> Path:
@@ -147,9 +197,9 @@ def generate(acc: Accelerator, out: str | Path, *, modules: Sequence[str] = MODU
     cannot build, ToolError for a missing or failing Verilator, HwsimError when ``out`` cannot
     be written.
     """
-    unknown = [m for m in modules if m not in MODULES]
+    unknown = [m for m in modules if m not in MODULES + EXTRA_MODULES]
     if unknown or not modules:
-        raise ValueError(f"`modules` must be a non-empty subset of {MODULES}, not {tuple(modules)!r}")
+        raise ValueError(f"`modules` must be a non-empty subset of {MODULES + EXTRA_MODULES}, not {tuple(modules)!r}")
     geo = top_geometry(acc)
     if lint:
         tools.verilator()  # look the tool up before the slow emission
@@ -161,14 +211,15 @@ def generate(acc: Accelerator, out: str | Path, *, modules: Sequence[str] = MODU
     spec = pe_spec(geo)
     rows, cols = geo.rows, geo.cols
     name = {"pe": f"{acc.pe}_pe", "array": f"{acc.pe}_array", "top": f"{acc.pe}_top",
-            "network": f"{acc.pe}_network"}
+            "network": f"{acc.pe}_network", "array_regs": f"{acc.pe}_array_regs"}
     network = NetworkAccelerator(geo) if "network" in modules else None
     top = (LayerAccelerator(geo) if "top" in modules else None) or (network and network.top)
     made = {"pe": spec.build, "array": lambda: SystolicArray(rows=rows, cols=cols, pe=spec),
-            "top": lambda: top, "network": lambda: network}
+            "top": lambda: top, "network": lambda: network,
+            "array_regs": lambda: BehindRegisters(SystolicArray(rows=rows, cols=cols, pe=spec))}
     entries: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(dir=out, prefix=".generate.") as scratch:
-        for module in (m for m in MODULES if m in modules):
+        for module in (m for m in MODULES + EXTRA_MODULES if m in modules):
             component = made[module]()
             path = emit_verilog(component, name[module], scratch)
             entries[module] = {"top": name[module], "verilog": path.name, "ports": _ports(component)}

@@ -6,19 +6,22 @@ Per column (output channel) ``o``, bit-exact with :mod:`models.intref`'s output 
   to the signed ``bits`` range (``r`` the residual, 0 without one), then ``max(y, 0)`` if ``relu``;
 * ``xnor``: ``dot = 2 * acc - K`` (``acc`` is the XNOR PE's count of agreeing lanes, ``K`` the
   layer's binary positions); with ``binary`` the bit ``c * dot >= T`` (``c = -1`` where
-  ``negate``), else the raw ``dot`` (the last binary layer).
+  ``negate``: ``dot <= -T``), else the raw ``dot`` (the last binary layer).
 
 Three register stages (:data:`contract.OUTPUT_LATENCY`), at most one multiplier or one long carry chain
-each: ``acc + B`` (xnor: ``dot`` and ``c * dot``), then the product (xnor: the compare or the
-raw dot), then the rounded and shifted product (xnor: a plain delay); the clamp is combinational
-on the third stage. The output row is valid three cycles after the accumulator row.
+each: ``acc + B`` (xnor: ``dot`` and the compare's bound), then the product (xnor: the compare or
+the raw dot), then ``u = p >> (S-1)`` saturated to ``bits + 2`` bits (xnor: a plain delay); the
+residual add and the clamp after the third register are a ``bits + 3``-bit add and a few gates
+(:meth:`OutputStage._requantize`), as the residual comes from the out buffer's read in that
+cycle. The output row is valid three cycles after the accumulator row. Everything stays bit-exact
+with :mod:`models.intref` (``tests/test_rtl_requant.py`` over the whole parameter ranges).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -120,27 +123,51 @@ class OutputStage(wiring.Component):
         return m
 
     def _compare(self, m: Module, o: int, acc, par, y) -> None:
+        """xnor: stage 1 ``dot`` (one subtraction after the accumulator) and, from the
+        parameters alone, the threshold the compare takes: ``c * dot >= T`` is ``dot >= T``, or
+        ``dot <= -T`` where ``negate``; stage 2 that compare, stage 3 a delay."""
         dot = Signal(self.out_shape, name=f"dot{o}")
-        signed_dot = Signal(self.out_shape, name=f"cdot{o}")
-        threshold = Signal.like(par.threshold, name=f"t{o}")
-        value = (acc << 1) - self.i_positions
-        m.d.sync += [dot.eq(value), signed_dot.eq(Mux(par.negate, -value, value)),
-                     threshold.eq(par.threshold)]
+        bound = Signal(signed(len(par.threshold) + 1), name=f"t{o}")  # T, or -T where negate
+        negate = Signal(name=f"neg{o}")
+        m.d.sync += [dot.eq((acc << 1) - self.i_positions), negate.eq(par.negate),
+                     bound.eq(Mux(par.negate, -par.threshold, par.threshold))]
         picked = Signal.like(y, name=f"y{o}")
-        m.d.sync += [picked.eq(Mux(self.i_binary, signed_dot >= threshold, dot)), y.eq(picked)]
+        m.d.sync += [picked.eq(Mux(self.i_binary, Mux(negate, dot <= bound, dot >= bound), dot)), y.eq(picked)]
 
     def _requantize(self, m: Module, o: int, acc, par, y) -> None:
+        """``clamp(((acc + B) * M + 2**(S-1)) >> S + r)`` in three short stages.
+
+        The rounding ``(p + 2**(S-1)) >> S`` equals ``(u + 1) >> 1`` with ``u = p >> (S-1)``
+        (floor division twice), so no adder runs over the whole product. Stage 3 keeps only
+        ``u`` saturated to ``bits + 2`` signed bits: with ``|r| <= 2**(bits-1)`` any ``u``
+        beyond that range clamps to the same output (its ``q`` is past the output range by more
+        than any residual), so the residual add and the clamp after the last register are a
+        ``bits + 3``-bit add and a few gates on its top bits. Stage 1 also registers ``S - 1``
+        (``S >= 1``, :data:`contract.RSHIFT_MIN`); stage 2, beside the product, the mask of the
+        product bits that must all equal its sign for ``u`` to fit, so stage 3 is the window's
+        barrel shifter beside an AND-OR reduction."""
+        bits = self.bits
         total = Signal(signed(max(self.acc_shape.width, self.bias_bits) + 1), name=f"sum{o}")
         mult = Signal.like(par.mult, name=f"m{o}")
-        shift1 = Signal.like(par.shift, name=f"s1_{o}")
-        m.d.sync += [total.eq(acc + par.bias), mult.eq(par.mult), shift1.eq(par.shift)]
-        product = Signal(signed(len(total) + len(mult)), name=f"p{o}")
-        shift2 = Signal.like(shift1, name=f"s2_{o}")
-        m.d.sync += [product.eq(total * mult), shift2.eq(shift1)]
-        half = (Const(1, len(product)) << shift2) >> 1  # 2**(S-1) for S >= 1
-        q = Signal(signed(len(product) + 1), name=f"q{o}")
-        m.d.sync += q.eq((product + half) >> shift2)
-        lo, hi = -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
-        floor = Mux(self.i_relu, 0, lo)
-        z = Signal(signed(len(q) + 1), name=f"z{o}")  # plus the residual, before the clamp
-        m.d.comb += [z.eq(q + self.i_res[o]), y.eq(Mux(z > hi, hi, Mux(z < floor, floor, z)))]
+        less1 = Signal.like(par.shift, name=f"s1_{o}")  # S - 1
+        m.d.sync += [total.eq(acc + par.bias), mult.eq(par.mult), less1.eq(par.shift - 1)]
+        width = len(total) + len(mult)
+        product = Signal(signed(width), name=f"p{o}")
+        less2 = Signal.like(less1, name=f"s2_{o}")
+        outside = Signal(width, name=f"mask{o}")  # the product bits above u's bits + 2 window
+        m.d.sync += [product.eq(total * mult), less2.eq(less1),
+                     outside.eq(Cat(less1 + bits + 1 <= k for k in range(width)))]
+        sign = product[-1]
+        fits = ((product ^ sign.replicate(width)) & outside) == 0
+        limit = 1 << (bits + 1)
+        u = Signal(signed(bits + 2), name=f"u{o}")  # (p >> (S-1)) saturated to bits + 2 bits
+        m.d.sync += u.eq(Mux(fits, (product >> less2)[:bits + 2].as_signed(), Mux(sign, -limit, limit - 1)))
+        # floor((u + 1) / 2) + r == (u + 2r + 1) >> 1; z lies in [-3 * 2**(bits-1), 3 * 2**(bits-1))
+        z = Signal(signed(bits + 2), name=f"z{o}")
+        m.d.comb += z.eq((u + Cat(Const(1, 1), self.i_res[o]).as_signed()) >> 1)
+        top = z[bits - 1:bits + 1]  # z >= 2**(bits-1) or z < -2**(bits-1) shows in these two bits
+        negative = z[-1]
+        over = ~negative & top.any()
+        under = negative & (self.i_relu | ~top.all())
+        hi, floor = (1 << (bits - 1)) - 1, Mux(self.i_relu, 0, -(1 << (bits - 1)))
+        m.d.comb += y.eq(Mux(over, hi, Mux(under, floor, z[:bits].as_signed())))

@@ -117,14 +117,17 @@ class NetworkAccelerator(wiring.Component):
         beat = rd.o_beat
         streams = {Op.DESC: top.i_desc, Op.PARAMS: top.i_params, Op.WEIGHTS: top.i_weights,
                    Op.ACTS: top.i_acts, Op.RESID: top.i_resid}
-        reading = Signal()
+        # which stream the read DMA feeds (one-hot, bit op) and whether the write DMA takes the
+        # results: registers set when READ or WRITE is entered and cleared when it is left, so a
+        # beat's valid and ready pass one gate here, not the FSM's state decoder
+        route = Signal(len(reads) + 1)
+        writing = Signal()
         for op, stream in streams.items():
-            routed = reading & (target == op.value)
+            routed = route[op.value]
             m.d.comb += [stream.valid.eq(beat.valid & routed),
                          stream.payload.eq(beat.payload[:self.widths[op]])]
             with m.If(routed):
                 m.d.comb += beat.ready.eq(stream.ready)
-        writing = Signal()
         m.d.comb += [wr.i_result.payload.eq(top.o_results.payload),
                      wr.i_result.valid.eq(top.o_results.valid & writing),
                      top.o_results.ready.eq(wr.i_result.ready & writing)]
@@ -173,22 +176,24 @@ class NetworkAccelerator(wiring.Component):
                         with m.If((cmd.op != Op.RESID) | top.i_resid.ready):
                             m.d.comb += [rd.i_start.eq(1), rd.i_addr.eq(cmd.addr), rd.i_beats.eq(cmd.beats),
                                          rd.i_target.eq(cmd.op)]
-                            m.d.sync += target.eq(cmd.op)
+                            m.d.sync += [target.eq(cmd.op), route.eq(1 << cmd.op)]
                             m.next = "READ"
                     with m.Case(Op.STORE):
                         m.d.comb += wr.i_start.eq(1)
+                        m.d.sync += writing.eq(1)
                         m.next = "WRITE"
                     with m.Default():
                         m.d.sync += [self.o_error.eq(1), self.o_done.eq(1)]
                         m.next = "IDLE"
             with m.State("READ"):
-                m.d.comb += [self.o_busy.eq(1), reading.eq(1)]
+                m.d.comb += self.o_busy.eq(1)
                 with m.If(~rd.o_busy):
+                    m.d.sync += route.eq(0)
                     m.next = "FETCH"
             with m.State("WRITE"):
-                m.d.comb += [self.o_busy.eq(1), writing.eq(1)]
+                m.d.comb += self.o_busy.eq(1)
                 with m.If(~wr.o_busy):  # that tile is stored: the next one's descriptor moves up
-                    m.d.sync += [out_ch.eq(later_out_ch), groups.eq(later_groups),
+                    m.d.sync += [writing.eq(0), out_ch.eq(later_out_ch), groups.eq(later_groups),
                                  queued.eq(Mux(queued == 0, 0, queued - 1))]
                     m.next = "FETCH"
         return m

@@ -6,7 +6,8 @@ returns cell counts grouped as LUTs, FFs, carry cells, DSPs and BRAMs, where eac
 (:func:`memory_mapping`: block RAM, LUT RAM, or flattened into flip-flops and multiplexers) and
 the wall time of each tool with Yosys's slowest passes (:func:`pass_times`). With ``pnr=True`` on
 ice40/ecp5 it runs ``yowasp-nextpnr-<family>`` (:func:`place_and_route`) and adds its ``--report``
-Fmax, unless the design is larger than the device (:func:`device_overflow`).
+Fmax, unless the design is larger than the device (:func:`device_overflow`), and its critical
+path (:func:`critical_path`: start and end register, logic levels, the source lines it crosses).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from typing import Any
 
 from rtl.tools import ToolFailed, find_tool
 
-__all__ = ["PNR_CAPACITY", "PNR_DEVICE", "TARGETS", "count_blocks", "device_overflow", "find_tools", "last_pass",
-           "memory_mapping", "pass_times", "place_and_route", "run_tool", "synthesize", "yosys_script"]
+__all__ = ["PNR_CAPACITY", "PNR_DEVICE", "TARGETS", "count_blocks", "critical_path", "device_overflow",
+           "dsp_sources", "find_tools", "last_pass", "memory_mapping", "pass_times", "place_and_route",
+           "run_tool", "synthesize", "yosys_script"]
 
 #: Target -> (Yosys synth command, its LUT-only flag or None when LUT-only is the default,
 #: its flag to use DSPs when they are opt-in, cell-name patterns per resource class).
@@ -217,7 +219,8 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     "mux", "dsp", "bram", "io" (port bits), "memories" (:func:`memory_mapping`, with ``"blocks"``
     for each memory in block RAM: :func:`count_blocks`), "seconds": {"yosys"[, "nextpnr"]: wall
     seconds, "yosys_cpu": its CPU seconds (:func:`run_tool`)}, "passes": Yosys's slowest passes (:func:`pass_times`),
-    ["fmax_mhz"], "yosys": version, "dir"}``. Raises ValueError on an unknown target,
+    "dsp_sources": DSP cells per source file (:func:`dsp_sources`), ["fmax_mhz", "critical_path"
+    (:func:`critical_path`)], "yosys": version, "dir"}``. Raises ValueError on an unknown target,
     :class:`rtl.tools.ToolNotFoundError` when a tool is missing, :class:`rtl.tools.ToolFailed`
     (with the log's tail) when a tool fails.
     """
@@ -248,14 +251,15 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     log = (outdir / "yosys.log").read_text()
     version = re.search(r"Yosys \d+\.\d+\S*", log)
     memories = memory_mapping(log, top)
+    netlist = json.loads((outdir / "netlist.json").read_text())
     if any(m["kind"] == "bram" for m in memories.values()):
-        blocks = count_blocks(json.loads((outdir / "netlist.json").read_text()), memories, top, target)
-        for name, n in blocks.items():
+        for name, n in count_blocks(netlist, memories, top, target).items():
             memories[name]["blocks"] = n
     result: dict[str, Any] = {"target": target, "top": top, "lut_only": lut_only, "cells": cells,
                               **_classify(cells, target),
                               "io": int(stat["modules"].get(f"\\{top}", stat["design"])["num_port_bits"]),
-                              "memories": memories, "seconds": seconds,
+                              "memories": memories, "dsp_sources": dsp_sources(netlist, target),
+                              "seconds": seconds,
                               "passes": pass_times(log)[:_PASSES_KEPT],
                               "yosys": version.group(0) if version else "Yosys (unknown)",
                               "dir": str(outdir)}
@@ -267,7 +271,103 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
             start = time.monotonic()
             result["fmax_mhz"] = place_and_route(outdir, target, freq_mhz=freq_mhz, timeout=timeout)
             seconds["nextpnr"] = round(time.monotonic() - start, 1)
+            result["critical_path"] = critical_path(json.loads((outdir / "pnr.json").read_text()), netlist, top)
     return result
+
+
+#: The project root: :func:`critical_path` names source lines relative to it.
+_ROOT = Path(__file__).resolve().parents[1]
+#: Input ports of the carry cells (ECP5 CCU2C, iCE40 logic cell): a carry chain's hops through
+#: them continue one logic level, they do not start a new one.
+_CARRY_IN = frozenset({"FCI", "CIN", "CI"})
+
+
+def _net_of(module: dict[str, Any], bit: int) -> str | None:
+    """The name of Yosys netlist bit ``bit`` in ``module``: a public name when one holds it
+    (``top.output.q0[3]``), else a generated one (``$auto$mem.cc:...emulate_read_first$6686[12]``)."""
+    found = [(info.get("hide_name", 0), name, info["bits"].index(bit))
+             for name, info in module.get("netnames", {}).items() if bit in info["bits"]]
+    if not found:
+        return None
+    hidden, name, index = min(found)
+    width = len(module["netnames"][name]["bits"])
+    return f"{name}[{index}]" if width > 1 else name
+
+
+def _cell_label(module: dict[str, Any] | None, cell: str) -> str:
+    """A placed cell as people read it: a register (a cell with a ``Q`` port) by the net it
+    drives, any other cell by its name, with its type (``top.output.q0[3] (TRELLIS_FF)``,
+    ``top.out_buf0.0.0 (DP16KD)``); the bare name without a netlist or a match."""
+    info = (module or {}).get("cells", {}).get(cell)
+    if info is None:
+        return cell
+    q = info.get("connections", {}).get("Q")
+    name = _net_of(module, q[0]) if q and isinstance(q[0], int) else None
+    return f"{name or cell} ({info['type']})"
+
+
+def _project_sources(sources: list[str]) -> list[str]:
+    """``src`` attributes of project files, relative to the project root (``rtl/requant.py:139``);
+    the tools' own library files (``/share/ecp5/cells_map.v``) and the lines of the generated
+    Verilog (relative paths: Yosys reads it in its build folder) are dropped."""
+    kept = []
+    for src in sources:
+        for part in src.split("|"):
+            path, _, line = part.rpartition(":")
+            if not Path(path).is_absolute():
+                continue
+            try:
+                rel = Path(path).resolve().relative_to(_ROOT)
+            except ValueError:
+                continue
+            kept.append(f"{rel}:{line.split('.')[0]}")
+    return kept
+
+
+def critical_path(report: dict[str, Any], netlist: dict[str, Any] | None = None,
+                  top: str | None = None) -> dict[str, Any] | None:
+    """The slowest register-to-register path of a nextpnr ``--report`` (None without one), as
+    ``{"delay_ns", "logic_ns", "routing_ns", "levels", "from", "to", "sources"}``: ``levels``
+    counts logic cells, a carry chain once (its hops from carry-in to carry-out continue it);
+    ``from``/``to`` are the launching and capturing cells (:func:`_cell_label`: a register by the
+    net it drives, when the Yosys ``netlist`` of module ``top`` is given); ``sources`` the
+    project source lines of the nets it crosses, in path order (where to look to shorten it).
+    Paths from or to the I/O pins (``<async>``) are not register-to-register and are skipped:
+    nextpnr's Fmax does not count them either."""
+    paths = [p for p in report.get("critical_paths", [])
+             if "<async>" not in (p.get("from"), p.get("to")) and p.get("path")]
+    if not paths:
+        return None
+    path = max(paths, key=lambda p: sum(seg["delay"] for seg in p["path"]))["path"]
+    module = (netlist or {}).get("modules", {}).get(top) if top else None
+    logic = [seg for seg in path if seg["type"] in ("logic", "clk-to-q", "setup")]
+    sources: list[str] = []
+    for seg in path:
+        for src in _project_sources(seg.get("sources", [])):
+            if src not in sources:
+                sources.append(src)
+    return {"delay_ns": round(sum(seg["delay"] for seg in path), 2),
+            "logic_ns": round(sum(seg["delay"] for seg in logic), 2),
+            "routing_ns": round(sum(seg["delay"] for seg in path if seg["type"] == "routing"), 2),
+            "levels": sum(seg["type"] == "logic" and seg["from"]["port"] not in _CARRY_IN for seg in path),
+            "from": _cell_label(module, path[0]["from"]["cell"]),
+            "to": _cell_label(module, path[-1]["to"]["cell"]),
+            "sources": sources}
+
+
+def dsp_sources(netlist: dict[str, Any], target: str) -> dict[str, int]:
+    """DSP cells of a Yosys JSON ``netlist`` per project source file they were made from
+    (``{"rtl/requant.py": 4, "rtl/im2col.py": 16}``; ``other`` for a cell with no project source):
+    where the multipliers went."""
+    pattern = TARGETS[target]["cells"]["dsp"]
+    counts: dict[str, int] = {}
+    for body in netlist.get("modules", {}).values():
+        for info in body.get("cells", {}).values():
+            if re.fullmatch(pattern, info.get("type", "")):
+                found = _project_sources([info.get("attributes", {}).get("src", "")])
+                key = found[0].rpartition(":")[0] if found else "other"
+                counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def device_overflow(resources: dict[str, Any], target: str) -> str | None:

@@ -27,7 +27,10 @@ def _run(dut, bench) -> None:
     (8, 3, 37, 1), (8, 4090, 20, 3), (16, 4094, 9, 2), (64, 4096 - 24, 40, 5),
     (128, 64, 3, 1), (432, 8, 4, 4), (128, 4096 - 8, 2, 2),
     # wide beats from inside a bus word: realigned, one word more read (across a 4 KiB boundary too)
-    (64, 4096 - 21, 40, 5), (64, 1, 3, 1), (128, 13, 5, 2), (432, 4093, 3, 1)])
+    (64, 4096 - 21, 40, 5), (64, 1, 3, 1), (128, 13, 5, 2), (432, 4093, 3, 1),
+    # bursts of exactly MAX_BURST words, one word more, and the page cutting each of them
+    (64, 0, 16, 1), (64, 8, 32, 2), (64, 4096 - 8 * 16, 17, 1), (64, 4096 - 8 * 15, 16, 1),
+    (64, 4096 - 8 * 17, 16, 2), (16, 4096 - 8 * 3, 64, 1), (128, 4096 - 8 * 5, 9, 1)])
 def test_read_dma(width: int, addr: int, beats: int, latency: int) -> None:
     rng = random.Random(f"{width}-{addr}")
     memory = bytes(rng.randrange(256) for _ in range(MEM_BYTES))

@@ -1,0 +1,56 @@
+"""The network accelerator placed on ECP5 with its Fmax against the array's, and where the
+requantization multipliers go (DSP blocks by default on ECP5 and xc7, LUTs with ``lut_only``).
+
+Marked ``rtl``: they run Yosys and nextpnr-ecp5 (about two minutes together)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from hwsim.accelerator import ArrayConfig, MemoryConfig, RtlConfig, preset
+from rtl.emit import generate
+from rtl.synth import synthesize
+
+pytestmark = pytest.mark.rtl
+
+#: A 2x2 top with buffers of a few block RAMs: small enough to synthesize in seconds.
+SMALL = dict(array=ArrayConfig(rows=2, cols=2), bits=4,
+             memory=MemoryConfig(ifmap_sram_kib=0.25, weight_sram_kib=0.5, ofmap_sram_kib=0.25),
+             rtl=RtlConfig(max_steps=16))
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory):
+    acc = dataclasses.replace(preset("adder"), **SMALL)
+    return generate(acc, tmp_path_factory.mktemp("fmax"), modules=("array", "top", "network"), lint=False)
+
+
+def test_network_accelerator_places_on_ecp5_with_its_critical_path(small) -> None:
+    """The network accelerator's ports (the AXI4 master, ~200 pins at 64 bits) fit the
+    LFE5U-85F, unlike the layer top's streams: it is placed and has a positive Fmax, below the
+    array's, and a named register-to-register critical path."""
+    net = synthesize(small.verilog("network"), "adder_network", "ecp5", pnr=True, timeout=600)
+    array = synthesize(small.verilog("array"), "adder_array", "ecp5", pnr=True, timeout=300)
+    assert net["io"] < 365 and "pnr_skipped" not in net
+    assert 10 < net["fmax_mhz"] <= array["fmax_mhz"]
+    path = net["critical_path"]
+    assert path["levels"] >= 1 and path["delay_ns"] == pytest.approx(1000 / net["fmax_mhz"], rel=0.05)
+    assert path["delay_ns"] == pytest.approx(path["logic_ns"] + path["routing_ns"], abs=0.02)
+    assert path["from"] and path["to"] and all(src.startswith("rtl/") for src in path["sources"])
+    assert net["seconds"]["nextpnr"] > 0
+
+
+@pytest.mark.parametrize("target, cell", [("ecp5", "MULT18X18D"), ("xc7", "DSP48E1")])
+def test_requant_multipliers_in_dsps_unless_lut_only(small, target: str, cell: str, tmp_path: Path) -> None:
+    """An adder top's only multipliers are the output stage's (one per column, 22 x 16 bits:
+    two DSPs on ECP5) and the descriptor's sizes (rtl.im2col): by default the output stage's
+    are DSP blocks, with ``lut_only`` there is no DSP at all."""
+    dsp = synthesize(small.verilog("top"), "adder_top", target, outdir=tmp_path / "dsp", timeout=300)
+    assert dsp["cells"].get(cell, 0) == dsp["dsp"] > 0
+    assert dsp["dsp_sources"]["rtl/requant.py"] >= 2  # at least one per column
+    lut = synthesize(small.verilog("top"), "adder_top", target, lut_only=True, outdir=tmp_path / "lut", timeout=300)
+    assert lut["dsp"] == 0 and lut["dsp_sources"] == {}
+    assert lut["lut"] > dsp["lut"]  # the multipliers went into LUTs
