@@ -87,6 +87,37 @@ activation buffer's 8 copies are 512 of them), 6-12 % more LUTs (the bank multip
 buffer read, the second loop nest), 2-9 % more FFs (the run side's copy of the descriptor and its
 geometry), Yosys 49-102 CPU seconds (under 3 minutes).
 
+Network accelerator on ECP5 with place and route (branch fmax, 2026-12-06 18:13-19:40 UTC; 2 KiB
+buffers: ``--module network --sram-kib 2 --targets ecp5``; load 1.1-3.5, two other sessions' Yosys,
+SymbiYosys and benchmark runs beside it, so the nextpnr wall times are inflated). Fmax is
+nextpnr-ecp5's on the LFE5U-85F (speed 6); ``array`` the PE array of the same accelerator placed
+alone (xnor: behind registers, its operand ports alone need 565 pins); critical paths as
+:func:`rtl.synth.critical_path` names them::
+
+    kind  array |    LUT     FF BRAM DSP | Fmax  array ratio | critical path of the network (levels, ns)        | Yosys s pnr s
+    adder   4x4 |  9,453  4,081   15  24 | 71.6  165.2  0.43 | top.out_buf1 (DP16KD) -> out bank write data, 6, 13.98 |   27   156
+    mac     4x4 |  9,526  4,371   15  40 | 75.6  133.6  0.57 | top.out_buf0 (DP16KD) -> out bank write data, 5, 13.23 |   26   141
+    xnor    4x4 | 11,109  6,054   22  17 | 79.1   84.6  0.93 | top.array.i_x -> top.array.pe_3_2.p (popcount), 13, 12.6  |   28   120
+    shift   4x4 | 10,373  4,460   21  24 | 70.0  160.4  0.44 | top.out_buf1 (DP16KD) -> out bank write data, 5, 14.29 |   26   116
+    adder   8x8 | 16,713  8,165   29  32 | 70.7  113.1  0.63 | top.out_buf1 (DP16KD) -> out bank write data, 6, 14.14 |   38   250
+    mac     8x8 | 17,031  9,163   30  96 | 71.8  113.0  0.64 | top.psum_buf (DP16KD) -> output.sum1, 3, 13.92         |   57   552
+    shift   8x8 | nextpnr-ecp5 did not finish in 1500 s (routing congestion, at load 3.5)
+    (xnor 8x8: not run for lack of time.) Before (main at 7980471, the same command, 19:20 UTC, load 2.9):
+    adder   4x4 | 10,361  4,097   15  28 | 57.6  165.2  0.35 | top.out_buf0 (DP16KD) -> out bank write data, 6, 17.38 |   28   123
+
+"out bank write data" is the register Yosys adds to emulate read-first on an out bank
+(``$auto$mem.cc:1619:emulate_read_first``): the path is the bank's read (5.6-5.8 ns clock to
+output of a DP16KD without its output register), the bank select (rtl/top.py), the residual
+select (rtl/buffers.py), the output stage's residual add and clamp (rtl/requant.py, a ``bits + 3``
+bit add and one LUT; before, an add and two compares as wide as the ~50-bit product) and the
+write-data select (rtl/top.py). The xnor network runs at 0.93 of its array: its critical path is
+the array's own popcount. The arrays' own paths: adder 8x8 the array's FSM state fanning out to
+the accumulators (8.8 ns), mac the PE's multiplier (DSP, 7.5-8.9 ns). The requantization multipliers are DSP blocks: 2 MULT18X18D per column on ECP5
+(adder 8x8: 16 of the 32; the other 16 are rtl/im2col's), 2 DSP48E1 per column on xc7; with
+``--lut-only`` none (adder 8x8 network: ECP5 16,713 -> 35,566 LUTs, xc7 9,886 -> 23,890).
+These network runs are of the single-banked top (the fmax branch predates the double-buffered
+inputs).
+
 Compare runs by ``CPU s`` (``yosys_cpu``: user + system seconds from the kernel, :func:`rtl.synth.
 run_tool`), not by wall time, when the load differs: at load 8 a Yosys run got 111 CPU seconds in
 557 wall seconds. (The before runs above predate that figure: their times are wall times; Yosys's

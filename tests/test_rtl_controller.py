@@ -216,7 +216,7 @@ def test_manifest_consistent(tmp_path: Path, pe: str, bits: int, extra: dict, ac
 
 def test_generate_wrong(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"^`modules` must be a non-empty subset of \('pe', 'array', "
-                                         r"'top', 'network'\), not \('core',\)$"):
+                                         r"'top', 'network', 'array_regs'\), not \('core',\)$"):
         generate(small(), tmp_path, modules=("core",), lint=False)
     with pytest.raises(ConfigError, match=r"^`acc_bits` of 19 cannot hold"):
         generate(small(acc_bits=19), tmp_path, lint=False)
