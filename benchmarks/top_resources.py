@@ -82,6 +82,16 @@ FSMs. Every buffer in block RAM (23 memories of 23); still no Fmax (BRAM and I/O
     shift     8x8 ecp5   |  22,463   8,919   686   32   805      - |     150     64 | abc9_exe 34, opt_clean 25
     shift     8x8 xc7    |  14,484   6,584   358   32   805      - |     172     66 | opt_dff 35, opt_clean 26
 
+The 16x16 tops, double-buffered (same commit, 19:00-19:30 UTC, load 2.5-3.8; xnor 16x16 xc7 not
+run: stopped for the CI run)::
+
+    kind    array target |     LUT      FF  BRAM  DSP   I/O   Fmax | Yosys s  CPU s
+    adder   16x16 ecp5   |  43,306  19,941  1209   48  1453      - |     181    118
+    adder   16x16 xc7    |  29,462  18,172   643   48  1453      - |     272    143
+    mac     16x16 ecp5   |  42,549  23,601  1202  304  1453      - |     128    127
+    mac     16x16 xc7    |  28,042  16,761   620  304  1453      - |     130    128
+    xnor    16x16 ecp5   | 100,153  58,288  1190   17  2013      - |     397    354
+
 Against the single-banked top: block RAM nearly doubles (ECP5 adder 397 -> 697 DP16KD: the
 activation buffer's 8 copies are 512 of them), 6-12 % more LUTs (the bank multiplexers on every
 buffer read, the second loop nest), 2-9 % more FFs (the run side's copy of the descriptor and its
