@@ -284,24 +284,10 @@ class TopHarness(Elaboratable):
         with m.If(new):
             m.d.sync += [expect.eq(offered), started.eq(1)]
         if self.overlap:
-            return self._overlapped(m, fragment, table, new, offered, expect, started)
+            return self._overlapped(m, table, new, offered, expect, started)
         complete = Signal()  # the last layer's results are all out (or none was sent)
-        counts = {}
-        for name, port, _ in self.PHASES:
-            beat = getattr(top, port)
-            counts[name] = _counter(m, f"{name}_beats", max(t[name] for t in table),
-                                    beat.valid & beat.ready, new)
-        ends = []
-        for (name, port, _), before in zip(self.PHASES, (None, *self.PHASES[:-1])):
-            count, total = counts[name], getattr(expect, name)
-            beat = getattr(top, port)
-            ends.append(count == total)
-            m.d.comb += Assert(count <= total, f"{name}: more beats than the descriptor implies")
-            with m.If(beat.valid & beat.ready):
-                m.d.comb += Assert(count < total, f"{name}: a beat past the layer's last")
-                if before:
-                    m.d.comb += Assert(counts[before[0]] == getattr(expect, before[0]),
-                                       f"{name}: a beat before every {before[0]} beat was taken")
+        counts = self._counted(m, self.PHASES, table, new, expect)
+        ends = [counts[name] == getattr(expect, name) for name, _, _ in self.PHASES]
         # buffer reads of the layer's words only (all loaded by RUN): the weight word of every
         # issued step, the parameter word of every accumulator row
         fetch, fetch_fragment = _part(fragment, "fetch")
@@ -339,23 +325,31 @@ class TopHarness(Elaboratable):
         return m
 
 
-    def _overlapped(self, m: Module, fragment: Fragment, table: list[dict[str, int]], new: Value,
+    def _counted(self, m: Module, phases: tuple, table: list[dict[str, int]], new: Value,
+                 expect: Value) -> dict[str, Signal]:
+        """Beats of each of ``phases`` since the last descriptor, asserted never past the plan's
+        count and in phase order (none before every beat of the phase before was taken)."""
+        counts = {}
+        for (name, port, _), before in zip(phases, (None, *phases[:-1])):
+            beat = getattr(self.top, port)
+            fire = beat.valid & beat.ready
+            count = counts[name] = _counter(m, f"{name}_beats", max(t[name] for t in table), fire, new)
+            total = getattr(expect, name)
+            m.d.comb += Assert(count <= total, f"{name}: more beats than the descriptor implies")
+            with m.If(fire):
+                m.d.comb += Assert(count < total, f"{name}: a beat past the descriptor's last")
+                if before:
+                    m.d.comb += Assert(counts[before[0]] == getattr(expect, before[0]),
+                                       f"{name}: a beat before every {before[0]} beat was taken")
+        return counts
+
+    def _overlapped(self, m: Module, table: list[dict[str, int]], new: Value,
                     offered: Value, expect: Value, started: Value) -> Module:
         """``overlap`` mode: a descriptor always offered, so tiles load while earlier ones run
         and store. Each tile's loads are counted from its descriptor to the next as above; its
         results, which come after later descriptors, against a queue of the tiles in flight."""
         top = self.top
-        counts = {name: _counter(m, f"{name}_beats", max(t[name] for t in table),
-                                 getattr(top, port).valid & getattr(top, port).ready, new)
-                  for name, port, _ in self.PHASES[:-1]}
-        for (name, port, _), before in zip(self.PHASES[:-1], (None, *self.PHASES[:-2])):
-            count, total, beat = counts[name], getattr(expect, name), getattr(top, port)
-            m.d.comb += Assert(count <= total, f"{name}: more beats than the descriptor implies")
-            with m.If(beat.valid & beat.ready):
-                m.d.comb += Assert(count < total, f"{name}: a beat past the tile's last")
-                if before:
-                    m.d.comb += Assert(counts[before[0]] == getattr(expect, before[0]),
-                                       f"{name}: a beat before every {before[0]} beat was taken")
+        counts = self._counted(m, self.PHASES[:-1], table, new, expect)
         with m.If(new & started):
             m.d.comb += Assert(Cat(*(counts[name] == getattr(expect, name) for name, _, _ in self.PHASES[:-1])).all(),
                                "a load beat is missing when the next tile's descriptor is taken")
