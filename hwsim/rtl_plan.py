@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from hwsim.workload import Layer
 
 __all__ = ["DEFAULT_MAX_STEPS", "DESCRIPTOR_FIELDS", "DESCRIPTOR_FLAGS", "DESCRIPTOR_SIZES", "LayerPlan",
-           "LayerShape", "Tile", "TopGeometry", "act_beat", "descriptor_bits", "k_slices", "param_fields", "plan", "split",
+           "LayerShape", "Tile", "TopGeometry", "act_beat", "channel_parallel", "descriptor_bits", "k_slices", "param_fields", "plan", "split",
            "tile_shapes", "top_geometry"]
 
 #: Longest fold (beats) the top is sized for unless configured: a 3 x 3 kernel over 512 channel
@@ -63,7 +63,7 @@ _PARAM_RATIO_STEPS = 9
 DESCRIPTOR_FIELDS = ("in_h", "in_w", "out_h", "out_w", "in_ch", "out_ch", "groups",
                      "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w")
 #: The descriptor's one-bit flags, after :data:`DESCRIPTOR_FIELDS` (``rtl.im2col.descriptor_layout``).
-DESCRIPTOR_FLAGS = ("relu", "binary_out", "pad_low", "psum_add", "psum_write", "residual")
+DESCRIPTOR_FLAGS = ("relu", "binary_out", "pad_low", "psum_add", "psum_write", "residual", "depthwise")
 #: The descriptor's sizes of ``dim_bits`` after the flags (the K tiles' whole reduction).
 DESCRIPTOR_SIZES = ("k_in_ch",)
 
@@ -96,7 +96,9 @@ class TopGeometry:
     the largest group alignment of a grouped adder (0: none); ``psum_words`` the depth of the
     partial-sum buffer (0: none, no K tiles; see the module docstring); ``bus_bits`` the network
     accelerator's AXI data width; ``act_beat`` the activation words per ``i_acts`` beat and per
-    activation buffer word (a power of two dividing ``act_words``; :func:`act_beat`).
+    activation buffer word (a power of two dividing ``act_words``; :func:`act_beat`);
+    ``dw_lanes`` the channels a depthwise fold runs side by side on the columns (0: no depthwise
+    mode; :func:`channel_parallel`).
     """
 
     pe: str
@@ -117,6 +119,7 @@ class TopGeometry:
     psum_words: int = 0
     bus_bits: int = 64
     act_beat: int = 1
+    dw_lanes: int = 0
 
     @property
     def positions(self) -> int:
@@ -269,6 +272,9 @@ def top_geometry(acc: Accelerator) -> TopGeometry:
                       dim_bits=acc.rtl.dim_bits, psum_words=1, bus_bits=acc.rtl.bus_bits, **words)
     beat = act_beat(acc.rtl.bus_bits, geo.word_bits["act_words"], geo.act_words)
     geo = dataclasses.replace(geo, act_beat=beat, act_words=geo.act_words // beat * beat)
+    if acc.array.depthwise == "channel_parallel" and acc.pe != "xnor":
+        lanes = min(geo.cols, beat)
+        geo = dataclasses.replace(geo, dw_lanes=1 << (lanes.bit_length() - 1) if lanes > 1 else 0)
     # the psum buffer: the ofmap SRAM's capacity again, at the psum word width (module docstring)
     return dataclasses.replace(geo, psum_words=math.floor(acc.memory.ofmap_sram_kib * 8192
                                                           / (geo.cols * geo.psum_bits)))
@@ -323,7 +329,12 @@ class LayerPlan:
     """One layer on one top (names as in ``rtl.top``): channels *per group*, sizes, ``tiles``
     output tiles of ``cols`` channels per group, ``channel_words`` per pixel, ``steps`` per fold
     and ``row_tiles`` of ``rows`` output pixels; the partial-sum flags and ``k_in_ch`` as
-    :class:`LayerShape` has them (``k_in_ch`` 0 unless a K tile), and ``residual``."""
+    :class:`LayerShape` has them (``k_in_ch`` 0 unless a K tile), and ``residual``.
+
+    ``depthwise`` (0: off) is the ``L`` channels of a depthwise layer that one fold runs side by
+    side, channel ``b * L + c`` on column ``c`` of fold group ``b`` (:func:`channel_parallel`):
+    the descriptor then states ``ceil(groups / L)`` groups of one channel and the ``depthwise``
+    flag, and the activations are channels-last over the layer's channels, ``L``-aligned."""
 
     groups: int
     in_ch: int
@@ -343,10 +354,38 @@ class LayerPlan:
     psum_add: bool = False
     psum_write: bool = False
     residual: bool = False
+    depthwise: int = 0
+
+    @property
+    def fold_groups(self) -> int:
+        """Groups of folds per row tile: the groups, or blocks of ``depthwise`` of them."""
+        return -(-self.groups // self.depthwise) if self.depthwise else self.groups
 
     @property
     def folds(self) -> int:
-        return self.row_tiles * self.groups * self.tiles
+        return self.row_tiles * self.fold_groups * self.tiles
+
+    @property
+    def pixel_words(self) -> int:
+        """Activation words per input pixel of one group (of all channels, depthwise)."""
+        return self.fold_groups * self.depthwise if self.depthwise else self.channel_words
+
+    def act_index(self, group: int, word: int, iy: int, ix: int) -> int:
+        """The activation word (in stream order) of channel word ``word`` of ``group`` at input
+        pixel ``(iy, ix)``: group-major, or channels-last over all groups when depthwise."""
+        pixel = iy * self.in_w + ix
+        if self.depthwise:
+            return pixel * self.pixel_words + group
+        return (group * self.in_h * self.in_w + pixel) * self.channel_words + word
+
+    def lane_channel(self, fold_group: int, tile: int, lane: int, cols: int) -> int | None:
+        """The layer output channel (group-major index) that lane ``lane`` of output tile
+        ``tile`` of fold group ``fold_group`` holds, None for a padding lane."""
+        if self.depthwise:
+            channel = fold_group * self.depthwise + lane
+            return channel if lane < self.depthwise and channel < self.groups else None
+        o = tile * cols + lane
+        return fold_group * self.out_ch + o if o < self.out_ch else None
 
     @property
     def stores(self) -> bool:
@@ -364,25 +403,38 @@ class LayerPlan:
 
     def words(self, rows: int) -> dict[str, int]:
         """Buffer words the layer needs, keyed like :attr:`TopGeometry.words`."""
-        tiles = self.groups * self.tiles
-        return {"act_words": self.groups * self.in_h * self.in_w * self.channel_words,
+        tiles = self.fold_groups * self.tiles
+        planes = 1 if self.depthwise else self.groups
+        return {"act_words": planes * self.in_h * self.in_w * self.pixel_words,
                 "weight_words": tiles * self.steps, "param_words": tiles,
                 "out_words": self.folds * rows}
 
     def descriptor(self) -> dict[str, int]:
         """The descriptor's geometry fields (:data:`DESCRIPTOR_FIELDS`)."""
         return dict(zip(DESCRIPTOR_FIELDS, (self.in_h, self.in_w, self.out_h, self.out_w, self.in_ch,
-                                            self.out_ch, self.groups, *self.kernel, *self.stride,
+                                            self.out_ch, self.fold_groups, *self.kernel, *self.stride,
                                             *self.padding)))
 
     def k_fields(self) -> dict[str, int]:
-        """The descriptor's K-tile fields (``psum_add``, ``psum_write``, ``k_in_ch``) and ``residual``."""
+        """The descriptor's K-tile fields (``psum_add``, ``psum_write``, ``k_in_ch``), ``residual``
+        and ``depthwise``."""
         return {"psum_add": int(self.psum_add), "psum_write": int(self.psum_write), "k_in_ch": self.k_in_ch,
-                "residual": int(self.residual)}
+                "residual": int(self.residual), "depthwise": int(bool(self.depthwise))}
 
     def resid_words(self, rows: int) -> int:
         """Residual words the layer loads (one per out buffer word; 0 without ``residual``)."""
         return self.folds * rows if self.residual else 0
+
+
+def channel_parallel(geo: TopGeometry, shape: LayerShape) -> int:
+    """The channels a fold of ``shape`` runs side by side in the top's depthwise mode
+    (``geo.dw_lanes``), or 0: a depthwise layer (more than one group, one input and one output
+    channel each) on a top built with that mode (``array.depthwise: channel_parallel``, not
+    xnor). Other grouped layers run one group per fold."""
+    per_group = (shape.in_ch // shape.groups, shape.out_ch // shape.groups)
+    if geo.dw_lanes and shape.groups > 1 and per_group == (1, 1) and not shape.k_in_ch:
+        return geo.dw_lanes
+    return 0
 
 
 def plan(geo: TopGeometry, shape: LayerShape) -> LayerPlan:
@@ -405,7 +457,8 @@ def plan(geo: TopGeometry, shape: LayerShape) -> LayerPlan:
                        channel_words=channel_words,
                        steps=shape.kernel[0] * shape.kernel[1] * channel_words,
                        row_tiles=math.ceil(out_h * out_w / geo.rows), k_in_ch=shape.k_in_ch,
-                       psum_add=shape.psum_add, psum_write=shape.psum_write, residual=shape.residual)
+                       psum_add=shape.psum_add, psum_write=shape.psum_write, residual=shape.residual,
+                       depthwise=channel_parallel(geo, shape))
     if shape.residual and geo.pe == "xnor":
         raise DoesNotFit("a residual add needs a requantizing top (mac, adder, shift), not xnor")
     for name, value in {**result.descriptor(), "k_in_ch": result.k_in_ch}.items():

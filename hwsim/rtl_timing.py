@@ -64,7 +64,8 @@ from hwsim.accelerator import Accelerator
 from hwsim.dataflow import compute_cycles
 from hwsim.errors import HwsimError
 from hwsim.errors import DoesNotFit
-from hwsim.rtl_plan import LayerPlan, LayerShape, Tile, TopGeometry, plan, split, top_geometry
+from hwsim.rtl_plan import (LayerPlan, LayerShape, Tile, TopGeometry, channel_parallel, plan, split,
+                            top_geometry)
 from hwsim.workload import Layer
 
 __all__ = ["layer_cycles", "overlapped_total", "plan_cycles", "tile_layer", "tiles_cycles"]
@@ -79,7 +80,7 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
     the module docstring for the formula).
     """
     schedule = compute_cycles(p.out_h * p.out_w, p.steps, p.out_ch, geo.rows, geo.cols, "os",
-                              groups=p.groups, pe_pipeline=PIPELINE_CYCLES)
+                              groups=p.fold_groups, pe_pipeline=PIPELINE_CYCLES)
     words = p.words(geo.rows)
     loads = words["param_words"] + words["weight_words"] + geo.act_beats(words["act_words"])
     phases = {
@@ -182,6 +183,14 @@ def _fewest_k_tiles(geo: TopGeometry, shape: LayerShape) -> int:
     return -(-words // per_slice)
 
 
+def _group_counts(geo: TopGeometry, shape: LayerShape) -> list[int]:
+    """The groups per tile a tiling may take, most first: ``ceil(G / k)``, or for a depthwise
+    layer run channel-parallel whole blocks of ``L`` channels (``L * ceil(ceil(G / L) / k)``)."""
+    groups, lanes = shape.groups, channel_parallel(geo, shape) or 1
+    blocks = -(-groups // lanes)
+    return sorted({min(groups, lanes * -(-blocks // k)) for k in range(1, blocks + 1)}, reverse=True)
+
+
 def _choose(geo: TopGeometry, shape: LayerShape) -> tuple[int, int, int, int]:
     """``(groups, channels, rows, k_tiles)`` per tile of the fastest tiling that fits, with the
     fewest K tiles for which one fits (module docstring)."""
@@ -206,7 +215,7 @@ def _choose(geo: TopGeometry, shape: LayerShape) -> tuple[int, int, int, int]:
         if k_tiles > fewest and _cycles(geo, shape, 1, smallest, 1, k_tiles) is None:
             continue  # not even the smallest tile fits: no tiling does
         best: tuple[int, tuple[int, int, int, int]] | None = None
-        for g in sorted({-(-groups // k) for k in range(1, groups + 1)}, reverse=True):
+        for g in _group_counts(geo, shape):
             for c in sorted({per_group, *range(geo.cols, per_group, geo.cols)}, reverse=True):
                 lo, hi, found = 1, rows_all, None
                 while lo <= hi:  # the most rows that fit

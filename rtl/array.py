@@ -21,6 +21,15 @@ that is ``2 * rows + cols + K`` with the PE's two pipeline stages: PIPELINE_CYCL
 :func:`hwsim.dataflow.compute_cycles`'s ``2 * rows + cols + K - 2``, which charges one cycle
 per PE from operand in to accumulator (no pipeline register). See :func:`fold_cycles`. The next fold's first
 beat is accepted in the cycle after the last output transfer, so that is also the period.
+
+**Depthwise mode** (``dw_lanes = L > 0``, ``i_dw`` high): a fold computes ``L`` channels side by
+side, column ``c < L`` channel ``c`` with its own activations: each beat then also carries
+``xd[r][c]`` (row ``r``'s activation of channel ``c``), and PE ``(r, c)`` takes ``xd[r][c]`` and
+``w[c]`` (and the beat's flags) from one register stage at the array edge, broadcast along its
+row and down its column, instead of from its left and upper neighbours: no operand is shared
+between two PEs, so none can move through the array. Every PE has its fold's last term one cycle
+after the last beat at the latest, before the far corner would have it in the normal mode, so
+the fold's cycles are the same. Columns ``c >= L`` compute don't-care values.
 """
 
 from __future__ import annotations
@@ -33,7 +42,16 @@ from amaranth.lib.wiring import In, Out
 
 from rtl.pe import PORT_TO_ACC_CYCLES, PESpec, check_int
 
-__all__ = ["SystolicArray", "fold_cycles"]
+__all__ = ["SystolicArray", "fold_cycles", "operand_fields"]
+
+
+def operand_fields(pe: PESpec, rows: int, cols: int, dw_lanes: int = 0) -> data.StructLayout:
+    """One beat of the array's operand stream: ``x`` (a column of A), ``w`` (a row of B),
+    ``last`` and, with ``dw_lanes``, the depthwise mode's ``xd`` (``dw_lanes`` per row)."""
+    fields = {"x": data.ArrayLayout(pe.x_shape, rows), "w": data.ArrayLayout(pe.w_shape, cols), "last": 1}
+    if dw_lanes:
+        fields["xd"] = data.ArrayLayout(data.ArrayLayout(pe.x_shape, dw_lanes), rows)
+    return data.StructLayout(fields)
 
 
 def fold_cycles(rows: int, cols: int, k_beats: int) -> int:
@@ -51,33 +69,36 @@ class SystolicArray(wiring.Component):
         Array size (positive).
     pe : PESpec
         The PE (e.g. ``PESpec("mac", bits=8, k=64)``); every PE is alike.
+    dw_lanes : int
+        Channels of the depthwise mode (0: none; else 2 to ``cols``).
 
     Members
     -------
     i_operands : In(stream.Signature(StructLayout({"x": ArrayLayout(x_shape, rows),
                                                    "w": ArrayLayout(w_shape, cols), "last": 1})))
         One reduction step of the fold: ``x[r] = A[r, k]``, ``w[c] = B[k, c]``; ``last`` marks the
-        fold's final step. A fold is at most ``pe.steps`` beats (the accumulators are sized for
+        fold's final step; with ``dw_lanes``, ``xd[r][c]`` the depthwise mode's activations. A fold is at most ``pe.steps`` beats (the accumulators are sized for
         that). ``ready`` is low from the last beat until the fold's results have all left.
     o_results : Out(stream.Signature(ArrayLayout(acc_shape, cols)))
         The accumulators, one row per transfer: transfer ``j`` carries row ``rows - 1 - j``.
         Back-pressure holds the drain.
+    i_dw : In(1)
+        With ``dw_lanes``: the fold runs in the depthwise mode (held for the whole fold).
     """
 
-    def __init__(self, *, rows: int, cols: int, pe: PESpec) -> None:
+    def __init__(self, *, rows: int, cols: int, pe: PESpec, dw_lanes: int = 0) -> None:
         self.rows = check_int("rows", rows, 1)
         self.cols = check_int("cols", cols, 1)
         if not isinstance(pe, PESpec):
             raise TypeError(f"`pe` must be a PESpec, not {pe!r}")
+        self.dw_lanes = dw_lanes if dw_lanes == 0 else check_int("dw_lanes", dw_lanes, 2, cols)
         self.pe = pe
         self.kind, self.steps, self.acc_shape = pe.kind, pe.steps, pe.acc_shape
         self.x_shape, self.w_shape = pe.x_shape, pe.w_shape
         super().__init__({
-            "i_operands": In(stream.Signature(data.StructLayout({
-                "x": data.ArrayLayout(self.x_shape, rows),
-                "w": data.ArrayLayout(self.w_shape, cols),
-                "last": 1}))),
+            "i_operands": In(stream.Signature(operand_fields(pe, rows, cols, dw_lanes))),
             "o_results": Out(stream.Signature(data.ArrayLayout(self.acc_shape, cols))),
+            **({"i_dw": In(1)} if dw_lanes else {}),
         })
 
     def elaborate(self, platform: Any) -> Module:
@@ -125,6 +146,8 @@ class SystolicArray(wiring.Component):
                     up = grid[r - 1][c]
                     m.d.comb += [pe.i_w.eq(up.o_w), pe.i_acc.eq(up.o_acc)]
 
+        if self.dw_lanes:
+            self._depthwise(m, grid, fire, first)
         for c in range(cols):
             m.d.comb += self.o_results.payload[c].eq(grid[rows - 1][c].o_acc)
 
@@ -149,3 +172,20 @@ class SystolicArray(wiring.Component):
                     with m.If(count == 0):
                         m.next = "LOAD"
         return m
+
+    def _depthwise(self, m: Module, grid: list, fire: Any, first: Any) -> None:
+        """The depthwise mode's sources of PEs ``(r, c < dw_lanes)``: the beat's ``xd[r][c]``,
+        ``w[c]`` and flags through one register stage, overriding the neighbours while ``i_dw``."""
+        beat = self.i_operands.payload
+        lanes = self.dw_lanes
+        xd = Signal.like(beat.xd, name="xd_edge")
+        w = Signal(data.ArrayLayout(self.w_shape, lanes), name="w_edge")
+        valid, head = Signal(name="valid_edge"), Signal(name="first_edge")
+        m.d.sync += [xd.eq(beat.xd), valid.eq(fire), head.eq(first)]
+        m.d.sync += [w[c].eq(beat.w[c]) for c in range(lanes)]
+        with m.If(self.i_dw):
+            for r in range(self.rows):
+                for c in range(lanes):
+                    pe = grid[r][c]
+                    m.d.comb += [pe.i_x.eq(xd[r][c]), pe.i_w.eq(w[c]), pe.i_valid.eq(valid),
+                                 pe.i_first.eq(head)]

@@ -153,16 +153,13 @@ def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray, out_h: int = 0,
     sh = None if q.shift is None else q.shift.reshape(w.shape)
     img = x.reshape(p.groups, p.in_ch, p.in_h, p.in_w)
 
-    def channel(o: int) -> int | None:
-        return o if o < p.out_ch else None
-
     params, weights = [], []
     elem_w = Shape.cast(top.w_shape).width
-    for g in range(p.groups):
+    for g in range(p.fold_groups):
         for t in range(p.tiles):
-            outs = [channel(t * cols + c) for c in range(cols)]
-            params.append(Const.cast(top.param_word.const([_param(q, g * p.out_ch + o, top)
-                                                           if o is not None else {} for o in outs])).value)
+            outs = [p.lane_channel(g, t, c, cols) for c in range(cols)]
+            params.append(Const.cast(top.param_word.const([_param(q, o, top) if o is not None else {}
+                                                           for o in outs])).value)
             for ky in range(p.kernel[0]):
                 for kx in range(p.kernel[1]):
                     for cw in range(p.channel_words):
@@ -171,7 +168,6 @@ def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray, out_h: int = 0,
                             if o is None:
                                 lane.append(0)
                                 continue
-                            o = g * p.out_ch + o
                             if xnor:
                                 chans = [w[o, c, ky, kx] if c < p.in_ch else 1
                                          for c in range(cw * lanes, (cw + 1) * lanes)]
@@ -186,16 +182,16 @@ def program(top: LayerAccelerator, q: QLayerLike, x: np.ndarray, out_h: int = 0,
                             else:
                                 lane.append(int(w[o, cw, ky, kx]))
                         weights.append(_pack(lane, elem_w))
-    acts = []
+    acts = [0] * p.words(top.rows)["act_words"]  # channel slots past the groups (depthwise) stay 0
     for g in range(p.groups):
         for iy in range(p.in_h):
             for ix in range(p.in_w):
                 for cw in range(p.channel_words):
                     if xnor:
-                        chans = img[g, cw * lanes:(cw + 1) * lanes, iy, ix]
-                        acts.append(_bits(chans))
+                        value = _bits(img[g, cw * lanes:(cw + 1) * lanes, iy, ix])
                     else:
-                        acts.append(int(img[g, cw, iy, ix]) & ((1 << top.bits) - 1))
+                        value = int(img[g, cw, iy, ix]) & ((1 << top.bits) - 1)
+                    acts[p.act_index(g, cw, iy, ix)] = value
     beat = top.geo.act_beat
     acts = [_pack(acts[k:k + beat], Shape.cast(top.x_shape).width) for k in range(0, len(acts), beat)]
     fields = {**p.descriptor(), **p.k_fields(), "relu": int(bool(q.relu)), "binary_out": int(bool(q.binary_out)),
@@ -216,12 +212,12 @@ def _resid_beats(top: LayerAccelerator, p: LayerPlan, r: np.ndarray) -> list[int
     width = Shape.cast(top.out_shape).width
     beats = []
     for fold in range(p.folds):
-        row_tile, rest = divmod(fold, p.groups * p.tiles)
+        row_tile, rest = divmod(fold, p.fold_groups * p.tiles)
         g, t = divmod(rest, p.tiles)
+        outs = [p.lane_channel(g, t, c, top.cols) for c in range(top.cols)]
         for j in range(top.rows):
             pixel = row_tile * top.rows + top.rows - 1 - j
-            lanes = [int(flat[g * p.out_ch + o, pixel]) if pixel < pixels and o < p.out_ch else 0
-                     for o in range(t * top.cols, (t + 1) * top.cols)]
+            lanes = [int(flat[o, pixel]) if pixel < pixels and o is not None else 0 for o in outs]
             beats.append(_pack(lanes, width))
     return beats
 
@@ -247,14 +243,14 @@ def unpack(top: LayerAccelerator, q: QLayerLike, prog: LayerProgram, beats: list
     y = np.zeros((p.groups * p.out_ch, pixels), dtype=np.int64)
     for index, word in enumerate(beats):
         fold, j = divmod(index, top.rows)
-        row_tile, rest = divmod(fold, p.groups * p.tiles)
+        row_tile, rest = divmod(fold, p.fold_groups * p.tiles)
         g, t = divmod(rest, p.tiles)
         pixel = row_tile * top.rows + top.rows - 1 - j
         values = top.out_word.from_bits(word)
         for c in range(top.cols):
-            o = t * top.cols + c
-            if pixel < pixels and o < p.out_ch:
-                y[g * p.out_ch + o, pixel] = values[c]
+            o = p.lane_channel(g, t, c, top.cols)
+            if pixel < pixels and o is not None:
+                y[o, pixel] = values[c]
     return y.reshape(1, -1, p.out_h, p.out_w) if q.conv else y.reshape(1, -1)
 
 

@@ -24,6 +24,7 @@ from amaranth.utils import ceil_log2
 
 from contract import GEOMETRY_BITS
 from hwsim.rtl_plan import DESCRIPTOR_FIELDS, DESCRIPTOR_FLAGS, DESCRIPTOR_SIZES, TopGeometry
+from rtl.array import operand_fields
 from rtl.pe import PESpec
 
 __all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "act_word", "check_geometry", "descriptor_layout",
@@ -83,12 +84,20 @@ def geometry_layout(geo: TopGeometry) -> data.StructLayout:
     of a kernel row to the start of the next), ``plane = in_h * in_w * CW`` (one group's words),
     ``too_long`` (``kernel_h * kernel_w * CW > max_steps``) and ``positions = C * kernel_h *
     kernel_w`` (the reduction length K of the output stage; ``C`` is ``k_in_ch``, or ``in_ch``
-    when that is 0), ``act_words = groups * plane`` (the words ACTS loads) and ``pixels =
-    out_h * out_w``."""
+    when that is 0), ``act_words = groups * plane`` (the words ACTS loads), ``pixels =
+    out_h * out_w`` and ``k_step`` (1: the word address step from one fold step to the next).
+
+    A ``depthwise`` descriptor (``G`` fold groups of one channel, :attr:`TopGeometry.dw_lanes`
+    ``L``): the activations are channels-last over all ``G * L`` channel slots, so the words per
+    pixel in the address steps are ``G * L`` instead of ``CW``, ``k_step`` is ``G * L`` (the next
+    kernel position, same channels), ``plane`` is ``L`` (the next fold group's channels) and
+    ``act_words = in_h * in_w * G * L``; a fold's steps are still ``kernel_h * kernel_w * CW``
+    with ``CW = 1``."""
     addr = _address(geo)
     return data.StructLayout({"x_step": addr, "y_step": addr, "origin": addr, "row_skip": addr,
                               "plane": addr, "too_long": 1, "positions": range(geo.max_positions + 1),
-                              "act_words": 4 * geo.dim_bits + 1, "pixels": 2 * geo.dim_bits})
+                              "act_words": 4 * geo.dim_bits + 1, "pixels": 2 * geo.dim_bits,
+                              "k_step": addr})
 
 
 def row_layout(geo: TopGeometry) -> data.StructLayout:
@@ -126,8 +135,7 @@ def act_word(geo: TopGeometry) -> data.ArrayLayout:
 
 def operand_layout(geo: TopGeometry) -> data.StructLayout:
     """One beat of :class:`rtl.array.SystolicArray`'s ``i_operands`` on the top of ``geo``."""
-    return data.StructLayout({"x": data.ArrayLayout(pe_spec(geo).x_shape, geo.rows),
-                              "w": weight_word(geo), "last": 1})
+    return operand_fields(pe_spec(geo), geo.rows, geo.cols, geo.dw_lanes)
 
 
 def check_geometry(geo: Any) -> TopGeometry:
@@ -179,15 +187,25 @@ class LayerGeometry(wiring.Component):
         dim = self.geo.dim_bits
         lines, line_words = Signal(2 * dim), Signal(2 * dim + 1)  # groups * in_h; in_w * CW
         words_of = (d.in_ch + lanes - 1) >> (lanes.bit_length() - 1)
+        dw_lanes = self.geo.dw_lanes
+        pixel = Signal(addr)  # words per input pixel in the address steps
+        if dw_lanes:  # a depthwise descriptor: channels-last over G * L slots
+            slots = d.groups << (dw_lanes.bit_length() - 1)
+            m.d.sync += [pixel.eq(Mux(d.depthwise, slots, words_of)),
+                         line_words.eq(d.in_w * Mux(d.depthwise, dw_lanes, words_of)),
+                         o.k_step.eq(Mux(d.depthwise, pixel, 1)),
+                         o.plane.eq(Mux(d.depthwise, dw_lanes, d.in_h * line))]
+        else:
+            m.d.sync += [pixel.eq(words_of), line_words.eq(d.in_w * words_of), o.plane.eq(d.in_h * line)]
+            m.d.comb += o.k_step.eq(1)
         m.d.sync += [
-            cw.eq(words_of), lines.eq(d.groups * d.in_h), line_words.eq(d.in_w * words_of),
+            cw.eq(words_of), lines.eq(d.groups * d.in_h),
             window.eq(d.kernel_h * d.kernel_w), pad_words.eq(d.pad_h * d.in_w + d.pad_w),
             o.act_words.eq(lines * line_words), o.pixels.eq(d.out_h * d.out_w),
-            line.eq(d.in_w * cw), o.x_step.eq(d.stride_w * cw), o.origin.eq(-(pad_words * cw)),
+            line.eq(d.in_w * pixel), o.x_step.eq(d.stride_w * pixel), o.origin.eq(-(pad_words * pixel)),
             o.too_long.eq(window * cw > self.geo.max_steps),
             o.positions.eq(Mux(d.k_in_ch == 0, d.in_ch, d.k_in_ch) * window),
-            o.plane.eq(d.in_h * line), o.y_step.eq(d.stride_h * line),
-            o.row_skip.eq(line - d.kernel_w * cw),
+            o.y_step.eq(d.stride_h * line), o.row_skip.eq(line - d.kernel_w * pixel),
         ]
         return m
 
@@ -329,6 +347,11 @@ class OperandFetch(wiring.Component):
                 picked = rd.data[lane]
             m.d.comb += [word.eq(gbase + row.p + koff), rd.addr.eq(word >> lane_bits), rd.en.eq(free),
                          beat.payload.x[r].eq(Mux(mask[r], picked, pad))]
+            if self.geo.dw_lanes:  # the L channels from the word's lane on (an L-aligned block)
+                block = lane >> (self.geo.dw_lanes.bit_length() - 1) if self.geo.act_beat > self.geo.dw_lanes else 0
+                for c in range(self.geo.dw_lanes):
+                    channel = rd.data[(block << (self.geo.dw_lanes.bit_length() - 1)) | c]
+                    m.d.comb += beat.payload.xd[r][c].eq(Mux(mask[r], channel, pad))
             with m.If(issue):
                 m.d.sync += mask[r].eq(inside)
         m.d.comb += [self.weight_rd.addr.eq(waddr), self.weight_rd.en.eq(free),
@@ -340,7 +363,7 @@ class OperandFetch(wiring.Component):
             m.d.sync += [koff.eq(0), gbase.eq(0), waddr.eq(0)]
         with m.Elif(issue):
             m.d.sync += [
-                koff.eq(Mux(pos.fold_end, 0, koff + 1 + Mux(pos.line_end, self.i_geo.row_skip, 0))),
+                koff.eq(Mux(pos.fold_end, 0, koff + self.i_geo.k_step + Mux(pos.line_end, self.i_geo.row_skip, 0))),
                 waddr.eq(Mux(pos.fold_end & pos.last_tile & pos.last_group, 0, waddr + 1))]
             with m.If(pos.fold_end & pos.last_tile):
                 m.d.sync += gbase.eq(Mux(pos.last_group, 0, gbase + self.i_geo.plane))

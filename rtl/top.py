@@ -198,7 +198,7 @@ class LayerAccelerator(wiring.Component):
         m = Module()
         geo, rows, cols = self.geo, self.rows, self.cols
         m.submodules.control = ctrl = LayerController(geo)
-        m.submodules.array = arr = SystolicArray(rows=rows, cols=cols, pe=self.pe)
+        m.submodules.array = arr = SystolicArray(rows=rows, cols=cols, pe=self.pe, dw_lanes=geo.dw_lanes)
         m.submodules.geometry = geometry = LayerGeometry(geo)
         m.submodules.walker = walker = PixelWalker(geo)
         m.submodules.fetch = fetch = OperandFetch(geo)
@@ -220,6 +220,8 @@ class LayerAccelerator(wiring.Component):
         self._out_banks(m, ctrl, resid_loader, writer, store)
         if geo.pe != "xnor":
             m.d.comb += out_stage.i_res.eq(writer.o_res)
+        if geo.dw_lanes:
+            m.d.comb += arr.i_dw.eq(ctrl.o_desc.depthwise)
         if geo.psum_words:
             m.submodules.psum_buf = psum = Memory(shape=psum_word(geo), depth=geo.psum_words, init=[])
             wiring.connect(m, writer.psum_rd, psum.read_port())

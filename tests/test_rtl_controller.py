@@ -50,15 +50,16 @@ def verilog_ports(path: Path, module: str) -> dict[str, int]:
 def test_descriptor_layout() -> None:
     layout = descriptor_layout(12)
     assert [name for name, _ in layout][:3] == ["in_h", "in_w", "out_h"]
-    # seven sizes, six geometry fields, six flags, then the 12-bit k_in_ch of K tiles: 126 bits,
-    # still two 64-bit words
-    assert layout.size == 7 * 12 + 6 * 4 + 6 + 12 == 126
+    # seven sizes, six geometry fields, seven flags, then the 12-bit k_in_ch of K tiles: 127
+    # bits, still two 64-bit words
+    assert layout.size == 7 * 12 + 6 * 4 + 7 + 12 == 127
     assert layout["relu"].offset == 7 * 12 + 6 * 4
     assert layout["pad_low"].offset == 7 * 12 + 6 * 4 + 2
     assert layout["psum_add"].offset == 7 * 12 + 6 * 4 + 3
     assert layout["psum_write"].offset == 7 * 12 + 6 * 4 + 4
     assert layout["residual"].offset == 7 * 12 + 6 * 4 + 5
-    assert layout["k_in_ch"].offset == 7 * 12 + 6 * 4 + 6
+    assert layout["depthwise"].offset == 7 * 12 + 6 * 4 + 6
+    assert layout["k_in_ch"].offset == 7 * 12 + 6 * 4 + 7
 
 
 def test_top_shapes() -> None:

@@ -33,9 +33,10 @@ def small(**over) -> Accelerator:
 # products: 921375 * 2**14 = 15095808000 in [2**33, 2**34) -> 34 bits + sign = 35; the psum
 # buffer is the ofmap KiB again at 4 x 35 bits a word: 8192 / 140 = 58.5 -> 58 words.
 # An activation beat is the 64-bit bus word: 64 / 8 = 8 activations (1024 is a multiple of 8).
+# Depthwise mode (array.depthwise channel_parallel, the default): min(cols 4, beat 8) = 4 channels.
 SMALL = TopGeometry(pe="mac", bits=8, rows=4, cols=4, lanes=1, max_shift=7, max_steps=292,
                     acc_bits=24, bias_bits=32, dim_bits=12, act_words=1024, weight_words=292,
-                    param_words=32, out_words=256, psum_words=58, act_beat=8)
+                    param_words=32, out_words=256, psum_words=58, act_beat=8, dw_lanes=4)
 
 
 def test_top_geometry_by_hand():
@@ -184,11 +185,25 @@ def test_plan_conv3x3_by_hand():
 def test_plan_depthwise_by_hand():
     # 8 groups of 1 -> 1, 5 x 5, k3 s2 p1: out (5 + 2 - 3) // 2 + 1 = 3; 1 tile, CW 1, KS 9;
     # 9 pixels -> 3 row tiles; folds 3 * 8 * 1 = 24
-    p = plan(SMALL, LayerShape(True, 8, 8, 5, 5, (3, 3), (2, 2), (1, 1), groups=8))
-    assert (p.groups, p.in_ch, p.out_ch, p.out_h, p.out_w) == (8, 1, 1, 3, 3)
+    shape = LayerShape(True, 8, 8, 5, 5, (3, 3), (2, 2), (1, 1), groups=8)
+    p = plan(dataclasses.replace(SMALL, dw_lanes=0), shape)  # a top without the depthwise mode
+    assert (p.groups, p.in_ch, p.out_ch, p.out_h, p.out_w, p.depthwise) == (8, 1, 1, 3, 3, 0)
     assert (p.tiles, p.channel_words, p.steps, p.row_tiles, p.folds) == (1, 1, 9, 3, 24)
     # act 8 * 25 * 1 = 200; weights 8 * 9; 8 parameter words; out 24 * 4
     assert p.words(4) == {"act_words": 200, "weight_words": 72, "param_words": 8, "out_words": 96}
+    # channel-parallel, 4 channels a fold: 2 fold groups of 4; 3 row tiles x 2 = 6 folds; the
+    # activations channels-last over 2 x 4 slots (200 words again), 2 x 9 weight words, 2
+    # parameter words, 6 x 4 out words; the descriptor states 2 groups of one channel, depthwise
+    p = plan(SMALL, shape)
+    assert (p.groups, p.depthwise, p.fold_groups, p.folds, p.steps) == (8, 4, 2, 6, 9)
+    assert p.words(4) == {"act_words": 200, "weight_words": 18, "param_words": 2, "out_words": 24}
+    assert (p.descriptor()["groups"], p.descriptor()["in_ch"], p.k_fields()["depthwise"]) == (2, 1, 1)
+    # word of channel 6 at input pixel (1, 2): pixel 1 * 5 + 2 = 7, 8 slots a pixel: 7 * 8 + 6
+    assert p.act_index(6, 0, 1, 2) == 62
+    # lane 2 of fold group 1 is channel 4 + 2; of 6 channels, lane 3 of fold group 1 is padding
+    assert p.lane_channel(1, 0, 2, 4) == 6
+    six = plan(SMALL, LayerShape(True, 6, 6, 5, 5, (3, 3), groups=6))
+    assert (six.lane_channel(1, 0, 1, 4), six.lane_channel(1, 0, 2, 4), six.words(4)["act_words"]) == (5, None, 200)
 
 
 def test_plan_linear_by_hand():
@@ -293,14 +308,19 @@ def test_residual_layer_loads_its_shortcut():
 
 
 def test_layer_cycles_depthwise_closed_form():
-    # depthwise of test_plan_depthwise_by_hand: G = 8, NT = 1, KS = 9, folds 24, fold 8 + 4 + 9 = 21;
-    # activations 8 * 5 * 5 = 200 words, 25 beats of 8
+    # depthwise of test_plan_depthwise_by_hand, one group per fold (array.depthwise gemm): G = 8,
+    # NT = 1, KS = 9, folds 24, fold 8 + 4 + 9 = 21; activations 8 * 5 * 5 = 200 words, 25 beats of 8
     layer = Layer("d", "conv", 8, 5, 5, 8, 3, 3, kernel=(3, 3), stride=(2, 2), padding=(1, 1), groups=8)
-    got = layer_cycles(layer, small())
+    got = layer_cycles(layer, small(array=ArrayConfig(rows=4, cols=4, depthwise="gemm")))
     assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 25, "geometry_wait": 0,
                    "load_resid": 0,
                    "compute": 4 + 1 + 24 * 21, "drain": 4, "store": 1 + 24 * 4,
                    "total": 1 + 80 + 25 + 509 + 4 + 97, "folds": 24, "fold_cycles": 21, "tiles": 1}
+    # channel-parallel (the default): 2 fold groups of 4 channels, 6 folds of the same 21 cycles
+    got = layer_cycles(layer, small())
+    assert got == {"descriptor": 1, "load_weights": 2 * (1 + 9), "load_acts": 25, "geometry_wait": 0,
+                   "load_resid": 0, "compute": 4 + 1 + 6 * 21, "drain": 4, "store": 1 + 6 * 4,
+                   "total": 1 + 20 + 25 + 131 + 4 + 25, "folds": 6, "fold_cycles": 21, "tiles": 1}
 
 
 def test_layer_too_large_runs_as_channel_tiles():

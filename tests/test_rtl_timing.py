@@ -11,9 +11,9 @@ from hwsim.rtl_timing import layer_cycles
 from hwsim.workload import Layer
 
 
-def acc(pe: str = "mac", rows: int = 2, cols: int = 2, lanes: int = 64) -> Accelerator:
+def acc(pe: str = "mac", rows: int = 2, cols: int = 2, lanes: int = 64, depthwise: str = "channel_parallel") -> Accelerator:
     return Accelerator(pe=pe, bits=1 if pe == "xnor" else 8,
-                       array=ArrayConfig(rows=rows, cols=cols, lanes=lanes))
+                       array=ArrayConfig(rows=rows, cols=cols, lanes=lanes, depthwise=depthwise))
 
 
 def test_layer_cycles_conv3x3() -> None:
@@ -29,10 +29,16 @@ def test_layer_cycles_conv3x3() -> None:
 
 def test_layer_cycles_depthwise_xnor_linear() -> None:
     dw = Layer("d", "conv", 4, 6, 6, 4, 3, 3, kernel=(3, 3), stride=(2, 2), padding=(1, 1), groups=4)
-    got = layer_cycles(dw, acc(rows=4, cols=4))
-    # per group: KS = 9, NT = 1, 3 row tiles of 4 pixels; fold = 8 + 4 + 9; 144 activations in 18 beats
+    got = layer_cycles(dw, acc(rows=4, cols=4, depthwise="gemm"))
+    # one group per fold: KS = 9, NT = 1, 3 row tiles of 4 pixels; fold = 8 + 4 + 9; 144
+    # activations in 18 beats
     assert (got["folds"], got["fold_cycles"], got["load_weights"], got["load_acts"]) == (12, 21, 40, 18)
     assert got["total"] == 1 + 40 + 18 + (4 + 1 + 12 * 21) + 4 + (1 + 12 * 4)
+    # channel-parallel (the default): the 4 channels side by side on the 4 columns, one fold per
+    # row tile: 3 folds, one parameter and 9 weight words; the same 36 pixels x 4 channel slots
+    got = layer_cycles(dw, acc(rows=4, cols=4))
+    assert (got["folds"], got["fold_cycles"], got["load_weights"], got["load_acts"]) == (3, 21, 10, 18)
+    assert got["total"] == 1 + 10 + 18 + (4 + 1 + 3 * 21) + 4 + (1 + 3 * 4)
     # xnor: 70 channels in words of 64 lanes -> 2 words per pixel, KS = 2; a 64-bit word a beat
     fc = Layer("f", "linear", 70, 1, 1, 3, 1, 1)
     got = layer_cycles(fc, acc("xnor"))

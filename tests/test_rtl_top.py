@@ -125,6 +125,14 @@ CASES = {
     "mac-g2-s2-p1": ("mac", True, 4, 6, 5, {"kernel": 3, "stride": 2, "padding": 1, "groups": 2},
                      (2, 2)),
     "mac-linear": ("mac", False, 7, 5, 1, {}, (2, 2)),
+    # depthwise, channel-parallel (dw_lanes L = min(cols, 8-word beat) rounded down to a power of
+    # two): 10 channels on 4 columns are fold groups of 4, 4 and 2, two fold groups a buffer word;
+    # 5 on 3 columns are fold groups of 2 (L = 2); a 5x5 kernel on 4 columns, one fold group
+    "mac-dw-3x3-p1-4x4": ("mac", True, 10, 10, 5, {"kernel": 3, "padding": 1, "groups": 10}, (4, 4)),
+    "shift-dw-3x3-s2": ("shift", True, 5, 5, 6, {"kernel": 3, "stride": 2, "groups": 5}, (3, 3)),
+    "adder-dw-5x5-p2": ("adder", True, 4, 4, 6, {"kernel": 5, "padding": 2, "groups": 4}, (2, 4)),
+    # a depth multiplier of 2 is not depthwise: one group per fold
+    "mac-dw-x2": ("mac", True, 3, 6, 4, {"kernel": 3, "padding": 1, "groups": 3}, (2, 4)),
     "adder-1x1": ("adder", True, 3, 3, 3, {}, (2, 2)),
     "adder-3x3-s1-p1": ("adder", True, 2, 3, 4, {"kernel": 3, "padding": 1}, (2, 2)),
     "adder-dw-3x3-s2-p1": ("adder", True, 2, 2, 5, {"kernel": 3, "stride": 2, "padding": 1,

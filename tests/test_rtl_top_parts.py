@@ -64,32 +64,44 @@ def simulate(dut: Any, bench: Callable, memories: Sequence[tuple[Any, int, list]
     sim.run()
 
 
-def naive_geometry(d: dict[str, int], lanes: int, max_steps: int) -> dict[str, int]:
+def naive_geometry(d: dict[str, int], lanes: int, max_steps: int, dw_lanes: int = 0) -> dict[str, int]:
+    """The derived sizes by their formulas; a ``depthwise`` descriptor's ``G`` fold groups of
+    ``dw_lanes`` channel slots: ``G * dw_lanes`` words a pixel, the next kernel position ``G *
+    dw_lanes`` words on, the next fold group ``dw_lanes``."""
     cw = math.ceil(d["in_ch"] / lanes)
     window = d["kernel_h"] * d["kernel_w"]
-    return {"x_step": d["stride_w"] * cw, "y_step": d["stride_h"] * d["in_w"] * cw,
-            "origin": -(d["pad_h"] * d["in_w"] + d["pad_w"]) * cw,
-            "row_skip": (d["in_w"] - d["kernel_w"]) * cw, "plane": d["in_h"] * d["in_w"] * cw,
-            "too_long": int(window * cw > max_steps), "positions": d["in_ch"] * window}
+    dw = d.get("depthwise", 0)
+    pixel = d["groups"] * dw_lanes if dw else cw
+    return {"x_step": d["stride_w"] * pixel, "y_step": d["stride_h"] * d["in_w"] * pixel,
+            "origin": -(d["pad_h"] * d["in_w"] + d["pad_w"]) * pixel,
+            "row_skip": (d["in_w"] - d["kernel_w"]) * pixel,
+            "plane": dw_lanes if dw else d["in_h"] * d["in_w"] * cw,
+            "too_long": int(window * cw > max_steps), "positions": d["in_ch"] * window,
+            "act_words": d["in_h"] * d["in_w"] * pixel * (1 if dw else d["groups"]),
+            "k_step": pixel if dw else 1}
 
 
 @pytest.mark.parametrize("kind", ["mac", "xnor"])
 def test_layer_geometry(kind: str) -> None:
-    """Each derived size equals its formula: origin, x_step, too_long and positions two cycles
-    after the descriptor (ACTS's last beat may read them), the rest three."""
-    geo = geometry(kind)
+    """Each derived size equals its formula (also of a depthwise descriptor): origin, x_step,
+    too_long, positions, act_words and k_step two cycles after the descriptor (ACTS's last beat
+    may read them), the rest three."""
+    geo = geometry(kind, cols=4)
+    assert geo.dw_lanes == (0 if kind == "xnor" else 4)
     dut = LayerGeometry(geo)
-    cases = [desc((5, 7), (3, 4), 6, 3, kernel=3, stride=2, pad=1),
+    cases = [desc((5, 7), (3, 4), 6, 3, kernel=3, stride=2, pad=1, groups=2),
              desc((1, 1), (1, 1), 9, 2), desc((4, 4), (4, 4), 30, 2, kernel=3, pad=1)]
+    if geo.dw_lanes:  # 3 fold groups of 4 channels (12 slots a pixel), 3x3 s2 p1
+        cases.append({**desc((5, 7), (3, 4), 1, 1, groups=3, kernel=3, stride=2, pad=1), "depthwise": 1})
 
     async def bench(ctx):
         for d in cases:
-            want = naive_geometry(d, geo.lanes, geo.max_steps)
+            want = naive_geometry(d, geo.lanes, geo.max_steps, geo.dw_lanes)
             if want["too_long"]:  # the layer is refused; its K need not fit
                 del want["positions"]
             ctx.set(dut.i_desc, d)
             await ctx.tick().repeat(2)
-            early = [k for k in ("origin", "x_step", "too_long", "positions") if k in want]
+            early = [k for k in ("origin", "x_step", "too_long", "positions", "act_words", "k_step") if k in want]
             assert {k: ctx.get(getattr(dut.o_geo, k)) for k in early} == {k: want[k] for k in early}
             await ctx.tick()
             assert {k: ctx.get(getattr(dut.o_geo, k)) for k in want} == want
@@ -157,6 +169,69 @@ def test_pixel_walker(d: dict[str, int]) -> None:
             assert ctx.get(dut.o_more) == (t + 1 < len(want))
 
     simulate(dut, bench)
+
+
+def test_operand_fetch_depthwise() -> None:
+    """A depthwise descriptor (6 channels, 3x3 pad 1, fold groups of L = 4 on a 2x4 top, two
+    fold groups per 8-word buffer word) under a stalling consumer: ``xd[r][c]`` of every beat is
+    channel ``4 * fold group + c`` of row ``r``'s im2col position (0 where padded, past the last
+    pixel or in the padding slots of channels 6 and 7), the weight word of its (fold group, step)
+    and ``last`` per fold."""
+    geo = geometry(rows=2, cols=4)
+    lanes = geo.dw_lanes
+    assert (lanes, geo.act_beat) == (4, 8)
+    rng = np.random.default_rng(5)
+    channels, h, w, k, groups = 6, 3, 3, 3, 2  # two fold groups: 8 channel slots a pixel
+    d = {**desc((h, w), (h, w), 1, 1, groups=groups, kernel=k, pad=1), "depthwise": 1}
+    x = rng.integers(-128, 128, size=(h, w, channels))
+    slots = np.zeros((h, w, groups * lanes), dtype=np.int64)
+    slots[..., :channels] = x
+    flat = [int(v) for v in slots.reshape(-1)]  # channels last over the slots
+    act_init = [flat[i:i + geo.act_beat] for i in range(0, len(flat), geo.act_beat)]
+    weight_init = [[i, -i, 2 * i, 3] for i in range(groups * k * k)]
+    tiles = naive_pixels(d, groups * lanes, geo.rows)
+    schedule = [(tile, g, ky, kx) for tile in range(len(tiles)) for g in range(groups)
+                for ky in range(k) for kx in range(k)]
+
+    def expected(tile, g, ky, kx):
+        xd = []
+        for row in tiles[tile]:
+            iy, ix = (row[0] + ky, row[1] + kx) if row else (-1, -1)
+            inside = 0 <= iy < h and 0 <= ix < w
+            xd.append([int(slots[iy, ix, g * lanes + c]) if inside else 0 for c in range(lanes)])
+        return xd, weight_init[g * k * k + ky * k + kx], (ky, kx) == (k - 1, k - 1)
+
+    dut = OperandFetch(geo)
+
+    async def bench(ctx):
+        ctx.set(dut.i_start, 1)
+        await ctx.tick()
+        ctx.set(dut.i_start, 0)
+        ctx.set(dut.i_desc, d)
+        ctx.set(dut.i_geo, naive_geometry(d, 1, geo.max_steps, lanes))
+        got, issued = [], 0
+        for ready in itertools.cycle([1, 0, 1, 1, 0]):
+            if len(got) == len(schedule):
+                break
+            if issued < len(schedule):
+                tile, g, ky, kx = schedule[issued]
+                for r, row in enumerate(tiles[tile]):
+                    ctx.set(dut.i_rows[r], dict(zip(("iy", "ix", "p", "ok"), row or (0, 0, 0, 0))))
+                ctx.set(dut.i_pos, {"ky": ky, "kx": kx, "line_end": int(kx == k - 1),
+                                    "fold_end": int(kx == ky == k - 1), "last_tile": 1,
+                                    "last_group": int(g == groups - 1)})
+            ctx.set(dut.i_run, issued < len(schedule))
+            ctx.set(dut.o_operands.ready, ready)
+            _, _, issue, valid, beat = await ctx.tick().sample(
+                dut.o_issue, dut.o_operands.valid, dut.o_operands.payload)
+            issued += issue
+            if valid and ready:
+                got.append(([[int(v) for v in row] for row in beat.xd], [int(v) for v in beat.w],
+                             bool(beat.last)))
+        assert got == [expected(*s) for s in schedule]
+
+    simulate(dut, bench, [(dut.act_rd, geo.act_words // geo.act_beat, act_init),
+                          (dut.weight_rd, geo.weight_words, weight_init)])
 
 
 def test_operand_fetch() -> None:
