@@ -22,6 +22,12 @@ Buffer depths come from ``memory.*_sram_kib``: ``floor(KiB * 8192 / word bits)``
 also holds the parameters, one parameter word per ``min(9, max_steps)`` weight words (a 3x3
 depthwise tile has 9 steps, the shortest of common layers).
 
+**Depthwise layers** (:func:`channel_parallel`): a top generated with ``array.depthwise:
+channel_parallel`` (mac, adder, shift) runs a depthwise layer ``dw_lanes`` channels a fold, one
+per column: the largest power of two at most ``cols`` and ``act_beat`` (one activation buffer
+word holds a fold's channels of one pixel, channels last), so a 16-column int8 top on the 64-bit
+bus runs 8 (the analytic model maps ``cols``: the report's note says so).
+
 **Partial sums (K tiles).** A layer whose fold is longer than ``max_steps`` runs as K tiles over
 slices of its input channels (:func:`split`); their sums wait in the top's psum buffer, one word of
 ``cols`` accumulators per out buffer word. Its depth ``psum_words`` is the ofmap SRAM's capacity

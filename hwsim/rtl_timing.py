@@ -6,7 +6,9 @@ tile before it and its store beside the tile after it (below). With ``G``
 groups, ``Cg``/``Og`` channels per group, ``NT = ceil(Og / cols)``, ``CW = ceil(Cg / lanes)``
 (``lanes`` is 1 except for xnor), ``KS = kh * kw * CW`` steps per fold, ``M = out_h * out_w`` and
 ``folds = ceil(M / rows) * G * NT``, counted from the descriptor beat to the last result beat,
-both included::
+both included (a depthwise layer run channel-parallel, :func:`hwsim.rtl_plan.channel_parallel`:
+``G`` is its fold groups of ``L`` channels, ``NT = CW = 1``, and its activations are
+``in_h * in_w * G * L`` words)::
 
     descriptor    = 1
     load_weights  = G * NT * (1 + KS)          one parameter word and KS weight words per tile
@@ -39,7 +41,7 @@ leaves), its store ending at ``e_t + S_t``; a tile that stores nothing leaves FL
 F_t``. A layer's cycles run from its first descriptor (on an idle top) to its last result:
 :func:`overlapped_total`. One tile: the sum above. :func:`tile_layer` picks, of the tilings
 that fit, the one with the fewest of those cycles, its tiles in the order they run -- every group
-count ``ceil(G / k)``, every multiple of ``cols`` output channels per group, and for each pair
+count ``ceil(G / k)`` (channel-parallel depthwise: whole fold groups), every multiple of ``cols`` output channels per group, and for each pair
 the most output rows that fit (fit is monotone in the rows: more rows load more input and write
 more output, never less).
 

@@ -44,7 +44,7 @@ from hwsim.errors import ConfigError, DoesNotFit, HwsimError
 from hwsim import schedule
 from hwsim.mapper import search_layer
 from hwsim.mapping import Flow, Mapping, layer_key, map_layer, uses_channel_parallel
-from hwsim.rtl_plan import LayerShape, TopGeometry, top_geometry
+from hwsim.rtl_plan import LayerShape, TopGeometry, channel_parallel, top_geometry
 from hwsim.rtl_sequence import tiles_sequence_cycles
 from hwsim.rtl_timing import tile_layer, tiles_cycles
 from hwsim.workload import Layer, Workload
@@ -397,20 +397,25 @@ def _rtl_timed(mapping: Mapping, layer: Layer, acc: Accelerator, geo: TopGeometr
     timed = dataclasses.replace(mapping, compute_cycles=phases["compute"],
                                 stall_cycles=phases["total"] - phases["compute"],
                                 utilization=busy / phases["compute"])
-    return timed, _rtl_gap(mapping, phases, layer, acc)
+    return timed, _rtl_gap(mapping, phases, layer, acc, channel_parallel(geo, tiles[0].shape))
 
 
-def _rtl_gap(model: Mapping, rtl: dict[str, int], layer: Layer, acc: Accelerator) -> str:
+def _rtl_gap(model: Mapping, rtl: dict[str, int], layer: Layer, acc: Accelerator, dw_lanes: int) -> str:
     """Why the top's cycles differ from the model's, as the report's note: its transfers
     (descriptors, loads, drains, the last store) run outside compute where the model hides all but
     its stalls, and its compute differs where the model pipelines folds, maps a depthwise conv
-    channel-parallel or keeps one tile the top must split."""
+    channel-parallel on more columns than the top's ``dw_lanes`` (0: one group per fold) or keeps
+    one tile the top must split."""
     transfers = rtl["total"] - rtl["compute"]
     causes = []
     if acc.array.fold_overlap:
         causes.append("folds back to back (model: pipelined)")
     if uses_channel_parallel(layer, acc):
-        causes.append("one column per depthwise group (model: channel-parallel)")
+        if not dw_lanes:
+            causes.append("one column per depthwise group (model: channel-parallel)")
+        elif dw_lanes < min(acc.array.cols, layer.groups):
+            causes.append(f"depthwise {dw_lanes} channels a fold, an activation buffer word's "
+                          f"(model: {min(acc.array.cols, layer.groups)})")
     if rtl["tiles"] > 1:
         causes.append(f"{rtl['tiles']} tiles, each loaded, filled and drained")
     why = f": {', '.join(causes)}" if causes else ""

@@ -49,7 +49,7 @@ TOP_PORTS = {
     "i_params": "per-channel output parameters, one word of `cols` lanes per output tile",
     "i_weights": "weight words, `cols` lanes, G*NT*KS beats in (group, tile, ky, kx, word) order",
     "i_acts": "activation words (xnor: `lanes` channels), act_beat a beat, ceil(G*H*W*CW/act_beat) "
-              "beats, channels last",
+              "beats, channels last (depthwise: H*W pixels of G*dw_lanes channel slots)",
     "i_resid": "a residual layer's shortcut: out words, folds*rows beats in o_results' order",
     "o_results": "output words, `cols` lanes, folds*rows beats, bottom array row of a fold first "
                  "(none for a descriptor with psum_write)",
@@ -174,6 +174,9 @@ def _top_facts(top: LayerAccelerator) -> dict[str, Any]:
             "total_kib": 2 * copies.get(name, 1) * depth * word_bits[key] / 8192}
             for key, depth in depths.items()}, **psum},
         "act_beat": geo.act_beat,
+        "dw_lanes": geo.dw_lanes,
+        "depthwise": ("a depthwise layer runs dw_lanes channels side by side, one per column"
+                      if geo.dw_lanes else "one group per fold (array.depthwise gemm, or xnor)"),
         "descriptor": _layout(top.descriptor),
         "params": _layout(top.params),
         "weight_lane_bits": Shape.cast(top.w_shape).width,

@@ -13,7 +13,8 @@ tiles store raw result beats that :func:`read_outputs` unpacks. Beats are packed
 slots as :func:`rtl.dma.slot_bytes` defines.
 
 Chaining is refused by name (:class:`~hwsim.errors.DoesNotFit`) where the layout cannot line up:
-a grouped consumer (its activations are group-major), a consumer cut into K tiles (channel
+a grouped consumer (its activations are group-major), a depthwise producer run channel-parallel
+(its out words hold blocks of channels the write DMA does not scatter), a consumer cut into K tiles (channel
 slices), a flatten between a conv and a linear layer with more than one pixel, an output that is
 not a byte per channel (``bits`` other than 8) or, for xnor, channel offsets that are not
 byte-aligned. A K tile that writes partial sums gets an empty STORE.
@@ -34,10 +35,10 @@ import numpy as np
 from amaranth.hdl import Const, Value
 
 from hwsim.errors import DoesNotFit
-from hwsim.rtl_plan import Tile
+from hwsim.rtl_plan import Tile, channel_parallel
 from models.intref import int_forward
 from hwsim.rtl_sequence import PAGE_BYTES, COMMAND_BYTES, Command, Op, StoreMode, pipelined, slot_bytes
-from rtl.host import LayerProgram, QLayerLike, assemble, tile_programs, unpack
+from rtl.host import LayerProgram, QLayerLike, assemble, layer_shape, tile_programs, unpack
 from rtl.sequencer import command_layout
 from rtl.top import LayerAccelerator
 
@@ -128,6 +129,10 @@ def _region_layout(top: LayerAccelerator, producer: QLayerLike, consumer: QLayer
     if consumer.groups != 1:
         raise DoesNotFit(f"the sequencer chains only into dense layers; the consumer has "
                          f"{consumer.groups} groups (its activations are group-major)")
+    if channel_parallel(top.geo, layer_shape(producer)):
+        raise DoesNotFit("a depthwise layer run channel-parallel cannot feed another layer in a chain "
+                         "(the write DMA scatters lanes by output tile, not by depthwise block); "
+                         "end the chain with it or generate the top with array.depthwise: gemm")
     if not consumer.conv and y.ndim == 4 and y.shape[2] * y.shape[3] > 1:
         raise DoesNotFit("a flatten of a multi-pixel map into a linear layer cannot be chained "
                          "(channels-first order); run the linear layer from the host")

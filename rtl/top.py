@@ -36,6 +36,15 @@ whose words pack ``lanes`` channels), ``KS = kh * kw * CW`` steps per fold and
 ``M = out_h * out_w`` output pixels. Folds run row tile (``rows`` pixels) outermost, then group,
 then output tile; the reduction order within a fold is ``(ky, kx, channel word)``.
 
+**Depthwise** (the ``depthwise`` flag, a top with ``dw_lanes = L``: :func:`hwsim.rtl_plan.channel_parallel`):
+the descriptor's ``G`` groups are fold groups of ``L`` channels with one input and one output
+channel each; fold group ``b`` runs channel ``b * L + c`` on column ``c`` (the array's depthwise
+mode, :class:`rtl.array.SystolicArray`). Activations are then channels-last over all ``G * L``
+channel slots, ``(iy * W + ix) * G * L + channel`` (slots past the layer's channels 0), so one
+buffer word holds a fold group's channels of one pixel; weight word ``b * KS + (ky * kw + kx)``
+and parameter word ``b`` hold lane ``c`` for channel ``b * L + c``, and out word lane ``c`` is
+that channel.
+
 Buffer layouts (word addresses, written in stream order):
 
 Every buffer but the psum buffer has two banks of the depth the geometry gives (one for the

@@ -35,20 +35,23 @@ def test_generate_writes_verilog_and_manifest(cli, tmp_path: Path) -> None:
     # a beat (and buffer word) holds the most a 64-bit bus word does, a power of two: 64 // 6 = 10
     # -> 8, so 87381 // 8 = 10922 words of 48 bits
     assert manifest["act_beat"] == 8
+    # depthwise layers channel-parallel on min(cols 3, beat 8) = 3 -> 2 columns (a power of two)
+    assert manifest["dw_lanes"] == 2
     # two banks (loads and run), one copy per array row (2) in each
     assert manifest["buffers"]["act"] == {"words": 10922, "word_bits": 48, "kib": 10922 * 48 / 8192,
                                           "banks": 2, "copies": 2, "total_kib": 4 * 10922 * 48 / 8192}
     assert manifest["buffers"]["out"]["banks"] == manifest["buffers"]["weight"]["banks"] == 2
     assert manifest["buffers"]["psum"]["banks"] == 1
     # descriptor: seven 12-bit sizes, six 4-bit geometry fields, relu, binary_out, pad_low,
-    # psum_add, psum_write, residual and the 12-bit k_in_ch: 126 bits
+    # psum_add, psum_write, residual, depthwise and the 12-bit k_in_ch: 127 bits
     assert manifest["descriptor"]["kernel_h"] == {"offset": 84, "width": 4, "signed": False}
     assert manifest["descriptor"]["binary_out"] == {"offset": 109, "width": 1, "signed": False}
     assert manifest["descriptor"]["pad_low"] == {"offset": 110, "width": 1, "signed": False}
     assert manifest["descriptor"]["psum_write"] == {"offset": 112, "width": 1, "signed": False}
     assert manifest["descriptor"]["residual"] == {"offset": 113, "width": 1, "signed": False}
-    assert manifest["descriptor"]["k_in_ch"] == {"offset": 114, "width": 12, "signed": False}
-    assert manifest["modules"]["top"]["ports"]["i_desc__payload"]["width"] == 126
+    assert manifest["descriptor"]["depthwise"] == {"offset": 114, "width": 1, "signed": False}
+    assert manifest["descriptor"]["k_in_ch"] == {"offset": 115, "width": 12, "signed": False}
+    assert manifest["modules"]["top"]["ports"]["i_desc__payload"]["width"] == 127
     assert manifest["phases"]["load"][0] == "DESC" and manifest["phases"]["run"][-1] == "FLUSH" and "meaning" in manifest["modules"]["top"]["ports"]["o_error"]
     assert manifest["lint"]["result"] == "clean"
 
