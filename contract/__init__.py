@@ -22,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "ContractError", "DEFAULT_MAX_SHIFT", "MAX_ALIGN_LIMIT", "DESCRIPTOR_CYCLES", "FETCH_CYCLES", "GEOMETRY_BITS",
     "GEOMETRY_CYCLES",
+    "CAPTURE_CYCLES",
     "HARDWARE_BITS", "MAX_SHIFT_LIMIT", "MODEL_BITS", "MULT_BITS", "OUTPUT_LATENCY", "PE_KINDS",
     "PIPELINE_CYCLES", "RSHIFT_BITS", "RSHIFT_MAX", "RSHIFT_MIN", "XNOR_AUX_BITS", "acc_bits",
     "acc_range", "align_field_bits", "check_bits", "conv_out_size", "dot_bits", "kind_bits", "lanes_per_pe",
@@ -56,6 +57,8 @@ MAX_ALIGN_LIMIT = 7
 
 #: Register stages from the PE's operand registers to its accumulator (stage 1, then stage 2).
 PIPELINE_CYCLES = 2
+#: Register stages from a PE's finished sum to the array's drain register, with fold overlap.
+CAPTURE_CYCLES = 1
 #: Register stages of the output stage (requantization / threshold compare).
 OUTPUT_LATENCY = 3
 #: The layer descriptor is one beat.

@@ -104,7 +104,8 @@ class TopGeometry:
     accelerator's AXI data width; ``act_beat`` the activation words per ``i_acts`` beat and per
     activation buffer word (a power of two dividing ``act_words``; :func:`act_beat`);
     ``dw_lanes`` the channels a depthwise fold runs side by side on the columns (0: no depthwise
-    mode; :func:`channel_parallel`).
+    mode; :func:`channel_parallel`); ``fold_overlap`` the array pipelines its folds (a drain
+    register per PE, ``array.fold_overlap``).
     """
 
     pe: str
@@ -126,6 +127,7 @@ class TopGeometry:
     bus_bits: int = 64
     act_beat: int = 1
     dw_lanes: int = 0
+    fold_overlap: bool = False
 
     @property
     def positions(self) -> int:
@@ -275,7 +277,8 @@ def top_geometry(acc: Accelerator) -> TopGeometry:
                       lanes=lanes, max_shift=acc.max_shift, max_align=acc.max_align,
                       max_steps=max_steps,
                       acc_bits=acc.acc_bits or need, bias_bits=acc.rtl.bias_bits,
-                      dim_bits=acc.rtl.dim_bits, psum_words=1, bus_bits=acc.rtl.bus_bits, **words)
+                      dim_bits=acc.rtl.dim_bits, psum_words=1, bus_bits=acc.rtl.bus_bits,
+                      fold_overlap=acc.array.fold_overlap, **words)
     beat = act_beat(acc.rtl.bus_bits, geo.word_bits["act_words"], geo.act_words)
     geo = dataclasses.replace(geo, act_beat=beat, act_words=geo.act_words // beat * beat)
     if acc.array.depthwise == "channel_parallel" and acc.pe != "xnor":

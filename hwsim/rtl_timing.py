@@ -60,7 +60,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from contract import (DESCRIPTOR_CYCLES, FETCH_CYCLES, GEOMETRY_CYCLES, OUTPUT_LATENCY, PIPELINE_CYCLES,
+from contract import (CAPTURE_CYCLES, DESCRIPTOR_CYCLES, FETCH_CYCLES, GEOMETRY_CYCLES, OUTPUT_LATENCY, PIPELINE_CYCLES,
                       conv_out_size)
 from hwsim.accelerator import Accelerator
 from hwsim.dataflow import compute_cycles
@@ -83,6 +83,7 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
     """
     schedule = compute_cycles(p.out_h * p.out_w, p.steps, p.out_ch, geo.rows, geo.cols, "os",
                               groups=p.fold_groups, pe_pipeline=PIPELINE_CYCLES)
+    array = _overlapped_array(geo, p) if geo.fold_overlap else schedule.cycles
     words = p.words(geo.rows)
     loads = words["param_words"] + words["weight_words"] + geo.act_beats(words["act_words"])
     phases = {
@@ -91,12 +92,30 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
         "load_acts": geo.act_beats(words["act_words"]),
         "geometry_wait": max(0, GEOMETRY_CYCLES + 1 - loads),
         "load_resid": p.resid_words(geo.rows),
-        "compute": geo.rows + FETCH_CYCLES + schedule.cycles,
+        "compute": geo.rows + FETCH_CYCLES + array,
         "drain": OUTPUT_LATENCY + 1,
         "store": FETCH_CYCLES + schedule.folds * geo.rows if p.stores else 0,
     }
     return {**phases, "total": sum(phases.values()), "folds": schedule.folds,
             "fold_cycles": schedule.fold_cycles}
+
+
+def _overlapped_array(geo: TopGeometry, p: LayerPlan) -> int:
+    """Cycles from a layer's first operand beat to its last result row on an array with fold
+    overlap (module docstring)."""
+    rows, k = geo.rows, p.steps
+    n, row_tiles = p.fold_groups * p.tiles, p.row_tiles
+    period = max(k, rows)
+    if n == 1:
+        tile_period = k + rows
+    else:
+        tile_period = (n - 2) * period + 1 + k + rows + max(k - 1, period - 1 - k)
+    last_beat = (k - 1) + (row_tiles - 1) * tile_period + (n - 1) * period
+    if p.depthwise:  # every PE's sum complete together, no deskew
+        tail = 1 + PIPELINE_CYCLES + 1 + CAPTURE_CYCLES + rows - 1
+    else:
+        tail = (rows - 1) + (geo.cols - 1) + PIPELINE_CYCLES + 1 + CAPTURE_CYCLES + rows - 1
+    return last_beat + tail + 1
 
 
 def tiles_cycles(geo: TopGeometry, tiles: Sequence[Tile]) -> dict[str, int]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,6 +52,15 @@ def operand_fields(pe: PESpec, rows: int, cols: int, dw_lanes: int = 0) -> data.
     if dw_lanes:
         fields["xd"] = data.ArrayLayout(data.ArrayLayout(pe.x_shape, dw_lanes), rows)
     return data.StructLayout(fields)
+
+
+def _delayed(m: Module, value: Any, cycles: int, name: str) -> Any:
+    """``value`` through ``cycles`` registers (a skew or a delay line)."""
+    for i in range(cycles):
+        reg = Signal.like(value, name=f"{name}_d{i}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
 
 
 def fold_cycles(rows: int, cols: int, k_beats: int) -> int:
@@ -86,12 +95,13 @@ class SystolicArray(wiring.Component):
         With ``dw_lanes``: the fold runs in the depthwise mode (held for the whole fold).
     """
 
-    def __init__(self, *, rows: int, cols: int, pe: PESpec, dw_lanes: int = 0) -> None:
+    def __init__(self, *, rows: int, cols: int, pe: PESpec, dw_lanes: int = 0, overlap: bool = False) -> None:
         self.rows = check_int("rows", rows, 1)
         self.cols = check_int("cols", cols, 1)
         if not isinstance(pe, PESpec):
             raise TypeError(f"`pe` must be a PESpec, not {pe!r}")
         self.dw_lanes = dw_lanes if dw_lanes == 0 else check_int("dw_lanes", dw_lanes, 2, cols)
+        self.overlap = bool(overlap)
         self.pe = pe
         self.kind, self.steps, self.acc_shape = pe.kind, pe.steps, pe.acc_shape
         self.x_shape, self.w_shape = pe.x_shape, pe.w_shape
@@ -116,12 +126,7 @@ class SystolicArray(wiring.Component):
             m.d.sync += first.eq(beat.payload.last)
 
         def delayed(value, cycles: int, name: str):
-            """``value`` through ``cycles`` registers (the skew of one row or column)."""
-            for i in range(cycles):
-                reg = Signal.like(value, name=f"{name}_d{i}")
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
+            return _delayed(m, value, cycles, name)
 
         for r in range(rows):
             pe = grid[r][0]
@@ -148,6 +153,9 @@ class SystolicArray(wiring.Component):
 
         if self.dw_lanes:
             self._depthwise(m, grid, fire, first)
+        if self.overlap:
+            self._overlapped_drain(m, grid, fire & beat.payload.last)
+            return m
         for c in range(cols):
             m.d.comb += self.o_results.payload[c].eq(grid[rows - 1][c].o_acc)
 
@@ -172,6 +180,52 @@ class SystolicArray(wiring.Component):
                     with m.If(count == 0):
                         m.next = "LOAD"
         return m
+
+    def _overlapped_drain(self, m: Module, grid: list, last: Any) -> None:
+        """Fold overlap: each PE's sum goes to its drain register in the cycle it is complete (the
+        ``r + c + PORT_TO_ACC_CYCLES``-th after the fold's last beat; depthwise ``1 +
+        PORT_TO_ACC_CYCLES`` for all), while the accumulator starts the next fold. A column
+        drains once its bottom register is loaded: row ``rows - 1 - k`` leaves in the ``k``-th
+        cycle, row ``r`` taking the register above it in the first ``r`` of them (so a row
+        loaded again later is never overwritten); columns leave deskewed (column ``c`` delayed
+        ``cols - 1 - c`` cycles; depthwise none: all columns drain at once). A fold's last beat
+        is accepted no sooner than ``rows`` cycles after the previous fold's, when every register
+        it will load has been passed on."""
+        rows, cols, beat = self.rows, self.cols, self.i_operands
+        since = Signal(range(rows + 1), init=rows)  # cycles since a fold's last beat, saturated
+        with m.If(last):
+            m.d.sync += since.eq(1)
+        with m.Elif(since < rows):
+            m.d.sync += since.eq(since + 1)
+        m.d.comb += beat.ready.eq(~beat.payload.last | (since >= rows))
+        dw = self.i_dw if self.dw_lanes else None
+        together = _delayed(m, last, 1 + PORT_TO_ACC_CYCLES, "cap_dw") if dw is not None else None
+        wave = [_delayed(m, last, r + PORT_TO_ACC_CYCLES, f"cap{r}") for r in range(rows)]
+        outs, actives = [], []
+        for c in range(cols):
+            regs = [Signal(self.acc_shape, name=f"drain_{r}_{c}") for r in range(rows)]
+            count = Signal(range(rows), name=f"drain_k{c}")
+            active = Signal(name=f"drain_on{c}")
+            caps = [wave[r] if dw is None else Mux(dw, together, wave[r]) for r in range(rows)]
+            for r in range(rows):
+                if r > 0:
+                    with m.If(active & (count < r)):
+                        m.d.sync += regs[r].eq(regs[r - 1])
+                with m.If(caps[r]):  # after the shift: a loaded row is never shifted over
+                    m.d.sync += regs[r].eq(grid[r][c].o_acc)
+            with m.If(caps[rows - 1]):  # the column drains from the next cycle
+                m.d.sync += [active.eq(1), count.eq(0)]
+            with m.Elif(active):
+                m.d.sync += count.eq(count + 1)
+                with m.If(count == rows - 1):
+                    m.d.sync += active.eq(0)
+            wave = [_delayed(m, w, 1, f"cap{r}_{c}") for r, w in enumerate(wave)]
+            outs.append(regs[rows - 1])
+            actives.append(active)
+        for c, out in enumerate(outs):
+            skewed = _delayed(m, out, cols - 1 - c, f"deskew{c}")
+            m.d.comb += self.o_results.payload[c].eq(skewed if dw is None else Mux(dw, out, skewed))
+        m.d.comb += self.o_results.valid.eq(actives[-1] if dw is None else Mux(dw, actives[0], actives[-1]))
 
     def _depthwise(self, m: Module, grid: list, fire: Any, first: Any) -> None:
         """The depthwise mode's sources of PEs ``(r, c < dw_lanes)``: the beat's ``xd[r][c]``,

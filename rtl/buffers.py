@@ -139,7 +139,8 @@ class ResultWriter(wiring.Component):
     Sits around the :class:`~rtl.requant.OutputStage`: hands it each row with its output tile's
     parameter word and writes the rows it returns. Row ``j`` of the ``f``-th fold goes to word
     ``f * rows + j``, requantized with parameter word ``f mod (groups * NT)`` (the folds of a row
-    tile run group by group, ``NT = ceil(out_ch / cols)`` output tiles each).
+    tile run group by group, ``NT = ceil(out_ch / cols)`` output tiles each), read in the cycle
+    of the fold before's last row (with fold overlap the next fold's rows may follow at once).
 
     With a psum buffer (``psum_words`` > 0), the ``a``-th row to arrive is the partial sum at psum
     word ``a`` (the same address as its out word). The read port is addressed one row ahead (the
@@ -210,14 +211,18 @@ class ResultWriter(wiring.Component):
         row = Signal(range(rows))
         group, c0 = Signal(geo.dim_bits), Signal(geo.dim_bits + 1)  # the fold's tile
         ptile = Signal(range(geo.param_words))
-        m.d.comb += [acc.ready.eq(1), self.o_acc.valid.eq(acc.valid), self.param_rd.addr.eq(ptile),
+        last_tile, last_group = c0 + cols >= d.out_ch, group == d.groups - 1
+        next_ptile = Mux(last_tile & last_group, 0, ptile + 1)
+        fold_end = acc.valid & (row == rows - 1)
+        # the next fold's parameter word is read in its last row's cycle: with fold overlap the
+        # next fold's first row may follow at once
+        m.d.comb += [acc.ready.eq(1), self.o_acc.valid.eq(acc.valid),
+                     self.param_rd.addr.eq(Mux(fold_end, next_ptile, ptile)),
                      self.o_params.eq(self.param_rd.data)]
         with m.If(acc.valid):
             m.d.sync += row.eq(Mux(row == rows - 1, 0, row + 1))
             with m.If(row == rows - 1):
-                last_tile, last_group = c0 + cols >= d.out_ch, group == d.groups - 1
-                m.d.sync += [c0.eq(Mux(last_tile, 0, c0 + cols)),
-                             ptile.eq(Mux(last_tile & last_group, 0, ptile + 1))]
+                m.d.sync += [c0.eq(Mux(last_tile, 0, c0 + cols)), ptile.eq(next_ptile)]
                 with m.If(last_tile):
                     m.d.sync += group.eq(Mux(last_group, 0, group + 1))
         if geo.psum_words:

@@ -207,7 +207,8 @@ class LayerAccelerator(wiring.Component):
         m = Module()
         geo, rows, cols = self.geo, self.rows, self.cols
         m.submodules.control = ctrl = LayerController(geo)
-        m.submodules.array = arr = SystolicArray(rows=rows, cols=cols, pe=self.pe, dw_lanes=geo.dw_lanes)
+        m.submodules.array = arr = SystolicArray(rows=rows, cols=cols, pe=self.pe, dw_lanes=geo.dw_lanes,
+                                                 overlap=geo.fold_overlap)
         m.submodules.geometry = geometry = LayerGeometry(geo)
         m.submodules.walker = walker = PixelWalker(geo)
         m.submodules.fetch = fetch = OperandFetch(geo)

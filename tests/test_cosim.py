@@ -326,20 +326,31 @@ def test_check_fits_wrong() -> None:
     # 74 one-byte activation words, 72 in whole beats of 8; the layer has 3 x 5 x 5 = 75: rows 0-2
     # (input rows 0-3, 60 words) and 3-4 (input rows 2-4, 45 words)
     small = MemoryConfig(ifmap_sram_kib=74 / 1024, weight_sram_kib=8, ofmap_sram_kib=4)
-    # (with the loads beside the run, two output tiles of 4 and 1 channels, each in these two
-    # row tiles, are faster than one of all 5)
+    # (with the folds pipelined, one output tile of all 5 channels in these two row tiles is the
+    # fastest; on the naive array, two output tiles of 4 and 1 channels are, their loads beside
+    # the run)
     tiles = check_fits(accelerator("mac", small), ql.q, ql.x)
-    assert [(t.channels, t.rows, t.in_rows) for t in tiles] == [
-        (c, *r) for c in ((0, 4), (4, 5)) for r in (((0, 3), (0, 4)), ((3, 5), (2, 5)))]
+    row_tiles = (((0, 3), (0, 4)), ((3, 5), (2, 5)))
+    assert [(t.channels, t.rows, t.in_rows) for t in tiles] == [((0, 5), *r) for r in row_tiles]
+    naive = dataclasses.replace(accelerator("mac", small), array=ArrayConfig(rows=ROWS, cols=COLS, lanes=LANES,
+                                                                             fold_overlap=False))
+    assert [(t.channels, t.rows, t.in_rows) for t in check_fits(naive, ql.q, ql.x)] == [
+        (c, *r) for c in ((0, 4), (4, 5)) for r in row_tiles]
     tight = MemoryConfig(ifmap_sram_kib=29 / 1024, weight_sram_kib=8, ofmap_sram_kib=4)  # 24 in beats
     with pytest.raises(DoesNotFit, match=r"^layer does not fit: layer needs 75 act buffer words, the buffer "
                                          r"holds 24; enlarge memory\.ifmap_sram_kib; not even a tile of one "
                                          r"group, 4 output channels and one output row fits: layer needs 30 "):
         check_fits(accelerator("mac", tight), ql.q, ql.x)
-    # a fold of 27 steps on a top of 16: K tiles of one channel (9 steps), per output tile (4
-    # and 1 channels, as above); on a top of 8, not even one channel word of the 3x3 kernel fits
+    # a fold of 27 steps on a top of 16: K tiles of one channel (9 steps), of one output tile
+    # (of 4 and 1 channels on the naive array, as above); on a top of 8, not even one channel
+    # word of the 3x3 kernel fits
+    k_slices = ((0, 1), (1, 2), (2, 3))
     assert [(t.channels, t.in_channels) for t in check_fits(accelerator("mac", max_steps=16), ql.q, ql.x)] == [
-        (c, k) for c in ((0, 4), (4, 5)) for k in ((0, 1), (1, 2), (2, 3))]
+        ((0, 5), k) for k in k_slices]
+    naive = dataclasses.replace(naive, memory=accelerator("mac", max_steps=16).memory,
+                                rtl=accelerator("mac", max_steps=16).rtl)
+    assert [(t.channels, t.in_channels) for t in check_fits(naive, ql.q, ql.x)] == [
+        (c, k) for c in ((0, 4), (4, 5)) for k in k_slices]
     with pytest.raises(DoesNotFit, match=r"^layer does not fit: a fold of 27 steps exceeds "
                                          r"rtl\.max_steps=8, and a K tile of one channel word is 9 steps; "
                                          r"raise rtl\.max_steps and memory\.weight_sram_kib$"):

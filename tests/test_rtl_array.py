@@ -88,10 +88,10 @@ def _pack(arr: SystolicArray, field: str, values: list[int]) -> int:
     return sum((v & ((1 << width) - 1)) << (i * width) for i, v in enumerate(values))
 
 
-def make_array(kind: str, rows: int, cols: int, k: int) -> SystolicArray:
+def make_array(kind: str, rows: int, cols: int, k: int, overlap: bool = False) -> SystolicArray:
     spec = (PESpec("xnor", 1, k, lanes=4) if kind == "xnor" else
             PESpec(kind, 8, k, max_shift=MAX_SHIFT))
-    return SystolicArray(rows=rows, cols=cols, pe=spec)
+    return SystolicArray(rows=rows, cols=cols, pe=spec, overlap=overlap)
 
 
 def random_gemm(kind: str, rng: np.random.Generator, rows: int, cols: int, k: int):
@@ -125,6 +125,34 @@ def test_array_gemm(kind: str) -> None:
         assert end - start + 1 == fold_cycles(rows, cols, len(fold))
     # back to back: the second fold's first beat right after the first fold's last output
     assert spans[1][0] == spans[0][1] + 1
+
+
+@pytest.mark.parametrize("kind", sorted(PE_CLASSES))
+@pytest.mark.parametrize("rows,cols", [(4, 4), (3, 5)])
+def test_array_fold_overlap(kind: str, rows: int, cols: int) -> None:
+    """Folds of K = 5, 2, 13, 1, 4, 9 pipelined: each fold's results equal the reference, and
+    with the input always valid, fold ``f``'s last beat is accepted at ``T_f = max(T_{f-1} + K_f,
+    T_{f-1} + rows)`` (``T_0 = K_0 - 1``: a fold's last beat waits ``rows`` cycles after the
+    previous one's, while the drain registers pass their rows on), its first beat the cycle after
+    ``T_{f-1}`` (unless it is the last), and its last row leaves ``2 * rows + cols + 1`` cycles after ``T_f``: PE ``(R-1,
+    C-1)`` has the sum ``R + C + 1`` cycles after the last beat (skew and PE pipeline), it is in
+    the drain register one cycle later and the ``rows`` rows leave one a cycle."""
+    rng = np.random.default_rng(11)
+    ks = [5, 2, 13, 1, 4, 9]
+    arr = make_array(kind, rows, cols, max(ks), overlap=True)
+    gemms = [random_gemm(kind, rng, rows, cols, k) for k in ks]
+    folds = [gemm_beats(arr, *g) for g in gemms]
+    results, spans = run_array(arr, folds)
+    for (a, b, p), got in zip(gemms, results):
+        np.testing.assert_array_equal(to_dot(kind, got, a.shape[1]), reference(kind, a, b, p))
+    beats = [len(fold) for fold in folds]  # xnor: ceil(K / 4) words
+    last = [beats[0] - 1]
+    for k in beats[1:]:
+        last.append(max(last[-1] + k, last[-1] + rows))
+    # a fold's first beat follows the last one of the fold before (a fold of one beat: it waits)
+    assert [start for start, _ in spans] == [0] + [t + 1 if k > 1 else now
+                                                   for t, now, k in zip(last, last[1:], beats[1:])]
+    assert [end for _, end in spans] == [t + 2 * rows + cols + 1 for t in last]
 
 
 @pytest.mark.parametrize("kind", ["mac", "adder"])

@@ -17,8 +17,9 @@ from hwsim.workload import Layer
 
 
 def small(**over) -> Accelerator:
-    """mac int8 on a 4 x 4 array with 1 / 2 / 1 KiB buffers, rtl defaults (max_steps auto)."""
-    base = Accelerator(pe="mac", bits=8, array=ArrayConfig(rows=4, cols=4),
+    """mac int8 on a naive 4 x 4 array (no fold overlap: each fold fills and drains) with 1 / 2 / 1
+    KiB buffers, rtl defaults (max_steps auto)."""
+    base = Accelerator(pe="mac", bits=8, array=ArrayConfig(rows=4, cols=4, fold_overlap=False),
                        memory=MemoryConfig(ifmap_sram_kib=1, weight_sram_kib=2, ofmap_sram_kib=1))
     return dataclasses.replace(base, **over)
 
@@ -162,7 +163,7 @@ def test_top_geometry_refuses(make, message):
 
 def test_top_geometry_ignores_knobs_of_other_kinds():
     # lanes only matter to xnor, max_shift only to shift
-    assert top_geometry(small(array=ArrayConfig(rows=4, cols=4, lanes=48), max_shift=17)) == \
+    assert top_geometry(small(array=ArrayConfig(rows=4, cols=4, lanes=48, fold_overlap=False), max_shift=17)) == \
         dataclasses.replace(SMALL, max_shift=17)
     assert top_geometry(small(pe="shift", max_shift=16, rtl=RtlConfig(max_steps=8))).max_shift == 16
 
@@ -293,6 +294,14 @@ def test_layer_cycles_closed_form():
             "store": 73, "total": 1 + 56 + 14 + 707 + 4 + 73, "folds": 18, "fold_cycles": 39}
     assert layer_cycles(layer, small()) == {**want, "tiles": 1}
     assert plan_cycles(SMALL, plan(SMALL, LayerShape.of_layer(layer))) == want
+    # With fold overlap (the default array): n = G * NT = 2 folds a row tile, 9 row tiles, K = 27,
+    # P = max(K, rows) = 27. Within a row tile the last beats are P apart; the next row tile's
+    # first beat follows the walk, K + rows after the fold's first: a row tile every
+    # n * K + rows = 58 cycles. Last beat 26 + 8 * 58 + 27 = 517; the last row leaves
+    # 2 * 4 + 4 + 1 = 13 later (skew, pipeline, drain register, rows): compute 4 + 1 + 531 = 536
+    overlap = small(array=ArrayConfig(rows=4, cols=4))
+    assert layer_cycles(layer, overlap) == {**want, "compute": 536, "total": 1 + 56 + 14 + 536 + 4 + 73,
+                                            "tiles": 1}
 
 
 def test_residual_layer_loads_its_shortcut():
@@ -311,11 +320,17 @@ def test_layer_cycles_depthwise_closed_form():
     # depthwise of test_plan_depthwise_by_hand, one group per fold (array.depthwise gemm): G = 8,
     # NT = 1, KS = 9, folds 24, fold 8 + 4 + 9 = 21; activations 8 * 5 * 5 = 200 words, 25 beats of 8
     layer = Layer("d", "conv", 8, 5, 5, 8, 3, 3, kernel=(3, 3), stride=(2, 2), padding=(1, 1), groups=8)
-    got = layer_cycles(layer, small(array=ArrayConfig(rows=4, cols=4, depthwise="gemm")))
+    got = layer_cycles(layer, small(array=ArrayConfig(rows=4, cols=4, depthwise="gemm", fold_overlap=False)))
     assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 25, "geometry_wait": 0,
                    "load_resid": 0,
                    "compute": 4 + 1 + 24 * 21, "drain": 4, "store": 1 + 24 * 4,
                    "total": 1 + 80 + 25 + 509 + 4 + 97, "folds": 24, "fold_cycles": 21, "tiles": 1}
+    # with fold overlap: n = 2 fold groups a row tile, K = 9, 3 row tiles, a row tile every
+    # n * K + rows = 22 cycles; last beat 8 + 2 * 22 + 9 = 61, the last row rows + 4 = 8 later
+    # (every PE's sum complete together one edge register + 3 after the last beat, then the
+    # drain register and the rows, no deskew): compute 4 + 1 + 70 = 75
+    got = layer_cycles(layer, small(array=ArrayConfig(rows=4, cols=4)))
+    assert (got["compute"], got["folds"]) == (75, 6)
     # channel-parallel (the default): 2 fold groups of 4 channels, 6 folds of the same 21 cycles
     got = layer_cycles(layer, small())
     assert got == {"descriptor": 1, "load_weights": 2 * (1 + 9), "load_acts": 25, "geometry_wait": 0,

@@ -27,7 +27,8 @@ SMALL = MemoryConfig(ifmap_sram_kib=0.25, weight_sram_kib=1, ofmap_sram_kib=0.5)
 
 def geometry(pe: str = "mac", memory: MemoryConfig = SMALL, max_steps: int = 0):
     return top_geometry(Accelerator(pe=pe, bits=1 if pe == "xnor" else 8, memory=memory,
-                                    array=ArrayConfig(rows=4, cols=4, lanes=8), rtl=RtlConfig(max_steps=max_steps)))
+                                    array=ArrayConfig(rows=4, cols=4, lanes=8, fold_overlap=False),
+                                    rtl=RtlConfig(max_steps=max_steps)))
 
 
 def test_row_tiles_by_hand_stride_two():

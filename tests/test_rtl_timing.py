@@ -11,9 +11,12 @@ from hwsim.rtl_timing import layer_cycles
 from hwsim.workload import Layer
 
 
-def acc(pe: str = "mac", rows: int = 2, cols: int = 2, lanes: int = 64, depthwise: str = "channel_parallel") -> Accelerator:
+def acc(pe: str = "mac", rows: int = 2, cols: int = 2, lanes: int = 64, depthwise: str = "channel_parallel",
+        overlap: bool = False) -> Accelerator:
+    """A top on a ``rows x cols`` array, naive (each fold fills and drains) unless ``overlap``."""
     return Accelerator(pe=pe, bits=1 if pe == "xnor" else 8,
-                       array=ArrayConfig(rows=rows, cols=cols, lanes=lanes, depthwise=depthwise))
+                       array=ArrayConfig(rows=rows, cols=cols, lanes=lanes, depthwise=depthwise,
+                                         fold_overlap=overlap))
 
 
 def test_layer_cycles_conv3x3() -> None:
@@ -58,7 +61,7 @@ def test_layer_too_large_runs_as_row_tiles() -> None:
     # 36 + 271 = 307; tile 1's descriptor comes at 37, its 34 loads end at 71 and wait; the run
     # side takes it at 308, leaves FLUSH at 308 + 172 = 480 (tile 0's store, 307 + 17 = 324, is
     # long over) and stores it by 480 + 11 = 491: 492 cycles.
-    tiny = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ifmap_sram_kib=0.0625))
+    tiny = Accelerator(array=ArrayConfig(rows=2, cols=2, fold_overlap=False), memory=MemoryConfig(ifmap_sram_kib=0.0625))
     wide = Layer("w", "conv", 3, 5, 5, 2, 5, 5, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(wide, tiny)
     assert (got["tiles"], got["load_acts"], got["total"]) == (2, 8 + 6, 492)
@@ -87,7 +90,7 @@ def test_layer_cycles_k_tiles_and_channel_tiles() -> None:
     # ofmap SRAM is 1/64 KiB = 128 bits: out buffer 128 / 16 = 8 words; the psum buffer holds
     # K = 15 * 15 * 4095 products, 2**14 * 921375 -> 35 bits, 2 x 35 a word: 128 / 70 -> 1 word,
     # fewer than one fold of 2 rows: no K tiles
-    small = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ofmap_sram_kib=1 / 64),
+    small = Accelerator(array=ArrayConfig(rows=2, cols=2, fold_overlap=False), memory=MemoryConfig(ofmap_sram_kib=1 / 64),
                         rtl=RtlConfig(max_steps=100))
     fc = Layer("f", "linear", 300, 1, 1, 6, 1, 1)
     with pytest.raises(DoesNotFit, match=r"^a fold of 300 steps exceeds rtl\.max_steps=100, and the top's "
@@ -102,7 +105,7 @@ def test_layer_cycles_k_tiles_and_channel_tiles() -> None:
     # cycles later (its descriptor the cycle after the take): the ninth at 114 + 8 * 115 = 1034,
     # out of FLUSH at 1034 + 113 = 1147, stored (1 + 2) by 1150: 1151 cycles. (Three output
     # tiles of 3 folds each, the K tiles' loads under the runs, take 1301.)
-    roomy = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ofmap_sram_kib=1 / 16),
+    roomy = Accelerator(array=ArrayConfig(rows=2, cols=2, fold_overlap=False), memory=MemoryConfig(ofmap_sram_kib=1 / 16),
                         rtl=RtlConfig(max_steps=100))
     got = layer_cycles(fc, roomy)
     assert (got["tiles"], got["folds"], got["fold_cycles"], got["store"]) == (9, 9, 106, 9)
@@ -113,7 +116,7 @@ def test_layer_cycles_wrong() -> None:
     pool = Layer("p", "maxpool", 4, 4, 4, 4, 2, 2, kernel=(2, 2))
     with pytest.raises(HwsimError, match=r"^layer 'p' \(maxpool\) does not run on the PE array$"):
         layer_cycles(pool, acc())
-    tiny = Accelerator(array=ArrayConfig(rows=2, cols=2), memory=MemoryConfig(ifmap_sram_kib=0.0625))
+    tiny = Accelerator(array=ArrayConfig(rows=2, cols=2, fold_overlap=False), memory=MemoryConfig(ifmap_sram_kib=0.0625))
     wide = Layer("w", "conv", 3, 5, 5, 2, 5, 5, kernel=(3, 3), padding=(1, 1))
     with pytest.raises(ConfigError, match=r"^`array\.dataflow` 'ws': "):
         layer_cycles(wide, Accelerator(array=ArrayConfig(rows=2, cols=2, dataflow="ws")))
