@@ -19,12 +19,25 @@ both included (a depthwise layer run channel-parallel, :func:`hwsim.rtl_plan.cha
                                                only a tile of one beat each waits, one cycle)
     load_resid    = folds * rows (a layer with ``residual``, else 0): the shortcut's out words
     compute       = rows + 1 + folds * fold    pixel walk of the first row tile, the buffers'
-                                               read cycle, then the folds back to back
+                                               read cycle, then the folds back to back (fold
+                                               overlap: below)
     drain         = OUTPUT_LATENCY + 1         output stage, then the last row's write
     store         = 1 + folds * rows           the out buffer's read cycle, then every row
     total         = the sum
 
-``fold = 2 * rows + cols + KS - 2 + PIPELINE_CYCLES`` is :func:`hwsim.dataflow.compute_cycles`'s
+**Fold overlap** (``array.fold_overlap``, the default; :mod:`rtl.array`): the array pipelines
+its folds, so ``compute = rows + 1 + array`` with ``array`` the cycles from the first operand beat
+to the last result row. With ``n = G * NT`` folds per row tile, ``RT`` row tiles and ``P =
+max(KS, rows)``: the last beats of a row tile's folds are ``P`` apart; the next row tile's first
+beat follows the walk of its ``rows`` pixels, ``KS + rows`` after its last fold's first beat, so
+a row tile takes ``D = KS + rows`` (``n = 1``) or ``D = (n - 2) * P + 1 + KS + rows + max(KS - 1,
+P - 1 - KS)`` cycles; the last beat comes at ``(KS - 1) + (RT - 1) * D + (n - 1) * P`` and the
+last row ``2 * rows + cols - 1 + PIPELINE_CYCLES + CAPTURE_CYCLES`` after it (depthwise:
+``rows + 1 + PIPELINE_CYCLES + CAPTURE_CYCLES``, every PE's sum complete at once), plus one.
+The analytic model (:func:`hwsim.dataflow.compute_cycles` with ``overlap``) has no walk and no
+drain register: ``(folds - 1) * P + fold``.
+
+Without it, ``fold = 2 * rows + cols + KS - 2 + PIPELINE_CYCLES`` is :func:`hwsim.dataflow.compute_cycles`'s
 output-stationary fold with the PE pipeline (reused, not restated): the controller adds no cycle
 per fold or per tile -- the next fold's first operands wait in the operand register while the
 array drains, and the walk of the next row tile (``rows`` cycles) hides under that drain.

@@ -408,8 +408,8 @@ def _rtl_gap(model: Mapping, rtl: dict[str, int], layer: Layer, acc: Accelerator
     one tile the top must split."""
     transfers = rtl["total"] - rtl["compute"]
     causes = []
-    if acc.array.fold_overlap:
-        causes.append("folds back to back (model: pipelined)")
+    if acc.array.fold_overlap:  # the top pipelines its folds too (rtl.array), but walks between row tiles
+        causes.append("each row tile's pixels walked after its folds are issued (model: hidden)")
     if uses_channel_parallel(layer, acc):
         if not dw_lanes:
             causes.append("one column per depthwise group (model: channel-parallel)")

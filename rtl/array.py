@@ -22,6 +22,16 @@ that is ``2 * rows + cols + K`` with the PE's two pipeline stages: PIPELINE_CYCL
 per PE from operand in to accumulator (no pipeline register). See :func:`fold_cycles`. The next fold's first
 beat is accepted in the cycle after the last output transfer, so that is also the period.
 
+**Fold overlap** (``overlap=True``, ``array.fold_overlap``): the folds are pipelined. Each PE has
+a drain register that takes its sum in the cycle the sum is complete (``r + c + PORT_TO_ACC_CYCLES``
+after the fold's last beat), while its accumulator starts the next fold; a column drains through
+those registers once its bottom one is loaded (``contract.CAPTURE_CYCLES``), bottom row first, and
+the columns leave deskewed. A fold's last beat is accepted no sooner than ``rows`` cycles after
+the previous fold's (``ready`` low on it until then), so fold ``f`` ends at ``T_f = max(T_{f-1} +
+K_f, T_{f-1} + rows)`` and its last row leaves ``2 * rows + cols + 1`` cycles after ``T_f``
+(with two pipeline stages; depthwise ``rows + 4``). The results cannot be held: the consumer
+must take every row (``o_results.ready`` is ignored).
+
 **Depthwise mode** (``dw_lanes = L > 0``, ``i_dw`` high): a fold computes ``L`` channels side by
 side, column ``c < L`` channel ``c`` with its own activations: each beat then also carries
 ``xd[r][c]`` (row ``r``'s activation of channel ``c``), and PE ``(r, c)`` takes ``xd[r][c]`` and
@@ -80,6 +90,8 @@ class SystolicArray(wiring.Component):
         The PE (e.g. ``PESpec("mac", bits=8, k=64)``); every PE is alike.
     dw_lanes : int
         Channels of the depthwise mode (0: none; else 2 to ``cols``).
+    overlap : bool
+        Pipeline the folds through a drain register per PE (module docstring).
 
     Members
     -------
