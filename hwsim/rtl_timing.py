@@ -32,7 +32,7 @@ max(KS, rows)``: the last beats of a row tile's folds are ``P`` apart; the next 
 beat follows the walk of its ``rows`` pixels, ``KS + rows`` after its last fold's first beat, so
 a row tile takes ``D = KS + rows`` (``n = 1``) or ``D = (n - 2) * P + 1 + KS + rows + max(KS - 1,
 P - 1 - KS)`` cycles; the last beat comes at ``(KS - 1) + (RT - 1) * D + (n - 1) * P`` and the
-last row ``2 * rows + cols - 1 + PIPELINE_CYCLES + CAPTURE_CYCLES`` after it (depthwise:
+last row ``2 * rows + cols - 2 + PIPELINE_CYCLES + CAPTURE_CYCLES`` after it (depthwise:
 ``rows + 1 + PIPELINE_CYCLES + CAPTURE_CYCLES``, every PE's sum complete at once), plus one.
 The analytic model (:func:`hwsim.dataflow.compute_cycles` with ``overlap``) has no walk and no
 drain register: ``(folds - 1) * P + fold``.
