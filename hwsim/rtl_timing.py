@@ -115,20 +115,36 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
 
 def _overlapped_array(geo: TopGeometry, p: LayerPlan) -> int:
     """Cycles from a layer's first operand beat to its last result row on an array with fold
-    overlap (module docstring)."""
-    rows, k = geo.rows, p.steps
-    n, row_tiles = p.fold_groups * p.tiles, p.row_tiles
-    period = max(k, rows)
-    if n == 1:
-        tile_period = k + rows
-    else:
-        tile_period = (n - 2) * period + 1 + k + rows + max(k - 1, period - 1 - k)
-    last_beat = (k - 1) + (row_tiles - 1) * tile_period + (n - 1) * period
+    overlap (module docstring): the row tiles' recurrence, followed until its state relative to
+    the last beat repeats, then extended by whole row tiles."""
+    rows, k, n, row_tiles = geo.rows, p.steps, p.fold_groups * p.tiles, p.row_tiles
+    # cycle 0: the first step's issue. State: first issue of the row tile, the cycle the walk of
+    # the row tile after it starts, the last beat accepted so far
+    issue, walk, last = 0, 0, -rows
+    seen: dict[tuple[int, int], tuple[int, int]] = {}
+    done = 0
+    while done < row_tiles:
+        key = (issue - last, walk - last)
+        if key in seen and row_tiles - done > 1:  # periodic from here: jump whole periods
+            first, at = seen[key]
+            period, span = done - first, last - at
+            jumps = (row_tiles - done - 1) // period
+            issue, walk, last, done = issue + jumps * span, walk + jumps * span, last + jumps * span, done + jumps * period
+            seen.clear()
+        seen[key] = (done, last)
+        start = issue
+        for _ in range(n):  # a fold's last step is issued K - 1 after its first and waits for the array
+            last_issue = start + k - 1
+            last = max(last_issue + 1, last + rows)
+            start = last  # the next fold's first step: when the last beat leaves the fetch
+        full = walk + rows  # the next row tile's pixels all walked (the walker shows it from then)
+        swap = last_issue if full <= last_issue else full
+        issue, walk, done = max(swap + 1, last), swap + 1, done + 1
     if p.depthwise:  # every PE's sum complete together, no deskew
         tail = 1 + PIPELINE_CYCLES + 1 + CAPTURE_CYCLES + rows - 1
     else:
         tail = (rows - 1) + (geo.cols - 1) + PIPELINE_CYCLES + 1 + CAPTURE_CYCLES + rows - 1
-    return last_beat + tail + 1
+    return last + tail
 
 
 def tiles_cycles(geo: TopGeometry, tiles: Sequence[Tile]) -> dict[str, int]:

@@ -47,8 +47,10 @@ class LayerController(wiring.Component):
     load side takes the next descriptor. A tile whose loads end while the run side is idle is
     taken with its last ACTS beat.
 
-    The run side (IDLE, RESID for a ``residual`` tile, (WALK, RUN) per row tile, FLUSH) runs the
-    tile from the other input bank into out bank ``o_bank``. FLUSH ends once the last row is
+    The run side (IDLE, RESID for a ``residual`` tile, WALK for the first row tile, RUN, FLUSH)
+    runs the tile from the other input bank into out bank ``o_bank``. While RUN issues a row
+    tile's folds the walker loads the next row tile's pixels into its second set; after the row
+    tile's last step that set is swapped in, at once if it is complete, else once it is (WAIT). FLUSH ends once the last row is
     written and the store engine is free: it hands the out bank to the store engine, which
     streams it while the next tile runs into the other bank; a descriptor with ``psum_write`` (a
     K tile whose sums go to the psum buffer) has no results, hands nothing over and keeps the bank.
@@ -92,11 +94,12 @@ class LayerController(wiring.Component):
         The writer's ``o_written``: FLUSH ends when it reaches the rows of every issued fold.
     i_write_overrun : In(1)
         The writer's ``o_overrun``.
-    o_walk_step : Out(1)
-        In WALK (:class:`~rtl.im2col.PixelWalker`'s ``i_step``).
-    i_walk_last, i_walk_more : In(1)
-        The walker's ``o_last`` (WALK ends with this step) and ``o_more`` (read at the end of a
-        row tile's last fold: WALK again, else FLUSH).
+    o_walk_step, o_walk_direct, o_walk_swap : Out(1)
+        :class:`~rtl.im2col.PixelWalker`'s ``i_step`` (in WALK; in RUN and WAIT while it has a
+        row to load ahead), ``i_direct`` (in WALK) and ``i_swap``.
+    i_walk_last, i_walk_pending, i_walk_full : In(1)
+        The walker's ``o_last`` (WALK ends with this step), ``o_pending`` and ``o_full`` (read
+        at the end of a row tile's last fold: swap, WAIT, or FLUSH when neither).
     o_fetch_run : Out(1)
         In RUN (:class:`~rtl.im2col.OperandFetch`'s ``i_run``).
     i_fetch_issue : In(1)
@@ -126,7 +129,8 @@ class LayerController(wiring.Component):
             "i_load_fire": In(1), "i_load_overrun": In(1), "o_in_bank": Out(1), "o_take": Out(1),
             "o_resid": Out(1), "i_resid_fire": In(1), "i_resid_overrun": In(1),
             "i_written": In(written), "i_write_overrun": In(1),
-            "o_walk_step": Out(1), "i_walk_last": In(1), "i_walk_more": In(1),
+            "o_walk_step": Out(1), "o_walk_direct": Out(1), "o_walk_swap": Out(1),
+            "i_walk_last": In(1), "i_walk_pending": In(1), "i_walk_full": In(1),
             "o_fetch_run": Out(1), "i_fetch_issue": In(1), "o_pos": Out(position_layout()),
             "o_store_words": Out(written), "o_store_start": Out(1), "i_store_free": In(1),
             "o_bank": Out(1),
@@ -234,20 +238,27 @@ class LayerController(wiring.Component):
                     with m.If(last_row & nest.last_ct & nest.last_g & last_pix):
                         m.next = "WALK"
             with m.State("WALK"):
-                m.d.comb += self.o_walk_step.eq(1)
+                m.d.comb += [self.o_walk_step.eq(1), self.o_walk_direct.eq(1)]
                 with m.If(self.i_walk_last):
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += self.o_fetch_run.eq(1)
+                m.d.comb += [self.o_fetch_run.eq(1), self.o_walk_step.eq(self.i_walk_pending)]
                 with m.If(self.i_fetch_issue):
                     m.d.comb += [nest.k_step.eq(1), nest.t_step.eq(nest.k_wrap)]
                     with m.If(nest.k_wrap):
                         m.d.sync += out_total.eq(out_total + geo.rows)
                     with m.If(nest.k_wrap & nest.tile_wrap):
-                        with m.If(self.i_walk_more):
-                            m.next = "WALK"
+                        with m.If(self.i_walk_full):
+                            m.d.comb += self.o_walk_swap.eq(1)
+                        with m.Elif(self.i_walk_pending):
+                            m.next = "WAIT"
                         with m.Else():
                             m.next = "FLUSH"
+            with m.State("WAIT"):  # the next row tile's walk is not complete yet
+                m.d.comb += self.o_walk_step.eq(self.i_walk_pending)
+                with m.If(self.i_walk_full):
+                    m.d.comb += self.o_walk_swap.eq(1)
+                    m.next = "RUN"
             with m.State("FLUSH"):
                 with m.If(self.i_written == out_total):
                     with m.If(d.psum_write):

@@ -182,7 +182,7 @@ def _top_facts(top: LayerAccelerator) -> dict[str, Any]:
         "weight_lane_bits": Shape.cast(top.w_shape).width,
         "out_lane_bits": top.out_shape.width,
         "phases": {"load": ["DESC", "PARAMS", "WEIGHTS", "ACTS", "HAND"],
-                   "run": ["IDLE", "RESID", "WALK", "RUN", "FLUSH"]},
+                   "run": ["IDLE", "RESID", "WALK", "RUN", "WAIT", "FLUSH"]},
         "overlap": "a tile loads into one input bank while the tile before it runs from the other, "
                    "and the store engine streams the tile before that from the other out bank",
         "cycles": "hwsim.rtl_timing.layer_cycles",

@@ -215,6 +215,9 @@ class PixelWalker(wiring.Component):
 
     Pixels go in raster order (``ox`` fastest) from ``(0, 0)``; row ``r`` of the ``t``-th tile gets
     pixel ``t * rows + r``. Only adders: the address steps come from :class:`LayerGeometry`.
+    A step writes the rows the fetch reads (``o_rows``) with ``i_direct`` (a layer's first row
+    tile), else a second set: the walk of the next row tile runs while the fetch issues the
+    current one's folds, and ``i_swap`` moves the complete set to ``o_rows`` in one cycle.
 
     Members
     -------
@@ -230,10 +233,17 @@ class PixelWalker(wiring.Component):
     i_step : In(1)
         Load the next row (ignored with ``i_start``); after the tile's last row, the next step
         loads row 0 of the next tile.
+    i_direct : In(1)
+        The step writes ``o_rows`` (else the second set).
+    i_swap : In(1)
+        ``o_rows`` takes the second set (only when ``o_full``; never with a step).
     o_rows : Out(ArrayLayout(row_layout(geo), rows))
-        Row ``r``'s pixel, written by the step that loads row ``r``.
-    o_more : Out(1)
-        Pixels are left to load (the tile's rows past the layer's last pixel have ``ok`` 0).
+        Row ``r``'s pixel, written by the step that loads row ``r`` (``i_direct``) or by the swap.
+    o_pending : Out(1)
+        A step would load a row of a further row tile: the second set is not full and pixels
+        are left, or a tile is partly loaded (its rows past the layer's last pixel have ``ok`` 0).
+    o_full : Out(1)
+        The second set holds a whole row tile (from the cycle after its last row's step to the swap).
     o_last : Out(1)
         The next step loads the tile's last row.
     """
@@ -243,8 +253,9 @@ class PixelWalker(wiring.Component):
         super().__init__({
             "i_desc": In(descriptor_layout(geo.dim_bits)), "i_geo": In(geometry_layout(geo)),
             "i_start": In(1), "i_first": In(first_layout(geo)), "i_step": In(1),
+            "i_direct": In(1), "i_swap": In(1),
             "o_rows": Out(data.ArrayLayout(row_layout(geo), geo.rows)),
-            "o_more": Out(1), "o_last": Out(1),
+            "o_pending": Out(1), "o_full": Out(1), "o_last": Out(1),
         })
 
     def elaborate(self, platform: Any) -> Module:
@@ -254,17 +265,26 @@ class PixelWalker(wiring.Component):
         iy, ix = Signal(_coord(self.geo)), Signal(_coord(self.geo))
         p, line = Signal(_address(self.geo)), Signal(_address(self.geo))  # pixel, its line start
         row = Signal(range(rows))
+        ahead = Signal.like(self.o_rows)  # the next row tile's rows
+        full = self.o_full
         more = oy < d.out_h
-        m.d.comb += [self.o_more.eq(more), self.o_last.eq(row == rows - 1)]
+        m.d.comb += [self.o_pending.eq(~full & (more | (row != 0))), self.o_last.eq(row == rows - 1)]
+        with m.If(self.i_swap):
+            m.d.sync += [self.o_rows.eq(ahead), full.eq(0)]
         with m.If(self.i_start):
             first = self.i_first
             m.d.sync += [ox.eq(0), oy.eq(0), iy.eq(first.iy), ix.eq(first.ix), p.eq(first.p),
-                         line.eq(first.p), row.eq(0)]
+                         line.eq(first.p), row.eq(0), full.eq(0)]
         with m.Elif(self.i_step):
             for r in range(rows):
                 with m.If(row == r):
-                    out = self.o_rows[r]
-                    m.d.sync += [out.iy.eq(iy), out.ix.eq(ix), out.p.eq(p), out.ok.eq(more)]
+                    pixel = {"iy": iy, "ix": ix, "p": p, "ok": more}
+                    with m.If(self.i_direct):
+                        m.d.sync += [getattr(self.o_rows[r], k).eq(v) for k, v in pixel.items()]
+                    with m.Else():
+                        m.d.sync += [getattr(ahead[r], k).eq(v) for k, v in pixel.items()]
+            with m.If(~self.i_direct & (row == rows - 1)):
+                m.d.sync += full.eq(1)
             last_ox = ox == d.out_w - 1
             m.d.sync += [ox.eq(Mux(last_ox, 0, ox + 1)), oy.eq(oy + last_ox),
                          ix.eq(Mux(last_ox, -d.pad_w, ix + d.stride_w)),

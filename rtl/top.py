@@ -20,9 +20,10 @@ the other, and the store engine streams tile ``t - 1``'s results from the other 
     RESID    folds * rows beats on i_resid, a ``residual`` tile only: its shortcut, one out word
              per beat in out buffer order, into the out buffer; each row the output stage
              requantizes adds the word it then overwrites, before the clamp
-    WALK     ``rows`` cycles: the pixel walker loads the input coordinates of the next row tile
-    RUN      every fold streams through the array; results are requantized into the out buffer
-             (WALK again between row tiles, hidden under the array's drain)
+    WALK     ``rows`` cycles: the pixel walker loads the input coordinates of the first row tile
+    RUN      every fold streams through the array; results are requantized into the out buffer;
+             meanwhile the walker loads the next row tile's pixels into its second set, swapped
+             in after the row tile's last step (WAIT until that walk is complete)
     FLUSH    the last fold's rows reach the out buffer; then, once the store engine is free,
              the out bank goes to it, IDLE follows
 
@@ -260,8 +261,9 @@ class LayerAccelerator(wiring.Component):
             walker.i_desc.eq(d), walker.i_geo.eq(run_sizes), walker.i_start.eq(take),
             walker.i_first.iy.eq(-ld.pad_h), walker.i_first.ix.eq(-ld.pad_w),
             walker.i_first.p.eq(sizes.origin),
-            walker.i_step.eq(ctrl.o_walk_step), ctrl.i_walk_last.eq(walker.o_last),
-            ctrl.i_walk_more.eq(walker.o_more),
+            walker.i_step.eq(ctrl.o_walk_step), walker.i_direct.eq(ctrl.o_walk_direct),
+            walker.i_swap.eq(ctrl.o_walk_swap), ctrl.i_walk_last.eq(walker.o_last),
+            ctrl.i_walk_pending.eq(walker.o_pending), ctrl.i_walk_full.eq(walker.o_full),
             fetch.i_desc.eq(d), fetch.i_geo.eq(run_sizes), fetch.i_rows.eq(walker.o_rows),
             fetch.i_start.eq(take), fetch.i_run.eq(ctrl.o_fetch_run),
             fetch.i_pos.eq(ctrl.o_pos), ctrl.i_fetch_issue.eq(fetch.o_issue),

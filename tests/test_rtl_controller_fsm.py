@@ -73,13 +73,16 @@ class Cycle:
     """One cycle as the testbench saw it: the inputs it drove, the outputs once settled."""
 
     load: str  # DESC, PARAMS, WEIGHTS, ACTS, HAND (i_desc.ready, o_load_target, else HAND)
-    run: str  # IDLE, RESID, WALK, RUN (o_resid, o_walk_step, o_fetch_run), FLUSH (tracked)
+    run: str  # IDLE, RESID, WALK, RUN, WAIT (o_resid, o_walk_direct, o_fetch_run, o_walk_step or
+    # o_walk_swap alone), FLUSH (tracked)
     load_tile: int | None  # the tile the load side holds (DESC: the one accepted, if any)
     run_tile: int | None  # the tile the run side runs (None when IDLE)
     accept: bool
     fire: bool  # a load beat
     resid_fire: bool
     issue: bool
+    step: bool  # a walker step (o_walk_step)
+    swap: bool  # o_walk_swap
     overrun: bool  # the strobe of ``play``'s ``overrun`` was driven
     flush_end: bool  # FLUSH's end condition held: all rows written, store engine free or psum_write
     take: bool
@@ -120,7 +123,8 @@ def play(geo: TopGeometry, tiles: list[dict[str, int]], *, loads: Iterable[int] 
     a fetch issuing by ``issues``; the load geometry's ``act_words`` and ``too_long`` from
     :data:`GEO_STAGES` cycles after the descriptor register is written (the tile before's until
     then); ``i_pixels`` the run tile's from the cycle after the take; a walker counting pixels
-    and rows since the take; a writer whose count reaches a fold's rows :data:`WRITE_LAG` cycles
+    and rows since the take, whose second set is full after a row tile's steps outside WALK
+    until the swap; a writer whose count reaches a fold's rows :data:`WRITE_LAG` cycles
     after the fold's last step; a :class:`StoreEngine` of ``store_cycles``. ``overrun``
     ``(kind, tile)`` pulses ``i_load_overrun`` with that tile's first parameter beat (``load``)
     or last activation beat (``load_last``), ``i_write_overrun`` with its first issued step
@@ -137,7 +141,8 @@ def play(geo: TopGeometry, tiles: list[dict[str, int]], *, loads: Iterable[int] 
         store = StoreEngine(store_cycles)
         offered, taken = 0, 0  # descriptors accepted, tiles taken
         geo_at: list[int] = []  # per accepted tile: first cycle its act_words, too_long are valid
-        walked, row = 0, 0  # the walker: pixels walked since the take, row of the next step
+        walked, row, ahead = 0, 0, False  # the walker: pixels walked since the take, row of the
+        # next step, its second set full
         issued: list[int] = []  # cycles of the steps issued since the take
         beats: dict[tuple[int, str], int] = {}  # (tile, phase): load beats so far
         resid_beats = 0
@@ -145,13 +150,20 @@ def play(geo: TopGeometry, tiles: list[dict[str, int]], *, loads: Iterable[int] 
         for n in range(cycles if cycles is not None else MAX_CYCLES):
             if cycles is None and taken == len(tiles) and idle_for >= tail:
                 return
-            # the states, from the outputs that do not depend on this cycle's inputs
+            # the walker's flags first: WAIT shows only in the walker strobes that follow them
+            cur = info[taken - 1] if taken else None
+            ctx.set(dut.i_walk_pending, not ahead and (bool(cur) and walked < cur["pixels"] or row != 0))
+            ctx.set(dut.i_walk_full, ahead)
+            # the states, from the outputs that do not depend on this cycle's other inputs
             ready, target = ctx.get(dut.i_desc.ready), ctx.get(dut.o_load_target)
             assert not (ready and target != LoadTarget.NONE), n
             load = "DESC" if ready else LOADS.get(target, "HAND")
-            shown = [name for name, sig in (("RESID", dut.o_resid), ("WALK", dut.o_walk_step),
+            shown = [name for name, sig in (("RESID", dut.o_resid), ("WALK", dut.o_walk_direct),
                                             ("RUN", dut.o_fetch_run)) if ctx.get(sig)]
             assert len(shown) <= 1, (n, shown)
+            step, swap = bool(ctx.get(dut.o_walk_step)), bool(ctx.get(dut.o_walk_swap))
+            if not shown and (step or swap):
+                shown = ["WAIT"]
             if shown:
                 run = shown[0]
             else:  # FLUSH and IDLE drive none: FLUSH follows RUN until its end condition held
@@ -189,12 +201,12 @@ def play(geo: TopGeometry, tiles: list[dict[str, int]], *, loads: Iterable[int] 
             ctx.set(dut.i_fetch_issue, issue)
             ctx.set(dut.i_write_overrun, write_over)
             ctx.set(dut.i_walk_last, row == geo.rows - 1)
-            ctx.set(dut.i_walk_more, bool(cur) and walked < cur["pixels"])
             ctx.set(dut.i_written, written)
             ctx.set(dut.i_store_free, store.free())
             pos, got = ctx.get(dut.o_pos), ctx.get(dut.o_desc)
+            step, swap = bool(ctx.get(dut.o_walk_step)), bool(ctx.get(dut.o_walk_swap))  # RUN's: with the issue
             c = Cycle(load=load, run=run, load_tile=load_tile, run_tile=run_tile, accept=accept,
-                      fire=fire, resid_fire=resid_fire, issue=issue,
+                      fire=fire, resid_fire=resid_fire, issue=issue, step=step, swap=swap,
                       overrun=load_over or write_over or resid_over, flush_end=ended,
                       take=bool(ctx.get(dut.o_take)), restart=bool(ctx.get(dut.o_load_restart)),
                       store_start=bool(ctx.get(dut.o_store_start)),
@@ -215,8 +227,12 @@ def play(geo: TopGeometry, tiles: list[dict[str, int]], *, loads: Iterable[int] 
                 offered += 1
             if c.take:
                 taken, walked, row, issued, resid_beats, idle_for = taken + 1, 0, 0, [], 0, 0
-            elif run == "WALK":
+                ahead = False
+            elif step:
+                ahead = ahead or (run != "WALK" and row == geo.rows - 1)
                 walked, row = walked + 1, (row + 1) % geo.rows
+            elif swap:
+                ahead = False
             if issue:
                 issued.append(n)
         assert cycles is not None, f"not done after {MAX_CYCLES} cycles"
@@ -236,6 +252,25 @@ def runs(states: Iterable[str]) -> list[tuple[str, int]]:
 def cycles_of(trace: list[Cycle], what: str) -> list[int]:
     """The cycles in which the flag ``what`` (accept, take, store_start, ...) was set."""
     return [n for n, c in enumerate(trace) if getattr(c, what)]
+
+
+def check_run_phases(ran: list[Cycle], rows: int, row_tiles: int, resid: bool) -> None:
+    """One tile's run side: RESID (a residual tile), WALK for ``rows`` cycles (the first row tile's
+    pixels), then RUN -- WAIT only after a row tile's last step, until the next row tile's walk
+    is complete -- and FLUSH of :data:`WRITE_LAG` cycles; ``(row_tiles - 1) * rows`` walker steps
+    outside WALK and ``row_tiles - 1`` swaps, each in a row tile's last RUN cycle or WAIT's last."""
+    got = runs(c.run for c in ran)
+    head = [("RESID", None)] if resid else []
+    assert [s for s, _ in got[:len(head) + 1]] == [s for s, _ in head] + ["WALK"]
+    assert got[len(head)] == ("WALK", rows) and got[-1] == ("FLUSH", WRITE_LAG)
+    middle = [s for s, _ in got[len(head) + 1:-1]]
+    assert middle[0] == "RUN" and set(middle) <= {"RUN", "WAIT"}
+    assert all(a != b for a, b in zip(middle, middle[1:]))  # merged runs alternate
+    assert sum(c.step for c in ran if c.run != "WALK") == (row_tiles - 1) * rows
+    swaps = [n for n, c in enumerate(ran) if c.swap]
+    assert len(swaps) == row_tiles - 1
+    for n in swaps:  # the last step of a row tile (RUN), or the end of WAIT
+        assert (ran[n].run == "RUN" and ran[n].issue) or (ran[n].run == "WAIT" and ran[n + 1].run == "RUN")
 
 
 def check_hand_over(trace: list[Cycle], tiles: list[dict[str, int]]) -> None:
@@ -281,8 +316,9 @@ def test_tile_stream(case: str) -> None:
     residual loader idling at times: per tile, the load side's phases DESC, PARAMS, WEIGHTS,
     ACTS (then HAND if the take comes later) and beats G * NT, G * NT * KS, ceil(G * H * W * CW
     / act_beat) with a restart at the descriptor and each phase's last beat; the run side's
-    phases RESID (folds * rows beats), then WALK (``rows`` cycles) and RUN per row tile, then
-    FLUSH until the written count reaches folds * rows; the fetch position of every issued
+    phases RESID (folds * rows beats), WALK, RUN with the next row tiles walked ahead (WAIT
+    when a walk is not done) and FLUSH until the written count reaches folds * rows
+    (:func:`check_run_phases`); the fetch position of every issued
     step against nested loops; the out words and the alternating bank handed to the store
     engine; each take at its earliest cycle; tile k + 1 loading while tile k runs; no error."""
     kind, rows, cols, d = CASES[case]
@@ -303,11 +339,8 @@ def test_tile_stream(case: str) -> None:
                          "ACTS": math.ceil(want["act_words"] / geo.act_beat)}
         assert [c.load for c in mine if c.restart] == ["DESC", "PARAMS", "WEIGHTS", "ACTS"]
         ran = [c for c in trace if c.run_tile == k]
-        resid = [("RESID", None)] if t.get("residual") else []
-        got = runs(c.run for c in ran)
-        assert [s for s, _ in got] == [s for s, _ in resid] + ["WALK", "RUN"] * want["row_tiles"] + ["FLUSH"]
-        assert [n for s, n in got if s == "WALK"] == [rows] * want["row_tiles"]
-        assert got[-1] == ("FLUSH", WRITE_LAG)
+        resid = bool(t.get("residual"))
+        check_run_phases(ran, rows, want["row_tiles"], resid)
         assert sum(c.resid_fire for c in ran) == (want["words"] if resid else 0)
         assert [c.pos for c in ran if c.issue] == nest(t, geo.lanes, cols) * want["row_tiles"]
         if k:  # this tile loads while the one before runs
@@ -322,12 +355,14 @@ def test_overlap_timeline() -> None:
     hand-worked timeline. T0 (2x2 -> 2x2, 1 -> 2 channels; one parameter, one weight and one
     activation beat) is accepted at 0 and loaded by 3, but taken at 4 (its geometry is complete
     then: descriptor + GEOMETRY_CYCLES); T1 (2 channels: 2 weight beats) is accepted at 5, the
-    cycle after, and loads (6-9) while T0 walks and runs (5-10; 2 row tiles, 1 step each), then
-    waits in HAND (10-15) while T0 flushes (11-14, the rows written 4 cycles after the last
-    step); T0's store starts at 14 and T1 is taken at 15, the run side idle for that one cycle.
-    T2 (10x10 -> 2x2 stride 5: 13 activation beats, 19-31) is accepted at 16; T1 runs (2 steps
-    per row tile) and stores at 27; T2's last activation beat at 31 finds the run side idle
-    (28-31) and is its take; T2 runs and stores at 41. ``o_in_bank`` flips with every take,
+    cycle after, and loads (6-9) while T0 walks and runs (5-10; 2 row tiles, 1 step each: WALK
+    5-6, RUN 7 with the second row tile's first pixel walked, WAIT 8-9 for its second, swapped
+    in at 9, RUN 10), then waits in HAND (10-15) while T0 flushes (11-14, the rows written 4
+    cycles after the last step); T0's store starts at 14 and T1 is taken at 15, the run side
+    idle for that one cycle. T2 (10x10 -> 2x2 stride 5: 13 activation beats, 19-31) is
+    accepted at 16; T1 runs (2 steps per row tile, the second row tile walked during the
+    first's steps 18-19, swapped in at 20) and stores at 26; T2's last activation beat at 31
+    finds the run side idle (27-31) and is its take; T2 runs and stores at 41. ``o_in_bank`` flips with every take,
     ``o_bank`` with every store start, ``o_desc`` holds each tile from the cycle after its take."""
     geo = geometry("mac", 2, 2)
     t0, t1 = desc((2, 2), (2, 2), 1, 2), desc((2, 2), (2, 2), 2, 2)
@@ -336,7 +371,8 @@ def test_overlap_timeline() -> None:
     trace = play(geo, tiles, loads=ALWAYS, issues=ALWAYS, cycles=45)
     assert cycles_of(trace, "accept") == [0, 5, 16]
     assert cycles_of(trace, "take") == [4, 15, 31]
-    assert cycles_of(trace, "store_start") == [14, 27, 41]
+    assert cycles_of(trace, "store_start") == [14, 26, 41]
+    assert cycles_of(trace, "swap") == [9, 20, 36]
     assert cycles_of(trace, "restart") == [0, 1, 2, 3, 5, 6, 8, 9, 16, 17, 18, 31]
     assert runs(c.load for c in trace) == [
         ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 1), ("HAND", 1),  # T0, 0-4
@@ -345,18 +381,18 @@ def test_overlap_timeline() -> None:
         ("DESC", 13)]  # 32-44, no more descriptors
     assert runs(c.run for c in trace) == [
         ("IDLE", 5),  # 0-4
-        ("WALK", 2), ("RUN", 1), ("WALK", 2), ("RUN", 1), ("FLUSH", 4),  # T0, 5-14
+        ("WALK", 2), ("RUN", 1), ("WAIT", 2), ("RUN", 1), ("FLUSH", 4),  # T0, 5-14
         ("IDLE", 1),  # 15
-        ("WALK", 2), ("RUN", 2), ("WALK", 2), ("RUN", 2), ("FLUSH", 4),  # T1, 16-27
-        ("IDLE", 4),  # 28-31
-        ("WALK", 2), ("RUN", 1), ("WALK", 2), ("RUN", 1), ("FLUSH", 4),  # T2, 32-41
+        ("WALK", 2), ("RUN", 2), ("WAIT", 1), ("RUN", 2), ("FLUSH", 4),  # T1, 16-26
+        ("IDLE", 5),  # 27-31
+        ("WALK", 2), ("RUN", 1), ("WAIT", 2), ("RUN", 1), ("FLUSH", 4),  # T2, 32-41
         ("IDLE", 3)]  # 42-44
     # T1's loads beside T0's run
     assert [(c.load, c.run) for c in trace[5:11]] == [
-        ("DESC", "WALK"), ("PARAMS", "WALK"), ("WEIGHTS", "RUN"), ("WEIGHTS", "WALK"),
-        ("ACTS", "WALK"), ("HAND", "RUN")]
+        ("DESC", "WALK"), ("PARAMS", "WALK"), ("WEIGHTS", "RUN"), ("WEIGHTS", "WAIT"),
+        ("ACTS", "WAIT"), ("HAND", "RUN")]
     assert [c.in_bank for c in trace] == [0] * 5 + [1] * 11 + [0] * 16 + [1] * 13
-    assert [c.bank for c in trace] == [0] * 15 + [1] * 13 + [0] * 14 + [1] * 3
+    assert [c.bank for c in trace] == [0] * 15 + [1] * 12 + [0] * 15 + [1] * 3
     zero = full({})
     assert [c.desc for c in trace] == [zero] * 5 + [full(t0)] * 11 + [full(t1)] * 16 + [full(t2)] * 13
     assert [(c.store_words, c.bank) for c in trace if c.store_start] == [(4, 0), (4, 1), (4, 0)]
@@ -379,8 +415,7 @@ def test_k_tiles_psum_write_skips_store() -> None:
     ends = cycles_of(trace, "flush_end")
     assert takes[1:] == [e + 1 for e in ends[:2]]  # the loads waited for the run side
     for k in range(3):
-        got = runs(c.run for c in trace if c.run_tile == k)
-        assert [s for s, _ in got] == ["WALK", "RUN"] * 5 + ["FLUSH"] and got[-1][1] == WRITE_LAG
+        check_run_phases([c for c in trace if c.run_tile == k], geo.rows, 5, False)
     assert [(n, c.store_words, c.bank) for n, c in enumerate(trace) if c.store_start] == [(ends[2], 20, 0)]
     assert not any(c.error for c in trace)
 

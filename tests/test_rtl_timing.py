@@ -48,6 +48,19 @@ def test_layer_cycles_depthwise_xnor_linear() -> None:
     assert (got["load_acts"], got["fold_cycles"], got["folds"]) == (2, 2 * 2 + 2 + 2, 2)
 
 
+def test_layer_cycles_fold_overlap_walk_not_hidden() -> None:
+    # 1 -> 2 channels 1x1 on 4x4, 2x2 array with fold overlap: one fold of one step per row
+    # tile, 8 row tiles. Counting from the first step's issue (0): its beat is accepted at 1;
+    # the next row tile's 2 pixels are walked in 0-1 (the walker shows them complete at 2) and
+    # swapped in at 2, its step issued at 3, accepted at 4 (3 >= 1 + rows apart): a row tile
+    # every rows + 1 = 3 cycles, the last beat at 1 + 7 * 3 = 22, the last row 2*2 + 2 + 1 = 7
+    # later: compute 2 + 1 + 29 = 32 (the analytic model: 7 * max(1, 2) + 7 = 21)
+    layer = Layer("c", "conv", 1, 4, 4, 2, 4, 4)
+    got = layer_cycles(layer, acc(overlap=True))
+    assert (got["folds"], got["compute"]) == (8, 32)
+    assert got["total"] == 1 + (1 + 1) + 2 + 32 + 4 + (1 + 8 * 2)
+
+
 def test_layer_too_large_runs_as_row_tiles() -> None:
     # An ifmap buffer of 1/16 KiB = 512 bits holds 64 8-bit words; the 3x5x5 input needs 75, so the
     # 3x3 pad-1 conv runs as row tiles. Output rows r0..r1-1 read input rows r0 - 1 .. r1 clipped

@@ -119,6 +119,10 @@ def run_layers(top: LayerAccelerator, progs: list[LayerProgram], *, valid_patter
 #: s2, depthwise (mac, adder), grouped (mac, xnor), linear; channel and pixel counts not multiples of the array.
 CASES = {
     "mac-1x1": ("mac", True, 3, 4, 4, {}, (2, 2)),
+    # one step per row tile: the walk of the next row tile's pixels is not done by its last
+    # step (WAIT), and the folds' last beats are the array's rows apart
+    "mac-1x1-one-step": ("mac", True, 1, 2, 4, {}, (2, 2)),
+    "adder-1x1-one-step-3x2": ("adder", True, 1, 2, 5, {}, (3, 2)),
     "mac-3x3-s1-p1": ("mac", True, 3, 5, 5, {"kernel": 3, "padding": 1}, (2, 2)),
     "mac-3x3-s2": ("mac", True, 2, 3, 7, {"kernel": 3, "stride": 2}, (4, 4)),
     "mac-dw-3x3-p1": ("mac", True, 3, 3, 4, {"kernel": 3, "padding": 1, "groups": 3}, (2, 2)),

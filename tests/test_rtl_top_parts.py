@@ -144,8 +144,9 @@ async def start(ctx, dut, d: dict[str, int], max_steps: int) -> None:
 @pytest.mark.parametrize("d", [desc((5, 5), (3, 3), 3, 2, kernel=3, stride=2, pad=1),
                                desc((4, 7), (2, 5), 2, 2, kernel=3)], ids=["s2-p1", "s1"])
 def test_pixel_walker(d: dict[str, int]) -> None:
-    """Tile after tile with idle cycles between steps: every row's coordinates and address, the
-    last-row flag before each tile's last step and ``o_more`` after each tile."""
+    """Tile after tile with idle cycles between steps, every step writing the rows directly:
+    every row's coordinates and address, the last-row flag before each tile's last step and
+    ``o_pending`` after each tile (pixels left)."""
     geo = geometry(rows=4)
     dut = PixelWalker(geo)
     want = naive_pixels(d, d["in_ch"], geo.rows)  # mac: one word per channel
@@ -153,6 +154,7 @@ def test_pixel_walker(d: dict[str, int]) -> None:
     async def bench(ctx):
         await start(ctx, dut, d, geo.max_steps)
         idle = itertools.cycle([0, 1, 0, 0, 2])
+        ctx.set(dut.i_direct, 1)
         for t, tile in enumerate(want):
             for r in range(geo.rows):
                 assert ctx.get(dut.o_last) == (r == geo.rows - 1)
@@ -161,12 +163,56 @@ def test_pixel_walker(d: dict[str, int]) -> None:
                 ctx.set(dut.i_step, 0)
                 if gap := next(idle):
                     await ctx.tick().repeat(gap)  # the rows are held while idle
-            for r, row in enumerate(tile):
-                got = ctx.get(dut.o_rows[r])
-                assert got.ok == (row is not None)
-                if row is not None:
-                    assert (got.iy, got.ix, got.p, got.ok) == row
-            assert ctx.get(dut.o_more) == (t + 1 < len(want))
+            check_rows(ctx, dut, tile)
+            assert ctx.get(dut.o_pending) == (t + 1 < len(want)) and not ctx.get(dut.o_full)
+
+    simulate(dut, bench)
+
+
+def check_rows(ctx: Any, dut: PixelWalker, tile: list) -> None:
+    """``o_rows`` holds ``tile`` (rows past the last pixel: ``ok`` 0)."""
+    for r, row in enumerate(tile):
+        got = ctx.get(dut.o_rows[r])
+        assert got.ok == (row is not None)
+        if row is not None:
+            assert (got.iy, got.ix, got.p, got.ok) == row
+
+
+def test_pixel_walker_ahead() -> None:
+    """The first row tile walked directly, every later one into the second set while the rows
+    of the one before stay on ``o_rows`` (idle cycles between steps): ``o_pending`` until the
+    set is full, ``o_full`` from the cycle after its last step until the swap, which puts it
+    on ``o_rows``; after the last tile nothing is pending."""
+    geo = geometry(rows=4)
+    d = desc((5, 5), (3, 3), 3, 2, kernel=3, stride=2, pad=1)  # 9 pixels: 3 tiles, the last of 1
+    dut = PixelWalker(geo)
+    want = naive_pixels(d, d["in_ch"], geo.rows)
+
+    async def bench(ctx):
+        await start(ctx, dut, d, geo.max_steps)
+        ctx.set(dut.i_direct, 1)
+        ctx.set(dut.i_step, 1)
+        await ctx.tick().repeat(geo.rows)
+        ctx.set(dut.i_step, 0)
+        ctx.set(dut.i_direct, 0)
+        check_rows(ctx, dut, want[0])
+        idle = itertools.cycle([1, 0, 2])
+        for t in range(1, len(want)):
+            for r in range(geo.rows):
+                assert ctx.get(dut.o_pending) and not ctx.get(dut.o_full)
+                ctx.set(dut.i_step, 1)
+                await ctx.tick()
+                ctx.set(dut.i_step, 0)
+                if gap := next(idle):
+                    await ctx.tick().repeat(gap)
+                check_rows(ctx, dut, want[t - 1])  # the fetch's rows are untouched
+            assert ctx.get(dut.o_full) and not ctx.get(dut.o_pending)
+            ctx.set(dut.i_swap, 1)
+            await ctx.tick()
+            ctx.set(dut.i_swap, 0)
+            check_rows(ctx, dut, want[t])
+            assert not ctx.get(dut.o_full)
+        assert not ctx.get(dut.o_pending)
 
     simulate(dut, bench)
 
