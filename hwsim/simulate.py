@@ -44,7 +44,7 @@ from hwsim.errors import ConfigError, DoesNotFit, HwsimError
 from hwsim import schedule
 from hwsim.mapper import search_layer
 from hwsim.mapping import Flow, Mapping, layer_key, map_layer, uses_channel_parallel
-from hwsim.rtl_plan import LayerShape, TopGeometry, channel_parallel, top_geometry
+from hwsim.rtl_plan import LayerPlan, LayerShape, TopGeometry, top_geometry
 from hwsim.rtl_sequence import tiles_sequence_cycles
 from hwsim.rtl_timing import tile_layer, tiles_cycles
 from hwsim.workload import Layer, Workload
@@ -397,19 +397,23 @@ def _rtl_timed(mapping: Mapping, layer: Layer, acc: Accelerator, geo: TopGeometr
     timed = dataclasses.replace(mapping, compute_cycles=phases["compute"],
                                 stall_cycles=phases["total"] - phases["compute"],
                                 utilization=busy / phases["compute"])
-    return timed, _rtl_gap(mapping, phases, layer, acc, channel_parallel(geo, tiles[0].shape))
+    return timed, _rtl_gap(mapping, phases, layer, acc, geo, tiles[0].plan)
 
 
-def _rtl_gap(model: Mapping, rtl: dict[str, int], layer: Layer, acc: Accelerator, dw_lanes: int) -> str:
+def _rtl_gap(model: Mapping, rtl: dict[str, int], layer: Layer, acc: Accelerator, geo: TopGeometry,
+             plan: LayerPlan) -> str:
     """Why the top's cycles differ from the model's, as the report's note: its transfers
     (descriptors, loads, drains, the last store) run outside compute where the model hides all but
-    its stalls, and its compute differs where the model pipelines folds, maps a depthwise conv
-    channel-parallel on more columns than the top's ``dw_lanes`` (0: one group per fold) or keeps
-    one tile the top must split."""
+    its stalls, and its compute differs where a row tile's steps are fewer than the walk of the
+    next one's pixels (with fold overlap), the model maps a depthwise conv channel-parallel on
+    more columns than the top's ``dw_lanes`` (0: one group per fold) or keeps one tile the top
+    must split."""
     transfers = rtl["total"] - rtl["compute"]
     causes = []
-    if acc.array.fold_overlap:  # the top pipelines its folds too (rtl.array), but walks between row tiles
-        causes.append("each row tile's pixels walked after its folds are issued (model: hidden)")
+    steps = plan.fold_groups * plan.tiles * plan.steps  # a row tile's (of the first tile)
+    if geo.fold_overlap and plan.row_tiles > 1 and steps <= geo.rows:
+        causes.append(f"row tiles of {steps} steps wait for the walk of the next one's {geo.rows} pixels")
+    dw_lanes = plan.depthwise
     if uses_channel_parallel(layer, acc):
         if not dw_lanes:
             causes.append("one column per depthwise group (model: channel-parallel)")
