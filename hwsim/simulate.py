@@ -338,11 +338,28 @@ def _depthwise_delivery_um2(workload: Workload, costs: _Costs) -> float:
     return bits * (arr.rows * arr.cols * (dff + mux) + arr.cols * (arr.rows + taps - 1) * dff)
 
 
+def _shadow_registers_um2(arrays: dict[str, cm.DatapathCost], costs: _Costs) -> float:
+    """Area of the fold overlap's shadow registers (``array.fold_overlap``): per PE of every array
+    one register of the value that changes between folds -- the accumulator for ``os`` (what the
+    generated array's drain register holds, :mod:`rtl.array`), the stationary weight or input
+    (``bits * lanes``) for ``ws``/``is``."""
+    acc = costs.acc
+    if not acc.array.fold_overlap:
+        return 0.0
+    dff = costs.tech.gate("dff").area_um2
+    return sum(acc.pes_of(pe) * (dp.acc_bits if acc.array.dataflow == "os" else dp.bits * dp.lanes) * dff
+               for pe, dp in arrays.items())
+
+
 def _area(arrays: dict[str, cm.DatapathCost], costs: _Costs, workload: Workload) -> dict[str, float]:
-    """Area per block in um^2: the ``arrays``, the depthwise delivery, the vector unit and the SRAMs."""
+    """Area per block in um^2: the ``arrays``, the fold overlap's shadow registers, the depthwise
+    delivery, the vector unit and the SRAMs."""
     acc = costs.acc
     area = {f"{pe} array" if pe == acc.pe else f"{pe} aux array": acc.pes_of(pe) * dp.area_um2
             for pe, dp in arrays.items()}
+    shadow = _shadow_registers_um2(arrays, costs)
+    if shadow:
+        area["shadow registers"] = shadow
     delivery = _depthwise_delivery_um2(workload, costs)
     if delivery:
         area["depthwise delivery"] = delivery
