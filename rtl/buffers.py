@@ -22,6 +22,7 @@ from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from contract import OUTPUT_LATENCY
 from hwsim.rtl_plan import TopGeometry
 from rtl.im2col import act_word, check_geometry, descriptor_layout, pe_spec, weight_word
 from rtl.requant import out_shape, param_layout
@@ -234,27 +235,68 @@ class ResultWriter(wiring.Component):
         with m.If(y.valid):
             m.d.sync += written.eq(written + 1)
         if geo.pe != "xnor":
-            m.d.comb += [self.res_rd.addr.eq(Mux(self.i_clear, 0, written + y.valid)), self.res_rd.en.eq(1),
-                         self.o_res.eq(Mux(d.residual, self.res_rd.data, 0))]
+            self._residual(m)
         with m.If(self.i_clear):
             m.d.sync += [written.eq(0), row.eq(0), group.eq(0), c0.eq(0), ptile.eq(0)]
         return m
 
+    def _residual(self, m: Module) -> None:
+        """The residual read two rows ahead into a register: ``o_res`` in the cycle a row leaves
+        the output stage is the word that row overwrites, from a register (no read port's data
+        in the residual add).
+
+        ``ahead`` is the word the row leaving the output stage two cycles later writes (its
+        ``written`` then): rows leave :data:`contract.OUTPUT_LATENCY` cycles after they enter,
+        so the rows of the next two cycles are already in the stage, and ``ahead`` counts them
+        as they enter (``i_acc.valid`` delayed by ``OUTPUT_LATENCY - 2``). The port reads word
+        ``ahead`` every cycle and the register takes its data, so ``o_res`` follows the out
+        buffer with three cycles' delay: a word the loader writes (RESID, before WALK) is
+        seen by every row after, and no row's read meets an earlier row's write (the read of
+        word ``a`` happens two cycles before row ``a``'s write, after row ``a - 1``'s)."""
+        valid = self.i_acc.valid
+        for i in range(OUTPUT_LATENCY - 2):
+            delayed = Signal(name=f"res_valid_d{i}")
+            m.d.sync += delayed.eq(valid)
+            valid = delayed
+        ahead = Signal(range(self.geo.out_words + 2))  # `written` two cycles on (0 with i_clear)
+        with m.If(self.i_clear):
+            m.d.sync += ahead.eq(0)
+        with m.Elif(valid):
+            m.d.sync += ahead.eq(ahead + 1)
+        m.d.comb += [self.res_rd.addr.eq(ahead), self.res_rd.en.eq(1)]
+        m.d.sync += self.o_res.eq(Mux(self.i_desc.residual, self.res_rd.data, 0))
+
     def _psum(self, m: Module) -> Any:
         """The psum read-ahead, the sums to the output stage and the psum write-back; returns the
-        overrun strobe of a write past the buffer."""
+        overrun strobe of a write past the buffer.
+
+        The word of the row arriving is in a register (``psum``), not on the port's data: the
+        port reads one word further ahead, ``arrived + 1`` (``arrived + 2`` while a row arrives),
+        so its data is always the next row's word, which the register takes as a row arrives.
+        In the cycle after ``i_clear`` (``fill``) the register takes word 0, read with
+        ``i_clear``: the first row may arrive from the second cycle after ``i_clear`` on. The
+        read of word ``a + 2`` beside the write of word ``a`` never meets it; each word is read
+        (two cycles before its row at the latest) before its row writes it back."""
         geo, d, acc = self.geo, self.i_desc, self.i_acc
         arrived = Signal(range(geo.psum_words + 2))  # rows arrived since i_clear: the psum address
-        m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_clear, 0, arrived + acc.valid)), self.psum_rd.en.eq(1)]
+        next1 = Signal(range(geo.psum_words + 3), init=1)  # arrived + 1
+        next2 = Signal(range(geo.psum_words + 4), init=2)  # arrived + 2
+        fill = Signal()  # the cycle after i_clear: the port's data is word 0
+        psum = Signal(psum_word(geo))  # the arriving row's partial sums (0 without psum_add)
+        m.d.sync += fill.eq(self.i_clear)
+        m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_clear, 0, Mux(acc.valid, next2, next1))),
+                     self.psum_rd.en.eq(1)]
+        with m.If(acc.valid | fill):
+            m.d.sync += psum.eq(Mux(d.psum_add, self.psum_rd.data, 0))
         for c in range(geo.cols):
-            m.d.comb += self.o_acc.payload[c].eq(acc.payload[c] + Mux(d.psum_add, self.psum_rd.data[c], 0))
+            m.d.comb += self.o_acc.payload[c].eq(acc.payload[c] + psum[c])
         fits = arrived < geo.psum_words
         m.d.comb += [self.psum_wr.addr.eq(arrived), self.psum_wr.data.eq(self.o_acc.payload),
                      self.psum_wr.en.eq(acc.valid & d.psum_write & fits)]
         with m.If(self.i_clear):
-            m.d.sync += arrived.eq(0)
+            m.d.sync += [arrived.eq(0), next1.eq(1), next2.eq(2)]
         with m.Elif(acc.valid & (arrived <= geo.psum_words)):
-            m.d.sync += arrived.eq(arrived + 1)
+            m.d.sync += [arrived.eq(arrived + 1), next1.eq(next1 + 1), next2.eq(next2 + 1)]
         return acc.valid & d.psum_write & ~fits
 
 
