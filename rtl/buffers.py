@@ -121,16 +121,19 @@ class Loader(wiring.Component):
         # back into a buffer (rtl.formal's loader proof).
         last = max(depth for *_, depth in targets)
         addr = Signal(range(last + 1))
+        # full[depth]: addr >= depth, registered (no compare between the address and a write
+        # enable); set with the increment that reaches depth, cleared with i_restart
+        full = {depth: Signal(name=f"full_{depth}") for depth in sorted({depth for *_, depth in targets})}
         for target, beat, port, depth in targets:
-            fire, fits = beat.valid & (self.i_target == target), addr < depth
+            fire, fits = beat.valid & (self.i_target == target), ~full[depth]
             m.d.comb += [beat.ready.eq(self.i_target == target), port.addr.eq(addr),
                          port.data.eq(beat.payload), port.en.eq(fire & fits)]
             with m.If(fire):
                 m.d.comb += [self.o_fire.eq(1), self.o_overrun.eq(~fits)]
         with m.If(self.i_restart):
-            m.d.sync += addr.eq(0)
-        with m.Elif(self.o_fire & (addr < last)):
-            m.d.sync += addr.eq(addr + 1)
+            m.d.sync += [addr.eq(0), *(flag.eq(0) for flag in full.values())]
+        with m.Elif(self.o_fire & ~full[last]):
+            m.d.sync += [addr.eq(addr + 1), *(flag.eq(flag | (addr == depth - 1)) for depth, flag in full.items())]
         return m
 
 
@@ -279,12 +282,10 @@ class ResultWriter(wiring.Component):
         (two cycles before its row at the latest) before its row writes it back."""
         geo, d, acc = self.geo, self.i_desc, self.i_acc
         arrived = Signal(range(geo.psum_words + 2))  # rows arrived since i_clear: the psum address
-        next1 = Signal(range(geo.psum_words + 3), init=1)  # arrived + 1
-        next2 = Signal(range(geo.psum_words + 4), init=2)  # arrived + 2
         fill = Signal()  # the cycle after i_clear: the port's data is word 0
         psum = Signal(psum_word(geo))  # the arriving row's partial sums (0 without psum_add)
         m.d.sync += fill.eq(self.i_clear)
-        m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_clear, 0, Mux(acc.valid, next2, next1))),
+        m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_clear, 0, arrived + 1 + acc.valid)),
                      self.psum_rd.en.eq(1)]
         with m.If(acc.valid | fill):
             m.d.sync += psum.eq(Mux(d.psum_add, self.psum_rd.data, 0))
@@ -294,9 +295,9 @@ class ResultWriter(wiring.Component):
         m.d.comb += [self.psum_wr.addr.eq(arrived), self.psum_wr.data.eq(self.o_acc.payload),
                      self.psum_wr.en.eq(acc.valid & d.psum_write & fits)]
         with m.If(self.i_clear):
-            m.d.sync += [arrived.eq(0), next1.eq(1), next2.eq(2)]
+            m.d.sync += arrived.eq(0)
         with m.Elif(acc.valid & (arrived <= geo.psum_words)):
-            m.d.sync += [arrived.eq(arrived + 1), next1.eq(next1 + 1), next2.eq(next2 + 1)]
+            m.d.sync += arrived.eq(arrived + 1)
         return acc.valid & d.psum_write & ~fits
 
 
