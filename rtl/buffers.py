@@ -146,13 +146,19 @@ class ResultWriter(wiring.Component):
     tile run group by group, ``NT = ceil(out_ch / cols)`` output tiles each).
 
     With a psum buffer (``psum_words`` > 0), the ``a``-th row to arrive is the partial sum at psum
-    word ``a`` (the same address as its out word). The read port is addressed one row ahead (the
-    next row's word, or the one after it while a row arrives; word 0 with ``i_clear``), so the word
-    is on the port's data when the row arrives, rows back to back included; with ``psum_add`` it is added to the row
-    (widened to ``psum_bits``) on its way to the output stage, and with ``psum_write`` that sum is
-    written back to word ``a`` in the same cycle (read-modify-write at one row a cycle: the read
-    of word ``a + 1`` never meets the write of word ``a``) and the output stage's rows are counted
-    but not written to the out buffer.
+    word ``a`` (the same address as its out word). The word is in a register when the row arrives,
+    rows back to back included: the read port is addressed two rows ahead (the word after the next
+    row's, or the one after that while a row arrives; word 0 with ``i_clear``, which the register
+    takes in the next cycle, so a layer's first row arrives two cycles after ``i_clear`` at the
+    earliest). With ``psum_add`` the word is added to the row (widened to ``psum_bits``) on its way
+    to the output stage, and with ``psum_write`` that sum is written back to word ``a`` in the same
+    cycle (read-modify-write at one row a cycle: the read of word ``a + 2`` never meets the write
+    of word ``a``) and the output stage's rows are counted but not written to the out buffer.
+
+    The residual (``residual``, not xnor) comes from a register likewise: the out buffer's word
+    that the row leaving the output stage overwrites, read two cycles before
+    (:meth:`_residual`; the output stage's rows leave :data:`contract.OUTPUT_LATENCY` cycles after
+    they enter, in order).
 
     Members
     -------
@@ -171,11 +177,12 @@ class ResultWriter(wiring.Component):
     psum_rd, psum_wr : In(ReadPort.Signature(...)), In(WritePort.Signature(...))
         The psum buffer's ports (only with ``psum_words`` > 0).
     res_rd : In(ReadPort.Signature(...))
-        A read port of the out buffer, addressed one row ahead like the psum buffer's (the word
-        the next row of the output stage overwrites); not for xnor.
+        A read port of the out buffer, read every cycle: the word the row leaving the output
+        stage two cycles later overwrites; not for xnor.
     o_res : Out(ArrayLayout(out_shape, cols))
-        With ``residual``, that word (the residual the loader put there) for the output stage's
-        ``i_res``; else 0.
+        With ``residual``, the word the row leaving the output stage in this cycle overwrites
+        (the residual the loader put there, written at least three cycles before), from a
+        register, for the output stage's ``i_res``; else 0.
     i_desc : In(descriptor_layout(dim_bits))
         ``out_ch``, ``groups``, ``psum_add``, ``psum_write`` and ``residual`` are read.
     i_clear : In(1)
