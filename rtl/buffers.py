@@ -310,34 +310,26 @@ class ResultWriter(wiring.Component):
 
 class StoreStream(wiring.Component):
     """The store engine: streams the out buffer's words ``0 .. words - 1`` of one bank onto
-    ``o_results`` by itself, while the controller runs the next layer into the other bank: one
-    read cycle (the start's), then one word per ready cycle.
-
-    The offered word is in a register, not on the read port's data (no read port's data in the
-    consumer's logic): the port reads one word ahead of it, word 0 in the start cycle itself
-    (``o_rd_bank``), and holds the next word while the consumer stalls.
+    ``o_results`` by itself, read ahead into its register (one read cycle, then one word per
+    ready cycle), while the controller runs the next layer into the other bank.
 
     Members
     -------
     out_rd : In(ReadPort.Signature(...))
-        A read port of the out buffer (the top routes it to bank ``o_rd_bank``).
+        A read port of the out buffer (the top routes it to bank ``o_bank``).
     i_words : In(range(out_words + 2)), i_bank : In(1)
         Words to store and the bank holding them; taken with ``i_start``.
     i_start : In(1)
         Start a store at word 0 (only while ``o_free``; a store may start in the cycle the last
         one ends).
     o_results : Out(stream.Signature(out_word(geo)))
-        The words in address order, the first two cycles after ``i_start``.
+        The words in address order.
     o_done : Out(1)
         The last word is transferred this cycle.
     o_busy, o_free : Out(1)
-        A store is running (from the cycle after ``i_start``); no store is running, or it ends
-        this cycle (``o_done``).
+        A store is running; no store is running, or it ends this cycle (``o_done``).
     o_bank : Out(1)
         The bank the current (or last) store reads.
-    o_reading : Out(1), o_rd_bank : Out(1)
-        ``out_rd`` is in use this cycle (``i_start`` or ``o_busy``), on bank ``o_rd_bank``
-        (``i_bank`` with ``i_start``, else ``o_bank``); its data comes from bank ``o_bank``.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
@@ -347,29 +339,25 @@ class StoreStream(wiring.Component):
             "i_words": In(range(geo.out_words + 2)), "i_bank": In(1), "i_start": In(1),
             "o_results": Out(stream.Signature(out_word(geo))), "o_done": Out(1),
             "o_busy": Out(1), "o_free": Out(1), "o_bank": Out(1),
-            "o_reading": Out(1), "o_rd_bank": Out(1),
         })
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        res, rd = self.o_results, self.out_rd
-        addr = Signal(range(self.geo.out_words + 2))  # the next word to read (named: rtl.formal)
+        res = self.o_results
+        addr = Signal(range(self.geo.out_words + 2))  # named: rtl.formal ties it to the beats
         words = Signal.like(self.i_words)
-        ahead = Signal()  # the port's data holds word addr - 1, the next to offer (named: rtl.formal)
         free = ~res.valid | res.ready
         more = addr < words
-        m.d.comb += [self.o_done.eq(res.valid & res.ready & ~ahead),
-                     self.o_free.eq(~self.o_busy | self.o_done),
-                     self.o_reading.eq(self.i_start | self.o_busy),
-                     self.o_rd_bank.eq(Mux(self.i_start, self.i_bank, self.o_bank))]
+        m.d.comb += [self.out_rd.addr.eq(addr), self.out_rd.en.eq(free),
+                     res.payload.eq(self.out_rd.data),
+                     self.o_done.eq(res.valid & res.ready & (addr == words)),
+                     self.o_free.eq(~self.o_busy | self.o_done)]
         with m.If(self.i_start):
-            m.d.comb += [rd.addr.eq(0), rd.en.eq(1)]
-            m.d.sync += [addr.eq(self.i_words != 0), ahead.eq(self.i_words != 0), words.eq(self.i_words),
-                         self.o_bank.eq(self.i_bank), self.o_busy.eq(1), res.valid.eq(0)]
+            m.d.sync += [addr.eq(0), words.eq(self.i_words), self.o_bank.eq(self.i_bank),
+                         self.o_busy.eq(1), res.valid.eq(0)]
         with m.Else():
-            m.d.comb += [rd.addr.eq(addr), rd.en.eq(self.o_busy & free)]
             with m.If(self.o_busy & free):
-                m.d.sync += [res.payload.eq(rd.data), res.valid.eq(ahead), ahead.eq(more)]
+                m.d.sync += res.valid.eq(more)
                 with m.If(more):
                     m.d.sync += addr.eq(addr + 1)
             with m.If(self.o_done):

@@ -300,7 +300,7 @@ class LayerAccelerator(wiring.Component):
                 m.d.comb += getattr(wr, name).eq(Mux(loader.resid_wr.en, getattr(loader.resid_wr, name),
                                                      getattr(writer.out_wr, name)))
             m.d.comb += wr.en.eq((loader.resid_wr.en | writer.out_wr.en) & ours)
-            stores = store.o_reading & (store.o_rd_bank == b)
+            stores = store.o_busy & (store.o_bank == b)
             if self.geo.pe != "xnor":
                 m.d.comb += [rd.addr.eq(Mux(stores, store.out_rd.addr, writer.res_rd.addr)),
                              rd.en.eq(Mux(stores, store.out_rd.en, writer.res_rd.en))]
