@@ -176,13 +176,16 @@ class ResultWriter(wiring.Component):
         The out buffer's write port.
     psum_rd, psum_wr : In(ReadPort.Signature(...)), In(WritePort.Signature(...))
         The psum buffer's ports (only with ``psum_words`` > 0).
-    res_rd : In(ReadPort.Signature(...))
-        A read port of the out buffer, read every cycle: the word the row leaving the output
-        stage two cycles later overwrites; not for xnor.
+    res_rd0, res_rd1 : In(ReadPort.Signature(...))
+        Read ports of the out buffer's two banks, read every cycle at one address: the word the
+        row leaving the output stage two cycles later overwrites; not for xnor. (The top hands
+        a bank's port to the store engine while it stores that bank.)
+    i_res_bank : In(1)
+        The bank the rows go to (the residual's), stable while rows are in flight.
     o_res : Out(ArrayLayout(out_shape, cols))
         With ``residual``, the word the row leaving the output stage in this cycle overwrites
-        (the residual the loader put there, written at least three cycles before), from a
-        register, for the output stage's ``i_res``; else 0.
+        (the residual the loader put there, written at least three cycles before), from one
+        register per bank, for the output stage's ``i_res``; else 0.
     i_desc : In(descriptor_layout(dim_bits))
         ``out_ch``, ``groups``, ``psum_add``, ``psum_write`` and ``residual`` are read.
     i_clear : In(1)
@@ -200,7 +203,8 @@ class ResultWriter(wiring.Component):
         psum = {"psum_rd": _read(geo.psum_words, psum_word(geo)),
                 "psum_wr": _write(geo.psum_words, psum_word(geo))} if geo.psum_words else {}
         if geo.pe != "xnor":
-            psum |= {"res_rd": _read(geo.out_words, out_word(geo)), "o_res": Out(out_word(geo))}
+            psum |= {"res_rd0": _read(geo.out_words, out_word(geo)), "res_rd1": _read(geo.out_words, out_word(geo)),
+                     "i_res_bank": In(1), "o_res": Out(out_word(geo))}
         super().__init__({
             "i_acc": In(stream.Signature(acc_row)),
             "o_acc": Out(stream.Signature(psum_word(geo), always_ready=True)),
@@ -258,11 +262,13 @@ class ResultWriter(wiring.Component):
         ``ahead`` is the word the row leaving the output stage two cycles later writes (its
         ``written`` then): rows leave :data:`contract.OUTPUT_LATENCY` cycles after they enter,
         so the rows of the next two cycles are already in the stage, and ``ahead`` counts them
-        as they enter (``i_acc.valid`` delayed by ``OUTPUT_LATENCY - 2``). The port reads word
-        ``ahead`` every cycle and the register takes its data, so ``o_res`` follows the out
-        buffer with three cycles' delay: a word the loader writes (RESID, before WALK) is
-        seen by every row after, and no row's read meets an earlier row's write (the read of
-        word ``a`` happens two cycles before row ``a``'s write, after row ``a - 1``'s)."""
+        as they enter (``i_acc.valid`` delayed by ``OUTPUT_LATENCY - 2``). Both banks' ports
+        read word ``ahead`` every cycle and a register per bank takes its data (no logic between
+        a port's data and its register; the bank and ``residual`` pick after them), so
+        ``o_res`` follows the out buffer with three cycles' delay: a word the loader writes
+        (RESID, before WALK) is seen by every row after, and no row's read meets an earlier
+        row's write (the read of word ``a`` happens two cycles before row ``a``'s write, after
+        row ``a - 1``'s)."""
         valid = self.i_acc.valid
         for i in range(OUTPUT_LATENCY - 2):
             delayed = Signal(name=f"res_valid_d{i}")
@@ -273,8 +279,13 @@ class ResultWriter(wiring.Component):
             m.d.sync += ahead.eq(0)
         with m.Elif(valid):
             m.d.sync += ahead.eq(ahead + 1)
-        m.d.comb += [self.res_rd.addr.eq(ahead), self.res_rd.en.eq(1)]
-        m.d.sync += self.o_res.eq(Mux(self.i_desc.residual, self.res_rd.data, 0))
+        words = []
+        for b, port in enumerate((self.res_rd0, self.res_rd1)):
+            word = Signal.like(port.data, name=f"res{b}")
+            m.d.comb += [port.addr.eq(ahead), port.en.eq(1)]
+            m.d.sync += word.eq(port.data)
+            words.append(word)
+        m.d.comb += self.o_res.eq(Mux(self.i_desc.residual, Mux(self.i_res_bank, words[1], words[0]), 0))
 
     def _psum(self, m: Module) -> Any:
         """The psum read-ahead, the sums to the output stage and the psum write-back; returns the

@@ -402,8 +402,8 @@ def test_result_writer_psum() -> None:
 
 
 def test_result_writer_residual() -> None:
-    """A residual tile through the writer and a real OutputStage into one out buffer memory
-    (holding an earlier tile's words): its shortcut is written into the buffer after
+    """A residual tile through the writer and a real OutputStage into out bank 1 (holding an
+    earlier tile's words; bank 0 holds others): its shortcut is written into the bank after
     ``i_clear`` (as RESID's loads follow the take), word ``i`` as late as the writer allows, in
     the cycle row ``i`` enters the output stage (three cycles before it leaves); 7 rows, back
     to back and with idle cycles. Each out word is the row's requantization plus the word it
@@ -428,16 +428,18 @@ def test_result_writer_residual() -> None:
         stage = OutputStage(kind="mac", cols=geo.cols, acc_shape=dut.o_acc.payload.shape().elem_shape,
                             bits=geo.bits, positions=geo.positions, bias_bits=geo.bias_bits)
         out = Memory(shape=dut.out_wr.signature.shape, depth=geo.out_words, init=stale)
+        other = Memory(shape=dut.out_wr.signature.shape, depth=geo.out_words, init=shortcut[::-1].tolist())
         load = out.write_port()  # the run side's loader (RESID)
         written: dict[int, list[int]] = {}
 
-        def around(m: Module, dut=dut, stage=stage, out=out) -> None:
-            m.submodules.stage, m.submodules.out = stage, out
+        def around(m: Module, dut=dut, stage=stage, out=out, other=other) -> None:
+            m.submodules.stage, m.submodules.out, m.submodules.other = stage, out, other
             wiring.connect(m, dut.o_acc, stage.i_acc)
             wiring.connect(m, stage.o_y, dut.i_y)
             wiring.connect(m, dut.out_wr, out.write_port())
-            wiring.connect(m, dut.res_rd, out.read_port())
-            m.d.comb += [stage.i_params.eq(dut.o_params), stage.i_res.eq(dut.o_res)]
+            wiring.connect(m, dut.res_rd1, out.read_port())  # bank 1; bank 0 reads a stale tile
+            wiring.connect(m, dut.res_rd0, other.read_port())
+            m.d.comb += [stage.i_params.eq(dut.o_params), stage.i_res.eq(dut.o_res), dut.i_res_bank.eq(1)]
 
         async def bench(ctx, dut=dut, load=load, written=written, residual=residual):
             ctx.set(dut.i_desc, {**desc((1, 1), (1, 1), 4, 2), "residual": residual})
