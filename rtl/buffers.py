@@ -22,6 +22,7 @@ from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from contract import OUTPUT_LATENCY
 from hwsim.rtl_plan import TopGeometry
 from rtl.im2col import act_word, check_geometry, descriptor_layout, pe_spec, weight_word
 from rtl.requant import out_shape, param_layout
@@ -120,16 +121,19 @@ class Loader(wiring.Component):
         # back into a buffer (rtl.formal's loader proof).
         last = max(depth for *_, depth in targets)
         addr = Signal(range(last + 1))
+        # full[depth]: addr >= depth, registered (no compare between the address and a write
+        # enable); set with the increment that reaches depth, cleared with i_restart
+        full = {depth: Signal(name=f"full_{depth}") for depth in sorted({depth for *_, depth in targets})}
         for target, beat, port, depth in targets:
-            fire, fits = beat.valid & (self.i_target == target), addr < depth
+            fire, fits = beat.valid & (self.i_target == target), ~full[depth]
             m.d.comb += [beat.ready.eq(self.i_target == target), port.addr.eq(addr),
                          port.data.eq(beat.payload), port.en.eq(fire & fits)]
             with m.If(fire):
                 m.d.comb += [self.o_fire.eq(1), self.o_overrun.eq(~fits)]
         with m.If(self.i_restart):
-            m.d.sync += addr.eq(0)
-        with m.Elif(self.o_fire & (addr < last)):
-            m.d.sync += addr.eq(addr + 1)
+            m.d.sync += [addr.eq(0), *(flag.eq(0) for flag in full.values())]
+        with m.Elif(self.o_fire & ~full[last]):
+            m.d.sync += [addr.eq(addr + 1), *(flag.eq(flag | (addr == depth - 1)) for depth, flag in full.items())]
         return m
 
 
@@ -143,13 +147,19 @@ class ResultWriter(wiring.Component):
     of the fold before's last row (with fold overlap the next fold's rows may follow at once).
 
     With a psum buffer (``psum_words`` > 0), the ``a``-th row to arrive is the partial sum at psum
-    word ``a`` (the same address as its out word). The read port is addressed one row ahead (the
-    next row's word, or the one after it while a row arrives; word 0 with ``i_clear``), so the word
-    is on the port's data when the row arrives, rows back to back included; with ``psum_add`` it is added to the row
-    (widened to ``psum_bits``) on its way to the output stage, and with ``psum_write`` that sum is
-    written back to word ``a`` in the same cycle (read-modify-write at one row a cycle: the read
-    of word ``a + 1`` never meets the write of word ``a``) and the output stage's rows are counted
-    but not written to the out buffer.
+    word ``a`` (the same address as its out word). The word is in a register when the row arrives,
+    rows back to back included: the read port is addressed two rows ahead (the word after the next
+    row's, or the one after that while a row arrives; word 0 with ``i_clear``, which the register
+    takes in the next cycle, so a layer's first row arrives two cycles after ``i_clear`` at the
+    earliest). With ``psum_add`` the word is added to the row (widened to ``psum_bits``) on its way
+    to the output stage, and with ``psum_write`` that sum is written back to word ``a`` in the same
+    cycle (read-modify-write at one row a cycle: the read of word ``a + 2`` never meets the write
+    of word ``a``) and the output stage's rows are counted but not written to the out buffer.
+
+    The residual (``residual``, not xnor) comes from a register likewise: the out buffer's word
+    that the row leaving the output stage overwrites, read two cycles before
+    (:meth:`_residual`; the output stage's rows leave :data:`contract.OUTPUT_LATENCY` cycles after
+    they enter, in order).
 
     Members
     -------
@@ -167,12 +177,16 @@ class ResultWriter(wiring.Component):
         The out buffer's write port.
     psum_rd, psum_wr : In(ReadPort.Signature(...)), In(WritePort.Signature(...))
         The psum buffer's ports (only with ``psum_words`` > 0).
-    res_rd : In(ReadPort.Signature(...))
-        A read port of the out buffer, addressed one row ahead like the psum buffer's (the word
-        the next row of the output stage overwrites); not for xnor.
+    res_rd0, res_rd1 : In(ReadPort.Signature(...))
+        Read ports of the out buffer's two banks, read every cycle at one address: the word the
+        row leaving the output stage two cycles later overwrites; not for xnor. (The top hands
+        a bank's port to the store engine while it stores that bank.)
+    i_res_bank : In(1)
+        The bank the rows go to (the residual's), stable while rows are in flight.
     o_res : Out(ArrayLayout(out_shape, cols))
-        With ``residual``, that word (the residual the loader put there) for the output stage's
-        ``i_res``; else 0.
+        With ``residual``, the word the row leaving the output stage in this cycle overwrites
+        (the residual the loader put there, written at least three cycles before), from one
+        register per bank, for the output stage's ``i_res``; else 0.
     i_desc : In(descriptor_layout(dim_bits))
         ``out_ch``, ``groups``, ``psum_add``, ``psum_write`` and ``residual`` are read.
     i_clear : In(1)
@@ -190,7 +204,8 @@ class ResultWriter(wiring.Component):
         psum = {"psum_rd": _read(geo.psum_words, psum_word(geo)),
                 "psum_wr": _write(geo.psum_words, psum_word(geo))} if geo.psum_words else {}
         if geo.pe != "xnor":
-            psum |= {"res_rd": _read(geo.out_words, out_word(geo)), "o_res": Out(out_word(geo))}
+            psum |= {"res_rd0": _read(geo.out_words, out_word(geo)), "res_rd1": _read(geo.out_words, out_word(geo)),
+                     "i_res_bank": In(1), "o_res": Out(out_word(geo))}
         super().__init__({
             "i_acc": In(stream.Signature(acc_row)),
             "o_acc": Out(stream.Signature(psum_word(geo), always_ready=True)),
@@ -239,20 +254,66 @@ class ResultWriter(wiring.Component):
         with m.If(y.valid):
             m.d.sync += written.eq(written + 1)
         if geo.pe != "xnor":
-            m.d.comb += [self.res_rd.addr.eq(Mux(self.i_clear, 0, written + y.valid)), self.res_rd.en.eq(1),
-                         self.o_res.eq(Mux(d.residual, self.res_rd.data, 0))]
+            self._residual(m)
         with m.If(self.i_clear):
             m.d.sync += [written.eq(0), row.eq(0), group.eq(0), c0.eq(0), ptile.eq(0)]
         return m
 
+    def _residual(self, m: Module) -> None:
+        """The residual read two rows ahead into a register: ``o_res`` in the cycle a row leaves
+        the output stage is the word that row overwrites, from a register (no read port's data
+        in the residual add).
+
+        ``ahead`` is the word the row leaving the output stage two cycles later writes (its
+        ``written`` then): rows leave :data:`contract.OUTPUT_LATENCY` cycles after they enter,
+        so the rows of the next two cycles are already in the stage, and ``ahead`` counts them
+        as they enter (``i_acc.valid`` delayed by ``OUTPUT_LATENCY - 2``). Both banks' ports
+        read word ``ahead`` every cycle and a register per bank takes its data (no logic between
+        a port's data and its register; the bank and ``residual`` pick after them), so
+        ``o_res`` follows the out buffer with three cycles' delay: a word the loader writes
+        (RESID, before WALK) is seen by every row after, and no row's read meets an earlier
+        row's write (the read of word ``a`` happens two cycles before row ``a``'s write, after
+        row ``a - 1``'s)."""
+        valid = self.i_acc.valid
+        for i in range(OUTPUT_LATENCY - 2):
+            delayed = Signal(name=f"res_valid_d{i}")
+            m.d.sync += delayed.eq(valid)
+            valid = delayed
+        ahead = Signal(range(self.geo.out_words + 2))  # `written` two cycles on (0 with i_clear)
+        with m.If(self.i_clear):
+            m.d.sync += ahead.eq(0)
+        with m.Elif(valid):
+            m.d.sync += ahead.eq(ahead + 1)
+        words = []
+        for b, port in enumerate((self.res_rd0, self.res_rd1)):
+            word = Signal.like(port.data, name=f"res{b}")
+            m.d.comb += [port.addr.eq(ahead), port.en.eq(1)]
+            m.d.sync += word.eq(port.data)
+            words.append(word)
+        m.d.comb += self.o_res.eq(Mux(self.i_desc.residual, Mux(self.i_res_bank, words[1], words[0]), 0))
+
     def _psum(self, m: Module) -> Any:
         """The psum read-ahead, the sums to the output stage and the psum write-back; returns the
-        overrun strobe of a write past the buffer."""
+        overrun strobe of a write past the buffer.
+
+        The word of the row arriving is in a register (``psum``), not on the port's data: the
+        port reads one word further ahead, ``arrived + 1`` (``arrived + 2`` while a row arrives),
+        so its data is always the next row's word, which the register takes as a row arrives.
+        In the cycle after ``i_clear`` (``fill``) the register takes word 0, read with
+        ``i_clear``: the first row may arrive from the second cycle after ``i_clear`` on. The
+        read of word ``a + 2`` beside the write of word ``a`` never meets it; each word is read
+        (two cycles before its row at the latest) before its row writes it back."""
         geo, d, acc = self.geo, self.i_desc, self.i_acc
         arrived = Signal(range(geo.psum_words + 2))  # rows arrived since i_clear: the psum address
-        m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_clear, 0, arrived + acc.valid)), self.psum_rd.en.eq(1)]
+        fill = Signal()  # the cycle after i_clear: the port's data is word 0
+        psum = Signal(psum_word(geo))  # the arriving row's partial sums (0 without psum_add)
+        m.d.sync += fill.eq(self.i_clear)
+        m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_clear, 0, arrived + 1 + acc.valid)),
+                     self.psum_rd.en.eq(1)]
+        with m.If(acc.valid | fill):
+            m.d.sync += psum.eq(Mux(d.psum_add, self.psum_rd.data, 0))
         for c in range(geo.cols):
-            m.d.comb += self.o_acc.payload[c].eq(acc.payload[c] + Mux(d.psum_add, self.psum_rd.data[c], 0))
+            m.d.comb += self.o_acc.payload[c].eq(acc.payload[c] + psum[c])
         fits = arrived < geo.psum_words
         m.d.comb += [self.psum_wr.addr.eq(arrived), self.psum_wr.data.eq(self.o_acc.payload),
                      self.psum_wr.en.eq(acc.valid & d.psum_write & fits)]

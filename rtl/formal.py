@@ -417,6 +417,9 @@ class LoaderHarness(_BlockHarness):
         beats = _counter(m, "beats", max(geo.param_words, geo.weight_words, act_depth, geo.out_words),
                          ld.o_fire, ld.i_restart)
         m.d.comb += Assert(addr == beats, "the write address is not the beats since the restart")
+        for name, flag in registers.items():  # the registered `addr >= depth` flags
+            if name.startswith("full_"):
+                m.d.comb += Assert(flag == (addr >= int(name[len("full_"):])), f"{name} is not addr >= depth")
         for target, name, port, depth in (
                 (LoadTarget.PARAMS, "i_params", ld.param_wr, self.geo.param_words),
                 (LoadTarget.WEIGHTS, "i_weights", ld.weight_wr, self.geo.weight_words),
@@ -502,8 +505,9 @@ class WriterHarness(_BlockHarness):
     With a psum buffer (its contents arbitrary): under ``psum_write`` the output rows write no out
     word, and accumulator row ``n`` since the clear is written, as the sum the writer hands the
     output stage, to psum word ``n`` while ``n`` is below the psum depth, flagged from there on;
-    no psum write without a row under ``psum_write`` or past the depth; the psum read port is one
-    row ahead (word ``n``, ``n + 1`` while row ``n`` arrives).
+    no psum write without a row under ``psum_write`` or past the depth; the psum read port is two
+    rows ahead (word ``n + 1`` before row ``n`` arrives, ``n + 2`` while it does: the writer
+    holds word ``n`` in a register).
     """
 
     def __init__(self, geo: TopGeometry, *, params: bool = False) -> None:
@@ -564,8 +568,8 @@ class WriterHarness(_BlockHarness):
             m.d.comb += Assert(arrived >= geo.psum_words, "the writer's row count fell back into the buffer")
         m.d.comb += Assert(~pw.en | ((pw.addr < geo.psum_words) & acc.valid & desc.psum_write),
                            "a psum write past the buffer or without a psum row")
-        with m.If(~wr.i_clear & (arrivals + acc.valid < geo.psum_words)):
-            m.d.comb += Assert(wr.psum_rd.addr == arrivals + acc.valid, "the psum read is not one row ahead")
+        with m.If(~wr.i_clear & (arrivals + acc.valid + 1 < geo.psum_words)):
+            m.d.comb += Assert(wr.psum_rd.addr == arrivals + acc.valid + 1, "the psum read is not two rows ahead")
         fits = arrivals < geo.psum_words
         with m.If(acc.valid & desc.psum_write & fits):
             m.d.comb += Assert(pw.en & (pw.addr == arrivals)

@@ -12,8 +12,8 @@ Three register stages (:data:`contract.OUTPUT_LATENCY`), at most one multiplier 
 each: ``acc + B`` (xnor: ``dot`` and the compare's bound), then the product (xnor: the compare or
 the raw dot), then ``u = p >> (S-1)`` saturated to ``bits + 2`` bits (xnor: a plain delay); the
 residual add and the clamp after the third register are a ``bits + 3``-bit add and a few gates
-(:meth:`OutputStage._requantize`), as the residual comes from the out buffer's read in that
-cycle. The output row is valid three cycles after the accumulator row. Everything stays bit-exact
+(:meth:`OutputStage._requantize`), as the residual comes in that cycle (the top's result writer
+reads it ahead into a register). The output row is valid three cycles after the accumulator row. Everything stays bit-exact
 with :mod:`models.intref` (``tests/test_rtl_requant.py`` over the whole parameter ranges).
 """
 

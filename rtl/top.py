@@ -304,8 +304,11 @@ class LayerAccelerator(wiring.Component):
 
     def _out_banks(self, m: Module, ctrl: Any, loader: Loader, writer: ResultWriter, store: StoreStream) -> None:
         """The two out buffer banks: the controller's bank (``o_bank``) is written by RESID's
-        loads or the writer and read by the writer (the residual); the other one is read by the
-        store engine while it streams it. A bank's ports follow whichever side has it."""
+        loads or the writer and read by the writer (the residual, from both banks' ports); the
+        other one is read by the store engine while it streams it. A bank's ports follow
+        whichever side has it."""
+        if self.geo.pe != "xnor":
+            m.d.comb += writer.i_res_bank.eq(ctrl.o_bank)
         for b in range(2):
             mem = m.submodules[f"out_buf{b}"] = Memory(shape=self.out_word, depth=self.geo.out_words, init=[])
             wr, rd = mem.write_port(), mem.read_port()
@@ -316,10 +319,9 @@ class LayerAccelerator(wiring.Component):
             m.d.comb += wr.en.eq((loader.resid_wr.en | writer.out_wr.en) & ours)
             stores = store.o_busy & (store.o_bank == b)
             if self.geo.pe != "xnor":
-                m.d.comb += [rd.addr.eq(Mux(stores, store.out_rd.addr, writer.res_rd.addr)),
-                             rd.en.eq(Mux(stores, store.out_rd.en, writer.res_rd.en))]
-                with m.If(ours):
-                    m.d.comb += writer.res_rd.data.eq(rd.data)
+                res = getattr(writer, f"res_rd{b}")
+                m.d.comb += [rd.addr.eq(Mux(stores, store.out_rd.addr, res.addr)),
+                             rd.en.eq(Mux(stores, store.out_rd.en, res.en)), res.data.eq(rd.data)]
             else:
                 m.d.comb += [rd.addr.eq(store.out_rd.addr), rd.en.eq(store.out_rd.en)]
             with m.If(store.o_bank == b):

@@ -458,9 +458,11 @@ def test_result_writer(relu: int) -> None:
 def test_result_writer_psum() -> None:
     """Three K tiles of one output tile (3 folds of 2 rows, 2 output tiles) through one writer, a
     real psum buffer and OutputStage: the first writes its rows to the psum buffer, back to back
-    (one row a cycle), the second adds and writes them, idle cycles between rows, the third adds
-    them and requantizes the sums -- wider than the array's accumulators -- into the out buffer.
-    The psum tiles write no out word; a seventh psum row is dropped and flagged."""
+    (one row a cycle), the second adds and writes them, rows back to back and with idle cycles
+    between them, the first from the second cycle after ``i_clear`` (the writer's psum register
+    takes word 0 in the first, then the word after each arriving row's), the third adds them
+    and requantizes the sums -- wider than the array's accumulators -- into the out buffer. The
+    psum tiles write no out word; a seventh psum row is dropped and flagged."""
     geo = geometry(out_words=9, psum_words=6)
     rng = np.random.default_rng(7)
     folds, tiles, n = 3, 2, 6
@@ -492,7 +494,7 @@ def test_result_writer_psum() -> None:
 
     async def bench(ctx):
         overruns = []
-        for k, (add, write, every) in enumerate([(0, 1, 1), (1, 1, 3), (1, 0, 2)]):
+        for k, (add, write, pattern) in enumerate([(0, 1, [1]), (1, 1, [1, 1, 1, 0, 1, 0, 0]), (1, 0, [1, 0])]):
             ctx.set(dut.i_desc, {**desc((1, 1), (1, 1), 4, 4), "psum_add": add, "psum_write": write})
             ctx.set(dut.i_clear, 1)
             await ctx.tick()
@@ -500,10 +502,11 @@ def test_result_writer_psum() -> None:
             await ctx.tick()  # the parameter word's read (in the top, the loads lie between)
             rows = [*parts[k], parts[k][0]] if k == 0 else list(parts[k])  # a seventh row
             overrun = 0
-            for cycle in range(len(rows) * every + 8):
-                feed = cycle % every == 0 and cycle // every < len(rows)
+            feeds = [i for i, f in enumerate(itertools.islice(itertools.cycle(pattern), 8 * len(rows))) if f]
+            for cycle in range(feeds[len(rows) - 1] + 8):
+                feed = cycle in feeds[:len(rows)]
                 if feed:
-                    ctx.set(dut.i_acc.payload, [int(v) for v in rows[cycle // every]])
+                    ctx.set(dut.i_acc.payload, [int(v) for v in rows[feeds.index(cycle)]])
                 ctx.set(dut.i_acc.valid, feed)
                 _, _, en, addr, data, flag = await ctx.tick().sample(
                     dut.out_wr.en, dut.out_wr.addr, dut.out_wr.data, dut.o_overrun)
@@ -517,6 +520,68 @@ def test_result_writer_psum() -> None:
 
     simulate(dut, bench, [(dut.param_rd, geo.param_words, params)], around)
     assert written == want
+
+
+def test_result_writer_residual() -> None:
+    """A residual tile through the writer and a real OutputStage into out bank 1 (holding an
+    earlier tile's words; bank 0 holds others): its shortcut is written into the bank after
+    ``i_clear`` (as RESID's loads follow the take), word ``i`` as late as the writer allows, in
+    the cycle row ``i`` enters the output stage (three cycles before it leaves); 7 rows, back
+    to back and with idle cycles. Each out word is the row's requantization plus the word it
+    overwrites, clamped to the 8-bit range (``models.intref``); with ``residual`` off the
+    residual is 0."""
+    rng = np.random.default_rng(3)
+    geo, n, lo, hi = geometry(out_words=8, psum_words=0), 7, -128, 127
+    bias = rng.integers(-500, 500, size=geo.cols)
+    mult = rng.integers(20, 70, size=geo.cols)
+    shift = rng.integers(12, 14, size=geo.cols)
+    params = [[{"bias": int(b), "mult": int(m), "shift": int(s)} for b, m, s in zip(bias, mult, shift)]]
+    acc = rng.integers(-3000, 3000, size=(n, geo.cols))
+    shortcut = rng.integers(lo, hi + 1, size=(n, geo.cols))
+    shortcut[0] = [hi, lo]  # a clamp at each end (with most rows' own values)
+    stale = [[lo, hi]] * geo.out_words  # the earlier tile's words
+    feeds = [0, 1, 2, 4, 5, 8, 9]  # the cycles the rows arrive (after i_clear's)
+    q = ((acc + bias) * mult + (1 << (shift - 1))) >> shift  # the rows' requantization
+    assert np.abs(q).max() < 64 and len({tuple(r) for r in shortcut}) == n  # every residual shows
+
+    for residual in (1, 0):
+        dut = ResultWriter(geo)
+        stage = OutputStage(kind="mac", cols=geo.cols, acc_shape=dut.o_acc.payload.shape().elem_shape,
+                            bits=geo.bits, positions=geo.positions, bias_bits=geo.bias_bits)
+        out = Memory(shape=dut.out_wr.signature.shape, depth=geo.out_words, init=stale)
+        other = Memory(shape=dut.out_wr.signature.shape, depth=geo.out_words, init=shortcut[::-1].tolist())
+        load = out.write_port()  # the run side's loader (RESID)
+        written: dict[int, list[int]] = {}
+
+        def around(m: Module, dut=dut, stage=stage, out=out, other=other) -> None:
+            m.submodules.stage, m.submodules.out, m.submodules.other = stage, out, other
+            wiring.connect(m, dut.o_acc, stage.i_acc)
+            wiring.connect(m, stage.o_y, dut.i_y)
+            wiring.connect(m, dut.out_wr, out.write_port())
+            wiring.connect(m, dut.res_rd1, out.read_port())  # bank 1; bank 0 reads a stale tile
+            wiring.connect(m, dut.res_rd0, other.read_port())
+            m.d.comb += [stage.i_params.eq(dut.o_params), stage.i_res.eq(dut.o_res), dut.i_res_bank.eq(1)]
+
+        async def bench(ctx, dut=dut, load=load, written=written, residual=residual):
+            ctx.set(dut.i_desc, {**desc((1, 1), (1, 1), 4, 2), "residual": residual})
+            ctx.set(dut.i_clear, 1)
+            await ctx.tick()
+            ctx.set(dut.i_clear, 0)
+            for cycle in range(feeds[-1] + 8):
+                feed = cycle in feeds
+                ctx.set(load.en, feed)  # shortcut word i with row i
+                ctx.set(dut.i_acc.valid, feed)
+                if feed:
+                    i = feeds.index(cycle)
+                    ctx.set(load.addr, i)
+                    ctx.set(load.data, [int(v) for v in shortcut[i]])
+                    ctx.set(dut.i_acc.payload, [int(v) for v in acc[i]])
+                _, _, en, addr, data = await ctx.tick().sample(dut.out_wr.en, dut.out_wr.addr, dut.out_wr.data)
+                if en:
+                    written[addr] = [int(v) for v in data]
+
+        simulate(dut, bench, [(dut.param_rd, geo.param_words, params)], around)
+        assert written == {i: [int(v) for v in np.clip(q[i] + residual * shortcut[i], lo, hi)] for i in range(n)}
 
 
 def test_store_stream() -> None:
