@@ -98,11 +98,13 @@ class SystolicArray(wiring.Component):
     i_operands : In(stream.Signature(StructLayout({"x": ArrayLayout(x_shape, rows),
                                                    "w": ArrayLayout(w_shape, cols), "last": 1})))
         One reduction step of the fold: ``x[r] = A[r, k]``, ``w[c] = B[k, c]``; ``last`` marks the
-        fold's final step; with ``dw_lanes``, ``xd[r][c]`` the depthwise mode's activations. A fold is at most ``pe.steps`` beats (the accumulators are sized for
-        that). ``ready`` is low from the last beat until the fold's results have all left.
+        fold's final step; with ``dw_lanes``, ``xd[r][c]`` the depthwise mode's activations. A
+        fold is at most ``pe.steps`` beats (the accumulators are sized for that). ``ready`` is
+        low from the last beat until the fold's results have all left (``overlap``: on a last
+        beat until ``rows`` cycles after the fold before's).
     o_results : Out(stream.Signature(ArrayLayout(acc_shape, cols)))
         The accumulators, one row per transfer: transfer ``j`` carries row ``rows - 1 - j``.
-        Back-pressure holds the drain.
+        Back-pressure holds the drain (``overlap``: ignored, every row must be taken).
     i_dw : In(1)
         With ``dw_lanes``: the fold runs in the depthwise mode (held for the whole fold).
     """
