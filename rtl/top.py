@@ -83,7 +83,7 @@ Components (each with its own simulator test in ``tests/test_rtl_top_parts.py`` 
     i_resid -> Loader (the run side's) -> out buffer                      (rtl.buffers)
     act/weight buffers -> OperandFetch -> SystolicArray                   (rtl.im2col, rtl.array)
     SystolicArray -> ResultWriter <-> OutputStage; ResultWriter -> out buffer  (rtl.buffers, rtl.requant)
-    ResultWriter <-> psum buffer (read one row ahead, written back)       (rtl.buffers)
+    ResultWriter <-> psum buffer (read two rows ahead into a register, written back)  (rtl.buffers)
     out buffer -> StoreStream -> o_results                                (rtl.buffers)
 
 :class:`~rtl.controller.LayerController` holds the descriptors, the two FSMs of the phases above,
