@@ -308,13 +308,14 @@ def _cell_label(module: dict[str, Any] | None, cell: str) -> str:
 
 def _project_sources(sources: list[str]) -> list[str]:
     """``src`` attributes of project files, relative to the project root (``rtl/requant.py:139``);
-    the tools' own library files (``/share/ecp5/cells_map.v``) and the lines of the generated
-    Verilog (relative paths: Yosys reads it in its build folder) are dropped."""
+    the tools' own library files (``/share/ecp5/cells_map.v``), installed packages' (Amaranth's
+    memory ports, also when the virtual environment lives in the project) and the lines of the
+    generated Verilog (relative paths: Yosys reads it in its build folder) are dropped."""
     kept = []
     for src in sources:
         for part in src.split("|"):
             path, _, line = part.rpartition(":")
-            if not Path(path).is_absolute():
+            if not Path(path).is_absolute() or "site-packages" in Path(path).parts:
                 continue
             try:
                 rel = Path(path).resolve().relative_to(_ROOT)

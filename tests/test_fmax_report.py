@@ -40,7 +40,8 @@ REPORT = {"critical_paths": [
         _seg("routing", 0.93, "ccu.slice[4]", "F", "D", net="n3",
              sources=[f"{ROOT}/rtl/requant.py:165.3-165.9|{ROOT}/rtl/top.py:264.1-264.2", "adder_top.v:4980.1-4980.5"]),
         _seg("logic", 0.24, "lut_b", "D", "F"),
-        _seg("routing", 0.13, "lut_b", "F", "DI", net="n4"),
+        _seg("routing", 0.13, "lut_b", "F", "DI", net="n4",  # a memory port's address: Amaranth's line
+             sources=[f"{ROOT}/.venv/lib/python3.11/site-packages/amaranth/lib/memory.py:240.13-240.40"]),
         _seg("setup", 0.0, "$auto$ff.cc:266:slice$8751", "DI", "DI")]},
 ], "fmax": {}}
 
@@ -67,7 +68,8 @@ def test_critical_path_sums_the_register_to_register_path_and_names_its_ends() -
         # a LUT, the carry chain once (its FCI hops continue it), a LUT
         "levels": 3,
         "from": "top.out_buf0.0.0 (DP16KD)", "to": "output.q0[2] (TRELLIS_FF)",
-        # project lines in path order, once each; the tools' library and the generated Verilog dropped
+        # project lines in path order, once each; the tools' library, installed packages (also in a
+        # virtual environment inside the project) and the generated Verilog dropped
         "sources": ["rtl/requant.py:165", "rtl/top.py:264"]}
     # without the netlist: the placed cells' names
     assert critical_path(REPORT)["to"] == "$auto$ff.cc:266:slice$8751"
