@@ -217,6 +217,30 @@ def test_pixel_walker_ahead() -> None:
     simulate(dut, bench)
 
 
+async def drive_fetch(ctx: Any, dut: OperandFetch, tiles: list, steps: list[tuple[int, dict]],
+                      readies: list[int], take: Callable) -> list:
+    """Issue ``steps`` (each its row tile's index into ``tiles`` and its ``i_pos``) through the
+    fetch while its consumer is ready by the pattern ``readies``; every beat taken, as
+    ``take(payload)``."""
+    got, issued = [], 0
+    for ready in itertools.cycle(readies):
+        if len(got) == len(steps):
+            break
+        if issued < len(steps):
+            tile, pos = steps[issued]
+            for r, row in enumerate(tiles[tile]):
+                ctx.set(dut.i_rows[r], dict(zip(("iy", "ix", "p", "ok"), row or (0, 0, 0, 0))))
+            ctx.set(dut.i_pos, pos)
+        ctx.set(dut.i_run, issued < len(steps))
+        ctx.set(dut.o_operands.ready, ready)
+        _, _, issue, valid, beat = await ctx.tick().sample(
+            dut.o_issue, dut.o_operands.valid, dut.o_operands.payload)
+        issued += issue
+        if valid and ready:
+            got.append(take(beat))
+    return got
+
+
 def test_operand_fetch_depthwise() -> None:
     """A depthwise descriptor (6 channels, 3x3 pad 1, fold groups of L = 4 on a 2x4 top, two
     fold groups per 8-word buffer word) under a stalling consumer: ``xd[r][c]`` of every beat is
@@ -255,25 +279,10 @@ def test_operand_fetch_depthwise() -> None:
         ctx.set(dut.i_start, 0)
         ctx.set(dut.i_desc, d)
         ctx.set(dut.i_geo, naive_geometry(d, 1, geo.max_steps, lanes))
-        got, issued = [], 0
-        for ready in itertools.cycle([1, 0, 1, 1, 0]):
-            if len(got) == len(schedule):
-                break
-            if issued < len(schedule):
-                tile, g, ky, kx = schedule[issued]
-                for r, row in enumerate(tiles[tile]):
-                    ctx.set(dut.i_rows[r], dict(zip(("iy", "ix", "p", "ok"), row or (0, 0, 0, 0))))
-                ctx.set(dut.i_pos, {"ky": ky, "kx": kx, "line_end": int(kx == k - 1),
-                                    "fold_end": int(kx == ky == k - 1), "last_tile": 1,
-                                    "last_group": int(g == groups - 1)})
-            ctx.set(dut.i_run, issued < len(schedule))
-            ctx.set(dut.o_operands.ready, ready)
-            _, _, issue, valid, beat = await ctx.tick().sample(
-                dut.o_issue, dut.o_operands.valid, dut.o_operands.payload)
-            issued += issue
-            if valid and ready:
-                got.append(([[int(v) for v in row] for row in beat.xd], [int(v) for v in beat.w],
-                             bool(beat.last)))
+        steps = [(tile, {"ky": ky, "kx": kx, "line_end": int(kx == k - 1), "fold_end": int(kx == ky == k - 1),
+                         "last_tile": 1, "last_group": int(g == groups - 1)}) for tile, g, ky, kx in schedule]
+        got = await drive_fetch(ctx, dut, tiles, steps, [1, 0, 1, 1, 0], lambda beat: (
+            [[int(v) for v in row] for row in beat.xd], [int(v) for v in beat.w], bool(beat.last)))
         assert got == [expected(*s) for s in schedule]
 
     simulate(dut, bench, [(dut.act_rd, geo.act_words // geo.act_beat, act_init),
@@ -311,24 +320,12 @@ def test_operand_fetch() -> None:
 
     async def bench(ctx):
         await start(ctx, dut, d, geo.max_steps)
-        got, issued = [], 0
-        for ready in itertools.cycle([1, 1, 0, 1, 0, 0]):
-            if len(got) == len(schedule):
-                break
-            if issued < len(schedule):
-                tile, g, t, ky, kx, c = schedule[issued]
-                for r, row in enumerate(tiles[tile]):
-                    ctx.set(dut.i_rows[r], dict(zip(("iy", "ix", "p", "ok"), row or (0, 0, 0, 0))))
-                ctx.set(dut.i_pos, {"ky": ky, "kx": kx, "line_end": int(kx == k - 1 and c == cin - 1),
-                                    "fold_end": int(kx == ky == k - 1 and c == cin - 1),
-                                    "last_tile": int(t == nt - 1), "last_group": int(g == groups - 1)})
-            ctx.set(dut.i_run, issued < len(schedule))
-            ctx.set(dut.o_operands.ready, ready)
-            _, _, issue, valid, beat = await ctx.tick().sample(
-                dut.o_issue, dut.o_operands.valid, dut.o_operands.payload)
-            issued += issue
-            if valid and ready:
-                got.append(([int(v) for v in beat.x], [int(v) for v in beat.w], bool(beat.last)))
+        steps = [(tile, {"ky": ky, "kx": kx, "line_end": int(kx == k - 1 and c == cin - 1),
+                         "fold_end": int(kx == ky == k - 1 and c == cin - 1),
+                         "last_tile": int(t == nt - 1), "last_group": int(g == groups - 1)})
+                 for tile, g, t, ky, kx, c in schedule]
+        got = await drive_fetch(ctx, dut, tiles, steps, [1, 1, 0, 1, 0, 0], lambda beat: (
+            [int(v) for v in beat.x], [int(v) for v in beat.w], bool(beat.last)))
         assert got == [expected(*s) for s in schedule]
 
     simulate(dut, bench, [(dut.act_rd, geo.act_words // beat, act_init),
