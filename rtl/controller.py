@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from contract import GEOMETRY_BITS, GEOMETRY_CYCLES
 from hwsim.rtl_plan import TopGeometry
 from rtl.buffers import LoadTarget
-from rtl.im2col import check_geometry, descriptor_layout, position_layout
+from rtl.im2col import act_count_bits, check_geometry, descriptor_layout, position_layout
 
 __all__ = ["LayerController"]
 
@@ -65,7 +65,9 @@ class LayerController(wiring.Component):
         The run side's descriptor, from ``o_take`` until the next take.
     i_too_long, i_act_words : In(...)
         The load side geometry's ``too_long`` (read with ACTS's last beat) and ``act_words``
-        (ACTS ends with the beat that carries the last of them).
+        (ACTS ends with the beat that carries the last of them; a layer larger than the buffer
+        counts a saturated number, still past the buffer's end, so that its overrun raises
+        ``o_error``, after which the top must be reset).
     i_pixels : In(2 * dim_bits)
         The run side geometry's ``pixels`` (``out_h * out_w``): RESID counts ``folds * rows``
         beats with it.
@@ -123,7 +125,7 @@ class LayerController(wiring.Component):
         desc = descriptor_layout(geo.dim_bits)
         super().__init__({
             "i_desc": In(stream.Signature(desc)), "o_load_desc": Out(desc), "o_desc": Out(desc),
-            "i_too_long": In(1), "i_act_words": In(4 * geo.dim_bits + 1),
+            "i_too_long": In(1), "i_act_words": In(act_count_bits(geo)),
             "i_pixels": In(2 * geo.dim_bits), "o_error": Out(1), "o_run_error": Out(1),
             "o_load_target": Out(LoadTarget), "o_load_restart": Out(1),
             "i_load_fire": In(1), "i_load_overrun": In(1), "o_in_bank": Out(1), "o_take": Out(1),

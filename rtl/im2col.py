@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
@@ -27,7 +27,8 @@ from hwsim.rtl_plan import DESCRIPTOR_FIELDS, DESCRIPTOR_FLAGS, DESCRIPTOR_SIZES
 from rtl.array import operand_fields
 from rtl.pe import PESpec
 
-__all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "act_word", "check_geometry", "descriptor_layout",
+__all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "act_count_bits", "act_word", "check_geometry",
+           "descriptor_layout",
            "first_layout", "geometry_layout", "operand_layout", "pe_spec", "position_layout", "row_layout",
            "weight_word"]
 
@@ -71,6 +72,18 @@ def _address(geo: TopGeometry) -> signed:
     return signed(max(geo.act_words, 2).bit_length() + GEOMETRY_BITS + 2)
 
 
+def _act_bound(geo: TopGeometry) -> int:
+    """The power of two past the activation buffer's words: a factor of ``act_words`` is
+    saturated to it (:class:`LayerGeometry`), so a layer that overruns the buffer still counts
+    more words than it holds."""
+    return 1 << geo.act_words.bit_length()
+
+
+def act_count_bits(geo: TopGeometry) -> int:
+    """Width of :class:`LayerGeometry`'s ``act_words``: the product of two saturated factors."""
+    return 2 * _act_bound(geo).bit_length()
+
+
 def _coord(geo: TopGeometry) -> signed:
     """Input coordinates: an output coordinate times a stride, minus the padding."""
     return signed(geo.dim_bits + GEOMETRY_BITS + 2)
@@ -96,7 +109,7 @@ def geometry_layout(geo: TopGeometry) -> data.StructLayout:
     addr = _address(geo)
     return data.StructLayout({"x_step": addr, "y_step": addr, "origin": addr, "row_skip": addr,
                               "plane": addr, "too_long": 1, "positions": range(geo.max_positions + 1),
-                              "act_words": 4 * geo.dim_bits + 1, "pixels": 2 * geo.dim_bits,
+                              "act_words": act_count_bits(geo), "pixels": 2 * geo.dim_bits,
                               "k_step": addr})
 
 
@@ -156,7 +169,9 @@ class LayerGeometry(wiring.Component):
     ``CW``, ``kernel_h * kernel_w``, the padding offset, ``groups * in_h``, ``in_w * CW`` and
     ``pixels``, then
     ``x_step``, ``origin``, ``too_long``, ``positions`` and ``act_words``, then ``plane``,
-    ``y_step`` and ``row_skip``. The shortest layer (one beat each of parameters, weights and
+    ``y_step`` and ``row_skip``. ``act_words`` multiplies two factors saturated at a power of two
+    (an OR of their high bits) in one DSP-sized product, not the descriptor's full widths: the
+    count ACTS compares with every beat is one short register-to-register path. The shortest layer (one beat each of parameters, weights and
     activations) ends ACTS in the third cycle after the descriptor and starts WALK in the fourth,
     so what ACTS reads (``act_words``, ``origin``, ``too_long``) is valid two cycles after
     ``i_desc`` and what WALK reads (``x_step``, ``y_step``) three; ``row_skip``, ``plane`` and
@@ -201,13 +216,19 @@ class LayerGeometry(wiring.Component):
         m.d.sync += [
             cw.eq(words_of), lines.eq(d.groups * d.in_h),
             window.eq(d.kernel_h * d.kernel_w), pad_words.eq(d.pad_h * d.in_w + d.pad_w),
-            o.act_words.eq(lines * line_words), o.pixels.eq(d.out_h * d.out_w),
+            o.act_words.eq(self._saturated(lines) * self._saturated(line_words)), o.pixels.eq(d.out_h * d.out_w),
             line.eq(d.in_w * pixel), o.x_step.eq(d.stride_w * pixel), o.origin.eq(-(pad_words * pixel)),
             o.too_long.eq(window * cw > self.geo.max_steps),
             o.positions.eq(Mux(d.k_in_ch == 0, d.in_ch, d.k_in_ch) * window),
             o.y_step.eq(d.stride_h * line), o.row_skip.eq(line - d.kernel_w * pixel),
         ]
         return m
+
+    def _saturated(self, value: Signal) -> Value:
+        """``min(value, S)``, ``S`` the power of two past the buffer's words."""
+        bound = _act_bound(self.geo)
+        shift = bound.bit_length() - 1
+        return Mux(value[shift:].any(), bound, value[:shift])
 
 
 class PixelWalker(wiring.Component):

@@ -100,10 +100,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from hwsim.accelerator import Accelerator
 from hwsim.rtl_plan import TopGeometry, top_geometry
@@ -279,28 +280,26 @@ class LayerAccelerator(wiring.Component):
     def _input_banks(self, m: Module, in_bank: Any, loader: Loader, fetch: OperandFetch,
                      writer: ResultWriter) -> None:
         """Two banks of the parameter, weight and activation buffers: the loads write bank
-        ``in_bank``, the run reads the other one. The activation buffer has one copy per array
-        row in each bank, each written by every load beat and read by its row only: one read
-        port per memory (Yosys would replicate the memory per read port itself, but its
-        memory_libmap runs out of memory at 16 read ports)."""
+        ``in_bank``, the run reads the other one. Both banks are one memory with the bank as the
+        top address bit (bank 1 from word ``2**n``, ``n`` the bits of a bank's depth), so the run
+        reads its word straight from the block RAM, without a mux between the banks. The
+        activation buffer has one such memory per array row, each written by every load beat
+        and read by its row only: one read port per memory (Yosys would replicate the memory
+        per read port itself, but its memory_libmap runs out of memory at 16 read ports)."""
         geo = self.geo
         depth = {**self.words, "act_words": geo.act_words // geo.act_beat}
         shapes = {"act": self.act_word, "weight": self.weight_word, "param": self.param_word}
         readers = {"act": list(fetch.act_rd), "weight": [fetch.weight_rd], "param": [writer.param_rd]}
         for name, shape in shapes.items():
-            write = getattr(loader, f"{name}_wr")
+            write, words = getattr(loader, f"{name}_wr"), depth[f"{name}_words"]
+            bank = ceil_log2(words)  # the bank's address bit
             for r, port in enumerate(readers[name]):
-                banks = []
-                for b in range(2):
-                    label = f"{name}_buf{b}" + (f"_{r}" if r else "")  # bank b, row r's copy
-                    mem = m.submodules[label] = Memory(shape=shape, depth=depth[f"{name}_words"], init=[])
-                    wr, rd = mem.write_port(), mem.read_port()
-                    # the loads write bank in_bank, the run reads the other (and only it)
-                    m.d.comb += [wr.addr.eq(write.addr), wr.data.eq(write.data),
-                                 wr.en.eq(write.en & (in_bank == b)), rd.addr.eq(port.addr),
-                                 rd.en.eq(port.en & (in_bank != b))]
-                    banks.append(rd.data)
-                m.d.comb += port.data.eq(Mux(in_bank, banks[0], banks[1]))
+                label = f"{name}_buf" + (f"_{r}" if r else "")  # row r's copy
+                mem = m.submodules[label] = Memory(shape=shape, depth=(1 << bank) + words, init=[])
+                wr, rd = mem.write_port(), mem.read_port()
+                m.d.comb += [wr.addr.eq(Cat(write.addr[:bank], in_bank)), wr.data.eq(write.data),
+                             wr.en.eq(write.en), rd.addr.eq(Cat(port.addr[:bank], ~in_bank)),
+                             rd.en.eq(port.en), port.data.eq(rd.data)]
 
     def _out_banks(self, m: Module, ctrl: Any, loader: Loader, writer: ResultWriter, store: StoreStream) -> None:
         """The two out buffer banks: the controller's bank (``o_bank``) is written by RESID's

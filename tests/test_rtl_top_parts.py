@@ -109,6 +109,24 @@ def test_layer_geometry(kind: str) -> None:
     simulate(dut, bench)
 
 
+def test_layer_geometry_saturates_an_oversized_layer() -> None:
+    """With 64 activation words each factor of ``act_words`` saturates at 128 (the power of two
+    past 64), so a layer larger than the buffer counts a number past its end without the full
+    product: 3 lines of 100 pixels x 2 words count 3 * 128; 200 x 300 x 5 count 128 * 128; a
+    layer that fits (4 x 4 x 4 = 64) counts exactly."""
+    dut = LayerGeometry(geometry("mac", act_words=64))
+    cases = [(desc((3, 100), (3, 100), 2, 2), 384), (desc((200, 300), (200, 300), 5, 2), 128 * 128),
+             (desc((4, 4), (4, 4), 4, 2), 64)]
+
+    async def bench(ctx):
+        for d, words in cases:
+            ctx.set(dut.i_desc, d)
+            await ctx.tick().repeat(2)
+            assert ctx.get(dut.o_geo.act_words) == words
+
+    simulate(dut, bench)
+
+
 def naive_pixels(d: dict[str, int], cw: int, rows: int) -> list[list[tuple[int, int, int, int]]]:
     """Per row tile, each row's (iy, ix, p, ok): a loop over the output pixels; rows past the
     last pixel have ok 0 (their coordinates are don't-care, None)."""
