@@ -66,8 +66,8 @@ class LayerController(wiring.Component):
     i_too_long, i_act_words : In(...)
         The load side geometry's ``too_long`` (read with ACTS's last beat) and ``act_words``
         (ACTS ends with the beat that carries the last of them; a layer larger than the buffer
-        counts a saturated number, still past the buffer's end, so that its overrun raises
-        ``o_error``, after which the top must be reset).
+        counts past the buffer's end, so that its overrun raises ``o_error``, after which the
+        top must be reset).
     i_pixels : In(2 * dim_bits)
         The run side geometry's ``pixels`` (``out_h * out_w``): RESID counts ``folds * rows``
         beats with it.

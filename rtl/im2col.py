@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
@@ -72,16 +72,15 @@ def _address(geo: TopGeometry) -> signed:
     return signed(max(geo.act_words, 2).bit_length() + GEOMETRY_BITS + 2)
 
 
-def _act_bound(geo: TopGeometry) -> int:
-    """The power of two past the activation buffer's words: a factor of ``act_words`` is
-    saturated to it (:class:`LayerGeometry`), so a layer that overruns the buffer still counts
-    more words than it holds."""
-    return 1 << geo.act_words.bit_length()
+def _act_factor_bits(geo: TopGeometry) -> int:
+    """Bits of each factor of :class:`LayerGeometry`'s ``act_words`` product: those of the
+    activation buffer's word count, so a layer that fits has factors this wide."""
+    return geo.act_words.bit_length()
 
 
 def act_count_bits(geo: TopGeometry) -> int:
-    """Width of :class:`LayerGeometry`'s ``act_words``: the product of two saturated factors."""
-    return 2 * _act_bound(geo).bit_length()
+    """Width of :class:`LayerGeometry`'s ``act_words``: the product of two factors, and a bit above."""
+    return 2 * _act_factor_bits(geo) + 1
 
 
 def _coord(geo: TopGeometry) -> signed:
@@ -169,9 +168,11 @@ class LayerGeometry(wiring.Component):
     ``CW``, ``kernel_h * kernel_w``, the padding offset, ``groups * in_h``, ``in_w * CW`` and
     ``pixels``, then
     ``x_step``, ``origin``, ``too_long``, ``positions`` and ``act_words``, then ``plane``,
-    ``y_step`` and ``row_skip``. ``act_words`` multiplies two factors saturated at a power of two
-    (an OR of their high bits) in one DSP-sized product, not the descriptor's full widths: the
-    count ACTS compares with every beat is one short register-to-register path. The shortest layer (one beat each of parameters, weights and
+    ``y_step`` and ``row_skip``. ``act_words`` multiplies only the low ``b`` bits of its factors
+    (``groups * in_h`` and ``in_w * CW``; ``b`` the bits of the buffer's word count, so one DSP
+    block for a buffer of up to ``2**17`` words) and sets bit ``2 * b`` if either factor is
+    wider: the count ACTS compares with every beat is one short register-to-register path, and
+    a layer too large for the buffer still counts past its end (raising ``o_error``). The shortest layer (one beat each of parameters, weights and
     activations) ends ACTS in the third cycle after the descriptor and starts WALK in the fourth,
     so what ACTS reads (``act_words``, ``origin``, ``too_long``) is valid two cycles after
     ``i_desc`` and what WALK reads (``x_step``, ``y_step``) three; ``row_skip``, ``plane`` and
@@ -199,7 +200,7 @@ class LayerGeometry(wiring.Component):
         window = Signal(2 * GEOMETRY_BITS)
         pad_words = Signal(addr)  # pad_h * in_w + pad_w, in pixels
         line = Signal(addr)  # in_w * CW
-        dim = self.geo.dim_bits
+        dim, low = self.geo.dim_bits, _act_factor_bits(self.geo)
         lines, line_words = Signal(2 * dim), Signal(2 * dim + 1)  # groups * in_h; in_w * CW
         words_of = (d.in_ch + lanes - 1) >> (lanes.bit_length() - 1)
         dw_lanes = self.geo.dw_lanes
@@ -216,19 +217,14 @@ class LayerGeometry(wiring.Component):
         m.d.sync += [
             cw.eq(words_of), lines.eq(d.groups * d.in_h),
             window.eq(d.kernel_h * d.kernel_w), pad_words.eq(d.pad_h * d.in_w + d.pad_w),
-            o.act_words.eq(self._saturated(lines) * self._saturated(line_words)), o.pixels.eq(d.out_h * d.out_w),
+            o.act_words.eq(Cat(lines[:low] * line_words[:low], lines[low:].any() | line_words[low:].any())),
+            o.pixels.eq(d.out_h * d.out_w),
             line.eq(d.in_w * pixel), o.x_step.eq(d.stride_w * pixel), o.origin.eq(-(pad_words * pixel)),
             o.too_long.eq(window * cw > self.geo.max_steps),
             o.positions.eq(Mux(d.k_in_ch == 0, d.in_ch, d.k_in_ch) * window),
             o.y_step.eq(d.stride_h * line), o.row_skip.eq(line - d.kernel_w * pixel),
         ]
         return m
-
-    def _saturated(self, value: Signal) -> Value:
-        """``min(value, S)``, ``S`` the power of two past the buffer's words."""
-        bound = _act_bound(self.geo)
-        shift = bound.bit_length() - 1
-        return Mux(value[shift:].any(), bound, value[:shift])
 
 
 class PixelWalker(wiring.Component):
