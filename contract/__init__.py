@@ -21,6 +21,7 @@ from __future__ import annotations
 
 __all__ = [
     "ContractError", "DEFAULT_MAX_SHIFT", "MAX_ALIGN_LIMIT", "DESCRIPTOR_CYCLES", "FETCH_CYCLES", "GEOMETRY_BITS",
+    "OPERAND_CYCLES",
     "GEOMETRY_CYCLES",
     "CAPTURE_CYCLES",
     "HARDWARE_BITS", "MAX_SHIFT_LIMIT", "MODEL_BITS", "MULT_BITS", "OUTPUT_LATENCY", "PE_KINDS",
@@ -63,8 +64,12 @@ CAPTURE_CYCLES = 1
 OUTPUT_LATENCY = 3
 #: The layer descriptor is one beat.
 DESCRIPTOR_CYCLES = 1
-#: A synchronous buffer read: before the first operand beat and before the first result beat.
+#: A synchronous buffer read: the store engine's, before the first result beat.
 FETCH_CYCLES = 1
+#: From an operand step's issue to its beat (``rtl.im2col.OperandFetch``): the buffers' read,
+#: then a register right behind each block RAM (an ECP5 block RAM's clock-to-output, 5.8 ns,
+#: leaves no time for the lane and padding muxes in the same cycle).
+OPERAND_CYCLES = 2
 #: Register stages of the generated top's descriptor geometry (``rtl.im2col.LayerGeometry``):
 #: a tile is handed from the loads to the run at the earliest this many cycles after its
 #: descriptor register is written, so that every derived size is valid when the run copies it.

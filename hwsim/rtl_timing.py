@@ -73,8 +73,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from contract import (CAPTURE_CYCLES, DESCRIPTOR_CYCLES, FETCH_CYCLES, GEOMETRY_CYCLES, OUTPUT_LATENCY, PIPELINE_CYCLES,
-                      conv_out_size)
+from contract import (CAPTURE_CYCLES, DESCRIPTOR_CYCLES, FETCH_CYCLES, GEOMETRY_CYCLES, OPERAND_CYCLES, OUTPUT_LATENCY,
+                      PIPELINE_CYCLES, conv_out_size)
 from hwsim.accelerator import Accelerator
 from hwsim.dataflow import compute_cycles
 from hwsim.errors import HwsimError
@@ -96,7 +96,9 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
     """
     schedule = compute_cycles(p.out_h * p.out_w, p.steps, p.out_ch, geo.rows, geo.cols, "os",
                               groups=p.fold_groups, pe_pipeline=PIPELINE_CYCLES)
-    array = _overlapped_array(geo, p) if geo.fold_overlap else schedule.cycles
+    # from the first step's issue (the take, then the first row tile's walk, before it) to the
+    # last result row; a naive array's folds follow each other from the first beat on
+    array = _overlapped_array(geo, p) if geo.fold_overlap else OPERAND_CYCLES - 1 + schedule.cycles
     words = p.words(geo.rows)
     loads = words["param_words"] + words["weight_words"] + geo.act_beats(words["act_words"])
     phases = {
@@ -105,7 +107,7 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
         "load_acts": geo.act_beats(words["act_words"]),
         "geometry_wait": max(0, GEOMETRY_CYCLES + 1 - loads),
         "load_resid": p.resid_words(geo.rows),
-        "compute": geo.rows + FETCH_CYCLES + array,
+        "compute": 1 + geo.rows + array,
         "drain": OUTPUT_LATENCY + 1,
         "store": FETCH_CYCLES + schedule.folds * geo.rows if p.stores else 0,
     }
@@ -114,12 +116,12 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
 
 
 def _overlapped_array(geo: TopGeometry, p: LayerPlan) -> int:
-    """Cycles from a layer's first operand beat to its last result row on an array with fold
+    """Cycles from a layer's first step's issue to its last result row on an array with fold
     overlap (module docstring): the row tiles' recurrence, followed until its state relative to
-    the last beat repeats, then extended by whole row tiles."""
+    the last fold's last issue repeats, then extended by whole row tiles."""
     rows, k, n, row_tiles = geo.rows, p.steps, p.fold_groups * p.tiles, p.row_tiles
     # cycle 0: the first step's issue. State: first issue of the row tile, the cycle the walk of
-    # the row tile after it starts, the last beat accepted so far
+    # the row tile after it starts, the last fold's last issue
     issue, walk, last = 0, 0, -rows
     seen: dict[tuple[int, int], tuple[int, int]] = {}
     done = 0
@@ -133,18 +135,17 @@ def _overlapped_array(geo: TopGeometry, p: LayerPlan) -> int:
             seen.clear()
         seen[key] = (done, last)
         start = issue
-        for _ in range(n):  # a fold's last step is issued K - 1 after its first and waits for the array
-            last_issue = start + k - 1
-            last = max(last_issue + 1, last + rows)
-            start = last  # the next fold's first step: when the last beat leaves the fetch
+        for _ in range(n):  # a fold's last step: K - 1 after its first, rows after the last fold's
+            last = max(start + k - 1, last + rows)
+            start = last + 1
         full = walk + rows  # the next row tile's pixels all walked (the walker shows it from then)
-        swap = last_issue if full <= last_issue else full
-        issue, walk, done = max(swap + 1, last), swap + 1, done + 1
+        swap = last if full <= last else full
+        issue, walk, done = swap + 1, swap + 1, done + 1
     if p.depthwise:  # every PE's sum complete together, no deskew
         tail = 1 + PIPELINE_CYCLES + 1 + CAPTURE_CYCLES + rows - 1
     else:
         tail = (rows - 1) + (geo.cols - 1) + PIPELINE_CYCLES + 1 + CAPTURE_CYCLES + rows - 1
-    return last + tail
+    return last + OPERAND_CYCLES + tail
 
 
 def tiles_cycles(geo: TopGeometry, tiles: Sequence[Tile]) -> dict[str, int]:

@@ -64,7 +64,7 @@ class LayerController(wiring.Component):
     o_desc : Out(descriptor_layout(dim_bits))
         The run side's descriptor, from ``o_take`` until the next take.
     i_too_long, i_act_words : In(...)
-        The load side geometry's ``too_long`` (read with ACTS's last beat) and ``act_words``
+        The load side geometry's ``too_long`` (read with the take) and ``act_words``
         (ACTS ends with the beat that carries the last of them; a layer larger than the buffer
         counts past the buffer's end, so that its overrun raises ``o_error``, after which the
         top must be reset).
@@ -72,8 +72,9 @@ class LayerController(wiring.Component):
         The run side geometry's ``pixels`` (``out_h * out_w``): RESID counts ``folds * rows``
         beats with it.
     o_error : Out(1)
-        Either side's error: an overrun strobe, or ``i_too_long`` at the end of ACTS (sticky on
-        the load side until the next descriptor, then on the run side until the next take).
+        Either side's error: an overrun strobe (sticky on the load side until the next
+        descriptor, then on the run side until the next take), or ``i_too_long`` at the take (on
+        the run side from then).
     o_run_error : Out(1)
         The run side's: the error of the tile that runs (the store engine keeps it).
     o_load_target : Out(LoadTarget)
@@ -166,7 +167,7 @@ class LayerController(wiring.Component):
         m.d.comb += take.eq(loads_done & run_idle & (age == GEOMETRY_CYCLES))
         with m.If(take):
             m.d.sync += [self.o_desc.eq(self.o_load_desc), self.o_in_bank.eq(~self.o_in_bank),
-                         run_error.eq(load_failed)]
+                         run_error.eq(load_failed | self.i_too_long)]
             m.d.sync += [run_end[name].eq(load_end[name]) for name in ends]
             run_nest.reset()
         fire, nest = self.i_load_fire, load_nest
@@ -200,8 +201,7 @@ class LayerController(wiring.Component):
                 with m.If(fire):
                     m.d.sync += loaded.eq(loaded + self.geo.act_beat)
                     with m.If(loaded >= self.i_act_words):
-                        m.d.comb += [self.o_load_restart.eq(1), loads_done.eq(1),
-                                     load_failed.eq(load_error | self.i_load_overrun | self.i_too_long)]
+                        m.d.comb += [self.o_load_restart.eq(1), loads_done.eq(1)]
                         m.next = "DESC"
                         with m.If(~take):
                             m.next = "HAND"

@@ -164,27 +164,27 @@ def check_geometry(geo: Any) -> TopGeometry:
 class LayerGeometry(wiring.Component):
     """The descriptor's derived sizes (:func:`geometry_layout`) in three register stages.
 
-    At most one multiplier per stage (computed once per layer, but static timing sees one cycle):
-    ``CW``, ``kernel_h * kernel_w``, the padding offset, ``groups * in_h``, ``in_w * CW`` and
-    ``pixels``, then
-    ``x_step``, ``origin``, ``too_long``, ``positions`` and ``act_words``, then ``plane``,
-    ``y_step`` and ``row_skip``. ``act_words`` multiplies only the low ``b`` bits of its factors
-    (``groups * in_h`` and ``in_w * CW``; ``b`` the bits of the buffer's word count, so one DSP
-    block for a buffer of up to ``2**17`` words) and sets bit ``2 * b`` if either factor is
-    wider: the count ACTS compares with every beat is one short register-to-register path, and
-    a layer too large for the buffer still counts past its end (raising ``o_error``). The shortest layer (one beat each of parameters, weights and
-    activations) ends ACTS in the third cycle after the descriptor and starts WALK in the fourth,
-    so what ACTS reads (``act_words``, ``origin``, ``too_long``) is valid two cycles after
-    ``i_desc`` and what WALK reads (``x_step``, ``y_step``) three; ``row_skip``, ``plane`` and
-    ``positions`` are read from RUN on.
+    Each register is fed by at most one multiplier and nothing after it (computed once per
+    layer, but static timing sees one cycle, and an ECP5 DSP block's product takes most of it):
+    first ``CW``, ``kernel_h * kernel_w``, the padding offset, ``groups * in_h``, ``in_w * CW``
+    and ``pixels``; then ``act_words``, ``x_step``, ``in_w * CW`` (a line), and the products
+    behind ``origin``, ``too_long``, ``positions`` and ``row_skip``; then those four, ``plane``
+    and ``y_step``. ``act_words`` multiplies only the low ``b`` bits of its factors (``groups *
+    in_h`` and ``in_w * CW``; ``b`` the bits of the buffer's word count, so one DSP block for a
+    buffer of up to ``2**17`` words) and sets bit ``2 * b`` if either factor is wider: exact for
+    a layer that fits, past the buffer's end for one that does not (its ACTS overruns and raises
+    ``o_error``). The shortest layer (one beat each of parameters, weights and activations)
+    ends ACTS in the third cycle after the descriptor, so ``act_words`` is valid two cycles
+    after ``i_desc``; the rest is read from the take on (:data:`contract.GEOMETRY_CYCLES`, three
+    cycles after ``i_desc``).
 
     Members
     -------
     i_desc : In(descriptor_layout(dim_bits))
         The layer descriptor, held for the whole layer.
     o_geo : Out(geometry_layout(geo))
-        The derived sizes, valid one (``pixels``), two (``origin``, ``x_step``, ``too_long``,
-        ``positions``, ``act_words``) or three cycles after ``i_desc`` changed.
+        The derived sizes, valid one (``pixels``, ``k_step``), two (``act_words``, ``x_step``)
+        or three cycles after ``i_desc`` changed.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
@@ -205,6 +205,10 @@ class LayerGeometry(wiring.Component):
         words_of = (d.in_ch + lanes - 1) >> (lanes.bit_length() - 1)
         dw_lanes = self.geo.dw_lanes
         pixel = Signal(addr)  # words per input pixel in the address steps
+        # the second stage's products behind origin, too_long, positions and row_skip
+        pad_offset, fold_words, kernel_line = Signal(addr), Signal(range(self.geo.max_positions + 1)), Signal(addr)
+        reduction = Signal.like(d.in_ch)
+        fold_steps = Signal(2 * GEOMETRY_BITS + dim + 1)
         if dw_lanes:  # a depthwise descriptor: channels-last over G * L slots
             slots = d.groups << (dw_lanes.bit_length() - 1)
             m.d.sync += [pixel.eq(Mux(d.depthwise, slots, words_of)),
@@ -215,14 +219,17 @@ class LayerGeometry(wiring.Component):
             m.d.sync += [pixel.eq(words_of), line_words.eq(d.in_w * words_of), o.plane.eq(d.in_h * line)]
             m.d.comb += o.k_step.eq(1)
         m.d.sync += [
-            cw.eq(words_of), lines.eq(d.groups * d.in_h),
-            window.eq(d.kernel_h * d.kernel_w), pad_words.eq(d.pad_h * d.in_w + d.pad_w),
+            # first stage
+            cw.eq(words_of), lines.eq(d.groups * d.in_h), window.eq(d.kernel_h * d.kernel_w),
+            pad_words.eq(d.pad_h * d.in_w + d.pad_w), o.pixels.eq(d.out_h * d.out_w),
+            reduction.eq(Mux(d.k_in_ch == 0, d.in_ch, d.k_in_ch)),
+            # second stage
             o.act_words.eq(Cat(lines[:low] * line_words[:low], lines[low:].any() | line_words[low:].any())),
-            o.pixels.eq(d.out_h * d.out_w),
-            line.eq(d.in_w * pixel), o.x_step.eq(d.stride_w * pixel), o.origin.eq(-(pad_words * pixel)),
-            o.too_long.eq(window * cw > self.geo.max_steps),
-            o.positions.eq(Mux(d.k_in_ch == 0, d.in_ch, d.k_in_ch) * window),
-            o.y_step.eq(d.stride_h * line), o.row_skip.eq(line - d.kernel_w * pixel),
+            line.eq(d.in_w * pixel), o.x_step.eq(d.stride_w * pixel), pad_offset.eq(pad_words * pixel),
+            fold_steps.eq(window * cw), fold_words.eq(reduction * window), kernel_line.eq(d.kernel_w * pixel),
+            # third stage
+            o.origin.eq(-pad_offset), o.too_long.eq(fold_steps > self.geo.max_steps), o.positions.eq(fold_words),
+            o.y_step.eq(d.stride_h * line), o.row_skip.eq(line - kernel_line),
         ]
         return m
 
@@ -315,11 +322,20 @@ class PixelWalker(wiring.Component):
 class OperandFetch(wiring.Component):
     """The array's operand stream from the buffers' read ports: one beat per fold step.
 
-    A step issued in cycle ``t`` (``i_run`` and the stage free) reads the weight word and, for
-    every row, the activation word of :func:`row_layout`'s pixel at kernel offset ``(ky, kx)`` and
-    the step's channel word (the buffer word holding it, :func:`act_word`, whose lane is picked
-    in ``t + 1``); the beat is valid from ``t + 1`` with the rows outside the input masked to 0. Under back-pressure the beat and the read ports' data are held (read enable =
-    stage free), so the next fold's first beat waits here while the array drains.
+    A step issued in cycle ``t`` (``i_run``, the pipeline free and, with fold overlap, the fold
+    spacing met) reads the weight word and, for every row, the activation word of
+    :func:`row_layout`'s pixel at kernel offset ``(ky, kx)`` and the step's channel word (the
+    buffer word holding it, :func:`act_word`); in ``t + 1`` the words go from the block RAMs
+    straight into registers, and in ``t + 2`` the beat is valid
+    (:data:`contract.OPERAND_CYCLES`), each row's lane picked from its register and the rows
+    outside the input masked to 0 (nothing but a register after a block RAM: on ECP5 its
+    clock-to-output alone is most of a cycle). Back-pressure stalls both stages and the read
+    ports together (read enable = the pipeline free), so the next fold's first beat waits here
+    while a naive array drains.
+
+    With fold overlap (``geo.fold_overlap``) a fold's last step is issued no sooner than
+    ``rows`` cycles after the fold before's, so its beat reaches the array when the array can
+    take it (:class:`rtl.array.SystolicArray`, ``overlap``) and the pipeline never stalls.
 
     Members
     -------
@@ -361,13 +377,22 @@ class OperandFetch(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        d, pos, beat = self.i_desc, self.i_pos, self.o_operands
+        d, pos, beat, rows = self.i_desc, self.i_pos, self.o_operands, self.geo.rows
         koff, gbase = Signal(_address(self.geo)), Signal(_address(self.geo))
         waddr = Signal(range(self.geo.weight_words + 1))
-        valid, last, mask = Signal(), Signal(), Signal(self.geo.rows)
+        # stage 1: issued, the block RAMs read; stage 2 (the beat): their words in registers
+        read, read_last, read_mask = Signal(), Signal(), Signal(rows)
+        valid, last, mask = Signal(), Signal(), Signal(rows)
         free = ~valid | beat.ready
-        issue = self.i_run & free
+        spaced = Signal(init=1)  # with fold overlap: rows cycles since the last fold's last step
+        issue = self.i_run & free & (spaced | ~pos.fold_end)
         m.d.comb += self.o_issue.eq(issue)
+        if self.geo.fold_overlap:
+            since = Signal(range(rows + 1), init=rows)
+            m.d.sync += [since.eq(Mux(issue & pos.fold_end, 1, Mux(since < rows, since + 1, rows))),
+                         spaced.eq(Mux(issue & pos.fold_end, rows <= 1, since + 1 >= rows))]
+            with m.If(self.i_start):
+                m.d.sync += [since.eq(rows), spaced.eq(1)]
         # the padding value: 0, or with pad_low the most negative activation (not for xnor bits)
         pad = 0 if self.geo.pe == "xnor" else Mux(d.pad_low, 1 << (self.geo.bits - 1), 0)
         lane_bits = self.geo.act_beat.bit_length() - 1
@@ -376,26 +401,28 @@ class OperandFetch(wiring.Component):
             iy, ix = row.iy + pos.ky, row.ix + pos.kx
             inside = row.ok & (iy >= 0) & (iy < d.in_h) & (ix >= 0) & (ix < d.in_w)
             word = Signal(_address(self.geo), name=f"word{r}")
-            picked = rd.data[0]
-            if lane_bits:  # the lane of the word being read, registered with the issue
-                lane = Signal(lane_bits, name=f"lane{r}")
-                with m.If(issue):
-                    m.d.sync += lane.eq(word[:lane_bits])
-                picked = rd.data[lane]
+            held = Signal.like(rd.data, name=f"held{r}")  # the row's buffer word, in stage 2
+            picked = held[0]
+            if lane_bits:  # the lane of the word being read, along both stages
+                read_lane, lane = Signal(lane_bits, name=f"read_lane{r}"), Signal(lane_bits, name=f"lane{r}")
+                with m.If(free):
+                    m.d.sync += [read_lane.eq(word[:lane_bits]), lane.eq(read_lane)]
+                picked = held[lane]
             m.d.comb += [word.eq(gbase + row.p + koff), rd.addr.eq(word >> lane_bits), rd.en.eq(free),
                          beat.payload.x[r].eq(Mux(mask[r], picked, pad))]
             if self.geo.dw_lanes:  # the L channels from the word's lane on (an L-aligned block)
                 block = lane >> (self.geo.dw_lanes.bit_length() - 1) if self.geo.act_beat > self.geo.dw_lanes else 0
                 for c in range(self.geo.dw_lanes):
-                    channel = rd.data[(block << (self.geo.dw_lanes.bit_length() - 1)) | c]
+                    channel = held[(block << (self.geo.dw_lanes.bit_length() - 1)) | c]
                     m.d.comb += beat.payload.xd[r][c].eq(Mux(mask[r], channel, pad))
-            with m.If(issue):
-                m.d.sync += mask[r].eq(inside)
+            with m.If(free):
+                m.d.sync += [read_mask[r].eq(inside), mask[r].eq(read_mask[r]), held.eq(rd.data)]
+        weights = Signal.like(self.weight_rd.data)
         m.d.comb += [self.weight_rd.addr.eq(waddr), self.weight_rd.en.eq(free),
-                     beat.payload.w.eq(self.weight_rd.data), beat.payload.last.eq(last),
-                     beat.valid.eq(valid)]
+                     beat.payload.w.eq(weights), beat.payload.last.eq(last), beat.valid.eq(valid)]
         with m.If(free):
-            m.d.sync += [valid.eq(issue), last.eq(pos.fold_end)]
+            m.d.sync += [read.eq(issue), read_last.eq(pos.fold_end), valid.eq(read), last.eq(read_last),
+                         weights.eq(self.weight_rd.data)]
         with m.If(self.i_start):
             m.d.sync += [koff.eq(0), gbase.eq(0), waddr.eq(0)]
         with m.Elif(issue):

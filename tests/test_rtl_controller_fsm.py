@@ -33,7 +33,7 @@ LOADS = {LoadTarget.PARAMS: "PARAMS", LoadTarget.WEIGHTS: "WEIGHTS", LoadTarget.
 FIELDS = DESCRIPTOR_FIELDS + DESCRIPTOR_FLAGS + DESCRIPTOR_SIZES
 LOADER, FETCH, RESIDS = (1, 0, 1, 1, 0), (1, 1, 0, 1, 0, 0), (1, 1, 0)  # beat / issue patterns
 ALWAYS = (1,)
-GEO_STAGES = 2  # act_words and too_long: valid two cycles after the load descriptor register
+GEO_STAGES = 2  # act_words: valid two cycles after the load descriptor register (too_long: GEOMETRY_CYCLES)
 WRITE_LAG = 4  # the writer's count reaches a fold's rows this many cycles after its last step
 STORE_CYCLES = 3  # the store engine is busy three cycles after a start, free in the last
 MAX_CYCLES = 5000
@@ -120,9 +120,9 @@ def play(geo: TopGeometry, tiles: list[dict[str, int]], *, loads: Iterable[int] 
     cycles; return the trace.
 
     The parts: a loader and a residual loader firing by the patterns ``loads`` and ``resids``,
-    a fetch issuing by ``issues``; the load geometry's ``act_words`` and ``too_long`` from
-    :data:`GEO_STAGES` cycles after the descriptor register is written (the tile before's until
-    then); ``i_pixels`` the run tile's from the cycle after the take; a walker counting pixels
+    a fetch issuing by ``issues``; the load geometry's ``act_words`` from :data:`GEO_STAGES`
+    and its ``too_long`` from ``GEOMETRY_CYCLES`` cycles after the descriptor register is
+    written (the tile before's until then); ``i_pixels`` the run tile's from the cycle after the take; a walker counting pixels
     and rows since the take, whose second set is full after a row tile's steps outside WALK
     until the swap; a writer whose count reaches a fold's rows :data:`WRITE_LAG` cycles
     after the fold's last step; a :class:`StoreEngine` of ``store_cycles``. ``overrun``
@@ -192,7 +192,8 @@ def play(geo: TopGeometry, tiles: list[dict[str, int]], *, loads: Iterable[int] 
             ctx.set(dut.i_desc.valid, valid)
             ctx.set(dut.i_desc.payload, tiles[offered] if valid else full({}))
             ctx.set(dut.i_act_words, info[shown_geo]["act_words"] if shown_geo >= 0 else 0)
-            ctx.set(dut.i_too_long, info[shown_geo]["too_long"] if shown_geo >= 0 else 0)
+            shown_late = sum(at - GEO_STAGES + GEOMETRY_CYCLES <= n for at in geo_at) - 1  # too_long's tile
+            ctx.set(dut.i_too_long, info[shown_late]["too_long"] if shown_late >= 0 else 0)
             ctx.set(dut.i_pixels, cur["pixels"] if cur else 0)
             ctx.set(dut.i_load_fire, fire)
             ctx.set(dut.i_load_overrun, load_over)
@@ -437,8 +438,8 @@ def test_flush_waits_for_the_store_engine() -> None:
 
 @pytest.mark.parametrize("cause", ["too_long", "load", "load_last", "write", "resid"])
 def test_error_sticky(cause: str) -> None:
-    """Tiles A, E, B, C streamed, E failing: a fold longer than max_steps (seen with E's last
-    activation beat), a load overrun with E's first parameter beat or with its last activation
+    """Tiles A, E, B, C streamed, E failing: a fold longer than max_steps (seen at E's take), a
+    load overrun with E's first parameter beat or with its last activation
     beat (the cycle of its take), a result overrun with E's first issued step, a residual
     overrun with its first residual beat. A load-side error shows on ``o_error`` from the cycle
     after the strobe -- while A runs, ``o_run_error`` low -- and goes to the run side with E's
@@ -451,12 +452,13 @@ def test_error_sticky(cause: str) -> None:
     check_takes(trace)
     _, take_e, take_b, _ = cycles_of(trace, "take")
     if cause == "too_long":
-        strobe = max(n for n, c in enumerate(trace) if c.load_tile == 1 and c.load == "ACTS" and c.fire)
+        strobe = take_e
     else:
         [strobe] = cycles_of(trace, "overrun")
     on_load = cause in ("too_long", "load", "load_last")
     # the strobes' cycles: E's take at its last activation beat (the run side was idle)
-    assert {"too_long": strobe == take_e, "load": strobe < take_e, "load_last": strobe == take_e,
+    last_act = max(n for n, c in enumerate(trace) if c.load_tile == 1 and c.load == "ACTS" and c.fire)
+    assert {"too_long": last_act == take_e, "load": strobe < take_e, "load_last": strobe == take_e,
             "write": strobe > take_e, "resid": strobe > take_e}[cause]
     raised = range(strobe + 1, take_b + 1)
     assert [n for n, c in enumerate(trace) if c.error] == list(raised)
