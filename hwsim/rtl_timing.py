@@ -96,9 +96,7 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
     """
     schedule = compute_cycles(p.out_h * p.out_w, p.steps, p.out_ch, geo.rows, geo.cols, "os",
                               groups=p.fold_groups, pe_pipeline=PIPELINE_CYCLES)
-    # from the first step's issue (the take, then the first row tile's walk, before it) to the
-    # last result row; a naive array's folds follow each other from the first beat on
-    array = _overlapped_array(geo, p) if geo.fold_overlap else OPERAND_CYCLES - 1 + schedule.cycles
+    array = _overlapped_array(geo, p) if geo.fold_overlap else schedule.cycles
     words = p.words(geo.rows)
     loads = words["param_words"] + words["weight_words"] + geo.act_beats(words["act_words"])
     phases = {
@@ -107,7 +105,7 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
         "load_acts": geo.act_beats(words["act_words"]),
         "geometry_wait": max(0, GEOMETRY_CYCLES + 1 - loads),
         "load_resid": p.resid_words(geo.rows),
-        "compute": 1 + geo.rows + array,
+        "compute": geo.rows + OPERAND_CYCLES + array,
         "drain": OUTPUT_LATENCY + 1,
         "store": FETCH_CYCLES + schedule.folds * geo.rows if p.stores else 0,
     }
@@ -116,9 +114,10 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
 
 
 def _overlapped_array(geo: TopGeometry, p: LayerPlan) -> int:
-    """Cycles from a layer's first step's issue to its last result row on an array with fold
+    """Cycles from a layer's first operand beat to its last result row on an array with fold
     overlap (module docstring): the row tiles' recurrence, followed until its state relative to
-    the last fold's last issue repeats, then extended by whole row tiles."""
+    the last fold's last issue repeats, then extended by whole row tiles. Issues and beats are
+    :data:`contract.OPERAND_CYCLES` apart, the fetch never stalls: counted in issues."""
     rows, k, n, row_tiles = geo.rows, p.steps, p.fold_groups * p.tiles, p.row_tiles
     # cycle 0: the first step's issue. State: first issue of the row tile, the cycle the walk of
     # the row tile after it starts, the last fold's last issue
@@ -145,7 +144,7 @@ def _overlapped_array(geo: TopGeometry, p: LayerPlan) -> int:
         tail = 1 + PIPELINE_CYCLES + 1 + CAPTURE_CYCLES + rows - 1
     else:
         tail = (rows - 1) + (geo.cols - 1) + PIPELINE_CYCLES + 1 + CAPTURE_CYCLES + rows - 1
-    return last + OPERAND_CYCLES + tail
+    return last + 1 + tail
 
 
 def tiles_cycles(geo: TopGeometry, tiles: Sequence[Tile]) -> dict[str, int]:

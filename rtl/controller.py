@@ -26,16 +26,6 @@ from rtl.im2col import act_count_bits, check_geometry, descriptor_layout, positi
 __all__ = ["LayerController"]
 
 
-def _advance(m: Module, levels: list[tuple[Signal, Any, int]]) -> None:
-    """Step a nest of counters, innermost first: each ``(counter, is_last, step)`` adds ``step``,
-    or wraps to 0 when ``is_last`` and carries into the next level."""
-    (counter, last, step), *outer = levels
-    m.d.sync += counter.eq(Mux(last, 0, counter + step))
-    if outer:
-        with m.If(last):
-            _advance(m, outer)
-
-
 class LayerController(wiring.Component):
     """Sequences tiles through two FSMs, so that a tile loads while the one before it runs.
 
@@ -169,7 +159,7 @@ class LayerController(wiring.Component):
             m.d.sync += [self.o_desc.eq(self.o_load_desc), self.o_in_bank.eq(~self.o_in_bank),
                          run_error.eq(load_failed | self.i_too_long)]
             m.d.sync += [run_end[name].eq(load_end[name]) for name in ends]
-            run_nest.reset()
+            run_nest.reset(load_end)
         fire, nest = self.i_load_fire, load_nest
         with m.FSM(name="load"):
             with m.State("DESC"):
@@ -179,7 +169,7 @@ class LayerController(wiring.Component):
                     m.d.sync += [load_end[name].eq(value) for name, value in ends.items()]
                     m.d.sync += [self.o_load_desc.eq(p), load_error.eq(0), age.eq(0),
                                  loaded.eq(self.geo.act_beat)]
-                    nest.reset()
+                    nest.reset(ends)
                     m.next = "PARAMS"
             with m.State("PARAMS"):
                 m.d.comb += self.o_load_target.eq(LoadTarget.PARAMS)
@@ -235,10 +225,13 @@ class LayerController(wiring.Component):
                 m.d.comb += self.o_resid.eq(1)
                 last_row, last_pix = row == geo.rows - 1, pix0 + geo.rows >= self.i_pixels
                 with m.If(self.i_resid_fire):
-                    _advance(m, [(row, last_row, 1), (nest.c0, nest.last_ct, geo.cols),
-                                 (nest.g, nest.last_g, 1), (pix0, last_pix, geo.rows)])
-                    with m.If(last_row & nest.last_ct & nest.last_g & last_pix):
-                        m.next = "WALK"
+                    m.d.sync += row.eq(Mux(last_row, 0, row + 1))
+                    with m.If(last_row):
+                        m.d.comb += nest.t_step.eq(1)
+                        with m.If(nest.tile_wrap):
+                            m.d.sync += pix0.eq(pix0 + geo.rows)
+                            with m.If(last_pix):
+                                m.next = "WALK"
             with m.State("WALK"):
                 m.d.comb += [self.o_walk_step.eq(1), self.o_walk_direct.eq(1)]
                 with m.If(self.i_walk_last):
@@ -274,7 +267,12 @@ class LayerController(wiring.Component):
 class _Nest:
     """One side's loop nest, ``(group, output tile)`` outer and ``(ky, kx, channel word)``
     inner, against the ``end`` registers: ``k_step``/``t_step`` (comb strobes) step the inner
-    and outer levels; ``reset`` (in a sync context) returns it to the first step."""
+    and outer levels; ``reset`` (in a sync context) returns it to the first step. Whether a
+    counter is at its end is a register, updated with the counter (its next value compared
+    beside the step), so the step and the walker's swap that follow from it start at flip-flops."""
+
+    #: Each level's counter, its end test (``>=`` for the channel counters, else ``==``).
+    _AT_END = {"ch": True, "kx": False, "ky": False, "c0": True, "g": False}
 
     def __init__(self, m: Module, geo: TopGeometry, end: dict[str, Signal], prefix: str) -> None:
         self.g = Signal(geo.dim_bits, name=f"{prefix}g")
@@ -283,16 +281,34 @@ class _Nest:
         self.kx = Signal(GEOMETRY_BITS, name=f"{prefix}kx")
         self.ch = Signal(geo.dim_bits + 1, name=f"{prefix}ch")  # first input channel of the word
         self.k_step, self.t_step = Signal(name=f"{prefix}k_step"), Signal(name=f"{prefix}t_step")
-        last_c, last_kx, last_ky = self.ch >= end["ch"], self.kx == end["kx"], self.ky == end["ky"]
+        self._last = {name: Signal(name=f"{prefix}last_{name}") for name in self._AT_END}
+        last_c, last_kx, last_ky = self._last["ch"], self._last["kx"], self._last["ky"]
         self.line_end = last_c & last_kx
         self.k_wrap = last_c & last_kx & last_ky
-        self.last_ct, self.last_g = self.c0 >= end["c0"], self.g == end["g"]
+        self.last_ct, self.last_g = self._last["c0"], self._last["g"]
         self.tile_wrap = self.last_ct & self.last_g
-        self._m = m
+        self._m, self._end = m, end
         with m.If(self.k_step):
-            _advance(m, [(self.ch, last_c, geo.lanes), (self.kx, last_kx, 1), (self.ky, last_ky, 1)])
+            self._advance([("ch", geo.lanes), ("kx", 1), ("ky", 1)])
         with m.If(self.t_step):
-            _advance(m, [(self.c0, self.last_ct, geo.cols), (self.g, self.last_g, 1)])
+            self._advance([("c0", geo.cols), ("g", 1)])
 
-    def reset(self) -> None:
-        self._m.d.sync += [self.g.eq(0), self.c0.eq(0), self.ky.eq(0), self.kx.eq(0), self.ch.eq(0)]
+    def _at_end(self, name: str, value: Any, end: Any) -> Any:
+        return value >= end if self._AT_END[name] else value == end
+
+    def _advance(self, levels: list[tuple[str, int]]) -> None:
+        """Step the levels, innermost first: each adds its step, or wraps to 0 at its end and
+        carries into the next."""
+        (name, step), *outer = levels
+        counter, last, end = getattr(self, name), self._last[name], self._end[name]
+        after = counter + step
+        self._m.d.sync += [counter.eq(Mux(last, 0, after)),
+                           last.eq(Mux(last, self._at_end(name, 0, end), self._at_end(name, after, end)))]
+        if outer:
+            with self._m.If(last):
+                self._advance(outer)
+
+    def reset(self, end: dict[str, Any]) -> None:
+        """Return to the first step against ``end``, the end registers' next values."""
+        self._m.d.sync += [getattr(self, name).eq(0) for name in self._AT_END]
+        self._m.d.sync += [self._last[name].eq(self._at_end(name, 0, end[name])) for name in self._AT_END]

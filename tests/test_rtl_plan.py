@@ -284,24 +284,25 @@ def test_layer_cycles_closed_form():
     #   load_weights G * NT * (1 + KS) = 2 * 28 = 56
     #   load_acts    ceil(G * in_h * in_w * CW / 8) = ceil(6 * 6 * 3 / 8) = ceil(108 / 8) = 14
     #   fold         2 * rows + cols + KS - 2 + 2 pipeline = 8 + 4 + 27 = 39
-    #   compute      rows + 1 + folds * fold = 4 + 1 + 18 * 39 = 707
+    #   compute      rows + 2 + folds * fold = 4 + 2 + 18 * 39 = 708 (walk, operand read and register)
     #   drain        3 output stages + 1 = 4
     #   store        1 + folds * rows = 1 + 72 = 73
     layer = Layer("c", "conv", 3, 6, 6, 6, 6, 6, kernel=(3, 3), padding=(1, 1))
     #   geometry_wait max(0, 3 + 1 - (56 + 14)) = 0
     want = {"descriptor": 1, "load_weights": 56, "load_acts": 14, "geometry_wait": 0, "load_resid": 0,
-            "compute": 707, "drain": 4,
-            "store": 73, "total": 1 + 56 + 14 + 707 + 4 + 73, "folds": 18, "fold_cycles": 39}
+            "compute": 708, "drain": 4,
+            "store": 73, "total": 1 + 56 + 14 + 708 + 4 + 73, "folds": 18, "fold_cycles": 39}
     assert layer_cycles(layer, small()) == {**want, "tiles": 1}
     assert plan_cycles(SMALL, plan(SMALL, LayerShape.of_layer(layer))) == want
     # With fold overlap (the default array): n = G * NT = 2 folds a row tile, 9 row tiles, K = 27
     # >= rows, so every fold's last beat comes K = 27 after the one before (the next row tile's
     # pixels are walked, 4 cycles, while its row tile's 54 steps issue): counting from the
-    # first step's issue (0), the last beat at 18 * 27 = 486, and the last row 2 * 4 + 4 + 1 = 13
-    # later (skew, pipeline, drain register, rows): compute 4 + 1 + 499 = 504 -- the model's
-    # (18 - 1) * 27 + 39 = 498 and the drain register's cycle
+    # first step's issue (0), the last fold's last step is issued at 26 + 17 * 27 = 485, so its
+    # beat comes 485 after the first beat, and the last row 2 * 4 + 4 + 1 = 13 later (skew,
+    # pipeline, drain register, rows), plus one: 499; compute 4 + 2 + 499 = 505 -- the model's
+    # (18 - 1) * 27 + 39 = 498, the drain register's cycle and the operand register's
     overlap = small(array=ArrayConfig(rows=4, cols=4))
-    assert layer_cycles(layer, overlap) == {**want, "compute": 504, "total": 1 + 56 + 14 + 504 + 4 + 73,
+    assert layer_cycles(layer, overlap) == {**want, "compute": 505, "total": 1 + 56 + 14 + 505 + 4 + 73,
                                             "tiles": 1}
 
 
@@ -310,7 +311,7 @@ def test_residual_layer_loads_its_shortcut():
     x 4 rows = 72 beats, and nothing else changes; an xnor top has no residual add."""
     shape = LayerShape(True, 3, 6, 6, 6, (3, 3), (1, 1), (1, 1), residual=True)
     got = plan_cycles(SMALL, plan(SMALL, shape))
-    assert (got["load_resid"], got["total"]) == (72, 1 + 56 + 14 + 72 + 707 + 4 + 73)
+    assert (got["load_resid"], got["total"]) == (72, 1 + 56 + 14 + 72 + 708 + 4 + 73)
     assert plan(SMALL, shape).k_fields()["residual"] == 1
     xnor = dataclasses.replace(SMALL, pe="xnor", bits=1, lanes=8)
     with pytest.raises(DoesNotFit, match=r"^a residual add needs a requantizing top \(mac, adder, shift\), not xnor$"):
@@ -324,18 +325,19 @@ def test_layer_cycles_depthwise_closed_form():
     got = layer_cycles(layer, small(array=ArrayConfig(rows=4, cols=4, depthwise="gemm", fold_overlap=False)))
     assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 25, "geometry_wait": 0,
                    "load_resid": 0,
-                   "compute": 4 + 1 + 24 * 21, "drain": 4, "store": 1 + 24 * 4,
-                   "total": 1 + 80 + 25 + 509 + 4 + 97, "folds": 24, "fold_cycles": 21, "tiles": 1}
-    # with fold overlap: 6 folds of K = 9 >= rows, a last beat every 9 cycles: the last at 54;
-    # the last row rows + 4 = 8 later (every PE's sum complete together one edge register + 3
-    # after the last beat, then the drain register and the rows, no deskew): compute 4 + 1 + 62
+                   "compute": 4 + 2 + 24 * 21, "drain": 4, "store": 1 + 24 * 4,
+                   "total": 1 + 80 + 25 + 510 + 4 + 97, "folds": 24, "fold_cycles": 21, "tiles": 1}
+    # with fold overlap: 6 folds of K = 9 >= rows, a last step every 9 cycles: the last issued
+    # at 8 + 5 * 9 = 53, so its beat 53 after the first; the last row rows + 4 = 8 later (every
+    # PE's sum complete together one edge register + 3 after the last beat, then the drain
+    # register and the rows, no deskew), plus one: 62; compute 4 + 2 + 62
     got = layer_cycles(layer, small(array=ArrayConfig(rows=4, cols=4)))
-    assert (got["compute"], got["folds"]) == (67, 6)
+    assert (got["compute"], got["folds"]) == (68, 6)
     # channel-parallel (the default): 2 fold groups of 4 channels, 6 folds of the same 21 cycles
     got = layer_cycles(layer, small())
     assert got == {"descriptor": 1, "load_weights": 2 * (1 + 9), "load_acts": 25, "geometry_wait": 0,
-                   "load_resid": 0, "compute": 4 + 1 + 6 * 21, "drain": 4, "store": 1 + 6 * 4,
-                   "total": 1 + 20 + 25 + 131 + 4 + 25, "folds": 6, "fold_cycles": 21, "tiles": 1}
+                   "load_resid": 0, "compute": 4 + 2 + 6 * 21, "drain": 4, "store": 1 + 6 * 4,
+                   "total": 1 + 20 + 25 + 132 + 4 + 25, "folds": 6, "fold_cycles": 21, "tiles": 1}
 
 
 def test_layer_too_large_runs_as_channel_tiles():
@@ -343,15 +345,15 @@ def test_layer_too_large_runs_as_channel_tiles():
     # output channels, a multiple of cols = 4: 8 (200 words) fits, 10 does not. Tiles 0-7 and 8-9,
     # each loading the 100 activations in ceil(100 / 8) = 13 beats:
     #   tile 0-7: NT 2, KS 100, folds 2, fold 2 * 4 + 4 + 100 - 2 + 2 = 112: 1 + 2 * 101 + 13
-    #             + (4 + 1 + 2 * 112) + 4 + (1 + 2 * 4) = 458
-    #   tile 8-9: NT 1, folds 1: 1 + 101 + 13 + (4 + 1 + 112) + 4 + (1 + 4) = 241
-    # Run one after another, tiles of 4, 4 and 2 channels would take 3 x 241 = 723, but with the
-    # overlap they are fastest: each loads 101 + 13 = 114 beats and runs (4 + 1 + 112) + 4 = 121
-    # cycles from its take, storing 1 + 4 = 5. Tile 0 is taken at 114, out of FLUSH at 235; tile
-    # 1 (descriptor at 115, loads done at 229) is taken at 236, out at 357; tile 2 (at 237, done
-    # at 351) taken at 358, out at 479, stored by 484: 485 cycles. (Tiles of 8 and 2: 576.)
+    #             + (4 + 2 + 2 * 112) + 4 + (1 + 2 * 4) = 459
+    #   tile 8-9: NT 1, folds 1: 1 + 101 + 13 + (4 + 2 + 112) + 4 + (1 + 4) = 242
+    # Run one after another, tiles of 4, 4 and 2 channels would take 3 x 242 = 726, but with the
+    # overlap they are fastest: each loads 101 + 13 = 114 beats and runs (4 + 2 + 112) + 4 = 122
+    # cycles from its take, storing 1 + 4 = 5. Tile 0 is taken at 114, out of FLUSH at 236; tile
+    # 1 (descriptor at 115, loads done at 229) is taken at 237, out at 359; tile 2 (at 238, done
+    # at 352) taken at 360, out at 482, stored by 487: 488 cycles. (Tiles of 8 and 2: 578.)
     got = layer_cycles(Layer("fc", "linear", 100, 1, 1, 10, 1, 1), small())
-    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (3, 485, 39, 3)
+    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (3, 488, 39, 3)
 
 
 def test_linear_over_rows_runs_as_a_1x1_conv() -> None:
@@ -376,20 +378,20 @@ def test_buffer_without_one_word_is_refused() -> None:
 
 def test_store_overlaps_the_next_tile() -> None:
     """Tiles back to back (hwsim.rtl_timing.overlapped_total), worked by hand on small():
-    A, the closed-form 3x3 conv (70 load beats after its descriptor, a run of 707 + 4 = 711
+    A, the closed-form 3x3 conv (70 load beats after its descriptor, a run of 708 + 4 = 712
     from the take to the end of FLUSH, S = 73), and B, a 4 -> 4 linear layer (KS 4, one fold of
-    2 * 4 + 4 + 4 - 2 + 2 = 16: 6 load beats, a run of (4 + 1 + 16) + 4 = 25, S = 1 + 4 = 5).
-      A then B: A is taken with its last load beat (70), leaves FLUSH at 781 and is stored by
-                854; B (descriptor at 71, loads done at 77) is taken at 782, leaves FLUSH at 807
-                and waits for the engine until 854; B's last result at 859: 860 (not 892).
-      B then A: B is taken at 6, leaves FLUSH at 31, stored by 36; A's descriptor at 7, loads
-                done and taken at 77, FLUSH left at 788, stored by 861: 862 (not 892).
-      A then A: the second A (descriptor at 71, loads done at 141) is taken at 782 and leaves
-                FLUSH at 1493, after the first's store (854): stored by 1566: 1567 (not 1710)."""
+    2 * 4 + 4 + 4 - 2 + 2 = 16: 6 load beats, a run of (4 + 2 + 16) + 4 = 26, S = 1 + 4 = 5).
+      A then B: A is taken with its last load beat (70), leaves FLUSH at 782 and is stored by
+                855; B (descriptor at 71, loads done at 77) is taken at 783, leaves FLUSH at 809
+                and waits for the engine until 855; B's last result at 860: 861 (not 894).
+      B then A: B is taken at 6, leaves FLUSH at 32, stored by 37; A's descriptor at 7, loads
+                done and taken at 77, FLUSH left at 789, stored by 862: 863 (not 894).
+      A then A: the second A (descriptor at 71, loads done at 141) is taken at 783 and leaves
+                FLUSH at 1495, after the first's store (855): stored by 1568: 1569 (not 1712)."""
     a = plan(SMALL, LayerShape(True, 3, 6, 6, 6, (3, 3), (1, 1), (1, 1)))
     b = plan(SMALL, LayerShape(False, 4, 4))
-    assert [plan_cycles(SMALL, p)["total"] for p in (a, b)] == [782 + 73, 32 + 5]
-    assert overlapped_total(SMALL, [a, b]) == 860
-    assert overlapped_total(SMALL, [b, a]) == 862
-    assert overlapped_total(SMALL, [a, a]) == 1567
-    assert overlapped_total(SMALL, [a]) == 855  # one tile: D + S
+    assert [plan_cycles(SMALL, p)["total"] for p in (a, b)] == [783 + 73, 33 + 5]
+    assert overlapped_total(SMALL, [a, b]) == 861
+    assert overlapped_total(SMALL, [b, a]) == 863
+    assert overlapped_total(SMALL, [a, a]) == 1569
+    assert overlapped_total(SMALL, [a]) == 856  # one tile: D + S
