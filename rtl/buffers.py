@@ -144,7 +144,8 @@ class ResultWriter(wiring.Component):
     parameter word and writes the rows it returns. Row ``j`` of the ``f``-th fold goes to word
     ``f * rows + j``, requantized with parameter word ``f mod (groups * NT)`` (the folds of a row
     tile run group by group, ``NT = ceil(out_ch / cols)`` output tiles each), read in the cycle
-    of the fold before's last row (with fold overlap the next fold's rows may follow at once).
+    of the fold before's last row (with fold overlap the next fold's rows may follow at once)
+    at an address registered the cycle before (with more than one row a fold's tile is still).
 
     With a psum buffer (``psum_words`` > 0), the ``a``-th row to arrive is the partial sum at psum
     word ``a`` (the same address as its out word). The word is in a register when the row arrives,
@@ -228,6 +229,10 @@ class ResultWriter(wiring.Component):
         ptile = Signal(range(geo.param_words))
         last_tile, last_group = c0 + cols >= d.out_ch, group == d.groups - 1
         next_ptile = Mux(last_tile & last_group, 0, ptile + 1)
+        if rows > 1:  # the next fold's word, registered: a fold's tile changes rows cycles apart
+            ahead = Signal.like(ptile)
+            m.d.sync += ahead.eq(next_ptile)
+            next_ptile = ahead
         fold_end = acc.valid & (row == rows - 1)
         # the next fold's parameter word is read in its last row's cycle: with fold overlap the
         # next fold's first row may follow at once
