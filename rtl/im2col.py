@@ -120,10 +120,11 @@ def row_layout(geo: TopGeometry) -> data.StructLayout:
 
 
 def first_layout(geo: TopGeometry) -> data.StructLayout:
-    """A tile's first pixel: the input coordinates ``iy``, ``ix`` of its kernel origin and their
-    word address ``p`` (:class:`PixelWalker`'s ``i_first``)."""
+    """A tile's first pixel: the input coordinates ``iy``, ``ix`` of its kernel origin, their
+    word address ``p`` and ``last`` (it ends its output line: ``out_w`` is 1)
+    (:class:`PixelWalker`'s ``i_first``)."""
     coord = _coord(geo)
-    return data.StructLayout({"iy": coord, "ix": coord, "p": _address(geo)})
+    return data.StructLayout({"iy": coord, "ix": coord, "p": _address(geo), "last": 1})
 
 
 def position_layout() -> data.StructLayout:
@@ -291,14 +292,15 @@ class PixelWalker(wiring.Component):
         row = Signal(range(rows))
         ahead = Signal.like(self.o_rows)  # the next row tile's rows
         full = self.o_full
-        more = oy < d.out_h
+        # registered with the counters: pixels are left (oy < out_h); the next pixel ends its line
+        more, last_ox = Signal(), Signal()
         m.d.comb += [self.o_pending.eq(~full & (more | (row != 0))), self.o_last.eq(row == rows - 1)]
         with m.If(self.i_swap):
             m.d.sync += [self.o_rows.eq(ahead), full.eq(0)]
         with m.If(self.i_start):
             first = self.i_first
             m.d.sync += [ox.eq(0), oy.eq(0), iy.eq(first.iy), ix.eq(first.ix), p.eq(first.p),
-                         line.eq(first.p), row.eq(0), full.eq(0)]
+                         line.eq(first.p), row.eq(0), full.eq(0), more.eq(1), last_ox.eq(first.last)]
         with m.Elif(self.i_step):
             for r in range(rows):
                 with m.If(row == r):
@@ -309,8 +311,9 @@ class PixelWalker(wiring.Component):
                         m.d.sync += [getattr(ahead[r], k).eq(v) for k, v in pixel.items()]
             with m.If(~self.i_direct & (row == rows - 1)):
                 m.d.sync += full.eq(1)
-            last_ox = ox == d.out_w - 1
             m.d.sync += [ox.eq(Mux(last_ox, 0, ox + 1)), oy.eq(oy + last_ox),
+                         last_ox.eq(Mux(last_ox, d.out_w == 1, ox + 2 == d.out_w)),
+                         more.eq(Mux(last_ox, oy + 1 < d.out_h, more)),
                          ix.eq(Mux(last_ox, -d.pad_w, ix + d.stride_w)),
                          iy.eq(iy + Mux(last_ox, d.stride_h, 0)),
                          p.eq(Mux(last_ox, line + g.y_step, p + g.x_step)),

@@ -153,7 +153,8 @@ async def start(ctx, dut, d: dict[str, int], max_steps: int) -> None:
     as the run side's registers do the take)."""
     geometry_of_d = naive_geometry(d, 1, max_steps)
     if hasattr(dut, "i_first"):
-        ctx.set(dut.i_first, {"iy": -d["pad_h"], "ix": -d["pad_w"], "p": geometry_of_d["origin"]})
+        ctx.set(dut.i_first, {"iy": -d["pad_h"], "ix": -d["pad_w"], "p": geometry_of_d["origin"],
+                              "last": int(d["out_w"] == 1)})
     ctx.set(dut.i_start, 1)
     await ctx.tick()
     ctx.set(dut.i_start, 0)
