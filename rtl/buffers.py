@@ -368,19 +368,19 @@ class StoreStream(wiring.Component):
         addr = Signal(range(self.geo.out_words + 2))  # named: rtl.formal ties it to the beats
         words = Signal.like(self.i_words)
         free = ~res.valid | res.ready
-        more = addr < words
+        more = Signal()  # addr < words, registered with addr
         m.d.comb += [self.out_rd.addr.eq(addr), self.out_rd.en.eq(free),
                      res.payload.eq(self.out_rd.data),
                      self.o_done.eq(res.valid & res.ready & (addr == words)),
                      self.o_free.eq(~self.o_busy | self.o_done)]
         with m.If(self.i_start):
             m.d.sync += [addr.eq(0), words.eq(self.i_words), self.o_bank.eq(self.i_bank),
-                         self.o_busy.eq(1), res.valid.eq(0)]
+                         self.o_busy.eq(1), res.valid.eq(0), more.eq(self.i_words != 0)]
         with m.Else():
             with m.If(self.o_busy & free):
                 m.d.sync += res.valid.eq(more)
                 with m.If(more):
-                    m.d.sync += addr.eq(addr + 1)
+                    m.d.sync += [addr.eq(addr + 1), more.eq(addr + 1 < words)]
             with m.If(self.o_done):
                 m.d.sync += self.o_busy.eq(0)
         return m
