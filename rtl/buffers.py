@@ -368,7 +368,7 @@ class StoreStream(wiring.Component):
         addr = Signal(range(self.geo.out_words + 2))  # named: rtl.formal ties it to the beats
         words = Signal.like(self.i_words)
         free = ~res.valid | res.ready
-        more = Signal()  # addr < words, registered with addr
+        more = Signal()  # addr < words, registered with addr (named: rtl.formal checks it)
         m.d.comb += [self.out_rd.addr.eq(addr), self.out_rd.en.eq(free),
                      res.payload.eq(self.out_rd.data),
                      self.o_done.eq(res.valid & res.ready & (addr == words)),

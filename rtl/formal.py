@@ -451,7 +451,8 @@ class StoreHarness(_BlockHarness):
     Asserted: the stream rules on ``o_results``; beat ``n`` of a store carries word ``n`` and
     ``n < words`` (no beat dropped, duplicated or read past the written words); ``o_done`` comes
     with beat ``words - 1``; ``o_free`` is ``o_done`` or idle; nothing is offered between stores;
-    the read-ahead address is the word after the offered one; ``o_bank`` is the store's.
+    the read-ahead address is the word after the offered one, its "words left" flag says whether
+    it is below the count; ``o_bank`` is the store's.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
@@ -484,7 +485,8 @@ class StoreHarness(_BlockHarness):
                          Assert((held >= 1) & (held <= self.geo.out_words) & (beats <= held),
                                 "the store's words left the harness's range"),
                          Assert(st.o_bank == held_bank, "o_bank is not the store's bank"),
-                         Assert(registers["words"] == held, "the engine's word count is not the store's")]
+                         Assert(registers["words"] == held, "the engine's word count is not the store's"),
+                         Assert(registers["more"] == (addr < held), "the engine's words-left flag is wrong")]
         with m.Else():
             m.d.comb += Assert(~res.valid, "o_results: a beat outside a store")
         return m
