@@ -7,21 +7,24 @@ the :class:`Command` list.
 
 :func:`sequence_cycles` counts the cycles of a command list, from the rising edge that takes
 ``i_start`` (edge 0) to the first rising edge that samples ``o_done`` high (the END's DISPATCH
-sets the register at its edge; it is sampled one edge later), with a memory that answers a read
-address after ``latency`` cycles (then one word a cycle) and acknowledges each write
-``write_latency`` cycles after its data, always available. The sequencer runs one command at a
-time, so the count is a sum of spans, each derived from the RTL's registers:
+sets the register at its edge; it is sampled one edge later), with a memory that takes a read
+address in any cycle (at least :data:`MAX_OUTSTANDING` in flight), answers the bursts in order,
+each from ``latency`` cycles after its address or after the burst before, whichever is later,
+one word a cycle, and acknowledges each write ``write_latency`` cycles after its data, always
+available. The sequencer runs one command at a time, so the count is a sum of spans, each
+derived from the RTL's registers:
 
 * every command: ``FETCH`` (1) + the command's read up to its beat (a 64-bit bus: ``latency +
   4``, setup, address, wait, two words, the beat) + ``DISPATCH`` (1) = ``latency + 6``; ``END``
   then raises ``o_done``;
 * a read transfer (:func:`read_span`): a setup cycle, then bursts of :func:`burst_words` words,
-  the next address the cycle after the last word of a burst arrived; a narrow slot's word is taken as its last
-  beat leaves, a wide beat is offered the cycle after its last word (from an address inside a
-  bus word: one word more is read, and each word of the beat is complete when the word after it
-  arrived); the transfer ends the
-  cycle after its last beat (its ``o_busy`` is registered) -- the layer top takes every beat in
-  the cycle it is offered, since its load phases wait on the DMA;
+  the first address the cycle after the setup, each next one the cycle after the one before, but
+  not before the cycle after the last word of the burst :data:`MAX_OUTSTANDING` before it
+  arrived; a narrow slot's word is taken as its last beat leaves (the memory holds the next), a
+  wide beat is offered the cycle after its last word (from an address inside a bus word: one
+  word more is read, and each word of the beat is complete when the word after it arrived); the
+  transfer ends the cycle after its last beat (its ``o_busy`` is registered) -- the layer top
+  takes every beat in the cycle it is offered, since its load phases wait on the DMA;
 * the top (``rtl.top``): the run side takes a tile at its last ACTS beat, or (HAND) the cycle
   after the tile before left FLUSH, or the geometry's wait, whichever is last
   (:func:`hwsim.rtl_timing.overlapped_total` without the memory); the load side takes the next
@@ -61,7 +64,7 @@ if TYPE_CHECKING:
     from hwsim.workload import Layer
 
 __all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "COMMAND_BYTES", "MAX_BURST",
-           "PAGE_BYTES", "Command", "Op", "StoreMode", "beat_widths", "burst_words", "layer_commands",
+           "MAX_OUTSTANDING", "PAGE_BYTES", "Command", "Op", "StoreMode", "beat_widths", "burst_words", "layer_commands",
            "layer_sequence_cycles", "pipelined", "read_span", "sequence_cycles", "slot_bytes", "store_span",
            "tiles_sequence_cycles"]
 
@@ -73,6 +76,12 @@ BUS_BYTES = BUS_BITS // 8
 ADDR_BITS = 32
 #: Longest read burst issued (AXI4 allows 256 INCR beats; 16 keeps AXI3 slaves working too).
 MAX_BURST = 16
+#: Read bursts the read DMA keeps in flight (addresses issued, last word not yet arrived; one AXI
+#: ID, so in order). A burst's address goes out the cycle after the last word of the burst this
+#: many before it arrived, so a long read streams at a word a cycle while the memory latency is
+#: at most ``(MAX_OUTSTANDING - 1) * MAX_BURST`` cycles (48: a DDR controller behind an
+#: interconnect answers in some 10 to 40); more only costs slave acceptance and counter bits.
+MAX_OUTSTANDING = 4
 #: A burst never crosses an address that is a multiple of this (AXI A3.4.1).
 BOUNDARY_BYTES = 4096
 #: Bytes of one command in memory (two 64-bit words).
@@ -152,10 +161,14 @@ def read_span(addr: int, beats: int, slot: int, latency: int, bus_bytes: int = B
             counts[(b + 1) * slot // bus_bytes - 1] = 1
         if addr % bus_bytes:  # realigned: each word is completed by the next one read
             counts.insert(0, 0)
-    last_beat, issue, word, i = -1, 1, first_word, 0  # the first address after the setup cycle
+    # each burst's address the cycle after the one before (the first after the setup cycle), once
+    # fewer than MAX_OUTSTANDING are in flight; its words from `latency` after it, in order
+    last_beat, issue, taken, word, i = -1, 0, 0, first_word, 0
+    ends: list[int] = []  # the cycle each burst's last word was taken
     while i < len(counts):
         n = burst_words(word, len(counts) - i, bus_bytes)
-        offered = issue + latency
+        issue = max(issue + 1, ends[-MAX_OUTSTANDING] + 1 if len(ends) >= MAX_OUTSTANDING else 0)
+        offered = max(issue + latency, taken + 1)
         for _ in range(n):
             if slot < bus_bytes:
                 taken = max(offered, last_beat)  # held word empty, or its last beat leaving
@@ -164,7 +177,8 @@ def read_span(addr: int, beats: int, slot: int, latency: int, bus_bytes: int = B
                 taken = offered
                 last_beat = taken + 1 if counts[i] else last_beat
             offered, i = taken + 1, i + 1
-        issue, word = taken + 1, word + n
+        ends.append(taken)
+        word += n
     return last_beat + 2, last_beat
 
 

@@ -106,11 +106,23 @@ def test_chain_refusals() -> None:
     (0, 3, 8, 1, 7),      # setup at 0, AR at 1, words at 2-4, beats at 3-5, o_busy low at 6, FETCH at 7
     (0, 10, 1, 2, 15),    # bytes: word 1 at 3, beats 4-11; word 2 taken with beat 11, beats 12-13
     (5, 3, 1, 1, 7),      # starts at lane 5: one word at 2, beats 3-5
-    (4080, 4, 8, 3, 13),  # a 4 KiB boundary splits the burst: words at 4, 5, next AR at 6, words 9, 10
+    (4080, 4, 8, 3, 10),  # a 4 KiB boundary splits the burst: AR at 1 and 2, words at 4, 5 and 6, 7
     (0, 2, 16, 1, 8),     # 16-byte beats: words at 2-5, each beat the cycle after its second word (4, 6)
     (0, 0, 8, 4, 2),      # the setup cycle only
     (3, 3, 8, 1, 8),      # a wide beat at byte 3: four words at 2-5, each completes the one before: beats 4-6
-    (4085, 2, 8, 3, 12),  # realigned across 4 KiB: words 510, 511 at 4, 5; word 512 at 9; beats at 6, 10
+    (4085, 2, 8, 3, 9),   # realigned across 4 KiB: words 510, 511 at 4, 5 (AR 1); word 512 at 6 (AR 2): beats 6, 7
+    # 40 words, bursts of 16, 16, 8 with AR at 1, 2, 3: words back to back at 6-45, beats 7-46
+    (0, 40, 8, 5, 48),
+    (0, 40, 8, 1, 44),    # the same at latency 1: words at 2-41, beats 3-42
+    # 40 bytes (5 words, one burst at 1): word 1 at 6, each next word with the last beat of the one
+    # before (8 beats a word): beats 7-46
+    (0, 40, 1, 5, 48),
+    # five bursts of 16 at latency 20: AR at 1-4, words at 21-84; the fifth AR waits for the first
+    # burst's last word (36), goes at 37, its words at 57 on wait for the fourth's: 85-100, beats 22-101
+    (0, 80, 8, 20, 103),
+    # at latency 60 the fifth waits for the memory: words 61-124, the fifth AR at 77, its words at
+    # 137-152; the last beat at 153
+    (0, 80, 8, 60, 155),
 ])
 def test_read_span(addr: int, beats: int, slot: int, latency: int, span: int) -> None:
     assert read_span(addr, beats, slot, latency)[0] == span
