@@ -254,7 +254,7 @@ class ReadDMA(wiring.Component):
             full = got == per_beat
             arrive = accept & (primed | (skew == 0))
             realigned = Mux(skew == 0, self.rdata, (Cat(prev, self.rdata) >> (skew << 3))[:bus_bits])
-            m.d.comb += [beat.valid.eq(full), beat.payload.eq(hold),
+            m.d.comb += [beat.valid.eq(full & any_beats), beat.payload.eq(hold),  # none before a start
                          self.rready.eq(~full | take | ((skew != 0) & ~primed))]
             with m.If(take):
                 m.d.sync += got.eq(0)
