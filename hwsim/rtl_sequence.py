@@ -64,9 +64,9 @@ if TYPE_CHECKING:
     from hwsim.workload import Layer
 
 __all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "COMMAND_BYTES", "MAX_BURST",
-           "MAX_OUTSTANDING", "PAGE_BYTES", "Command", "Op", "StoreMode", "beat_widths", "burst_words", "layer_commands",
-           "layer_sequence_cycles", "pipelined", "read_span", "sequence_cycles", "slot_bytes", "store_span",
-           "tiles_sequence_cycles"]
+           "MAX_OUTSTANDING", "PAGE_BYTES", "Command", "Op", "StoreMode", "beat_widths", "burst_words",
+           "layer_commands", "layer_sequence_cycles", "pipelined", "read_span", "sequence_cycles", "slot_bytes",
+           "store_span", "tiles_sequence_cycles"]
 
 #: Default data bus width (``rtl.bus_bits``): one 64-bit beat per cycle (a Zynq HP port, a DDR3
 #: x64 DIMM); 128, 256 and 512 are built too.

@@ -680,15 +680,16 @@ class ReadDMAHarness(Elaboratable):
         # The transfer as started (latched), and the harness's counts since then.
         addr, beats = Signal(ADDR_BITS, name="addr"), Signal(range(self.max_beats), name="beats")
         target = Signal(range(len(self.WIDTHS)), name="target")
-        go = Signal()
-        _free(m, go, dma.i_addr, dma.i_beats, dma.i_target, dma.arready, dma.rvalid, beat.ready)
-        m.d.comb += [dma.i_start.eq(go), dma.rresp.eq(0),
-                     Assume(dma.i_beats < self.max_beats), Assume(dma.i_target < len(self.WIDTHS)),
-                     Assume(~(dma.i_target == 1) | ~dma.i_addr[0])]  # a narrow slot starts on a slot
-        starting = go & ~dma.o_busy
+        _free(m, dma.i_start, dma.i_addr, dma.i_beats, dma.i_target, dma.arready, dma.rvalid, beat.ready)
+        m.d.comb += [dma.rresp.eq(0), Assume(dma.i_beats < self.max_beats),
+                     Assume(dma.i_target < len(self.WIDTHS)),
+                     *(Assume((dma.i_target != t) | (dma.i_addr[:ceil_log2(s)] == 0))  # on a slot
+                       for t, s in enumerate(slots) if s < 8)]
+        starting = dma.i_start & ~dma.o_busy
         with m.If(starting):
             m.d.sync += [addr.eq(dma.i_addr), beats.eq(dma.i_beats), target.eq(dma.i_target)]
-        def times_slot(n: Value) -> Value:  # slots are powers of two: shifts
+
+        def times_slot(n: Value) -> Value:  # n slots in bytes; slots are powers of two: shifts
             return Mux(target == 1, n << ceil_log2(slots[1]), n << ceil_log2(slots[0]))
 
         total = Signal(range(max_words + 1))  # the transfer's bus words
@@ -758,7 +759,8 @@ class ReadDMAHarness(Elaboratable):
             m.d.comb += Assert((given == beats) & (received == total) & (requested == total) & (flight == 0),
                                "o_busy fell before every beat and word")
         with m.If(~dma.o_busy):
-            m.d.comb += Assert(~dma.arvalid & ~beat.valid & (flight == 0), "an address, a burst or a beat outside a transfer")
+            m.d.comb += Assert(~dma.arvalid & ~beat.valid & (flight == 0),
+                               "an address, a burst or a beat outside a transfer")
 
         bursts = _counter(m, "bursts", MAX_OUTSTANDING + 1, issued, starting)
         m.d.comb += [Cover((flight == MAX_OUTSTANDING) & (requested < total)),
