@@ -96,7 +96,7 @@ def _beat_counter(m: Module, start: Value, beats: Value, take: Value) -> tuple[S
     ``take``; with ``left != 0`` and ``left == 1`` kept as registers beside it (each updated
     from the other and a compare off the handshake path), so the stream's ``valid``/``ready``
     are a gate or two, not a 24-bit reduction. Returns ``(left, any, one)``."""
-    left, any_left, one_left = Signal(BEATS_BITS), Signal(), Signal()
+    left, any_left, one_left = Signal(BEATS_BITS, name="left"), Signal(name="any_left"), Signal(name="one_left")
     with m.If(start):
         m.d.sync += [left.eq(beats), any_left.eq(beats != 0), one_left.eq(beats == 1)]
     with m.Elif(take):
@@ -160,18 +160,20 @@ class ReadDMA(wiring.Component):
         take = beat.valid & beat.ready
         starting = self.i_start & ~self.o_busy
         beats_left, any_beats, last_beat = _beat_counter(m, starting, self.i_beats, take)
-        narrow, log_slot = Signal(), Signal(range(ceil_log2(bus_bytes) + 1))  # slot < a word; log2 bytes
+        narrow = Signal()                              # the slot is less than a word
+        log_slot = Signal(range(ceil_log2(bus_bytes) + 1))  # log2 of the slot's bytes
         per_beat = Signal(range(self.wide_words + 1))  # wide slots: bus words per beat
         lane = Signal(range(bus_bytes))
         have = Signal()                                # narrow: a word is held
         got = Signal(range(self.wide_words + 1))       # wide: words of the beat gathered
         hold = Signal(self.wide_words * bus_bits)
         skew = Signal(range(bus_bytes))  # wide: the start's byte offset in its bus word
-        prev, primed = Signal(bus_bits), Signal()  # wide with a skew: the word before, held
+        prev, primed = Signal(bus_bits, name="prev"), Signal(name="primed")  # wide with a skew: the word before
 
         # Start: latch the request (the target's slot as constants); the setup cycle after it
         # derives the bus words from the registered byte range (the multiply is off the start path).
-        addr, target, setup = Signal(ADDR_BITS), Signal.like(self.i_target), Signal()
+        addr, target = Signal(ADDR_BITS, name="addr"), Signal.like(self.i_target, name="target")
+        setup = Signal()
         log_of = _pick([ceil_log2(min(s, bus_bytes)) for s in self.slots], self.i_target)
         with m.If(starting):
             m.d.sync += [addr.eq(self.i_addr), target.eq(self.i_target), setup.eq(1),

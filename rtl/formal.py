@@ -656,12 +656,14 @@ class ReadDMAHarness(Elaboratable):
     past its last word; never more than :data:`~hwsim.rtl_sequence.MAX_OUTSTANDING` bursts in
     flight; no address outside a transfer; the stream rules on ``o_beat``; beat ``n`` holds the
     bytes of slot ``n`` (no beat dropped, duplicated or reordered); when ``o_busy`` falls every
-    beat was given and every requested word arrived. Covered: ``MAX_OUTSTANDING`` bursts in flight
-    with words left to request, a burst issued after ``MAX_OUTSTANDING``, and a transfer of each
-    target ending.
+    beat was given and every requested word arrived. The engine's registers (the request, the
+    words and beats left, the bursts in flight, the held word, its lane and the realigning word)
+    are tied to the harness's counts, so that k-induction closes. Covered: ``MAX_OUTSTANDING``
+    bursts in flight with words left to request, a burst issued after ``MAX_OUTSTANDING``, and a
+    transfer of each target ending.
     """
 
-    #: The targets' beat widths (slots of 8 and 2 bytes).
+    #: The targets' beat widths (slots of 8 and 2 bytes; target 1 is the narrow one).
     WIDTHS = (64, 16)
 
     def __init__(self, max_beats: int = 96) -> None:
@@ -671,7 +673,7 @@ class ReadDMAHarness(Elaboratable):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         dma = self.dma
-        m.submodules.dma = dma
+        r = _registers(_elaborated(m, "dma", dma))
         _closed(m)
         beat = dma.o_beat
         slots = [slot_bytes(w, 64) for w in self.WIDTHS]
@@ -761,6 +763,53 @@ class ReadDMAHarness(Elaboratable):
         with m.If(~dma.o_busy):
             m.d.comb += Assert(~dma.arvalid & ~beat.valid & (flight == 0),
                                "an address, a burst or a beat outside a transfer")
+
+        # What ties the engine's registers to the harness's counts (the induction's invariant).
+        m.d.comb += [Assert((r["bursts"] == flight) & (r["addr"] == addr) & (r["target"] == target)
+                            & (r["narrow"] == (target == 1)) & (~r["narrow"] | (r["log_slot"] == 1))
+                            & (r["skew"] == Mux(target == 0, addr[:3], 0))
+                            & Mux(r["narrow"], r["got"] == 0, ~r["have"]) & (~r["narrow"] | ~addr[0]),
+                            "the transfer's registers"),
+                     Assert((r["left"] == beats - given) & (r["any_left"] == (r["left"] != 0))
+                            & (r["one_left"] == (r["left"] == 1)) & (beats < self.max_beats) & (given <= beats)
+                            & (received <= requested),
+                            "the beats left")]
+        with m.If(r["setup"]):
+            m.d.comb += Assert((requested == 0) & (received == 0) & (given == 0) & (flight == 0), "setup")
+        with m.Else():
+            m.d.comb += Assert((r["word"] == first) & (r["words_left"] == total - requested)
+                               & (r["any_words"] == (r["words_left"] != 0)), "the words left to request")
+        with m.If(flight == 0):
+            m.d.comb += Assert(received == requested, "a word outside a burst")
+        for i, end in enumerate(ends):
+            with m.If(flight == i + 1):
+                m.d.comb += Assert(end == requested, "the last burst's end")
+            with m.If(flight > i):
+                before = received if i == 0 else ends[i - 1]
+                m.d.comb += Assert((end > before) & (end - before <= MAX_BURST), "a burst's end")
+
+        def word_bytes(w: Value) -> Value:  # the bytes of word w (its low bits)
+            return Cat(*[(w << 3 | i)[:8] for i in range(8)])
+
+        with m.If(r["any_left"]):
+            m.d.comb += Assert(r["per_beat"] == 1, "a beat's words")
+            with m.If(r["narrow"]):
+                pos = addr[:3] + (given << 1)  # the next beat's byte, from the first word's start
+                m.d.comb += Assert((r["lane"] == pos[1:3]) & (received == (pos >> 3) + r["have"]),
+                                   "the held word's lane")
+                with m.If(r["have"]):
+                    m.d.comb += Assert(r["hold"] == word_bytes(addr[3:8] + received[:5] - 1), "the held word")
+            with m.Else():
+                ahead = (r["skew"] != 0) & r["primed"]  # realigned: the word read ahead
+                m.d.comb += Assert((received == given + r["got"] + ahead) & (r["got"] <= 1)
+                                   & (r["primed"] == (received != 0)), "the wide beat's words")
+                with m.If(r["got"] == 1):
+                    m.d.comb += Assert(r["hold"] == Cat(*[(at + i)[:8] for i in range(8)]), "the gathered beat")
+                with m.If(ahead):
+                    m.d.comb += Assert(r["prev"] == word_bytes(addr[3:8] + received[:5] - 1), "the word before")
+        with m.Else():
+            m.d.comb += Assert(~r["have"] & (r["got"] == 0) & (received == total) & (requested == total),
+                               "a word held, left or in flight after the last beat")
 
         bursts = _counter(m, "bursts", MAX_OUTSTANDING + 1, issued, starting)
         m.d.comb += [Cover((flight == MAX_OUTSTANDING) & (requested < total)),
