@@ -1,6 +1,8 @@
 """The network accelerator's DMA engines (rtl.dma) in the Amaranth simulator against a Python AXI4
-memory with latency and busy cycles: what is read equals the memory's bytes cut into slots, every
-burst obeys the AXI rules, and each store mode writes exactly the bytes worked out by hand."""
+memory with latency, several read bursts in flight and busy cycles: what is read equals the
+memory's bytes cut into slots, every burst obeys the AXI rules, never more than MAX_OUTSTANDING
+are in flight, each beat comes in the cycle worked out by hand, and each store mode writes
+exactly the bytes worked out by hand."""
 
 from __future__ import annotations
 
