@@ -123,6 +123,9 @@ class ReadDMA(wiring.Component):
     -------
     i_start : In(1)
         Start a transfer of ``i_beats`` beats of ``i_target`` from byte ``i_addr`` (when idle).
+    i_ahead : In(1)
+        Another reader's burst on the port is in flight ahead of this transfer's bursts (its
+        words come first and do not reach this engine): it counts toward ``MAX_OUTSTANDING``.
     o_busy : Out(1)
         A transfer is running (beats or words left, bursts in flight); low the cycle after its
         last beat.
@@ -143,7 +146,7 @@ class ReadDMA(wiring.Component):
         self.wide_words = max(s // self.bus_bytes for s in self.slots) or 1
         super().__init__({
             "i_start": In(1), "i_addr": In(ADDR_BITS), "i_beats": In(BEATS_BITS),
-            "i_target": In(range(len(self.widths))), "o_busy": Out(1), "o_rerror": Out(1),
+            "i_target": In(range(len(self.widths))), "i_ahead": In(1), "o_busy": Out(1), "o_rerror": Out(1),
             "o_beat": Out(stream.Signature(max(max(self.widths), bus_bits))),
             **_members("araddr arlen arsize arburst arvalid arready rdata rresp rlast rvalid rready", bus_bits),
         })
@@ -224,7 +227,7 @@ class ReadDMA(wiring.Component):
         m.d.comb += length.eq(Mux(page_cut, to_page, Mux(big, MAX_BURST, low)))
         m.d.comb += [self.araddr.eq(word << size), self.arlen.eq(length - 1),
                      self.arsize.eq(size), self.arburst.eq(1),
-                     self.arvalid.eq(any_words & (bursts != MAX_OUTSTANDING) & ~setup)]
+                     self.arvalid.eq(any_words & (bursts + self.i_ahead < MAX_OUTSTANDING) & ~setup)]
         issued = self.arvalid & self.arready
         with m.If(issued):
             next_page = Cat(Const(0, page_bits), word[page_bits:] + 1)

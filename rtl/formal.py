@@ -683,7 +683,8 @@ class ReadDMAHarness(Elaboratable):
         addr, beats = Signal(ADDR_BITS, name="addr"), Signal(range(self.max_beats), name="beats")
         target = Signal(range(len(self.WIDTHS)), name="target")
         _free(m, dma.i_start, dma.i_addr, dma.i_beats, dma.i_target, dma.arready, dma.rvalid, beat.ready)
-        m.d.comb += [dma.rresp.eq(0), Assume(dma.i_beats < self.max_beats),
+        m.d.comb += [dma.rresp.eq(0), dma.i_ahead.eq(0),  # no other reader on the port
+                     Assume(dma.i_beats < self.max_beats),
                      Assume(dma.i_target < len(self.WIDTHS)),
                      *(Assume((dma.i_target != t) | (dma.i_addr[:ceil_log2(s)] == 0))  # on a slot
                        for t, s in enumerate(slots) if s < 8)]

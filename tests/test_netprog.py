@@ -103,7 +103,7 @@ def test_chain_refusals() -> None:
 
 
 @pytest.mark.parametrize("addr, beats, slot, latency, span", [
-    (0, 3, 8, 1, 7),      # setup at 0, AR at 1, words at 2-4, beats at 3-5, o_busy low at 6, FETCH at 7
+    (0, 3, 8, 1, 7),      # setup at 0, AR at 1, words at 2-4, beats at 3-5, o_busy low at 6, COMMAND at 7
     (0, 10, 1, 2, 15),    # bytes: word 1 at 3, beats 4-11; word 2 taken with beat 11, beats 12-13
     (5, 3, 1, 1, 7),      # starts at lane 5: one word at 2, beats 3-5
     (4080, 4, 8, 3, 10),  # a 4 KiB boundary splits the burst: AR at 1 and 2, words at 4, 5 and 6, 7
@@ -128,18 +128,30 @@ def test_read_span(addr: int, beats: int, slot: int, latency: int, span: int) ->
     assert read_span(addr, beats, slot, latency)[0] == span
 
 
+def test_read_span_behind_a_command() -> None:
+    """The next command's two words (64-bit bus) go first and its burst counts toward the four."""
+    # latency 1, the command's words at 1, 2: the transfer's AR at 1, its words at 3-5, beats 4-6
+    assert read_span(0, 3, 8, 1, ahead=2) == (8, 6)
+    # latency 20, the command's words at 20, 21: ARs at 1-3, the fourth waits for the command's
+    # last word (AR at 22), the fifth for the first burst's (37, AR at 38); words 22-101, the
+    # last beat at 102 (one cycle later than alone: the command's second word)
+    assert read_span(0, 80, 8, 20, ahead=21) == (104, 102)
+
+
 def test_store_span_and_sequence_by_hand() -> None:
     geo = top_geometry(Accelerator(pe="adder", bits=8, array=ArrayConfig(rows=4, cols=8),
                                    memory=MemoryConfig(ifmap_sram_kib=2, weight_sram_kib=8, ofmap_sram_kib=4),
                                    rtl=RtlConfig(max_steps=160)))
     # RAW, two 8-byte beats, the first result at 5: taken at 5 (written at 6) and at 6 with that
-    # write (written at 7), its response at 9, o_busy low at 10, FETCH at 11.
+    # write (written at 7), its response at 9, o_busy low at 10, COMMAND at 11.
     assert store_span(geo, Command(Op.STORE, beats=2), 8, 5, 2) == (11, 6)  # the last taken at 6
-    # A lone descriptor (16-byte slot) and END at latency 1: each command 7 (fetch, setup, address,
-    # two words, the beat, dispatch), the descriptor's read 6 (setup, address, two words, the beat,
-    # o_busy low): 7 + 6 + 7 cycles, o_done seen at 21.
+    # A lone descriptor (16-byte slot) and END at latency 1: the DESC command's address at 0, its
+    # words at 1, 2, COMMAND takes it at 3, DISPATCH at 4; from 5 the descriptor's read (setup)
+    # and END's address; END's words at 6, 7; the descriptor's address at 6, its words at 8, 9
+    # (after END's), the beat at 10, o_busy low at 11; COMMAND takes END at 12, DISPATCH at 13
+    # sets o_done, seen at 15.
     widths = {Op.DESC: 111, Op.PARAMS: 8, Op.WEIGHTS: 64, Op.ACTS: 8}
-    assert sequence_cycles(geo, [Command(Op.DESC, beats=1), Command(Op.END)], widths, 64) == 21
+    assert sequence_cycles(geo, [Command(Op.DESC, beats=1), Command(Op.END)], widths, 64) == 15
 
 
 def test_pipelined_order() -> None:

@@ -37,6 +37,7 @@ class _Memory:
         self.dut, self.memory, self.latency = dut, memory, latency
         self.queue: list[list[int]] = []  # [due cycle, next word, words left] per burst
         self.bursts: list[tuple[int, int]] = []  # (byte address, words) as issued
+        self.issued: list[int] = []  # the cycle of each
         self.waiting: tuple[int, int] | None = None  # an address offered and not yet taken
         self.most = 0  # bursts in flight, at most
 
@@ -57,6 +58,7 @@ class _Memory:
             if ready_ar:
                 assert ctx.get(dut.arsize) == 3 and ctx.get(dut.arburst) == 1
                 self.bursts.append(request)
+                self.issued.append(cycle)
                 self.queue.append([cycle + self.latency, request[0] // 8, request[1]])
                 self.waiting, events = None, ["ar"]
         else:
@@ -167,6 +169,35 @@ def test_read_dma_cycles(width: int, addr: int, beats: int, latency: int, beat_c
     _run(dut, bench)
     assert cycles == list(beat_cycles) and mem.most == most
     mem.check(addr, beats * slot_bytes(width))
+
+
+@pytest.mark.parametrize("ahead, issued", [
+    # 80 words at latency 20 alone: addresses at 1-4, the fifth after the first burst's last word
+    # (36) at 37
+    (0, [1, 2, 3, 4, 37]),
+    # another reader's burst in flight through cycle 21 takes one of the four: the fourth address
+    # waits until it is done (22); the words still stream (21-100), as the first three cover it
+    (22, [1, 2, 3, 22, 37]),
+])
+def test_read_dma_ahead(ahead: int, issued: list[int]) -> None:
+    """``i_ahead`` (the sequencer's command burst) counts toward MAX_OUTSTANDING."""
+    dut = ReadDMA([128, 64])
+    mem, cycles = _Memory(dut, bytes(MEM_BYTES), 20), []
+
+    async def bench(ctx):
+        _start(ctx, dut, 0, 80)
+        await ctx.tick()
+        ctx.set(dut.i_start, 0)
+        ctx.set(dut.o_beat.ready, 1)
+        for cycle in range(200):
+            ctx.set(dut.i_ahead, cycle < ahead)
+            mem.cycle(ctx, cycle)
+            if ctx.get(dut.o_beat.valid):
+                cycles.append(cycle)
+            await ctx.tick()
+
+    _run(dut, bench)
+    assert mem.issued == issued and cycles == list(range(22, 102))
 
 
 def _store(mode: StoreMode, *, width: int, lane_bits: int, beats: list[int], addr: int, pstride: int,
