@@ -12,7 +12,8 @@ little-endian. The timing of both engines is :mod:`hwsim.rtl_sequence`'s model.
   ``o_beat``: a setup cycle derives the transfer's bus words from the registered request, then
   bursts of :func:`hwsim.rtl_sequence.burst_words` words, never past the transfer's last word, an
   address a cycle while fewer than :data:`hwsim.rtl_sequence.MAX_OUTSTANDING` bursts are in flight
-  (a burst is in flight from its address to its last word, ``rlast``; one ID, answered in order).
+  (a burst is in flight from its address to its last word, ``rlast``; one ID, answered in order;
+  ``i_ahead`` counts another reader's burst on the port, the sequencer's command fetch).
   Buffering: the engine holds one bus word (a narrow slot's word until its last beat is taken;
   a wide beat's words, the word before when realigning) and takes the next word (``rready``) only
   when it has room, so the words of the bursts in flight wait in the slave, which holds ``rvalid``
