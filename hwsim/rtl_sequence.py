@@ -7,21 +7,28 @@ the :class:`Command` list.
 
 :func:`sequence_cycles` counts the cycles of a command list, from the rising edge that takes
 ``i_start`` (edge 0) to the first rising edge that samples ``o_done`` high (the END's DISPATCH
-sets the register at its edge; it is sampled one edge later), with a memory that answers a read
-address after ``latency`` cycles (then one word a cycle) and acknowledges each write
-``write_latency`` cycles after its data, always available. The sequencer runs one command at a
-time, so the count is a sum of spans, each derived from the RTL's registers:
+sets the register at its edge; it is sampled one edge later), with a memory that takes a read
+address in any cycle (at least :data:`MAX_OUTSTANDING` in flight), answers the bursts in order,
+each from ``latency`` cycles after its address or after the burst before, whichever is later,
+one word a cycle, and acknowledges each write ``write_latency`` cycles after its data, always
+available. The sequencer runs one command at a time, so the count is a sum of spans, each
+derived from the RTL's registers, the next command's fetch overlapping each:
 
-* every command: ``FETCH`` (1) + the command's read up to its beat (a 64-bit bus: ``latency +
-  4``, setup, address, wait, two words, the beat) + ``DISPATCH`` (1) = ``latency + 6``; ``END``
-  then raises ``o_done``;
-* a read transfer (:func:`read_span`): a setup cycle, then bursts of :func:`burst_words` words,
-  the next address the cycle after the last word of a burst arrived; a narrow slot's word is taken as its last
-  beat leaves, a wide beat is offered the cycle after its last word (from an address inside a
-  bus word: one word more is read, and each word of the beat is complete when the word after it
-  arrived); the transfer ends the
-  cycle after its last beat (its ``o_busy`` is registered) -- the layer top takes every beat in
-  the cycle it is offered, since its load phases wait on the DMA;
+* every command: its address goes out in the cycle after the command before was dispatched (the
+  first: the cycle after the start), its bus words (two on a 64-bit bus, else one) from
+  ``latency`` cycles later; ``COMMAND`` takes it from the cycle after its last word, once the
+  command before is done, ``DISPATCH`` follows, and the command's transfer starts the cycle
+  after; ``END``'s ``DISPATCH`` raises ``o_done``;
+* a read transfer (:func:`read_span`): the next command's words come first on the read channel
+  and its burst counts toward :data:`MAX_OUTSTANDING`; a setup cycle, then bursts of
+  :func:`burst_words` words, the first address the cycle after the setup, each next one the
+  cycle after the one before, but not before the cycle after the last word of the burst
+  :data:`MAX_OUTSTANDING` before it arrived; a narrow slot's word is taken as its last beat
+  leaves (the memory holds the next), a wide beat is offered the cycle after its last word (from
+  an address inside a bus word: one word more is read, and each word of the beat is complete
+  when the word after it arrived); the transfer ends the cycle after its last beat (its
+  ``o_busy`` is registered) -- the layer top takes every beat in the cycle it is offered, since
+  its load phases wait on the DMA;
 * the top (``rtl.top``): the run side takes a tile at its last ACTS beat, or (HAND) the cycle
   after the tile before left FLUSH, or the geometry's wait, whichever is last
   (:func:`hwsim.rtl_timing.overlapped_total` without the memory); the load side takes the next
@@ -61,9 +68,9 @@ if TYPE_CHECKING:
     from hwsim.workload import Layer
 
 __all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "COMMAND_BYTES", "MAX_BURST",
-           "PAGE_BYTES", "Command", "Op", "StoreMode", "beat_widths", "burst_words", "layer_commands",
-           "layer_sequence_cycles", "pipelined", "read_span", "sequence_cycles", "slot_bytes", "store_span",
-           "tiles_sequence_cycles"]
+           "MAX_OUTSTANDING", "PAGE_BYTES", "Command", "Op", "StoreMode", "beat_widths", "burst_words",
+           "layer_commands", "layer_sequence_cycles", "pipelined", "read_span", "sequence_cycles", "slot_bytes",
+           "store_span", "tiles_sequence_cycles"]
 
 #: Default data bus width (``rtl.bus_bits``): one 64-bit beat per cycle (a Zynq HP port, a DDR3
 #: x64 DIMM); 128, 256 and 512 are built too.
@@ -73,6 +80,12 @@ BUS_BYTES = BUS_BITS // 8
 ADDR_BITS = 32
 #: Longest read burst issued (AXI4 allows 256 INCR beats; 16 keeps AXI3 slaves working too).
 MAX_BURST = 16
+#: Read bursts the read DMA keeps in flight (addresses issued, last word not yet arrived; one AXI
+#: ID, so in order). A burst's address goes out the cycle after the last word of the burst this
+#: many before it arrived, so a long read streams at a word a cycle while the memory latency is
+#: at most ``(MAX_OUTSTANDING - 1) * MAX_BURST`` cycles (48: a DDR controller behind an
+#: interconnect answers in some 10 to 40); more only costs slave acceptance and counter bits.
+MAX_OUTSTANDING = 4
 #: A burst never crosses an address that is a multiple of this (AXI A3.4.1).
 BOUNDARY_BYTES = 4096
 #: Bytes of one command in memory (two 64-bit words).
@@ -132,9 +145,12 @@ class Command:
     plan: LayerPlan | None = None
 
 
-def read_span(addr: int, beats: int, slot: int, latency: int, bus_bytes: int = BUS_BYTES) -> tuple[int, int]:
-    """Cycles of a read transfer from its first cycle to the sequencer's next ``FETCH``
-    (exclusive), and the offset of its last beat (-1 without beats); see the module docstring."""
+def read_span(addr: int, beats: int, slot: int, latency: int, bus_bytes: int = BUS_BYTES,
+              ahead: int | None = None) -> tuple[int, int]:
+    """Cycles of a read transfer from its first cycle to the sequencer's next ``COMMAND``
+    (exclusive), and the offset of its last beat (-1 without beats); ``ahead``: the cycle the
+    last word of a burst in flight ahead of the transfer's (the next command's) is taken, which
+    counts toward :data:`MAX_OUTSTANDING`. See the module docstring."""
     if beats == 0:
         return 2, -1  # the setup cycle, then o_busy low
     first_word = addr // bus_bytes
@@ -152,10 +168,14 @@ def read_span(addr: int, beats: int, slot: int, latency: int, bus_bytes: int = B
             counts[(b + 1) * slot // bus_bytes - 1] = 1
         if addr % bus_bytes:  # realigned: each word is completed by the next one read
             counts.insert(0, 0)
-    last_beat, issue, word, i = -1, 1, first_word, 0  # the first address after the setup cycle
+    # each burst's address the cycle after the one before (the first after the setup cycle), once
+    # fewer than MAX_OUTSTANDING are in flight; its words from `latency` after it, in order
+    last_beat, issue, taken, word, i = -1, 0, 0 if ahead is None else ahead, first_word, 0
+    ends: list[int] = [] if ahead is None else [ahead]  # the cycle each burst's last word was taken
     while i < len(counts):
         n = burst_words(word, len(counts) - i, bus_bytes)
-        offered = issue + latency
+        issue = max(issue + 1, ends[-MAX_OUTSTANDING] + 1 if len(ends) >= MAX_OUTSTANDING else 0)
+        offered = max(issue + latency, taken + 1)
         for _ in range(n):
             if slot < bus_bytes:
                 taken = max(offered, last_beat)  # held word empty, or its last beat leaving
@@ -164,7 +184,8 @@ def read_span(addr: int, beats: int, slot: int, latency: int, bus_bytes: int = B
                 taken = offered
                 last_beat = taken + 1 if counts[i] else last_beat
             offered, i = taken + 1, i + 1
-        issue, word = taken + 1, word + n
+        ends.append(taken)
+        word += n
     return last_beat + 2, last_beat
 
 
@@ -190,7 +211,7 @@ def _beat_words(geo: TopGeometry, cmd: Command, result_slot: int, index: int) ->
 
 def store_span(geo: TopGeometry, cmd: Command, result_slot: int, first_result: int,
                write_latency: int) -> tuple[int, int]:
-    """Cycles of a store from its first cycle (0) to the next ``FETCH`` (exclusive), the top's
+    """Cycles of a store from its first cycle (0) to the next ``COMMAND`` (exclusive), the top's
     first result offered at ``first_result`` (relative; may be before 0), and the cycle its last
     result is taken (-1 without results)."""
     free, offered, last_take, last_write = 0, first_result, -1, None
@@ -237,16 +258,19 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
     matters on a bus wider than a command); ``widths`` are the beat widths of the five read
     targets, ``result_bits`` that of a result beat. Each DESC carries its tile's ``plan``."""
     bus = geo.bus_bits // 8
-    t, pc = 0, 0
+    words = max(1, COMMAND_BYTES // bus)  # a command's bus words
     tiles: list[_Tile] = []  # DESC'ed, in order
     stored = 0  # tiles whose STORE the list has run
     engine_free = 0  # the store engine takes a bank from this cycle (its last word's take)
+    asked, free = 0, 0  # the cycle the command's address goes out, the cycle COMMAND is entered
     for cmd in commands:
-        # FETCH, the command's read up to its beat, DISPATCH (64-bit bus: latency + 5)
-        t += 1 + read_span(pc, 1, slot_bytes(8 * COMMAND_BYTES, geo.bus_bits), latency, bus)[1] + 1 + 1
-        pc += COMMAND_BYTES
+        # COMMAND takes it once its words are in, DISPATCH; its transfer runs from t on
+        t = max(free, asked + latency + words) + 2
         if cmd.op == Op.END:
             return t + 1
+        if cmd.op == Op.RESID:  # DISPATCH waits for the run side's RESID, from the take on
+            t = max(t, tiles[-1].take + 2)
+        asked = t  # the next command's address, the transfer's first cycle
         if cmd.op == Op.STORE:
             tile = tiles[stored]
             stored += 1
@@ -255,11 +279,10 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
                                          write_latency)
             if tile.plan.stores:
                 engine_free = t + last_take
-            t += span
+            free = t + span
             continue
-        if cmd.op == Op.RESID:  # DISPATCH waits for the run side's RESID, from the take on
-            t = max(t, tiles[-1].take + 2)
-        span, last = read_span(cmd.addr, cmd.beats, slot_bytes(widths[cmd.op], geo.bus_bits), latency, bus)
+        span, last = read_span(cmd.addr, cmd.beats, slot_bytes(widths[cmd.op], geo.bus_bits), latency, bus,
+                               ahead=latency + words - 1)
         if cmd.op == Op.DESC:
             if tiles:  # the load side takes it the cycle after the run side took the last tile
                 ready = tiles[-1].take + 1
@@ -274,7 +297,7 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
                 tile.take = max(t + last, tile.desc + GEOMETRY_CYCLES + 1, before)
             # RUN follows the take, or the residual's last beat
             tile.flush = max(tile.take, t + last) + phases["compute"] + phases["drain"]
-        t += span
+        free = t + span
     raise ValueError("the command list has no END")
 
 

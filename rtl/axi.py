@@ -10,7 +10,8 @@ master needs, with the standard signal names (so Vivado's IP
 packager infers the interface from the ``m_axi_`` prefix): read address ``ar{addr,len,size,burst}``,
 read data ``r{data,resp,last}``, write address ``aw{addr,len,size,burst}``, write data
 ``w{data,strb,last}``, write response ``b{resp}``, each with ``valid``/``ready``. No IDs (one
-master, responses in order), no cache/protection/QoS signals (tie them off in an interconnect:
+master, responses in order; up to :data:`~hwsim.rtl_sequence.MAX_OUTSTANDING` read bursts in
+flight, so the slave must accept that many read addresses to stream at full rate), no cache/protection/QoS signals (tie them off in an interconnect:
 ``ARCACHE=0011``, ``ARPROT=000``). Bursts are INCR, full width (``size`` = log2 of the bus bytes), at most :data:`MAX_BURST` beats and never across a 4 KiB boundary, as the
 specification requires (A3.4.1). Byte ``i`` of a data beat is the byte at address
 ``beat address + i`` (little-endian, as every AXI memory). The widths and the burst rule are

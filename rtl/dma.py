@@ -10,8 +10,16 @@ little-endian. The timing of both engines is :mod:`hwsim.rtl_sequence`'s model.
   stream may start at any multiple of its slot, a wide one at any byte: its words are realigned,
   each completed by the next word read) and offers them on
   ``o_beat``: a setup cycle derives the transfer's bus words from the registered request, then
-  bursts of :func:`hwsim.rtl_sequence.burst_words` words, one burst in flight, the next address issued
-  once the current burst's last word arrived.
+  bursts of :func:`hwsim.rtl_sequence.burst_words` words, never past the transfer's last word, an
+  address a cycle while fewer than :data:`hwsim.rtl_sequence.MAX_OUTSTANDING` bursts are in flight
+  (a burst is in flight from its address to its last word, ``rlast``; one ID, answered in order;
+  ``i_ahead`` counts another reader's burst on the port, the sequencer's command fetch).
+  Buffering: the engine holds one bus word (a narrow slot's word until its last beat is taken;
+  a wide beat's words, the word before when realigning) and takes the next word (``rready``) only
+  when it has room, so the words of the bursts in flight wait in the slave, which holds ``rvalid``
+  and ``rdata`` until ``rready`` (AXI A3.2.1): no read FIFO here, no beat dropped. With the
+  layer top, which takes every beat in the cycle it is offered, ``rready`` only falls while a
+  narrow word's beats leave (one a cycle); a wide beat never stalls the read channel.
 * :class:`WriteDMA` takes the top's result beats and writes each to memory, one single-beat write
   per bus word it touches (with byte strobes), posted: the write responses are counted and
   ``o_busy`` falls once all came back. Three modes (:class:`StoreMode`): ``RAW`` writes result
@@ -40,7 +48,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from hwsim.rtl_sequence import ADDR_BITS, BOUNDARY_BYTES, BUS_BITS, MAX_BURST, StoreMode, slot_bytes
+from hwsim.rtl_sequence import (ADDR_BITS, BOUNDARY_BYTES, BUS_BITS, MAX_BURST, MAX_OUTSTANDING, StoreMode,
+                                slot_bytes)
 from rtl.axi import axi4_members
 
 __all__ = ["BEATS_BITS", "ReadDMA", "StoreMode", "WriteDMA", "slot_bytes", "times"]
@@ -88,7 +97,7 @@ def _beat_counter(m: Module, start: Value, beats: Value, take: Value) -> tuple[S
     ``take``; with ``left != 0`` and ``left == 1`` kept as registers beside it (each updated
     from the other and a compare off the handshake path), so the stream's ``valid``/``ready``
     are a gate or two, not a 24-bit reduction. Returns ``(left, any, one)``."""
-    left, any_left, one_left = Signal(BEATS_BITS), Signal(), Signal()
+    left, any_left, one_left = Signal(BEATS_BITS, name="left"), Signal(name="any_left"), Signal(name="one_left")
     with m.If(start):
         m.d.sync += [left.eq(beats), any_left.eq(beats != 0), one_left.eq(beats == 1)]
     with m.Elif(take):
@@ -115,8 +124,12 @@ class ReadDMA(wiring.Component):
     -------
     i_start : In(1)
         Start a transfer of ``i_beats`` beats of ``i_target`` from byte ``i_addr`` (when idle).
+    i_ahead : In(1)
+        Another reader's burst on the port is in flight ahead of this transfer's bursts (its
+        words come first and do not reach this engine): it counts toward ``MAX_OUTSTANDING``.
     o_busy : Out(1)
-        A transfer is running (beats or bursts left); low the cycle after its last beat.
+        A transfer is running (beats or words left, bursts in flight); low the cycle after its
+        last beat.
     o_beat : Out(stream.Signature(max(widths)))
         The beats, low bits first; bits above the target's width are don't-care.
     o_rerror : Out(1)
@@ -134,7 +147,7 @@ class ReadDMA(wiring.Component):
         self.wide_words = max(s // self.bus_bytes for s in self.slots) or 1
         super().__init__({
             "i_start": In(1), "i_addr": In(ADDR_BITS), "i_beats": In(BEATS_BITS),
-            "i_target": In(range(len(self.widths))), "o_busy": Out(1), "o_rerror": Out(1),
+            "i_target": In(range(len(self.widths))), "i_ahead": In(1), "o_busy": Out(1), "o_rerror": Out(1),
             "o_beat": Out(stream.Signature(max(max(self.widths), bus_bits))),
             **_members("araddr arlen arsize arburst arvalid arready rdata rresp rlast rvalid rready", bus_bits),
         })
@@ -147,22 +160,24 @@ class ReadDMA(wiring.Component):
         per_page = BOUNDARY_BYTES // bus_bytes
         word = Signal(ADDR_BITS - size)          # next bus word to request
         words_left = Signal(ADDR_BITS - size)    # bus words not yet requested
-        inflight = Signal(range(MAX_BURST + 1))   # words of the current burst still to arrive
+        bursts = Signal(range(MAX_OUTSTANDING + 1))  # bursts issued whose last word has not arrived
         take = beat.valid & beat.ready
         starting = self.i_start & ~self.o_busy
         beats_left, any_beats, last_beat = _beat_counter(m, starting, self.i_beats, take)
-        narrow, log_slot = Signal(), Signal(range(ceil_log2(bus_bytes) + 1))  # slot < a word; log2 bytes
+        narrow = Signal()                              # the slot is less than a word
+        log_slot = Signal(range(ceil_log2(bus_bytes) + 1))  # log2 of the slot's bytes
         per_beat = Signal(range(self.wide_words + 1))  # wide slots: bus words per beat
         lane = Signal(range(bus_bytes))
         have = Signal()                                # narrow: a word is held
         got = Signal(range(self.wide_words + 1))       # wide: words of the beat gathered
         hold = Signal(self.wide_words * bus_bits)
         skew = Signal(range(bus_bytes))  # wide: the start's byte offset in its bus word
-        prev, primed = Signal(bus_bits), Signal()  # wide with a skew: the word before, held
+        prev, primed = Signal(bus_bits, name="prev"), Signal(name="primed")  # wide with a skew: the word before
 
         # Start: latch the request (the target's slot as constants); the setup cycle after it
         # derives the bus words from the registered byte range (the multiply is off the start path).
-        addr, target, setup = Signal(ADDR_BITS), Signal.like(self.i_target), Signal()
+        addr, target = Signal(ADDR_BITS, name="addr"), Signal.like(self.i_target, name="target")
+        setup = Signal()
         log_of = _pick([ceil_log2(min(s, bus_bytes)) for s in self.slots], self.i_target)
         with m.If(starting):
             m.d.sync += [addr.eq(self.i_addr), target.eq(self.i_target), setup.eq(1),
@@ -188,9 +203,10 @@ class ReadDMA(wiring.Component):
             # beats >= 1 always span a word: any_words is any_beats
             m.d.sync += [setup.eq(0), word.eq(addr >> size),
                          words_left.eq(Mux(any_beats, words, 0)), any_words.eq(any_beats)]
-        m.d.comb += self.o_busy.eq(setup | any_beats | any_words | (inflight != 0))
+        # every burst it issued has arrived before a transfer ends: no beat of it reaches the next
+        m.d.comb += self.o_busy.eq(setup | any_beats | any_words | (bursts != 0))
 
-        # Read address: the next burst once the last one has fully arrived, of
+        # Read address: the next burst while fewer than MAX_OUTSTANDING are in flight, of
         # length = min(words left, MAX_BURST, words to the 4 KiB boundary). Every compare is on a
         # few bits: words_left >= MAX_BURST (a power of two) is a reduction of its top bits, the
         # page only cuts a burst in its last MAX_BURST words (the word's page offset all ones
@@ -212,20 +228,19 @@ class ReadDMA(wiring.Component):
         m.d.comb += length.eq(Mux(page_cut, to_page, Mux(big, MAX_BURST, low)))
         m.d.comb += [self.araddr.eq(word << size), self.arlen.eq(length - 1),
                      self.arsize.eq(size), self.arburst.eq(1),
-                     self.arvalid.eq(any_words & (inflight == 0) & ~setup)]
-        with m.If(self.arvalid & self.arready):
+                     self.arvalid.eq(any_words & (bursts + self.i_ahead < MAX_OUTSTANDING) & ~setup)]
+        issued = self.arvalid & self.arready
+        with m.If(issued):
             next_page = Cat(Const(0, page_bits), word[page_bits:] + 1)
             m.d.sync += [word.eq(Mux(page_cut, next_page, Mux(big, word + MAX_BURST, word + low))),
                          words_left.eq(Mux(page_cut, words_left - to_page, Mux(big, words_left - MAX_BURST, 0))),
-                         any_words.eq(page_cut | (big & (words_left != MAX_BURST))),
-                         inflight.eq(length)]
+                         any_words.eq(page_cut | (big & (words_left != MAX_BURST)))]
 
-        # Read data into the beat register.
+        # Read data into the beat register; a burst is complete with its last word.
         accept = self.rvalid & self.rready
-        with m.If(accept):
-            m.d.sync += inflight.eq(inflight - 1)
-            with m.If(self.rresp != 0):
-                m.d.sync += self.o_rerror.eq(1)
+        m.d.sync += bursts.eq(bursts + issued - (accept & self.rlast))
+        with m.If(accept & (self.rresp != 0)):
+            m.d.sync += self.o_rerror.eq(1)
         lanes_per_word = Signal(range(bus_bytes + 1))
         m.d.comb += lanes_per_word.eq(bus_bytes >> log_slot)
         with m.If(narrow):
@@ -245,7 +260,7 @@ class ReadDMA(wiring.Component):
             full = got == per_beat
             arrive = accept & (primed | (skew == 0))
             realigned = Mux(skew == 0, self.rdata, (Cat(prev, self.rdata) >> (skew << 3))[:bus_bits])
-            m.d.comb += [beat.valid.eq(full), beat.payload.eq(hold),
+            m.d.comb += [beat.valid.eq(full & any_beats), beat.payload.eq(hold),  # none before a start
                          self.rready.eq(~full | take | ((skew != 0) & ~primed))]
             with m.If(take):
                 m.d.sync += got.eq(0)

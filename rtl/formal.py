@@ -1,4 +1,5 @@
-"""Formal property harnesses of the accelerator top's stream and memory interfaces.
+"""Formal property harnesses of the accelerator top's stream and memory interfaces, and of the
+network accelerator's read DMA on its AXI4 port (:class:`ReadDMAHarness`).
 
 A harness closes one generated block (built from a :class:`~hwsim.rtl_plan.TopGeometry`) into a
 design without ports for SymbiYosys (:mod:`rtl.formal_sby` writes and runs it): the harness drives
@@ -42,16 +43,19 @@ from amaranth.hdl import (Assert, Assume, Cat, Cover, Elaboratable, Fragment, Mo
                           Signal, Value)
 from amaranth.lib import data, stream
 from amaranth.lib.memory import ReadPort
+from amaranth.utils import ceil_log2
 
 from hwsim.errors import DoesNotFit
 from hwsim.rtl_plan import LayerPlan, LayerShape, TopGeometry, plan
+from hwsim.rtl_sequence import ADDR_BITS, BOUNDARY_BYTES, MAX_BURST, MAX_OUTSTANDING
 from hwsim.rtl_timing import plan_cycles
 from rtl.array import SystolicArray
 from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream
+from rtl.dma import ReadDMA, slot_bytes
 from rtl.im2col import OperandFetch, check_geometry, pe_spec
 from rtl.top import LayerAccelerator
 
-__all__ = ["ArrayHarness", "Envelope", "FetchHarness", "LoaderHarness", "StoreHarness",
+__all__ = ["ArrayHarness", "Envelope", "FetchHarness", "LoaderHarness", "ReadDMAHarness", "StoreHarness",
            "TopHarness", "WriterHarness", "covering_cases", "layer_cases", "stream_rules"]
 
 
@@ -638,4 +642,181 @@ class ArrayHarness(_BlockHarness):
             m.d.comb += Assert(pending & (given == 0), "SETTLE outside a fold")
         with m.If(_in_state(state, "DRAIN")):
             m.d.comb += Assert(count + given == rows - 1, "the drain count is not the rows left")
+        return m
+
+
+class ReadDMAHarness(Elaboratable):
+    """:class:`~rtl.dma.ReadDMA` on a 64-bit bus with a wide (64-bit, from any byte: realigned)
+    and a narrow (16-bit) target, started whenever it is idle with transfers of fewer than
+    ``max_beats`` beats, behind an AXI4 read slave that takes addresses and offers words when it
+    likes (holding ``rvalid`` and the word until ``rready``), answers the bursts in order, and
+    whose byte at address ``b`` is ``b mod 256``.
+
+    Asserted: ``arvalid`` held until ``arready`` with the request stable; every burst full-width
+    INCR, at most :data:`~hwsim.rtl_sequence.MAX_BURST` words, within its 4 KiB page, starting at
+    the word after the last one requested (the transfer's words in order, none twice) and never
+    past its last word; never more than :data:`~hwsim.rtl_sequence.MAX_OUTSTANDING` bursts in
+    flight; no address outside a transfer; the stream rules on ``o_beat``; beat ``n`` holds the
+    bytes of slot ``n`` (no beat dropped, duplicated or reordered); when ``o_busy`` falls every
+    beat was given and every requested word arrived. The engine's registers (the request, the
+    words and beats left, the bursts in flight, the held word, its lane and the realigning word)
+    are tied to the harness's counts, so that k-induction closes. Covered: ``MAX_OUTSTANDING``
+    bursts in flight with words left to request, a burst issued after ``MAX_OUTSTANDING``, and a
+    transfer of each target ending.
+    """
+
+    #: The targets' beat widths (slots of 8 and 2 bytes; target 1 is the narrow one).
+    WIDTHS = (64, 16)
+
+    def __init__(self, max_beats: int = 96) -> None:
+        self.max_beats = max_beats
+        self.dma = ReadDMA(self.WIDTHS, bus_bits=64)
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        dma = self.dma
+        r = _registers(_elaborated(m, "dma", dma))
+        _closed(m)
+        beat = dma.o_beat
+        slots = [slot_bytes(w, 64) for w in self.WIDTHS]
+        max_words = self.max_beats * max(slots) // 8 + 1
+
+        # The transfer as started (latched), and the harness's counts since then.
+        addr, beats = Signal(ADDR_BITS, name="addr"), Signal(range(self.max_beats), name="beats")
+        target = Signal(range(len(self.WIDTHS)), name="target")
+        _free(m, dma.i_start, dma.i_addr, dma.i_beats, dma.i_target, dma.arready, dma.rvalid, beat.ready)
+        m.d.comb += [dma.rresp.eq(0), dma.i_ahead.eq(0),  # no other reader on the port
+                     Assume(dma.i_beats < self.max_beats),
+                     Assume(dma.i_target < len(self.WIDTHS)),
+                     *(Assume((dma.i_target != t) | (dma.i_addr[:ceil_log2(s)] == 0))  # on a slot
+                       for t, s in enumerate(slots) if s < 8)]
+        starting = dma.i_start & ~dma.o_busy
+        with m.If(starting):
+            m.d.sync += [addr.eq(dma.i_addr), beats.eq(dma.i_beats), target.eq(dma.i_target)]
+
+        def times_slot(n: Value) -> Value:  # n slots in bytes; slots are powers of two: shifts
+            return Mux(target == 1, n << ceil_log2(slots[1]), n << ceil_log2(slots[0]))
+
+        total = Signal(range(max_words + 1))  # the transfer's bus words
+        m.d.comb += total.eq(Mux(beats == 0, 0, (addr[:3] + times_slot(beats) + 7) >> 3))
+        received = _counter(m, "received", max_words, dma.rvalid & dma.rready, starting)
+        given = _counter(m, "given", self.max_beats, beat.valid & beat.ready, starting)
+
+        # Read address channel.
+        length = dma.arlen + 1
+        issued = dma.arvalid & dma.arready
+        requested = Signal(range(max_words + MAX_BURST + 1))  # words requested since the start
+        with m.If(starting):
+            m.d.sync += requested.eq(0)
+        with m.Elif(issued):
+            m.d.sync += requested.eq(requested + length)
+        request = Cat(dma.araddr, dma.arlen, dma.arsize, dma.arburst)
+        waiting, held = Signal(), Signal.like(request)
+        m.d.sync += [waiting.eq(dma.arvalid & ~dma.arready), held.eq(request)]
+        with m.If(waiting):
+            m.d.comb += Assert(dma.arvalid & (request == held), "ar: request dropped or changed before arready")
+        first = (addr[3:] + requested)[:ADDR_BITS - 3]  # the next word to request (modulo 4 GiB)
+        page_end = (dma.araddr >> 12 << 12) + BOUNDARY_BYTES
+        with m.If(dma.arvalid):
+            m.d.comb += [Assert((dma.arsize == 3) & (dma.arburst == 1), "ar: not a full-width INCR burst"),
+                         Assert(length <= MAX_BURST, "ar: a burst longer than MAX_BURST"),
+                         Assert(dma.araddr[3:] == first, "ar: not the word after the last one requested"),
+                         Assert(dma.araddr[:3] == 0, "ar: an address inside a word"),
+                         Assert(dma.araddr + 8 * length <= page_end, "ar: a burst across 4 KiB"),
+                         Assert(requested + length <= total, "ar: a word past the transfer's end")]
+
+        # Bursts in flight (their cumulative ends, in order: the slave's rlast).
+        ends = [Signal.like(requested, name=f"end{i}") for i in range(MAX_OUTSTANDING)]
+        flight = Signal(range(MAX_OUTSTANDING + 2))
+        done_burst = dma.rvalid & dma.rready & dma.rlast
+        m.d.sync += flight.eq(flight + issued - done_burst)
+        m.d.comb += Assert(flight <= MAX_OUTSTANDING, "more than MAX_OUTSTANDING bursts in flight")
+        with m.If(done_burst):  # shift the ring down
+            m.d.sync += [ends[i].eq(ends[i + 1]) for i in range(MAX_OUTSTANDING - 1)]
+        with m.If(issued):
+            slot_at = flight - done_burst
+            for i, end in enumerate(ends):
+                with m.If(slot_at == i):
+                    m.d.sync += end.eq(requested + length)
+
+        # Read data channel: word w holds bytes 8w .. 8w + 7, each its address mod 256.
+        word = addr[3:8] + received[:5]  # its low bits: those of its bytes
+        m.d.comb += [dma.rdata.eq(Cat(*[(word << 3 | i)[:8] for i in range(8)])),
+                     dma.rlast.eq(received + 1 == ends[0]),
+                     Assume(~dma.rvalid | (flight != 0))]
+        r_stalled = Signal()
+        m.d.sync += r_stalled.eq(dma.rvalid & ~dma.rready)
+        with m.If(r_stalled):
+            m.d.comb += Assume(dma.rvalid)
+
+        # The beats: slot n's bytes, as many as started.
+        stream_rules(m, beat, Assert, "o_beat")
+        at = (addr[:8] + times_slot(given))[:8]  # the low byte of slot n's address
+        for t, (width, s) in enumerate(zip(self.WIDTHS, slots)):
+            with m.If(beat.valid & (target == t)):
+                m.d.comb += Assert(beat.payload[:width] == Cat(*[(at + i)[:8] for i in range(s)]),
+                                   f"o_beat: beat n of target {t} is not slot n")
+        with m.If(beat.valid):
+            m.d.comb += Assert(given < beats, "o_beat: more beats than started")
+        busy = Signal()
+        m.d.sync += busy.eq(dma.o_busy)
+        with m.If(busy & ~dma.o_busy):
+            m.d.comb += Assert((given == beats) & (received == total) & (requested == total) & (flight == 0),
+                               "o_busy fell before every beat and word")
+        with m.If(~dma.o_busy):
+            m.d.comb += Assert(~dma.arvalid & ~beat.valid & (flight == 0),
+                               "an address, a burst or a beat outside a transfer")
+
+        # What ties the engine's registers to the harness's counts (the induction's invariant).
+        m.d.comb += [Assert((r["bursts"] == flight) & (r["addr"] == addr) & (r["target"] == target)
+                            & (r["narrow"] == (target == 1)) & (~r["narrow"] | (r["log_slot"] == 1))
+                            & (r["skew"] == Mux(target == 0, addr[:3], 0))
+                            & Mux(r["narrow"], r["got"] == 0, ~r["have"]) & (~r["narrow"] | ~addr[0]),
+                            "the transfer's registers"),
+                     Assert((r["left"] == beats - given) & (r["any_left"] == (r["left"] != 0))
+                            & (r["one_left"] == (r["left"] == 1)) & (beats < self.max_beats) & (given <= beats)
+                            & (received <= requested),
+                            "the beats left")]
+        with m.If(r["setup"]):
+            m.d.comb += Assert((requested == 0) & (received == 0) & (given == 0) & (flight == 0), "setup")
+        with m.Else():
+            m.d.comb += Assert((r["word"] == first) & (r["words_left"] == total - requested)
+                               & (r["any_words"] == (r["words_left"] != 0)), "the words left to request")
+        with m.If(flight == 0):
+            m.d.comb += Assert(received == requested, "a word outside a burst")
+        for i, end in enumerate(ends):
+            with m.If(flight == i + 1):
+                m.d.comb += Assert(end == requested, "the last burst's end")
+            with m.If(flight > i):
+                before = received if i == 0 else ends[i - 1]
+                m.d.comb += Assert((end > before) & (end - before <= MAX_BURST), "a burst's end")
+
+        def word_bytes(w: Value) -> Value:  # the bytes of word w (its low bits)
+            return Cat(*[(w << 3 | i)[:8] for i in range(8)])
+
+        with m.If(r["any_left"]):
+            m.d.comb += Assert(r["per_beat"] == 1, "a beat's words")
+            with m.If(r["narrow"]):
+                pos = addr[:3] + (given << 1)  # the next beat's byte, from the first word's start
+                m.d.comb += Assert((r["lane"] == pos[1:3]) & (received == (pos >> 3) + r["have"]),
+                                   "the held word's lane")
+                with m.If(r["have"]):
+                    m.d.comb += Assert(r["hold"] == word_bytes(addr[3:8] + received[:5] - 1), "the held word")
+            with m.Else():
+                ahead = (r["skew"] != 0) & r["primed"]  # realigned: the word read ahead
+                m.d.comb += Assert((received == given + r["got"] + ahead) & (r["got"] <= 1)
+                                   & (r["primed"] == (received != 0)), "the wide beat's words")
+                with m.If(r["got"] == 1):
+                    m.d.comb += Assert(r["hold"] == Cat(*[(at + i)[:8] for i in range(8)]), "the gathered beat")
+                with m.If(ahead):
+                    m.d.comb += Assert(r["prev"] == word_bytes(addr[3:8] + received[:5] - 1), "the word before")
+        with m.Else():
+            m.d.comb += Assert(~r["have"] & (r["got"] == 0) & (received == total) & (requested == total),
+                               "a word held, left or in flight after the last beat")
+
+        bursts = _counter(m, "bursts", MAX_OUTSTANDING + 1, issued, starting)
+        m.d.comb += [Cover((flight == MAX_OUTSTANDING) & (requested < total)),
+                     Cover(bursts == MAX_OUTSTANDING + 1)]
+        for t in range(len(self.WIDTHS)):
+            m.d.comb += Cover(busy & ~dma.o_busy & (target == t) & (beats >= 2))
         return m

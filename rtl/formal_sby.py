@@ -145,7 +145,7 @@ def _proofs() -> tuple[Proof, ...]:
     cycles, so that each layer has room for 5 or more stall cycles) are those of a 2x2 xnor top
     of 2 lanes with 8 act, 4 weight, 2 param, 4 out and 4 psum words; the top under an eager host
     (:func:`_eager_top`) is also checked on a 3x2 mac top of 2-bit operands with 6 out and 6 psum
-    words.
+    words. The read DMA (:class:`~rtl.formal.ReadDMAHarness`) is proven on its own, a 64-bit bus.
     """
     geo = formal_geometry("xnor", lanes=2, max_steps=4, act_words=8, weight_words=4,
                           param_words=2, out_words=4, psum_words=4)
@@ -171,6 +171,13 @@ def _proofs() -> tuple[Proof, ...]:
         Proof("top_stalls", lambda: formal.TopHarness(geo, short), "bmc", 32,
               "LayerAccelerator xnor 2x2, free host: beat counts and order, valid held, no o_error"),
         *_overlapped_top("top_overlap", geo, short),
+        Proof("read_dma", formal.ReadDMAHarness, "prove", 6,
+              "ReadDMA, free AXI slave and consumer: AR rules, at most MAX_OUTSTANDING bursts, "
+              "beat n is slot n, every beat and word when o_busy falls"),
+        # ten cycles: a start, its setup, four addresses, the limit holding a fifth back until a
+        # (page-cut) burst is in; a short transfer of each target ends
+        Proof("read_dma_cover", formal.ReadDMAHarness, "cover", 10,
+              "ReadDMA: MAX_OUTSTANDING bursts in flight, a burst after them, transfers ending"),
     )
 
 

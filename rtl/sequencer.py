@@ -2,8 +2,12 @@
 
 :class:`NetworkAccelerator` wraps :class:`rtl.top.LayerAccelerator` with an AXI4 master
 (:mod:`rtl.axi`) and two DMA engines (:mod:`rtl.dma`). Started with the byte address of a
-command list, it fetches one :data:`COMMAND_BYTES`-byte command at a time and executes it to the
-end before fetching the next, until an ``END`` command:
+command list, it executes one :data:`COMMAND_BYTES`-byte command at a time, to the end, until an
+``END`` command, and fetches each command while the one before runs: the sequencer reads it
+itself, one burst at ``pc`` whose address goes out the cycle after the command before is
+dispatched (while the read DMA is idle or in its setup cycle, so its words come first on the
+read channel; the burst counts toward the DMA's ``MAX_OUTSTANDING``), into a register that the
+next ``COMMAND`` cycle takes:
 
 =======  ======================================================================================
 op       meaning
@@ -26,7 +30,7 @@ PARAMS, WEIGHTS, ACTS, STORE (the order the top takes its streams in; a residual
 before its STORE); a ``STORE`` in ``BYTES``
 or ``BITS`` mode writes the outputs where the next layer's ``ACTS`` reads them, so a network's
 activations never pass through the host. A command's transfer ends before the next command is
-fetched, but the top works beside the sequencer: :mod:`rtl.netprog` puts each tile's STORE after
+dispatched, but the top works beside the sequencer: :mod:`rtl.netprog` puts each tile's STORE after
 the next tile's loads, so the top loads a tile while it runs the one before and the write DMA
 stores the bank of the one before that (the top's store engine). A DESC waits for the top's
 load side (free once the run side took the tile before); a RESID is dispatched only once the
@@ -46,6 +50,7 @@ from typing import Any
 from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from hwsim.rtl_plan import TopGeometry
 from hwsim.rtl_sequence import ADDR_BITS, COMMAND_BYTES, Op
@@ -93,26 +98,51 @@ class NetworkAccelerator(wiring.Component):
         top, geo = self.top, self.geo
         m.submodules.top = top
         layout = command_layout()
-        reads = (Op.DESC, Op.PARAMS, Op.WEIGHTS, Op.ACTS, Op.RESID)  # the read DMA's targets 1..5
+        reads = (Op.DESC, Op.PARAMS, Op.WEIGHTS, Op.ACTS, Op.RESID)  # the read DMA's targets op - 1
         assert [op.value for op in reads] == list(range(1, len(reads) + 1))
-        m.submodules.reader = rd = ReadDMA([layout.size] + [self.widths[op] for op in reads],
-                                           bus_bits=geo.bus_bits)
+        m.submodules.reader = rd = ReadDMA([self.widths[op] for op in reads], bus_bits=geo.bus_bits)
         m.submodules.writer = wr = WriteDMA(width=self.result_bits, rows=geo.rows, cols=geo.cols,
                                             lane_bits=self.lane_bits, dim_bits=geo.dim_bits,
                                             bus_bits=geo.bus_bits)
-        for name in ("araddr", "arlen", "arsize", "arburst", "arvalid", "rready"):
-            m.d.comb += getattr(self, f"m_axi_{name}").eq(getattr(rd, name))
-        for name in ("arready", "rdata", "rresp", "rlast", "rvalid"):
+        # The command fetch: one burst of the command's bus words at pc, issued by the sequencer
+        # itself ahead of the read DMA's bursts (it is asked for only while the DMA is idle or in
+        # its setup cycle, so its words are the next ones on the read channel).
+        pc = Signal(ADDR_BITS)
+        size = ceil_log2(geo.bus_bits // 8)
+        cmd_words = max(1, COMMAND_BYTES * 8 // geo.bus_bits)
+        asking, left = Signal(), Signal(range(cmd_words + 1))  # the command's address; words due
+        fetched, have = Signal(layout.size), Signal()          # the next command, and its flag
+        m.d.comb += [self.m_axi_araddr.eq(Mux(asking, pc >> size << size, rd.araddr)),
+                     self.m_axi_arlen.eq(Mux(asking, cmd_words - 1, rd.arlen)),
+                     self.m_axi_arsize.eq(rd.arsize), self.m_axi_arburst.eq(rd.arburst),
+                     self.m_axi_arvalid.eq(asking | rd.arvalid), rd.arready.eq(self.m_axi_arready & ~asking),
+                     rd.i_ahead.eq(asking | (left != 0)),
+                     rd.rvalid.eq(self.m_axi_rvalid & (left == 0)), self.m_axi_rready.eq((left != 0) | rd.rready)]
+        for name in ("rdata", "rresp", "rlast"):
             m.d.comb += getattr(rd, name).eq(getattr(self, f"m_axi_{name}"))
+        with m.If(asking & self.m_axi_arready):
+            m.d.sync += [asking.eq(0), left.eq(cmd_words)]
+        command_word = (left != 0) & self.m_axi_rvalid
+        with m.If(command_word):
+            m.d.sync += left.eq(left - 1)
+            rdata = self.m_axi_rdata
+            if cmd_words > 1:
+                m.d.sync += fetched.word_select((cmd_words - left).as_unsigned(), geo.bus_bits).eq(rdata)
+            elif geo.bus_bits > layout.size:  # the command's lane of the bus word
+                m.d.sync += fetched.eq(rdata.word_select(pc[ceil_log2(COMMAND_BYTES):size], layout.size))
+            else:
+                m.d.sync += fetched.eq(rdata)
+            with m.If(left == 1):
+                m.d.sync += have.eq(1)
+            with m.If(self.m_axi_rresp != 0):
+                m.d.sync += self.o_error.eq(1)
         for name in ("awaddr", "awlen", "awsize", "awburst", "awvalid", "wdata", "wstrb", "wlast",
                      "wvalid", "bready"):
             m.d.comb += getattr(self, f"m_axi_{name}").eq(getattr(wr, name))
         for name in ("awready", "wready", "bresp", "bvalid"):
             m.d.comb += getattr(wr, name).eq(getattr(self, f"m_axi_{name}"))
 
-        pc = Signal(ADDR_BITS)
         cmd = Signal(layout)
-        target = Signal(range(len(reads) + 1))
         out_ch, groups = Signal(geo.dim_bits), Signal(geo.dim_bits)
         beat = rd.o_beat
         streams = {Op.DESC: top.i_desc, Op.PARAMS: top.i_params, Op.WEIGHTS: top.i_weights,
@@ -145,24 +175,19 @@ class NetworkAccelerator(wiring.Component):
         m.d.comb += [wr.i_out_ch.eq(out_ch), wr.i_groups.eq(groups),
                      wr.i_addr.eq(cmd.addr), wr.i_beats.eq(cmd.beats), wr.i_mode.eq(cmd.mode),
                      wr.i_pstride.eq(cmd.pstride), wr.i_gstride.eq(cmd.gstride),
-                     wr.i_pixels.eq(cmd.pixels), rd.i_target.eq(target)]
+                     wr.i_pixels.eq(cmd.pixels), rd.i_target.eq(cmd.op - 1)]
         with m.If(top.o_error | rd.o_rerror | wr.o_werror):
             m.d.sync += self.o_error.eq(1)
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.i_start):
-                    m.d.sync += [pc.eq(self.i_base), self.o_done.eq(0), self.o_error.eq(0)]
-                    m.next = "FETCH"
-            with m.State("FETCH"):
-                m.d.comb += [self.o_busy.eq(1), rd.i_start.eq(1), rd.i_addr.eq(pc), rd.i_beats.eq(1),
-                             rd.i_target.eq(0)]
-                m.d.sync += target.eq(0)
-                m.next = "COMMAND"
-            with m.State("COMMAND"):
-                m.d.comb += [self.o_busy.eq(1), beat.ready.eq(1)]
-                with m.If(beat.valid):
-                    m.d.sync += [cmd.eq(beat.payload[:layout.size]), pc.eq(pc + COMMAND_BYTES)]
+                    m.d.sync += [pc.eq(self.i_base), asking.eq(1), self.o_done.eq(0), self.o_error.eq(0)]
+                    m.next = "COMMAND"
+            with m.State("COMMAND"):  # take the fetched command; the next one is asked for on dispatch
+                m.d.comb += self.o_busy.eq(1)
+                with m.If(have):
+                    m.d.sync += [cmd.eq(fetched), have.eq(0), pc.eq(pc + COMMAND_BYTES)]
                     m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 m.d.comb += self.o_busy.eq(1)
@@ -174,13 +199,12 @@ class NetworkAccelerator(wiring.Component):
                         # a residual is read once the top's run side takes it (it has taken
                         # the tile): its beats never wait on the bus for the previous tile's run
                         with m.If((cmd.op != Op.RESID) | top.i_resid.ready):
-                            m.d.comb += [rd.i_start.eq(1), rd.i_addr.eq(cmd.addr), rd.i_beats.eq(cmd.beats),
-                                         rd.i_target.eq(cmd.op)]
-                            m.d.sync += [target.eq(cmd.op), route.eq(1 << cmd.op)]
+                            m.d.comb += [rd.i_start.eq(1), rd.i_addr.eq(cmd.addr), rd.i_beats.eq(cmd.beats)]
+                            m.d.sync += [route.eq(1 << cmd.op), asking.eq(1)]
                             m.next = "READ"
                     with m.Case(Op.STORE):
                         m.d.comb += wr.i_start.eq(1)
-                        m.d.sync += writing.eq(1)
+                        m.d.sync += [writing.eq(1), asking.eq(1)]
                         m.next = "WRITE"
                     with m.Default():
                         m.d.sync += [self.o_error.eq(1), self.o_done.eq(1)]
@@ -189,11 +213,11 @@ class NetworkAccelerator(wiring.Component):
                 m.d.comb += self.o_busy.eq(1)
                 with m.If(~rd.o_busy):
                     m.d.sync += route.eq(0)
-                    m.next = "FETCH"
+                    m.next = "COMMAND"
             with m.State("WRITE"):
                 m.d.comb += self.o_busy.eq(1)
                 with m.If(~wr.o_busy):  # that tile is stored: the next one's descriptor moves up
                     m.d.sync += [writing.eq(0), out_ch.eq(later_out_ch), groups.eq(later_groups),
                                  queued.eq(Mux(queued == 0, 0, queued - 1))]
-                    m.next = "FETCH"
+                    m.next = "COMMAND"
         return m

@@ -5,7 +5,8 @@ The host (:mod:`sim.netcosim`) writes a job file named by :data:`JOB_ENV`: the m
 availability pattern, a cycle budget and the ``output`` path. :func:`write_job` turns it into the
 harness's files (``sim/hdl/axi_harness.sv``), the test raises ``start`` and sleeps until
 ``done``; the output record (JSON) holds the memory after the run, the cycles from start to
-``o_done``, ``timeout``, ``error`` (the accelerator's ``o_error``), the wall and CPU seconds.
+``o_done``, ``timeout``, ``error`` (the accelerator's ``o_error``), ``reads`` (the most read
+bursts in flight at once), the wall and CPU seconds.
 Imported by cocotb inside the simulator: cocotb and the standard library only.
 """
 
@@ -36,9 +37,9 @@ def read_record(folder: Path, seconds: float, cpu_seconds: float) -> dict[str, A
     """The output record from the harness's files in ``folder``."""
     words = [int(line, 16) for line in (folder / "mem_out.hex").read_text().split()
              if not line.startswith("//")]
-    _, cycles, timeout, error = (folder / "records.txt").read_text().split()
+    _, cycles, timeout, error, reads = (folder / "records.txt").read_text().split()
     return {"memory": words, "cycles": int(cycles), "timeout": bool(int(timeout)),
-            "error": bool(int(error)), "seconds": seconds, "cpu_seconds": cpu_seconds}
+            "error": bool(int(error)), "reads": int(reads), "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 
 @cocotb.test()

@@ -39,7 +39,8 @@ class ChainRun:
     mismatching bytes of each intermediate region and values of each output (summed over the
     images, per layer), the cycles from start to done and those
     :func:`hwsim.rtl_sequence.sequence_cycles` predicts for an always available memory (equal
-    when the run's memory was), the error flag and timings."""
+    when the run's memory was), the error flag, the most read bursts in flight at once and
+    timings."""
 
     outputs: list[np.ndarray]
     expected: list[np.ndarray]
@@ -47,6 +48,7 @@ class ChainRun:
     cycles: int
     predicted: int
     error: bool
+    reads_in_flight: int
     commands: int
     image_bytes: int
     sim_seconds: float
@@ -129,6 +131,6 @@ def run_chain(build: TopBuild, layers: Sequence[QLayerLike], images: Sequence[np
         outputs.append(out)
     return ChainRun(outputs=outputs, expected=[e[-1] for e in prog.expected], mismatches=mismatches,
                     cycles=record["cycles"], predicted=predicted, error=record["error"],
-                    commands=len(prog.commands),
+                    reads_in_flight=record["reads"], commands=len(prog.commands),
                     image_bytes=len(prog.image.data), sim_seconds=record["seconds"],
                     sim_cpu_seconds=record["cpu_seconds"], wall_seconds=time.perf_counter() - start)

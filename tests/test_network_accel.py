@@ -12,7 +12,7 @@ import pytest
 from hwsim.accelerator import Accelerator, ArrayConfig, MemoryConfig, RtlConfig
 from hwsim.errors import DoesNotFit
 from hwsim.rtl_plan import top_geometry
-from hwsim.rtl_sequence import layer_sequence_cycles
+from hwsim.rtl_sequence import MAX_OUTSTANDING, layer_sequence_cycles
 from hwsim.workload import Layer
 from models.intref import int_forward
 from rtl.host import tiles
@@ -51,7 +51,7 @@ def _chain(kind: str) -> tuple[list, list]:
     return [ql.q for ql in layers], [x, x[:, :, ::-1, :].copy(), -x if kind != "xnor" else 1 - x]
 
 
-@pytest.mark.parametrize("latency, pattern", [(1, (1,)), (17, (1,)), (9, (1, 1, 1, 0))])
+@pytest.mark.parametrize("latency, pattern", [(1, (1,)), (5, (1,)), (20, (1,)), (9, (1, 1, 1, 0))])
 def test_chain(net: TopBuild, latency: int, pattern: tuple[int, ...]) -> None:
     layers, images = _chain(net.acc.pe)
     geo = top_geometry(net.acc)
@@ -71,6 +71,7 @@ def test_chain(net: TopBuild, latency: int, pattern: tuple[int, ...]) -> None:
     assert run.mismatches == [0, 0, 0] and not run.error
     assert all((out == want).all() for out, want in zip(run.outputs, run.expected))
     assert run.commands == 3 * 5 * sum(counts) + 1
+    assert run.reads_in_flight == MAX_OUTSTANDING  # the memory takes more: the DMA's limit holds
     if pattern == (1,):  # the model's memory is always available
         assert run.cycles == run.predicted
     else:  # a busy memory only ever delays
@@ -119,5 +120,7 @@ def test_layer_timing(net: TopBuild) -> None:
     assert cycles["tiles"] > 1
     run = run_chain(net, [ql.q], [ql.x], read_latency=latency, write_latency=latency)
     assert run.mismatches == [0]
-    end = 1 + 1 + 1 + (latency - 1) + (2 if net.acc.rtl.bus_bits == 64 else 1) + 1 + 1
+    # the END alone: its address at 0, its words (two on 64 bits, else one) from the latency on,
+    # COMMAND takes it the cycle after the last, DISPATCH sets o_done, seen two edges later
+    end = latency + (2 if net.acc.rtl.bus_bits == 64 else 1) + 2
     assert run.cycles == cycles["total"] + end + 1

@@ -1,6 +1,8 @@
 """The network accelerator's DMA engines (rtl.dma) in the Amaranth simulator against a Python AXI4
-memory with latency and busy cycles: what is read equals the memory's bytes cut into slots, every
-burst obeys the AXI rules, and each store mode writes exactly the bytes worked out by hand."""
+memory with latency, several read bursts in flight and busy cycles: what is read equals the
+memory's bytes cut into slots, every burst obeys the AXI rules, never more than MAX_OUTSTANDING
+are in flight, each beat comes in the cycle worked out by hand, and each store mode writes
+exactly the bytes worked out by hand."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
+from hwsim.rtl_sequence import MAX_BURST, MAX_OUTSTANDING
 from rtl.dma import ReadDMA, StoreMode, WriteDMA, slot_bytes
 
 pytestmark = pytest.mark.amaranth
@@ -23,6 +26,66 @@ def _run(dut, bench) -> None:
     sim.run()
 
 
+class _Memory:
+    """An AXI4 read slave in the bench: takes an address when ``ready_ar`` allows it, offers the
+    words of each burst in order from ``latency`` cycles after its address on, one a cycle (held
+    while rready is low), none in a cycle where ``ready_r`` says no; checks the AR rules (a burst
+    of full-width INCR beats, within the transfer's words and its 4 KiB page, held until taken)
+    and counts the bursts in flight."""
+
+    def __init__(self, dut: ReadDMA, memory: bytes, latency: int) -> None:
+        self.dut, self.memory, self.latency = dut, memory, latency
+        self.queue: list[list[int]] = []  # [due cycle, next word, words left] per burst
+        self.bursts: list[tuple[int, int]] = []  # (byte address, words) as issued
+        self.issued: list[int] = []  # the cycle of each
+        self.waiting: tuple[int, int] | None = None  # an address offered and not yet taken
+        self.most = 0  # bursts in flight, at most
+
+    def cycle(self, ctx, cycle: int, ready_ar: bool = True, ready_r: bool = True) -> list[str]:
+        """Drive one cycle (before its edge); returns the handshakes of the cycle ("ar", "r")."""
+        dut, events = self.dut, []
+        ctx.set(dut.arready, ready_ar)
+        head = self.queue[0] if self.queue else None
+        offer = head is not None and head[0] <= cycle and ready_r
+        ctx.set(dut.rvalid, offer)
+        if offer:
+            ctx.set(dut.rdata, int.from_bytes(self.memory[head[1] * 8:head[1] * 8 + 8], "little"))
+            ctx.set(dut.rlast, head[2] == 1)
+        if ctx.get(dut.arvalid):
+            request = (ctx.get(dut.araddr), ctx.get(dut.arlen) + 1)
+            assert self.waiting in (None, request)  # valid held, the address stable until taken
+            self.waiting = request
+            if ready_ar:
+                assert ctx.get(dut.arsize) == 3 and ctx.get(dut.arburst) == 1
+                self.bursts.append(request)
+                self.issued.append(cycle)
+                self.queue.append([cycle + self.latency, request[0] // 8, request[1]])
+                self.waiting, events = None, ["ar"]
+        else:
+            assert self.waiting is None
+        if offer and ctx.get(dut.rready):
+            head[1], head[2] = head[1] + 1, head[2] - 1
+            if not head[2]:
+                self.queue.pop(0)
+            events.append("r")
+        self.most = max(self.most, len(self.queue))
+        return events
+
+    def check(self, addr: int, nbytes: int) -> None:
+        """Every word of the byte range requested once, in order, in legal bursts."""
+        first, last = addr // 8, (addr + nbytes - 1) // 8
+        words = [w for start, n in self.bursts for w in range(start // 8, start // 8 + n)]
+        assert words == list(range(first, last + 1))
+        for start, n in self.bursts:
+            assert n <= MAX_BURST and start // 4096 == (start + 8 * n - 1) // 4096
+        assert self.most <= MAX_OUTSTANDING
+
+
+def _start(ctx, dut: ReadDMA, addr: int, beats: int):
+    for name, value in (("i_start", 1), ("i_addr", addr), ("i_beats", beats), ("i_target", 1)):
+        ctx.set(getattr(dut, name), value)
+
+
 @pytest.mark.parametrize("width, addr, beats, latency", [
     (8, 3, 37, 1), (8, 4090, 20, 3), (16, 4094, 9, 2), (64, 4096 - 24, 40, 5),
     (128, 64, 3, 1), (432, 8, 4, 4), (128, 4096 - 8, 2, 2),
@@ -30,53 +93,111 @@ def _run(dut, bench) -> None:
     (64, 4096 - 21, 40, 5), (64, 1, 3, 1), (128, 13, 5, 2), (432, 4093, 3, 1),
     # bursts of exactly MAX_BURST words, one word more, and the page cutting each of them
     (64, 0, 16, 1), (64, 8, 32, 2), (64, 4096 - 8 * 16, 17, 1), (64, 4096 - 8 * 15, 16, 1),
-    (64, 4096 - 8 * 17, 16, 2), (16, 4096 - 8 * 3, 64, 1), (128, 4096 - 8 * 5, 9, 1)])
+    (64, 4096 - 8 * 17, 16, 2), (16, 4096 - 8 * 3, 64, 1), (128, 4096 - 8 * 5, 9, 1),
+    # more bursts than MAX_OUTSTANDING, narrow (the held word's beats back-pressure rready) and wide
+    (8, 5, 700, 9), (64, 4096 - 40, 120, 30), (432, 24, 30, 12)])
 def test_read_dma(width: int, addr: int, beats: int, latency: int) -> None:
+    """Every beat as the memory holds it, under stalls of the address, data and beat handshakes."""
     rng = random.Random(f"{width}-{addr}")
     memory = bytes(rng.randrange(256) for _ in range(MEM_BYTES))
     slot = slot_bytes(width)
     want = [int.from_bytes(memory[addr + k * slot:addr + (k + 1) * slot], "little") & ((1 << width) - 1)
             for k in range(beats)]
     dut = ReadDMA([128, width])
-    got, bursts = [], []
+    mem, got = _Memory(dut, memory, latency), []
 
     async def bench(ctx):
-        ctx.set(dut.i_start, 1)
-        ctx.set(dut.i_addr, addr)
-        ctx.set(dut.i_beats, beats)
-        ctx.set(dut.i_target, 1)
+        _start(ctx, dut, addr, beats)
         await ctx.tick()
         ctx.set(dut.i_start, 0)
-        queue, wait = [], 0
         for cycle in range(40 * beats + 200):
-            busy = cycle % 5 == 3  # the memory stalls one cycle in five
-            ctx.set(dut.arready, not queue)
-            ctx.set(dut.o_beat.ready, cycle % 7 != 2)  # and so does the consumer
-            offer = bool(queue) and wait == 0 and not busy
-            ctx.set(dut.rvalid, offer)
-            if offer:
-                ctx.set(dut.rdata, int.from_bytes(memory[queue[0] * 8:queue[0] * 8 + 8], "little"))
-                ctx.set(dut.rlast, len(queue) == 1)
+            ctx.set(dut.o_beat.ready, cycle % 7 != 2)  # the consumer stalls one cycle in seven
+            # the memory takes no address one cycle in three, offers no word one in five
+            mem.cycle(ctx, cycle, ready_ar=cycle % 3 != 1, ready_r=cycle % 5 != 3)
             if ctx.get(dut.o_beat.valid) and ctx.get(dut.o_beat.ready):
                 got.append(ctx.get(dut.o_beat.payload) & ((1 << width) - 1))
-            if ctx.get(dut.arvalid) and not queue:
-                start, length = ctx.get(dut.araddr), ctx.get(dut.arlen) + 1
-                assert ctx.get(dut.arsize) == 3 and ctx.get(dut.arburst) == 1
-                bursts.append((start, length))
-                queue, wait = list(range(start // 8, start // 8 + length)), latency
-            elif offer and ctx.get(dut.rready):
-                queue.pop(0)
-            elif queue and wait:
-                wait -= 1
             await ctx.tick()
-        assert not ctx.get(dut.o_busy)
+        assert not ctx.get(dut.o_busy) and not mem.queue
 
     _run(dut, bench)
     assert got == want
-    first, last = addr // 8, (addr + beats * slot - 1) // 8
-    assert [w for start, n in bursts for w in range(start // 8, start // 8 + n)] == list(range(first, last + 1))
-    for start, n in bursts:
-        assert n <= 16 and start // 4096 == (start + 8 * n - 1) // 4096
+    mem.check(addr, beats * slot)
+    if -(-beats * slot // 8) > MAX_OUTSTANDING * MAX_BURST:
+        assert mem.most == MAX_OUTSTANDING  # the stalls never keep it from filling up
+
+
+@pytest.mark.parametrize("width, addr, beats, latency, beat_cycles, most", [
+    # 40 words from byte 0 at latency 5: setup at 0, bursts of 16, 16 and 8 words addressed at 1,
+    # 2 and 3 (three in flight); the memory answers the first at 6, then word after word: 6-45;
+    # each 8-byte beat the cycle after its word: 7-46 (one burst in flight took 7-22, 28-43, 49-56)
+    (64, 0, 40, 5, range(7, 47), 3),
+    # 80 words at latency 20: addresses at 1-4, words 21-84; the fifth address waits for the first
+    # burst's last word (36) and goes at 37, its words due at 57, after the fourth's: 85-100
+    (64, 0, 80, 20, range(22, 102), 4),
+    # at latency 60 the fifth address (77, after the first burst's last word at 76) is the wait:
+    # words 61-124, then 137-152
+    (64, 0, 80, 60, [*range(62, 126), *range(138, 154)], 4),
+    # bytes from byte 4: 36 beats in 5 words (one burst, addressed at 1); word 0 at 3 with 4 beats
+    # at 4-7, every next word taken with the last beat of the one before: beats back to back 4-39
+    (8, 4, 36, 2, range(4, 40), 1),
+    # 16-byte beats across a page (byte 4096 - 48): bursts of 6 and 14 words addressed at 1, 2,
+    # words at 5-24, a beat the cycle after every second word: 7, 9, ..., 25
+    (128, 4096 - 48, 10, 4, range(7, 26, 2), 2),
+])
+def test_read_dma_cycles(width: int, addr: int, beats: int, latency: int, beat_cycles, most: int) -> None:
+    """Each beat's cycle (0: the setup cycle after the start) with a memory that takes every
+    address and a consumer that takes every beat, worked out by hand; o_busy falls the cycle
+    after the last beat."""
+    dut = ReadDMA([128, width])
+    mem, cycles = _Memory(dut, bytes(MEM_BYTES), latency), []
+
+    async def bench(ctx):
+        _start(ctx, dut, addr, beats)
+        await ctx.tick()
+        ctx.set(dut.i_start, 0)
+        ctx.set(dut.o_beat.ready, 1)
+        for cycle in range(400):
+            mem.cycle(ctx, cycle)
+            if ctx.get(dut.o_beat.valid):
+                cycles.append(cycle)
+            if cycles and not ctx.get(dut.o_busy):
+                assert cycle == cycles[-1] + 1
+                return
+            await ctx.tick()
+        raise AssertionError("o_busy never fell")
+
+    _run(dut, bench)
+    assert cycles == list(beat_cycles) and mem.most == most
+    mem.check(addr, beats * slot_bytes(width))
+
+
+@pytest.mark.parametrize("ahead, issued", [
+    # 80 words at latency 20 alone: addresses at 1-4, the fifth after the first burst's last word
+    # (36) at 37
+    (0, [1, 2, 3, 4, 37]),
+    # another reader's burst in flight through cycle 21 takes one of the four: the fourth address
+    # waits until it is done (22); the words still stream (21-100), as the first three cover it
+    (22, [1, 2, 3, 22, 37]),
+])
+def test_read_dma_ahead(ahead: int, issued: list[int]) -> None:
+    """``i_ahead`` (the sequencer's command burst) counts toward MAX_OUTSTANDING."""
+    dut = ReadDMA([128, 64])
+    mem, cycles = _Memory(dut, bytes(MEM_BYTES), 20), []
+
+    async def bench(ctx):
+        _start(ctx, dut, 0, 80)
+        await ctx.tick()
+        ctx.set(dut.i_start, 0)
+        ctx.set(dut.o_beat.ready, 1)
+        for cycle in range(200):
+            ctx.set(dut.i_ahead, cycle < ahead)
+            mem.cycle(ctx, cycle)
+            if ctx.get(dut.o_beat.valid):
+                cycles.append(cycle)
+            await ctx.tick()
+
+    _run(dut, bench)
+    assert mem.issued == issued and cycles == list(range(22, 102))
 
 
 def _store(mode: StoreMode, *, width: int, lane_bits: int, beats: list[int], addr: int, pstride: int,

@@ -9,22 +9,25 @@
 // cycle budget, the command list's byte address, the memory's latencies, the words of the image
 // to write back and the memory's availability pattern),
 // mem.hex (the memory image, one bus word per line from address 0); written: mem_out.hex (the
-// memory after the run) and records.txt (`E cycles timeout error`).
+// memory after the run) and records.txt (`E cycles timeout error reads`, reads: the most read
+// bursts that were in flight at once).
 //
-// The memory: one read burst at a time (arready while no burst is pending); the first beat of a
-// burst is offered `read_latency` cycles after its address was taken, the others back to back
-// (rvalid held while rready is low). Writes: awready and wready high; a write takes effect when
-// its data beat is taken (with its strobes) and answers OKAY `write_latency` cycles later, in
-// order. In a cycle whose availability-pattern bit is 0 the memory is busy: no read data beat is
-// offered and no write address or data is taken (back-pressure). The pattern is indexed by the
-// cycle. `cycles` run from the rising edge that takes i_start to the one on which o_done is
+// The memory: it holds up to READ_SLOTS read bursts (addresses taken, last beat not yet taken) and
+// answers them in order (one ID): the first beat of a burst is offered `read_latency` cycles after
+// its address was taken or once the burst before it is done, whichever is later, the others back
+// to back (rvalid held while rready is low). Writes: awready and wready high; a write takes effect
+// when its data beat is taken (with its strobes) and answers OKAY `write_latency` cycles later, in
+// order. In a cycle whose availability-pattern bit is 0 the memory is busy: no read address,
+// write address or write data is taken and no read data beat is offered (back-pressure on every
+// channel). The pattern is indexed by the cycle. `cycles` run from the rising edge that takes i_start to the one on which o_done is
 // first seen high.
 
 module hwsim_axi_harness #(
     parameter int DATA_BITS = 64,
     parameter int MEM_WORDS = 1024,
     parameter int RESET_CYCLES = 2,
-    parameter int MAX_PATTERN = 1024
+    parameter int MAX_PATTERN = 1024,
+    parameter int READ_SLOTS = 16
 ) ();
     logic start /*verilator public_flat_rw*/ = 0;
     logic done /*verilator public_flat_rw*/ = 0;
@@ -63,14 +66,16 @@ module hwsim_axi_harness #(
         .m_axi_wready(wready),
         .m_axi_bresp(bresp), .m_axi_bvalid(bvalid), .m_axi_bready(bready));
 
-    // Read channel state.
-    longint r_word = 0;
-    int r_left = 0, r_wait = 0;
-    assign arready = active && r_left == 0;
-    assign rvalid = active && r_left > 0 && r_wait == 0 && avail;
-    assign rdata = mem[r_word % MEM_WORDS];
-    assign rresp = r_word < MEM_WORDS ? 2'b00 : 2'b10;
-    assign rlast = r_left == 1;
+    // Read bursts in flight, a ring from r_head: the next word, the words left and the cycle the
+    // first word is due; r_most the most in flight at once.
+    longint r_word [READ_SLOTS], r_due [READ_SLOTS];
+    int r_left [READ_SLOTS];
+    int r_head = 0, r_count = 0, r_most = 0;
+    assign arready = active && avail && r_count < READ_SLOTS;
+    assign rvalid = active && r_count > 0 && r_due[r_head] <= cycle && avail;
+    assign rdata = mem[r_word[r_head] % MEM_WORDS];
+    assign rresp = r_word[r_head] < MEM_WORDS ? 2'b00 : 2'b10;
+    assign rlast = r_left[r_head] == 1;
     // Write channels: addresses wait in a queue for their data beat.
     longint aw_queue[$], b_due[$];
     assign awready = active && avail;
@@ -85,7 +90,7 @@ module hwsim_axi_harness #(
     endfunction
 
     always @(posedge tick) begin : run
-        int n, bit_;
+        int n, bit_, tail;
         longint addr;
         if (job == 0) begin
             job = open_file("job.txt", "r");
@@ -103,16 +108,19 @@ module hwsim_axi_harness #(
                 go <= 1;
             end
         end else if (active) begin
-            if (arvalid && arready) begin
-                r_word <= longint'(araddr) >> LOG_BYTES;
-                r_left <= int'(arlen) + 1;
-                r_wait <= rlat - 1;
-            end else if (r_left > 0 && r_wait > 0) begin
-                r_wait <= r_wait - 1;
-            end else if (rvalid && rready) begin
-                r_word <= r_word + 1;
-                r_left <= r_left - 1;
+            if (arvalid && arready) begin  // its slot is never the head's while that one answers
+                tail = (r_head + r_count) % READ_SLOTS;
+                r_word[tail] <= longint'(araddr) >> LOG_BYTES;
+                r_left[tail] <= int'(arlen) + 1;
+                r_due[tail] <= cycle + rlat;
             end
+            if (rvalid && rready) begin
+                r_word[r_head] <= r_word[r_head] + 1;
+                r_left[r_head] <= r_left[r_head] - 1;
+                if (rlast) r_head <= (r_head + 1) % READ_SLOTS;
+            end
+            r_count <= r_count + int'(arvalid && arready) - int'(rvalid && rready && rlast);
+            if (r_count > r_most) r_most <= r_count;
             if (awvalid && awready) aw_queue.push_back(longint'(awaddr) >> LOG_BYTES);
             if (wvalid && wready) begin  // its address is in the queue (pushed above if now)
                 addr = aw_queue.pop_front();
@@ -126,7 +134,7 @@ module hwsim_axi_harness #(
             if ((o_done && cycle > 0) || cycle + 1 == budget) begin
                 $writememh("mem_out.hex", mem, 0, used - 1);
                 job = open_file("records.txt", "w");
-                $fwrite(job, "E %0d %0d %0d\n", cycle, !o_done, error);
+                $fwrite(job, "E %0d %0d %0d %0d\n", cycle, !o_done, error, r_most);
                 $fclose(job);
                 active <= 0;
                 done <= 1;
