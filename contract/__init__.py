@@ -60,8 +60,9 @@ MAX_ALIGN_LIMIT = 7
 PIPELINE_CYCLES = 2
 #: Register stages from a PE's finished sum to the array's drain register, with fold overlap.
 CAPTURE_CYCLES = 1
-#: Register stages of the output stage (requantization / threshold compare).
-OUTPUT_LATENCY = 3
+#: Register stages of the output stage (requantization / threshold compare): the sum, the
+#: product's two halves, their sum, the saturated shift (``rtl.requant``).
+OUTPUT_LATENCY = 4
 #: The layer descriptor is one beat.
 DESCRIPTOR_CYCLES = 1
 #: A synchronous buffer read: the store engine's, before the first result beat.

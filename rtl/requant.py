@@ -8,12 +8,15 @@ Per column (output channel) ``o``, bit-exact with :mod:`models.intref`'s output 
   layer's binary positions); with ``binary`` the bit ``c * dot >= T`` (``c = -1`` where
   ``negate``: ``dot <= -T``), else the raw ``dot`` (the last binary layer).
 
-Three register stages (:data:`contract.OUTPUT_LATENCY`), at most one multiplier or one long carry chain
-each: ``acc + B`` (xnor: ``dot`` and the compare's bound), then the product (xnor: the compare or
-the raw dot), then ``u = p >> (S-1)`` saturated to ``bits + 2`` bits (xnor: a plain delay); the
-residual add and the clamp after the third register are a ``bits + 3``-bit add and a few gates
+Four register stages (:data:`contract.OUTPUT_LATENCY`), at most one DSP-sized multiplier or one
+long carry chain each: ``acc + B`` (xnor: ``dot`` and the compare's bound), then the product's
+two halves (the low 17 bits of ``acc + B`` and the rest, each times ``M``: one 18x18 DSP block
+each for a sum of up to 34 bits; xnor: the compare or the raw dot), then their sum, then ``u = p
+>> (S-1)`` saturated to ``bits + 2`` bits (xnor: plain delays); the residual add and the clamp
+after the last register are a ``bits + 3``-bit add and a few gates
 (:meth:`OutputStage._requantize`), as the residual comes in that cycle (the top's result writer
-reads it ahead into a register). The output row is valid three cycles after the accumulator row. Everything stays bit-exact
+reads it ahead into a register). The output row is valid four cycles after the accumulator row.
+Everything stays bit-exact
 with :mod:`models.intref` (``tests/test_rtl_requant.py`` over the whole parameter ranges).
 """
 
@@ -25,7 +28,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigne
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from contract import PE_KINDS, dot_bits
+from contract import OUTPUT_LATENCY, PE_KINDS, dot_bits
 from hwsim.rtl_plan import param_fields
 from rtl.pe import check_int
 
@@ -43,6 +46,10 @@ def param_layout(kind: str, *, bias_bits: int, positions: int) -> data.StructLay
 def out_shape(kind: str, *, bits: int, positions: int) -> Shape:
     """One output: signed ``bits`` (requantization) or the xnor dot of ``positions`` positions."""
     return signed(dot_bits(positions)) if kind == "xnor" else signed(bits)
+
+
+#: Bits of the low partial product's multiplicand: unsigned 17 bits are an 18x18 DSP's signed input.
+_PART_BITS = 17
 
 
 class OutputStage(wiring.Component):
@@ -112,8 +119,8 @@ class OutputStage(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        valid1, valid2 = Signal(), Signal()
-        m.d.sync += [valid1.eq(self.i_acc.valid), valid2.eq(valid1), self.o_y.valid.eq(valid2)]
+        valid = [Signal(name=f"valid{n}") for n in range(1, OUTPUT_LATENCY)]
+        m.d.sync += [a.eq(b) for a, b in zip([*valid, self.o_y.valid], [self.i_acc.valid, *valid])]
         for o in range(self.cols):
             acc, par, y = self.i_acc.payload[o], self.i_params[o], self.o_y.payload[o]
             if self.kind == "xnor":
@@ -125,17 +132,18 @@ class OutputStage(wiring.Component):
     def _compare(self, m: Module, o: int, acc, par, y) -> None:
         """xnor: stage 1 ``dot`` (one subtraction after the accumulator) and, from the
         parameters alone, the threshold the compare takes: ``c * dot >= T`` is ``dot >= T``, or
-        ``dot <= -T`` where ``negate``; stage 2 that compare, stage 3 a delay."""
+        ``dot <= -T`` where ``negate``; stage 2 that compare, stages 3 and 4 delays."""
         dot = Signal(self.out_shape, name=f"dot{o}")
         bound = Signal(signed(len(par.threshold) + 1), name=f"t{o}")  # T, or -T where negate
         negate = Signal(name=f"neg{o}")
         m.d.sync += [dot.eq((acc << 1) - self.i_positions), negate.eq(par.negate),
                      bound.eq(Mux(par.negate, -par.threshold, par.threshold))]
-        picked = Signal.like(y, name=f"y{o}")
-        m.d.sync += [picked.eq(Mux(self.i_binary, Mux(negate, dot <= bound, dot >= bound), dot)), y.eq(picked)]
+        picked, delayed = Signal.like(y, name=f"y{o}"), Signal.like(y, name=f"yd{o}")
+        m.d.sync += [picked.eq(Mux(self.i_binary, Mux(negate, dot <= bound, dot >= bound), dot)),
+                     delayed.eq(picked), y.eq(delayed)]
 
     def _requantize(self, m: Module, o: int, acc, par, y) -> None:
-        """``clamp(((acc + B) * M + 2**(S-1)) >> S + r)`` in three short stages.
+        """``clamp(((acc + B) * M + 2**(S-1)) >> S + r)`` in four short stages.
 
         The rounding ``(p + 2**(S-1)) >> S`` equals ``(u + 1) >> 1`` with ``u = p >> (S-1)``
         (floor division twice), so no adder runs over the whole product. Stage 3 keeps only
@@ -143,25 +151,32 @@ class OutputStage(wiring.Component):
         beyond that range clamps to the same output (its ``q`` is past the output range by more
         than any residual), so the residual add and the clamp after the last register are a
         ``bits + 3``-bit add and a few gates on its top bits. Stage 1 also registers ``S - 1``
-        (``S >= 1``, :data:`contract.RSHIFT_MIN`); stage 2, beside the product, the mask of the
-        product bits that must all equal its sign for ``u`` to fit, so stage 3 is the window's
-        barrel shifter beside an AND-OR reduction."""
+        (``S >= 1``, :data:`contract.RSHIFT_MIN`); stage 2 the two partial products (the sum's
+        low 17 bits, unsigned, and its signed rest, each times ``M``); stage 3 their sum and,
+        beside it, the mask of the product bits that must all equal its sign for ``u`` to fit,
+        so stage 4 is the window's barrel shifter beside an AND-OR reduction."""
         bits = self.bits
         total = Signal(signed(max(self.acc_shape.width, self.bias_bits) + 1), name=f"sum{o}")
         mult = Signal.like(par.mult, name=f"m{o}")
         less1 = Signal.like(par.shift, name=f"s1_{o}")  # S - 1
         m.d.sync += [total.eq(acc + par.bias), mult.eq(par.mult), less1.eq(par.shift - 1)]
         width = len(total) + len(mult)
-        product = Signal(signed(width), name=f"p{o}")
+        low = min(_PART_BITS, len(total) - 1)
+        low_part = Signal(signed(low + len(mult) + 1), name=f"pl{o}")  # unsigned low bits x M
+        high_part = Signal(signed(width - low), name=f"ph{o}")
         less2 = Signal.like(less1, name=f"s2_{o}")
+        m.d.sync += [low_part.eq(total[:low] * mult), high_part.eq(total[low:].as_signed() * mult),
+                     less2.eq(less1)]
+        product = Signal(signed(width), name=f"p{o}")
+        less3 = Signal.like(less1, name=f"s3_{o}")
         outside = Signal(width, name=f"mask{o}")  # the product bits above u's bits + 2 window
-        m.d.sync += [product.eq(total * mult), less2.eq(less1),
-                     outside.eq(Cat(less1 + bits + 1 <= k for k in range(width)))]
+        m.d.sync += [product.eq((high_part << low) + low_part), less3.eq(less2),
+                     outside.eq(Cat(less2 + bits + 1 <= k for k in range(width)))]
         sign = product[-1]
         fits = ((product ^ sign.replicate(width)) & outside) == 0
         limit = 1 << (bits + 1)
         u = Signal(signed(bits + 2), name=f"u{o}")  # (p >> (S-1)) saturated to bits + 2 bits
-        m.d.sync += u.eq(Mux(fits, (product >> less2)[:bits + 2].as_signed(), Mux(sign, -limit, limit - 1)))
+        m.d.sync += u.eq(Mux(fits, (product >> less3)[:bits + 2].as_signed(), Mux(sign, -limit, limit - 1)))
         # floor((u + 1) / 2) + r == (u + 2r + 1) >> 1; z lies in [-3 * 2**(bits-1), 3 * 2**(bits-1))
         z = Signal(signed(bits + 2), name=f"z{o}")
         m.d.comb += z.eq((u + Cat(Const(1, 1), self.i_res[o]).as_signed()) >> 1)
