@@ -388,6 +388,13 @@ class WriteDMA(wiring.Component):
         for c, on in enumerate(lane_on):
             m.d.comb += on.eq(c0 + c < self.i_out_ch)
         chan = goff + c0
+        # the fold's tile is the last of its group, the group the last: registered when a tile
+        # lasts more than one beat (rows > 1), so a row's take starts at flip-flops
+        last_tile, last_group = c0 + cols >= self.i_out_ch, g == self.i_groups - 1
+        if rows > 1:
+            flags = Signal(2)
+            m.d.sync += flags.eq(Cat(last_tile, last_group))
+            last_tile, last_group = flags[0], flags[1]
         byte_addr = Signal(ADDR_BITS)
         value = Signal(self.max_bytes * 8)
         mask = Signal(self.max_bytes)
@@ -418,8 +425,6 @@ class WriteDMA(wiring.Component):
             with m.If(mode == StoreMode.RAW):
                 m.d.sync += cur.eq(cur + self.slot)
             with m.Elif(j == rows - 1):
-                last_tile = c0 + cols >= self.i_out_ch
-                last_group = g == self.i_groups - 1
                 m.d.sync += [j.eq(0), c0.eq(Mux(last_tile, 0, c0 + cols))]
                 with m.If(last_tile):
                     m.d.sync += [g.eq(Mux(last_group, 0, g + 1)), goff.eq(Mux(last_group, 0, goff + gstride))]
