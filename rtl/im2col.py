@@ -184,7 +184,7 @@ class LayerGeometry(wiring.Component):
     i_desc : In(descriptor_layout(dim_bits))
         The layer descriptor, held for the whole layer.
     o_geo : Out(geometry_layout(geo))
-        The derived sizes, valid one (``pixels``, ``k_step``), two (``act_words``, ``x_step``)
+        The derived sizes, valid one (``pixels``), two (``act_words``, ``x_step``, ``k_step``)
         or three cycles after ``i_desc`` changed.
     """
 
