@@ -322,6 +322,12 @@ class PixelWalker(wiring.Component):
         return m
 
 
+#: The registers behind the block RAMs stay flip-flops (Yosys ``keep``): Yosys 0.50 otherwise
+#: folds them into the read ports, and its ABC9 then fails on the 8x8 ECP5 top (an assertion in
+#: ``rtlil.cc`` while reading ABC's netlist back).
+_KEPT = {"keep": 1}
+
+
 class OperandFetch(wiring.Component):
     """The array's operand stream from the buffers' read ports: one beat per fold step.
 
@@ -404,7 +410,7 @@ class OperandFetch(wiring.Component):
             iy, ix = row.iy + pos.ky, row.ix + pos.kx
             inside = row.ok & (iy >= 0) & (iy < d.in_h) & (ix >= 0) & (ix < d.in_w)
             word = Signal(_address(self.geo), name=f"word{r}")
-            held = Signal.like(rd.data, name=f"held{r}")  # the row's buffer word, in stage 2
+            held = Signal.like(rd.data, name=f"held{r}", attrs=_KEPT)  # the row's buffer word, in stage 2
             picked = held[0]
             if lane_bits:  # the lane of the word being read, along both stages
                 read_lane, lane = Signal(lane_bits, name=f"read_lane{r}"), Signal(lane_bits, name=f"lane{r}")
@@ -420,7 +426,7 @@ class OperandFetch(wiring.Component):
                     m.d.comb += beat.payload.xd[r][c].eq(Mux(mask[r], channel, pad))
             with m.If(free):
                 m.d.sync += [read_mask[r].eq(inside), mask[r].eq(read_mask[r]), held.eq(rd.data)]
-        weights = Signal.like(self.weight_rd.data)
+        weights = Signal.like(self.weight_rd.data, attrs=_KEPT)
         m.d.comb += [self.weight_rd.addr.eq(waddr), self.weight_rd.en.eq(free),
                      beat.payload.w.eq(weights), beat.payload.last.eq(last), beat.valid.eq(valid)]
         with m.If(free):
