@@ -128,6 +128,30 @@ the accumulators (8.8 ns), mac the PE's multiplier (DSP, 7.5-8.9 ns). The requan
 These network runs are of the single-banked top (the fmax branch predates the double-buffered
 inputs).
 
+Register stages for Fmax (main at 5e6727d, 2026-12-07 01:05-01:21 UTC, load 1-2.5): a register
+behind every block RAM read of the operand fetch (``contract.OPERAND_CYCLES`` 2, kept as
+flip-flops: folded into the read ports, Yosys 0.50's ABC9 fails on the 8x8 ECP5 top), the
+requantization product as two DSP-sized halves (``contract.OUTPUT_LATENCY`` 4), the geometry's
+``act_words`` one DSP, the loop ends and the walker's and store engine's flags as registers, the
+input buffers' two banks one memory each (bank = top address bit). ``--no-pnr``::
+
+    kind    array target |     LUT      FF  BRAM  DSP   I/O   Fmax | Yosys s  CPU s
+    adder     8x8 ecp5   |  18,659  11,986   709   29   830      - |      61     60
+    adder     8x8 xc7    |  11,787  10,501   371   29   830      - |      61     60
+    mac       8x8 ecp5   |  18,618  13,605   708   93   830      - |      61     60
+    mac       8x8 xc7    |   9,630   9,010   354   93   830      - |      53     53
+
+Against the session before (fold overlap, depthwise mode: ECP5 adder 19,034 LUT / 10,758 FF /
+697 BRAM / 32 DSP, xc7 12,552 / 9,629 / 365; mac 18,508 / 12,353 / 696 / 96, xc7 10,413 / 8,137
+/ 348): 2-8 % fewer LUTs but on mac ECP5 (+0.6 %), 8-11 % more FFs (a buffer word per array row
+behind the activation block RAMs, the output stage's fourth stage), 6-12 more block RAMs (a
+memory of ``2**n + depth`` words where two of ``depth`` were), 3 fewer DSPs (the geometry's
+``act_words``). The network accelerator, adder 4x4, 2 KiB buffers, ECP5 with place and route:
+94.7 MHz = 0.57 x its array's 165.2 (before: 79.3 MHz, 0.48), 9,856 LUT / 5,787 FF / 22 BRAM /
+21 DSP (before 11,391 / 5,486 / 24 / 24); its critical path now the out bank's block-RAM read
+into the write DMA's beat register (4 levels, 10.56 ns, 6.57 of them in cells -- the store
+engine's read needs the same register behind the block RAM).
+
 Compare runs by ``CPU s`` (``yosys_cpu``: user + system seconds from the kernel, :func:`rtl.synth.
 run_tool`), not by wall time, when the load differs: at load 8 a Yosys run got 111 CPU seconds in
 557 wall seconds. (The before runs above predate that figure: their times are wall times; Yosys's
