@@ -143,7 +143,7 @@ input buffers' two banks one memory each (bank = top address bit). ``--no-pnr``:
 
 Against the session before (fold overlap, depthwise mode: ECP5 adder 19,034 LUT / 10,758 FF /
 697 BRAM / 32 DSP, xc7 12,552 / 9,629 / 365; mac 18,508 / 12,353 / 696 / 96, xc7 10,413 / 8,137
-/ 348): 2-8 % fewer LUTs but on mac ECP5 (+0.6 %), 8-11 % more FFs (a buffer word per array row
+/ 348): 2-8 % fewer LUTs but on mac ECP5 (+0.6 %), 9-11 % more FFs (a buffer word per array row
 behind the activation block RAMs, the output stage's fourth stage), 6-12 more block RAMs (a
 memory of ``2**n + depth`` words where two of ``depth`` were), 3 fewer DSPs (the geometry's
 ``act_words``). The network accelerator, adder 4x4, 2 KiB buffers, ECP5 with place and route:
