@@ -65,8 +65,9 @@ CAPTURE_CYCLES = 1
 OUTPUT_LATENCY = 4
 #: The layer descriptor is one beat.
 DESCRIPTOR_CYCLES = 1
-#: A synchronous buffer read: the store engine's, before the first result beat.
-FETCH_CYCLES = 1
+#: The store engine's read of the out buffer before its first result beat: the read, then a
+#: register right behind the block RAM (``rtl.buffers.StoreStream``).
+FETCH_CYCLES = 2
 #: From an operand step's issue to its beat (``rtl.im2col.OperandFetch``): the buffers' read,
 #: then a register right behind each block RAM (an ECP5 block RAM's clock-to-output, 5.8 ns,
 #: leaves no time for the lane and padding muxes in the same cycle).

@@ -37,7 +37,7 @@ derived from the RTL's registers, the next command's fetch overlapping each:
   (:func:`hwsim.rtl_timing.plan_cycles`) after the take, or after the last RESID beat; a tile
   hands its bank to the store engine then, or once the engine has given the last result of the
   store before (the cycle that result is taken);
-* a store (:func:`store_span`): the store engine offers the tile's first result two cycles after
+* a store (:func:`store_span`): the store engine offers the tile's first result three cycles after
   the hand-over and the next one the cycle after each is taken; the write DMA writes each bus
   word a beat touches in the cycles after the take (address and data together, one a cycle) and
   takes the next beat with the last of them (a beat a cycle when each fits one word), skips a

@@ -23,7 +23,8 @@ both included (a depthwise layer run channel-parallel, :func:`hwsim.rtl_plan.cha
                                                buffers' read, the register behind them), then
                                                the folds back to back (fold overlap: below)
     drain         = OUTPUT_LATENCY + 1         output stage, then the last row's write
-    store         = 1 + folds * rows           the out buffer's read cycle, then every row
+    store         = 2 + folds * rows           the out buffer's read and the register behind
+                                               it (``FETCH_CYCLES``), then every row
     total         = the sum
 
 **Fold overlap** (``array.fold_overlap``, the default; :mod:`rtl.array`): the array pipelines

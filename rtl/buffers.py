@@ -331,8 +331,9 @@ class ResultWriter(wiring.Component):
 
 class StoreStream(wiring.Component):
     """The store engine: streams the out buffer's words ``0 .. words - 1`` of one bank onto
-    ``o_results`` by itself, read ahead into its register (one read cycle, then one word per
-    ready cycle), while the controller runs the next layer into the other bank.
+    ``o_results`` by itself, read ahead (:data:`contract.FETCH_CYCLES`: the read, then a register
+    right behind the block RAM; then one word per ready cycle), while the controller runs the
+    next layer into the other bank. Back-pressure holds both stages and the read port.
 
     Members
     -------
@@ -369,16 +370,18 @@ class StoreStream(wiring.Component):
         words = Signal.like(self.i_words)
         free = ~res.valid | res.ready
         more = Signal()  # addr < words, registered with addr (named: rtl.formal checks it)
+        read = Signal()  # a word is being read (the first stage; named: rtl.formal)
+        word = Signal.like(self.out_rd.data, attrs={"keep": 1})  # behind the block RAM
         m.d.comb += [self.out_rd.addr.eq(addr), self.out_rd.en.eq(free),
-                     res.payload.eq(self.out_rd.data),
-                     self.o_done.eq(res.valid & res.ready & (addr == words)),
+                     res.payload.eq(word),
+                     self.o_done.eq(res.valid & res.ready & ~read & (addr == words)),
                      self.o_free.eq(~self.o_busy | self.o_done)]
         with m.If(self.i_start):
             m.d.sync += [addr.eq(0), words.eq(self.i_words), self.o_bank.eq(self.i_bank),
-                         self.o_busy.eq(1), res.valid.eq(0), more.eq(self.i_words != 0)]
+                         self.o_busy.eq(1), res.valid.eq(0), read.eq(0), more.eq(self.i_words != 0)]
         with m.Else():
             with m.If(self.o_busy & free):
-                m.d.sync += res.valid.eq(more)
+                m.d.sync += [read.eq(more), res.valid.eq(read), word.eq(self.out_rd.data)]
                 with m.If(more):
                     m.d.sync += [addr.eq(addr + 1), more.eq(addr + 1 < words)]
             with m.If(self.o_done):

@@ -455,8 +455,8 @@ class StoreHarness(_BlockHarness):
     Asserted: the stream rules on ``o_results``; beat ``n`` of a store carries word ``n`` and
     ``n < words`` (no beat dropped, duplicated or read past the written words); ``o_done`` comes
     with beat ``words - 1``; ``o_free`` is ``o_done`` or idle; nothing is offered between stores;
-    the read-ahead address is the word after the offered one, its "words left" flag says whether
-    it is below the count; ``o_bank`` is the store's.
+    the read-ahead address is the word after those offered and read, its "words left" flag says
+    whether it is below the count; ``o_bank`` is the store's.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
@@ -485,8 +485,11 @@ class StoreHarness(_BlockHarness):
                          Assert(st.o_done == (res.ready & (beats + 1 == held)),
                                 "o_done is not the last beat")]
         with m.If(st.o_busy):
-            m.d.comb += [Assert(addr == beats + res.valid, "read-ahead address is not the next word"),
-                         Assert((held >= 1) & (held <= self.geo.out_words) & (beats <= held),
+            m.d.comb += [Assert(addr == beats + res.valid + registers["read"],
+                                "read-ahead address is not the word after those in flight"),
+                         Assert(~registers["read"] | (Value.cast(rd.data) == beats + res.valid),
+                                "the word being read is not the one after the offered one"),
+                         Assert((held >= 1) & (held <= self.geo.out_words) & (beats <= held) & (addr <= held),
                                 "the store's words left the harness's range"),
                          Assert(st.o_bank == held_bank, "o_bank is not the store's bank"),
                          Assert(registers["words"] == held, "the engine's word count is not the store's"),

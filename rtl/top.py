@@ -28,7 +28,7 @@ the other, and the store engine streams tile ``t - 1``'s results from the other 
              the out bank goes to it, IDLE follows
 
     store engine
-    (store)  folds * rows beats on o_results, the bank in write order, one read cycle first
+    (store)  folds * rows beats on o_results, the bank in write order, two read cycles first
              (none for a K tile that writes partial sums: it keeps its bank)
 
 with ``G`` groups, ``Cg``/``Og`` input/output channels per group, ``NT = ceil(Og / cols)`` output

@@ -286,12 +286,12 @@ def test_layer_cycles_closed_form():
     #   fold         2 * rows + cols + KS - 2 + 2 pipeline = 8 + 4 + 27 = 39
     #   compute      rows + 2 + folds * fold = 4 + 2 + 18 * 39 = 708 (walk, operand read and register)
     #   drain        4 output stages + 1 = 5
-    #   store        1 + folds * rows = 1 + 72 = 73
+    #   store        2 + folds * rows = 2 + 72 = 74 (the read, the register behind it)
     layer = Layer("c", "conv", 3, 6, 6, 6, 6, 6, kernel=(3, 3), padding=(1, 1))
     #   geometry_wait max(0, 3 + 1 - (56 + 14)) = 0
     want = {"descriptor": 1, "load_weights": 56, "load_acts": 14, "geometry_wait": 0, "load_resid": 0,
             "compute": 708, "drain": 5,
-            "store": 73, "total": 1 + 56 + 14 + 708 + 5 + 73, "folds": 18, "fold_cycles": 39}
+            "store": 74, "total": 1 + 56 + 14 + 708 + 5 + 74, "folds": 18, "fold_cycles": 39}
     assert layer_cycles(layer, small()) == {**want, "tiles": 1}
     assert plan_cycles(SMALL, plan(SMALL, LayerShape.of_layer(layer))) == want
     # With fold overlap (the default array): n = G * NT = 2 folds a row tile, 9 row tiles, K = 27
@@ -302,7 +302,7 @@ def test_layer_cycles_closed_form():
     # pipeline, drain register, rows), plus one: 499; compute 4 + 2 + 499 = 505 -- the model's
     # (18 - 1) * 27 + 39 = 498, the drain register's cycle and the operand register's
     overlap = small(array=ArrayConfig(rows=4, cols=4))
-    assert layer_cycles(layer, overlap) == {**want, "compute": 505, "total": 1 + 56 + 14 + 505 + 5 + 73,
+    assert layer_cycles(layer, overlap) == {**want, "compute": 505, "total": 1 + 56 + 14 + 505 + 5 + 74,
                                             "tiles": 1}
 
 
@@ -311,7 +311,7 @@ def test_residual_layer_loads_its_shortcut():
     x 4 rows = 72 beats, and nothing else changes; an xnor top has no residual add."""
     shape = LayerShape(True, 3, 6, 6, 6, (3, 3), (1, 1), (1, 1), residual=True)
     got = plan_cycles(SMALL, plan(SMALL, shape))
-    assert (got["load_resid"], got["total"]) == (72, 1 + 56 + 14 + 72 + 708 + 5 + 73)
+    assert (got["load_resid"], got["total"]) == (72, 1 + 56 + 14 + 72 + 708 + 5 + 74)
     assert plan(SMALL, shape).k_fields()["residual"] == 1
     xnor = dataclasses.replace(SMALL, pe="xnor", bits=1, lanes=8)
     with pytest.raises(DoesNotFit, match=r"^a residual add needs a requantizing top \(mac, adder, shift\), not xnor$"):
@@ -325,8 +325,8 @@ def test_layer_cycles_depthwise_closed_form():
     got = layer_cycles(layer, small(array=ArrayConfig(rows=4, cols=4, depthwise="gemm", fold_overlap=False)))
     assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 25, "geometry_wait": 0,
                    "load_resid": 0,
-                   "compute": 4 + 2 + 24 * 21, "drain": 5, "store": 1 + 24 * 4,
-                   "total": 1 + 80 + 25 + 510 + 5 + 97, "folds": 24, "fold_cycles": 21, "tiles": 1}
+                   "compute": 4 + 2 + 24 * 21, "drain": 5, "store": 2 + 24 * 4,
+                   "total": 1 + 80 + 25 + 510 + 5 + 98, "folds": 24, "fold_cycles": 21, "tiles": 1}
     # with fold overlap: 6 folds of K = 9 >= rows, a last step every 9 cycles: the last issued
     # at 8 + 5 * 9 = 53, so its beat 53 after the first; the last row rows + 4 = 8 later (every
     # PE's sum complete together one edge register + 3 after the last beat, then the drain
@@ -336,8 +336,8 @@ def test_layer_cycles_depthwise_closed_form():
     # channel-parallel (the default): 2 fold groups of 4 channels, 6 folds of the same 21 cycles
     got = layer_cycles(layer, small())
     assert got == {"descriptor": 1, "load_weights": 2 * (1 + 9), "load_acts": 25, "geometry_wait": 0,
-                   "load_resid": 0, "compute": 4 + 2 + 6 * 21, "drain": 5, "store": 1 + 6 * 4,
-                   "total": 1 + 20 + 25 + 132 + 5 + 25, "folds": 6, "fold_cycles": 21, "tiles": 1}
+                   "load_resid": 0, "compute": 4 + 2 + 6 * 21, "drain": 5, "store": 2 + 6 * 4,
+                   "total": 1 + 20 + 25 + 132 + 5 + 26, "folds": 6, "fold_cycles": 21, "tiles": 1}
 
 
 def test_layer_too_large_runs_as_channel_tiles():
@@ -345,15 +345,15 @@ def test_layer_too_large_runs_as_channel_tiles():
     # output channels, a multiple of cols = 4: 8 (200 words) fits, 10 does not. Tiles 0-7 and 8-9,
     # each loading the 100 activations in ceil(100 / 8) = 13 beats:
     #   tile 0-7: NT 2, KS 100, folds 2, fold 2 * 4 + 4 + 100 - 2 + 2 = 112: 1 + 2 * 101 + 13
-    #             + (4 + 2 + 2 * 112) + 5 + (1 + 2 * 4) = 460
-    #   tile 8-9: NT 1, folds 1: 1 + 101 + 13 + (4 + 2 + 112) + 5 + (1 + 4) = 243
-    # Run one after another, tiles of 4, 4 and 2 channels would take 3 x 243 = 729, but with the
+    #             + (4 + 2 + 2 * 112) + 5 + (2 + 2 * 4) = 461
+    #   tile 8-9: NT 1, folds 1: 1 + 101 + 13 + (4 + 2 + 112) + 5 + (2 + 4) = 244
+    # Run one after another, tiles of 4, 4 and 2 channels would take 3 x 244 = 732, but with the
     # overlap they are fastest: each loads 101 + 13 = 114 beats and runs (4 + 2 + 112) + 5 = 123
-    # cycles from its take, storing 1 + 4 = 5. Tile 0 is taken at 114, out of FLUSH at 237; tile
+    # cycles from its take, storing 2 + 4 = 6. Tile 0 is taken at 114, out of FLUSH at 237; tile
     # 1 (descriptor at 115, loads done at 229) is taken at 238, out at 361; tile 2 (at 239, done
-    # at 353) taken at 362, out at 485, stored by 490: 491 cycles. (Tiles of 8 and 2: 580.)
+    # at 353) taken at 362, out at 485, stored by 491: 492 cycles. (Tiles of 8 and 2: 581.)
     got = layer_cycles(Layer("fc", "linear", 100, 1, 1, 10, 1, 1), small())
-    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (3, 491, 39, 3)
+    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (3, 492, 39, 3)
 
 
 def test_linear_over_rows_runs_as_a_1x1_conv() -> None:
@@ -379,19 +379,19 @@ def test_buffer_without_one_word_is_refused() -> None:
 def test_store_overlaps_the_next_tile() -> None:
     """Tiles back to back (hwsim.rtl_timing.overlapped_total), worked by hand on small():
     A, the closed-form 3x3 conv (70 load beats after its descriptor, a run of 708 + 5 = 713
-    from the take to the end of FLUSH, S = 73), and B, a 4 -> 4 linear layer (KS 4, one fold of
-    2 * 4 + 4 + 4 - 2 + 2 = 16: 6 load beats, a run of (4 + 2 + 16) + 5 = 27, S = 1 + 4 = 5).
+    from the take to the end of FLUSH, S = 74), and B, a 4 -> 4 linear layer (KS 4, one fold of
+    2 * 4 + 4 + 4 - 2 + 2 = 16: 6 load beats, a run of (4 + 2 + 16) + 5 = 27, S = 2 + 4 = 6).
       A then B: A is taken with its last load beat (70), leaves FLUSH at 783 and is stored by
-                856; B (descriptor at 71, loads done at 77) is taken at 784, leaves FLUSH at 811
-                and waits for the engine until 856; B's last result at 861: 862 (not 896).
-      B then A: B is taken at 6, leaves FLUSH at 33, stored by 38; A's descriptor at 7, loads
-                done and taken at 77, FLUSH left at 790, stored by 863: 864 (not 896).
+                857; B (descriptor at 71, loads done at 77) is taken at 784, leaves FLUSH at 811
+                and waits for the engine until 857; B's last result at 863: 864 (not 898).
+      B then A: B is taken at 6, leaves FLUSH at 33, stored by 39; A's descriptor at 7, loads
+                done and taken at 77, FLUSH left at 790, stored by 864: 865 (not 898).
       A then A: the second A (descriptor at 71, loads done at 141) is taken at 784 and leaves
-                FLUSH at 1497, after the first's store (856): stored by 1570: 1571 (not 1714)."""
+                FLUSH at 1497, after the first's store (857): stored by 1571: 1572 (not 1716)."""
     a = plan(SMALL, LayerShape(True, 3, 6, 6, 6, (3, 3), (1, 1), (1, 1)))
     b = plan(SMALL, LayerShape(False, 4, 4))
-    assert [plan_cycles(SMALL, p)["total"] for p in (a, b)] == [784 + 73, 34 + 5]
-    assert overlapped_total(SMALL, [a, b]) == 862
-    assert overlapped_total(SMALL, [b, a]) == 864
-    assert overlapped_total(SMALL, [a, a]) == 1571
-    assert overlapped_total(SMALL, [a]) == 857  # one tile: D + S
+    assert [plan_cycles(SMALL, p)["total"] for p in (a, b)] == [784 + 74, 34 + 6]
+    assert overlapped_total(SMALL, [a, b]) == 864
+    assert overlapped_total(SMALL, [b, a]) == 865
+    assert overlapped_total(SMALL, [a, a]) == 1572
+    assert overlapped_total(SMALL, [a]) == 858  # one tile: D + S
