@@ -148,9 +148,11 @@ behind the activation block RAMs, the output stage's fourth stage), 6-12 more bl
 memory of ``2**n + depth`` words where two of ``depth`` were), 3 fewer DSPs (the geometry's
 ``act_words``). The network accelerator, adder 4x4, 2 KiB buffers, ECP5 with place and route:
 94.7 MHz = 0.57 x its array's 165.2 (before: 79.3 MHz, 0.48), 9,856 LUT / 5,787 FF / 22 BRAM /
-21 DSP (before 11,391 / 5,486 / 24 / 24); its critical path now the out bank's block-RAM read
-into the write DMA's beat register (4 levels, 10.56 ns, 6.57 of them in cells -- the store
-engine's read needs the same register behind the block RAM).
+21 DSP (before 11,391 / 5,486 / 24 / 24); its critical path then the out bank's block-RAM read
+into the write DMA's beat register (4 levels, 10.56 ns, 6.57 of them in cells). With the store
+engine's register behind that block RAM (``contract.FETCH_CYCLES`` 2, the next commit): 91.5 MHz
+in that run (placement varies by +-3 MHz), the path now the read DMA's beat through the loader
+into the load nest's end flags (8 levels, 10.9 ns, 7.5 of them routing).
 
 Compare runs by ``CPU s`` (``yosys_cpu``: user + system seconds from the kernel, :func:`rtl.synth.
 run_tool`), not by wall time, when the load differs: at load 8 a Yosys run got 111 CPU seconds in
