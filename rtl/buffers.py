@@ -371,7 +371,8 @@ class StoreStream(wiring.Component):
         free = ~res.valid | res.ready
         more = Signal()  # addr < words, registered with addr (named: rtl.formal checks it)
         read = Signal()  # a word is being read (the first stage; named: rtl.formal)
-        word = Signal.like(self.out_rd.data, attrs={"keep": 1})  # behind the block RAM
+        # behind the block RAM, kept a flip-flop for the reason rtl.im2col gives at its fetch registers
+        word = Signal.like(self.out_rd.data, attrs={"keep": 1})
         m.d.comb += [self.out_rd.addr.eq(addr), self.out_rd.en.eq(free),
                      res.payload.eq(word),
                      self.o_done.eq(res.valid & res.ready & ~read & (addr == words)),
