@@ -393,15 +393,14 @@ class OperandFetch(wiring.Component):
         read, read_last, read_mask = Signal(), Signal(), Signal(rows)
         valid, last, mask = Signal(), Signal(), Signal(rows)
         free = ~valid | beat.ready
-        spaced = Signal(init=1)  # with fold overlap: rows cycles since the last fold's last step
-        issue = self.i_run & free & (spaced | ~pos.fold_end)
+        # with fold overlap: cycles until a fold's last step may issue, rows after the one before
+        wait = Signal(range(rows))
+        issue = self.i_run & free & ((wait == 0) | ~pos.fold_end)
         m.d.comb += self.o_issue.eq(issue)
         if self.geo.fold_overlap:
-            since = Signal(range(rows + 1), init=rows)
-            m.d.sync += [since.eq(Mux(issue & pos.fold_end, 1, Mux(since < rows, since + 1, rows))),
-                         spaced.eq(Mux(issue & pos.fold_end, rows <= 1, since + 1 >= rows))]
+            m.d.sync += wait.eq(Mux(issue & pos.fold_end, rows - 1, Mux(wait == 0, 0, wait - 1)))
             with m.If(self.i_start):
-                m.d.sync += [since.eq(rows), spaced.eq(1)]
+                m.d.sync += wait.eq(0)
         # the padding value: 0, or with pad_low the most negative activation (not for xnor bits)
         pad = 0 if self.geo.pe == "xnor" else Mux(d.pad_low, 1 << (self.geo.bits - 1), 0)
         lane_bits = self.geo.act_beat.bit_length() - 1

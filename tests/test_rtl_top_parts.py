@@ -262,6 +262,36 @@ async def drive_fetch(ctx: Any, dut: OperandFetch, tiles: list, steps: list[tupl
     return got
 
 
+def test_operand_fetch_spaces_fold_ends() -> None:
+    """With fold overlap a fold's last step is issued no sooner than ``rows`` cycles after the
+    fold before's (the array takes a last beat only then), the other steps as they come: on a
+    4-row top, folds of 1 and 3 steps end every 4 cycles, folds of 6 steps every 6."""
+    geo = dataclasses.replace(geometry(rows=4, cols=2), fold_overlap=True)
+    dut = OperandFetch(geo)
+
+    async def bench(ctx):
+        ctx.set(dut.o_operands.ready, 1)
+        for k, spacing in ((1, 4), (3, 4), (6, 6)):
+            ctx.set(dut.i_start, 1)
+            await ctx.tick()
+            ctx.set(dut.i_start, 0)
+            ctx.set(dut.i_run, 1)
+            ends, step, cycle = [], 0, 0
+            while len(ends) < 4:
+                end = int(step % k == k - 1)
+                ctx.set(dut.i_pos, {"ky": 0, "kx": 0, "line_end": end, "fold_end": end, "last_tile": 1,
+                                    "last_group": 1})
+                _, _, issue = await ctx.tick().sample(dut.o_issue)
+                if issue:
+                    ends += [cycle] * end
+                    step += 1
+                cycle += 1
+            ctx.set(dut.i_run, 0)
+            assert [c - ends[0] for c in ends] == [0, spacing, 2 * spacing, 3 * spacing], k
+
+    simulate(dut, bench, [(dut.act_rd, geo.act_words // geo.act_beat, []), (dut.weight_rd, geo.weight_words, [])])
+
+
 def test_operand_fetch_depthwise() -> None:
     """A depthwise descriptor (6 channels, 3x3 pad 1, fold groups of L = 4 on a 2x4 top, two
     fold groups per 8-word buffer word) under a stalling consumer: ``xd[r][c]`` of every beat is
