@@ -133,13 +133,19 @@ class LayerController(wiring.Component):
         m = Module()
         p = self.i_desc.payload
         # Each counter's last value, registered with the descriptor (off the step's critical
-        # path): a level ends on one compare, not an adder and a compare. The run side copies
-        # the load side's with the take.
-        ends = {"ch": p.in_ch - self.geo.lanes, "kx": p.kernel_w - 1, "ky": p.kernel_h - 1,
-                "c0": p.out_ch - self.geo.cols, "g": p.groups - 1}
+        # path): a level ends on one compare, not an adder and a compare. Whether its first step
+        # is already its last is one compare of the field with a constant (no subtraction
+        # between the descriptor beat and the nest's flags). The run side copies the load
+        # side's with the take.
+        geo = self.geo
+        ends = {"ch": p.in_ch - geo.lanes, "kx": p.kernel_w - 1, "ky": p.kernel_h - 1,
+                "c0": p.out_ch - geo.cols, "g": p.groups - 1}
+        firsts = {"ch": p.in_ch <= geo.lanes, "kx": p.kernel_w == 1, "ky": p.kernel_h == 1,
+                  "c0": p.out_ch <= geo.cols, "g": p.groups == 1}
         load_end = {name: Signal(value.shape(), name=f"load_{name}_end") for name, value in ends.items()}
+        load_first = {name: Signal(name=f"load_{name}_first") for name in ends}
         run_end = {name: Signal(value.shape(), name=f"{name}_end") for name, value in ends.items()}
-        load_nest, run_nest = _Nest(m, self.geo, load_end, "load_"), _Nest(m, self.geo, run_end, "")
+        load_nest, run_nest = _Nest(m, geo, load_end, "load_"), _Nest(m, geo, run_end, "")
         load_error, run_error = Signal(), self.o_run_error
         load_failed = Signal()  # the load side's error including this cycle's strobes
         m.d.comb += [load_failed.eq(load_error | self.i_load_overrun), self.o_error.eq(load_error | run_error)]
@@ -159,7 +165,7 @@ class LayerController(wiring.Component):
             m.d.sync += [self.o_desc.eq(self.o_load_desc), self.o_in_bank.eq(~self.o_in_bank),
                          run_error.eq(load_failed | self.i_too_long)]
             m.d.sync += [run_end[name].eq(load_end[name]) for name in ends]
-            run_nest.reset(load_end)
+            run_nest.reset(load_first)
         fire, nest = self.i_load_fire, load_nest
         with m.FSM(name="load"):
             with m.State("DESC"):
@@ -167,9 +173,10 @@ class LayerController(wiring.Component):
                 with m.If(self.i_desc.valid):
                     m.d.comb += self.o_load_restart.eq(1)
                     m.d.sync += [load_end[name].eq(value) for name, value in ends.items()]
+                    m.d.sync += [load_first[name].eq(value) for name, value in firsts.items()]
                     m.d.sync += [self.o_load_desc.eq(p), load_error.eq(0), age.eq(0),
-                                 loaded.eq(self.geo.act_beat)]
-                    nest.reset(ends)
+                                 loaded.eq(geo.act_beat)]
+                    nest.reset(firsts)
                     m.next = "PARAMS"
             with m.State("PARAMS"):
                 m.d.comb += self.o_load_target.eq(LoadTarget.PARAMS)
@@ -189,7 +196,7 @@ class LayerController(wiring.Component):
                 # act_beat words a beat: the last beat carries the tile's last word
                 m.d.comb += self.o_load_target.eq(LoadTarget.ACTS)
                 with m.If(fire):
-                    m.d.sync += loaded.eq(loaded + self.geo.act_beat)
+                    m.d.sync += loaded.eq(loaded + geo.act_beat)
                     with m.If(loaded >= self.i_act_words):
                         m.d.comb += [self.o_load_restart.eq(1), loads_done.eq(1)]
                         m.next = "DESC"
@@ -308,7 +315,8 @@ class _Nest:
             with self._m.If(last):
                 self._advance(outer)
 
-    def reset(self, end: dict[str, Any]) -> None:
-        """Return to the first step against ``end``, the end registers' next values."""
+    def reset(self, first: dict[str, Any]) -> None:
+        """Return to the first step; ``first[name]``: whether that level's first step is its last
+        (its counter's 0 at the end the end register will hold)."""
         self._m.d.sync += [getattr(self, name).eq(0) for name in self._AT_END]
-        self._m.d.sync += [self._last[name].eq(self._at_end(name, 0, end[name])) for name in self._AT_END]
+        self._m.d.sync += [self._last[name].eq(first[name]) for name in self._AT_END]

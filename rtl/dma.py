@@ -245,15 +245,17 @@ class ReadDMA(wiring.Component):
         m.d.comb += lanes_per_word.eq(bus_bytes >> log_slot)
         with m.If(narrow):
             word_done = take & ((lane == lanes_per_word - 1) | last_beat)
-            m.d.comb += [beat.valid.eq(have & any_beats),
-                         beat.payload.eq(hold[:bus_bits] >> (lane << (log_slot + 3))),
+            # the held word shifts down a slot with each beat taken: the beat is its low bits,
+            # straight from the register (no lane mux between the hold and the consumer)
+            m.d.comb += [beat.valid.eq(have & any_beats), beat.payload.eq(hold[:bus_bits]),
                          self.rready.eq(~have | word_done)]
             with m.If(take):
-                m.d.sync += lane.eq(lane + 1)
+                m.d.sync += [lane.eq(lane + 1), hold[:bus_bits].eq(hold[:bus_bits] >> (Const(8, 8) << log_slot))]
             with m.If(word_done):
                 m.d.sync += [have.eq(0), lane.eq(0)]
-            with m.If(accept):
-                m.d.sync += [hold[:bus_bits].eq(self.rdata), have.eq(1)]
+            with m.If(accept):  # a start inside a word begins at its lane (with one held: at 0)
+                m.d.sync += [hold[:bus_bits].eq(self.rdata >> (Mux(have, 0, lane) << (log_slot + 3))),
+                             have.eq(1)]
         with m.Else():
             # realigned words: with a skew, each word read after the first completes the word
             # that starts ``skew`` bytes into the one before it
