@@ -18,29 +18,36 @@ both included (a depthwise layer run channel-parallel, :func:`hwsim.rtl_plan.cha
                                                (``loads`` the parameter, weight and act beats;
                                                only a tile of one beat each waits, one cycle)
     load_resid    = folds * rows (a layer with ``residual``, else 0): the shortcut's out words
-    compute       = rows + 2 + folds * fold    pixel walk of the first row tile, the operand
-                                               fetch's two cycles (``OPERAND_CYCLES``: the
-                                               buffers' read, the register behind them), then
-                                               the folds back to back (fold overlap: below)
+    compute       = rows + 4 + folds * fold    pixel walk of the first row tile, the operand
+                                               fetch's four cycles (``OPERAND_CYCLES``: the
+                                               step's addresses, the buffers' read, the register
+                                               behind them, each row's register), then the
+                                               folds back to back (fold overlap: below)
     drain         = OUTPUT_LATENCY + 1         output stage, then the last row's write
     store         = 2 + folds * rows           the out buffer's read and the register behind
                                                it (``FETCH_CYCLES``), then every row
     total         = the sum
 
 **Fold overlap** (``array.fold_overlap``, the default; :mod:`rtl.array`): the array pipelines
-its folds, so ``compute = rows + 2 + array`` with ``array`` the cycles from the first operand beat
-to the last result row. The fetch issues a fold's last step ``KS - 1`` after its first and no
-sooner than ``rows`` after the fold before's (the array takes a fold's last beat only then; the
-fetch holds the step, so its pipeline never stalls), the next fold's first step right after,
-and the next row tile's first step the cycle after the swap: with the row tile's last step,
-or when the walk of the next row tile's ``rows`` pixels (from the swap before) completes, if
-later. With ``n = G * NT`` folds per row tile, ``RT`` row tiles and ``P = max(KS, rows)``: if
-``n * P > rows`` the walk hides and every fold's last step comes ``P`` after the one before,
-the last at ``(KS - 1) + (folds - 1) * P``; else (``n = 1``, ``KS <= rows``) a row tile takes
-``rows + 1`` cycles, the last at ``(RT - 1) * (rows + 1) + KS - 1``. Each beat follows its issue
-by the same ``OPERAND_CYCLES``, and the last row leaves ``2 * rows + cols - 2 + PIPELINE_CYCLES +
-CAPTURE_CYCLES`` after the last beat (depthwise: ``rows + 1 + PIPELINE_CYCLES + CAPTURE_CYCLES``,
-every PE's sum complete at once), plus one.
+its folds, so ``compute = rows + 4 + array`` with ``array`` the cycles from the first operand beat
+(of a first step served in one cycle) to the last result row. The activation buffer is then
+``B`` banks (:func:`contract.act_banks`), and the fetch serves a step in as many cycles ``c``
+as its busiest bank has distinct words (:mod:`hwsim.rtl_banks`; 1 when the rows' words fall in
+distinct banks, as for ``rows`` consecutive pixels of a pitch not a multiple of ``B``). Steps
+are served back to back, each beat 3 cycles after its step's service completes; a fold's last
+step completes no sooner than ``rows`` after the fold before's (the array takes a fold's last
+beat only then; the fetch holds the step, so its pipeline never stalls). The controller issues
+a step the cycle after the one before unless the request register still holds that one, and
+the next row tile's first step the cycle after the swap: with the row tile's last issue, or
+when the walk of the next row tile's ``rows`` pixels (from the swap before) completes, if
+later. Without conflicts (every ``c = 1``), with ``n = G * NT`` folds per row tile, ``RT`` row
+tiles and ``P = max(KS, rows)``: if ``n * P > rows`` the walk hides and every fold's last step
+comes ``P`` after the one before, the last at ``(KS - 1) + (folds - 1) * P``; else (``n = 1``,
+``KS <= rows``) a row tile takes ``rows + 1`` cycles, the last at ``(RT - 1) * (rows + 1) + KS -
+1``; with conflicts a fold's ``KS`` becomes its service cycles (:func:`_row_tile` has the
+recurrence). The last row leaves ``2 * rows + cols - 2 + PIPELINE_CYCLES + CAPTURE_CYCLES``
+after the last beat (depthwise: ``rows + 1 + PIPELINE_CYCLES + CAPTURE_CYCLES``, every PE's sum
+complete at once), plus one.
 The analytic model (:func:`hwsim.dataflow.compute_cycles` with ``overlap``) has no walk and no
 drain register: ``(folds - 1) * P + fold``.
 

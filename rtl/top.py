@@ -54,6 +54,9 @@ loads or the store, one for the run), so a tile uses the whole configured capaci
 * activations: ``((g * H + iy) * W + ix) * CW + cw`` -- channels last, one word per ``lanes``
   channels (xnor: bit ``l`` of word ``cw`` is channel ``cw * lanes + l``, lanes past ``Cg`` are 0),
   word ``a`` in lane ``a mod act_beat`` of buffer word ``a div act_beat`` (a beat per buffer word);
+  with fold overlap buffer word ``i`` is in bank ``i mod B`` at ``i >> k``
+  (:func:`contract.act_banks`: ``B`` banks of one read port each, the operand fetch serving each
+  step's rows from them), else in a copy per array row;
 * weights: ``((g * NT + t) * KS) + (ky * kw + kx) * CW + cw``, word lane ``c`` holding the weight
   of output channel ``t * cols + c`` of group ``g`` (0 past ``Og``; xnor lanes past ``Cg`` are 1,
   so that padded lanes never agree with the 0 activation lanes);
