@@ -21,7 +21,7 @@ from __future__ import annotations
 
 __all__ = [
     "ContractError", "DEFAULT_MAX_SHIFT", "MAX_ALIGN_LIMIT", "DESCRIPTOR_CYCLES", "FETCH_CYCLES", "GEOMETRY_BITS",
-    "OPERAND_CYCLES",
+    "OPERAND_CYCLES", "act_banks",
     "GEOMETRY_CYCLES",
     "CAPTURE_CYCLES",
     "HARDWARE_BITS", "MAX_SHIFT_LIMIT", "MODEL_BITS", "MULT_BITS", "OUTPUT_LATENCY", "PE_KINDS",
@@ -68,10 +68,12 @@ DESCRIPTOR_CYCLES = 1
 #: The store engine's read of the out buffer before its first result beat: the read, then a
 #: register right behind the block RAM (``rtl.buffers.StoreStream``).
 FETCH_CYCLES = 2
-#: From an operand step's issue to its beat (``rtl.im2col.OperandFetch``): the buffers' read,
-#: then a register right behind each block RAM (an ECP5 block RAM's clock-to-output, 5.8 ns,
-#: leaves no time for the lane and padding muxes in the same cycle).
-OPERAND_CYCLES = 2
+#: From an operand step's issue to its beat when the step is served in one cycle
+#: (``rtl.im2col.OperandFetch``): the step's word addresses into a register, the banks' read,
+#: a register right behind each block RAM (an ECP5 block RAM's clock-to-output, 5.8 ns, leaves
+#: no time for a mux in the same cycle), then each row's word through the bank crossbar into
+#: its own register.
+OPERAND_CYCLES = 4
 #: Register stages of the generated top's descriptor geometry (``rtl.im2col.LayerGeometry``):
 #: a tile is handed from the loads to the run at the earliest this many cycles after its
 #: descriptor register is written, so that every derived size is valid when the run copies it.
@@ -99,6 +101,26 @@ def _kind(pe: object) -> str:
     if pe not in PE_KINDS:
         raise ContractError(f"unknown PE kind {pe!r}; choose one of {', '.join(PE_KINDS)}")
     return pe  # type: ignore[return-value]
+
+
+def act_banks(rows: int) -> tuple[int, int]:
+    """The activation buffer's banks for an array of ``rows`` rows: ``(B, k)``.
+
+    Buffer word ``i`` lives in bank ``i mod B`` at index ``i >> k``. ``B`` is the smallest prime
+    above ``rows`` (1 for one row), so the words of the rows of a step -- ``rows`` words in
+    arithmetic progression whenever the row tile stays on one input line -- fall in distinct
+    banks for every pixel pitch that is not a multiple of ``B`` (a power-of-two bank count would
+    put every row of a 64-channel int8 layer in one bank); ``2**k <= B`` (``k`` the largest such),
+    so two words at one index differ by less than ``B`` and never share a bank: each bank
+    holds ``ceil(words / 2**k)`` words, ``B / 2**k`` of the buffer in all (11/8 for 8 rows,
+    17/16 for 16) instead of a copy per row."""
+    _int("rows", rows, 1)
+    if rows == 1:
+        return 1, 0
+    banks = rows + 1
+    while any(banks % d == 0 for d in range(2, int(banks ** 0.5) + 1)):
+        banks += 1
+    return banks, banks.bit_length() - 1
 
 
 def check_bits(pe: str, bits: int, *, hardware: bool = False) -> int:

@@ -158,6 +158,19 @@ class TopGeometry:
                                              self.max_positions))
 
     @property
+    def act_banks(self) -> int:
+        """Banks of the activation buffer (:func:`contract.act_banks`, one read port each) with
+        fold overlap; 0 without it: a copy per row, each read by its row alone (the naive array
+        stalls the fetch between folds, and the model counts no bank conflicts into those stalls)."""
+        return contract.act_banks(self.rows)[0] if self.fold_overlap else 0
+
+    @property
+    def act_bank_words(self) -> int:
+        """Words of one activation bank (of one copy without banks), per input bank."""
+        words = self.act_words // self.act_beat
+        return ((words - 1) >> contract.act_banks(self.rows)[1]) + 1 if self.act_banks else words
+
+    @property
     def act_beat_bits(self) -> int:
         """Width of one ``i_acts`` beat (and activation buffer word): ``act_beat`` words."""
         return self.act_beat * self.word_bits["act_words"]

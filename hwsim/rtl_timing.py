@@ -18,29 +18,36 @@ both included (a depthwise layer run channel-parallel, :func:`hwsim.rtl_plan.cha
                                                (``loads`` the parameter, weight and act beats;
                                                only a tile of one beat each waits, one cycle)
     load_resid    = folds * rows (a layer with ``residual``, else 0): the shortcut's out words
-    compute       = rows + 2 + folds * fold    pixel walk of the first row tile, the operand
-                                               fetch's two cycles (``OPERAND_CYCLES``: the
-                                               buffers' read, the register behind them), then
-                                               the folds back to back (fold overlap: below)
+    compute       = rows + 4 + folds * fold    pixel walk of the first row tile, the operand
+                                               fetch's four cycles (``OPERAND_CYCLES``: the
+                                               step's addresses, the buffers' read, the register
+                                               behind them, each row's register), then the
+                                               folds back to back (fold overlap: below)
     drain         = OUTPUT_LATENCY + 1         output stage, then the last row's write
     store         = 2 + folds * rows           the out buffer's read and the register behind
                                                it (``FETCH_CYCLES``), then every row
     total         = the sum
 
 **Fold overlap** (``array.fold_overlap``, the default; :mod:`rtl.array`): the array pipelines
-its folds, so ``compute = rows + 2 + array`` with ``array`` the cycles from the first operand beat
-to the last result row. The fetch issues a fold's last step ``KS - 1`` after its first and no
-sooner than ``rows`` after the fold before's (the array takes a fold's last beat only then; the
-fetch holds the step, so its pipeline never stalls), the next fold's first step right after,
-and the next row tile's first step the cycle after the swap: with the row tile's last step,
-or when the walk of the next row tile's ``rows`` pixels (from the swap before) completes, if
-later. With ``n = G * NT`` folds per row tile, ``RT`` row tiles and ``P = max(KS, rows)``: if
-``n * P > rows`` the walk hides and every fold's last step comes ``P`` after the one before,
-the last at ``(KS - 1) + (folds - 1) * P``; else (``n = 1``, ``KS <= rows``) a row tile takes
-``rows + 1`` cycles, the last at ``(RT - 1) * (rows + 1) + KS - 1``. Each beat follows its issue
-by the same ``OPERAND_CYCLES``, and the last row leaves ``2 * rows + cols - 2 + PIPELINE_CYCLES +
-CAPTURE_CYCLES`` after the last beat (depthwise: ``rows + 1 + PIPELINE_CYCLES + CAPTURE_CYCLES``,
-every PE's sum complete at once), plus one.
+its folds, so ``compute = rows + 4 + array`` with ``array`` the cycles from the first operand beat
+(of a first step served in one cycle) to the last result row. The activation buffer is then
+``B`` banks (:func:`contract.act_banks`), and the fetch serves a step in as many cycles ``c``
+as its busiest bank has distinct words (:mod:`hwsim.rtl_banks`; 1 when the rows' words fall in
+distinct banks, as for ``rows`` consecutive pixels of a pitch not a multiple of ``B``). Steps
+are served back to back, each beat 3 cycles after its step's service completes; a fold's last
+step completes no sooner than ``rows`` after the fold before's (the array takes a fold's last
+beat only then; the fetch holds the step, so its pipeline never stalls). The controller issues
+a step the cycle after the one before unless the request register still holds that one, and
+the next row tile's first step the cycle after the swap: with the row tile's last issue, or
+when the walk of the next row tile's ``rows`` pixels (from the swap before) completes, if
+later. Without conflicts (every ``c = 1``), with ``n = G * NT`` folds per row tile, ``RT`` row
+tiles and ``P = max(KS, rows)``: if ``n * P > rows`` the walk hides and every fold's last step
+comes ``P`` after the one before, the last at ``(KS - 1) + (folds - 1) * P``; else (``n = 1``,
+``KS <= rows``) a row tile takes ``rows + 1`` cycles, the last at ``(RT - 1) * (rows + 1) + KS -
+1``; with conflicts a fold's ``KS`` becomes its service cycles (:func:`_row_tile` has the
+recurrence). The last row leaves ``2 * rows + cols - 2 + PIPELINE_CYCLES + CAPTURE_CYCLES``
+after the last beat (depthwise: ``rows + 1 + PIPELINE_CYCLES + CAPTURE_CYCLES``, every PE's sum
+complete at once), plus one.
 The analytic model (:func:`hwsim.dataflow.compute_cycles` with ``overlap``) has no walk and no
 drain register: ``(folds - 1) * P + fold``.
 
@@ -86,6 +93,7 @@ from hwsim.accelerator import Accelerator
 from hwsim.dataflow import compute_cycles
 from hwsim.errors import HwsimError
 from hwsim.errors import DoesNotFit
+from hwsim.rtl_banks import fold_costs
 from hwsim.rtl_plan import (LayerPlan, LayerShape, Tile, TopGeometry, channel_parallel, plan, split,
                             top_geometry)
 from hwsim.workload import Layer
@@ -121,37 +129,79 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
 
 
 def _overlapped_array(geo: TopGeometry, p: LayerPlan) -> int:
-    """Cycles from a layer's first operand beat to its last result row on an array with fold
-    overlap (module docstring): the row tiles' recurrence, followed until its state relative to
-    the last fold's last issue repeats, then extended by whole row tiles. Issues and beats are
-    :data:`contract.OPERAND_CYCLES` apart, the fetch never stalls: counted in issues."""
+    """Cycles from a layer's first operand beat (of a first step served in one cycle) to its
+    last result row on an array with fold overlap (module docstring): the row tiles'
+    recurrence, in service completions, with each fold's service cycles
+    (:func:`hwsim.rtl_banks.fold_costs`); without bank conflicts it is followed until its state
+    relative to the last completion repeats, then extended by whole row tiles."""
     rows, k, n, row_tiles = geo.rows, p.steps, p.fold_groups * p.tiles, p.row_tiles
+    costs = fold_costs(geo, p)
+    steps = n * k
     # cycle 0: the first step's issue. State: first issue of the row tile, the cycle the walk of
-    # the row tile after it starts, the last fold's last issue
-    issue, walk, last = 0, 0, -rows
+    # the row tile after it starts, the last completion of the row tile before (None: none)
+    issue, walk, end = 0, 0, None
     seen: dict[tuple[int, int], tuple[int, int]] = {}
     done = 0
     while done < row_tiles:
-        key = (issue - last, walk - last)
-        if key in seen and row_tiles - done > 1:  # periodic from here: jump whole periods
-            first, at = seen[key]
-            period, span = done - first, last - at
-            jumps = (row_tiles - done - 1) // period
-            issue, walk, last, done = issue + jumps * span, walk + jumps * span, last + jumps * span, done + jumps * period
-            seen.clear()
-        seen[key] = (done, last)
-        start = issue
-        for _ in range(n):  # a fold's last step: K - 1 after its first, rows after the last fold's
-            last = max(start + k - 1, last + rows)
-            start = last + 1
-        full = walk + rows  # the next row tile's pixels all walked (the walker shows it from then)
-        swap = last if full <= last else full
-        issue, walk, done = swap + 1, swap + 1, done + 1
+        if costs is None and end is not None:
+            key = (issue - end, walk - end)
+            if key in seen and row_tiles - done > 1:  # periodic from here: jump whole periods
+                first, at = seen[key]
+                period, span = done - first, end - at
+                jumps = (row_tiles - done - 1) // period
+                issue, walk, end, done = issue + jumps * span, walk + jumps * span, end + jumps * span, done + jumps * period
+                seen.clear()
+            seen[key] = (done, end)
+        if costs is None:
+            folds, last = [k] * p.fold_groups, (1, 1)
+        else:
+            folds, last = costs.fold[done].tolist(), costs.last[done].tolist()
+        issue, walk, end = _row_tile(rows, k, p.tiles, folds, last, issue, walk, end)
+        done += 1
     if p.depthwise:  # every PE's sum complete together, no deskew
         tail = 1 + PIPELINE_CYCLES + 1 + CAPTURE_CYCLES + rows - 1
     else:
         tail = (rows - 1) + (geo.cols - 1) + PIPELINE_CYCLES + 1 + CAPTURE_CYCLES + rows - 1
-    return last + 1 + tail
+    assert end is not None
+    return end + tail
+
+
+def _row_tile(rows: int, k: int, tiles: int, folds: list[int], last: tuple[int, int], issue: int, walk: int,
+              before: int | None) -> tuple[int, int, int]:
+    """One row tile of the overlapped recurrence (module docstring): its first step issued at
+    ``issue``, the walk of the next row tile's pixels from ``walk``, the row tile before's last
+    step completed at ``before``; ``folds`` the service cycles of a fold of each fold group
+    (``tiles`` folds each), ``last`` those of its last fold's last two steps. Returns the next
+    row tile's first issue, its walk start and this row tile's last completion.
+
+    A step issued at ``I`` enters the service stage at ``max(I, E') + 1`` (``E'`` the step
+    before's completion) and completes ``c - 1`` cycles later, a fold's last step no sooner than
+    ``rows`` after the fold before's last; the controller issues a step the cycle after the one
+    before, unless the request register still holds that one: ``I_s = max(I_{s-1}, E_{s-2}) + 1``.
+    Within a row tile the service stage never waits for an issue, so a fold's last step
+    completes ``max(C, rows)`` after the fold before's (``C`` its service cycles)."""
+    n, steps = len(folds) * tiles, len(folds) * tiles * k
+    spans = [max(c, rows) for c in folds]
+    start = issue if before is None else max(issue, before)  # the cycle before the first service
+    first = start + folds[0] if before is None else max(start + folds[0], before + rows)
+    # the last three folds' last completions, the last fold's last
+    ends = [first + sum(spans) * tiles - spans[0]]
+    for fold in (n - 1, n - 2)[:max(0, min(2, n - 1))]:  # back through folds >= 1
+        ends.insert(0, ends[0] - spans[fold // tiles])
+
+    def completion(back: int) -> int | None:
+        """Completion of the row tile's step ``steps - 1 - back`` (``back < steps``)."""
+        if 0 < back < k:  # a step of the last fold before its last
+            return (ends[-2] if n >= 2 else start) + folds[-1] - sum(last[:back])
+        return ends[-1 - back // k]  # a fold's last step
+
+    third = completion(2) if steps >= 3 else before  # the step two before the last
+    swap_issue = issue + steps - 1 if third is None or steps == 1 else max(issue + steps - 1, third + 1)
+    full = walk + rows  # the next row tile's pixels all walked (the walker shows it from then)
+    swap = swap_issue if full <= swap_issue else full
+    second = completion(1) if steps >= 2 else before  # the step before the last
+    nxt = swap + 1 if second is None else max(swap, second) + 1
+    return nxt, swap + 1, ends[-1]
 
 
 def tiles_cycles(geo: TopGeometry, tiles: Sequence[Tile]) -> dict[str, int]:

@@ -44,6 +44,7 @@ from hwsim.errors import ConfigError, DoesNotFit, HwsimError
 from hwsim import schedule
 from hwsim.mapper import search_layer
 from hwsim.mapping import Flow, Mapping, layer_key, map_layer, uses_channel_parallel
+from hwsim.rtl_banks import fold_costs
 from hwsim.rtl_plan import LayerPlan, LayerShape, TopGeometry, top_geometry
 from hwsim.rtl_sequence import tiles_sequence_cycles
 from hwsim.rtl_timing import tile_layer, tiles_cycles
@@ -422,7 +423,8 @@ def _rtl_gap(model: Mapping, rtl: dict[str, int], layer: Layer, acc: Accelerator
     """Why the top's cycles differ from the model's, as the report's note: its transfers
     (descriptors, loads, drains, the last store) run outside compute where the model hides all but
     its stalls, and its compute differs where a row tile's steps are fewer than the walk of the
-    next one's pixels (with fold overlap), the model maps a depthwise conv channel-parallel on
+    next one's pixels (with fold overlap), its activation banks serve some steps' rows in more
+    than one cycle (:mod:`hwsim.rtl_banks`), the model maps a depthwise conv channel-parallel on
     more columns than the top's ``dw_lanes`` (0: one group per fold) or keeps one tile the top
     must split."""
     transfers = rtl["total"] - rtl["compute"]
@@ -430,6 +432,11 @@ def _rtl_gap(model: Mapping, rtl: dict[str, int], layer: Layer, acc: Accelerator
     steps = plan.fold_groups * plan.tiles * plan.steps  # a row tile's (of the first tile)
     if geo.fold_overlap and plan.row_tiles > 1 and steps <= geo.rows:
         causes.append(f"row tiles of {steps} steps wait for the walk of the next one's {geo.rows} pixels")
+    costs = fold_costs(geo, plan)
+    conflicts = int(costs.fold.sum()) * plan.tiles - plan.folds * plan.steps if costs else 0
+    if conflicts:
+        causes.append(f"activation bank conflicts, {conflicts:,} service cycles more than steps "
+                      f"in the first tile's {plan.folds:,} folds")
     dw_lanes = plan.depthwise
     if uses_channel_parallel(layer, acc):
         if not dw_lanes:

@@ -16,20 +16,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from contract import GEOMETRY_BITS
+from contract import GEOMETRY_BITS, act_banks
 from hwsim.rtl_plan import DESCRIPTOR_FIELDS, DESCRIPTOR_FLAGS, DESCRIPTOR_SIZES, TopGeometry
 from rtl.array import operand_fields
 from rtl.pe import PESpec
 
-__all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "act_count_bits", "act_word", "check_geometry",
+__all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "act_bank", "act_count_bits", "act_word", "check_geometry",
            "descriptor_layout",
-           "first_layout", "geometry_layout", "operand_layout", "pe_spec", "position_layout", "row_layout",
+           "first_layout", "geometry_layout", "operand_layout", "pe_spec", "position_layout", "residue", "row_layout",
            "weight_word"]
 
 
@@ -328,21 +328,60 @@ class PixelWalker(wiring.Component):
 _KEPT = {"keep": 1}
 
 
+def residue(value: Value, modulus: int) -> Value:
+    """``value mod modulus`` of an unsigned ``value`` for a constant odd ``modulus``, without a
+    divider: with ``2**m = +-1 (mod modulus)``, the sum of the ``m``-bit digits of ``value``
+    (alternating in sign for -1) has the same residue and a small range, which a table maps to
+    the residue (a few LUT levels for a word address)."""
+    value = Value.cast(value)
+    if modulus == 1:
+        return Const(0, 1)
+    m, sign = next((m, s) for m in range(1, modulus) for s in (1, modulus - 1) if pow(2, m, modulus) == s)
+    total: Value = Const(0, 1)
+    lo = hi = 0
+    for j, at in enumerate(range(0, len(value), m)):
+        digit = value[at:at + m]
+        if sign != 1 and j % 2:
+            total, lo = total - digit, lo - (1 << len(digit)) + 1
+        else:
+            total, hi = total + digit, hi + (1 << len(digit)) - 1
+    table = Array(Const((v + lo) % modulus, range(modulus)) for v in range(hi - lo + 1))
+    return table[(total - lo).as_unsigned()[:max(1, (hi - lo).bit_length())]]
+
+
+def act_bank(geo: TopGeometry, index: Value) -> tuple[Value, Value]:
+    """Activation buffer word ``index``'s bank and its address there
+    (:func:`contract.act_banks`): ``index mod B`` and ``index >> k``."""
+    banks, shift = act_banks(geo.rows)
+    index = Value.cast(index)
+    return residue(index, banks), index[shift:]
+
+
 class OperandFetch(wiring.Component):
     """The array's operand stream from the buffers' read ports: one beat per fold step.
 
-    A step issued in cycle ``t`` (``i_run``, the pipeline free and, with fold overlap, the fold
-    spacing met) reads the weight word and, for every row, the activation word of
-    :func:`row_layout`'s pixel at kernel offset ``(ky, kx)`` and the step's channel word (the
-    buffer word holding it, :func:`act_word`); in ``t + 1`` the words go from the block RAMs
-    straight into registers, and in ``t + 2`` the beat is valid
-    (:data:`contract.OPERAND_CYCLES`), each row's lane picked from its register and the rows
-    outside the input masked to 0 (nothing but a register after a block RAM: on ECP5 its
-    clock-to-output alone is most of a cycle). Back-pressure stalls both stages and the read
-    ports together (read enable = the pipeline free), so the next fold's first beat waits here
-    while a naive array drains.
+    A step issued in cycle ``t`` (``i_run``, the pipeline free and its request register free)
+    has its word addresses computed from the controller's position and the row tile's pixels
+    and registered -- per row the activation buffer word holding the step's word, its bank and
+    lane, whether the row is inside the input (rows outside read nothing and are masked to 0) --
+    with the weight buffer's address; the step enters the **service stage** in ``t + 1`` (or,
+    while the step before is still there, waits in the request register, so the controller
+    keeps issuing). There each cycle every bank with rows waiting reads the word of its lowest
+    waiting row, and every waiting row asking for that word is served by the same read: a step
+    takes as many cycles as its busiest bank has distinct words (:func:`hwsim.rtl_timing`
+    counts them), one when the rows' words fall in distinct banks or share words. The step
+    leaves the stage (completes) in its last service cycle ``u``; a row served in cycle ``v``
+    has its bank's word in the register behind the block RAM in ``v + 2`` and, through the bank
+    crossbar, in its own register in ``v + 3``, where it waits for its step's beat: the beat is
+    valid in ``u + 3`` (:data:`contract.OPERAND_CYCLES` after the issue for a one-cycle step),
+    each row's lane picked and the rows outside masked, the weight word read in ``u`` beside it.
+    Nothing but a register follows a block RAM. Back-pressure stalls every stage at once (each
+    register's enable = the pipeline free).
 
-    With fold overlap (``geo.fold_overlap``) a fold's last step is issued no sooner than
+    Without banks (``geo.act_banks`` 0, no fold overlap) each row has its own copy of the
+    buffer, read through the same stages, and every step takes one cycle.
+
+    With fold overlap (``geo.fold_overlap``) a fold's last step completes no sooner than
     ``rows`` cycles after the fold before's, so its beat reaches the array when the array can
     take it (:class:`rtl.array.SystolicArray`, ``overlap``) and the pipeline never stalls.
 
@@ -353,7 +392,7 @@ class OperandFetch(wiring.Component):
     i_geo : In(geometry_layout(geo))
         ``row_skip`` and ``plane`` are read.
     i_rows : In(ArrayLayout(row_layout(geo), rows))
-        The row tile's pixels (:class:`PixelWalker`); stable while its folds are issued.
+        The row tile's pixels (:class:`PixelWalker`); read in the cycle a step is issued.
     i_pos : In(position_layout())
         The step to issue next (the controller's loop nest, advanced on ``o_issue``).
     i_start : In(1)
@@ -362,8 +401,8 @@ class OperandFetch(wiring.Component):
         Issue steps.
     o_issue : Out(1)
         A step is issued this cycle: ``i_pos`` must move to the next one.
-    act_rd : In(ReadPort.Signature(...)).array(rows)
-        One activation buffer read port per row.
+    act_rd : In(ReadPort.Signature(...)).array(ports)
+        One read port per activation bank (``geo.act_banks``), or per row's copy.
     weight_rd : In(ReadPort.Signature(...))
         The weight buffer's read port; the weights are read in order, one word per step.
     o_operands : Out(stream.Signature(operand_layout(geo)))
@@ -372,65 +411,124 @@ class OperandFetch(wiring.Component):
 
     def __init__(self, geo: TopGeometry) -> None:
         self.geo = check_geometry(geo)
+        ports = geo.act_banks or geo.rows
         super().__init__({
             "i_desc": In(descriptor_layout(geo.dim_bits)), "i_geo": In(geometry_layout(geo)),
             "i_rows": In(data.ArrayLayout(row_layout(geo), geo.rows)),
             "i_pos": In(position_layout()),
             "i_start": In(1), "i_run": In(1), "o_issue": Out(1),
-            "act_rd": In(ReadPort.Signature(addr_width=ceil_log2(geo.act_words // geo.act_beat),
-                                            shape=act_word(geo))).array(geo.rows),
+            "act_rd": In(ReadPort.Signature(addr_width=ceil_log2(geo.act_bank_words),
+                                            shape=act_word(geo))).array(ports),
             "weight_rd": In(ReadPort.Signature(addr_width=ceil_log2(geo.weight_words),
                                                shape=weight_word(geo))),
             "o_operands": Out(stream.Signature(operand_layout(geo))),
         })
 
+    def _step_layout(self) -> data.StructLayout:
+        """A step in the request register or the service stage: per row the bank, the address
+        in it, the lane and ``inside``; the fold's ``last`` and the weight address."""
+        geo, rows = self.geo, self.geo.rows
+        return data.StructLayout({
+            "bank": data.ArrayLayout(range(geo.act_banks or rows), rows),
+            "at": data.ArrayLayout(ceil_log2(geo.act_bank_words), rows),
+            "lane": data.ArrayLayout(max(1, geo.act_beat.bit_length() - 1), rows),
+            "inside": rows, "last": 1, "waddr": range(geo.weight_words + 1)})
+
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        d, pos, beat, rows = self.i_desc, self.i_pos, self.o_operands, self.geo.rows
-        koff, gbase = Signal(_address(self.geo)), Signal(_address(self.geo))
-        waddr = Signal(range(self.geo.weight_words + 1))
-        # stage 1: issued, the block RAMs read; stage 2 (the beat): their words in registers
-        read, read_last, read_mask = Signal(), Signal(), Signal(rows)
-        valid, last, mask = Signal(), Signal(), Signal(rows)
-        free = ~valid | beat.ready
-        # with fold overlap: cycles until a fold's last step may issue, rows after the one before
-        wait = Signal(range(rows))
-        issue = self.i_run & free & ((wait == 0) | ~pos.fold_end)
-        m.d.comb += self.o_issue.eq(issue)
-        if self.geo.fold_overlap:
-            m.d.sync += wait.eq(Mux(issue & pos.fold_end, rows - 1, Mux(wait == 0, 0, wait - 1)))
-            with m.If(self.i_start):
-                m.d.sync += wait.eq(0)
-        # the padding value: 0, or with pad_low the most negative activation (not for xnor bits)
-        pad = 0 if self.geo.pe == "xnor" else Mux(d.pad_low, 1 << (self.geo.bits - 1), 0)
-        lane_bits = self.geo.act_beat.bit_length() - 1
-        for r, rd in enumerate(self.act_rd):
+        geo = self.geo
+        d, pos, beat, rows, banks = self.i_desc, self.i_pos, self.o_operands, geo.rows, geo.act_banks
+        koff, gbase = Signal(_address(geo)), Signal(_address(geo))
+        waddr = Signal(range(geo.weight_words + 1))
+        lane_bits = geo.act_beat.bit_length() - 1
+        index_bits = max(1, ceil_log2(geo.act_words // geo.act_beat))
+        # the issued step's record, computed from the position and the row tile's pixels
+        new = Signal(self._step_layout())
+        for r in range(rows):
             row = self.i_rows[r]
             iy, ix = row.iy + pos.ky, row.ix + pos.kx
-            inside = row.ok & (iy >= 0) & (iy < d.in_h) & (ix >= 0) & (ix < d.in_w)
-            word = Signal(_address(self.geo), name=f"word{r}")
-            held = Signal.like(rd.data, name=f"held{r}", attrs=_KEPT)  # the row's buffer word, in stage 2
-            picked = held[0]
-            if lane_bits:  # the lane of the word being read, along both stages
-                read_lane, lane = Signal(lane_bits, name=f"read_lane{r}"), Signal(lane_bits, name=f"lane{r}")
-                with m.If(free):
-                    m.d.sync += [read_lane.eq(word[:lane_bits]), lane.eq(read_lane)]
-                picked = held[lane]
-            m.d.comb += [word.eq(gbase + row.p + koff), rd.addr.eq(word >> lane_bits), rd.en.eq(free),
-                         beat.payload.x[r].eq(Mux(mask[r], picked, pad))]
-            if self.geo.dw_lanes:  # the L channels from the word's lane on (an L-aligned block)
-                block = lane >> (self.geo.dw_lanes.bit_length() - 1) if self.geo.act_beat > self.geo.dw_lanes else 0
-                for c in range(self.geo.dw_lanes):
-                    channel = held[(block << (self.geo.dw_lanes.bit_length() - 1)) | c]
-                    m.d.comb += beat.payload.xd[r][c].eq(Mux(mask[r], channel, pad))
-            with m.If(free):
-                m.d.sync += [read_mask[r].eq(inside), mask[r].eq(read_mask[r]), held.eq(rd.data)]
-        weights = Signal.like(self.weight_rd.data, attrs=_KEPT)
-        m.d.comb += [self.weight_rd.addr.eq(waddr), self.weight_rd.en.eq(free),
-                     beat.payload.w.eq(weights), beat.payload.last.eq(last), beat.valid.eq(valid)]
+            word = Signal(_address(geo), name=f"word{r}")
+            index = word[lane_bits:][:index_bits]  # the buffer word (garbage outside the input)
+            bank, at = act_bank(geo, index) if banks else (r, index)
+            m.d.comb += [word.eq(gbase + row.p + koff), new.bank[r].eq(bank), new.at[r].eq(at),
+                         new.inside[r].eq(row.ok & (iy >= 0) & (iy < d.in_h) & (ix >= 0) & (ix < d.in_w))]
+            if lane_bits:
+                m.d.comb += new.lane[r].eq(word[:lane_bits])
+        m.d.comb += [new.last.eq(pos.fold_end), new.waddr.eq(waddr)]
+
+        # the request register and the service stage; ``waiting``: the service stage's rows not
+        # yet served
+        request, queued = Signal(self._step_layout()), Signal()
+        step, busy, waiting = Signal(self._step_layout()), Signal(), Signal(rows)
+        valid = Signal()  # the beat's
+        free = ~valid | beat.ready
+        served = Signal(rows)
+        if banks:  # each bank reads its lowest waiting row's word; every row asking for it is served
+            for b, rd in enumerate(self.act_rd):
+                asks = [waiting[r] & (step.bank[r] == b) for r in range(rows)]
+                at = step.at[rows - 1]
+                for r in reversed(range(rows - 1)):
+                    at = Mux(asks[r], step.at[r], at)
+                m.d.comb += [rd.addr.eq(at), rd.en.eq(free)]
+                for r in range(rows):
+                    with m.If(asks[r] & (step.at[r] == at)):
+                        m.d.comb += served[r].eq(1)
+        else:  # a copy per row
+            for r, rd in enumerate(self.act_rd):
+                m.d.comb += [rd.addr.eq(step.at[r]), rd.en.eq(free)]
+            m.d.comb += served.eq(waiting)
+        # with fold overlap: cycles until a fold's last step may complete, rows after the one before
+        wait = Signal(range(rows))
+        spaced = (wait == 0) | ~step.last if geo.fold_overlap else 1
+        complete = busy & ((waiting & ~served) == 0) & spaced
+        issue = self.i_run & free & ~queued
+        m.d.comb += self.o_issue.eq(issue)
         with m.If(free):
-            m.d.sync += [read.eq(issue), read_last.eq(pos.fold_end), valid.eq(read), last.eq(read_last),
-                         weights.eq(self.weight_rd.data)]
+            m.d.sync += waiting.eq(waiting & ~served)
+            with m.If(~busy | complete):  # the service stage takes the queued step, else the issued one
+                with m.If(queued):
+                    m.d.sync += [step.eq(request), waiting.eq(request.inside), queued.eq(0), busy.eq(1)]
+                with m.Elif(issue):
+                    m.d.sync += [step.eq(new), waiting.eq(new.inside), busy.eq(1)]
+                with m.Else():
+                    m.d.sync += busy.eq(0)
+            with m.Elif(issue):
+                m.d.sync += [request.eq(new), queued.eq(1)]
+            if geo.fold_overlap:
+                m.d.sync += wait.eq(Mux(complete & step.last, rows - 1, Mux(wait == 0, 0, wait - 1)))
+        with m.If(self.i_start):
+            m.d.sync += wait.eq(0)
+
+        # behind the service stage: the banks' words into registers, then each row's into its own
+        # (two cycles after its service), the step's beat three cycles after it completes
+        held = [Signal.like(rd.data, name=f"held{b}", attrs=_KEPT) for b, rd in enumerate(self.act_rd)]
+        weights = Signal.like(self.weight_rd.data, attrs=_KEPT)
+        pad = 0 if geo.pe == "xnor" else Mux(d.pad_low, 1 << (geo.bits - 1), 0)
+        stages = [Signal(self._step_layout(), name=f"beat{i}") for i in (1, 2, 3)]
+        done = [Signal(name=f"done{i}") for i in (1, 2)]
+        got = [Signal(rows, name=f"served{i}") for i in (1, 2)]
+        weights2 = Signal.like(weights)
+        m.d.comb += [self.weight_rd.addr.eq(step.waddr), self.weight_rd.en.eq(free)]
+        with m.If(free):
+            m.d.sync += [stages[0].eq(step), stages[1].eq(stages[0]), stages[2].eq(stages[1]),
+                         done[0].eq(complete), done[1].eq(done[0]), valid.eq(done[1]),
+                         got[0].eq(served), got[1].eq(got[0]),
+                         weights.eq(self.weight_rd.data), weights2.eq(weights)]
+            m.d.sync += [h.eq(rd.data) for h, rd in zip(held, self.act_rd)]
+        out = stages[2]
+        for r in range(rows):
+            word = Signal.like(held[0], name=f"row{r}")  # row r's word, from its last service on
+            source = Array(Value.cast(h) for h in held)[stages[1].bank[r]] if banks else held[r]
+            with m.If(free & got[1][r]):
+                m.d.sync += word.eq(source)
+            lane = out.lane[r] if lane_bits else 0
+            m.d.comb += beat.payload.x[r].eq(Mux(out.inside[r], word[lane], pad))
+            if geo.dw_lanes:  # the L channels from the word's lane on (an L-aligned block)
+                block = lane >> (geo.dw_lanes.bit_length() - 1) if geo.act_beat > geo.dw_lanes else 0
+                for c in range(geo.dw_lanes):
+                    channel = word[(block << (geo.dw_lanes.bit_length() - 1)) | c]
+                    m.d.comb += beat.payload.xd[r][c].eq(Mux(out.inside[r], channel, pad))
+        m.d.comb += [beat.payload.w.eq(weights2), beat.payload.last.eq(out.last), beat.valid.eq(valid)]
         with m.If(self.i_start):
             m.d.sync += [koff.eq(0), gbase.eq(0), waddr.eq(0)]
         with m.Elif(issue):

@@ -54,6 +54,9 @@ loads or the store, one for the run), so a tile uses the whole configured capaci
 * activations: ``((g * H + iy) * W + ix) * CW + cw`` -- channels last, one word per ``lanes``
   channels (xnor: bit ``l`` of word ``cw`` is channel ``cw * lanes + l``, lanes past ``Cg`` are 0),
   word ``a`` in lane ``a mod act_beat`` of buffer word ``a div act_beat`` (a beat per buffer word);
+  with fold overlap buffer word ``i`` is in bank ``i mod B`` at ``i >> k``
+  (:func:`contract.act_banks`: ``B`` banks of one read port each, the operand fetch serving each
+  step's rows from them), else in a copy per array row;
 * weights: ``((g * NT + t) * KS) + (ky * kw + kx) * CW + cw``, word lane ``c`` holding the weight
   of output channel ``t * cols + c`` of group ``g`` (0 past ``Og``; xnor lanes past ``Cg`` are 1,
   so that padded lanes never agree with the 0 activation lanes);
@@ -111,7 +114,7 @@ from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl.array import SystolicArray
 from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream, out_word, param_word, psum_word
 from rtl.controller import LayerController
-from rtl.im2col import (LayerGeometry, OperandFetch, PixelWalker, act_word, check_geometry,
+from rtl.im2col import (LayerGeometry, OperandFetch, PixelWalker, act_bank, act_word, check_geometry,
                          descriptor_layout, pe_spec, weight_word)
 from rtl.pe import PE_CLASSES, check_int
 from rtl.requant import OutputStage, out_shape, param_layout
@@ -282,23 +285,29 @@ class LayerAccelerator(wiring.Component):
         """Two banks of the parameter, weight and activation buffers: the loads write bank
         ``in_bank``, the run reads the other one. Both banks are one memory with the bank as the
         top address bit (bank 1 from word ``2**n``, ``n`` the bits of a bank's depth), so the run
-        reads its word straight from the block RAM, without a mux between the banks. The
-        activation buffer has one such memory per array row, each written by every load beat
-        and read by its row only: one read port per memory (Yosys would replicate the memory
-        per read port itself, but its memory_libmap runs out of memory at 16 read ports)."""
+        reads its word straight from the block RAM, without a mux between the banks. One read
+        port per memory: the activation buffer is ``B`` such memories with fold overlap
+        (``geo.act_banks``, :func:`contract.act_banks`: word ``i`` in memory ``i mod B`` at ``i >>
+        k``, so each load beat writes one memory), else one per array row, each written by every
+        load beat and read by its row only (Yosys would replicate a memory per read port itself,
+        but its memory_libmap runs out of memory at 16 read ports)."""
         geo = self.geo
-        depth = {**self.words, "act_words": geo.act_words // geo.act_beat}
+        depth = {**self.words, "act_words": geo.act_bank_words}
         shapes = {"act": self.act_word, "weight": self.weight_word, "param": self.param_word}
         readers = {"act": list(fetch.act_rd), "weight": [fetch.weight_rd], "param": [writer.param_rd]}
         for name, shape in shapes.items():
             write, words = getattr(loader, f"{name}_wr"), depth[f"{name}_words"]
             bank = ceil_log2(words)  # the bank's address bit
-            for r, port in enumerate(readers[name]):
-                label = f"{name}_buf" + (f"_{r}" if r else "")  # row r's copy
+            addr, writes = write.addr, [write.en] * len(readers[name])
+            if name == "act" and geo.act_banks:  # word i in bank i mod B at i >> k
+                which, addr = act_bank(geo, write.addr)
+                writes = [write.en & (which == b) for b in range(geo.act_banks)]
+            for r, (port, en) in enumerate(zip(readers[name], writes)):
+                label = f"{name}_buf" + (f"_{r}" if r else "")  # bank r, or row r's copy
                 mem = m.submodules[label] = Memory(shape=shape, depth=(1 << bank) + words, init=[])
                 wr, rd = mem.write_port(), mem.read_port()
-                m.d.comb += [wr.addr.eq(Cat(write.addr[:bank], in_bank)), wr.data.eq(write.data),
-                             wr.en.eq(write.en), rd.addr.eq(Cat(port.addr[:bank], ~in_bank)),
+                m.d.comb += [wr.addr.eq(Cat(addr[:bank], in_bank)), wr.data.eq(write.data),
+                             wr.en.eq(en), rd.addr.eq(Cat(port.addr[:bank], ~in_bank)),
                              rd.en.eq(port.en), port.data.eq(rd.data)]
 
     def _out_banks(self, m: Module, ctrl: Any, loader: Loader, writer: ResultWriter, store: StoreStream) -> None:

@@ -142,9 +142,10 @@ def test_estimate_target_adds_fpga_resources(cli, tmp_path: Path) -> None:
 
 #: The synth command's last line: the PE and the array are placed on the HX8K, the top is not.
 #: The memories of a 2-row top: the input buffers' two banks (the loads', the run's, in turn) in
-#: one memory each, the activation buffer one such memory per array row; the out buffer's two
-#: banks (the run's, the store's) apart; the psum buffer.
-BANKED = {"act_buf", "act_buf_1", "weight_buf", "param_buf", "out_buf0", "out_buf1", "psum_buf"}
+#: one memory each, the activation buffer three such memories (``contract.act_banks(2)``: word
+#: ``i`` in memory ``i mod 3`` at ``i >> 1``); the out buffer's two banks (the run's, the
+#: store's) apart; the psum buffer.
+BANKED = {"act_buf", "act_buf_1", "act_buf_2", "weight_buf", "param_buf", "out_buf0", "out_buf1", "psum_buf"}
 TIME_LINE = (r"wall time: pe yosys \d+ s \(\d+ s CPU\) \+ nextpnr \d+ s, array yosys \d+ s \(\d+ s CPU\) \+ "
              r"nextpnr \d+ s, top yosys \d+ s \(\d+ s CPU\) \(run side by side\)\n")
 
@@ -178,14 +179,15 @@ def test_synth_ice40_with_pnr(cli, tmp_path: Path) -> None:
                      r"iCE40-HX8K holds \(32(, 0)?(, 206)?\)", out)
     # every buffer went to block RAM, none was flattened into logic, and the output says so
     buffers = {name: m for name, m in data["top"]["memories"].items() if m["kind"] != "rom"}
-    # two banks of each buffer but psum, and of the activation buffer one copy per array row
+    # two banks of each buffer but psum, the activation buffer in three memories
     assert set(buffers) == BANKED
     assert {m["cell"] for m in buffers.values()} == {"$__ICE40_RAM4K_"}
     line = ", ".join(f"{name} ({buffers[name]['blocks']:,})" for name in sorted(buffers))
     assert f"top memories: {line} in block RAM" in out
-    # one activation buffer copy per array row (a RAM4K has one read port), 128 RAM4K a bank:
-    # 64 KiB of 4-bit activations in 8,192 words of 16 (a 64-bit beat), 256 x 16 a RAM4K
-    assert {buffers[name]["blocks"] for name in ("act_buf", "act_buf_1")} == {2 * 128}
+    # 64 KiB of 4-bit activations in 8,192 words of 16 (a 64-bit beat), 4,096 of them in each
+    # of the three activation memories (a RAM4K has one read port), 256 x 16 a RAM4K: 64 a
+    # memory's bank, 384 in all where a copy per array row took 512
+    assert {buffers[name]["blocks"] for name in ("act_buf", "act_buf_1", "act_buf_2")} == {2 * 64}
     assert data["top"]["seconds"]["yosys"] > 0 and re.search(TIME_LINE, out)
 
 

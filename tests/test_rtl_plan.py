@@ -284,25 +284,28 @@ def test_layer_cycles_closed_form():
     #   load_weights G * NT * (1 + KS) = 2 * 28 = 56
     #   load_acts    ceil(G * in_h * in_w * CW / 8) = ceil(6 * 6 * 3 / 8) = ceil(108 / 8) = 14
     #   fold         2 * rows + cols + KS - 2 + 2 pipeline = 8 + 4 + 27 = 39
-    #   compute      rows + 2 + folds * fold = 4 + 2 + 18 * 39 = 708 (walk, operand read and register)
+    #   compute      rows + 4 + folds * fold = 4 + 4 + 18 * 39 = 710 (walk, the operand fetch's
+    #                four stages: the step's addresses, the read, the register behind it, the row's)
     #   drain        4 output stages + 1 = 5
     #   store        2 + folds * rows = 2 + 72 = 74 (the read, the register behind it)
     layer = Layer("c", "conv", 3, 6, 6, 6, 6, 6, kernel=(3, 3), padding=(1, 1))
     #   geometry_wait max(0, 3 + 1 - (56 + 14)) = 0
     want = {"descriptor": 1, "load_weights": 56, "load_acts": 14, "geometry_wait": 0, "load_resid": 0,
-            "compute": 708, "drain": 5,
-            "store": 74, "total": 1 + 56 + 14 + 708 + 5 + 74, "folds": 18, "fold_cycles": 39}
+            "compute": 710, "drain": 5,
+            "store": 74, "total": 1 + 56 + 14 + 710 + 5 + 74, "folds": 18, "fold_cycles": 39}
     assert layer_cycles(layer, small()) == {**want, "tiles": 1}
     assert plan_cycles(SMALL, plan(SMALL, LayerShape.of_layer(layer))) == want
     # With fold overlap (the default array): n = G * NT = 2 folds a row tile, 9 row tiles, K = 27
     # >= rows, so every fold's last beat comes K = 27 after the one before (the next row tile's
-    # pixels are walked, 4 cycles, while its row tile's 54 steps issue): counting from the
-    # first step's issue (0), the last fold's last step is issued at 26 + 17 * 27 = 485, so its
-    # beat comes 485 after the first beat, and the last row 2 * 4 + 4 + 1 = 13 later (skew,
-    # pipeline, drain register, rows), plus one: 499; compute 4 + 2 + 499 = 505 -- the model's
-    # (18 - 1) * 27 + 39 = 498, the drain register's cycle and the operand register's
+    # pixels are walked, 4 cycles, while its row tile's 54 steps issue; the 4 rows' words of a
+    # step, 3 channels a pixel, span at most 4 consecutive buffer words of 8: 4 of the 5 banks,
+    # one cycle of service): counting from the first step's issue (0), the last fold's last
+    # step is issued at 26 + 17 * 27 = 485, so its beat comes 485 after the first beat, and the
+    # last row 2 * 4 + 4 + 1 = 13 later (skew, pipeline, drain register, rows), plus one: 499;
+    # compute 4 + 4 + 499 = 507 -- the model's (18 - 1) * 27 + 39 = 498, the drain register's
+    # cycle and the operand fetch's stages
     overlap = small(array=ArrayConfig(rows=4, cols=4))
-    assert layer_cycles(layer, overlap) == {**want, "compute": 505, "total": 1 + 56 + 14 + 505 + 5 + 74,
+    assert layer_cycles(layer, overlap) == {**want, "compute": 507, "total": 1 + 56 + 14 + 507 + 5 + 74,
                                             "tiles": 1}
 
 
@@ -311,7 +314,7 @@ def test_residual_layer_loads_its_shortcut():
     x 4 rows = 72 beats, and nothing else changes; an xnor top has no residual add."""
     shape = LayerShape(True, 3, 6, 6, 6, (3, 3), (1, 1), (1, 1), residual=True)
     got = plan_cycles(SMALL, plan(SMALL, shape))
-    assert (got["load_resid"], got["total"]) == (72, 1 + 56 + 14 + 72 + 708 + 5 + 74)
+    assert (got["load_resid"], got["total"]) == (72, 1 + 56 + 14 + 72 + 710 + 5 + 74)
     assert plan(SMALL, shape).k_fields()["residual"] == 1
     xnor = dataclasses.replace(SMALL, pe="xnor", bits=1, lanes=8)
     with pytest.raises(DoesNotFit, match=r"^a residual add needs a requantizing top \(mac, adder, shift\), not xnor$"):
@@ -325,19 +328,32 @@ def test_layer_cycles_depthwise_closed_form():
     got = layer_cycles(layer, small(array=ArrayConfig(rows=4, cols=4, depthwise="gemm", fold_overlap=False)))
     assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 25, "geometry_wait": 0,
                    "load_resid": 0,
-                   "compute": 4 + 2 + 24 * 21, "drain": 5, "store": 2 + 24 * 4,
-                   "total": 1 + 80 + 25 + 510 + 5 + 98, "folds": 24, "fold_cycles": 21, "tiles": 1}
-    # with fold overlap: 6 folds of K = 9 >= rows, a last step every 9 cycles: the last issued
-    # at 8 + 5 * 9 = 53, so its beat 53 after the first; the last row rows + 4 = 8 later (every
-    # PE's sum complete together one edge register + 3 after the last beat, then the drain
-    # register and the rows, no deskew), plus one: 62; compute 4 + 2 + 62
+                   "compute": 4 + 4 + 24 * 21, "drain": 5, "store": 2 + 24 * 4,
+                   "total": 1 + 80 + 25 + 512 + 5 + 98, "folds": 24, "fold_cycles": 21, "tiles": 1}
+    # with fold overlap: 2 fold groups of 4 channels, 8 slots a pixel = one buffer word, so row
+    # r reads word iy * 5 + ix in bank (iy * 5 + ix) mod 5 = ix (5 banks for 4 rows): rows of
+    # one row tile on two output lines with the same ix conflict. Row tile 0 (pixels (0, 0),
+    # (0, 1), (0, 2), (1, 0); ix0 = -1, 1, 3, -1): rows 0 and 3 both inside at ky, kx >= 1, 2
+    # cycles at 4 of 9 steps: folds of 13, steps 1,1,1,1,2,2,1,2,2. Row tile 1 ((1, 1), (1, 2),
+    # (2, 0), (2, 1); ix0 = 1, 3, -1, 1; iy0 = 1, 1, 3, 3): rows 0 and 3 at ky <= 1, folds of
+    # 15. Row tile 2 (one pixel): 9. Counting from the first issue (0): the steps complete back
+    # to back, a fold's last no sooner than 4 after the one before: tile 0's folds end at 13
+    # and 26; its last step is issued at 23 (its issue waits while the request register holds
+    # the step before: I_s = max(I_(s-1), E_(s-2)) + 1, E_15 = 22), the walk long done: swapped
+    # at 23, tile 1's first issue at max(23, E_16 = 24) + 1 = 25, served from 27, its folds
+    # ending at 26 + 15 = 41 and 56; its last issue at max(25 + 17, E_15 + 1 = 55) = 55, tile
+    # 2's first at 56, its folds ending at 65 and 74. A one-cycle step's beat comes 4 after
+    # its issue, 3 after its completion: the last beat at 77, 74 after a first one-cycle beat
+    # (at 4) would be; the last row rows + 4 = 8 later (every PE's sum complete together one
+    # edge register + 3 after the last beat, then the drain register and the rows, no
+    # deskew): array 74 + 8 = 82; compute 4 + 4 + 82 = 90 (without the conflicts, 20 fewer)
     got = layer_cycles(layer, small(array=ArrayConfig(rows=4, cols=4)))
-    assert (got["compute"], got["folds"]) == (68, 6)
+    assert (got["compute"], got["folds"]) == (90, 6)
     # channel-parallel (the default): 2 fold groups of 4 channels, 6 folds of the same 21 cycles
     got = layer_cycles(layer, small())
     assert got == {"descriptor": 1, "load_weights": 2 * (1 + 9), "load_acts": 25, "geometry_wait": 0,
-                   "load_resid": 0, "compute": 4 + 2 + 6 * 21, "drain": 5, "store": 2 + 6 * 4,
-                   "total": 1 + 20 + 25 + 132 + 5 + 26, "folds": 6, "fold_cycles": 21, "tiles": 1}
+                   "load_resid": 0, "compute": 4 + 4 + 6 * 21, "drain": 5, "store": 2 + 6 * 4,
+                   "total": 1 + 20 + 25 + 134 + 5 + 26, "folds": 6, "fold_cycles": 21, "tiles": 1}
 
 
 def test_layer_too_large_runs_as_channel_tiles():
@@ -345,15 +361,15 @@ def test_layer_too_large_runs_as_channel_tiles():
     # output channels, a multiple of cols = 4: 8 (200 words) fits, 10 does not. Tiles 0-7 and 8-9,
     # each loading the 100 activations in ceil(100 / 8) = 13 beats:
     #   tile 0-7: NT 2, KS 100, folds 2, fold 2 * 4 + 4 + 100 - 2 + 2 = 112: 1 + 2 * 101 + 13
-    #             + (4 + 2 + 2 * 112) + 5 + (2 + 2 * 4) = 461
-    #   tile 8-9: NT 1, folds 1: 1 + 101 + 13 + (4 + 2 + 112) + 5 + (2 + 4) = 244
-    # Run one after another, tiles of 4, 4 and 2 channels would take 3 x 244 = 732, but with the
-    # overlap they are fastest: each loads 101 + 13 = 114 beats and runs (4 + 2 + 112) + 5 = 123
-    # cycles from its take, storing 2 + 4 = 6. Tile 0 is taken at 114, out of FLUSH at 237; tile
-    # 1 (descriptor at 115, loads done at 229) is taken at 238, out at 361; tile 2 (at 239, done
-    # at 353) taken at 362, out at 485, stored by 491: 492 cycles. (Tiles of 8 and 2: 581.)
+    #             + (4 + 4 + 2 * 112) + 5 + (2 + 2 * 4) = 463
+    #   tile 8-9: NT 1, folds 1: 1 + 101 + 13 + (4 + 4 + 112) + 5 + (2 + 4) = 246
+    # Run one after another, tiles of 4, 4 and 2 channels would take 3 x 246 = 738, but with the
+    # overlap they are fastest: each loads 101 + 13 = 114 beats and runs (4 + 4 + 112) + 5 = 125
+    # cycles from its take, storing 2 + 4 = 6. Tile 0 is taken at 114, out of FLUSH at 239; tile
+    # 1 (descriptor at 115, loads done at 229) is taken at 240, out at 365; tile 2 (at 241, done
+    # at 355) taken at 366, out at 491, stored by 497: 498 cycles. (Tiles of 8 and 2: 583.)
     got = layer_cycles(Layer("fc", "linear", 100, 1, 1, 10, 1, 1), small())
-    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (3, 492, 39, 3)
+    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (3, 498, 39, 3)
 
 
 def test_linear_over_rows_runs_as_a_1x1_conv() -> None:
@@ -378,20 +394,20 @@ def test_buffer_without_one_word_is_refused() -> None:
 
 def test_store_overlaps_the_next_tile() -> None:
     """Tiles back to back (hwsim.rtl_timing.overlapped_total), worked by hand on small():
-    A, the closed-form 3x3 conv (70 load beats after its descriptor, a run of 708 + 5 = 713
+    A, the closed-form 3x3 conv (70 load beats after its descriptor, a run of 710 + 5 = 715
     from the take to the end of FLUSH, S = 74), and B, a 4 -> 4 linear layer (KS 4, one fold of
-    2 * 4 + 4 + 4 - 2 + 2 = 16: 6 load beats, a run of (4 + 2 + 16) + 5 = 27, S = 2 + 4 = 6).
-      A then B: A is taken with its last load beat (70), leaves FLUSH at 783 and is stored by
-                857; B (descriptor at 71, loads done at 77) is taken at 784, leaves FLUSH at 811
-                and waits for the engine until 857; B's last result at 863: 864 (not 898).
-      B then A: B is taken at 6, leaves FLUSH at 33, stored by 39; A's descriptor at 7, loads
-                done and taken at 77, FLUSH left at 790, stored by 864: 865 (not 898).
-      A then A: the second A (descriptor at 71, loads done at 141) is taken at 784 and leaves
-                FLUSH at 1497, after the first's store (857): stored by 1571: 1572 (not 1716)."""
+    2 * 4 + 4 + 4 - 2 + 2 = 16: 6 load beats, a run of (4 + 4 + 16) + 5 = 29, S = 2 + 4 = 6).
+      A then B: A is taken with its last load beat (70), leaves FLUSH at 785 and is stored by
+                859; B (descriptor at 71, loads done at 77) is taken at 786, leaves FLUSH at 815
+                and waits for the engine until 859; B's last result at 865: 866 (not 902).
+      B then A: B is taken at 6, leaves FLUSH at 35, stored by 41; A's descriptor at 7, loads
+                done and taken at 77, FLUSH left at 792, stored by 866: 867 (not 902).
+      A then A: the second A (descriptor at 71, loads done at 141) is taken at 786 and leaves
+                FLUSH at 1501, after the first's store (859): stored by 1575: 1576 (not 1720)."""
     a = plan(SMALL, LayerShape(True, 3, 6, 6, 6, (3, 3), (1, 1), (1, 1)))
     b = plan(SMALL, LayerShape(False, 4, 4))
-    assert [plan_cycles(SMALL, p)["total"] for p in (a, b)] == [784 + 74, 34 + 6]
-    assert overlapped_total(SMALL, [a, b]) == 864
-    assert overlapped_total(SMALL, [b, a]) == 865
-    assert overlapped_total(SMALL, [a, a]) == 1572
-    assert overlapped_total(SMALL, [a]) == 858  # one tile: D + S
+    assert [plan_cycles(SMALL, p)["total"] for p in (a, b)] == [786 + 74, 36 + 6]
+    assert overlapped_total(SMALL, [a, b]) == 866
+    assert overlapped_total(SMALL, [b, a]) == 867
+    assert overlapped_total(SMALL, [a, a]) == 1576
+    assert overlapped_total(SMALL, [a]) == 860  # one tile: D + S

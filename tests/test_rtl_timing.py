@@ -25,10 +25,11 @@ def test_layer_cycles_conv3x3() -> None:
     layer = Layer("c", "conv", 3, 5, 5, 5, 5, 5, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(layer, acc())
     # geometry_wait: 0 (94 load beats, more than the geometry's 3 + 1 cycles); compute: the first
-    # row tile's walk (2), the operand fetch's read and register (2), the folds
+    # row tile's walk (2), the operand fetch's four stages (4: the step's addresses, the read,
+    # the register behind the block RAM, the row's register), the folds
     assert got == {"descriptor": 1, "load_weights": 3 * 28, "load_acts": 10, "geometry_wait": 0, "load_resid": 0,
-                   "compute": 2 + 2 + 39 * 33, "drain": 5, "store": 2 + 39 * 2,
-                   "total": 1 + 84 + 10 + 1291 + 5 + 80, "folds": 39, "fold_cycles": 33, "tiles": 1}
+                   "compute": 2 + 4 + 39 * 33, "drain": 5, "store": 2 + 39 * 2,
+                   "total": 1 + 84 + 10 + 1293 + 5 + 80, "folds": 39, "fold_cycles": 33, "tiles": 1}
 
 
 def test_layer_cycles_depthwise_xnor_linear() -> None:
@@ -37,12 +38,12 @@ def test_layer_cycles_depthwise_xnor_linear() -> None:
     # one group per fold: KS = 9, NT = 1, 3 row tiles of 4 pixels; fold = 8 + 4 + 9; 144
     # activations in 18 beats
     assert (got["folds"], got["fold_cycles"], got["load_weights"], got["load_acts"]) == (12, 21, 40, 18)
-    assert got["total"] == 1 + 40 + 18 + (4 + 2 + 12 * 21) + 5 + (2 + 12 * 4)
+    assert got["total"] == 1 + 40 + 18 + (4 + 4 + 12 * 21) + 5 + (2 + 12 * 4)
     # channel-parallel (the default): the 4 channels side by side on the 4 columns, one fold per
     # row tile: 3 folds, one parameter and 9 weight words; the same 36 pixels x 4 channel slots
     got = layer_cycles(dw, acc(rows=4, cols=4))
     assert (got["folds"], got["fold_cycles"], got["load_weights"], got["load_acts"]) == (3, 21, 10, 18)
-    assert got["total"] == 1 + 10 + 18 + (4 + 2 + 3 * 21) + 5 + (2 + 3 * 4)
+    assert got["total"] == 1 + 10 + 18 + (4 + 4 + 3 * 21) + 5 + (2 + 3 * 4)
     # xnor: 70 channels in words of 64 lanes -> 2 words per pixel, KS = 2; a 64-bit word a beat
     fc = Layer("f", "linear", 70, 1, 1, 3, 1, 1)
     got = layer_cycles(fc, acc("xnor"))
@@ -51,16 +52,17 @@ def test_layer_cycles_depthwise_xnor_linear() -> None:
 
 def test_layer_cycles_fold_overlap_walk_not_hidden() -> None:
     # 1 -> 2 channels 1x1 on 4x4, 2x2 array with fold overlap: one fold of one step per row
-    # tile, 8 row tiles. Counting issues from the first step's (0), each beat 2 cycles after
-    # its issue: the next row tile's 2 pixels are walked in 0-1 (the walker shows them
-    # complete at 2) and swapped in at 2, its step issued at 3 (>= 0 + rows): a row tile every
-    # rows + 1 = 3 cycles, the last issue at 7 * 3 = 21, so the last beat 21 after the first
-    # and the last row 1 + 1 + 2 + 1 + 1 + 1 = 7 after that, plus one: array 29; compute =
-    # walk 2 + fetch 2 + 29 = 33 (the analytic model: 7 * max(1, 2) + 7 = 21)
+    # tile, 8 row tiles. Counting issues from the first step's (0), each beat 4 cycles after
+    # its issue (the two rows' pixels are one buffer word: one cycle of service): the next row
+    # tile's 2 pixels are walked in 0-1 (the walker shows them complete at 2) and swapped in at
+    # 2, its step issued at 3 (completing at 4 >= 1 + rows): a row tile every rows + 1 = 3
+    # cycles, the last issue at 7 * 3 = 21, so the last beat 21 after the first and the last
+    # row 1 + 1 + 2 + 1 + 1 + 1 = 7 after that, plus one: array 29; compute = walk 2 + fetch 4
+    # + 29 = 35 (the analytic model: 7 * max(1, 2) + 7 = 21)
     layer = Layer("c", "conv", 1, 4, 4, 2, 4, 4)
     got = layer_cycles(layer, acc(overlap=True))
-    assert (got["folds"], got["compute"]) == (8, 33)
-    assert got["total"] == 1 + (1 + 1) + 2 + 33 + 5 + (2 + 8 * 2)
+    assert (got["folds"], got["compute"]) == (8, 35)
+    assert got["total"] == 1 + (1 + 1) + 2 + 35 + 5 + (2 + 8 * 2)
 
 
 def test_layer_too_large_runs_as_row_tiles() -> None:
@@ -70,16 +72,16 @@ def test_layer_too_large_runs_as_row_tiles() -> None:
     # one read as zeros past the tile's last row), 15 words a row. Three rows: rows 0-2 read 0-3
     # (60 words, 8 beats of 8) and rows 3-4 read 2-4 (45, 6 beats); four rows would read 0-4 (75).
     # 2x2 array, KS 27, fold 2 * 2 + 2 + 27 - 2 + 2 = 33, one column tile:
-    #   rows 0-2: 15 pixels, 8 folds: 1 + 28 + 8 + (2 + 2 + 8 * 33) + 5 + (2 + 8 * 2) = 328
-    #   rows 3-4: 10 pixels, 5 folds: 1 + 28 + 6 + (2 + 2 + 5 * 33) + 5 + (2 + 5 * 2) = 221
+    #   rows 0-2: 15 pixels, 8 folds: 1 + 28 + 8 + (2 + 4 + 8 * 33) + 5 + (2 + 8 * 2) = 330
+    #   rows 3-4: 10 pixels, 5 folds: 1 + 28 + 6 + (2 + 4 + 5 * 33) + 5 + (2 + 5 * 2) = 223
     # The run side takes tile 0 with its last load beat (cycle 36) and leaves its FLUSH at
-    # 36 + 273 = 309; tile 1's descriptor comes at 37, its 34 loads end at 71 and wait; the run
-    # side takes it at 310, leaves FLUSH at 310 + 174 = 484 (tile 0's store, 309 + 18 = 327, is
-    # long over) and stores it by 484 + 12 = 496: 497 cycles.
+    # 36 + 275 = 311; tile 1's descriptor comes at 37, its 34 loads end at 71 and wait; the run
+    # side takes it at 312, leaves FLUSH at 312 + 176 = 488 (tile 0's store, 311 + 18 = 329, is
+    # long over) and stores it by 488 + 12 = 500: 501 cycles.
     tiny = Accelerator(array=ArrayConfig(rows=2, cols=2, fold_overlap=False), memory=MemoryConfig(ifmap_sram_kib=0.0625))
     wide = Layer("w", "conv", 3, 5, 5, 2, 5, 5, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(wide, tiny)
-    assert (got["tiles"], got["load_acts"], got["total"]) == (2, 8 + 6, 497)
+    assert (got["tiles"], got["load_acts"], got["total"]) == (2, 8 + 6, 501)
 
 
 def test_layer_cycles_k_tiles() -> None:
@@ -88,15 +90,15 @@ def test_layer_cycles_k_tiles() -> None:
     # steps each. 3x3 output on a 2x2 array: 5 row tiles, one output tile, 5 folds of
     # 2 * 2 + 2 + 2700 - 2 + 2 = 2706 cycles; 10 psum words. Each K tile loads one parameter
     # word, 2700 weight words and 3 * 3 * 300 = 2700 activation words in ceil(2700 / 8) = 338 beats:
-    #   first (writes psums, stores nothing): 1 + 2701 + 338 + (2 + 2 + 5 * 2706) + 5 = 16579
-    #   last (adds psums, stores 5 folds x 2 rows): 16579 + (2 + 10) = 16591
-    # Overlapped: the first's run (13539 cycles from the take at 3039) leaves FLUSH at 16578; the
-    # last's loads end at 3040 + 3039 = 6079 and wait; taken at 16579, FLUSH left at
-    # 16579 + 13539 = 30118, stored by 30118 + 12 = 30130: 30131 cycles.
+    #   first (writes psums, stores nothing): 1 + 2701 + 338 + (2 + 4 + 5 * 2706) + 5 = 16581
+    #   last (adds psums, stores 5 folds x 2 rows): 16581 + (2 + 10) = 16593
+    # Overlapped: the first's run (13541 cycles from the take at 3039) leaves FLUSH at 16580; the
+    # last's loads end at 3040 + 3039 = 6079 and wait; taken at 16581, FLUSH left at
+    # 16581 + 13541 = 30122, stored by 30122 + 12 = 30134: 30135 cycles.
     big = Layer("b", "conv", 600, 3, 3, 2, 3, 3, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(big, acc())
     assert got == {"descriptor": 2, "load_weights": 2 * 2701, "load_acts": 2 * 338, "load_resid": 0,
-                   "compute": 2 * 13534, "drain": 10, "store": 12, "total": 30131, "geometry_wait": 0,
+                   "compute": 2 * 13536, "drain": 10, "store": 12, "total": 30135, "geometry_wait": 0,
                    "folds": 10, "fold_cycles": 2706, "tiles": 2}
 
 
@@ -115,17 +117,17 @@ def test_layer_cycles_k_tiles_and_channel_tiles() -> None:
     # inputs (3), folds of 2 * 2 + 2 + 100 - 2 + 2 = 106 cycles. Run in order, the overlap makes
     # the smallest output tiles fastest: 3 tiles of 2 channels (one fold each) x 3 K tiles. Each
     # K tile loads 1 parameter word, 100 weight words and 100 activations (13 beats of 8): 114
-    # beats after its descriptor, shorter than its run of (2 + 2 + 106) + 5 = 115, so the tiles
+    # beats after its descriptor, shorter than its run of (2 + 4 + 106) + 5 = 117, so the tiles
     # follow the runs: the first is taken at 114, every next one the cycle after the one before
-    # left FLUSH, 116 cycles later (its loads, from the cycle after the take, are done a cycle
-    # before): the ninth at 114 + 8 * 116 = 1042, out of FLUSH at 1042 + 115 = 1157, stored
-    # (2 + 2) by 1161: 1162 cycles. (Three output tiles of 3 folds each, the K tiles' loads
-    # under the runs, take 1308.)
+    # left FLUSH, 118 cycles later (its loads, from the cycle after the take, are done three
+    # cycles before): the ninth at 114 + 8 * 118 = 1058, out of FLUSH at 1058 + 117 = 1175,
+    # stored (2 + 2) by 1179: 1180 cycles. (Three output tiles of 3 folds each, the K tiles' loads
+    # under the runs, take 1314.)
     roomy = Accelerator(array=ArrayConfig(rows=2, cols=2, fold_overlap=False), memory=MemoryConfig(ofmap_sram_kib=1 / 16),
                         rtl=RtlConfig(max_steps=100))
     got = layer_cycles(fc, roomy)
     assert (got["tiles"], got["folds"], got["fold_cycles"], got["store"]) == (9, 9, 106, 12)
-    assert got["total"] == 1162
+    assert got["total"] == 1180
 
 
 def test_layer_cycles_wrong() -> None:

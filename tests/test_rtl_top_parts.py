@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
+from contract import act_banks
 from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream
-from rtl.im2col import LayerGeometry, OperandFetch, PixelWalker
+from rtl.im2col import LayerGeometry, OperandFetch, PixelWalker, residue
 from rtl.requant import OutputStage
 from test_rtl_top import accelerator
 
@@ -62,6 +63,22 @@ def simulate(dut: Any, bench: Callable, memories: Sequence[tuple[Any, int, list]
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
+
+
+def act_memories(dut: OperandFetch, geo: TopGeometry, words: list) -> list[tuple[Any, int, list]]:
+    """The activation buffer words ``words`` behind the fetch's read ports: in bank ``i mod B``
+    at ``i >> k`` (:func:`contract.act_banks`), or one copy read by every row."""
+    if not geo.act_banks:
+        return [(list(dut.act_rd), geo.act_words // geo.act_beat, words)]
+    banks, shift = act_banks(geo.rows)
+    memories = []
+    for b, port in enumerate(dut.act_rd):
+        init = [[0] * geo.act_beat for _ in range(geo.act_bank_words)]
+        for i, word in enumerate(words):
+            if i % banks == b:
+                init[i >> shift] = word
+        memories.append((port, geo.act_bank_words, init))
+    return memories
 
 
 def naive_geometry(d: dict[str, int], lanes: int, max_steps: int, dw_lanes: int = 0) -> dict[str, int]:
@@ -263,9 +280,10 @@ async def drive_fetch(ctx: Any, dut: OperandFetch, tiles: list, steps: list[tupl
 
 
 def test_operand_fetch_spaces_fold_ends() -> None:
-    """With fold overlap a fold's last step is issued no sooner than ``rows`` cycles after the
-    fold before's (the array takes a last beat only then), the other steps as they come: on a
-    4-row top, folds of 1 and 3 steps end every 4 cycles, folds of 6 steps every 6."""
+    """With fold overlap a fold's last beat comes no sooner than ``rows`` cycles after the fold
+    before's (the array takes a last beat only then), the other beats as they come: on a 4-row
+    top, folds of 1 and 3 steps end every 4 cycles, folds of 6 steps every 6 (the padding rows
+    read nothing, so every step takes one cycle)."""
     geo = dataclasses.replace(geometry(rows=4, cols=2), fold_overlap=True)
     dut = OperandFetch(geo)
 
@@ -281,15 +299,74 @@ def test_operand_fetch_spaces_fold_ends() -> None:
                 end = int(step % k == k - 1)
                 ctx.set(dut.i_pos, {"ky": 0, "kx": 0, "line_end": end, "fold_end": end, "last_tile": 1,
                                     "last_group": 1})
-                _, _, issue = await ctx.tick().sample(dut.o_issue)
-                if issue:
-                    ends += [cycle] * end
-                    step += 1
+                _, _, issue, valid, last = await ctx.tick().sample(
+                    dut.o_issue, dut.o_operands.valid, dut.o_operands.payload.last)
+                step += issue
+                ends += [cycle] * (valid & last)
                 cycle += 1
             ctx.set(dut.i_run, 0)
+            for _ in range(12):  # drain
+                await ctx.tick()
             assert [c - ends[0] for c in ends] == [0, spacing, 2 * spacing, 3 * spacing], k
 
-    simulate(dut, bench, [(dut.act_rd, geo.act_words // geo.act_beat, []), (dut.weight_rd, geo.weight_words, [])])
+    simulate(dut, bench, [*act_memories(dut, geo, []), (dut.weight_rd, geo.weight_words, [])])
+
+
+@pytest.mark.parametrize("modulus", [3, 5, 7, 11, 17, 37])
+def test_residue_is_the_modulo(modulus: int) -> None:
+    """The bank of a buffer word without a divider equals ``i % modulus`` for every 11-bit ``i``."""
+    value = Signal(11)
+    m = Module()
+    out = Signal(range(modulus))
+    m.d.comb += out.eq(residue(value, modulus))
+
+    async def bench(ctx):
+        got = []
+        for i in range(1 << 11):
+            ctx.set(value, i)
+            got.append(ctx.get(out))
+        assert got == [i % modulus for i in range(1 << 11)]
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_operand_fetch_serves_bank_conflicts() -> None:
+    """On a 4-row top (5 banks, buffer word ``i`` in bank ``i mod 5``, 8 activations a word) a
+    step whose rows read activations 0, 40, 80 and 8 (+ the channel word) -- buffer words 0, 5,
+    10 in bank 0 and 1 in bank 1 -- is served in 3 cycles, one of rows reading 0-3 (one word,
+    broadcast) in 1: a fold of 8 channel words of each, back to back, gives beats 3 cycles
+    apart, then 1, each row's activation the one at its address."""
+    geo = dataclasses.replace(geometry(rows=4, cols=2), fold_overlap=True)
+    assert (geo.act_banks, geo.act_beat) == (5, 8)
+    acts = list(range(-64, 64))  # activation a is a - 64
+    dut = OperandFetch(geo)
+    tiles = [(0, 40, 80, 8), (0, 1, 2, 3)]
+    d = desc((1, 16), (1, 4), 8, 2)
+
+    async def bench(ctx):
+        await start(ctx, dut, d, geo.max_steps)
+        ctx.set(dut.o_operands.ready, 1)
+        beats, issued, cycle = [], 0, 0
+        while len(beats) < 16:
+            tile, cw = divmod(min(issued, 15), 8)
+            for r, p in enumerate(tiles[tile]):
+                ctx.set(dut.i_rows[r], {"iy": 0, "ix": 0, "p": p, "ok": 1})
+            ctx.set(dut.i_pos, {"ky": 0, "kx": 0, "line_end": int(cw == 7), "fold_end": int(cw == 7),
+                                "last_tile": 1, "last_group": 1})
+            ctx.set(dut.i_run, int(issued < 16))
+            _, _, issue, valid, x = await ctx.tick().sample(dut.o_issue, dut.o_operands.valid,
+                                                             dut.o_operands.payload.x)
+            issued += issue
+            if valid:
+                beats.append((cycle, [int(v) for v in x]))
+            cycle += 1
+        assert [b[0] - a[0] for a, b in zip(beats, beats[1:])] == [3] * 7 + [1] * 8
+        assert [x for _, x in beats] == [[acts[p + cw] for p in tiles[t]] for t in range(2) for cw in range(8)]
+
+    simulate(dut, bench, [*act_memories(dut, geo, [acts[i:i + 8] for i in range(0, len(acts), 8)]),
+                          (dut.weight_rd, geo.weight_words, [])])
 
 
 def test_operand_fetch_depthwise() -> None:
@@ -336,7 +413,7 @@ def test_operand_fetch_depthwise() -> None:
             [[int(v) for v in row] for row in beat.xd], [int(v) for v in beat.w], bool(beat.last)))
         assert got == [expected(*s) for s in schedule]
 
-    simulate(dut, bench, [(dut.act_rd, geo.act_words // geo.act_beat, act_init),
+    simulate(dut, bench, [*act_memories(dut, geo, act_init),
                           (dut.weight_rd, geo.weight_words, weight_init)])
 
 
@@ -379,7 +456,7 @@ def test_operand_fetch() -> None:
             [int(v) for v in beat.x], [int(v) for v in beat.w], bool(beat.last)))
         assert got == [expected(*s) for s in schedule]
 
-    simulate(dut, bench, [(dut.act_rd, geo.act_words // beat, act_init),
+    simulate(dut, bench, [*act_memories(dut, geo, act_init),
                           (dut.weight_rd, geo.weight_words, weight_init)])
 
 
