@@ -154,6 +154,26 @@ engine's register behind that block RAM (``contract.FETCH_CYCLES`` 2, the next c
 in that run (placement varies by +-3 MHz), the path now the read DMA's beat through the loader
 into the load nest's end flags (8 levels, 10.9 ns, 7.5 of them routing).
 
+Banked activation buffer (main at dd258c6, 2026-12-07 04:14-04:20 UTC, load 3.2-4.2): with fold
+overlap the activation buffer is ``B`` = 11 banks for 8 rows (:func:`contract.act_banks`, word
+``i`` in bank ``i mod 11`` at ``i >> 3``), one read port each, the operand fetch serving each
+step's rows from them through a crossbar (``contract.OPERAND_CYCLES`` 4), instead of a copy per
+array row. ``--no-pnr``::
+
+    kind    array target |     LUT      FF  BRAM  DSP   I/O   Fmax | Yosys s  CPU s
+    adder     8x8 ecp5   |  26,089  13,262   285   29   830      - |      86     77
+    adder     8x8 xc7    |  16,220  11,754   159   29   830      - |      71     69
+    mac       8x8 ecp5   |  25,745  14,881   284   93   830      - |      75     74
+    mac       8x8 xc7    |  14,230  10,301   142   93   830      - |      64     63
+
+The activation buffer: 88 DP16KD on ECP5 (11 memories of 8) where the copies took 512, 44
+RAMB36 on xc7 where they took 256; block RAM in all 709 -> 285 (ECP5), 371 -> 159 (xc7). The
+price is logic: +38-40 % LUTs on ECP5, +38-48 % on xc7 (each row's 11:1 crossbar of a 64-bit
+word, each bank's pick of its lowest waiting row's address, the bank residues of the rows'
+words and of the load address), +11-13 % FFs (the step's record in the request register, the
+service stage and three beat stages). The preset's buffers still exceed the LFE5U-85F's 208
+DP16KD (285), now by the out, parameter, psum and weight buffers as much as the activations.
+
 Compare runs by ``CPU s`` (``yosys_cpu``: user + system seconds from the kernel, :func:`rtl.synth.
 run_tool`), not by wall time, when the load differs: at load 8 a Yosys run got 111 CPU seconds in
 557 wall seconds. (The before runs above predate that figure: their times are wall times; Yosys's
