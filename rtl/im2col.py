@@ -463,16 +463,22 @@ class OperandFetch(wiring.Component):
         valid = Signal()  # the beat's
         free = ~valid | beat.ready
         served = Signal(rows)
-        if banks:  # each bank reads its lowest waiting row's word; every row asking for it is served
-            for b, rd in enumerate(self.act_rd):
-                asks = [waiting[r] & (step.bank[r] == b) for r in range(rows)]
-                at = step.at[rows - 1]
-                for r in reversed(range(rows - 1)):
-                    at = Mux(asks[r], step.at[r], at)
-                m.d.comb += [rd.addr.eq(at), rd.en.eq(free)]
+        if banks:
+            # Each bank reads its lowest waiting row's word. A step's words never decrease with the
+            # row (its pixels in raster order, one kernel offset), so a bank's waiting rows asking
+            # for that word are those with no waiting row of another word below them in the bank:
+            # pairwise compares of the step's registers, no compare behind the address mux.
+            lowest, words = [], []
+            for r in range(rows):
+                below = [(step.bank[q] == step.bank[r], step.at[q] != step.at[r]) for q in range(r)]
+                m.d.comb += served[r].eq(waiting[r] & ~Cat(waiting[q] & same & other
+                                                           for q, (same, other) in enumerate(below)).any())
+                lowest.append(waiting[r] & ~Cat(waiting[q] & same for q, (same, _) in enumerate(below)).any())
+            for b, rd in enumerate(self.act_rd):  # one row at most is a bank's lowest: an OR of masked words
+                pick = Const(0, len(rd.addr))
                 for r in range(rows):
-                    with m.If(asks[r] & (step.at[r] == at)):
-                        m.d.comb += served[r].eq(1)
+                    pick = pick | Mux(lowest[r] & (step.bank[r] == b), step.at[r], 0)
+                m.d.comb += [rd.addr.eq(pick), rd.en.eq(free)]
         else:  # a copy per row
             for r, rd in enumerate(self.act_rd):
                 m.d.comb += [rd.addr.eq(step.at[r]), rd.en.eq(free)]
