@@ -368,7 +368,7 @@ class OperandFetch(wiring.Component):
     while the step before is still there, waits in the request register, so the controller
     keeps issuing). There each cycle every bank with rows waiting reads the word of its lowest
     waiting row, and every waiting row asking for that word is served by the same read: a step
-    takes as many cycles as its busiest bank has distinct words (:func:`hwsim.rtl_timing`
+    takes as many cycles as its busiest bank has distinct words (:mod:`hwsim.rtl_banks`
     counts them), one when the rows' words fall in distinct banks or share words. The step
     leaves the stage (completes) in its last service cycle ``u``; a row served in cycle ``v``
     has its bank's word in the register behind the block RAM in ``v + 2`` and, through the bank
@@ -468,7 +468,7 @@ class OperandFetch(wiring.Component):
             # row (its pixels in raster order, one kernel offset), so a bank's waiting rows asking
             # for that word are those with no waiting row of another word below them in the bank:
             # pairwise compares of the step's registers, no compare behind the address mux.
-            lowest, words = [], []
+            lowest = []
             for r in range(rows):
                 below = [(step.bank[q] == step.bank[r], step.at[q] != step.at[r]) for q in range(r)]
                 m.d.comb += served[r].eq(waiting[r] & ~Cat(waiting[q] & same & other
