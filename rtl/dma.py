@@ -170,6 +170,7 @@ class ReadDMA(wiring.Component):
         lane = Signal(range(bus_bytes))
         have = Signal()                                # narrow: a word is held
         got = Signal(range(self.wide_words + 1))       # wide: words of the beat gathered
+        full = Signal()                                # wide: got == per_beat, kept as a register beside it
         hold = Signal(self.wide_words * bus_bits)
         skew = Signal(range(bus_bytes))  # wide: the start's byte offset in its bus word
         prev, primed = Signal(bus_bits, name="prev"), Signal(name="primed")  # wide with a skew: the word before
@@ -181,7 +182,7 @@ class ReadDMA(wiring.Component):
         log_of = _pick([ceil_log2(min(s, bus_bytes)) for s in self.slots], self.i_target)
         with m.If(starting):
             m.d.sync += [addr.eq(self.i_addr), target.eq(self.i_target), setup.eq(1),
-                         have.eq(0), got.eq(0),
+                         have.eq(0), got.eq(0), full.eq(0),
                          narrow.eq(_pick(self.slots, self.i_target) < bus_bytes),
                          skew.eq(Mux(_pick(self.slots, self.i_target) < bus_bytes, 0, self.i_addr[:size])),
                          primed.eq(0),
@@ -258,19 +259,20 @@ class ReadDMA(wiring.Component):
                              have.eq(1)]
         with m.Else():
             # realigned words: with a skew, each word read after the first completes the word
-            # that starts ``skew`` bytes into the one before it
-            full = got == per_beat
+            # that starts ``skew`` bytes into the one before it; ``full`` is a register, so the
+            # word a read goes to is decoded from flip-flops, not behind a compare with per_beat
             arrive = accept & (primed | (skew == 0))
             realigned = Mux(skew == 0, self.rdata, (Cat(prev, self.rdata) >> (skew << 3))[:bus_bits])
             m.d.comb += [beat.valid.eq(full & any_beats), beat.payload.eq(hold),  # none before a start
                          self.rready.eq(~full | take | ((skew != 0) & ~primed))]
             with m.If(take):
-                m.d.sync += got.eq(0)
+                m.d.sync += [got.eq(0), full.eq(0)]
             with m.If(accept):
                 m.d.sync += [prev.eq(self.rdata), primed.eq(1)]
             with m.If(arrive):
                 m.d.sync += [hold.word_select(Mux(full, 0, got), bus_bits).eq(realigned),
-                             got.eq(Mux(full, 1, got + 1))]
+                             got.eq(Mux(full, 1, got + 1)),
+                             full.eq(Mux(full, per_beat == 1, got + 1 == per_beat))]
         return m
 
 
