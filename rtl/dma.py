@@ -172,23 +172,26 @@ class ReadDMA(wiring.Component):
         got = Signal(range(self.wide_words + 1))       # wide: words of the beat gathered
         full = Signal()                                # wide: got == per_beat, kept as a register beside it
         hold = Signal(self.wide_words * bus_bits)
-        skew = Signal(range(bus_bytes))  # wide: the start's byte offset in its bus word
-        prev, primed = Signal(bus_bits, name="prev"), Signal(name="primed")  # wide with a skew: the word before
+        # a word read goes into the hold shifted down ``shift`` bytes: a wide transfer's start
+        # offset in its bus word (``realign``: not 0, each word is completed by the next), a narrow
+        # one's first lane until its first word arrives (then 0)
+        shift, realign = Signal(range(bus_bytes), name="shift"), Signal(name="realign")
+        prev, primed = Signal(bus_bits, name="prev"), Signal(name="primed")  # realigning: the word before
 
         # Start: latch the request (the target's slot as constants); the setup cycle after it
         # derives the bus words from the registered byte range (the multiply is off the start path).
         addr, target = Signal(ADDR_BITS, name="addr"), Signal.like(self.i_target, name="target")
         setup = Signal()
         log_of = _pick([ceil_log2(min(s, bus_bytes)) for s in self.slots], self.i_target)
+        narrow_of, first_lane = _pick(self.slots, self.i_target) < bus_bytes, self.i_addr[:size] >> log_of
         with m.If(starting):
             m.d.sync += [addr.eq(self.i_addr), target.eq(self.i_target), setup.eq(1),
-                         have.eq(0), got.eq(0), full.eq(0),
-                         narrow.eq(_pick(self.slots, self.i_target) < bus_bytes),
-                         skew.eq(Mux(_pick(self.slots, self.i_target) < bus_bytes, 0, self.i_addr[:size])),
-                         primed.eq(0),
+                         have.eq(0), got.eq(0), full.eq(0), narrow.eq(narrow_of),
+                         shift.eq(Mux(narrow_of, first_lane << log_of, self.i_addr[:size])),
+                         realign.eq(~narrow_of & (self.i_addr[:size] != 0)), primed.eq(0),
                          log_slot.eq(log_of),
                          per_beat.eq(_pick([max(1, s // bus_bytes) for s in self.slots], self.i_target)),
-                         lane.eq(self.i_addr[:size] >> log_of),
+                         lane.eq(first_lane),
                          self.o_rerror.eq(0)]
         # ceil((first byte's offset in its word + beats * slot) / bus bytes), per target with its
         # slot a constant: a narrow slot (a power of two) is a shift, a wide one whole words
@@ -244,6 +247,14 @@ class ReadDMA(wiring.Component):
             m.d.sync += self.o_rerror.eq(1)
         lanes_per_word = Signal(range(bus_bytes + 1))
         m.d.comb += lanes_per_word.eq(bus_bytes >> log_slot)
+        # Both kinds of target load a word read through one shifter whose amount and source are
+        # registers (``arrive``: a narrow target's word, a wide one's word once realigned), and
+        # only a narrow one shifts its hold down a slot per beat: each hold bit is a three-way
+        # choice behind two strobes.
+        arrive = accept & (primed | ~realign)
+        realigned = (Cat(Mux(realign, prev, self.rdata), self.rdata) >> (shift << 3))[:bus_bits]
+        with m.If(accept):
+            m.d.sync += [prev.eq(self.rdata), primed.eq(1)]
         with m.If(narrow):
             word_done = take & ((lane == lanes_per_word - 1) | last_beat)
             # the held word shifts down a slot with each beat taken: the beat is its low bits,
@@ -254,25 +265,21 @@ class ReadDMA(wiring.Component):
                 m.d.sync += [lane.eq(lane + 1), hold[:bus_bits].eq(hold[:bus_bits] >> (Const(8, 8) << log_slot))]
             with m.If(word_done):
                 m.d.sync += [have.eq(0), lane.eq(0)]
-            with m.If(accept):  # a start inside a word begins at its lane (with one held: at 0)
-                m.d.sync += [hold[:bus_bits].eq(self.rdata >> (Mux(have, 0, lane) << (log_slot + 3))),
-                             have.eq(1)]
+            with m.If(accept):  # a start inside a word begins at its lane, later words at 0
+                m.d.sync += [have.eq(1), shift.eq(0)]
         with m.Else():
-            # realigned words: with a skew, each word read after the first completes the word
-            # that starts ``skew`` bytes into the one before it; ``full`` is a register, so the
+            # realigned words: each word read after the first completes the word that starts
+            # ``shift`` bytes into the one before it; ``full`` is a register, so the
             # word a read goes to is decoded from flip-flops, not behind a compare with per_beat
-            arrive = accept & (primed | (skew == 0))
-            realigned = Mux(skew == 0, self.rdata, (Cat(prev, self.rdata) >> (skew << 3))[:bus_bits])
             m.d.comb += [beat.valid.eq(full & any_beats), beat.payload.eq(hold),  # none before a start
-                         self.rready.eq(~full | take | ((skew != 0) & ~primed))]
+                         self.rready.eq(~full | take | (realign & ~primed))]
             with m.If(take):
                 m.d.sync += [got.eq(0), full.eq(0)]
-            with m.If(accept):
-                m.d.sync += [prev.eq(self.rdata), primed.eq(1)]
             with m.If(arrive):
-                m.d.sync += [hold.word_select(Mux(full, 0, got), bus_bits).eq(realigned),
-                             got.eq(Mux(full, 1, got + 1)),
+                m.d.sync += [got.eq(Mux(full, 1, got + 1)),
                              full.eq(Mux(full, per_beat == 1, got + 1 == per_beat))]
+        with m.If(arrive):  # narrow: got is 0 and full low
+            m.d.sync += hold.word_select(Mux(full, 0, got), bus_bits).eq(realigned)
         return m
 
 

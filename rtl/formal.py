@@ -773,7 +773,8 @@ class ReadDMAHarness(Elaboratable):
         # What ties the engine's registers to the harness's counts (the induction's invariant).
         m.d.comb += [Assert((r["bursts"] == flight) & (r["addr"] == addr) & (r["target"] == target)
                             & (r["narrow"] == (target == 1)) & (~r["narrow"] | (r["log_slot"] == 1))
-                            & (r["skew"] == Mux(target == 0, addr[:3], 0))
+                            & (r["realign"] == ((target == 0) & (addr[:3] != 0)))
+                            & (r["shift"] == Mux(target == 0, addr[:3], Mux(r["have"], 0, r["lane"] << 1)))
                             & Mux(r["narrow"], (r["got"] == 0) & ~r["full"], ~r["have"]) & (~r["narrow"] | ~addr[0]),
                             "the transfer's registers"),
                      Assert((r["left"] == beats - given) & (r["any_left"] == (r["left"] != 0))
@@ -801,13 +802,15 @@ class ReadDMAHarness(Elaboratable):
             m.d.comb += Assert(r["per_beat"] == 1, "a beat's words")
             with m.If(r["narrow"]):
                 pos = addr[:3] + (given << 1)  # the next beat's byte, from the first word's start
-                m.d.comb += Assert((r["lane"] == pos[1:3]) & (received == (pos >> 3) + r["have"]),
+                m.d.comb += Assert((r["lane"] == pos[1:3]) & (received == (pos >> 3) + r["have"])
+                                   & (r["have"] | (received == 0) | (r["lane"] == 0)),  # only the first word: a lane
                                    "the held word's lane")
                 with m.If(r["have"]):  # shifted down a slot per beat taken: the lane's slot at bit 0
-                    m.d.comb += Assert(r["hold"][:64] == word_bytes(addr[3:8] + received[:5] - 1) >> (r["lane"] << 4),
-                                       "the held word")
+                    up = r["lane"] << 4  # the slots already taken, whose room above is don't-care
+                    held = word_bytes(addr[3:8] + received[:5] - 1)
+                    m.d.comb += Assert((r["hold"][:64] << up)[:64] == (held >> up << up)[:64], "the held word")
             with m.Else():
-                ahead = (r["skew"] != 0) & r["primed"]  # realigned: the word read ahead
+                ahead = r["realign"] & r["primed"]  # realigned: the word read ahead
                 m.d.comb += Assert((received == given + r["got"] + ahead) & (r["got"] <= 1)
                                    & (r["full"] == (r["got"] == 1)) & (r["primed"] == (received != 0)),
                                    "the wide beat's words")
