@@ -372,6 +372,7 @@ class WriteDMA(wiring.Component):
         m.d.comb += [data.eq(beat_bytes << (at * 8)), strobes.eq(beat_mask << at)]
         first = Signal(ADDR_BITS - size)
         words, k = Signal(range(self.max_bytes // bus_bytes + 3)), Signal(range(self.max_bytes // bus_bytes + 3))
+        k_last = Signal()  # k == words - 1, kept as a register beside k: the result's ready starts at flip-flops
         aw_done, w_done = Signal(), Signal()
         writing = Signal()
 
@@ -386,12 +387,12 @@ class WriteDMA(wiring.Component):
         with m.If(writing):
             m.d.sync += [aw_done.eq(aw_now), w_done.eq(w_now)]
             with m.If(aw_now & w_now):
-                m.d.sync += [k.eq(k + 1), aw_done.eq(0), w_done.eq(0)]
-                with m.If(k == words - 1):
+                m.d.sync += [k.eq(k + 1), k_last.eq(k + 2 == words), aw_done.eq(0), w_done.eq(0)]
+                with m.If(k_last):
                     m.d.sync += writing.eq(0)
         # The next beat is taken when idle or with the last word's write (a beat a cycle when each
         # fits one bus word); its registers below override the finished beat's.
-        finishing = writing & aw_now & w_now & (k == words - 1)
+        finishing = writing & aw_now & w_now & k_last
         m.d.comb += res.ready.eq(any_beats & (~writing | finishing))
         # Byte address, bytes and strobes of the taken beat.
         lanes = res.payload
@@ -431,7 +432,7 @@ class WriteDMA(wiring.Component):
                 nbytes = Mux(mode == StoreMode.RAW, self.slot,
                              Mux(mode == StoreMode.BYTES, cols, max(1, cols // 8)))
                 m.d.comb += count.eq((offset + nbytes + bus_bytes - 1) >> size)
-                m.d.sync += words.eq(count)
+                m.d.sync += [words.eq(count), k_last.eq(count == 1)]
             # Next beat's address.
             with m.If(mode == StoreMode.RAW):
                 m.d.sync += cur.eq(cur + self.slot)
