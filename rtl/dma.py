@@ -168,9 +168,10 @@ class ReadDMA(wiring.Component):
         log_slot = Signal(range(ceil_log2(bus_bytes) + 1))  # log2 of the slot's bytes
         per_beat = Signal(range(self.wide_words + 1))  # wide slots: bus words per beat
         lane = Signal(range(bus_bytes))
-        have = Signal()                                # narrow: a word is held
         got = Signal(range(self.wide_words + 1))       # wide: words of the beat gathered
-        full = Signal()                                # wide: got == per_beat, kept as a register beside it
+        # a beat is in the hold: narrow, a word is held; wide, got == per_beat (kept as a register
+        # beside it); one flag for both, so the beat's valid is one gate from flip-flops
+        full = Signal()
         hold = Signal(self.wide_words * bus_bits)
         # a word read goes into the hold shifted down ``shift`` bytes: a wide transfer's start
         # offset in its bus word (``realign``: not 0, each word is completed by the next), a narrow
@@ -186,7 +187,7 @@ class ReadDMA(wiring.Component):
         narrow_of, first_lane = _pick(self.slots, self.i_target) < bus_bytes, self.i_addr[:size] >> log_of
         with m.If(starting):
             m.d.sync += [addr.eq(self.i_addr), target.eq(self.i_target), setup.eq(1),
-                         have.eq(0), got.eq(0), full.eq(0), narrow.eq(narrow_of),
+                         got.eq(0), full.eq(0), narrow.eq(narrow_of),
                          shift.eq(Mux(narrow_of, first_lane << log_of, self.i_addr[:size])),
                          realign.eq(~narrow_of & (self.i_addr[:size] != 0)), primed.eq(0),
                          log_slot.eq(log_of),
@@ -259,27 +260,26 @@ class ReadDMA(wiring.Component):
             word_done = take & ((lane == lanes_per_word - 1) | last_beat)
             # the held word shifts down a slot with each beat taken: the beat is its low bits,
             # straight from the register (no lane mux between the hold and the consumer)
-            m.d.comb += [beat.valid.eq(have & any_beats), beat.payload.eq(hold[:bus_bits]),
-                         self.rready.eq(~have | word_done)]
+            m.d.comb += [beat.payload.eq(hold[:bus_bits]), self.rready.eq(~full | word_done)]
             with m.If(take):
                 m.d.sync += [lane.eq(lane + 1), hold[:bus_bits].eq(hold[:bus_bits] >> (Const(8, 8) << log_slot))]
             with m.If(word_done):
-                m.d.sync += [have.eq(0), lane.eq(0)]
+                m.d.sync += [full.eq(0), lane.eq(0)]
             with m.If(accept):  # a start inside a word begins at its lane, later words at 0
-                m.d.sync += [have.eq(1), shift.eq(0)]
+                m.d.sync += [full.eq(1), shift.eq(0)]
         with m.Else():
             # realigned words: each word read after the first completes the word that starts
-            # ``shift`` bytes into the one before it; ``full`` is a register, so the
-            # word a read goes to is decoded from flip-flops, not behind a compare with per_beat
-            m.d.comb += [beat.valid.eq(full & any_beats), beat.payload.eq(hold),  # none before a start
-                         self.rready.eq(~full | take | (realign & ~primed))]
+            # ``shift`` bytes into the one before it; the word a read goes to is decoded from
+            # flip-flops (got, full), not behind a compare with per_beat
+            m.d.comb += [beat.payload.eq(hold), self.rready.eq(~full | take | (realign & ~primed))]
             with m.If(take):
                 m.d.sync += [got.eq(0), full.eq(0)]
             with m.If(arrive):
                 m.d.sync += [got.eq(Mux(full, 1, got + 1)),
                              full.eq(Mux(full, per_beat == 1, got + 1 == per_beat))]
-        with m.If(arrive):  # narrow: got is 0 and full low
+        with m.If(arrive):  # narrow: got is 0
             m.d.sync += hold.word_select(Mux(full, 0, got), bus_bits).eq(realigned)
+        m.d.comb += beat.valid.eq(full & any_beats)  # none before a start
         return m
 
 
@@ -411,28 +411,29 @@ class WriteDMA(wiring.Component):
         value = Signal(self.max_bytes * 8)
         mask = Signal(self.max_bytes)
         keep = Signal()
+        count = Signal.like(words)  # the bus words the beat touches
+
+        def spans(nbytes: int) -> Value:  # a table of the offset (no adder behind the address's)
+            return _pick([(o + nbytes + bus_bytes - 1) >> size for o in range(bus_bytes)], byte_addr[:size])
+
         with m.Switch(mode):
             with m.Case(StoreMode.RAW):
                 m.d.comb += [byte_addr.eq(cur), value.eq(lanes), mask.eq((1 << self.slot) - 1),
-                             keep.eq(1)]
+                             keep.eq(1), count.eq(spans(self.slot))]
             with m.Case(StoreMode.BYTES):
                 m.d.comb += [byte_addr.eq(cur + chan), value.eq(lanes[:cols * 8] if self.lane_bits == 8 else 0),
-                             mask.eq(Cat(*lane_on)), keep.eq(cur_pix < pixels)]
+                             mask.eq(Cat(*lane_on)), keep.eq(cur_pix < pixels), count.eq(spans(cols))]
             with m.Case(StoreMode.BITS):
                 bits = [lanes[c * self.lane_bits] & lane_on[c] for c in range(cols)]
                 m.d.comb += [byte_addr.eq(cur + (chan >> 3)), value.eq(Cat(*bits)),
-                             mask.eq((1 << max(1, cols // 8)) - 1), keep.eq(cur_pix < pixels)]
+                             mask.eq((1 << max(1, cols // 8)) - 1), keep.eq(cur_pix < pixels),
+                             count.eq(spans(max(1, cols // 8)))]
         offset = byte_addr[:size]
         with m.If(take):
             with m.If(keep):
                 m.d.sync += [beat_bytes.eq(value), beat_mask.eq(mask), at.eq(offset),
                              first.eq(byte_addr >> size), k.eq(0), writing.eq(1),
-                             aw_done.eq(0), w_done.eq(0)]
-                count = Signal.like(words)
-                nbytes = Mux(mode == StoreMode.RAW, self.slot,
-                             Mux(mode == StoreMode.BYTES, cols, max(1, cols // 8)))
-                m.d.comb += count.eq((offset + nbytes + bus_bytes - 1) >> size)
-                m.d.sync += [words.eq(count), k_last.eq(count == 1)]
+                             aw_done.eq(0), w_done.eq(0), words.eq(count), k_last.eq(count == 1)]
             # Next beat's address.
             with m.If(mode == StoreMode.RAW):
                 m.d.sync += cur.eq(cur + self.slot)
