@@ -92,17 +92,23 @@ def times(value: Value, k: int) -> Value:
     return total
 
 
-def _beat_counter(m: Module, start: Value, beats: Value, take: Value) -> tuple[Signal, Signal, Signal]:
+def _beat_counter(m: Module, start: Value, beats: Value, take: Value) -> tuple[Signal, Signal, Signal, Signal]:
     """The beats left of a transfer: loaded with ``beats`` on ``start``, one less on each
     ``take``; with ``left != 0`` and ``left == 1`` kept as registers beside it (each updated
     from the other and a compare off the handshake path), so the stream's ``valid``/``ready``
-    are a gate or two, not a 24-bit reduction. Returns ``(left, any, one)``."""
+    are a gate or two, not a 24-bit reduction. Returns ``(left, any, one, any_next)``,
+    ``any_next`` the value ``any`` takes at the clock edge (comb)."""
     left, any_left, one_left = Signal(BEATS_BITS, name="left"), Signal(name="any_left"), Signal(name="one_left")
+    any_next = Signal(name="any_next")
+    m.d.comb += any_next.eq(any_left)
+    m.d.sync += any_left.eq(any_next)
     with m.If(start):
-        m.d.sync += [left.eq(beats), any_left.eq(beats != 0), one_left.eq(beats == 1)]
+        m.d.sync += [left.eq(beats), one_left.eq(beats == 1)]
+        m.d.comb += any_next.eq(beats != 0)
     with m.Elif(take):
-        m.d.sync += [left.eq(left - 1), any_left.eq(~one_left), one_left.eq(left == 2)]
-    return left, any_left, one_left
+        m.d.sync += [left.eq(left - 1), one_left.eq(left == 2)]
+        m.d.comb += any_next.eq(~one_left)
+    return left, any_left, one_left, any_next
 
 
 def _members(names: str, bus_bits: int) -> dict[str, wiring.Member]:
@@ -163,7 +169,7 @@ class ReadDMA(wiring.Component):
         bursts = Signal(range(MAX_OUTSTANDING + 1))  # bursts issued whose last word has not arrived
         take = beat.valid & beat.ready
         starting = self.i_start & ~self.o_busy
-        beats_left, any_beats, last_beat = _beat_counter(m, starting, self.i_beats, take)
+        beats_left, any_beats, last_beat, _ = _beat_counter(m, starting, self.i_beats, take)
         narrow = Signal()                              # the slot is less than a word
         log_slot = Signal(range(ceil_log2(bus_bytes) + 1))  # log2 of the slot's bytes
         per_beat = Signal(range(self.wide_words + 1))  # wide slots: bus words per beat
@@ -340,7 +346,7 @@ class WriteDMA(wiring.Component):
         mode = Signal(StoreMode)
         take = res.valid & res.ready
         starting = self.i_start & ~self.o_busy
-        _, any_beats, _ = _beat_counter(m, starting, self.i_beats, take)
+        _, any_beats, _, any_next = _beat_counter(m, starting, self.i_beats, take)
         pstride, gstride, pixels = Signal(ADDR_BITS), Signal(16), Signal(16)
         tile_top, tile_step, cur = Signal(ADDR_BITS), Signal(ADDR_BITS), Signal(ADDR_BITS)
         tile_pix, cur_pix = Signal(17), Signal(17)
@@ -372,9 +378,13 @@ class WriteDMA(wiring.Component):
         m.d.comb += [data.eq(beat_bytes << (at * 8)), strobes.eq(beat_mask << at)]
         first = Signal(ADDR_BITS - size)
         words, k = Signal(range(self.max_bytes // bus_bytes + 3)), Signal(range(self.max_bytes // bus_bytes + 3))
-        k_last = Signal()  # k == words - 1, kept as a register beside k: the result's ready starts at flip-flops
+        k_last = Signal()  # k == words - 1, kept as a register beside k
         aw_done, w_done = Signal(), Signal()
         writing = Signal()
+        # writing's and k_last's values at the clock edge (comb; the registers take them)
+        writing_next, k_last_next = Signal(), Signal()
+        m.d.comb += [writing_next.eq(writing), k_last_next.eq(k_last)]
+        m.d.sync += [writing.eq(writing_next), k_last.eq(k_last_next)]
 
         # One single-beat write per bus word, address and data offered together.
         m.d.comb += [self.awaddr.eq((first + k) << size), self.awlen.eq(0), self.awsize.eq(size),
@@ -387,13 +397,17 @@ class WriteDMA(wiring.Component):
         with m.If(writing):
             m.d.sync += [aw_done.eq(aw_now), w_done.eq(w_now)]
             with m.If(aw_now & w_now):
-                m.d.sync += [k.eq(k + 1), k_last.eq(k + 2 == words), aw_done.eq(0), w_done.eq(0)]
+                m.d.sync += [k.eq(k + 1), aw_done.eq(0), w_done.eq(0)]
+                m.d.comb += k_last_next.eq(k + 2 == words)
                 with m.If(k_last):
-                    m.d.sync += writing.eq(0)
+                    m.d.comb += writing_next.eq(0)
         # The next beat is taken when idle or with the last word's write (a beat a cycle when each
-        # fits one bus word); its registers below override the finished beat's.
-        finishing = writing & aw_now & w_now & k_last
-        m.d.comb += res.ready.eq(any_beats & (~writing | finishing))
+        # fits one bus word); its registers below override the finished beat's. Both terms of
+        # ready (beats left and idle; beats left and writing the beat's last word) are registers,
+        # set from the next values of their factors: ready is one gate behind the AXI handshake.
+        idle_ready, last_ready = Signal(), Signal()
+        m.d.sync += [idle_ready.eq(any_next & ~writing_next), last_ready.eq(any_next & writing_next & k_last_next)]
+        m.d.comb += res.ready.eq(idle_ready | (last_ready & aw_now & w_now))
         # Byte address, bytes and strobes of the taken beat.
         lanes = res.payload
         lane_on = [Signal(name=f"lane_on{c}") for c in range(cols)]
@@ -432,8 +446,8 @@ class WriteDMA(wiring.Component):
         with m.If(take):
             with m.If(keep):
                 m.d.sync += [beat_bytes.eq(value), beat_mask.eq(mask), at.eq(offset),
-                             first.eq(byte_addr >> size), k.eq(0), writing.eq(1),
-                             aw_done.eq(0), w_done.eq(0), words.eq(count), k_last.eq(count == 1)]
+                             first.eq(byte_addr >> size), k.eq(0), aw_done.eq(0), w_done.eq(0), words.eq(count)]
+                m.d.comb += [writing_next.eq(1), k_last_next.eq(count == 1)]
             # Next beat's address.
             with m.If(mode == StoreMode.RAW):
                 m.d.sync += cur.eq(cur + self.slot)
