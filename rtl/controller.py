@@ -274,9 +274,9 @@ class LayerController(wiring.Component):
 class _Nest:
     """One side's loop nest, ``(group, output tile)`` outer and ``(ky, kx, channel word)``
     inner, against the ``end`` registers: ``k_step``/``t_step`` (comb strobes) step the inner
-    and outer levels; ``reset`` (in a sync context) returns it to the first step. Whether a
-    counter is at its end is a register, updated with the counter (its next value compared
-    beside the step), and so are the conjunctions of those flags that the fetch and the FSMs
+    and outer levels; ``reset`` (called under the condition that resets it) returns it to the
+    first step. Whether a counter is at its end is a register, updated with the counter (its
+    next value compared beside the step), and so are the conjunctions of those flags that the fetch and the FSMs
     read (``line_end``, ``k_wrap``, ``tile_wrap``: from the flags' next values), so the step,
     the fetch's issue and the walker's swap that follow from them start at flip-flops."""
 
