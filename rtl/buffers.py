@@ -375,7 +375,7 @@ class StoreStream(wiring.Component):
         word = Signal.like(self.out_rd.data, attrs={"keep": 1})
         m.d.comb += [self.out_rd.addr.eq(addr), self.out_rd.en.eq(free),
                      res.payload.eq(word),
-                     self.o_done.eq(res.valid & res.ready & ~read & (addr == words)),
+                     self.o_done.eq(res.valid & res.ready & ~read & ~more),  # ~more: addr == words
                      self.o_free.eq(~self.o_busy | self.o_done)]
         with m.If(self.i_start):
             m.d.sync += [addr.eq(0), words.eq(self.i_words), self.o_bank.eq(self.i_bank),

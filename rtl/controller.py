@@ -274,9 +274,11 @@ class LayerController(wiring.Component):
 class _Nest:
     """One side's loop nest, ``(group, output tile)`` outer and ``(ky, kx, channel word)``
     inner, against the ``end`` registers: ``k_step``/``t_step`` (comb strobes) step the inner
-    and outer levels; ``reset`` (in a sync context) returns it to the first step. Whether a
-    counter is at its end is a register, updated with the counter (its next value compared
-    beside the step), so the step and the walker's swap that follow from it start at flip-flops."""
+    and outer levels; ``reset`` (called under the condition that resets it) returns it to the
+    first step. Whether a counter is at its end is a register, updated with the counter (its
+    next value compared beside the step), and so are the conjunctions of those flags that the fetch and the FSMs
+    read (``line_end``, ``k_wrap``, ``tile_wrap``: from the flags' next values), so the step,
+    the fetch's issue and the walker's swap that follow from them start at flip-flops."""
 
     #: Each level's counter, its end test (``>=`` for the channel counters, else ``==``).
     _AT_END = {"ch": True, "kx": False, "ky": False, "c0": True, "g": False}
@@ -289,11 +291,16 @@ class _Nest:
         self.ch = Signal(geo.dim_bits + 1, name=f"{prefix}ch")  # first input channel of the word
         self.k_step, self.t_step = Signal(name=f"{prefix}k_step"), Signal(name=f"{prefix}t_step")
         self._last = {name: Signal(name=f"{prefix}last_{name}") for name in self._AT_END}
-        last_c, last_kx, last_ky = self._last["ch"], self._last["kx"], self._last["ky"]
-        self.line_end = last_c & last_kx
-        self.k_wrap = last_c & last_kx & last_ky
+        self._next = {name: Signal(name=f"{prefix}next_last_{name}") for name in self._AT_END}  # comb
+        for name, last in self._last.items():
+            m.d.comb += self._next[name].eq(last)  # unless a step or the reset below changes it
+            m.d.sync += last.eq(self._next[name])
+        self.line_end, self.k_wrap = Signal(name=f"{prefix}line_end"), Signal(name=f"{prefix}k_wrap")
+        self.tile_wrap = Signal(name=f"{prefix}tile_wrap")
+        nxt = self._next
+        m.d.sync += [self.line_end.eq(nxt["ch"] & nxt["kx"]), self.k_wrap.eq(nxt["ch"] & nxt["kx"] & nxt["ky"]),
+                     self.tile_wrap.eq(nxt["c0"] & nxt["g"])]
         self.last_ct, self.last_g = self._last["c0"], self._last["g"]
-        self.tile_wrap = self.last_ct & self.last_g
         self._m, self._end = m, end
         with m.If(self.k_step):
             self._advance([("ch", geo.lanes), ("kx", 1), ("ky", 1)])
@@ -309,8 +316,8 @@ class _Nest:
         (name, step), *outer = levels
         counter, last, end = getattr(self, name), self._last[name], self._end[name]
         after = counter + step
-        self._m.d.sync += [counter.eq(Mux(last, 0, after)),
-                           last.eq(Mux(last, self._at_end(name, 0, end), self._at_end(name, after, end)))]
+        self._m.d.sync += counter.eq(Mux(last, 0, after))
+        self._m.d.comb += self._next[name].eq(Mux(last, self._at_end(name, 0, end), self._at_end(name, after, end)))
         if outer:
             with self._m.If(last):
                 self._advance(outer)
@@ -319,4 +326,4 @@ class _Nest:
         """Return to the first step; ``first[name]``: whether that level's first step is its last
         (its counter's 0 at the end the end register will hold)."""
         self._m.d.sync += [getattr(self, name).eq(0) for name in self._AT_END]
-        self._m.d.sync += [self._last[name].eq(first[name]) for name in self._AT_END]
+        self._m.d.comb += [self._next[name].eq(first[name]) for name in self._AT_END]

@@ -92,17 +92,23 @@ def times(value: Value, k: int) -> Value:
     return total
 
 
-def _beat_counter(m: Module, start: Value, beats: Value, take: Value) -> tuple[Signal, Signal, Signal]:
+def _beat_counter(m: Module, start: Value, beats: Value, take: Value) -> tuple[Signal, Signal, Signal, Signal]:
     """The beats left of a transfer: loaded with ``beats`` on ``start``, one less on each
     ``take``; with ``left != 0`` and ``left == 1`` kept as registers beside it (each updated
     from the other and a compare off the handshake path), so the stream's ``valid``/``ready``
-    are a gate or two, not a 24-bit reduction. Returns ``(left, any, one)``."""
+    are a gate or two, not a 24-bit reduction. Returns ``(left, any, one, any_next)``,
+    ``any_next`` the value ``any`` takes at the clock edge (comb)."""
     left, any_left, one_left = Signal(BEATS_BITS, name="left"), Signal(name="any_left"), Signal(name="one_left")
+    any_next = Signal(name="any_next")
+    m.d.comb += any_next.eq(any_left)
+    m.d.sync += any_left.eq(any_next)
     with m.If(start):
-        m.d.sync += [left.eq(beats), any_left.eq(beats != 0), one_left.eq(beats == 1)]
+        m.d.sync += [left.eq(beats), one_left.eq(beats == 1)]
+        m.d.comb += any_next.eq(beats != 0)
     with m.Elif(take):
-        m.d.sync += [left.eq(left - 1), any_left.eq(~one_left), one_left.eq(left == 2)]
-    return left, any_left, one_left
+        m.d.sync += [left.eq(left - 1), one_left.eq(left == 2)]
+        m.d.comb += any_next.eq(~one_left)
+    return left, any_left, one_left, any_next
 
 
 def _members(names: str, bus_bits: int) -> dict[str, wiring.Member]:
@@ -163,31 +169,36 @@ class ReadDMA(wiring.Component):
         bursts = Signal(range(MAX_OUTSTANDING + 1))  # bursts issued whose last word has not arrived
         take = beat.valid & beat.ready
         starting = self.i_start & ~self.o_busy
-        beats_left, any_beats, last_beat = _beat_counter(m, starting, self.i_beats, take)
+        beats_left, any_beats, last_beat, _ = _beat_counter(m, starting, self.i_beats, take)
         narrow = Signal()                              # the slot is less than a word
         log_slot = Signal(range(ceil_log2(bus_bytes) + 1))  # log2 of the slot's bytes
         per_beat = Signal(range(self.wide_words + 1))  # wide slots: bus words per beat
         lane = Signal(range(bus_bytes))
-        have = Signal()                                # narrow: a word is held
         got = Signal(range(self.wide_words + 1))       # wide: words of the beat gathered
+        # a beat is in the hold: narrow, a word is held; wide, got == per_beat (kept as a register
+        # beside it); one flag for both, so the beat's valid is one gate from flip-flops
+        full = Signal()
         hold = Signal(self.wide_words * bus_bits)
-        skew = Signal(range(bus_bytes))  # wide: the start's byte offset in its bus word
-        prev, primed = Signal(bus_bits, name="prev"), Signal(name="primed")  # wide with a skew: the word before
+        # a word read goes into the hold shifted down ``shift`` bytes: a wide transfer's start
+        # offset in its bus word (``realign``: not 0, each word is completed by the next), a narrow
+        # one's first lane until its first word arrives (then 0)
+        shift, realign = Signal(range(bus_bytes), name="shift"), Signal(name="realign")
+        prev, primed = Signal(bus_bits, name="prev"), Signal(name="primed")  # realigning: the word before
 
         # Start: latch the request (the target's slot as constants); the setup cycle after it
         # derives the bus words from the registered byte range (the multiply is off the start path).
         addr, target = Signal(ADDR_BITS, name="addr"), Signal.like(self.i_target, name="target")
         setup = Signal()
         log_of = _pick([ceil_log2(min(s, bus_bytes)) for s in self.slots], self.i_target)
+        narrow_of, first_lane = _pick(self.slots, self.i_target) < bus_bytes, self.i_addr[:size] >> log_of
         with m.If(starting):
             m.d.sync += [addr.eq(self.i_addr), target.eq(self.i_target), setup.eq(1),
-                         have.eq(0), got.eq(0),
-                         narrow.eq(_pick(self.slots, self.i_target) < bus_bytes),
-                         skew.eq(Mux(_pick(self.slots, self.i_target) < bus_bytes, 0, self.i_addr[:size])),
-                         primed.eq(0),
+                         got.eq(0), full.eq(0), narrow.eq(narrow_of),
+                         shift.eq(Mux(narrow_of, first_lane << log_of, self.i_addr[:size])),
+                         realign.eq(~narrow_of & (self.i_addr[:size] != 0)), primed.eq(0),
                          log_slot.eq(log_of),
                          per_beat.eq(_pick([max(1, s // bus_bytes) for s in self.slots], self.i_target)),
-                         lane.eq(self.i_addr[:size] >> log_of),
+                         lane.eq(first_lane),
                          self.o_rerror.eq(0)]
         # ceil((first byte's offset in its word + beats * slot) / bus bytes), per target with its
         # slot a constant: a narrow slot (a power of two) is a shift, a wide one whole words
@@ -243,34 +254,38 @@ class ReadDMA(wiring.Component):
             m.d.sync += self.o_rerror.eq(1)
         lanes_per_word = Signal(range(bus_bytes + 1))
         m.d.comb += lanes_per_word.eq(bus_bytes >> log_slot)
+        # Both kinds of target load a word read through one shifter whose amount and source are
+        # registers (``arrive``: a narrow target's word, a wide one's word once realigned), and
+        # only a narrow one shifts its hold down a slot per beat: each hold bit is a three-way
+        # choice behind two strobes.
+        arrive = accept & (primed | ~realign)
+        realigned = (Cat(Mux(realign, prev, self.rdata), self.rdata) >> (shift << 3))[:bus_bits]
+        with m.If(accept):
+            m.d.sync += [prev.eq(self.rdata), primed.eq(1)]
         with m.If(narrow):
             word_done = take & ((lane == lanes_per_word - 1) | last_beat)
             # the held word shifts down a slot with each beat taken: the beat is its low bits,
             # straight from the register (no lane mux between the hold and the consumer)
-            m.d.comb += [beat.valid.eq(have & any_beats), beat.payload.eq(hold[:bus_bits]),
-                         self.rready.eq(~have | word_done)]
+            m.d.comb += [beat.payload.eq(hold[:bus_bits]), self.rready.eq(~full | word_done)]
             with m.If(take):
                 m.d.sync += [lane.eq(lane + 1), hold[:bus_bits].eq(hold[:bus_bits] >> (Const(8, 8) << log_slot))]
             with m.If(word_done):
-                m.d.sync += [have.eq(0), lane.eq(0)]
-            with m.If(accept):  # a start inside a word begins at its lane (with one held: at 0)
-                m.d.sync += [hold[:bus_bits].eq(self.rdata >> (Mux(have, 0, lane) << (log_slot + 3))),
-                             have.eq(1)]
+                m.d.sync += [full.eq(0), lane.eq(0)]
+            with m.If(accept):  # a start inside a word begins at its lane, later words at 0
+                m.d.sync += [full.eq(1), shift.eq(0)]
         with m.Else():
-            # realigned words: with a skew, each word read after the first completes the word
-            # that starts ``skew`` bytes into the one before it
-            full = got == per_beat
-            arrive = accept & (primed | (skew == 0))
-            realigned = Mux(skew == 0, self.rdata, (Cat(prev, self.rdata) >> (skew << 3))[:bus_bits])
-            m.d.comb += [beat.valid.eq(full & any_beats), beat.payload.eq(hold),  # none before a start
-                         self.rready.eq(~full | take | ((skew != 0) & ~primed))]
+            # realigned words: each word read after the first completes the word that starts
+            # ``shift`` bytes into the one before it; the word a read goes to is decoded from
+            # flip-flops (got, full), not behind a compare with per_beat
+            m.d.comb += [beat.payload.eq(hold), self.rready.eq(~full | take | (realign & ~primed))]
             with m.If(take):
-                m.d.sync += got.eq(0)
-            with m.If(accept):
-                m.d.sync += [prev.eq(self.rdata), primed.eq(1)]
+                m.d.sync += [got.eq(0), full.eq(0)]
             with m.If(arrive):
-                m.d.sync += [hold.word_select(Mux(full, 0, got), bus_bits).eq(realigned),
-                             got.eq(Mux(full, 1, got + 1))]
+                m.d.sync += [got.eq(Mux(full, 1, got + 1)),
+                             full.eq(Mux(full, per_beat == 1, got + 1 == per_beat))]
+        with m.If(arrive):  # narrow: got is 0
+            m.d.sync += hold.word_select(Mux(full, 0, got), bus_bits).eq(realigned)
+        m.d.comb += beat.valid.eq(full & any_beats)  # none before a start
         return m
 
 
@@ -331,7 +346,7 @@ class WriteDMA(wiring.Component):
         mode = Signal(StoreMode)
         take = res.valid & res.ready
         starting = self.i_start & ~self.o_busy
-        _, any_beats, _ = _beat_counter(m, starting, self.i_beats, take)
+        _, any_beats, _, any_next = _beat_counter(m, starting, self.i_beats, take)
         pstride, gstride, pixels = Signal(ADDR_BITS), Signal(16), Signal(16)
         tile_top, tile_step, cur = Signal(ADDR_BITS), Signal(ADDR_BITS), Signal(ADDR_BITS)
         tile_pix, cur_pix = Signal(17), Signal(17)
@@ -363,8 +378,13 @@ class WriteDMA(wiring.Component):
         m.d.comb += [data.eq(beat_bytes << (at * 8)), strobes.eq(beat_mask << at)]
         first = Signal(ADDR_BITS - size)
         words, k = Signal(range(self.max_bytes // bus_bytes + 3)), Signal(range(self.max_bytes // bus_bytes + 3))
+        k_last = Signal()  # k == words - 1, kept as a register beside k
         aw_done, w_done = Signal(), Signal()
         writing = Signal()
+        # writing's and k_last's values at the clock edge (comb; the registers take them)
+        writing_next, k_last_next = Signal(), Signal()
+        m.d.comb += [writing_next.eq(writing), k_last_next.eq(k_last)]
+        m.d.sync += [writing.eq(writing_next), k_last.eq(k_last_next)]
 
         # One single-beat write per bus word, address and data offered together.
         m.d.comb += [self.awaddr.eq((first + k) << size), self.awlen.eq(0), self.awsize.eq(size),
@@ -378,12 +398,16 @@ class WriteDMA(wiring.Component):
             m.d.sync += [aw_done.eq(aw_now), w_done.eq(w_now)]
             with m.If(aw_now & w_now):
                 m.d.sync += [k.eq(k + 1), aw_done.eq(0), w_done.eq(0)]
-                with m.If(k == words - 1):
-                    m.d.sync += writing.eq(0)
+                m.d.comb += k_last_next.eq(k + 2 == words)
+                with m.If(k_last):
+                    m.d.comb += writing_next.eq(0)
         # The next beat is taken when idle or with the last word's write (a beat a cycle when each
-        # fits one bus word); its registers below override the finished beat's.
-        finishing = writing & aw_now & w_now & (k == words - 1)
-        m.d.comb += res.ready.eq(any_beats & (~writing | finishing))
+        # fits one bus word); its registers below override the finished beat's. Both terms of
+        # ready (beats left and idle; beats left and writing the beat's last word) are registers,
+        # set from the next values of their factors: ready is one gate behind the AXI handshake.
+        idle_ready, last_ready = Signal(), Signal()
+        m.d.sync += [idle_ready.eq(any_next & ~writing_next), last_ready.eq(any_next & writing_next & k_last_next)]
+        m.d.comb += res.ready.eq(idle_ready | (last_ready & aw_now & w_now))
         # Byte address, bytes and strobes of the taken beat.
         lanes = res.payload
         lane_on = [Signal(name=f"lane_on{c}") for c in range(cols)]
@@ -401,28 +425,29 @@ class WriteDMA(wiring.Component):
         value = Signal(self.max_bytes * 8)
         mask = Signal(self.max_bytes)
         keep = Signal()
+        count = Signal.like(words)  # the bus words the beat touches
+
+        def spans(nbytes: int) -> Value:  # a table of the offset (no adder behind the address's)
+            return _pick([(o + nbytes + bus_bytes - 1) >> size for o in range(bus_bytes)], byte_addr[:size])
+
         with m.Switch(mode):
             with m.Case(StoreMode.RAW):
                 m.d.comb += [byte_addr.eq(cur), value.eq(lanes), mask.eq((1 << self.slot) - 1),
-                             keep.eq(1)]
+                             keep.eq(1), count.eq(spans(self.slot))]
             with m.Case(StoreMode.BYTES):
                 m.d.comb += [byte_addr.eq(cur + chan), value.eq(lanes[:cols * 8] if self.lane_bits == 8 else 0),
-                             mask.eq(Cat(*lane_on)), keep.eq(cur_pix < pixels)]
+                             mask.eq(Cat(*lane_on)), keep.eq(cur_pix < pixels), count.eq(spans(cols))]
             with m.Case(StoreMode.BITS):
                 bits = [lanes[c * self.lane_bits] & lane_on[c] for c in range(cols)]
                 m.d.comb += [byte_addr.eq(cur + (chan >> 3)), value.eq(Cat(*bits)),
-                             mask.eq((1 << max(1, cols // 8)) - 1), keep.eq(cur_pix < pixels)]
+                             mask.eq((1 << max(1, cols // 8)) - 1), keep.eq(cur_pix < pixels),
+                             count.eq(spans(max(1, cols // 8)))]
         offset = byte_addr[:size]
         with m.If(take):
             with m.If(keep):
                 m.d.sync += [beat_bytes.eq(value), beat_mask.eq(mask), at.eq(offset),
-                             first.eq(byte_addr >> size), k.eq(0), writing.eq(1),
-                             aw_done.eq(0), w_done.eq(0)]
-                count = Signal.like(words)
-                nbytes = Mux(mode == StoreMode.RAW, self.slot,
-                             Mux(mode == StoreMode.BYTES, cols, max(1, cols // 8)))
-                m.d.comb += count.eq((offset + nbytes + bus_bytes - 1) >> size)
-                m.d.sync += words.eq(count)
+                             first.eq(byte_addr >> size), k.eq(0), aw_done.eq(0), w_done.eq(0), words.eq(count)]
+                m.d.comb += [writing_next.eq(1), k_last_next.eq(count == 1)]
             # Next beat's address.
             with m.If(mode == StoreMode.RAW):
                 m.d.sync += cur.eq(cur + self.slot)

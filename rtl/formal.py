@@ -773,8 +773,9 @@ class ReadDMAHarness(Elaboratable):
         # What ties the engine's registers to the harness's counts (the induction's invariant).
         m.d.comb += [Assert((r["bursts"] == flight) & (r["addr"] == addr) & (r["target"] == target)
                             & (r["narrow"] == (target == 1)) & (~r["narrow"] | (r["log_slot"] == 1))
-                            & (r["skew"] == Mux(target == 0, addr[:3], 0))
-                            & Mux(r["narrow"], r["got"] == 0, ~r["have"]) & (~r["narrow"] | ~addr[0]),
+                            & (r["realign"] == ((target == 0) & (addr[:3] != 0)))
+                            & (r["shift"] == Mux(target == 0, addr[:3], Mux(r["full"], 0, r["lane"] << 1)))
+                            & (~r["narrow"] | ((r["got"] == 0) & ~addr[0])),
                             "the transfer's registers"),
                      Assert((r["left"] == beats - given) & (r["any_left"] == (r["left"] != 0))
                             & (r["one_left"] == (r["left"] == 1)) & (beats < self.max_beats) & (given <= beats)
@@ -801,21 +802,24 @@ class ReadDMAHarness(Elaboratable):
             m.d.comb += Assert(r["per_beat"] == 1, "a beat's words")
             with m.If(r["narrow"]):
                 pos = addr[:3] + (given << 1)  # the next beat's byte, from the first word's start
-                m.d.comb += Assert((r["lane"] == pos[1:3]) & (received == (pos >> 3) + r["have"]),
+                m.d.comb += Assert((r["lane"] == pos[1:3]) & (received == (pos >> 3) + r["full"])
+                                   & (r["full"] | (received == 0) | (r["lane"] == 0)),  # only the first word: a lane
                                    "the held word's lane")
-                with m.If(r["have"]):  # shifted down a 16-bit slot per beat taken from it
-                    held = word_bytes(addr[3:8] + received[:5] - 1) >> (r["lane"] << 4)
-                    m.d.comb += Assert(r["hold"][:64] == held, "the held word")
+                with m.If(r["full"]):  # shifted down a slot per beat taken: the lane's slot at bit 0
+                    up = r["lane"] << 4  # the slots already taken, whose room above is don't-care
+                    held = word_bytes(addr[3:8] + received[:5] - 1)
+                    m.d.comb += Assert((r["hold"][:64] << up)[:64] == (held >> up << up)[:64], "the held word")
             with m.Else():
-                ahead = (r["skew"] != 0) & r["primed"]  # realigned: the word read ahead
+                ahead = r["realign"] & r["primed"]  # realigned: the word read ahead
                 m.d.comb += Assert((received == given + r["got"] + ahead) & (r["got"] <= 1)
-                                   & (r["primed"] == (received != 0)), "the wide beat's words")
+                                   & (r["full"] == (r["got"] == 1)) & (r["primed"] == (received != 0)),
+                                   "the wide beat's words")
                 with m.If(r["got"] == 1):
                     m.d.comb += Assert(r["hold"] == Cat(*[(at + i)[:8] for i in range(8)]), "the gathered beat")
                 with m.If(ahead):
                     m.d.comb += Assert(r["prev"] == word_bytes(addr[3:8] + received[:5] - 1), "the word before")
         with m.Else():
-            m.d.comb += Assert(~r["have"] & (r["got"] == 0) & (received == total) & (requested == total),
+            m.d.comb += Assert((r["got"] == 0) & ~r["full"] & (received == total) & (requested == total),
                                "a word held, left or in flight after the last beat")
 
         bursts = _counter(m, "bursts", MAX_OUTSTANDING + 1, issued, starting)

@@ -167,10 +167,11 @@ class LayerGeometry(wiring.Component):
 
     Each register is fed by at most one multiplier and nothing after it (computed once per
     layer, but static timing sees one cycle, and an ECP5 DSP block's product takes most of it):
-    first ``CW``, ``kernel_h * kernel_w``, the padding offset, ``groups * in_h``, ``in_w * CW``
-    and ``pixels``; then ``act_words``, ``x_step``, ``in_w * CW`` (a line), and the products
-    behind ``origin``, ``too_long``, ``positions`` and ``row_skip``; then those four, ``plane``
-    and ``y_step``. ``act_words`` multiplies only the low ``b`` bits of its factors (``groups *
+    first ``CW``, ``kernel_h * kernel_w``, ``pad_h * in_w`` (the padding rows' pixels),
+    ``groups * in_h``, ``in_w * CW`` and ``pixels``; then ``act_words``, ``x_step``, ``in_w * CW``
+    (a line), and the products behind ``origin`` (the padding rows' and columns' words: their sum
+    is the third stage's), ``too_long``, ``positions`` and ``row_skip``; then those four,
+    ``plane`` and ``y_step``. ``act_words`` multiplies only the low ``b`` bits of its factors (``groups *
     in_h`` and ``in_w * CW``; ``b`` the bits of the buffer's word count, so one DSP block for a
     buffer of up to ``2**17`` words) and sets bit ``2 * b`` if either factor is wider: exact for
     a layer that fits, past the buffer's end for one that does not (its ACTS overruns and raises
@@ -199,7 +200,7 @@ class LayerGeometry(wiring.Component):
         lanes = self.geo.lanes
         cw = Signal(self.geo.dim_bits + 1)
         window = Signal(2 * GEOMETRY_BITS)
-        pad_words = Signal(addr)  # pad_h * in_w + pad_w, in pixels
+        pad_rows = Signal(addr)  # pad_h * in_w, in pixels
         line = Signal(addr)  # in_w * CW
         dim, low = self.geo.dim_bits, _act_factor_bits(self.geo)
         lines, line_words = Signal(2 * dim), Signal(2 * dim + 1)  # groups * in_h; in_w * CW
@@ -207,7 +208,8 @@ class LayerGeometry(wiring.Component):
         dw_lanes = self.geo.dw_lanes
         pixel = Signal(addr)  # words per input pixel in the address steps
         # the second stage's products behind origin, too_long, positions and row_skip
-        pad_offset, fold_words, kernel_line = Signal(addr), Signal(range(self.geo.max_positions + 1)), Signal(addr)
+        pad_offset, pad_cols = Signal(addr), Signal(addr)  # pad_h * in_w * CW; pad_w * CW
+        fold_words, kernel_line = Signal(range(self.geo.max_positions + 1)), Signal(addr)
         reduction = Signal.like(d.in_ch)
         fold_steps = Signal(2 * GEOMETRY_BITS + dim + 1)
         if dw_lanes:  # a depthwise descriptor: channels-last over G * L slots
@@ -222,14 +224,15 @@ class LayerGeometry(wiring.Component):
         m.d.sync += [
             # first stage
             cw.eq(words_of), lines.eq(d.groups * d.in_h), window.eq(d.kernel_h * d.kernel_w),
-            pad_words.eq(d.pad_h * d.in_w + d.pad_w), o.pixels.eq(d.out_h * d.out_w),
+            pad_rows.eq(d.pad_h * d.in_w), o.pixels.eq(d.out_h * d.out_w),
             reduction.eq(Mux(d.k_in_ch == 0, d.in_ch, d.k_in_ch)),
             # second stage
             o.act_words.eq(Cat(lines[:low] * line_words[:low], lines[low:].any() | line_words[low:].any())),
-            line.eq(d.in_w * pixel), o.x_step.eq(d.stride_w * pixel), pad_offset.eq(pad_words * pixel),
+            line.eq(d.in_w * pixel), o.x_step.eq(d.stride_w * pixel),
+            pad_offset.eq(pad_rows * pixel), pad_cols.eq(d.pad_w * pixel),
             fold_steps.eq(window * cw), fold_words.eq(reduction * window), kernel_line.eq(d.kernel_w * pixel),
             # third stage
-            o.origin.eq(-pad_offset), o.too_long.eq(fold_steps > self.geo.max_steps), o.positions.eq(fold_words),
+            o.origin.eq(-pad_offset - pad_cols), o.too_long.eq(fold_steps > self.geo.max_steps), o.positions.eq(fold_words),
             o.y_step.eq(d.stride_h * line), o.row_skip.eq(line - kernel_line),
         ]
         return m

@@ -147,11 +147,11 @@ class NetworkAccelerator(wiring.Component):
         beat = rd.o_beat
         streams = {Op.DESC: top.i_desc, Op.PARAMS: top.i_params, Op.WEIGHTS: top.i_weights,
                    Op.ACTS: top.i_acts, Op.RESID: top.i_resid}
-        # which stream the read DMA feeds (one-hot, bit op) and whether the write DMA takes the
-        # results: registers set when READ or WRITE is entered and cleared when it is left, so a
-        # beat's valid and ready pass one gate here, not the FSM's state decoder
+        # which stream the read DMA feeds (one-hot, bit op): a register set when READ is entered
+        # and cleared when it is left, so a beat's valid and ready pass one gate here, not the FSM's
+        # state decoder. The results go to the write DMA ungated: it is ready only while a STORE's
+        # beats are left, and WRITE lasts until they are all written.
         route = Signal(len(reads) + 1)
-        writing = Signal()
         for op, stream in streams.items():
             routed = route[op.value]
             m.d.comb += [stream.valid.eq(beat.valid & routed),
@@ -159,8 +159,7 @@ class NetworkAccelerator(wiring.Component):
             with m.If(routed):
                 m.d.comb += beat.ready.eq(stream.ready)
         m.d.comb += [wr.i_result.payload.eq(top.o_results.payload),
-                     wr.i_result.valid.eq(top.o_results.valid & writing),
-                     top.o_results.ready.eq(wr.i_result.ready & writing)]
+                     wr.i_result.valid.eq(top.o_results.valid), top.o_results.ready.eq(wr.i_result.ready)]
         # The write DMA scatters a tile's results by its descriptor's out_ch and groups. A tile's
         # STORE comes after the next tile's DESC (rtl.netprog), so the descriptors read and not
         # yet stored wait in a queue of two; each STORE takes the oldest.
@@ -204,7 +203,7 @@ class NetworkAccelerator(wiring.Component):
                             m.next = "READ"
                     with m.Case(Op.STORE):
                         m.d.comb += wr.i_start.eq(1)
-                        m.d.sync += [writing.eq(1), asking.eq(1)]
+                        m.d.sync += asking.eq(1)
                         m.next = "WRITE"
                     with m.Default():
                         m.d.sync += [self.o_error.eq(1), self.o_done.eq(1)]
@@ -217,7 +216,7 @@ class NetworkAccelerator(wiring.Component):
             with m.State("WRITE"):
                 m.d.comb += self.o_busy.eq(1)
                 with m.If(~wr.o_busy):  # that tile is stored: the next one's descriptor moves up
-                    m.d.sync += [writing.eq(0), out_ch.eq(later_out_ch), groups.eq(later_groups),
+                    m.d.sync += [out_ch.eq(later_out_ch), groups.eq(later_groups),
                                  queued.eq(Mux(queued == 0, 0, queued - 1))]
                     m.next = "COMMAND"
         return m
