@@ -136,7 +136,6 @@ def _overlapped_array(geo: TopGeometry, p: LayerPlan) -> int:
     relative to the last completion repeats, then extended by whole row tiles."""
     rows, k, n, row_tiles = geo.rows, p.steps, p.fold_groups * p.tiles, p.row_tiles
     costs = fold_costs(geo, p)
-    steps = n * k
     # cycle 0: the first step's issue. State: first issue of the row tile, the cycle the walk of
     # the row tile after it starts, the last completion of the row tile before (None: none)
     issue, walk, end = 0, 0, None
@@ -193,7 +192,7 @@ def _row_tile(rows: int, k: int, tiles: int, folds: list[int], last: tuple[int, 
         """Completion of the row tile's step ``steps - 1 - back`` (``back < steps``)."""
         if 0 < back < k:  # a step of the last fold before its last
             return (ends[-2] if n >= 2 else start) + folds[-1] - sum(last[:back])
-        return ends[-1 - back // k]  # a fold's last step
+        return ends[-1 - back // k]  # a fold's last step (back <= 2: a multiple of k here)
 
     third = completion(2) if steps >= 3 else before  # the step two before the last
     swap_issue = issue + steps - 1 if third is None or steps == 1 else max(issue + steps - 1, third + 1)
