@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import contract
 from hwsim.rtl_plan import LayerPlan, TopGeometry
 
 __all__ = ["FoldCosts", "fold_costs"]

@@ -134,7 +134,7 @@ def _overlapped_array(geo: TopGeometry, p: LayerPlan) -> int:
     recurrence, in service completions, with each fold's service cycles
     (:func:`hwsim.rtl_banks.fold_costs`); without bank conflicts it is followed until its state
     relative to the last completion repeats, then extended by whole row tiles."""
-    rows, k, n, row_tiles = geo.rows, p.steps, p.fold_groups * p.tiles, p.row_tiles
+    rows, k, row_tiles = geo.rows, p.steps, p.row_tiles
     costs = fold_costs(geo, p)
     # cycle 0: the first step's issue. State: first issue of the row tile, the cycle the walk of
     # the row tile after it starts, the last completion of the row tile before (None: none)

@@ -81,7 +81,6 @@ def read_topology(path: str | Path, *, pe: str = "mac", bits: int = 8) -> Worklo
     ninth = header[8] if len(header) > 8 else ""
     if not gemm and ninth and "stride" not in ninth.lower():  # e.g. "batch size": not a stride
         fields = _CONV_FIELDS[:-1]
-    extra = header[1 + len(fields):]
     layers, ignored = [], set()
     for number, cells in body:
         values = _values(path, number, cells, fields, required=len(fields) - (0 if gemm else 1))

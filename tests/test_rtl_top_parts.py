@@ -590,7 +590,7 @@ def test_result_writer_psum() -> None:
     psum tiles write no out word; a seventh psum row is dropped and flagged."""
     geo = geometry(out_words=9, psum_words=6)
     rng = np.random.default_rng(7)
-    folds, tiles, n = 3, 2, 6
+    tiles, n = 2, 6
     top = (1 << (geo.acc_bits - 1)) - 1
     parts = rng.integers(top // 2, top, size=(3, n, geo.cols)) * rng.choice([-1, 1], size=(3, n, geo.cols))
     bias = rng.integers(-500, 500, size=(tiles, geo.cols))
