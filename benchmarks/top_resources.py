@@ -166,6 +166,17 @@ array row. ``--no-pnr``::
     mac       8x8 ecp5   |  25,745  14,881   284   93   830      - |      75     74
     mac       8x8 xc7    |  14,230  10,301   142   93   830      - |      64     63
 
+16x16 (main at 2f280ef, the helper's DMA/controller merge 42ea761 landing during the mac runs,
+04:35-04:52 UTC, load 3-4; 17 banks)::
+
+    adder   16x16 ecp5   |  64,337  35,833   264   45  1454      - |     208    204
+    adder   16x16 xc7    |  41,483  33,117   176   45  1454      - |     277    207
+    mac     16x16 ecp5   |  64,507  41,893   257  301  1454      - |     217    209
+    mac     16x16 xc7    |  34,223  27,649   153  301  1454      - |     168    166
+
+(the copies' 16x16: adder ECP5 42,663 LUT / 21,787 FF / 654 BRAM, mac 41,315 / 25,447 / 647:
+block RAM -60 %, LUTs +51-56 %, FFs +64 %; Yosys 3.5 CPU minutes where it took 2).
+
 The activation buffer: 88 DP16KD on ECP5 (11 memories of 8) where the copies took 512, 44
 RAMB36 on xc7 where they took 256; block RAM in all 709 -> 285 (ECP5), 371 -> 159 (xc7). The
 price is logic: +38-40 % LUTs on ECP5, +38-48 % on xc7 (each row's 11:1 crossbar of a 64-bit
