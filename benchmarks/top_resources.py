@@ -174,8 +174,9 @@ array row. ``--no-pnr``::
     mac     16x16 ecp5   |  64,507  41,893   257  301  1454      - |     217    209
     mac     16x16 xc7    |  34,223  27,649   153  301  1454      - |     168    166
 
-(the copies' 16x16: adder ECP5 42,663 LUT / 21,787 FF / 654 BRAM, mac 41,315 / 25,447 / 647:
-block RAM -60 %, LUTs +51-56 %, FFs +64 %; Yosys 3.5 CPU minutes where it took 2).
+(against the last 16x16 rows measured, with a copy per row, at the top of this list -- before
+the double-buffered inputs, so only indicative: adder ECP5 42,663 LUT / 21,787 FF / 654 BRAM,
+mac 41,315 / 25,447 / 647; Yosys 3.5 CPU minutes where those took about 2).
 
 The activation buffer: 88 DP16KD on ECP5 (11 memories of 8) where the copies took 512, 44
 RAMB36 on xc7 where they took 256; block RAM in all 709 -> 285 (ECP5), 371 -> 159 (xc7). The
