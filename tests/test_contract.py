@@ -327,3 +327,14 @@ def test_operand_bits(pe: str, bits: int, max_shift: int, want: tuple[int, int])
 def test_operand_bits_wrong() -> None:
     with pytest.raises(contract.ContractError, match=r"^the mac datapath supports 2 to 32-bit operands, not 1$"):
         contract.operand_bits("mac", 1)
+
+
+def test_act_banks_by_hand() -> None:
+    """The smallest prime above the rows, and the largest ``k`` with ``2**k <= B``; one row, one bank."""
+    assert [contract.act_banks(r) for r in (1, 2, 3, 4, 8, 16, 32)] == [
+        (1, 0), (3, 1), (5, 2), (5, 2), (11, 3), (17, 4), (37, 5)]
+    # no two buffer words share a bank and an address there: (i mod B, i >> k) is one-to-one
+    banks, k = contract.act_banks(8)
+    assert len({(i % banks, i >> k) for i in range(1000)}) == 1000
+    with pytest.raises(ContractError, match=r"^`rows` must be a positive integer, not 0$"):
+        contract.act_banks(0)
