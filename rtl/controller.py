@@ -158,7 +158,16 @@ class LayerController(wiring.Component):
         with m.If(age < GEOMETRY_CYCLES):
             m.d.sync += age.eq(age + 1)
         loaded = Signal.like(self.i_act_words)  # ACTS: activation words after this beat
-        loads_done = Signal()  # the tile's last load beat is this cycle or before
+        # `loaded >= i_act_words` a cycle late, off the take's path (ACTS's beats can come back
+        # to back, so it follows the beat): exact from the second cycle after `i_act_words` is
+        # valid, i.e. at the take's earliest (GEOMETRY_CYCLES); only a first ACTS beat a cycle
+        # sooner (one beat each of parameters and weights at once) ends ACTS by a compare of
+        # `i_act_words` with the constant first beat's words
+        late_last, fired = Signal(), Signal()
+        m.d.sync += late_last.eq(Mux(fired, loaded + geo.act_beat >= self.i_act_words,
+                                     loaded >= self.i_act_words))
+        last_beat = Mux(age == GEOMETRY_CYCLES - 1, self.i_act_words <= geo.act_beat, late_last)
+        loads_done = Signal()  # the tile's last load beat is this cycle or before (from age 3)
         take = self.o_take
         m.d.comb += take.eq(loads_done & run_idle & (age == GEOMETRY_CYCLES))
         with m.If(take):
@@ -195,10 +204,11 @@ class LayerController(wiring.Component):
             with m.State("ACTS"):
                 # act_beat words a beat: the last beat carries the tile's last word
                 m.d.comb += self.o_load_target.eq(LoadTarget.ACTS)
+                m.d.comb += [fired.eq(fire), loads_done.eq(fire & late_last)]  # the take: age 3
                 with m.If(fire):
                     m.d.sync += loaded.eq(loaded + geo.act_beat)
-                    with m.If(loaded >= self.i_act_words):
-                        m.d.comb += [self.o_load_restart.eq(1), loads_done.eq(1)]
+                    with m.If(last_beat):
+                        m.d.comb += self.o_load_restart.eq(1)
                         m.next = "DESC"
                         with m.If(~take):
                             m.next = "HAND"

@@ -386,7 +386,9 @@ class OperandFetch(wiring.Component):
 
     With fold overlap (``geo.fold_overlap``) a fold's last step completes no sooner than
     ``rows`` cycles after the fold before's, so its beat reaches the array when the array can
-    take it (:class:`rtl.array.SystolicArray`, ``overlap``) and the pipeline never stalls.
+    take it (:class:`rtl.array.SystolicArray`, ``overlap``): the pipeline never stalls, and the
+    fetch ignores ``o_operands.ready`` (the array's readiness would otherwise drive every
+    stage's enable and the controller's issue in the same cycle).
 
     Members
     -------
@@ -464,7 +466,9 @@ class OperandFetch(wiring.Component):
         request, queued = Signal(self._step_layout()), Signal()
         step, busy, waiting = Signal(self._step_layout()), Signal(), Signal(rows)
         valid = Signal()  # the beat's
-        free = ~valid | beat.ready
+        # with fold overlap the array takes every beat (the spacing below): no back-pressure,
+        # so that the array's ready is on no path into the fetch and the controller
+        free = Const(1) if geo.fold_overlap else ~valid | beat.ready
         served = Signal(rows)
         if banks:
             # Each bank reads its lowest waiting row's word. A step's words never decrease with the

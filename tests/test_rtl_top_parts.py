@@ -369,13 +369,20 @@ def test_operand_fetch_serves_bank_conflicts() -> None:
                           (dut.weight_rd, geo.weight_words, [])])
 
 
-def test_operand_fetch_depthwise() -> None:
+#: The consumer's ready pattern per fetch: the banked fetch of a fold-overlapped top has an
+#: array that takes every beat (it ignores ready); the per-row copies' fetch is back-pressured.
+READIES = {True: [1], False: [1, 0, 1, 1, 0, 0]}
+
+
+@pytest.mark.parametrize("overlap", [True, False], ids=["banks", "copies"])
+def test_operand_fetch_depthwise(overlap: bool) -> None:
     """A depthwise descriptor (6 channels, 3x3 pad 1, fold groups of L = 4 on a 2x4 top, two
-    fold groups per 8-word buffer word) under a stalling consumer: ``xd[r][c]`` of every beat is
+    fold groups per 8-word buffer word; banked, or per-row copies under a stalling consumer):
+    ``xd[r][c]`` of every beat is
     channel ``4 * fold group + c`` of row ``r``'s im2col position (0 where padded, past the last
     pixel or in the padding slots of channels 6 and 7), the weight word of its (fold group, step)
     and ``last`` per fold."""
-    geo = geometry(rows=2, cols=4)
+    geo = dataclasses.replace(geometry(rows=2, cols=4), fold_overlap=overlap)
     lanes = geo.dw_lanes
     assert (lanes, geo.act_beat) == (4, 8)
     rng = np.random.default_rng(5)
@@ -409,7 +416,7 @@ def test_operand_fetch_depthwise() -> None:
         ctx.set(dut.i_geo, naive_geometry(d, 1, geo.max_steps, lanes))
         steps = [(tile, {"ky": ky, "kx": kx, "line_end": int(kx == k - 1), "fold_end": int(kx == ky == k - 1),
                          "last_tile": 1, "last_group": int(g == groups - 1)}) for tile, g, ky, kx in schedule]
-        got = await drive_fetch(ctx, dut, tiles, steps, [1, 0, 1, 1, 0], lambda beat: (
+        got = await drive_fetch(ctx, dut, tiles, steps, READIES[overlap], lambda beat: (
             [[int(v) for v in row] for row in beat.xd], [int(v) for v in beat.w], bool(beat.last)))
         assert got == [expected(*s) for s in schedule]
 
@@ -417,11 +424,13 @@ def test_operand_fetch_depthwise() -> None:
                           (dut.weight_rd, geo.weight_words, weight_init)])
 
 
-def test_operand_fetch() -> None:
-    """Two groups, two output tiles and two row tiles of a 3x3 stride-1 pad-1 conv under a
-    stalling consumer: every beat equals a direct im2col of the numpy input (0 where padded or
+@pytest.mark.parametrize("overlap", [True, False], ids=["banks", "copies"])
+def test_operand_fetch(overlap: bool) -> None:
+    """Two groups, two output tiles and two row tiles of a 3x3 stride-1 pad-1 conv (banked, or
+    per-row copies under a stalling consumer): every beat equals a direct im2col of the numpy input (0 where padded or
     past the last pixel), the weight word of its (group, tile, step) and ``last`` per fold."""
-    geo = geometry(rows=4, cols=2)  # 6 pixels: the second row tile has 2 rows past the last
+    geo = dataclasses.replace(geometry(rows=4, cols=2), fold_overlap=overlap)  # 6 pixels: the
+    # second row tile has 2 rows past the last
     rng = np.random.default_rng(3)
     groups, h, w, cin, k = 2, 3, 2, 2, 3
     d = desc((h, w), (h, w), cin, 3, groups=groups, kernel=k, pad=1)
@@ -452,7 +461,7 @@ def test_operand_fetch() -> None:
                          "fold_end": int(kx == ky == k - 1 and c == cin - 1),
                          "last_tile": int(t == nt - 1), "last_group": int(g == groups - 1)})
                  for tile, g, t, ky, kx, c in schedule]
-        got = await drive_fetch(ctx, dut, tiles, steps, [1, 1, 0, 1, 0, 0], lambda beat: (
+        got = await drive_fetch(ctx, dut, tiles, steps, READIES[overlap], lambda beat: (
             [int(v) for v in beat.x], [int(v) for v in beat.w], bool(beat.last)))
         assert got == [expected(*s) for s in schedule]
 
