@@ -176,11 +176,15 @@ class LayerController(wiring.Component):
             m.d.sync += [run_end[name].eq(load_end[name]) for name in ends]
             run_nest.reset(load_first)
         fire, nest = self.i_load_fire, load_nest
+        # the phase's stream (o_load_target) and the descriptor's ready are registers set with
+        # the state, not decoded from it: the read DMA's beat handshake goes through them
+        target, desc_ready = self.o_load_target, Signal(init=1)
+        m.d.comb += self.i_desc.ready.eq(desc_ready)
         with m.FSM(name="load"):
-            with m.State("DESC"):
-                m.d.comb += self.i_desc.ready.eq(1)
+            with m.State("DESC"):  # desc_ready: in DESC
                 with m.If(self.i_desc.valid):
                     m.d.comb += self.o_load_restart.eq(1)
+                    m.d.sync += [desc_ready.eq(0), target.eq(LoadTarget.PARAMS)]
                     m.d.sync += [load_end[name].eq(value) for name, value in ends.items()]
                     m.d.sync += [load_first[name].eq(value) for name, value in firsts.items()]
                     m.d.sync += [self.o_load_desc.eq(p), load_error.eq(0), age.eq(0),
@@ -188,33 +192,34 @@ class LayerController(wiring.Component):
                     nest.reset(firsts)
                     m.next = "PARAMS"
             with m.State("PARAMS"):
-                m.d.comb += self.o_load_target.eq(LoadTarget.PARAMS)
                 with m.If(fire):
                     m.d.comb += nest.t_step.eq(1)
                     with m.If(nest.tile_wrap):
                         m.d.comb += self.o_load_restart.eq(1)
+                        m.d.sync += target.eq(LoadTarget.WEIGHTS)
                         m.next = "WEIGHTS"
             with m.State("WEIGHTS"):
-                m.d.comb += self.o_load_target.eq(LoadTarget.WEIGHTS)
                 with m.If(fire):
                     m.d.comb += [nest.k_step.eq(1), nest.t_step.eq(nest.k_wrap)]
                     with m.If(nest.k_wrap & nest.tile_wrap):
                         m.d.comb += self.o_load_restart.eq(1)
+                        m.d.sync += target.eq(LoadTarget.ACTS)
                         m.next = "ACTS"
             with m.State("ACTS"):
                 # act_beat words a beat: the last beat carries the tile's last word
-                m.d.comb += self.o_load_target.eq(LoadTarget.ACTS)
                 m.d.comb += [fired.eq(fire), loads_done.eq(fire & late_last)]  # the take: age 3
                 with m.If(fire):
                     m.d.sync += loaded.eq(loaded + geo.act_beat)
                     with m.If(last_beat):
                         m.d.comb += self.o_load_restart.eq(1)
+                        m.d.sync += [target.eq(LoadTarget.NONE), desc_ready.eq(take)]
                         m.next = "DESC"
                         with m.If(~take):
                             m.next = "HAND"
             with m.State("HAND"):
                 m.d.comb += loads_done.eq(1)
                 with m.If(take):
+                    m.d.sync += desc_ready.eq(1)
                     m.next = "DESC"
         self._run(m, run_nest, run_idle)
         return m
@@ -236,10 +241,10 @@ class LayerController(wiring.Component):
                 with m.If(self.o_take):
                     m.next = "WALK"
                     with m.If(self.o_load_desc.residual):
+                        m.d.sync += self.o_resid.eq(1)  # a register: in RESID
                         m.next = "RESID"
             with m.State("RESID"):
                 # one out word per (row tile, group, output tile, row): the folds' order
-                m.d.comb += self.o_resid.eq(1)
                 last_row, last_pix = row == geo.rows - 1, pix0 + geo.rows >= self.i_pixels
                 with m.If(self.i_resid_fire):
                     m.d.sync += row.eq(Mux(last_row, 0, row + 1))
@@ -248,6 +253,7 @@ class LayerController(wiring.Component):
                         with m.If(nest.tile_wrap):
                             m.d.sync += pix0.eq(pix0 + geo.rows)
                             with m.If(last_pix):
+                                m.d.sync += self.o_resid.eq(0)
                                 m.next = "WALK"
             with m.State("WALK"):
                 m.d.comb += [self.o_walk_step.eq(1), self.o_walk_direct.eq(1)]
