@@ -198,7 +198,6 @@ class ReadDMA(wiring.Component):
                          realign.eq(~narrow_of & (self.i_addr[:size] != 0)), primed.eq(0),
                          log_slot.eq(log_of),
                          per_beat.eq(_pick([max(1, s // bus_bytes) for s in self.slots], self.i_target)),
-                         lane.eq(first_lane),
                          self.o_rerror.eq(0)]
         # ceil((first byte's offset in its word + beats * slot) / bus bytes), per target with its
         # slot a constant: a narrow slot (a power of two) is a shift, a wide one whole words
@@ -254,6 +253,12 @@ class ReadDMA(wiring.Component):
             m.d.sync += self.o_rerror.eq(1)
         lanes_per_word = Signal(range(bus_bytes + 1))
         m.d.comb += lanes_per_word.eq(bus_bytes >> log_slot)
+        # narrow: the beat taken next is the word's last lane (lane == lanes_per_word - 1), a
+        # register beside lane set from lane's next value, so no compare follows the take
+        lane_end, lane_next = Signal(), Signal.like(lane)
+        m.d.comb += lane_next.eq(Mux(starting, first_lane, lane))  # no beat is taken at a start
+        per_word = Mux(starting, bus_bytes >> log_of, lanes_per_word)  # log_slot is set with it
+        m.d.sync += [lane.eq(lane_next), lane_end.eq(lane_next == per_word - 1)]
         # Both kinds of target load a word read through one shifter whose amount and source are
         # registers (``arrive``: a narrow target's word, a wide one's word once realigned), and
         # only a narrow one shifts its hold down a slot per beat: each hold bit is a three-way
@@ -263,14 +268,16 @@ class ReadDMA(wiring.Component):
         with m.If(accept):
             m.d.sync += [prev.eq(self.rdata), primed.eq(1)]
         with m.If(narrow):
-            word_done = take & ((lane == lanes_per_word - 1) | last_beat)
+            word_done = take & (lane_end | last_beat)
             # the held word shifts down a slot with each beat taken: the beat is its low bits,
             # straight from the register (no lane mux between the hold and the consumer)
             m.d.comb += [beat.payload.eq(hold[:bus_bits]), self.rready.eq(~full | word_done)]
             with m.If(take):
-                m.d.sync += [lane.eq(lane + 1), hold[:bus_bits].eq(hold[:bus_bits] >> (Const(8, 8) << log_slot))]
+                m.d.comb += lane_next.eq(lane + 1)
+                m.d.sync += hold[:bus_bits].eq(hold[:bus_bits] >> (Const(8, 8) << log_slot))
             with m.If(word_done):
-                m.d.sync += [full.eq(0), lane.eq(0)]
+                m.d.comb += lane_next.eq(0)
+                m.d.sync += full.eq(0)
             with m.If(accept):  # a start inside a word begins at its lane, later words at 0
                 m.d.sync += [full.eq(1), shift.eq(0)]
         with m.Else():
