@@ -443,7 +443,7 @@ class OperandFetch(wiring.Component):
         m = Module()
         geo = self.geo
         d, pos, beat, rows, banks = self.i_desc, self.i_pos, self.o_operands, geo.rows, geo.act_banks
-        koff, gbase = Signal(_address(geo)), Signal(_address(geo))
+        koff, gbase, offset = Signal(_address(geo)), Signal(_address(geo)), Signal(_address(geo))
         waddr = Signal(range(geo.weight_words + 1))
         lane_bits = geo.act_beat.bit_length() - 1
         index_bits = max(1, ceil_log2(geo.act_words // geo.act_beat))
@@ -455,7 +455,7 @@ class OperandFetch(wiring.Component):
             word = Signal(_address(geo), name=f"word{r}")
             index = word[lane_bits:][:index_bits]  # the buffer word (garbage outside the input)
             bank, at = act_bank(geo, index) if banks else (r, index)
-            m.d.comb += [word.eq(gbase + row.p + koff), new.bank[r].eq(bank), new.at[r].eq(at),
+            m.d.comb += [word.eq(offset + row.p), new.bank[r].eq(bank), new.at[r].eq(at),
                          new.inside[r].eq(row.ok & (iy >= 0) & (iy < d.in_h) & (ix >= 0) & (ix < d.in_w))]
             if lane_bits:
                 m.d.comb += new.lane[r].eq(word[:lane_bits])
@@ -542,12 +542,13 @@ class OperandFetch(wiring.Component):
                     channel = word[(block << (geo.dw_lanes.bit_length() - 1)) | c]
                     m.d.comb += beat.payload.xd[r][c].eq(Mux(out.inside[r], channel, pad))
         m.d.comb += [beat.payload.w.eq(weights2), beat.payload.last.eq(out.last), beat.valid.eq(valid)]
+        # koff, gbase and their sum (the step's common offset: one adder per row behind it) move
+        # on each issue to their next values
+        koff_next = Mux(pos.fold_end, 0, koff + self.i_geo.k_step + Mux(pos.line_end, self.i_geo.row_skip, 0))
+        gbase_next = Mux(pos.fold_end & pos.last_tile, Mux(pos.last_group, 0, gbase + self.i_geo.plane), gbase)
         with m.If(self.i_start):
-            m.d.sync += [koff.eq(0), gbase.eq(0), waddr.eq(0)]
+            m.d.sync += [koff.eq(0), gbase.eq(0), offset.eq(0), waddr.eq(0)]
         with m.Elif(issue):
-            m.d.sync += [
-                koff.eq(Mux(pos.fold_end, 0, koff + self.i_geo.k_step + Mux(pos.line_end, self.i_geo.row_skip, 0))),
-                waddr.eq(Mux(pos.fold_end & pos.last_tile & pos.last_group, 0, waddr + 1))]
-            with m.If(pos.fold_end & pos.last_tile):
-                m.d.sync += gbase.eq(Mux(pos.last_group, 0, gbase + self.i_geo.plane))
+            m.d.sync += [koff.eq(koff_next), gbase.eq(gbase_next), offset.eq(gbase_next + koff_next),
+                         waddr.eq(Mux(pos.fold_end & pos.last_tile & pos.last_group, 0, waddr + 1))]
         return m
