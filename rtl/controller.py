@@ -140,10 +140,14 @@ class LayerController(wiring.Component):
         geo = self.geo
         ends = {"ch": p.in_ch - geo.lanes, "kx": p.kernel_w - 1, "ky": p.kernel_h - 1,
                 "c0": p.out_ch - geo.cols, "g": p.groups - 1}
+        # per level: its first step is its last; its second is (each a compare with a constant)
         firsts = {"ch": p.in_ch <= geo.lanes, "kx": p.kernel_w == 1, "ky": p.kernel_h == 1,
                   "c0": p.out_ch <= geo.cols, "g": p.groups == 1}
+        seconds = {"ch": p.in_ch <= 2 * geo.lanes, "kx": p.kernel_w == 2, "ky": p.kernel_h == 2,
+                   "c0": p.out_ch <= 2 * geo.cols, "g": p.groups == 2}
         load_end = {name: Signal(value.shape(), name=f"load_{name}_end") for name, value in ends.items()}
         load_first = {name: Signal(name=f"load_{name}_first") for name in ends}
+        load_second = {name: Signal(name=f"load_{name}_second") for name in ends}
         run_end = {name: Signal(value.shape(), name=f"{name}_end") for name, value in ends.items()}
         load_nest, run_nest = _Nest(m, geo, load_end, "load_"), _Nest(m, geo, run_end, "")
         load_error, run_error = Signal(), self.o_run_error
@@ -174,7 +178,7 @@ class LayerController(wiring.Component):
             m.d.sync += [self.o_desc.eq(self.o_load_desc), self.o_in_bank.eq(~self.o_in_bank),
                          run_error.eq(load_failed | self.i_too_long)]
             m.d.sync += [run_end[name].eq(load_end[name]) for name in ends]
-            run_nest.reset(load_first)
+            run_nest.reset(load_first, load_second)
         fire, nest = self.i_load_fire, load_nest
         # the phase's stream (o_load_target) and the descriptor's ready are registers set with
         # the state, not decoded from it: the read DMA's beat handshake goes through them
@@ -187,9 +191,10 @@ class LayerController(wiring.Component):
                     m.d.sync += [desc_ready.eq(0), target.eq(LoadTarget.PARAMS)]
                     m.d.sync += [load_end[name].eq(value) for name, value in ends.items()]
                     m.d.sync += [load_first[name].eq(value) for name, value in firsts.items()]
+                    m.d.sync += [load_second[name].eq(value) for name, value in seconds.items()]
                     m.d.sync += [self.o_load_desc.eq(p), load_error.eq(0), age.eq(0),
                                  loaded.eq(geo.act_beat)]
-                    nest.reset(firsts)
+                    nest.reset(firsts, seconds)
                     m.next = "PARAMS"
             with m.State("PARAMS"):
                 with m.If(fire):
@@ -291,10 +296,13 @@ class _Nest:
     """One side's loop nest, ``(group, output tile)`` outer and ``(ky, kx, channel word)``
     inner, against the ``end`` registers: ``k_step``/``t_step`` (comb strobes) step the inner
     and outer levels; ``reset`` (called under the condition that resets it) returns it to the
-    first step. Whether a counter is at its end is a register, updated with the counter (its
-    next value compared beside the step), and so are the conjunctions of those flags that the fetch and the FSMs
-    read (``line_end``, ``k_wrap``, ``tile_wrap``: from the flags' next values), so the step,
-    the fetch's issue and the walker's swap that follow from them start at flip-flops."""
+    first step. Whether a counter is at its end is a register, and so is whether it will be
+    after one more step (compared from the counter two steps on, beside the step): a step
+    moves the second flag into the first, so no adder or compare follows the step strobes (the
+    load side's come from the read DMA's handshake). The conjunctions of those flags that the
+    fetch and the FSMs read (``line_end``, ``k_wrap``, ``tile_wrap``: from the flags' next
+    values) are registers too, so the step, the fetch's issue and the walker's swap that
+    follow from them start at flip-flops."""
 
     #: Each level's counter, its end test (``>=`` for the channel counters, else ``==``).
     _AT_END = {"ch": True, "kx": False, "ky": False, "c0": True, "g": False}
@@ -307,6 +315,7 @@ class _Nest:
         self.ch = Signal(geo.dim_bits + 1, name=f"{prefix}ch")  # first input channel of the word
         self.k_step, self.t_step = Signal(name=f"{prefix}k_step"), Signal(name=f"{prefix}t_step")
         self._last = {name: Signal(name=f"{prefix}last_{name}") for name in self._AT_END}
+        self._last2 = {name: Signal(name=f"{prefix}last2_{name}") for name in self._AT_END}
         self._next = {name: Signal(name=f"{prefix}next_last_{name}") for name in self._AT_END}  # comb
         for name, last in self._last.items():
             m.d.comb += self._next[name].eq(last)  # unless a step or the reset below changes it
@@ -330,16 +339,18 @@ class _Nest:
         """Step the levels, innermost first: each adds its step, or wraps to 0 at its end and
         carries into the next."""
         (name, step), *outer = levels
-        counter, last, end = getattr(self, name), self._last[name], self._end[name]
-        after = counter + step
-        self._m.d.sync += counter.eq(Mux(last, 0, after))
-        self._m.d.comb += self._next[name].eq(Mux(last, self._at_end(name, 0, end), self._at_end(name, after, end)))
+        counter, last, last2, end = getattr(self, name), self._last[name], self._last2[name], self._end[name]
+        self._m.d.sync += [counter.eq(Mux(last, 0, counter + step)),
+                           last2.eq(Mux(last, self._at_end(name, step, end),
+                                        self._at_end(name, counter + 2 * step, end)))]
+        self._m.d.comb += self._next[name].eq(Mux(last, self._at_end(name, 0, end), last2))
         if outer:
             with self._m.If(last):
                 self._advance(outer)
 
-    def reset(self, first: dict[str, Any]) -> None:
-        """Return to the first step; ``first[name]``: whether that level's first step is its last
-        (its counter's 0 at the end the end register will hold)."""
+    def reset(self, first: dict[str, Any], second: dict[str, Any]) -> None:
+        """Return to the first step; ``first[name]``/``second[name]``: whether that level's
+        first/second step is its last (at the end the end register will hold)."""
         self._m.d.sync += [getattr(self, name).eq(0) for name in self._AT_END]
+        self._m.d.sync += [self._last2[name].eq(second[name]) for name in self._AT_END]
         self._m.d.comb += [self._next[name].eq(first[name]) for name in self._AT_END]
