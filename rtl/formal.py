@@ -591,8 +591,11 @@ class WriterHarness(_BlockHarness):
 
 class FetchHarness(_BlockHarness):
     """:class:`~rtl.im2col.OperandFetch` under free control inputs and buffers of arbitrary
-    contents. Asserted: the stream rules on ``o_operands`` (the array's input), and a step is
-    issued only under ``i_run``."""
+    contents. Asserted: a step is issued only under ``i_run``; on ``o_operands`` (the array's
+    input) the stream rules under a free consumer, or, with fold overlap (where the fetch
+    ignores ready), that every beat is one the overlapped array takes: a fold's last beat no
+    sooner than ``rows`` cycles after the one before (:class:`~rtl.array.SystolicArray`'s
+    ready)."""
 
     def __init__(self, geo: TopGeometry) -> None:
         super().__init__(geo, OperandFetch(geo))
@@ -603,7 +606,15 @@ class FetchHarness(_BlockHarness):
         _free(m, f.i_desc, f.i_geo, f.i_rows, f.i_pos, f.i_start, f.i_run)
         for port in (*f.act_rd, f.weight_rd):
             _any_memory(m, port)
-        _sink(m, f.o_operands, "o_operands")
+        beat, rows = f.o_operands, self.geo.rows
+        if self.geo.fold_overlap:
+            since = Signal(range(rows + 1), init=rows)  # cycles since a fold's last beat, saturated
+            last = beat.valid & beat.payload.last
+            m.d.sync += since.eq(Mux(last, 1, Mux(since < rows, since + 1, since)))
+            m.d.comb += [beat.ready.eq(1),
+                         Assert(~last | (since >= rows), "o_operands: a fold's last beat the array refuses")]
+        else:
+            _sink(m, beat, "o_operands")
         m.d.comb += Assert(~f.o_issue | f.i_run, "a step issued without i_run")
         return m
 

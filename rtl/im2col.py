@@ -508,9 +508,10 @@ class OperandFetch(wiring.Component):
             with m.Elif(issue):
                 m.d.sync += [request.eq(new), queued.eq(1)]
             if geo.fold_overlap:
+                # not cleared by i_start: the spacing holds across layers, and costs nothing
+                # there (the top starts a layer once the last one's rows are written, long after
+                # its last fold completed)
                 m.d.sync += wait.eq(Mux(complete & step.last, rows - 1, Mux(wait == 0, 0, wait - 1)))
-        with m.If(self.i_start):
-            m.d.sync += wait.eq(0)
 
         # behind the service stage: the banks' words into registers, then each row's into its own
         # (two cycles after its service), the step's beat three cycles after it completes
