@@ -119,8 +119,8 @@ def emit_verilog(component: wiring.Component, name: str, outdir: str | Path, *,
                  dsp: str | None = None) -> Path:
     """Write ``component`` as ``<outdir>/<name>.v`` with top module ``name``; return the path.
 
-    ``dsp`` names the DSP family its :class:`~rtl.dsp.Product`\ s instantiate (None: plain
-    products behind registers, :func:`rtl.dsp.dsp_platform`).
+    ``dsp`` names the DSP family of its products (:func:`rtl.dsp.registered_product`; None:
+    plain products behind registers).
 
     Ports come from the component's signature; clock and reset are ``clk`` and ``rst``.
     Amaranth writes an all-zero memory's contents word by word (a 64 KiB buffer is 65,536 lines

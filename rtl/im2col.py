@@ -169,8 +169,8 @@ class LayerGeometry(wiring.Component):
 
     Each register is fed by at most one multiplier and nothing after it (computed once per
     layer, but static timing sees one cycle, and an ECP5 DSP block's product takes most of it);
-    a product's register is its :class:`rtl.dsp.Product`'s (on ECP5 the DSP block's output
-    register, so the block's inputs come straight from the descriptor or the stage before):
+    each product is a :func:`rtl.dsp.registered_product` (on ECP5 a DSP block with its output
+    register on, its inputs straight from the descriptor or the stage before):
     first ``CW``, ``kernel_h * kernel_w``, ``pad_h * in_w`` (the padding rows' pixels),
     ``groups * in_h``, ``in_w * CW`` and ``pixels``; then ``act_words``, ``x_step``, ``in_w * CW``
     (a line), and the products behind ``origin`` (the padding rows' and columns' words: their sum
@@ -216,7 +216,7 @@ class LayerGeometry(wiring.Component):
         fold_words, kernel_line = Signal(range(self.geo.max_positions + 1)), Signal(addr)
         reduction = Signal.like(d.in_ch)
         fold_steps = Signal(2 * GEOMETRY_BITS + dim + 1)
-        times = partial(registered_product, m)  # (name, a, b): a * b one cycle later
+        times = partial(registered_product, m, platform)  # (name, a, b): a * b one cycle later
         if dw_lanes:  # a depthwise descriptor: channels-last over G * L slots (plane: 1 * L)
             slots = d.groups << (dw_lanes.bit_length() - 1)
             m.d.sync += [pixel.eq(Mux(d.depthwise, slots, words_of)), o.k_step.eq(Mux(d.depthwise, pixel, 1))]

@@ -15,8 +15,8 @@ each for a sum of up to 34 bits; xnor: the compare or the raw dot), then their s
 >> (S-1)`` saturated to ``bits + 2`` bits (xnor: plain delays); the residual add and the clamp
 after the last register are a ``bits + 3``-bit add and a few gates
 (:meth:`OutputStage._requantize`), as the residual comes in that cycle (the top's result writer
-reads it ahead into a register). The partial products' registers are :class:`rtl.dsp.Product`\ s'
-(on ECP5 the DSP blocks' output registers). The output row is valid four cycles after the
+reads it ahead into a register). The partial products come from :func:`rtl.dsp.registered_product`
+(on ECP5 DSP blocks with their output register on). The output row is valid four cycles after the
 accumulator row.
 Everything stays bit-exact
 with :mod:`models.intref` (``tests/test_rtl_requant.py`` over the whole parameter ranges).
@@ -129,7 +129,7 @@ class OutputStage(wiring.Component):
             if self.kind == "xnor":
                 self._compare(m, o, acc, par, y)
             else:
-                self._requantize(m, o, acc, par, y)
+                self._requantize(m, platform, o, acc, par, y)
         return m
 
     def _compare(self, m: Module, o: int, acc, par, y) -> None:
@@ -145,7 +145,7 @@ class OutputStage(wiring.Component):
         m.d.sync += [picked.eq(Mux(self.i_binary, Mux(negate, dot <= bound, dot >= bound), dot)),
                      delayed.eq(picked), y.eq(delayed)]
 
-    def _requantize(self, m: Module, o: int, acc, par, y) -> None:
+    def _requantize(self, m: Module, platform: Any, o: int, acc, par, y) -> None:
         """``clamp(((acc + B) * M + 2**(S-1)) >> S + r)`` in four short stages.
 
         The rounding ``(p + 2**(S-1)) >> S`` equals ``(u + 1) >> 1`` with ``u = p >> (S-1)``
@@ -165,8 +165,8 @@ class OutputStage(wiring.Component):
         m.d.sync += [total.eq(acc + par.bias), mult.eq(par.mult), less1.eq(par.shift - 1)]
         width = len(total) + len(mult)
         low = min(_PART_BITS, len(total) - 1)
-        low_part = registered_product(m, f"pl{o}", total[:low], mult)  # unsigned low bits x M
-        high_part = registered_product(m, f"ph{o}", total[low:].as_signed(), mult)
+        low_part = registered_product(m, platform, f"pl{o}", total[:low], mult)  # unsigned low bits x M
+        high_part = registered_product(m, platform, f"ph{o}", total[low:].as_signed(), mult)
         less2 = Signal.like(less1, name=f"s2_{o}")
         m.d.sync += less2.eq(less1)
         product = Signal(signed(width), name=f"p{o}")

@@ -1,10 +1,10 @@
-"""rtl.dsp.Product: the generic product and its ECP5 MULT18X18D wiring give the same numbers in
-the same cycles. Yosys ships no simulation model of MULT18X18D (its ``cells_sim.v`` has none),
+"""rtl.dsp.registered_product: the generic product and its ECP5 MULT18X18D wiring give the same
+numbers in the same cycles. Yosys ships no simulation model of MULT18X18D (its ``cells_sim.v`` has none),
 so :class:`Mult18x18dModel` models the subset the product uses, from Lattice's ECP5 sysDSP
 usage guide (FPGA-TN-02205), and :data:`MODEL` substitutes it for the primitive: the Amaranth
 simulator then runs the ECP5 elaboration (also of rtl.requant's output stage and rtl.im2col's
 layer geometry: tests/test_rtl_requant.py, tests/test_rtl_top_parts.py). The synthesized ECP5
-output stage has the blocks with their registers on (``rtl`` tier)."""
+output stage has the blocks with their output register on (``rtl`` tier)."""
 
 from __future__ import annotations
 
@@ -15,17 +15,18 @@ from typing import Any
 import numpy as np
 import pytest
 from amaranth.back import rtlil
-from amaranth.hdl import Cat, ClockSignal, Const, Elaboratable, Fragment, Module, Mux, ResetSignal, Shape, Signal, signed, unsigned
+from amaranth.hdl import (Cat, ClockSignal, Const, Elaboratable, Fragment, Module, Mux, ResetSignal, Shape, Signal,
+                          signed, unsigned)
 from amaranth.sim import Simulator
 
-from rtl.dsp import ECP5, DSPPlatform, Product, dsp_family
+from rtl.dsp import ECP5, DSPPlatform, dsp_family, registered_product
 from rtl.emit import BehindRegisters, emit_verilog
 from rtl.requant import OutputStage
 from rtl.synth import synthesize
 from rtl.tools import lint
 
 class Mult18x18dModel(Elaboratable):
-    """MULT18X18D as :class:`rtl.dsp.Product` uses it: ``P = A * B`` over 18-bit A and B, each
+    """MULT18X18D as :func:`rtl.dsp.registered_product` uses it: ``P = A * B`` over 18-bit A and B, each
     two's complement where SIGNEDA/SIGNEDB is 1, else unsigned (P is 36 bits), P behind the
     output register (``REG_OUTPUT_CLK`` ``CLK0``): clocked by CLK0 when CE0, cleared by RST0
     (RESETMODE SYNC, the default). Anything else it is given (the shift inputs SOURCEA/B, other
@@ -73,6 +74,19 @@ class _ModelPlatform(DSPPlatform):
 MODEL = _ModelPlatform("ecp5")
 
 
+class Multiplier(Elaboratable):
+    """``o_p``: :func:`rtl.dsp.registered_product` of ``i_a`` and ``i_b``."""
+
+    def __init__(self, a_shape: Shape, b_shape: Shape) -> None:
+        self.i_a, self.i_b = Signal(a_shape), Signal(b_shape)
+        self.o_p = Signal(Shape(a_shape.width + b_shape.width, a_shape.signed or b_shape.signed))
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.d.comb += self.o_p.eq(registered_product(m, platform, "p", self.i_a, self.i_b))
+        return m
+
+
 def simulate(dut: Elaboratable, bench: Any, platform: DSPPlatform | None) -> None:
     """Run testbench ``bench`` on ``dut`` elaborated for ``platform``."""
     sim = Simulator(Fragment.get(dut, platform))
@@ -101,7 +115,7 @@ def test_product_is_the_product_a_cycle_later(a_shape: Shape, b_shape: Shape, pl
     a_values, b_values = operands(a_shape, rng, 0), operands(b_shape, rng, 0)
     pairs = [(a, b) for a in a_values for b in b_values]
     pairs += zip(operands(a_shape, rng, 60)[len(a_values):], operands(b_shape, rng, 60)[len(b_values):])
-    dut = Product(a_shape, b_shape)
+    dut = Multiplier(a_shape, b_shape)
 
     async def bench(ctx):
         for a, b in pairs:
@@ -119,7 +133,8 @@ def test_only_block_sized_products_become_blocks() -> None:
     on; a wider or 1-bit operand stays ``*`` (Yosys splits or keeps it in LUTs); every other
     platform gets ``*``."""
     def text(a: Shape, b: Shape, platform: DSPPlatform | None) -> str:
-        return rtlil.convert(Product(a, b), name="p", platform=platform)
+        dut = Multiplier(a, b)
+        return rtlil.convert(dut, name="p", platform=platform, ports=[dut.i_a, dut.i_b, dut.o_p])
 
     for a, b in [(unsigned(17), signed(16)), (unsigned(2), unsigned(18))]:
         blocked = text(a, b, ECP5)
@@ -139,9 +154,9 @@ def test_dsp_blocks_only_for_ecp5_with_dsps() -> None:
 @pytest.mark.rtl
 def test_ecp5_output_stage_has_registered_blocks(tmp_path: Path) -> None:
     """One column of rtl.requant's output stage emitted for ECP5 (behind registers, for its
-    stream's constant ``ready``): Verilator lints it against
-    Yosys's blackboxes, and synthesized it has its two partial products as MULT18X18D blocks
-    with the output register on, counted for rtl/requant.py."""
+    stream's constant ``ready``): Verilator lints it against Yosys's blackboxes, and synthesized
+    it has its two partial products as MULT18X18D blocks with the output register on, counted
+    for rtl/requant.py."""
     stage = OutputStage(kind="mac", cols=1, acc_shape=signed(20), bits=8, positions=9, bias_bits=32)
     path = emit_verilog(BehindRegisters(stage), "stage", tmp_path, dsp="ecp5")
     lint(path, "stage", primitives_of="ecp5")
