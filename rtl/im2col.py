@@ -221,7 +221,8 @@ class LayerGeometry(wiring.Component):
             slots = d.groups << (dw_lanes.bit_length() - 1)
             m.d.sync += [pixel.eq(Mux(d.depthwise, slots, words_of)), o.k_step.eq(Mux(d.depthwise, pixel, 1))]
             m.d.comb += [line_words.eq(times("line_words", d.in_w, Mux(d.depthwise, dw_lanes, words_of))),
-                         o.plane.eq(times("plane", Mux(d.depthwise, 1, d.in_h), Mux(d.depthwise, dw_lanes, line)))]
+                         o.plane.eq(times("plane", Mux(d.depthwise, 1, d.in_h),
+                                          Mux(d.depthwise, dw_lanes, line)))]
         else:
             m.d.sync += pixel.eq(words_of)
             m.d.comb += [line_words.eq(times("line_words", d.in_w, words_of)),
