@@ -239,6 +239,7 @@ def cmd_generate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_synth(args: argparse.Namespace, console: Console) -> int:
+    from rtl.dsp import dsp_family
     from rtl.emit import array_pins, generate
     from rtl.synth import PNR_CAPACITY, find_tools
 
@@ -252,8 +253,9 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
     # an array whose ports outnumber the device's pins is also placed behind registers, for the
     # Fmax the top is compared with
     behind = ("array_regs",) if args.pnr and array_pins(acc) > PNR_CAPACITY[args.target]["io"] else ()
+    # ECP5: the products' registers in the DSP blocks, which Yosys does not do itself (rtl.dsp)
     manifest = generate(acc, out, modules=("pe", "array", "top") + (("network",) if args.network else ())
-                        + behind).manifest
+                        + behind, dsp=dsp_family(args.target, lut_only=args.lut_only)).manifest
     with console.status(f"synthesizing for {args.target}"):
         results = _synth_modules(manifest, out, args.target, lut_only=args.lut_only, pnr=args.pnr,
                                  jobs=args.jobs)

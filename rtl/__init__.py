@@ -8,6 +8,8 @@ Reads only :mod:`contract`, the :class:`~hwsim.accelerator.Accelerator` and its 
   pipeline after the operand registers, bit-exact with models.intref;
 * :mod:`rtl.array` -- :class:`~rtl.array.SystolicArray`, an output-stationary ``rows x cols``
   array running one GEMM fold, and :func:`~rtl.array.fold_cycles`;
+* :mod:`rtl.dsp` -- :func:`~rtl.dsp.registered_product`: a plain ``*`` behind a register or,
+  generated for ECP5, a MULT18X18D with its output register on (Yosys packs none itself);
 * :mod:`rtl.requant` -- :class:`~rtl.requant.OutputStage`: per-channel requantization (mac,
   adder, shift) or the xnor threshold compare / raw dot product;
 * :mod:`rtl.im2col` -- the top's im2col on the fly: :class:`~rtl.im2col.LayerGeometry` (derived

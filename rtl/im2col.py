@@ -14,6 +14,7 @@ step ``(ky, kx, cw)`` of a fold, word ``gbase + P + koff`` for every row, with `
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
@@ -25,6 +26,7 @@ from amaranth.utils import ceil_log2
 from contract import GEOMETRY_BITS, act_banks
 from hwsim.rtl_plan import DESCRIPTOR_FIELDS, DESCRIPTOR_FLAGS, DESCRIPTOR_SIZES, TopGeometry
 from rtl.array import operand_fields
+from rtl.dsp import registered_product
 from rtl.pe import PESpec
 
 __all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "act_bank", "act_count_bits", "act_word", "check_geometry",
@@ -166,7 +168,9 @@ class LayerGeometry(wiring.Component):
     """The descriptor's derived sizes (:func:`geometry_layout`) in three register stages.
 
     Each register is fed by at most one multiplier and nothing after it (computed once per
-    layer, but static timing sees one cycle, and an ECP5 DSP block's product takes most of it):
+    layer, but static timing sees one cycle, and an ECP5 DSP block's product takes most of it);
+    each product is a :func:`rtl.dsp.registered_product` (on ECP5 a DSP block with its output
+    register on, its inputs straight from the descriptor or the stage before):
     first ``CW``, ``kernel_h * kernel_w``, ``pad_h * in_w`` (the padding rows' pixels),
     ``groups * in_h``, ``in_w * CW`` and ``pixels``; then ``act_words``, ``x_step``, ``in_w * CW``
     (a line), and the products behind ``origin`` (the padding rows' and columns' words: their sum
@@ -212,28 +216,39 @@ class LayerGeometry(wiring.Component):
         fold_words, kernel_line = Signal(range(self.geo.max_positions + 1)), Signal(addr)
         reduction = Signal.like(d.in_ch)
         fold_steps = Signal(2 * GEOMETRY_BITS + dim + 1)
-        if dw_lanes:  # a depthwise descriptor: channels-last over G * L slots
+        times = partial(registered_product, m, platform)  # (name, a, b): a * b one cycle later
+        if dw_lanes:  # a depthwise descriptor: channels-last over G * L slots (plane: 1 * L)
             slots = d.groups << (dw_lanes.bit_length() - 1)
-            m.d.sync += [pixel.eq(Mux(d.depthwise, slots, words_of)),
-                         line_words.eq(d.in_w * Mux(d.depthwise, dw_lanes, words_of)),
-                         o.k_step.eq(Mux(d.depthwise, pixel, 1)),
-                         o.plane.eq(Mux(d.depthwise, dw_lanes, d.in_h * line))]
+            m.d.sync += [pixel.eq(Mux(d.depthwise, slots, words_of)), o.k_step.eq(Mux(d.depthwise, pixel, 1))]
+            m.d.comb += [line_words.eq(times("line_words", d.in_w, Mux(d.depthwise, dw_lanes, words_of))),
+                         o.plane.eq(times("plane", Mux(d.depthwise, 1, d.in_h),
+                                          Mux(d.depthwise, dw_lanes, line)))]
         else:
-            m.d.sync += [pixel.eq(words_of), line_words.eq(d.in_w * words_of), o.plane.eq(d.in_h * line)]
-            m.d.comb += o.k_step.eq(1)
+            m.d.sync += pixel.eq(words_of)
+            m.d.comb += [line_words.eq(times("line_words", d.in_w, words_of)),
+                         o.plane.eq(times("plane", d.in_h, line)), o.k_step.eq(1)]
+        over = Signal()  # a factor of act_words is wider than its low bits
         m.d.sync += [
             # first stage
-            cw.eq(words_of), lines.eq(d.groups * d.in_h), window.eq(d.kernel_h * d.kernel_w),
-            pad_rows.eq(d.pad_h * d.in_w), o.pixels.eq(d.out_h * d.out_w),
-            reduction.eq(Mux(d.k_in_ch == 0, d.in_ch, d.k_in_ch)),
+            cw.eq(words_of), reduction.eq(Mux(d.k_in_ch == 0, d.in_ch, d.k_in_ch)),
             # second stage
-            o.act_words.eq(Cat(lines[:low] * line_words[:low], lines[low:].any() | line_words[low:].any())),
-            line.eq(d.in_w * pixel), o.x_step.eq(d.stride_w * pixel),
-            pad_offset.eq(pad_rows * pixel), pad_cols.eq(d.pad_w * pixel),
-            fold_steps.eq(window * cw), fold_words.eq(reduction * window), kernel_line.eq(d.kernel_w * pixel),
+            over.eq(lines[low:].any() | line_words[low:].any()),
             # third stage
             o.origin.eq(-pad_offset - pad_cols), o.too_long.eq(fold_steps > self.geo.max_steps), o.positions.eq(fold_words),
-            o.y_step.eq(d.stride_h * line), o.row_skip.eq(line - kernel_line),
+            o.row_skip.eq(line - kernel_line),
+        ]
+        m.d.comb += [
+            # first stage
+            lines.eq(times("lines", d.groups, d.in_h)), window.eq(times("window", d.kernel_h, d.kernel_w)),
+            pad_rows.eq(times("pad_rows", d.pad_h, d.in_w)), o.pixels.eq(times("pixels", d.out_h, d.out_w)),
+            # second stage
+            o.act_words.eq(Cat(times("act_words", lines[:low], line_words[:low]), over)),
+            line.eq(times("line", d.in_w, pixel)), o.x_step.eq(times("x_step", d.stride_w, pixel)),
+            pad_offset.eq(times("pad_offset", pad_rows, pixel)), pad_cols.eq(times("pad_cols", d.pad_w, pixel)),
+            fold_steps.eq(times("fold_steps", window, cw)), fold_words.eq(times("fold_words", reduction, window)),
+            kernel_line.eq(times("kernel_line", d.kernel_w, pixel)),
+            # third stage
+            o.y_step.eq(times("y_step", d.stride_h, line)),
         ]
         return m
 

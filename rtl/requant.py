@@ -15,7 +15,9 @@ each for a sum of up to 34 bits; xnor: the compare or the raw dot), then their s
 >> (S-1)`` saturated to ``bits + 2`` bits (xnor: plain delays); the residual add and the clamp
 after the last register are a ``bits + 3``-bit add and a few gates
 (:meth:`OutputStage._requantize`), as the residual comes in that cycle (the top's result writer
-reads it ahead into a register). The output row is valid four cycles after the accumulator row.
+reads it ahead into a register). The partial products come from :func:`rtl.dsp.registered_product`
+(on ECP5 DSP blocks with their output register on). The output row is valid four cycles after the
+accumulator row.
 Everything stays bit-exact
 with :mod:`models.intref` (``tests/test_rtl_requant.py`` over the whole parameter ranges).
 """
@@ -30,6 +32,7 @@ from amaranth.lib.wiring import In, Out
 
 from contract import OUTPUT_LATENCY, PE_KINDS, dot_bits
 from hwsim.rtl_plan import param_fields
+from rtl.dsp import registered_product
 from rtl.pe import check_int
 
 __all__ = ["OutputStage", "out_shape", "param_layout"]
@@ -126,7 +129,7 @@ class OutputStage(wiring.Component):
             if self.kind == "xnor":
                 self._compare(m, o, acc, par, y)
             else:
-                self._requantize(m, o, acc, par, y)
+                self._requantize(m, platform, o, acc, par, y)
         return m
 
     def _compare(self, m: Module, o: int, acc, par, y) -> None:
@@ -142,7 +145,7 @@ class OutputStage(wiring.Component):
         m.d.sync += [picked.eq(Mux(self.i_binary, Mux(negate, dot <= bound, dot >= bound), dot)),
                      delayed.eq(picked), y.eq(delayed)]
 
-    def _requantize(self, m: Module, o: int, acc, par, y) -> None:
+    def _requantize(self, m: Module, platform: Any, o: int, acc, par, y) -> None:
         """``clamp(((acc + B) * M + 2**(S-1)) >> S + r)`` in four short stages.
 
         The rounding ``(p + 2**(S-1)) >> S`` equals ``(u + 1) >> 1`` with ``u = p >> (S-1)``
@@ -162,11 +165,10 @@ class OutputStage(wiring.Component):
         m.d.sync += [total.eq(acc + par.bias), mult.eq(par.mult), less1.eq(par.shift - 1)]
         width = len(total) + len(mult)
         low = min(_PART_BITS, len(total) - 1)
-        low_part = Signal(signed(low + len(mult) + 1), name=f"pl{o}")  # unsigned low bits x M
-        high_part = Signal(signed(width - low), name=f"ph{o}")
+        low_part = registered_product(m, platform, f"pl{o}", total[:low], mult)  # unsigned low bits x M
+        high_part = registered_product(m, platform, f"ph{o}", total[low:].as_signed(), mult)
         less2 = Signal.like(less1, name=f"s2_{o}")
-        m.d.sync += [low_part.eq(total[:low] * mult), high_part.eq(total[low:].as_signed() * mult),
-                     less2.eq(less1)]
+        m.d.sync += less2.eq(less1)
         product = Signal(signed(width), name=f"p{o}")
         less3 = Signal.like(less1, name=f"s3_{o}")
         outside = Signal(width, name=f"mask{o}")  # the product bits above u's bits + 2 window

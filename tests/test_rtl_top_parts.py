@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Fragment, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
@@ -23,8 +23,10 @@ from amaranth.sim import Simulator
 from contract import act_banks
 from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream
+from rtl.dsp import DSPPlatform
 from rtl.im2col import LayerGeometry, OperandFetch, PixelWalker, residue
 from rtl.requant import OutputStage
+from test_rtl_dsp import MODEL
 from test_rtl_top import accelerator
 
 #: Amaranth-simulator tier (see pyproject.toml markers).
@@ -46,9 +48,10 @@ def desc(in_hw: tuple[int, int], out_hw: tuple[int, int], in_ch: int, out_ch: in
 
 
 def simulate(dut: Any, bench: Callable, memories: Sequence[tuple[Any, int, list]] = (),
-             around: Callable[[Module], None] | None = None) -> None:
+             around: Callable[[Module], None] | None = None, platform: DSPPlatform | None = None) -> None:
     """Run ``bench`` on ``dut`` with a real Memory of ``(depth, init)`` behind each read-port
-    member (an array member: all its ports on one memory) and what ``around`` adds."""
+    member (an array member: all its ports on one memory) and what ``around`` adds, elaborated
+    for ``platform`` (rtl.dsp)."""
     m = Module()
     m.submodules.dut = dut
     if around:
@@ -59,7 +62,7 @@ def simulate(dut: Any, bench: Callable, memories: Sequence[tuple[Any, int, list]
         m.submodules[f"mem{i}"] = mem
         for port in ports:
             wiring.connect(m, port, mem.read_port())
-    sim = Simulator(m)
+    sim = Simulator(Fragment.get(m, platform))
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
@@ -98,11 +101,12 @@ def naive_geometry(d: dict[str, int], lanes: int, max_steps: int, dw_lanes: int 
             "k_step": pixel if dw else 1}
 
 
+@pytest.mark.parametrize("platform", [None, MODEL], ids=["generic", "ecp5"])
 @pytest.mark.parametrize("kind", ["mac", "xnor"])
-def test_layer_geometry(kind: str) -> None:
+def test_layer_geometry(kind: str, platform: DSPPlatform | None) -> None:
     """Each derived size equals its formula (also of a depthwise descriptor): act_words, x_step,
     pixels and k_step two cycles after the descriptor (ACTS's last beat may read act_words), the
-    rest three (the take)."""
+    rest three (the take). Also with the products in (modelled) ECP5 DSP blocks."""
     geo = geometry(kind, cols=4)
     assert geo.dw_lanes == (0 if kind == "xnor" else 4)
     dut = LayerGeometry(geo)
@@ -123,7 +127,7 @@ def test_layer_geometry(kind: str) -> None:
             await ctx.tick()
             assert {k: ctx.get(getattr(dut.o_geo, k)) for k in want} == want
 
-    simulate(dut, bench)
+    simulate(dut, bench, platform=platform)
 
 
 def test_layer_geometry_counts_an_oversized_layer_past_the_buffer() -> None:
