@@ -143,9 +143,17 @@ class ResultWriter(wiring.Component):
     Sits around the :class:`~rtl.requant.OutputStage`: hands it each row with its output tile's
     parameter word and writes the rows it returns. Row ``j`` of the ``f``-th fold goes to word
     ``f * rows + j``, requantized with parameter word ``f mod (groups * NT)`` (the folds of a row
-    tile run group by group, ``NT = ceil(out_ch / cols)`` output tiles each), read in the cycle
-    of the fold before's last row (with fold overlap the next fold's rows may follow at once)
-    at an address registered the cycle before (with more than one row a fold's tile is still).
+    tile run group by group, ``NT = ceil(out_ch / cols)`` output tiles each). With three rows
+    or more the word comes from a register, not from the block RAM's data (whose clock-to-out,
+    5.6 ns on ECP5, would precede the output stage's bias add): the port reads the next fold's
+    word every cycle into a second register, which the first takes with a fold's last row
+    (ready in time: a fold's rows arrive in ``rows >= 3`` cycles, the next word is read from
+    the fold's second cycle on); word 0 is read in the cycle after ``i_clear`` (the top flips
+    its input banks with it) and goes straight into the first register, so a layer's first row
+    may arrive three cycles after ``i_clear`` (it comes many more: WALK, the fetch). With one
+    or two rows the word is read in the cycle of the fold before's last row (with fold overlap
+    the next fold's rows may follow at once), at an address registered the cycle before (with
+    two rows a fold's tile is still), and goes from the port's data to the output stage.
 
     With a psum buffer (``psum_words`` > 0), the ``a``-th row to arrive is the partial sum at psum
     word ``a`` (the same address as its out word). The word is in a register when the row arrives,
@@ -229,16 +237,28 @@ class ResultWriter(wiring.Component):
         ptile = Signal(range(geo.param_words))
         last_tile, last_group = c0 + cols >= d.out_ch, group == d.groups - 1
         next_ptile = Mux(last_tile & last_group, 0, ptile + 1)
-        if rows > 1:  # the next fold's word, registered: a fold's tile changes rows cycles apart
-            ahead = Signal.like(ptile)
-            m.d.sync += ahead.eq(next_ptile)
-            next_ptile = ahead
         fold_end = acc.valid & (row == rows - 1)
-        # the next fold's parameter word is read in its last row's cycle: with fold overlap the
-        # next fold's first row may follow at once
-        m.d.comb += [acc.ready.eq(1), self.o_acc.valid.eq(acc.valid),
-                     self.param_rd.addr.eq(Mux(fold_end, next_ptile, ptile)),
-                     self.o_params.eq(self.param_rd.data)]
+        m.d.comb += [acc.ready.eq(1), self.o_acc.valid.eq(acc.valid)]
+        if rows >= 3:  # the next fold's word read ahead into `upcoming`, taken with a fold's end
+            current, upcoming = Signal(param_word(geo)), Signal(param_word(geo))
+            # word 0 is read in the cycle after i_clear (the top's input bank flips with it) and
+            # is on the port's data in the next one (fill)
+            cleared, fill = Signal(), Signal()
+            m.d.sync += [cleared.eq(self.i_clear), fill.eq(cleared), upcoming.eq(self.param_rd.data)]
+            m.d.comb += [self.param_rd.addr.eq(Mux(cleared, 0, next_ptile)), self.o_params.eq(current)]
+            with m.If(fill):
+                m.d.sync += current.eq(self.param_rd.data)
+            with m.Elif(fold_end):
+                m.d.sync += current.eq(upcoming)
+        else:
+            if rows > 1:  # the next fold's word, registered: a fold's tile changes rows cycles apart
+                ahead = Signal.like(ptile)
+                m.d.sync += ahead.eq(next_ptile)
+                next_ptile = ahead
+            # the next fold's parameter word is read in its last row's cycle: with fold overlap
+            # the next fold's first row may follow at once
+            m.d.comb += [self.param_rd.addr.eq(Mux(fold_end, next_ptile, ptile)),
+                         self.o_params.eq(self.param_rd.data)]
         with m.If(acc.valid):
             m.d.sync += row.eq(Mux(row == rows - 1, 0, row + 1))
             with m.If(row == rows - 1):

@@ -161,6 +161,8 @@ def _proofs() -> tuple[Proof, ...]:
               "ResultWriter: row n to word n, overruns flagged, writes below depth"),
         Proof("writer_params", lambda: formal.WriterHarness(geo, params=True), "bmc", 24,
               "ResultWriter: parameter reads below groups * tiles (the loaded words)"),
+        Proof("writer_params_ahead", lambda: formal.WriterHarness(mac, params=True), "bmc", 24,
+              "ResultWriter, 3 rows (parameters read a fold ahead): reads below groups * tiles"),
         Proof("store", lambda: formal.StoreHarness(geo), "prove", 12,
               "StoreStream: stream rules, beat n is word n < i_words, o_done with the last"),
         Proof("fetch", lambda: formal.FetchHarness(geo), "prove", 8,
