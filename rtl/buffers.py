@@ -143,15 +143,16 @@ class ResultWriter(wiring.Component):
     Sits around the :class:`~rtl.requant.OutputStage`: hands it each row with its output tile's
     parameter word and writes the rows it returns. Row ``j`` of the ``f``-th fold goes to word
     ``f * rows + j``, requantized with parameter word ``f mod (groups * NT)`` (the folds of a row
-    tile run group by group, ``NT = ceil(out_ch / cols)`` output tiles each). With three rows
+    tile run group by group, ``NT = ceil(out_ch / cols)`` output tiles each). With four rows
     or more the word comes from a register, not from the block RAM's data (whose clock-to-out,
     5.6 ns on ECP5, would precede the output stage's bias add): the port reads the next fold's
     word every cycle into a second register, which the first takes with a fold's last row
-    (ready in time: a fold's rows arrive in ``rows >= 3`` cycles, the next word is read from
-    the fold's second cycle on); word 0 is read in the cycle after ``i_clear`` (the top flips
+    (ready in time: a fold's rows arrive in ``rows >= 4`` cycles, and the next word is read from
+    the fold's third cycle on, its address from the fold's tile flags registered a cycle after
+    the counters); word 0 is read in the cycle after ``i_clear`` (the top flips
     its input banks with it) and goes straight into the first register, so a layer's first row
-    may arrive three cycles after ``i_clear`` (it comes many more: WALK, the fetch). With one
-    or two rows the word is read in the cycle of the fold before's last row (with fold overlap
+    may arrive three cycles after ``i_clear`` (it comes many more: WALK, the fetch). With up to
+    three rows the word is read in the cycle of the fold before's last row (with fold overlap
     the next fold's rows may follow at once), at an address registered the cycle before (with
     two rows a fold's tile is still), and goes from the port's data to the output stage.
 
@@ -239,7 +240,11 @@ class ResultWriter(wiring.Component):
         next_ptile = Mux(last_tile & last_group, 0, ptile + 1)
         fold_end = acc.valid & (row == rows - 1)
         m.d.comb += [acc.ready.eq(1), self.o_acc.valid.eq(acc.valid)]
-        if rows >= 3:  # the next fold's word read ahead into `upcoming`, taken with a fold's end
+        if rows >= 4:  # the next fold's word read ahead into `upcoming`, taken with a fold's end
+            # its address from registers: the fold's tile flags a cycle after the counters
+            ends = Signal(name="tiles_end")  # last_tile & last_group, registered
+            m.d.sync += ends.eq(last_tile & last_group)
+            next_ptile = Mux(ends, 0, ptile + 1)
             current, upcoming = Signal(param_word(geo)), Signal(param_word(geo))
             # word 0 is read in the cycle after i_clear (the top's input bank flips with it) and
             # is on the port's data in the next one (fill)

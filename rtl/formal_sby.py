@@ -152,6 +152,8 @@ def _proofs() -> tuple[Proof, ...]:
                           param_words=2, out_words=4, psum_words=4)
     mac = formal_geometry("mac", rows=3, cols=2, max_steps=4, act_words=8, weight_words=4,
                           param_words=2, out_words=6, psum_words=6)
+    tall = formal_geometry("mac", rows=4, cols=2, max_steps=4, act_words=8, weight_words=4,
+                           param_words=2, out_words=8, psum_words=8)
     short = formal.covering_cases([p for p in formal.layer_cases(geo, formal.Envelope())
                                    if plan_cycles(geo, p)["total"] <= 29], 4)
     return (
@@ -161,8 +163,8 @@ def _proofs() -> tuple[Proof, ...]:
               "ResultWriter: row n to word n, overruns flagged, writes below depth"),
         Proof("writer_params", lambda: formal.WriterHarness(geo, params=True), "bmc", 24,
               "ResultWriter: parameter reads below groups * tiles (the loaded words)"),
-        Proof("writer_params_ahead", lambda: formal.WriterHarness(mac, params=True), "bmc", 24,
-              "ResultWriter, 3 rows (parameters read a fold ahead): reads below groups * tiles"),
+        Proof("writer_params_ahead", lambda: formal.WriterHarness(tall, params=True), "bmc", 24,
+              "ResultWriter, 4 rows (parameters read a fold ahead): reads below groups * tiles"),
         Proof("store", lambda: formal.StoreHarness(geo), "prove", 12,
               "StoreStream: stream rules, beat n is word n < i_words, o_done with the last"),
         Proof("fetch", lambda: formal.FetchHarness(geo), "prove", 8,
