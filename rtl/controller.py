@@ -212,7 +212,7 @@ class LayerController(wiring.Component):
                         m.next = "ACTS"
             with m.State("ACTS"):
                 # act_beat words a beat: the last beat carries the tile's last word
-                m.d.comb += [fired.eq(fire), loads_done.eq(fire & late_last)]  # the take: age 3
+                m.d.comb += [fired.eq(fire), loads_done.eq(fire & late_last)]  # for the take: from age 3
                 with m.If(fire):
                     m.d.sync += loaded.eq(loaded + geo.act_beat)
                     with m.If(last_beat):

@@ -14,7 +14,7 @@ import pytest
 from hwsim.accelerator import MemoryConfig
 from hwsim.report import to_csv, totals_table
 from hwsim.simulate import estimate
-from hwsim.workload import Layer, Workload
+from hwsim.workload import Workload
 from hwsim_cli import main
 from tests.test_memory_tech import FC, TINY
 

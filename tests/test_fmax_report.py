@@ -136,7 +136,7 @@ def test_behind_registers_shifts_the_inputs_in_and_xors_the_outputs_out() -> Non
     ``i_serial`` (first input's bit 0 the newest), and ``o_xor`` is, a fixed number of cycles
     later, the parity of all its outputs: every path inside runs register to register, and no
     logic can be optimized away."""
-    from amaranth.hdl import Module, Signal
+    from amaranth.hdl import Module
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In, Out
     from amaranth.sim import Simulator

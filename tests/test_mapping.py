@@ -1,7 +1,6 @@
 """One layer on an accelerator: hand-worked cycles, traffic, stalls, errors and properties."""
 
 import dataclasses
-import math
 
 import pytest
 from hypothesis import assume, given, settings

@@ -9,7 +9,6 @@ are checked against hand counts and ``torch.utils.flop_counter`` (2 flops per MA
 
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch

@@ -134,7 +134,6 @@ def test_layer_cycles_wrong() -> None:
     pool = Layer("p", "maxpool", 4, 4, 4, 4, 2, 2, kernel=(2, 2))
     with pytest.raises(HwsimError, match=r"^layer 'p' \(maxpool\) does not run on the PE array$"):
         layer_cycles(pool, acc())
-    tiny = Accelerator(array=ArrayConfig(rows=2, cols=2, fold_overlap=False), memory=MemoryConfig(ifmap_sram_kib=0.0625))
     wide = Layer("w", "conv", 3, 5, 5, 2, 5, 5, kernel=(3, 3), padding=(1, 1))
     with pytest.raises(ConfigError, match=r"^`array\.dataflow` 'ws': "):
         layer_cycles(wide, Accelerator(array=ArrayConfig(rows=2, cols=2, dataflow="ws")))

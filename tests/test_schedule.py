@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwsim import api, schedule
-from hwsim.accelerator import MemoryConfig, PowerConfig, ScheduleConfig, preset
+from hwsim.accelerator import PowerConfig, ScheduleConfig, preset
 from hwsim.errors import HwsimError
 from hwsim.mapping import Flow, Mapping, map_layer
 from hwsim.simulate import estimate
