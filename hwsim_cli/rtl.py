@@ -62,6 +62,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             p.add_argument("--pnr", action="store_true",
                            help="place and route (ice40, ecp5) for Fmax: each placed module's Fmax, the top's "
                                 "and the network accelerator's as a ratio of the array's, and critical paths")
+            p.add_argument("--ooc", action="store_true",
+                           help="with --pnr on ecp5: place out of context, as a core inside a larger design "
+                                "(no I/O buffers; the ports are not pins at the die's edge)")
             p.add_argument("--sram-kib", type=options.positive_float, metavar="KIB",
                            help="capacity of each per-operand buffer (ifmap, weight, ofmap) in KiB, e.g. 2 "
                                 "so that the network accelerator fits an LFE5U-85F (default: the config's, "
@@ -104,7 +107,7 @@ def _make_dir(out: Path) -> Path:
 
 
 def _synth_modules(manifest: dict[str, Any], out: Path, target: str, *, lut_only: bool,
-                   pnr: bool, jobs: int | None = None) -> dict[str, dict[str, Any]]:
+                   pnr: bool, ooc: bool = False, jobs: int | None = None) -> dict[str, dict[str, Any]]:
     """Synthesize every module of a generated manifest (PE, array[, top]); resources per module
     (with ``io`` port bits, ``dsp_sources`` and, placed, ``critical_path``: rtl.synth).
 
@@ -117,11 +120,11 @@ def _synth_modules(manifest: dict[str, Any], out: Path, target: str, *, lut_only
 
     def run(role: str) -> dict[str, Any]:
         module = modules[role]
-        r = synthesize(out / module["verilog"], module["top"], target, lut_only=lut_only, pnr=pnr,
+        r = synthesize(out / module["verilog"], module["top"], target, lut_only=lut_only, pnr=pnr, ooc=ooc,
                        outdir=out / f"{module['top']}_{target}{'_lut' if lut_only else ''}")
         return ({key: r.get(key) for key in RESOURCES}
                 | {key: r[key] for key in ("io", "memories", "dsp_sources", "seconds", "yosys", "dir")}
-                | {key: r[key] for key in ("pnr_skipped", "critical_path") if key in r})
+                | {key: r[key] for key in ("pnr_skipped", "critical_path", "out_of_context") if key in r})
 
     largest_first = sorted(modules, key=lambda role: -(out / modules[role]["verilog"]).stat().st_size)
     with ThreadPoolExecutor(max_workers=min(len(modules), jobs or os.cpu_count() or 1)) as pool:
@@ -174,14 +177,16 @@ def fmax_lines(results: dict[str, dict[str, Any]]) -> list[str]:
     """What ``--pnr`` adds below the table: the Fmax of the top and of the network accelerator
     against the array's, the array being the reference (the issue's goal: the whole design at
     >= 80 % of it), e.g. ``accelerator top: Fmax 75.8 MHz = 0.45 x the Fmax of the array
-    (169.1 MHz)``, then the critical path of each placed module (:func:`rtl.synth.critical_path`)."""
+    (169.1 MHz)``, then the critical path of each placed module (:func:`rtl.synth.critical_path`);
+    ``, placed out of context`` after the ratio when they were (``--ooc``)."""
     lines = []
     reference, array = _reference(results)
+    ooc = ", placed out of context" if any(r.get("out_of_context") for r in results.values()) else ""
     for role in ("top", "network"):
         fmax = results.get(role, {}).get("fmax_mhz")
         if fmax and array:
             lines.append(f"{_MODULE_NAMES[role]}: Fmax {fmax:.1f} MHz = {fmax / array:.2f} x the Fmax of the "
-                         f"{_MODULE_NAMES[reference]} ({array:.1f} MHz)")
+                         f"{_MODULE_NAMES[reference]} ({array:.1f} MHz){ooc}")
     for role, r in results.items():
         path = r.get("critical_path")
         if path:
@@ -246,19 +251,22 @@ def cmd_synth(args: argparse.Namespace, console: Console) -> int:
     if args.pnr and args.target == "xc7":
         raise ConfigError("--pnr: xc7 has no open-source place and route; use --target ice40 or ecp5 "
                           "for Fmax, or drop --pnr")
+    if args.ooc and not (args.pnr and args.target == "ecp5"):
+        raise ConfigError("--ooc places out of context with nextpnr-ecp5: add --pnr --target ecp5, or drop --ooc")
     options.check_output_folder(args.json)
     acc = options.accelerator(args)
     find_tools(args.target, pnr=args.pnr)  # a missing tool is reported before the slow steps
     out = _out_dir(args, acc)
     # an array whose ports outnumber the device's pins is also placed behind registers, for the
     # Fmax the top is compared with
-    behind = ("array_regs",) if args.pnr and array_pins(acc) > PNR_CAPACITY[args.target]["io"] else ()
+    behind = ("array_regs",) if (args.pnr and not args.ooc
+                                 and array_pins(acc) > PNR_CAPACITY[args.target]["io"]) else ()
     # ECP5: the products' registers in the DSP blocks, which Yosys does not do itself (rtl.dsp)
     manifest = generate(acc, out, modules=("pe", "array", "top") + (("network",) if args.network else ())
                         + behind, dsp=dsp_family(args.target, lut_only=args.lut_only)).manifest
     with console.status(f"synthesizing for {args.target}"):
         results = _synth_modules(manifest, out, args.target, lut_only=args.lut_only, pnr=args.pnr,
-                                 jobs=args.jobs)
+                                 ooc=args.ooc, jobs=args.jobs)
     n = acc.num_pes
     table = Table(title=f"{acc.pe} {acc.array.rows}x{acc.array.cols}, {acc.bits}-bit on {args.target}"
                         f"{' (LUT-only)' if args.lut_only else ''}, {results['pe']['yosys']}",

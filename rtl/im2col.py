@@ -444,15 +444,22 @@ class OperandFetch(wiring.Component):
             "o_operands": Out(stream.Signature(operand_layout(geo))),
         })
 
+    def _pairs(self) -> list[tuple[int, int]]:
+        """The pairs of rows ``(q, r)``, ``q < r``, whose words the service stage compares."""
+        return [(q, r) for r in range(self.geo.rows) for q in range(r)] if self.geo.act_banks else []
+
     def _step_layout(self) -> data.StructLayout:
         """A step in the request register or the service stage: per row the bank, the address
-        in it, the lane and ``inside``; the fold's ``last`` and the weight address."""
-        geo, rows = self.geo, self.geo.rows
+        in it, the lane and ``inside``; the fold's ``last`` and the weight address; per pair of
+        rows (:meth:`_pairs`, banked buffers) ``share`` (same bank) and ``clash`` (same bank,
+        another word), compared at the issue so that the service stage starts at flip-flops."""
+        geo, rows, pairs = self.geo, self.geo.rows, len(self._pairs())
         return data.StructLayout({
             "bank": data.ArrayLayout(range(geo.act_banks or rows), rows),
             "at": data.ArrayLayout(ceil_log2(geo.act_bank_words), rows),
             "lane": data.ArrayLayout(max(1, geo.act_beat.bit_length() - 1), rows),
-            "inside": rows, "last": 1, "waddr": range(geo.weight_words + 1)})
+            "inside": rows, "last": 1, "waddr": range(geo.weight_words + 1),
+            "share": pairs, "clash": pairs})
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
@@ -475,6 +482,10 @@ class OperandFetch(wiring.Component):
             if lane_bits:
                 m.d.comb += new.lane[r].eq(word[:lane_bits])
         m.d.comb += [new.last.eq(pos.fold_end), new.waddr.eq(waddr)]
+        pair = {qr: i for i, qr in enumerate(self._pairs())}  # (q, r) -> its share/clash bit
+        for (q, r), i in pair.items():
+            same = new.bank[q] == new.bank[r]
+            m.d.comb += [new.share[i].eq(same), new.clash[i].eq(same & (new.at[q] != new.at[r]))]
 
         # the request register and the service stage; ``waiting``: the service stage's rows not
         # yet served
@@ -489,13 +500,12 @@ class OperandFetch(wiring.Component):
             # Each bank reads its lowest waiting row's word. A step's words never decrease with the
             # row (its pixels in raster order, one kernel offset), so a bank's waiting rows asking
             # for that word are those with no waiting row of another word below them in the bank:
-            # pairwise compares of the step's registers, no compare behind the address mux.
+            # the step's registered pair flags, no compare behind the address mux or completion.
             lowest = []
             for r in range(rows):
-                below = [(step.bank[q] == step.bank[r], step.at[q] != step.at[r]) for q in range(r)]
-                m.d.comb += served[r].eq(waiting[r] & ~Cat(waiting[q] & same & other
-                                                           for q, (same, other) in enumerate(below)).any())
-                lowest.append(waiting[r] & ~Cat(waiting[q] & same for q, (same, _) in enumerate(below)).any())
+                m.d.comb += served[r].eq(waiting[r] & ~Cat(waiting[q] & step.clash[pair[q, r]]
+                                                           for q in range(r)).any())
+                lowest.append(waiting[r] & ~Cat(waiting[q] & step.share[pair[q, r]] for q in range(r)).any())
             for b, rd in enumerate(self.act_rd):  # one row at most is a bank's lowest: an OR of masked words
                 pick = Const(0, len(rd.addr))
                 for r in range(rows):

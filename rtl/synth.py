@@ -203,7 +203,7 @@ def find_tools(target: str, *, pnr: bool = False) -> dict[str, str]:
 
 
 def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: bool = False,
-               pnr: bool = False, outdir: str | Path | None = None,
+               pnr: bool = False, ooc: bool = False, outdir: str | Path | None = None,
                freq_mhz: float = 100.0, timeout: float | None = None) -> dict[str, Any]:
     """Synthesize ``top`` from ``verilog_path`` for ``target`` (``xc7``, ``ice40``, ``ecp5``).
 
@@ -211,7 +211,8 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     unless DSPs are asked for, so its non-LUT-only run uses ``-dsp`` for the UltraPlus MAC16).
     ``pnr`` (ice40/ecp5) places and routes on an HX8K / LFE5U-85F and reports ``fmax_mhz``; a
     design larger than the device (:data:`PNR_CAPACITY`) gets ``fmax_mhz`` None and the reason
-    in ``pnr_skipped``.
+    in ``pnr_skipped``. ``ooc`` places it out of context (:func:`place_and_route`): its ports are
+    not pins, so the device's I/O count does not limit it.
     Files go to ``outdir`` (default ``<verilog dir>/<top>_<target>[_lut]``). ``timeout`` (seconds)
     caps each tool run: a longer one is killed and raises :class:`rtl.tools.ToolFailed`.
 
@@ -220,7 +221,7 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     for each memory in block RAM: :func:`count_blocks`), "seconds": {"yosys"[, "nextpnr"]: wall
     seconds, "yosys_cpu": its CPU seconds (:func:`run_tool`)}, "passes": Yosys's slowest passes (:func:`pass_times`),
     "dsp_sources": DSP cells per source file (:func:`dsp_sources`), ["fmax_mhz", "critical_path"
-    (:func:`critical_path`)], "yosys": version, "dir"}``. Raises ValueError on an unknown target,
+    (:func:`critical_path`), "out_of_context"], "yosys": version, "dir"}``. Raises ValueError on an unknown target,
     :class:`rtl.tools.ToolNotFoundError` when a tool is missing, :class:`rtl.tools.ToolFailed`
     (with the log's tail) when a tool fails.
     """
@@ -264,12 +265,13 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
                               "yosys": version.group(0) if version else "Yosys (unknown)",
                               "dir": str(outdir)}
     if pnr:
-        over = device_overflow(result, target)
+        over = device_overflow({k: v for k, v in result.items() if not (ooc and k == "io")}, target)
         if over:
             result["fmax_mhz"], result["pnr_skipped"] = None, over
         else:
             start = time.monotonic()
-            result["fmax_mhz"] = place_and_route(outdir, target, freq_mhz=freq_mhz, timeout=timeout)
+            result["fmax_mhz"] = place_and_route(outdir, target, freq_mhz=freq_mhz, ooc=ooc, timeout=timeout)
+            result["out_of_context"] = ooc
             seconds["nextpnr"] = round(time.monotonic() - start, 1)
             result["critical_path"] = critical_path(json.loads((outdir / "pnr.json").read_text()), netlist, top)
     return result
@@ -384,19 +386,24 @@ def device_overflow(resources: dict[str, Any], target: str) -> str | None:
             f"({', '.join(cap for _, cap in over)})")
 
 
-def place_and_route(outdir: str | Path, target: str, *, freq_mhz: float = 100.0,
+def place_and_route(outdir: str | Path, target: str, *, freq_mhz: float = 100.0, ooc: bool = False,
                     timeout: float | None = None) -> float | None:
     """Place and route ``outdir/netlist.json`` (:func:`synthesize`'s) on ``target``'s device with
     nextpnr (``--timing-allow-fail``); the achieved Fmax in MHz of the slowest clock (None when
-    there is no clocked path). Raises :class:`rtl.tools.ToolFailed` when nextpnr fails or runs
-    longer than ``timeout`` seconds."""
+    there is no clocked path). ``ooc``: out of context (``--out-of-context``), as a core inside a
+    larger design: no I/O buffers, the ports free instead of pins at the die's edge pulling the
+    logic behind them apart (the ECP5 network accelerator's AXI port has 300-odd). Raises
+    :class:`rtl.tools.ToolFailed` when nextpnr fails or runs longer than ``timeout`` seconds."""
     if target not in PNR_DEVICE:
         raise ValueError(f"place and route is available for {', '.join(PNR_DEVICE)}, not {target!r}")
+    if ooc and target != "ecp5":
+        raise ValueError(f"out-of-context placement is available for ecp5 (nextpnr-ecp5), not {target!r}")
     outdir = Path(outdir)
     nextpnr = find_tools(target, pnr=True)["nextpnr"]
     report = outdir / "pnr.json"
     run_tool([nextpnr, *PNR_DEVICE[target], "--json", "netlist.json", "--report", report.name,
-              "--freq", str(freq_mhz), "--timing-allow-fail", "-q", "--log", "nextpnr.log"],
+              "--freq", str(freq_mhz), "--timing-allow-fail", "-q", "--log", "nextpnr.log",
+              *(["--out-of-context"] if ooc else [])],
              outdir / "nextpnr.out", f"nextpnr-{target}", timeout=timeout)
     fmax = json.loads(report.read_text()).get("fmax", {})
     return min((clk["achieved"] for clk in fmax.values()), default=None)

@@ -102,6 +102,10 @@ def test_fmax_lines_give_the_top_against_the_array_and_the_critical_paths() -> N
     assert fmax_ratios(RESULTS) == {"top": 0.492}
     assert _dsp_line(RESULTS) == "DSPs by source: top rtl/im2col.py 16, rtl/requant.py 4"
     assert _dsp_line({"pe": {"dsp_sources": {}}}) is None
+    # placed out of context (--ooc): said after the ratio
+    ooc = {role: {**r, "out_of_context": True} for role, r in RESULTS.items()}
+    assert fmax_lines(ooc)[0] == ("accelerator top: Fmax 77.0 MHz = 0.49 x the Fmax of the array (156.6 MHz), "
+                                  "placed out of context")
 
 
 @pytest.mark.parametrize("k", [0, 1, 2, 3, 5, 7, 8, 15, 16, 24, 45, 255, 4095])

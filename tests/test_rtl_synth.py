@@ -79,6 +79,21 @@ def test_pnr_ice40_array(build: Path) -> None:
     assert synthesize(path, "adder_array", "xc7", outdir=build / "adder_array_xc7")["io"] == r["io"]
 
 
+def test_pnr_ecp5_out_of_context(build: Path) -> None:
+    """Placed with pins, every port bit of a PE takes an ECP5 I/O cell; out of context
+    (``ooc``) none does, and the Fmax is still measured and marked as such."""
+    path = small_pe("adder", build)
+    pins = synthesize(path, "adder_pe", "ecp5", pnr=True, outdir=build / "pe_pins")
+    core = synthesize(path, "adder_pe", "ecp5", pnr=True, ooc=True, outdir=build / "pe_ooc")
+
+    def io_cells(r: dict) -> int:
+        used = re.search(r"TRELLIS_IO:\s+(\d+)/", (Path(r["dir"]) / "nextpnr.log").read_text())
+        return int(used[1]) if used else 0
+
+    assert io_cells(pins) == pins["io"] > 0 and pins["out_of_context"] is False
+    assert io_cells(core) == 0 and core["out_of_context"] is True and core["fmax_mhz"] > 20
+
+
 def test_generate(build: Path) -> None:
     """generate lints every module and writes them with one manifest; the PE and the array are
     those inside the top, sized for rtl.max_steps = 16 folds."""
@@ -104,6 +119,9 @@ def test_synthesize_wrong(build: Path) -> None:
         synthesize(path, "mac_pe", "gowin")
     with pytest.raises(ValueError, match=r"^place and route is available for ice40, ecp5, not 'xc7'$"):
         synthesize(path, "mac_pe", "xc7", pnr=True)
+    with pytest.raises(ValueError, match=r"^out-of-context placement is available for ecp5 \(nextpnr-ecp5\), "
+                                         r"not 'ice40'$"):
+        synthesize(path, "mac_pe", "ice40", pnr=True, ooc=True)
 
 
 def test_missing_tool(monkeypatch) -> None:
