@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module, Mux, Shape, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
@@ -237,9 +237,10 @@ class ResultWriter(wiring.Component):
         group, c0 = Signal(geo.dim_bits), Signal(geo.dim_bits + 1)  # the fold's tile
         ptile = Signal(range(geo.param_words))
         last_tile, last_group = c0 + cols >= d.out_ch, group == d.groups - 1
-        next_ptile = Mux(last_tile & last_group, 0, ptile + 1)
         fold_end = acc.valid & (row == rows - 1)
         m.d.comb += [acc.ready.eq(1), self.o_acc.valid.eq(acc.valid)]
+        cleared = Signal()  # i_clear a cycle late: word 0 read with (or after) it is on the port
+        m.d.sync += cleared.eq(self.i_clear)
         if rows >= 4:  # the next fold's word read ahead into `upcoming`, taken with a fold's end
             # its address from registers: the fold's tile flags a cycle after the counters
             ends = Signal(name="tiles_end")  # last_tile & last_group, registered
@@ -248,18 +249,20 @@ class ResultWriter(wiring.Component):
             current, upcoming = Signal(param_word(geo)), Signal(param_word(geo))
             # word 0 is read in the cycle after i_clear (the top's input bank flips with it) and
             # is on the port's data in the next one (fill)
-            cleared, fill = Signal(), Signal()
-            m.d.sync += [cleared.eq(self.i_clear), fill.eq(cleared), upcoming.eq(self.param_rd.data)]
+            fill = Signal()
+            m.d.sync += [fill.eq(cleared), upcoming.eq(self.param_rd.data)]
             m.d.comb += [self.param_rd.addr.eq(Mux(cleared, 0, next_ptile)), self.o_params.eq(current)]
             with m.If(fill):
                 m.d.sync += current.eq(self.param_rd.data)
             with m.Elif(fold_end):
                 m.d.sync += current.eq(upcoming)
         else:
+            following = Mux(last_tile & last_group, 0, ptile + 1)
             if rows > 1:  # the next fold's word, registered: a fold's tile changes rows cycles apart
-                ahead = Signal.like(ptile)
-                m.d.sync += ahead.eq(next_ptile)
-                next_ptile = ahead
+                next_ptile = Signal.like(ptile, name="next_ptile")
+                m.d.sync += next_ptile.eq(following)
+            else:
+                next_ptile = following
             # the next fold's parameter word is read in its last row's cycle: with fold overlap
             # the next fold's first row may follow at once
             m.d.comb += [self.param_rd.addr.eq(Mux(fold_end, next_ptile, ptile)),
@@ -271,7 +274,7 @@ class ResultWriter(wiring.Component):
                 with m.If(last_tile):
                     m.d.sync += group.eq(Mux(last_group, 0, group + 1))
         if geo.psum_words:
-            psum_overrun = self._psum(m)
+            psum_overrun = self._psum(m, cleared)
         else:
             psum_overrun = 0
             m.d.comb += self.o_acc.payload.eq(acc.payload)
@@ -322,25 +325,23 @@ class ResultWriter(wiring.Component):
             words.append(word)
         m.d.comb += self.o_res.eq(Mux(self.i_desc.residual, Mux(self.i_res_bank, words[1], words[0]), 0))
 
-    def _psum(self, m: Module) -> Any:
+    def _psum(self, m: Module, cleared: Value) -> Any:
         """The psum read-ahead, the sums to the output stage and the psum write-back; returns the
         overrun strobe of a write past the buffer.
 
         The word of the row arriving is in a register (``psum``), not on the port's data: the
         port reads one word further ahead, ``arrived + 1`` (``arrived + 2`` while a row arrives),
         so its data is always the next row's word, which the register takes as a row arrives.
-        In the cycle after ``i_clear`` (``fill``) the register takes word 0, read with
+        In the cycle after ``i_clear`` (``cleared``) the register takes word 0, read with
         ``i_clear``: the first row may arrive from the second cycle after ``i_clear`` on. The
         read of word ``a + 2`` beside the write of word ``a`` never meets it; each word is read
         (two cycles before its row at the latest) before its row writes it back."""
         geo, d, acc = self.geo, self.i_desc, self.i_acc
         arrived = Signal(range(geo.psum_words + 2))  # rows arrived since i_clear: the psum address
-        fill = Signal()  # the cycle after i_clear: the port's data is word 0
         psum = Signal(psum_word(geo))  # the arriving row's partial sums (0 without psum_add)
-        m.d.sync += fill.eq(self.i_clear)
         m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_clear, 0, arrived + 1 + acc.valid)),
                      self.psum_rd.en.eq(1)]
-        with m.If(acc.valid | fill):
+        with m.If(acc.valid | cleared):
             m.d.sync += psum.eq(Mux(d.psum_add, self.psum_rd.data, 0))
         for c in range(geo.cols):
             m.d.comb += self.o_acc.payload[c].eq(acc.payload[c] + psum[c])
