@@ -208,7 +208,8 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     """Synthesize ``top`` from ``verilog_path`` for ``target`` (``xc7``, ``ice40``, ``ecp5``).
 
     ``lut_only`` keeps multipliers out of DSP blocks (xc7/ecp5 ``-nodsp``; ice40 maps to LUTs
-    unless DSPs are asked for, so its non-LUT-only run uses ``-dsp`` for the UltraPlus MAC16).
+    unless DSPs are asked for, so its non-LUT-only run uses ``-dsp`` for the UltraPlus MAC16); a
+    Verilog file that instantiates ECP5 DSP blocks itself (:mod:`rtl.dsp`) is refused.
     ``pnr`` (ice40/ecp5) places and routes on an HX8K / LFE5U-85F and reports ``fmax_mhz``; a
     design larger than the device (:data:`PNR_CAPACITY`) gets ``fmax_mhz`` None and the reason
     in ``pnr_skipped``. ``ooc`` places it out of context (:func:`place_and_route`): its ports are
@@ -230,6 +231,9 @@ def synthesize(verilog_path: str | Path, top: str, target: str, *, lut_only: boo
     if pnr and target not in PNR_DEVICE:
         raise ValueError(f"place and route is available for {', '.join(PNR_DEVICE)}, not {target!r}")
     verilog_path = Path(verilog_path)
+    if lut_only and "MULT18X18D" in verilog_path.read_text(errors="replace"):
+        raise ValueError(f"{verilog_path.name} instantiates ECP5 DSP blocks (generated with dsp='ecp5'), which "
+                         f"a LUT-only run would keep; generate it without dsp for --lut-only")
     suffix = "_lut" if lut_only else ""
     outdir = Path(outdir) if outdir is not None else verilog_path.parent / f"{top}_{target}{suffix}"
     outdir.mkdir(parents=True, exist_ok=True)

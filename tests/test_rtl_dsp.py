@@ -168,3 +168,8 @@ def test_ecp5_output_stage_has_registered_blocks(tmp_path: Path) -> None:
     for block in blocks:
         registers = {name: value for name, value in block["parameters"].items() if name.endswith("_CLK")}
         assert registers == {"REG_OUTPUT_CLK": "CLK0"}
+    # a LUT-only run would keep the instantiated blocks: refused, before Yosys runs
+    with pytest.raises(ValueError, match=r"^stage\.v instantiates ECP5 DSP blocks \(generated with dsp='ecp5'\), "
+                                         r"which a LUT-only run would keep; generate it without dsp for --lut-only$"):
+        synthesize(path, "stage", "ecp5", lut_only=True, outdir=tmp_path / "lut")
+    assert not (tmp_path / "lut").exists()
