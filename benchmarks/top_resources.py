@@ -2,7 +2,7 @@
 
     python benchmarks/run.py top_resources [-- --kinds mac,adder,xnor,shift --arrays 8x8,16x16
                                                --targets ecp5,xc7 --module top|network --no-pnr
-                                               --sram-kib KIB --config F --timeout 1800 --json F]
+                                               --ooc --sram-kib KIB --config F --timeout 1800 --json F]
 
 ``--module network --sram-kib 2 --targets ecp5`` places the network accelerator (the top behind
 the sequencer, the DMA engines and the AXI4 master: ~280 I/O pins) with 2 KiB buffers, which fits
@@ -13,8 +13,10 @@ whose ports outnumber the pins (xnor: 64-lane operands) is placed behind registe
 (:class:`rtl.emit.BehindRegisters`, ``array_reference`` in the JSON).
 
 Every top is the one ``hwsim rtl synth --pe KIND --array RxC --target T`` builds (the kind's
-preset, 8-bit operands, xnor 1-bit; the preset 64 KiB buffers), emitted once per kind and array
-and synthesized with :func:`rtl.synth.synthesize` (mac with DSPs where the target has them). On
+preset, 8-bit operands, xnor 1-bit; the preset 64 KiB buffers), emitted per kind, array and
+target (for ECP5 with the products' registers in the DSP blocks, :mod:`rtl.dsp`) and synthesized
+with :func:`rtl.synth.synthesize` (mac with DSPs where the target has them). ``--ooc`` places out
+of context (no I/O buffers: the module as a core inside an SoC, its ports not pins). On
 ECP5 it is placed and routed with nextpnr-ecp5 on the LFE5U-85F (CABGA381) when it fits
 (:func:`rtl.synth.device_overflow`: LUTs, FFs, BRAMs, DSPs and I/O pins); otherwise the Fmax is
 ``-`` and the reason is printed. Per run: the Yosys wall time and its slowest pass, and whether
@@ -209,6 +211,7 @@ sys.path.insert(0, str(ROOT))
 from contract import PE_KINDS  # noqa: E402
 from hwsim.api import resolve_accelerator  # noqa: E402
 from hwsim.errors import ToolError  # noqa: E402
+from rtl.dsp import dsp_family  # noqa: E402
 from rtl.emit import generate  # noqa: E402
 from hwsim_cli.options import positive_float  # noqa: E402
 from rtl.synth import PNR_DEVICE, find_tools, synthesize  # noqa: E402
@@ -227,11 +230,12 @@ def _array(text: str) -> tuple[int, int]:
     return int(rows), int(cols or rows)
 
 
-def _run(verilog: Path, name: str, target: str, *, pnr: bool, timeout: float) -> dict[str, Any]:
-    """Synthesize (and on ECP5 place) one emitted top; its figures, or its failure as ``error``."""
+def _run(verilog: Path, name: str, target: str, *, pnr: bool, timeout: float, ooc: bool = False) -> dict[str, Any]:
+    """Synthesize (and on ECP5 place, ``ooc`` out of context) one emitted top; its figures, or its
+    failure as ``error``."""
     start = time.monotonic()
     try:
-        r = synthesize(verilog, name, target, pnr=pnr and target in PNR_DEVICE,
+        r = synthesize(verilog, name, target, pnr=pnr and target in PNR_DEVICE, ooc=ooc and pnr,
                        outdir=verilog.parent / f"{name}_{target}", timeout=timeout)
     except ToolError as exc:
         return {"error": str(exc), "seconds": {"total": round(time.monotonic() - start, 1)}}
@@ -284,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the layer top (default; its streams need 680-992 pins) or the network "
                              "accelerator around it (AXI4 master, rtl.sequencer)")
     parser.add_argument("--no-pnr", action="store_true", help="skip nextpnr-ecp5 (no Fmax)")
+    parser.add_argument("--ooc", action="store_true",
+                        help="place out of context (no I/O buffers; the ports are not pins), as a core in an SoC")
     parser.add_argument("--sram-kib", type=positive_float, metavar="KIB",
                         help="each per-operand buffer in KiB (default: the config's, else the preset's 64)")
     parser.add_argument("--config", metavar="F", help="an accelerator YAML applied before --sram-kib")
@@ -303,24 +309,28 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     record = {"commit": _commit(), "load_average_before": load, "runs": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    record["sram_kib"], record["config"] = args.sram_kib, args.config
+    record["sram_kib"], record["config"], record["out_of_context"] = args.sram_kib, args.config, args.ooc
     for array in arrays:
         for kind in kinds:
             acc = resolve_accelerator(config=args.config, pe=kind, array=array, sram_kib=args.sram_kib)
             modules = (args.module, "array", "array_regs")
-            made = generate(acc, out / f"{kind}_{array[0]}x{array[1]}" / args.module, modules=modules, lint=False)
-            name = made.manifest["modules"][args.module]["top"]
             for target in targets:
+                # as `hwsim rtl synth` builds it: on ECP5 the products' registers in the DSP blocks
+                dsp = dsp_family(target, lut_only=False)
+                made = generate(acc, out / f"{kind}_{array[0]}x{array[1]}" / f"{args.module}{'_' + dsp if dsp else ''}",
+                                modules=modules, lint=False, dsp=dsp)
+                name = made.manifest["modules"][args.module]["top"]
                 placed = not args.no_pnr and target in PNR_DEVICE
                 print(f"{name} {array[0]}x{array[1]} on {target} ...", flush=True)
                 row = {"kind": kind, "array": f"{array[0]}x{array[1]}", "target": target, "module": name,
                        "bits": acc.bits, "buffers_kib": list(acc.srams_kib),
-                       **_run(made.verilog(args.module), name, target, pnr=not args.no_pnr, timeout=args.timeout)}
+                       **_run(made.verilog(args.module), name, target, pnr=not args.no_pnr, timeout=args.timeout,
+                              ooc=args.ooc)}
                 if placed and row.get("fmax_mhz"):  # the reference: the array of the same accelerator,
                     for role in ("array", "array_regs"):  # behind registers when its ports outnumber the pins
                         name_of = made.manifest["modules"][role]["top"]
                         print(f"{name_of} {array[0]}x{array[1]} on {target} ...", flush=True)
-                        alone = _run(made.verilog(role), name_of, target, pnr=True, timeout=args.timeout)
+                        alone = _run(made.verilog(role), name_of, target, pnr=True, timeout=args.timeout, ooc=args.ooc)
                         row |= {"array_fmax_mhz": alone.get("fmax_mhz"), "array_reference": role,
                                 "array_critical_path": alone.get("critical_path")}
                         if alone.get("fmax_mhz") or "pnr_skipped" not in alone:
@@ -328,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 Path(args.json).write_text(json.dumps(record, indent=2) + "\n")  # partial results survive
     buffers = f"{args.sram_kib:g} KiB buffers" if args.sram_kib else "the preset buffers"
-    print(f"\nAccelerator {args.module}s with {buffers} (rtl.synth; load average before: "
+    print(f"\nAccelerator {args.module}s with {buffers}{', placed out of context' if args.ooc else ''} "
+          f"(rtl.synth; load average before: "
           f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, after: {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
     print(_table(rows))
     for r in rows:
