@@ -188,6 +188,28 @@ words and of the load address), +11-13 % FFs (the step's record in the request r
 service stage and three beat stages). The preset's buffers still exceed the LFE5U-85F's 208
 DP16KD (285), now by the out, parameter, psum and weight buffers as much as the activations.
 
+Every kind, banked (main at afe4861, 2026-12-07 09:49-10:09 UTC, load 0.2-2.6; ECP5 with the
+products' registers in its DSP blocks, :mod:`rtl.dsp`; the session's cuts for Fmax). ``--no-pnr``::
+
+    kind    array target |     LUT      FF  BRAM  DSP   I/O   Fmax | Yosys s  CPU s
+    adder     8x8 ecp5   |  24,189  13,614   285   30   830      - |      73     72
+    adder     8x8 xc7    |  15,879  12,755   159   30   830      - |      64     62
+    mac       8x8 ecp5   |  24,002  15,489   284   94   830      - |      66     64
+    mac       8x8 xc7    |  13,708  11,287   142   94   830      - |      60     58
+    xnor      8x8 ecp5   |  27,859  21,250   243   15  1134      - |     163    105
+    xnor      8x8 xc7    |  19,849  21,029   150   14  1134      - |     107    106
+    shift     8x8 ecp5   |  26,223  15,161   267   30   806      - |      77     76
+    shift     8x8 xc7    |  18,553  13,903   151   30   806      - |      75     74
+
+Against the banked rows above (dd258c6): adder and mac 2-7 % fewer LUTs (ECP5 26,089 -> 24,189
+and 25,745 -> 24,002), FFs within 3 %. xnor and shift against their last rows (double-buffered
+with a copy per row, d6741df): block RAM 672 -> 243 and 686 -> 267 DP16KD on ECP5 (365 -> 150
+and 358 -> 151 on xc7: the activation buffer's 11 banks of 8 DP16KD where its copies took 512),
+and the banks' price in logic and registers (xnor ECP5 30,731 -> 27,859 LUTs but 17,563 ->
+21,250 FFs; shift 22,463 -> 26,223 LUTs, 8,919 -> 15,161 FFs: the fetch's step records and beat
+stages, the output stage's fourth register, the loop flags kept as registers). Every buffer in
+block RAM, Yosys under 2 CPU minutes for every 8x8 top.
+
 Compare runs by ``CPU s`` (``yosys_cpu``: user + system seconds from the kernel, :func:`rtl.synth.
 run_tool`), not by wall time, when the load differs: at load 8 a Yosys run got 111 CPU seconds in
 557 wall seconds. (The before runs above predate that figure: their times are wall times; Yosys's
