@@ -506,11 +506,15 @@ class OperandFetch(wiring.Component):
                 m.d.comb += served[r].eq(waiting[r] & ~Cat(waiting[q] & step.clash[pair[q, r]]
                                                            for q in range(r)).any())
                 lowest.append(waiting[r] & ~Cat(waiting[q] & step.share[pair[q, r]] for q in range(r)).any())
-            for b, rd in enumerate(self.act_rd):  # one row at most is a bank's lowest: an OR of masked words
+            # one row at most is a bank's lowest: an OR of masked words; a bank no waiting row
+            # asks for is not read (its register's word then goes to no row), so a step reads
+            # as many block RAMs as it has distinct banks, not all B every cycle
+            for b, rd in enumerate(self.act_rd):
+                mine = [lowest[r] & (step.bank[r] == b) for r in range(rows)]
                 pick = Const(0, len(rd.addr))
                 for r in range(rows):
-                    pick = pick | Mux(lowest[r] & (step.bank[r] == b), step.at[r], 0)
-                m.d.comb += [rd.addr.eq(pick), rd.en.eq(free)]
+                    pick = pick | Mux(mine[r], step.at[r], 0)
+                m.d.comb += [rd.addr.eq(pick), rd.en.eq(free & Cat(*mine).any())]
         else:  # a copy per row
             for r, rd in enumerate(self.act_rd):
                 m.d.comb += [rd.addr.eq(step.at[r]), rd.en.eq(free)]

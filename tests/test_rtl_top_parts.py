@@ -341,7 +341,11 @@ def test_operand_fetch_serves_bank_conflicts() -> None:
     step whose rows read activations 0, 40, 80 and 8 (+ the channel word) -- buffer words 0, 5,
     10 in bank 0 and 1 in bank 1 -- is served in 3 cycles, one of rows reading 0-3 (one word,
     broadcast) in 1: a fold of 8 channel words of each, back to back, gives beats 3 cycles
-    apart, then 1, each row's activation the one at its address."""
+    apart, then 1, each row's activation the one at its address. Only the banks a step's rows
+    ask for are read: 4 reads a step of the first tile (banks 0 and 1, then bank 0 twice), one
+    a step of the second while its rows share word 0 (channel words 0-4), two (words 0 and 1)
+    after: 8 * 4 + 5 + 3 * 2 = 43 reads, where reading every bank every cycle would be 5 a
+    cycle."""
     geo = dataclasses.replace(geometry(rows=4, cols=2), fold_overlap=True)
     assert (geo.act_banks, geo.act_beat) == (5, 8)
     acts = list(range(-64, 64))  # activation a is a - 64
@@ -352,7 +356,7 @@ def test_operand_fetch_serves_bank_conflicts() -> None:
     async def bench(ctx):
         await start(ctx, dut, d, geo.max_steps)
         ctx.set(dut.o_operands.ready, 1)
-        beats, issued, cycle = [], 0, 0
+        beats, issued, cycle, reads = [], 0, 0, 0
         while len(beats) < 16:
             tile, cw = divmod(min(issued, 15), 8)
             for r, p in enumerate(tiles[tile]):
@@ -360,13 +364,15 @@ def test_operand_fetch_serves_bank_conflicts() -> None:
             ctx.set(dut.i_pos, {"ky": 0, "kx": 0, "line_end": int(cw == 7), "fold_end": int(cw == 7),
                                 "last_tile": 1, "last_group": 1})
             ctx.set(dut.i_run, int(issued < 16))
-            _, _, issue, valid, x = await ctx.tick().sample(dut.o_issue, dut.o_operands.valid,
-                                                             dut.o_operands.payload.x)
+            _, _, issue, valid, x, *enables = await ctx.tick().sample(
+                dut.o_issue, dut.o_operands.valid, dut.o_operands.payload.x, *(rd.en for rd in dut.act_rd))
             issued += issue
+            reads += sum(enables)
             if valid:
                 beats.append((cycle, [int(v) for v in x]))
             cycle += 1
         assert [b[0] - a[0] for a, b in zip(beats, beats[1:])] == [3] * 7 + [1] * 8
+        assert reads == 8 * 4 + 5 + 3 * 2
         assert [x for _, x in beats] == [[acts[p + cw] for p in tiles[t]] for t in range(2) for cw in range(8)]
 
     simulate(dut, bench, [*act_memories(dut, geo, [acts[i:i + 8] for i in range(0, len(acts), 8)]),
