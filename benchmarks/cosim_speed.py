@@ -92,6 +92,29 @@ xnor 8x8     67.2 s (30.3)       128 k (258 k)       129 k (259 k)       263 k (
 took the other core, its 3.2 s of simulation against 2.0-2.2 s in the other runs.) Reading the
 bank the run does not use cost 9-14 % per cycle; without it the model is as fast as before the
 banks, at about 1 M cycles per CPU second for the adder and mac 8x8.
+
+With the banked activation buffer (main at afe4861, 2026-12-07 10:11-10:14 UTC, load 1.6-2.3,
+``--max-size 8``; every layer cycle-exact and bit-exact):
+
+===========  ==================  ==================
+top          build               speed
+===========  ==================  ==================
+adder 8x8    28.9 s (26.9)       800 k (802 k)
+mac 8x8      28.3 s (26.6)       772 k (778 k)
+shift 8x8    22.4 s (27.4)       717 k (717 k)
+xnor 8x8     36.9 s (32.2)       205 k (206 k)
+===========  ==================  ==================
+
+The model got about a quarter slower per cycle than with a copy per row (adder 1.05 M -> 0.80 M
+per CPU second): the banks' crossbar (each row's B:1 choice of a 64-bit word), the step's
+record through the request register, the service stage and three beat stages, the residues --
+logic the model evaluates every cycle. So the adder 8x8 is now below the 1 M cycles per second
+of the issue. Tried on it (two runs each, 0.70-0.82 M against 0.75-0.81 M as built): the C++ at
+``OPT_FAST=-Os``, ``-O1`` (0.66-0.68 M: slower) and ``-O3``, ``--inline-mult 100000``, and
+``--threads 2`` (21-57 k: the threads synchronise at every delta cycle of the clock); not reading
+the banks no row asks for (now the design's: fewer block RAM reads) stayed within the noise too.
+``perf`` puts the harness process's time in the model's code, spread over thousands of
+straight-line blocks with no hot spot.
 """
 
 from __future__ import annotations
