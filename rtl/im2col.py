@@ -31,7 +31,8 @@ from rtl.pe import PESpec
 
 __all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "act_bank", "act_count_bits", "act_word", "check_geometry",
            "descriptor_layout",
-           "first_layout", "geometry_layout", "operand_layout", "pe_spec", "position_layout", "residue", "row_layout",
+           "first_layout", "geometry_layout", "operand_layout", "pe_spec", "pixel_mark", "position_layout", "residue",
+           "row_layout",
            "weight_word"]
 
 
@@ -116,9 +117,19 @@ def geometry_layout(geo: TopGeometry) -> data.StructLayout:
 
 def row_layout(geo: TopGeometry) -> data.StructLayout:
     """One array row's output pixel: input coordinates ``iy``, ``ix`` of its kernel origin, their
-    word address ``p`` in the group's plane, ``ok`` (0 past the layer's last pixel)."""
+    word address ``p`` in the group's plane, ``ok`` (0 past the layer's last pixel) and, with
+    banks, ``mark``: ``(p >> lane_bits) mod B`` (:func:`pixel_mark`), from which the operand
+    fetch tells which rows' words share a bank without the word's residue."""
     coord = _coord(geo)
-    return data.StructLayout({"iy": coord, "ix": coord, "p": _address(geo), "ok": 1})
+    return data.StructLayout({"iy": coord, "ix": coord, "p": _address(geo), "ok": 1,
+                              "mark": range(max(geo.act_banks, 1))})
+
+
+def pixel_mark(geo: TopGeometry, p: Value) -> Value:
+    """A row's ``mark`` (:func:`row_layout`) for its pixel address ``p`` (0 without banks)."""
+    if not geo.act_banks:
+        return Const(0, 1)
+    return residue(Value.cast(p) >> (geo.act_beat.bit_length() - 1), geo.act_banks)
 
 
 def first_layout(geo: TopGeometry) -> data.StructLayout:
@@ -322,7 +333,7 @@ class PixelWalker(wiring.Component):
         with m.Elif(self.i_step):
             for r in range(rows):
                 with m.If(row == r):
-                    pixel = {"iy": iy, "ix": ix, "p": p, "ok": more}
+                    pixel = {"iy": iy, "ix": ix, "p": p, "ok": more, "mark": pixel_mark(self.geo, p)}
                     with m.If(self.i_direct):
                         m.d.sync += [getattr(self.o_rows[r], k).eq(v) for k, v in pixel.items()]
                     with m.Else():
@@ -347,10 +358,11 @@ _KEPT = {"keep": 1}
 
 
 def residue(value: Value, modulus: int) -> Value:
-    """``value mod modulus`` of an unsigned ``value`` for a constant odd ``modulus``, without a
-    divider: with ``2**m = +-1 (mod modulus)``, the sum of the ``m``-bit digits of ``value``
-    (alternating in sign for -1) has the same residue and a small range, which a table maps to
-    the residue (a few LUT levels for a word address)."""
+    """``value mod modulus`` (never negative; ``value`` signed or unsigned) for a constant odd
+    ``modulus``, without a divider: with ``2**m = +-1 (mod modulus)``, the sum of the ``m``-bit
+    digits of ``value`` (alternating in sign for -1; a signed value's sign bit, counted there as
+    ``+2**(n-1)``, weighs ``-2**(n-1)``: ``2**n`` taken off) has the same residue and a small
+    range, which a table maps to the residue (a few LUT levels for a word address)."""
     value = Value.cast(value)
     if modulus == 1:
         return Const(0, 1)
@@ -363,6 +375,9 @@ def residue(value: Value, modulus: int) -> Value:
             total, lo = total - digit, lo - (1 << len(digit)) + 1
         else:
             total, hi = total + digit, hi + (1 << len(digit)) - 1
+    if value.shape().signed:
+        wrap = pow(2, len(value), modulus)
+        total, lo = total - Mux(value[-1], wrap, 0), lo - wrap
     table = Array(Const((v + lo) % modulus, range(modulus)) for v in range(hi - lo + 1))
     return table[(total - lo).as_unsigned()[:max(1, (hi - lo).bit_length())]]
 
@@ -482,10 +497,25 @@ class OperandFetch(wiring.Component):
             if lane_bits:
                 m.d.comb += new.lane[r].eq(word[:lane_bits])
         m.d.comb += [new.last.eq(pos.fold_end), new.waddr.eq(waddr)]
+        # Two rows' buffer words ``(offset + p) >> lane_bits`` are ``(offset >> lane_bits) + (p >>
+        # lane_bits) + carry`` (the carry out of the lane bits): they share a bank when ``mark +
+        # carry`` (the row's ``(p >> lane_bits) mod B``, from the walker) are equal mod B -- the
+        # offset's part cancels, so no residue of the word is behind the compare
         pair = {qr: i for i, qr in enumerate(self._pairs())}  # (q, r) -> its share/clash bit
-        for (q, r), i in pair.items():
-            same = new.bank[q] == new.bank[r]
-            m.d.comb += [new.share[i].eq(same), new.clash[i].eq(same & (new.at[q] != new.at[r]))]
+        if pair:
+            marks = []
+            for r in range(rows):
+                row = self.i_rows[r]
+                mark = Signal(range(banks), name=f"mark{r}")
+                if lane_bits:
+                    carry = (offset[:lane_bits] + row.p[:lane_bits])[lane_bits]
+                    m.d.comb += mark.eq(Mux(carry, Mux(row.mark == banks - 1, 0, row.mark + 1), row.mark))
+                else:
+                    m.d.comb += mark.eq(row.mark)
+                marks.append(mark)
+            for (q, r), i in pair.items():
+                same = marks[q] == marks[r]
+                m.d.comb += [new.share[i].eq(same), new.clash[i].eq(same & (new.at[q] != new.at[r]))]
 
         # the request register and the service stage; ``waiting``: the service stage's rows not
         # yet served

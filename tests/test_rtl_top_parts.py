@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from amaranth.hdl import Fragment, Module, Signal
+from amaranth.hdl import Fragment, Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
@@ -212,12 +212,12 @@ def test_pixel_walker(d: dict[str, int]) -> None:
 
 
 def check_rows(ctx: Any, dut: PixelWalker, tile: list) -> None:
-    """``o_rows`` holds ``tile`` (rows past the last pixel: ``ok`` 0)."""
+    """``o_rows`` holds ``tile`` (rows past the last pixel: ``ok`` 0), each with its ``mark``."""
     for r, row in enumerate(tile):
         got = ctx.get(dut.o_rows[r])
         assert got.ok == (row is not None)
         if row is not None:
-            assert (got.iy, got.ix, got.p, got.ok) == row
+            assert {"iy": got.iy, "ix": got.ix, "p": got.p, "ok": got.ok, "mark": got.mark} == fetch_row(dut.geo, *row)
 
 
 def test_pixel_walker_ahead() -> None:
@@ -259,6 +259,13 @@ def test_pixel_walker_ahead() -> None:
     simulate(dut, bench)
 
 
+def fetch_row(geo: Any, iy: int, ix: int, p: int, ok: int) -> dict:
+    """An ``i_rows`` entry of the fetch: the pixel and, with banks, its ``mark``: the bank of
+    buffer word ``p // act_beat`` (floor: ``p`` is negative left of the input)."""
+    return {"iy": iy, "ix": ix, "p": p, "ok": ok,
+            "mark": (p // geo.act_beat) % geo.act_banks if geo.act_banks else 0}
+
+
 async def drive_fetch(ctx: Any, dut: OperandFetch, tiles: list, steps: list[tuple[int, dict]],
                       readies: list[int], take: Callable) -> list:
     """Issue ``steps`` (each its row tile's index into ``tiles`` and its ``i_pos``) through the
@@ -271,7 +278,7 @@ async def drive_fetch(ctx: Any, dut: OperandFetch, tiles: list, steps: list[tupl
         if issued < len(steps):
             tile, pos = steps[issued]
             for r, row in enumerate(tiles[tile]):
-                ctx.set(dut.i_rows[r], dict(zip(("iy", "ix", "p", "ok"), row or (0, 0, 0, 0))))
+                ctx.set(dut.i_rows[r], fetch_row(dut.geo, *(row or (0, 0, 0, 0))))
             ctx.set(dut.i_pos, pos)
         ctx.set(dut.i_run, issued < len(steps))
         ctx.set(dut.o_operands.ready, ready)
@@ -336,6 +343,27 @@ def test_residue_is_the_modulo(modulus: int) -> None:
     sim.run()
 
 
+@pytest.mark.parametrize("modulus", [5, 17])
+def test_residue_of_a_signed_value(modulus: int) -> None:
+    """A signed 9-bit value (a pixel address left of the input, with padding): the residue is
+    Python's ``v % modulus`` (never negative) for every value."""
+    value = Signal(signed(9))
+    m = Module()
+    out = Signal(range(modulus))
+    m.d.comb += out.eq(residue(value, modulus))
+
+    async def bench(ctx):
+        got = []
+        for v in range(-256, 256):
+            ctx.set(value, v)
+            got.append(ctx.get(out))
+        assert got == [v % modulus for v in range(-256, 256)]
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
 def test_operand_fetch_serves_bank_conflicts() -> None:
     """On a 4-row top (5 banks, buffer word ``i`` in bank ``i mod 5``, 8 activations a word) a
     step whose rows read activations 0, 40, 80 and 8 (+ the channel word) -- buffer words 0, 5,
@@ -360,7 +388,7 @@ def test_operand_fetch_serves_bank_conflicts() -> None:
         while len(beats) < 16:
             tile, cw = divmod(min(issued, 15), 8)
             for r, p in enumerate(tiles[tile]):
-                ctx.set(dut.i_rows[r], {"iy": 0, "ix": 0, "p": p, "ok": 1})
+                ctx.set(dut.i_rows[r], fetch_row(geo, 0, 0, p, 1))
             ctx.set(dut.i_pos, {"ky": 0, "kx": 0, "line_end": int(cw == 7), "fold_end": int(cw == 7),
                                 "last_tile": 1, "last_group": 1})
             ctx.set(dut.i_run, int(issued < 16))
