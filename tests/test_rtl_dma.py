@@ -2,7 +2,7 @@
 memory with latency, several read bursts in flight and busy cycles: what is read equals the
 memory's bytes cut into slots, every burst obeys the AXI rules, never more than MAX_OUTSTANDING
 are in flight, each beat comes in the cycle worked out by hand, and each store mode writes
-exactly the bytes worked out by hand."""
+exactly the bytes worked out by hand, each write and each result taken in a plain model's cycle."""
 
 from __future__ import annotations
 
