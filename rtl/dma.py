@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -362,23 +362,27 @@ class WriteDMA(wiring.Component):
         # next beat, worked out from registers only (below): the take, behind the AXI handshake,
         # is only their enable. Channel steps in bytes (BITS: a bit per channel, ``gstep`` and the
         # tile's eighths; cols and gstride are multiples of 8 there).
-        pstride, gstep, pixels = Signal(ADDR_BITS), Signal(16), Signal(16)
+        pstride, gstep = Signal(ADDR_BITS), Signal(16)
         tile_top, tile_step = Signal(ADDR_BITS), Signal(ADDR_BITS)
         group_addr, fold_addr, byte_addr = Signal(ADDR_BITS), Signal(ADDR_BITS), Signal(ADDR_BITS)
-        tile_pix, cur_pix = Signal(17), Signal(17)
+        # pixels and channels as what is left of their bounds, so that each flag for the next beat
+        # is a compare with a constant: pixels - the row's pixel (the row is kept while > 0),
+        # pixels - the row tile's top row's pixel, out_ch - the channel of the fold's lane 0
+        pix_left, tile_left = Signal(signed(18)), Signal(signed(18))
+        ch_left = Signal(len(self.i_out_ch))
         j = Signal(range(rows))
-        c0 = Signal(len(self.i_out_ch) + 1)
         g = Signal(len(self.i_groups))
-        keep = Signal()  # cur_pix < pixels; 1 in RAW
-        lane_on = [Signal(name=f"lane_on{c}") for c in range(cols)]  # c0 + c < out_ch
+        keep = Signal()  # pix_left > 0; 1 in RAW
+        lane_on = [Signal(name=f"lane_on{c}") for c in range(cols)]  # ch_left > c
         outstanding = Signal(16)
 
         with m.If(starting):
             top = self.i_addr + times(self.i_pstride, rows - 1)
             m.d.sync += [mode.eq(self.i_mode), pstride.eq(self.i_pstride),
                          gstep.eq(Mux(self.i_mode == StoreMode.BITS, self.i_gstride >> 3, self.i_gstride)),
-                         pixels.eq(self.i_pixels), tile_step.eq(times(self.i_pstride, rows)),
-                         j.eq(0), c0.eq(0), g.eq(0), tile_pix.eq(rows - 1), cur_pix.eq(rows - 1),
+                         tile_step.eq(times(self.i_pstride, rows)), j.eq(0), g.eq(0),
+                         tile_left.eq(self.i_pixels - (rows - 1)), pix_left.eq(self.i_pixels - (rows - 1)),
+                         ch_left.eq(self.i_out_ch),
                          tile_top.eq(top), group_addr.eq(top), fold_addr.eq(top),
                          byte_addr.eq(Mux(self.i_mode == StoreMode.RAW, self.i_addr, top)),
                          keep.eq((self.i_mode == StoreMode.RAW) | (rows - 1 < self.i_pixels)),
@@ -429,7 +433,7 @@ class WriteDMA(wiring.Component):
         lanes = res.payload
         # the fold's tile is the last of its group, the group the last: registered when a tile
         # lasts more than one beat (rows > 1), so a row's take starts at flip-flops
-        last_tile, last_group = c0 + cols >= self.i_out_ch, g == self.i_groups - 1
+        last_tile, last_group = ch_left <= cols, g == self.i_groups - 1
         if rows > 1:
             flags = Signal(2)
             m.d.sync += flags.eq(Cat(last_tile, last_group))
@@ -464,18 +468,20 @@ class WriteDMA(wiring.Component):
                 tile_next = tile_top + tile_step
                 group_next = Mux(last_group, tile_next, group_addr + gstep)
                 fold_next = Mux(last_tile, group_next, fold_addr + Mux(mode == StoreMode.BITS, cols // 8, cols))
-                pix_next = Mux(last_tile & last_group, tile_pix + rows, tile_pix)
-                m.d.sync += [j.eq(0), c0.eq(Mux(last_tile, 0, c0 + cols)), fold_addr.eq(fold_next),
-                             byte_addr.eq(fold_next), cur_pix.eq(pix_next), keep.eq(pix_next < pixels),
-                             *(on.eq(Mux(last_tile, c < self.i_out_ch, c0 + (cols + c) < self.i_out_ch))
+                next_tile = last_tile & last_group
+                m.d.sync += [j.eq(0), ch_left.eq(Mux(last_tile, self.i_out_ch, ch_left - cols)),
+                             fold_addr.eq(fold_next), byte_addr.eq(fold_next),
+                             pix_left.eq(Mux(next_tile, tile_left - rows, tile_left)),
+                             keep.eq(Mux(next_tile, tile_left > rows, tile_left > 0)),
+                             *(on.eq(Mux(last_tile, c < self.i_out_ch, ch_left > cols + c))
                                for c, on in enumerate(lane_on))]
                 with m.If(last_tile):
                     m.d.sync += [g.eq(Mux(last_group, 0, g + 1)), group_addr.eq(group_next)]
                 with m.If(last_tile & last_group):
-                    m.d.sync += [tile_top.eq(tile_next), tile_pix.eq(pix_next)]
+                    m.d.sync += [tile_top.eq(tile_next), tile_left.eq(tile_left - rows)]
             with m.Else():
-                m.d.sync += [j.eq(j + 1), byte_addr.eq(byte_addr - pstride), cur_pix.eq(cur_pix - 1),
-                             keep.eq(cur_pix <= pixels)]  # the row's cur_pix - 1 < pixels
+                m.d.sync += [j.eq(j + 1), byte_addr.eq(byte_addr - pstride), pix_left.eq(pix_left + 1),
+                             keep.eq(~pix_left[-1])]  # pix_left + 1 > 0: pix_left's sign
 
         sent = self.awvalid & self.awready
         back = self.bvalid & self.bready
