@@ -431,13 +431,25 @@ class WriteDMA(wiring.Component):
         m.d.comb += res.ready.eq(idle_ready | (last_ready & aw_now & w_now))
         # Bytes, strobes and words of the taken beat.
         lanes = res.payload
-        # the fold's tile is the last of its group, the group the last: registered when a tile
-        # lasts more than one beat (rows > 1), so a row's take starts at flip-flops
-        last_tile, last_group = ch_left <= cols, g == self.i_groups - 1
-        if rows > 1:
-            flags = Signal(2)
-            m.d.sync += flags.eq(Cat(last_tile, last_group))
-            last_tile, last_group = flags[0], flags[1]
+
+        def at_fold_end(value: Value, name: str) -> Value:
+            # ``value`` of registers set only at a start or a fold's last row, wanted only at a
+            # fold's last row: registered when a tile lasts more than one beat (rows > 1), as
+            # that row's take comes at least a cycle after they change
+            if rows == 1:
+                return value
+            late = Signal(len(value), name=name)
+            m.d.sync += late.eq(value)
+            return late
+
+        # the fold's tile is the last of its group, the group the last; the next tile's, group's
+        # and row tile's top row
+        last_tile = at_fold_end(ch_left <= cols, "last_tile")
+        last_group = at_fold_end(g == self.i_groups - 1, "last_group")
+        tile_next = at_fold_end((tile_top + tile_step)[:ADDR_BITS], "tile_next")
+        group_step = at_fold_end((group_addr + gstep)[:ADDR_BITS], "group_step")
+        tile_bytes = Mux(mode == StoreMode.BITS, cols // 8, cols)
+        fold_step = at_fold_end((fold_addr + tile_bytes)[:ADDR_BITS], "fold_step")
         value = Signal(self.max_bytes * 8)
         mask = Signal(self.max_bytes)
         count = Signal.like(words)  # the bus words the beat touches
@@ -465,9 +477,8 @@ class WriteDMA(wiring.Component):
             with m.If(mode == StoreMode.RAW):
                 m.d.sync += byte_addr.eq(byte_addr + self.slot)
             with m.Elif(j == rows - 1):
-                tile_next = tile_top + tile_step
-                group_next = Mux(last_group, tile_next, group_addr + gstep)
-                fold_next = Mux(last_tile, group_next, fold_addr + Mux(mode == StoreMode.BITS, cols // 8, cols))
+                group_next = Mux(last_group, tile_next, group_step)
+                fold_next = Mux(last_tile, group_next, fold_step)
                 next_tile = last_tile & last_group
                 m.d.sync += [j.eq(0), ch_left.eq(Mux(last_tile, self.i_out_ch, ch_left - cols)),
                              fold_addr.eq(fold_next), byte_addr.eq(fold_next),
