@@ -443,13 +443,17 @@ class WriteDMA(wiring.Component):
             return late
 
         # the fold's tile is the last of its group, the group the last; the next tile's, group's
-        # and row tile's top row
+        # and row tile's top row; the next tile's lanes and whether its top row (or the next row
+        # tile's) is kept
         last_tile = at_fold_end(ch_left <= cols, "last_tile")
         last_group = at_fold_end(g == self.i_groups - 1, "last_group")
         tile_next = at_fold_end((tile_top + tile_step)[:ADDR_BITS], "tile_next")
         group_step = at_fold_end((group_addr + gstep)[:ADDR_BITS], "group_step")
         tile_bytes = Mux(mode == StoreMode.BITS, cols // 8, cols)
         fold_step = at_fold_end((fold_addr + tile_bytes)[:ADDR_BITS], "fold_step")
+        lanes_next = [at_fold_end(ch_left > cols + c, f"lane_next{c}") for c in range(cols)]
+        keep_tile = at_fold_end(tile_left > 0, "keep_tile")
+        keep_next_tile = at_fold_end(tile_left > rows, "keep_next_tile")
         value = Signal(self.max_bytes * 8)
         mask = Signal(self.max_bytes)
         count = Signal.like(words)  # the bus words the beat touches
@@ -483,8 +487,8 @@ class WriteDMA(wiring.Component):
                 m.d.sync += [j.eq(0), ch_left.eq(Mux(last_tile, self.i_out_ch, ch_left - cols)),
                              fold_addr.eq(fold_next), byte_addr.eq(fold_next),
                              pix_left.eq(Mux(next_tile, tile_left - rows, tile_left)),
-                             keep.eq(Mux(next_tile, tile_left > rows, tile_left > 0)),
-                             *(on.eq(Mux(last_tile, c < self.i_out_ch, ch_left > cols + c))
+                             keep.eq(Mux(next_tile, keep_next_tile, keep_tile)),
+                             *(on.eq(Mux(last_tile, c < self.i_out_ch, lanes_next[c]))
                                for c, on in enumerate(lane_on))]
                 with m.If(last_tile):
                     m.d.sync += [g.eq(Mux(last_group, 0, g + 1)), group_addr.eq(group_next)]
