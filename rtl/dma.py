@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -318,7 +318,8 @@ class WriteDMA(wiring.Component):
     i_start : In(1)
         Start storing ``i_beats`` result beats at byte ``i_addr`` in mode ``i_mode``, with
         ``i_pstride``, ``i_gstride`` and ``i_pixels`` (the valid output pixels) of the scatter;
-        ``i_out_ch``/``i_groups`` (the running descriptor's) must be stable until ``o_busy`` falls.
+        ``i_out_ch``/``i_groups`` (the running descriptor's) must be valid at the start and
+        stable until ``o_busy`` falls.
     o_busy : Out(1)
         Beats left, a write in progress or a write response outstanding.
     i_result : In(stream.Signature(width))
@@ -354,26 +355,39 @@ class WriteDMA(wiring.Component):
         take = res.valid & res.ready
         starting = self.i_start & ~self.o_busy
         _, any_beats, _, any_next = _beat_counter(m, starting, self.i_beats, take)
-        pstride, gstride, pixels = Signal(ADDR_BITS), Signal(16), Signal(16)
-        tile_top, tile_step, cur = Signal(ADDR_BITS), Signal(ADDR_BITS), Signal(ADDR_BITS)
-        tile_pix, cur_pix = Signal(17), Signal(17)
+        # The scatter's byte addresses are registers, each one adder from the next: the row tile's
+        # top pixel row (tile_top), plus the group's channel offset (group_addr), plus the tile's
+        # (fold_addr), minus a pixel stride per row (byte_addr, the beat's). The beat's address,
+        # its lanes' flags and its pixel's keep flag are set on each take to their values for the
+        # next beat, worked out from registers only (below): the take, behind the AXI handshake,
+        # is only their enable. Channel steps in bytes (BITS: a bit per channel, ``gstep`` and the
+        # tile's eighths; cols and gstride are multiples of 8 there).
+        pstride, gstep = Signal(ADDR_BITS), Signal(16)
+        tile_top, tile_step = Signal(ADDR_BITS), Signal(ADDR_BITS)
+        group_addr, fold_addr, byte_addr = Signal(ADDR_BITS), Signal(ADDR_BITS), Signal(ADDR_BITS)
+        # pixels and channels as what is left of their bounds, so that each flag for the next beat
+        # is a compare with a constant: pixels - the row's pixel (the row is kept while > 0),
+        # pixels - the row tile's top row's pixel, out_ch - the channel of the fold's lane 0
+        pix_left, tile_left = Signal(signed(18)), Signal(signed(18))
+        ch_left = Signal(len(self.i_out_ch))
         j = Signal(range(rows))
-        c0 = Signal(len(self.i_out_ch) + 1)
         g = Signal(len(self.i_groups))
-        goff = Signal(ADDR_BITS)
+        keep = Signal()  # pix_left > 0; 1 in RAW
+        lane_on = [Signal(name=f"lane_on{c}") for c in range(cols)]  # ch_left > c
         outstanding = Signal(16)
 
         with m.If(starting):
-            m.d.sync += [mode.eq(self.i_mode),
-                         pstride.eq(self.i_pstride), gstride.eq(self.i_gstride),
-                         pixels.eq(self.i_pixels), tile_step.eq(times(self.i_pstride, rows)),
-                         j.eq(0), c0.eq(0), g.eq(0), goff.eq(0), tile_pix.eq(rows - 1),
-                         cur_pix.eq(rows - 1), self.o_werror.eq(0)]
-            with m.If(self.i_mode == StoreMode.RAW):
-                m.d.sync += cur.eq(self.i_addr)
-            with m.Else():
-                top = self.i_addr + times(self.i_pstride, rows - 1)
-                m.d.sync += [tile_top.eq(top), cur.eq(top)]
+            top = self.i_addr + times(self.i_pstride, rows - 1)
+            m.d.sync += [mode.eq(self.i_mode), pstride.eq(self.i_pstride),
+                         gstep.eq(Mux(self.i_mode == StoreMode.BITS, self.i_gstride >> 3, self.i_gstride)),
+                         tile_step.eq(times(self.i_pstride, rows)), j.eq(0), g.eq(0),
+                         tile_left.eq(self.i_pixels - (rows - 1)), pix_left.eq(self.i_pixels - (rows - 1)),
+                         ch_left.eq(self.i_out_ch),
+                         tile_top.eq(top), group_addr.eq(top), fold_addr.eq(top),
+                         byte_addr.eq(Mux(self.i_mode == StoreMode.RAW, self.i_addr, top)),
+                         keep.eq((self.i_mode == StoreMode.RAW) | (rows - 1 < self.i_pixels)),
+                         *(on.eq(c < self.i_out_ch) for c, on in enumerate(lane_on)),
+                         self.o_werror.eq(0)]
 
         # The beat being written, as taken, and its first byte's offset in its bus word; it is
         # rotated into place on the way out (wdata, wstrb), not on the way in: the result beat
@@ -415,60 +429,74 @@ class WriteDMA(wiring.Component):
         idle_ready, last_ready = Signal(), Signal()
         m.d.sync += [idle_ready.eq(any_next & ~writing_next), last_ready.eq(any_next & writing_next & k_last_next)]
         m.d.comb += res.ready.eq(idle_ready | (last_ready & aw_now & w_now))
-        # Byte address, bytes and strobes of the taken beat.
+        # Bytes, strobes and words of the taken beat.
         lanes = res.payload
-        lane_on = [Signal(name=f"lane_on{c}") for c in range(cols)]
-        for c, on in enumerate(lane_on):
-            m.d.comb += on.eq(c0 + c < self.i_out_ch)
-        chan = goff + c0
-        # the fold's tile is the last of its group, the group the last: registered when a tile
-        # lasts more than one beat (rows > 1), so a row's take starts at flip-flops
-        last_tile, last_group = c0 + cols >= self.i_out_ch, g == self.i_groups - 1
-        if rows > 1:
-            flags = Signal(2)
-            m.d.sync += flags.eq(Cat(last_tile, last_group))
-            last_tile, last_group = flags[0], flags[1]
-        byte_addr = Signal(ADDR_BITS)
+
+        def at_fold_end(value: Value, name: str) -> Value:
+            # ``value`` of registers set only at a start or a fold's last row, wanted only at a
+            # fold's last row: registered when a tile lasts more than one beat (rows > 1), as
+            # that row's take comes at least a cycle after they change
+            if rows == 1:
+                return value
+            late = Signal(len(value), name=name)
+            m.d.sync += late.eq(value)
+            return late
+
+        # the fold's tile is the last of its group, the group the last; the next tile's, group's
+        # and row tile's top row; the next tile's lanes and whether its top row (or the next row
+        # tile's) is kept
+        last_tile = at_fold_end(ch_left <= cols, "last_tile")
+        last_group = at_fold_end(g == self.i_groups - 1, "last_group")
+        tile_next = at_fold_end((tile_top + tile_step)[:ADDR_BITS], "tile_next")
+        group_step = at_fold_end((group_addr + gstep)[:ADDR_BITS], "group_step")
+        tile_bytes = Mux(mode == StoreMode.BITS, cols // 8, cols)
+        fold_step = at_fold_end((fold_addr + tile_bytes)[:ADDR_BITS], "fold_step")
+        lanes_next = [at_fold_end(ch_left > cols + c, f"lane_next{c}") for c in range(cols)]
+        keep_tile = at_fold_end(tile_left > 0, "keep_tile")
+        keep_next_tile = at_fold_end(tile_left > rows, "keep_next_tile")
         value = Signal(self.max_bytes * 8)
         mask = Signal(self.max_bytes)
-        keep = Signal()
         count = Signal.like(words)  # the bus words the beat touches
 
-        def spans(nbytes: int) -> Value:  # a table of the offset (no adder behind the address's)
+        def spans(nbytes: int) -> Value:  # a table of the address's offset in its word
             return _pick([(o + nbytes + bus_bytes - 1) >> size for o in range(bus_bytes)], byte_addr[:size])
 
         with m.Switch(mode):
             with m.Case(StoreMode.RAW):
-                m.d.comb += [byte_addr.eq(cur), value.eq(lanes), mask.eq((1 << self.slot) - 1),
-                             keep.eq(1), count.eq(spans(self.slot))]
+                m.d.comb += [value.eq(lanes), mask.eq((1 << self.slot) - 1), count.eq(spans(self.slot))]
             with m.Case(StoreMode.BYTES):
-                m.d.comb += [byte_addr.eq(cur + chan), value.eq(lanes[:cols * 8] if self.lane_bits == 8 else 0),
-                             mask.eq(Cat(*lane_on)), keep.eq(cur_pix < pixels), count.eq(spans(cols))]
+                m.d.comb += [value.eq(lanes[:cols * 8] if self.lane_bits == 8 else 0),
+                             mask.eq(Cat(*lane_on)), count.eq(spans(cols))]
             with m.Case(StoreMode.BITS):
                 bits = [lanes[c * self.lane_bits] & lane_on[c] for c in range(cols)]
-                m.d.comb += [byte_addr.eq(cur + (chan >> 3)), value.eq(Cat(*bits)),
-                             mask.eq((1 << max(1, cols // 8)) - 1), keep.eq(cur_pix < pixels),
+                m.d.comb += [value.eq(Cat(*bits)), mask.eq((1 << max(1, cols // 8)) - 1),
                              count.eq(spans(max(1, cols // 8)))]
-        offset = byte_addr[:size]
         with m.If(take):
             with m.If(keep):
-                m.d.sync += [beat_bytes.eq(value), beat_mask.eq(mask), at.eq(offset),
+                m.d.sync += [beat_bytes.eq(value), beat_mask.eq(mask), at.eq(byte_addr[:size]),
                              first.eq(byte_addr >> size), k.eq(0), aw_done.eq(0), w_done.eq(0), words.eq(count)]
                 m.d.comb += [writing_next.eq(1), k_last_next.eq(count == 1)]
-            # Next beat's address.
+            # Next beat: the next row up, or the next fold's top row (the next tile, the next
+            # group's first tile, the next row tile's first fold).
             with m.If(mode == StoreMode.RAW):
-                m.d.sync += cur.eq(cur + self.slot)
+                m.d.sync += byte_addr.eq(byte_addr + self.slot)
             with m.Elif(j == rows - 1):
-                m.d.sync += [j.eq(0), c0.eq(Mux(last_tile, 0, c0 + cols))]
+                group_next = Mux(last_group, tile_next, group_step)
+                fold_next = Mux(last_tile, group_next, fold_step)
+                next_tile = last_tile & last_group
+                m.d.sync += [j.eq(0), ch_left.eq(Mux(last_tile, self.i_out_ch, ch_left - cols)),
+                             fold_addr.eq(fold_next), byte_addr.eq(fold_next),
+                             pix_left.eq(Mux(next_tile, tile_left - rows, tile_left)),
+                             keep.eq(Mux(next_tile, keep_next_tile, keep_tile)),
+                             *(on.eq(Mux(last_tile, c < self.i_out_ch, lanes_next[c]))
+                               for c, on in enumerate(lane_on))]
                 with m.If(last_tile):
-                    m.d.sync += [g.eq(Mux(last_group, 0, g + 1)), goff.eq(Mux(last_group, 0, goff + gstride))]
+                    m.d.sync += [g.eq(Mux(last_group, 0, g + 1)), group_addr.eq(group_next)]
                 with m.If(last_tile & last_group):
-                    m.d.sync += [tile_top.eq(tile_top + tile_step), cur.eq(tile_top + tile_step),
-                                 tile_pix.eq(tile_pix + rows), cur_pix.eq(tile_pix + rows)]
-                with m.Else():
-                    m.d.sync += [cur.eq(tile_top), cur_pix.eq(tile_pix)]
+                    m.d.sync += [tile_top.eq(tile_next), tile_left.eq(tile_left - rows)]
             with m.Else():
-                m.d.sync += [j.eq(j + 1), cur.eq(cur - pstride), cur_pix.eq(cur_pix - 1)]
+                m.d.sync += [j.eq(j + 1), byte_addr.eq(byte_addr - pstride), pix_left.eq(pix_left + 1),
+                             keep.eq(~pix_left[-1])]  # pix_left + 1 > 0: pix_left's sign
 
         sent = self.awvalid & self.awready
         back = self.bvalid & self.bready

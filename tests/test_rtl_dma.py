@@ -2,7 +2,7 @@
 memory with latency, several read bursts in flight and busy cycles: what is read equals the
 memory's bytes cut into slots, every burst obeys the AXI rules, never more than MAX_OUTSTANDING
 are in flight, each beat comes in the cycle worked out by hand, and each store mode writes
-exactly the bytes worked out by hand."""
+exactly the bytes worked out by hand, each write and each result taken in a plain model's cycle."""
 
 from __future__ import annotations
 
@@ -294,3 +294,114 @@ def test_store_raw() -> None:
     for i, beat in enumerate(beats):
         want[256 + 16 * i:256 + 16 * i + 16] = beat.to_bytes(16, "little")
     assert memory == want and writes == 10
+
+
+def _store_model(mode: StoreMode, *, rows: int, cols: int, lane_bits: int, slot: int, beats: list[int],
+                 addr: int, pstride: int, gstride: int, pixels: int, out_ch: int,
+                 groups: int) -> list[list[tuple[int, int, int]]]:
+    """The module docstring's scatter: per result beat, a write of each bus word its bytes span
+    (word address, data in the strobed bytes, strobes), none for a row past ``pixels``."""
+    tiles = -(-out_ch // cols)
+    out = []
+    for i, beat in enumerate(beats):
+        if mode == StoreMode.RAW:
+            start, nbytes, data, strobes = addr + i * slot, slot, beat, (1 << slot) - 1
+        else:
+            fold, j = divmod(i, rows)
+            r, rest = divmod(fold, groups * tiles)
+            g, t = divmod(rest, tiles)
+            pixel = r * rows + rows - 1 - j
+            if pixel >= pixels:
+                out.append([])
+                continue
+            chan = g * gstride + t * cols
+            on = [t * cols + c < out_ch for c in range(cols)]
+            if mode == StoreMode.BYTES:
+                start, nbytes = addr + pixel * pstride + chan, cols
+                data = beat & ((1 << 8 * cols) - 1)
+                strobes = sum(1 << c for c in range(cols) if on[c])
+            else:
+                start, nbytes = addr + pixel * pstride + chan // 8, cols // 8
+                data = sum((beat >> c * lane_bits & on[c]) << c for c in range(cols))
+                strobes = (1 << cols // 8) - 1
+        data, strobes = data << 8 * (start % 8), strobes << start % 8
+        writes = []
+        for w in range(start // 8, (start + nbytes - 1) // 8 + 1):  # every word it spans, strobed or not
+            s = strobes >> 8 * (w - start // 8) & 0xFF
+            d = data >> 64 * (w - start // 8) & ((1 << 64) - 1)
+            writes.append((8 * w, sum(d & 0xFF << 8 * b for b in range(8) if s >> b & 1), s))
+        out.append(writes)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_store_cycles_random(seed: int) -> None:
+    """Random scatters (modes, array shapes, channels, groups, strides, pixels) under a producer
+    with gaps and an AXI slave that stalls at random: every write is the model's and goes in the
+    model's cycle. The model: a beat is taken in the first cycle from when the DMA is free that
+    the producer offers it; a kept beat's words are written one a cycle from the cycle after its
+    take, each in the first cycle the slave takes it, and the DMA is free again in the cycle of
+    its last word's write (a skipped beat: the cycle after its take)."""
+    rng = random.Random(seed)
+    mode = [StoreMode.BYTES, StoreMode.BITS, StoreMode.RAW][seed % 3]
+    rows, cols = rng.choice([1, 2, 4]), rng.choice([8, 16])
+    lane_bits = 8 if mode == StoreMode.BYTES else rng.choice([1, 8, 12])
+    out_ch, groups = rng.randrange(1, 3 * cols + 1), rng.randrange(1, 4)
+    tiles = -(-out_ch // cols)
+    row_tiles = rng.randrange(1, 4)
+    pixels = rng.randrange(1, row_tiles * rows + 2)
+    step = 1 if mode == StoreMode.BYTES else 8  # BITS: whole bytes
+    gstride, pstride = step * rng.randrange(0, 300 // step), step * rng.randrange(0, 300 // step)
+    addr = rng.randrange(0, 4000)
+    beats = [rng.getrandbits(cols * lane_bits) for _ in range(row_tiles * groups * tiles * rows)]
+    dut = WriteDMA(width=cols * lane_bits, rows=rows, cols=cols, lane_bits=lane_bits, dim_bits=10)
+    want = _store_model(mode, rows=rows, cols=cols, lane_bits=lane_bits, slot=dut.slot, beats=beats,
+                        addr=addr, pstride=pstride, gstride=gstride, pixels=pixels, out_ch=out_ch,
+                        groups=groups)
+    horizon = 30 * len(beats) + 50
+    offered = [rng.random() < 0.7 for _ in range(horizon)]  # the producer has a beat (held once up)
+    slave = [rng.random() < 0.6 for _ in range(horizon)]    # the slave takes a write
+    takes, writes, model_takes, model_writes = [], [], [], []
+    free, due = 0, 0
+    for beat_writes in want:
+        taken = max(free, next(c for c in range(due, horizon) if offered[c]))  # offered: held until taken
+        model_takes.append(taken)
+        due, cycle = taken + 1, taken
+        for write in beat_writes:
+            cycle = next(c for c in range(cycle + 1, horizon) if slave[c])
+            model_writes.append((cycle, *write))
+        free = cycle if beat_writes else taken + 1
+
+    async def bench(ctx):
+        for name, value in (("i_addr", addr), ("i_beats", len(beats)), ("i_mode", mode), ("i_pstride", pstride),
+                            ("i_gstride", gstride), ("i_pixels", pixels), ("i_out_ch", out_ch),
+                            ("i_groups", groups), ("i_start", 1)):
+            ctx.set(getattr(dut, name), value)
+        await ctx.tick()
+        ctx.set(dut.i_start, 0)
+        responses, up = [], False
+        for cycle in range(horizon):
+            sent = len(takes)
+            up = sent < len(beats) and (up or offered[cycle])
+            ctx.set(dut.i_result.valid, up)
+            ctx.set(dut.i_result.payload, beats[sent] if up else 0)
+            ctx.set(dut.awready, slave[cycle])
+            ctx.set(dut.wready, slave[cycle])
+            ctx.set(dut.bvalid, bool(responses) and responses[0] <= cycle)
+            if up and ctx.get(dut.i_result.ready):
+                takes.append(cycle)
+                up = False
+            assert ctx.get(dut.awvalid) == ctx.get(dut.wvalid)
+            if ctx.get(dut.awvalid) and slave[cycle]:
+                strobes, data = ctx.get(dut.wstrb), ctx.get(dut.wdata)
+                writes.append((cycle, ctx.get(dut.awaddr), sum(data & 0xFF << 8 * b for b in range(8)
+                                                               if strobes >> b & 1), strobes))
+                responses.append(cycle + 2)
+            if ctx.get(dut.bvalid):
+                responses.pop(0)
+            await ctx.tick()
+        assert not ctx.get(dut.o_busy)
+
+    _run(dut, bench)
+    assert writes == model_writes
+    assert takes == model_takes
