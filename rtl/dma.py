@@ -500,8 +500,12 @@ class WriteDMA(wiring.Component):
 
         sent = self.awvalid & self.awready
         back = self.bvalid & self.bready
-        m.d.sync += outstanding.eq(outstanding + sent - back)
+        # the count's next value and whether it is zero, a register beside it: o_busy (and the
+        # start behind it, which resets the scatter's registers) is an OR of flip-flops
+        outstanding_next, unanswered = Signal.like(outstanding), Signal()
+        m.d.comb += outstanding_next.eq(outstanding + sent - back)
+        m.d.sync += [outstanding.eq(outstanding_next), unanswered.eq(outstanding_next != 0)]
         with m.If(back & (self.bresp != 0)):
             m.d.sync += self.o_werror.eq(1)
-        m.d.comb += self.o_busy.eq(any_beats | writing | (outstanding != 0))
+        m.d.comb += self.o_busy.eq(any_beats | writing | unanswered)
         return m
