@@ -3,8 +3,9 @@ operand fetch that turns the activation and weight buffers into the array's oper
 
 Every array row ``r`` of a row tile works on one output pixel ``(oy, ox)``; the
 :class:`PixelWalker` loads, one row per cycle, its input coordinates ``(iy0, ix0) = (oy * stride_h
-- pad_h, ox * stride_w - pad_w)`` and their word address ``P = ((iy0 * in_w) + ix0) * CW`` in the
-group's plane (``CW`` channel words per pixel). The :class:`OperandFetch` then reads, for every
+- pad_h, ox * stride_w - pad_w)`` -- kept as the kernel window inside the input, the ``ky`` and
+``kx`` for which ``(iy0 + ky, ix0 + kx)`` is inside -- and their word address ``P = ((iy0 * in_w) +
+ix0) * CW`` in the group's plane (``CW`` channel words per pixel). The :class:`OperandFetch` then reads, for every
 step ``(ky, kx, cw)`` of a fold, word ``gbase + P + koff`` for every row, with ``koff = (ky * in_w
 + kx) * CW + cw`` one common kernel offset and ``gbase = g * in_h * in_w * CW``; rows whose
 ``(iy0 + ky, ix0 + kx)`` is outside the input (or past the last pixel) read 0, as
@@ -31,7 +32,7 @@ from rtl.pe import PESpec
 
 __all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "act_bank", "act_count_bits", "act_word", "check_geometry",
            "descriptor_layout",
-           "first_layout", "geometry_layout", "operand_layout", "pe_spec", "pixel_mark", "position_layout", "residue",
+           "first_layout", "geometry_layout", "kernel_window", "operand_layout", "pe_spec", "pixel_mark", "position_layout", "residue",
            "row_layout",
            "weight_word"]
 
@@ -116,13 +117,26 @@ def geometry_layout(geo: TopGeometry) -> data.StructLayout:
 
 
 def row_layout(geo: TopGeometry) -> data.StructLayout:
-    """One array row's output pixel: input coordinates ``iy``, ``ix`` of its kernel origin, their
-    word address ``p`` in the group's plane, ``ok`` (0 past the layer's last pixel) and, with
-    banks, ``mark``: ``(p >> lane_bits) mod B`` (:func:`pixel_mark`), from which the operand
-    fetch tells which rows' words share a bank without the word's residue."""
-    coord = _coord(geo)
-    return data.StructLayout({"iy": coord, "ix": coord, "p": _address(geo), "ok": 1,
-                              "mark": range(max(geo.act_banks, 1))})
+    """One array row's output pixel: the kernel rows ``ky_lo <= ky < ky_hi`` and columns ``kx_lo
+    <= kx < kx_hi`` that fall inside the input (:func:`kernel_window` of its kernel origin), the
+    word address ``p`` of that origin in the group's plane, ``ok`` (0 past the layer's last pixel)
+    and, with banks, ``mark``: ``(p >> lane_bits) mod B`` (:func:`pixel_mark`), from which the
+    operand fetch tells which rows' words share a bank without the word's residue. All are
+    worked out once per pixel by the walker, so the fetch's per-step tests are small compares."""
+    window = range((1 << GEOMETRY_BITS) + 1)
+    return data.StructLayout({"ky_lo": window, "ky_hi": window, "kx_lo": window, "kx_hi": window,
+                              "p": _address(geo), "ok": 1, "mark": range(max(geo.act_banks, 1))})
+
+
+def kernel_window(origin: Value, size: Value) -> tuple[Value, Value]:
+    """The kernel offsets ``k`` (``0 <= k < 2**GEOMETRY_BITS``) with ``0 <= origin + k < size``,
+    as ``[lo, hi)`` clipped to ``0 .. 2**GEOMETRY_BITS`` (an empty window when ``lo >= hi``)."""
+    span = 1 << GEOMETRY_BITS
+    origin = Value.cast(origin)
+    room = Value.cast(size) - origin  # kernel offsets left of the input's far edge
+    lo = Mux(origin >= 0, 0, Mux(origin < -span, span, -origin))
+    hi = Mux(room <= 0, 0, Mux(room >= span, span, room))
+    return lo, hi
 
 
 def pixel_mark(geo: TopGeometry, p: Value) -> Value:
@@ -276,7 +290,7 @@ class PixelWalker(wiring.Component):
     Members
     -------
     i_desc : In(descriptor_layout(dim_bits))
-        ``out_h``, ``out_w``, ``stride_*`` and ``pad_*`` are read.
+        ``in_h``, ``in_w``, ``out_h``, ``out_w``, ``stride_*`` and ``pad_*`` are read.
     i_geo : In(geometry_layout(geo))
         ``x_step``, ``y_step`` and ``origin`` are read.
     i_start : In(1)
@@ -333,7 +347,9 @@ class PixelWalker(wiring.Component):
         with m.Elif(self.i_step):
             for r in range(rows):
                 with m.If(row == r):
-                    pixel = {"iy": iy, "ix": ix, "p": p, "ok": more, "mark": pixel_mark(self.geo, p)}
+                    (ky_lo, ky_hi), (kx_lo, kx_hi) = kernel_window(iy, d.in_h), kernel_window(ix, d.in_w)
+                    pixel = {"ky_lo": ky_lo, "ky_hi": ky_hi, "kx_lo": kx_lo, "kx_hi": kx_hi, "p": p, "ok": more,
+                             "mark": pixel_mark(self.geo, p)}
                     with m.If(self.i_direct):
                         m.d.sync += [getattr(self.o_rows[r], k).eq(v) for k, v in pixel.items()]
                     with m.Else():
@@ -423,7 +439,7 @@ class OperandFetch(wiring.Component):
     Members
     -------
     i_desc : In(descriptor_layout(dim_bits))
-        ``in_h`` and ``in_w`` are read.
+        ``pad_low`` is read.
     i_geo : In(geometry_layout(geo))
         ``row_skip`` and ``plane`` are read.
     i_rows : In(ArrayLayout(row_layout(geo), rows))
@@ -488,12 +504,12 @@ class OperandFetch(wiring.Component):
         new = Signal(self._step_layout())
         for r in range(rows):
             row = self.i_rows[r]
-            iy, ix = row.iy + pos.ky, row.ix + pos.kx
             word = Signal(_address(geo), name=f"word{r}")
             index = word[lane_bits:][:index_bits]  # the buffer word (garbage outside the input)
             bank, at = act_bank(geo, index) if banks else (r, index)
             m.d.comb += [word.eq(offset + row.p), new.bank[r].eq(bank), new.at[r].eq(at),
-                         new.inside[r].eq(row.ok & (iy >= 0) & (iy < d.in_h) & (ix >= 0) & (ix < d.in_w))]
+                         new.inside[r].eq(row.ok & (pos.ky >= row.ky_lo) & (pos.ky < row.ky_hi)
+                                          & (pos.kx >= row.kx_lo) & (pos.kx < row.kx_hi))]
             if lane_bits:
                 m.d.comb += new.lane[r].eq(word[:lane_bits])
         m.d.comb += [new.last.eq(pos.fold_end), new.waddr.eq(waddr)]

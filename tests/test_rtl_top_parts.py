@@ -24,7 +24,7 @@ from contract import act_banks
 from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream
 from rtl.dsp import DSPPlatform
-from rtl.im2col import LayerGeometry, OperandFetch, PixelWalker, residue
+from rtl.im2col import LayerGeometry, OperandFetch, PixelWalker, kernel_window, residue
 from rtl.requant import OutputStage
 from test_rtl_dsp import MODEL
 from test_rtl_top import accelerator
@@ -212,12 +212,14 @@ def test_pixel_walker(d: dict[str, int]) -> None:
 
 
 def check_rows(ctx: Any, dut: PixelWalker, tile: list) -> None:
-    """``o_rows`` holds ``tile`` (rows past the last pixel: ``ok`` 0), each with its ``mark``."""
+    """``o_rows`` holds ``tile`` (rows past the last pixel: ``ok`` 0), each with its kernel
+    window and ``mark`` (:func:`fetch_row`)."""
     for r, row in enumerate(tile):
         got = ctx.get(dut.o_rows[r])
         assert got.ok == (row is not None)
         if row is not None:
-            assert {"iy": got.iy, "ix": got.ix, "p": got.p, "ok": got.ok, "mark": got.mark} == fetch_row(dut.geo, *row)
+            fields = ("ky_lo", "ky_hi", "kx_lo", "kx_hi", "p", "ok", "mark")
+            assert {f: getattr(got, f) for f in fields} == fetch_row(dut.geo, input_size(ctx, dut), *row)
 
 
 def test_pixel_walker_ahead() -> None:
@@ -259,10 +261,18 @@ def test_pixel_walker_ahead() -> None:
     simulate(dut, bench)
 
 
-def fetch_row(geo: Any, iy: int, ix: int, p: int, ok: int) -> dict:
-    """An ``i_rows`` entry of the fetch: the pixel and, with banks, its ``mark``: the bank of
-    buffer word ``p // act_beat`` (floor: ``p`` is negative left of the input)."""
-    return {"iy": iy, "ix": ix, "p": p, "ok": ok,
+def input_size(ctx: Any, dut: Any) -> tuple[int, int]:
+    """The input's ``(in_h, in_w)`` on ``dut``'s descriptor."""
+    return ctx.get(dut.i_desc.in_h), ctx.get(dut.i_desc.in_w)
+
+
+def fetch_row(geo: Any, size: tuple[int, int], iy: int, ix: int, p: int, ok: int) -> dict:
+    """An ``i_rows`` entry of the fetch for kernel origin ``(iy, ix)`` of an ``in_h x in_w`` input
+    (``size``): the kernel offsets ``k < 16`` with ``0 <= iy + k < in_h`` (and for x) as ``[lo,
+    hi)``, the pixel's address, ``ok`` and, with banks, ``mark``: the bank of buffer word ``p //
+    act_beat`` (floor: ``p`` is negative left of the input)."""
+    (y_lo, y_hi), (x_lo, x_hi) = ((min(max(0, -o), 16), min(max(0, n - o), 16)) for o, n in zip((iy, ix), size))
+    return {"ky_lo": y_lo, "ky_hi": y_hi, "kx_lo": x_lo, "kx_hi": x_hi, "p": p, "ok": ok,
             "mark": (p // geo.act_beat) % geo.act_banks if geo.act_banks else 0}
 
 
@@ -278,7 +288,7 @@ async def drive_fetch(ctx: Any, dut: OperandFetch, tiles: list, steps: list[tupl
         if issued < len(steps):
             tile, pos = steps[issued]
             for r, row in enumerate(tiles[tile]):
-                ctx.set(dut.i_rows[r], fetch_row(dut.geo, *(row or (0, 0, 0, 0))))
+                ctx.set(dut.i_rows[r], fetch_row(dut.geo, input_size(ctx, dut), *(row or (0, 0, 0, 0))))
             ctx.set(dut.i_pos, pos)
         ctx.set(dut.i_run, issued < len(steps))
         ctx.set(dut.o_operands.ready, ready)
@@ -343,6 +353,28 @@ def test_residue_is_the_modulo(modulus: int) -> None:
     sim.run()
 
 
+def test_kernel_window_is_the_offsets_inside() -> None:
+    """``kernel_window(origin, size)``: exactly the offsets ``k`` in 0..15 with ``0 <= origin + k
+    < size``, for origins far left of the input to past its end and sizes 1..40."""
+    origin, size = Signal(signed(10)), Signal(8)
+    lo, hi = kernel_window(origin, size)
+    m = Module()
+    got_lo, got_hi = Signal(5), Signal(5)
+    m.d.comb += [got_lo.eq(lo), got_hi.eq(hi)]
+
+    async def bench(ctx):
+        for n in (1, 2, 3, 15, 16, 17, 40):
+            for o in range(-20, 45):
+                ctx.set(origin, o)
+                ctx.set(size, n)
+                window = range(ctx.get(got_lo), ctx.get(got_hi))
+                assert [k for k in range(16) if k in window] == [k for k in range(16) if 0 <= o + k < n], (o, n)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
 @pytest.mark.parametrize("modulus", [5, 17])
 def test_residue_of_a_signed_value(modulus: int) -> None:
     """A signed 9-bit value (a pixel address left of the input, with padding): the residue is
@@ -388,7 +420,7 @@ def test_operand_fetch_serves_bank_conflicts() -> None:
         while len(beats) < 16:
             tile, cw = divmod(min(issued, 15), 8)
             for r, p in enumerate(tiles[tile]):
-                ctx.set(dut.i_rows[r], fetch_row(geo, 0, 0, p, 1))
+                ctx.set(dut.i_rows[r], fetch_row(geo, (1, 16), 0, 0, p, 1))
             ctx.set(dut.i_pos, {"ky": 0, "kx": 0, "line_end": int(cw == 7), "fold_end": int(cw == 7),
                                 "last_tile": 1, "last_group": 1})
             ctx.set(dut.i_run, int(issued < 16))
