@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
@@ -92,6 +92,10 @@ class Loader(wiring.Component):
         A beat is transferred this cycle.
     o_overrun : Out(1)
         That beat is past its buffer's end: it is dropped.
+    o_act_bank : Out(B)
+        With ACTS on a banked activation buffer (``geo.act_banks`` B): the bank of the address
+        counter's word, one-hot (word ``i`` in bank ``i mod B``, :func:`~rtl.im2col.act_bank`),
+        a register rotated with each increment, so no residue is behind a bank's write enable.
     """
 
     #: Each target's stream, write port, buffer word and depth in words.
@@ -110,6 +114,8 @@ class Loader(wiring.Component):
             stream_name, port, word, depth = self._PORTS[target]
             members[stream_name] = In(stream.Signature(word(geo)))
             members[port] = _write(depth(geo), word(geo))
+        if geo.act_banks and LoadTarget.ACTS in self.targets:
+            members["o_act_bank"] = Out(geo.act_banks, init=1)
         super().__init__({**members, "i_target": In(LoadTarget), "i_restart": In(1),
                           "o_fire": Out(1), "o_overrun": Out(1)})
 
@@ -130,10 +136,15 @@ class Loader(wiring.Component):
                          port.data.eq(beat.payload), port.en.eq(fire & fits)]
             with m.If(fire):
                 m.d.comb += [self.o_fire.eq(1), self.o_overrun.eq(~fits)]
+        bank = getattr(self, "o_act_bank", None)
         with m.If(self.i_restart):
             m.d.sync += [addr.eq(0), *(flag.eq(0) for flag in full.values())]
+            if bank is not None:
+                m.d.sync += bank.eq(1)
         with m.Elif(self.o_fire & ~full[last]):
             m.d.sync += [addr.eq(addr + 1), *(flag.eq(flag | (addr == depth - 1)) for depth, flag in full.items())]
+            if bank is not None:
+                m.d.sync += bank.eq(Cat(bank[-1], bank[:-1]))
         return m
 
 

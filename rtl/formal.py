@@ -406,7 +406,7 @@ class LoaderHarness(_BlockHarness):
     Asserted: only the target stream is ready and ``o_fire`` is its transfer; the ``n``-th beat
     since a restart is written to word ``n`` with its payload while ``n`` is below the buffer's
     depth, and flagged by ``o_overrun`` and not written from there on; no write reaches past a
-    buffer's depth.
+    buffer's depth; with banks, ``o_act_bank`` is the address's bank, one-hot.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
@@ -421,6 +421,8 @@ class LoaderHarness(_BlockHarness):
         beats = _counter(m, "beats", max(geo.param_words, geo.weight_words, act_depth, geo.out_words),
                          ld.o_fire, ld.i_restart)
         m.d.comb += Assert(addr == beats, "the write address is not the beats since the restart")
+        if geo.act_banks:  # and its bank, one-hot (rtl.im2col.act_bank)
+            m.d.comb += Assert(ld.o_act_bank == (1 << (addr % geo.act_banks)), "o_act_bank is not addr's bank")
         for name, flag in registers.items():  # the registered `addr >= depth` flags
             if name.startswith("full_"):
                 m.d.comb += Assert(flag == (addr >= int(name[len("full_"):])), f"{name} is not addr >= depth")

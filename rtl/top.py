@@ -299,9 +299,9 @@ class LayerAccelerator(wiring.Component):
             write, words = getattr(loader, f"{name}_wr"), depth[f"{name}_words"]
             bank = ceil_log2(words)  # the bank's address bit
             addr, writes = write.addr, [write.en] * len(readers[name])
-            if name == "act" and geo.act_banks:  # word i in bank i mod B at i >> k
-                which, addr = act_bank(geo, write.addr)
-                writes = [write.en & (which == b) for b in range(geo.act_banks)]
+            if name == "act" and geo.act_banks:  # word i in bank i mod B (the loader's one-hot) at i >> k
+                addr = act_bank(geo, write.addr)[1]
+                writes = [write.en & loader.o_act_bank[b] for b in range(geo.act_banks)]
             for r, (port, en) in enumerate(zip(readers[name], writes)):
                 label = f"{name}_buf" + (f"_{r}" if r else "")  # bank r, or row r's copy
                 mem = m.submodules[label] = Memory(shape=shape, depth=(1 << bank) + words, init=[])

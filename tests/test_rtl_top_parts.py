@@ -541,7 +541,8 @@ def test_operand_fetch(overlap: bool) -> None:
 
 def test_loader() -> None:
     """Three phases with idle input cycles: only the named stream is ready; each buffer gets its
-    beats from word 0 in order, and the beats past a buffer's end are dropped and flagged."""
+    beats from word 0 in order, and the beats past a buffer's end are dropped and flagged; each
+    activation write comes with its word's bank (word mod 3), one-hot."""
     geo = geometry(act_words=8, act_beat=4)  # two buffer words of four activations
     dut = Loader(geo)
     phases = {"param": (LoadTarget.PARAMS, [[{"bias": i, "mult": 2 * i, "shift": 3}] * geo.cols
@@ -564,10 +565,12 @@ def test_loader() -> None:
                 ctx.set(port.payload, beat)
                 while True:
                     ctx.set(port.valid, v := next(valid))
-                    _, _, *got = await ctx.tick().sample(
-                        *[s.ready for s in streams.values()], dut.o_overrun,
+                    _, _, bank, *got = await ctx.tick().sample(
+                        dut.o_act_bank, *[s.ready for s in streams.values()], dut.o_overrun,
                         *[x for p in ports.values() for x in (p.en, p.addr, p.data)])
                     readies, (overrun, *wr) = got[:3], got[3:]
+                    if wr[-3]:  # an activation written: its word's bank, one-hot
+                        assert bank == 1 << (wr[-2] % geo.act_banks)
                     assert readies == [int(s is port) for s in streams.values()]
                     overruns += overrun
                     for key, (en, addr, data) in zip(ports, zip(*[iter(wr)] * 3)):
