@@ -200,6 +200,15 @@ def test_read_dma_ahead(ahead: int, issued: list[int]) -> None:
     assert mem.issued == issued and cycles == list(range(22, 102))
 
 
+async def _start_store(ctx, dut: WriteDMA, **fields: int) -> None:
+    """Start a store with ``fields`` (the WriteDMA's inputs by name) for one cycle."""
+    for name, value in fields.items():
+        ctx.set(getattr(dut, name), value)
+    ctx.set(dut.i_start, 1)
+    await ctx.tick()
+    ctx.set(dut.i_start, 0)
+
+
 def _store(mode: StoreMode, *, width: int, lane_bits: int, beats: list[int], addr: int, pstride: int,
            gstride: int, pixels: int, out_ch: int, groups: int, rows: int = 4, cols: int = 8,
            latency: int = 3) -> tuple[bytearray, int]:
@@ -209,12 +218,8 @@ def _store(mode: StoreMode, *, width: int, lane_bits: int, beats: list[int], add
     writes = []
 
     async def bench(ctx):
-        for name, value in (("i_addr", addr), ("i_beats", len(beats)), ("i_mode", mode), ("i_pstride", pstride),
-                            ("i_gstride", gstride), ("i_pixels", pixels), ("i_out_ch", out_ch),
-                            ("i_groups", groups), ("i_start", 1)):
-            ctx.set(getattr(dut, name), value)
-        await ctx.tick()
-        ctx.set(dut.i_start, 0)
+        await _start_store(ctx, dut, i_addr=addr, i_beats=len(beats), i_mode=mode, i_pstride=pstride,
+                           i_gstride=gstride, i_pixels=pixels, i_out_ch=out_ch, i_groups=groups)
         sent, responses, pending_aw, pending_w = 0, [], [], []
         for cycle in range(20 * len(beats) + 100):
             if sent == len(beats) and not ctx.get(dut.o_busy):
@@ -373,12 +378,8 @@ def test_store_cycles_random(seed: int) -> None:
         free = cycle if beat_writes else taken + 1
 
     async def bench(ctx):
-        for name, value in (("i_addr", addr), ("i_beats", len(beats)), ("i_mode", mode), ("i_pstride", pstride),
-                            ("i_gstride", gstride), ("i_pixels", pixels), ("i_out_ch", out_ch),
-                            ("i_groups", groups), ("i_start", 1)):
-            ctx.set(getattr(dut, name), value)
-        await ctx.tick()
-        ctx.set(dut.i_start, 0)
+        await _start_store(ctx, dut, i_addr=addr, i_beats=len(beats), i_mode=mode, i_pstride=pstride,
+                           i_gstride=gstride, i_pixels=pixels, i_out_ch=out_ch, i_groups=groups)
         responses, up = [], False
         for cycle in range(horizon):
             sent = len(takes)
