@@ -10,14 +10,14 @@ when everything succeeded; nothing is ever written into the source tree.
 from __future__ import annotations
 
 import json
-import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 from amaranth.hdl import Cat, Const, Module, Shape, Signal, Value
 from amaranth.lib import wiring
 
@@ -41,8 +41,31 @@ MODULES = ("pe", "array", "top", "network")
 #: (:class:`BehindRegisters`), for an Fmax where the array's own ports outnumber the device's pins.
 EXTRA_MODULES = ("array_regs",)
 
-#: An ``initial`` block that only sets every word of a memory to zero.
-_ZERO_MEMORY_INIT = re.compile(r"^  initial begin\n(?:    [\w$\\]+\[\d+\] = \d+'h0+;\n)+  end\n", re.MULTILINE)
+
+
+@contextmanager
+def _no_zero_memory_init() -> Iterator[None]:
+    """While converting, an all-zero memory gets no ``$meminit_v2`` cell (no contents at all).
+
+    Amaranth writes every memory's contents bit by bit: a 64 KiB buffer's zeros are millions of
+    constant nets, three quarters of a preset top's conversion time, then 65,536 ``initial``
+    lines that slow Yosys and Verilator down. Leaving them out keeps the meaning: FPGA block RAM
+    without INIT powers up to zero, and Verilator zeroes uninitialized state. Memories with
+    contents (the ROMs) keep them. Patches Amaranth's RTLIL emitter (pinned 0.5.x) only for the
+    duration of the conversion.
+    """
+    emitter = rtlil.ModuleEmitter
+    emit_memory = emitter.emit_memory
+
+    def emit_nonzero_memory(self: Any, cell_idx: int, cell: Any) -> None:
+        if any(cell.init):
+            emit_memory(self, cell_idx, cell)
+
+    emitter.emit_memory = emit_nonzero_memory
+    try:
+        yield
+    finally:
+        emitter.emit_memory = emit_memory
 
 #: Meaning of each port of the top, for the manifest (see rtl.top.LayerAccelerator).
 TOP_PORTS = {
@@ -123,15 +146,13 @@ def emit_verilog(component: wiring.Component, name: str, outdir: str | Path, *,
     plain products behind registers).
 
     Ports come from the component's signature; clock and reset are ``clk`` and ``rst``.
-    Amaranth writes an all-zero memory's contents word by word (a 64 KiB buffer is 65,536 lines
-    that slow Yosys and Verilator down); those blocks are dropped, which keeps the meaning:
-    FPGA block RAM without INIT powers up to zero, and Verilator zeroes uninitialized state.
+    All-zero memories are written without contents (:func:`_no_zero_memory_init`).
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     path = outdir / f"{name}.v"
-    verilog_text = verilog.convert(component, name=name, platform=dsp_platform(dsp))
-    path.write_text(_ZERO_MEMORY_INIT.sub("", verilog_text))
+    with _no_zero_memory_init():
+        path.write_text(verilog.convert(component, name=name, platform=dsp_platform(dsp)))
     return path
 
 
