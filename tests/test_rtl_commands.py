@@ -206,6 +206,9 @@ def test_synth_ecp5_top_with_pnr(cli, tmp_path: Path) -> None:
     assert code == 0 and err == ""
     top = json.loads(js.read_text())["top"]
     assert top["bram"] >= 3 and top["lut"] > 0 and 10 < top["fmax_mhz"] < 500
+    # the output stage's multipliers (22 x 16 bits: two per column) in ECP5 DSP blocks, their
+    # products registered inside them (rtl.dsp); LUT-only synthesis: tests/test_rtl_fmax.py
+    assert top["dsp_sources"]["rtl/requant.py"] >= 2 and top["dsp"] >= 2  # MULT18X18D (rtl.synth.TARGETS)
     assert {name for name, m in top["memories"].items() if m["kind"] in ("bram", "lutram")} == BANKED
     # placed from a netlist synth_ecp5 wrote without its autoname step (rtl.synth.yosys_script)
     log = (Path(top["dir"]) / "yosys.log").read_text()

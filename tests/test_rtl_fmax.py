@@ -1,8 +1,8 @@
 """The network accelerator fits the ECP5 device and package (its placement and Fmax are measured
 by the README's ``hwsim rtl synth ... --pnr --network`` command, not here: nextpnr's routing of
 it took 114 s on one revision and 358 s on the next, too erratic for CI; the top's placement is
-``tests/test_rtl_commands.py``'s), and where the requantization multipliers go (DSP blocks by
-default on ECP5 and xc7, LUTs with ``lut_only``).
+``tests/test_rtl_commands.py``'s), and where the requantization multipliers go (xc7 DSP blocks by
+default, LUTs with ``lut_only``; ECP5's DSP blocks in that placed top).
 
 Marked ``rtl``: they run Yosys."""
 
@@ -40,14 +40,14 @@ def test_network_accelerator_fits_the_ecp5(small) -> None:
     assert device_overflow(net, "ecp5") is None and net["bram"] > 0 and net["dsp"] > 0
 
 
-@pytest.mark.parametrize("target, cell", [("ecp5", "MULT18X18D"), ("xc7", "DSP48E1")])
-def test_requant_multipliers_in_dsps_unless_lut_only(small, target: str, cell: str, tmp_path: Path) -> None:
-    """An adder top's only multipliers are the output stage's (one per column, 22 x 16 bits:
-    two DSPs on ECP5) and the descriptor's sizes (rtl.im2col): by default the output stage's
-    are DSP blocks, with ``lut_only`` there is no DSP at all."""
-    dsp = synthesize(small.verilog("top"), "adder_top", target, outdir=tmp_path / "dsp", timeout=300)
-    assert dsp["cells"].get(cell, 0) == dsp["dsp"] > 0
+def test_requant_multipliers_in_dsps_unless_lut_only(small, tmp_path: Path) -> None:
+    """An adder top's only multipliers are the output stage's (one per column) and the
+    descriptor's sizes (rtl.im2col): by default the output stage's are DSP blocks, with
+    ``lut_only`` there is no DSP at all. On xc7; ECP5's DSP blocks are checked by
+    ``tests/test_rtl_commands.py``'s placed top (the same ``-nodsp`` flag would be tested twice)."""
+    dsp = synthesize(small.verilog("top"), "adder_top", "xc7", outdir=tmp_path / "dsp", timeout=300)
+    assert dsp["cells"].get("DSP48E1", 0) == dsp["dsp"] > 0
     assert dsp["dsp_sources"]["rtl/requant.py"] >= 2  # at least one per column
-    lut = synthesize(small.verilog("top"), "adder_top", target, lut_only=True, outdir=tmp_path / "lut", timeout=300)
+    lut = synthesize(small.verilog("top"), "adder_top", "xc7", lut_only=True, outdir=tmp_path / "lut", timeout=300)
     assert lut["dsp"] == 0 and lut["dsp_sources"] == {}
     assert lut["lut"] > dsp["lut"]  # the multipliers went into LUTs
