@@ -162,14 +162,14 @@ class LayerController(wiring.Component):
         with m.If(age < GEOMETRY_CYCLES):
             m.d.sync += age.eq(age + 1)
         loaded = Signal.like(self.i_act_words)  # ACTS: activation words after this beat
+        ahead = Signal(len(loaded) + 1)  # `loaded + act_beat`, a register: no adder before the compare
         # `loaded >= i_act_words` a cycle late, off the take's path (ACTS's beats can come back
         # to back, so it follows the beat): exact from the second cycle after `i_act_words` is
         # valid, i.e. at the take's earliest (GEOMETRY_CYCLES); only a first ACTS beat a cycle
         # sooner (one beat each of parameters and weights at once) ends ACTS by a compare of
         # `i_act_words` with the constant first beat's words
         late_last, fired = Signal(), Signal()
-        m.d.sync += late_last.eq(Mux(fired, loaded + geo.act_beat >= self.i_act_words,
-                                     loaded >= self.i_act_words))
+        m.d.sync += late_last.eq(Mux(fired, ahead >= self.i_act_words, loaded >= self.i_act_words))
         last_beat = Mux(age == GEOMETRY_CYCLES - 1, self.i_act_words <= geo.act_beat, late_last)
         loads_done = Signal()  # the tile's last load beat is this cycle or before (from age 3)
         take = self.o_take
@@ -193,7 +193,7 @@ class LayerController(wiring.Component):
                     m.d.sync += [load_first[name].eq(value) for name, value in firsts.items()]
                     m.d.sync += [load_second[name].eq(value) for name, value in seconds.items()]
                     m.d.sync += [self.o_load_desc.eq(p), load_error.eq(0), age.eq(0),
-                                 loaded.eq(geo.act_beat)]
+                                 loaded.eq(geo.act_beat), ahead.eq(2 * geo.act_beat)]
                     nest.reset(firsts, seconds)
                     m.next = "PARAMS"
             with m.State("PARAMS"):
@@ -214,7 +214,7 @@ class LayerController(wiring.Component):
                 # act_beat words a beat: the last beat carries the tile's last word
                 m.d.comb += [fired.eq(fire), loads_done.eq(fire & late_last)]  # for the take: from age 3
                 with m.If(fire):
-                    m.d.sync += loaded.eq(loaded + geo.act_beat)
+                    m.d.sync += [loaded.eq(ahead), ahead.eq(ahead[:len(loaded)] + geo.act_beat)]
                     with m.If(last_beat):
                         m.d.comb += self.o_load_restart.eq(1)
                         m.d.sync += [target.eq(LoadTarget.NONE), desc_ready.eq(take)]
@@ -233,9 +233,11 @@ class LayerController(wiring.Component):
         """The run side's FSM (class docstring)."""
         geo, d = self.geo, self.o_desc
         out_total = self.o_store_words
-        pix0, row = Signal(2 * geo.dim_bits + 1), Signal(range(geo.rows))  # RESID: fold's pixels, row
+        # RESID: the pixels up to the fold's last (``pix0 + rows`` of the fold's first pixel
+        # ``pix0``, a register: no adder before the compare), the row
+        pix_end, row = Signal(2 * geo.dim_bits + 1), Signal(range(geo.rows))
         with m.If(self.o_take):
-            m.d.sync += [out_total.eq(0), pix0.eq(0), row.eq(0)]
+            m.d.sync += [out_total.eq(0), pix_end.eq(geo.rows), row.eq(0)]
         pos = self.o_pos
         m.d.comb += [pos.ky.eq(nest.ky), pos.kx.eq(nest.kx), pos.line_end.eq(nest.line_end),
                      pos.fold_end.eq(nest.k_wrap), pos.last_tile.eq(nest.last_ct),
@@ -250,13 +252,13 @@ class LayerController(wiring.Component):
                         m.next = "RESID"
             with m.State("RESID"):
                 # one out word per (row tile, group, output tile, row): the folds' order
-                last_row, last_pix = row == geo.rows - 1, pix0 + geo.rows >= self.i_pixels
+                last_row, last_pix = row == geo.rows - 1, pix_end >= self.i_pixels
                 with m.If(self.i_resid_fire):
                     m.d.sync += row.eq(Mux(last_row, 0, row + 1))
                     with m.If(last_row):
                         m.d.comb += nest.t_step.eq(1)
                         with m.If(nest.tile_wrap):
-                            m.d.sync += pix0.eq(pix0 + geo.rows)
+                            m.d.sync += pix_end.eq(pix_end + geo.rows)
                             with m.If(last_pix):
                                 m.d.sync += self.o_resid.eq(0)
                                 m.next = "WALK"
