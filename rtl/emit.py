@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ MODULES = ("pe", "array", "top", "network")
 #: (:class:`BehindRegisters`), for an Fmax where the array's own ports outnumber the device's pins.
 EXTRA_MODULES = ("array_regs",)
 
+#: Held while Amaranth's emitter is patched (:func:`_no_zero_memory_init`): one conversion at a time.
+_PATCH_LOCK = threading.Lock()
 
 
 @contextmanager
@@ -52,20 +55,22 @@ def _no_zero_memory_init() -> Iterator[None]:
     lines that slow Yosys and Verilator down. Leaving them out keeps the meaning: FPGA block RAM
     without INIT powers up to zero, and Verilator zeroes uninitialized state. Memories with
     contents (the ROMs) keep them. Patches Amaranth's RTLIL emitter (pinned 0.5.x) only for the
-    duration of the conversion.
+    duration of the conversion, one conversion at a time.
     """
     emitter = rtlil.ModuleEmitter
-    emit_memory = emitter.emit_memory
+    with _PATCH_LOCK:
+        emit_memory = emitter.emit_memory
 
-    def emit_nonzero_memory(self: Any, cell_idx: int, cell: Any) -> None:
-        if any(cell.init):
-            emit_memory(self, cell_idx, cell)
+        def emit_nonzero_memory(self: Any, cell_idx: int, cell: Any) -> None:
+            if any(cell.init):
+                emit_memory(self, cell_idx, cell)
 
-    emitter.emit_memory = emit_nonzero_memory
-    try:
-        yield
-    finally:
-        emitter.emit_memory = emit_memory
+        emitter.emit_memory = emit_nonzero_memory
+        try:
+            yield
+        finally:
+            emitter.emit_memory = emit_memory
+
 
 #: Meaning of each port of the top, for the manifest (see rtl.top.LayerAccelerator).
 TOP_PORTS = {
