@@ -160,9 +160,10 @@ class ResultWriter(wiring.Component):
     word every cycle into a second register, which the first takes with a fold's last row
     (ready in time: a fold's rows arrive in ``rows >= 4`` cycles, and the next word is read from
     the fold's third cycle on, its address from the fold's tile flags registered a cycle after
-    the counters); word 0 is read in the cycle after ``i_clear`` (the top flips
-    its input banks with it) and goes straight into the first register, so a layer's first row
-    may arrive three cycles after ``i_clear`` (it comes many more: WALK, the fetch). With up to
+    the counters); word 0 is read in the cycle after ``i_clear`` (the top flips its input banks
+    with it) and goes through the second register into the first (the block RAM's data into one
+    register only, placed beside it), so a layer's first row may arrive four cycles after
+    ``i_clear`` (it comes many more: WALK, the fetch). With up to
     three rows the word is read in the cycle of the fold before's last row (with fold overlap
     the next fold's rows may follow at once), at an address registered the cycle before (with
     two rows a fold's tile is still), and goes from the port's data to the output stage.
@@ -258,14 +259,13 @@ class ResultWriter(wiring.Component):
             m.d.sync += ends.eq(last_tile & last_group)
             next_ptile = Mux(ends, 0, ptile + 1)
             current, upcoming = Signal(param_word(geo)), Signal(param_word(geo))
-            # word 0 is read in the cycle after i_clear (the top's input bank flips with it) and
-            # is on the port's data in the next one (fill)
-            fill = Signal()
-            m.d.sync += [fill.eq(cleared), upcoming.eq(self.param_rd.data)]
+            # word 0 is read in the cycle after i_clear (the top's input bank flips with it), is
+            # on the port's data in the next one and in `upcoming` in the one after (fill): the
+            # block RAM's data goes into `upcoming` alone, which the placer keeps beside it
+            filling, fill = Signal(), Signal()
+            m.d.sync += [filling.eq(cleared), fill.eq(filling), upcoming.eq(self.param_rd.data)]
             m.d.comb += [self.param_rd.addr.eq(Mux(cleared, 0, next_ptile)), self.o_params.eq(current)]
-            with m.If(fill):
-                m.d.sync += current.eq(self.param_rd.data)
-            with m.Elif(fold_end):
+            with m.If(fill | fold_end):
                 m.d.sync += current.eq(upcoming)
         else:
             following = Mux(last_tile & last_group, 0, ptile + 1)
