@@ -210,6 +210,25 @@ and the banks' price in logic and registers (xnor ECP5 30,731 -> 27,859 LUTs but
 stages, the output stage's fourth register, the loop flags kept as registers). Every buffer in
 block RAM, Yosys under 2 CPU minutes for every 8x8 top.
 
+The 16x16 tops of every kind, banked (main at 638f923, 2026-12-07 13:19-14:20 UTC, load 1-2.5
+with other runs beside; 17 banks). ``--arrays 16x16 --no-pnr``::
+
+    kind    array target |     LUT      FF  BRAM  DSP   I/O   Fmax | Yosys s  CPU s
+    adder   16x16 ecp5   |  62,370  36,625   264   47  1454      - |     280    245
+    adder   16x16 xc7    |  42,468  35,001   176   46  1454      - |     297    260
+    mac     16x16 ecp5   |  63,043  43,197   257  303  1454      - |     274    263
+    mac     16x16 xc7    |  34,450  29,525   153  302  1454      - |     261    258
+    shift   16x16 ecp5   |  73,249  41,969   240   47  1406      - |     323    301
+    shift   16x16 xc7    |  53,934  39,584   120   46  1406      - |     318    279
+    xnor    16x16 ecp5   | 116,209  70,955   225   16  2014      - |     599    521
+    xnor    16x16 xc7    |  68,031  70,905   170   14  2014      - |     501    498
+
+Against the double-buffered copies (d6741df): block RAM 1,209 -> 264 (adder ECP5), 1,202 -> 257
+(mac), 1,190 -> 225 (xnor); LUTs +44 % (adder ECP5 43,306 -> 62,370), +16 % (xnor), FFs +84 %
+(adder 19,941 -> 36,625): at 16 rows the fetch's crossbar (each row's 17:1 pick of a 64-bit
+word and its own word register) and the 120 row pairs' share/clash flags grow with the rows
+squared. Every buffer in block RAM; Yosys 4-9 CPU minutes.
+
 Compare runs by ``CPU s`` (``yosys_cpu``: user + system seconds from the kernel, :func:`rtl.synth.
 run_tool`), not by wall time, when the load differs: at load 8 a Yosys run got 111 CPU seconds in
 557 wall seconds. (The before runs above predate that figure: their times are wall times; Yosys's
