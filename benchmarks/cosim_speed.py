@@ -115,6 +115,15 @@ of the issue. Tried on it (two runs each, 0.70-0.82 M against 0.75-0.81 M as bui
 the banks no row asks for (now the design's: fewer block RAM reads) stayed within the noise too.
 ``perf`` puts the harness process's time in the model's code, spread over thousands of
 straight-line blocks with no hot spot.
+
+Tried later (main at 638f923, adder 8x8, 95 layers, 0.71-0.75 M as built at load 0.9): the
+fetch's 179-bit step record as one signal per field (each a native word to Verilator): 0.68-0.73
+M, no change; GCC profile-guided optimisation of the model (``-fprofile-generate``, a training
+run, ``-fprofile-use``): 0.61-0.85 M against 0.55-0.68 M at a load of 2, within the noise and a
+second build, not adopted. ``perf``: 82 % of the simulator process is the model's
+``nba_sequent`` functions, which run once per cycle (on the rising edge only, checked in the
+generated ``_eval_nba``); the array's PEs and drains are about half of the signals they touch
+and the fetch a quarter: the model is bound by the design's size per cycle, not by the harness.
 """
 
 from __future__ import annotations
