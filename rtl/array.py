@@ -213,27 +213,31 @@ class SystolicArray(wiring.Component):
             m.d.sync += since.eq(since + 1)
         m.d.comb += beat.ready.eq(~beat.payload.last | (since >= rows))
         dw = self.i_dw if self.dw_lanes else None
-        together = _delayed(m, last, 1 + PORT_TO_ACC_CYCLES, "cap_dw") if dw is not None else None
-        wave = [_delayed(m, last, r + PORT_TO_ACC_CYCLES, f"cap{r}") for r in range(rows)]
+        # PE (r, c)'s sum is complete r + c + PORT_TO_ACC_CYCLES cycles after the last beat (every
+        # PE's 1 + PORT_TO_ACC_CYCLES in the depthwise mode): one delay line of ``last`` for all
+        line = [last]
+        for i in range(rows + cols + PORT_TO_ACC_CYCLES - 2):
+            line.append(_delayed(m, line[-1], 1, f"cap{i + 1}"))
+        together = line[1 + PORT_TO_ACC_CYCLES] if dw is not None else None
         outs, actives = [], []
         for c in range(cols):
             regs = [Signal(self.acc_shape, name=f"drain_{r}_{c}") for r in range(rows)]
-            count = Signal(range(rows), name=f"drain_k{c}")
+            # in the k-th cycle of the drain (``active``), bit r of ``shifting`` is ``k < r``: row
+            # r takes the register above it
+            shifting = Signal(rows, name=f"drain_shift{c}")
             active = Signal(name=f"drain_on{c}")
+            wave = [line[r + c + PORT_TO_ACC_CYCLES] for r in range(rows)]
             caps = [wave[r] if dw is None else Mux(dw, together, wave[r]) for r in range(rows)]
             for r in range(rows):
                 if r > 0:
-                    with m.If(active & (count < r)):
+                    with m.If(shifting[r]):
                         m.d.sync += regs[r].eq(regs[r - 1])
                 with m.If(caps[r]):  # after the shift: a loaded row is never shifted over
                     m.d.sync += regs[r].eq(grid[r][c].o_acc)
             with m.If(caps[rows - 1]):  # the column drains from the next cycle
-                m.d.sync += [active.eq(1), count.eq(0)]
-            with m.Elif(active):
-                m.d.sync += count.eq(count + 1)
-                with m.If(count == rows - 1):
-                    m.d.sync += active.eq(0)
-            wave = [_delayed(m, w, 1, f"cap{r}_{c}") for r, w in enumerate(wave)]
+                m.d.sync += [active.eq(1), shifting.eq((1 << rows) - 2)]
+            with m.Else():  # the last cycle is the one whose bit rows - 1 is clear
+                m.d.sync += [active.eq(shifting[rows - 1]), shifting.eq(shifting << 1)]
             outs.append(regs[rows - 1])
             actives.append(active)
         for c, out in enumerate(outs):

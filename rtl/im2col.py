@@ -338,6 +338,12 @@ class PixelWalker(wiring.Component):
         # registered with the counters: pixels are left (oy < out_h); the next pixel ends its line
         more, last_ox = Signal(), Signal()
         m.d.comb += [self.o_pending.eq(~full & (more | (row != 0))), self.o_last.eq(row == rows - 1)]
+        # the current pixel's row record, once (a step writes it into one row)
+        pixel = Signal(row_layout(self.geo), name="pixel")
+        (ky_lo, ky_hi), (kx_lo, kx_hi) = kernel_window(iy, d.in_h), kernel_window(ix, d.in_w)
+        fields = {"ky_lo": ky_lo, "ky_hi": ky_hi, "kx_lo": kx_lo, "kx_hi": kx_hi, "p": p, "ok": more,
+                  "mark": pixel_mark(self.geo, p)}
+        m.d.comb += [getattr(pixel, k).eq(v) for k, v in fields.items()]
         with m.If(self.i_swap):
             m.d.sync += [self.o_rows.eq(ahead), full.eq(0)]
         with m.If(self.i_start):
@@ -347,13 +353,10 @@ class PixelWalker(wiring.Component):
         with m.Elif(self.i_step):
             for r in range(rows):
                 with m.If(row == r):
-                    (ky_lo, ky_hi), (kx_lo, kx_hi) = kernel_window(iy, d.in_h), kernel_window(ix, d.in_w)
-                    pixel = {"ky_lo": ky_lo, "ky_hi": ky_hi, "kx_lo": kx_lo, "kx_hi": kx_hi, "p": p, "ok": more,
-                             "mark": pixel_mark(self.geo, p)}
                     with m.If(self.i_direct):
-                        m.d.sync += [getattr(self.o_rows[r], k).eq(v) for k, v in pixel.items()]
+                        m.d.sync += self.o_rows[r].eq(pixel)
                     with m.Else():
-                        m.d.sync += [getattr(ahead[r], k).eq(v) for k, v in pixel.items()]
+                        m.d.sync += ahead[r].eq(pixel)
             with m.If(~self.i_direct & (row == rows - 1)):
                 m.d.sync += full.eq(1)
             m.d.sync += [ox.eq(Mux(last_ox, 0, ox + 1)), oy.eq(oy + last_ox),
@@ -492,6 +495,9 @@ class OperandFetch(wiring.Component):
             "inside": rows, "last": 1, "waddr": range(geo.weight_words + 1),
             "share": pairs, "clash": pairs})
 
+    #: The fields of a step that the three stages behind the service stage carry.
+    _BEAT_FIELDS = ("bank", "lane", "inside", "last")
+
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         geo = self.geo
@@ -551,7 +557,9 @@ class OperandFetch(wiring.Component):
             for r in range(rows):
                 m.d.comb += served[r].eq(waiting[r] & ~Cat(waiting[q] & step.clash[pair[q, r]]
                                                            for q in range(r)).any())
-                lowest.append(waiting[r] & ~Cat(waiting[q] & step.share[pair[q, r]] for q in range(r)).any())
+                lowest.append(Signal(name=f"lowest{r}"))  # a signal: every bank's choice reads it
+                m.d.comb += lowest[r].eq(waiting[r] & ~Cat(waiting[q] & step.share[pair[q, r]]
+                                                           for q in range(r)).any())
             # one row at most is a bank's lowest: an OR of masked words; a bank no waiting row
             # asks for is not read (its register's word then goes to no row), so a step reads
             # as many block RAMs as it has distinct banks, not all B every cycle
@@ -593,13 +601,15 @@ class OperandFetch(wiring.Component):
         held = [Signal.like(rd.data, name=f"held{b}", attrs=_KEPT) for b, rd in enumerate(self.act_rd)]
         weights = Signal.like(self.weight_rd.data, attrs=_KEPT)
         pad = 0 if geo.pe == "xnor" else Mux(d.pad_low, 1 << (geo.bits - 1), 0)
-        stages = [Signal(self._step_layout(), name=f"beat{i}") for i in (1, 2, 3)]
+        beat_layout = data.StructLayout({k: self._step_layout().members[k] for k in self._BEAT_FIELDS})
+        stages = [Signal(beat_layout, name=f"beat{i}") for i in (1, 2, 3)]
         done = [Signal(name=f"done{i}") for i in (1, 2)]
         got = [Signal(rows, name=f"served{i}") for i in (1, 2)]
         weights2 = Signal.like(weights)
         m.d.comb += [self.weight_rd.addr.eq(step.waddr), self.weight_rd.en.eq(free)]
         with m.If(free):
-            m.d.sync += [stages[0].eq(step), stages[1].eq(stages[0]), stages[2].eq(stages[1]),
+            m.d.sync += [getattr(stages[0], k).eq(getattr(step, k)) for k in self._BEAT_FIELDS]
+            m.d.sync += [stages[1].eq(stages[0]), stages[2].eq(stages[1]),
                          done[0].eq(complete), done[1].eq(done[0]), valid.eq(done[1]),
                          got[0].eq(served), got[1].eq(got[0]),
                          weights.eq(self.weight_rd.data), weights2.eq(weights)]

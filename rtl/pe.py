@@ -178,7 +178,8 @@ def _popcount(bits: Value) -> Value:
 
 def _negate_if(value: Value, negate: Value) -> tuple[Value, Value]:
     """``negate ? -value : value`` as an addend and a carry-in: one XOR per bit, no incrementer."""
-    return (value.as_unsigned() ^ negate.replicate(len(value))).as_signed(), negate
+    ones = Mux(negate, (1 << len(value)) - 1, 0)  # not replicate(): one select for a simulator
+    return (value.as_unsigned() ^ ones).as_signed(), negate
 
 
 class ProcessingElement(wiring.Component):
