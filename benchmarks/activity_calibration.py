@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contract import PIPELINE_CYCLES
 from cost_models.tech import load_technology
 from hwsim.api import resolve_accelerator
 from hwsim.files import build_root
@@ -122,8 +123,10 @@ def value_dependence(kind: str, tech, folder: Path, layer_weights: np.ndarray, c
     sim = GateSim(netlist)
     rows = []
     for name, ports in streams(kind, spec, cycles, lanes, np.random.default_rng(SEED), layer_weights).items():
-        stimulus = {**ports, "i_valid": np.ones((cycles, lanes), dtype=int),
-                    "i_first": (np.arange(cycles)[:, None] % 36 == 0) * np.ones((1, lanes), dtype=int)}
+        # every cycle a pair; a pair's flags PIPELINE_CYCLES after its operands
+        restart = (np.arange(cycles)[:, None] - PIPELINE_CYCLES) % 36 == 0
+        stimulus = {**ports, "i_add": np.ones((cycles, lanes), dtype=int),
+                    "i_restart": restart * np.ones((1, lanes), dtype=int)}
         run = sim.run(stimulus)
         energy = spec_energy(spec, run, tech, ops=cycles * lanes, zero_ops=0, cells=netlist.counts())
         rows.append({"pe": kind, "stream": name, "logic_ratio": energy.logic_ratio,

@@ -25,13 +25,14 @@ first use (a few milliseconds) and sums an accelerator from them:
   carry cells within 13 % (ecp5 xnor: 26 %, one or two cells of ten). The held-out test
   (6- and 12-bit PEs, fresh synthesis) checks interpolation, ``tests/test_fpga_model.py``.
 * **the array**: ``n = rows * cols`` PEs, plus the skew registers that delay row ``r``'s
-  activations (and valid, first) by ``r`` cycles and column ``c``'s weights by ``c`` cycles --
-  counted exactly, ``(x_bits + 2) * rows*(rows-1)/2 + w_bits * cols*(cols-1)/2`` FFs -- plus
-  ``d*n + g``, fitted to what the calibrated 2x2, 2x4 and 4x4 arrays (8 bits; xnor 64 lanes) have
-  beyond their standalone PEs and skew: ``g`` is the **control** (fold FSM, counter, handshake),
-  ``d`` what a PE gains or saves **inside** the array (Yosys merges the valid/first registers
-  that neighbouring PEs duplicate, folds the top row's zero ``i_acc``, and with DSPs absorbs more
-  pipeline registers: -7 FFs per mac PE on xc7). :attr:`FpgaModel.array_error` is the largest
+  activations by ``r`` cycles and column ``c``'s weights by ``c`` cycles, and the delay line of
+  the pairs' flags (valid, first) that every anti-diagonal of PEs reads -- counted exactly,
+  ``x_bits * rows*(rows-1)/2 + w_bits * cols*(cols-1)/2 + 2 * (rows + cols - 2 +
+  PIPELINE_CYCLES)`` FFs -- plus ``d*n + g``, fitted to what the calibrated 2x2, 2x4 and 4x4
+  arrays (8 bits; xnor 64 lanes) have beyond their standalone PEs and skew: ``g`` is the
+  **control** (fold FSM, counter, handshake), ``d`` what a PE gains or saves **inside** the
+  array (Yosys folds the top row's zero ``i_acc``, and with DSPs absorbs more pipeline
+  registers). :attr:`FpgaModel.array_error` is the largest
   relative error of the whole-array prediction on the calibrated arrays: within 8 %, except xc7
   adder LUTs (23 %, its PE residual times n) and xc7 mac with DSPs (25 % LUTs, 14 % FFs at 2x2).
 * **buffers**: :func:`buffer_brams` from capacity and port width and the family's block RAM
@@ -82,7 +83,7 @@ from typing import Any
 
 import numpy as np
 
-from contract import DEFAULT_MAX_SHIFT, weight_code_bits
+from contract import DEFAULT_MAX_SHIFT, PIPELINE_CYCLES, weight_code_bits
 
 __all__ = ["BRAMS", "DATA_PATH", "DSP_MIN_PRODUCT_BITS", "FMAX_PATH", "PLACE_MODES", "TARGETS", "BlockRam", "Fit",
            "FmaxModel", "FpgaModel", "accelerator_resources", "buffer_brams", "fmax_mhz", "load_fmax_model",
@@ -220,11 +221,13 @@ class FpgaModel:
 
 
 def skew_ffs(kind: str, bits: int, rows: int, cols: int, *, lanes: int = 64) -> int:
-    """Flip-flops of the array's input skew: row ``r`` delays activation, valid and first by ``r``
-    cycles, column ``c`` delays the weight by ``c`` cycles (rtl.array.SystolicArray)."""
+    """Flip-flops of the array's input skew: row ``r`` delays the activation by ``r`` cycles,
+    column ``c`` the weight by ``c`` cycles, and the flags (valid, first) go down one delay line
+    to the last anti-diagonal's pipeline registers (rtl.array.SystolicArray)."""
     x_bits = lanes if kind == "xnor" else bits
     w_bits = {"xnor": lanes, "shift": weight_code_bits(DEFAULT_MAX_SHIFT)}.get(kind, bits)
-    return (x_bits + 2) * rows * (rows - 1) // 2 + w_bits * cols * (cols - 1) // 2
+    return (x_bits * rows * (rows - 1) // 2 + w_bits * cols * (cols - 1) // 2
+            + 2 * (rows + cols - 2 + PIPELINE_CYCLES))
 
 
 def buffer_brams(capacity_kib: float, width_bits: int, target: str) -> int:

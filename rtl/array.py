@@ -3,8 +3,10 @@
 ``rows x cols`` PEs; PE ``(r, c)`` accumulates ``C[r, c] = sum_k f(A[r, k], B[k, c])``. Each
 input beat carries one column of A (``rows`` activations) and one row of B (``cols`` weights).
 Activations enter at the left edge, row ``r`` delayed by ``r`` cycles, and move one PE right per
-cycle with their ``valid``/``first`` flags; weights enter at the top, column ``c`` delayed by
-``c`` cycles, and move one PE down per cycle, so ``A[r, k]`` meets ``B[k, c]`` in PE ``(r, c)``.
+cycle; weights enter at the top, column ``c`` delayed by ``c`` cycles, and move one PE down per
+cycle, so ``A[r, k]`` meets ``B[k, c]`` in PE ``(r, c)``, in the ``r + c``-th cycle after the
+beat. The beat's flags (a pair, a fold's first) reach every PE of an anti-diagonal in the same
+cycle, so one delay line of them drives the PEs' ``i_add``/``i_restart``.
 After the fold's last beat has reached the far corner's accumulator, the accumulators shift down
 one row per transfer and leave at the bottom edge, bottom row first.
 
@@ -50,6 +52,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from contract import PIPELINE_CYCLES
 from rtl.pe import PORT_TO_ACC_CYCLES, PESpec, check_int
 
 __all__ = ["SystolicArray", "fold_cycles", "operand_fields"]
@@ -142,13 +145,13 @@ class SystolicArray(wiring.Component):
         def delayed(value, cycles: int, name: str):
             return _delayed(m, value, cycles, name)
 
+        # flags[i]: the beat's (fire, first) i cycles later; PE (r, c) has the beat's pair in its
+        # pipeline register r + c + PIPELINE_CYCLES cycles after the beat
+        flags = [(fire, first)]
+        for i in range(rows + cols - 2 + PIPELINE_CYCLES):
+            flags.append((delayed(flags[-1][0], 1, f"valid{i + 1}"), delayed(flags[-1][1], 1, f"first{i + 1}")))
         for r in range(rows):
-            pe = grid[r][0]
-            m.d.comb += [
-                pe.i_x.eq(delayed(beat.payload.x[r], r, f"x{r}")),
-                pe.i_valid.eq(delayed(fire, r, f"valid{r}")),
-                pe.i_first.eq(delayed(first, r, f"first{r}")),
-            ]
+            m.d.comb += grid[r][0].i_x.eq(delayed(beat.payload.x[r], r, f"x{r}"))
         for c in range(cols):
             m.d.comb += grid[0][c].i_w.eq(delayed(beat.payload.w[c], c, f"w{c}"))
 
@@ -156,17 +159,16 @@ class SystolicArray(wiring.Component):
         for r in range(rows):
             for c in range(cols):
                 pe = grid[r][c]
-                m.d.comb += pe.i_shift.eq(shift)
+                add, restart = flags[r + c + PIPELINE_CYCLES]
+                m.d.comb += [pe.i_shift.eq(shift), pe.i_add.eq(add), pe.i_restart.eq(restart)]
                 if c > 0:
-                    left = grid[r][c - 1]
-                    m.d.comb += [pe.i_x.eq(left.o_x), pe.i_valid.eq(left.o_valid),
-                                 pe.i_first.eq(left.o_first)]
+                    m.d.comb += pe.i_x.eq(grid[r][c - 1].o_x)
                 if r > 0:
                     up = grid[r - 1][c]
                     m.d.comb += [pe.i_w.eq(up.o_w), pe.i_acc.eq(up.o_acc)]
 
         if self.dw_lanes:
-            self._depthwise(m, grid, fire, first)
+            self._depthwise(m, grid, flags[1 + PIPELINE_CYCLES])
         if self.overlap:
             self._overlapped_drain(m, grid, fire & beat.payload.last)
             return m
@@ -245,19 +247,19 @@ class SystolicArray(wiring.Component):
             m.d.comb += self.o_results.payload[c].eq(skewed if dw is None else Mux(dw, out, skewed))
         m.d.comb += self.o_results.valid.eq(actives[-1] if dw is None else Mux(dw, actives[0], actives[-1]))
 
-    def _depthwise(self, m: Module, grid: list, fire: Any, first: Any) -> None:
-        """The depthwise mode's sources of PEs ``(r, c < dw_lanes)``: the beat's ``xd[r][c]``,
-        ``w[c]`` and flags through one register stage, overriding the neighbours while ``i_dw``."""
+    def _depthwise(self, m: Module, grid: list, flags: tuple[Any, Any]) -> None:
+        """The depthwise mode's sources of PEs ``(r, c < dw_lanes)``: the beat's ``xd[r][c]`` and
+        ``w[c]`` through one register stage, overriding the neighbours while ``i_dw``, and so
+        ``flags``, the beat's 1 + PIPELINE_CYCLES cycles later, for every PE."""
         beat = self.i_operands.payload
         lanes = self.dw_lanes
         xd = Signal.like(beat.xd, name="xd_edge")
         w = Signal(data.ArrayLayout(self.w_shape, lanes), name="w_edge")
-        valid, head = Signal(name="valid_edge"), Signal(name="first_edge")
-        m.d.sync += [xd.eq(beat.xd), valid.eq(fire), head.eq(first)]
+        m.d.sync += xd.eq(beat.xd)
         m.d.sync += [w[c].eq(beat.w[c]) for c in range(lanes)]
         with m.If(self.i_dw):
             for r in range(self.rows):
                 for c in range(lanes):
                     pe = grid[r][c]
-                    m.d.comb += [pe.i_x.eq(xd[r][c]), pe.i_w.eq(w[c]), pe.i_valid.eq(valid),
-                                 pe.i_first.eq(head)]
+                    m.d.comb += [pe.i_x.eq(xd[r][c]), pe.i_w.eq(w[c]), pe.i_add.eq(flags[0]),
+                                 pe.i_restart.eq(flags[1])]

@@ -3,26 +3,30 @@
 All four share one structure and one port shape; a kind only states its operand shapes, the range
 of one accumulation term, and its two arithmetic stages::
 
-    i_x, i_w, i_valid, i_first
-        |  (operand registers; also drive o_x, o_w, o_valid, o_first for systolic forwarding)
+    i_x, i_w
+        |  (operand registers; also drive o_x, o_w for systolic forwarding)
         v
     stage 1: ``first_stage(x, w)``        mac: x * w        adder: (x << e) - w
         |                                 shift: x << (P - p) and the sign   xnor: popcount(XNOR)
         v  (pipeline register)
-    stage 2: ``acc <= (first ? 0 : acc) + addend + carry``   with ``addend, carry = second_stage(p)``
+    stage 2: if ``i_add``: ``acc <= (i_restart ? 0 : acc) + addend + carry``
+                                      with ``addend, carry = second_stage(p)``
                                       (adder and shift fold their conditional negation in here)
 
-so the pipeline is two stages deep after the operand registers, :data:`contract.PIPELINE_CYCLES`: an operand pair presented on ``i_x``/``i_w`` with
-``i_valid`` in cycle ``t`` is in the operand registers in cycle ``t + 1``, in the pipeline register
-in cycle ``t + 2`` and has been added into ``o_acc`` in cycle ``t + 3``
-(:data:`PORT_TO_ACC_CYCLES`).
+so the pipeline is two stages deep after the operand registers, :data:`contract.PIPELINE_CYCLES`:
+an operand pair presented on ``i_x``/``i_w`` in cycle ``t`` is in the operand registers in cycle
+``t + 1``, in the pipeline register in cycle ``t + 2`` -- where ``i_add`` (and ``i_restart``)
+say whether it is a pair to add -- and has been added into ``o_acc`` in cycle ``t + 3``
+(:data:`PORT_TO_ACC_CYCLES`). The flags are not piped through the PE: in an array every PE on
+one anti-diagonal sees a pair in the same cycle, so :class:`rtl.array.SystolicArray` keeps one
+delay line of them for all PEs (the flag registers of each PE would be copies of one another).
 
 Shapes are pure functions of the parameters: a :class:`PESpec` (kind, widths, ``k``) gives the
 operand and accumulator shapes without building anything, and builds the PE on demand. Overflow
 cannot happen silently: the accumulator is :func:`contract.acc_bits` wide for ``k`` reduction
 positions (the exact range of :func:`contract.term_range` summed over the steps) and a too small
-``acc_bits`` raises ValueError. A PE accumulates at most :attr:`PESpec.steps` valid operand pairs
-after ``i_first`` (``k``, or ``ceil(k / lanes)`` words for xnor); the driver (the array's
+``acc_bits`` raises ValueError. A PE accumulates at most :attr:`PESpec.steps` operand pairs
+after ``i_restart`` (``k``, or ``ceil(k / lanes)`` words for xnor); the driver (the array's
 controller) guarantees that bound.
 """
 
@@ -197,18 +201,18 @@ class ProcessingElement(wiring.Component):
     Members
     -------
     i_x, i_w : In(x_shape), In(w_shape)
-        Activation and weight operand; sampled when ``i_valid``.
-    i_valid : In(1)
-        ``i_x``, ``i_w`` and ``i_first`` hold an operand pair this cycle.
-    i_first : In(1)
-        With ``i_valid``: this pair starts a new accumulation (the accumulator is overwritten, not
-        added to). Ignored without ``i_valid``.
-    o_x, o_w, o_valid, o_first : Out
-        The operand registers: the inputs one cycle later, for the right (x, valid, first) and
-        lower (w) neighbour of a systolic array.
+        Activation and weight operand, registered every cycle.
+    o_x, o_w : Out
+        The operand registers: the inputs one cycle later, for the right (x) and lower (w)
+        neighbour of a systolic array.
+    i_add : In(1)
+        The pipeline register holds an operand pair to accumulate: the pair presented on
+        ``i_x``/``i_w`` :data:`contract.PIPELINE_CYCLES` cycles before.
+    i_restart : In(1)
+        With ``i_add``: that pair starts a new accumulation (the accumulator is overwritten, not
+        added to). Ignored without ``i_add``.
     i_shift : In(1)
-        Drain: the accumulator loads ``i_acc`` this cycle. Must not coincide with a valid pair
-        reaching the accumulator (``PORT_TO_ACC_CYCLES - 1`` cycles after it was presented).
+        Drain: the accumulator loads ``i_acc`` this cycle. Must not coincide with ``i_add``.
     i_acc : In(acc_shape)
         The value shifted in on ``i_shift`` (the ``o_acc`` of the PE above in an array).
     o_acc : Out(acc_shape)
@@ -225,9 +229,8 @@ class ProcessingElement(wiring.Component):
         self.x_shape, self.w_shape, self.acc_shape = spec.x_shape, spec.w_shape, spec.acc_shape
         super().__init__({
             "i_x": In(self.x_shape), "i_w": In(self.w_shape),
-            "i_valid": In(1), "i_first": In(1),
             "o_x": Out(self.x_shape), "o_w": Out(self.w_shape),
-            "o_valid": Out(1), "o_first": Out(1),
+            "i_add": In(1), "i_restart": In(1),
             "i_shift": In(1), "i_acc": In(self.acc_shape),
             "o_acc": Out(self.acc_shape),
         })
@@ -242,21 +245,16 @@ class ProcessingElement(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        m.d.sync += [
-            self.o_x.eq(self.i_x), self.o_w.eq(self.i_w),
-            self.o_valid.eq(self.i_valid), self.o_first.eq(self.i_first),
-        ]
+        m.d.sync += [self.o_x.eq(self.i_x), self.o_w.eq(self.i_w)]
         stage1 = self.first_stage(self.o_x, self.o_w)
         p = Signal.like(stage1, name="p")
-        p_valid = Signal()
-        p_first = Signal()
-        m.d.sync += [p.eq(stage1), p_valid.eq(self.o_valid), p_first.eq(self.o_first)]
+        m.d.sync += p.eq(stage1)
 
         addend, carry = self.second_stage(p)
-        base = Mux(p_first, 0, self.o_acc)
+        base = Mux(self.i_restart, 0, self.o_acc)
         with m.If(self.i_shift):
             m.d.sync += self.o_acc.eq(self.i_acc)
-        with m.Elif(p_valid):
+        with m.Elif(self.i_add):
             m.d.sync += self.o_acc.eq(base + addend + carry)
         return m
 

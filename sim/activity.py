@@ -10,10 +10,12 @@ own updates: the stimulus of :mod:`rtl.gatelevel`).
 where a signal lives in the hierarchy:
 
 * ``pe.operands`` / ``pe.stage1`` / ``pe.accumulator``: each PE's operand registers (``o_x``,
-  ``o_w``, ``o_valid``, ``o_first``), its pipeline register (``p*``: product, difference,
-  shifted operand or popcount) and its accumulator ``o_acc``; a PE's ``i_*`` ports are the
-  array's nets seen from inside and are counted once, as interconnect;
-* ``interconnect``: the array's own nets between PEs and the wiring between the top's parts;
+  ``o_w``), its pipeline register (``p*``: product, difference, shifted operand or popcount) and
+  its accumulator ``o_acc``; a PE's ``i_*`` ports are the array's nets seen from inside and are
+  counted once, as interconnect;
+* ``interconnect``: the array's own nets between PEs (with the delay line of the pairs' flags,
+  one register per anti-diagonal, :class:`rtl.array.SystolicArray`) and the wiring between the
+  top's parts;
 * ``buffers``: the memory ports (``*_wr__*``, ``*_rd__*``), the loader, operand fetch and store;
 * ``controller``: the layer controller, the geometry registers and the pixel walker;
 * ``output``: the result writer and the requantizing output stage;
@@ -44,9 +46,7 @@ BLOCKS = ("pe.operands", "pe.stage1", "pe.accumulator", "interconnect", "buffers
 _PARTS = {"control": "controller", "geometry": "controller", "walker": "controller",
           "loader": "buffers", "fetch": "buffers", "store": "buffers",
           "writer": "output", "output": "output"}
-_PE_REGISTERS = {"o_x": "pe.operands", "o_w": "pe.operands", "o_valid": "pe.operands",
-                 "o_first": "pe.operands", "p": "pe.stage1", "p_valid": "pe.stage1",
-                 "p_first": "pe.stage1", "o_acc": "pe.accumulator"}
+_PE_REGISTERS = {"o_x": "pe.operands", "o_w": "pe.operands", "p": "pe.stage1", "o_acc": "pe.accumulator"}
 #: The bit range Verilator appends to a vector's name, e.g. ``o_acc[21:0]``.
 _RANGE = re.compile(r"\[\d+(?::\d+)?\]$")
 _STREAMS = ("i_desc__", "i_params__", "i_weights__", "i_acts__", "i_resid__", "o_results__", "o_error")

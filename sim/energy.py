@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contract import PIPELINE_CYCLES
 from cost_models import datapath_cost
 from cost_models.activity import toggle_energy
 from cost_models.tech import Technology
@@ -28,7 +29,7 @@ from sim.activity import Trace, read_vcd
 __all__ = ["PE_PORTS", "PEEnergy", "gate_netlist", "pe_energy", "pe_stimulus", "spec_energy"]
 
 #: The PE inputs replayed on the netlist.
-PE_PORTS = ("i_x", "i_w", "i_valid", "i_first", "i_shift", "i_acc")
+PE_PORTS = ("i_x", "i_w", "i_add", "i_restart", "i_shift", "i_acc")
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,9 @@ def pe_energy(waves: str | Path, spec: PESpec, rows: int, cols: int, tech: Techn
     expected = stimulus.pop("o_acc")
     run = GateSim(netlist).run(stimulus, watch=["o_acc"])
     matches = bool(np.array_equal(run.outputs["o_acc"], expected.astype(np.int64)))
-    valid = stimulus["i_valid"] == 1
-    zeros = 0 if spec.kind == "xnor" else int((valid & (stimulus["i_x"] == 0)).sum())
-    return spec_energy(spec, run, tech, ops=int(valid.sum()), zero_ops=zeros, cells=netlist.counts(),
+    added = stimulus["i_add"] == 1
+    # a pair's activation was on i_x PIPELINE_CYCLES edges before the pair is added
+    x = stimulus["i_x"][:len(added) - PIPELINE_CYCLES]
+    zeros = 0 if spec.kind == "xnor" else int((added[PIPELINE_CYCLES:] & (x == 0)).sum())
+    return spec_energy(spec, run, tech, ops=int(added.sum()), zero_ops=zeros, cells=netlist.counts(),
                        matches=matches)

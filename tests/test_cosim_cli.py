@@ -60,8 +60,8 @@ def test_cosim_layer_activity(cli, tmp_path: Path, config: str) -> None:
     assert energy["ops"] == 9 * 16 * 36 and energy["pes"] == 16 and energy["cycles"] >= 444  # + reset
     assert energy["matches"] and energy["gate_logic_pj"] > 0 and energy["analytic_logic_pj"] > 0
     blocks = {b["block"]: b for b in data["activity"]["blocks"]}
-    assert blocks["pe.operands"]["bits"] == 16 * (8 + 8 + 1 + 1)  # o_x, o_w, o_valid, o_first
-    assert blocks["pe.stage1"]["bits"] == 16 * (9 + 1 + 1)  # p = x - w on 9 bits, p_valid, p_first
+    assert blocks["pe.operands"]["bits"] == 16 * (8 + 8)  # o_x, o_w
+    assert blocks["pe.stage1"]["bits"] == 16 * 9  # p = x - w on 9 bits
     assert "switching activity" in out and "equal the RTL's" in out
 
 

@@ -79,7 +79,9 @@ def test_accelerator_resources_add_up() -> None:
     assert set(blocks) == {"pes", "skew", "in_array", "buffers", "total"}
     for r in fpga.RESOURCES:
         assert blocks["total"][r] == pytest.approx(sum(b[r] for k, b in blocks.items() if k != "total"))
-    assert blocks["skew"]["ff"] == (8 + 2) * 120 + 8 * 120 and blocks["buffers"]["bram"] == 48
+    # 16 rows and columns: 8-bit activations and weights over 16 * 15 / 2 skew stages each, and
+    # the two flags' line of 16 + 16 - 2 + 2 registers
+    assert blocks["skew"]["ff"] == 8 * 120 + 8 * 120 + 2 * 32 and blocks["buffers"]["bram"] == 48
     assert blocks["pes"]["lut"] == pytest.approx(256 * load_model().pe("adder", 8, "xc7")["lut"])
 
 

@@ -185,6 +185,7 @@ def test_energy_accuracy_options_wrong() -> None:
 def test_grouped_adder_pe() -> None:
     from amaranth.sim import Simulator
 
+    from contract import PIPELINE_CYCLES
     from rtl.pe import PORT_TO_ACC_CYCLES, AdderPE, encode_adder_weight
 
     rng = np.random.default_rng(3)
@@ -193,14 +194,15 @@ def test_grouped_adder_pe() -> None:
     got: list[int] = []
 
     async def bench(ctx):
-        for i in range(6):
-            ctx.set(pe.i_x, int(x[i]))
-            ctx.set(pe.i_w.as_value(), encode_adder_weight(int(w[i]), int(e[i]), BITS, 3))
-            ctx.set(pe.i_valid, 1)
-            ctx.set(pe.i_first, i == 0)
+        for i in range(6 + PIPELINE_CYCLES):  # each pair's flags PIPELINE_CYCLES after it
+            if i < 6:
+                ctx.set(pe.i_x, int(x[i]))
+                ctx.set(pe.i_w.as_value(), encode_adder_weight(int(w[i]), int(e[i]), BITS, 3))
+            ctx.set(pe.i_add, i >= PIPELINE_CYCLES)
+            ctx.set(pe.i_restart, i == PIPELINE_CYCLES)
             await ctx.tick()
-        ctx.set(pe.i_valid, 0)
-        await ctx.tick().repeat(PORT_TO_ACC_CYCLES)
+        ctx.set(pe.i_add, 0)
+        await ctx.tick().repeat(PORT_TO_ACC_CYCLES - PIPELINE_CYCLES)
         got.append(ctx.get(pe.o_acc))
 
     sim = Simulator(pe)

@@ -18,6 +18,7 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contract import PIPELINE_CYCLES
 from models.intref import QLayer, int_forward
 from rtl.pe import (PE_CLASSES, PORT_TO_ACC_CYCLES, AdderPE, MacPE, PESpec, ProcessingElement,
                     ShiftPE, XnorPE, encode_shift_weight)
@@ -70,32 +71,38 @@ def operand_words(pe: ProcessingElement, x: np.ndarray, w: np.ndarray,
 
 def run_pe(pe: ProcessingElement, reductions: list[list[tuple[int, int]]], *,
            gaps: list[int] | None = None) -> list[int]:
-    """Feed the reductions back to back (``gaps[i]`` idle cycles with garbage operands after pair i)
-    and return ``o_acc`` at the cycle each reduction is complete."""
+    """Feed the reductions back to back (``gaps[i]`` idle cycles with garbage operands after pair i),
+    each pair's ``i_add``/``i_restart`` PIPELINE_CYCLES cycles after its operands, and return
+    ``o_acc`` at the cycle each reduction is complete."""
     results: list[int] = []
 
     async def bench(ctx):
         cycle, due = 0, {}
+        flags = [(0, 0)] * PIPELINE_CYCLES  # (add, restart) of the pairs presented before
+
+        async def tick():
+            nonlocal cycle
+            add, restart = flags.pop(0)
+            ctx.set(pe.i_add, add)
+            ctx.set(pe.i_restart, restart)
+            await ctx.tick()
+            cycle += 1
+            if cycle in due:
+                results.append(ctx.get(pe.o_acc))
+
         for reduction in reductions:
             for i, (x, w) in enumerate(reduction):
                 for valid in [1] + [0] * (gaps.pop(0) if gaps else 0):
                     # idle cycles keep the last operands: accumulating them would show
                     ctx.set(pe.i_x, x)
                     ctx.set(Value.cast(pe.i_w), w)
-                    ctx.set(pe.i_valid, valid)
-                    ctx.set(pe.i_first, valid and i == 0)
+                    flags.append((valid, int(valid and i == 0)))
                     if valid and i == len(reduction) - 1:
                         due[cycle + PORT_TO_ACC_CYCLES] = len(due)
-                    await ctx.tick()
-                    cycle += 1
-                    if cycle in due:
-                        results.append(ctx.get(pe.o_acc))
-        ctx.set(pe.i_valid, 0)
+                    await tick()
         while len(results) < len(reductions):
-            await ctx.tick()
-            cycle += 1
-            if cycle in due:
-                results.append(ctx.get(pe.o_acc))
+            flags.append((0, 0))
+            await tick()
 
     sim = Simulator(pe)
     sim.add_clock(1e-8)
