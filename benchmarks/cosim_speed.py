@@ -124,6 +124,44 @@ second build, not adopted. ``perf``: 82 % of the simulator process is the model'
 ``nba_sequent`` functions, which run once per cycle (on the rising edge only, checked in the
 generated ``_eval_nba``); the array's PEs and drains are about half of the signals they touch
 and the fetch a quarter: the model is bound by the design's size per cycle, not by the harness.
+
+Then the design was made leaner per cycle, without a cycle or a result changing (2026-12-07,
+main fd1af3b and 71816bd, quiet machine, load 0.3-1.5). Where the time went came from a
+``--prof-cfuncs`` build under ``perf`` (Verilator names each function by its Verilog line, so
+the samples add up per module: PEs 35 %, the array's own registers 21 %, fetch 13 %, controller
+9 %, output stage 6 %) and from counting the Verilog each source line emits. Steps, adder 8x8,
+95 layers per run (``/tmp`` A/B script, build kept, runs alternating with the start revision's):
+
+* the drains' capture signals: one delay line of the fold's last beat for every anti-diagonal
+  instead of a chain per row and a register per PE (108 registers -> 18 for 8x8), and a shift
+  mask instead of a ``count < r`` compare per drain register: 0.79 M -> 0.89 M;
+* the requantization's range mask as one shift of ones (``Cat`` of a compare per product bit
+  was 1,176 Verilog statements for 8 lanes) and its sign test as a select: -> 0.97 M;
+* the walker's pixel record built once (it was built inside the loop over rows: 8 copies), the
+  adder PE's conditional negation as a select (``replicate`` became a bit-by-bit expression in
+  the C++), the three beat stages behind the fetch carrying only the fields read there: ~0.99 M;
+* the pairs' flags on one delay line per array, read by every PE of an anti-diagonal, instead of
+  four flag registers in each PE (Yosys merged them in synthesis anyway: the calibrated arrays'
+  FFs changed by 0.1 %): -> 1.02-1.06 M.
+
+Resetting fewer registers (the PE's data registers reset-less), Yosys ``opt`` or ``flatten; opt``
+on the Verilog before Verilator (0.63 M: Yosys's netlist style is slower to simulate than
+Amaranth's), a signal for the fetch's per-row ``lowest`` flag and a clock enable on the
+depthwise edge registers changed nothing measurable. At the end, A/B on one quiet machine
+(cycles per CPU second, 3 runs each of 95 layers): adder 0.76-0.78 M -> 1.02-1.06 M, mac
+0.61-0.78 M -> 0.90-1.00 M, shift 0.66-0.72 M -> 0.86-0.91 M; and this benchmark
+(``--max-size 8 --baseline ff41a77``, one run each, 16:20 UTC, load 1.3-1.6):
+
+===========  ==================  ==================  ==================  ==================
+top          before build        before speed        after build         after speed
+===========  ==================  ==================  ==================  ==================
+adder 8x8    22.3 s (33.5)       619 k (619 k)       16.3 s (24.8)       949 k (949 k)
+mac 8x8      21.4 s (30.0)       789 k (789 k)       20.4 s (31.7)       796 k (797 k)
+shift 8x8    22.3 s (31.2)       700 k (700 k)       17.4 s (26.1)       890 k (890 k)
+xnor 8x8     36.5 s (38.2)       201 k (201 k)       29.4 s (31.6)       228 k (228 k)
+===========  ==================  ==================  ==================  ==================
+
+(one 1.3 s run of the mac each: the A/B runs above put it at +28 %, as the shift.)
 """
 
 from __future__ import annotations
