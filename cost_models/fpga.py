@@ -62,11 +62,16 @@ Residuals (``python -m cost_models.fpga``; :attr:`FmaxModel.pe_error`, :attr:`Fm
 are relative errors of the predicted Fmax against the median of the seeds, and
 :attr:`FmaxModel.spread` is the seed-to-seed spread, ``(max - min) / median`` of a point's
 seeds: the model cannot be more exact than that. For the shipped calibration (Yosys 0.50,
-nextpnr 0.11.1, seeds 1-3): PEs within 1.9 % (ecp5) and 3.3 % (ice40), arrays within 27 % (ecp5:
-its seeds spread by up to 49 %, the 2x2 adder array placing at 109, 151 and 183 MHz) and 8.7 %
-(ice40, spread up to 16 %); the array factor is 1.04 (ecp5) and 1.10 (ice40). The held-out
-points (``held_out`` rows: 12-bit mac and adder, 24-lane xnor), never fitted, are within 5.3 %
-(``tests/test_fpga_model.py``). iCE40 is calibrated on
+nextpnr 0.11.1, seeds 1-3; rerun 2026-12-07 for the PE without flag registers): PEs within
+4.8 % (ecp5) and 4.1 % (ice40), arrays within 18 % (ecp5: its seeds spread by up to 43 %, the
+2x2 adder array placing at 126, 138 and 182 MHz) and 12 % (ice40, spread up to 15 %); the array
+factor is 1.08 (ecp5) and 1.14 (ice40). The held-out points (``held_out`` rows: 12-bit mac and
+adder, 24-lane xnor), never fitted, are within 4.3 %, but for the 24-lane xnor on ecp5 at
+-8.4 % (``tests/test_fpga_model.py``). The run before (2026-12-03, the PE with its own flag
+registers; the timed paths are register to register in both, the flags' ports are not timed)
+had PEs within 1.9 % and 3.3 %, arrays 27 % and 8.7 %, held-out points within 5.3 %: its
+medians and this run's differ by -17 % to +10 % point by point, with no trend -- what three
+seeds of nextpnr can tell apart. iCE40 is calibrated on
 the HX8K, which has no DSPs: its mac Fmax is always the LUT multiplier's. xc7 has no open place
 and route here, so there is no Fmax for it (:func:`fmax_mhz` raises ValueError).
 """

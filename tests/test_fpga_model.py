@@ -178,18 +178,20 @@ def test_fmax_data_names_its_provenance() -> None:
 
 
 def test_fmax_residuals_and_held_out_points() -> None:
-    """The residuals cost_models.fpga states: PEs within 2 % (ecp5) and 3.5 % (ice40) of their
-    median seed, arrays within 27 % and 9 % (ecp5's seed-to-seed spread alone reaches 49 %);
-    the held-out 12-bit mac and adder and 24-lane xnor PEs, never fitted, within 6 %."""
+    """The residuals cost_models.fpga states: PEs within 5 % (ecp5) and 4.1 % (ice40) of their
+    median seed, arrays within 18 % and 12.5 % (ecp5's seed-to-seed spread alone reaches 43 %);
+    the held-out 12-bit mac and adder and 24-lane xnor PEs, never fitted, within 4.5 %, the
+    24-lane xnor on ecp5 within 9 %."""
     model = fpga.load_fmax_model()
-    assert model.pe_error["ecp5"] <= 0.02 and model.pe_error["ice40"] <= 0.035
-    assert model.array_error["ecp5"] <= 0.27 and model.array_error["ice40"] <= 0.09
+    assert model.pe_error["ecp5"] <= 0.05 and model.pe_error["ice40"] <= 0.041
+    assert model.array_error["ecp5"] <= 0.18 and model.array_error["ice40"] <= 0.125
     held = [r for r in FMAX["fmax"] if r["held_out"]]
     assert len(held) == 6
     for r in held:
         got = model.fmax_mhz(r["kind"], r["bits"], 1, 1, r["target"], lanes=r["lanes"], lut_only=r["lut_only"])
         median = sorted(r["fmax_mhz"])[1]
-        assert abs(got - median) <= 0.06 * median, r
+        bound = 0.09 if (r["kind"], r["target"]) == ("xnor", "ecp5") else 0.045
+        assert abs(got - median) <= bound * median, r
 
 
 def test_fmax_agrees_with_an_independent_run() -> None:
