@@ -47,8 +47,9 @@ _PARTS = {"control": "controller", "geometry": "controller", "walker": "controll
           "loader": "buffers", "fetch": "buffers", "store": "buffers",
           "writer": "output", "output": "output"}
 _PE_REGISTERS = {"o_x": "pe.operands", "o_w": "pe.operands", "p": "pe.stage1", "o_acc": "pe.accumulator"}
-#: The bit range Verilator appends to a vector's name, e.g. ``o_acc[21:0]``.
-_RANGE = re.compile(r"\[\d+(?::\d+)?\]$")
+#: The bit range Verilator appends to a vector's name, e.g. ``o_acc[21:0]`` (always with a colon:
+#: a one-bit element of an array field is named ``lane[0]``, an index that is part of the name).
+_RANGE = re.compile(r"\[\d+:\d+\]$")
 _STREAMS = ("i_desc__", "i_params__", "i_weights__", "i_acts__", "i_resid__", "o_results__", "o_error")
 
 

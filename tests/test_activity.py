@@ -112,6 +112,43 @@ def test_blocks_of_the_top() -> None:
     assert block_of("i_acts__payload") == "io"
 
 
+#: Verilator's dump of a struct signal ``beat`` with an array field ``lane`` of two one-bit
+#: elements: the whole (3 bits), the field (``beat.lane [1:0]``) and each element, whose name
+#: ends in an index (``beat.lane[0]``), not a bit range.
+STRUCT_VCD = """$scope module top $end
+$var wire 1 ! clk $end
+$var wire 3 " beat [2:0] $end
+$var wire 2 # beat.lane [1:0] $end
+$var wire 1 $ beat.lane[0] $end
+$var wire 1 % beat.lane[1] $end
+$var wire 1 & beat.last $end
+$upscope $end
+$enddefinitions $end
+#0
+0!
+b000 "
+b00 #
+0$
+0%
+0&
+#1
+1!
+b111 "
+b11 #
+1$
+1%
+1&
+"""
+
+
+def test_struct_fields_and_elements_counted_once(tmp_path: Path) -> None:
+    """The struct counts whole (its 3 bits flipped once each); its fields and their one-bit
+    elements are views of it, not signals of their own."""
+    (tmp_path / "struct.vcd").write_text(STRUCT_VCD)
+    trace = read_vcd(tmp_path / "struct.vcd")
+    assert trace.toggles == {"beat": 3} and trace.widths == {"beat": 3} and trace.cycles == 1
+
+
 def test_bad_waveform_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(HwsimError, match="not found"):
         read_vcd(tmp_path / "missing.vcd")
