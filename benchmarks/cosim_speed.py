@@ -136,15 +136,19 @@ the samples add up per module: PEs 35 %, the array's own registers 21 %, fetch 1
   instead of a chain per row and a register per PE (108 registers -> 18 for 8x8), and a shift
   mask instead of a ``count < r`` compare per drain register: 0.79 M -> 0.89 M;
 * the requantization's range mask as one shift of ones (``Cat`` of a compare per product bit
-  was 1,176 Verilog statements for 8 lanes) and its sign test as a select: -> 0.97 M;
+  was 1,176 Verilog statements for 8 lanes): -> 0.97 M;
 * the walker's pixel record built once (it was built inside the loop over rows: 8 copies), the
-  adder PE's conditional negation as a select (``replicate`` became a bit-by-bit expression in
-  the C++), the three beat stages behind the fetch carrying only the fields read there: ~0.99 M;
+  three beat stages behind the fetch carrying only the fields read there: ~0.99 M;
 * the pairs' flags on one delay line per array, read by every PE of an anti-diagonal, instead of
   four flag registers in each PE (Yosys merged them in synthesis anyway: the calibrated arrays'
   FFs changed by 0.1 %): -> 1.02-1.06 M.
 
-Resetting fewer registers (the PE's data registers reset-less), Yosys ``opt`` or ``flatten; opt``
+The adder and shift PEs' conditional negation and the requantization's sign test as a select
+of all-ones instead of ``replicate()`` (which Verilator turns into a bit-by-bit expression) were
+in these steps and taken out again: Yosys maps the select into 8 more LUTs per adder PE on xc7
+(45 -> 53 at 8 bits, k = 64; ecp5 equal), for a gain within the noise (A/B of the two at load
+1.2-1.7: 0.69-0.87 M with the select, 0.67-0.95 M without). Resetting fewer
+registers (the PE's data registers reset-less), Yosys ``opt`` or ``flatten; opt``
 on the Verilog before Verilator (0.63 M: Yosys's netlist style is slower to simulate than
 Amaranth's), a signal for the fetch's per-row ``lowest`` flag and a clock enable on the
 depthwise edge registers changed nothing measurable. At the end, A/B on one quiet machine

@@ -21,8 +21,9 @@ first use (a few milliseconds) and sums an accelerator from them:
   (``python -m cost_models.fpga`` prints every fit). For the shipped calibration (Yosys 0.50;
   widths 4, 5, 8, 10, 16; xnor 8..128 lanes; xc7, ice40, ecp5; recalibrated 2026-12-07 when the
   flags left the PE): FFs within 2.2 % (exact but for xnor); LUTs within 3 % on ecp5, 7 % on
-  ice40 and 8 % on xc7 (the adder exact), 13 % for xnor on xc7 and 27 % on ecp5 (the line misses
-  the 8-lane PE); carry cells within 13 % (ecp5 xnor: 26 %, one or two cells of ten). The held-out test
+  ice40, 16 % on xc7 (ABC's LUT6 packing: the 4..10-bit adder is 58..67 LUTs, not monotone) and
+  27 % for xnor on ecp5 (the line misses the 8-lane PE); carry cells within 13 % (ecp5 xnor:
+  26 %, one or two cells of ten). The held-out test
   (6- and 12-bit PEs, fresh synthesis) checks interpolation, ``tests/test_fpga_model.py``.
 * **the array**: ``n = rows * cols`` PEs, plus the skew registers that delay row ``r``'s
   activations by ``r`` cycles and column ``c``'s weights by ``c`` cycles, and the delay line of
@@ -34,7 +35,8 @@ first use (a few milliseconds) and sums an accelerator from them:
   array (Yosys folds the top row's zero ``i_acc``, and with DSPs absorbs more pipeline
   registers). :attr:`FpgaModel.array_error` is the largest
   relative error of the whole-array prediction on the calibrated arrays: within 10 % (FFs 0.3 %),
-  except xc7 mac with DSPs (25 % LUTs, 16 % FFs at 2x2).
+  except xc7 adder LUTs (23 %, its PE residual times n) and xc7 mac with DSPs (25 % LUTs, 16 %
+  FFs at 2x2).
 * **buffers**: :func:`buffer_brams` from capacity and port width and the family's block RAM
   (:data:`BRAMS`, from the vendor datasheets); the fit covers PEs and arrays only, not the
   generated top's buffers (``hwsim rtl synth`` reports those from Yosys).

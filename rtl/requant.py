@@ -175,7 +175,7 @@ class OutputStage(wiring.Component):
         m.d.sync += [product.eq((high_part << low) + low_part), less3.eq(less2),
                      outside.eq((Const((1 << width) - 1, width) << (less2 + bits + 1))[:width])]  # k >= S + bits
         sign = product[-1]
-        fits = (Mux(sign, ~product, product) & outside) == 0
+        fits = ((product ^ sign.replicate(width)) & outside) == 0
         limit = 1 << (bits + 1)
         u = Signal(signed(bits + 2), name=f"u{o}")  # (p >> (S-1)) saturated to bits + 2 bits
         m.d.sync += u.eq(Mux(fits, (product >> less3)[:bits + 2].as_signed(), Mux(sign, -limit, limit - 1)))

