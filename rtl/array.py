@@ -76,6 +76,14 @@ def _delayed(m: Module, value: Any, cycles: int, name: str) -> Any:
     return value
 
 
+def _taps(m: Module, value: Any, cycles: int, name: str) -> list[Any]:
+    """``value`` and ``value`` delayed by 1 .. ``cycles`` cycles: one delay line, every tap."""
+    taps = [value]
+    for i in range(cycles):
+        taps.append(_delayed(m, taps[-1], 1, f"{name}{i + 1}"))
+    return taps
+
+
 def fold_cycles(rows: int, cols: int, k_beats: int) -> int:
     """Cycles from a fold's first input transfer to its last output transfer, both included,
     with the stream at full rate (no idle input cycles, output always ready)."""
@@ -147,9 +155,8 @@ class SystolicArray(wiring.Component):
 
         # flags[i]: the beat's (fire, first) i cycles later; PE (r, c) has the beat's pair in its
         # pipeline register r + c + PIPELINE_CYCLES cycles after the beat
-        flags = [(fire, first)]
-        for i in range(rows + cols - 2 + PIPELINE_CYCLES):
-            flags.append((delayed(flags[-1][0], 1, f"valid{i + 1}"), delayed(flags[-1][1], 1, f"first{i + 1}")))
+        span = rows + cols - 2 + PIPELINE_CYCLES
+        flags = list(zip(_taps(m, fire, span, "valid"), _taps(m, first, span, "first")))
         for r in range(rows):
             m.d.comb += grid[r][0].i_x.eq(delayed(beat.payload.x[r], r, f"x{r}"))
         for c in range(cols):
@@ -217,9 +224,7 @@ class SystolicArray(wiring.Component):
         dw = self.i_dw if self.dw_lanes else None
         # PE (r, c)'s sum is complete r + c + PORT_TO_ACC_CYCLES cycles after the last beat (every
         # PE's 1 + PORT_TO_ACC_CYCLES in the depthwise mode): one delay line of ``last`` for all
-        line = [last]
-        for i in range(rows + cols + PORT_TO_ACC_CYCLES - 2):
-            line.append(_delayed(m, line[-1], 1, f"cap{i + 1}"))
+        line = _taps(m, last, rows + cols + PORT_TO_ACC_CYCLES - 2, "cap")
         together = line[1 + PORT_TO_ACC_CYCLES] if dw is not None else None
         outs, actives = [], []
         for c in range(cols):

@@ -601,7 +601,8 @@ class OperandFetch(wiring.Component):
         held = [Signal.like(rd.data, name=f"held{b}", attrs=_KEPT) for b, rd in enumerate(self.act_rd)]
         weights = Signal.like(self.weight_rd.data, attrs=_KEPT)
         pad = 0 if geo.pe == "xnor" else Mux(d.pad_low, 1 << (geo.bits - 1), 0)
-        beat_layout = data.StructLayout({k: self._step_layout().members[k] for k in self._BEAT_FIELDS})
+        step_fields = self._step_layout().members
+        beat_layout = data.StructLayout({k: step_fields[k] for k in self._BEAT_FIELDS})
         stages = [Signal(beat_layout, name=f"beat{i}") for i in (1, 2, 3)]
         done = [Signal(name=f"done{i}") for i in (1, 2)]
         got = [Signal(rows, name=f"served{i}") for i in (1, 2)]
