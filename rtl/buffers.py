@@ -94,7 +94,7 @@ class Loader(wiring.Component):
         That beat is past its buffer's end: it is dropped.
     o_act_bank : Out(B)
         With ACTS on a banked activation buffer (``geo.act_banks`` B): the bank of the address
-        counter's word, one-hot (word ``i`` in bank ``i mod B``, :func:`~rtl.im2col.act_bank`),
+        counter's word, one-hot (word ``i`` in bank ``i mod B``, :func:`contract.act_banks`),
         a register rotated with each increment, so no residue is behind a bank's write enable.
     """
 

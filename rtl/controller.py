@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from contract import GEOMETRY_BITS, GEOMETRY_CYCLES
 from hwsim.rtl_plan import TopGeometry
 from rtl.buffers import LoadTarget
-from rtl.im2col import act_count_bits, check_geometry, descriptor_layout, position_layout
+from rtl.im2col import ACT_WORDS_CYCLES, act_count_bits, check_geometry, descriptor_layout, position_layout
 
 __all__ = ["LayerController"]
 
@@ -165,13 +165,13 @@ class LayerController(wiring.Component):
         ahead = Signal(len(loaded) + 1)  # `loaded + act_beat`, a register: no adder before the compare
         # `loaded >= i_act_words` a cycle late, off the take's path (ACTS's beats can come back
         # to back, so it follows the beat): exact from the second cycle after `i_act_words` is
-        # valid, i.e. at the take's earliest (GEOMETRY_CYCLES); only a first ACTS beat a cycle
-        # sooner (one beat each of parameters and weights at once) ends ACTS by a compare of
-        # `i_act_words` with the constant first beat's words
+        # valid (ACT_WORDS_CYCLES + 1, before the take's earliest, GEOMETRY_CYCLES); only a first
+        # ACTS beat a cycle sooner (one beat each of parameters and weights at once) ends ACTS by
+        # a compare of `i_act_words` with the constant first beat's words
         late_last, fired = Signal(), Signal()
         m.d.sync += late_last.eq(Mux(fired, ahead >= self.i_act_words, loaded >= self.i_act_words))
-        last_beat = Mux(age == GEOMETRY_CYCLES - 1, self.i_act_words <= geo.act_beat, late_last)
-        loads_done = Signal()  # the tile's last load beat is this cycle or before (from age 3)
+        last_beat = Mux(age == ACT_WORDS_CYCLES, self.i_act_words <= geo.act_beat, late_last)
+        loads_done = Signal()  # the tile's last load beat is this cycle or before (from age 3 on)
         take = self.o_take
         m.d.comb += take.eq(loads_done & run_idle & (age == GEOMETRY_CYCLES))
         with m.If(take):

@@ -421,7 +421,7 @@ class LoaderHarness(_BlockHarness):
         beats = _counter(m, "beats", max(geo.param_words, geo.weight_words, act_depth, geo.out_words),
                          ld.o_fire, ld.i_restart)
         m.d.comb += Assert(addr == beats, "the write address is not the beats since the restart")
-        if geo.act_banks:  # and its bank, one-hot (rtl.im2col.act_bank)
+        if geo.act_banks:  # and its bank, one-hot (contract.act_banks)
             m.d.comb += Assert(ld.o_act_bank == (1 << (addr % geo.act_banks)), "o_act_bank is not addr's bank")
         for name, flag in registers.items():  # the registered `addr >= depth` flags
             if name.startswith("full_"):

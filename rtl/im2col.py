@@ -30,11 +30,10 @@ from rtl.array import operand_fields
 from rtl.dsp import registered_product
 from rtl.pe import PESpec
 
-__all__ = ["LayerGeometry", "OperandFetch", "PixelWalker", "act_bank", "act_count_bits", "act_word", "check_geometry",
-           "descriptor_layout",
-           "first_layout", "geometry_layout", "kernel_window", "operand_layout", "pe_spec", "pixel_mark", "position_layout", "residue",
-           "row_layout",
-           "weight_word"]
+__all__ = ["ACT_WORDS_CYCLES", "LayerGeometry", "OperandFetch", "PixelWalker", "act_count_bits", "act_word",
+           "bank_address", "check_geometry", "descriptor_layout", "first_layout", "geometry_layout",
+           "kernel_window", "mod_add", "operand_layout", "pe_spec", "phase", "phase_modulus", "position_layout",
+           "residue", "row_layout", "weight_word"]
 
 
 def pe_spec(geo: TopGeometry) -> PESpec:
@@ -96,12 +95,15 @@ def geometry_layout(geo: TopGeometry) -> data.StructLayout:
     """What :class:`LayerGeometry` derives from a descriptor (``CW`` channel words per pixel):
     ``x_step = stride_w * CW`` and ``y_step = stride_h * in_w * CW`` (word address steps from one
     output pixel to the next along a line and down a line), ``origin = -(pad_h * in_w + pad_w) *
-    CW`` (the address of output pixel (0, 0)), ``row_skip = (in_w - kernel_w) * CW`` (from the end
-    of a kernel row to the start of the next), ``plane = in_h * in_w * CW`` (one group's words),
-    ``too_long`` (``kernel_h * kernel_w * CW > max_steps``) and ``positions = C * kernel_h *
+    CW`` (the address of output pixel (0, 0)), ``line_step = k_step + (in_w - kernel_w) * CW``
+    (from a kernel row's last step to the next row's first), ``plane = in_h * in_w * CW`` (one
+    group's words), ``too_long`` (``kernel_h * kernel_w * CW > max_steps``) and ``positions = C * kernel_h *
     kernel_w`` (the reduction length K of the output stage; ``C`` is ``k_in_ch``, or ``in_ch``
     when that is 0), ``act_words = groups * plane`` (the words ACTS loads), ``pixels =
-    out_h * out_w`` and ``k_step`` (1: the word address step from one fold step to the next).
+    out_h * out_w`` and ``k_step`` (1: the word address step from one fold step to the next);
+    and the :func:`phase` of each address and step the walker and the fetch add up
+    (``x_step_phase`` ... ``line_step_phase``, :data:`_PHASED`), so that they keep their addresses' banks
+    by modular adds, with no residue of an address behind a step.
 
     A ``depthwise`` descriptor (``G`` fold groups of one channel, :attr:`TopGeometry.dw_lanes`
     ``L``): the activations are channels-last over all ``G * L`` channel slots, so the words per
@@ -109,19 +111,20 @@ def geometry_layout(geo: TopGeometry) -> data.StructLayout:
     kernel position, same channels), ``plane`` is ``L`` (the next fold group's channels) and
     ``act_words = in_h * in_w * G * L``; a fold's steps are still ``kernel_h * kernel_w * CW``
     with ``CW = 1``."""
-    addr = _address(geo)
-    return data.StructLayout({"x_step": addr, "y_step": addr, "origin": addr, "row_skip": addr,
+    addr, phases = _address(geo), range(phase_modulus(geo))
+    return data.StructLayout({"x_step": addr, "y_step": addr, "origin": addr, "line_step": addr,
                               "plane": addr, "too_long": 1, "positions": range(geo.max_positions + 1),
                               "act_words": act_count_bits(geo), "pixels": 2 * geo.dim_bits,
-                              "k_step": addr})
+                              "k_step": addr, **{f"{name}_phase": phases for name in _PHASED}})
 
 
 def row_layout(geo: TopGeometry) -> data.StructLayout:
     """One array row's output pixel: the kernel rows ``ky_lo <= ky < ky_hi`` and columns ``kx_lo
     <= kx < kx_hi`` that fall inside the input (:func:`kernel_window` of its kernel origin), the
     word address ``p`` of that origin in the group's plane, ``ok`` (0 past the layer's last pixel)
-    and, with banks, ``mark``: ``(p >> lane_bits) mod B`` (:func:`pixel_mark`), from which the
-    operand fetch tells which rows' words share a bank without the word's residue. All are
+    and, with banks, ``mark``: ``(p >> lane_bits) mod B`` (from the walker's :func:`phase` of
+    ``p``), from which the operand fetch tells which rows' words share a bank without the word's
+    residue. All are
     worked out once per pixel by the walker, so the fetch's per-step tests are small compares."""
     window = range((1 << GEOMETRY_BITS) + 1)
     return data.StructLayout({"ky_lo": window, "ky_hi": window, "kx_lo": window, "kx_hi": window,
@@ -139,19 +142,43 @@ def kernel_window(origin: Value, size: Value) -> tuple[Value, Value]:
     return lo, hi
 
 
-def pixel_mark(geo: TopGeometry, p: Value) -> Value:
-    """A row's ``mark`` (:func:`row_layout`) for its pixel address ``p`` (0 without banks)."""
-    if not geo.act_banks:
-        return Const(0, 1)
-    return residue(Value.cast(p) >> (geo.act_beat.bit_length() - 1), geo.act_banks)
+#: :class:`LayerGeometry`'s ``act_words`` is valid this many cycles after its descriptor (the
+#: earliest ACTS beat's; the rest by :data:`contract.GEOMETRY_CYCLES`).
+ACT_WORDS_CYCLES = 2
+#: The address steps (and origin) of :func:`geometry_layout` that have a ``_phase`` field.
+_PHASED = ("x_step", "y_step", "origin", "plane", "k_step", "line_step")
+
+
+def phase_modulus(geo: TopGeometry) -> int:
+    """``act_beat * B`` (``B`` the activation banks, 1 without): the modulus of :func:`phase`."""
+    return geo.act_beat * max(geo.act_banks, 1)
+
+
+def phase(geo: TopGeometry, value: Value) -> Value:
+    """``value mod`` :func:`phase_modulus` (never negative) of a word address or step: its low
+    ``lane_bits`` are the word's lane, the rest ``(value >> lane_bits) mod B``, the bank of its
+    buffer word (:func:`contract.act_banks`). Phases add modulo ``act_beat * B`` as the addresses
+    add, so the walker and the fetch carry them beside their addresses with :func:`mod_add` (a
+    few LUT levels) instead of a :func:`residue` of each new address (a dozen)."""
+    lane_bits, value = geo.act_beat.bit_length() - 1, Value.cast(value)
+    bank = residue(value >> lane_bits, geo.act_banks) if geo.act_banks else Const(0, 1)
+    return Cat(value[:lane_bits], bank)
+
+
+def mod_add(a: Value, b: Value, modulus: int) -> Value:
+    """``(a + b) mod modulus`` of ``a``, ``b`` in ``0 .. modulus - 1``: an add, a compare and a
+    subtraction, no divider."""
+    total = Value.cast(a) + b
+    return Mux(total >= modulus, total - modulus, total)
 
 
 def first_layout(geo: TopGeometry) -> data.StructLayout:
     """A tile's first pixel: the input coordinates ``iy``, ``ix`` of its kernel origin, their
-    word address ``p`` and ``last`` (it ends its output line: ``out_w`` is 1)
+    word address ``p``, its :func:`phase` and ``last`` (it ends its output line: ``out_w`` is 1)
     (:class:`PixelWalker`'s ``i_first``)."""
     coord = _coord(geo)
-    return data.StructLayout({"iy": coord, "ix": coord, "p": _address(geo), "last": 1})
+    return data.StructLayout({"iy": coord, "ix": coord, "p": _address(geo), "phase": range(phase_modulus(geo)),
+                              "last": 1})
 
 
 def position_layout() -> data.StructLayout:
@@ -190,7 +217,7 @@ def check_geometry(geo: Any) -> TopGeometry:
 
 
 class LayerGeometry(wiring.Component):
-    """The descriptor's derived sizes (:func:`geometry_layout`) in three register stages.
+    """The descriptor's derived sizes (:func:`geometry_layout`) in four register stages.
 
     Each register is fed by at most one multiplier and nothing after it (computed once per
     layer, but static timing sees one cycle, and an ECP5 DSP block's product takes most of it);
@@ -199,23 +226,24 @@ class LayerGeometry(wiring.Component):
     first ``CW``, ``kernel_h * kernel_w``, ``pad_h * in_w`` (the padding rows' pixels),
     ``groups * in_h``, ``in_w * CW`` and ``pixels``; then ``act_words``, ``x_step``, ``in_w * CW``
     (a line), and the products behind ``origin`` (the padding rows' and columns' words: their sum
-    is the third stage's), ``too_long``, ``positions`` and ``row_skip``; then those four,
-    ``plane`` and ``y_step``. ``act_words`` multiplies only the low ``b`` bits of its factors (``groups *
-    in_h`` and ``in_w * CW``; ``b`` the bits of the buffer's word count, so one DSP block for a
+    is the third stage's), ``too_long``, ``positions`` and ``kernel_w * CW``; then those
+    four (``line_step`` from the last), ``plane`` and ``y_step``; then the phases, each the
+    :func:`residue` of one register. ``act_words`` multiplies only the low ``b`` bits of its
+    factors (``groups * in_h`` and ``in_w * CW``; ``b`` the bits of the buffer's word count, so one DSP block for a
     buffer of up to ``2**17`` words) and sets bit ``2 * b`` if either factor is wider: exact for
     a layer that fits, past the buffer's end for one that does not (its ACTS overruns and raises
     ``o_error``). The shortest layer (one beat each of parameters, weights and activations)
     ends ACTS in the third cycle after the descriptor, so ``act_words`` is valid two cycles
-    after ``i_desc``; the rest is read from the take on (:data:`contract.GEOMETRY_CYCLES`, three
-    cycles after ``i_desc``).
+    after ``i_desc`` (:data:`ACT_WORDS_CYCLES`); the rest is read from the take on
+    (:data:`contract.GEOMETRY_CYCLES`, four cycles after ``i_desc``).
 
     Members
     -------
     i_desc : In(descriptor_layout(dim_bits))
         The layer descriptor, held for the whole layer.
     o_geo : Out(geometry_layout(geo))
-        The derived sizes, valid one (``pixels``), two (``act_words``, ``x_step``, ``k_step``)
-        or three cycles after ``i_desc`` changed.
+        The derived sizes, valid one (``pixels``), two (``act_words``, ``x_step``, ``k_step``),
+        three or (the phases) four cycles after ``i_desc`` changed.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
@@ -236,7 +264,7 @@ class LayerGeometry(wiring.Component):
         words_of = (d.in_ch + lanes - 1) >> (lanes.bit_length() - 1)
         dw_lanes = self.geo.dw_lanes
         pixel = Signal(addr)  # words per input pixel in the address steps
-        # the second stage's products behind origin, too_long, positions and row_skip
+        # the second stage's products behind origin, too_long, positions and line_step
         pad_offset, pad_cols = Signal(addr), Signal(addr)  # pad_h * in_w * CW; pad_w * CW
         fold_words, kernel_line = Signal(range(self.geo.max_positions + 1)), Signal(addr)
         reduction = Signal.like(d.in_ch)
@@ -260,7 +288,9 @@ class LayerGeometry(wiring.Component):
             over.eq(lines[low:].any() | line_words[low:].any()),
             # third stage
             o.origin.eq(-pad_offset - pad_cols), o.too_long.eq(fold_steps > self.geo.max_steps), o.positions.eq(fold_words),
-            o.row_skip.eq(line - kernel_line),
+            o.line_step.eq(line - kernel_line + o.k_step),
+            # fourth stage: the phases of the address steps, each a residue of one register
+            *(getattr(o, f"{name}_phase").eq(phase(self.geo, getattr(o, name))) for name in _PHASED),
         ]
         m.d.comb += [
             # first stage
@@ -292,12 +322,12 @@ class PixelWalker(wiring.Component):
     i_desc : In(descriptor_layout(dim_bits))
         ``in_h``, ``in_w``, ``out_h``, ``out_w``, ``stride_*`` and ``pad_*`` are read.
     i_geo : In(geometry_layout(geo))
-        ``x_step``, ``y_step`` and ``origin`` are read.
+        ``x_step``, ``y_step`` and their phases are read.
     i_start : In(1)
         Restart at pixel (0, 0) and row 0 (the layer's first tile), whose kernel origin
         ``i_first`` gives: the run side's descriptor and geometry are written in that cycle.
     i_first : In(first_layout(geo))
-        The next tile's ``-pad_h``, ``-pad_w`` and ``origin``, read with ``i_start``.
+        The next tile's ``-pad_h``, ``-pad_w``, ``origin`` and its phase, read with ``i_start``.
     i_step : In(1)
         Load the next row (ignored with ``i_start``); after the tile's last row, the next step
         loads row 0 of the next tile.
@@ -338,18 +368,22 @@ class PixelWalker(wiring.Component):
         # registered with the counters: pixels are left (oy < out_h); the next pixel ends its line
         more, last_ox = Signal(), Signal()
         m.d.comb += [self.o_pending.eq(~full & (more | (row != 0))), self.o_last.eq(row == rows - 1)]
+        # the phases of p and line (phase(p), kept beside them by modular adds)
+        modulus = phase_modulus(self.geo)
+        p_phase, line_phase = Signal(range(modulus)), Signal(range(modulus))
         # the current pixel's row record, once (a step writes it into one row)
         pixel = Signal(row_layout(self.geo), name="pixel")
         (ky_lo, ky_hi), (kx_lo, kx_hi) = kernel_window(iy, d.in_h), kernel_window(ix, d.in_w)
         fields = {"ky_lo": ky_lo, "ky_hi": ky_hi, "kx_lo": kx_lo, "kx_hi": kx_hi, "p": p, "ok": more,
-                  "mark": pixel_mark(self.geo, p)}
+                  "mark": p_phase >> (self.geo.act_beat.bit_length() - 1)}
         m.d.comb += [getattr(pixel, k).eq(v) for k, v in fields.items()]
         with m.If(self.i_swap):
             m.d.sync += [self.o_rows.eq(ahead), full.eq(0)]
         with m.If(self.i_start):
             first = self.i_first
             m.d.sync += [ox.eq(0), oy.eq(0), iy.eq(first.iy), ix.eq(first.ix), p.eq(first.p),
-                         line.eq(first.p), row.eq(0), full.eq(0), more.eq(1), last_ox.eq(first.last)]
+                         line.eq(first.p), p_phase.eq(first.phase), line_phase.eq(first.phase),
+                         row.eq(0), full.eq(0), more.eq(1), last_ox.eq(first.last)]
         with m.Elif(self.i_step):
             for r in range(rows):
                 with m.If(row == r):
@@ -367,6 +401,9 @@ class PixelWalker(wiring.Component):
                          p.eq(Mux(last_ox, line + g.y_step, p + g.x_step)),
                          line.eq(line + Mux(last_ox, g.y_step, 0)),
                          row.eq(Mux(row == rows - 1, 0, row + 1))]
+            next_line = mod_add(line_phase, g.y_step_phase, modulus)
+            m.d.sync += [p_phase.eq(Mux(last_ox, next_line, mod_add(p_phase, g.x_step_phase, modulus))),
+                         line_phase.eq(Mux(last_ox, next_line, line_phase))]
         return m
 
 
@@ -401,12 +438,10 @@ def residue(value: Value, modulus: int) -> Value:
     return table[(total - lo).as_unsigned()[:max(1, (hi - lo).bit_length())]]
 
 
-def act_bank(geo: TopGeometry, index: Value) -> tuple[Value, Value]:
-    """Activation buffer word ``index``'s bank and its address there
-    (:func:`contract.act_banks`): ``index mod B`` and ``index >> k``."""
-    banks, shift = act_banks(geo.rows)
-    index = Value.cast(index)
-    return residue(index, banks), index[shift:]
+def bank_address(geo: TopGeometry, index: Value) -> Value:
+    """Activation buffer word ``index``'s address in its bank (:func:`contract.act_banks`: word
+    ``i`` in bank ``i mod B`` -- the :func:`phase`'s bank -- at ``i >> k``)."""
+    return Value.cast(index)[act_banks(geo.rows)[1]:]
 
 
 class OperandFetch(wiring.Component):
@@ -444,7 +479,7 @@ class OperandFetch(wiring.Component):
     i_desc : In(descriptor_layout(dim_bits))
         ``pad_low`` is read.
     i_geo : In(geometry_layout(geo))
-        ``row_skip`` and ``plane`` are read.
+        ``k_step``, ``line_step``, ``plane`` and their phases are read.
     i_rows : In(ArrayLayout(row_layout(geo), rows))
         The row tile's pixels (:class:`PixelWalker`); read in the cycle a step is issued.
     i_pos : In(position_layout())
@@ -502,42 +537,46 @@ class OperandFetch(wiring.Component):
         m = Module()
         geo = self.geo
         d, pos, beat, rows, banks = self.i_desc, self.i_pos, self.o_operands, geo.rows, geo.act_banks
-        koff, gbase, offset = Signal(_address(geo)), Signal(_address(geo)), Signal(_address(geo))
+        # the step's common offset (gbase + the kernel offset) and the group's base, with their phases
+        gbase, offset = Signal(_address(geo)), Signal(_address(geo))
+        modulus = phase_modulus(geo)
+        g_phase, o_phase = Signal(range(modulus)), Signal(range(modulus))
         waddr = Signal(range(geo.weight_words + 1))
         lane_bits = geo.act_beat.bit_length() - 1
         index_bits = max(1, ceil_log2(geo.act_words // geo.act_beat))
         # the issued step's record, computed from the position and the row tile's pixels
         new = Signal(self._step_layout())
+        # Two rows' buffer words ``(offset + p) >> lane_bits`` are ``(offset >> lane_bits) + (p >>
+        # lane_bits) + carry`` (the carry out of the lane bits): mod B, the offset's phase's bank
+        # plus the row's ``mark + carry`` (``mark``: the row's ``(p >> lane_bits) mod B``, from the
+        # walker), so no residue of the word is behind the bank; two rows share a bank when their
+        # ``mark + carry`` are equal (the offset's part cancels)
+        marks = []
+        for r in range(rows if banks else 0):
+            row = self.i_rows[r]
+            mark = Signal(range(banks), name=f"mark{r}")
+            if lane_bits:
+                carry = (offset[:lane_bits] + row.p[:lane_bits])[lane_bits]
+                m.d.comb += mark.eq(Mux(carry, Mux(row.mark == banks - 1, 0, row.mark + 1), row.mark))
+            else:
+                m.d.comb += mark.eq(row.mark)
+            marks.append(mark)
         for r in range(rows):
             row = self.i_rows[r]
             word = Signal(_address(geo), name=f"word{r}")
             index = word[lane_bits:][:index_bits]  # the buffer word (garbage outside the input)
-            bank, at = act_bank(geo, index) if banks else (r, index)
+            bank = mod_add(o_phase >> lane_bits, marks[r], banks) if banks else r
+            at = bank_address(geo, index) if banks else index
             m.d.comb += [word.eq(offset + row.p), new.bank[r].eq(bank), new.at[r].eq(at),
                          new.inside[r].eq(row.ok & (pos.ky >= row.ky_lo) & (pos.ky < row.ky_hi)
                                           & (pos.kx >= row.kx_lo) & (pos.kx < row.kx_hi))]
             if lane_bits:
                 m.d.comb += new.lane[r].eq(word[:lane_bits])
         m.d.comb += [new.last.eq(pos.fold_end), new.waddr.eq(waddr)]
-        # Two rows' buffer words ``(offset + p) >> lane_bits`` are ``(offset >> lane_bits) + (p >>
-        # lane_bits) + carry`` (the carry out of the lane bits): they share a bank when ``mark +
-        # carry`` (the row's ``(p >> lane_bits) mod B``, from the walker) are equal mod B -- the
-        # offset's part cancels, so no residue of the word is behind the compare
         pair = {qr: i for i, qr in enumerate(self._pairs())}  # (q, r) -> its share/clash bit
-        if pair:
-            marks = []
-            for r in range(rows):
-                row = self.i_rows[r]
-                mark = Signal(range(banks), name=f"mark{r}")
-                if lane_bits:
-                    carry = (offset[:lane_bits] + row.p[:lane_bits])[lane_bits]
-                    m.d.comb += mark.eq(Mux(carry, Mux(row.mark == banks - 1, 0, row.mark + 1), row.mark))
-                else:
-                    m.d.comb += mark.eq(row.mark)
-                marks.append(mark)
-            for (q, r), i in pair.items():
-                same = marks[q] == marks[r]
-                m.d.comb += [new.share[i].eq(same), new.clash[i].eq(same & (new.at[q] != new.at[r]))]
+        for (q, r), i in pair.items():
+            same = marks[q] == marks[r]
+            m.d.comb += [new.share[i].eq(same), new.clash[i].eq(same & (new.at[q] != new.at[r]))]
 
         # the request register and the service stage; ``waiting``: the service stage's rows not
         # yet served
@@ -629,13 +668,19 @@ class OperandFetch(wiring.Component):
                     channel = word[(block << (geo.dw_lanes.bit_length() - 1)) | c]
                     m.d.comb += beat.payload.xd[r][c].eq(Mux(out.inside[r], channel, pad))
         m.d.comb += [beat.payload.w.eq(weights2), beat.payload.last.eq(out.last), beat.valid.eq(valid)]
-        # koff, gbase and their sum (the step's common offset: one adder per row behind it) move
-        # on each issue to their next values
-        koff_next = Mux(pos.fold_end, 0, koff + self.i_geo.k_step + Mux(pos.line_end, self.i_geo.row_skip, 0))
-        gbase_next = Mux(pos.fold_end & pos.last_tile, Mux(pos.last_group, 0, gbase + self.i_geo.plane), gbase)
+        # gbase and the step's common offset (one adder per row behind it) move on each issue to
+        # their next values, their phases beside them: the offset steps on within a fold and
+        # starts at its group's base with the next
+        g = self.i_geo
+        gbase_next = Mux(pos.fold_end & pos.last_tile, Mux(pos.last_group, 0, gbase + g.plane), gbase)
+        g_phase_next = Mux(pos.fold_end & pos.last_tile,
+                           Mux(pos.last_group, 0, mod_add(g_phase, g.plane_phase, modulus)), g_phase)
+        step_phase = mod_add(o_phase, Mux(pos.line_end, g.line_step_phase, g.k_step_phase), modulus)
         with m.If(self.i_start):
-            m.d.sync += [koff.eq(0), gbase.eq(0), offset.eq(0), waddr.eq(0)]
+            m.d.sync += [gbase.eq(0), offset.eq(0), g_phase.eq(0), o_phase.eq(0), waddr.eq(0)]
         with m.Elif(issue):
-            m.d.sync += [koff.eq(koff_next), gbase.eq(gbase_next), offset.eq(gbase_next + koff_next),
+            m.d.sync += [gbase.eq(gbase_next), g_phase.eq(g_phase_next),
+                         offset.eq(Mux(pos.fold_end, gbase_next, offset + Mux(pos.line_end, g.line_step, g.k_step))),
+                         o_phase.eq(Mux(pos.fold_end, g_phase_next, step_phase)),
                          waddr.eq(Mux(pos.fold_end & pos.last_tile & pos.last_group, 0, waddr + 1))]
         return m

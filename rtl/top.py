@@ -114,7 +114,7 @@ from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl.array import SystolicArray
 from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream, out_word, param_word, psum_word
 from rtl.controller import LayerController
-from rtl.im2col import (LayerGeometry, OperandFetch, PixelWalker, act_bank, act_word, check_geometry,
+from rtl.im2col import (LayerGeometry, OperandFetch, PixelWalker, act_word, bank_address, check_geometry,
                          descriptor_layout, pe_spec, weight_word)
 from rtl.pe import PE_CLASSES, check_int
 from rtl.requant import OutputStage, out_shape, param_layout
@@ -264,7 +264,8 @@ class LayerAccelerator(wiring.Component):
             ctrl.i_resid_overrun.eq(resid_loader.o_overrun),
             walker.i_desc.eq(d), walker.i_geo.eq(run_sizes), walker.i_start.eq(take),
             walker.i_first.iy.eq(-ld.pad_h), walker.i_first.ix.eq(-ld.pad_w),
-            walker.i_first.p.eq(sizes.origin), walker.i_first.last.eq(ld.out_w == 1),
+            walker.i_first.p.eq(sizes.origin), walker.i_first.phase.eq(sizes.origin_phase),
+            walker.i_first.last.eq(ld.out_w == 1),
             walker.i_step.eq(ctrl.o_walk_step), walker.i_direct.eq(ctrl.o_walk_direct),
             walker.i_swap.eq(ctrl.o_walk_swap), ctrl.i_walk_last.eq(walker.o_last),
             ctrl.i_walk_pending.eq(walker.o_pending), ctrl.i_walk_full.eq(walker.o_full),
@@ -300,7 +301,7 @@ class LayerAccelerator(wiring.Component):
             bank = ceil_log2(words)  # the bank's address bit
             addr, writes = write.addr, [write.en] * len(readers[name])
             if name == "act" and geo.act_banks:  # word i in bank i mod B (the loader's one-hot) at i >> k
-                addr = act_bank(geo, write.addr)[1]
+                addr = bank_address(geo, write.addr)
                 writes = [write.en & loader.o_act_bank[b] for b in range(geo.act_banks)]
             for r, (port, en) in enumerate(zip(readers[name], writes)):
                 label = f"{name}_buf" + (f"_{r}" if r else "")  # bank r, or row r's copy

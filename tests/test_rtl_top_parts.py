@@ -84,21 +84,35 @@ def act_memories(dut: OperandFetch, geo: TopGeometry, words: list) -> list[tuple
     return memories
 
 
-def naive_geometry(d: dict[str, int], lanes: int, max_steps: int, dw_lanes: int = 0) -> dict[str, int]:
-    """The derived sizes by their formulas; a ``depthwise`` descriptor's ``G`` fold groups of
-    ``dw_lanes`` channel slots: ``G * dw_lanes`` words a pixel, the next kernel position ``G *
-    dw_lanes`` words on, the next fold group ``dw_lanes``."""
+#: The sizes of :func:`naive_geometry` that have a phase.
+PHASED = ("x_step", "y_step", "origin", "plane", "k_step", "line_step")
+
+
+def phases_of(geo: TopGeometry) -> int:
+    """The modulus of an address's phase on ``geo``: ``act_beat`` lanes times ``B`` banks (one
+    without), so that ``a mod`` it gives both ``a``'s lane and its buffer word's bank."""
+    return geo.act_beat * (geo.act_banks or 1)
+
+
+def naive_geometry(d: dict[str, int], lanes: int, max_steps: int, dw_lanes: int = 0,
+                   phases: int = 1) -> dict[str, int]:
+    """The derived sizes by their formulas, and the address steps' phases modulo ``phases``; a
+    ``depthwise`` descriptor's ``G`` fold groups of ``dw_lanes`` channel slots: ``G * dw_lanes``
+    words a pixel, the next kernel position ``G * dw_lanes`` words on, the next fold group
+    ``dw_lanes``."""
     cw = math.ceil(d["in_ch"] / lanes)
     window = d["kernel_h"] * d["kernel_w"]
     dw = d.get("depthwise", 0)
     pixel = d["groups"] * dw_lanes if dw else cw
-    return {"x_step": d["stride_w"] * pixel, "y_step": d["stride_h"] * d["in_w"] * pixel,
-            "origin": -(d["pad_h"] * d["in_w"] + d["pad_w"]) * pixel,
-            "row_skip": (d["in_w"] - d["kernel_w"]) * pixel,
-            "plane": dw_lanes if dw else d["in_h"] * d["in_w"] * cw,
-            "too_long": int(window * cw > max_steps), "positions": d["in_ch"] * window,
-            "act_words": d["in_h"] * d["in_w"] * pixel * (1 if dw else d["groups"]),
-            "k_step": pixel if dw else 1}
+    k_step = pixel if dw else 1
+    sizes = {"x_step": d["stride_w"] * pixel, "y_step": d["stride_h"] * d["in_w"] * pixel,
+             "origin": -(d["pad_h"] * d["in_w"] + d["pad_w"]) * pixel,
+             "line_step": (d["in_w"] - d["kernel_w"]) * pixel + k_step,
+             "plane": dw_lanes if dw else d["in_h"] * d["in_w"] * cw,
+             "too_long": int(window * cw > max_steps), "positions": d["in_ch"] * window,
+             "act_words": d["in_h"] * d["in_w"] * pixel * (1 if dw else d["groups"]),
+             "k_step": k_step}
+    return sizes | {f"{k}_phase": sizes[k] % phases for k in PHASED}
 
 
 @pytest.mark.parametrize("platform", [None, MODEL], ids=["generic", "ecp5"])
@@ -106,7 +120,7 @@ def naive_geometry(d: dict[str, int], lanes: int, max_steps: int, dw_lanes: int 
 def test_layer_geometry(kind: str, platform: DSPPlatform | None) -> None:
     """Each derived size equals its formula (also of a depthwise descriptor): act_words, x_step,
     pixels and k_step two cycles after the descriptor (ACTS's last beat may read act_words), the
-    rest three (the take). Also with the products in (modelled) ECP5 DSP blocks."""
+    rest three, the phases four (the take). Also with the products in (modelled) ECP5 DSP blocks."""
     geo = geometry(kind, cols=4)
     assert geo.dw_lanes == (0 if kind == "xnor" else 4)
     dut = LayerGeometry(geo)
@@ -117,13 +131,16 @@ def test_layer_geometry(kind: str, platform: DSPPlatform | None) -> None:
 
     async def bench(ctx):
         for d in cases:
-            want = naive_geometry(d, geo.lanes, geo.max_steps, geo.dw_lanes)
+            want = naive_geometry(d, geo.lanes, geo.max_steps, geo.dw_lanes, phases_of(geo))
             if want["too_long"]:  # the layer is refused; its K need not fit
                 del want["positions"]
             ctx.set(dut.i_desc, d)
             await ctx.tick().repeat(2)
             early = [k for k in ("x_step", "act_words", "k_step") if k in want]
             assert {k: ctx.get(getattr(dut.o_geo, k)) for k in early} == {k: want[k] for k in early}
+            await ctx.tick()
+            sizes = [k for k in want if not k.endswith("_phase")]
+            assert {k: ctx.get(getattr(dut.o_geo, k)) for k in sizes} == {k: want[k] for k in sizes}
             await ctx.tick()
             assert {k: ctx.get(getattr(dut.o_geo, k)) for k in want} == want
 
@@ -172,10 +189,10 @@ async def start(ctx, dut, d: dict[str, int], max_steps: int) -> None:
     """Present descriptor ``d`` and its naive geometry, and pulse ``i_start`` for one cycle (a
     walker's first pixel from ``i_first``: the descriptor and geometry only follow the start,
     as the run side's registers do the take)."""
-    geometry_of_d = naive_geometry(d, 1, max_steps)
+    geometry_of_d = naive_geometry(d, 1, max_steps, phases=phases_of(dut.geo))
     if hasattr(dut, "i_first"):
         ctx.set(dut.i_first, {"iy": -d["pad_h"], "ix": -d["pad_w"], "p": geometry_of_d["origin"],
-                              "last": int(d["out_w"] == 1)})
+                              "phase": geometry_of_d["origin_phase"], "last": int(d["out_w"] == 1)})
     ctx.set(dut.i_start, 1)
     await ctx.tick()
     ctx.set(dut.i_start, 0)
@@ -483,7 +500,7 @@ def test_operand_fetch_depthwise(overlap: bool) -> None:
         await ctx.tick()
         ctx.set(dut.i_start, 0)
         ctx.set(dut.i_desc, d)
-        ctx.set(dut.i_geo, naive_geometry(d, 1, geo.max_steps, lanes))
+        ctx.set(dut.i_geo, naive_geometry(d, 1, geo.max_steps, lanes, phases_of(geo)))
         steps = [(tile, {"ky": ky, "kx": kx, "line_end": int(kx == k - 1), "fold_end": int(kx == ky == k - 1),
                          "last_tile": 1, "last_group": int(g == groups - 1)}) for tile, g, ky, kx in schedule]
         got = await drive_fetch(ctx, dut, tiles, steps, READIES[overlap], lambda beat: (
