@@ -77,7 +77,7 @@ OPERAND_CYCLES = 4
 #: Register stages of the generated top's descriptor geometry (``rtl.im2col.LayerGeometry``):
 #: a tile is handed from the loads to the run at the earliest this many cycles after its
 #: descriptor register is written, so that every derived size is valid when the run copies it.
-GEOMETRY_CYCLES = 4
+GEOMETRY_CYCLES = 5
 #: Width of the kernel, stride and padding fields of the generated top's layer descriptor.
 GEOMETRY_BITS = 4
 

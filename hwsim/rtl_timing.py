@@ -16,7 +16,7 @@ both included (a depthwise layer run channel-parallel, :func:`hwsim.rtl_plan.cha
     geometry_wait = max(0, GEOMETRY_CYCLES + 1 - loads)      the run side takes the tile no
                                                earlier than the descriptor's geometry is complete
                                                (``loads`` the parameter, weight and act beats;
-                                               only a tile of under five beats waits: two
+                                               only a tile of under six beats waits: three
                                                cycles with one beat each)
     load_resid    = folds * rows (a layer with ``residual``, else 0): the shortcut's out words
     compute       = rows + 4 + folds * fold    pixel walk of the first row tile, the operand

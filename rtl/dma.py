@@ -17,7 +17,9 @@ little-endian. The timing of both engines is :mod:`hwsim.rtl_sequence`'s model.
   Buffering: the engine holds one bus word (a narrow slot's word until its last beat is taken;
   a wide beat's words, the word before when realigning) and takes the next word (``rready``) only
   when it has room, so the words of the bursts in flight wait in the slave, which holds ``rvalid``
-  and ``rdata`` until ``rready`` (AXI A3.2.1): no read FIFO here, no beat dropped. With the
+  and ``rdata`` until ``rready`` (AXI A3.2.1): no read FIFO here, no beat dropped. The beats
+  leave through a skid register (:func:`_skid`: no added cycle; the consumer's ready reaches no
+  logic of the engine, which is a flip-flop's). With the
   layer top, which takes every beat in the cycle it is offered, ``rready`` only falls while a
   narrow word's beats leave (one a cycle); a wide beat never stalls the read channel.
 * :class:`WriteDMA` takes the top's result beats and writes each to memory, one single-beat write
@@ -111,6 +113,25 @@ def _beat_counter(m: Module, start: Value, beats: Value, take: Value) -> tuple[S
     return left, any_left, one_left, any_next
 
 
+def _skid(m: Module, beat: Any, out: Any) -> Signal:
+    """Offer ``beat``'s stream on ``out`` through a skid register; returns its flag (a beat is
+    held). ``beat`` is ready exactly when nothing is held -- a flip-flop, so the consumer's ready
+    reaches no logic of the engine behind it (the read channel's ``rready`` and the engine's
+    counters follow the take). A beat offered while ``out`` is not ready is taken into the
+    register and offered from there until taken; otherwise beats pass straight through, so
+    ``out`` sees the same beats in the same cycles as without the register, and the engine,
+    which may take one beat early, is busy while the register holds it."""
+    held, word = Signal(name="skid_held"), Signal.like(beat.payload, name="skid_word")
+    m.d.comb += [beat.ready.eq(~held), out.valid.eq(beat.valid | held),
+                 out.payload.eq(Mux(held, word, beat.payload))]
+    with m.If(held):
+        with m.If(out.ready):
+            m.d.sync += held.eq(0)
+    with m.Elif(beat.valid & ~out.ready):
+        m.d.sync += [held.eq(1), word.eq(beat.payload)]
+    return held
+
+
 def _members(names: str, bus_bits: int) -> dict[str, wiring.Member]:
     wanted = names.split()
     return {name: member for name, member in axi4_members("", bus_bits).items() if name in wanted}
@@ -160,7 +181,9 @@ class ReadDMA(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        beat = self.o_beat
+        # the engine's beats, offered on o_beat through a skid register (:func:`_skid`)
+        beat = stream.Signature(len(self.o_beat.payload)).create(path=("beat",))
+        held = _skid(m, beat, self.o_beat)
         bus_bytes, bus_bits = self.bus_bytes, self.bus_bits
         size = ceil_log2(bus_bytes)  # AxSIZE of a full-width beat
         per_page = BOUNDARY_BYTES // bus_bytes
@@ -214,7 +237,7 @@ class ReadDMA(wiring.Component):
             m.d.sync += [setup.eq(0), word.eq(addr >> size),
                          words_left.eq(Mux(any_beats, words, 0)), any_words.eq(any_beats)]
         # every burst it issued has arrived before a transfer ends: no beat of it reaches the next
-        m.d.comb += self.o_busy.eq(setup | any_beats | any_words | (bursts != 0))
+        m.d.comb += self.o_busy.eq(setup | any_beats | any_words | (bursts != 0) | held)
 
         # Read address: the next burst while fewer than MAX_OUTSTANDING are in flight, of
         # length = min(words left, MAX_BURST, words to the 4 KiB boundary). Every compare is on a
@@ -500,11 +523,16 @@ class WriteDMA(wiring.Component):
 
         sent = self.awvalid & self.awready
         back = self.bvalid & self.bready
-        # the count's next value and whether it is zero, a register beside it: o_busy (and the
-        # start behind it, which resets the scatter's registers) is an OR of flip-flops
-        outstanding_next, unanswered = Signal.like(outstanding), Signal()
-        m.d.comb += outstanding_next.eq(outstanding + sent - back)
-        m.d.sync += [outstanding.eq(outstanding_next), unanswered.eq(outstanding_next != 0)]
+        # the count and whether it is not zero, a register beside it: o_busy (and the start behind
+        # it, which resets the scatter's registers) is an OR of flip-flops; the flag's next value
+        # is picked by the handshakes from compares of the count's register, so no adder and no
+        # 16-bit reduction follow the AXI handshake
+        unanswered = Signal()
+        m.d.sync += outstanding.eq(outstanding + sent - back)
+        with m.If(sent & ~back):
+            m.d.sync += unanswered.eq(1)
+        with m.Elif(back & ~sent):
+            m.d.sync += unanswered.eq(outstanding != 1)
         with m.If(back & (self.bresp != 0)):
             m.d.sync += self.o_werror.eq(1)
         m.d.comb += self.o_busy.eq(any_beats | writing | unanswered)

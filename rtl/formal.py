@@ -676,7 +676,8 @@ class ReadDMAHarness(Elaboratable):
     bytes of slot ``n`` (no beat dropped, duplicated or reordered); when ``o_busy`` falls every
     beat was given and every requested word arrived. The engine's registers (the request, the
     words and beats left, the bursts in flight, the held word, its lane and the realigning word)
-    are tied to the harness's counts, so that k-induction closes. Covered: ``MAX_OUTSTANDING``
+    are tied to the harness's counts (the beats the engine took: those given and the one its
+    skid register holds), so that k-induction closes. Covered: ``MAX_OUTSTANDING``
     bursts in flight with words left to request, a burst issued after ``MAX_OUTSTANDING``, and a
     transfer of each target ending.
     """
@@ -783,15 +784,17 @@ class ReadDMAHarness(Elaboratable):
             m.d.comb += Assert(~dma.arvalid & ~beat.valid & (flight == 0),
                                "an address, a burst or a beat outside a transfer")
 
-        # What ties the engine's registers to the harness's counts (the induction's invariant).
+        # What ties the engine's registers to the harness's counts (the induction's invariant);
+        # the engine has taken the beats given and the one its skid register holds
+        taken = given + r["skid_held"]
         m.d.comb += [Assert((r["bursts"] == flight) & (r["addr"] == addr) & (r["target"] == target)
                             & (r["narrow"] == (target == 1)) & (~r["narrow"] | (r["log_slot"] == 1))
                             & (r["realign"] == ((target == 0) & (addr[:3] != 0)))
                             & (r["shift"] == Mux(target == 0, addr[:3], Mux(r["full"], 0, r["lane"] << 1)))
                             & (~r["narrow"] | ((r["got"] == 0) & ~addr[0])),
                             "the transfer's registers"),
-                     Assert((r["left"] == beats - given) & (r["any_left"] == (r["left"] != 0))
-                            & (r["one_left"] == (r["left"] == 1)) & (beats < self.max_beats) & (given <= beats)
+                     Assert((r["left"] == beats - taken) & (r["any_left"] == (r["left"] != 0))
+                            & (r["one_left"] == (r["left"] == 1)) & (beats < self.max_beats) & (taken <= beats)
                             & (received <= requested),
                             "the beats left")]
         with m.If(r["setup"]):
@@ -814,7 +817,7 @@ class ReadDMAHarness(Elaboratable):
         with m.If(r["any_left"]):
             m.d.comb += Assert(r["per_beat"] == 1, "a beat's words")
             with m.If(r["narrow"]):
-                pos = addr[:3] + (given << 1)  # the next beat's byte, from the first word's start
+                pos = addr[:3] + (taken << 1)  # the next beat's byte, from the first word's start
                 m.d.comb += Assert((r["lane"] == pos[1:3]) & (received == (pos >> 3) + r["full"])
                                    & (r["full"] | (received == 0) | (r["lane"] == 0)),  # only the first word: a lane
                                    "the held word's lane")
@@ -824,11 +827,12 @@ class ReadDMAHarness(Elaboratable):
                     m.d.comb += Assert((r["hold"][:64] << up)[:64] == (held >> up << up)[:64], "the held word")
             with m.Else():
                 ahead = r["realign"] & r["primed"]  # realigned: the word read ahead
-                m.d.comb += Assert((received == given + r["got"] + ahead) & (r["got"] <= 1)
+                m.d.comb += Assert((received == taken + r["got"] + ahead) & (r["got"] <= 1)
                                    & (r["full"] == (r["got"] == 1)) & (r["primed"] == (received != 0)),
                                    "the wide beat's words")
-                with m.If(r["got"] == 1):
-                    m.d.comb += Assert(r["hold"] == Cat(*[(at + i)[:8] for i in range(8)]), "the gathered beat")
+                with m.If(r["got"] == 1):  # the beat after the held one, if any
+                    gathered = (addr[:8] + times_slot(taken))[:8]
+                    m.d.comb += Assert(r["hold"] == Cat(*[(gathered + i)[:8] for i in range(8)]), "the gathered beat")
                 with m.If(ahead):
                     m.d.comb += Assert(r["prev"] == word_bytes(addr[3:8] + received[:5] - 1), "the word before")
         with m.Else():

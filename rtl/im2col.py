@@ -154,14 +154,15 @@ def phase_modulus(geo: TopGeometry) -> int:
     return geo.act_beat * max(geo.act_banks, 1)
 
 
-def phase(geo: TopGeometry, value: Value) -> Value:
+def phase(geo: TopGeometry, value: Value, staged: Module | None = None) -> Value:
     """``value mod`` :func:`phase_modulus` (never negative) of a word address or step: its low
     ``lane_bits`` are the word's lane, the rest ``(value >> lane_bits) mod B``, the bank of its
     buffer word (:func:`contract.act_banks`). Phases add modulo ``act_beat * B`` as the addresses
     add, so the walker and the fetch carry them beside their addresses with :func:`mod_add` (a
-    few LUT levels) instead of a :func:`residue` of each new address (a dozen)."""
+    few LUT levels) instead of a :func:`residue` of each new address (a dozen). ``staged``: the
+    residue's digit sum registered there (:func:`residue`; of a stable ``value``)."""
     lane_bits, value = geo.act_beat.bit_length() - 1, Value.cast(value)
-    bank = residue(value >> lane_bits, geo.act_banks) if geo.act_banks else Const(0, 1)
+    bank = residue(value >> lane_bits, geo.act_banks, staged) if geo.act_banks else Const(0, 1)
     return Cat(value[:lane_bits], bank)
 
 
@@ -217,7 +218,7 @@ def check_geometry(geo: Any) -> TopGeometry:
 
 
 class LayerGeometry(wiring.Component):
-    """The descriptor's derived sizes (:func:`geometry_layout`) in four register stages.
+    """The descriptor's derived sizes (:func:`geometry_layout`) in five register stages.
 
     Each register is fed by at most one multiplier and nothing after it (computed once per
     layer, but static timing sees one cycle, and an ECP5 DSP block's product takes most of it);
@@ -228,14 +229,14 @@ class LayerGeometry(wiring.Component):
     (a line), and the products behind ``origin`` (the padding rows' and columns' words: their sum
     is the third stage's), ``too_long``, ``positions`` and ``kernel_w * CW``; then those
     four (``line_step`` from the last), ``plane`` and ``y_step``; then the phases, each the
-    :func:`residue` of one register. ``act_words`` multiplies only the low ``b`` bits of its
+    :func:`residue` of one register in two stages (digit sum, table). ``act_words`` multiplies only the low ``b`` bits of its
     factors (``groups * in_h`` and ``in_w * CW``; ``b`` the bits of the buffer's word count, so one DSP block for a
     buffer of up to ``2**17`` words) and sets bit ``2 * b`` if either factor is wider: exact for
     a layer that fits, past the buffer's end for one that does not (its ACTS overruns and raises
     ``o_error``). The shortest layer (one beat each of parameters, weights and activations)
     ends ACTS in the third cycle after the descriptor, so ``act_words`` is valid two cycles
     after ``i_desc`` (:data:`ACT_WORDS_CYCLES`); the rest is read from the take on
-    (:data:`contract.GEOMETRY_CYCLES`, four cycles after ``i_desc``).
+    (:data:`contract.GEOMETRY_CYCLES`, five cycles after ``i_desc``).
 
     Members
     -------
@@ -243,7 +244,7 @@ class LayerGeometry(wiring.Component):
         The layer descriptor, held for the whole layer.
     o_geo : Out(geometry_layout(geo))
         The derived sizes, valid one (``pixels``), two (``act_words``, ``x_step``, ``k_step``),
-        three or (the phases) four cycles after ``i_desc`` changed.
+        three or (the phases) five cycles after ``i_desc`` changed.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
@@ -289,8 +290,9 @@ class LayerGeometry(wiring.Component):
             # third stage
             o.origin.eq(-pad_offset - pad_cols), o.too_long.eq(fold_steps > self.geo.max_steps), o.positions.eq(fold_words),
             o.line_step.eq(line - kernel_line + o.k_step),
-            # fourth stage: the phases of the address steps, each a residue of one register
-            *(getattr(o, f"{name}_phase").eq(phase(self.geo, getattr(o, name))) for name in _PHASED),
+            # fourth and fifth stages: the phases of the address steps, each a residue of one
+            # register, its digit sum registered between the two
+            *(getattr(o, f"{name}_phase").eq(phase(self.geo, getattr(o, name), m)) for name in _PHASED),
         ]
         m.d.comb += [
             # first stage
@@ -413,12 +415,14 @@ class PixelWalker(wiring.Component):
 _KEPT = {"keep": 1}
 
 
-def residue(value: Value, modulus: int) -> Value:
+def residue(value: Value, modulus: int, staged: Module | None = None) -> Value:
     """``value mod modulus`` (never negative; ``value`` signed or unsigned) for a constant odd
     ``modulus``, without a divider: with ``2**m = +-1 (mod modulus)``, the sum of the ``m``-bit
     digits of ``value`` (alternating in sign for -1; a signed value's sign bit, counted there as
     ``+2**(n-1)``, weighs ``-2**(n-1)``: ``2**n`` taken off) has the same residue and a small
-    range, which a table maps to the residue (a few LUT levels for a word address)."""
+    range, which a table maps to the residue (a few LUT levels for a word address). With
+    ``staged``, the digit sum goes through a register of that module: the residue of a stable
+    ``value`` a cycle later, the sum and the table in cycles of their own."""
     value = Value.cast(value)
     if modulus == 1:
         return Const(0, 1)
@@ -435,7 +439,12 @@ def residue(value: Value, modulus: int) -> Value:
         wrap = pow(2, len(value), modulus)
         total, lo = total - Mux(value[-1], wrap, 0), lo - wrap
     table = Array(Const((v + lo) % modulus, range(modulus)) for v in range(hi - lo + 1))
-    return table[(total - lo).as_unsigned()[:max(1, (hi - lo).bit_length())]]
+    index = (total - lo).as_unsigned()[:max(1, (hi - lo).bit_length())]
+    if staged is not None:
+        digits = Signal.like(index, name="digit_sum")
+        staged.d.sync += digits.eq(index)
+        index = digits
+    return table[index]
 
 
 def bank_address(geo: TopGeometry, index: Value) -> Value:

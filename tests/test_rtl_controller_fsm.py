@@ -354,49 +354,49 @@ def test_tile_stream(case: str) -> None:
 def test_overlap_timeline() -> None:
     """Three tiles streamed to a mac 2x2 controller, every part at full speed, against a
     hand-worked timeline. T0 (2x2 -> 2x2, 1 -> 2 channels; one parameter, one weight and one
-    activation beat) is accepted at 0 and loaded by 3, but taken at 5 (its geometry is complete
-    then: the descriptor register, written at 1, + GEOMETRY_CYCLES 4); T1 (2 channels: 2 weight
-    beats) is accepted at 6, the cycle after, and loads (7-10) while T0 walks and runs (6-11;
-    2 row tiles, 1 step each: WALK 6-7, RUN 8 with the second row tile's first pixel walked,
-    WAIT 9-10 for its second, swapped in at 10, RUN 11), then waits in HAND (11-16) while T0
-    flushes (12-15, the rows written 4 cycles after the last step); T0's store starts at 15 and
-    T1 is taken at 16, the run side idle for that one cycle. T2 (10x10 -> 2x2 stride 5: 13
-    activation beats, 20-32) is accepted at 17; T1 runs (2 steps per row tile, the second row
-    tile walked during the first's steps 19-20, swapped in at 21) and stores at 27; T2's last
-    activation beat at 32 finds the run side idle (28-32) and is its take; T2 runs and stores at
-    42. ``o_in_bank`` flips with every take, ``o_bank`` with every store start, ``o_desc`` holds
+    activation beat) is accepted at 0 and loaded by 3, but taken at 6 (its geometry is complete
+    then: the descriptor register, written at 1, + GEOMETRY_CYCLES 5); T1 (2 channels: 2 weight
+    beats) is accepted at 7, the cycle after, and loads (8-11) while T0 walks and runs (7-12;
+    2 row tiles, 1 step each: WALK 7-8, RUN 9 with the second row tile's first pixel walked,
+    WAIT 10-11 for its second, swapped in at 11, RUN 12), then waits in HAND (12-17) while T0
+    flushes (13-16, the rows written 4 cycles after the last step); T0's store starts at 16 and
+    T1 is taken at 17, the run side idle for that one cycle. T2 (10x10 -> 2x2 stride 5: 13
+    activation beats, 21-33) is accepted at 18; T1 runs (2 steps per row tile, the second row
+    tile walked during the first's steps 20-21, swapped in at 22) and stores at 28; T2's last
+    activation beat at 33 finds the run side idle (29-33) and is its take; T2 runs and stores at
+    43. ``o_in_bank`` flips with every take, ``o_bank`` with every store start, ``o_desc`` holds
     each tile from the cycle after its take."""
     geo = geometry("mac", 2, 2)
     t0, t1 = desc((2, 2), (2, 2), 1, 2), desc((2, 2), (2, 2), 2, 2)
     t2 = desc((10, 10), (2, 2), 1, 2, stride=5)
     tiles = [t0, t1, t2]
     trace = play(geo, tiles, loads=ALWAYS, issues=ALWAYS, cycles=45)
-    assert cycles_of(trace, "accept") == [0, 6, 17]
-    assert cycles_of(trace, "take") == [5, 16, 32]
-    assert cycles_of(trace, "store_start") == [15, 27, 42]
-    assert cycles_of(trace, "swap") == [10, 21, 37]
-    assert cycles_of(trace, "restart") == [0, 1, 2, 3, 6, 7, 9, 10, 17, 18, 19, 32]
+    assert cycles_of(trace, "accept") == [0, 7, 18]
+    assert cycles_of(trace, "take") == [6, 17, 33]
+    assert cycles_of(trace, "store_start") == [16, 28, 43]
+    assert cycles_of(trace, "swap") == [11, 22, 38]
+    assert cycles_of(trace, "restart") == [0, 1, 2, 3, 7, 8, 10, 11, 18, 19, 20, 33]
     assert runs(c.load for c in trace) == [
-        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 1), ("HAND", 2),  # T0, 0-5
-        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 2), ("ACTS", 1), ("HAND", 6),  # T1, 6-16
-        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 13),  # T2, 17-32
-        ("DESC", 12)]  # 33-44, no more descriptors
+        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 1), ("HAND", 3),  # T0, 0-6
+        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 2), ("ACTS", 1), ("HAND", 6),  # T1, 7-17
+        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 13),  # T2, 18-33
+        ("DESC", 11)]  # 34-44, no more descriptors
     assert runs(c.run for c in trace) == [
-        ("IDLE", 6),  # 0-5
-        ("WALK", 2), ("RUN", 1), ("WAIT", 2), ("RUN", 1), ("FLUSH", 4),  # T0, 6-15
-        ("IDLE", 1),  # 16
-        ("WALK", 2), ("RUN", 2), ("WAIT", 1), ("RUN", 2), ("FLUSH", 4),  # T1, 17-27
-        ("IDLE", 5),  # 28-32
-        ("WALK", 2), ("RUN", 1), ("WAIT", 2), ("RUN", 1), ("FLUSH", 4),  # T2, 33-42
-        ("IDLE", 2)]  # 43-44
+        ("IDLE", 7),  # 0-6
+        ("WALK", 2), ("RUN", 1), ("WAIT", 2), ("RUN", 1), ("FLUSH", 4),  # T0, 7-16
+        ("IDLE", 1),  # 17
+        ("WALK", 2), ("RUN", 2), ("WAIT", 1), ("RUN", 2), ("FLUSH", 4),  # T1, 18-28
+        ("IDLE", 5),  # 29-33
+        ("WALK", 2), ("RUN", 1), ("WAIT", 2), ("RUN", 1), ("FLUSH", 4),  # T2, 34-43
+        ("IDLE", 1)]  # 44
     # T1's loads beside T0's run
-    assert [(c.load, c.run) for c in trace[6:12]] == [
+    assert [(c.load, c.run) for c in trace[7:13]] == [
         ("DESC", "WALK"), ("PARAMS", "WALK"), ("WEIGHTS", "RUN"), ("WEIGHTS", "WAIT"),
         ("ACTS", "WAIT"), ("HAND", "RUN")]
-    assert [c.in_bank for c in trace] == [0] * 6 + [1] * 11 + [0] * 16 + [1] * 12
-    assert [c.bank for c in trace] == [0] * 16 + [1] * 12 + [0] * 15 + [1] * 2
+    assert [c.in_bank for c in trace] == [0] * 7 + [1] * 11 + [0] * 16 + [1] * 11
+    assert [c.bank for c in trace] == [0] * 17 + [1] * 12 + [0] * 15 + [1] * 1
     zero = full({})
-    assert [c.desc for c in trace] == [zero] * 6 + [full(t0)] * 11 + [full(t1)] * 16 + [full(t2)] * 12
+    assert [c.desc for c in trace] == [zero] * 7 + [full(t0)] * 11 + [full(t1)] * 16 + [full(t2)] * 11
     assert [(c.store_words, c.bank) for c in trace if c.store_start] == [(4, 0), (4, 1), (4, 0)]
     assert not any(c.error for c in trace)
 
@@ -424,14 +424,14 @@ def test_k_tiles_psum_write_skips_store() -> None:
 
 def test_flush_waits_for_the_store_engine() -> None:
     """Three 1x1 tiles at full speed with a store engine busy 200 cycles after each start: T0 is
-    taken at 5 (GEOMETRY_CYCLES 4 after its descriptor register), runs 6-8, flushes 9-12 and
-    stores at 12; T1 (loaded 6-9) is taken at 13, runs 14-16 and holds FLUSH 17-212 until the
-    engine's last cycle, 12 + 200; T2 is taken at 213 and stores at 412."""
+    taken at 6 (GEOMETRY_CYCLES 5 after its descriptor register), runs 7-9, flushes 10-13 and
+    stores at 13; T1 (loaded 7-10) is taken at 14, runs 15-17 and holds FLUSH 18-213 until the
+    engine's last cycle, 13 + 200; T2 is taken at 214 and stores at 413."""
     geo = geometry("mac", 2, 2)
     tiles = [desc((1, 1), (1, 1), 1, 1)] * 3
     trace = play(geo, tiles, loads=ALWAYS, issues=ALWAYS, store_cycles=200)
-    assert cycles_of(trace, "take") == [5, 13, 213]
-    assert cycles_of(trace, "store_start") == [12, 212, 412]
+    assert cycles_of(trace, "take") == [6, 14, 214]
+    assert cycles_of(trace, "store_start") == [13, 213, 413]
     assert runs(c.run for c in trace if c.run_tile == 1) == [("WALK", 2), ("RUN", 1), ("FLUSH", 196)]
     assert [(c.store_words, c.bank) for c in trace if c.store_start] == [(2, 0), (2, 1), (2, 0)]
     check_hand_over(trace, tiles)

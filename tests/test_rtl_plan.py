@@ -289,7 +289,7 @@ def test_layer_cycles_closed_form():
     #   drain        4 output stages + 1 = 5
     #   store        2 + folds * rows = 2 + 72 = 74 (the read, the register behind it)
     layer = Layer("c", "conv", 3, 6, 6, 6, 6, 6, kernel=(3, 3), padding=(1, 1))
-    #   geometry_wait max(0, 4 + 1 - (56 + 14)) = 0
+    #   geometry_wait max(0, 5 + 1 - (56 + 14)) = 0
     want = {"descriptor": 1, "load_weights": 56, "load_acts": 14, "geometry_wait": 0, "load_resid": 0,
             "compute": 710, "drain": 5,
             "store": 74, "total": 1 + 56 + 14 + 710 + 5 + 74, "folds": 18, "fold_cycles": 39}

@@ -24,7 +24,7 @@ def test_layer_cycles_conv3x3() -> None:
     # 75 activations, 8 a beat (the 64-bit bus word): 10 beats.
     layer = Layer("c", "conv", 3, 5, 5, 5, 5, 5, kernel=(3, 3), padding=(1, 1))
     got = layer_cycles(layer, acc())
-    # geometry_wait: 0 (94 load beats, more than the geometry's 4 + 1 cycles); compute: the first
+    # geometry_wait: 0 (94 load beats, more than the geometry's 5 + 1 cycles); compute: the first
     # row tile's walk (2), the operand fetch's four stages (4: the step's addresses, the read,
     # the register behind the block RAM, the row's register), the folds
     assert got == {"descriptor": 1, "load_weights": 3 * 28, "load_acts": 10, "geometry_wait": 0, "load_resid": 0,
@@ -59,11 +59,11 @@ def test_layer_cycles_fold_overlap_walk_not_hidden() -> None:
     # cycles, the last issue at 7 * 3 = 21, so the last beat 21 after the first and the last
     # row 1 + 1 + 2 + 1 + 1 + 1 = 7 after that, plus one: array 29; compute = walk 2 + fetch 4
     # + 29 = 35 (the analytic model: 7 * max(1, 2) + 7 = 21); the two load beats are shorter
-    # than the geometry's 4 + 1 cycles: a wait of 3
+    # than the geometry's 5 + 1 cycles: a wait of 4
     layer = Layer("c", "conv", 1, 4, 4, 2, 4, 4)
     got = layer_cycles(layer, acc(overlap=True))
     assert (got["folds"], got["compute"]) == (8, 35)
-    assert got["total"] == 1 + (1 + 1) + 3 + 35 + 5 + (2 + 8 * 2)
+    assert got["total"] == 1 + (1 + 1) + 4 + 35 + 5 + (2 + 8 * 2)
 
 
 def test_layer_too_large_runs_as_row_tiles() -> None:

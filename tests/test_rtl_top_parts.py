@@ -120,7 +120,7 @@ def naive_geometry(d: dict[str, int], lanes: int, max_steps: int, dw_lanes: int 
 def test_layer_geometry(kind: str, platform: DSPPlatform | None) -> None:
     """Each derived size equals its formula (also of a depthwise descriptor): act_words, x_step,
     pixels and k_step two cycles after the descriptor (ACTS's last beat may read act_words), the
-    rest three, the phases four (the take). Also with the products in (modelled) ECP5 DSP blocks."""
+    rest three, the phases five (the take). Also with the products in (modelled) ECP5 DSP blocks."""
     geo = geometry(kind, cols=4)
     assert geo.dw_lanes == (0 if kind == "xnor" else 4)
     dut = LayerGeometry(geo)
@@ -141,7 +141,7 @@ def test_layer_geometry(kind: str, platform: DSPPlatform | None) -> None:
             await ctx.tick()
             sizes = [k for k in want if not k.endswith("_phase")]
             assert {k: ctx.get(getattr(dut.o_geo, k)) for k in sizes} == {k: want[k] for k in sizes}
-            await ctx.tick()
+            await ctx.tick().repeat(2)
             assert {k: ctx.get(getattr(dut.o_geo, k)) for k in want} == want
 
     simulate(dut, bench, platform=platform)
