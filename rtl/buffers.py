@@ -216,6 +216,9 @@ class ResultWriter(wiring.Component):
     o_written : Out(range(out_words + 2))
         Rows out of the output stage since ``i_clear`` (written, dropped, or with ``psum_write``
         counted only).
+    o_written_next : Out(range(out_words + 2))
+        The value ``o_written`` takes at the clock edge (so that the controller's end test is a
+        register).
     o_overrun : Out(1)
         A row past the out (or, with ``psum_write``, the psum) buffer's end is dropped this cycle.
     """
@@ -238,7 +241,8 @@ class ResultWriter(wiring.Component):
             **psum,
             "i_desc": In(descriptor_layout(geo.dim_bits)),
             "i_clear": In(1),
-            "o_written": Out(range(geo.out_words + 2)), "o_overrun": Out(1),
+            "o_written": Out(range(geo.out_words + 2)), "o_written_next": Out(range(geo.out_words + 2)),
+            "o_overrun": Out(1),
         })
 
     def elaborate(self, platform: Any) -> Module:
@@ -295,12 +299,12 @@ class ResultWriter(wiring.Component):
         m.d.comb += [self.out_wr.addr.eq(written), self.out_wr.data.eq(y.payload),
                      self.out_wr.en.eq(y.valid & fits & to_out),
                      self.o_overrun.eq((y.valid & ~fits & to_out) | psum_overrun)]
-        with m.If(y.valid):
-            m.d.sync += written.eq(written + 1)
+        m.d.comb += self.o_written_next.eq(Mux(self.i_clear, 0, written + y.valid))
+        m.d.sync += written.eq(self.o_written_next)
         if geo.pe != "xnor":
             self._residual(m)
         with m.If(self.i_clear):
-            m.d.sync += [written.eq(0), row.eq(0), group.eq(0), c0.eq(0), ptile.eq(0)]
+            m.d.sync += [row.eq(0), group.eq(0), c0.eq(0), ptile.eq(0)]
         return m
 
     def _residual(self, m: Module) -> None:

@@ -53,11 +53,11 @@ class LayerController(wiring.Component):
         The load side's descriptor (to :class:`~rtl.im2col.LayerGeometry`), held until the next.
     o_desc : Out(descriptor_layout(dim_bits))
         The run side's descriptor, from ``o_take`` until the next take.
-    i_too_long, i_act_words : In(...)
-        The load side geometry's ``too_long`` (read with the take) and ``act_words``
-        (ACTS ends with the beat that carries the last of them; a layer larger than the buffer
-        counts past the buffer's end, so that its overrun raises ``o_error``, after which the
-        top must be reset).
+    i_too_long, i_act_words, i_act_one_beat : In(...)
+        The load side geometry's ``too_long`` (read with the take), ``act_words`` (ACTS ends
+        with the beat that carries the last of them; a layer larger than the buffer counts past
+        the buffer's end, so that its overrun raises ``o_error``, after which the top must be
+        reset) and ``act_one_beat`` (they fit one beat).
     i_pixels : In(2 * dim_bits)
         The run side geometry's ``pixels`` (``out_h * out_w``): RESID counts ``folds * rows``
         beats with it.
@@ -83,8 +83,9 @@ class LayerController(wiring.Component):
         In RESID (the residual loader's target).
     i_resid_fire, i_resid_overrun : In(1)
         The residual loader's ``o_fire`` and ``o_overrun``.
-    i_written : In(range(out_words + 2))
-        The writer's ``o_written``: FLUSH ends when it reaches the rows of every issued fold.
+    i_written_next : In(range(out_words + 2))
+        The writer's ``o_written_next``: FLUSH ends when its ``o_written`` reaches the rows of
+        every issued fold (an equality registered from both's next values).
     i_write_overrun : In(1)
         The writer's ``o_overrun``.
     o_walk_step, o_walk_direct, o_walk_swap : Out(1)
@@ -116,12 +117,12 @@ class LayerController(wiring.Component):
         desc = descriptor_layout(geo.dim_bits)
         super().__init__({
             "i_desc": In(stream.Signature(desc)), "o_load_desc": Out(desc), "o_desc": Out(desc),
-            "i_too_long": In(1), "i_act_words": In(act_count_bits(geo)),
+            "i_too_long": In(1), "i_act_words": In(act_count_bits(geo)), "i_act_one_beat": In(1),
             "i_pixels": In(2 * geo.dim_bits), "o_error": Out(1), "o_run_error": Out(1),
             "o_load_target": Out(LoadTarget), "o_load_restart": Out(1),
             "i_load_fire": In(1), "i_load_overrun": In(1), "o_in_bank": Out(1), "o_take": Out(1),
             "o_resid": Out(1), "i_resid_fire": In(1), "i_resid_overrun": In(1),
-            "i_written": In(written), "i_write_overrun": In(1),
+            "i_written_next": In(written), "i_write_overrun": In(1),
             "o_walk_step": Out(1), "o_walk_direct": Out(1), "o_walk_swap": Out(1),
             "i_walk_last": In(1), "i_walk_pending": In(1), "i_walk_full": In(1),
             "o_fetch_run": Out(1), "i_fetch_issue": In(1), "o_pos": Out(position_layout()),
@@ -167,10 +168,10 @@ class LayerController(wiring.Component):
         # to back, so it follows the beat): exact from the second cycle after `i_act_words` is
         # valid (ACT_WORDS_CYCLES + 1, before the take's earliest, GEOMETRY_CYCLES); only a first
         # ACTS beat a cycle sooner (one beat each of parameters and weights at once) ends ACTS by
-        # a compare of `i_act_words` with the constant first beat's words
+        # the geometry's flag that the words fit that one beat
         late_last, fired = Signal(), Signal()
         m.d.sync += late_last.eq(Mux(fired, ahead >= self.i_act_words, loaded >= self.i_act_words))
-        last_beat = Mux(age == ACT_WORDS_CYCLES, self.i_act_words <= geo.act_beat, late_last)
+        last_beat = Mux(age == ACT_WORDS_CYCLES, self.i_act_one_beat, late_last)
         loads_done = Signal()  # the tile's last load beat is this cycle or before (from age 3 on)
         take = self.o_take
         m.d.comb += take.eq(loads_done & run_idle & (age == GEOMETRY_CYCLES))
@@ -236,8 +237,14 @@ class LayerController(wiring.Component):
         # RESID: the pixels up to the fold's last (``pix0 + rows`` of the fold's first pixel
         # ``pix0``, a register: no adder before the compare), the row
         pix_end, row = Signal(2 * geo.dim_bits + 1), Signal(range(geo.rows))
+        # out_total's next value, and whether the writer's count equals it, a register: FLUSH's
+        # end (and the store's start behind it) follows from flip-flops
+        out_next, all_written = Signal.like(out_total), Signal()
+        m.d.comb += out_next.eq(out_total)
+        m.d.sync += [out_total.eq(out_next), all_written.eq(self.i_written_next == out_next)]
         with m.If(self.o_take):
-            m.d.sync += [out_total.eq(0), pix_end.eq(geo.rows), row.eq(0)]
+            m.d.comb += out_next.eq(0)
+            m.d.sync += [pix_end.eq(geo.rows), row.eq(0)]
         pos = self.o_pos
         m.d.comb += [pos.ky.eq(nest.ky), pos.kx.eq(nest.kx), pos.line_end.eq(nest.line_end),
                      pos.fold_end.eq(nest.k_wrap), pos.last_tile.eq(nest.last_ct),
@@ -271,7 +278,7 @@ class LayerController(wiring.Component):
                 with m.If(self.i_fetch_issue):
                     m.d.comb += [nest.k_step.eq(1), nest.t_step.eq(nest.k_wrap)]
                     with m.If(nest.k_wrap):
-                        m.d.sync += out_total.eq(out_total + geo.rows)
+                        m.d.comb += out_next.eq(out_total + geo.rows)
                     with m.If(nest.k_wrap & nest.tile_wrap):
                         with m.If(self.i_walk_full):
                             m.d.comb += self.o_walk_swap.eq(1)
@@ -285,7 +292,7 @@ class LayerController(wiring.Component):
                     m.d.comb += self.o_walk_swap.eq(1)
                     m.next = "RUN"
             with m.State("FLUSH"):
-                with m.If(self.i_written == out_total):
+                with m.If(all_written):
                     with m.If(d.psum_write):
                         m.next = "IDLE"
                     with m.Elif(self.i_store_free):

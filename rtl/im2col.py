@@ -99,8 +99,8 @@ def geometry_layout(geo: TopGeometry) -> data.StructLayout:
     (from a kernel row's last step to the next row's first), ``plane = in_h * in_w * CW`` (one
     group's words), ``too_long`` (``kernel_h * kernel_w * CW > max_steps``) and ``positions = C * kernel_h *
     kernel_w`` (the reduction length K of the output stage; ``C`` is ``k_in_ch``, or ``in_ch``
-    when that is 0), ``act_words = groups * plane`` (the words ACTS loads), ``pixels =
-    out_h * out_w`` and ``k_step`` (1: the word address step from one fold step to the next);
+    when that is 0), ``act_words = groups * plane`` (the words ACTS loads), ``act_one_beat``
+    (``act_words <= act_beat``: one ACTS beat), ``pixels = out_h * out_w`` and ``k_step`` (1: the word address step from one fold step to the next);
     and the :func:`phase` of each address and step the walker and the fetch add up
     (``x_step_phase`` ... ``line_step_phase``, :data:`_PHASED`), so that they keep their addresses' banks
     by modular adds, with no residue of an address behind a step.
@@ -114,7 +114,7 @@ def geometry_layout(geo: TopGeometry) -> data.StructLayout:
     addr, phases = _address(geo), range(phase_modulus(geo))
     return data.StructLayout({"x_step": addr, "y_step": addr, "origin": addr, "line_step": addr,
                               "plane": addr, "too_long": 1, "positions": range(geo.max_positions + 1),
-                              "act_words": act_count_bits(geo), "pixels": 2 * geo.dim_bits,
+                              "act_words": act_count_bits(geo), "act_one_beat": 1, "pixels": 2 * geo.dim_bits,
                               "k_step": addr, **{f"{name}_phase": phases for name in _PHASED}})
 
 
@@ -243,7 +243,8 @@ class LayerGeometry(wiring.Component):
     i_desc : In(descriptor_layout(dim_bits))
         The layer descriptor, held for the whole layer.
     o_geo : Out(geometry_layout(geo))
-        The derived sizes, valid one (``pixels``), two (``act_words``, ``x_step``, ``k_step``),
+        The derived sizes, valid one (``pixels``), two (``act_words``, ``act_one_beat``,
+        ``x_step``, ``k_step``),
         three or (the phases) five cycles after ``i_desc`` changed.
     """
 
@@ -287,6 +288,7 @@ class LayerGeometry(wiring.Component):
             cw.eq(words_of), reduction.eq(Mux(d.k_in_ch == 0, d.in_ch, d.k_in_ch)),
             # second stage
             over.eq(lines[low:].any() | line_words[low:].any()),
+            o.act_one_beat.eq(self._one_beat(lines, line_words)),
             # third stage
             o.origin.eq(-pad_offset - pad_cols), o.too_long.eq(fold_steps > self.geo.max_steps), o.positions.eq(fold_words),
             o.line_step.eq(line - kernel_line + o.k_step),
@@ -308,6 +310,14 @@ class LayerGeometry(wiring.Component):
             o.y_step.eq(times("y_step", d.stride_h, line)),
         ]
         return m
+
+
+    def _one_beat(self, lines: Value, line_words: Value) -> Value:
+        """``lines * line_words <= act_beat`` without a product (an ECP5 DSP block's delay, or
+        a multiplier in LUTs): one factor 0, or ``lines <= act_beat // b`` for the other, ``b``."""
+        beat = self.geo.act_beat
+        fits = [(line_words == b) & (lines <= beat // b) for b in range(1, beat + 1)]
+        return (lines == 0) | (line_words == 0) | Cat(*fits).any()
 
 
 class PixelWalker(wiring.Component):

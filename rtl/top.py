@@ -256,7 +256,7 @@ class LayerAccelerator(wiring.Component):
         m.d.comb += [
             self.o_error.eq(ctrl.o_error | (store.o_busy & stored_error)),
             geometry.i_desc.eq(ld), ctrl.i_too_long.eq(sizes.too_long),
-            ctrl.i_act_words.eq(sizes.act_words), ctrl.i_pixels.eq(run_sizes.pixels),
+            ctrl.i_act_words.eq(sizes.act_words), ctrl.i_act_one_beat.eq(sizes.act_one_beat), ctrl.i_pixels.eq(run_sizes.pixels),
             loader.i_target.eq(ctrl.o_load_target), loader.i_restart.eq(ctrl.o_load_restart),
             ctrl.i_load_fire.eq(loader.o_fire), ctrl.i_load_overrun.eq(loader.o_overrun),
             resid_loader.i_target.eq(Mux(ctrl.o_resid, LoadTarget.RESID, LoadTarget.NONE)),
@@ -273,7 +273,7 @@ class LayerAccelerator(wiring.Component):
             fetch.i_start.eq(take), fetch.i_run.eq(ctrl.o_fetch_run),
             fetch.i_pos.eq(ctrl.o_pos), ctrl.i_fetch_issue.eq(fetch.o_issue),
             writer.i_desc.eq(d), writer.i_clear.eq(take),
-            ctrl.i_written.eq(writer.o_written), ctrl.i_write_overrun.eq(writer.o_overrun),
+            ctrl.i_written_next.eq(writer.o_written_next), ctrl.i_write_overrun.eq(writer.o_overrun),
             out_stage.i_params.eq(writer.o_params), out_stage.i_relu.eq(d.relu),
             out_stage.i_binary.eq(d.binary_out), out_stage.i_positions.eq(run_sizes.positions),
             store.i_words.eq(ctrl.o_store_words), store.i_start.eq(ctrl.o_store_start),

@@ -191,7 +191,9 @@ def play(geo: TopGeometry, tiles: list[dict[str, int]], *, loads: Iterable[int] 
             shown_geo = sum(at <= n for at in geo_at) - 1  # the tile whose sizes the geometry shows
             ctx.set(dut.i_desc.valid, valid)
             ctx.set(dut.i_desc.payload, tiles[offered] if valid else full({}))
-            ctx.set(dut.i_act_words, info[shown_geo]["act_words"] if shown_geo >= 0 else 0)
+            act_words = info[shown_geo]["act_words"] if shown_geo >= 0 else 0
+            ctx.set(dut.i_act_words, act_words)
+            ctx.set(dut.i_act_one_beat, act_words <= geo.act_beat)
             shown_late = sum(at - GEO_STAGES + GEOMETRY_CYCLES <= n for at in geo_at) - 1  # too_long's tile
             ctx.set(dut.i_too_long, info[shown_late]["too_long"] if shown_late >= 0 else 0)
             ctx.set(dut.i_pixels, cur["pixels"] if cur else 0)
@@ -202,8 +204,11 @@ def play(geo: TopGeometry, tiles: list[dict[str, int]], *, loads: Iterable[int] 
             ctx.set(dut.i_fetch_issue, issue)
             ctx.set(dut.i_write_overrun, write_over)
             ctx.set(dut.i_walk_last, row == geo.rows - 1)
-            ctx.set(dut.i_written, written)
             ctx.set(dut.i_store_free, store.free())
+            # the writer's count at the next edge: 0 with a take (it clears), else the formula
+            # one cycle on (its issues are all past: WRITE_LAG > 1)
+            later = geo.rows * (sum(c <= n + 1 - WRITE_LAG for c in issued) // cur["ks"]) if cur else 0
+            ctx.set(dut.i_written_next, 0 if ctx.get(dut.o_take) else later)
             pos, got = ctx.get(dut.o_pos), ctx.get(dut.o_desc)
             step, swap = bool(ctx.get(dut.o_walk_step)), bool(ctx.get(dut.o_walk_swap))  # RUN's: with the issue
             c = Cycle(load=load, run=run, load_tile=load_tile, run_tile=run_tile, accept=accept,

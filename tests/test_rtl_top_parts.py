@@ -95,8 +95,9 @@ def phases_of(geo: TopGeometry) -> int:
 
 
 def naive_geometry(d: dict[str, int], lanes: int, max_steps: int, dw_lanes: int = 0,
-                   phases: int = 1) -> dict[str, int]:
-    """The derived sizes by their formulas, and the address steps' phases modulo ``phases``; a
+                   phases: int = 1, act_beat: int = 1) -> dict[str, int]:
+    """The derived sizes by their formulas (``act_one_beat``: the activation words fit one beat of
+    ``act_beat``), and the address steps' phases modulo ``phases``; a
     ``depthwise`` descriptor's ``G`` fold groups of ``dw_lanes`` channel slots: ``G * dw_lanes``
     words a pixel, the next kernel position ``G * dw_lanes`` words on, the next fold group
     ``dw_lanes``."""
@@ -112,6 +113,7 @@ def naive_geometry(d: dict[str, int], lanes: int, max_steps: int, dw_lanes: int 
              "too_long": int(window * cw > max_steps), "positions": d["in_ch"] * window,
              "act_words": d["in_h"] * d["in_w"] * pixel * (1 if dw else d["groups"]),
              "k_step": k_step}
+    sizes["act_one_beat"] = int(sizes["act_words"] <= act_beat)
     return sizes | {f"{k}_phase": sizes[k] % phases for k in PHASED}
 
 
@@ -124,19 +126,22 @@ def test_layer_geometry(kind: str, platform: DSPPlatform | None) -> None:
     geo = geometry(kind, cols=4)
     assert geo.dw_lanes == (0 if kind == "xnor" else 4)
     dut = LayerGeometry(geo)
+    quarter = geo.lanes * geo.act_beat // 4  # channels of act_beat / 4 words a pixel
     cases = [desc((5, 7), (3, 4), 6, 3, kernel=3, stride=2, pad=1, groups=2),
-             desc((1, 1), (1, 1), 9, 2), desc((4, 4), (4, 4), 30, 2, kernel=3, pad=1)]
+             desc((1, 1), (1, 1), 9, 2), desc((4, 4), (4, 4), 30, 2, kernel=3, pad=1),
+             # 2 x 2 pixels of act_beat / 4 words: one beat exactly; one channel more: two
+             desc((2, 2), (2, 2), quarter, 2), desc((2, 2), (2, 2), quarter + 1, 2)]
     if geo.dw_lanes:  # 3 fold groups of 4 channels (12 slots a pixel), 3x3 s2 p1
         cases.append({**desc((5, 7), (3, 4), 1, 1, groups=3, kernel=3, stride=2, pad=1), "depthwise": 1})
 
     async def bench(ctx):
         for d in cases:
-            want = naive_geometry(d, geo.lanes, geo.max_steps, geo.dw_lanes, phases_of(geo))
+            want = naive_geometry(d, geo.lanes, geo.max_steps, geo.dw_lanes, phases_of(geo), geo.act_beat)
             if want["too_long"]:  # the layer is refused; its K need not fit
                 del want["positions"]
             ctx.set(dut.i_desc, d)
             await ctx.tick().repeat(2)
-            early = [k for k in ("x_step", "act_words", "k_step") if k in want]
+            early = [k for k in ("x_step", "act_words", "act_one_beat", "k_step") if k in want]
             assert {k: ctx.get(getattr(dut.o_geo, k)) for k in early} == {k: want[k] for k in early}
             await ctx.tick()
             sizes = [k for k in want if not k.endswith("_phase")]
