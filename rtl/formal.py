@@ -451,10 +451,11 @@ class LoaderHarness(_BlockHarness):
 
 class StoreHarness(_BlockHarness):
     """:class:`~rtl.buffers.StoreStream`, the store engine, started whenever it is free (also in
-    the cycle a store ends) with any word count and bank, reading a buffer whose word ``i`` is
-    ``i``.
+    the cycle a store ends) with any word count and bank, reading two banks whose word ``i``
+    is ``i`` (bank 0) and ``i + out_words`` (bank 1).
 
-    Asserted: the stream rules on ``o_results``; beat ``n`` of a store carries word ``n`` and
+    Asserted: the stream rules on ``o_results``; beat ``n`` of a store carries word ``n`` of its
+    bank and
     ``n < words`` (no beat dropped, duplicated or read past the written words); ``o_done`` comes
     with beat ``words - 1``; ``o_free`` is ``o_done`` or idle; nothing is offered between stores;
     the read-ahead address is the word after those offered and read, its "words left" flag says
@@ -467,10 +468,11 @@ class StoreHarness(_BlockHarness):
     def elaborate(self, platform: Any) -> Module:
         m, registers = self._open()
         st, addr = self.block, registers["addr"]
-        res, rd = st.o_results, st.out_rd
+        res, ports = st.o_results, (st.out_rd0, st.out_rd1)
         _sink(m, res, "o_results")
-        with m.If(rd.en):  # word i holds i
-            m.d.sync += Value.cast(rd.data).eq(rd.addr)
+        for b, port in enumerate(ports):  # word i of bank b holds i + b * out_words
+            with m.If(port.en):
+                m.d.sync += Value.cast(port.data).eq(port.addr + b * self.geo.out_words)
         words, bank, go = Signal.like(st.i_words), Signal(), Signal()
         _free(m, go, words, bank)
         m.d.comb += [Assume(~go | ((words >= 1) & (words <= self.geo.out_words))),
@@ -481,15 +483,17 @@ class StoreHarness(_BlockHarness):
         fire = res.valid & res.ready
         beats = _counter(m, "beats", self.geo.out_words, fire, st.i_start)
         m.d.comb += Assert(st.o_free == (~st.o_busy | st.o_done), "o_free is not idle-or-ending")
+        base = Mux(held_bank, self.geo.out_words, 0)  # the store's bank's first word's value
         with m.If(res.valid):
-            m.d.comb += [Assert(Value.cast(res.payload) == beats, "o_results: beat n is not word n"),
+            m.d.comb += [Assert(Value.cast(res.payload) == beats + base, "o_results: beat n is not word n of its bank"),
                          Assert(beats < held, "o_results: a word past the written ones"),
                          Assert(st.o_done == (res.ready & (beats + 1 == held)),
                                 "o_done is not the last beat")]
         with m.If(st.o_busy):
             m.d.comb += [Assert(addr == beats + res.valid + registers["read"],
                                 "read-ahead address is not the word after those in flight"),
-                         Assert(~registers["read"] | (Value.cast(rd.data) == beats + res.valid),
+                         Assert(~registers["read"] | (Value.cast(Mux(held_bank, ports[1].data, ports[0].data))
+                                                      == beats + res.valid + base),
                                 "the word being read is not the one after the offered one"),
                          Assert((held >= 1) & (held <= self.geo.out_words) & (beats <= held) & (addr <= held),
                                 "the store's words left the harness's range"),

@@ -371,7 +371,8 @@ class PixelWalker(wiring.Component):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         d, g, rows = self.i_desc, self.i_geo, self.geo.rows
-        ox, oy = Signal(self.geo.dim_bits + 1), Signal(self.geo.dim_bits + 1)
+        # ox + 2 and oy + 1 of the current pixel, so that the end tests are compares of registers
+        ox2, oy1 = Signal(self.geo.dim_bits + 2), Signal(self.geo.dim_bits + 1)
         iy, ix = Signal(_coord(self.geo)), Signal(_coord(self.geo))
         p, line = Signal(_address(self.geo)), Signal(_address(self.geo))  # pixel, its line start
         row = Signal(range(rows))
@@ -393,7 +394,7 @@ class PixelWalker(wiring.Component):
             m.d.sync += [self.o_rows.eq(ahead), full.eq(0)]
         with m.If(self.i_start):
             first = self.i_first
-            m.d.sync += [ox.eq(0), oy.eq(0), iy.eq(first.iy), ix.eq(first.ix), p.eq(first.p),
+            m.d.sync += [ox2.eq(2), oy1.eq(1), iy.eq(first.iy), ix.eq(first.ix), p.eq(first.p),
                          line.eq(first.p), p_phase.eq(first.phase), line_phase.eq(first.phase),
                          row.eq(0), full.eq(0), more.eq(1), last_ox.eq(first.last)]
         with m.Elif(self.i_step):
@@ -405,9 +406,9 @@ class PixelWalker(wiring.Component):
                         m.d.sync += ahead[r].eq(pixel)
             with m.If(~self.i_direct & (row == rows - 1)):
                 m.d.sync += full.eq(1)
-            m.d.sync += [ox.eq(Mux(last_ox, 0, ox + 1)), oy.eq(oy + last_ox),
-                         last_ox.eq(Mux(last_ox, d.out_w == 1, ox + 2 == d.out_w)),
-                         more.eq(Mux(last_ox, oy + 1 < d.out_h, more)),
+            m.d.sync += [ox2.eq(Mux(last_ox, 2, ox2 + 1)), oy1.eq(oy1 + last_ox),
+                         last_ox.eq(Mux(last_ox, d.out_w == 1, ox2 == d.out_w)),
+                         more.eq(Mux(last_ox, oy1 < d.out_h, more)),
                          ix.eq(Mux(last_ox, -d.pad_w, ix + d.stride_w)),
                          iy.eq(iy + Mux(last_ox, d.stride_h, 0)),
                          p.eq(Mux(last_ox, line + g.y_step, p + g.x_step)),

@@ -326,12 +326,11 @@ class LayerAccelerator(wiring.Component):
                 m.d.comb += getattr(wr, name).eq(Mux(loader.resid_wr.en, getattr(loader.resid_wr, name),
                                                      getattr(writer.out_wr, name)))
             m.d.comb += wr.en.eq((loader.resid_wr.en | writer.out_wr.en) & ours)
-            stores = store.o_busy & (store.o_bank == b)
+            stores, port = store.o_busy & (store.o_bank == b), getattr(store, f"out_rd{b}")
             if self.geo.pe != "xnor":
                 res = getattr(writer, f"res_rd{b}")
-                m.d.comb += [rd.addr.eq(Mux(stores, store.out_rd.addr, res.addr)),
-                             rd.en.eq(Mux(stores, store.out_rd.en, res.en)), res.data.eq(rd.data)]
+                m.d.comb += [rd.addr.eq(Mux(stores, port.addr, res.addr)),
+                             rd.en.eq(Mux(stores, port.en, res.en)), res.data.eq(rd.data)]
             else:
-                m.d.comb += [rd.addr.eq(store.out_rd.addr), rd.en.eq(store.out_rd.en)]
-            with m.If(store.o_bank == b):
-                m.d.comb += store.out_rd.data.eq(rd.data)
+                m.d.comb += [rd.addr.eq(port.addr), rd.en.eq(port.en)]
+            m.d.comb += port.data.eq(rd.data)

@@ -814,13 +814,13 @@ def test_result_writer_residual() -> None:
 
 
 def test_store_stream() -> None:
-    """Two stores of the store engine under a stalling consumer: the first 7 words in order, the
-    engine busy from the start to the last word, ``o_done`` and ``o_free`` with the last transfer
-    only; a second store started in that very cycle (4 words) follows; nothing valid once it
-    ends, and ``o_bank`` as given."""
+    """Two stores of the store engine under a stalling consumer: the first 7 words of bank 1 in
+    order, the engine busy from the start to the last word, ``o_done`` and ``o_free`` with the
+    last transfer only; a second store of bank 0 started in that very cycle (4 words) follows;
+    nothing valid once it ends, and ``o_bank`` as given."""
     geo = geometry()
     dut = StoreStream(geo)
-    words = [[i, -i] for i in range(10)]
+    banks = [[[i, -i] for i in range(10)], [[i + 20, 3 - i] for i in range(10)]]
 
     async def bench(ctx):
         ctx.set(dut.i_words, 7)
@@ -846,12 +846,12 @@ def test_store_stream() -> None:
                 done_at.append(len(got))
                 if len(done_at) == 2:
                     break
-        assert got == words[:7] + words[:4] and done_at == [7, 11]
+        assert got == banks[1][:7] + banks[0][:4] and done_at == [7, 11]
         for _ in range(3):
             _, _, valid, busy = await ctx.tick().sample(dut.o_results.valid, dut.o_busy)
             assert not valid and not busy
 
-    simulate(dut, bench, [(dut.out_rd, geo.out_words, words)])
+    simulate(dut, bench, [(dut.out_rd0, geo.out_words, banks[0]), (dut.out_rd1, geo.out_words, banks[1])])
 
 
 @pytest.mark.parametrize("part", [LayerGeometry, PixelWalker, OperandFetch, Loader, ResultWriter,
