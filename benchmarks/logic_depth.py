@@ -17,9 +17,10 @@ the figure per path is rough; what it is for is the list. Measured: on the 4x4 a
 accelerator (``--sram-kib 2``), nextpnr's routed critical path was 9.85 ns where this estimate
 put that endpoint at 9.56 and its worst at 10.32.
 
-Run: ``.venv/bin/python benchmarks/logic_depth.py DIR/adder_network_ecp5/netlist.json
-[--threshold 8.0] [--groups 40]``; with ``nextpnr.log`` beside the netlist its achieved Fmax is
-printed too.
+Run: ``.venv/bin/python benchmarks/logic_depth.py [DIR/adder_network_ecp5/netlist.json]
+[--threshold 8.0] [--groups 40]``; without a netlist it synthesizes the 4x4 adder network
+accelerator with 2 KiB buffers first (``hwsim rtl synth ... --network --sram-kib 2``, about a
+minute); with ``nextpnr.log`` beside the netlist its achieved Fmax is printed too.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
 import sys
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -159,10 +162,18 @@ def report(net: Netlist, threshold: float, groups: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("netlist", type=Path, help="a synth_ecp5 netlist.json")
+    parser.add_argument("netlist", type=Path, nargs="?",
+                        help="a synth_ecp5 netlist.json (default: synthesize the 4x4 adder network accelerator)")
     parser.add_argument("--threshold", type=float, default=8.0, help="list endpoints this slow or slower (ns)")
     parser.add_argument("--groups", type=int, default=40, help="groups to print")
     args = parser.parse_args(argv)
+    if args.netlist is None:
+        with tempfile.TemporaryDirectory() as out:
+            hwsim = Path(sys.executable).with_name("hwsim")
+            subprocess.run([str(hwsim), "rtl", "synth", "--pe", "adder", "--array", "4x4", "--target", "ecp5",
+                            "--network", "--sram-kib", "2", "-o", out], check=True, stdout=subprocess.DEVNULL)
+            return main([str(Path(out) / "adder_network_ecp5" / "netlist.json"), "--threshold",
+                         str(args.threshold), "--groups", str(args.groups)])
     if not args.netlist.is_file():
         print(f"logic_depth: no netlist at {args.netlist}; run `hwsim rtl synth --target ecp5 -o DIR` first",
               file=sys.stderr)

@@ -314,10 +314,14 @@ class LayerGeometry(wiring.Component):
 
     def _one_beat(self, lines: Value, line_words: Value) -> Value:
         """``lines * line_words <= act_beat`` without a product (an ECP5 DSP block's delay, or
-        a multiplier in LUTs): one factor 0, or ``lines <= act_beat // b`` for the other, ``b``."""
+        a multiplier in LUTs): one factor 0, or both below ``2**k`` (``k`` the bits of
+        ``act_beat``) and ``lines <= act_beat // b`` for the other, ``b`` -- a function of ``2k``
+        low bits beside two zero tests of the high ones."""
         beat = self.geo.act_beat
-        fits = [(line_words == b) & (lines <= beat // b) for b in range(1, beat + 1)]
-        return (lines == 0) | (line_words == 0) | Cat(*fits).any()
+        k = beat.bit_length()
+        fits = [(line_words[:k] == b) & (lines[:k] <= beat // b) for b in range(1, beat + 1)]
+        small = ~lines[k:].any() & ~line_words[k:].any()
+        return (lines == 0) | (line_words == 0) | (small & Cat(*fits).any())
 
 
 class PixelWalker(wiring.Component):
