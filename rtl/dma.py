@@ -118,9 +118,11 @@ def _skid(m: Module, beat: Any, out: Any) -> Signal:
     held). ``beat`` is ready exactly when nothing is held -- a flip-flop, so the consumer's ready
     reaches no logic of the engine behind it (the read channel's ``rready`` and the engine's
     counters follow the take). A beat offered while ``out`` is not ready is taken into the
-    register and offered from there until taken; otherwise beats pass straight through, so
-    ``out`` sees the same beats in the same cycles as without the register, and the engine,
-    which may take one beat early, is busy while the register holds it."""
+    register and offered from there until taken; otherwise beats pass straight through. So with
+    a consumer that takes every beat when offered (the layer top's loads), or stalls only a
+    transfer's one beat (a descriptor), ``out`` sees the same beats in the same cycles as
+    without the register and the engine ends at the same cycle (it is busy while the register
+    holds a beat); under a stall inside a longer transfer the engine may run a beat ahead."""
     held, word = Signal(name="skid_held"), Signal.like(beat.payload, name="skid_word")
     m.d.comb += [beat.ready.eq(~held), out.valid.eq(beat.valid | held),
                  out.payload.eq(Mux(held, word, beat.payload))]

@@ -455,9 +455,8 @@ class StoreHarness(_BlockHarness):
     is ``i`` (bank 0) and ``i + out_words`` (bank 1).
 
     Asserted: the stream rules on ``o_results``; beat ``n`` of a store carries word ``n`` of its
-    bank and
-    ``n < words`` (no beat dropped, duplicated or read past the written words); ``o_done`` comes
-    with beat ``words - 1``; ``o_free`` is ``o_done`` or idle; nothing is offered between stores;
+    bank and ``n < words`` (no beat dropped, duplicated or read past the written words); ``o_done``
+    comes with beat ``words - 1``; ``o_free`` is ``o_done`` or idle; nothing is offered between stores;
     the read-ahead address is the word after those offered and read, its "words left" flag says
     whether it is below the count; ``o_bank`` is the store's.
     """
@@ -485,7 +484,8 @@ class StoreHarness(_BlockHarness):
         m.d.comb += Assert(st.o_free == (~st.o_busy | st.o_done), "o_free is not idle-or-ending")
         base = Mux(held_bank, self.geo.out_words, 0)  # the store's bank's first word's value
         with m.If(res.valid):
-            m.d.comb += [Assert(Value.cast(res.payload) == beats + base, "o_results: beat n is not word n of its bank"),
+            m.d.comb += [Assert(Value.cast(res.payload) == beats + base,
+                                "o_results: beat n is not word n of its bank"),
                          Assert(beats < held, "o_results: a word past the written ones"),
                          Assert(st.o_done == (res.ready & (beats + 1 == held)),
                                 "o_done is not the last beat")]

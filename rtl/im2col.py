@@ -100,10 +100,11 @@ def geometry_layout(geo: TopGeometry) -> data.StructLayout:
     group's words), ``too_long`` (``kernel_h * kernel_w * CW > max_steps``) and ``positions = C * kernel_h *
     kernel_w`` (the reduction length K of the output stage; ``C`` is ``k_in_ch``, or ``in_ch``
     when that is 0), ``act_words = groups * plane`` (the words ACTS loads), ``act_one_beat``
-    (``act_words <= act_beat``: one ACTS beat), ``pixels = out_h * out_w`` and ``k_step`` (1: the word address step from one fold step to the next);
-    and the :func:`phase` of each address and step the walker and the fetch add up
-    (``x_step_phase`` ... ``line_step_phase``, :data:`_PHASED`), so that they keep their addresses' banks
-    by modular adds, with no residue of an address behind a step.
+    (``act_words <= act_beat``: one ACTS beat), ``pixels = out_h * out_w`` and ``k_step`` (1:
+    the word address step from one fold step to the next); and the :func:`phase` of each
+    address and step the walker and the fetch add up (``x_step_phase`` ... ``line_step_phase``,
+    :data:`_PHASED`), so that they keep their addresses' banks by modular adds, with no residue
+    of an address behind a step.
 
     A ``depthwise`` descriptor (``G`` fold groups of one channel, :attr:`TopGeometry.dw_lanes`
     ``L``): the activations are channels-last over all ``G * L`` channel slots, so the words per
@@ -229,14 +230,15 @@ class LayerGeometry(wiring.Component):
     (a line), and the products behind ``origin`` (the padding rows' and columns' words: their sum
     is the third stage's), ``too_long``, ``positions`` and ``kernel_w * CW``; then those
     four (``line_step`` from the last), ``plane`` and ``y_step``; then the phases, each the
-    :func:`residue` of one register in two stages (digit sum, table). ``act_words`` multiplies only the low ``b`` bits of its
-    factors (``groups * in_h`` and ``in_w * CW``; ``b`` the bits of the buffer's word count, so one DSP block for a
-    buffer of up to ``2**17`` words) and sets bit ``2 * b`` if either factor is wider: exact for
-    a layer that fits, past the buffer's end for one that does not (its ACTS overruns and raises
-    ``o_error``). The shortest layer (one beat each of parameters, weights and activations)
-    ends ACTS in the third cycle after the descriptor, so ``act_words`` is valid two cycles
-    after ``i_desc`` (:data:`ACT_WORDS_CYCLES`); the rest is read from the take on
-    (:data:`contract.GEOMETRY_CYCLES`, five cycles after ``i_desc``).
+    :func:`residue` of one register in two stages (digit sum, table). ``act_words`` multiplies
+    only the low ``b`` bits of its factors (``groups * in_h`` and ``in_w * CW``; ``b`` the bits
+    of the buffer's word count, so one DSP block for a buffer of up to ``2**17`` words) and sets
+    bit ``2 * b`` if either factor is wider: exact for a layer that fits, past the buffer's end
+    for one that does not (its ACTS overruns and raises ``o_error``). The shortest layer (one
+    beat each of parameters, weights and activations) ends ACTS in the third cycle after the
+    descriptor, so ``act_words`` is valid two cycles after ``i_desc`` (:data:`ACT_WORDS_CYCLES`);
+    the rest is read from the take on (:data:`contract.GEOMETRY_CYCLES`, five cycles after
+    ``i_desc``).
 
     Members
     -------
