@@ -321,7 +321,9 @@ class LayerGeometry(wiring.Component):
         low bits beside two zero tests of the high ones."""
         beat = self.geo.act_beat
         k = beat.bit_length()
-        fits = [(line_words[:k] == b) & (lines[:k] <= beat // b) for b in range(1, beat + 1)]
+        # (a bound of all ones or more holds for any k-bit value: no compare, which lint flags)
+        fits = [(line_words[:k] == b) & (lines[:k] <= beat // b if beat // b < (1 << k) - 1 else Const(1, 1))
+                for b in range(1, beat + 1)]
         small = ~lines[k:].any() & ~line_words[k:].any()
         return (lines == 0) | (line_words == 0) | (small & Cat(*fits).any())
 
