@@ -171,8 +171,8 @@ class ResultWriter(wiring.Component):
     With a psum buffer (``psum_words`` > 0), the ``a``-th row to arrive is the partial sum at psum
     word ``a`` (the same address as its out word). The word is in a register when the row arrives,
     rows back to back included: the read port is addressed two rows ahead (the word after the next
-    row's, or the one after that while a row arrives; word 0 with ``i_clear``, which the register
-    takes in the next cycle, so a layer's first row arrives two cycles after ``i_clear`` at the
+    row's, or the one after that while a row arrives; word 0 while the run side is idle, as in
+    the cycle of ``i_clear``, which the register takes in the next cycle, so a layer's first row arrives two cycles after ``i_clear`` at the
     earliest). With ``psum_add`` the word is added to the row (widened to ``psum_bits``) on its way
     to the output stage, and with ``psum_write`` that sum is written back to word ``a`` in the same
     cycle (read-modify-write at one row a cycle: the read of word ``a + 2`` never meets the write
@@ -212,7 +212,11 @@ class ResultWriter(wiring.Component):
     i_desc : In(descriptor_layout(dim_bits))
         ``out_ch``, ``groups``, ``psum_add``, ``psum_write`` and ``residual`` are read.
     i_clear : In(1)
-        Start a layer: the next row goes to word 0 with parameter word 0.
+        Start a layer: the next row goes to word 0 with parameter word 0. Comes in an
+        ``i_idle`` cycle.
+    i_idle : In(1)
+        No row arrives, nor any before the next ``i_clear`` (the run side is idle): the psum
+        port reads word 0, the word that the register takes after ``i_clear``.
     o_written : Out(range(out_words + 2))
         Rows out of the output stage since ``i_clear`` (written, dropped, or with ``psum_write``
         counted only).
@@ -240,7 +244,7 @@ class ResultWriter(wiring.Component):
             "out_wr": _write(geo.out_words, out_word(geo)),
             **psum,
             "i_desc": In(descriptor_layout(geo.dim_bits)),
-            "i_clear": In(1),
+            "i_clear": In(1), "i_idle": In(1),
             "o_written": Out(range(geo.out_words + 2)), "o_written_next": Out(range(geo.out_words + 2)),
             "o_overrun": Out(1),
         })
@@ -347,14 +351,15 @@ class ResultWriter(wiring.Component):
         The word of the row arriving is in a register (``psum``), not on the port's data: the
         port reads one word further ahead, ``arrived + 1`` (``arrived + 2`` while a row arrives),
         so its data is always the next row's word, which the register takes as a row arrives.
-        In the cycle after ``i_clear`` (``cleared``) the register takes word 0, read with
-        ``i_clear``: the first row may arrive from the second cycle after ``i_clear`` on. The
+        In the cycle after ``i_clear`` (``cleared``) the register takes word 0, read while the
+        run side is idle (``i_idle``; so the take behind ``i_clear`` is on no path to the port's
+        address): the first row may arrive from the second cycle after ``i_clear`` on. The
         read of word ``a + 2`` beside the write of word ``a`` never meets it; each word is read
         (two cycles before its row at the latest) before its row writes it back."""
         geo, d, acc = self.geo, self.i_desc, self.i_acc
         arrived = Signal(range(geo.psum_words + 2))  # rows arrived since i_clear: the psum address
         psum = Signal(psum_word(geo))  # the arriving row's partial sums (0 without psum_add)
-        m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_clear, 0, arrived + 1 + acc.valid)),
+        m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_idle, 0, arrived + 1 + acc.valid)),
                      self.psum_rd.en.eq(1)]
         with m.If(acc.valid | cleared):
             m.d.sync += psum.eq(Mux(d.psum_add, self.psum_rd.data, 0))

@@ -79,6 +79,9 @@ class LayerController(wiring.Component):
     o_take : Out(1)
         The run side takes the loaded tile (the top copies its geometry; the walker, the fetch,
         the result writer and the residual loader restart).
+    o_run_idle : Out(1)
+        The run side is idle (IDLE: every row of its last tile written, none arriving until the
+        next take, which comes in such a cycle); decoded from the FSM's state register.
     o_resid : Out(1)
         In RESID (the residual loader's target).
     i_resid_fire, i_resid_overrun : In(1)
@@ -120,7 +123,7 @@ class LayerController(wiring.Component):
             "i_too_long": In(1), "i_act_words": In(act_count_bits(geo)), "i_act_one_beat": In(1),
             "i_pixels": In(2 * geo.dim_bits), "o_error": Out(1), "o_run_error": Out(1),
             "o_load_target": Out(LoadTarget), "o_load_restart": Out(1),
-            "i_load_fire": In(1), "i_load_overrun": In(1), "o_in_bank": Out(1), "o_take": Out(1),
+            "i_load_fire": In(1), "i_load_overrun": In(1), "o_in_bank": Out(1), "o_take": Out(1), "o_run_idle": Out(1),
             "o_resid": Out(1), "i_resid_fire": In(1), "i_resid_overrun": In(1),
             "i_written_next": In(written), "i_write_overrun": In(1),
             "o_walk_step": Out(1), "o_walk_direct": Out(1), "o_walk_swap": Out(1),
@@ -158,7 +161,7 @@ class LayerController(wiring.Component):
         with m.If(self.i_resid_overrun | self.i_write_overrun):
             m.d.sync += run_error.eq(1)
 
-        run_idle = Signal()
+        run_idle = self.o_run_idle
         age = Signal(range(GEOMETRY_CYCLES + 1))  # cycles since the load descriptor was written
         with m.If(age < GEOMETRY_CYCLES):
             m.d.sync += age.eq(age + 1)

@@ -522,7 +522,9 @@ class WriterHarness(_BlockHarness):
     output stage, to psum word ``n`` while ``n`` is below the psum depth, flagged from there on;
     no psum write without a row under ``psum_write`` or past the depth; the psum read port is two
     rows ahead (word ``n + 1`` before row ``n`` arrives, ``n + 2`` while it does: the writer
-    holds word ``n`` in a register).
+    holds word ``n`` in a register) and reads word 0 with the clear. Assumed, as the top's
+    controller drives them: the clear comes in an ``i_idle`` cycle, and no row arrives in one
+    nor after one until the next clear.
     """
 
     def __init__(self, geo: TopGeometry, *, params: bool = False) -> None:
@@ -532,8 +534,16 @@ class WriterHarness(_BlockHarness):
     def elaborate(self, platform: Any) -> Module:
         m, registers = self._open()
         wr, geo = self.block, self.geo
-        _free(m, wr.i_clear, wr.i_acc.valid, wr.i_acc.payload, wr.i_y.valid, wr.i_y.payload)
+        _free(m, wr.i_clear, wr.i_idle, wr.i_acc.valid, wr.i_acc.payload, wr.i_y.valid, wr.i_y.payload)
         _any_memory(m, wr.param_rd)
+        # the run side's idle spell: it takes the clear, and no row arrives in it nor after it
+        # until the clear (``parked``: an idle cycle since the last clear)
+        parked = Signal()
+        with m.If(wr.i_clear):
+            m.d.sync += parked.eq(0)
+        with m.Elif(wr.i_idle):
+            m.d.sync += parked.eq(1)
+        m.d.comb += Assume((~wr.i_clear | wr.i_idle) & ~((wr.i_idle | parked) & wr.i_acc.valid))
         desc, loaded = Signal.like(wr.i_desc), Signal.like(wr.i_desc)
         _free(m, loaded)
         with m.If(wr.i_clear):
@@ -583,7 +593,9 @@ class WriterHarness(_BlockHarness):
             m.d.comb += Assert(arrived >= geo.psum_words, "the writer's row count fell back into the buffer")
         m.d.comb += Assert(~pw.en | ((pw.addr < geo.psum_words) & acc.valid & desc.psum_write),
                            "a psum write past the buffer or without a psum row")
-        with m.If(~wr.i_clear & (arrivals + acc.valid + 1 < geo.psum_words)):
+        with m.If(wr.i_clear):
+            m.d.comb += Assert(wr.psum_rd.addr == 0, "word 0 not read with the clear")
+        with m.Elif(~wr.i_idle & (arrivals + acc.valid + 1 < geo.psum_words)):
             m.d.comb += Assert(wr.psum_rd.addr == arrivals + acc.valid + 1, "the psum read is not two rows ahead")
         fits = arrivals < geo.psum_words
         with m.If(acc.valid & desc.psum_write & fits):

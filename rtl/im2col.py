@@ -585,7 +585,7 @@ class OperandFetch(wiring.Component):
             mark = Signal(range(banks), name=f"mark{r}")
             if lane_bits:
                 carry = (offset[:lane_bits] + row.p[:lane_bits])[lane_bits]
-                m.d.comb += mark.eq(Mux(carry, Mux(row.mark == banks - 1, 0, row.mark + 1), row.mark))
+                m.d.comb += mark.eq(mod_add(row.mark, carry, banks))
             else:
                 m.d.comb += mark.eq(row.mark)
             marks.append(mark)

@@ -272,7 +272,7 @@ class LayerAccelerator(wiring.Component):
             fetch.i_desc.eq(d), fetch.i_geo.eq(run_sizes), fetch.i_rows.eq(walker.o_rows),
             fetch.i_start.eq(take), fetch.i_run.eq(ctrl.o_fetch_run),
             fetch.i_pos.eq(ctrl.o_pos), ctrl.i_fetch_issue.eq(fetch.o_issue),
-            writer.i_desc.eq(d), writer.i_clear.eq(take),
+            writer.i_desc.eq(d), writer.i_clear.eq(take), writer.i_idle.eq(ctrl.o_run_idle),
             ctrl.i_written_next.eq(writer.o_written_next), ctrl.i_write_overrun.eq(writer.o_overrun),
             out_stage.i_params.eq(writer.o_params), out_stage.i_relu.eq(d.relu),
             out_stage.i_binary.eq(d.binary_out), out_stage.i_positions.eq(run_sizes.positions),

@@ -664,8 +664,10 @@ def test_result_writer(relu: int) -> None:
     async def bench(ctx):
         ctx.set(dut.i_desc, desc((1, 1), (1, 1), 4, 3, groups=2))
         ctx.set(dut.i_clear, 1)
+        ctx.set(dut.i_idle, 1)
         await ctx.tick()
         ctx.set(dut.i_clear, 0)
+        ctx.set(dut.i_idle, 0)
         rows, overruns = [row for fold in acc for row in fold], 0
         for cycle in range(len(rows) * 5):
             feed = cycle % 4 == 0 and cycle // 4 < len(rows)  # a row every fourth cycle
@@ -726,8 +728,10 @@ def test_result_writer_psum() -> None:
         for k, (add, write, pattern) in enumerate([(0, 1, [1]), (1, 1, [1, 1, 1, 0, 1, 0, 0]), (1, 0, [1, 0])]):
             ctx.set(dut.i_desc, {**desc((1, 1), (1, 1), 4, 4), "psum_add": add, "psum_write": write})
             ctx.set(dut.i_clear, 1)
+            ctx.set(dut.i_idle, 1)
             await ctx.tick()
             ctx.set(dut.i_clear, 0)
+            ctx.set(dut.i_idle, 0)
             await ctx.tick()  # the parameter word's read (in the top, the loads lie between)
             rows = [*parts[k], parts[k][0]] if k == 0 else list(parts[k])  # a seventh row
             overrun = 0
@@ -794,8 +798,10 @@ def test_result_writer_residual() -> None:
         async def bench(ctx, dut=dut, load=load, written=written, residual=residual):
             ctx.set(dut.i_desc, {**desc((1, 1), (1, 1), 4, 2), "residual": residual})
             ctx.set(dut.i_clear, 1)
+            ctx.set(dut.i_idle, 1)
             await ctx.tick()
             ctx.set(dut.i_clear, 0)
+            ctx.set(dut.i_idle, 0)
             for cycle in range(feeds[-1] + 8):
                 feed = cycle in feeds
                 ctx.set(load.en, feed)  # shortcut word i with row i
