@@ -210,29 +210,34 @@ class ReadDMA(wiring.Component):
         shift, realign = Signal(range(bus_bytes), name="shift"), Signal(name="realign")
         prev, primed = Signal(bus_bits, name="prev"), Signal(name="primed")  # realigning: the word before
 
-        # Start: latch the request (the target's slot as constants); the setup cycle after it
-        # derives the bus words from the registered byte range (the multiply is off the start path).
-        addr, target = Signal(ADDR_BITS, name="addr"), Signal.like(self.i_target, name="target")
+        # Start: latch the request (the target's slot as constants) and the transfer's span, the
+        # beats times the slot -- bytes for a narrow slot (a power of two: a shift), bus words for
+        # a wide one (whole words per beat) -- so that the setup cycle after it adds only the
+        # first byte's offset in its word: no multiply and add in series on either cycle.
+        addr = Signal(ADDR_BITS, name="addr")
         setup = Signal()
         log_of = _pick([ceil_log2(min(s, bus_bytes)) for s in self.slots], self.i_target)
         narrow_of, first_lane = _pick(self.slots, self.i_target) < bus_bytes, self.i_addr[:size] >> log_of
+        spans = [self.i_beats << ceil_log2(s) if s < bus_bytes else times(self.i_beats, s // bus_bytes)
+                 for s in self.slots]
+        span = Signal(max(len(v) for v in spans), name="span")
+        span_of = spans[0]
+        for i, v in enumerate(spans[1:], 1):
+            span_of = Mux(self.i_target == i, v, span_of)
         with m.If(starting):
-            m.d.sync += [addr.eq(self.i_addr), target.eq(self.i_target), setup.eq(1),
+            m.d.sync += [addr.eq(self.i_addr), setup.eq(1), span.eq(span_of),
                          got.eq(0), full.eq(0), narrow.eq(narrow_of),
                          shift.eq(Mux(narrow_of, first_lane << log_of, self.i_addr[:size])),
                          realign.eq(~narrow_of & (self.i_addr[:size] != 0)), primed.eq(0),
                          log_slot.eq(log_of),
                          per_beat.eq(_pick([max(1, s // bus_bytes) for s in self.slots], self.i_target)),
                          self.o_rerror.eq(0)]
-        # ceil((first byte's offset in its word + beats * slot) / bus bytes), per target with its
-        # slot a constant: a narrow slot (a power of two) is a shift, a wide one whole words
-        # (beats * words per beat, one more when the start is inside a word): no multiplier
+        # the bus words: ceil((first byte's offset in its word + span bytes) / bus bytes) for a
+        # narrow slot, the span's words plus one when the start is inside a word for a wide one
+        # (one carry chain: the small addend is picked first)
         offset = addr[:size]
-        per_target = [(offset + (beats_left << ceil_log2(s)) + bus_bytes - 1) >> size if s < bus_bytes
-                      else times(beats_left, s // bus_bytes) + (offset != 0) for s in self.slots]
-        words = per_target[0]
-        for i, w in enumerate(per_target[1:], 1):
-            words = Mux(target == i, w, words)
+        total = span + Mux(narrow, offset + (bus_bytes - 1), offset != 0)
+        words = Mux(narrow, total >> size, total)
         any_words = Signal()  # words_left != 0, kept as a register beside it
         with m.If(setup):
             # beats >= 1 always span a word: any_words is any_beats
