@@ -803,7 +803,8 @@ class ReadDMAHarness(Elaboratable):
         # What ties the engine's registers to the harness's counts (the induction's invariant);
         # the engine has taken the beats given and the one its skid register holds
         taken = given + r["skid_held"]
-        m.d.comb += [Assert((r["bursts"] == flight) & (r["addr"] == addr) & (r["target"] == target)
+        m.d.comb += [Assert((r["bursts"] == flight) & (r["addr"] == addr)
+                            & (r["span"] == Mux(target == 1, beats << ceil_log2(slots[1]), beats * (slots[0] // 8)))
                             & (r["narrow"] == (target == 1)) & (~r["narrow"] | (r["log_slot"] == 1))
                             & (r["realign"] == ((target == 0) & (addr[:3] != 0)))
                             & (r["shift"] == Mux(target == 0, addr[:3], Mux(r["full"], 0, r["lane"] << 1)))
