@@ -38,11 +38,13 @@ derived from the RTL's registers, the next command's fetch overlapping each:
   hands its bank to the store engine then, or once the engine has given the last result of the
   store before (the cycle that result is taken);
 * a store (:func:`store_span`): the store engine offers the tile's first result three cycles after
-  the hand-over and the next one the cycle after each is taken; the write DMA writes each bus
-  word a beat touches in the cycles after the take (address and data together, one a cycle) and
-  takes the next beat with the last of them (a beat a cycle when each fits one word), skips a
-  scattered row past the layer's pixels in the take cycle, and is done the cycle after both its
-  last beat and the last write response (``write_latency`` after the last word);
+  the hand-over and the next one the cycle after each is taken; the write DMA queues up to two
+  kept beats (one being written) and takes a beat whenever the queue has room (the older beat's
+  last word is written by the cycle before), writes each bus word a beat touches in the cycles
+  after its take and the beat before's last word (address and data together, one a cycle; a
+  beat a cycle when each fits one word), skips a scattered row past the layer's pixels in the
+  take cycle, and is done the cycle after both its last beat and the last write response
+  (``write_latency`` after the last word);
 * a K tile that writes partial sums (``hwsim.rtl_plan``) stores nothing: its STORE is empty.
 
 The commands of a tile's store may come after the next tile's loads (:func:`pipelined`, as
@@ -214,14 +216,15 @@ def store_span(geo: TopGeometry, cmd: Command, result_slot: int, first_result: i
     """Cycles of a store from its first cycle (0) to the next ``COMMAND`` (exclusive), the top's
     first result offered at ``first_result`` (relative; may be before 0), and the cycle its last
     result is taken (-1 without results)."""
-    free, offered, last_take, last_write = 0, first_result, -1, None
+    offered, last_take, last_write = first_result, -1, None
+    held = [first_result - 1] * 2  # the last-word cycles of the last two kept beats (queued)
     for index in range(cmd.beats):
-        taken = max(free, offered)
+        taken = max(held[0] + 1, offered)  # room in the queue: the older one is written
         words = _beat_words(geo, cmd, result_slot, index)
         last_take, offered = taken, taken + 1
-        free = taken + max(words, 1)  # the next beat goes with the last word's write
-        if words:
-            last_write = taken + words
+        if words:  # written one word a cycle after its take and the beat before
+            last_write = max(taken, held[1]) + words
+            held = [held[1], last_write]
     done = last_take + 1
     if last_write is not None:
         done = max(done, last_write + write_latency + 1)

@@ -24,7 +24,8 @@ little-endian. The timing of both engines is :mod:`hwsim.rtl_sequence`'s model.
   narrow word's beats leave (one a cycle); a wide beat never stalls the read channel.
 * :class:`WriteDMA` takes the top's result beats and writes each to memory, one single-beat write
   per bus word it touches (with byte strobes), posted: the write responses are counted and
-  ``o_busy`` falls once all came back. Three modes (:class:`StoreMode`): ``RAW`` writes result
+  ``o_busy`` falls once all came back. The beats wait in a queue of two (the one being written
+  and the next), so the result stream's ready is a flip-flop. Three modes (:class:`StoreMode`): ``RAW`` writes result
   beat ``i`` to slot ``i`` (the host unpacks it as :func:`rtl.host.unpack` does); ``BYTES`` and
   ``BITS`` scatter each output pixel's channels into the channels-last activation layout of the
   next layer (one byte per channel, or one bit per channel packed as xnor activation words), so a
@@ -46,7 +47,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
@@ -353,7 +354,8 @@ class WriteDMA(wiring.Component):
     o_busy : Out(1)
         Beats left, a write in progress or a write response outstanding.
     i_result : In(stream.Signature(width))
-        The top's ``o_results``; ready while beats are left and no write is in progress.
+        The top's ``o_results``; ready while beats are left and the queue has room (fewer than
+        two kept beats not yet written).
     o_werror : Out(1)
         A write response was not OKAY since the last start (sticky).
     aw*, w*, b* :
@@ -389,8 +391,8 @@ class WriteDMA(wiring.Component):
         # top pixel row (tile_top), plus the group's channel offset (group_addr), plus the tile's
         # (fold_addr), minus a pixel stride per row (byte_addr, the beat's). The beat's address,
         # its lanes' flags and its pixel's keep flag are set on each take to their values for the
-        # next beat, worked out from registers only (below): the take, behind the AXI handshake,
-        # is only their enable. Channel steps in bytes (BITS: a bit per channel, ``gstep`` and the
+        # next beat, worked out from registers only (below): the take (the stream's valid and a
+        # ready flip-flop) is only their enable. Channel steps in bytes (BITS: a bit per channel, ``gstep`` and the
         # tile's eighths; cols and gstride are multiples of 8 there).
         pstride, gstep = Signal(ADDR_BITS), Signal(16)
         tile_top, tile_step = Signal(ADDR_BITS), Signal(ADDR_BITS)
@@ -419,46 +421,62 @@ class WriteDMA(wiring.Component):
                          *(on.eq(c < self.i_out_ch) for c, on in enumerate(lane_on)),
                          self.o_werror.eq(0)]
 
-        # The beat being written, as taken, and its first byte's offset in its bus word; it is
-        # rotated into place on the way out (wdata, wstrb), not on the way in: the result beat
-        # comes straight from the out buffer's block RAM, the shifter would follow its read.
+        # The kept beats wait in a queue of two entries (the one being written, its head, and
+        # the next), each as taken: its bytes and byte mask, its first byte's offset in its bus
+        # word, that word, its bus words and whether that is one. The head is rotated into place
+        # on the way out (wdata, wstrb), not on the way in: the result beat comes straight from
+        # the out buffer's block RAM, the shifter would follow its read. A beat is taken while
+        # the queue has room, so that ready is a flip-flop and the take advances the scatter's
+        # registers off the AXI handshake, which only moves the head (its word count, the read
+        # pointer, the queue's flags).
+        entry = data.StructLayout({"bytes": self.max_bytes * 8, "mask": self.max_bytes, "at": size,
+                                   "first": ADDR_BITS - size, "words": range(self.max_bytes // bus_bytes + 3),
+                                   "one": 1})
+        queue = [Signal(entry, name=f"queue{i}") for i in range(2)]
+        head_at, tail_at = Signal(name="head_at"), Signal(name="tail_at")
+        head = Signal(entry)
+        m.d.comb += head.eq(Mux(head_at, queue[1], queue[0]))
         span = (self.max_bytes + bus_bytes) * 8
-        beat_bytes, beat_mask = Signal(self.max_bytes * 8), Signal(self.max_bytes)
-        at = Signal(size)
-        data, strobes = Signal(span), Signal(span // 8)
-        m.d.comb += [data.eq(beat_bytes << (at * 8)), strobes.eq(beat_mask << at)]
-        first = Signal(ADDR_BITS - size)
-        words, k = Signal(range(self.max_bytes // bus_bytes + 3)), Signal(range(self.max_bytes // bus_bytes + 3))
-        k_last = Signal()  # k == words - 1, kept as a register beside k
+        data_, strobes = Signal(span, name="data"), Signal(span // 8)
+        m.d.comb += [data_.eq(head.bytes << (head.at * 8)), strobes.eq(head.mask << head.at)]
+        k = Signal.like(head.words)
+        k_last = Signal()  # k == the head's words - 1, kept as a register beside k
         aw_done, w_done = Signal(), Signal()
-        writing = Signal()
-        # writing's and k_last's values at the clock edge (comb; the registers take them)
-        writing_next, k_last_next = Signal(), Signal()
-        m.d.comb += [writing_next.eq(writing), k_last_next.eq(k_last)]
-        m.d.sync += [writing.eq(writing_next), k_last.eq(k_last_next)]
+        # the queue's length, and whether a head is being written (a register beside it)
+        length, writing = Signal(range(3)), Signal()
 
         # One single-beat write per bus word, address and data offered together.
-        m.d.comb += [self.awaddr.eq((first + k) << size), self.awlen.eq(0), self.awsize.eq(size),
+        m.d.comb += [self.awaddr.eq((head.first + k) << size), self.awlen.eq(0), self.awsize.eq(size),
                      self.awburst.eq(1), self.awvalid.eq(writing & ~aw_done),
-                     self.wdata.eq(data.word_select(k, bus_bits)),
+                     self.wdata.eq(data_.word_select(k, bus_bits)),
                      self.wstrb.eq(strobes.word_select(k, bus_bytes)), self.wlast.eq(1),
                      self.wvalid.eq(writing & ~w_done), self.bready.eq(1)]
         aw_now = aw_done | (self.awvalid & self.awready)
         w_now = w_done | (self.wvalid & self.wready)
+        pop = writing & k_last & aw_now & w_now  # the head's last word is written
+        push = Signal()  # a kept beat is taken into the tail (below)
+        incoming = Signal(entry)  # the beat taken, as queued
+        length_next = Signal.like(length)
+        m.d.comb += length_next.eq(length + push - pop)
+        m.d.sync += [length.eq(length_next), writing.eq(length_next != 0)]
+        with m.If(push):
+            m.d.sync += [queue[0].eq(Mux(tail_at, queue[0], incoming)),
+                         queue[1].eq(Mux(tail_at, incoming, queue[1])), tail_at.eq(~tail_at)]
         with m.If(writing):
             m.d.sync += [aw_done.eq(aw_now), w_done.eq(w_now)]
             with m.If(aw_now & w_now):
-                m.d.sync += [k.eq(k + 1), aw_done.eq(0), w_done.eq(0)]
-                m.d.comb += k_last_next.eq(k + 2 == words)
-                with m.If(k_last):
-                    m.d.comb += writing_next.eq(0)
-        # The next beat is taken when idle or with the last word's write (a beat a cycle when each
-        # fits one bus word); its registers below override the finished beat's. Both terms of
-        # ready (beats left and idle; beats left and writing the beat's last word) are registers,
-        # set from the next values of their factors: ready is one gate behind the AXI handshake.
-        idle_ready, last_ready = Signal(), Signal()
-        m.d.sync += [idle_ready.eq(any_next & ~writing_next), last_ready.eq(any_next & writing_next & k_last_next)]
-        m.d.comb += res.ready.eq(idle_ready | (last_ready & aw_now & w_now))
+                m.d.sync += [k.eq(k + 1), aw_done.eq(0), w_done.eq(0), k_last.eq(k + 2 == head.words)]
+        # the next head: the entry behind the head, or the beat taken now into an empty queue
+        # (or into one whose head leaves)
+        with m.If(pop):
+            m.d.sync += [head_at.eq(~head_at), k.eq(0),
+                         k_last.eq(Mux(length == 2, Mux(head_at, queue[0].one, queue[1].one), incoming.one))]
+        with m.Elif(~writing):
+            m.d.sync += [k.eq(0), k_last.eq(incoming.one)]
+        # ready while beats are left and the queue has room: registers, set from their next values
+        ready = Signal()
+        m.d.sync += ready.eq(any_next & (length_next != 2))
+        m.d.comb += res.ready.eq(ready)
         # Bytes, strobes and words of the taken beat.
         lanes = res.payload
 
@@ -484,9 +502,7 @@ class WriteDMA(wiring.Component):
         lanes_next = [at_fold_end(ch_left > cols + c, f"lane_next{c}") for c in range(cols)]
         keep_tile = at_fold_end(tile_left > 0, "keep_tile")
         keep_next_tile = at_fold_end(tile_left > rows, "keep_next_tile")
-        value = Signal(self.max_bytes * 8)
-        mask = Signal(self.max_bytes)
-        count = Signal.like(words)  # the bus words the beat touches
+        value, mask, count = incoming.bytes, incoming.mask, incoming.words  # count: the words it touches
 
         def spans(nbytes: int) -> Value:  # a table of the address's offset in its word
             return _pick([(o + nbytes + bus_bytes - 1) >> size for o in range(bus_bytes)], byte_addr[:size])
@@ -501,11 +517,9 @@ class WriteDMA(wiring.Component):
                 bits = [lanes[c * self.lane_bits] & lane_on[c] for c in range(cols)]
                 m.d.comb += [value.eq(Cat(*bits)), mask.eq((1 << max(1, cols // 8)) - 1),
                              count.eq(spans(max(1, cols // 8)))]
+        m.d.comb += [incoming.at.eq(byte_addr[:size]), incoming.first.eq(byte_addr >> size),
+                     incoming.one.eq(count == 1), push.eq(take & keep)]
         with m.If(take):
-            with m.If(keep):
-                m.d.sync += [beat_bytes.eq(value), beat_mask.eq(mask), at.eq(byte_addr[:size]),
-                             first.eq(byte_addr >> size), k.eq(0), aw_done.eq(0), w_done.eq(0), words.eq(count)]
-                m.d.comb += [writing_next.eq(1), k_last_next.eq(count == 1)]
             # Next beat: the next row up, or the next fold's top row (the next tile, the next
             # group's first tile, the next row tile's first fold).
             with m.If(mode == StoreMode.RAW):

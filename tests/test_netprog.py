@@ -145,6 +145,11 @@ def test_store_span_and_sequence_by_hand() -> None:
     # RAW, two 8-byte beats, the first result at 5: taken at 5 (written at 6) and at 6 with that
     # write (written at 7), its response at 9, o_busy low at 10, COMMAND at 11.
     assert store_span(geo, Command(Op.STORE, beats=2), 8, 5, 2) == (11, 6)  # the last taken at 6
+    # RAW, three 16-byte beats (two words each), the first result at 5: beat 0 taken at 5,
+    # written at 6, 7; beat 1 taken at 6 into the queue's second entry, written at 8, 9; beat 2
+    # waits for room (beat 0 is held through 7): taken at 8, written at 10, 11; the last response
+    # at 13, o_busy low at 14, COMMAND at 15.
+    assert store_span(geo, Command(Op.STORE, beats=3), 16, 5, 2) == (15, 8)
     # A lone descriptor (16-byte slot) and END at latency 1: the DESC command's address at 0, its
     # words at 1, 2, COMMAND takes it at 3, DISPATCH at 4; from 5 the descriptor's read (setup)
     # and END's address; END's words at 6, 7; the descriptor's address at 6, its words at 8, 9

@@ -343,10 +343,11 @@ def _store_model(mode: StoreMode, *, rows: int, cols: int, lane_bits: int, slot:
 def test_store_cycles_random(seed: int) -> None:
     """Random scatters (modes, array shapes, channels, groups, strides, pixels) under a producer
     with gaps and an AXI slave that stalls at random: every write is the model's and goes in the
-    model's cycle. The model: a beat is taken in the first cycle from when the DMA is free that
-    the producer offers it; a kept beat's words are written one a cycle from the cycle after its
-    take, each in the first cycle the slave takes it, and the DMA is free again in the cycle of
-    its last word's write (a skipped beat: the cycle after its take)."""
+    model's cycle. The model: a beat is taken in the first cycle that the producer offers it and
+    the DMA holds fewer than two kept beats (a kept beat is held from the cycle after its take
+    through the cycle of its last word's write); a kept beat's words are written one at a time,
+    each in the first cycle the slave takes it, from the cycle after both its take and the last
+    word's write of the kept beat before it."""
     rng = random.Random(seed)
     mode = [StoreMode.BYTES, StoreMode.BITS, StoreMode.RAW][seed % 3]
     rows, cols = rng.choice([1, 2, 4]), rng.choice([8, 16])
@@ -367,15 +368,17 @@ def test_store_cycles_random(seed: int) -> None:
     offered = [rng.random() < 0.7 for _ in range(horizon)]  # the producer has a beat (held once up)
     slave = [rng.random() < 0.6 for _ in range(horizon)]    # the slave takes a write
     takes, writes, model_takes, model_writes = [], [], [], []
-    free, due = 0, 0
+    due, held = 0, [-1, -1]  # held: the last-write cycles of the last two kept beats
     for beat_writes in want:
-        taken = max(free, next(c for c in range(due, horizon) if offered[c]))  # offered: held until taken
+        # offered: held until taken; room once the older of the two held beats is written
+        taken = max(held[0] + 1, next(c for c in range(due, horizon) if offered[c]))
         model_takes.append(taken)
-        due, cycle = taken + 1, taken
+        due, cycle = taken + 1, max(taken, held[1])
         for write in beat_writes:
             cycle = next(c for c in range(cycle + 1, horizon) if slave[c])
             model_writes.append((cycle, *write))
-        free = cycle if beat_writes else taken + 1
+        if beat_writes:
+            held = [held[1], cycle]
 
     async def bench(ctx):
         await _start_store(ctx, dut, i_addr=addr, i_beats=len(beats), i_mode=mode, i_pstride=pstride,
