@@ -217,7 +217,9 @@ def store_span(geo: TopGeometry, cmd: Command, result_slot: int, first_result: i
     first result offered at ``first_result`` (relative; may be before 0), and the cycle its last
     result is taken (-1 without results)."""
     offered, last_take, last_write = first_result, -1, None
-    held = [first_result - 1] * 2  # the last-word cycles of the last two kept beats (queued)
+    # the last-word cycles of the last two kept beats (the queue; empty before the store's first
+    # cycle, 0, which is the earliest take)
+    held = [max(first_result, 0) - 1] * 2
     for index in range(cmd.beats):
         taken = max(held[0] + 1, offered)  # room in the queue: the older one is written
         words = _beat_words(geo, cmd, result_slot, index)

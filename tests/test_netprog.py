@@ -150,6 +150,10 @@ def test_store_span_and_sequence_by_hand() -> None:
     # waits for room (beat 0 is held through 7): taken at 8, written at 10, 11; the last response
     # at 13, o_busy low at 14, COMMAND at 15.
     assert store_span(geo, Command(Op.STORE, beats=3), 16, 5, 2) == (15, 8)
+    # The first result offered before the store starts (-3): taken at 0, the store's first
+    # cycle, written at 1; the second taken at 1, written at 2; its response at 4, o_busy low
+    # at 5, COMMAND at 6.
+    assert store_span(geo, Command(Op.STORE, beats=2), 8, -3, 2) == (6, 1)
     # A lone descriptor (16-byte slot) and END at latency 1: the DESC command's address at 0, its
     # words at 1, 2, COMMAND takes it at 3, DISPATCH at 4; from 5 the descriptor's read (setup)
     # and END's address; END's words at 6, 7; the descriptor's address at 6, its words at 8, 9
