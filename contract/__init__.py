@@ -22,7 +22,7 @@ from __future__ import annotations
 __all__ = [
     "ContractError", "DEFAULT_MAX_SHIFT", "MAX_ALIGN_LIMIT", "DESCRIPTOR_CYCLES", "FETCH_CYCLES", "GEOMETRY_BITS",
     "OPERAND_CYCLES", "act_banks",
-    "GEOMETRY_CYCLES",
+    "GEOMETRY_CYCLES", "HAND_CYCLES",
     "CAPTURE_CYCLES",
     "HARDWARE_BITS", "MAX_SHIFT_LIMIT", "MODEL_BITS", "MULT_BITS", "OUTPUT_LATENCY", "PE_KINDS",
     "PIPELINE_CYCLES", "RSHIFT_BITS", "RSHIFT_MAX", "RSHIFT_MIN", "XNOR_AUX_BITS", "acc_bits",
@@ -78,6 +78,10 @@ OPERAND_CYCLES = 4
 #: a tile is handed from the loads to the run at the earliest this many cycles after its
 #: descriptor register is written, so that every derived size is valid when the run copies it.
 GEOMETRY_CYCLES = 5
+#: From a tile's last load beat to the run side's take at the earliest (``rtl.controller``'s
+#: HAND): the take is a gate of flip-flops, so the read DMA's beat handshake drives none of the
+#: hundreds of registers it starts.
+HAND_CYCLES = 1
 #: Width of the kernel, stride and padding fields of the generated top's layer descriptor.
 GEOMETRY_BITS = 4
 

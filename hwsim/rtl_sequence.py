@@ -29,8 +29,9 @@ derived from the RTL's registers, the next command's fetch overlapping each:
   when the word after it arrived); the transfer ends the cycle after its last beat (its
   ``o_busy`` is registered) -- the layer top takes every beat in the cycle it is offered, since
   its load phases wait on the DMA;
-* the top (``rtl.top``): the run side takes a tile at its last ACTS beat, or (HAND) the cycle
-  after the tile before left FLUSH, or the geometry's wait, whichever is last
+* the top (``rtl.top``): the run side takes a tile in the cycle after its last ACTS beat
+  (:data:`contract.HAND_CYCLES`), or the cycle after the tile before left FLUSH, or the
+  geometry's wait, whichever is last
   (:func:`hwsim.rtl_timing.overlapped_total` without the memory); the load side takes the next
   descriptor from the cycle after the take -- a DESC read earlier waits; a RESID is dispatched
   from the cycle after the take; FLUSH ends ``compute + drain`` cycles
@@ -60,7 +61,7 @@ from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
 
-from contract import FETCH_CYCLES, GEOMETRY_CYCLES
+from contract import FETCH_CYCLES, GEOMETRY_CYCLES, HAND_CYCLES
 from hwsim.errors import ConfigError
 from hwsim.rtl_plan import LayerPlan, LayerShape, Tile, TopGeometry, descriptor_bits, top_geometry
 from hwsim.rtl_timing import plan_cycles, tile_layer
@@ -299,7 +300,7 @@ def sequence_cycles(geo: TopGeometry, commands: Sequence[Command], widths: dict[
             phases = plan_cycles(geo, tile.plan)
             if cmd.op == Op.ACTS:  # the loads are done: the run side takes the tile once idle
                 before = tiles[-2].run_free(engine_free) if len(tiles) > 1 else 0
-                tile.take = max(t + last, tile.desc + GEOMETRY_CYCLES + 1, before)
+                tile.take = max(t + last + HAND_CYCLES, tile.desc + GEOMETRY_CYCLES + 1, before)
             # RUN follows the take, or the residual's last beat
             tile.flush = max(tile.take, t + last) + phases["compute"] + phases["drain"]
         free = t + span

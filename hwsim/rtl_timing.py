@@ -13,11 +13,12 @@ both included (a depthwise layer run channel-parallel, :func:`hwsim.rtl_plan.cha
     descriptor    = 1
     load_weights  = G * NT * (1 + KS)          one parameter word and KS weight words per tile
     load_acts     = ceil(G * in_h * in_w * CW / act_beat)   activation words, act_beat a beat
-    geometry_wait = max(0, GEOMETRY_CYCLES + 1 - loads)      the run side takes the tile no
-                                               earlier than the descriptor's geometry is complete
-                                               (``loads`` the parameter, weight and act beats;
-                                               only a tile of under six beats waits: three
-                                               cycles with one beat each)
+    hand          = HAND_CYCLES                the run side takes the tile in the cycle after
+                                               its last load beat at the earliest (HAND)
+    geometry_wait = max(0, GEOMETRY_CYCLES - loads)      and no earlier than the descriptor's
+                                               geometry is complete (``loads`` the parameter,
+                                               weight and act beats; only a tile of under five
+                                               beats waits: two cycles with one beat each)
     load_resid    = folds * rows (a layer with ``residual``, else 0): the shortcut's out words
     compute       = rows + 4 + folds * fold    pixel walk of the first row tile, the operand
                                                fetch's four cycles (``OPERAND_CYCLES``: the
@@ -59,8 +60,8 @@ array drains, and the walk of the next row tile (``rows`` cycles) hides under th
 
 A layer too large for the buffers runs as tiles (:func:`hwsim.rtl_plan.split`), one descriptor
 after another, through the top's three stages: the load side, the run side and the store
-engine. Tile ``t`` (descriptor at ``s_t``) has its loads done at ``a_t = s_t + load_weights +
-load_acts + geometry_wait``; the run side takes it at ``h_t = max(a_t, e_{t-1} + 1)`` (the run
+engine. Tile ``t`` (descriptor at ``s_t``) is ready to be taken at ``a_t = s_t + load_weights +
+load_acts + hand + geometry_wait``; the run side takes it at ``h_t = max(a_t, e_{t-1} + 1)`` (the run
 side is idle the cycle after the tile before left FLUSH at ``e_{t-1}``) and the next
 descriptor comes at ``h_t + 1``; its FLUSH ends at ``F_t = h_t + load_resid + compute + drain``,
 and a storing tile hands its bank to the store engine at ``e_t = max(F_t, H_s + S_s)`` (``s``
@@ -88,8 +89,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from contract import (CAPTURE_CYCLES, DESCRIPTOR_CYCLES, FETCH_CYCLES, GEOMETRY_CYCLES, OPERAND_CYCLES, OUTPUT_LATENCY,
-                      PIPELINE_CYCLES, conv_out_size)
+from contract import (CAPTURE_CYCLES, DESCRIPTOR_CYCLES, FETCH_CYCLES, GEOMETRY_CYCLES, HAND_CYCLES, OPERAND_CYCLES,
+                      OUTPUT_LATENCY, PIPELINE_CYCLES, conv_out_size)
 from hwsim.accelerator import Accelerator
 from hwsim.dataflow import compute_cycles
 from hwsim.errors import HwsimError
@@ -105,7 +106,7 @@ __all__ = ["layer_cycles", "overlapped_total", "plan_cycles", "tile_layer", "til
 def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
     """Cycles of each phase of the planned layer ``p`` on the top ``geo``, and their ``total``.
 
-    Keys: ``descriptor``, ``load_weights``, ``load_acts``, ``geometry_wait``, ``load_resid``, ``compute``,
+    Keys: ``descriptor``, ``load_weights``, ``load_acts``, ``hand``, ``geometry_wait``, ``load_resid``, ``compute``,
     ``drain``, ``store``
     (0 for a K tile that writes partial sums), ``total``, plus ``folds`` and ``fold_cycles`` (see
     the module docstring for the formula).
@@ -119,7 +120,8 @@ def plan_cycles(geo: TopGeometry, p: LayerPlan) -> dict[str, int]:
         "descriptor": DESCRIPTOR_CYCLES,
         "load_weights": words["param_words"] + words["weight_words"],
         "load_acts": geo.act_beats(words["act_words"]),
-        "geometry_wait": max(0, GEOMETRY_CYCLES + 1 - loads),
+        "hand": HAND_CYCLES,
+        "geometry_wait": max(0, GEOMETRY_CYCLES - loads),
         "load_resid": p.resid_words(geo.rows),
         "compute": geo.rows + OPERAND_CYCLES + array,
         "drain": OUTPUT_LATENCY + 1,
@@ -221,7 +223,7 @@ def overlapped_total(geo: TopGeometry, plans: Sequence[LayerPlan]) -> int:
     known: dict[LayerPlan, dict[str, int]] = {}  # plans repeat: tiles of one shape
     for p in plans:
         phases = known.get(p) or known.setdefault(p, plan_cycles(geo, p))
-        loaded = start + phases["load_weights"] + phases["load_acts"] + phases["geometry_wait"]
+        loaded = start + phases["load_weights"] + phases["load_acts"] + phases["hand"] + phases["geometry_wait"]
         take = max(loaded, run_free)
         flush = take + phases["load_resid"] + phases["compute"] + phases["drain"]  # FLUSH's last cycle
         if p.stores:

@@ -30,12 +30,13 @@ class LayerController(wiring.Component):
     """Sequences tiles through two FSMs, so that a tile loads while the one before it runs.
 
     The load side takes a descriptor and loads the tile's parameters, weights and activations
-    into the input bank ``o_in_bank`` (DESC, PARAMS, WEIGHTS, ACTS), then waits (HAND) until the
-    run side is idle and the descriptor's geometry is complete (:data:`~contract.GEOMETRY_CYCLES`
-    after its register was written); in that cycle, ``o_take``, the run side takes the tile --
-    the descriptor, the loop ends and the error flag go over, the input bank flips -- and the
-    load side takes the next descriptor. A tile whose loads end while the run side is idle is
-    taken with its last ACTS beat.
+    into the input bank ``o_in_bank`` (DESC, PARAMS, WEIGHTS, ACTS), then waits (HAND, from the
+    cycle after the last ACTS beat: :data:`~contract.HAND_CYCLES`) until the run side is idle and
+    the descriptor's geometry is complete (:data:`~contract.GEOMETRY_CYCLES` after its register
+    was written); in that cycle, ``o_take``, the run side takes the tile -- the descriptor, the
+    loop ends and the error flag go over, the input bank flips -- and the load side takes the
+    next descriptor. The take is a gate of flip-flops (HAND's, the run side's IDLE, the age's
+    flag): the read DMA's beat handshake reaches none of the registers it starts.
 
     The run side (IDLE, RESID for a ``residual`` tile, WALK for the first row tile, RUN, FLUSH)
     runs the tile from the other input bank into out bank ``o_bank``. While RUN issues a row
@@ -163,8 +164,9 @@ class LayerController(wiring.Component):
 
         run_idle = self.o_run_idle
         age = Signal(range(GEOMETRY_CYCLES + 1))  # cycles since the load descriptor was written
+        aged = Signal()  # age == GEOMETRY_CYCLES, a register beside it
         with m.If(age < GEOMETRY_CYCLES):
-            m.d.sync += age.eq(age + 1)
+            m.d.sync += [age.eq(age + 1), aged.eq(age + 1 == GEOMETRY_CYCLES)]
         loaded = Signal.like(self.i_act_words)  # ACTS: activation words after this beat
         ahead = Signal(len(loaded) + 1)  # `loaded + act_beat`, a register: no adder before the compare
         # `loaded >= i_act_words` a cycle late, off the take's path (ACTS's beats can come back
@@ -175,12 +177,12 @@ class LayerController(wiring.Component):
         late_last, fired = Signal(), Signal()
         m.d.sync += late_last.eq(Mux(fired, ahead >= self.i_act_words, loaded >= self.i_act_words))
         last_beat = Mux(age == ACT_WORDS_CYCLES, self.i_act_one_beat, late_last)
-        loads_done = Signal()  # the tile's last load beat is this cycle or before (from age 3 on)
+        handing = Signal()  # in HAND, a register beside the state
         take = self.o_take
-        m.d.comb += take.eq(loads_done & run_idle & (age == GEOMETRY_CYCLES))
+        m.d.comb += take.eq(handing & run_idle & aged)
         with m.If(take):
             m.d.sync += [self.o_desc.eq(self.o_load_desc), self.o_in_bank.eq(~self.o_in_bank),
-                         run_error.eq(load_failed | self.i_too_long)]
+                         run_error.eq(load_error | self.i_too_long), handing.eq(0)]
             m.d.sync += [run_end[name].eq(load_end[name]) for name in ends]
             run_nest.reset(load_first, load_second)
         fire, nest = self.i_load_fire, load_nest
@@ -196,7 +198,7 @@ class LayerController(wiring.Component):
                     m.d.sync += [load_end[name].eq(value) for name, value in ends.items()]
                     m.d.sync += [load_first[name].eq(value) for name, value in firsts.items()]
                     m.d.sync += [load_second[name].eq(value) for name, value in seconds.items()]
-                    m.d.sync += [self.o_load_desc.eq(p), load_error.eq(0), age.eq(0),
+                    m.d.sync += [self.o_load_desc.eq(p), load_error.eq(0), age.eq(0), aged.eq(0),
                                  loaded.eq(geo.act_beat), ahead.eq(2 * geo.act_beat)]
                     nest.reset(firsts, seconds)
                     m.next = "PARAMS"
@@ -216,17 +218,14 @@ class LayerController(wiring.Component):
                         m.next = "ACTS"
             with m.State("ACTS"):
                 # act_beat words a beat: the last beat carries the tile's last word
-                m.d.comb += [fired.eq(fire), loads_done.eq(fire & late_last)]  # for the take: from age 3
+                m.d.comb += fired.eq(fire)
                 with m.If(fire):
                     m.d.sync += [loaded.eq(ahead), ahead.eq(ahead[:len(loaded)] + geo.act_beat)]
                     with m.If(last_beat):
                         m.d.comb += self.o_load_restart.eq(1)
-                        m.d.sync += [target.eq(LoadTarget.NONE), desc_ready.eq(take)]
-                        m.next = "DESC"
-                        with m.If(~take):
-                            m.next = "HAND"
+                        m.d.sync += [target.eq(LoadTarget.NONE), handing.eq(1)]
+                        m.next = "HAND"
             with m.State("HAND"):
-                m.d.comb += loads_done.eq(1)
                 with m.If(take):
                     m.d.sync += desc_ready.eq(1)
                     m.next = "DESC"

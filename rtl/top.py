@@ -11,9 +11,9 @@ the other, and the store engine streams tile ``t - 1``'s results from the other 
     WEIGHTS  G * NT * KS beats on i_weights: one word of ``cols`` weights per (tile, step)
     ACTS     ceil(G * H * W * CW / act_beat) beats on i_acts: act_beat activation words a beat,
              one word per (group, pixel, channel word) in that order
-    HAND     until the run side is idle (and the descriptor's geometry complete, GEOMETRY_CYCLES
-             after its register was written): the run side takes the tile -- in the last ACTS
-             beat's cycle if it is idle then -- the input banks swap, DESC follows
+    HAND     from the cycle after the last ACTS beat (HAND_CYCLES) until the run side is idle
+             (and the descriptor's geometry complete, GEOMETRY_CYCLES after its register was
+             written): the run side takes the tile, the input banks swap, DESC follows
 
     run side
     IDLE     until it takes a tile

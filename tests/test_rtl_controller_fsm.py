@@ -294,15 +294,15 @@ def check_hand_over(trace: list[Cycle], tiles: list[dict[str, int]]) -> None:
 
 
 def check_takes(trace: list[Cycle]) -> list[int]:
-    """Each take comes in the first cycle with the tile's loads done (its last activation beat
-    or later), its descriptor register written ``GEOMETRY_CYCLES`` cycles before and the run
+    """Each take comes in the first cycle with the tile's loads done (the cycle after its last
+    activation beat, HAND, or later), its descriptor register written ``GEOMETRY_CYCLES`` cycles before and the run
     side idle (the cycle after the FLUSH before ended); the next descriptor, always valid, is
     accepted the cycle after. Returns the take cycles."""
     accepts, takes = cycles_of(trace, "accept"), cycles_of(trace, "take")
     last_acts = [max(n for n, c in enumerate(trace) if c.fire and c.load == "ACTS" and c.load_tile == k)
                  for k in range(len(accepts))]
     idle = [0] + [n + 1 for n in cycles_of(trace, "flush_end")]
-    assert takes == [max(a, s + 1 + GEOMETRY_CYCLES, i) for a, s, i in zip(last_acts, accepts, idle)]
+    assert takes == [max(a + 1, s + 1 + GEOMETRY_CYCLES, i) for a, s, i in zip(last_acts, accepts, idle)]
     assert accepts[1:] == [t + 1 for t in takes[:-1]]
     return takes
 
@@ -367,41 +367,41 @@ def test_overlap_timeline() -> None:
     flushes (13-16, the rows written 4 cycles after the last step); T0's store starts at 16 and
     T1 is taken at 17, the run side idle for that one cycle. T2 (10x10 -> 2x2 stride 5: 13
     activation beats, 21-33) is accepted at 18; T1 runs (2 steps per row tile, the second row
-    tile walked during the first's steps 20-21, swapped in at 22) and stores at 28; T2's last
-    activation beat at 33 finds the run side idle (29-33) and is its take; T2 runs and stores at
-    43. ``o_in_bank`` flips with every take, ``o_bank`` with every store start, ``o_desc`` holds
+    tile walked during the first's steps 20-21, swapped in at 22) and stores at 28; after T2's
+    last activation beat at 33 the run side, idle from 29, takes it in HAND at 34; T2 runs and
+    stores at 44. ``o_in_bank`` flips with every take, ``o_bank`` with every store start, ``o_desc`` holds
     each tile from the cycle after its take."""
     geo = geometry("mac", 2, 2)
     t0, t1 = desc((2, 2), (2, 2), 1, 2), desc((2, 2), (2, 2), 2, 2)
     t2 = desc((10, 10), (2, 2), 1, 2, stride=5)
     tiles = [t0, t1, t2]
-    trace = play(geo, tiles, loads=ALWAYS, issues=ALWAYS, cycles=45)
+    trace = play(geo, tiles, loads=ALWAYS, issues=ALWAYS, cycles=46)
     assert cycles_of(trace, "accept") == [0, 7, 18]
-    assert cycles_of(trace, "take") == [6, 17, 33]
-    assert cycles_of(trace, "store_start") == [16, 28, 43]
-    assert cycles_of(trace, "swap") == [11, 22, 38]
+    assert cycles_of(trace, "take") == [6, 17, 34]
+    assert cycles_of(trace, "store_start") == [16, 28, 44]
+    assert cycles_of(trace, "swap") == [11, 22, 39]
     assert cycles_of(trace, "restart") == [0, 1, 2, 3, 7, 8, 10, 11, 18, 19, 20, 33]
     assert runs(c.load for c in trace) == [
         ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 1), ("HAND", 3),  # T0, 0-6
         ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 2), ("ACTS", 1), ("HAND", 6),  # T1, 7-17
-        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 13),  # T2, 18-33
-        ("DESC", 11)]  # 34-44, no more descriptors
+        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 13), ("HAND", 1),  # T2, 18-34
+        ("DESC", 11)]  # 35-45, no more descriptors
     assert runs(c.run for c in trace) == [
         ("IDLE", 7),  # 0-6
         ("WALK", 2), ("RUN", 1), ("WAIT", 2), ("RUN", 1), ("FLUSH", 4),  # T0, 7-16
         ("IDLE", 1),  # 17
         ("WALK", 2), ("RUN", 2), ("WAIT", 1), ("RUN", 2), ("FLUSH", 4),  # T1, 18-28
-        ("IDLE", 5),  # 29-33
-        ("WALK", 2), ("RUN", 1), ("WAIT", 2), ("RUN", 1), ("FLUSH", 4),  # T2, 34-43
-        ("IDLE", 1)]  # 44
+        ("IDLE", 6),  # 29-34
+        ("WALK", 2), ("RUN", 1), ("WAIT", 2), ("RUN", 1), ("FLUSH", 4),  # T2, 35-44
+        ("IDLE", 1)]  # 45
     # T1's loads beside T0's run
     assert [(c.load, c.run) for c in trace[7:13]] == [
         ("DESC", "WALK"), ("PARAMS", "WALK"), ("WEIGHTS", "RUN"), ("WEIGHTS", "WAIT"),
         ("ACTS", "WAIT"), ("HAND", "RUN")]
-    assert [c.in_bank for c in trace] == [0] * 7 + [1] * 11 + [0] * 16 + [1] * 11
-    assert [c.bank for c in trace] == [0] * 17 + [1] * 12 + [0] * 15 + [1] * 1
+    assert [c.in_bank for c in trace] == [0] * 7 + [1] * 11 + [0] * 17 + [1] * 11
+    assert [c.bank for c in trace] == [0] * 17 + [1] * 12 + [0] * 16 + [1] * 1
     zero = full({})
-    assert [c.desc for c in trace] == [zero] * 7 + [full(t0)] * 11 + [full(t1)] * 16 + [full(t2)] * 11
+    assert [c.desc for c in trace] == [zero] * 7 + [full(t0)] * 11 + [full(t1)] * 17 + [full(t2)] * 11
     assert [(c.store_words, c.bank) for c in trace if c.store_start] == [(4, 0), (4, 1), (4, 0)]
     assert not any(c.error for c in trace)
 
@@ -446,7 +446,7 @@ def test_flush_waits_for_the_store_engine() -> None:
 def test_error_sticky(cause: str) -> None:
     """Tiles A, E, B, C streamed, E failing: a fold longer than max_steps (seen at E's take), a
     load overrun with E's first parameter beat or with its last activation
-    beat (the cycle of its take), a result overrun with E's first issued step, a residual
+    beat (the cycle before its take), a result overrun with E's first issued step, a residual
     overrun with its first residual beat. A load-side error shows on ``o_error`` from the cycle
     after the strobe -- while A runs, ``o_run_error`` low -- and goes to the run side with E's
     take; a run-side error raises both from the cycle after the strobe. Both stay until B's take
@@ -462,9 +462,9 @@ def test_error_sticky(cause: str) -> None:
     else:
         [strobe] = cycles_of(trace, "overrun")
     on_load = cause in ("too_long", "load", "load_last")
-    # the strobes' cycles: E's take at its last activation beat (the run side was idle)
+    # the strobes' cycles: E's take the cycle after its last activation beat (the run side was idle)
     last_act = max(n for n, c in enumerate(trace) if c.load_tile == 1 and c.load == "ACTS" and c.fire)
-    assert {"too_long": last_act == take_e, "load": strobe < take_e, "load_last": strobe == take_e,
+    assert {"too_long": last_act + 1 == take_e, "load": strobe < take_e, "load_last": strobe + 1 == take_e,
             "write": strobe > take_e, "resid": strobe > take_e}[cause]
     raised = range(strobe + 1, take_b + 1)
     assert [n for n, c in enumerate(trace) if c.error] == list(raised)

@@ -289,10 +289,11 @@ def test_layer_cycles_closed_form():
     #   drain        4 output stages + 1 = 5
     #   store        2 + folds * rows = 2 + 72 = 74 (the read, the register behind it)
     layer = Layer("c", "conv", 3, 6, 6, 6, 6, 6, kernel=(3, 3), padding=(1, 1))
-    #   geometry_wait max(0, 5 + 1 - (56 + 14)) = 0
-    want = {"descriptor": 1, "load_weights": 56, "load_acts": 14, "geometry_wait": 0, "load_resid": 0,
+    #   hand         1 (the take the cycle after the last load beat)
+    #   geometry_wait max(0, 5 - (56 + 14)) = 0
+    want = {"descriptor": 1, "load_weights": 56, "load_acts": 14, "hand": 1, "geometry_wait": 0, "load_resid": 0,
             "compute": 710, "drain": 5,
-            "store": 74, "total": 1 + 56 + 14 + 710 + 5 + 74, "folds": 18, "fold_cycles": 39}
+            "store": 74, "total": 1 + 56 + 14 + 1 + 710 + 5 + 74, "folds": 18, "fold_cycles": 39}
     assert layer_cycles(layer, small()) == {**want, "tiles": 1}
     assert plan_cycles(SMALL, plan(SMALL, LayerShape.of_layer(layer))) == want
     # With fold overlap (the default array): n = G * NT = 2 folds a row tile, 9 row tiles, K = 27
@@ -305,7 +306,7 @@ def test_layer_cycles_closed_form():
     # compute 4 + 4 + 499 = 507 -- the model's (18 - 1) * 27 + 39 = 498, the drain register's
     # cycle and the operand fetch's stages
     overlap = small(array=ArrayConfig(rows=4, cols=4))
-    assert layer_cycles(layer, overlap) == {**want, "compute": 507, "total": 1 + 56 + 14 + 507 + 5 + 74,
+    assert layer_cycles(layer, overlap) == {**want, "compute": 507, "total": 1 + 56 + 14 + 1 + 507 + 5 + 74,
                                             "tiles": 1}
 
 
@@ -314,7 +315,7 @@ def test_residual_layer_loads_its_shortcut():
     x 4 rows = 72 beats, and nothing else changes; an xnor top has no residual add."""
     shape = LayerShape(True, 3, 6, 6, 6, (3, 3), (1, 1), (1, 1), residual=True)
     got = plan_cycles(SMALL, plan(SMALL, shape))
-    assert (got["load_resid"], got["total"]) == (72, 1 + 56 + 14 + 72 + 710 + 5 + 74)
+    assert (got["load_resid"], got["total"]) == (72, 1 + 56 + 14 + 1 + 72 + 710 + 5 + 74)
     assert plan(SMALL, shape).k_fields()["residual"] == 1
     xnor = dataclasses.replace(SMALL, pe="xnor", bits=1, lanes=8)
     with pytest.raises(DoesNotFit, match=r"^a residual add needs a requantizing top \(mac, adder, shift\), not xnor$"):
@@ -326,10 +327,10 @@ def test_layer_cycles_depthwise_closed_form():
     # NT = 1, KS = 9, folds 24, fold 8 + 4 + 9 = 21; activations 8 * 5 * 5 = 200 words, 25 beats of 8
     layer = Layer("d", "conv", 8, 5, 5, 8, 3, 3, kernel=(3, 3), stride=(2, 2), padding=(1, 1), groups=8)
     got = layer_cycles(layer, small(array=ArrayConfig(rows=4, cols=4, depthwise="gemm", fold_overlap=False)))
-    assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 25, "geometry_wait": 0,
-                   "load_resid": 0,
+    assert got == {"descriptor": 1, "load_weights": 8 * 1 * (1 + 9), "load_acts": 25, "hand": 1,
+                   "geometry_wait": 0, "load_resid": 0,
                    "compute": 4 + 4 + 24 * 21, "drain": 5, "store": 2 + 24 * 4,
-                   "total": 1 + 80 + 25 + 512 + 5 + 98, "folds": 24, "fold_cycles": 21, "tiles": 1}
+                   "total": 1 + 80 + 25 + 1 + 512 + 5 + 98, "folds": 24, "fold_cycles": 21, "tiles": 1}
     # with fold overlap: 2 fold groups of 4 channels, 8 slots a pixel = one buffer word, so row
     # r reads word iy * 5 + ix in bank (iy * 5 + ix) mod 5 = ix (5 banks for 4 rows): rows of
     # one row tile on two output lines with the same ix conflict. Row tile 0 (pixels (0, 0),
@@ -351,9 +352,9 @@ def test_layer_cycles_depthwise_closed_form():
     assert (got["compute"], got["folds"]) == (90, 6)
     # channel-parallel (the default): 2 fold groups of 4 channels, 6 folds of the same 21 cycles
     got = layer_cycles(layer, small())
-    assert got == {"descriptor": 1, "load_weights": 2 * (1 + 9), "load_acts": 25, "geometry_wait": 0,
+    assert got == {"descriptor": 1, "load_weights": 2 * (1 + 9), "load_acts": 25, "hand": 1, "geometry_wait": 0,
                    "load_resid": 0, "compute": 4 + 4 + 6 * 21, "drain": 5, "store": 2 + 6 * 4,
-                   "total": 1 + 20 + 25 + 134 + 5 + 26, "folds": 6, "fold_cycles": 21, "tiles": 1}
+                   "total": 1 + 20 + 25 + 1 + 134 + 5 + 26, "folds": 6, "fold_cycles": 21, "tiles": 1}
 
 
 def test_layer_too_large_runs_as_channel_tiles():
@@ -361,15 +362,17 @@ def test_layer_too_large_runs_as_channel_tiles():
     # output channels, a multiple of cols = 4: 8 (200 words) fits, 10 does not. Tiles 0-7 and 8-9,
     # each loading the 100 activations in ceil(100 / 8) = 13 beats:
     #   tile 0-7: NT 2, KS 100, folds 2, fold 2 * 4 + 4 + 100 - 2 + 2 = 112: 1 + 2 * 101 + 13
-    #             + (4 + 4 + 2 * 112) + 5 + (2 + 2 * 4) = 463
-    #   tile 8-9: NT 1, folds 1: 1 + 101 + 13 + (4 + 4 + 112) + 5 + (2 + 4) = 246
-    # Run one after another, tiles of 4, 4 and 2 channels would take 3 x 246 = 738, but with the
+    #             + 1 (HAND) + (4 + 4 + 2 * 112) + 5 + (2 + 2 * 4) = 464
+    #   tile 8-9: NT 1, folds 1: 1 + 101 + 13 + 1 + (4 + 4 + 112) + 5 + (2 + 4) = 247
+    # Run one after another, tiles of 4, 4 and 2 channels would take 3 x 247 = 741, but with the
     # overlap they are fastest: each loads 101 + 13 = 114 beats and runs (4 + 4 + 112) + 5 = 125
-    # cycles from its take, storing 2 + 4 = 6. Tile 0 is taken at 114, out of FLUSH at 239; tile
-    # 1 (descriptor at 115, loads done at 229) is taken at 240, out at 365; tile 2 (at 241, done
-    # at 355) taken at 366, out at 491, stored by 497: 498 cycles. (Tiles of 8 and 2: 583.)
+    # cycles from its take, storing 2 + 4 = 6. Tile 0 is taken at 115 (the cycle after its last
+    # load beat), out of FLUSH at 240; tile 1 (descriptor at 116, loads done at 230) is taken at
+    # 241, out at 366; tile 2 (at 242, done at 356) taken at 367, out at 492, stored by 498: 499
+    # cycles. (Tiles of 8 and 2: the first taken at 216, out at 453; the second, loaded by 331,
+    # taken at 454, out at 579, stored by 585: 586.)
     got = layer_cycles(Layer("fc", "linear", 100, 1, 1, 10, 1, 1), small())
-    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (3, 498, 39, 3)
+    assert (got["tiles"], got["total"], got["load_acts"], got["folds"]) == (3, 499, 39, 3)
 
 
 def test_linear_over_rows_runs_as_a_1x1_conv() -> None:
@@ -394,20 +397,21 @@ def test_buffer_without_one_word_is_refused() -> None:
 
 def test_store_overlaps_the_next_tile() -> None:
     """Tiles back to back (hwsim.rtl_timing.overlapped_total), worked by hand on small():
-    A, the closed-form 3x3 conv (70 load beats after its descriptor, a run of 710 + 5 = 715
-    from the take to the end of FLUSH, S = 74), and B, a 4 -> 4 linear layer (KS 4, one fold of
-    2 * 4 + 4 + 4 - 2 + 2 = 16: 6 load beats, a run of (4 + 4 + 16) + 5 = 29, S = 2 + 4 = 6).
-      A then B: A is taken with its last load beat (70), leaves FLUSH at 785 and is stored by
-                859; B (descriptor at 71, loads done at 77) is taken at 786, leaves FLUSH at 815
-                and waits for the engine until 859; B's last result at 865: 866 (not 902).
-      B then A: B is taken at 6, leaves FLUSH at 35, stored by 41; A's descriptor at 7, loads
-                done and taken at 77, FLUSH left at 792, stored by 866: 867 (not 902).
-      A then A: the second A (descriptor at 71, loads done at 141) is taken at 786 and leaves
-                FLUSH at 1501, after the first's store (859): stored by 1575: 1576 (not 1720)."""
+    A, the closed-form 3x3 conv (70 load beats after its descriptor, taken the cycle after the
+    last, a run of 710 + 5 = 715 from the take to the end of FLUSH, S = 74), and B, a 4 -> 4
+    linear layer (KS 4, one fold of 2 * 4 + 4 + 4 - 2 + 2 = 16: 6 load beats, a run of
+    (4 + 4 + 16) + 5 = 29, S = 2 + 4 = 6).
+      A then B: A's last load beat at 70, taken at 71, leaves FLUSH at 786 and is stored by
+                860; B (descriptor at 72, loads done at 78) is taken at 787, leaves FLUSH at 816
+                and waits for the engine until 860; B's last result at 866: 867 (not 904).
+      B then A: B is taken at 7, leaves FLUSH at 36, stored by 42; A's descriptor at 8, loads
+                done at 78, taken at 79, FLUSH left at 794, stored by 868: 869 (not 904).
+      A then A: the second A (descriptor at 72, loads done at 142) is taken at 787 and leaves
+                FLUSH at 1502, after the first's store (860): stored by 1576: 1577 (not 1722)."""
     a = plan(SMALL, LayerShape(True, 3, 6, 6, 6, (3, 3), (1, 1), (1, 1)))
     b = plan(SMALL, LayerShape(False, 4, 4))
-    assert [plan_cycles(SMALL, p)["total"] for p in (a, b)] == [786 + 74, 36 + 6]
-    assert overlapped_total(SMALL, [a, b]) == 866
-    assert overlapped_total(SMALL, [b, a]) == 867
-    assert overlapped_total(SMALL, [a, a]) == 1576
-    assert overlapped_total(SMALL, [a]) == 860  # one tile: D + S
+    assert [plan_cycles(SMALL, p)["total"] for p in (a, b)] == [787 + 74, 37 + 6]
+    assert overlapped_total(SMALL, [a, b]) == 867
+    assert overlapped_total(SMALL, [b, a]) == 869
+    assert overlapped_total(SMALL, [a, a]) == 1577
+    assert overlapped_total(SMALL, [a]) == 861  # one tile: D + S

@@ -172,8 +172,8 @@ def test_top_layer(case: str) -> None:
     assert run.last["params"] + len(prog.weights) == run.last["weights"]
     assert run.last["weights"] + 1 == want["descriptor"] + want["load_weights"]
     assert run.last["acts"] - run.last["weights"] == want["load_acts"]
-    assert run.first["store"] - run.last["acts"] == (want["geometry_wait"] + want["compute"] + want["drain"]
-                                                     + FETCH_CYCLES + 1)
+    assert run.first["store"] - run.last["acts"] == (want["hand"] + want["geometry_wait"] + want["compute"]
+                                                     + want["drain"] + FETCH_CYCLES + 1)
     assert run.last["store"] + 1 == want["total"]
 
 
@@ -243,8 +243,8 @@ def test_top_k_tiles(kind: str) -> None:
     """A layer whose fold exceeds max_steps 16, as K tiles back to back on one top (2 output
     channels, one output tile; mac: 3x3 over 3 channels, 27 steps -> 3 K tiles of one channel;
     xnor: 3x3 over 2 words of 4 lanes, 18 steps -> 2 K tiles of one word): the psum tiles return nothing, the assembled outputs equal
-    int_forward; tile 0 is taken by the idle run side with its last ACTS beat and tile 1's
-    descriptor follows at once (its loads overlap tile 0's run); tile ``t + 1``'s descriptor
+    int_forward; tile 0 is taken by the idle run side in the cycle after its last ACTS beat
+    (HAND) and tile 1's descriptor follows at once (its loads overlap tile 0's run); tile ``t + 1``'s descriptor
     comes the cycle after tile ``t`` is taken, i.e. once tile ``t - 1``'s FLUSH is over (its
     loads, shorter than that run, wait in HAND)."""
     cin = 3 if kind == "mac" else 7
@@ -259,8 +259,9 @@ def test_top_k_tiles(kind: str) -> None:
     np.testing.assert_array_equal(assemble(q, outs), int_forward(q, x))
     starts = [run.first["desc"] for run in runs]
     spans = [plan_cycles(top.geo, tile.plan) for tile, *_ in progs]
-    # a tile's loads: its descriptor, parameter, weight and activation beats (no geometry wait)
-    loads = [s["descriptor"] + s["load_weights"] + s["load_acts"] for s in spans]
+    # a tile's loads: its descriptor, parameter, weight and activation beats and HAND's cycle
+    # (no geometry wait)
+    loads = [s["descriptor"] + s["load_weights"] + s["load_acts"] + s["hand"] for s in spans]
     assert not any(s["geometry_wait"] for s in spans)
     assert starts[1] == starts[0] + loads[0]
     for t in range(1, len(runs) - 1):  # a psum tile's span ends with its FLUSH's last cycle
@@ -276,8 +277,8 @@ def test_top_k_tiles(kind: str) -> None:
 
 def test_top_store_overlaps_the_next_tile() -> None:
     """A layer as row tiles on a top whose ifmap holds 56 activation words (3x3 pad-1 conv,
-    3 -> 4 channels, 6x6 input: 3 x 6 = 18 words an input row): tile 1's descriptor comes the
-    cycle after tile 0's last ACTS beat (the idle run side takes tile 0 then), and every later
+    3 -> 4 channels, 6x6 input: 3 x 6 = 18 words an input row): tile 1's descriptor comes two
+    cycles after tile 0's last ACTS beat (the idle run side takes tile 0 between, in HAND), and every later
     tile's before the previous tile's last result (its loads overlap the run of the tile before,
     its run the store of the one before that); the outputs equal int_forward and the layer's
     cycles, first descriptor to last result, equal tiles_cycles's overlapped total -- fewer than
@@ -292,7 +293,7 @@ def test_top_store_overlaps_the_next_tile() -> None:
     tiles = [tile for tile, *_ in progs]
     spans = [plan_cycles(top.geo, t.plan) for t in tiles]
     first = spans[0]
-    assert runs[1].first["desc"] == first["descriptor"] + first["load_weights"] + first["load_acts"]
+    assert runs[1].first["desc"] == first["descriptor"] + first["load_weights"] + first["load_acts"] + first["hand"]
     for run, after, span in zip(runs, runs[1:], spans):
         assert after.first["desc"] < run.last["store"] - span["store"]
     total = runs[-1].last["store"] + 1

@@ -120,29 +120,29 @@ def test_with_pe():
 def test_rtl_timing_takes_the_generated_tops_cycles():
     """--timing rtl: conv k3 p1, 2 -> 3 channels on 4x4, adder 2x2 array (CW=2, KS=18, NT=2,
     M=16, 16 folds of 2*2+2+18-2+2 = 24 cycles): descriptor 1, weights 2*(1+18) = 38, acts
-    16*2 = 32 words in 4 beats of 8, compute 2+4+16*24 = 390 (walk, the operand fetch's four
-    stages, folds), drain 5, store 2+16*2 = 34 -> 472 cycles. The ReLU has no
+    16*2 = 32 words in 4 beats of 8, HAND 1, compute 2+4+16*24 = 390 (walk, the operand fetch's
+    four stages, folds), drain 5, store 2+16*2 = 34 -> 473 cycles. The ReLU has no
     RTL: it keeps the model's cycles and the report says so."""
     conv = Layer(name="conv", op="conv", in_ch=2, in_h=4, in_w=4, out_ch=3, out_h=4, out_w=4,
                  kernel=(3, 3), padding=(1, 1), pe="adder")
     acc = dataclasses.replace(SMALL, pe="adder")
     model = estimate(Workload("c", (1, 2, 4, 4), (conv, RELU)), acc)
     rtl = estimate(Workload("c", (1, 2, 4, 4), (conv, RELU)), acc, timing="rtl")
-    assert rtl.layers[0].cycles == 472 and rtl.layers[0].compute_cycles == 390
+    assert rtl.layers[0].cycles == 473 and rtl.layers[0].compute_cycles == 390
     assert rtl.layers[1].cycles == model.layers[1].cycles
     assert rtl.layers[0].energy_pj == model.layers[0].energy_pj
     assert rtl.timing == "rtl" and any("keep the analytical model's cycles" in w for w in rtl.warnings)
-    # the note sets the top against the model: its 472 - 390 = 82 cycles outside compute where
+    # the note sets the top against the model: its 473 - 390 = 83 cycles outside compute where
     # the model moves DRAM data (12.8 GB/s at 100 MHz = 128 B/cycle) under compute; SMALL's array
     # has neither fold overlap nor the depthwise mode, so no other cause is named
     m = model.layers[0]
     assert [(r.cycles_from, r.note) for r in rtl.layers] == [
-        ("rtl", f"rtl 472 vs model {m.cycles:,} cycles: transfers 82 outside compute, one buffer word a "
+        ("rtl", f"rtl 473 vs model {m.cycles:,} cycles: transfers 83 outside compute, one buffer word a "
                 f"cycle, a tile's loads beside the run before it and its store beside the run after "
                 f"(model: DRAM at 128 B/cycle under compute, {m.stall_cycles} stall), compute 390 vs "
                 f"{m.compute_cycles}"),
         ("model", "no RTL: runs on the vector unit, not the adder array")]
-    assert any(w.startswith("--timing rtl: the 1 layer the generated top runs take 472 cycles on it against "
+    assert any(w.startswith("--timing rtl: the 1 layer the generated top runs take 473 cycles on it against "
                             f"{m.cycles} in the model") for w in rtl.warnings)
 
 
