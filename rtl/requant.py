@@ -53,6 +53,9 @@ def out_shape(kind: str, *, bits: int, positions: int) -> Shape:
 
 #: Bits of the low partial product's multiplicand: unsigned 17 bits are an 18x18 DSP's signed input.
 _PART_BITS = 17
+#: Product bits per flag of the saturation test (:meth:`OutputStage._requantize`): 4 bits and
+#: their 4 mask bits are two LUT4 levels after the adder.
+_CHUNK = 4
 
 
 class OutputStage(wiring.Component):
@@ -155,9 +158,11 @@ class OutputStage(wiring.Component):
         than any residual), so the residual add and the clamp after the last register are a
         ``bits + 3``-bit add and a few gates on its top bits. Stage 1 also registers ``S - 1``
         (``S >= 1``, :data:`contract.RSHIFT_MIN`); stage 2 the two partial products (the sum's
-        low 17 bits, unsigned, and its signed rest, each times ``M``); stage 3 their sum and,
-        beside it, the mask of the product bits that must all equal its sign for ``u`` to fit,
-        so stage 4 is the window's barrel shifter beside an AND-OR reduction."""
+        low 17 bits, unsigned, and its signed rest, each times ``M``) and, beside them, the mask
+        of the product bits that must all equal its sign for ``u`` to fit; stage 3 their sum
+        and, for every :data:`_CHUNK` bits of it, whether its masked bits are all 1 and whether
+        any is 1 (two gates after the adder), so stage 4 is the window's barrel shifter beside
+        a reduction of those few flags."""
         bits = self.bits
         total = Signal(signed(max(self.acc_shape.width, self.bias_bits) + 1), name=f"sum{o}")
         mult = Signal.like(par.mult, name=f"m{o}")
@@ -168,14 +173,22 @@ class OutputStage(wiring.Component):
         low_part = registered_product(m, platform, f"pl{o}", total[:low], mult)  # unsigned low bits x M
         high_part = registered_product(m, platform, f"ph{o}", total[low:].as_signed(), mult)
         less2 = Signal.like(less1, name=f"s2_{o}")
-        m.d.sync += less2.eq(less1)
+        outside = Signal(width, name=f"mask{o}")  # the product bits above u's bits + 2 window
+        m.d.sync += [less2.eq(less1),
+                     outside.eq((Const((1 << width) - 1, width) << (less1 + bits + 1))[:width])]  # k >= S + bits
         product = Signal(signed(width), name=f"p{o}")
         less3 = Signal.like(less1, name=f"s3_{o}")
-        outside = Signal(width, name=f"mask{o}")  # the product bits above u's bits + 2 window
-        m.d.sync += [product.eq((high_part << low) + low_part), less3.eq(less2),
-                     outside.eq((Const((1 << width) - 1, width) << (less2 + bits + 1))[:width])]  # k >= S + bits
+        whole = Signal(signed(width), name=f"whole{o}")  # the product, combinational
+        m.d.comb += whole.eq((high_part << low) + low_part)
+        m.d.sync += [product.eq(whole), less3.eq(less2)]
+        # per chunk of the product: its masked bits all 1 (``ones``), any of them 1 (``some``)
+        chunks = range(0, width, _CHUNK)
+        ones = Signal(len(chunks), name=f"ones{o}")
+        some = Signal(len(chunks), name=f"some{o}")
+        m.d.sync += [ones.eq(Cat(*((whole[k:k + _CHUNK] | ~outside[k:k + _CHUNK]).all() for k in chunks))),
+                     some.eq(Cat(*((whole[k:k + _CHUNK] & outside[k:k + _CHUNK]).any() for k in chunks)))]
         sign = product[-1]
-        fits = ((product ^ sign.replicate(width)) & outside) == 0
+        fits = Mux(sign, ones.all(), ~some.any())  # every masked bit equals the sign
         limit = 1 << (bits + 1)
         u = Signal(signed(bits + 2), name=f"u{o}")  # (p >> (S-1)) saturated to bits + 2 bits
         m.d.sync += u.eq(Mux(fits, (product >> less3)[:bits + 2].as_signed(), Mux(sign, -limit, limit - 1)))
