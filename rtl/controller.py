@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -311,9 +311,10 @@ class _Nest:
     after one more step (compared from the counter two steps on, beside the step): a step
     moves the second flag into the first, so no adder or compare follows the step strobes (the
     load side's come from the read DMA's handshake). The conjunctions of those flags that the
-    fetch and the FSMs read (``line_end``, ``k_wrap``, ``tile_wrap``: from the flags' next
-    values) are registers too, so the step, the fetch's issue and the walker's swap that
-    follow from them start at flip-flops."""
+    fetch and the FSMs read (``line_end``, ``k_wrap``, ``tile_wrap``) are registers too, so the
+    step, the fetch's issue and the walker's swap that follow from them start at flip-flops;
+    every flag's value after a step is worked out from registers and the strobe only picks it
+    (a gate after the strobe, which comes late: the handshake, the fetch's issue)."""
 
     #: Each level's counter, its end test (``>=`` for the channel counters, else ``==``).
     _AT_END = {"ch": True, "kx": False, "ky": False, "c0": True, "g": False}
@@ -328,36 +329,36 @@ class _Nest:
         self._last = {name: Signal(name=f"{prefix}last_{name}") for name in self._AT_END}
         self._last2 = {name: Signal(name=f"{prefix}last2_{name}") for name in self._AT_END}
         self._next = {name: Signal(name=f"{prefix}next_last_{name}") for name in self._AT_END}  # comb
-        for name, last in self._last.items():
-            m.d.comb += self._next[name].eq(last)  # unless a step or the reset below changes it
-            m.d.sync += last.eq(self._next[name])
+        self._m = m
+        # Each level's flag after a step of its strobe, from registers only, the strobe picking
+        # it last (the step strobes come late: the read DMA's handshake, the fetch's issue).
+        # A level steps when the levels inside it are at their ends (its carry): it adds its
+        # step, or wraps to 0 at its end.
+        stepped = {}
+        for strobe, levels in ((self.k_step, [("ch", geo.lanes), ("kx", 1), ("ky", 1)]),
+                               (self.t_step, [("c0", geo.cols), ("g", 1)])):
+            carry = Const(1)
+            for name, step in levels:
+                counter, last, last2, stop = getattr(self, name), self._last[name], self._last2[name], end[name]
+                stepped[name] = Mux(carry, Mux(last, self._at_end(name, 0, stop), last2), last)
+                m.d.comb += self._next[name].eq(Mux(strobe, stepped[name], last))  # unless reset
+                with m.If(strobe & carry):
+                    m.d.sync += [counter.eq(Mux(last, 0, counter + step)),
+                                 last2.eq(Mux(last, self._at_end(name, step, stop),
+                                              self._at_end(name, counter + 2 * step, stop)))]
+                carry = carry & last
+        m.d.sync += [last.eq(self._next[name]) for name, last in self._last.items()]
         self.line_end, self.k_wrap = Signal(name=f"{prefix}line_end"), Signal(name=f"{prefix}k_wrap")
         self.tile_wrap = Signal(name=f"{prefix}tile_wrap")
-        nxt = self._next
-        m.d.sync += [self.line_end.eq(nxt["ch"] & nxt["kx"]), self.k_wrap.eq(nxt["ch"] & nxt["kx"] & nxt["ky"]),
-                     self.tile_wrap.eq(nxt["c0"] & nxt["g"])]
+        now, then = self._last, stepped
+        m.d.sync += [self.line_end.eq(Mux(self.k_step, then["ch"] & then["kx"], now["ch"] & now["kx"])),
+                     self.k_wrap.eq(Mux(self.k_step, then["ch"] & then["kx"] & then["ky"],
+                                        now["ch"] & now["kx"] & now["ky"])),
+                     self.tile_wrap.eq(Mux(self.t_step, then["c0"] & then["g"], now["c0"] & now["g"]))]
         self.last_ct, self.last_g = self._last["c0"], self._last["g"]
-        self._m, self._end = m, end
-        with m.If(self.k_step):
-            self._advance([("ch", geo.lanes), ("kx", 1), ("ky", 1)])
-        with m.If(self.t_step):
-            self._advance([("c0", geo.cols), ("g", 1)])
 
     def _at_end(self, name: str, value: Any, end: Any) -> Any:
         return value >= end if self._AT_END[name] else value == end
-
-    def _advance(self, levels: list[tuple[str, int]]) -> None:
-        """Step the levels, innermost first: each adds its step, or wraps to 0 at its end and
-        carries into the next."""
-        (name, step), *outer = levels
-        counter, last, last2, end = getattr(self, name), self._last[name], self._last2[name], self._end[name]
-        self._m.d.sync += [counter.eq(Mux(last, 0, counter + step)),
-                           last2.eq(Mux(last, self._at_end(name, step, end),
-                                        self._at_end(name, counter + 2 * step, end)))]
-        self._m.d.comb += self._next[name].eq(Mux(last, self._at_end(name, 0, end), last2))
-        if outer:
-            with self._m.If(last):
-                self._advance(outer)
 
     def reset(self, first: dict[str, Any], second: dict[str, Any]) -> None:
         """Return to the first step; ``first[name]``/``second[name]``: whether that level's
@@ -365,3 +366,6 @@ class _Nest:
         self._m.d.sync += [getattr(self, name).eq(0) for name in self._AT_END]
         self._m.d.sync += [self._last2[name].eq(second[name]) for name in self._AT_END]
         self._m.d.comb += [self._next[name].eq(first[name]) for name in self._AT_END]
+        self._m.d.sync += [self.line_end.eq(first["ch"] & first["kx"]),
+                           self.k_wrap.eq(first["ch"] & first["kx"] & first["ky"]),
+                           self.tile_wrap.eq(first["c0"] & first["g"])]
