@@ -239,13 +239,16 @@ class LayerController(wiring.Component):
         # RESID: the pixels up to the fold's last (``pix0 + rows`` of the fold's first pixel
         # ``pix0``, a register: no adder before the compare), the row
         pix_end, row = Signal(2 * geo.dim_bits + 1), Signal(range(geo.rows))
-        # out_total's next value, and whether the writer's count equals it, a register: FLUSH's
-        # end (and the store's start behind it) follows from flip-flops
-        out_next, all_written = Signal.like(out_total), Signal()
-        m.d.comb += out_next.eq(out_total)
-        m.d.sync += [out_total.eq(out_next), all_written.eq(self.i_written_next == out_next)]
+        # whether the writer's count equals out_total, a register: FLUSH's end (and the store's
+        # start behind it) follows from flip-flops. Its next value is picked by the late strobes
+        # (the take clears both counts: equal; a fold's last issue adds rows to out_total) from
+        # compares of the writer's next count with the candidates.
+        all_written, more = Signal(), Signal()  # more: a fold's last step is issued this cycle
+        grown = (out_total + geo.rows)[:len(out_total)]
+        written = self.i_written_next  # with no take (which clears it)
+        m.d.sync += [out_total.eq(Mux(self.o_take, 0, Mux(more, grown, out_total))),
+                     all_written.eq(self.o_take | Mux(more, written == grown, written == out_total))]
         with m.If(self.o_take):
-            m.d.comb += out_next.eq(0)
             m.d.sync += [pix_end.eq(geo.rows), row.eq(0)]
         pos = self.o_pos
         m.d.comb += [pos.ky.eq(nest.ky), pos.kx.eq(nest.kx), pos.line_end.eq(nest.line_end),
@@ -280,7 +283,7 @@ class LayerController(wiring.Component):
                 with m.If(self.i_fetch_issue):
                     m.d.comb += [nest.k_step.eq(1), nest.t_step.eq(nest.k_wrap)]
                     with m.If(nest.k_wrap):
-                        m.d.comb += out_next.eq(out_total + geo.rows)
+                        m.d.comb += more.eq(1)
                     with m.If(nest.k_wrap & nest.tile_wrap):
                         with m.If(self.i_walk_full):
                             m.d.comb += self.o_walk_swap.eq(1)
