@@ -168,15 +168,16 @@ class ResultWriter(wiring.Component):
     the next fold's rows may follow at once), at an address registered the cycle before (with
     two rows a fold's tile is still), and goes from the port's data to the output stage.
 
-    With a psum buffer (``psum_words`` > 0), the ``a``-th row to arrive is the partial sum at psum
-    word ``a`` (the same address as its out word). The word is in a register when the row arrives,
-    rows back to back included: the read port is addressed two rows ahead (the word after the next
-    row's, or the one after that while a row arrives; word 0 while the run side is idle, as in
-    the cycle of ``i_clear``, which the register takes in the next cycle, so a layer's first row arrives two cycles after ``i_clear`` at the
-    earliest). With ``psum_add`` the word is added to the row (widened to ``psum_bits``) on its way
-    to the output stage, and with ``psum_write`` that sum is written back to word ``a`` in the same
-    cycle (read-modify-write at one row a cycle: the read of word ``a + 2`` never meets the write
-    of word ``a``) and the output stage's rows are counted but not written to the out buffer.
+    With a psum buffer (``psum_words`` > 0), the ``a``-th row to arrive is the partial sum at
+    psum word ``a`` (the same address as its out word). The word is in a register when the row
+    arrives, rows back to back included: the read port is addressed two rows ahead (the word
+    after the next row's, or the one after that while a row arrives; word 0 while the run side
+    is idle, as in the cycle of ``i_clear``, which the register takes in the next cycle, so a
+    layer's first row arrives two cycles after ``i_clear`` at the earliest). With ``psum_add``
+    the word is added to the row (widened to ``psum_bits``) on its way to the output stage, and
+    with ``psum_write`` that sum is written back to word ``a`` in the same cycle
+    (read-modify-write at one row a cycle: the read of word ``a + 2`` never meets the write of
+    word ``a``) and the output stage's rows are counted but not written to the out buffer.
 
     The residual (``residual``, not xnor) comes from a register likewise: the out buffer's word
     that the row leaving the output stage overwrites, read two cycles before

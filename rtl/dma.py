@@ -24,12 +24,12 @@ little-endian. The timing of both engines is :mod:`hwsim.rtl_sequence`'s model.
   narrow word's beats leave (one a cycle); a wide beat never stalls the read channel.
 * :class:`WriteDMA` takes the top's result beats and writes each to memory, one single-beat write
   per bus word it touches (with byte strobes), posted: the write responses are counted and
-  ``o_busy`` falls once all came back. The beats wait in a queue of two (the one being written
-  and the next), so the result stream's ready is a flip-flop. Three modes (:class:`StoreMode`): ``RAW`` writes result
-  beat ``i`` to slot ``i`` (the host unpacks it as :func:`rtl.host.unpack` does); ``BYTES`` and
-  ``BITS`` scatter each output pixel's channels into the channels-last activation layout of the
-  next layer (one byte per channel, or one bit per channel packed as xnor activation words), so a
-  following layer reads them with one linear :class:`ReadDMA` transfer.
+  ``o_busy`` falls once all came back. The beats wait in a queue of two (the one being written and
+  the next), so the result stream's ready is a flip-flop. Three modes (:class:`StoreMode`):
+  ``RAW`` writes result beat ``i`` to slot ``i`` (the host unpacks it as :func:`rtl.host.unpack`
+  does); ``BYTES`` and ``BITS`` scatter each output pixel's channels into the channels-last
+  activation layout of the next layer (one byte per channel, or one bit per channel packed as xnor
+  activation words), so a following layer reads them with one linear :class:`ReadDMA` transfer.
 
 Scatter addresses: result beat ``i`` is row ``j = i mod rows`` of fold ``f = i div rows``; the
 folds run row tile ``r`` outermost, then group ``g``, then output tile ``t`` (``rtl.top``); its
@@ -61,8 +61,8 @@ __all__ = ["BEATS_BITS", "ReadDMA", "StoreMode", "WriteDMA", "slot_bytes", "time
 BEATS_BITS = 24
 
 
-def _pick(values: Sequence[int], index: Value) -> Value:
-    """``values[index]`` of constants, as a mux chain."""
+def _pick(values: Sequence[int | Value], index: Value) -> Value:
+    """``values[index]`` (constants or values), as a mux chain."""
     out: Value | int = values[0]
     for i, v in enumerate(values[1:], 1):
         out = Mux(index == i, v, out)
@@ -222,9 +222,7 @@ class ReadDMA(wiring.Component):
         spans = [self.i_beats << ceil_log2(s) if s < bus_bytes else times(self.i_beats, s // bus_bytes)
                  for s in self.slots]
         span = Signal(max(len(v) for v in spans), name="span")
-        span_of = spans[0]
-        for i, v in enumerate(spans[1:], 1):
-            span_of = Mux(self.i_target == i, v, span_of)
+        span_of = _pick(spans, self.i_target)
         with m.If(starting):
             m.d.sync += [addr.eq(self.i_addr), setup.eq(1), span.eq(span_of),
                          got.eq(0), full.eq(0), narrow.eq(narrow_of),
@@ -392,8 +390,8 @@ class WriteDMA(wiring.Component):
         # (fold_addr), minus a pixel stride per row (byte_addr, the beat's). The beat's address,
         # its lanes' flags and its pixel's keep flag are set on each take to their values for the
         # next beat, worked out from registers only (below): the take (the stream's valid and a
-        # ready flip-flop) is only their enable. Channel steps in bytes (BITS: a bit per channel, ``gstep`` and the
-        # tile's eighths; cols and gstride are multiples of 8 there).
+        # ready flip-flop) is only their enable. Channel steps in bytes (BITS: a bit per channel,
+        # ``gstep`` and the tile's eighths; cols and gstride are multiples of 8 there).
         pstride, gstep = Signal(ADDR_BITS), Signal(16)
         tile_top, tile_step = Signal(ADDR_BITS), Signal(ADDR_BITS)
         group_addr, fold_addr, byte_addr = Signal(ADDR_BITS), Signal(ADDR_BITS), Signal(ADDR_BITS)
@@ -437,8 +435,8 @@ class WriteDMA(wiring.Component):
         head = Signal(entry)
         m.d.comb += head.eq(Mux(head_at, queue[1], queue[0]))
         span = (self.max_bytes + bus_bytes) * 8
-        data_, strobes = Signal(span, name="data"), Signal(span // 8)
-        m.d.comb += [data_.eq(head.bytes << (head.at * 8)), strobes.eq(head.mask << head.at)]
+        placed, strobes = Signal(span), Signal(span // 8)
+        m.d.comb += [placed.eq(head.bytes << (head.at * 8)), strobes.eq(head.mask << head.at)]
         k = Signal.like(head.words)
         k_last = Signal()  # k == the head's words - 1, kept as a register beside k
         aw_done, w_done = Signal(), Signal()
@@ -448,7 +446,7 @@ class WriteDMA(wiring.Component):
         # One single-beat write per bus word, address and data offered together.
         m.d.comb += [self.awaddr.eq((head.first + k) << size), self.awlen.eq(0), self.awsize.eq(size),
                      self.awburst.eq(1), self.awvalid.eq(writing & ~aw_done),
-                     self.wdata.eq(data_.word_select(k, bus_bits)),
+                     self.wdata.eq(placed.word_select(k, bus_bits)),
                      self.wstrb.eq(strobes.word_select(k, bus_bytes)), self.wlast.eq(1),
                      self.wvalid.eq(writing & ~w_done), self.bready.eq(1)]
         aw_now = aw_done | (self.awvalid & self.awready)
@@ -460,8 +458,10 @@ class WriteDMA(wiring.Component):
         m.d.comb += length_next.eq(length + push - pop)
         m.d.sync += [length.eq(length_next), writing.eq(length_next != 0)]
         with m.If(push):
-            m.d.sync += [queue[0].eq(Mux(tail_at, queue[0], incoming)),
-                         queue[1].eq(Mux(tail_at, incoming, queue[1])), tail_at.eq(~tail_at)]
+            m.d.sync += tail_at.eq(~tail_at)
+        for i, slot in enumerate(queue):
+            with m.If(push & (tail_at == i)):
+                m.d.sync += slot.eq(incoming)
         with m.If(writing):
             m.d.sync += [aw_done.eq(aw_now), w_done.eq(w_now)]
             with m.If(aw_now & w_now):

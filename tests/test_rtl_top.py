@@ -276,13 +276,13 @@ def test_top_k_tiles(kind: str) -> None:
 
 
 def test_top_store_overlaps_the_next_tile() -> None:
-    """A layer as row tiles on a top whose ifmap holds 56 activation words (3x3 pad-1 conv,
-    3 -> 4 channels, 6x6 input: 3 x 6 = 18 words an input row): tile 1's descriptor comes two
-    cycles after tile 0's last ACTS beat (the idle run side takes tile 0 between, in HAND), and every later
-    tile's before the previous tile's last result (its loads overlap the run of the tile before,
-    its run the store of the one before that); the outputs equal int_forward and the layer's
-    cycles, first descriptor to last result, equal tiles_cycles's overlapped total -- fewer than
-    the tiles' spans summed."""
+    """A layer as row tiles on a top whose ifmap holds 56 activation words (3x3 pad-1 conv, 3 -> 4
+    channels, 6x6 input: 3 x 6 = 18 words an input row): tile 1's descriptor comes two cycles
+    after tile 0's last ACTS beat (the idle run side takes tile 0 between, in HAND), and every
+    later tile's before the previous tile's last result (its loads overlap the run of the tile
+    before, its run the store of the one before that); the outputs equal int_forward and the
+    layer's cycles, first descriptor to last result, equal tiles_cycles's overlapped total --
+    fewer than the tiles' spans summed."""
     q, x = quantized("mac", True, 3, 4, 6, seed=13, kernel=3, padding=1)
     top = make_top("mac", ifmap=56 / 1024)
     progs = tile_programs(top, q, x)
