@@ -353,15 +353,19 @@ class _Nest:
         m.d.sync += [last.eq(self._next[name]) for name, last in self._last.items()]
         self.line_end, self.k_wrap = Signal(name=f"{prefix}line_end"), Signal(name=f"{prefix}k_wrap")
         self.tile_wrap = Signal(name=f"{prefix}tile_wrap")
-        now, then = self._last, stepped
-        m.d.sync += [self.line_end.eq(Mux(self.k_step, then["ch"] & then["kx"], now["ch"] & now["kx"])),
-                     self.k_wrap.eq(Mux(self.k_step, then["ch"] & then["kx"] & then["ky"],
-                                        now["ch"] & now["kx"] & now["ky"])),
-                     self.tile_wrap.eq(Mux(self.t_step, then["c0"] & then["g"], now["c0"] & now["g"]))]
+        (line_then, k_then, tile_then), (line_now, k_now, tile_now) = self._wraps(stepped), self._wraps(self._last)
+        m.d.sync += [self.line_end.eq(Mux(self.k_step, line_then, line_now)),
+                     self.k_wrap.eq(Mux(self.k_step, k_then, k_now)),
+                     self.tile_wrap.eq(Mux(self.t_step, tile_then, tile_now))]
         self.last_ct, self.last_g = self._last["c0"], self._last["g"]
 
     def _at_end(self, name: str, value: Any, end: Any) -> Any:
         return value >= end if self._AT_END[name] else value == end
+
+    @staticmethod
+    def _wraps(last: dict[str, Any]) -> tuple[Any, Any, Any]:
+        """``line_end``, ``k_wrap`` and ``tile_wrap`` of the levels' end flags ``last``."""
+        return last["ch"] & last["kx"], last["ch"] & last["kx"] & last["ky"], last["c0"] & last["g"]
 
     def reset(self, first: dict[str, Any], second: dict[str, Any]) -> None:
         """Return to the first step; ``first[name]``/``second[name]``: whether that level's
@@ -369,6 +373,5 @@ class _Nest:
         self._m.d.sync += [getattr(self, name).eq(0) for name in self._AT_END]
         self._m.d.sync += [self._last2[name].eq(second[name]) for name in self._AT_END]
         self._m.d.comb += [self._next[name].eq(first[name]) for name in self._AT_END]
-        self._m.d.sync += [self.line_end.eq(first["ch"] & first["kx"]),
-                           self.k_wrap.eq(first["ch"] & first["kx"] & first["ky"]),
-                           self.tile_wrap.eq(first["c0"] & first["g"])]
+        self._m.d.sync += [flag.eq(value) for flag, value in
+                           zip((self.line_end, self.k_wrap, self.tile_wrap), self._wraps(first))]
