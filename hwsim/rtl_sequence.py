@@ -26,9 +26,10 @@ derived from the RTL's registers, the next command's fetch overlapping each:
   :data:`MAX_OUTSTANDING` before it arrived; a narrow slot's word is taken as its last beat
   leaves (the memory holds the next), a wide beat is offered the cycle after its last word (from
   an address inside a bus word: one word more is read, and each word of the beat is complete
-  when the word after it arrived); the transfer ends the cycle after its last beat (its
-  ``o_busy`` is registered) -- the layer top takes every beat in the cycle it is offered, since
-  its load phases wait on the DMA;
+  when the word after it arrived); each beat reaches the top the cycle after (the DMA's output
+  register slice) and the transfer ends the cycle after its last beat is taken (its ``o_busy``
+  is registered) -- the layer top takes every beat in the cycle it is offered, since its load
+  phases wait on the DMA;
 * the top (``rtl.top``): the run side takes a tile in the cycle after its last ACTS beat
   (:data:`contract.HAND_CYCLES`), or the cycle after the tile before left FLUSH, or the
   geometry's wait, whichever is last
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
     from hwsim.workload import Layer
 
 __all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "COMMAND_BYTES", "MAX_BURST",
-           "MAX_OUTSTANDING", "PAGE_BYTES", "Command", "Op", "StoreMode", "beat_widths", "burst_words",
+           "MAX_OUTSTANDING", "PAGE_BYTES", "SLICE_CYCLES", "Command", "Op", "StoreMode", "beat_widths", "burst_words",
            "layer_commands", "layer_sequence_cycles", "pipelined", "read_span", "sequence_cycles", "slot_bytes",
            "store_span", "tiles_sequence_cycles"]
 
@@ -83,6 +84,9 @@ BUS_BYTES = BUS_BITS // 8
 ADDR_BITS = 32
 #: Longest read burst issued (AXI4 allows 256 INCR beats; 16 keeps AXI3 slaves working too).
 MAX_BURST = 16
+#: Cycles a read beat spends in the read DMA's output register slice (``rtl.dma``).
+SLICE_CYCLES = 1
+
 #: Read bursts the read DMA keeps in flight (addresses issued, last word not yet arrived; one AXI
 #: ID, so in order). A burst's address goes out the cycle after the last word of the burst this
 #: many before it arrived, so a long read streams at a word a cycle while the memory latency is
@@ -189,6 +193,7 @@ def read_span(addr: int, beats: int, slot: int, latency: int, bus_bytes: int = B
             offered, i = taken + 1, i + 1
         ends.append(taken)
         word += n
+    last_beat += SLICE_CYCLES  # the output register slice
     return last_beat + 2, last_beat
 
 

@@ -18,10 +18,10 @@ little-endian. The timing of both engines is :mod:`hwsim.rtl_sequence`'s model.
   a wide beat's words, the word before when realigning) and takes the next word (``rready``) only
   when it has room, so the words of the bursts in flight wait in the slave, which holds ``rvalid``
   and ``rdata`` until ``rready`` (AXI A3.2.1): no read FIFO here, no beat dropped. The beats
-  leave through a skid register (:func:`_skid`: no added cycle; the consumer's ready reaches no
-  logic of the engine, which is a flip-flop's). With the
-  layer top, which takes every beat in the cycle it is offered, ``rready`` only falls while a
-  narrow word's beats leave (one a cycle); a wide beat never stalls the read channel.
+  leave through a register slice (:func:`_slice`: a cycle later, the stream's valid, payload and
+  ready all flip-flops). With the layer top, which takes every beat in the cycle it is offered,
+  ``rready`` only falls while a narrow word's beats leave (one a cycle); a wide beat never stalls
+  the read channel.
 * :class:`WriteDMA` takes the top's result beats and writes each to memory, one single-beat write
   per bus word it touches (with byte strobes), posted: the write responses are counted and
   ``o_busy`` falls once all came back. The beats wait in a queue of two (the one being written and
@@ -114,25 +114,23 @@ def _beat_counter(m: Module, start: Value, beats: Value, take: Value) -> tuple[S
     return left, any_left, one_left, any_next
 
 
-def _skid(m: Module, beat: Any, out: Any) -> Signal:
-    """Offer ``beat``'s stream on ``out`` through a skid register; returns its flag (a beat is
-    held). ``beat`` is ready exactly when nothing is held -- a flip-flop, so the consumer's ready
-    reaches no logic of the engine behind it (the read channel's ``rready`` and the engine's
-    counters follow the take). A beat offered while ``out`` is not ready is taken into the
-    register and offered from there until taken; otherwise beats pass straight through. So with
-    a consumer that takes every beat when offered (the layer top's loads), or stalls only a
-    transfer's one beat (a descriptor), ``out`` sees the same beats in the same cycles as
-    without the register and the engine ends at the same cycle (it is busy while the register
-    holds a beat); under a stall inside a longer transfer the engine may run a beat ahead."""
-    held, word = Signal(name="skid_held"), Signal.like(beat.payload, name="skid_word")
-    m.d.comb += [beat.ready.eq(~held), out.valid.eq(beat.valid | held),
-                 out.payload.eq(Mux(held, word, beat.payload))]
-    with m.If(held):
-        with m.If(out.ready):
-            m.d.sync += held.eq(0)
-    with m.Elif(beat.valid & ~out.ready):
-        m.d.sync += [held.eq(1), word.eq(beat.payload)]
-    return held
+def _slice(m: Module, beat: Any, out: Any) -> tuple[Signal, Signal]:
+    """Offer ``beat``'s stream on ``out`` through a register slice of two entries; returns their
+    flags (``out`` holds a beat; a second one waits behind it). ``out``'s valid and payload are
+    flip-flops, and ``beat`` is ready exactly when the second entry is empty -- a flip-flop too --
+    so neither the consumer's logic nor the engine's lies behind the other's handshake (the read
+    channel's ``rready`` and the engine's counters follow the take). Each beat reaches ``out`` the
+    cycle after the engine gives it; a consumer that takes every beat when offered never fills the
+    second entry, so the engine runs as without the slice (its transfer ends one cycle later);
+    under a stall the engine may run up to two beats ahead."""
+    full, spare = Signal(name="slice_full"), Signal(name="slice_spare")
+    word, waiting = Signal.like(beat.payload, name="slice_word"), Signal.like(beat.payload, name="slice_waiting")
+    m.d.comb += [beat.ready.eq(~spare), out.valid.eq(full), out.payload.eq(word)]
+    with m.If(~full | out.ready):  # the output entry is free at the edge: the waiting beat first
+        m.d.sync += [full.eq(spare | beat.valid), word.eq(Mux(spare, waiting, beat.payload)), spare.eq(0)]
+    with m.Elif(beat.valid & ~spare):
+        m.d.sync += [spare.eq(1), waiting.eq(beat.payload)]
+    return full, spare
 
 
 def _members(names: str, bus_bits: int) -> dict[str, wiring.Member]:
@@ -184,9 +182,9 @@ class ReadDMA(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        # the engine's beats, offered on o_beat through a skid register (:func:`_skid`)
+        # the engine's beats, offered on o_beat through a register slice (:func:`_slice`)
         beat = stream.Signature(len(self.o_beat.payload)).create(path=("beat",))
-        held = _skid(m, beat, self.o_beat)
+        out_full, out_spare = _slice(m, beat, self.o_beat)
         bus_bytes, bus_bits = self.bus_bytes, self.bus_bits
         size = ceil_log2(bus_bytes)  # AxSIZE of a full-width beat
         per_page = BOUNDARY_BYTES // bus_bytes
@@ -243,7 +241,7 @@ class ReadDMA(wiring.Component):
             m.d.sync += [setup.eq(0), word.eq(addr >> size),
                          words_left.eq(Mux(any_beats, words, 0)), any_words.eq(any_beats)]
         # every burst it issued has arrived before a transfer ends: no beat of it reaches the next
-        m.d.comb += self.o_busy.eq(setup | any_beats | any_words | (bursts != 0) | held)
+        m.d.comb += self.o_busy.eq(setup | any_beats | any_words | (bursts != 0) | out_full | out_spare)
 
         # Read address: the next burst while fewer than MAX_OUTSTANDING are in flight, of
         # length = min(words left, MAX_BURST, words to the 4 KiB boundary). Every compare is on a

@@ -692,8 +692,8 @@ class ReadDMAHarness(Elaboratable):
     bytes of slot ``n`` (no beat dropped, duplicated or reordered); when ``o_busy`` falls every
     beat was given and every requested word arrived. The engine's registers (the request, the
     words and beats left, the bursts in flight, the held word, its lane and the realigning word)
-    are tied to the harness's counts (the beats the engine took: those given and the one its
-    skid register holds), so that k-induction closes. Covered: ``MAX_OUTSTANDING``
+    are tied to the harness's counts (the beats the engine gave: those given out and the up to
+    two its register slice holds), so that k-induction closes. Covered: ``MAX_OUTSTANDING``
     bursts in flight with words left to request, a burst issued after ``MAX_OUTSTANDING``, and a
     transfer of each target ending.
     """
@@ -801,8 +801,15 @@ class ReadDMAHarness(Elaboratable):
                                "an address, a burst or a beat outside a transfer")
 
         # What ties the engine's registers to the harness's counts (the induction's invariant);
-        # the engine has taken the beats given and the one its skid register holds
-        taken = given + r["skid_held"]
+        # the engine has given the beats given out and those its register slice holds: the output
+        # entry's is beat ``given`` (asserted above), the one behind it the next
+        taken = given + r["slice_full"] + r["slice_spare"]
+        m.d.comb += Assert(r["slice_full"] | ~r["slice_spare"], "a beat waits behind an empty output entry")
+        after = (at + times_slot(1))[:8]
+        for t, (width, s) in enumerate(zip(self.WIDTHS, slots)):
+            with m.If(r["slice_spare"] & (target == t)):
+                m.d.comb += Assert(r["slice_waiting"][:width] == Cat(*[(after + i)[:8] for i in range(s)]),
+                                   f"the register slice: the beat after beat n of target {t} is not slot n + 1")
         m.d.comb += [Assert((r["bursts"] == flight) & (r["addr"] == addr)
                             & (r["span"] == Mux(target == 1, beats << ceil_log2(slots[1]), beats * (slots[0] // 8)))
                             & (r["narrow"] == (target == 1)) & (~r["narrow"] | (r["log_slot"] == 1))

@@ -103,26 +103,28 @@ def test_chain_refusals() -> None:
 
 
 @pytest.mark.parametrize("addr, beats, slot, latency, span", [
-    (0, 3, 8, 1, 7),      # setup at 0, AR at 1, words at 2-4, beats at 3-5, o_busy low at 6, COMMAND at 7
-    (0, 10, 1, 2, 15),    # bytes: word 1 at 3, beats 4-11; word 2 taken with beat 11, beats 12-13
-    (5, 3, 1, 1, 7),      # starts at lane 5: one word at 2, beats 3-5
-    (4080, 4, 8, 3, 10),  # a 4 KiB boundary splits the burst: AR at 1 and 2, words at 4, 5 and 6, 7
-    (0, 2, 16, 1, 8),     # 16-byte beats: words at 2-5, each beat the cycle after its second word (4, 6)
+    # setup at 0, AR at 1, words at 2-4, the engine's beats at 3-5, out of its register slice at
+    # 4-6, o_busy low at 7, COMMAND at 8
+    (0, 3, 8, 1, 8),
+    (0, 10, 1, 2, 16),    # bytes: word 1 at 3, engine beats 4-11; word 2 taken with beat 11, 12-13; out 5-14
+    (5, 3, 1, 1, 8),      # starts at lane 5: one word at 2, engine beats 3-5, out 4-6
+    (4080, 4, 8, 3, 11),  # a 4 KiB boundary splits the burst: AR at 1 and 2, words at 4, 5 and 6, 7; out 5-8
+    (0, 2, 16, 1, 9),     # 16-byte beats: words at 2-5, each beat the cycle after its second word (4, 6); out 5, 7
     (0, 0, 8, 4, 2),      # the setup cycle only
-    (3, 3, 8, 1, 8),      # a wide beat at byte 3: four words at 2-5, each completes the one before: beats 4-6
-    (4085, 2, 8, 3, 9),   # realigned across 4 KiB: words 510, 511 at 4, 5 (AR 1); word 512 at 6 (AR 2): beats 6, 7
-    # 40 words, bursts of 16, 16, 8 with AR at 1, 2, 3: words back to back at 6-45, beats 7-46
-    (0, 40, 8, 5, 48),
-    (0, 40, 8, 1, 44),    # the same at latency 1: words at 2-41, beats 3-42
+    (3, 3, 8, 1, 9),      # a wide beat at byte 3: four words at 2-5, each completes the one before: out 5-7
+    (4085, 2, 8, 3, 10),  # realigned across 4 KiB: words 510, 511 at 4, 5 (AR 1); word 512 at 6 (AR 2): out 7, 8
+    # 40 words, bursts of 16, 16, 8 with AR at 1, 2, 3: words back to back at 6-45, out 8-47
+    (0, 40, 8, 5, 49),
+    (0, 40, 8, 1, 45),    # the same at latency 1: words at 2-41, out 4-43
     # 40 bytes (5 words, one burst at 1): word 1 at 6, each next word with the last beat of the one
-    # before (8 beats a word): beats 7-46
-    (0, 40, 1, 5, 48),
+    # before (8 beats a word): engine beats 7-46, out 8-47
+    (0, 40, 1, 5, 49),
     # five bursts of 16 at latency 20: AR at 1-4, words at 21-84; the fifth AR waits for the first
-    # burst's last word (36), goes at 37, its words at 57 on wait for the fourth's: 85-100, beats 22-101
-    (0, 80, 8, 20, 103),
+    # burst's last word (36), goes at 37, its words at 57 on wait for the fourth's: 85-100, out 23-102
+    (0, 80, 8, 20, 104),
     # at latency 60 the fifth waits for the memory: words 61-124, the fifth AR at 77, its words at
-    # 137-152; the last beat at 153
-    (0, 80, 8, 60, 155),
+    # 137-152; the last beat out at 154
+    (0, 80, 8, 60, 156),
 ])
 def test_read_span(addr: int, beats: int, slot: int, latency: int, span: int) -> None:
     assert read_span(addr, beats, slot, latency)[0] == span
@@ -130,12 +132,12 @@ def test_read_span(addr: int, beats: int, slot: int, latency: int, span: int) ->
 
 def test_read_span_behind_a_command() -> None:
     """The next command's two words (64-bit bus) go first and its burst counts toward the four."""
-    # latency 1, the command's words at 1, 2: the transfer's AR at 1, its words at 3-5, beats 4-6
-    assert read_span(0, 3, 8, 1, ahead=2) == (8, 6)
+    # latency 1, the command's words at 1, 2: the transfer's AR at 1, its words at 3-5, out 5-7
+    assert read_span(0, 3, 8, 1, ahead=2) == (9, 7)
     # latency 20, the command's words at 20, 21: ARs at 1-3, the fourth waits for the command's
     # last word (AR at 22), the fifth for the first burst's (37, AR at 38); words 22-101, the
-    # last beat at 102 (one cycle later than alone: the command's second word)
-    assert read_span(0, 80, 8, 20, ahead=21) == (104, 102)
+    # last beat out at 103 (one cycle later than alone: the command's second word)
+    assert read_span(0, 80, 8, 20, ahead=21) == (105, 103)
 
 
 def test_store_span_and_sequence_by_hand() -> None:
@@ -157,10 +159,10 @@ def test_store_span_and_sequence_by_hand() -> None:
     # A lone descriptor (16-byte slot) and END at latency 1: the DESC command's address at 0, its
     # words at 1, 2, COMMAND takes it at 3, DISPATCH at 4; from 5 the descriptor's read (setup)
     # and END's address; END's words at 6, 7; the descriptor's address at 6, its words at 8, 9
-    # (after END's), the beat at 10, o_busy low at 11; COMMAND takes END at 12, DISPATCH at 13
-    # sets o_done, seen at 15.
+    # (after END's), the engine's beat at 10, out of the slice at 11, o_busy low at 12; COMMAND
+    # takes END at 13, DISPATCH at 14 sets o_done, seen at 16.
     widths = {Op.DESC: 111, Op.PARAMS: 8, Op.WEIGHTS: 64, Op.ACTS: 8}
-    assert sequence_cycles(geo, [Command(Op.DESC, beats=1), Command(Op.END)], widths, 64) == 15
+    assert sequence_cycles(geo, [Command(Op.DESC, beats=1), Command(Op.END)], widths, 64) == 16
 
 
 def test_pipelined_order() -> None:

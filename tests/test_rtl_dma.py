@@ -129,20 +129,23 @@ def test_read_dma(width: int, addr: int, beats: int, latency: int) -> None:
 @pytest.mark.parametrize("width, addr, beats, latency, beat_cycles, most", [
     # 40 words from byte 0 at latency 5: setup at 0, bursts of 16, 16 and 8 words addressed at 1,
     # 2 and 3 (three in flight); the memory answers the first at 6, then word after word: 6-45;
-    # each 8-byte beat the cycle after its word: 7-46 (one burst in flight took 7-22, 28-43, 49-56)
-    (64, 0, 40, 5, range(7, 47), 3),
+    # each 8-byte beat from the engine the cycle after its word, out of its register slice the
+    # cycle after that: 8-47 (one burst in flight took 7-22, 28-43, 49-56)
+    (64, 0, 40, 5, range(8, 48), 3),
     # 80 words at latency 20: addresses at 1-4, words 21-84; the fifth address waits for the first
-    # burst's last word (36) and goes at 37, its words due at 57, after the fourth's: 85-100
-    (64, 0, 80, 20, range(22, 102), 4),
+    # burst's last word (36) and goes at 37, its words due at 57, after the fourth's: 85-100;
+    # beats out 23-102
+    (64, 0, 80, 20, range(23, 103), 4),
     # at latency 60 the fifth address (77, after the first burst's last word at 76) is the wait:
-    # words 61-124, then 137-152
-    (64, 0, 80, 60, [*range(62, 126), *range(138, 154)], 4),
+    # words 61-124, then 137-152; beats out two cycles after each
+    (64, 0, 80, 60, [*range(63, 127), *range(139, 155)], 4),
     # bytes from byte 4: 36 beats in 5 words (one burst, addressed at 1); word 0 at 3 with 4 beats
     # at 4-7, every next word taken with the last beat of the one before: beats back to back 4-39
-    (8, 4, 36, 2, range(4, 40), 1),
+    # from the engine, 5-40 out
+    (8, 4, 36, 2, range(5, 41), 1),
     # 16-byte beats across a page (byte 4096 - 48): bursts of 6 and 14 words addressed at 1, 2,
-    # words at 5-24, a beat the cycle after every second word: 7, 9, ..., 25
-    (128, 4096 - 48, 10, 4, range(7, 26, 2), 2),
+    # words at 5-24, a beat the cycle after every second word: 7, 9, ..., 25; out 8, 10, ..., 26
+    (128, 4096 - 48, 10, 4, range(8, 27, 2), 2),
 ])
 def test_read_dma_cycles(width: int, addr: int, beats: int, latency: int, beat_cycles, most: int) -> None:
     """Each beat's cycle (0: the setup cycle after the start) with a memory that takes every
@@ -176,7 +179,8 @@ def test_read_dma_cycles(width: int, addr: int, beats: int, latency: int, beat_c
     # (36) at 37
     (0, [1, 2, 3, 4, 37]),
     # another reader's burst in flight through cycle 21 takes one of the four: the fourth address
-    # waits until it is done (22); the words still stream (21-100), as the first three cover it
+    # waits until it is done (22); the words still stream (21-100), as the first three cover it;
+    # the beats out at 23-102 either way
     (22, [1, 2, 3, 22, 37]),
 ])
 def test_read_dma_ahead(ahead: int, issued: list[int]) -> None:
@@ -197,7 +201,7 @@ def test_read_dma_ahead(ahead: int, issued: list[int]) -> None:
             await ctx.tick()
 
     _run(dut, bench)
-    assert mem.issued == issued and cycles == list(range(22, 102))
+    assert mem.issued == issued and cycles == list(range(23, 103))
 
 
 async def _start_store(ctx, dut: WriteDMA, **fields: int) -> None:
