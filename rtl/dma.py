@@ -399,6 +399,7 @@ class WriteDMA(wiring.Component):
         pix_left, tile_left = Signal(signed(18)), Signal(signed(18))
         ch_left = Signal(len(self.i_out_ch))
         j = Signal(range(rows))
+        j_last = Signal()  # j == rows - 1, a register beside j (no compare behind the take)
         g = Signal(len(self.i_groups))
         keep = Signal()  # pix_left > 0; 1 in RAW
         lane_on = [Signal(name=f"lane_on{c}") for c in range(cols)]  # ch_left > c
@@ -408,7 +409,7 @@ class WriteDMA(wiring.Component):
             top = self.i_addr + times(self.i_pstride, rows - 1)
             m.d.sync += [mode.eq(self.i_mode), pstride.eq(self.i_pstride),
                          gstep.eq(Mux(self.i_mode == StoreMode.BITS, self.i_gstride >> 3, self.i_gstride)),
-                         tile_step.eq(times(self.i_pstride, rows)), j.eq(0), g.eq(0),
+                         tile_step.eq(times(self.i_pstride, rows)), j.eq(0), j_last.eq(rows == 1), g.eq(0),
                          tile_left.eq(self.i_pixels - (rows - 1)), pix_left.eq(self.i_pixels - (rows - 1)),
                          ch_left.eq(self.i_out_ch),
                          tile_top.eq(top), group_addr.eq(top), fold_addr.eq(top),
@@ -522,11 +523,11 @@ class WriteDMA(wiring.Component):
             # group's first tile, the next row tile's first fold).
             with m.If(mode == StoreMode.RAW):
                 m.d.sync += byte_addr.eq(byte_addr + self.slot)
-            with m.Elif(j == rows - 1):
+            with m.Elif(j_last):
                 group_next = Mux(last_group, tile_next, group_step)
                 fold_next = Mux(last_tile, group_next, fold_step)
                 next_tile = last_tile & last_group
-                m.d.sync += [j.eq(0), ch_left.eq(Mux(last_tile, self.i_out_ch, ch_left - cols)),
+                m.d.sync += [j.eq(0), j_last.eq(rows == 1), ch_left.eq(Mux(last_tile, self.i_out_ch, ch_left - cols)),
                              fold_addr.eq(fold_next), byte_addr.eq(fold_next),
                              pix_left.eq(Mux(next_tile, tile_left - rows, tile_left)),
                              keep.eq(Mux(next_tile, keep_next_tile, keep_tile)),
@@ -537,7 +538,7 @@ class WriteDMA(wiring.Component):
                 with m.If(last_tile & last_group):
                     m.d.sync += [tile_top.eq(tile_next), tile_left.eq(tile_left - rows)]
             with m.Else():
-                m.d.sync += [j.eq(j + 1), byte_addr.eq(byte_addr - pstride), pix_left.eq(pix_left + 1),
+                m.d.sync += [j.eq(j + 1), j_last.eq(j == rows - 2), byte_addr.eq(byte_addr - pstride), pix_left.eq(pix_left + 1),
                              keep.eq(~pix_left[-1])]  # pix_left + 1 > 0: pix_left's sign
 
         sent = self.awvalid & self.awready
