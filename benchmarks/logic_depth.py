@@ -18,7 +18,8 @@ accelerator (``--sram-kib 2``), nextpnr's routed critical path was 9.85 ns where
 put that endpoint at 9.56 and its worst at 10.32.
 
 Run: ``.venv/bin/python benchmarks/logic_depth.py [DIR/adder_network_ecp5/netlist.json]
-[--threshold 8.0] [--groups 40]``; without a netlist it synthesizes the 4x4 adder network
+[--threshold 8.0] [--groups 40] [--trace N]`` (``--trace``: the first N groups' worst paths net
+by net, each net's estimated arrival and its driver's source line); without a netlist it synthesizes the 4x4 adder network
 accelerator with 2 KiB buffers first (``hwsim rtl synth ... --network --sram-kib 2``, about a
 minute); with ``nextpnr.log`` beside the netlist its achieved Fmax is printed too.
 """
@@ -140,8 +141,19 @@ class Netlist:
         return bits[::-1]
 
 
-def report(net: Netlist, threshold: float, groups: int) -> list[str]:
-    """The lines of the report: a summary, then each group's worst path."""
+def trace(net: Netlist, bit: int) -> list[str]:
+    """The lines of ``bit``'s slowest path: each net on it, its arrival and its driver's source."""
+    lines = []
+    for b in net.path(bit):
+        cell = net.driver.get(b, (None,))[0]
+        kind = net.cells[cell]["type"] if cell else "-"
+        lines.append(f"      {net.arrival(b)[0]:5.2f} {kind:10s} {net.source(cell):28s} {net.names.get(b, b)}")
+    return lines
+
+
+def report(net: Netlist, threshold: float, groups: int, traced: int = 0) -> list[str]:
+    """The lines of the report: a summary, then each group's worst path (the first ``traced``
+    groups' paths net by net)."""
     ends = net.endpoints()
     slow = [e for e in ends if e[0] >= threshold]
     grouped: dict[tuple[str, str, str], list[Any]] = {}
@@ -151,12 +163,14 @@ def report(net: Netlist, threshold: float, groups: int) -> list[str]:
         start = net.driver.get(bits[0], (None,))[0]
         key = (net.source(cell), port, net.source(start))
         counts[key] += 1
-        grouped.setdefault(key, [delay, net.names.get(bits[0], bits[0]), net.names.get(bit, bit), len(bits)])
+        grouped.setdefault(key, [delay, net.names.get(bits[0], bits[0]), net.names.get(bit, bit), len(bits), bit])
     worst = ends[0][0] if ends else 0.0
     lines = [f"{len(slow)} endpoint bits at {threshold:.2f} ns or more, in {len(grouped)} groups; "
              f"worst {worst:.2f} ns (~{1000 / worst:.0f} MHz)" if worst else "no clocked endpoint"]
-    for key, (delay, start, end, nets) in list(grouped.items())[:groups]:
+    for i, (key, (delay, start, end, nets, bit)) in enumerate(list(grouped.items())[:groups]):
         lines.append(f"{delay:6.2f} ns x{counts[key]:<4d} {key[0]} .{key[1]} <- {key[2]}  ({start} -> {end}, {nets} nets)")
+        if i < traced:
+            lines += trace(net, bit)
     return lines
 
 
@@ -166,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a synth_ecp5 netlist.json (default: synthesize the 4x4 adder network accelerator)")
     parser.add_argument("--threshold", type=float, default=8.0, help="list endpoints this slow or slower (ns)")
     parser.add_argument("--groups", type=int, default=40, help="groups to print")
+    parser.add_argument("--trace", type=int, default=0, help="print the worst path of this many groups net by net")
     args = parser.parse_args(argv)
     if args.netlist is None:
         with tempfile.TemporaryDirectory() as out:
@@ -173,12 +188,12 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run([str(hwsim), "rtl", "synth", "--pe", "adder", "--array", "4x4", "--target", "ecp5",
                             "--network", "--sram-kib", "2", "-o", out], check=True, stdout=subprocess.DEVNULL)
             return main([str(Path(out) / "adder_network_ecp5" / "netlist.json"), "--threshold",
-                         str(args.threshold), "--groups", str(args.groups)])
+                         str(args.threshold), "--groups", str(args.groups), "--trace", str(args.trace)])
     if not args.netlist.is_file():
         print(f"logic_depth: no netlist at {args.netlist}; run `hwsim rtl synth --target ecp5 -o DIR` first",
               file=sys.stderr)
         return 2
-    print("\n".join(report(Netlist(args.netlist), args.threshold, args.groups)))
+    print("\n".join(report(Netlist(args.netlist), args.threshold, args.groups, args.trace)))
     log = args.netlist.parent / "nextpnr.log"
     if log.is_file():
         achieved = re.findall(r"Max frequency for clock [^:]*: ([\d.]+) MHz", log.read_text())

@@ -77,7 +77,7 @@ OPERAND_CYCLES = 4
 #: Register stages of the generated top's descriptor geometry (``rtl.im2col.LayerGeometry``):
 #: a tile is handed from the loads to the run at the earliest this many cycles after its
 #: descriptor register is written, so that every derived size is valid when the run copies it.
-GEOMETRY_CYCLES = 5
+GEOMETRY_CYCLES = 6
 #: From a tile's last load beat to the run side's take at the earliest (``rtl.controller``'s
 #: HAND): the take is a gate of flip-flops, so the read DMA's beat handshake drives none of the
 #: hundreds of registers it starts.

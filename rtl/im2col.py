@@ -230,14 +230,14 @@ class LayerGeometry(wiring.Component):
     (a line), and the products behind ``origin`` (the padding rows' and columns' words: their sum
     is the third stage's), ``too_long``, ``positions`` and ``kernel_w * CW``; then those
     four (``line_step`` from the last), ``plane`` and ``y_step``; then the phases, each the
-    :func:`residue` of one register in two stages (digit sum, table). ``act_words`` multiplies
+    :func:`residue` of a fabric copy of one register in two stages (digit sum, table). ``act_words`` multiplies
     only the low ``b`` bits of its factors (``groups * in_h`` and ``in_w * CW``; ``b`` the bits
     of the buffer's word count, so one DSP block for a buffer of up to ``2**17`` words) and sets
     bit ``2 * b`` if either factor is wider: exact for a layer that fits, past the buffer's end
     for one that does not (its ACTS overruns and raises ``o_error``). The shortest layer (one
     beat each of parameters, weights and activations) ends ACTS in the third cycle after the
     descriptor, so ``act_words`` is valid two cycles after ``i_desc`` (:data:`ACT_WORDS_CYCLES`);
-    the rest is read from the take on (:data:`contract.GEOMETRY_CYCLES`, five cycles after
+    the rest is read from the take on (:data:`contract.GEOMETRY_CYCLES`, six cycles after
     ``i_desc``).
 
     Members
@@ -247,7 +247,7 @@ class LayerGeometry(wiring.Component):
     o_geo : Out(geometry_layout(geo))
         The derived sizes, valid one (``pixels``), two (``act_words``, ``act_one_beat``,
         ``x_step``, ``k_step``),
-        three or (the phases) five cycles after ``i_desc`` changed.
+        three or (the phases) six cycles after ``i_desc`` changed.
     """
 
     def __init__(self, geo: TopGeometry) -> None:
@@ -294,9 +294,11 @@ class LayerGeometry(wiring.Component):
             # third stage
             o.origin.eq(-pad_offset - pad_cols), o.too_long.eq(fold_steps > self.geo.max_steps), o.positions.eq(fold_words),
             o.line_step.eq(line - kernel_line + o.k_step),
-            # fourth and fifth stages: the phases of the address steps, each a residue of one
-            # register, its digit sum registered between the two
-            *(getattr(o, f"{name}_phase").eq(phase(self.geo, getattr(o, name), m)) for name in _PHASED),
+            # fourth to sixth stages: the phases of the address steps, each a residue of a copy of
+            # its step in a fabric register (a DSP block's product crosses the chip to reach the
+            # digit sum), the digit sum registered before the table
+            *(getattr(o, f"{name}_phase").eq(phase(self.geo, self._copy(m, getattr(o, name), name), m))
+              for name in _PHASED),
         ]
         m.d.comb += [
             # first stage
@@ -313,6 +315,13 @@ class LayerGeometry(wiring.Component):
         ]
         return m
 
+
+    @staticmethod
+    def _copy(m: Module, value: Value, name: str) -> Signal:
+        """``value`` a cycle later, in a fabric register of its own."""
+        copy = Signal(Value.cast(value).shape(), name=f"{name}_copy")
+        m.d.sync += copy.eq(value)
+        return copy
 
     def _one_beat(self, lines: Value, line_words: Value) -> Value:
         """``lines * line_words <= act_beat`` without a product (an ECP5 DSP block's delay, or

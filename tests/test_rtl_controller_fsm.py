@@ -359,49 +359,49 @@ def test_tile_stream(case: str) -> None:
 def test_overlap_timeline() -> None:
     """Three tiles streamed to a mac 2x2 controller, every part at full speed, against a
     hand-worked timeline. T0 (2x2 -> 2x2, 1 -> 2 channels; one parameter, one weight and one
-    activation beat) is accepted at 0 and loaded by 3, but taken at 6 (its geometry is complete
-    then: the descriptor register, written at 1, + GEOMETRY_CYCLES 5); T1 (2 channels: 2 weight
-    beats) is accepted at 7, the cycle after, and loads (8-11) while T0 walks and runs (7-12;
-    2 row tiles, 1 step each: WALK 7-8, RUN 9 with the second row tile's first pixel walked,
-    WAIT 10-11 for its second, swapped in at 11, RUN 12), then waits in HAND (12-17) while T0
-    flushes (13-16, the rows written 4 cycles after the last step); T0's store starts at 16 and
-    T1 is taken at 17, the run side idle for that one cycle. T2 (10x10 -> 2x2 stride 5: 13
-    activation beats, 21-33) is accepted at 18; T1 runs (2 steps per row tile, the second row
-    tile walked during the first's steps 20-21, swapped in at 22) and stores at 28; after T2's
-    last activation beat at 33 the run side, idle from 29, takes it in HAND at 34; T2 runs and
-    stores at 44. ``o_in_bank`` flips with every take, ``o_bank`` with every store start, ``o_desc`` holds
+    activation beat) is accepted at 0 and loaded by 3, but taken at 7 (its geometry is complete
+    then: the descriptor register, written at 1, + GEOMETRY_CYCLES 6); T1 (2 channels: 2 weight
+    beats) is accepted at 8, the cycle after, and loads (9-12) while T0 walks and runs (8-13;
+    2 row tiles, 1 step each: WALK 8-9, RUN 10 with the second row tile's first pixel walked,
+    WAIT 11-12 for its second, swapped in at 12, RUN 13), then waits in HAND (13-18) while T0
+    flushes (14-17, the rows written 4 cycles after the last step); T0's store starts at 17 and
+    T1 is taken at 18, the run side idle for that one cycle. T2 (10x10 -> 2x2 stride 5: 13
+    activation beats, 22-34) is accepted at 19; T1 runs (2 steps per row tile, the second row
+    tile walked during the first's steps 21-22, swapped in at 23) and stores at 29; after T2's
+    last activation beat at 34 the run side, idle from 30, takes it in HAND at 35; T2 runs and
+    stores at 45. ``o_in_bank`` flips with every take, ``o_bank`` with every store start, ``o_desc`` holds
     each tile from the cycle after its take."""
     geo = geometry("mac", 2, 2)
     t0, t1 = desc((2, 2), (2, 2), 1, 2), desc((2, 2), (2, 2), 2, 2)
     t2 = desc((10, 10), (2, 2), 1, 2, stride=5)
     tiles = [t0, t1, t2]
-    trace = play(geo, tiles, loads=ALWAYS, issues=ALWAYS, cycles=46)
-    assert cycles_of(trace, "accept") == [0, 7, 18]
-    assert cycles_of(trace, "take") == [6, 17, 34]
-    assert cycles_of(trace, "store_start") == [16, 28, 44]
-    assert cycles_of(trace, "swap") == [11, 22, 39]
-    assert cycles_of(trace, "restart") == [0, 1, 2, 3, 7, 8, 10, 11, 18, 19, 20, 33]
+    trace = play(geo, tiles, loads=ALWAYS, issues=ALWAYS, cycles=47)
+    assert cycles_of(trace, "accept") == [0, 8, 19]
+    assert cycles_of(trace, "take") == [7, 18, 35]
+    assert cycles_of(trace, "store_start") == [17, 29, 45]
+    assert cycles_of(trace, "swap") == [12, 23, 40]
+    assert cycles_of(trace, "restart") == [0, 1, 2, 3, 8, 9, 11, 12, 19, 20, 21, 34]
     assert runs(c.load for c in trace) == [
-        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 1), ("HAND", 3),  # T0, 0-6
-        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 2), ("ACTS", 1), ("HAND", 6),  # T1, 7-17
-        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 13), ("HAND", 1),  # T2, 18-34
-        ("DESC", 11)]  # 35-45, no more descriptors
+        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 1), ("HAND", 4),  # T0, 0-7
+        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 2), ("ACTS", 1), ("HAND", 6),  # T1, 8-18
+        ("DESC", 1), ("PARAMS", 1), ("WEIGHTS", 1), ("ACTS", 13), ("HAND", 1),  # T2, 19-35
+        ("DESC", 11)]  # 36-46, no more descriptors
     assert runs(c.run for c in trace) == [
-        ("IDLE", 7),  # 0-6
-        ("WALK", 2), ("RUN", 1), ("WAIT", 2), ("RUN", 1), ("FLUSH", 4),  # T0, 7-16
-        ("IDLE", 1),  # 17
-        ("WALK", 2), ("RUN", 2), ("WAIT", 1), ("RUN", 2), ("FLUSH", 4),  # T1, 18-28
-        ("IDLE", 6),  # 29-34
-        ("WALK", 2), ("RUN", 1), ("WAIT", 2), ("RUN", 1), ("FLUSH", 4),  # T2, 35-44
-        ("IDLE", 1)]  # 45
+        ("IDLE", 8),  # 0-7
+        ("WALK", 2), ("RUN", 1), ("WAIT", 2), ("RUN", 1), ("FLUSH", 4),  # T0, 8-17
+        ("IDLE", 1),  # 18
+        ("WALK", 2), ("RUN", 2), ("WAIT", 1), ("RUN", 2), ("FLUSH", 4),  # T1, 19-29
+        ("IDLE", 6),  # 30-35
+        ("WALK", 2), ("RUN", 1), ("WAIT", 2), ("RUN", 1), ("FLUSH", 4),  # T2, 36-45
+        ("IDLE", 1)]  # 46
     # T1's loads beside T0's run
-    assert [(c.load, c.run) for c in trace[7:13]] == [
+    assert [(c.load, c.run) for c in trace[8:14]] == [
         ("DESC", "WALK"), ("PARAMS", "WALK"), ("WEIGHTS", "RUN"), ("WEIGHTS", "WAIT"),
         ("ACTS", "WAIT"), ("HAND", "RUN")]
-    assert [c.in_bank for c in trace] == [0] * 7 + [1] * 11 + [0] * 17 + [1] * 11
-    assert [c.bank for c in trace] == [0] * 17 + [1] * 12 + [0] * 16 + [1] * 1
+    assert [c.in_bank for c in trace] == [0] * 8 + [1] * 11 + [0] * 17 + [1] * 11
+    assert [c.bank for c in trace] == [0] * 18 + [1] * 12 + [0] * 16 + [1] * 1
     zero = full({})
-    assert [c.desc for c in trace] == [zero] * 7 + [full(t0)] * 11 + [full(t1)] * 17 + [full(t2)] * 11
+    assert [c.desc for c in trace] == [zero] * 8 + [full(t0)] * 11 + [full(t1)] * 17 + [full(t2)] * 11
     assert [(c.store_words, c.bank) for c in trace if c.store_start] == [(4, 0), (4, 1), (4, 0)]
     assert not any(c.error for c in trace)
 
@@ -429,14 +429,14 @@ def test_k_tiles_psum_write_skips_store() -> None:
 
 def test_flush_waits_for_the_store_engine() -> None:
     """Three 1x1 tiles at full speed with a store engine busy 200 cycles after each start: T0 is
-    taken at 6 (GEOMETRY_CYCLES 5 after its descriptor register), runs 7-9, flushes 10-13 and
-    stores at 13; T1 (loaded 7-10) is taken at 14, runs 15-17 and holds FLUSH 18-213 until the
-    engine's last cycle, 13 + 200; T2 is taken at 214 and stores at 413."""
+    taken at 7 (GEOMETRY_CYCLES 6 after its descriptor register), runs 8-10, flushes 11-14 and
+    stores at 14; T1 (loaded 8-11) is taken at 15, runs 16-18 and holds FLUSH 19-214 until the
+    engine's last cycle, 14 + 200; T2 is taken at 215 and stores at 414."""
     geo = geometry("mac", 2, 2)
     tiles = [desc((1, 1), (1, 1), 1, 1)] * 3
     trace = play(geo, tiles, loads=ALWAYS, issues=ALWAYS, store_cycles=200)
-    assert cycles_of(trace, "take") == [6, 14, 214]
-    assert cycles_of(trace, "store_start") == [13, 213, 413]
+    assert cycles_of(trace, "take") == [7, 15, 215]
+    assert cycles_of(trace, "store_start") == [14, 214, 414]
     assert runs(c.run for c in trace if c.run_tile == 1) == [("WALK", 2), ("RUN", 1), ("FLUSH", 196)]
     assert [(c.store_words, c.bank) for c in trace if c.store_start] == [(2, 0), (2, 1), (2, 0)]
     check_hand_over(trace, tiles)

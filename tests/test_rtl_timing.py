@@ -60,12 +60,12 @@ def test_layer_cycles_fold_overlap_walk_not_hidden() -> None:
     # cycles, the last issue at 7 * 3 = 21, so the last beat 21 after the first and the last
     # row 1 + 1 + 2 + 1 + 1 + 1 = 7 after that, plus one: array 29; compute = walk 2 + fetch 4
     # + 29 = 35 (the analytic model: 7 * max(1, 2) + 7 = 21); after the four load beats (a
-    # parameter, a weight and two of the 16 activations, 8 a beat), HAND's cycle and a wait of 1
-    # for the geometry's 5 cycles
+    # parameter, a weight and two of the 16 activations, 8 a beat), HAND's cycle and a wait of 2
+    # for the geometry's 6 cycles
     layer = Layer("c", "conv", 1, 4, 4, 2, 4, 4)
     got = layer_cycles(layer, acc(overlap=True))
-    assert (got["folds"], got["compute"], got["load_acts"], got["hand"], got["geometry_wait"]) == (8, 35, 2, 1, 1)
-    assert got["total"] == 1 + (1 + 1) + 2 + 1 + 1 + 35 + 5 + (2 + 8 * 2)
+    assert (got["folds"], got["compute"], got["load_acts"], got["hand"], got["geometry_wait"]) == (8, 35, 2, 1, 2)
+    assert got["total"] == 1 + (1 + 1) + 2 + 1 + 2 + 35 + 5 + (2 + 8 * 2)
 
 
 def test_layer_too_large_runs_as_row_tiles() -> None:

@@ -20,7 +20,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from contract import act_banks
+from contract import GEOMETRY_CYCLES, act_banks
 from hwsim.rtl_plan import TopGeometry, top_geometry
 from rtl.buffers import LoadTarget, Loader, ResultWriter, StoreStream
 from rtl.dsp import DSPPlatform
@@ -122,7 +122,8 @@ def naive_geometry(d: dict[str, int], lanes: int, max_steps: int, dw_lanes: int 
 def test_layer_geometry(kind: str, platform: DSPPlatform | None) -> None:
     """Each derived size equals its formula (also of a depthwise descriptor): act_words, x_step,
     pixels and k_step two cycles after the descriptor (ACTS's last beat may read act_words), the
-    rest three, the phases five (the take). Also with the products in (modelled) ECP5 DSP blocks."""
+    rest three, the phases :data:`contract.GEOMETRY_CYCLES` (six: the take). Also with the products
+    in (modelled) ECP5 DSP blocks."""
     geo = geometry(kind, cols=4)
     assert geo.dw_lanes == (0 if kind == "xnor" else 4)
     dut = LayerGeometry(geo)
@@ -146,7 +147,7 @@ def test_layer_geometry(kind: str, platform: DSPPlatform | None) -> None:
             await ctx.tick()
             sizes = [k for k in want if not k.endswith("_phase")]
             assert {k: ctx.get(getattr(dut.o_geo, k)) for k in sizes} == {k: want[k] for k in sizes}
-            await ctx.tick().repeat(2)
+            await ctx.tick().repeat(GEOMETRY_CYCLES - 3)
             assert {k: ctx.get(getattr(dut.o_geo, k)) for k in want} == want
 
     simulate(dut, bench, platform=platform)
