@@ -359,8 +359,10 @@ class ResultWriter(wiring.Component):
         (two cycles before its row at the latest) before its row writes it back."""
         geo, d, acc = self.geo, self.i_desc, self.i_acc
         arrived = Signal(range(geo.psum_words + 2))  # rows arrived since i_clear: the psum address
+        # arrived + 1 and + 2 as registers beside it, so a row's valid only picks the read address
+        ahead = [Signal(range(geo.psum_words + 4), name=f"arrived_plus{k}", init=k) for k in (1, 2)]
         psum = Signal(psum_word(geo))  # the arriving row's partial sums (0 without psum_add)
-        m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_idle, 0, arrived + 1 + acc.valid)),
+        m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_idle, 0, Mux(acc.valid, ahead[1], ahead[0]))),
                      self.psum_rd.en.eq(1)]
         with m.If(acc.valid | cleared):
             m.d.sync += psum.eq(Mux(d.psum_add, self.psum_rd.data, 0))
@@ -370,9 +372,9 @@ class ResultWriter(wiring.Component):
         m.d.comb += [self.psum_wr.addr.eq(arrived), self.psum_wr.data.eq(self.o_acc.payload),
                      self.psum_wr.en.eq(acc.valid & d.psum_write & fits)]
         with m.If(self.i_clear):
-            m.d.sync += arrived.eq(0)
+            m.d.sync += [arrived.eq(0), ahead[0].eq(1), ahead[1].eq(2)]
         with m.Elif(acc.valid & (arrived <= geo.psum_words)):
-            m.d.sync += arrived.eq(arrived + 1)
+            m.d.sync += [arrived.eq(arrived + 1), ahead[0].eq(ahead[0] + 1), ahead[1].eq(ahead[1] + 1)]
         return acc.valid & d.psum_write & ~fits
 
 

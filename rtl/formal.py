@@ -591,6 +591,8 @@ class WriterHarness(_BlockHarness):
             m.d.comb += Assert(arrived == arrivals, "the writer's row count is not the rows since the clear")
         with m.Else():
             m.d.comb += Assert(arrived >= geo.psum_words, "the writer's row count fell back into the buffer")
+        m.d.comb += Assert((registers["arrived_plus1"] == arrived + 1) & (registers["arrived_plus2"] == arrived + 2),
+                           "the read-ahead addresses are not the row count's")
         m.d.comb += Assert(~pw.en | ((pw.addr < geo.psum_words) & acc.valid & desc.psum_write),
                            "a psum write past the buffer or without a psum row")
         with m.If(wr.i_clear):
@@ -825,7 +827,9 @@ class ReadDMAHarness(Elaboratable):
             m.d.comb += Assert((requested == 0) & (received == 0) & (given == 0) & (flight == 0), "setup")
         with m.Else():
             m.d.comb += Assert((r["word"] == first) & (r["words_left"] == total - requested)
-                               & (r["any_words"] == (r["words_left"] != 0)), "the words left to request")
+                               & (r["any_words"] == (r["words_left"] != 0))
+                               & (r["big"] == (r["words_left"] >= MAX_BURST))
+                               & (r["above"] == (r["words_left"] > MAX_BURST)), "the words left to request")
         with m.If(flight == 0):
             m.d.comb += Assert(received == requested, "a word outside a burst")
         for i, end in enumerate(ends):
