@@ -222,8 +222,8 @@ class ResultWriter(wiring.Component):
         Rows out of the output stage since ``i_clear`` (written, dropped, or with ``psum_write``
         counted only).
     o_written_next : Out(range(out_words + 2))
-        The value ``o_written`` takes at the clock edge (so that the controller's end test is a
-        register).
+        The value ``o_written`` takes at the clock edge unless ``i_clear`` clears it (so that the
+        controller's end test is a register, with no path from the clear).
     o_overrun : Out(1)
         A row past the out (or, with ``psum_write``, the psum) buffer's end is dropped this cycle.
     """
@@ -287,6 +287,11 @@ class ResultWriter(wiring.Component):
             # the next fold's first row may follow at once
             m.d.comb += [self.param_rd.addr.eq(Mux(fold_end, next_ptile, ptile)),
                          self.o_params.eq(self.param_rd.data)]
+        if rows > 1:  # the tile flags registered for the counters' own steps: a fold's tile changes
+            # rows cycles apart, and its first fold ends two cycles after i_clear at the earliest
+            flags = Signal(2, name="tile_flags")
+            m.d.sync += flags.eq(Cat(last_tile, last_group))
+            last_tile, last_group = flags[0], flags[1]
         with m.If(acc.valid):
             m.d.sync += row.eq(Mux(row == rows - 1, 0, row + 1))
             with m.If(row == rows - 1):
@@ -304,8 +309,8 @@ class ResultWriter(wiring.Component):
         m.d.comb += [self.out_wr.addr.eq(written), self.out_wr.data.eq(y.payload),
                      self.out_wr.en.eq(y.valid & fits & to_out),
                      self.o_overrun.eq((y.valid & ~fits & to_out) | psum_overrun)]
-        m.d.comb += self.o_written_next.eq(Mux(self.i_clear, 0, written + y.valid))
-        m.d.sync += written.eq(self.o_written_next)
+        m.d.comb += self.o_written_next.eq(written + y.valid)
+        m.d.sync += written.eq(Mux(self.i_clear, 0, self.o_written_next))
         if geo.pe != "xnor":
             self._residual(m)
         with m.If(self.i_clear):

@@ -245,7 +245,7 @@ class LayerController(wiring.Component):
         # compares of the writer's next count with the candidates.
         all_written, more = Signal(), Signal()  # more: a fold's last step is issued this cycle
         grown = (out_total + geo.rows)[:len(out_total)]
-        written = self.i_written_next  # with no take (which clears it)
+        written = self.i_written_next  # the writer's next count unless the take clears it
         m.d.sync += [out_total.eq(Mux(self.o_take, 0, Mux(more, grown, out_total))),
                      all_written.eq(self.o_take | Mux(more, written == grown, written == out_total))]
         with m.If(self.o_take):

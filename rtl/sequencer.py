@@ -143,6 +143,7 @@ class NetworkAccelerator(wiring.Component):
             m.d.comb += getattr(wr, name).eq(getattr(self, f"m_axi_{name}"))
 
         cmd = Signal(layout)
+        target = Signal.like(rd.i_target, name="target")  # the read DMA's target, cmd.op - 1: a register
         out_ch, groups = Signal(geo.dim_bits), Signal(geo.dim_bits)
         beat = rd.o_beat
         streams = {Op.DESC: top.i_desc, Op.PARAMS: top.i_params, Op.WEIGHTS: top.i_weights,
@@ -174,7 +175,7 @@ class NetworkAccelerator(wiring.Component):
         m.d.comb += [wr.i_out_ch.eq(out_ch), wr.i_groups.eq(groups),
                      wr.i_addr.eq(cmd.addr), wr.i_beats.eq(cmd.beats), wr.i_mode.eq(cmd.mode),
                      wr.i_pstride.eq(cmd.pstride), wr.i_gstride.eq(cmd.gstride),
-                     wr.i_pixels.eq(cmd.pixels), rd.i_target.eq(cmd.op - 1)]
+                     wr.i_pixels.eq(cmd.pixels), rd.i_target.eq(target)]
         with m.If(top.o_error | rd.o_rerror | wr.o_werror):
             m.d.sync += self.o_error.eq(1)
 
@@ -186,7 +187,8 @@ class NetworkAccelerator(wiring.Component):
             with m.State("COMMAND"):  # take the fetched command; the next one is asked for on dispatch
                 m.d.comb += self.o_busy.eq(1)
                 with m.If(have):
-                    m.d.sync += [cmd.eq(fetched), have.eq(0), pc.eq(pc + COMMAND_BYTES)]
+                    m.d.sync += [cmd.eq(fetched), target.eq(layout(fetched).op - 1), have.eq(0),
+                                 pc.eq(pc + COMMAND_BYTES)]
                     m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 m.d.comb += self.o_busy.eq(1)

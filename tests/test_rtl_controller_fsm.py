@@ -205,10 +205,10 @@ def play(geo: TopGeometry, tiles: list[dict[str, int]], *, loads: Iterable[int] 
             ctx.set(dut.i_write_overrun, write_over)
             ctx.set(dut.i_walk_last, row == geo.rows - 1)
             ctx.set(dut.i_store_free, store.free())
-            # the writer's count at the next edge: 0 with a take (it clears), else the formula
-            # one cycle on (its issues are all past: WRITE_LAG > 1)
+            # the writer's count at the next edge unless a take clears it: the formula one cycle
+            # on (its issues are all past: WRITE_LAG > 1)
             later = geo.rows * (sum(c <= n + 1 - WRITE_LAG for c in issued) // cur["ks"]) if cur else 0
-            ctx.set(dut.i_written_next, 0 if ctx.get(dut.o_take) else later)
+            ctx.set(dut.i_written_next, later)
             pos, got = ctx.get(dut.o_pos), ctx.get(dut.o_desc)
             step, swap = bool(ctx.get(dut.o_walk_step)), bool(ctx.get(dut.o_walk_swap))  # RUN's: with the issue
             c = Cycle(load=load, run=run, load_tile=load_tile, run_tile=run_tile, accept=accept,
