@@ -235,33 +235,29 @@ class ReadDMA(wiring.Component):
         offset = addr[:size]
         total = span + Mux(narrow, offset + (bus_bytes - 1), offset != 0)
         words = Mux(narrow, total >> size, total)
-        # words_left != 0, >= MAX_BURST and > MAX_BURST, kept as registers beside it, so that no
-        # reduction of its 29 bits lies between it and the next burst's decision
-        any_words, big, above = Signal(name="any_words"), Signal(name="big"), Signal(name="above")
-        burst_bits = ceil_log2(MAX_BURST)
+        any_words = Signal()  # words_left != 0, kept as a register beside it
         with m.If(setup):
             # beats >= 1 always span a word: any_words is any_beats
             m.d.sync += [setup.eq(0), word.eq(addr >> size),
-                         words_left.eq(Mux(any_beats, words, 0)), any_words.eq(any_beats),
-                         big.eq(any_beats & words[burst_bits:].any()),
-                         above.eq(any_beats & (words[burst_bits:].any() & (words != MAX_BURST)))]
+                         words_left.eq(Mux(any_beats, words, 0)), any_words.eq(any_beats)]
         # every burst it issued has arrived before a transfer ends: no beat of it reaches the next
         m.d.comb += self.o_busy.eq(setup | any_beats | any_words | (bursts != 0) | out_full | out_spare)
 
         # Read address: the next burst while fewer than MAX_OUTSTANDING are in flight, of
         # length = min(words left, MAX_BURST, words to the 4 KiB boundary). Every compare is on a
-        # few bits: words_left >= MAX_BURST is the register ``big``, the page only cuts a burst
-        # in its last MAX_BURST words (the word's page offset all ones above the burst bits), and
-        # there the cut is ``words_left + offset > MAX_BURST`` on the low bits. The next word,
-        # words left and their flags are computed for each of the three cases side by side and
-        # picked after.
-        page_bits = ceil_log2(per_page)
+        # few bits: words_left >= MAX_BURST (a power of two) is a reduction of its top bits, the
+        # page only cuts a burst in its last MAX_BURST words (the word's page offset all ones
+        # above the burst bits), and there the cut is ``words_left + offset > MAX_BURST`` on the
+        # low bits. The next word, words left and their flag are computed for each of the three
+        # cases side by side and picked after.
+        burst_bits, page_bits = ceil_log2(MAX_BURST), ceil_log2(per_page)
         assert 1 << burst_bits == MAX_BURST and 1 << page_bits == per_page and per_page >= MAX_BURST
         off = word[:burst_bits]                          # the word's offset in its last MAX_BURST
         near_page = word[burst_bits:page_bits].all()     # words to the boundary <= MAX_BURST
         to_page = Signal(burst_bits + 1)
         m.d.comb += to_page.eq(MAX_BURST - off)
-        low = words_left[:burst_bits]                    # words_left when not big
+        big = words_left[burst_bits:].any()              # words_left >= MAX_BURST
+        low = words_left[:burst_bits]                    # words_left otherwise
         reach = Signal(burst_bits + 1)
         m.d.comb += reach.eq(low + off)
         page_cut = near_page & Mux(big, off != 0, reach > MAX_BURST)  # to_page < the other two
@@ -275,16 +271,7 @@ class ReadDMA(wiring.Component):
             next_page = Cat(Const(0, page_bits), word[page_bits:] + 1)
             m.d.sync += [word.eq(Mux(page_cut, next_page, Mux(big, word + MAX_BURST, word + low))),
                          words_left.eq(Mux(page_cut, words_left - to_page, Mux(big, words_left - MAX_BURST, 0))),
-                         any_words.eq(page_cut | above)]
-            # the flags of what is left, from registers: words_left - to_page >= (>) MAX_BURST
-            # when words_left + off >= (>) 2 * MAX_BURST (a page cut of a big transfer has
-            # off != 0), words_left - MAX_BURST when words_left >= (>) 2 * MAX_BURST
-            upper = words_left[burst_bits + 1:].any()  # words_left >= 2 * MAX_BURST
-            cut_left = Signal(burst_bits + 2)  # words_left + off, when words_left < 2 * MAX_BURST
-            m.d.comb += cut_left.eq(words_left[:burst_bits + 1] + off)
-            m.d.sync += [big.eq(Mux(page_cut, upper | cut_left[-1], big & upper)),
-                         above.eq(Mux(page_cut, upper | (cut_left > 2 * MAX_BURST),
-                                      big & upper & (words_left != 2 * MAX_BURST)))]
+                         any_words.eq(page_cut | (big & (words_left != MAX_BURST)))]
 
         # Read data into the beat register; a burst is complete with its last word.
         accept = self.rvalid & self.rready
