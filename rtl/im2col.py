@@ -132,12 +132,13 @@ def row_layout(geo: TopGeometry) -> data.StructLayout:
                               "p": _address(geo), "ok": 1, "mark": range(max(geo.act_banks, 1))})
 
 
-def kernel_window(origin: Value, size: Value) -> tuple[Value, Value]:
+def kernel_window(origin: Value, room: Value) -> tuple[Value, Value]:
     """The kernel offsets ``k`` (``0 <= k < 2**GEOMETRY_BITS``) with ``0 <= origin + k < size``,
-    as ``[lo, hi)`` clipped to ``0 .. 2**GEOMETRY_BITS`` (an empty window when ``lo >= hi``)."""
+    as ``[lo, hi)`` clipped to ``0 .. 2**GEOMETRY_BITS`` (an empty window when ``lo >= hi``);
+    ``room`` is ``size - origin`` (the offsets left of the input's far edge; the walker keeps it
+    in a register beside the origin, so no subtraction precedes the clipping)."""
     span = 1 << GEOMETRY_BITS
-    origin = Value.cast(origin)
-    room = Value.cast(size) - origin  # kernel offsets left of the input's far edge
+    origin, room = Value.cast(origin), Value.cast(room)
     lo = Mux(origin >= 0, 0, Mux(origin < -span, span, -origin))
     hi = Mux(room <= 0, 0, Mux(room >= span, span, room))
     return lo, hi
@@ -176,11 +177,13 @@ def mod_add(a: Value, b: Value, modulus: int) -> Value:
 
 def first_layout(geo: TopGeometry) -> data.StructLayout:
     """A tile's first pixel: the input coordinates ``iy``, ``ix`` of its kernel origin, their
-    word address ``p``, its :func:`phase` and ``last`` (it ends its output line: ``out_w`` is 1)
-    (:class:`PixelWalker`'s ``i_first``)."""
+    distances ``room_y = in_h - iy`` and ``room_x = in_w - ix`` to the input's far edges (the
+    :func:`kernel_window`'s ``room``), their word address ``p``, its :func:`phase` and ``last``
+    (it ends its output line: ``out_w`` is 1) (:class:`PixelWalker`'s ``i_first``)."""
     coord = _coord(geo)
-    return data.StructLayout({"iy": coord, "ix": coord, "p": _address(geo), "phase": range(phase_modulus(geo)),
-                              "last": 1})
+    room = signed(coord.width + 1)
+    return data.StructLayout({"iy": coord, "ix": coord, "room_y": room, "room_x": room, "p": _address(geo),
+                              "phase": range(phase_modulus(geo)), "last": 1})
 
 
 def position_layout() -> data.StructLayout:
@@ -391,6 +394,8 @@ class PixelWalker(wiring.Component):
         # ox + 2 and oy + 1 of the current pixel, so that the end tests are compares of registers
         ox2, oy1 = Signal(self.geo.dim_bits + 2), Signal(self.geo.dim_bits + 1)
         iy, ix = Signal(_coord(self.geo)), Signal(_coord(self.geo))
+        # in_h - iy and in_w - ix, kept beside them (kernel_window's room)
+        room_y, room_x = Signal(signed(len(iy) + 1), name="room_y"), Signal(signed(len(ix) + 1), name="room_x")
         p, line = Signal(_address(self.geo)), Signal(_address(self.geo))  # pixel, its line start
         row = Signal(range(rows))
         ahead = Signal.like(self.o_rows)  # the next row tile's rows
@@ -403,7 +408,7 @@ class PixelWalker(wiring.Component):
         p_phase, line_phase = Signal(range(modulus)), Signal(range(modulus))
         # the current pixel's row record, once (a step writes it into one row)
         pixel = Signal(row_layout(self.geo), name="pixel")
-        (ky_lo, ky_hi), (kx_lo, kx_hi) = kernel_window(iy, d.in_h), kernel_window(ix, d.in_w)
+        (ky_lo, ky_hi), (kx_lo, kx_hi) = kernel_window(iy, room_y), kernel_window(ix, room_x)
         fields = {"ky_lo": ky_lo, "ky_hi": ky_hi, "kx_lo": kx_lo, "kx_hi": kx_hi, "p": p, "ok": more,
                   "mark": p_phase >> (self.geo.act_beat.bit_length() - 1)}
         m.d.comb += [getattr(pixel, k).eq(v) for k, v in fields.items()]
@@ -412,6 +417,7 @@ class PixelWalker(wiring.Component):
         with m.If(self.i_start):
             first = self.i_first
             m.d.sync += [ox2.eq(2), oy1.eq(1), iy.eq(first.iy), ix.eq(first.ix), p.eq(first.p),
+                         room_y.eq(first.room_y), room_x.eq(first.room_x),
                          line.eq(first.p), p_phase.eq(first.phase), line_phase.eq(first.phase),
                          row.eq(0), full.eq(0), more.eq(1), last_ox.eq(first.last)]
         with m.Elif(self.i_step):
@@ -427,7 +433,9 @@ class PixelWalker(wiring.Component):
                          last_ox.eq(Mux(last_ox, d.out_w == 1, ox2 == d.out_w)),
                          more.eq(Mux(last_ox, oy1 < d.out_h, more)),
                          ix.eq(Mux(last_ox, -d.pad_w, ix + d.stride_w)),
+                         room_x.eq(Mux(last_ox, d.in_w + d.pad_w, room_x - d.stride_w)),
                          iy.eq(iy + Mux(last_ox, d.stride_h, 0)),
+                         room_y.eq(room_y - Mux(last_ox, d.stride_h, 0)),
                          p.eq(Mux(last_ox, line + g.y_step, p + g.x_step)),
                          line.eq(line + Mux(last_ox, g.y_step, 0)),
                          row.eq(Mux(row == rows - 1, 0, row + 1))]

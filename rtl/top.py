@@ -264,6 +264,7 @@ class LayerAccelerator(wiring.Component):
             ctrl.i_resid_overrun.eq(resid_loader.o_overrun),
             walker.i_desc.eq(d), walker.i_geo.eq(run_sizes), walker.i_start.eq(take),
             walker.i_first.iy.eq(-ld.pad_h), walker.i_first.ix.eq(-ld.pad_w),
+            walker.i_first.room_y.eq(ld.in_h + ld.pad_h), walker.i_first.room_x.eq(ld.in_w + ld.pad_w),
             walker.i_first.p.eq(sizes.origin), walker.i_first.phase.eq(sizes.origin_phase),
             walker.i_first.last.eq(ld.out_w == 1),
             walker.i_step.eq(ctrl.o_walk_step), walker.i_direct.eq(ctrl.o_walk_direct),

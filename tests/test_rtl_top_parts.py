@@ -197,7 +197,8 @@ async def start(ctx, dut, d: dict[str, int], max_steps: int) -> None:
     as the run side's registers do the take)."""
     geometry_of_d = naive_geometry(d, 1, max_steps, phases=phases_of(dut.geo))
     if hasattr(dut, "i_first"):
-        ctx.set(dut.i_first, {"iy": -d["pad_h"], "ix": -d["pad_w"], "p": geometry_of_d["origin"],
+        ctx.set(dut.i_first, {"iy": -d["pad_h"], "ix": -d["pad_w"], "room_y": d["in_h"] + d["pad_h"],
+                              "room_x": d["in_w"] + d["pad_w"], "p": geometry_of_d["origin"],
                               "phase": geometry_of_d["origin_phase"], "last": int(d["out_w"] == 1)})
     ctx.set(dut.i_start, 1)
     await ctx.tick()
@@ -207,7 +208,10 @@ async def start(ctx, dut, d: dict[str, int], max_steps: int) -> None:
 
 
 @pytest.mark.parametrize("d", [desc((5, 5), (3, 3), 3, 2, kernel=3, stride=2, pad=1),
-                               desc((4, 7), (2, 5), 2, 2, kernel=3)], ids=["s2-p1", "s1"])
+                               desc((4, 7), (2, 5), 2, 2, kernel=3),
+                               # 3x1 kernel, stride 2x1, padding 0x1: each axis its own
+                               desc((7, 6), (3, 8), 2, 2, kernel=3) | {"kernel_w": 1, "stride_h": 2, "pad_w": 1}],
+                         ids=["s2-p1", "s1", "rect"])
 def test_pixel_walker(d: dict[str, int]) -> None:
     """Tile after tile with idle cycles between steps, every step writing the rows directly:
     every row's coordinates and address, the last-row flag before each tile's last step and
@@ -377,10 +381,10 @@ def test_residue_is_the_modulo(modulus: int) -> None:
 
 
 def test_kernel_window_is_the_offsets_inside() -> None:
-    """``kernel_window(origin, size)``: exactly the offsets ``k`` in 0..15 with ``0 <= origin + k
-    < size``, for origins far left of the input to past its end and sizes 1..40."""
+    """``kernel_window(origin, size - origin)``: exactly the offsets ``k`` in 0..15 with ``0 <=
+    origin + k < size``, for origins far left of the input to past its end and sizes 1..40."""
     origin, size = Signal(signed(10)), Signal(8)
-    lo, hi = kernel_window(origin, size)
+    lo, hi = kernel_window(origin, size - origin)
     m = Module()
     got_lo, got_hi = Signal(5), Signal(5)
     m.d.comb += [got_lo.eq(lo), got_hi.eq(hi)]
