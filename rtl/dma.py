@@ -212,7 +212,8 @@ class ReadDMA(wiring.Component):
         # Start: latch the request (the target's slot as constants) and the transfer's span, the
         # beats times the slot -- bytes for a narrow slot (a power of two: a shift), bus words for
         # a wide one (whole words per beat) -- so that the setup cycle after it adds only the
-        # first byte's offset in its word: no multiply and add in series on either cycle.
+        # first byte's offset in its word: no multiply and add in series on either cycle (the
+        # start's assignments come last, below).
         addr = Signal(ADDR_BITS, name="addr")
         setup = Signal()
         log_of = _pick([ceil_log2(min(s, bus_bytes)) for s in self.slots], self.i_target)
@@ -221,14 +222,6 @@ class ReadDMA(wiring.Component):
                  for s in self.slots]
         span = Signal(max(len(v) for v in spans), name="span")
         span_of = _pick(spans, self.i_target)
-        with m.If(starting):
-            m.d.sync += [addr.eq(self.i_addr), setup.eq(1), span.eq(span_of),
-                         got.eq(0), full.eq(0), narrow.eq(narrow_of),
-                         shift.eq(Mux(narrow_of, first_lane << log_of, self.i_addr[:size])),
-                         realign.eq(~narrow_of & (self.i_addr[:size] != 0)), primed.eq(0),
-                         log_slot.eq(log_of),
-                         per_beat.eq(_pick([max(1, s // bus_bytes) for s in self.slots], self.i_target)),
-                         self.o_rerror.eq(0)]
         # the bus words: ceil((first byte's offset in its word + span bytes) / bus bytes) for a
         # narrow slot, the span's words plus one when the start is inside a word for a wide one
         # (one carry chain: the small addend is picked first)
@@ -324,6 +317,16 @@ class ReadDMA(wiring.Component):
                                    | (~narrow & realign & ~primed))
         with m.If(arrive):  # narrow: got is 0
             m.d.sync += hold.word_select(Mux(full, 0, got), bus_bits).eq(realigned)
+        # the start last: it never meets a take or a word read (the engine is idle), so it alone
+        # picks between the registers' start and running values; the handshakes only enable them
+        with m.If(starting):
+            m.d.sync += [addr.eq(self.i_addr), setup.eq(1), span.eq(span_of),
+                         got.eq(0), full.eq(0), narrow.eq(narrow_of),
+                         shift.eq(Mux(narrow_of, first_lane << log_of, self.i_addr[:size])),
+                         realign.eq(~narrow_of & (self.i_addr[:size] != 0)), primed.eq(0),
+                         log_slot.eq(log_of),
+                         per_beat.eq(_pick([max(1, s // bus_bytes) for s in self.slots], self.i_target)),
+                         self.o_rerror.eq(0)]
         m.d.comb += beat.valid.eq(full & any_beats)  # none before a start
         return m
 
@@ -409,19 +412,6 @@ class WriteDMA(wiring.Component):
         keep = Signal()  # pix_left > 0; 1 in RAW
         lane_on = [Signal(name=f"lane_on{c}") for c in range(cols)]  # ch_left > c
         outstanding = Signal(16)
-
-        with m.If(starting):
-            top = self.i_addr + times(self.i_pstride, rows - 1)
-            m.d.sync += [mode.eq(self.i_mode), pstride.eq(self.i_pstride),
-                         gstep.eq(Mux(self.i_mode == StoreMode.BITS, self.i_gstride >> 3, self.i_gstride)),
-                         tile_step.eq(times(self.i_pstride, rows)), j.eq(0), j_last.eq(rows == 1), g.eq(0),
-                         tile_left.eq(self.i_pixels - (rows - 1)), pix_left.eq(self.i_pixels - (rows - 1)),
-                         ch_left.eq(self.i_out_ch),
-                         tile_top.eq(top), group_addr.eq(top), fold_addr.eq(top),
-                         byte_addr.eq(Mux(self.i_mode == StoreMode.RAW, self.i_addr, top)),
-                         keep.eq((self.i_mode == StoreMode.RAW) | (rows - 1 < self.i_pixels)),
-                         *(on.eq(c < self.i_out_ch) for c, on in enumerate(lane_on)),
-                         self.o_werror.eq(0)]
 
         # The kept beats wait in a queue of two entries (the one being written, its head, and
         # the next), each as taken: its bytes and byte mask, its first byte's offset in its bus
@@ -543,8 +533,24 @@ class WriteDMA(wiring.Component):
                 with m.If(last_tile & last_group):
                     m.d.sync += [tile_top.eq(tile_next), tile_left.eq(tile_left - rows)]
             with m.Else():
-                m.d.sync += [j.eq(j + 1), j_last.eq(j == rows - 2), byte_addr.eq(byte_addr - pstride), pix_left.eq(pix_left + 1),
-                             keep.eq(~pix_left[-1])]  # pix_left + 1 > 0: pix_left's sign
+                m.d.sync += [j.eq(j + 1), j_last.eq(j == rows - 2), byte_addr.eq(byte_addr - pstride),
+                             pix_left.eq(pix_left + 1), keep.eq(~pix_left[-1])]  # pix_left + 1 > 0: its sign
+
+        # A start after the take's updates: the two never coincide (no beat is ready before a
+        # start), and so the registers' input picks between start and scatter values by the start
+        # alone; the take, the handshake, is only their enable.
+        with m.If(starting):
+            top = self.i_addr + times(self.i_pstride, rows - 1)
+            m.d.sync += [mode.eq(self.i_mode), pstride.eq(self.i_pstride),
+                         gstep.eq(Mux(self.i_mode == StoreMode.BITS, self.i_gstride >> 3, self.i_gstride)),
+                         tile_step.eq(times(self.i_pstride, rows)), j.eq(0), j_last.eq(rows == 1), g.eq(0),
+                         tile_left.eq(self.i_pixels - (rows - 1)), pix_left.eq(self.i_pixels - (rows - 1)),
+                         ch_left.eq(self.i_out_ch),
+                         tile_top.eq(top), group_addr.eq(top), fold_addr.eq(top),
+                         byte_addr.eq(Mux(self.i_mode == StoreMode.RAW, self.i_addr, top)),
+                         keep.eq((self.i_mode == StoreMode.RAW) | (rows - 1 < self.i_pixels)),
+                         *(on.eq(c < self.i_out_ch) for c, on in enumerate(lane_on)),
+                         self.o_werror.eq(0)]
 
         sent = self.awvalid & self.awready
         back = self.bvalid & self.bready
