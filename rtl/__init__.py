@@ -39,9 +39,6 @@ Reads only :mod:`contract`, the :class:`~hwsim.accelerator.Accelerator` and its 
   on recorded operands (activity-based energy);
 * :mod:`rtl.formal` / :mod:`rtl.formal_sby` -- protocol and buffer properties of the blocks and
   the top (Assert/Assume/Cover harnesses) and their SymbiYosys runs.
-
-Not yet: overlap of load, compute and store (double buffering), of a command's fetch with the
-previous transfer, and of read bursts (one in flight).
 """
 
 from rtl.emit import generate

@@ -267,7 +267,9 @@ class ResultWriter(wiring.Component):
             ends = Signal(name="tiles_end")  # last_tile & last_group, registered
             m.d.sync += ends.eq(last_tile & last_group)
             next_ptile = Mux(ends, 0, ptile + 1)
-            current, upcoming = Signal(param_word(geo)), Signal(param_word(geo))
+            # (`upcoming` without a reset, as every register right behind a block RAM: a reset is
+            # a LUT between the RAM's 5.8 ns clock-to-out and the flip-flop on ECP5)
+            current, upcoming = Signal(param_word(geo)), Signal(param_word(geo), reset_less=True)
             # word 0 is read in the cycle after i_clear (the top's input bank flips with it), is
             # on the port's data in the next one and in `upcoming` in the one after (fill): the
             # block RAM's data goes into `upcoming` alone, which the placer keeps beside it
@@ -344,7 +346,7 @@ class ResultWriter(wiring.Component):
             m.d.sync += ahead.eq(ahead + 1)
         words = []
         for b, port in enumerate((self.res_rd0, self.res_rd1)):
-            word = Signal.like(port.data, name=f"res{b}")
+            word = Signal.like(port.data, name=f"res{b}", reset_less=True)
             m.d.comb += [port.addr.eq(ahead), port.en.eq(1)]
             m.d.sync += word.eq(port.data)
             words.append(word)
@@ -431,7 +433,8 @@ class StoreStream(wiring.Component):
         # behind each bank's block RAM, kept flip-flops for the reason rtl.im2col gives at its
         # fetch registers
         ports = (self.out_rd0, self.out_rd1)
-        words_read = [Signal.like(port.data, name=f"word{b}", attrs={"keep": 1}) for b, port in enumerate(ports)]
+        words_read = [Signal.like(port.data, name=f"word{b}", attrs={"keep": 1}, reset_less=True)
+                      for b, port in enumerate(ports)]
         m.d.comb += [*(port.addr.eq(addr) for port in ports), *(port.en.eq(free) for port in ports),
                      res.payload.eq(Mux(self.o_bank, words_read[1], words_read[0])),
                      self.o_done.eq(res.valid & res.ready & ~read & ~more),  # ~more: addr == words

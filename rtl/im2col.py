@@ -447,7 +447,8 @@ class PixelWalker(wiring.Component):
 
 #: The registers behind the block RAMs stay flip-flops (Yosys ``keep``): Yosys 0.50 otherwise
 #: folds them into the read ports, and its ABC9 then fails on the 8x8 ECP5 top (an assertion in
-#: ``rtlil.cc`` while reading ABC's netlist back).
+#: ``rtlil.cc`` while reading ABC's netlist back). They have no reset (``reset_less``): a
+#: synchronous reset is a LUT between the block RAM's 5.8 ns clock-to-out and the flip-flop.
 _KEPT = {"keep": 1}
 
 
@@ -682,8 +683,8 @@ class OperandFetch(wiring.Component):
 
         # behind the service stage: the banks' words into registers, then each row's into its own
         # (two cycles after its service), the step's beat three cycles after it completes
-        held = [Signal.like(rd.data, name=f"held{b}", attrs=_KEPT) for b, rd in enumerate(self.act_rd)]
-        weights = Signal.like(self.weight_rd.data, attrs=_KEPT)
+        held = [Signal.like(rd.data, name=f"held{b}", attrs=_KEPT, reset_less=True) for b, rd in enumerate(self.act_rd)]
+        weights = Signal.like(self.weight_rd.data, attrs=_KEPT, reset_less=True)
         pad = 0 if geo.pe == "xnor" else Mux(d.pad_low, 1 << (geo.bits - 1), 0)
         step_fields = self._step_layout().members
         beat_layout = data.StructLayout({k: step_fields[k] for k in self._BEAT_FIELDS})
