@@ -179,6 +179,13 @@ class NetworkAccelerator(wiring.Component):
         with m.If(top.o_error | rd.o_rerror | wr.o_werror):
             m.d.sync += self.o_error.eq(1)
 
+        # The DMAs' start strobes are flip-flops: the command's kind is registered as COMMAND takes
+        # it, and the flag cleared as DISPATCH starts the transfer (DISPATCH's state decode and
+        # the op compare are on no path into the DMAs' start logic); the request fields are the
+        # command register's.
+        read_now, resid_now, store_now = Signal(name="read_now"), Signal(name="resid_now"), Signal(name="store_now")
+        m.d.comb += [rd.i_start.eq(read_now & (~resid_now | top.i_resid.ready)), rd.i_addr.eq(cmd.addr),
+                     rd.i_beats.eq(cmd.beats), wr.i_start.eq(store_now)]
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.i_start):
@@ -187,8 +194,10 @@ class NetworkAccelerator(wiring.Component):
             with m.State("COMMAND"):  # take the fetched command; the next one is asked for on dispatch
                 m.d.comb += self.o_busy.eq(1)
                 with m.If(have):
-                    m.d.sync += [cmd.eq(fetched), target.eq(layout(fetched).op - 1), have.eq(0),
-                                 pc.eq(pc + COMMAND_BYTES)]
+                    op = Value.cast(layout(fetched).op)
+                    m.d.sync += [cmd.eq(fetched), target.eq(op - 1), have.eq(0), pc.eq(pc + COMMAND_BYTES),
+                                 read_now.eq(op.matches(*(r.value for r in reads))),
+                                 resid_now.eq(op == Op.RESID), store_now.eq(op == Op.STORE)]
                     m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 m.d.comb += self.o_busy.eq(1)
@@ -200,12 +209,10 @@ class NetworkAccelerator(wiring.Component):
                         # a residual is read once the top's run side takes it (it has taken
                         # the tile): its beats never wait on the bus for the previous tile's run
                         with m.If((cmd.op != Op.RESID) | top.i_resid.ready):
-                            m.d.comb += [rd.i_start.eq(1), rd.i_addr.eq(cmd.addr), rd.i_beats.eq(cmd.beats)]
-                            m.d.sync += [route.eq(1 << cmd.op), asking.eq(1)]
+                            m.d.sync += [route.eq(1 << cmd.op), asking.eq(1), read_now.eq(0)]  # started
                             m.next = "READ"
-                    with m.Case(Op.STORE):
-                        m.d.comb += wr.i_start.eq(1)
-                        m.d.sync += asking.eq(1)
+                    with m.Case(Op.STORE):  # started (store_now)
+                        m.d.sync += [asking.eq(1), store_now.eq(0)]
                         m.next = "WRITE"
                     with m.Default():
                         m.d.sync += [self.o_error.eq(1), self.o_done.eq(1)]
