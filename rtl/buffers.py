@@ -368,13 +368,15 @@ class ResultWriter(wiring.Component):
         arrived = Signal(range(geo.psum_words + 2))  # rows arrived since i_clear: the psum address
         # arrived + 1 and + 2 as registers beside it, so a row's valid only picks the read address
         ahead = [Signal(range(geo.psum_words + 4), name=f"arrived_plus{k}", init=k) for k in (1, 2)]
-        psum = Signal(psum_word(geo))  # the arriving row's partial sums (0 without psum_add)
+        # the arriving row's partial sums as read: the block RAM's data straight into a register
+        # (no reset, no mask: psum_add masks after it)
+        psum = Signal(psum_word(geo), reset_less=True)
         m.d.comb += [self.psum_rd.addr.eq(Mux(self.i_idle, 0, Mux(acc.valid, ahead[1], ahead[0]))),
                      self.psum_rd.en.eq(1)]
         with m.If(acc.valid | cleared):
-            m.d.sync += psum.eq(Mux(d.psum_add, self.psum_rd.data, 0))
+            m.d.sync += psum.eq(self.psum_rd.data)
         for c in range(geo.cols):
-            m.d.comb += self.o_acc.payload[c].eq(acc.payload[c] + psum[c])
+            m.d.comb += self.o_acc.payload[c].eq(acc.payload[c] + Mux(d.psum_add, psum[c], 0))
         fits = arrived < geo.psum_words
         m.d.comb += [self.psum_wr.addr.eq(arrived), self.psum_wr.data.eq(self.o_acc.payload),
                      self.psum_wr.en.eq(acc.valid & d.psum_write & fits)]
