@@ -698,7 +698,8 @@ def test_result_writer_psum() -> None:
     between them, the first from the second cycle after ``i_clear`` (the writer's psum register
     takes word 0 in the first, then the word after each arriving row's), the third adds them
     and requantizes the sums -- wider than the array's accumulators -- into the out buffer. The
-    psum tiles write no out word; a seventh psum row is dropped and flagged."""
+    psum tiles write no out word; a seventh psum row is dropped and flagged. The psum buffer
+    starts with stale sums (a layer before), which the first tile (no psum_add) must not add."""
     geo = geometry(out_words=9, psum_words=6)
     rng = np.random.default_rng(7)
     tiles, n = 2, 6
@@ -716,7 +717,8 @@ def test_result_writer_psum() -> None:
     dut = ResultWriter(geo)
     stage = OutputStage(kind="mac", cols=geo.cols, acc_shape=dut.o_acc.payload.shape().elem_shape,
                         bits=geo.bits, positions=geo.positions, bias_bits=geo.bias_bits)
-    psum = Memory(shape=dut.psum_rd.signature.shape, depth=geo.psum_words, init=[])
+    stale = [[(top // 2 + 1000 * w + c) * (-1) ** c for c in range(geo.cols)] for w in range(geo.psum_words)]
+    psum = Memory(shape=dut.psum_rd.signature.shape, depth=geo.psum_words, init=stale)
 
     def around(m: Module) -> None:
         m.submodules.stage, m.submodules.psum = stage, psum
