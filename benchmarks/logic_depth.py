@@ -19,8 +19,8 @@ put that endpoint at 9.56 and its worst at 10.32.
 
 Run: ``.venv/bin/python benchmarks/logic_depth.py [DIR/adder_network_ecp5/netlist.json]
 [--threshold 8.0] [--groups 40] [--trace N]`` (``--trace``: the first N groups' worst paths net
-by net, each net's estimated arrival and its driver's source line); without a netlist it synthesizes the 4x4 adder network
-accelerator with 2 KiB buffers first (``hwsim rtl synth ... --network --sram-kib 2``, about a
+by net, each net's estimated arrival and its driver's source line); without a netlist it
+synthesizes the 4x4 adder network accelerator with 2 KiB buffers first (``hwsim rtl synth ... --network --sram-kib 2``, about a
 minute); with ``nextpnr.log`` beside the netlist its achieved Fmax is printed too.
 """
 

@@ -72,8 +72,8 @@ if TYPE_CHECKING:
     from hwsim.workload import Layer
 
 __all__ = ["ADDR_BITS", "BOUNDARY_BYTES", "BUS_BITS", "BUS_BYTES", "COMMAND_BYTES", "MAX_BURST",
-           "MAX_OUTSTANDING", "PAGE_BYTES", "SLICE_CYCLES", "Command", "Op", "StoreMode", "beat_widths", "burst_words",
-           "layer_commands", "layer_sequence_cycles", "pipelined", "read_span", "sequence_cycles", "slot_bytes",
+           "MAX_OUTSTANDING", "PAGE_BYTES", "SLICE_CYCLES", "Command", "Op", "StoreMode", "beat_widths",
+           "burst_words", "layer_commands", "layer_sequence_cycles", "pipelined", "read_span", "sequence_cycles", "slot_bytes",
            "store_span", "tiles_sequence_cycles"]
 
 #: Default data bus width (``rtl.bus_bits``): one 64-bit beat per cycle (a Zynq HP port, a DDR3

@@ -19,9 +19,10 @@ little-endian. The timing of both engines is :mod:`hwsim.rtl_sequence`'s model.
   when it has room, so the words of the bursts in flight wait in the slave, which holds ``rvalid``
   and ``rdata`` until ``rready`` (AXI A3.2.1): no read FIFO here, no beat dropped. The beats
   leave through a register slice (:func:`_slice`: a cycle later,
-  :data:`hwsim.rtl_sequence.SLICE_CYCLES`; the stream's valid, payload and ready all flip-flops). With the layer top, which takes every beat in the cycle it is offered,
-  ``rready`` only falls while a narrow word's beats leave (one a cycle); a wide beat never stalls
-  the read channel.
+  :data:`hwsim.rtl_sequence.SLICE_CYCLES`; the stream's valid, payload and ready all
+  flip-flops). With the layer top, which takes every beat in the cycle it is offered, ``rready``
+  only falls while a narrow word's beats leave (one a cycle); a wide beat never stalls the read
+  channel.
 * :class:`WriteDMA` takes the top's result beats and writes each to memory, one single-beat write
   per bus word it touches (with byte strobes), posted: the write responses are counted and
   ``o_busy`` falls once all came back. The beats wait in a queue of two (the one being written and

@@ -180,11 +180,11 @@ class NetworkAccelerator(wiring.Component):
             m.d.sync += self.o_error.eq(1)
 
         # The DMAs' start strobes are flip-flops: the command's kind is registered as COMMAND takes
-        # it, and the flag cleared as DISPATCH starts the transfer (DISPATCH's state decode and
-        # the op compare are on no path into the DMAs' start logic); the request fields are the
-        # command register's.
-        read_now, resid_now, store_now = Signal(name="read_now"), Signal(name="resid_now"), Signal(name="store_now")
-        m.d.comb += [rd.i_start.eq(read_now & (~resid_now | top.i_resid.ready)), rd.i_addr.eq(cmd.addr),
+        # it, and the flag cleared as DISPATCH starts the transfer (DISPATCH's state decode is on
+        # no path into the DMAs' start logic; a residual's read also waits for the top's RESID);
+        # the request fields are the command register's.
+        read_now, store_now = Signal(name="read_now"), Signal(name="store_now")
+        m.d.comb += [rd.i_start.eq(read_now & ((cmd.op != Op.RESID) | top.i_resid.ready)), rd.i_addr.eq(cmd.addr),
                      rd.i_beats.eq(cmd.beats), wr.i_start.eq(store_now)]
         with m.FSM():
             with m.State("IDLE"):
@@ -196,8 +196,7 @@ class NetworkAccelerator(wiring.Component):
                 with m.If(have):
                     op = Value.cast(layout(fetched).op)
                     m.d.sync += [cmd.eq(fetched), target.eq(op - 1), have.eq(0), pc.eq(pc + COMMAND_BYTES),
-                                 read_now.eq(op.matches(*(r.value for r in reads))),
-                                 resid_now.eq(op == Op.RESID), store_now.eq(op == Op.STORE)]
+                                 read_now.eq(op.matches(*(r.value for r in reads))), store_now.eq(op == Op.STORE)]
                     m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 m.d.comb += self.o_busy.eq(1)
